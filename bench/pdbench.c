@@ -1,0 +1,191 @@
+/* Benchmark driver.
+ *   pdbench publish --port P [--host H] [--user U --password W] --serials-file F
+ *                   [--rate R] [--seconds S] [--stamp]
+ *     publishes realistic partial reports (the P1S delta shape, ~150 bytes) round-robin to
+ *     device/<serial>/report at R messages/s in total for S seconds; with --stamp each carries
+ *     its send time (CLOCK_REALTIME ns) in subtask_name so an SSE reader can measure latency.
+ *   pdbench sse --port P --token T [--seconds S]
+ *     reads /api/v1/events and prints p50/p90/p99/max of (receive − send) for stamped events.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <mosquitto.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SERIALS 20000
+#define MAX_SAMPLES 2000000
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_until(int64_t t)
+{
+    struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
+    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+static const char *opt(int argc, char **argv, const char *name, const char *def)
+{
+    for (int i = 2; i < argc - 1; i++)
+        if (!strcmp(argv[i], name))
+            return argv[i + 1];
+    return def;
+}
+
+static int flag(int argc, char **argv, const char *name)
+{
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], name))
+            return 1;
+    return 0;
+}
+
+static int publish(int argc, char **argv)
+{
+    const char *host = opt(argc, argv, "--host", "127.0.0.1");
+    int port = atoi(opt(argc, argv, "--port", "1883"));
+    double rate = atof(opt(argc, argv, "--rate", "1000"));
+    double seconds = atof(opt(argc, argv, "--seconds", "10"));
+    int stamp = flag(argc, argv, "--stamp");
+    const char *file = opt(argc, argv, "--serials-file", NULL);
+    static char serials[MAX_SERIALS][32];
+    int n = 0;
+    FILE *f = file ? fopen(file, "r") : NULL;
+    if (!f) {
+        fprintf(stderr, "pdbench: --serials-file required\n");
+        return 2;
+    }
+    char line[128];
+    while (n < MAX_SERIALS && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\t\r\n ")] = 0;
+        if (line[0])
+            snprintf(serials[n++], sizeof serials[0], "%.31s", line);
+    }
+    fclose(f);
+    mosquitto_lib_init();
+    struct mosquitto *m = mosquitto_new(NULL, true, NULL);
+    mosquitto_username_pw_set(m, opt(argc, argv, "--user", NULL), opt(argc, argv, "--password", NULL));
+    if (!m || mosquitto_connect(m, host, port, 60) != MOSQ_ERR_SUCCESS || mosquitto_loop_start(m)) {
+        fprintf(stderr, "pdbench: cannot connect to %s:%d\n", host, port);
+        return 1;
+    }
+    int64_t start = now_ns(), interval = (int64_t)(1e9 / rate);
+    long total = (long)(rate * seconds), sent = 0;
+    char topic[64], payload[512];
+    for (long i = 0; i < total; i++) {
+        sleep_until(start + i * interval);
+        const char *s = serials[i % n];
+        double bed = 60.0 + (double)(i % 100) / 32.0;
+        int len;
+        if (stamp)
+            len = snprintf(payload, sizeof payload,
+                           "{\"print\":{\"bed_temper\":%.5f,\"wifi_signal\":\"-%lddBm\",\"subtask_name\":"
+                           "\"lat:%lld\",\"command\":\"push_status\",\"msg\":1,\"sequence_id\":\"%ld\"}}",
+                           bed, 40 + i % 30, (long long)now_ns(), 40000 + i);
+        else
+            len = snprintf(payload, sizeof payload,
+                           "{\"print\":{\"bed_temper\":%.5f,\"wifi_signal\":\"-%lddBm\",\"mc_percent\":%ld,"
+                           "\"command\":\"push_status\",\"msg\":1,\"sequence_id\":\"%ld\"}}",
+                           bed, 40 + i % 30, i % 101, 40000 + i);
+        snprintf(topic, sizeof topic, "device/%s/report", s);
+        if (mosquitto_publish(m, NULL, topic, len, payload, 0, false) == MOSQ_ERR_SUCCESS)
+            sent++;
+    }
+    sleep(1); /* let the network thread flush */
+    double took = (double)(now_ns() - start) / 1e9;
+    printf("published %ld reports to %d printers in %.2f s (%.0f/s)\n", sent, n, took, sent / took);
+    mosquitto_disconnect(m);
+    mosquitto_loop_stop(m, false);
+    mosquitto_destroy(m);
+    mosquitto_lib_cleanup();
+    return 0;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int sse(int argc, char **argv)
+{
+    int port = atoi(opt(argc, argv, "--port", "8080"));
+    double seconds = atof(opt(argc, argv, "--seconds", "10"));
+    const char *token = opt(argc, argv, "--token", "");
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        perror("pdbench: connect");
+        return 1;
+    }
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                      "Authorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n", token);
+    if (write(fd, req, (size_t)n) != n)
+        return 1;
+    static int64_t lat[MAX_SAMPLES];
+    size_t cnt = 0;
+    static char buf[1 << 20];
+    size_t have = 0;
+    int64_t end = now_ns() + (int64_t)(seconds * 1e9);
+    struct timeval tv = {.tv_sec = 1};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (now_ns() < end) {
+        ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+        if (r <= 0) {
+            if (r < 0 && errno == EAGAIN)
+                continue;
+            break;
+        }
+        int64_t t = now_ns();
+        have += (size_t)r;
+        buf[have] = 0;
+        char *p = buf, *hit;
+        while ((hit = strstr(p, "\"lat:"))) {
+            char *endq = strchr(hit + 5, '"');
+            if (!endq)
+                break;
+            if (cnt < MAX_SAMPLES)
+                lat[cnt++] = t - atoll(hit + 5);
+            p = endq;
+        }
+        /* keep only an unfinished tail */
+        char *last = strrchr(buf, '\n');
+        size_t keep = last ? have - (size_t)(last + 1 - buf) : have;
+        if (keep > sizeof buf / 2)
+            keep = 0;
+        memmove(buf, buf + have - keep, keep);
+        have = keep;
+    }
+    close(fd);
+    if (!cnt) {
+        printf("no stamped events received\n");
+        return 1;
+    }
+    qsort(lat, cnt, sizeof lat[0], cmp64);
+    printf("events %zu  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", cnt,
+           lat[cnt / 2] / 1e6, lat[cnt * 9 / 10] / 1e6, lat[cnt * 99 / 100] / 1e6, lat[cnt - 1] / 1e6);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "publish"))
+        return publish(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "sse"))
+        return sse(argc, argv);
+    fprintf(stderr, "usage: pdbench publish|sse [options] (see the comment in bench/pdbench.c)\n");
+    return 2;
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what printdeck needs to build, run and test, from Debian's packages and the npm
+# registry. Idempotent: packages already present are not touched, so a second run is quick.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev openssl
+      libuv1-dev libwebsockets-dev libmosquitto-dev libjansson-dev libsqlite3-dev
+      libssl-dev libsodium-dev libcmocka-dev mosquitto mosquitto-clients curl)
+[ "${PD_SETUP_BENCH:-0}" = 1 ] && PKGS+=(wrk nginx-light)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The Debian mosquitto package may start a system broker on 1883; printdeck never uses it.

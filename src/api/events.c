@@ -1,0 +1,325 @@
+/* /api/v1/events: the bus as Server-Sent Events.
+ *
+ * Each event is serialised once into one frame and written to every client that wants it;
+ * a client that cannot keep up hits its backlog and is dropped by the HTTP layer. The first
+ * thing a client gets is a snapshot (one `printer` event per printer), sent in slices of
+ * half the backlog as the socket drains, so a large fleet never overflows a fresh client. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "core/log.h"
+
+#define SNAPSHOT_DONE INT64_MAX
+
+typedef struct ev_client {
+    pd_stream *s;
+    int64_t printer_id;      /* only this printer's events; 0 = every printer */
+    int64_t snapshot_after;  /* snapshot sent up to this printer id; SNAPSHOT_DONE at the end */
+    bool dropped;            /* over the backlog: the HTTP layer is closing it */
+    struct ev_client *prev, *next;
+} ev_client;
+
+static struct {
+    pd_app *app;
+    bool running;
+    int sub;
+    uv_timer_t heartbeat;
+    ev_client *clients;
+    size_t n;
+    uint64_t last_id;
+    uint64_t dropped;
+} hub;
+
+static const struct {
+    pd_event_type type;
+    const char *name;
+} event_names[] = {
+    {PD_EV_JOB_PHASE, "job"},          {PD_EV_LAYER, "layer"},
+    {PD_EV_TRAY, "tray"},              {PD_EV_HMS_RAISED, "hms_raised"},
+    {PD_EV_HMS_CLEARED, "hms_cleared"}, {PD_EV_ONLINE, "online"},
+    {PD_EV_OFFLINE, "offline"},        {PD_EV_CONNECTION, "connection"},
+    {PD_EV_PRINTER_ADDED, "printer_added"}, {PD_EV_PRINTER_REMOVED, "printer_removed"},
+};
+
+static void client_unlink(ev_client *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        hub.clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    hub.n--;
+}
+
+static void client_write(ev_client *c, const char *frame, size_t len)
+{
+    if (c->dropped)
+        return;
+    pd_err rc = pd_stream_write(c->s, frame, len);
+    if (rc == PD_ERR_TOOBIG) {
+        c->dropped = true;  /* on_close follows once the connection is gone */
+        hub.dropped++;
+    } else if (rc) {
+        pd_stream_close(c->s);  /* out of memory: better no stream than one with gaps */
+        client_unlink(c);
+        free(c);
+    }
+}
+
+/* "id: N\nevent: NAME\ndata: DATA\n\n"; DATA is compact JSON, which has no raw newline. */
+static char *frame_new(const char *event, const char *data, size_t dlen, size_t *flen)
+{
+    char head[96];
+    int hn = snprintf(head, sizeof head, "id: %llu\nevent: %s\ndata: ",
+                      (unsigned long long)++hub.last_id, event);
+    char *f = malloc((size_t)hn + dlen + 2);
+    if (!f)
+        return NULL;
+    memcpy(f, head, (size_t)hn);
+    memcpy(f + hn, data, dlen);
+    memcpy(f + hn + dlen, "\n\n", 2);
+    *flen = (size_t)hn + dlen + 2;
+    return f;
+}
+
+/* Writes one frame to `only` (a snapshot) or to every client that follows printer_id. */
+static void send_frame(ev_client *only, int64_t printer_id, const char *event, const char *data,
+                       size_t dlen)
+{
+    size_t flen;
+    char *f = frame_new(event, data, dlen, &flen);
+    if (!f) {
+        pd_warn("events", "out of memory: '%s' event not sent", event);
+        return;
+    }
+    if (only) {
+        client_write(only, f, flen);
+    } else {
+        for (ev_client *c = hub.clients, *next; c; c = next) {
+            next = c->next;  /* client_write may unlink c */
+            if (!c->printer_id || c->printer_id == printer_id)
+                client_write(c, f, flen);
+        }
+    }
+    free(f);
+}
+
+static void send_printer(ev_client *only, pd_printer *p)
+{
+    size_t len;
+    const char *s = pd_printer_json_str(p, &len);
+    send_frame(only, pd_printer_id(p), "printer", s, len);
+}
+
+/* --- snapshot ------------------------------------------------------------------------------ */
+
+typedef struct snap {
+    ev_client *c;
+    size_t budget;
+    bool full;
+} snap;
+
+static void snapshot_one(pd_printer *p, void *ud)
+{
+    snap *sn = ud;
+    ev_client *c = sn->c;
+    int64_t id = pd_printer_id(p);
+    if (sn->full || c->dropped || id <= c->snapshot_after || (c->printer_id && id != c->printer_id))
+        return;
+    if (pd_stream_queued(c->s) >= sn->budget) {
+        sn->full = true;  /* the rest follows when the socket has taken this much */
+        return;
+    }
+    send_printer(c, p);
+    c->snapshot_after = id;
+}
+
+static void snapshot_continue(ev_client *c)
+{
+    snap sn = {c, (size_t)hub.app->cfg->sse_backlog / 2, false};
+    pd_fleet_foreach(hub.app->fleet, snapshot_one, &sn);
+    if (!sn.full)
+        c->snapshot_after = SNAPSHOT_DONE;
+}
+
+static void client_drained(pd_stream *s, void *ud)
+{
+    (void)s;
+    ev_client *c = ud;
+    if (c->snapshot_after != SNAPSHOT_DONE)
+        snapshot_continue(c);
+}
+
+static void client_closed(pd_stream *s, void *ud)
+{
+    (void)s;
+    ev_client *c = ud;
+    client_unlink(c);
+    free(c);
+}
+
+/* --- live events ---------------------------------------------------------------------------- */
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+static json_t *event_data(const pd_event *ev)
+{
+    json_t *o = json_pack("{s:I,s:o,s:I}", "printer_id", (json_int_t)ev->printer_id, "serial",
+                          str_or_null(ev->serial), "ts", (json_int_t)ev->ts_ms);
+    if (!o)
+        return NULL;
+    switch (ev->type) {
+    case PD_EV_JOB_PHASE:
+        json_object_set_new(o, "from", str_or_null(ev->u.phase.from));
+        json_object_set_new(o, "to", str_or_null(ev->u.phase.to));
+        break;
+    case PD_EV_LAYER:
+        json_object_set_new(o, "layer", json_integer(ev->u.layer.layer));
+        json_object_set_new(o, "total", json_integer(ev->u.layer.total));
+        break;
+    case PD_EV_TRAY:
+        json_object_set_new(o, "ams_id", json_integer(ev->u.tray.ams_id));
+        json_object_set_new(o, "tray_id", json_integer(ev->u.tray.tray_id));
+        break;
+    case PD_EV_HMS_RAISED:
+    case PD_EV_HMS_CLEARED:
+        json_object_set_new(o, "code", str_or_null(ev->u.hms.code));
+        json_object_set_new(o, "text", str_or_null(ev->u.hms.text));
+        break;
+    case PD_EV_CONNECTION:
+        json_object_set_new(o, "state", str_or_null(ev->u.conn.state));
+        json_object_set_new(o, "error", str_or_null(ev->u.conn.error));
+        break;
+    default:
+        break;
+    }
+    return o;
+}
+
+static void send_typed(const pd_event *ev)
+{
+    const char *name = NULL;
+    for (size_t i = 0; i < sizeof event_names / sizeof *event_names; i++)
+        if (event_names[i].type == ev->type)
+            name = event_names[i].name;
+    json_t *o = name ? event_data(ev) : NULL;
+    char *data = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!data) {
+        pd_warn("events", "event %#x not sent", (unsigned)ev->type);
+        return;
+    }
+    send_frame(NULL, ev->printer_id, name, data, strlen(data));
+    free(data);
+}
+
+static void on_event(const pd_event *ev, void *ud)
+{
+    (void)ud;
+    if (!hub.clients)
+        return;
+    if (ev->type != PD_EV_STATE)
+        send_typed(ev);
+    /* a new printer comes with its whole object, like the snapshot would have given it */
+    if (ev->type == PD_EV_STATE || ev->type == PD_EV_PRINTER_ADDED) {
+        pd_printer *p = pd_fleet_find_id(hub.app->fleet, ev->printer_id);
+        if (p)
+            send_printer(NULL, p);
+    }
+}
+
+static void heartbeat(uv_timer_t *t)
+{
+    (void)t;
+    char beat[64];
+    int n = snprintf(beat, sizeof beat, ": heartbeat %lld\n\n", (long long)time(NULL));
+    for (ev_client *c = hub.clients, *next; c; c = next) {
+        next = c->next;
+        client_write(c, beat, (size_t)n);
+    }
+}
+
+/* --- route ---------------------------------------------------------------------------------- */
+
+static void events_get(pd_req *r)
+{
+    if (!hub.running) {
+        pd_req_reply_error(r, PD_ERR_INTERNAL, "the event hub is not running");
+        return;
+    }
+    char key[256];
+    int64_t only = 0;
+    if (pd_req_query(r, "printer", key, sizeof key)) {
+        pd_printer *p = pd_fleet_find(hub.app->fleet, key);
+        if (!p) {
+            pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%.64s'", key);
+            return;
+        }
+        only = pd_printer_id(p);
+    }
+    ev_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
+        return;
+    }
+    c->s = pd_req_stream_begin(r, client_closed, c);
+    if (!c->s) {
+        free(c);
+        return;
+    }
+    c->printer_id = only;
+    c->next = hub.clients;
+    if (hub.clients)
+        hub.clients->prev = c;
+    hub.clients = c;
+    hub.n++;
+    pd_stream_on_drain(c->s, client_drained);
+    snapshot_continue(c);
+}
+
+const pd_route pd_api_events_routes[] = {
+    {"GET", "/api/v1/events", events_get, 0},
+};
+const size_t pd_api_events_nroutes = sizeof pd_api_events_routes / sizeof *pd_api_events_routes;
+
+pd_err pd_api_events_start(pd_app *app)
+{
+    if (hub.running)
+        return PD_OK;
+    uint32_t mask = PD_EV_STATE | PD_EV_PRINTER_ADDED | PD_EV_PRINTER_REMOVED;
+    for (size_t i = 0; i < sizeof event_names / sizeof *event_names; i++)
+        mask |= event_names[i].type;
+    hub.sub = pd_bus_subscribe(app->bus, mask, on_event, NULL);
+    if (!hub.sub)
+        return PD_ERR_BUSY;
+    hub.app = app;
+    uint64_t every = (uint64_t)app->cfg->heartbeat_s * 1000;
+    uv_timer_init(app->loop, &hub.heartbeat);
+    uv_timer_start(&hub.heartbeat, heartbeat, every, every);
+    hub.running = true;
+    return PD_OK;
+}
+
+void pd_api_events_stop(void)
+{
+    if (!hub.running)
+        return;
+    pd_bus_unsubscribe(hub.app->bus, hub.sub);
+    uv_timer_stop(&hub.heartbeat);
+    uv_close((uv_handle_t *)&hub.heartbeat, NULL);
+    while (hub.clients) {
+        ev_client *c = hub.clients;
+        pd_stream_close(c->s);
+        client_unlink(c);
+        free(c);
+    }
+    hub.running = false;
+}
+
+size_t pd_api_events_clients(void) { return hub.n; }
+uint64_t pd_api_events_dropped(void) { return hub.dropped; }

@@ -1,0 +1,239 @@
+/* /healthz and /metrics. Both are open: load balancers and Prometheus scrapers usually carry
+ * no token, and neither says more than a printer's name and serial.
+ *
+ * /metrics is the Prometheus text format 0.0.4. Printer families come from one table: each
+ * row names the metric and where its value lives (typed state, counters, AMS unit, tray)
+ * and which value means "unknown" (then the sample is left out rather than faked). */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+
+static void healthz_count(pd_printer *p, void *ud)
+{
+    if (pd_printer_online(p))
+        (*(size_t *)ud)++;
+}
+
+static int64_t uptime_s(const pd_app *app)
+{
+    return ((int64_t)uv_now(app->loop) - app->started_ms) / 1000;
+}
+
+static void healthz(pd_req *r)
+{
+    pd_app *app = pd_req_app(r);
+    size_t online = 0;
+    pd_fleet_foreach(app->fleet, healthz_count, &online);
+    pd_req_reply_json(r, 200, json_pack("{s:s,s:I,s:I,s:I}", "status", "ok", "printers",
+                                        (json_int_t)pd_fleet_count(app->fleet), "online",
+                                        (json_int_t)online, "uptime_s", (json_int_t)uptime_s(app)));
+}
+
+/* --- printer metric families ------------------------------------------------------------ */
+
+typedef enum metric_scope {
+    SCOPE_ONLINE,    /* the printer's online flag */
+    SCOPE_STATE,     /* pd_state */
+    SCOPE_COUNTERS,  /* pd_printer_counters */
+    SCOPE_AMS,       /* pd_ams_unit, one sample per unit */
+    SCOPE_TRAY,      /* pd_tray in an AMS unit, one sample per loaded slot */
+} metric_scope;
+
+enum { UNKNOWN_NAN = 1, UNKNOWN_ZERO = 2, UNKNOWN_NEGATIVE = 4 };
+
+typedef struct metric {
+    const char *name, *type, *help;
+    metric_scope scope;
+    size_t off;
+    char kind;         /* 'b' bool, 'i' int, 'd' double, 'u' uint64_t */
+    unsigned unknown;  /* values that mean "not known": no sample */
+} metric;
+
+#define ST(m) SCOPE_STATE, offsetof(pd_state, m)
+#define CNT(m) SCOPE_COUNTERS, offsetof(pd_printer_counters, m)
+#define AMS(m) SCOPE_AMS, offsetof(pd_ams_unit, m)
+
+static const metric printer_metrics[] = {
+    {"printdeck_printer_online", "gauge", "1 when the printer's MQTT session is up and reporting",
+     SCOPE_ONLINE, 0, 'b', 0},
+    {"printdeck_printer_nozzle_temp_celsius", "gauge", "Nozzle temperature", ST(nozzle_temp), 'd',
+     UNKNOWN_NAN},
+    {"printdeck_printer_nozzle_target_celsius", "gauge", "Nozzle target temperature",
+     ST(nozzle_target), 'd', UNKNOWN_NAN},
+    {"printdeck_printer_bed_temp_celsius", "gauge", "Bed temperature", ST(bed_temp), 'd',
+     UNKNOWN_NAN},
+    {"printdeck_printer_bed_target_celsius", "gauge", "Bed target temperature", ST(bed_target), 'd',
+     UNKNOWN_NAN},
+    {"printdeck_printer_chamber_temp_celsius", "gauge",
+     "Chamber temperature (models with a chamber sensor)", ST(chamber_temp), 'd', UNKNOWN_NAN},
+    {"printdeck_printer_progress_percent", "gauge", "Progress of the current print",
+     ST(progress), 'i', 0},
+    {"printdeck_printer_layer", "gauge", "Layer being printed", ST(layer), 'i', 0},
+    {"printdeck_printer_messages_total", "counter", "MQTT messages received", CNT(messages), 'u',
+     0},
+    {"printdeck_printer_dropped_total", "counter", "Malformed or oversized messages dropped",
+     CNT(dropped), 'u', 0},
+    {"printdeck_printer_reconnects_total", "counter", "MQTT reconnections", CNT(reconnects), 'u',
+     0},
+    {"printdeck_ams_humidity_level", "gauge", "AMS humidity level, 1 (wet) to 5 (dry)",
+     AMS(humidity), 'i', UNKNOWN_ZERO},
+    {"printdeck_ams_humidity_percent", "gauge", "AMS relative humidity", AMS(humidity_pct), 'i',
+     UNKNOWN_NEGATIVE},
+    {"printdeck_ams_temp_celsius", "gauge", "AMS temperature", AMS(temp), 'd',
+     UNKNOWN_NAN | UNKNOWN_ZERO},
+    {"printdeck_tray_remain_percent", "gauge", "Filament left on the spool in an AMS slot",
+     SCOPE_TRAY, offsetof(pd_tray, remain), 'i', UNKNOWN_NEGATIVE},
+};
+
+typedef struct emit {
+    FILE *f;
+    const metric *m;
+} emit;
+
+/* Label values escaped as the exposition format requires: backslash, quote, newline. */
+static void label_value(char *out, size_t cap, const char *in)
+{
+    size_t n = 0;
+    for (; *in && n + 3 < cap; in++) {
+        if (*in == '\\' || *in == '"' || *in == '\n') {
+            out[n++] = '\\';
+            out[n++] = *in == '\n' ? 'n' : *in;
+        } else {
+            out[n++] = *in;
+        }
+    }
+    out[n] = '\0';
+}
+
+static void sample(const emit *e, const char *labels, const void *base)
+{
+    const metric *m = e->m;
+    const char *p = (const char *)base + m->off;
+    double v = m->kind == 'b'   ? *(const bool *)p
+               : m->kind == 'i' ? *(const int *)p
+               : m->kind == 'd' ? *(const double *)p
+                                : (double)*(const uint64_t *)p;
+    if (((m->unknown & UNKNOWN_NAN) && isnan(v)) || ((m->unknown & UNKNOWN_ZERO) && v == 0) ||
+        ((m->unknown & UNKNOWN_NEGATIVE) && v < 0))
+        return;
+    fprintf(e->f, "%s{%s} %.15g\n", m->name, labels, v);
+}
+
+static void emit_printer(pd_printer *p, void *ud)
+{
+    const emit *e = ud;
+    const pd_printer_rec *rec = pd_printer_rec_get(p);
+    const pd_state *st = pd_printer_state(p);
+    char name[160], serial[80], type[64], labels[512], sub[640];
+    label_value(name, sizeof name, rec->name);
+    label_value(serial, sizeof serial, rec->serial);
+    snprintf(labels, sizeof labels, "printer=\"%s\",serial=\"%s\"", name, serial);
+    switch (e->m->scope) {
+    case SCOPE_ONLINE: {
+        bool online = pd_printer_online(p);
+        sample(e, labels, &online);
+        break;
+    }
+    case SCOPE_STATE:
+        sample(e, labels, st);
+        break;
+    case SCOPE_COUNTERS: {
+        pd_printer_counters c;
+        pd_printer_counters_get(p, &c);
+        sample(e, labels, &c);
+        break;
+    }
+    case SCOPE_AMS:
+        for (int i = 0; i < st->n_ams && i < PD_MAX_AMS; i++) {
+            snprintf(sub, sizeof sub, "%s,ams=\"%d\"", labels, st->ams[i].id);
+            sample(e, sub, &st->ams[i]);
+        }
+        break;
+    case SCOPE_TRAY:
+        for (int i = 0; i < st->n_ams && i < PD_MAX_AMS; i++)
+            for (int t = 0; t < st->ams[i].n_trays && t < PD_MAX_TRAYS; t++) {
+                const pd_tray *tr = &st->ams[i].trays[t];
+                if (!tr->present)
+                    continue;
+                label_value(type, sizeof type, tr->type);
+                snprintf(sub, sizeof sub, "%s,ams=\"%d\",tray=\"%d\",type=\"%s\"", labels,
+                         st->ams[i].id, tr->id, type);
+                sample(e, sub, tr);
+            }
+        break;
+    }
+}
+
+static void family_header(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void process_gauge(FILE *f, const char *name, const char *type, const char *help,
+                          double v)
+{
+    family_header(f, name, type, help);
+    fprintf(f, "%s %.15g\n", name, v);
+}
+
+static double resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (double)resident * (double)sysconf(_SC_PAGESIZE);
+}
+
+static void metrics(pd_req *r)
+{
+    pd_app *app = pd_req_app(r);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
+        return;
+    }
+    for (size_t i = 0; i < sizeof printer_metrics / sizeof *printer_metrics; i++) {
+        emit e = {f, &printer_metrics[i]};
+        family_header(f, e.m->name, e.m->type, e.m->help);
+        pd_fleet_foreach(app->fleet, emit_printer, &e);
+    }
+    process_gauge(f, "printdeck_process_resident_memory_bytes", "gauge",
+                  "Resident memory of the daemon", resident_bytes());
+    process_gauge(f, "printdeck_printers", "gauge", "Printers configured",
+                  (double)pd_fleet_count(app->fleet));
+    process_gauge(f, "printdeck_uptime_seconds", "gauge", "Seconds since the daemon started",
+                  (double)uptime_s(app));
+    process_gauge(f, "printdeck_sse_clients", "gauge", "Event-stream clients connected",
+                  (double)pd_api_events_clients());
+    process_gauge(f, "printdeck_sse_dropped_total", "counter",
+                  "Event-stream clients dropped for falling behind their backlog",
+                  (double)pd_api_events_dropped());
+    bool ok = !ferror(f);
+    fclose(f);
+    char *out = ok ? pd_req_reply_alloc(r, len) : NULL;
+    if (out) {
+        memcpy(out, text, len);
+        pd_req_reply_commit(r, 200, "text/plain; version=0.0.4; charset=utf-8");
+    } else {
+        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
+    }
+    free(text);
+}
+
+const pd_route pd_api_system_routes[] = {
+    {"GET", "/healthz", healthz, PD_ROUTE_OPEN},
+    {"GET", "/metrics", metrics, PD_ROUTE_OPEN},
+};
+const size_t pd_api_system_nroutes = sizeof pd_api_system_routes / sizeof *pd_api_system_routes;

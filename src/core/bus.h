@@ -1,0 +1,50 @@
+/* In-process event bus. Emitted and delivered synchronously on the loop thread: a subscriber
+ * sees the event while the emitter's state is consistent, and must not block. Pointers inside
+ * an event are valid only during delivery; copy what you keep. */
+#ifndef PD_BUS_H
+#define PD_BUS_H
+
+#include <stdint.h>
+
+typedef enum pd_event_type {
+    PD_EV_PRINTER_ADDED   = 1u << 0,
+    PD_EV_PRINTER_REMOVED = 1u << 1,
+    PD_EV_STATE           = 1u << 2,  /* any change to the printer's state (after a report merge) */
+    PD_EV_JOB_PHASE       = 1u << 3,  /* gcode_state changed: u.phase */
+    PD_EV_LAYER           = 1u << 4,  /* layer changed: u.layer */
+    PD_EV_TRAY            = 1u << 5,  /* an AMS/external tray's identity or remain changed: u.tray */
+    PD_EV_HMS_RAISED      = 1u << 6,  /* u.hms */
+    PD_EV_HMS_CLEARED     = 1u << 7,  /* u.hms */
+    PD_EV_ONLINE          = 1u << 8,
+    PD_EV_OFFLINE         = 1u << 9,
+    PD_EV_CONNECTION      = 1u << 10, /* link state changed: u.conn */
+    PD_EV_ALL             = 0xffffffffu
+} pd_event_type;
+
+typedef struct pd_event {
+    pd_event_type type;
+    int64_t printer_id;
+    const char *serial;
+    int64_t ts_ms;                      /* wall clock, ms since epoch */
+    union {
+        struct { const char *from, *to; } phase;
+        struct { int layer, total; } layer;
+        struct { int ams_id, tray_id; } tray;   /* ams_id 255 = external holder */
+        struct { const char *code, *text; } hms; /* code "HMS_0300_0100_0001_0007" */
+        struct { const char *state, *error; } conn;
+    } u;
+} pd_event;
+
+typedef void (*pd_bus_fn)(const pd_event *ev, void *ud);
+typedef struct pd_bus pd_bus;
+
+#define PD_BUS_MAX_SUBSCRIBERS 64
+
+pd_bus *pd_bus_new(void);
+void pd_bus_free(pd_bus **bus);
+/* Returns a subscription id (>0) or 0 when the table is full. */
+int pd_bus_subscribe(pd_bus *bus, uint32_t mask, pd_bus_fn fn, void *ud);
+void pd_bus_unsubscribe(pd_bus *bus, int id);
+void pd_bus_emit(pd_bus *bus, const pd_event *ev);
+
+#endif

@@ -1,0 +1,321 @@
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
+
+typedef struct cfg_key {
+    const char *section, *key;
+    enum cfg_type type;
+    size_t off, size;
+    const char *def;
+    long min, max;
+    const char *help;
+} cfg_key;
+
+#define S(sec, k, field, d, h) {sec, k, CFG_STR, offsetof(pd_config, field), \
+                                sizeof(((pd_config *)0)->field), d, 0, 0, h}
+#define I(sec, k, field, d, lo, hi, h) {sec, k, CFG_INT, offsetof(pd_config, field), \
+                                        sizeof(int), d, lo, hi, h}
+#define B(sec, k, field, d, h) {sec, k, CFG_BOOL, offsetof(pd_config, field), sizeof(bool), d, 0, 1, h}
+
+static const cfg_key cfg_keys[] = {
+    S("server", "listen", listen, "127.0.0.1:8080", "HTTP listen address ADDR:PORT"),
+    S("server", "data_dir", data_dir, "./data", "directory for the SQLite database and state"),
+    I("server", "max_body", max_body, "1048576", 1024, 64 << 20, "largest accepted request body, bytes"),
+    I("server", "sse_backlog", sse_backlog, "262144", 4096, 16 << 20,
+      "bytes queued for one event-stream client before it is dropped"),
+    I("server", "heartbeat_s", heartbeat_s, "15", 1, 3600, "event-stream heartbeat interval, seconds"),
+    I("server", "max_clients", max_clients, "1024", 8, 65536, "simultaneous HTTP connections"),
+    B("auth", "enabled", auth_enabled, "true", "require a token on /api/v1 routes"),
+    S("log", "level", log_level, "info", "debug | info | warn | error"),
+    S("log", "format", log_format, "plain", "plain | json (one JSON object per line)"),
+    S("database", "url", database, "",
+      "empty: SQLite file <data_dir>/printdeck.db; or sqlite:PATH"),
+    I("mqtt", "silence_s", silence_s, "60", 5, 3600,
+      "seconds without a report before a printer is asked again and then marked offline"),
+    I("mqtt", "keepalive_s", keepalive_s, "30", 5, 600, "MQTT keepalive, seconds"),
+    I("mqtt", "reconnect_min_ms", reconnect_min_ms, "1000", 100, 600000, "first reconnect delay"),
+    I("mqtt", "reconnect_max_ms", reconnect_max_ms, "60000", 1000, 3600000, "reconnect delay cap"),
+    I("mqtt", "command_timeout_ms", command_timeout_ms, "10000", 100, 600000,
+      "how long a command waits for the printer's acknowledgement"),
+    I("mqtt", "max_payload", max_payload, "1048576", 4096, 16 << 20,
+      "largest report accepted from a printer, bytes; larger ones are dropped and counted"),
+    I("mqtt", "max_printers", max_printers, "10000", 1, 100000, "printers this daemon will manage"),
+};
+#define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
+
+static const char *const printer_keys_help =
+    "[printer NAME] sections: serial, host, port (8883), access_code, model, ca_file, tls_verify (true)";
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+        *out = true;
+    else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+        *out = false;
+    else
+        return -1;
+    return 0;
+}
+
+static pd_err set_key(pd_config *cfg, const cfg_key *k, const char *v, char *err, size_t errlen)
+{
+    char *p = (char *)cfg + k->off;
+    switch (k->type) {
+    case CFG_STR:
+        if (strlen(v) >= k->size) {
+            snprintf(err, errlen, "%s.%s: value longer than %zu bytes", k->section, k->key, k->size - 1);
+            return PD_ERR_TOOBIG;
+        }
+        memcpy(p, v, strlen(v) + 1);
+        return PD_OK;
+    case CFG_INT: {
+        char *end;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (errno || end == v || *end || n < k->min || n > k->max) {
+            snprintf(err, errlen, "%s.%s: '%s' is not a whole number in %ld..%ld", k->section,
+                     k->key, v, k->min, k->max);
+            return PD_ERR_INVAL;
+        }
+        *(int *)p = (int)n;
+        return PD_OK;
+    }
+    case CFG_BOOL:
+        if (parse_bool(v, (bool *)p)) {
+            snprintf(err, errlen, "%s.%s: '%s' is not true/false", k->section, k->key, v);
+            return PD_ERR_INVAL;
+        }
+        return PD_OK;
+    }
+    return PD_ERR_INTERNAL;
+}
+
+static const cfg_key *find_key(const char *section, const char *key)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(cfg_keys[i].section, section) && !strcmp(cfg_keys[i].key, key))
+            return &cfg_keys[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    /* a quoted value keeps its inner spaces */
+    if (e - s >= 2 && ((*s == '"' && e[-1] == '"') || (*s == '\'' && e[-1] == '\''))) {
+        e[-1] = 0;
+        s++;
+    }
+    return s;
+}
+
+static pd_err printer_set(pd_cfg_printer *p, const char *key, const char *v, char *err, size_t errlen)
+{
+    struct { const char *name; char *dst; size_t size; } strs[] = {
+        {"serial", p->serial, sizeof p->serial},       {"host", p->host, sizeof p->host},
+        {"access_code", p->access_code, sizeof p->access_code},
+        {"model", p->model, sizeof p->model},          {"ca_file", p->ca_file, sizeof p->ca_file},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        if (strcmp(key, strs[i].name))
+            continue;
+        if (strlen(v) >= strs[i].size) {
+            snprintf(err, errlen, "printer %s: %s too long", p->name, key);
+            return PD_ERR_TOOBIG;
+        }
+        strcpy(strs[i].dst, v);
+        return PD_OK;
+    }
+    if (!strcmp(key, "port")) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 1 || n > 65535) {
+            snprintf(err, errlen, "printer %s: port '%s' out of range", p->name, v);
+            return PD_ERR_INVAL;
+        }
+        p->port = (int)n;
+        return PD_OK;
+    }
+    if (!strcmp(key, "tls_verify")) {
+        if (parse_bool(v, &p->tls_verify) == 0)
+            return PD_OK;
+        snprintf(err, errlen, "printer %s: tls_verify '%s' is not true/false", p->name, v);
+        return PD_ERR_INVAL;
+    }
+    snprintf(err, errlen, "printer %s: unknown key '%s'", p->name, key);
+    return PD_ERR_INVAL;
+}
+
+static pd_err add_printer(pd_config *cfg, const char *name, char *err, size_t errlen)
+{
+    if (strlen(name) == 0 || strlen(name) >= sizeof cfg->printers[0].name) {
+        snprintf(err, errlen, "printer section needs a name of 1..63 bytes");
+        return PD_ERR_INVAL;
+    }
+    pd_cfg_printer *np = realloc(cfg->printers, (cfg->n_printers + 1) * sizeof *np);
+    if (!np)
+        return PD_ERR_NOMEM;
+    cfg->printers = np;
+    pd_cfg_printer *p = &np[cfg->n_printers++];
+    memset(p, 0, sizeof *p);
+    strcpy(p->name, name);
+    p->port = 8883;
+    p->tls_verify = true;
+    return PD_OK;
+}
+
+static pd_err load_file(pd_config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot open config %s: %s", path, strerror(errno));
+        return PD_ERR_IO;
+    }
+    char line[1024], section[128] = "";
+    pd_cfg_printer *printer = NULL;
+    int lineno = 0;
+    pd_err rc = PD_OK;
+    char kerr[256];
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+            rc = PD_ERR_TOOBIG;
+            break;
+        }
+        char *s = trim(line);
+        if (!*s || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            char *e = strchr(s, ']');
+            if (!e) {
+                snprintf(err, errlen, "%s:%d: unterminated section", path, lineno);
+                rc = PD_ERR_PARSE;
+                break;
+            }
+            *e = 0;
+            char *name = trim(s + 1);
+            printer = NULL;
+            if (!strncmp(name, "printer", 7) && isspace((unsigned char)name[7])) {
+                rc = add_printer(cfg, trim(name + 8), kerr, sizeof kerr);
+                if (rc) {
+                    snprintf(err, errlen, "%s:%d: %s", path, lineno, kerr);
+                    break;
+                }
+                printer = &cfg->printers[cfg->n_printers - 1];
+            }
+            snprintf(section, sizeof section, "%s", name);
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
+            rc = PD_ERR_PARSE;
+            break;
+        }
+        *eq = 0;
+        char *key = trim(s), *val = trim(eq + 1);
+        if (printer) {
+            rc = printer_set(printer, key, val, kerr, sizeof kerr);
+        } else {
+            const cfg_key *k = find_key(section, key);
+            if (!k) {
+                snprintf(kerr, sizeof kerr, "unknown key [%s] %s", section, key);
+                rc = PD_ERR_INVAL;
+            } else {
+                rc = set_key(cfg, k, val, kerr, sizeof kerr);
+            }
+        }
+        if (rc) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, kerr);
+            break;
+        }
+    }
+    fclose(f);
+    for (size_t i = 0; rc == PD_OK && i < cfg->n_printers; i++) {
+        pd_cfg_printer *p = &cfg->printers[i];
+        if (!p->serial[0] || !p->host[0] || !p->access_code[0]) {
+            snprintf(err, errlen, "%s: printer %s needs serial, host and access_code", path, p->name);
+            rc = PD_ERR_INVAL;
+        }
+    }
+    return rc;
+}
+
+static void env_name(const cfg_key *k, char *out, size_t n)
+{
+    snprintf(out, n, "PRINTDECK_%s_%s", k->section, k->key);
+    for (char *c = out; *c; c++)
+        *c = (char)toupper((unsigned char)*c);
+}
+
+pd_err pd_config_load(pd_config *cfg, const char *path, char *err, size_t errlen)
+{
+    pd_config_free(cfg);
+    memset(cfg, 0, sizeof *cfg);
+    pd_err rc;
+    for (size_t i = 0; i < N_KEYS; i++)
+        if ((rc = set_key(cfg, &cfg_keys[i], cfg_keys[i].def, err, errlen)))
+            return rc;
+    if (path) {
+        snprintf(cfg->path, sizeof cfg->path, "%s", path);
+        if ((rc = load_file(cfg, path, err, errlen)))
+            return rc;
+    }
+    for (size_t i = 0; i < N_KEYS; i++) {
+        char name[96];
+        env_name(&cfg_keys[i], name, sizeof name);
+        const char *v = getenv(name);
+        if (v && (rc = set_key(cfg, &cfg_keys[i], v, err, errlen)))
+            return rc;
+    }
+    return PD_OK;
+}
+
+pd_err pd_config_set(pd_config *cfg, const char *dotted, const char *value, char *err, size_t errlen)
+{
+    const char *dot = strchr(dotted, '.');
+    char section[64];
+    if (!dot || (size_t)(dot - dotted) >= sizeof section) {
+        snprintf(err, errlen, "'%s' is not SECTION.KEY", dotted);
+        return PD_ERR_INVAL;
+    }
+    memcpy(section, dotted, (size_t)(dot - dotted));
+    section[dot - dotted] = 0;
+    const cfg_key *k = find_key(section, dot + 1);
+    if (!k) {
+        snprintf(err, errlen, "unknown key %s", dotted);
+        return PD_ERR_INVAL;
+    }
+    return set_key(cfg, k, value, err, errlen);
+}
+
+void pd_config_free(pd_config *cfg)
+{
+    free(cfg->printers);
+    cfg->printers = NULL;
+    cfg->n_printers = 0;
+}
+
+void pd_config_help(FILE *out)
+{
+    fprintf(out, "Configuration keys (INI [section] key = value; environment overrides the file):\n");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const cfg_key *k = &cfg_keys[i];
+        char env[96], name[96];
+        env_name(k, env, sizeof env);
+        snprintf(name, sizeof name, "[%s] %s", k->section, k->key);
+        fprintf(out, "  %-26s default %-16s %s\n  %-26s %s\n", name,
+                k->def[0] ? k->def : "\"\"", env, "", k->help);
+    }
+    fprintf(out, "  %s\n", printer_keys_help);
+}

@@ -1,0 +1,990 @@
+/* The HTTP server: libwebsockets 4.1 driven by the daemon's libuv loop (docs/http.md).
+ *
+ * lws parses HTTP/1.1 (and h2c), owns the sockets and calls http_cb. Everything above the
+ * wire is here: one pd_req per request (routing, auth, body capping, JSON replies), written
+ * back in HTTP_CHUNK pieces, one per WRITEABLE (the first at once when the handler answered
+ * inside the request's callback), so a slow reader never makes lws buffer a whole large
+ * response; and event streams with a bounded queue per client. */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libwebsockets.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "http/router.h"
+
+#define HTTP_PROTOCOL "pd-http"
+/* One lws_write per WRITEABLE: lws keeps at most this much of a reply in its own buffer. */
+#define HTTP_CHUNK 32768
+#define HTTP_HDR_MAX 1024
+#define HTTP_ARG_MAX 1024
+#define HTTP_TOKEN_MAX 512
+/* How long a client may take to accept the next chunk of a reply before it is dropped. */
+#define HTTP_SEND_TIMEOUT_S 30
+/* Upper bound on a handler that neither replies nor gets aborted: the connection is closed
+ * (on_abort runs). Printer commands time out long before this. */
+#define HTTP_HANDLER_TIMEOUT_S 120
+/* pd_http_stop waits this long for lws to release the loop before giving up on freeing it. */
+#define HTTP_REAP_LIMIT_MS 10000
+#define HTTP_MAX_LWS_HANDLES 8
+
+typedef struct conn conn;
+
+typedef enum req_state {
+    REQ_BODY,      /* reading the request body */
+    REQ_HANDLING,  /* the handler has it; an async handler replies later */
+    REQ_REPLYING,  /* reply queued, written one chunk per WRITEABLE */
+    REQ_STREAM,    /* long-lived event stream */
+} req_state;
+
+struct pd_stream {
+    void (*on_close)(pd_stream *s, void *ud);
+    void (*on_drain)(pd_stream *s, void *ud);
+    void *ud;
+    unsigned char *q;  /* LWS_PRE headroom, then the queue at [qoff, qoff + qlen) */
+    size_t qcap, qoff, qlen;
+    bool dropped;      /* over the backlog or closed by the server: the connection is going */
+};
+
+struct pd_req {
+    pd_http *h;
+    conn *c;                /* NULL once the client has gone */
+    req_state state;
+    const char *method;
+    const char *path;
+    pd_route_match match;
+    const char *params[PD_ROUTER_MAX_PARAMS];
+    char *body;
+    size_t body_len, body_cap;
+    json_t *json;
+    void (*on_abort)(void *ud);
+    void *abort_ud;
+    /* reply: LWS_PRE headroom then the body, so each chunk can be written in place (h2 puts
+     * its frame header in the bytes before the chunk, which are already sent) */
+    unsigned char *out;
+    size_t out_len, out_off;
+    int status;
+    char ctype[64];
+    bool close_after;       /* the request body was not read: the connection cannot be reused */
+    bool headers_sent;
+    pd_stream stream;
+    char strings[];         /* the path, then the parameter values */
+};
+
+/* The lws user data of one connection (externally allocated, so lws keeps it across the
+ * protocol re-binds it does around every transaction). */
+struct conn {
+    pd_http *h;
+    struct lws *wsi;
+    pd_req *req;            /* the request in progress; HTTP/1.1 has one at a time */
+};
+
+struct pd_http {
+    uv_loop_t *loop;
+    struct lws_context *ctx;
+    pd_http_opts opts;
+    char listen[128];
+    int port;
+    pd_router router;
+    size_t nconns;
+    /* lws's own timers/idlers on our loop: the context may be freed once they are gone */
+    uv_handle_t *lws_handles[HTTP_MAX_LWS_HANDLES];
+    size_t n_lws_handles;
+    uv_prepare_t reaper;
+    uint64_t stop_ms;
+};
+
+static void req_free(pd_req *r)
+{
+    json_decref(r->json);
+    free(r->body);
+    free(r->out);
+    free(r->stream.q);
+    free(r);
+}
+
+/* --- replies -------------------------------------------------------------------------- */
+
+static bool req_can_reply(pd_req *r)
+{
+    if (r->state == REQ_BODY || r->state == REQ_HANDLING)
+        return true;
+    pd_warn("http", "%s %s: second reply ignored", r->method, r->path);
+    return false;
+}
+
+static void req_queue(pd_req *r, int status, const char *ctype)
+{
+    r->status = status;
+    snprintf(r->ctype, sizeof r->ctype, "%s", ctype ? ctype : "");
+    r->state = REQ_REPLYING;
+    if (!r->c) {
+        req_free(r);  /* late reply to a client that went away */
+        return;
+    }
+    lws_callback_on_writable(r->c->wsi);
+}
+
+char *pd_req_reply_alloc(pd_req *r, size_t len)
+{
+    unsigned char *out = realloc(r->out, LWS_PRE + len + 1);
+    if (!out)
+        return NULL;
+    r->out = out;
+    r->out_len = len;
+    return (char *)out + LWS_PRE;
+}
+
+void pd_req_reply_commit(pd_req *r, int status, const char *content_type)
+{
+    if (req_can_reply(r))
+        req_queue(r, status, content_type);
+}
+
+void pd_req_reply_raw(pd_req *r, int status, const char *content_type, const char *body,
+                      size_t len)
+{
+    if (!req_can_reply(r))
+        return;
+    char *out = pd_req_reply_alloc(r, len);
+    if (!out) {
+        r->out_len = 0;
+        req_queue(r, pd_err_http_status(PD_ERR_NOMEM), NULL);
+        return;
+    }
+    if (len)
+        memcpy(out, body, len);
+    req_queue(r, status, content_type);
+}
+
+void pd_req_reply_json(pd_req *r, int status, json_t *body)
+{
+    if (!req_can_reply(r)) {
+        json_decref(body);
+        return;
+    }
+    size_t len = body ? json_dumpb(body, NULL, 0, JSON_COMPACT) : 0;
+    char *out = len ? pd_req_reply_alloc(r, len) : NULL;
+    if (!out) {
+        json_decref(body);
+        r->out_len = 0;
+        req_queue(r, pd_err_http_status(PD_ERR_NOMEM), NULL);
+        return;
+    }
+    json_dumpb(body, out, len, JSON_COMPACT);
+    json_decref(body);
+    req_queue(r, status, "application/json");
+}
+
+/* The one place an error becomes a response body; status comes from pd_err_http_status
+ * except for 405, which has no pd_err of its own. */
+static void reply_error_body(pd_req *r, int status, const char *code, const char *message)
+{
+    pd_req_reply_json(r, status,
+                      json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
+}
+
+void pd_req_reply_error(pd_req *r, pd_err e, const char *fmt, ...)
+{
+    char msg[512];
+    if (fmt && *fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+    } else {
+        snprintf(msg, sizeof msg, "%s", pd_strerror(e));
+    }
+    reply_error_body(r, pd_err_http_status(e), pd_err_code(e), msg);
+}
+
+void pd_req_on_abort(pd_req *r, void (*fn)(void *ud), void *ud)
+{
+    r->on_abort = fn;
+    r->abort_ud = ud;
+}
+
+/* --- request accessors ------------------------------------------------------------------ */
+
+void *pd_req_app(pd_req *r) { return r->h->opts.app; }
+const char *pd_req_method(pd_req *r) { return r->method; }
+const char *pd_req_path(pd_req *r) { return r->path; }
+
+const char *pd_req_param(pd_req *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < r->match.nparams; i++)
+        if (r->match.params[i].name_len == n && !memcmp(r->match.params[i].name, name, n))
+            return r->params[i];
+    return NULL;
+}
+
+const char *pd_req_query(pd_req *r, const char *name, char *buf, size_t buflen)
+{
+    char key[64], arg[HTTP_ARG_MAX];
+    if (!r->c || (size_t)snprintf(key, sizeof key, "%s=", name) >= sizeof key)
+        return NULL;
+    const char *v = lws_get_urlarg_by_name(r->c->wsi, key, arg, (int)sizeof arg);
+    if (!v || strlen(v) >= buflen)
+        return NULL;
+    memcpy(buf, v, strlen(v) + 1);
+    return buf;
+}
+
+const char *pd_req_header(pd_req *r, const char *name, char *buf, size_t buflen)
+{
+    if (!r->c || !buflen || buflen > INT_MAX)
+        return NULL;
+    struct lws *wsi = r->c->wsi;
+    size_t nlen = strlen(name);
+    /* lws keeps the headers it knows in token slots named "name:" and the rest as custom
+     * headers with lower-cased names */
+    for (int t = 0; t < _WSI_TOKEN_CLIENT_SENT_PROTOCOLS; t++) {
+        const char *tn = (const char *)lws_token_to_string((enum lws_token_indexes)t);
+        if (!tn || strlen(tn) != nlen + 1 || tn[nlen] != ':' || strncasecmp(tn, name, nlen))
+            continue;
+        if (lws_hdr_total_length(wsi, (enum lws_token_indexes)t) <= 0 ||
+            lws_hdr_copy(wsi, buf, (int)buflen, (enum lws_token_indexes)t) < 0)
+            return NULL;
+        return buf;
+    }
+    char lname[64];
+    if (nlen + 2 > sizeof lname)
+        return NULL;
+    for (size_t i = 0; i < nlen; i++)
+        lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    lname[nlen] = ':';
+    lname[nlen + 1] = '\0';
+    if (lws_hdr_custom_length(wsi, lname, (int)nlen + 1) < 0 ||
+        lws_hdr_custom_copy(wsi, buf, (int)buflen, lname, (int)nlen + 1) < 0)
+        return NULL;
+    return buf;
+}
+
+const char *pd_req_body(pd_req *r, size_t *len)
+{
+    if (len)
+        *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+json_t *pd_req_json(pd_req *r)
+{
+    if (r->json)
+        return r->json;
+    json_error_t e;
+    json_t *j = json_loadb(pd_req_body(r, NULL), r->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (!j) {
+        /* jansson quotes the input "near '…'": cut that, a body may hold secrets */
+        char *near = strstr(e.text, " near ");
+        if (near)
+            *near = '\0';
+        pd_req_reply_error(r, PD_ERR_PARSE, "request body is not valid JSON: %s (line %d, column %d)",
+                           e.text, e.line, e.column);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        pd_req_reply_error(r, PD_ERR_INVAL, "request body must be a JSON object");
+        return NULL;
+    }
+    r->json = j;
+    return j;
+}
+
+/* --- streams ------------------------------------------------------------------------------ */
+
+static pd_req *stream_req(pd_stream *s)
+{
+    return (pd_req *)((char *)s - offsetof(pd_req, stream));
+}
+
+pd_stream *pd_req_stream_begin(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud)
+{
+    if (!r->c || !req_can_reply(r))
+        return NULL;
+    r->state = REQ_STREAM;
+    r->status = 200;
+    snprintf(r->ctype, sizeof r->ctype, "text/event-stream");
+    r->stream.on_close = on_close;
+    r->stream.ud = ud;
+    /* no idle timeout: the stream is meant to sit quietly (slow readers hit the backlog) */
+    if (lws_get_network_wsi(r->c->wsi) != r->c->wsi)
+        lws_http_mark_sse(r->c->wsi);  /* h2: also keeps the shared connection open */
+    lws_set_timeout(r->c->wsi, NO_PENDING_TIMEOUT, 0);
+    lws_callback_on_writable(r->c->wsi);
+    return &r->stream;
+}
+
+/* The connection is closed asynchronously: lws may be inside this wsi's service right now. */
+static void stream_drop(pd_req *r)
+{
+    pd_stream *s = &r->stream;
+    s->dropped = true;
+    free(s->q);
+    s->q = NULL;
+    s->qcap = s->qoff = s->qlen = 0;
+    if (r->c)
+        lws_set_timeout(r->c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+pd_err pd_stream_write(pd_stream *s, const char *data, size_t len)
+{
+    pd_req *r = stream_req(s);
+    size_t limit = (size_t)r->h->opts.sse_backlog;
+    if (s->dropped)
+        return PD_ERR_TOOBIG;
+    if (len > limit - s->qlen) {
+        pd_info("http", "event stream client dropped: %zu bytes queued, backlog is %zu",
+                s->qlen, limit);
+        stream_drop(r);
+        return PD_ERR_TOOBIG;
+    }
+    if (s->qoff + s->qlen + len > s->qcap) {
+        if (s->qoff)
+            memmove(s->q + LWS_PRE, s->q + LWS_PRE + s->qoff, s->qlen);
+        s->qoff = 0;
+        if (s->qlen + len > s->qcap) {
+            size_t cap = s->qcap ? s->qcap * 2 : 4096;
+            while (cap < s->qlen + len)
+                cap *= 2;
+            if (cap > limit)
+                cap = limit;
+            unsigned char *q = realloc(s->q, LWS_PRE + cap);
+            if (!q)
+                return PD_ERR_NOMEM;
+            s->q = q;
+            s->qcap = cap;
+        }
+    }
+    memcpy(s->q + LWS_PRE + s->qoff + s->qlen, data, len);
+    s->qlen += len;
+    if (r->c)
+        lws_callback_on_writable(r->c->wsi);
+    return PD_OK;
+}
+
+size_t pd_stream_queued(const pd_stream *s) { return s->qlen; }
+
+void pd_stream_on_drain(pd_stream *s, void (*fn)(pd_stream *s, void *ud)) { s->on_drain = fn; }
+
+void pd_stream_close(pd_stream *s)
+{
+    s->on_close = NULL;
+    s->on_drain = NULL;
+    stream_drop(stream_req(s));
+}
+
+/* --- writing -------------------------------------------------------------------------------- */
+
+static int write_headers(pd_req *r, struct lws *wsi)
+{
+    unsigned char buf[LWS_PRE + HTTP_HDR_MAX], *start = buf + LWS_PRE, *p = start;
+    unsigned char *end = buf + sizeof buf;
+    bool stream = r->state == REQ_STREAM;
+    bool h1 = lws_get_network_wsi(wsi) == wsi;  /* h2 forbids connection headers */
+#define ADD_HDR(tok, val) \
+    lws_add_http_header_by_token(wsi, tok, (const unsigned char *)(val), (int)strlen(val), &p, end)
+    if (lws_add_http_header_status(wsi, (unsigned)r->status, &p, end) ||
+        (r->ctype[0] && ADD_HDR(WSI_TOKEN_HTTP_CONTENT_TYPE, r->ctype)) ||
+        (!stream && r->status != 204 &&
+         lws_add_http_header_content_length(wsi, r->out_len, &p, end)) ||
+        (stream && ADD_HDR(WSI_TOKEN_HTTP_CACHE_CONTROL, "no-cache")) ||
+        (r->status == 401 && ADD_HDR(WSI_TOKEN_HTTP_WWW_AUTHENTICATE, "Bearer")) ||
+        (r->status == 405 && ADD_HDR(WSI_TOKEN_HTTP_ALLOW, r->match.allow)) ||
+        (h1 && (stream || r->close_after) && ADD_HDR(WSI_TOKEN_CONNECTION, "close")))
+        return -1;
+#undef ADD_HDR
+    return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+}
+
+static int send_reply(conn *c, pd_req *r)
+{
+    struct lws *wsi = c->wsi;
+    if (!r->headers_sent) {
+        if (write_headers(r, wsi))
+            return -1;
+        r->headers_sent = true;
+    }
+    /* HEAD: the headers of the reply (Content-Length included) without its body */
+    size_t n = strcmp(r->method, "HEAD") ? r->out_len - r->out_off : 0;
+    bool last = n <= HTTP_CHUNK;
+    if (!last)
+        n = HTTP_CHUNK;
+    unsigned char empty[LWS_PRE + 1], *base = r->out ? r->out + r->out_off : empty;
+    /* the last write carries FINAL even when empty: h2 ends the stream with it */
+    if (lws_write(wsi, base + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+        return -1;
+    r->out_off += n;
+    if (!last) {
+        lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, HTTP_SEND_TIMEOUT_S);
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    bool close = r->close_after;
+    c->req = NULL;
+    req_free(r);
+    if (close)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int send_stream(conn *c, pd_req *r)
+{
+    pd_stream *s = &r->stream;
+    if (s->dropped)
+        return -1;
+    if (!r->headers_sent) {
+        if (write_headers(r, c->wsi))
+            return -1;
+        r->headers_sent = true;
+        lws_http_headers_detach(c->wsi);  /* nothing more to read: free the header buffer */
+    }
+    if (!s->qlen)
+        return 0;
+    size_t n = s->qlen < HTTP_CHUNK ? s->qlen : HTTP_CHUNK;
+    if (lws_write(c->wsi, s->q + LWS_PRE + s->qoff, n, LWS_WRITE_HTTP) < (int)n)
+        return -1;
+    s->qoff += n;
+    s->qlen -= n;
+    if (s->qlen) {
+        lws_callback_on_writable(c->wsi);
+    } else {
+        s->qoff = 0;
+        if (s->on_drain)
+            s->on_drain(s, s->ud);
+    }
+    return 0;
+}
+
+/* A reply made inside this connection's own callback goes out at once on HTTP/1.1 rather
+ * than a loop turn later (h2 streams write only when lws offers WRITEABLE). */
+static int send_now(conn *c)
+{
+    if (c->req && c->req->state == REQ_REPLYING && lws_get_network_wsi(c->wsi) == c->wsi)
+        return send_reply(c, c->req);
+    return 0;
+}
+
+/* --- request lifecycle ---------------------------------------------------------------------- */
+
+/* The client has gone (or the server is stopping): tell whoever waits on the request. */
+static void conn_gone(conn *c)
+{
+    pd_req *r = c->req;
+    if (!r)
+        return;
+    c->req = NULL;
+    r->c = NULL;
+    if (r->state == REQ_STREAM) {
+        if (r->stream.on_close)
+            r->stream.on_close(&r->stream, r->stream.ud);
+    } else if (r->state == REQ_HANDLING) {
+        if (!r->on_abort)
+            return;  /* the handler still owns it; its late reply frees it */
+        r->on_abort(r->abort_ud);
+    }
+    req_free(r);
+}
+
+static void dispatch(pd_req *r)
+{
+    r->state = REQ_HANDLING;
+    lws_set_timeout(r->c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, HTTP_HANDLER_TIMEOUT_S);
+    r->match.route->fn(r);
+    if (r->state == REQ_HANDLING && !r->on_abort)
+        pd_warn("http", "%s %s: handler returned without replying or setting on_abort",
+                r->method, r->path);
+}
+
+static bool req_authorized(pd_req *r)
+{
+    const pd_http_opts *o = &r->h->opts;
+    if (!o->auth_enabled || (r->match.route->flags & PD_ROUTE_OPEN) ||
+        strncmp(r->path, "/api/v1", 7) || (r->path[7] && r->path[7] != '/'))
+        return true;
+    char buf[HTTP_TOKEN_MAX];
+    const char *tok = NULL;
+    if (pd_req_header(r, "authorization", buf, sizeof buf) && !strncasecmp(buf, "bearer ", 7)) {
+        tok = buf + 7;
+        while (*tok == ' ')
+            tok++;
+    } else {
+        tok = pd_req_header(r, "x-api-key", buf, sizeof buf);
+    }
+    return tok && *tok && o->token_check && o->token_check(tok, o->token_ud);
+}
+
+static const struct {
+    enum lws_token_indexes tok;
+    const char *name;
+    bool body;  /* lws reads a body for it (POST/PATCH/PUT) */
+} http_methods[] = {
+    {WSI_TOKEN_GET_URI, "GET", false},       {WSI_TOKEN_POST_URI, "POST", true},
+    {WSI_TOKEN_PATCH_URI, "PATCH", true},    {WSI_TOKEN_PUT_URI, "PUT", true},
+    {WSI_TOKEN_DELETE_URI, "DELETE", false}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS", false},
+    {WSI_TOKEN_HEAD_URI, "HEAD", false},
+};
+
+/* Whether lws will deliver HTTP_BODY_COMPLETION: it reads a body for POST/PATCH/PUT unless
+ * Content-Length is 0 (where it still completes a POST, with an empty body). */
+static bool body_expected(size_t mi, long long clen)
+{
+    return http_methods[mi].body && (clen != 0 || http_methods[mi].tok == WSI_TOKEN_POST_URI);
+}
+
+static int on_request(conn *c)
+{
+    pd_http *h = c->h;
+    struct lws *wsi = c->wsi;
+    size_t mi = 0;
+    int plen = 0;
+    for (; mi < sizeof http_methods / sizeof *http_methods; mi++)
+        if ((plen = lws_hdr_total_length(wsi, http_methods[mi].tok)) > 0)
+            break;
+    if (mi == sizeof http_methods / sizeof *http_methods)
+        return -1;  /* lws parsed a request it has no method token for */
+
+    pd_req *r = calloc(1, sizeof *r + 2 * ((size_t)plen + 1));
+    if (!r)
+        return -1;
+    r->h = h;
+    r->c = c;
+    r->state = REQ_BODY;
+    r->method = http_methods[mi].name;
+    char *path = r->strings, *values = r->strings + plen + 1;
+    r->path = path;
+    c->req = r;
+    if (lws_hdr_copy(wsi, path, plen + 1, http_methods[mi].tok) < 0)
+        return -1;
+
+    long long clen = -1;
+    char num[24];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+        lws_hdr_copy(wsi, num, sizeof num, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        clen = strtoll(num, NULL, 10);
+    bool body = body_expected(mi, clen);
+    /* answering before the body is read leaves it unread on the socket */
+    r->close_after = body;
+
+    /* HEAD is GET without the body (send_reply leaves it out) */
+    const char *route_method = http_methods[mi].tok == WSI_TOKEN_HEAD_URI ? "GET" : r->method;
+    pd_err rc = pd_router_find(&h->router, route_method, path, (size_t)plen, &r->match);
+    if (rc == PD_ERR_NOTFOUND) {
+        pd_req_reply_error(r, rc, "no such resource: %s", path);
+        return 0;
+    }
+    if (rc) {
+        char msg[192];
+        snprintf(msg, sizeof msg, "%s is not allowed on %.48s; allowed: %s", r->method, path,
+                 r->match.allow);
+        reply_error_body(r, 405, "method_not_allowed", msg);
+        return 0;
+    }
+    for (size_t i = 0; i < r->match.nparams; i++) {
+        const pd_route_param *pp = &r->match.params[i];
+        memcpy(values, path + pp->off, pp->len);
+        values[pp->len] = '\0';
+        r->params[i] = values;
+        values += pp->len + 1;
+    }
+    if (!req_authorized(r)) {
+        pd_req_reply_error(r, PD_ERR_AUTH, "a valid token is required (Authorization: Bearer "
+                                           "<token> or X-Api-Key: <token>)");
+        return 0;
+    }
+    if (clen > (long long)h->opts.max_body) {
+        pd_req_reply_error(r, PD_ERR_TOOBIG, "request body over %d bytes", h->opts.max_body);
+        return 0;
+    }
+    r->close_after = false;
+    if (!body) {
+        dispatch(r);
+        return 0;
+    }
+    if (clen > 0) {
+        r->body = malloc((size_t)clen + 1);
+        if (!r->body)
+            return -1;
+        r->body_cap = (size_t)clen + 1;
+    }
+    return 0;
+}
+
+static int on_body(conn *c, const char *in, size_t len)
+{
+    pd_req *r = c->req;
+    if (!r || r->state != REQ_BODY || !len)
+        return 0;  /* answered already (the rest goes away with the connection), or empty */
+    size_t max = (size_t)r->h->opts.max_body;
+    if (len > max - r->body_len) {
+        r->close_after = true;
+        pd_req_reply_error(r, PD_ERR_TOOBIG, "request body over %zu bytes", max);
+        return 0;
+    }
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        if (cap > max + 1)
+            cap = max + 1;
+        char *b = realloc(r->body, cap);
+        if (!b)
+            return -1;
+        r->body = b;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, in, len);
+    r->body_len += len;
+    return 0;
+}
+
+static int on_body_done(conn *c)
+{
+    pd_req *r = c->req;
+    if (!r || r->state != REQ_BODY)
+        return 0;
+    if (r->body)
+        r->body[r->body_len] = '\0';
+    dispatch(r);
+    return 0;
+}
+
+/* No WebSocket protocols yet. h2c is let through for requests without a body only: lws 4.1
+ * loses the body of an upgraded request, so those are refused rather than left hanging. */
+static int confirm_upgrade(struct lws *wsi, const char *proto)
+{
+    if (proto && !strcmp(proto, "h2c")) {
+        for (size_t i = 0; i < sizeof http_methods / sizeof *http_methods; i++)
+            if (http_methods[i].body && lws_hdr_total_length(wsi, http_methods[i].tok) > 0) {
+                pd_info("http", "refused an h2c upgrade of a request with a body; use HTTP/1.1");
+                return -1;
+            }
+        return 0;
+    }
+    return -1;
+}
+
+static int conn_new(pd_http *h, struct lws *wsi)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return -1;
+    c->h = h;
+    c->wsi = wsi;
+    lws_set_wsi_user(wsi, c);
+    h->nconns++;
+    return 0;
+}
+
+static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len)
+{
+    pd_http *h = lws_context_user(lws_get_context(wsi));
+    conn *c = lws_wsi_user(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return h->nconns >= (size_t)h->opts.max_clients;  /* nonzero: lws hangs up */
+    case LWS_CALLBACK_WSI_CREATE:
+        return conn_new(h, wsi);
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (c) {
+            conn_gone(c);
+            h->nconns--;
+            free(c);
+        }
+        return 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (c)
+            conn_gone(c);
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        if (!c && (conn_new(h, wsi) || !(c = lws_wsi_user(wsi))))
+            return -1;
+        return on_request(c) ? -1 : send_now(c);
+    case LWS_CALLBACK_HTTP_BODY:
+        return !c || on_body(c, in, len) ? -1 : send_now(c);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return !c || on_body_done(c) ? -1 : send_now(c);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!c || !c->req)
+            return 0;
+        if (c->req->state == REQ_REPLYING)
+            return send_reply(c, c->req);
+        if (c->req->state == REQ_STREAM)
+            return send_stream(c, c->req);
+        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return confirm_upgrade(wsi, in);
+    default:
+        return 0;
+    }
+}
+
+/* --- start / stop ---------------------------------------------------------------------------- */
+
+static const struct lws_protocols http_protocols[] = {
+    {.name = HTTP_PROTOCOL, .callback = http_cb, .tx_packet_size = HTTP_CHUNK},
+    {0},
+};
+
+/* Every path goes to http_cb; routing is ours. */
+static const struct lws_http_mount http_mount = {
+    .mountpoint = "/",
+    .mountpoint_len = 1,
+    .origin = HTTP_PROTOCOL,
+    .origin_protocol = LWSMPRO_CALLBACK,
+};
+
+static void lws_log_emit(int level, const char *line)
+{
+    int n = (int)strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    pd_log(level & LLL_ERR ? PD_LOG_ERROR : PD_LOG_WARN, "lws", "%.*s", n, line);
+}
+
+typedef struct listen_addr {
+    char host[INET6_ADDRSTRLEN];  /* "" = every address */
+    int port;
+    bool v4;
+} listen_addr;
+
+static bool listen_parse(const char *s, listen_addr *a)
+{
+    const char *host = s, *colon;
+    if (*s == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':')
+            return false;
+        host = s + 1;
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || memchr(s, ':', (size_t)(colon - s)))
+            return false;  /* an IPv6 address needs brackets */
+    }
+    size_t hlen = (size_t)(colon - host) - (*s == '[');
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || port < 0 || port > 65535 || hlen >= sizeof a->host)
+        return false;
+    memcpy(a->host, host, hlen);
+    a->host[hlen] = '\0';
+    a->port = (int)port;
+    if (!strcmp(a->host, "localhost"))
+        snprintf(a->host, sizeof a->host, "127.0.0.1");
+    unsigned char bin[16];
+    a->v4 = inet_pton(AF_INET, a->host, bin) == 1;
+    return !hlen || a->v4 || (*s == '[' && inet_pton(AF_INET6, a->host, bin) == 1);
+}
+
+/* lws on a foreign loop adds its own timers/idlers; pd_http_stop needs to know them to tell
+ * when lws is done with the loop. They are the non-poll handles lws_create_context adds. */
+typedef struct handle_list {
+    uv_handle_t **v;
+    size_t n, cap;
+} handle_list;
+
+static void walk_collect(uv_handle_t *hd, void *arg)
+{
+    handle_list *l = arg;
+    if (l->n < l->cap)
+        l->v[l->n] = hd;
+    l->n++;
+}
+
+static void walk_count(uv_handle_t *hd, void *arg)
+{
+    (void)hd;
+    (*(size_t *)arg)++;
+}
+
+static int ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (uv_handle_t *const *)a, y = (uintptr_t) * (uv_handle_t *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct handle_diff {
+    const handle_list *before;
+    pd_http *h;
+} handle_diff;
+
+static void walk_new_static(uv_handle_t *hd, void *arg)
+{
+    handle_diff *d = arg;
+    if (hd->type == UV_POLL || d->h->n_lws_handles == HTTP_MAX_LWS_HANDLES ||
+        bsearch(&hd, d->before->v, d->before->n, sizeof hd, ptr_cmp))
+        return;
+    d->h->lws_handles[d->h->n_lws_handles++] = hd;
+}
+
+/* lws 4.1 on a foreign loop crashes in its own cleanup when it cannot bind, so the common
+ * failure (address in use or not local) is found first with a plain socket. 0 or errno. */
+static int listen_check(const listen_addr *a)
+{
+    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)a->port)};
+    struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)a->port)};
+    if (a->v4)
+        inet_pton(AF_INET, a->host, &s4.sin_addr);
+    else if (a->host[0])
+        inet_pton(AF_INET6, a->host, &s6.sin6_addr);
+    int fd = socket(a->v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0)
+        return errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = a->v4 ? bind(fd, (struct sockaddr *)&s4, sizeof s4)
+                   : bind(fd, (struct sockaddr *)&s6, sizeof s6);
+    rc = rc ? errno : 0;
+    close(fd);
+    return rc;
+}
+
+static pd_err create_context(pd_http *h, const listen_addr *a, char *err, size_t errlen)
+{
+    int e = listen_check(a);
+    if (e) {
+        snprintf(err, errlen, "cannot listen on %s: %s", h->listen, strerror(e));
+        return PD_ERR_IO;
+    }
+    handle_list before = {0};
+    uv_walk(h->loop, walk_count, &before.cap);
+    before.v = malloc((before.cap + 1) * sizeof *before.v);
+    if (!before.v)
+        return PD_ERR_NOMEM;
+    uv_walk(h->loop, walk_collect, &before);
+    qsort(before.v, before.n, sizeof *before.v, ptr_cmp);
+
+    struct lws_context_creation_info info = {0};
+    void *loops[] = {h->loop};
+    info.port = a->port;
+    info.iface = a->host[0] ? a->host : NULL;
+    info.protocols = http_protocols;
+    info.mounts = &http_mount;
+    info.vhost_name = "printdeck";
+    info.server_string = "printdeck";
+    info.user = h;
+    info.pcontext = &h->ctx;
+    info.foreign_loops = loops;
+    /* lws 4.1 with IPv6 enabled binds an IPv4 literal to every address: use an IPv4 socket */
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
+                   LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
+                   (a->v4 ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0);
+    h->ctx = lws_create_context(&info);
+    if (h->ctx) {
+        handle_diff d = {&before, h};
+        uv_walk(h->loop, walk_new_static, &d);
+        h->port = lws_get_vhost_listen_port(lws_get_vhost_by_name(h->ctx, "printdeck"));
+    }
+    free(before.v);
+    if (!h->ctx) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", h->listen);
+        return PD_ERR_IO;
+    }
+    return PD_OK;
+}
+
+pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out, char *err,
+                     size_t errlen)
+{
+    listen_addr a;
+    if (!opts->listen || !listen_parse(opts->listen, &a)) {
+        snprintf(err, errlen, "listen address '%s' is not ADDR:PORT with an IP address",
+                 opts->listen ? opts->listen : "");
+        return PD_ERR_INVAL;
+    }
+    if (opts->max_body <= 0 || opts->sse_backlog <= 0 || opts->max_clients <= 0) {
+        snprintf(err, errlen, "max_body, sse_backlog and max_clients must be positive");
+        return PD_ERR_INVAL;
+    }
+    pd_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return PD_ERR_NOMEM;
+    h->loop = loop;
+    h->opts = *opts;
+    snprintf(h->listen, sizeof h->listen, "%s", opts->listen);
+    h->opts.listen = h->listen;
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    pd_err rc = create_context(h, &a, err, errlen);
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    *out = h;
+    return PD_OK;
+}
+
+int pd_http_port(const pd_http *h) { return h->port; }
+
+pd_err pd_http_add_routes(pd_http *h, const pd_route *routes, size_t n)
+{
+    pd_err rc = pd_router_add(&h->router, routes, n);
+    if (rc)
+        pd_error("http", "route table starting with %s %s rejected: %s", n ? routes[0].method : "",
+                 n ? routes[0].pattern : "", pd_strerror(rc));
+    return rc;
+}
+
+typedef struct reap_walk {
+    const pd_http *h;
+    bool busy;
+} reap_walk;
+
+static void walk_busy(uv_handle_t *hd, void *arg)
+{
+    reap_walk *w = arg;
+    if (uv_is_closing(hd))
+        w->busy = true;
+    for (size_t i = 0; i < w->h->n_lws_handles; i++)
+        if (w->h->lws_handles[i] == hd)
+            w->busy = true;
+}
+
+static void reaper_closed(uv_handle_t *hd)
+{
+    free(hd->data);
+}
+
+/* lws 4.1 on a foreign loop frees its context only on a second lws_context_destroy once the
+ * loop has closed every handle lws started closing in the first one; earlier, it frees memory
+ * libuv still references. Checked before each poll until lws's handles are gone. */
+static void reap(uv_prepare_t *p)
+{
+    pd_http *h = p->data;
+    reap_walk w = {h, false};
+    uv_walk(h->loop, walk_busy, &w);
+    if (w.busy && uv_now(h->loop) - h->stop_ms < HTTP_REAP_LIMIT_MS)
+        return;
+    uv_prepare_stop(p);
+    if (w.busy) {
+        pd_error("http", "libwebsockets did not release the loop; leaking its context");
+        p->data = NULL;
+    } else {
+        lws_context_destroy(h->ctx);
+    }
+    uv_close((uv_handle_t *)p, reaper_closed);
+}
+
+void pd_http_stop(pd_http **hp)
+{
+    pd_http *h = *hp;
+    if (!h)
+        return;
+    *hp = NULL;
+    lws_context_destroy(h->ctx);  /* closes every connection: on_abort / on_close run now */
+    h->stop_ms = uv_now(h->loop);
+    uv_prepare_init(h->loop, &h->reaper);
+    h->reaper.data = h;
+    uv_prepare_start(&h->reaper, reap);
+}

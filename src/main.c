@@ -1,0 +1,258 @@
+/* printdeck: wiring only. Parses the command line, loads configuration, opens storage,
+ * starts the fleet, the HTTP server and the event hub on one libuv loop, and handles
+ * signals (SIGINT/SIGTERM stop cleanly, SIGHUP reloads the configuration). */
+#include <getopt.h>
+#include <mosquitto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "api/auth.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "printer/printer.h"
+#include "store/store.h"
+
+#define PD_VERSION "0.1.0"
+
+typedef struct daemon_ctx {
+    uv_loop_t loop;
+    pd_config cfg;
+    const char *cli_listen, *cli_data_dir, *cli_log_level;
+    pd_db db;
+    pd_bus *bus;
+    pd_fleet *fleet;
+    pd_http *http;
+    pd_auth auth;
+    pd_app app;
+    uv_signal_t sig_int, sig_term, sig_hup;
+} daemon_ctx;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: printdeck [options]                 run the daemon\n"
+            "       printdeck [options] token create NAME  print a new API token\n\n"
+            "options:\n"
+            "  --config FILE      INI configuration file\n"
+            "  --data-dir DIR     data directory (default ./data)\n"
+            "  --listen ADDR:PORT HTTP listen address (default 127.0.0.1:8080)\n"
+            "  --log-level LEVEL  debug | info | warn | error\n"
+            "  --help, --version\n\n"
+            "Environment: PRINTDECK_TOKEN, when set, is accepted as an admin API token.\n\n");
+    pd_config_help(out);
+}
+
+static int load_config(daemon_ctx *d, const char *path)
+{
+    char err[512];
+    pd_config cfg = {0};
+    if (pd_config_load(&cfg, path, err, sizeof err) ||
+        (d->cli_listen && pd_config_set(&cfg, "server.listen", d->cli_listen, err, sizeof err)) ||
+        (d->cli_data_dir && pd_config_set(&cfg, "server.data_dir", d->cli_data_dir, err, sizeof err)) ||
+        (d->cli_log_level && pd_config_set(&cfg, "log.level", d->cli_log_level, err, sizeof err))) {
+        fprintf(stderr, "printdeck: %s\n", err);
+        pd_config_free(&cfg);
+        return -1;
+    }
+    pd_log_level lvl;
+    if (pd_log_level_parse(cfg.log_level, &lvl)) {
+        fprintf(stderr, "printdeck: log.level '%s' is not debug|info|warn|error\n", cfg.log_level);
+        pd_config_free(&cfg);
+        return -1;
+    }
+    pd_log_setup(lvl, !strcmp(cfg.log_format, "json"));
+    pd_config_free(&d->cfg);
+    d->cfg = cfg;
+    return 0;
+}
+
+/* Printers declared in the configuration file are upserted by serial into the store, so the
+ * API and the file never disagree about what exists. */
+static void sync_config_printers(daemon_ctx *d)
+{
+    for (size_t i = 0; i < d->cfg.n_printers; i++) {
+        const pd_cfg_printer *c = &d->cfg.printers[i];
+        pd_printer_rec rec = {0};
+        snprintf(rec.name, sizeof rec.name, "%s", c->name);
+        snprintf(rec.serial, sizeof rec.serial, "%s", c->serial);
+        snprintf(rec.host, sizeof rec.host, "%s", c->host);
+        rec.port = c->port;
+        snprintf(rec.access_code, sizeof rec.access_code, "%s", c->access_code);
+        snprintf(rec.model, sizeof rec.model, "%s", c->model);
+        snprintf(rec.ca_file, sizeof rec.ca_file, "%s", c->ca_file);
+        rec.tls_verify = c->tls_verify;
+        pd_printer *p = pd_fleet_find(d->fleet, rec.serial);
+        pd_err rc;
+        if (p) {
+            rec.id = pd_printer_id(p);
+            rec.created_at = pd_printer_rec_get(p)->created_at;
+            rc = d->db.ops->printer_update(d->db.s, &rec);
+            if (!rc)
+                rc = pd_fleet_update(d->fleet, p, &rec);
+        } else {
+            rc = d->db.ops->printer_insert(d->db.s, &rec);
+            if (!rc)
+                rc = pd_fleet_add(d->fleet, &rec, NULL);
+        }
+        if (rc)
+            pd_error("main", "config printer %s: %s", c->name, pd_strerror(rc));
+    }
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    daemon_ctx *d = s->data;
+    if (signum == SIGHUP) {
+        pd_info("main", "SIGHUP: reloading %s", d->cfg.path[0] ? d->cfg.path : "(no config file)");
+        char path[sizeof d->cfg.path];
+        snprintf(path, sizeof path, "%s", d->cfg.path);
+        if (load_config(d, path[0] ? path : NULL) == 0)
+            sync_config_printers(d);
+        return;
+    }
+    pd_info("main", "signal %d: shutting down", signum);
+    pd_http_stop(&d->http);
+    pd_api_events_stop();
+    pd_fleet_free(&d->fleet);
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+}
+
+static int start(daemon_ctx *d)
+{
+    char err[512];
+    pd_printer_rec *recs = NULL;
+    size_t n = 0;
+    pd_fleet_opts fo = {
+        .silence_s = d->cfg.silence_s, .keepalive_s = d->cfg.keepalive_s,
+        .reconnect_min_ms = d->cfg.reconnect_min_ms, .reconnect_max_ms = d->cfg.reconnect_max_ms,
+        .command_timeout_ms = d->cfg.command_timeout_ms, .max_payload = d->cfg.max_payload,
+        .max_printers = d->cfg.max_printers,
+    };
+    if (!(d->bus = pd_bus_new()) || pd_fleet_new(&d->loop, d->bus, &fo, &d->fleet)) {
+        pd_error("main", "cannot create the fleet");
+        return -1;
+    }
+    if (d->db.ops->printer_list(d->db.s, &recs, &n)) {
+        pd_error("main", "cannot list printers");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (pd_fleet_add(d->fleet, &recs[i], NULL))
+            pd_error("main", "printer %s not started", recs[i].name);
+    free(recs);
+    sync_config_printers(d);
+
+    d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = &d->db,
+                      .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop)};
+    pd_http_opts ho = {
+        .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
+        .max_clients = d->cfg.max_clients, .auth_enabled = d->cfg.auth_enabled,
+        .token_check = pd_auth_check, .token_ud = &d->auth, .app = &d->app,
+    };
+    if (pd_http_start(&d->loop, &ho, &d->http, err, sizeof err)) {
+        pd_error("main", "HTTP server: %s", err);
+        return -1;
+    }
+    pd_http_add_routes(d->http, pd_api_system_routes, pd_api_system_nroutes);
+    pd_http_add_routes(d->http, pd_api_printers_routes, pd_api_printers_nroutes);
+    pd_http_add_routes(d->http, pd_api_events_routes, pd_api_events_nroutes);
+    if (pd_api_events_start(&d->app)) {
+        pd_error("main", "cannot start the event hub");
+        return -1;
+    }
+    uv_signal_t *sigs[] = {&d->sig_int, &d->sig_term, &d->sig_hup};
+    int nums[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(&d->loop, sigs[i]);
+        sigs[i]->data = d;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+    pd_info("main", "printdeck %s listening on http://%s with %zu printer(s)", PD_VERSION,
+            d->cfg.listen, pd_fleet_count(d->fleet));
+    return 0;
+}
+
+static int token_command(daemon_ctx *d, int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[1], "create")) {
+        fprintf(stderr, "usage: printdeck token create NAME\n");
+        return 2;
+    }
+    char token[128];
+    pd_err rc = pd_auth_token_create(&d->auth, argv[2], token, sizeof token);
+    if (rc) {
+        fprintf(stderr, "printdeck: cannot create token: %s\n", pd_strerror(rc));
+        return 1;
+    }
+    printf("%s\n", token);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},   {"data-dir", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},   {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    static daemon_ctx d;
+    const char *config_path = NULL;
+    int c, status = 1;
+    while ((c = getopt_long(argc, argv, "c:d:l:L:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'd': d.cli_data_dir = optarg; break;
+        case 'l': d.cli_listen = optarg; break;
+        case 'L': d.cli_log_level = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("printdeck %s\n", PD_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (load_config(&d, config_path))
+        return 2;
+    char err[512];
+    if (pd_db_open(&d.db, d.cfg.database, d.cfg.data_dir, err, sizeof err)) {
+        fprintf(stderr, "printdeck: %s\n", err);
+        goto out;
+    }
+    if (pd_auth_init(&d.auth, &d.db, getenv("PRINTDECK_TOKEN"))) {
+        fprintf(stderr, "printdeck: cannot initialise token handling\n");
+        goto out;
+    }
+    if (optind < argc) {
+        if (!strcmp(argv[optind], "token"))
+            status = token_command(&d, argc - optind, argv + optind);
+        else {
+            usage(stderr);
+            status = 2;
+        }
+        goto out;
+    }
+    mosquitto_lib_init();
+    uv_loop_init(&d.loop);
+    if (start(&d) == 0) {
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+        status = 0;
+    } else {
+        pd_http_stop(&d.http);
+        pd_api_events_stop();
+        pd_fleet_free(&d.fleet);
+        uv_run(&d.loop, UV_RUN_NOWAIT);
+    }
+    /* everything closed its handles; a non-zero result here would be a leak of a handle */
+    if (uv_loop_close(&d.loop))
+        pd_warn("main", "event loop still had open handles at exit");
+    pd_bus_free(&d.bus);
+    mosquitto_lib_cleanup();
+out:
+    pd_db_close(&d.db);
+    pd_config_free(&d.cfg);
+    return status;
+}

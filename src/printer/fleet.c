@@ -1,0 +1,371 @@
+/* The fleet registry, each printer's merged report and typed state, and its API object. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "printer/printer_priv.h"
+#include "printer/report.h"
+
+/* A tick drives MQTT keepalives, silence detection, command timeouts and reconnects for the
+ * whole fleet: one timer instead of one per printer keeps thousands of printers cheap. */
+#define FLEET_TICK_MS 200
+/* Bambu Studio asks for a full report after this many deltas arrive without a base. */
+#define DELTAS_BEFORE_PUSHALL 5
+
+int64_t pd_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void fleet_tick(uv_timer_t *t)
+{
+    pd_fleet *f = t->data;
+    int64_t now = pd_now_ms();
+    for (size_t i = 0; i < f->n; i++)
+        pd_link_tick(f->v[i], now);
+}
+
+pd_err pd_fleet_new(uv_loop_t *loop, pd_bus *bus, const pd_fleet_opts *opts, pd_fleet **out)
+{
+    pd_fleet *f = calloc(1, sizeof *f);
+    if (!f)
+        return PD_ERR_NOMEM;
+    f->loop = loop;
+    f->bus = bus;
+    f->opts = *opts;
+    f->next_handle = 1;
+    f->bambu_ca = pd_link_bambu_store();
+    if (!f->bambu_ca) {
+        free(f);
+        return PD_ERR_TLS;
+    }
+    uv_timer_init(loop, &f->tick);
+    f->tick.data = f;
+    uv_timer_start(&f->tick, fleet_tick, FLEET_TICK_MS, FLEET_TICK_MS);
+    *out = f;
+    return PD_OK;
+}
+
+static void printer_free(pd_printer *p)
+{
+    pd_link_stop(p);
+    json_decref(p->raw);
+    free(p->json_cache);
+    free(p);
+}
+
+static void fleet_tick_closed(uv_handle_t *h)
+{
+    pd_fleet *f = h->data;
+    X509_STORE_free(f->bambu_ca);
+    free(f);
+}
+
+void pd_fleet_free(pd_fleet **fp)
+{
+    pd_fleet *f = *fp;
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->n; i++)
+        printer_free(f->v[i]);
+    free(f->v);
+    uv_timer_stop(&f->tick);
+    uv_close((uv_handle_t *)&f->tick, fleet_tick_closed);
+    *fp = NULL;
+}
+
+static size_t fleet_index(const pd_fleet *f, int64_t id)
+{
+    size_t lo = 0, hi = f->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (f->v[mid]->rec.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+pd_printer *pd_fleet_find_id(pd_fleet *f, int64_t id)
+{
+    size_t i = fleet_index(f, id);
+    return i < f->n && f->v[i]->rec.id == id ? f->v[i] : NULL;
+}
+
+pd_printer *pd_fleet_find(pd_fleet *f, const char *key)
+{
+    char *end;
+    long long id = strtoll(key, &end, 10);
+    if (*key && !*end) {
+        pd_printer *p = pd_fleet_find_id(f, id);
+        if (p)
+            return p;
+    }
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->v[i]->rec.serial, key))
+            return f->v[i];
+    return NULL;
+}
+
+size_t pd_fleet_count(const pd_fleet *f) { return f->n; }
+
+void pd_fleet_foreach(pd_fleet *f, void (*fn)(pd_printer *p, void *ud), void *ud)
+{
+    for (size_t i = 0; i < f->n; i++)
+        fn(f->v[i], ud);
+}
+
+static pd_model printer_model_guess(const pd_printer_rec *rec)
+{
+    pd_model m = rec->model[0] ? pd_model_parse(rec->model) : PD_MODEL_UNKNOWN;
+    return m != PD_MODEL_UNKNOWN ? m : pd_model_from_serial(rec->serial);
+}
+
+void pd_fleet_emit_simple(pd_printer *p, pd_event_type type)
+{
+    pd_event ev = {.type = type, .printer_id = p->rec.id, .serial = p->rec.serial,
+                   .ts_ms = pd_now_ms()};
+    if (type == PD_EV_CONNECTION) {
+        ev.u.conn.state = pd_link_state_name(p->lstate);
+        ev.u.conn.error = p->last_error[0] ? p->last_error : NULL;
+    }
+    pd_bus_emit(p->fleet->bus, &ev);
+}
+
+static void printer_invalidate(pd_printer *p)
+{
+    free(p->json_cache);
+    p->json_cache = NULL;
+}
+
+pd_err pd_fleet_add(pd_fleet *f, const pd_printer_rec *rec, pd_printer **out)
+{
+    if ((int)f->n >= f->opts.max_printers)
+        return PD_ERR_BUSY;
+    if (pd_fleet_find_id(f, rec->id))
+        return PD_ERR_EXISTS;
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->v[i]->rec.serial, rec->serial))
+            return PD_ERR_EXISTS;
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        pd_printer **nv = realloc(f->v, cap * sizeof *nv);
+        if (!nv)
+            return PD_ERR_NOMEM;
+        f->v = nv;
+        f->cap = cap;
+    }
+    pd_printer *p = calloc(1, sizeof *p);
+    if (!p)
+        return PD_ERR_NOMEM;
+    p->raw = json_pack("{s:{},s:{}}", "print", "info");
+    if (!p->raw) {
+        free(p);
+        return PD_ERR_NOMEM;
+    }
+    p->fleet = f;
+    p->rec = *rec;
+    p->model = printer_model_guess(rec);
+    pd_state_init(&p->state);
+    p->since_ms = pd_now_ms();
+
+    size_t at = fleet_index(f, rec->id);
+    memmove(&f->v[at + 1], &f->v[at], (f->n - at) * sizeof *f->v);
+    f->v[at] = p;
+    f->n++;
+    pd_fleet_emit_simple(p, PD_EV_PRINTER_ADDED);
+    pd_link_start(p);
+    if (out)
+        *out = p;
+    return PD_OK;
+}
+
+void pd_fleet_remove(pd_fleet *f, pd_printer *p)
+{
+    size_t at = fleet_index(f, p->rec.id);
+    if (at >= f->n || f->v[at] != p)
+        return;
+    memmove(&f->v[at], &f->v[at + 1], (f->n - at - 1) * sizeof *f->v);
+    f->n--;
+    pd_fleet_emit_simple(p, PD_EV_PRINTER_REMOVED);
+    printer_free(p);
+}
+
+pd_err pd_fleet_update(pd_fleet *f, pd_printer *p, const pd_printer_rec *rec)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->v[i] != p && !strcmp(f->v[i]->rec.serial, rec->serial))
+            return PD_ERR_EXISTS;
+    bool relink = strcmp(p->rec.serial, rec->serial) || strcmp(p->rec.host, rec->host) ||
+                  p->rec.port != rec->port || strcmp(p->rec.access_code, rec->access_code) ||
+                  strcmp(p->rec.ca_file, rec->ca_file) || p->rec.tls_verify != rec->tls_verify;
+    int64_t id = p->rec.id;
+    p->rec = *rec;
+    p->rec.id = id;
+    if (rec->model[0])
+        p->model = printer_model_guess(rec);
+    printer_invalidate(p);
+    if (relink) {
+        pd_link_stop(p);
+        pd_link_start(p);
+    }
+    pd_fleet_emit_simple(p, PD_EV_STATE);
+    return PD_OK;
+}
+
+/* --- accessors ---------------------------------------------------------------------- */
+const pd_printer_rec *pd_printer_rec_get(const pd_printer *p) { return &p->rec; }
+int64_t pd_printer_id(const pd_printer *p) { return p->rec.id; }
+pd_model pd_printer_model(const pd_printer *p) { return p->model; }
+const char *pd_printer_firmware(const pd_printer *p) { return p->firmware; }
+bool pd_printer_online(const pd_printer *p) { return p->online; }
+pd_link_state pd_printer_link_state(const pd_printer *p) { return p->lstate; }
+const pd_state *pd_printer_state(const pd_printer *p) { return &p->state; }
+const json_t *pd_printer_raw(const pd_printer *p) { return p->raw; }
+void pd_printer_counters_get(const pd_printer *p, pd_printer_counters *out) { *out = p->counters; }
+
+static json_t *iso_time(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char buf[40];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
+    return json_string(buf);
+}
+
+json_t *pd_printer_json(pd_printer *p)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "id", json_integer(p->rec.id));
+    json_object_set_new(o, "name", json_string(p->rec.name));
+    json_object_set_new(o, "serial", json_string(p->rec.serial));
+    json_object_set_new(o, "host", json_string(p->rec.host));
+    json_object_set_new(o, "port", json_integer(p->rec.port));
+    json_object_set_new(o, "model", p->model ? json_string(pd_model_key(p->model)) : json_null());
+    json_object_set_new(o, "model_name", p->model ? json_string(pd_model_name(p->model)) : json_null());
+    json_object_set_new(o, "firmware", p->firmware[0] ? json_string(p->firmware) : json_null());
+    json_object_set_new(o, "tls_verify", json_boolean(p->rec.tls_verify));
+    json_object_set_new(o, "online", json_boolean(p->online));
+    json_object_set_new(o, "connection",
+                        json_pack("{s:s,s:o,s:o}", "state", pd_link_state_name(p->lstate), "error",
+                                  p->last_error[0] ? json_string(p->last_error) : json_null(),
+                                  "since", iso_time(p->since_ms)));
+    pd_state_to_json(&p->state, p->model, o);
+    json_object_set_new(o, "updated_at", iso_time(p->state.updated_at_ms));
+    return o;
+}
+
+const char *pd_printer_json_str(pd_printer *p, size_t *len)
+{
+    if (!p->json_cache) {
+        json_t *o = pd_printer_json(p);
+        p->json_cache = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        p->json_len = p->json_cache ? strlen(p->json_cache) : 0;
+        json_decref(o);
+        if (!p->json_cache) {
+            *len = 2;
+            return "{}";
+        }
+    }
+    *len = p->json_len;
+    return p->json_cache;
+}
+
+/* --- incoming messages ------------------------------------------------------------- */
+static void drop(pd_printer *p, const char *why)
+{
+    p->counters.dropped++;
+    /* a broken printer can send thousands a minute: log the first and then every 1000th */
+    if (p->counters.dropped % 1000 == 1)
+        pd_warn("printer", "%s: dropped report (%s); %llu dropped so far", p->rec.name, why,
+                (unsigned long long)p->counters.dropped);
+}
+
+static void on_version(pd_printer *p, json_t *info)
+{
+    json_object_set(p->raw, "info", info);
+    char fw[32] = "";
+    pd_model m = pd_model_from_version(info, fw, sizeof fw);
+    if (fw[0])
+        snprintf(p->firmware, sizeof p->firmware, "%s", fw);
+    /* a model the user typed wins over detection: they may know better for odd firmware */
+    if (m != PD_MODEL_UNKNOWN && !p->rec.model[0])
+        p->model = m;
+}
+
+static void on_report(pd_printer *p, json_t *body, bool full)
+{
+    json_t *base = json_object_get(p->raw, "print");
+    if (!full && !p->have_full && ++p->delta_misses > DELTAS_BEFORE_PUSHALL) {
+        p->delta_misses = 0;
+        pd_link_request_pushall(p);
+    }
+    pd_err rc = pd_report_merge(base, body, full);
+    if (rc) {
+        drop(p, pd_strerror(rc));
+        return;
+    }
+    if (full)
+        p->have_full = true;
+
+    pd_state cur;
+    if (full)
+        pd_state_init(&cur);
+    else
+        cur = p->state;
+    pd_state_extract(&cur, base, p->model);
+    pd_event ev = {.printer_id = p->rec.id, .serial = p->rec.serial, .ts_ms = pd_now_ms()};
+    bool changed = pd_state_diff(&p->state, &cur, p->model, p->fleet->bus, &ev);
+    cur.updated_at_ms = ev.ts_ms;
+    p->state = cur;
+    if (changed || full) {
+        printer_invalidate(p);
+        ev.type = PD_EV_STATE;
+        pd_bus_emit(p->fleet->bus, &ev);
+    }
+}
+
+void pd_fleet_on_message(pd_printer *p, const char *payload, size_t len)
+{
+    p->counters.messages++;
+    json_error_t jerr;
+    json_t *msg = json_loadb(payload, len, 0, &jerr);
+    if (!msg) {
+        drop(p, jerr.text);
+        return;
+    }
+    const char *category = NULL;
+    json_t *body = NULL;
+    switch (pd_report_classify(msg, &category, &body)) {
+    case PD_MSG_FULL:
+        on_report(p, body, true);
+        pd_link_on_full_report(p);
+        break;
+    case PD_MSG_DELTA:
+        on_report(p, body, false);
+        break;
+    case PD_MSG_ACK:
+        pd_link_on_ack(p, body);
+        break;
+    case PD_MSG_VERSION:
+        on_version(p, body);
+        printer_invalidate(p);
+        break;
+    case PD_MSG_OTHER:
+        break;
+    case PD_MSG_INVALID:
+        drop(p, "not a report");
+        break;
+    }
+    json_decref(msg);
+}

@@ -1,0 +1,636 @@
+/* One MQTT-over-TLS link per printer, driven by the loop: libmosquitto in external-loop mode
+ * (uv_poll on its socket; keepalive, silence and command deadlines from the fleet tick). */
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "printer/printer_priv.h"
+
+extern const char pd_bambu_ca_pem[];
+
+struct pd_link_poll {
+    uv_poll_t h;   /* first: the close callback frees through the handle pointer */
+    int fd;
+};
+
+#define CONNECT_TIMEOUT_MS 15000
+#define FIRST_SEQ 30000
+/* With TLS, one socket read can leave whole MQTT packets decoded inside OpenSSL where
+ * poll cannot see them; drain them, but bounded so one busy printer cannot starve the loop. */
+#define MAX_READS_PER_WAKE 256
+
+static void link_fail(pd_printer *p, pd_link_state st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+const char *pd_link_state_name(pd_link_state s)
+{
+    static const char *const names[] = {"disconnected", "connecting", "connected", "stale",
+                                        "backoff", "auth_failed", "tls_failed"};
+    return s <= PD_LINK_TLS_FAILED ? names[s] : "unknown";
+}
+
+X509_STORE *pd_link_bambu_store(void)
+{
+    X509_STORE *store = X509_STORE_new();
+    BIO *bio = BIO_new_mem_buf(pd_bambu_ca_pem, -1);
+    int n = 0;
+    X509 *x;
+    if (!store || !bio)
+        goto fail;
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        if (X509_STORE_add_cert(store, x) == 1)
+            n++;
+        X509_free(x);
+    }
+    ERR_clear_error(); /* the loop ends on a "no start line" error by design */
+    BIO_free(bio);
+    if (n == 0) {
+        X509_STORE_free(store);
+        return NULL;
+    }
+    return store;
+fail:
+    BIO_free(bio);
+    X509_STORE_free(store);
+    return NULL;
+}
+
+void pd_link_set_state(pd_printer *p, pd_link_state s, const char *error)
+{
+    const char *e = error ? error : "";
+    if (p->lstate == s && !strcmp(p->last_error, e))
+        return;
+    if (s != p->lstate || strcmp(p->last_error, e)) {
+        if (error)
+            pd_warn("printer", "%s (%s): %s: %s", p->rec.name, p->rec.serial, pd_link_state_name(s), e);
+        else
+            pd_info("printer", "%s (%s): %s", p->rec.name, p->rec.serial, pd_link_state_name(s));
+    }
+    p->lstate = s;
+    snprintf(p->last_error, sizeof p->last_error, "%s", e);
+    p->since_ms = pd_now_ms();
+    free(p->json_cache);
+    p->json_cache = NULL;
+    pd_fleet_emit_simple(p, PD_EV_CONNECTION);
+}
+
+static void set_online(pd_printer *p, bool on)
+{
+    if (p->online == on)
+        return;
+    p->online = on;
+    free(p->json_cache);
+    p->json_cache = NULL;
+    pd_fleet_emit_simple(p, on ? PD_EV_ONLINE : PD_EV_OFFLINE);
+}
+
+/* --- TLS ------------------------------------------------------------------------------ */
+static int verify_cb(int ok, X509_STORE_CTX *xs)
+{
+    if (ok)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    pd_printer *p = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+    int err = X509_STORE_CTX_get_error(xs);
+    if (p)
+        snprintf(p->last_error, sizeof p->last_error,
+                 "printer certificate did not verify: %s (expected name %s); set ca_file or "
+                 "tls_verify=false", X509_verify_cert_error_string(err), p->rec.serial);
+    return 0;
+}
+
+static pd_err link_tls(pd_printer *p)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return PD_ERR_NOMEM;
+    /* Bambu printers refuse TLS 1.0, 1.1 and 1.3 (mqtt.md §1.2) */
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* idle links hold no 34 KB buffers */
+    SSL_CTX_set_app_data(ctx, p);
+    if (!p->rec.tls_verify) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+        pd_warn("printer", "%s: TLS verification is off (tls_verify=false)", p->rec.name);
+    } else {
+        if (p->rec.ca_file[0]) {
+            if (SSL_CTX_load_verify_locations(ctx, p->rec.ca_file, NULL) != 1) {
+                SSL_CTX_free(ctx);
+                ERR_clear_error();
+                snprintf(p->last_error, sizeof p->last_error, "cannot load ca_file %s", p->rec.ca_file);
+                return PD_ERR_TLS;
+            }
+        } else {
+            X509_STORE_up_ref(p->fleet->bambu_ca);
+            SSL_CTX_set_cert_store(ctx, p->fleet->bambu_ca);
+        }
+        /* the printer's certificate names its serial, not its IP address */
+        X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx), p->rec.serial, 0);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+    }
+    p->ssl = ctx;
+    return PD_OK;
+}
+
+/* --- socket watching ------------------------------------------------------------------ */
+static void poll_closed(uv_handle_t *h) { free(h); }
+
+static void link_unwatch(pd_printer *p)
+{
+    if (!p->poll)
+        return;
+    uv_poll_stop(&p->poll->h);
+    p->poll->h.data = NULL;
+    uv_close((uv_handle_t *)&p->poll->h, poll_closed);
+    p->poll = NULL;
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events);
+
+static void link_watch(pd_printer *p)
+{
+    int fd = p->mosq ? mosquitto_socket(p->mosq) : -1;
+    if (p->poll && p->poll->fd != fd)
+        link_unwatch(p);
+    if (fd < 0)
+        return;
+    if (!p->poll) {
+        pd_link_poll *lp = calloc(1, sizeof *lp);
+        if (!lp || uv_poll_init_socket(p->fleet->loop, &lp->h, fd)) {
+            free(lp);
+            link_fail(p, PD_LINK_BACKOFF, "cannot watch socket");
+            return;
+        }
+        lp->fd = fd;
+        lp->h.data = p;
+        p->poll = lp;
+    }
+    int ev = UV_READABLE | (mosquitto_want_write(p->mosq) ? UV_WRITABLE : 0);
+    uv_poll_start(&p->poll->h, ev, poll_cb);
+}
+
+static void fail_pending(pd_printer *p, pd_err rc, const char *detail)
+{
+    for (int i = 0; i < PD_MAX_PENDING_CMDS; i++) {
+        pd_pending_cmd *c = &p->pending[i];
+        if (!c->handle)
+            continue;
+        pd_cmd_cb cb = c->cb;
+        void *ud = c->ud;
+        c->handle = 0;
+        p->counters.command_failures++;
+        cb(rc, detail, NULL, ud);
+    }
+}
+
+static void link_drop(pd_printer *p)
+{
+    link_unwatch(p);
+    if (p->mosq) {
+        mosquitto_destroy(p->mosq);
+        p->mosq = NULL;
+    }
+    SSL_CTX_free(p->ssl);
+    p->ssl = NULL;
+}
+
+static int jitter(int ms)
+{
+    /* ±25 %: a farm that lost Wi-Fi must not reconnect in lock-step */
+    return ms - ms / 4 + (int)(random() % (ms / 2 + 1));
+}
+
+static void link_fail(pd_printer *p, pd_link_state st, const char *fmt, ...)
+{
+    char msg[sizeof p->last_error];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    link_drop(p);
+    set_online(p, false);
+    fail_pending(p, PD_ERR_OFFLINE, msg);
+    const pd_fleet_opts *o = &p->fleet->opts;
+    int delay;
+    if (st == PD_LINK_AUTH_FAILED || st == PD_LINK_TLS_FAILED) {
+        /* retrying a wrong access code quickly only hammers the printer: go slow */
+        delay = o->reconnect_max_ms;
+    } else {
+        delay = p->backoff_ms ? p->backoff_ms : o->reconnect_min_ms;
+        p->backoff_ms = delay * 2 > o->reconnect_max_ms ? o->reconnect_max_ms : delay * 2;
+    }
+    p->next_attempt_ms = pd_now_ms() + jitter(delay);
+    pd_link_set_state(p, st, msg);
+}
+
+/* --- libmosquitto callbacks (run inside loop_read/loop_write) ------------------------- */
+static void on_connect(struct mosquitto *m, void *obj, int rc)
+{
+    pd_printer *p = obj;
+    if (rc != 0) {
+        p->connack_rc = rc;
+        return;
+    }
+    char topic[64];
+    snprintf(topic, sizeof topic, "device/%s/report", p->rec.serial);
+    mosquitto_subscribe(m, NULL, topic, 0);
+    p->last_msg_ms = pd_now_ms();
+    p->pushall_resent = false;
+    pd_link_set_state(p, PD_LINK_CONNECTED, NULL);
+    pd_link_request_pushall(p);
+    char req[96];
+    snprintf(req, sizeof req, "{\"info\":{\"sequence_id\":\"%u\",\"command\":\"get_version\"}}",
+             p->next_seq++);
+    snprintf(topic, sizeof topic, "device/%s/request", p->rec.serial);
+    mosquitto_publish(m, NULL, topic, (int)strlen(req), req, 1, false);
+}
+
+static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
+{
+    pd_printer *p = obj;
+    (void)m;
+    if (msg->payloadlen > p->fleet->opts.max_payload) {
+        p->counters.messages++;
+        p->counters.dropped++;
+        pd_warn("printer", "%s: dropped a %d-byte report (limit %d)", p->rec.name,
+                msg->payloadlen, p->fleet->opts.max_payload);
+        return;
+    }
+    p->last_msg_ms = pd_now_ms();
+    p->pushall_resent = false;
+    p->backoff_ms = 0;
+    if (p->lstate == PD_LINK_STALE)
+        pd_link_set_state(p, PD_LINK_CONNECTED, NULL);
+    set_online(p, true);
+    pd_fleet_on_message(p, msg->payload, (size_t)msg->payloadlen);
+}
+
+static void on_log(struct mosquitto *m, void *obj, int level, const char *str)
+{
+    (void)m;
+    pd_printer *p = obj;
+    if (level == MOSQ_LOG_ERR && !p->last_error[0])
+        snprintf(p->last_error, sizeof p->last_error, "%s", str);
+}
+
+/* --- connecting ------------------------------------------------------------------------ */
+static void link_connect(pd_printer *p)
+{
+    static unsigned client_n;
+    char id[96];
+    link_drop(p);
+    p->connack_rc = 0;
+    p->last_error[0] = 0;
+    /* a fresh client id per attempt: the broker must not replay a dead session's commands */
+    snprintf(id, sizeof id, "printdeck_%s_%d_%u", p->rec.serial, (int)getpid(), ++client_n);
+    p->mosq = mosquitto_new(id, true, p);
+    if (!p->mosq) {
+        link_fail(p, PD_LINK_BACKOFF, "out of memory");
+        return;
+    }
+    mosquitto_int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_connect_callback_set(p->mosq, on_connect);
+    mosquitto_message_callback_set(p->mosq, on_message);
+    mosquitto_log_callback_set(p->mosq, on_log);
+    mosquitto_username_pw_set(p->mosq, "bblp", p->rec.access_code);
+    if (link_tls(p)) {
+        char why[sizeof p->last_error];
+        snprintf(why, sizeof why, "%s", p->last_error);
+        link_fail(p, PD_LINK_TLS_FAILED, "%s", why);
+        return;
+    }
+    mosquitto_void_option(p->mosq, MOSQ_OPT_SSL_CTX, p->ssl);
+    pd_link_set_state(p, PD_LINK_CONNECTING, NULL);
+    int rc = mosquitto_connect_async(p->mosq, p->rec.host, p->rec.port, p->fleet->opts.keepalive_s);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        const char *why = rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
+        link_fail(p, PD_LINK_BACKOFF, "cannot connect to %s:%d: %s", p->rec.host, p->rec.port, why);
+        return;
+    }
+    link_watch(p);
+}
+
+/* After libmosquitto returns an error, name the cause the user can act on. */
+static void link_fail_rc(pd_printer *p, int rc)
+{
+    if (p->connack_rc == 4 || p->connack_rc == 5) {
+        link_fail(p, PD_LINK_AUTH_FAILED,
+                  "printer refused the access code (MQTT CONNACK %d): check the LAN access code "
+                  "on the printer's screen", p->connack_rc);
+    } else if (p->connack_rc) {
+        link_fail(p, PD_LINK_BACKOFF, "printer refused the connection (CONNACK %d: %s)",
+                  p->connack_rc, mosquitto_connack_string(p->connack_rc));
+    } else if (rc == MOSQ_ERR_TLS && strstr(p->last_error, "did not verify")) {
+        char why[sizeof p->last_error];
+        snprintf(why, sizeof why, "%s", p->last_error);
+        link_fail(p, PD_LINK_TLS_FAILED, "%s", why);
+    } else {
+        const char *why = rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
+        if (p->lstate == PD_LINK_CONNECTING)
+            link_fail(p, PD_LINK_BACKOFF, "cannot connect to %s:%d: %s", p->rec.host, p->rec.port, why);
+        else
+            link_fail(p, PD_LINK_BACKOFF, "connection lost: %s", why);
+    }
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events)
+{
+    pd_printer *p = h->data;
+    if (!p || !p->mosq)
+        return;
+    if (status < 0) {
+        link_fail(p, PD_LINK_BACKOFF, "socket error: %s", uv_strerror(status));
+        return;
+    }
+    int rc = MOSQ_ERR_SUCCESS;
+    /* while the TLS handshake runs, writability also moves it on, through loop_read */
+    if ((events & UV_READABLE) || p->lstate == PD_LINK_CONNECTING) {
+        for (int i = 0; i < MAX_READS_PER_WAKE; i++) {
+            rc = mosquitto_loop_read(p->mosq, 1);
+            SSL *ssl = p->mosq ? mosquitto_ssl_get(p->mosq) : NULL;
+            if (rc || !ssl || SSL_pending(ssl) <= 0)
+                break;
+        }
+    }
+    if (rc == MOSQ_ERR_SUCCESS && p->mosq && mosquitto_want_write(p->mosq))
+        rc = mosquitto_loop_write(p->mosq, 1);
+    if (rc != MOSQ_ERR_SUCCESS)
+        link_fail_rc(p, rc);
+    else
+        link_watch(p);
+}
+
+pd_err pd_link_start(pd_printer *p)
+{
+    p->backoff_ms = 0;
+    p->next_seq = FIRST_SEQ;
+    link_connect(p);
+    return PD_OK;
+}
+
+void pd_link_stop(pd_printer *p)
+{
+    if (p->mosq && (p->lstate == PD_LINK_CONNECTED || p->lstate == PD_LINK_STALE)) {
+        /* best effort: tell the printer we leave, so its one-client firmware frees the slot */
+        mosquitto_disconnect(p->mosq);
+        mosquitto_loop_write(p->mosq, 1);
+    }
+    link_drop(p);
+    set_online(p, false);
+    fail_pending(p, PD_ERR_OFFLINE, "printer removed or reconfigured");
+    p->lstate = PD_LINK_DISCONNECTED;
+}
+
+/* --- commands -------------------------------------------------------------------------- */
+static pd_err link_publish(pd_printer *p, json_t *msg)
+{
+    char topic[64];
+    snprintf(topic, sizeof topic, "device/%s/request", p->rec.serial);
+    char *s = json_dumps(msg, JSON_COMPACT);
+    if (!s)
+        return PD_ERR_NOMEM;
+    int rc = mosquitto_publish(p->mosq, NULL, topic, (int)strlen(s), s, 1, false);
+    free(s);
+    if (rc != MOSQ_ERR_SUCCESS)
+        return PD_ERR_OFFLINE;
+    link_watch(p);
+    return PD_OK;
+}
+
+void pd_link_request_pushall(pd_printer *p)
+{
+    if (!p->mosq)
+        return;
+    json_t *m = json_pack("{s:{s:s,s:s,s:i,s:i}}", "pushing", "sequence_id", "0", "command",
+                          "pushall", "version", 1, "push_target", 1);
+    if (m)
+        link_publish(p, m);
+    json_decref(m);
+}
+
+static bool ack_success(const json_t *body)
+{
+    const char *r = json_string_value(json_object_get(body, "result"));
+    return r && !strcasecmp(r, "success");
+}
+
+static pd_pending_cmd *pending_take(pd_printer *p, const char *seq)
+{
+    for (int i = 0; i < PD_MAX_PENDING_CMDS; i++)
+        if (p->pending[i].handle && !strcmp(p->pending[i].seq, seq))
+            return &p->pending[i];
+    return NULL;
+}
+
+static void pending_finish(pd_printer *p, pd_pending_cmd *c, pd_err rc, const char *detail,
+                           const json_t *ack)
+{
+    pd_cmd_cb cb = c->cb;
+    void *ud = c->ud;
+    c->handle = 0;
+    if (rc)
+        p->counters.command_failures++;
+    cb(rc, detail, ack, ud);
+}
+
+void pd_link_on_ack(pd_printer *p, const json_t *body)
+{
+    const char *seq = json_string_value(json_object_get(body, "sequence_id"));
+    pd_pending_cmd *c = seq ? pending_take(p, seq) : NULL;
+    if (!c)
+        return; /* another client's command (Bambu Studio, Handy) */
+    if (ack_success(body)) {
+        pending_finish(p, c, PD_OK, NULL, body);
+        return;
+    }
+    const char *reason = json_string_value(json_object_get(body, "reason"));
+    /* January-2025 firmware without Developer Mode: "mqtt message verify failed" */
+    bool signed_fw = reason && strstr(reason, "verify failed");
+    pending_finish(p, c, signed_fw ? PD_ERR_SIGNED : PD_ERR_REFUSED, reason ? reason : "failed", body);
+}
+
+void pd_link_on_full_report(pd_printer *p)
+{
+    for (int i = 0; i < PD_MAX_PENDING_CMDS; i++)
+        if (p->pending[i].handle && !strcmp(p->pending[i].seq, "pushall"))
+            pending_finish(p, &p->pending[i], PD_OK, NULL, NULL);
+}
+
+/* Builds the wire message for an API command body; NULL + err on a bad request. */
+static json_t *command_build(const json_t *req, const char *seq, char *err, size_t errlen)
+{
+    const char *cmd = json_string_value(json_object_get(req, "command"));
+    if (!cmd) {
+        snprintf(err, errlen, "command: required string");
+        return NULL;
+    }
+    if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume") || !strcmp(cmd, "stop"))
+        return json_pack("{s:{s:s,s:s,s:s}}", "print", "sequence_id", seq, "command", cmd, "param", "");
+    if (!strcmp(cmd, "speed")) {
+        json_t *lv = json_object_get(req, "level");
+        json_int_t level = json_is_integer(lv) ? json_integer_value(lv) : 0;
+        if (level < 1 || level > 4) {
+            snprintf(err, errlen, "level: integer 1 (silent) to 4 (ludicrous) required");
+            return NULL;
+        }
+        char param[4];
+        snprintf(param, sizeof param, "%d", (int)level);
+        return json_pack("{s:{s:s,s:s,s:s}}", "print", "sequence_id", seq, "command", "print_speed",
+                         "param", param);
+    }
+    if (!strcmp(cmd, "gcode")) {
+        const char *g = json_string_value(json_object_get(req, "gcode"));
+        size_t n = g ? strlen(g) : 0;
+        if (!n || n > 4096) {
+            snprintf(err, errlen, "gcode: non-empty string of at most 4096 bytes required");
+            return NULL;
+        }
+        char *line = malloc(n + 2);
+        if (!line)
+            return NULL;
+        memcpy(line, g, n);
+        /* the firmware runs complete lines only */
+        strcpy(line + n, g[n - 1] == '\n' ? "" : "\n");
+        json_t *m = json_pack("{s:{s:s,s:s,s:s}}", "print", "sequence_id", seq, "command",
+                              "gcode_line", "param", line);
+        free(line);
+        return m;
+    }
+    if (!strcmp(cmd, "light")) {
+        json_t *on = json_object_get(req, "on");
+        const char *node = json_string_value(json_object_get(req, "node"));
+        if (!json_is_boolean(on)) {
+            snprintf(err, errlen, "on: boolean required");
+            return NULL;
+        }
+        if (!node)
+            node = "chamber_light";
+        if (strcmp(node, "chamber_light") && strcmp(node, "work_light") &&
+            strcmp(node, "chamber_light2") && strcmp(node, "heatbed_light")) {
+            snprintf(err, errlen, "node: one of chamber_light, work_light, chamber_light2, heatbed_light");
+            return NULL;
+        }
+        return json_pack("{s:{s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:i}}", "system", "sequence_id", seq,
+                         "command", "ledctrl", "led_node", node, "led_mode",
+                         json_is_true(on) ? "on" : "off", "led_on_time", 500, "led_off_time", 500,
+                         "loop_times", 0, "interval_time", 0);
+    }
+    if (!strcmp(cmd, "pushall"))
+        return json_pack("{s:{s:s,s:s,s:i,s:i}}", "pushing", "sequence_id", seq, "command",
+                         "pushall", "version", 1, "push_target", 1);
+    snprintf(err, errlen, "command: '%s' is not one of pause, resume, stop, light, speed, gcode, pushall", cmd);
+    return NULL;
+}
+
+pd_err pd_printer_command(pd_printer *p, const json_t *req, pd_cmd_cb cb, void *ud,
+                          uint64_t *handle, char *err, size_t errlen)
+{
+    char seq[16];
+    snprintf(seq, sizeof seq, "%u", p->next_seq);
+    json_t *msg = command_build(req, seq, err, errlen);
+    if (!msg)
+        return PD_ERR_INVAL;
+    bool is_pushall = json_object_get(msg, "pushing") != NULL;
+    pd_err rc = PD_OK;
+    pd_pending_cmd *slot = NULL;
+    if (p->lstate != PD_LINK_CONNECTED && p->lstate != PD_LINK_STALE) {
+        snprintf(err, errlen, "printer %s is not connected (%s%s%s)", p->rec.name,
+                 pd_link_state_name(p->lstate), p->last_error[0] ? ": " : "", p->last_error);
+        rc = PD_ERR_OFFLINE;
+        goto out;
+    }
+    if (p->state.sign_required && !is_pushall) {
+        snprintf(err, errlen, "%s", pd_strerror(PD_ERR_SIGNED));
+        rc = PD_ERR_SIGNED;
+        goto out;
+    }
+    for (int i = 0; i < PD_MAX_PENDING_CMDS && !slot; i++)
+        if (!p->pending[i].handle)
+            slot = &p->pending[i];
+    if (!slot) {
+        snprintf(err, errlen, "%d commands already wait for this printer", PD_MAX_PENDING_CMDS);
+        rc = PD_ERR_BUSY;
+        goto out;
+    }
+    if ((rc = link_publish(p, msg))) {
+        snprintf(err, errlen, "could not send to the printer");
+        goto out;
+    }
+    p->next_seq++;
+    p->counters.commands++;
+    /* the printer answers pushall with a full report, not an ack */
+    snprintf(slot->seq, sizeof slot->seq, "%s", is_pushall ? "pushall" : seq);
+    slot->handle = p->fleet->next_handle++;
+    slot->deadline_ms = pd_now_ms() + p->fleet->opts.command_timeout_ms;
+    slot->cb = cb;
+    slot->ud = ud;
+    if (handle)
+        *handle = slot->handle;
+out:
+    json_decref(msg);
+    return rc;
+}
+
+void pd_printer_command_cancel(pd_printer *p, uint64_t handle)
+{
+    for (int i = 0; i < PD_MAX_PENDING_CMDS; i++)
+        if (p->pending[i].handle == handle)
+            p->pending[i].handle = 0;
+}
+
+/* --- the fleet tick ---------------------------------------------------------------------- */
+void pd_link_tick(pd_printer *p, int64_t now)
+{
+    const pd_fleet_opts *o = &p->fleet->opts;
+    for (int i = 0; i < PD_MAX_PENDING_CMDS; i++) {
+        pd_pending_cmd *c = &p->pending[i];
+        if (c->handle && now >= c->deadline_ms)
+            pending_finish(p, c, PD_ERR_TIMEOUT,
+                           "no acknowledgement in time; printers without Developer Mode may drop "
+                           "control commands silently", NULL);
+    }
+    switch (p->lstate) {
+    case PD_LINK_CONNECTING:
+        if (now - p->since_ms > CONNECT_TIMEOUT_MS)
+            link_fail(p, PD_LINK_BACKOFF, "connection to %s:%d timed out", p->rec.host, p->rec.port);
+        break;
+    case PD_LINK_CONNECTED:
+    case PD_LINK_STALE: {
+        int rc = mosquitto_loop_misc(p->mosq);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            link_fail_rc(p, rc);
+            break;
+        }
+        int64_t silent = now - p->last_msg_ms, limit = (int64_t)o->silence_s * 1000;
+        if (silent >= limit + limit / 2) {
+            /* P1 firmware can stop publishing while TCP stays up: only a reconnect helps */
+            link_fail(p, PD_LINK_BACKOFF, "no report for %d s; reconnecting", (int)(silent / 1000));
+        } else if (silent >= limit && !p->pushall_resent) {
+            p->pushall_resent = true;
+            pd_link_set_state(p, PD_LINK_STALE, "no report from the printer; asked for a full report");
+            pd_link_request_pushall(p);
+        } else {
+            link_watch(p);
+        }
+        break;
+    }
+    case PD_LINK_BACKOFF:
+    case PD_LINK_AUTH_FAILED:
+    case PD_LINK_TLS_FAILED:
+        if (now >= p->next_attempt_ms) {
+            p->counters.reconnects++;
+            link_connect(p);
+        }
+        break;
+    case PD_LINK_DISCONNECTED:
+        break;
+    }
+}

@@ -1,0 +1,144 @@
+/* core: configuration table, environment overrides, printer sections; the event bus. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/bus.h"
+#include "core/config.h"
+#include "core/err.h"
+
+static char *write_tmp(const char *text)
+{
+    static char path[64];
+    strcpy(path, "/tmp/pd-test-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void config_defaults_file_env(void **st)
+{
+    (void)st;
+    pd_config cfg = {0};
+    char err[256];
+    char *path = write_tmp("# comment\n[server]\nlisten = 0.0.0.0:9000\n[mqtt]\nsilence_s = 30\n"
+                           "[printer Shelf P1S]\nserial = 01P00A451200002\nhost = 10.0.0.5\n"
+                           "access_code = \"abc 123\"\ntls_verify = false\n");
+    setenv("PRINTDECK_MQTT_SILENCE_S", "45", 1);
+    assert_int_equal(pd_config_load(&cfg, path, err, sizeof err), PD_OK);
+    unsetenv("PRINTDECK_MQTT_SILENCE_S");
+    assert_string_equal(cfg.listen, "0.0.0.0:9000");
+    assert_int_equal(cfg.silence_s, 45); /* environment beats the file */
+    assert_int_equal(cfg.keepalive_s, 30);
+    assert_true(cfg.auth_enabled);
+    assert_int_equal(cfg.n_printers, 1);
+    assert_string_equal(cfg.printers[0].name, "Shelf P1S");
+    assert_string_equal(cfg.printers[0].access_code, "abc 123");
+    assert_int_equal(cfg.printers[0].port, 8883);
+    assert_false(cfg.printers[0].tls_verify);
+    assert_int_equal(pd_config_set(&cfg, "server.data_dir", "/tmp/x", err, sizeof err), PD_OK);
+    assert_string_equal(cfg.data_dir, "/tmp/x");
+    pd_config_free(&cfg);
+    unlink(path);
+}
+
+static void config_errors_name_the_line(void **st)
+{
+    (void)st;
+    pd_config cfg = {0};
+    char err[256];
+    const struct { const char *text, *expect; } cases[] = {
+        {"[mqtt]\nsilence_s = soon\n", ":2: mqtt.silence_s"},
+        {"[mqtt]\nnope = 1\n", "unknown key [mqtt] nope"},
+        {"[server\n", "unterminated section"},
+        {"[server]\nlisten\n", "expected key = value"},
+        {"[printer X]\nserial = 1\n", "needs serial, host and access_code"},
+        {"[printer X]\nport = 99999\n", "port"},
+        {"[auth]\nenabled = maybe\n", "true/false"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = write_tmp(cases[i].text);
+        assert_int_not_equal(pd_config_load(&cfg, path, err, sizeof err), PD_OK);
+        if (!strstr(err, cases[i].expect))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].expect);
+        pd_config_free(&cfg);
+        unlink(path);
+    }
+    assert_int_equal(pd_config_load(&cfg, "/nonexistent/x.ini", err, sizeof err), PD_ERR_IO);
+    pd_config_free(&cfg);
+}
+
+static int seen[4];
+static void count_cb(const pd_event *ev, void *ud)
+{
+    (void)ev;
+    seen[(intptr_t)ud]++;
+}
+
+static pd_bus *g_bus;
+static int g_self_id;
+static void unsub_self(const pd_event *ev, void *ud)
+{
+    (void)ev;
+    (void)ud;
+    seen[3]++;
+    pd_bus_unsubscribe(g_bus, g_self_id);
+}
+
+static void bus_masks_and_unsubscribe(void **st)
+{
+    (void)st;
+    g_bus = pd_bus_new();
+    int a = pd_bus_subscribe(g_bus, PD_EV_STATE, count_cb, (void *)0);
+    pd_bus_subscribe(g_bus, PD_EV_ALL, count_cb, (void *)1);
+    g_self_id = pd_bus_subscribe(g_bus, PD_EV_HMS_RAISED, unsub_self, NULL);
+    pd_event ev = {.type = PD_EV_STATE};
+    pd_bus_emit(g_bus, &ev);
+    ev.type = PD_EV_HMS_RAISED;
+    pd_bus_emit(g_bus, &ev);
+    pd_bus_emit(g_bus, &ev);
+    assert_int_equal(seen[0], 1);
+    assert_int_equal(seen[1], 3);
+    assert_int_equal(seen[3], 1); /* unsubscribed itself during delivery */
+    pd_bus_unsubscribe(g_bus, a);
+    ev.type = PD_EV_STATE;
+    pd_bus_emit(g_bus, &ev);
+    assert_int_equal(seen[0], 1);
+    for (int i = 0; i < PD_BUS_MAX_SUBSCRIBERS; i++)
+        pd_bus_subscribe(g_bus, PD_EV_ALL, count_cb, (void *)2);
+    assert_int_equal(pd_bus_subscribe(g_bus, PD_EV_ALL, count_cb, (void *)2), 0); /* bounded */
+    pd_bus_free(&g_bus);
+    assert_null(g_bus);
+}
+
+static void errors_map_to_http(void **st)
+{
+    (void)st;
+    assert_int_equal(pd_err_http_status(PD_ERR_NOTFOUND), 404);
+    assert_int_equal(pd_err_http_status(PD_ERR_TIMEOUT), 504);
+    assert_string_equal(pd_err_code(PD_ERR_SIGNED), "signature_required");
+    for (int e = 0; e < PD_ERR__COUNT; e++) {
+        assert_non_null(pd_err_code((pd_err)e));
+        assert_true(pd_err_http_status((pd_err)e) >= 200);
+    }
+    assert_string_equal(pd_strerror((pd_err)999), "unknown error");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(config_defaults_file_env),
+        cmocka_unit_test(config_errors_name_the_line),
+        cmocka_unit_test(bus_masks_and_unsubscribe),
+        cmocka_unit_test(errors_map_to_http),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
