@@ -244,7 +244,7 @@ int main(int argc, char **argv)
         pd_http_stop(&d.http);
         pd_api_events_stop();
         pd_fleet_free(&d.fleet);
-        uv_run(&d.loop, UV_RUN_NOWAIT);
+        uv_run(&d.loop, UV_RUN_DEFAULT); /* lws needs several turns to close its handles */
     }
     /* everything closed its handles; a non-zero result here would be a leak of a handle */
     if (uv_loop_close(&d.loop))

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/json.h"
 #include "api/api.h"
 #include "core/log.h"
 
@@ -208,7 +209,7 @@ static void send_typed(const pd_event *ev)
         if (event_names[i].type == ev->type)
             name = event_names[i].name;
     json_t *o = name ? event_data(ev) : NULL;
-    char *data = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *data = o ? json_dumps(o, PD_JSON_FLAGS) : NULL;
     json_decref(o);
     if (!data) {
         pd_warn("events", "event %#x not sent", (unsigned)ev->type);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "api/api.h"
 #include "core/log.h"
 
@@ -316,13 +317,13 @@ static void printers_raw(pd_req *r)
     if (!p)
         return;
     const json_t *raw = pd_printer_raw(p);
-    size_t len = json_dumpb(raw, NULL, 0, JSON_COMPACT);
+    size_t len = json_dumpb(raw, NULL, 0, PD_JSON_FLAGS);
     char *out = len ? pd_req_reply_alloc(r, len) : NULL;
     if (!out) {
         pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
         return;
     }
-    json_dumpb(raw, out, len, JSON_COMPACT);
+    json_dumpb(raw, out, len, PD_JSON_FLAGS);
     pd_req_reply_commit(r, 200, "application/json");
 }
 

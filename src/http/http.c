@@ -5,6 +5,7 @@
  * back in HTTP_CHUNK pieces, one per WRITEABLE (the first at once when the handler answered
  * inside the request's callback), so a slow reader never makes lws buffer a whole large
  * response; and event streams with a bounded queue per client. */
+#include "core/json.h"
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -173,7 +174,7 @@ void pd_req_reply_json(pd_req *r, int status, json_t *body)
         json_decref(body);
         return;
     }
-    size_t len = body ? json_dumpb(body, NULL, 0, JSON_COMPACT) : 0;
+    size_t len = body ? json_dumpb(body, NULL, 0, PD_JSON_FLAGS) : 0;
     char *out = len ? pd_req_reply_alloc(r, len) : NULL;
     if (!out) {
         json_decref(body);
@@ -181,7 +182,7 @@ void pd_req_reply_json(pd_req *r, int status, json_t *body)
         req_queue(r, pd_err_http_status(PD_ERR_NOMEM), NULL);
         return;
     }
-    json_dumpb(body, out, len, JSON_COMPACT);
+    json_dumpb(body, out, len, PD_JSON_FLAGS);
     json_decref(body);
     req_queue(r, status, "application/json");
 }

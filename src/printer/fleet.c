@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "printer/printer_priv.h"
 #include "printer/report.h"
@@ -269,7 +270,7 @@ const char *pd_printer_json_str(pd_printer *p, size_t *len)
 {
     if (!p->json_cache) {
         json_t *o = pd_printer_json(p);
-        p->json_cache = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        p->json_cache = o ? json_dumps(o, PD_JSON_FLAGS) : NULL;
         p->json_len = p->json_cache ? strlen(p->json_cache) : 0;
         json_decref(o);
         if (!p->json_cache) {

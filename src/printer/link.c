@@ -307,6 +307,8 @@ static void link_connect(pd_printer *p)
         link_fail(p, PD_LINK_TLS_FAILED, "%s", why);
         return;
     }
+    /* our context is complete: libmosquitto's defaults would demand a cafile of its own */
+    mosquitto_int_option(p->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
     mosquitto_void_option(p->mosq, MOSQ_OPT_SSL_CTX, p->ssl);
     pd_link_set_state(p, PD_LINK_CONNECTING, NULL);
     int rc = mosquitto_connect_async(p->mosq, p->rec.host, p->rec.port, p->fleet->opts.keepalive_s);

@@ -57,7 +57,9 @@ export class Broker {
   async start() {
     if (!this.basePort) {
       this.basePort = await freePort();
-      this.simPort = await freePort();
+      // the sim port must not fall inside the per-serial listener range
+      do { this.simPort = await freePort(); }
+      while (this.simPort >= this.basePort && this.simPort < this.basePort + this.serials.length);
     }
     const args = ['--dir', this.dir, '--serials', this.serials.join(','), '--base-port', String(this.basePort),
       '--sim-port', String(this.simPort), '--access-code', ACCESS_CODE];
