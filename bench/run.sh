@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# `make bench`: printdeck against reference tools on this machine, side by side.
+#   1. ingest   — reports per CPU-second, printdeck (one TLS link per printer) vs mosquitto_sub
+#                 (one link, device/+/report) receiving the same stream from the same broker
+#   2. farm     — 1,000 printers at 1 report/s each: printdeck CPU % and RSS; idle RSS
+#   3. latency  — report published → SSE event received, p50/p99, at 1,000 printers
+#   4. api      — GET /api/v1/printers with 100 printers under wrk vs nginx serving the same bytes
+# Results go to bench/out/; copy the summary into bench/RESULTS.md with the date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PD_SETUP_BENCH=1 scripts/setup.sh
+OUT=bench/out; rm -rf "$OUT"; mkdir -p "$OUT"
+B=build
+TOKEN=bench-token
+SIM_PORT=29880; TLS_PORT=29883; HTTP_PORT=29090; NGINX_PORT=29091
+INGEST_RATE=${INGEST_RATE:-20000}; INGEST_SECONDS=${INGEST_SECONDS:-10}
+FARM_SECONDS=${FARM_SECONDS:-30}
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; scripts/broker.sh --dir "$OUT/broker" --stop 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+hz=$(getconf CLK_TCK)
+messages() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^printdeck_printer_messages_total/{s+=$NF} END{print s+0}'; }
+
+fleet() { # N → serials file, broker, daemon config; starts the daemon
+  local n=$1 models=$2
+  "$B/printdeck-sim" --list --printers "$n" --models "$models" | cut -f1 >"$OUT/serials.txt"
+  scripts/broker.sh --dir "$OUT/broker" --stop 2>/dev/null || true
+  scripts/broker.sh --dir "$OUT/broker" --serials "$(paste -sd, "$OUT/serials.txt")" --shared-port "$TLS_PORT" \
+    --sim-port "$SIM_PORT" --access-code 12345678 --daemon >/dev/null
+  { echo "[log]"; echo "level = warn"; i=0
+    while read -r s; do i=$((i+1)); printf '[printer p%d]\nserial = %s\nhost = 127.0.0.1\nport = %d\naccess_code = 12345678\nca_file = %s\n' \
+      "$i" "$s" "$TLS_PORT" "$PWD/$OUT/broker/ca.crt"; done <"$OUT/serials.txt"; } >"$OUT/printdeck.ini"
+  rm -rf "$OUT/data"
+  PRINTDECK_TOKEN=$TOKEN "$B/printdeck" --config "$OUT/printdeck.ini" --data-dir "$OUT/data" \
+    --listen "127.0.0.1:$HTTP_PORT" 2>>"$OUT/printdeck.log" &
+  PD=$!; pids+=($PD)
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq 300); do
+    [ "$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -c '^printdeck_printer_online{.*} 1$')" -ge "$n" ] && break; sleep 0.2; done
+}
+stop_daemon() { kill "$PD"; wait "$PD" 2>/dev/null || true; }
+
+echo "== idle RSS (no printers)"
+rm -rf "$OUT/idle"; PRINTDECK_TOKEN=$TOKEN "$B/printdeck" --data-dir "$OUT/idle" --listen "127.0.0.1:$HTTP_PORT" 2>/dev/null &
+PD=$!; pids+=($PD); sleep 1; IDLE_RSS=$(rss_kb $PD); stop_daemon
+echo "idle RSS ${IDLE_RSS} kB" | tee "$OUT/idle.txt"
+
+echo "== 1. ingest: 100 printers, $INGEST_RATE reports/s for $INGEST_SECONDS s"
+fleet 100 X1C,P1S,A1
+mosquitto_sub -h 127.0.0.1 -p "$TLS_PORT" -u bblp -P 12345678 --cafile "$OUT/broker/ca.crt" --insecure \
+  -t 'device/+/report' >"$OUT/sub.out" &
+SUB=$!; pids+=($SUB); sleep 1
+m0=$(messages); c0=$(cpu_ticks $PD); s0=$(cpu_ticks $SUB); l0=$(wc -l <"$OUT/sub.out")
+"$B/pdbench" publish --port "$SIM_PORT" --user sim --password printdeck-sim --serials-file "$OUT/serials.txt" \
+  --rate "$INGEST_RATE" --seconds "$INGEST_SECONDS" | tee "$OUT/publish.txt"
+sleep 2
+m1=$(messages); c1=$(cpu_ticks $PD); s1=$(cpu_ticks $SUB); l1=$(wc -l <"$OUT/sub.out")
+kill $SUB
+awk -v m=$((m1-m0)) -v c=$((c1-c0)) -v l=$((l1-l0)) -v s=$((s1-s0)) -v hz="$hz" 'BEGIN{
+  pd = (c>0)? m/(c/hz) : 0; sub_ = (s>0)? l/(s/hz) : 0;
+  printf "printdeck: %d reports, %.2f CPU-s, %.0f reports per CPU-second\n", m, c/hz, pd;
+  printf "mosquitto_sub: %d reports, %.2f CPU-s, %.0f reports per CPU-second\n", l, s/hz, sub_;
+  if (sub_>0) printf "ratio printdeck/mosquitto_sub: %.2f\n", pd/sub_ }' | tee "$OUT/ingest.txt"
+stop_daemon
+
+echo "== 2+3. farm: 1000 printers at 1 report/s each for $FARM_SECONDS s, SSE latency"
+fleet 1000 X1C,P1S,A1,P2S,H2D
+R0=$(rss_kb $PD)
+"$B/pdbench" sse --port "$HTTP_PORT" --token "$TOKEN" --seconds $((FARM_SECONDS + 3)) >"$OUT/latency.txt" &
+LAT=$!
+sleep 1
+c0=$(cpu_ticks $PD)
+"$B/pdbench" publish --port "$SIM_PORT" --user sim --password printdeck-sim --serials-file "$OUT/serials.txt" \
+  --rate 1000 --seconds "$FARM_SECONDS" --stamp >/dev/null
+c1=$(cpu_ticks $PD); R1=$(rss_kb $PD)
+wait $LAT || true
+awk -v c=$((c1-c0)) -v hz="$hz" -v t="$FARM_SECONDS" -v r0="$R0" -v r1="$R1" 'BEGIN{
+  printf "1000 printers connected: RSS %.1f MB before, %.1f MB after; CPU %.1f %% of one core at 1000 reports/s\n", r0/1024, r1/1024, 100*c/hz/(t+1) }' \
+  | tee "$OUT/farm.txt"
+echo "latency (SSE, 1000 printers): $(cat "$OUT/latency.txt")" | tee -a "$OUT/farm.txt"
+stop_daemon
+
+echo "== 4. api: GET /api/v1/printers with 100 printers vs nginx"
+fleet 100 X1C,P1S,A1
+"$B/printdeck-sim" --port "$SIM_PORT" --serials "$(paste -sd, "$OUT/serials.txt")" --no-auto-jobs --log-level warn &
+pids+=($!)
+sleep 4
+kill "${pids[-1]}"   # freeze the fleet so both servers send identical bytes
+sleep 1
+curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/api/v1/printers" >"$OUT/printers.json"
+mkdir -p "$OUT/nginx"; cp "$OUT/printers.json" "$OUT/nginx/printers.json"
+for workers in 1 2; do
+  cat >"$OUT/nginx.conf" <<NGX
+worker_processes $workers; daemon off; pid $PWD/$OUT/nginx.pid; error_log $PWD/$OUT/nginx-error.log;
+events { worker_connections 1024; }
+http { access_log off; default_type application/json;
+  server { listen 127.0.0.1:$NGINX_PORT; root $PWD/$OUT/nginx; location = /api/v1/printers { try_files /printers.json =404; } } }
+NGX
+  nginx -c "$PWD/$OUT/nginx.conf" & NG=$!; sleep 1
+  wrk -t2 -c32 -d10s "http://127.0.0.1:$NGINX_PORT/api/v1/printers" >"$OUT/wrk-nginx-$workers.txt"
+  kill $NG; wait $NG 2>/dev/null || true
+done
+wrk -t2 -c32 -d10s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/api/v1/printers" >"$OUT/wrk-printdeck.txt"
+rps() { awk '/Requests\/sec/{print $2}' "$1"; }
+P=$(rps "$OUT/wrk-printdeck.txt"); N1=$(rps "$OUT/wrk-nginx-1.txt"); N2=$(rps "$OUT/wrk-nginx-2.txt")
+awk -v p="$P" -v n1="$N1" -v n2="$N2" -v b="$(wc -c <"$OUT/printers.json")" 'BEGIN{
+  printf "body %d bytes; printdeck %.0f req/s; nginx 1 worker %.0f (ratio %.2f); nginx 2 workers %.0f (ratio %.2f)\n", b, p, n1, p/n1, n2, p/n2 }' \
+  | tee "$OUT/api.txt"
+stop_daemon
+echo; echo "== summary"; cat "$OUT/idle.txt" "$OUT/ingest.txt" "$OUT/farm.txt" "$OUT/api.txt"
