@@ -15,6 +15,8 @@ TOKEN=bench-token
 SIM_PORT=29880; TLS_PORT=29883; HTTP_PORT=29090; NGINX_PORT=29091
 INGEST_RATE=${INGEST_RATE:-20000}; INGEST_SECONDS=${INGEST_SECONDS:-10}
 FARM_SECONDS=${FARM_SECONDS:-30}
+PHASES=${PHASES:-idle ingest farm api}   # e.g. PHASES=api make bench
+want() { [[ " $PHASES " == *" $1 "* ]]; }
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; scripts/broker.sh --dir "$OUT/broker" --stop 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -44,10 +46,14 @@ fleet() { # N → serials file, broker, daemon config; starts the daemon
 }
 stop_daemon() { kill "$PD"; wait "$PD" 2>/dev/null || true; }
 
+if want idle; then
 echo "== idle RSS (no printers)"
 rm -rf "$OUT/idle"; PRINTDECK_TOKEN=$TOKEN "$B/printdeck" --data-dir "$OUT/idle" --listen "127.0.0.1:$HTTP_PORT" 2>/dev/null &
 PD=$!; pids+=($PD); sleep 1; IDLE_RSS=$(rss_kb $PD); stop_daemon
 echo "idle RSS ${IDLE_RSS} kB" | tee "$OUT/idle.txt"
+fi
+
+if want ingest; then
 
 echo "== 1. ingest: 100 printers, $INGEST_RATE reports/s for $INGEST_SECONDS s"
 fleet 100 X1C,P1S,A1
@@ -66,7 +72,9 @@ awk -v m=$((m1-m0)) -v c=$((c1-c0)) -v l=$((l1-l0)) -v s=$((s1-s0)) -v hz="$hz" 
   printf "mosquitto_sub: %d reports, %.2f CPU-s, %.0f reports per CPU-second\n", l, s/hz, sub_;
   if (sub_>0) printf "ratio printdeck/mosquitto_sub: %.2f\n", pd/sub_ }' | tee "$OUT/ingest.txt"
 stop_daemon
+fi
 
+if want farm; then
 echo "== 2+3. farm: 1000 printers at 1 report/s each for $FARM_SECONDS s, SSE latency"
 fleet 1000 X1C,P1S,A1,P2S,H2D
 R0=$(rss_kb $PD)
@@ -83,7 +91,9 @@ awk -v c=$((c1-c0)) -v hz="$hz" -v t="$FARM_SECONDS" -v r0="$R0" -v r1="$R1" 'BE
   | tee "$OUT/farm.txt"
 echo "latency (SSE, 1000 printers): $(cat "$OUT/latency.txt")" | tee -a "$OUT/farm.txt"
 stop_daemon
+fi
 
+if want api; then
 echo "== 4. api: GET /api/v1/printers with 100 printers vs nginx"
 fleet 100 X1C,P1S,A1
 "$B/printdeck-sim" --port "$SIM_PORT" --serials "$(paste -sd, "$OUT/serials.txt")" --no-auto-jobs --log-level warn &
@@ -111,4 +121,5 @@ awk -v p="$P" -v n1="$N1" -v n2="$N2" -v b="$(wc -c <"$OUT/printers.json")" 'BEG
   printf "body %d bytes; printdeck %.0f req/s; nginx 1 worker %.0f (ratio %.2f); nginx 2 workers %.0f (ratio %.2f)\n", b, p, n1, p/n1, n2, p/n2 }' \
   | tee "$OUT/api.txt"
 stop_daemon
-echo; echo "== summary"; cat "$OUT/idle.txt" "$OUT/ingest.txt" "$OUT/farm.txt" "$OUT/api.txt"
+fi
+echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api}.txt 2>/dev/null || true

@@ -25,6 +25,7 @@ static const struct {
                             "Developer Mode on the printer", 409},
     [PD_ERR_BUSY]        = {"busy", "too many requests in flight", 429},
     [PD_ERR_UNSUPPORTED] = {"unsupported", "not supported", 400},
+    [PD_ERR_METHOD]      = {"method_not_allowed", "method not allowed", 405},
     [PD_ERR_SCHEMA]      = {"schema_too_new",
                             "database schema is newer than this printdeck understands", 500},
     [PD_ERR_INTERNAL]    = {"internal", "internal error", 500},

@@ -21,6 +21,7 @@ typedef enum pd_err {
     PD_ERR_SIGNED,       /* firmware requires signed commands (Developer Mode off) */
     PD_ERR_BUSY,         /* too many in flight / queue full */
     PD_ERR_UNSUPPORTED,
+    PD_ERR_METHOD,       /* HTTP method not allowed on an existing path */
     PD_ERR_SCHEMA,       /* database schema newer than this binary */
     PD_ERR_INTERNAL,
     PD_ERR__COUNT

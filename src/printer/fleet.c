@@ -120,9 +120,13 @@ void pd_fleet_foreach(pd_fleet *f, void (*fn)(pd_printer *p, void *ud), void *ud
         fn(f->v[i], ud);
 }
 
-static pd_model printer_model_guess(const pd_printer_rec *rec)
+/* A model the user typed wins (odd firmware can misreport), then get_version, then the
+ * serial's prefix. */
+static pd_model printer_model_guess(const pd_printer_rec *rec, pd_model detected)
 {
     pd_model m = rec->model[0] ? pd_model_parse(rec->model) : PD_MODEL_UNKNOWN;
+    if (m == PD_MODEL_UNKNOWN)
+        m = detected;
     return m != PD_MODEL_UNKNOWN ? m : pd_model_from_serial(rec->serial);
 }
 
@@ -170,7 +174,7 @@ pd_err pd_fleet_add(pd_fleet *f, const pd_printer_rec *rec, pd_printer **out)
     }
     p->fleet = f;
     p->rec = *rec;
-    p->model = printer_model_guess(rec);
+    p->model = printer_model_guess(rec, PD_MODEL_UNKNOWN);
     pd_state_init(&p->state);
     p->since_ms = pd_now_ms();
 
@@ -207,8 +211,7 @@ pd_err pd_fleet_update(pd_fleet *f, pd_printer *p, const pd_printer_rec *rec)
     int64_t id = p->rec.id;
     p->rec = *rec;
     p->rec.id = id;
-    if (rec->model[0])
-        p->model = printer_model_guess(rec);
+    p->model = printer_model_guess(&p->rec, p->detected);
     printer_invalidate(p);
     if (relink) {
         pd_link_stop(p);
@@ -299,9 +302,9 @@ static void on_version(pd_printer *p, json_t *info)
     pd_model m = pd_model_from_version(info, fw, sizeof fw);
     if (fw[0])
         snprintf(p->firmware, sizeof p->firmware, "%s", fw);
-    /* a model the user typed wins over detection: they may know better for odd firmware */
-    if (m != PD_MODEL_UNKNOWN && !p->rec.model[0])
-        p->model = m;
+    if (m != PD_MODEL_UNKNOWN)
+        p->detected = m;
+    p->model = printer_model_guess(&p->rec, p->detected);
 }
 
 static void on_report(pd_printer *p, json_t *body, bool full)

@@ -24,6 +24,7 @@ struct pd_printer {
     pd_fleet *fleet;
     pd_printer_rec rec;
     pd_model model;
+    pd_model detected;           /* from get_version; PD_MODEL_UNKNOWN until it answers */
     char firmware[32];
 
     /* link (link.c) */
