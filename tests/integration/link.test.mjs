@@ -31,8 +31,9 @@ after(async () => {
   if (r) assertCleanExit(assert, r);
 });
 
-const online = (s) => waitFor(async () => { const p = await daemon.printer(ids[s]); return p?.online && p.state ? p : null; },
-  10000, `${s} online with state`);
+// get_version may answer after the first report, so "ready" includes the firmware
+const online = (s) => waitFor(async () => { const p = await daemon.printer(ids[s]); return p?.online && p.state && p.firmware ? p : null; },
+  10000, `${s} online with state and firmware`);
 
 test('every simulated printer comes online with typed state and a detected model', async () => {
   const x = await online(X1C), p = await online(P1S), a = await online(A1);
