@@ -68,12 +68,10 @@ void pd_link_set_state(pd_printer *p, pd_link_state s, const char *error)
     const char *e = error ? error : "";
     if (p->lstate == s && !strcmp(p->last_error, e))
         return;
-    if (s != p->lstate || strcmp(p->last_error, e)) {
-        if (error)
-            pd_warn("printer", "%s (%s): %s: %s", p->rec.name, p->rec.serial, pd_link_state_name(s), e);
-        else
-            pd_info("printer", "%s (%s): %s", p->rec.name, p->rec.serial, pd_link_state_name(s));
-    }
+    if (error)
+        pd_warn("printer", "%s (%s): %s: %s", p->rec.name, p->rec.serial, pd_link_state_name(s), e);
+    else
+        pd_info("printer", "%s (%s): %s", p->rec.name, p->rec.serial, pd_link_state_name(s));
     p->lstate = s;
     snprintf(p->last_error, sizeof p->last_error, "%s", e);
     p->since_ms = pd_now_ms();
