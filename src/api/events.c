@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/json.h"
 #include "api/api.h"
+#include "core/json.h"
 #include "core/log.h"
 
 #define SNAPSHOT_DONE INT64_MAX

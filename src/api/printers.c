@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/json.h"
 #include "api/api.h"
+#include "core/json.h"
 #include "core/log.h"
 
 typedef enum field_type { FIELD_STR, FIELD_INT, FIELD_BOOL } field_type;

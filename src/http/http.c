@@ -5,7 +5,6 @@
  * back in HTTP_CHUNK pieces, one per WRITEABLE (the first at once when the handler answered
  * inside the request's callback), so a slow reader never makes lws buffer a whole large
  * response; and event streams with a bounded queue per client. */
-#include "core/json.h"
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -21,14 +20,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "http/router.h"
 
 #define HTTP_PROTOCOL "pd-http"
-/* One lws_write per WRITEABLE: lws keeps at most this much of a reply in its own buffer. */
-/* Large enough that a typical reply (100 printers ≈ 90 KB) leaves in one write: 32 KB pieces
- * cost three loop turns per request and ran at 0.29× nginx; 128 KB runs at ~1.2×. What the
- * kernel does not take, lws keeps, so a slow reader holds at most one piece beyond the reply. */
+/* One lws_write per WRITEABLE, large enough that a typical reply (100 printers ≈ 90 KB) leaves
+ * in one write: 32 KB pieces cost three loop turns per request and ran at 0.29× nginx, 128 KB
+ * runs at ~1.2×. What the kernel does not take lws keeps: at most one piece per slow reader. */
 #define HTTP_CHUNK 131072
 #define HTTP_HDR_MAX 1024
 #define HTTP_ARG_MAX 1024

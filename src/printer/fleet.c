@@ -208,6 +208,11 @@ pd_err pd_fleet_update(pd_fleet *f, pd_printer *p, const pd_printer_rec *rec)
     bool relink = strcmp(p->rec.serial, rec->serial) || strcmp(p->rec.host, rec->host) ||
                   p->rec.port != rec->port || strcmp(p->rec.access_code, rec->access_code) ||
                   strcmp(p->rec.ca_file, rec->ca_file) || p->rec.tls_verify != rec->tls_verify;
+    if (strcmp(p->rec.serial, rec->serial)) {
+        /* another printer now: what get_version told us described the old one */
+        p->detected = PD_MODEL_UNKNOWN;
+        p->firmware[0] = 0;
+    }
     int64_t id = p->rec.id;
     p->rec = *rec;
     p->rec.id = id;
