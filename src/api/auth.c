@@ -38,7 +38,7 @@ pd_err pd_auth_token_create(pd_auth *a, const char *name, char *out, size_t outl
         return PD_ERR_TOOBIG;
     char hex[crypto_hash_sha256_BYTES * 2 + 1];
     token_hash(out, hex);
-    return a->db->ops->token_insert(a->db->s, name, hex);
+    return pd_db_token_insert(a->db, name, hex);
 }
 
 bool pd_auth_check(const char *token, void *ud)
@@ -53,5 +53,5 @@ bool pd_auth_check(const char *token, void *ud)
     /* the lookup is by hash, so timing says nothing about a stored token */
     char hex[crypto_hash_sha256_BYTES * 2 + 1], name[64];
     token_hash(token, hex);
-    return a->db->ops->token_find(a->db->s, hex, name, sizeof name) == PD_OK;
+    return pd_db_token_find(a->db, hex, name, sizeof name) == PD_OK;
 }

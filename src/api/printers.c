@@ -206,7 +206,7 @@ static void printers_create(pd_req *r)
     }
     /* the store's unique serial decides duplicates (a numeric serial would look like an id
      * to pd_fleet_find) */
-    rc = app->db->ops->printer_insert(app->db->s, &rec);
+    rc = pd_db_printer_insert(app->db, &rec);
     if (rc) {
         reply_store_error(r, rc, &rec);
         return;
@@ -215,7 +215,7 @@ static void printers_create(pd_req *r)
     rc = pd_fleet_add(app->fleet, &rec, &p);
     if (rc) {
         /* keep store and fleet in agreement: a record the fleet refused is not kept */
-        app->db->ops->printer_delete(app->db->s, rec.id);
+        pd_db_printer_delete(app->db, rec.id);
         pd_req_reply_error(r, rc, rc == PD_ERR_BUSY ? "printer limit reached (mqtt.max_printers)"
                                                     : "cannot start the printer: %s",
                            pd_strerror(rc));
@@ -284,7 +284,7 @@ static void printers_update(pd_req *r)
         pd_req_reply_error(r, rc, "%s", err);
         return;
     }
-    rc = app->db->ops->printer_update(app->db->s, &rec);
+    rc = pd_db_printer_update(app->db, &rec);
     if (!rc)
         rc = pd_fleet_update(app->fleet, p, &rec);
     if (rc) {
@@ -301,7 +301,7 @@ static void printers_delete(pd_req *r)
     if (!p)
         return;
     int64_t id = pd_printer_id(p);
-    pd_err rc = app->db->ops->printer_delete(app->db->s, id);
+    pd_err rc = pd_db_printer_delete(app->db, id);
     if (rc) {
         pd_req_reply_error(r, rc, "cannot delete the printer: %s", pd_strerror(rc));
         return;

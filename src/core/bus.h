@@ -4,6 +4,7 @@
 #ifndef PD_BUS_H
 #define PD_BUS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum pd_event_type {
@@ -18,6 +19,7 @@ typedef enum pd_event_type {
     PD_EV_ONLINE          = 1u << 8,
     PD_EV_OFFLINE         = 1u << 9,
     PD_EV_CONNECTION      = 1u << 10, /* link state changed: u.conn */
+    PD_EV_INVENTORY       = 1u << 11, /* a vendor/filament/spool/setting changed: u.inv */
     PD_EV_ALL             = 0xffffffffu
 } pd_event_type;
 
@@ -32,6 +34,10 @@ typedef struct pd_event {
         struct { int ams_id, tray_id; } tray;   /* ams_id 255 = external holder */
         struct { const char *code, *text; } hms; /* code "HMS_0300_0100_0001_0007" */
         struct { const char *state, *error; } conn;
+        /* resource "vendor"|"filament"|"spool"|"setting", change "added"|"updated"|"deleted",
+         * key the id in decimal or the setting key, payload the object as GET returns it
+         * (JSON text; for a setting {"key","setting"}) */
+        struct { const char *resource, *change, *key, *payload; size_t payload_len; } inv;
     } u;
 } pd_event;
 

@@ -8,6 +8,7 @@ static const struct {
     [PD_OK]              = {"ok", "success", 200},
     [PD_ERR_NOMEM]       = {"no_memory", "out of memory", 503},
     [PD_ERR_INVAL]       = {"invalid", "invalid argument", 400},
+    [PD_ERR_FIELD]       = {"invalid_field", "invalid request field", 422},
     [PD_ERR_PARSE]       = {"parse_error", "malformed input", 400},
     [PD_ERR_TOOBIG]      = {"too_large", "input too large", 413},
     [PD_ERR_NOTFOUND]    = {"not_found", "not found", 404},

@@ -5,7 +5,8 @@
 typedef enum pd_err {
     PD_OK = 0,
     PD_ERR_NOMEM,        /* allocation failed */
-    PD_ERR_INVAL,        /* bad argument or bad request field */
+    PD_ERR_INVAL,        /* bad argument, or a request that breaks a business rule */
+    PD_ERR_FIELD,        /* a request field has the wrong type, range or form (422) */
     PD_ERR_PARSE,        /* malformed input (JSON, INI, …) */
     PD_ERR_TOOBIG,       /* input over its bound */
     PD_ERR_NOTFOUND,

@@ -1,30 +1,79 @@
+/* Backend choice, migrations and the helpers every backend shares. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/log.h"
+#include "store/schema.h"
 #include "store/store.h"
+
+int pd_db_schema_latest(void) { return pd_schema_latest(); }
+int pd_db_schema_version(pd_db *db) { return db->ops->schema_version(db->s); }
+
+static pd_err migrate(pd_db *db, char *err, size_t errlen)
+{
+    int v = db->ops->schema_version(db->s), latest = pd_schema_latest();
+    if (v < 0) {
+        snprintf(err, errlen, "cannot read schema version: %s", db->ops->last_error(db->s));
+        return PD_ERR_DB;
+    }
+    if (v > latest) {
+        snprintf(err, errlen, "database schema version %d is newer than this printdeck "
+                              "understands (%d); upgrade printdeck or restore a backup", v, latest);
+        return PD_ERR_SCHEMA;
+    }
+    for (; v < latest; v++) {
+        char *sql = pd_schema_migration(v + 1, db->ops->type_id, db->ops->type_int, db->ops->type_real);
+        if (!sql)
+            return PD_ERR_NOMEM;
+        /* each step is one transaction: a crash mid-migration leaves the previous version */
+        pd_err rc = db->ops->exec(db->s, "BEGIN");
+        if (!rc)
+            rc = db->ops->exec(db->s, sql);
+        if (!rc)
+            rc = db->ops->set_schema_version(db->s, v + 1);
+        if (!rc)
+            rc = db->ops->exec(db->s, "COMMIT");
+        free(sql);
+        if (rc) {
+            snprintf(err, errlen, "migration to schema %d failed: %s", v + 1, db->ops->last_error(db->s));
+            db->ops->exec(db->s, "ROLLBACK");
+            return rc;
+        }
+        pd_info("store", "%s database migrated to schema %d", db->ops->name, v + 1);
+    }
+    return PD_OK;
+}
 
 pd_err pd_db_open(pd_db *db, const char *url, const char *data_dir, char *err, size_t errlen)
 {
     char path[512];
-    db->ops = NULL;
-    db->s = NULL;
+    const char *target = path;
+    memset(db, 0, sizeof *db);
     if (!url || !*url) {
         /* the data directory is created on demand so a fresh clone runs without setup */
         if (mkdir(data_dir, 0700) && errno != EEXIST) {
-            snprintf(err, errlen, "cannot create data directory %s", data_dir);
+            snprintf(err, errlen, "cannot create data directory %s: %s", data_dir, strerror(errno));
             return PD_ERR_IO;
         }
         snprintf(path, sizeof path, "%s/printdeck.db", data_dir);
+        db->ops = &pd_store_sqlite;
     } else if (!strncmp(url, "sqlite:", 7)) {
         snprintf(path, sizeof path, "%s", url + 7);
+        db->ops = &pd_store_sqlite;
+    } else if (!strncmp(url, "postgresql:", 11) || !strncmp(url, "postgres:", 9)) {
+        target = url;
+        db->ops = &pd_store_pg;
     } else {
-        snprintf(err, errlen, "unsupported database url '%s' (use sqlite:PATH)", url);
+        snprintf(err, errlen, "unsupported database url (use sqlite:PATH or postgresql://…)");
         return PD_ERR_UNSUPPORTED;
     }
-    db->ops = &pd_store_sqlite;
-    return db->ops->open(path, &db->s, err, errlen);
+    pd_err rc = db->ops->open(target, &db->s, err, errlen);
+    if (!rc && (rc = migrate(db, err, errlen)))
+        pd_db_close(db);
+    return rc;
 }
 
 void pd_db_close(pd_db *db)
@@ -32,4 +81,64 @@ void pd_db_close(pd_db *db)
     if (db->ops && db->s)
         db->ops->close(db->s);
     db->s = NULL;
+}
+
+typedef struct scalar {
+    int64_t v;
+    bool found;
+} scalar;
+
+static pd_err first_int(const pd_row *row, void *ud)
+{
+    scalar *sc = ud;
+    if (!sc->found)
+        sc->v = pd_row_int(row, 0);
+    sc->found = true;
+    return PD_OK;
+}
+
+pd_err pd_db_scalar(pd_db *db, const char *sql, const pd_sqlv *args, size_t nargs, int64_t *out)
+{
+    scalar sc = {0};
+    pd_err rc = pd_db_query(db, sql, args, nargs, first_int, &sc);
+    if (rc)
+        return rc;
+    if (!sc.found)
+        return PD_ERR_NOTFOUND;
+    *out = sc.v;
+    return PD_OK;
+}
+
+pd_err pd_db_insert(pd_db *db, const char *sql, const pd_sqlv *args, size_t nargs, int64_t *id)
+{
+    return pd_db_scalar(db, sql, args, nargs, id);
+}
+
+pd_err pd_db_begin(pd_db *db)
+{
+    if (db->tx_depth++)
+        return PD_OK;
+    db->tx_failed = false;
+    pd_err rc = db->ops->exec(db->s, "BEGIN");
+    if (rc)
+        db->tx_depth = 0;
+    return rc;
+}
+
+pd_err pd_db_end(pd_db *db, pd_err rc)
+{
+    if (db->tx_depth <= 0)
+        return rc;
+    if (rc)
+        db->tx_failed = true;
+    if (--db->tx_depth)
+        return rc;
+    if (db->tx_failed) {
+        db->ops->exec(db->s, "ROLLBACK");
+        return rc ? rc : PD_ERR_DB;
+    }
+    pd_err c = db->ops->exec(db->s, "COMMIT");
+    if (c)
+        db->ops->exec(db->s, "ROLLBACK");
+    return c;
 }

@@ -1,38 +1,30 @@
-/* SQLite backend: WAL, foreign keys on, busy timeout; versioned migrations in
- * PRAGMA user_version so a newer database is refused instead of misread. */
+/* SQLite backend: WAL, foreign keys on, busy timeout; the schema version lives in
+ * PRAGMA user_version. Prepared statements are cached by their text: the API runs the same
+ * few statements over and over, and preparing costs as much as running a short one. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/log.h"
 #include "store/store.h"
 
+#define SQ_CACHE 48
+
+typedef struct sq_cached {
+    char *sql;
+    sqlite3_stmt *st;
+    uint64_t used;     /* LRU clock */
+    bool busy;         /* being stepped: a nested query with the same text gets its own */
+} sq_cached;
+
 struct pd_store {
     sqlite3 *db;
+    sq_cached cache[SQ_CACHE];
+    uint64_t clock;
 };
 
-/* Append-only: migration i brings the schema to version i+1. The inventory issue adds rows. */
-static const char *const migrations[] = {
-    "CREATE TABLE printer ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  name TEXT NOT NULL,"
-    "  serial TEXT NOT NULL UNIQUE,"
-    "  host TEXT NOT NULL,"
-    "  port INTEGER NOT NULL DEFAULT 8883,"
-    "  access_code TEXT NOT NULL,"
-    "  model TEXT NOT NULL DEFAULT '',"
-    "  ca_file TEXT NOT NULL DEFAULT '',"
-    "  tls_verify INTEGER NOT NULL DEFAULT 1,"
-    "  created_at INTEGER NOT NULL);"
-    "CREATE TABLE api_token ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  name TEXT NOT NULL,"
-    "  hash TEXT NOT NULL UNIQUE,"
-    "  created_at INTEGER NOT NULL);",
-};
-#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+static const char *sq_last_error(pd_store *s) { return sqlite3_errmsg(s->db); }
 
 static pd_err sq_exec(pd_store *s, const char *sql)
 {
@@ -57,232 +49,188 @@ static int sq_schema_version(pd_store *s)
     return v;
 }
 
-static pd_err sq_migrate(pd_store *s, char *err, size_t errlen)
+static pd_err sq_set_schema_version(pd_store *s, int v)
 {
-    int v = sq_schema_version(s);
-    if (v < 0) {
-        snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(s->db));
-        return PD_ERR_DB;
-    }
-    if (v > N_MIGRATIONS) {
-        snprintf(err, errlen, "database schema version %d is newer than this printdeck "
-                              "understands (%d); upgrade printdeck or restore a backup", v, N_MIGRATIONS);
-        return PD_ERR_SCHEMA;
-    }
-    for (; v < N_MIGRATIONS; v++) {
-        char pragma[48];
-        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v + 1);
-        /* each step is one transaction: a crash mid-migration leaves the previous version */
-        if (sq_exec(s, "BEGIN IMMEDIATE") || sq_exec(s, migrations[v]) || sq_exec(s, pragma) ||
-            sq_exec(s, "COMMIT")) {
-            sq_exec(s, "ROLLBACK");
-            snprintf(err, errlen, "migration to schema %d failed: %s", v + 1, sqlite3_errmsg(s->db));
-            return PD_ERR_DB;
-        }
-        pd_info("store", "database migrated to schema %d", v + 1);
-    }
-    return PD_OK;
+    char pragma[48];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v);
+    return sq_exec(s, pragma);
 }
 
 static void sq_close(pd_store *s)
 {
     if (!s)
         return;
+    for (int i = 0; i < SQ_CACHE; i++) {
+        sqlite3_finalize(s->cache[i].st);
+        free(s->cache[i].sql);
+    }
     sqlite3_close(s->db);
     free(s);
 }
 
 static pd_err sq_open(const char *path, pd_store **out, char *err, size_t errlen)
 {
-    pd_err rc = PD_ERR_DB;
     pd_store *s = calloc(1, sizeof *s);
     if (!s)
         return PD_ERR_NOMEM;
+    /* one connection used by the loop thread only: no mutex needed around it */
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path, sqlite3_errmsg(s->db));
-        goto out;
+        goto fail;
     }
     sqlite3_busy_timeout(s->db, 5000);
     if (sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;")) {
         snprintf(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(s->db));
-        goto out;
+        goto fail;
     }
-    if ((rc = sq_migrate(s, err, errlen)))
-        goto out;
     *out = s;
     return PD_OK;
-out:
+fail:
     sq_close(s);
-    return rc;
+    return PD_ERR_DB;
 }
 
-static pd_err sq_prepare(pd_store *s, const char *sql, sqlite3_stmt **st)
+/* A cached statement for sql (*slot set, marked busy), or an uncached one (*slot NULL, the
+ * caller finalizes it) when the cached one is in use by an enclosing query. */
+static sqlite3_stmt *sq_stmt(pd_store *s, const char *sql, sq_cached **slot)
 {
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
-        pd_error("store", "prepare: %s", sqlite3_errmsg(s->db));
-        return PD_ERR_DB;
-    }
-    return PD_OK;
-}
-
-static void col_text(sqlite3_stmt *st, int i, char *dst, size_t n)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
-
-#define PRINTER_COLS "id, name, serial, host, port, access_code, model, ca_file, tls_verify, created_at"
-
-static pd_err sq_printer_list(pd_store *s, pd_printer_rec **out, size_t *n)
-{
-    sqlite3_stmt *st;
-    pd_err rc = sq_prepare(s, "SELECT " PRINTER_COLS " FROM printer ORDER BY id", &st);
-    if (rc)
-        return rc;
-    pd_printer_rec *v = NULL;
-    size_t cnt = 0, cap = 0;
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 16;
-            pd_printer_rec *nv = realloc(v, cap * sizeof *v);
-            if (!nv) {
-                rc = PD_ERR_NOMEM;
-                goto out;
-            }
-            v = nv;
+    sq_cached *lru = &s->cache[0];
+    *slot = NULL;
+    for (int i = 0; i < SQ_CACHE; i++) {
+        sq_cached *c = &s->cache[i];
+        if (c->sql && !c->busy && !strcmp(c->sql, sql)) {
+            c->used = ++s->clock;
+            c->busy = true;
+            *slot = c;
+            return c->st;
         }
-        pd_printer_rec *r = &v[cnt++];
-        memset(r, 0, sizeof *r);
-        r->id = sqlite3_column_int64(st, 0);
-        col_text(st, 1, r->name, sizeof r->name);
-        col_text(st, 2, r->serial, sizeof r->serial);
-        col_text(st, 3, r->host, sizeof r->host);
-        r->port = sqlite3_column_int(st, 4);
-        col_text(st, 5, r->access_code, sizeof r->access_code);
-        col_text(st, 6, r->model, sizeof r->model);
-        col_text(st, 7, r->ca_file, sizeof r->ca_file);
-        r->tls_verify = sqlite3_column_int(st, 8) != 0;
-        r->created_at = sqlite3_column_int64(st, 9);
+        if (!c->busy && (lru->busy || c->used < lru->used))
+            lru = c;
     }
-    if (step != SQLITE_DONE)
-        rc = PD_ERR_DB;
-out:
-    sqlite3_finalize(st);
-    if (rc) {
-        free(v);
-        return rc;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        pd_error("store", "prepare: %s", sqlite3_errmsg(s->db));
+        return NULL;
     }
-    *out = v;
-    *n = cnt;
-    return PD_OK;
+    char *copy = lru->busy ? NULL : strdup(sql);
+    if (!copy)
+        return st;
+    sqlite3_finalize(lru->st);
+    free(lru->sql);
+    lru->sql = copy;
+    lru->st = st;
+    lru->used = ++s->clock;
+    lru->busy = true;
+    *slot = lru;
+    return st;
 }
 
-/* Binds the record's columns in PRINTER_COLS order from index 2 (name) on. */
-static void bind_printer(sqlite3_stmt *st, const pd_printer_rec *r)
+static pd_err sq_map(pd_store *s, int rc)
 {
-    sqlite3_bind_text(st, 2, r->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, r->serial, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, r->host, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, r->port);
-    sqlite3_bind_text(st, 6, r->access_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, r->model, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, r->ca_file, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 9, r->tls_verify);
-}
-
-static pd_err step_done(pd_store *s, sqlite3_stmt *st)
-{
-    int step = sqlite3_step(st);
     int ext = sqlite3_extended_errcode(s->db);
-    sqlite3_finalize(st);
-    if (step == SQLITE_DONE)
-        return PD_OK;
-    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-        return PD_ERR_EXISTS;
+    if (rc == SQLITE_CONSTRAINT || (ext & 0xff) == SQLITE_CONSTRAINT) {
+        if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return PD_ERR_EXISTS;
+        if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return PD_ERR_INVAL;
+    }
     pd_error("store", "sqlite: %s", sqlite3_errmsg(s->db));
     return PD_ERR_DB;
 }
 
-static pd_err sq_printer_insert(pd_store *s, pd_printer_rec *rec)
+static pd_err sq_query(pd_store *s, const char *sql, const pd_sqlv *args, size_t nargs,
+                       pd_row_fn fn, void *ud, int64_t *changes)
 {
-    sqlite3_stmt *st;
-    pd_err rc = sq_prepare(s, "INSERT INTO printer (" PRINTER_COLS ") VALUES "
-                              "(NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", &st);
-    if (rc)
-        return rc;
-    if (!rec->created_at)
-        rec->created_at = (int64_t)time(NULL);
-    bind_printer(st, rec);
-    sqlite3_bind_int64(st, 10, rec->created_at);
-    if ((rc = step_done(s, st)))
-        return rc;
-    rec->id = sqlite3_last_insert_rowid(s->db);
-    return PD_OK;
+    sq_cached *slot;
+    sqlite3_stmt *st = sq_stmt(s, sql, &slot);
+    if (!st)
+        return PD_ERR_DB;
+    for (size_t i = 0; i < nargs; i++) {
+        int k = (int)i + 1;
+        switch (args[i].t) {
+        case PD_SQL_NULL: sqlite3_bind_null(st, k); break;
+        case PD_SQL_INT: sqlite3_bind_int64(st, k, args[i].i); break;
+        case PD_SQL_REAL: sqlite3_bind_double(st, k, args[i].d); break;
+        case PD_SQL_TEXT: sqlite3_bind_text(st, k, args[i].s, -1, SQLITE_STATIC); break;
+        }
+    }
+    pd_row row = {&pd_store_sqlite, st};
+    pd_err rc = PD_OK;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn && (rc = fn(&row, ud)))
+            break;
+    if (!rc && step != SQLITE_DONE)
+        rc = sq_map(s, step);
+    if (!rc && changes)
+        *changes = sqlite3_changes64(s->db);
+    if (slot) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        slot->busy = false;
+    } else {
+        sqlite3_finalize(st);
+    }
+    return rc;
 }
 
-static pd_err sq_printer_update(pd_store *s, const pd_printer_rec *rec)
+static bool sq_is_null(const void *r, int c) { return sqlite3_column_type((sqlite3_stmt *)r, c) == SQLITE_NULL; }
+static int64_t sq_col_int(const void *r, int c) { return sqlite3_column_int64((sqlite3_stmt *)r, c); }
+static double sq_col_real(const void *r, int c) { return sqlite3_column_double((sqlite3_stmt *)r, c); }
+
+static const char *sq_col_text(const void *r, int c)
 {
-    sqlite3_stmt *st;
-    pd_err rc = sq_prepare(s, "UPDATE printer SET name=?2, serial=?3, host=?4, port=?5, "
-                              "access_code=?6, model=?7, ca_file=?8, tls_verify=?9 WHERE id=?1", &st);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, rec->id);
-    bind_printer(st, rec);
-    if ((rc = step_done(s, st)))
-        return rc;
-    return sqlite3_changes(s->db) ? PD_OK : PD_ERR_NOTFOUND;
+    const unsigned char *t = sqlite3_column_text((sqlite3_stmt *)r, c);
+    return t ? (const char *)t : "";
 }
 
-static pd_err sq_printer_delete(pd_store *s, int64_t id)
+/* VACUUM INTO writes a consistent, compacted copy while the database stays in use; it refuses
+ * an existing file, so the copy is made beside the target and renamed over it. */
+static pd_err sq_backup(pd_store *s, const char *path, char *err, size_t errlen)
 {
+    char tmp[1024];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+        snprintf(err, errlen, "backup path too long");
+        return PD_ERR_INVAL;
+    }
+    remove(tmp);
     sqlite3_stmt *st;
-    pd_err rc = sq_prepare(s, "DELETE FROM printer WHERE id=?1", &st);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, id);
-    if ((rc = step_done(s, st)))
-        return rc;
-    return sqlite3_changes(s->db) ? PD_OK : PD_ERR_NOTFOUND;
-}
-
-static pd_err sq_token_insert(pd_store *s, const char *name, const char *hash_hex)
-{
-    sqlite3_stmt *st;
-    pd_err rc = sq_prepare(s, "INSERT INTO api_token (name, hash, created_at) VALUES (?1, ?2, ?3)", &st);
-    if (rc)
-        return rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, hash_hex, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (int64_t)time(NULL));
-    return step_done(s, st);
-}
-
-static pd_err sq_token_find(pd_store *s, const char *hash_hex, char *name, size_t namelen)
-{
-    sqlite3_stmt *st;
-    pd_err rc = sq_prepare(s, "SELECT name FROM api_token WHERE hash=?1", &st);
-    if (rc)
-        return rc;
-    sqlite3_bind_text(st, 1, hash_hex, -1, SQLITE_STATIC);
+    if (sqlite3_prepare_v2(s->db, "VACUUM INTO ?1", -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "backup: %s", sqlite3_errmsg(s->db));
+        return PD_ERR_DB;
+    }
+    sqlite3_bind_text(st, 1, tmp, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        col_text(st, 0, name, namelen);
     sqlite3_finalize(st);
-    return step == SQLITE_ROW ? PD_OK : step == SQLITE_DONE ? PD_ERR_NOTFOUND : PD_ERR_DB;
+    if (step != SQLITE_DONE) {
+        snprintf(err, errlen, "backup to %s: %s", tmp, sqlite3_errmsg(s->db));
+        remove(tmp);
+        return PD_ERR_IO;
+    }
+    if (rename(tmp, path)) {
+        snprintf(err, errlen, "backup: cannot rename %s to %s", tmp, path);
+        remove(tmp);
+        return PD_ERR_IO;
+    }
+    return PD_OK;
 }
 
 const pd_store_ops pd_store_sqlite = {
     .name = "sqlite",
+    .type_id = "INTEGER PRIMARY KEY AUTOINCREMENT",
+    .type_int = "INTEGER",
+    .type_real = "REAL",
     .open = sq_open,
     .close = sq_close,
-    .printer_list = sq_printer_list,
-    .printer_insert = sq_printer_insert,
-    .printer_update = sq_printer_update,
-    .printer_delete = sq_printer_delete,
-    .token_insert = sq_token_insert,
-    .token_find = sq_token_find,
+    .exec = sq_exec,
+    .query = sq_query,
+    .is_null = sq_is_null,
+    .col_int = sq_col_int,
+    .col_real = sq_col_real,
+    .col_text = sq_col_text,
     .schema_version = sq_schema_version,
+    .set_schema_version = sq_set_schema_version,
+    .backup = sq_backup,
+    .last_error = sq_last_error,
 };

@@ -1,0 +1,221 @@
+/* PostgreSQL backend (libpq), for farms that outgrow one SQLite file or run several
+ * instances. One blocking connection used from the loop thread: a statement is one round
+ * trip over loopback or a Unix socket. Arguments go as text and PostgreSQL infers their
+ * types from the statement, so the shared SQL avoids a bare `? IS NULL`. The schema version
+ * lives in a one-row table, pd_schema. */
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "store/store.h"
+
+#define PG_MAX_ARGS 64
+
+struct pd_store {
+    PGconn *c;
+    char err[256];
+};
+
+typedef struct pg_row {
+    PGresult *res;
+    int row;
+} pg_row;
+
+static const char *pg_last_error(pd_store *s) { return s->err; }
+
+static void pg_note_error(pd_store *s, const PGresult *res)
+{
+    const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(s->c);
+    snprintf(s->err, sizeof s->err, "%s", m && *m ? m : "unknown error");
+    s->err[strcspn(s->err, "\n")] = '\0';
+}
+
+/* Constraint failures mean the request was wrong, not that the database is. */
+static pd_err pg_map(pd_store *s, PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    pg_note_error(s, res);
+    if (state && !strcmp(state, "23505"))
+        return PD_ERR_EXISTS;
+    if (state && !strcmp(state, "23503"))
+        return PD_ERR_INVAL;
+    pd_error("store", "postgresql: %s", s->err);
+    return PD_ERR_DB;
+}
+
+static pd_err pg_exec(pd_store *s, const char *sql)
+{
+    PGresult *res = PQexec(s->c, sql);
+    ExecStatusType st = PQresultStatus(res);
+    pd_err rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? PD_OK : pg_map(s, res);
+    PQclear(res);
+    return rc;
+}
+
+/* NOTICEs ("table already exists, skipping") are chatter, not errors. */
+static void pg_quiet(void *arg, const PGresult *res)
+{
+    (void)arg;
+    (void)res;
+}
+
+static void pg_close(pd_store *s)
+{
+    if (!s)
+        return;
+    PQfinish(s->c);
+    free(s);
+}
+
+static pd_err pg_open(const char *url, pd_store **out, char *err, size_t errlen)
+{
+    pd_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return PD_ERR_NOMEM;
+    s->c = PQconnectdb(url);
+    if (!s->c || PQstatus(s->c) != CONNECTION_OK) {
+        /* the URL may carry a password: say where, not what */
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
+                 s->c ? PQerrorMessage(s->c) : "out of memory");
+        err[strcspn(err, "\n")] = '\0';
+        pg_close(s);
+        return PD_ERR_DB;
+    }
+    PQsetNoticeReceiver(s->c, pg_quiet, NULL);
+    if (pg_exec(s, "SET TIME ZONE 'UTC';"
+                   "CREATE TABLE IF NOT EXISTS pd_schema (version INTEGER NOT NULL);"
+                   "INSERT INTO pd_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM pd_schema);")) {
+        snprintf(err, errlen, "cannot prepare PostgreSQL database: %s", s->err);
+        pg_close(s);
+        return PD_ERR_DB;
+    }
+    *out = s;
+    return PD_OK;
+}
+
+static int pg_schema_version(pd_store *s)
+{
+    PGresult *res = PQexec(s->c, "SELECT version FROM pd_schema");
+    int v = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        v = atoi(PQgetvalue(res, 0, 0));
+    else
+        pg_note_error(s, res);
+    PQclear(res);
+    return v;
+}
+
+static pd_err pg_set_schema_version(pd_store *s, int v)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "UPDATE pd_schema SET version = %d", v);
+    return pg_exec(s, sql);
+}
+
+/* `?` → `$n` outside quoted literals and identifiers. */
+static char *pg_placeholders(const char *sql)
+{
+    size_t len = strlen(sql);
+    char *out = malloc(len * 4 + 1);  /* "?" grows to at most "$64" */
+    if (!out)
+        return NULL;
+    char quote = 0, *o = out;
+    int n = 0;
+    for (const char *p = sql; *p; p++) {
+        if (quote) {
+            if (*p == quote)
+                quote = 0;
+        } else if (*p == '\'' || *p == '"') {
+            quote = *p;
+        } else if (*p == '?') {
+            o += sprintf(o, "$%d", ++n);
+            continue;
+        }
+        *o++ = *p;
+    }
+    *o = '\0';
+    return out;
+}
+
+static pd_err pg_query(pd_store *s, const char *sql, const pd_sqlv *args, size_t nargs,
+                       pd_row_fn fn, void *ud, int64_t *changes)
+{
+    if (nargs > PG_MAX_ARGS)
+        return PD_ERR_TOOBIG;
+    char num[PG_MAX_ARGS][32];
+    const char *vals[PG_MAX_ARGS];
+    for (size_t i = 0; i < nargs; i++) {
+        switch (args[i].t) {
+        case PD_SQL_NULL: vals[i] = NULL; break;
+        case PD_SQL_INT: snprintf(num[i], sizeof num[i], "%" PRId64, args[i].i); vals[i] = num[i]; break;
+        case PD_SQL_REAL: snprintf(num[i], sizeof num[i], "%.17g", args[i].d); vals[i] = num[i]; break;
+        case PD_SQL_TEXT: vals[i] = args[i].s; break;
+        }
+    }
+    char *q = pg_placeholders(sql);
+    if (!q)
+        return PD_ERR_NOMEM;
+    PGresult *res = PQexecParams(s->c, q, (int)nargs, NULL, vals, NULL, NULL, 0);
+    free(q);
+    pd_err rc = PD_OK;
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK) {
+        pg_row r = {res, 0};
+        pd_row row = {&pd_store_pg, &r};
+        int n = PQntuples(res);
+        for (; r.row < n && !rc; r.row++)
+            if (fn)
+                rc = fn(&row, ud);
+    } else if (st != PGRES_COMMAND_OK) {
+        rc = pg_map(s, res);
+    }
+    if (!rc && changes)
+        *changes = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return rc;
+}
+
+static bool pg_is_null(const void *r, int c)
+{
+    const pg_row *pr = r;
+    return PQgetisnull(pr->res, pr->row, c);
+}
+
+static const char *pg_col_text(const void *r, int c)
+{
+    const pg_row *pr = r;
+    return PQgetvalue(pr->res, pr->row, c); /* "" for NULL */
+}
+
+static int64_t pg_col_int(const void *r, int c) { return strtoll(pg_col_text(r, c), NULL, 10); }
+static double pg_col_real(const void *r, int c) { return strtod(pg_col_text(r, c), NULL); }
+
+static pd_err pg_backup(pd_store *s, const char *path, char *err, size_t errlen)
+{
+    (void)s;
+    (void)path;
+    snprintf(err, errlen, "online backup is for SQLite; back up PostgreSQL with pg_dump");
+    return PD_ERR_UNSUPPORTED;
+}
+
+const pd_store_ops pd_store_pg = {
+    .name = "postgresql",
+    .type_id = "BIGSERIAL PRIMARY KEY",
+    .type_int = "BIGINT",
+    .type_real = "DOUBLE PRECISION",
+    .open = pg_open,
+    .close = pg_close,
+    .exec = pg_exec,
+    .query = pg_query,
+    .is_null = pg_is_null,
+    .col_int = pg_col_int,
+    .col_real = pg_col_real,
+    .col_text = pg_col_text,
+    .schema_version = pg_schema_version,
+    .set_schema_version = pg_set_schema_version,
+    .backup = pg_backup,
+    .last_error = pg_last_error,
+};

@@ -1,0 +1,137 @@
+/* printdeck's own records: printers and API tokens, in the SQL both backends share. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store.h"
+
+#define PRINTER_COLS "id, name, serial, host, port, access_code, model, ca_file, tls_verify, created_at"
+
+static void copy_text(const pd_row *row, int col, char *dst, size_t n)
+{
+    snprintf(dst, n, "%s", pd_row_text(row, col));
+}
+
+typedef struct printer_vec {
+    pd_printer_rec *v;
+    size_t n, cap;
+} printer_vec;
+
+static pd_err printer_row(const pd_row *row, void *ud)
+{
+    printer_vec *pv = ud;
+    if (pv->n == pv->cap) {
+        size_t cap = pv->cap ? pv->cap * 2 : 16;
+        pd_printer_rec *nv = realloc(pv->v, cap * sizeof *nv);
+        if (!nv)
+            return PD_ERR_NOMEM;
+        pv->v = nv;
+        pv->cap = cap;
+    }
+    pd_printer_rec *r = &pv->v[pv->n++];
+    memset(r, 0, sizeof *r);
+    r->id = pd_row_int(row, 0);
+    copy_text(row, 1, r->name, sizeof r->name);
+    copy_text(row, 2, r->serial, sizeof r->serial);
+    copy_text(row, 3, r->host, sizeof r->host);
+    r->port = (int)pd_row_int(row, 4);
+    copy_text(row, 5, r->access_code, sizeof r->access_code);
+    copy_text(row, 6, r->model, sizeof r->model);
+    copy_text(row, 7, r->ca_file, sizeof r->ca_file);
+    r->tls_verify = pd_row_int(row, 8) != 0;
+    r->created_at = pd_row_int(row, 9);
+    return PD_OK;
+}
+
+pd_err pd_db_printer_list(pd_db *db, pd_printer_rec **out, size_t *n)
+{
+    printer_vec pv = {0};
+    pd_err rc = pd_db_query(db, "SELECT " PRINTER_COLS " FROM printer ORDER BY id", NULL, 0,
+                            printer_row, &pv);
+    if (rc) {
+        free(pv.v);
+        return rc;
+    }
+    *out = pv.v;
+    *n = pv.n;
+    return PD_OK;
+}
+
+/* The record's columns in PRINTER_COLS order from name on: args[0..7]. */
+static void printer_args(const pd_printer_rec *r, pd_sqlv a[8])
+{
+    a[0] = PD_SQL_S(r->name);
+    a[1] = PD_SQL_S(r->serial);
+    a[2] = PD_SQL_S(r->host);
+    a[3] = PD_SQL_I(r->port);
+    a[4] = PD_SQL_S(r->access_code);
+    a[5] = PD_SQL_S(r->model);
+    a[6] = PD_SQL_S(r->ca_file);
+    a[7] = PD_SQL_I(r->tls_verify);
+}
+
+pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
+{
+    if (!rec->created_at)
+        rec->created_at = (int64_t)time(NULL);
+    pd_sqlv a[9];
+    printer_args(rec, a);
+    a[8] = PD_SQL_I(rec->created_at);
+    return pd_db_insert(db, "INSERT INTO printer (name, serial, host, port, access_code, model, "
+                            "ca_file, tls_verify, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                            "RETURNING id", a, 9, &rec->id);
+}
+
+static pd_err changed_one(pd_err rc, int64_t changes)
+{
+    return rc ? rc : changes ? PD_OK : PD_ERR_NOTFOUND;
+}
+
+pd_err pd_db_printer_update(pd_db *db, const pd_printer_rec *rec)
+{
+    pd_sqlv a[9];
+    printer_args(rec, a);
+    a[8] = PD_SQL_I(rec->id);
+    int64_t n = 0;
+    pd_err rc = pd_db_run(db, "UPDATE printer SET name = ?, serial = ?, host = ?, port = ?, "
+                              "access_code = ?, model = ?, ca_file = ?, tls_verify = ? WHERE id = ?",
+                          a, 9, &n);
+    return changed_one(rc, n);
+}
+
+pd_err pd_db_printer_delete(pd_db *db, int64_t id)
+{
+    int64_t n = 0;
+    pd_sqlv a[] = {PD_SQL_I(id)};
+    pd_err rc = pd_db_run(db, "DELETE FROM printer WHERE id = ?", a, 1, &n);
+    return changed_one(rc, n);
+}
+
+pd_err pd_db_token_insert(pd_db *db, const char *name, const char *hash_hex)
+{
+    pd_sqlv a[] = {PD_SQL_S(name), PD_SQL_S(hash_hex), PD_SQL_I((int64_t)time(NULL))};
+    return pd_db_run(db, "INSERT INTO api_token (name, hash, created_at) VALUES (?, ?, ?)", a, 3, NULL);
+}
+
+typedef struct name_out {
+    char *name;
+    size_t len;
+    bool found;
+} name_out;
+
+static pd_err token_row(const pd_row *row, void *ud)
+{
+    name_out *o = ud;
+    copy_text(row, 0, o->name, o->len);
+    o->found = true;
+    return PD_OK;
+}
+
+pd_err pd_db_token_find(pd_db *db, const char *hash_hex, char *name, size_t namelen)
+{
+    name_out o = {name, namelen, false};
+    pd_sqlv a[] = {PD_SQL_S(hash_hex)};
+    pd_err rc = pd_db_query(db, "SELECT name FROM api_token WHERE hash = ?", a, 1, token_row, &o);
+    return rc ? rc : o.found ? PD_OK : PD_ERR_NOTFOUND;
+}

@@ -1,0 +1,153 @@
+/* The schema, one migration per version, shared by every backend. Tokens expand per backend:
+ * @ID@ an auto-increment integer primary key, @INT@ a 64-bit integer, @REAL@ a double.
+ * Timestamps are unix seconds (@INT@); booleans are 0/1 integers, so SQL stays one dialect. */
+#include "store/schema.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Append-only: migration i brings the schema to version i+1. Never edit a released row. */
+static const char *const migrations[] = {
+    /* 1: printers and API tokens */
+    "CREATE TABLE printer ("
+    "  id @ID@,"
+    "  name TEXT NOT NULL,"
+    "  serial TEXT NOT NULL UNIQUE,"
+    "  host TEXT NOT NULL,"
+    "  port @INT@ NOT NULL DEFAULT 8883,"
+    "  access_code TEXT NOT NULL,"
+    "  model TEXT NOT NULL DEFAULT '',"
+    "  ca_file TEXT NOT NULL DEFAULT '',"
+    "  tls_verify @INT@ NOT NULL DEFAULT 1,"
+    "  created_at @INT@ NOT NULL);"
+    "CREATE TABLE api_token ("
+    "  id @ID@,"
+    "  name TEXT NOT NULL,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  created_at @INT@ NOT NULL);",
+
+    /* 2: the filament inventory: Spoolman's vendor/filament/spool model plus what the
+     * filament-tracking seed asks for; extra fields; settings; AMS slots and their history */
+    "CREATE TABLE vendor ("
+    "  id @ID@,"
+    "  registered @INT@ NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  comment TEXT,"
+    "  empty_spool_weight @REAL@,"
+    "  external_id TEXT);"
+    "CREATE TABLE filament ("
+    "  id @ID@,"
+    "  registered @INT@ NOT NULL,"
+    "  name TEXT,"
+    "  vendor_id @INT@ REFERENCES vendor(id) ON DELETE SET NULL,"
+    "  material TEXT,"
+    "  price @REAL@,"
+    "  density @REAL@ NOT NULL,"
+    "  diameter @REAL@ NOT NULL,"
+    "  weight @REAL@,"
+    "  spool_weight @REAL@,"
+    "  article_number TEXT,"
+    "  comment TEXT,"
+    "  settings_extruder_temp @INT@,"
+    "  settings_bed_temp @INT@,"
+    "  color_hex TEXT,"
+    "  multi_color_hexes TEXT,"
+    "  multi_color_direction TEXT,"
+    "  external_id TEXT,"
+    "  nozzle_temp_min @INT@,"
+    "  nozzle_temp_max @INT@,"
+    "  bed_temp_min @INT@,"
+    "  bed_temp_max @INT@,"
+    "  drying_temp @INT@,"
+    "  drying_hours @REAL@,"
+    "  drying_notes TEXT,"
+    "  low_stock_weight @REAL@);"
+    "CREATE INDEX filament_vendor ON filament(vendor_id);"
+    "CREATE TABLE spool ("
+    "  id @ID@,"
+    "  registered @INT@ NOT NULL,"
+    "  filament_id @INT@ NOT NULL REFERENCES filament(id),"
+    "  price @REAL@,"
+    "  initial_weight @REAL@,"
+    "  spool_weight @REAL@,"
+    "  used_weight @REAL@ NOT NULL DEFAULT 0,"
+    "  first_used @INT@,"
+    "  last_used @INT@,"
+    "  location TEXT,"
+    "  lot_nr TEXT,"
+    "  comment TEXT,"
+    "  archived @INT@ NOT NULL DEFAULT 0,"
+    "  purchase_date TEXT,"
+    "  low_stock_weight @REAL@,"
+    "  tray_uuid TEXT,"
+    "  tag_uid TEXT,"
+    "  tray_id_name TEXT);"
+    "CREATE INDEX spool_filament ON spool(filament_id);"
+    "CREATE INDEX spool_archived ON spool(archived, id);"
+    "CREATE INDEX spool_tray_uuid ON spool(tray_uuid);"
+    "CREATE INDEX spool_tag_uid ON spool(tag_uid);"
+    "CREATE TABLE extra ("
+    "  entity TEXT NOT NULL,"
+    "  entity_id @INT@ NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (entity, entity_id, key));"
+    "CREATE TABLE setting ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);"
+    "CREATE TABLE ams_slot ("
+    "  id @ID@,"
+    "  printer_id @INT@ NOT NULL REFERENCES printer(id) ON DELETE CASCADE,"
+    "  unit @INT@ NOT NULL,"
+    "  slot @INT@ NOT NULL,"
+    "  spool_id @INT@ REFERENCES spool(id) ON DELETE SET NULL,"
+    "  reported_color TEXT,"
+    "  reported_material TEXT,"
+    "  reported_tray_uuid TEXT,"
+    "  updated_at @INT@ NOT NULL,"
+    "  UNIQUE (printer_id, unit, slot));"
+    "CREATE INDEX ams_slot_spool ON ams_slot(spool_id);"
+    "CREATE TABLE slot_history ("
+    "  id @ID@,"
+    "  slot_id @INT@ NOT NULL REFERENCES ams_slot(id) ON DELETE CASCADE,"
+    "  spool_id @INT@ REFERENCES spool(id) ON DELETE SET NULL,"
+    "  assigned_at @INT@ NOT NULL,"
+    "  unassigned_at @INT@,"
+    "  event_type TEXT NOT NULL);"
+    "CREATE INDEX slot_history_slot ON slot_history(slot_id, id);",
+};
+
+int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
+
+/* Writes src with tokens replaced into out (when non-NULL); returns the expanded length. */
+static size_t expand(const char *src, const char *const rep[3], char *out)
+{
+    static const char *const tok[] = {"@ID@", "@INT@", "@REAL@"};
+    size_t n = 0;
+    for (const char *p = src; *p;) {
+        size_t k = 0;
+        while (k < 3 && strncmp(p, tok[k], strlen(tok[k])))
+            k++;
+        const char *piece = k < 3 ? rep[k] : p;
+        size_t len = k < 3 ? strlen(rep[k]) : 1;
+        if (out)
+            memcpy(out + n, piece, len);
+        n += len;
+        p += k < 3 ? strlen(tok[k]) : 1;
+    }
+    return n;
+}
+
+char *pd_schema_migration(int version, const char *id, const char *integer, const char *real)
+{
+    if (version < 1 || version > pd_schema_latest())
+        return NULL;
+    const char *const rep[3] = {id, integer, real};
+    size_t len = expand(migrations[version - 1], rep, NULL);
+    char *out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    expand(migrations[version - 1], rep, out);
+    out[len] = '\0';
+    return out;
+}
