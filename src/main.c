@@ -89,11 +89,11 @@ static void sync_config_printers(daemon_ctx *d)
         if (p) {
             rec.id = pd_printer_id(p);
             rec.created_at = pd_printer_rec_get(p)->created_at;
-            rc = d->db.ops->printer_update(d->db.s, &rec);
+            rc = pd_db_printer_update(&d->db, &rec);
             if (!rc)
                 rc = pd_fleet_update(d->fleet, p, &rec);
         } else {
-            rc = d->db.ops->printer_insert(d->db.s, &rec);
+            rc = pd_db_printer_insert(&d->db, &rec);
             if (!rc)
                 rc = pd_fleet_add(d->fleet, &rec, NULL);
         }
@@ -137,7 +137,7 @@ static int start(daemon_ctx *d)
         pd_error("main", "cannot create the fleet");
         return -1;
     }
-    if (d->db.ops->printer_list(d->db.s, &recs, &n)) {
+    if (pd_db_printer_list(&d->db, &recs, &n)) {
         pd_error("main", "cannot list printers");
         return -1;
     }
