@@ -6,10 +6,20 @@
  *     its send time (CLOCK_REALTIME ns) in subtask_name so an SSE reader can measure latency.
  *   pdbench sse --port P --token T [--seconds S]
  *     reads /api/v1/events and prints p50/p90/p99/max of (receive − send) for stamped events.
+ *   pdbench certs --dir D --serials-file F
+ *     writes D/<serial>.crt and D/<serial>.key for every serial: CN and subjectAltName name the
+ *     serial, signed by D/ca.crt + D/ca.key (scripts/gen-certs.sh makes them), all for one
+ *     RSA key. A farm where every printer presents its own certificate, as real printers do,
+ *     in a second instead of a key generation per printer. Existing pairs are kept.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <mosquitto.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,20 +61,16 @@ static int flag(int argc, char **argv, const char *name)
     return 0;
 }
 
-static int publish(int argc, char **argv)
+static char serials[MAX_SERIALS][32];
+
+static int read_serials(int argc, char **argv)
 {
-    const char *host = opt(argc, argv, "--host", "127.0.0.1");
-    int port = atoi(opt(argc, argv, "--port", "1883"));
-    double rate = atof(opt(argc, argv, "--rate", "1000"));
-    double seconds = atof(opt(argc, argv, "--seconds", "10"));
-    int stamp = flag(argc, argv, "--stamp");
     const char *file = opt(argc, argv, "--serials-file", NULL);
-    static char serials[MAX_SERIALS][32];
     int n = 0;
     FILE *f = file ? fopen(file, "r") : NULL;
     if (!f) {
         fprintf(stderr, "pdbench: --serials-file required\n");
-        return 2;
+        return -1;
     }
     char line[128];
     while (n < MAX_SERIALS && fgets(line, sizeof line, f)) {
@@ -73,6 +79,19 @@ static int publish(int argc, char **argv)
             snprintf(serials[n++], sizeof serials[0], "%.31s", line);
     }
     fclose(f);
+    return n;
+}
+
+static int publish(int argc, char **argv)
+{
+    const char *host = opt(argc, argv, "--host", "127.0.0.1");
+    int port = atoi(opt(argc, argv, "--port", "1883"));
+    double rate = atof(opt(argc, argv, "--rate", "1000"));
+    double seconds = atof(opt(argc, argv, "--seconds", "10"));
+    int stamp = flag(argc, argv, "--stamp");
+    int n = read_serials(argc, argv);
+    if (n <= 0)
+        return 2;
     mosquitto_lib_init();
     struct mosquitto *m = mosquitto_new(NULL, true, NULL);
     mosquitto_username_pw_set(m, opt(argc, argv, "--user", NULL), opt(argc, argv, "--password", NULL));
@@ -180,12 +199,110 @@ static int sse(int argc, char **argv)
     return 0;
 }
 
+static int add_ext(X509 *x, X509 *ca, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    int ok = e && X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    return ok;
+}
+
+static X509 *leaf_cert(const char *serial, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key)
+{
+    char san[64];
+    unsigned char sn[8];
+    X509 *x = X509_new();
+    BIGNUM *bn = BN_bin2bn(sn, RAND_bytes(sn, sizeof sn) == 1 ? sizeof sn : 0, NULL);
+    snprintf(san, sizeof san, "DNS:%s", serial);
+    int ok = x && bn && X509_set_version(x, 2) &&
+             BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) &&
+             X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+             X509_gmtime_adj(X509_getm_notAfter(x), 3650L * 86400) &&
+             X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                        (const unsigned char *)serial, -1, -1, 0) &&
+             X509_set_issuer_name(x, X509_get_subject_name(ca)) && X509_set_pubkey(x, key) &&
+             add_ext(x, ca, NID_basic_constraints, "CA:FALSE") &&
+             add_ext(x, ca, NID_key_usage, "critical,digitalSignature,keyEncipherment") &&
+             add_ext(x, ca, NID_ext_key_usage, "serverAuth") &&
+             add_ext(x, ca, NID_subject_alt_name, san) &&
+             add_ext(x, ca, NID_authority_key_identifier, "keyid") &&
+             X509_sign(x, ca_key, EVP_sha256()) > 0;
+    BN_free(bn);
+    if (!ok) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+static int write_pem(const char *path, mode_t mode, X509 *cert, EVP_PKEY *key)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    int ok = f && (cert ? PEM_write_X509(f, cert)
+                        : PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL));
+    if (f ? fclose(f) : fd >= 0 ? close(fd) : -1)
+        ok = 0;
+    return ok;
+}
+
+static int certs(int argc, char **argv)
+{
+    const char *dir = opt(argc, argv, "--dir", NULL);
+    int n = read_serials(argc, argv);
+    char path[4096];
+    if (!dir || n <= 0) {
+        fprintf(stderr, "pdbench: certs needs --dir and --serials-file\n");
+        return 2;
+    }
+    snprintf(path, sizeof path, "%s/ca.crt", dir);
+    FILE *f = fopen(path, "r");
+    X509 *ca = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof path, "%s/ca.key", dir);
+    f = fopen(path, "r");
+    EVP_PKEY *ca_key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    int rc = 0, made = 0;
+    if (!ca || !ca_key || !key) {
+        fprintf(stderr, "pdbench: cannot read %s/ca.crt and ca.key, or make a key\n", dir);
+        rc = 1;
+    }
+    for (int i = 0; i < n && !rc; i++) {
+        char crt[4096];
+        snprintf(crt, sizeof crt, "%s/%s.crt", dir, serials[i]);
+        snprintf(path, sizeof path, "%s/%s.key", dir, serials[i]);
+        if (!access(crt, R_OK) && !access(path, R_OK))
+            continue;
+        X509 *x = leaf_cert(serials[i], key, ca, ca_key);
+        if (!x || !write_pem(path, 0600, NULL, key) || !write_pem(crt, 0644, x, NULL)) {
+            fprintf(stderr, "pdbench: cannot make %s\n", crt);
+            rc = 1;
+        }
+        X509_free(x);
+        made++;
+    }
+    if (!rc)
+        printf("%d certificates made, %d kept\n", made, n - made);
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "publish"))
         return publish(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "sse"))
         return sse(argc, argv);
-    fprintf(stderr, "usage: pdbench publish|sse [options] (see the comment in bench/pdbench.c)\n");
+    if (argc >= 2 && !strcmp(argv[1], "certs"))
+        return certs(argc, argv);
+    fprintf(stderr, "usage: pdbench publish|sse|certs [options] (see the comment in bench/pdbench.c)\n");
     return 2;
 }

@@ -2,7 +2,10 @@
 # `make bench`: printdeck against reference tools on this machine, side by side.
 #   1. ingest   — reports per CPU-second, printdeck (one TLS link per printer) vs mosquitto_sub
 #                 (one link, device/+/report) receiving the same stream from the same broker
-#   2. farm     — 1,000 printers at 1 report/s each: printdeck CPU % and RSS; idle RSS
+#   2. farm     — 1,000 printers at 1 report/s each: printdeck CPU % and RSS; idle RSS.
+#                 Each printer has its own TLS listener and certificate naming its serial, as
+#                 real printers do (FARM_CERTS=shared: one listener whose certificate names all
+#                 1,000 serials, which every TLS session then keeps, ~38 KB per link)
 #   3. latency  — report published → SSE event received, p50/p99, at 1,000 printers
 #   4. api      — GET /api/v1/printers with 100 printers under wrk vs nginx serving the same bytes
 # Results go to bench/out/; copy the summary into bench/RESULTS.md with the date.
@@ -14,8 +17,8 @@ B=build
 TOKEN=bench-token
 SIM_PORT=29880; TLS_PORT=29883; HTTP_PORT=29090; NGINX_PORT=29091
 INGEST_RATE=${INGEST_RATE:-20000}; INGEST_SECONDS=${INGEST_SECONDS:-10}
-FARM_SECONDS=${FARM_SECONDS:-30}
-PHASES=${PHASES:-idle ingest farm api}   # e.g. PHASES=api make bench
+FARM_SECONDS=${FARM_SECONDS:-30}; FARM_CERTS=${FARM_CERTS:-printer}; FARM_BASE_PORT=30000
+PHASES=${PHASES:-idle ingest farm api inventory}   # e.g. PHASES=api make bench
 want() { [[ " $PHASES " == *" $1 "* ]]; }
 
 pids=()
@@ -27,15 +30,27 @@ rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 messages() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^printdeck_printer_messages_total/{s+=$NF} END{print s+0}'; }
 
-fleet() { # N → serials file, broker, daemon config; starts the daemon
-  local n=$1 models=$2
+fleet() { # N MODELS [shared|printer] → serials file, broker, daemon config; starts the daemon
+  local n=$1 models=$2 certs=${3:-shared} listen
   "$B/printdeck-sim" --list --printers "$n" --models "$models" | cut -f1 >"$OUT/serials.txt"
   scripts/broker.sh --dir "$OUT/broker" --stop 2>/dev/null || true
-  scripts/broker.sh --dir "$OUT/broker" --serials "$(paste -sd, "$OUT/serials.txt")" --shared-port "$TLS_PORT" \
+  if [ "$certs" = printer ]; then
+    # one key for all: a thousand RSA key generations would take minutes
+    scripts/gen-certs.sh "$OUT/broker" "$(head -1 "$OUT/serials.txt")"
+    "$B/pdbench" certs --dir "$OUT/broker" --serials-file "$OUT/serials.txt" >/dev/null
+    listen=(--base-port "$FARM_BASE_PORT")
+  else
+    listen=(--shared-port "$TLS_PORT")
+  fi
+  scripts/broker.sh --dir "$OUT/broker" --serials "$(paste -sd, "$OUT/serials.txt")" "${listen[@]}" \
     --sim-port "$SIM_PORT" --access-code 12345678 --daemon >/dev/null
+  if [ "$certs" = printer ]; then # the broker answers before its last listener is open
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((FARM_BASE_PORT + n - 1))") 2>/dev/null && break; sleep 0.1; done
+  fi
   { echo "[log]"; echo "level = warn"; i=0
     while read -r s; do i=$((i+1)); printf '[printer p%d]\nserial = %s\nhost = 127.0.0.1\nport = %d\naccess_code = 12345678\nca_file = %s\n' \
-      "$i" "$s" "$TLS_PORT" "$PWD/$OUT/broker/ca.crt"; done <"$OUT/serials.txt"; } >"$OUT/printdeck.ini"
+      "$i" "$s" "$([ "$certs" = printer ] && echo $((FARM_BASE_PORT + i - 1)) || echo "$TLS_PORT")" \
+      "$PWD/$OUT/broker/ca.crt"; done <"$OUT/serials.txt"; } >"$OUT/printdeck.ini"
   rm -rf "$OUT/data"
   PRINTDECK_TOKEN=$TOKEN "$B/printdeck" --config "$OUT/printdeck.ini" --data-dir "$OUT/data" \
     --listen "127.0.0.1:$HTTP_PORT" 2>>"$OUT/printdeck.log" &
@@ -75,8 +90,8 @@ stop_daemon
 fi
 
 if want farm; then
-echo "== 2+3. farm: 1000 printers at 1 report/s each for $FARM_SECONDS s, SSE latency"
-fleet 1000 X1C,P1S,A1,P2S,H2D
+echo "== 2+3. farm: 1000 printers at 1 report/s each for $FARM_SECONDS s, SSE latency ($FARM_CERTS certificates)"
+fleet 1000 X1C,P1S,A1,P2S,H2D "$FARM_CERTS"
 R0=$(rss_kb $PD)
 "$B/pdbench" sse --port "$HTTP_PORT" --token "$TOKEN" --seconds $((FARM_SECONDS + 3)) >"$OUT/latency.txt" &
 LAT=$!
@@ -86,8 +101,8 @@ c0=$(cpu_ticks $PD)
   --rate 1000 --seconds "$FARM_SECONDS" --stamp >/dev/null
 c1=$(cpu_ticks $PD); R1=$(rss_kb $PD)
 wait $LAT || true
-awk -v c=$((c1-c0)) -v hz="$hz" -v t="$FARM_SECONDS" -v r0="$R0" -v r1="$R1" 'BEGIN{
-  printf "1000 printers connected: RSS %.1f MB before, %.1f MB after; CPU %.1f %% of one core at 1000 reports/s\n", r0/1024, r1/1024, 100*c/hz/(t+1) }' \
+awk -v c=$((c1-c0)) -v hz="$hz" -v t="$FARM_SECONDS" -v r0="$R0" -v r1="$R1" -v certs="$FARM_CERTS" 'BEGIN{
+  printf "1000 printers connected (%s certificates): RSS %.1f MB before, %.1f MB after; CPU %.1f %% of one core at 1000 reports/s\n", certs, r0/1024, r1/1024, 100*c/hz/(t+1) }' \
   | tee "$OUT/farm.txt"
 echo "latency (SSE, 1000 printers): $(cat "$OUT/latency.txt")" | tee -a "$OUT/farm.txt"
 stop_daemon
@@ -122,4 +137,8 @@ awk -v p="$P" -v n1="$N1" -v n2="$N2" -v b="$(wc -c <"$OUT/printers.json")" 'BEG
   | tee "$OUT/api.txt"
 stop_daemon
 fi
-echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api}.txt 2>/dev/null || true
+if want inventory; then
+echo "== 5. inventory: spool lists on SQLite and PostgreSQL"
+bench/inventory.sh "$OUT"
+fi
+echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory}.txt 2>/dev/null || true

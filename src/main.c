@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "printer/printer.h"
 #include "store/store.h"
+#include "track/slots.h"
 
 #define PD_VERSION "0.1.0"
 
@@ -26,6 +27,8 @@ typedef struct daemon_ctx {
     pd_fleet *fleet;
     pd_http *http;
     pd_auth auth;
+    pd_inv inv;
+    pd_track_slots slots;
     pd_app app;
     uv_signal_t sig_int, sig_term, sig_hup;
 } daemon_ctx;
@@ -34,7 +37,10 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: printdeck [options]                 run the daemon\n"
-            "       printdeck [options] token create NAME  print a new API token\n\n"
+            "       printdeck [options] token create NAME  print a new API token\n"
+            "       printdeck [options] backup             copy the SQLite database to DATA_DIR/backups\n"
+            "       printdeck [options] import FILE [--format json|csv|spoolman-db]\n"
+            "                                          import an inventory export or a spoolman.db\n\n"
             "options:\n"
             "  --config FILE      INI configuration file\n"
             "  --data-dir DIR     data directory (default ./data)\n"
@@ -102,6 +108,14 @@ static void sync_config_printers(daemon_ctx *d)
     }
 }
 
+/* What the HTTP server's access rules come from (the server copies the lists). */
+static pd_http_access http_access(const pd_config *cfg)
+{
+    return (pd_http_access){.trusted_networks = cfg->trusted_networks,
+                            .cors_origins = cfg->cors_origins,
+                            .allowed_hosts = cfg->allowed_hosts};
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     daemon_ctx *d = s->data;
@@ -109,13 +123,20 @@ static void on_signal(uv_signal_t *s, int signum)
         pd_info("main", "SIGHUP: reloading %s", d->cfg.path[0] ? d->cfg.path : "(no config file)");
         char path[sizeof d->cfg.path];
         snprintf(path, sizeof path, "%s", d->cfg.path);
-        if (load_config(d, path[0] ? path : NULL) == 0)
+        if (load_config(d, path[0] ? path : NULL) == 0) {
             sync_config_printers(d);
+            char err[512];
+            pd_http_access a = http_access(&d->cfg);
+            if (pd_http_set_access(d->http, &a, err, sizeof err))
+                pd_error("main", "%s; the previous access rules stay", err);
+        }
         return;
     }
     pd_info("main", "signal %d: shutting down", signum);
     pd_http_stop(&d->http);
     pd_api_events_stop();
+    pd_api_changes_stop();
+    pd_track_slots_stop(&d->slots);
     pd_fleet_free(&d->fleet);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -147,12 +168,14 @@ static int start(daemon_ctx *d)
     free(recs);
     sync_config_printers(d);
 
+    d->inv = (pd_inv){.db = &d->db, .bus = d->bus};
     d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = &d->db,
-                      .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop)};
+                      .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop)};
     pd_http_opts ho = {
         .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
         .max_clients = d->cfg.max_clients, .auth_enabled = d->cfg.auth_enabled,
         .token_check = pd_auth_check, .token_ud = &d->auth, .app = &d->app,
+        .access = http_access(&d->cfg),
     };
     if (pd_http_start(&d->loop, &ho, &d->http, err, sizeof err)) {
         pd_error("main", "HTTP server: %s", err);
@@ -161,8 +184,17 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_system_routes, pd_api_system_nroutes);
     pd_http_add_routes(d->http, pd_api_printers_routes, pd_api_printers_nroutes);
     pd_http_add_routes(d->http, pd_api_events_routes, pd_api_events_nroutes);
-    if (pd_api_events_start(&d->app)) {
-        pd_error("main", "cannot start the event hub");
+    pd_http_add_routes(d->http, pd_api_changes_routes, pd_api_changes_nroutes);
+    pd_http_add_routes(d->http, pd_api_inventory_routes, pd_api_inventory_nroutes);
+    pd_http_add_routes(d->http, pd_api_transfer_routes, pd_api_transfer_nroutes);
+    pd_http_add_routes(d->http, pd_api_settings_routes, pd_api_settings_nroutes);
+    pd_http_add_routes(d->http, pd_api_ams_routes, pd_api_ams_nroutes);
+    if (pd_track_slots_start(&d->slots, d->bus, d->fleet, &d->inv)) {
+        pd_error("main", "cannot start slot tracking");
+        return -1;
+    }
+    if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
+        pd_error("main", "cannot start the event hubs");
         return -1;
     }
     uv_signal_t *sigs[] = {&d->sig_int, &d->sig_term, &d->sig_hup};
@@ -193,20 +225,58 @@ static int token_command(daemon_ctx *d, int argc, char **argv)
     return 0;
 }
 
+/* SQLite's VACUUM INTO: a consistent copy even while a daemon runs on the same file. */
+static int backup_command(daemon_ctx *d, int argc)
+{
+    char path[PD_CFG_STR + 64], err[256];
+    pd_app app = {.db = &d->db, .cfg = &d->cfg};
+    if (argc != 1) {
+        fprintf(stderr, "usage: printdeck [--config FILE] [--data-dir DIR] backup\n");
+        return 2;
+    }
+    if (pd_api_backup(&app, path, sizeof path, err, sizeof err)) {
+        fprintf(stderr, "printdeck: %s\n", err);  /* PostgreSQL: says to use pg_dump */
+        return 1;
+    }
+    printf("%s\n", path);
+    return 0;
+}
+
+/* One transaction: on failure nothing is imported. Without events, so a daemon running on the
+ * same database keeps serving its cached lists: docs/inventory-transfer.md. */
+static int import_command(daemon_ctx *d, int argc, char **argv, const char *format)
+{
+    pd_inv inv = {.db = &d->db};
+    pd_inv_import_counts n;
+    pd_inv_err e;
+    if (argc != 2) {
+        fprintf(stderr, "usage: printdeck import FILE [--format json|csv|spoolman-db]\n");
+        return 2;
+    }
+    if (pd_inv_import_file(&inv, argv[1], format, &n, &e)) {
+        fprintf(stderr, "printdeck: nothing imported: %s\n", e.msg);
+        return 1;
+    }
+    printf("imported %zu vendors, %zu filaments, %zu spools, %zu settings\n", n.created[PD_INV_VENDOR],
+           n.created[PD_INV_FILAMENT], n.created[PD_INV_SPOOL], n.settings);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},   {"data-dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},   {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"format", required_argument, NULL, 'f'},   {NULL, 0, NULL, 0},
     };
     static daemon_ctx d;
-    const char *config_path = NULL;
+    const char *config_path = NULL, *format = NULL;
     int c, status = 1;
-    while ((c = getopt_long(argc, argv, "c:d:l:L:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:d:l:L:hVf:", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
+        case 'f': format = optarg; break;
         case 'd': d.cli_data_dir = optarg; break;
         case 'l': d.cli_listen = optarg; break;
         case 'L': d.cli_log_level = optarg; break;
@@ -226,9 +296,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "printdeck: cannot initialise token handling\n");
         goto out;
     }
+    if (format && (optind >= argc || strcmp(argv[optind], "import"))) {
+        fprintf(stderr, "printdeck: --format goes with import\n");
+        status = 2;
+        goto out;
+    }
     if (optind < argc) {
         if (!strcmp(argv[optind], "token"))
             status = token_command(&d, argc - optind, argv + optind);
+        else if (!strcmp(argv[optind], "backup"))
+            status = backup_command(&d, argc - optind);
+        else if (!strcmp(argv[optind], "import"))
+            status = import_command(&d, argc - optind, argv + optind, format);
         else {
             usage(stderr);
             status = 2;
@@ -243,12 +322,15 @@ int main(int argc, char **argv)
     } else {
         pd_http_stop(&d.http);
         pd_api_events_stop();
+        pd_api_changes_stop();
+        pd_track_slots_stop(&d.slots);
         pd_fleet_free(&d.fleet);
         uv_run(&d.loop, UV_RUN_DEFAULT); /* lws needs several turns to close its handles */
     }
     /* everything closed its handles; a non-zero result here would be a leak of a handle */
     if (uv_loop_close(&d.loop))
         pd_warn("main", "event loop still had open handles at exit");
+    pd_api_inventory_cache_clear();
     pd_bus_free(&d.bus);
     mosquitto_lib_cleanup();
 out:

@@ -9,6 +9,7 @@
 #include "core/bus.h"
 #include "core/config.h"
 #include "http/http.h"
+#include "inventory/inventory.h"
 #include "printer/printer.h"
 #include "store/store.h"
 
@@ -17,6 +18,7 @@ typedef struct pd_app {
     pd_bus *bus;
     pd_fleet *fleet;
     pd_db *db;
+    pd_inv *inv;
     const pd_config *cfg;
     int64_t started_ms;
 } pd_app;
@@ -26,6 +28,39 @@ extern const size_t pd_api_printers_nroutes;
 extern const pd_route pd_api_system_routes[];   /* /healthz, /metrics */
 extern const size_t pd_api_system_nroutes;
 
+/* Inventory (Spoolman-compatible, PD_ROUTE_SPOOLMAN): vendor, filament, spool, info, health,
+ * backup, distinct lists (inventory.c); setting and field (settings.c); export (transfer.c). */
+extern const pd_route pd_api_inventory_routes[];
+extern const size_t pd_api_inventory_nroutes;
+extern const pd_route pd_api_settings_routes[];
+extern const size_t pd_api_settings_nroutes;
+/* Export (GET /api/v1/export/{spools,filaments,vendors}, Spoolman's) and import (POST
+ * /api/v1/import, printdeck's, token required): transfer.c. */
+extern const pd_route pd_api_transfer_routes[];
+extern const size_t pd_api_transfer_nroutes;
+/* Replies an inventory error in the route's shape (422 naming the field, else the status of
+ * the code with Spoolman's message). */
+void pd_api_inv_fail(pd_req *r, const pd_inv_err *e);
+/* Frees the rendered list replies kept between requests (at shutdown). */
+void pd_api_inventory_cache_clear(void);
+/* A consistent copy of the database in <data_dir>/backups/ (POST /backup, `printdeck backup`). */
+pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, char *err, size_t errlen);
+
+/* printdeck's slot API: /api/v1/ams, /api/v1/printers/{id}/ams… (ams.c). */
+extern const pd_route pd_api_ams_routes[];
+extern const size_t pd_api_ams_nroutes;
+
+/* Spoolman's websocket notifications (PD_ROUTE_SPOOLMAN "WS" routes): /api/v1/ and
+ * /api/v1/{vendor,filament,spool,setting}[/{id|key}]. Subscribes to PD_EV_INVENTORY at
+ * start; stop closes the sockets still open. */
+extern const pd_route pd_api_changes_routes[];
+extern const size_t pd_api_changes_nroutes;
+pd_err pd_api_changes_start(pd_app *app);
+void pd_api_changes_stop(void);
+/* Spoolman's setting keys, in its order: a socket to /setting/{key} must name one. */
+extern const char *const pd_api_setting_keys[];
+extern const size_t pd_api_setting_nkeys;
+
 /* The SSE hub: /api/v1/events. Subscribes to the bus at start. */
 extern const pd_route pd_api_events_routes[];
 extern const size_t pd_api_events_nroutes;
@@ -33,7 +68,7 @@ pd_err pd_api_events_start(pd_app *app);
 /* Unsubscribes, stops the heartbeat and closes the streams still open (their handles close
  * on the next loop turn). */
 void pd_api_events_stop(void);
-/* For /metrics: event-stream clients connected now, and dropped so far for a full backlog. */
+/* For /metrics: event-stream clients connected now, and dropped so far for falling behind. */
 size_t pd_api_events_clients(void);
 uint64_t pd_api_events_dropped(void);
 

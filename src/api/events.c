@@ -11,17 +11,16 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/hub.h"
 #include "core/json.h"
 #include "core/log.h"
 
 #define SNAPSHOT_DONE INT64_MAX
 
 typedef struct ev_client {
-    pd_stream *s;
+    pd_hub_client base;      /* first: the hub list frees the client */
     int64_t printer_id;      /* only this printer's events; 0 = every printer */
     int64_t snapshot_after;  /* snapshot sent up to this printer id; SNAPSHOT_DONE at the end */
-    bool dropped;            /* over the backlog: the HTTP layer is closing it */
-    struct ev_client *prev, *next;
 } ev_client;
 
 static struct {
@@ -29,10 +28,8 @@ static struct {
     bool running;
     int sub;
     uv_timer_t heartbeat;
-    ev_client *clients;
-    size_t n;
+    pd_hub list;
     uint64_t last_id;
-    uint64_t dropped;
 } hub;
 
 static const struct {
@@ -45,32 +42,6 @@ static const struct {
     {PD_EV_OFFLINE, "offline"},        {PD_EV_CONNECTION, "connection"},
     {PD_EV_PRINTER_ADDED, "printer_added"}, {PD_EV_PRINTER_REMOVED, "printer_removed"},
 };
-
-static void client_unlink(ev_client *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        hub.clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    hub.n--;
-}
-
-static void client_write(ev_client *c, const char *frame, size_t len)
-{
-    if (c->dropped)
-        return;
-    pd_err rc = pd_stream_write(c->s, frame, len);
-    if (rc == PD_ERR_TOOBIG) {
-        c->dropped = true;  /* on_close follows once the connection is gone */
-        hub.dropped++;
-    } else if (rc) {
-        pd_stream_close(c->s);  /* out of memory: better no stream than one with gaps */
-        client_unlink(c);
-        free(c);
-    }
-}
 
 /* "id: N\nevent: NAME\ndata: DATA\n\n"; DATA is compact JSON, which has no raw newline. */
 static char *frame_new(const char *event, const char *data, size_t dlen, size_t *flen)
@@ -99,12 +70,12 @@ static void send_frame(ev_client *only, int64_t printer_id, const char *event, c
         return;
     }
     if (only) {
-        client_write(only, f, flen);
+        pd_hub_write(&hub.list, &only->base, f, flen);
     } else {
-        for (ev_client *c = hub.clients, *next; c; c = next) {
-            next = c->next;  /* client_write may unlink c */
+        for (pd_hub_client *hc = hub.list.head; hc; hc = hc->next) {
+            ev_client *c = (ev_client *)hc;
             if (!c->printer_id || c->printer_id == printer_id)
-                client_write(c, f, flen);
+                pd_hub_write(&hub.list, hc, f, flen);
         }
     }
     free(f);
@@ -130,9 +101,10 @@ static void snapshot_one(pd_printer *p, void *ud)
     snap *sn = ud;
     ev_client *c = sn->c;
     int64_t id = pd_printer_id(p);
-    if (sn->full || c->dropped || id <= c->snapshot_after || (c->printer_id && id != c->printer_id))
+    if (sn->full || c->base.dropped || id <= c->snapshot_after ||
+        (c->printer_id && id != c->printer_id))
         return;
-    if (pd_stream_queued(c->s) >= sn->budget) {
+    if (pd_stream_queued(c->base.s) >= sn->budget) {
         sn->full = true;  /* the rest follows when the socket has taken this much */
         return;
     }
@@ -159,9 +131,7 @@ static void client_drained(pd_stream *s, void *ud)
 static void client_closed(pd_stream *s, void *ud)
 {
     (void)s;
-    ev_client *c = ud;
-    client_unlink(c);
-    free(c);
+    pd_hub_gone(&hub.list, ud);
 }
 
 /* --- live events ---------------------------------------------------------------------------- */
@@ -222,7 +192,7 @@ static void send_typed(const pd_event *ev)
 static void on_event(const pd_event *ev, void *ud)
 {
     (void)ud;
-    if (!hub.clients)
+    if (!hub.list.head)
         return;
     if (ev->type != PD_EV_STATE)
         send_typed(ev);
@@ -239,10 +209,8 @@ static void heartbeat(uv_timer_t *t)
     (void)t;
     char beat[64];
     int n = snprintf(beat, sizeof beat, ": heartbeat %lld\n\n", (long long)time(NULL));
-    for (ev_client *c = hub.clients, *next; c; c = next) {
-        next = c->next;
-        client_write(c, beat, (size_t)n);
-    }
+    for (pd_hub_client *c = hub.list.head; c; c = c->next)
+        pd_hub_write(&hub.list, c, beat, (size_t)n);
 }
 
 /* --- route ---------------------------------------------------------------------------------- */
@@ -268,18 +236,14 @@ static void events_get(pd_req *r)
         pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
         return;
     }
-    c->s = pd_req_stream_begin(r, client_closed, c);
-    if (!c->s) {
+    c->base.s = pd_req_stream_begin(r, client_closed, c);
+    if (!c->base.s) {
         free(c);
         return;
     }
     c->printer_id = only;
-    c->next = hub.clients;
-    if (hub.clients)
-        hub.clients->prev = c;
-    hub.clients = c;
-    hub.n++;
-    pd_stream_on_drain(c->s, client_drained);
+    pd_hub_add(&hub.list, &c->base);
+    pd_stream_on_drain(c->base.s, client_drained);
     snapshot_continue(c);
 }
 
@@ -292,6 +256,8 @@ pd_err pd_api_events_start(pd_app *app)
 {
     if (hub.running)
         return PD_OK;
+    /* printer events only: inventory changes (PD_EV_INVENTORY) go to the Spoolman websockets
+     * of changes.c, in the shape Spoolman's clients read */
     uint32_t mask = PD_EV_STATE | PD_EV_PRINTER_ADDED | PD_EV_PRINTER_REMOVED;
     for (size_t i = 0; i < sizeof event_names / sizeof *event_names; i++)
         mask |= event_names[i].type;
@@ -313,14 +279,9 @@ void pd_api_events_stop(void)
     pd_bus_unsubscribe(hub.app->bus, hub.sub);
     uv_timer_stop(&hub.heartbeat);
     uv_close((uv_handle_t *)&hub.heartbeat, NULL);
-    while (hub.clients) {
-        ev_client *c = hub.clients;
-        pd_stream_close(c->s);
-        client_unlink(c);
-        free(c);
-    }
+    pd_hub_close_all(&hub.list);
     hub.running = false;
 }
 
-size_t pd_api_events_clients(void) { return hub.n; }
-uint64_t pd_api_events_dropped(void) { return hub.dropped; }
+size_t pd_api_events_clients(void) { return hub.list.n; }
+uint64_t pd_api_events_dropped(void) { return hub.list.dropped; }

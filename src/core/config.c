@@ -30,7 +30,15 @@ static const cfg_key cfg_keys[] = {
       "bytes queued for one event-stream client before it is dropped"),
     I("server", "heartbeat_s", heartbeat_s, "15", 1, 3600, "event-stream heartbeat interval, seconds"),
     I("server", "max_clients", max_clients, "1024", 8, 65536, "simultaneous HTTP connections"),
+    S("server", "cors_origins", cors_origins, "",
+      "browser origins (scheme://host[:port], comma-separated, or *) given CORS headers and "
+      "allowed to write and open websockets, besides this host's own"),
+    S("server", "allowed_hosts", allowed_hosts, "",
+      "Host names served besides IP addresses, single-label and private names (.local, .lan, "
+      "...): name, or .name for it and its subdomains, or *"),
     B("auth", "enabled", auth_enabled, "true", "require a token on /api/v1 routes"),
+    S("auth", "trusted_networks", trusted_networks, "127.0.0.0/8, ::1/128",
+      "CIDRs whose clients use the Spoolman-compatible routes without a token"),
     S("log", "level", log_level, "info", "debug | info | warn | error"),
     S("log", "format", log_format, "plain", "plain | json (one JSON object per line)"),
     S("database", "url", database, "",

@@ -31,8 +31,11 @@ typedef struct pd_config {
     int sse_backlog;       /* bytes queued per SSE client before it is dropped */
     int heartbeat_s;
     int max_clients;
+    char cors_origins[512];   /* browser origins allowed CORS and writes; "*" = any */
+    char allowed_hosts[512];  /* Host names served besides IPs and private names */
     /* [auth] */
     bool auth_enabled;
+    char trusted_networks[PD_CFG_STR]; /* CIDRs that reach Spoolman routes without a token */
     /* [log] */
     char log_level[16];
     char log_format[16];   /* plain | json */

@@ -1,10 +1,12 @@
 /* The HTTP server: libwebsockets 4.1 driven by the daemon's libuv loop (docs/http.md).
  *
- * lws parses HTTP/1.1 (and h2c), owns the sockets and calls http_cb. Everything above the
- * wire is here: one pd_req per request (routing, auth, body capping, JSON replies), written
- * back in HTTP_CHUNK pieces, one per WRITEABLE (the first at once when the handler answered
- * inside the request's callback), so a slow reader never makes lws buffer a whole large
- * response; and event streams with a bounded queue per client. */
+ * lws parses HTTP/1.1 (and h2c) and WebSocket frames, owns the sockets and calls http_cb.
+ * Everything above the wire is here: one pd_req per request (routing, access rules, auth,
+ * body capping, JSON replies), written back in HTTP_CHUNK pieces, one per WRITEABLE (the
+ * first at once when the handler answered inside the request's callback), so a slow reader
+ * never makes lws buffer a whole large response; and streams (SSE, WebSocket) with a bounded
+ * queue per client. A WebSocket handshake is a pd_req too, routed by method "WS", so it goes
+ * through the same rules before its handler accepts or refuses it. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -22,18 +24,35 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "http/access.h"
 #include "http/router.h"
 
 #define HTTP_PROTOCOL "pd-http"
-/* One lws_write per WRITEABLE, large enough that a typical reply (100 printers ≈ 90 KB) leaves
- * in one write: 32 KB pieces cost three loop turns per request and ran at 0.29× nginx, 128 KB
- * runs at ~1.2×. What the kernel does not take lws keeps: at most one piece per slow reader. */
-#define HTTP_CHUNK 131072
-#define HTTP_HDR_MAX 1024
+/* One lws_write per WRITEABLE, large enough that a typical reply leaves in one write: each
+ * extra piece costs a loop turn. 100 printers (90 KB) ran at 0.29× nginx in 32 KB pieces and
+ * ~1.2× in 128 KB ones; 1,000 spools (490 KB) at 0.31× in 128 KB pieces and 1.27× in 1 MB.
+ * What the kernel does not take lws keeps: at most one piece per slow reader, no more than
+ * the reply the request holds anyway. */
+#define HTTP_CHUNK (1 << 20)
+#define HTTP_HDR_MAX 2048
+#define HTTP_XHDR_MAX 1024   /* pd_req_add_header: names and values */
 #define HTTP_ARG_MAX 1024
 #define HTTP_TOKEN_MAX 512
+#define HTTP_NAME_MAX 256    /* Host, Origin: a DNS name is at most 253 bytes */
+#define HTTP_LIST_MAX 512    /* cors_origins, allowed_hosts */
+/* A WebSocket message from a client is reassembled up to this (clients send only tiny health
+ * checks); past it the connection is closed with 1009. */
+#define HTTP_WS_MSG_MAX 65536
+/* How long a WebSocket closed by the server may take to become writable for its close frame
+ * (lws then bounds the wait for the client's answer). */
+#define HTTP_WS_CLOSE_S 5
+
 /* How long a client may take to accept the next chunk of a reply before it is dropped. */
 #define HTTP_SEND_TIMEOUT_S 30
+/* An oversized body up to this size is read and dropped before the 413 goes out: closing on
+ * a client still sending makes the kernel reset the connection, and the client then sees a
+ * reset instead of the answer (nginx's lingering close, for the same reason). */
+#define HTTP_DISCARD_MAX (16 << 20)
 /* Upper bound on a handler that neither replies nor gets aborted: the connection is closed
  * (on_abort runs). Printer commands time out long before this. */
 #define HTTP_HANDLER_TIMEOUT_S 120
@@ -47,16 +66,29 @@ typedef enum req_state {
     REQ_BODY,      /* reading the request body */
     REQ_HANDLING,  /* the handler has it; an async handler replies later */
     REQ_REPLYING,  /* reply queued, written one chunk per WRITEABLE */
-    REQ_STREAM,    /* long-lived event stream */
+    REQ_STREAM,    /* long-lived event stream or WebSocket */
 } req_state;
+
+/* A WebSocket queue holds one record per message: its length, LWS_PRE bytes where lws writes
+ * the frame header, then the payload, so each message is written in place. */
+#define WS_REC_HDR (sizeof(size_t) + LWS_PRE)
 
 struct pd_stream {
     void (*on_close)(pd_stream *s, void *ud);
     void (*on_drain)(pd_stream *s, void *ud);
+    void (*on_message)(pd_stream *s, const char *data, size_t len, void *ud);
     void *ud;
     unsigned char *q;  /* LWS_PRE headroom, then the queue at [qoff, qoff + qlen) */
     size_t qcap, qoff, qlen;
     bool dropped;      /* over the backlog or closed by the server: the connection is going */
+    bool ws;           /* a WebSocket handshake or connection; the queue holds messages */
+    bool open;         /* WebSocket: the handshake is done, so writes may be asked for */
+    bool closing;      /* WebSocket closed by the server: the close starts at WRITEABLE */
+    bool close_sent;   /* ... and lws has taken it over */
+    bool rx_active;    /* WebSocket: inside a message from the client */
+    bool rx_skip;      /* ... a binary one, or one nobody listens to */
+    char *rx;          /* the text message being reassembled */
+    size_t rx_len;
 };
 
 struct pd_req {
@@ -79,7 +111,10 @@ struct pd_req {
     int status;
     char ctype[64];
     bool close_after;       /* the request body was not read: the connection cannot be reused */
+    bool discard;           /* an oversized body being read and dropped before the 413 */
     bool headers_sent;
+    char xhdr[HTTP_XHDR_MAX]; /* pd_req_add_header: "name:\0value\0" pairs, names lower case */
+    size_t xhdr_len;
     pd_stream stream;
     char strings[];         /* the path, then the parameter values */
 };
@@ -99,6 +134,10 @@ struct pd_http {
     char listen[128];
     int port;
     pd_router router;
+    /* access rules, parsed by pd_http_set_access */
+    pd_access_nets trusted;
+    char cors_origins[HTTP_LIST_MAX];
+    char allowed_hosts[HTTP_LIST_MAX];
     size_t nconns;
     /* lws's own timers/idlers on our loop: the context may be freed once they are gone */
     uv_handle_t *lws_handles[HTTP_MAX_LWS_HANDLES];
@@ -113,6 +152,7 @@ static void req_free(pd_req *r)
     free(r->body);
     free(r->out);
     free(r->stream.q);
+    free(r->stream.rx);
     free(r);
 }
 
@@ -189,6 +229,32 @@ void pd_req_reply_json(pd_req *r, int status, json_t *body)
     req_queue(r, status, "application/json");
 }
 
+/* The one place an error becomes a response body: printdeck's shape, or Spoolman's on its
+ * routes (what its clients parse: Moonraker shows "message", FastAPI's 422 is "detail"). */
+static void reply_error(pd_req *r, pd_err e, const char *loc, const char *field, const char *msg)
+{
+    bool spoolman = r->match.route && (r->match.route->flags & PD_ROUTE_SPOOLMAN);
+    json_t *body;
+    if (spoolman && e == PD_ERR_FIELD) {
+        /* Spoolman's loc is a path: "extra.tag" is ["body","extra","tag"] */
+        json_t *where = json_pack("[s]", loc);
+        for (const char *p = field; where && p && *p;) {
+            size_t n = strcspn(p, ".");
+            json_array_append_new(where, json_stringn(p, n));
+            p += n + (p[n] == '.');
+        }
+        body = json_pack("{s:[{s:s,s:o,s:s}]}", "detail", "type", "value_error", "loc", where,
+                         "msg", msg);
+    } else if (spoolman) {
+        body = json_pack("{s:s}", "message", msg);
+    } else {
+        body = json_pack("{s:{s:s,s:s}}", "error", "code", pd_err_code(e), "message", msg);
+        if (body && field)
+            json_object_set_new(json_object_get(body, "error"), "field", json_string(field));
+    }
+    pd_req_reply_json(r, pd_err_http_status(e), body);
+}
+
 void pd_req_reply_error(pd_req *r, pd_err e, const char *fmt, ...)
 {
     char msg[512];
@@ -200,9 +266,50 @@ void pd_req_reply_error(pd_req *r, pd_err e, const char *fmt, ...)
     } else {
         snprintf(msg, sizeof msg, "%s", pd_strerror(e));
     }
-    /* the one place an error becomes a response body */
-    pd_req_reply_json(r, pd_err_http_status(e),
-                      json_pack("{s:{s:s,s:s}}", "error", "code", pd_err_code(e), "message", msg));
+    reply_error(r, e, "body", NULL, msg);
+}
+
+void pd_req_reply_field_error(pd_req *r, const char *loc, const char *field, const char *fmt, ...)
+{
+    char msg[512];
+    int n = 0;
+    if (field && (!r->match.route || !(r->match.route->flags & PD_ROUTE_SPOOLMAN)))
+        n = snprintf(msg, sizeof msg, "%s: ", field);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    reply_error(r, PD_ERR_FIELD, loc, field, msg);
+}
+
+/* RFC 9110 token characters: what a header name may hold. */
+static bool header_name_valid(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    return true;
+}
+
+void pd_req_add_header(pd_req *r, const char *name, const char *value)
+{
+    size_t nlen = strlen(name), vlen = strlen(value);
+    if (r->headers_sent || !header_name_valid(name) || strpbrk(value, "\r\n") ||
+        nlen + vlen + 3 > sizeof r->xhdr - r->xhdr_len) {
+        pd_warn("http", "%s %s: response header '%.64s' left out", r->method, r->path, name);
+        return;
+    }
+    /* lws wants "name:"; lower case is what h2 requires and h1 does not mind */
+    char *p = r->xhdr + r->xhdr_len;
+    for (size_t i = 0; i < nlen; i++)
+        p[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    p[nlen] = ':';
+    p[nlen + 1] = '\0';
+    memcpy(p + nlen + 2, value, vlen + 1);
+    r->xhdr_len += nlen + vlen + 3;
 }
 
 void pd_req_on_abort(pd_req *r, void (*fn)(void *ud), void *ud)
@@ -236,6 +343,29 @@ const char *pd_req_query(pd_req *r, const char *name, char *buf, size_t buflen)
         return NULL;
     memcpy(buf, v, strlen(v) + 1);
     return buf;
+}
+
+size_t pd_req_query_all(pd_req *r, char *buf, size_t buflen, const char **names,
+                        const char **values, size_t max)
+{
+    size_t n = 0, used = 0;
+    if (!r->c)
+        return 0;
+    for (int i = 0; n < max && used < buflen; i++) {
+        int len = lws_hdr_copy_fragment(r->c->wsi, buf + used, (int)(buflen - used),
+                                        WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len < 0)
+            break;
+        char *arg = buf + used, *eq = strchr(arg, '=');
+        used += (size_t)len + 1;
+        if (!len)
+            continue;
+        if (eq)
+            *eq = '\0';
+        names[n] = arg;
+        values[n++] = eq ? eq + 1 : "";
+    }
+    return n;
 }
 
 const char *pd_req_header(pd_req *r, const char *name, char *buf, size_t buflen)
@@ -306,24 +436,40 @@ static pd_req *stream_req(pd_stream *s)
     return (pd_req *)((char *)s - offsetof(pd_req, stream));
 }
 
-pd_stream *pd_req_stream_begin(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud)
+static pd_stream *stream_start(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud)
 {
-    if (!r->c || !req_can_reply(r))
-        return NULL;
     r->state = REQ_STREAM;
-    r->status = 200;
-    snprintf(r->ctype, sizeof r->ctype, "text/event-stream");
     r->stream.on_close = on_close;
     r->stream.ud = ud;
     /* no idle timeout: the stream is meant to sit quietly (slow readers hit the backlog) */
-    if (lws_get_network_wsi(r->c->wsi) != r->c->wsi)
-        lws_http_mark_sse(r->c->wsi);  /* h2: also keeps the shared connection open */
     lws_set_timeout(r->c->wsi, NO_PENDING_TIMEOUT, 0);
-    lws_callback_on_writable(r->c->wsi);
     return &r->stream;
 }
 
-/* The connection is closed asynchronously: lws may be inside this wsi's service right now. */
+pd_stream *pd_req_stream_begin(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud)
+{
+    if (!r->c || r->stream.ws || !req_can_reply(r))
+        return NULL;
+    r->status = 200;
+    snprintf(r->ctype, sizeof r->ctype, "text/event-stream");
+    if (lws_get_network_wsi(r->c->wsi) != r->c->wsi)
+        lws_http_mark_sse(r->c->wsi);  /* h2: also keeps the shared connection open */
+    pd_stream *s = stream_start(r, on_close, ud);
+    lws_callback_on_writable(r->c->wsi);
+    return s;
+}
+
+pd_stream *pd_req_ws_accept(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud)
+{
+    if (!r->c || !r->stream.ws || r->state != REQ_HANDLING) {
+        pd_warn("http", "%s %s: not a WebSocket handshake in progress", r->method, r->path);
+        return NULL;
+    }
+    return stream_start(r, on_close, ud);  /* lws answers 101 when the handler returns */
+}
+
+/* The connection is closed asynchronously: lws may be inside this wsi's service right now.
+ * A WebSocket being closed (rather than dropped) first gets a WRITEABLE for its close frame. */
 static void stream_drop(pd_req *r)
 {
     pd_stream *s = &r->stream;
@@ -331,42 +477,54 @@ static void stream_drop(pd_req *r)
     free(s->q);
     s->q = NULL;
     s->qcap = s->qoff = s->qlen = 0;
-    if (r->c)
-        lws_set_timeout(r->c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    if (!r->c)
+        return;
+    lws_set_timeout(r->c->wsi, PENDING_TIMEOUT_USER_OK,
+                    s->closing ? HTTP_WS_CLOSE_S : LWS_TO_KILL_ASYNC);
+    if (s->closing)
+        lws_callback_on_writable(r->c->wsi);
 }
 
 pd_err pd_stream_write(pd_stream *s, const char *data, size_t len)
 {
     pd_req *r = stream_req(s);
     size_t limit = (size_t)r->h->opts.sse_backlog;
+    size_t need = s->ws ? WS_REC_HDR + len : len;
     if (s->dropped)
         return PD_ERR_TOOBIG;
-    if (len > limit - s->qlen) {
-        pd_info("http", "event stream client dropped: %zu bytes queued, backlog is %zu",
-                s->qlen, limit);
+    if (need < len || need > limit - s->qlen) {
+        pd_info("http", "stream client dropped: %zu bytes queued, backlog is %zu", s->qlen, limit);
         stream_drop(r);
         return PD_ERR_TOOBIG;
     }
-    if (s->qoff + s->qlen + len > s->qcap) {
+    if (s->qoff + s->qlen + need > s->qcap) {
         if (s->qoff)
             memmove(s->q + LWS_PRE, s->q + LWS_PRE + s->qoff, s->qlen);
         s->qoff = 0;
-        if (s->qlen + len > s->qcap) {
+        if (s->qlen + need > s->qcap) {
             size_t cap = s->qcap ? s->qcap * 2 : 4096;
-            while (cap < s->qlen + len)
+            while (cap < s->qlen + need)
                 cap *= 2;
             if (cap > limit)
                 cap = limit;
             unsigned char *q = realloc(s->q, LWS_PRE + cap);
-            if (!q)
+            if (!q) {
+                stream_drop(r);  /* better no stream than one with gaps */
                 return PD_ERR_NOMEM;
+            }
             s->q = q;
             s->qcap = cap;
         }
     }
-    memcpy(s->q + LWS_PRE + s->qoff + s->qlen, data, len);
-    s->qlen += len;
-    if (r->c)
+    unsigned char *at = s->q + LWS_PRE + s->qoff + s->qlen;
+    if (s->ws) {
+        memcpy(at, &len, sizeof len);
+        at += WS_REC_HDR;
+    }
+    memcpy(at, data, len);
+    s->qlen += need;
+    /* a WebSocket still in its handshake is asked for writes once it is established */
+    if (r->c && (!s->ws || s->open))
         lws_callback_on_writable(r->c->wsi);
     return PD_OK;
 }
@@ -375,11 +533,20 @@ size_t pd_stream_queued(const pd_stream *s) { return s->qlen; }
 
 void pd_stream_on_drain(pd_stream *s, void (*fn)(pd_stream *s, void *ud)) { s->on_drain = fn; }
 
+void pd_stream_on_message(pd_stream *s,
+                          void (*fn)(pd_stream *s, const char *data, size_t len, void *ud))
+{
+    s->on_message = fn;
+}
+
 void pd_stream_close(pd_stream *s)
 {
+    pd_req *r = stream_req(s);
     s->on_close = NULL;
     s->on_drain = NULL;
-    stream_drop(stream_req(s));
+    s->on_message = NULL;
+    s->closing = s->ws && s->open;
+    stream_drop(r);
 }
 
 /* --- writing -------------------------------------------------------------------------------- */
@@ -402,6 +569,14 @@ static int write_headers(pd_req *r, struct lws *wsi)
         (h1 && (stream || r->close_after) && ADD_HDR(WSI_TOKEN_CONNECTION, "close")))
         return -1;
 #undef ADD_HDR
+    for (const char *x = r->xhdr; x < r->xhdr + r->xhdr_len;) {
+        const char *v = x + strlen(x) + 1;
+        size_t vlen = strlen(v);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)x, (const unsigned char *)v,
+                                        (int)vlen, &p, end))
+            return -1;
+        x = v + vlen + 1;
+    }
     return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
 
@@ -436,6 +611,21 @@ static int send_reply(conn *c, pd_req *r)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* n bytes of the queue went to the socket: ask for the next WRITEABLE, or tell the writer
+ * the queue is empty. */
+static void stream_sent(conn *c, pd_stream *s, size_t n)
+{
+    s->qoff += n;
+    s->qlen -= n;
+    if (s->qlen) {
+        lws_callback_on_writable(c->wsi);
+    } else {
+        s->qoff = 0;
+        if (s->on_drain)
+            s->on_drain(s, s->ud);
+    }
+}
+
 static int send_stream(conn *c, pd_req *r)
 {
     pd_stream *s = &r->stream;
@@ -452,15 +642,35 @@ static int send_stream(conn *c, pd_req *r)
     size_t n = s->qlen < HTTP_CHUNK ? s->qlen : HTTP_CHUNK;
     if (lws_write(c->wsi, s->q + LWS_PRE + s->qoff, n, LWS_WRITE_HTTP) < (int)n)
         return -1;
-    s->qoff += n;
-    s->qlen -= n;
-    if (s->qlen) {
-        lws_callback_on_writable(c->wsi);
-    } else {
-        s->qoff = 0;
-        if (s->on_drain)
-            s->on_drain(s, s->ud);
+    stream_sent(c, s, n);
+    return 0;
+}
+
+/* One message per WRITEABLE, as lws wants; or the close of pd_stream_close. */
+static int send_ws(conn *c, pd_req *r)
+{
+    pd_stream *s = &r->stream;
+    if (s->closing) {
+        /* lws 4.1 hangs up without a close frame when WRITEABLE returns -1 or a timeout
+         * fires; a close it is asked for now sends the frame and waits for the answer
+         * (lws's own timeout bounds that wait) */
+        if (!s->close_sent) {
+            s->close_sent = true;
+            lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+        }
+        return 0;
     }
+    if (s->dropped)
+        return -1;
+    if (!s->qlen)
+        return 0;
+    unsigned char *rec = s->q + LWS_PRE + s->qoff;
+    size_t len;
+    memcpy(&len, rec, sizeof len);
+    if (lws_write(c->wsi, rec + WS_REC_HDR, len, LWS_WRITE_TEXT) < (int)len)
+        return -1;
+    stream_sent(c, s, WS_REC_HDR + len);
     return 0;
 }
 
@@ -504,11 +714,26 @@ static void dispatch(pd_req *r)
                 r->method, r->path);
 }
 
+/* Whether the socket's peer is in a trusted network (the proxy's address, behind one). */
+static bool peer_trusted(pd_req *r)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    pd_access_ip ip;
+    int fd = lws_get_socket_fd(lws_get_network_wsi(r->c->wsi));
+    return r->h->trusted.n && fd >= 0 && !getpeername(fd, (struct sockaddr *)&ss, &sl) &&
+           pd_access_ip_from_sockaddr((struct sockaddr *)&ss, &ip) &&
+           pd_access_nets_match(&r->h->trusted, &ip);
+}
+
 static bool req_authorized(pd_req *r)
 {
     const pd_http_opts *o = &r->h->opts;
-    if (!o->auth_enabled || (r->match.route->flags & PD_ROUTE_OPEN) ||
-        strncmp(r->path, "/api/v1", 7) || (r->path[7] && r->path[7] != '/'))
+    unsigned flags = r->match.route->flags;
+    if (!o->auth_enabled || (flags & PD_ROUTE_OPEN) || strncmp(r->path, "/api/v1", 7) ||
+        (r->path[7] && r->path[7] != '/'))
+        return true;
+    if ((flags & PD_ROUTE_SPOOLMAN) && peer_trusted(r))
         return true;
     char buf[HTTP_TOKEN_MAX];
     const char *tok = NULL;
@@ -520,6 +745,82 @@ static bool req_authorized(pd_req *r)
         tok = pd_req_header(r, "x-api-key", buf, sizeof buf);
     }
     return tok && *tok && o->token_check && o->token_check(tok, o->token_ud);
+}
+
+/* A header lws keeps in a token slot; NULL when absent, and *over when present but longer than
+ * buf (a guard must not read that as absent). */
+static const char *header_token(pd_req *r, enum lws_token_indexes t, char *buf, size_t len,
+                                bool *over)
+{
+    int n = lws_hdr_total_length(r->c->wsi, t);
+    *over = false;
+    if (n <= 0)
+        return NULL;
+    if ((size_t)n >= len || lws_hdr_copy(r->c->wsi, buf, (int)len, t) < 0) {
+        *over = true;
+        return NULL;
+    }
+    return buf;
+}
+
+/* CORS for a listed origin; a preflight is answered here. */
+static void cors_headers(pd_req *r, const char *origin, bool preflight)
+{
+    pd_req_add_header(r, "Access-Control-Allow-Origin", origin);
+    pd_req_add_header(r, "Vary", "Origin");
+    if (!preflight) {
+        pd_req_add_header(r, "Access-Control-Expose-Headers", "X-Total-Count");
+        return;
+    }
+    char want[HTTP_NAME_MAX];
+    pd_req_add_header(r, "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    if (pd_req_header(r, "access-control-request-headers", want, sizeof want))
+        pd_req_add_header(r, "Access-Control-Allow-Headers", want);
+    pd_req_add_header(r, "Access-Control-Max-Age", "600");
+}
+
+/* The rules that hold whatever the route (docs/http.md, "Access rules"): the Host guard
+ * against DNS rebinding, CORS, and the Origin guard on writes and handshakes. False when a
+ * reply has been queued instead: a refusal or a preflight. */
+static bool req_access(pd_req *r)
+{
+    const pd_http *h = r->h;
+    char host[HTTP_NAME_MAX], origin[HTTP_NAME_MAX], fwd[HTTP_NAME_MAX];
+    bool over;
+    const char *hv = header_token(r, WSI_TOKEN_HOST, host, sizeof host, &over);
+    if (!hv && !over)
+        hv = header_token(r, WSI_TOKEN_HTTP_COLON_AUTHORITY, host, sizeof host, &over);
+    if (over || !pd_access_host_allowed(hv, h->allowed_hosts)) {
+        pd_req_reply_error(r, PD_ERR_INVAL, "Request refused: host %.100s is not allowed "
+                           "(server.allowed_hosts)", over ? "(too long)" : hv);
+        return false;
+    }
+    const char *ov = header_token(r, WSI_TOKEN_ORIGIN, origin, sizeof origin, &over);
+    if (!ov && !over)
+        return true;  /* not a browser: Moonraker, Home Assistant, scripts */
+    bool listed = ov && pd_access_origin_listed(ov, h->cors_origins);
+    char method[16];
+    bool preflight = listed && !strcmp(r->method, "OPTIONS") &&
+                     pd_req_header(r, "access-control-request-method", method, sizeof method);
+    if (listed)
+        cors_headers(r, ov, preflight);
+    if (preflight) {
+        pd_req_reply_raw(r, 204, NULL, NULL, 0);
+        return false;
+    }
+    bool guarded = r->stream.ws || !strcmp(r->method, "POST") || !strcmp(r->method, "PUT") ||
+                   !strcmp(r->method, "PATCH") || !strcmp(r->method, "DELETE");
+    if (!guarded || listed)
+        return true;
+    /* behind a proxy the browser's host is the first X-Forwarded-Host */
+    const char *fh = pd_req_header(r, "x-forwarded-host", fwd, sizeof fwd);
+    if (fh)
+        fwd[strcspn(fwd, ", ")] = '\0';
+    if (ov && (pd_access_origin_same_host(ov, hv) || (fh && pd_access_origin_same_host(ov, fh))))
+        return true;
+    pd_req_reply_error(r, PD_ERR_FORBIDDEN, "Request refused: origin %.100s is not allowed "
+                       "(server.cors_origins)", over ? "(too long)" : ov);
+    return false;
 }
 
 static const struct {
@@ -540,6 +841,55 @@ static bool body_expected(size_t mi, long long clen)
     return http_methods[mi].body && (clen != 0 || http_methods[mi].tok == WSI_TOKEN_POST_URI);
 }
 
+/* The request (or handshake) on c, its path copied from the method's token. NULL when lws
+ * cannot give it (c->req holds what there is; the connection goes and frees it). */
+static pd_req *req_new(conn *c, enum lws_token_indexes tok, const char *method, int plen)
+{
+    pd_req *r = calloc(1, sizeof *r + 2 * ((size_t)plen + 1));
+    if (!r)
+        return NULL;
+    r->h = c->h;
+    r->c = c;
+    r->state = REQ_BODY;
+    r->method = method;
+    r->path = r->strings;
+    c->req = r;
+    return lws_hdr_copy(c->wsi, r->strings, plen + 1, tok) < 0 ? NULL : r;
+}
+
+/* Routing, the access rules and auth, shared by requests and handshakes. False when a reply
+ * has been queued instead. */
+static bool req_admit(pd_req *r, const char *route_method)
+{
+    size_t plen = strlen(r->path);
+    pd_err rc = pd_router_find(&r->h->router, route_method, r->path, plen, &r->match);
+    char *values = r->strings + plen + 1;
+    for (size_t i = 0; rc == PD_OK && i < r->match.nparams; i++) {
+        const pd_route_param *pp = &r->match.params[i];
+        memcpy(values, r->path + pp->off, pp->len);
+        values[pp->len] = '\0';
+        r->params[i] = values;
+        values += pp->len + 1;
+    }
+    if (!req_access(r))
+        return false;
+    if (rc == PD_ERR_NOTFOUND) {
+        pd_req_reply_error(r, rc, "no such resource: %s", r->path);
+        return false;
+    }
+    if (rc) {
+        pd_req_reply_error(r, PD_ERR_METHOD, "%s is not allowed on %.48s; allowed: %s", r->method,
+                           r->path, r->match.allow);
+        return false;
+    }
+    if (!req_authorized(r)) {
+        pd_req_reply_error(r, PD_ERR_AUTH, "a valid token is required (Authorization: Bearer "
+                                           "<token> or X-Api-Key: <token>)");
+        return false;
+    }
+    return true;
+}
+
 static int on_request(conn *c)
 {
     pd_http *h = c->h;
@@ -551,18 +901,8 @@ static int on_request(conn *c)
             break;
     if (mi == sizeof http_methods / sizeof *http_methods)
         return -1;  /* lws parsed a request it has no method token for */
-
-    pd_req *r = calloc(1, sizeof *r + 2 * ((size_t)plen + 1));
+    pd_req *r = req_new(c, http_methods[mi].tok, http_methods[mi].name, plen);
     if (!r)
-        return -1;
-    r->h = h;
-    r->c = c;
-    r->state = REQ_BODY;
-    r->method = http_methods[mi].name;
-    char *path = r->strings, *values = r->strings + plen + 1;
-    r->path = path;
-    c->req = r;
-    if (lws_hdr_copy(wsi, path, plen + 1, http_methods[mi].tok) < 0)
         return -1;
 
     long long clen = -1;
@@ -575,30 +915,13 @@ static int on_request(conn *c)
     r->close_after = body;
 
     /* HEAD is GET without the body (send_reply leaves it out) */
-    const char *route_method = http_methods[mi].tok == WSI_TOKEN_HEAD_URI ? "GET" : r->method;
-    pd_err rc = pd_router_find(&h->router, route_method, path, (size_t)plen, &r->match);
-    if (rc == PD_ERR_NOTFOUND) {
-        pd_req_reply_error(r, rc, "no such resource: %s", path);
+    if (!req_admit(r, http_methods[mi].tok == WSI_TOKEN_HEAD_URI ? "GET" : r->method))
         return 0;
-    }
-    if (rc) {
-        pd_req_reply_error(r, PD_ERR_METHOD, "%s is not allowed on %.48s; allowed: %s", r->method,
-                           path, r->match.allow);
-        return 0;
-    }
-    for (size_t i = 0; i < r->match.nparams; i++) {
-        const pd_route_param *pp = &r->match.params[i];
-        memcpy(values, path + pp->off, pp->len);
-        values[pp->len] = '\0';
-        r->params[i] = values;
-        values += pp->len + 1;
-    }
-    if (!req_authorized(r)) {
-        pd_req_reply_error(r, PD_ERR_AUTH, "a valid token is required (Authorization: Bearer "
-                                           "<token> or X-Api-Key: <token>)");
-        return 0;
-    }
     if (clen > (long long)h->opts.max_body) {
+        if (clen <= HTTP_DISCARD_MAX) {
+            r->discard = true;  /* close_after stays: such a client is not kept */
+            return 0;
+        }
         pd_req_reply_error(r, PD_ERR_TOOBIG, "request body over %d bytes", h->opts.max_body);
         return 0;
     }
@@ -619,8 +942,8 @@ static int on_request(conn *c)
 static int on_body(conn *c, const char *in, size_t len)
 {
     pd_req *r = c->req;
-    if (!r || r->state != REQ_BODY || !len)
-        return 0;  /* answered already (the rest goes away with the connection), or empty */
+    if (!r || r->state != REQ_BODY || !len || r->discard)
+        return 0;  /* answered already (the rest goes away with the connection), dropped, or empty */
     size_t max = (size_t)r->h->opts.max_body;
     if (len > max - r->body_len) {
         r->close_after = true;
@@ -649,25 +972,100 @@ static int on_body_done(conn *c)
     pd_req *r = c->req;
     if (!r || r->state != REQ_BODY)
         return 0;
+    if (r->discard) {
+        pd_req_reply_error(r, PD_ERR_TOOBIG, "request body over %d bytes", r->h->opts.max_body);
+        return 0;
+    }
     if (r->body)
         r->body[r->body_len] = '\0';
     dispatch(r);
     return 0;
 }
 
-/* No WebSocket protocols yet. h2c is let through for requests without a body only: lws 4.1
- * loses the body of an upgraded request, so those are refused rather than left hanging. */
-static int confirm_upgrade(struct lws *wsi, const char *proto)
+/* A WebSocket handshake, from CONFIRM_UPGRADE: 0 lets lws answer 101, -1 hangs up after the
+ * refusal has been written (a refused handshake ends its connection). */
+static int on_handshake(conn *c)
+{
+    int plen = lws_hdr_total_length(c->wsi, WSI_TOKEN_GET_URI);
+    if (plen <= 0 || c->req)
+        return -1;
+    pd_req *r = req_new(c, WSI_TOKEN_GET_URI, "WS", plen);
+    if (!r)
+        return -1;
+    r->stream.ws = true;
+    r->close_after = true;
+    if (!req_admit(r, "WS")) {
+        /* refused: the reply is queued */
+    } else if (lws_hdr_total_length(c->wsi, WSI_TOKEN_PROTOCOL) > 0) {
+        /* none is registered, so lws would hang up after the handler had accepted */
+        pd_req_reply_error(r, PD_ERR_UNSUPPORTED, "no WebSocket subprotocol is offered");
+    } else {
+        r->state = REQ_HANDLING;
+        r->match.route->fn(r);
+        if (r->state == REQ_STREAM)
+            return 0;
+        if (r->state == REQ_HANDLING) {
+            pd_warn("http", "WS %s: handler neither accepted nor refused", r->path);
+            pd_req_reply_error(r, PD_ERR_INTERNAL, NULL);
+        }
+    }
+    send_reply(c, r);  /* frees r: close_after */
+    return -1;
+}
+
+/* lws 4.1 loses the body of an h2c-upgraded request, so those are refused rather than left
+ * hanging; h2c without a body and WebSocket handshakes go on. */
+static int confirm_upgrade(conn *c, const char *proto)
 {
     if (proto && !strcmp(proto, "h2c")) {
         for (size_t i = 0; i < sizeof http_methods / sizeof *http_methods; i++)
-            if (http_methods[i].body && lws_hdr_total_length(wsi, http_methods[i].tok) > 0) {
+            if (http_methods[i].body && lws_hdr_total_length(c->wsi, http_methods[i].tok) > 0) {
                 pd_info("http", "refused an h2c upgrade of a request with a body; use HTTP/1.1");
                 return -1;
             }
         return 0;
     }
-    return -1;
+    return proto && !strcasecmp(proto, "websocket") ? on_handshake(c) : -1;
+}
+
+/* A text message from a WebSocket client, in pieces as lws reads them. */
+static int on_ws_receive(conn *c, const char *in, size_t len)
+{
+    pd_req *r = c->req;
+    if (!r || r->state != REQ_STREAM)
+        return 0;
+    pd_stream *s = &r->stream;
+    if (!s->rx_active) {
+        s->rx_active = true;
+        s->rx_skip = lws_frame_is_binary(c->wsi) || !s->on_message || s->dropped;
+        s->rx_len = 0;
+    }
+    bool last = lws_is_final_fragment(c->wsi);
+    if (last)
+        s->rx_active = false;
+    if (s->rx_skip)
+        return 0;
+    if (len > HTTP_WS_MSG_MAX - s->rx_len) {
+        static const char why[] = "message too large";
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+                         sizeof why - 1);
+        return -1;
+    }
+    char *rx = realloc(s->rx, s->rx_len + len + 1);
+    if (!rx)
+        return -1;
+    s->rx = rx;
+    memcpy(rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (!last)
+        return 0;
+    /* handed over and freed: an idle connection keeps no buffer */
+    rx[s->rx_len] = '\0';
+    s->rx = NULL;
+    if (s->on_message)
+        s->on_message(s, rx, s->rx_len, s->ud);
+    free(rx);
+    return 0;
 }
 
 static int conn_new(pd_http *h, struct lws *wsi)
@@ -680,6 +1078,15 @@ static int conn_new(pd_http *h, struct lws *wsi)
     lws_set_wsi_user(wsi, c);
     h->nconns++;
     return 0;
+}
+
+/* The connection's conn, made now if lws did not announce the wsi (NULL out of memory). */
+static conn *conn_of(pd_http *h, struct lws *wsi)
+{
+    conn *c = lws_wsi_user(wsi);
+    if (!c && !conn_new(h, wsi))
+        c = lws_wsi_user(wsi);
+    return c;
 }
 
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -700,11 +1107,12 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         }
         return 0;
     case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_CLOSED:
         if (c)
             conn_gone(c);
         return 0;
     case LWS_CALLBACK_HTTP:
-        if (!c && (conn_new(h, wsi) || !(c = lws_wsi_user(wsi))))
+        if (!(c = conn_of(h, wsi)))
             return -1;
         return on_request(c) ? -1 : send_now(c);
     case LWS_CALLBACK_HTTP_BODY:
@@ -720,7 +1128,18 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
             return send_stream(c, c->req);
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return confirm_upgrade(wsi, in);
+        return (c = conn_of(h, wsi)) ? confirm_upgrade(c, in) : -1;
+    case LWS_CALLBACK_ESTABLISHED:
+        if (!c || !c->req)
+            return -1;
+        c->req->stream.open = true;
+        if (c->req->stream.qlen)
+            lws_callback_on_writable(wsi);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return c && c->req ? send_ws(c, c->req) : 0;
+    case LWS_CALLBACK_RECEIVE:
+        return c ? on_ws_receive(c, in, len) : 0;
     default:
         return 0;
     }
@@ -910,8 +1329,11 @@ pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out, c
     h->opts = *opts;
     snprintf(h->listen, sizeof h->listen, "%s", opts->listen);
     h->opts.listen = h->listen;
+    h->opts.access = (pd_http_access){0};  /* kept parsed in h, not by reference */
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
-    pd_err rc = create_context(h, &a, err, errlen);
+    pd_err rc = pd_http_set_access(h, &opts->access, err, errlen);
+    if (!rc)
+        rc = create_context(h, &a, err, errlen);
     if (rc) {
         free(h);
         return rc;
@@ -921,6 +1343,33 @@ pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out, c
 }
 
 int pd_http_port(const pd_http *h) { return h->port; }
+
+pd_err pd_http_set_access(pd_http *h, const pd_http_access *a, char *err, size_t errlen)
+{
+    pd_access_nets trusted;
+    char why[192];
+    pd_err rc;
+    if ((rc = pd_access_nets_parse(a->trusted_networks, &trusted, why, sizeof why))) {
+        snprintf(err, errlen, "trusted_networks: %s", why);
+        return rc;
+    }
+    const char *cors = a->cors_origins ? a->cors_origins : "";
+    const char *hosts = a->allowed_hosts ? a->allowed_hosts : "";
+    if ((rc = pd_access_list_check(PD_ACCESS_ORIGINS, cors, why, sizeof why)) ||
+        strlen(cors) >= sizeof h->cors_origins) {
+        snprintf(err, errlen, "cors_origins: %s", rc ? why : "list too long");
+        return rc ? rc : PD_ERR_TOOBIG;
+    }
+    if ((rc = pd_access_list_check(PD_ACCESS_HOSTS, hosts, why, sizeof why)) ||
+        strlen(hosts) >= sizeof h->allowed_hosts) {
+        snprintf(err, errlen, "allowed_hosts: %s", rc ? why : "list too long");
+        return rc ? rc : PD_ERR_TOOBIG;
+    }
+    h->trusted = trusted;
+    memcpy(h->cors_origins, cors, strlen(cors) + 1);
+    memcpy(h->allowed_hosts, hosts, strlen(hosts) + 1);
+    return PD_OK;
+}
 
 pd_err pd_http_add_routes(pd_http *h, const pd_route *routes, size_t n)
 {

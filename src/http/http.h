@@ -1,6 +1,7 @@
 /* HTTP server on the loop (libwebsockets with LWS_SERVER_OPTION_LIBUV + foreign loop).
  * Routes come from declarative tables (one per file in src/api); the server does matching, body capping,
- * auth, JSON replies, the error body shape, and streaming (SSE) connections. */
+ * auth and the access rules, JSON replies, the error body shapes, and streaming connections
+ * (SSE and WebSocket). */
 #ifndef PD_HTTP_H
 #define PD_HTTP_H
 
@@ -19,10 +20,16 @@ typedef void (*pd_handler)(pd_req *req);
 
 enum {
     PD_ROUTE_OPEN = 1u << 0,   /* no token needed (/healthz, /metrics) */
+    /* Spoolman-compatible: errors in Spoolman's shapes ({"message"}, 422 {"detail"}), and no
+     * token needed from a trusted network (Spoolman clients have no way to send one) */
+    PD_ROUTE_SPOOLMAN = 1u << 1,
 };
 
 typedef struct pd_route {
-    const char *method;        /* "GET", "POST", "PATCH", "DELETE", "PUT" */
+    /* "GET", "POST", "PATCH", "DELETE", "PUT", or "WS": a WebSocket handshake (GET with
+     * Upgrade: websocket) to the pattern; the handler accepts it with pd_req_ws_accept or
+     * refuses it with a reply */
+    const char *method;
     const char *pattern;       /* "/api/v1/printers/{id}/raw": {name} matches one segment */
     pd_handler fn;
     unsigned flags;
@@ -31,15 +38,24 @@ typedef struct pd_route {
 /* Decides whether a bearer/API-key token is valid (hook into the store); NULL = none valid. */
 typedef bool (*pd_token_check_fn)(const char *token, void *ud);
 
+/* Who may do what beyond the token (docs/http.md, "Access rules"). The strings are lists
+ * separated by commas and/or spaces; NULL or "" is an empty list. */
+typedef struct pd_http_access {
+    const char *trusted_networks; /* CIDRs: PD_ROUTE_SPOOLMAN routes without a token */
+    const char *cors_origins;     /* origins given CORS headers and allowed to write; "*" any */
+    const char *allowed_hosts;    /* Host names served besides IPs and private names */
+} pd_http_access;
+
 typedef struct pd_http_opts {
     const char *listen;        /* "ADDR:PORT" */
     int max_body;
-    int sse_backlog;
+    int sse_backlog;           /* bytes queued per stream (SSE or WebSocket) */
     int max_clients;
     bool auth_enabled;
     pd_token_check_fn token_check;
     void *token_ud;
     void *app;                 /* handed to handlers via pd_req_app() */
+    pd_http_access access;
 } pd_http_opts;
 
 /* listen forms: "127.0.0.1:8080", "0.0.0.0:8080", "[::1]:8080", ":8080" (every address,
@@ -47,6 +63,10 @@ typedef struct pd_http_opts {
 pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out,
                      char *err, size_t errlen);
 int pd_http_port(const pd_http *h);
+/* Replaces the access rules (start and SIGHUP). The lists are copied and parsed here, so a
+ * request never parses them; INVAL/TOOBIG with err naming the key and entry leaves the
+ * previous rules in force. */
+pd_err pd_http_set_access(pd_http *h, const pd_http_access *a, char *err, size_t errlen);
 /* Registers a route table (kept by reference; must be static). Max 128 routes. */
 pd_err pd_http_add_routes(pd_http *h, const pd_route *routes, size_t n);
 /* Closes listeners and connections (on_abort / on_close run for what was open); the loop must
@@ -60,9 +80,13 @@ const char *pd_req_method(pd_req *r);
 const char *pd_req_path(pd_req *r);
 const char *pd_req_param(pd_req *r, const char *name);  /* path {name}, NULL if none */
 /* Query argument, URL-decoded into buf; NULL if absent or longer than buflen. Query and
- * header accessors read the parsed request headers: use them before replying or beginning
- * a stream. */
+ * header accessors read the parsed request headers: use them before replying, beginning a
+ * stream or accepting a WebSocket. */
 const char *pd_req_query(pd_req *r, const char *name, char *buf, size_t buflen);
+/* Every query argument in order, URL-decoded: names[i] and values[i] point into buf ("" for
+ * a bare name). Returns how many, at most max; arguments that do not fit in buf are left out. */
+size_t pd_req_query_all(pd_req *r, char *buf, size_t buflen, const char **names,
+                        const char **values, size_t max);
 const char *pd_req_header(pd_req *r, const char *name, char *buf, size_t buflen); /* any case */
 /* Raw body (NUL-terminated, may be empty) and its parsed JSON. pd_req_json replies 400 with
  * a message naming the problem and returns NULL when the body is not a JSON object. */
@@ -76,26 +100,47 @@ json_t *pd_req_json(pd_req *r);  /* borrowed; freed with the request */
 void pd_req_reply_json(pd_req *r, int status, json_t *body /* stolen */);
 void pd_req_reply_raw(pd_req *r, int status, const char *content_type, const char *body,
                       size_t len);
+/* The status and body follow from e: {"error":{"code","message"}}, or on PD_ROUTE_SPOOLMAN
+ * routes {"message"} (PD_ERR_FIELD there: a 422 {"detail":[…]} with loc ["body"]). */
 void pd_req_reply_error(pd_req *r, pd_err e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* 422 for one field of the body, query or path (loc "body", "query", "path"):
+ * {"error":{"code":"invalid_field","message":"<field>: <msg>","field"}}, or on Spoolman
+ * routes {"detail":[{"type":"value_error","loc":[loc,field],"msg"}]}. */
+void pd_req_reply_field_error(pd_req *r, const char *loc, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Adds a response header to the reply (or to the refusal of a handshake). A few fit (their
+ * names and values share 1 KiB); one that does not, or that has a name that is not a
+ * token or a value with a line break, is left out with a warning. */
+void pd_req_add_header(pd_req *r, const char *name, const char *value);
 void pd_req_on_abort(pd_req *r, void (*fn)(void *ud), void *ud);
 /* Zero-copy reply: a body buffer of `len` bytes owned by the request (NULL when out of
  * memory; then reply an error instead). Fill it, then commit. */
 char *pd_req_reply_alloc(pd_req *r, size_t len);
 void pd_req_reply_commit(pd_req *r, int status, const char *content_type);
 
-/* --- streams (Server-Sent Events) -------------------------------------------------------
- * Turns the request into a long-lived text/event-stream response. Writes are queued up to
- * the sse_backlog bound; past it the client is dropped (on_close runs). */
+/* --- streams (Server-Sent Events and WebSockets) ----------------------------------------
+ * pd_req_stream_begin turns a request into a long-lived text/event-stream response;
+ * pd_req_ws_accept, called by a "WS" route's handler during the handshake, accepts the
+ * WebSocket (the 101 goes out when the handler returns). Writes are queued up to the
+ * sse_backlog bound; past it the client is dropped (on_close runs once it is gone). */
 pd_stream *pd_req_stream_begin(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud);
-/* Queues bytes; returns PD_ERR_TOOBIG (and schedules the drop) when over the backlog. */
+pd_stream *pd_req_ws_accept(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud);
+/* SSE: queues bytes. WebSocket: queues one text message. An error means the client is being
+ * dropped (on_close runs once it is gone): PD_ERR_TOOBIG over the backlog, PD_ERR_NOMEM. */
 pd_err pd_stream_write(pd_stream *s, const char *data, size_t len);
 size_t pd_stream_queued(const pd_stream *s);
 /* fn runs each time the queue has been handed to the socket in full, so a writer can send a
  * burst larger than the backlog (an initial snapshot) in bounded steps. ud is on_close's. */
 void pd_stream_on_drain(pd_stream *s, void (*fn)(pd_stream *s, void *ud));
-/* Ends the stream from the server side and closes its connection; on_close does not run and
- * `s` must not be used after this call. */
+/* WebSocket: fn gets each text message from the client, fragments joined (data is
+ * NUL-terminated; binary messages are ignored). A message over 64 KiB closes the connection
+ * with 1009. ud is on_close's. */
+void pd_stream_on_message(pd_stream *s,
+                          void (*fn)(pd_stream *s, const char *data, size_t len, void *ud));
+/* Ends the stream from the server side and closes its connection (a WebSocket with close
+ * code 1000); what is still queued is dropped, on_close does not run and `s` must not be used
+ * after this call. */
 void pd_stream_close(pd_stream *s);
 
 #endif

@@ -5,7 +5,7 @@
 
 static bool method_known(const char *m)
 {
-    static const char *const known[] = {"GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"};
+    static const char *const known[] = {"GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS", "WS"};
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         if (!strcmp(m, known[i]))
             return true;
@@ -111,9 +111,13 @@ pd_err pd_router_find(const pd_router *rt, const char *method, const char *path,
     m->allow[0] = '\0';
     if (path_len > 1 && path[path_len - 1] == '/')
         path_len--;
-    bool path_known = false;
+    bool path_known = false, ws = !strcmp(method, "WS");
     for (size_t i = 0; i < rt->n; i++) {
         const pd_route *r = rt->v[i];
+        /* handshakes and plain requests never meet: a GET without the upgrade is not offered a
+         * WS route (nor "WS" in Allow), and a handshake to an HTTP-only path is 404 */
+        if (!strcmp(r->method, "WS") != ws)
+            continue;
         if (strcmp(r->method, method)) {
             if (path_matches(r->pattern, path, path_len, NULL, NULL)) {
                 path_known = true;

@@ -56,12 +56,14 @@ static const char *table_find(const pd_hms_row *rows, size_t n, uint64_t key, pd
     }
     const char *mkey = pd_model_key(model), *generic = NULL;
     for (size_t i = lo; i < n && rows[i].key == key; i++) {
-        if (!rows[i].str[0])
+        const char *str = pd_hms_strings + rows[i].str;
+        const char *models = pd_hms_strings + rows[i].models;
+        if (!str[0])
             continue;
-        if (!rows[i].models[0])
-            generic = rows[i].str;
-        else if (models_have(rows[i].models, mkey))
-            return rows[i].str;
+        if (!models[0])
+            generic = str;
+        else if (models_have(models, mkey))
+            return str;
     }
     return generic;
 }

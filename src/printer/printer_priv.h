@@ -19,6 +19,7 @@ typedef struct pd_pending_cmd {
 } pd_pending_cmd;
 
 typedef struct pd_link_poll pd_link_poll;
+typedef struct pd_tls_ctx pd_tls_ctx;
 
 struct pd_printer {
     pd_fleet *fleet;
@@ -29,7 +30,7 @@ struct pd_printer {
 
     /* link (link.c) */
     struct mosquitto *mosq;
-    SSL_CTX *ssl;
+    pd_tls_ctx *tls;             /* shared TLS context, held while mosq exists */
     pd_link_poll *poll;          /* NULL when no socket is watched */
     pd_link_state lstate;
     char last_error[320];
@@ -59,10 +60,12 @@ struct pd_fleet {
     pd_bus *bus;
     pd_fleet_opts opts;
     uv_timer_t tick;
-    X509_STORE *bambu_ca;        /* shared by every printer that uses the default CA */
+    pd_tls_ctx *tls;             /* link.c: one TLS context per trust configuration in use */
     pd_printer **v;              /* sorted by id */
     size_t n, cap;
     uint64_t next_handle;
+    unsigned connects_since_trim; /* link attempts since the heap was last trimmed */
+    int64_t trimmed_ms;
 };
 
 int64_t pd_now_ms(void);
@@ -72,7 +75,6 @@ pd_err pd_link_start(pd_printer *p);
 void pd_link_stop(pd_printer *p);          /* disconnect, fail pending commands, free mosq */
 void pd_link_tick(pd_printer *p, int64_t now);
 void pd_link_set_state(pd_printer *p, pd_link_state s, const char *error);
-X509_STORE *pd_link_bambu_store(void);
 void pd_link_request_pushall(pd_printer *p);
 void pd_link_on_ack(pd_printer *p, const json_t *body);
 void pd_link_on_full_report(pd_printer *p);  /* completes waiting pushall commands */

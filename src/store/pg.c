@@ -8,14 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 #include "store/store.h"
 
 #define PG_MAX_ARGS 64
+#define PG_BOOLOID 16 /* pg_type's oid for boolean (server headers are not in libpq-dev) */
 
 struct pd_store {
     PGconn *c;
+    bool in_tx; /* the server last said a transaction was open */
     char err[256];
 };
 
@@ -46,13 +49,66 @@ static pd_err pg_map(pd_store *s, PGresult *res)
     return PD_ERR_DB;
 }
 
-static pd_err pg_exec(pd_store *s, const char *sql)
+/* Remembers whether a transaction is open, for when the connection breaks. A broken
+ * connection reports no status: the last known one stands. */
+static void pg_track(pd_store *s)
+{
+    PGTransactionStatusType t = PQtransactionStatus(s->c);
+    if (t != PQTRANS_UNKNOWN)
+        s->in_tx = t != PQTRANS_IDLE;
+}
+
+static pd_err pg_run(pd_store *s, const char *sql)
 {
     PGresult *res = PQexec(s->c, sql);
     ExecStatusType st = PQresultStatus(res);
     pd_err rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? PD_OK : pg_map(s, res);
+    /* COMMIT of a transaction that an earlier statement aborted answers "ROLLBACK", not an
+     * error; the caller believes it committed, so that is the failure to report */
+    if (!rc && !strcmp(PQcmdStatus(res), "ROLLBACK") && strcasecmp(sql, "ROLLBACK")) {
+        snprintf(s->err, sizeof s->err, "transaction rolled back: a statement in it had failed");
+        pd_error("store", "postgresql: %s", s->err);
+        rc = PD_ERR_DB;
+    }
     PQclear(res);
+    pg_track(s);
     return rc;
+}
+
+/* What every session needs, on the first connection and after a reconnect: unix-second
+ * timestamps are UTC, and text comes back as UTF-8 whatever the database's encoding. */
+static pd_err pg_session(pd_store *s)
+{
+    return pg_run(s, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'");
+}
+
+/* The server may drop the connection (restart, failover, an administrator): the statement
+ * that finds it gone fails, the next one connects again. A transaction that was open is lost
+ * with its work, so until the ROLLBACK that ends it its statements fail rather than run
+ * (and commit) one by one on the new connection. */
+static bool pg_connected(pd_store *s, const char *sql)
+{
+    if (PQstatus(s->c) == CONNECTION_OK)
+        return true;
+    if (s->in_tx && strcasecmp(sql, "ROLLBACK")) {
+        snprintf(s->err, sizeof s->err, "connection lost inside a transaction");
+        pd_error("store", "postgresql: %s", s->err);
+        return false;
+    }
+    s->in_tx = false;
+    PQreset(s->c);
+    if (PQstatus(s->c) != CONNECTION_OK) {
+        pg_note_error(s, NULL);
+        pd_error("store", "postgresql: reconnect failed: %s", s->err);
+        return false;
+    }
+    pd_info("store", "postgresql: reconnected");
+    return !pg_session(s);
+}
+
+static pd_err pg_exec(pd_store *s, const char *sql)
+{
+    return pg_connected(s, sql) ? pg_run(s, sql) : PD_ERR_DB;
 }
 
 /* NOTICEs ("table already exists, skipping") are chatter, not errors. */
@@ -85,9 +141,9 @@ static pd_err pg_open(const char *url, pd_store **out, char *err, size_t errlen)
         return PD_ERR_DB;
     }
     PQsetNoticeReceiver(s->c, pg_quiet, NULL);
-    if (pg_exec(s, "SET TIME ZONE 'UTC';"
-                   "CREATE TABLE IF NOT EXISTS pd_schema (version INTEGER NOT NULL);"
-                   "INSERT INTO pd_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM pd_schema);")) {
+    if (pg_session(s) ||
+        pg_run(s, "CREATE TABLE IF NOT EXISTS pd_schema (version INTEGER NOT NULL);"
+                  "INSERT INTO pd_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM pd_schema);")) {
         snprintf(err, errlen, "cannot prepare PostgreSQL database: %s", s->err);
         pg_close(s);
         return PD_ERR_DB;
@@ -118,8 +174,10 @@ static pd_err pg_set_schema_version(pd_store *s, int v)
 /* `?` → `$n` outside quoted literals and identifiers. */
 static char *pg_placeholders(const char *sql)
 {
-    size_t len = strlen(sql);
-    char *out = malloc(len * 4 + 1);  /* "?" grows to at most "$64" */
+    size_t len = strlen(sql), marks = 0;
+    for (const char *p = sql; *p; p++)
+        marks += *p == '?';
+    char *out = malloc(len + marks * 10 + 1); /* "?" grows to "$" and at most 10 digits */
     if (!out)
         return NULL;
     char quote = 0, *o = out;
@@ -155,11 +213,14 @@ static pd_err pg_query(pd_store *s, const char *sql, const pd_sqlv *args, size_t
         case PD_SQL_TEXT: vals[i] = args[i].s; break;
         }
     }
+    if (!pg_connected(s, sql))
+        return PD_ERR_DB;
     char *q = pg_placeholders(sql);
     if (!q)
         return PD_ERR_NOMEM;
     PGresult *res = PQexecParams(s->c, q, (int)nargs, NULL, vals, NULL, NULL, 0);
     free(q);
+    pg_track(s);
     pd_err rc = PD_OK;
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK) {
@@ -190,7 +251,13 @@ static const char *pg_col_text(const void *r, int c)
     return PQgetvalue(pr->res, pr->row, c); /* "" for NULL */
 }
 
-static int64_t pg_col_int(const void *r, int c) { return strtoll(pg_col_text(r, c), NULL, 10); }
+/* A comparison or EXISTS comes back as boolean "t"/"f", where SQLite says 1/0. */
+static int64_t pg_col_int(const void *r, int c)
+{
+    const pg_row *pr = r;
+    const char *t = pg_col_text(r, c);
+    return PQftype(pr->res, c) == PG_BOOLOID ? *t == 't' : strtoll(t, NULL, 10);
+}
 static double pg_col_real(const void *r, int c) { return strtod(pg_col_text(r, c), NULL); }
 
 static pd_err pg_backup(pd_store *s, const char *path, char *err, size_t errlen)
@@ -206,6 +273,7 @@ const pd_store_ops pd_store_pg = {
     .type_id = "BIGSERIAL PRIMARY KEY",
     .type_int = "BIGINT",
     .type_real = "DOUBLE PRECISION",
+    .ilike = "ILIKE",
     .open = pg_open,
     .close = pg_close,
     .exec = pg_exec,

@@ -83,7 +83,7 @@ static const char *const migrations[] = {
     "  tag_uid TEXT,"
     "  tray_id_name TEXT);"
     "CREATE INDEX spool_filament ON spool(filament_id);"
-    "CREATE INDEX spool_archived ON spool(archived, id);"
+    "CREATE INDEX spool_last_used ON spool(last_used);"
     "CREATE INDEX spool_tray_uuid ON spool(tray_uuid);"
     "CREATE INDEX spool_tag_uid ON spool(tag_uid);"
     "CREATE TABLE extra ("
@@ -113,7 +113,8 @@ static const char *const migrations[] = {
     "  spool_id @INT@ REFERENCES spool(id) ON DELETE SET NULL,"
     "  assigned_at @INT@ NOT NULL,"
     "  unassigned_at @INT@,"
-    "  event_type TEXT NOT NULL);"
+    "  event_type TEXT NOT NULL,"
+    "  unassign_event TEXT);"
     "CREATE INDEX slot_history_slot ON slot_history(slot_id, id);",
 };
 

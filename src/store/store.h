@@ -44,6 +44,7 @@ typedef struct pd_store_ops {
     const char *type_id;              /* migration tokens: @ID@ @INT@ @REAL@ */
     const char *type_int;
     const char *type_real;
+    const char *ilike;                /* case-insensitive LIKE: SQLite's LIKE is, PostgreSQL's is not */
     pd_err (*open)(const char *target, pd_store **out, char *err, size_t errlen);
     void (*close)(pd_store *s);
     /* Several statements, no parameters (DDL, BEGIN/COMMIT/ROLLBACK). */

@@ -1,6 +1,6 @@
 // Integration harness: a real mosquitto broker over TLS, the printdeck simulator and the
 // daemon, each a child process on loopback ports; HTTP and SSE over real sockets.
-import { spawn, execFile } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -47,7 +47,36 @@ function collect(child, name) {
   return out;
 }
 
+// With PD_TEST_PG (a PostgreSQL server's base URL, from scripts/pg.sh) every daemon gets a
+// database of its own. It belongs to the daemon's data dir, not to its process: a test that
+// restarts a daemon finds its data again. They are dropped when this test file's process exits.
+export const PG_BASE = process.env.PD_TEST_PG || '';
+const databases = new Map(); // data dir → database URL
+function psql(sql) {
+  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', PG_BASE, ...sql.flatMap((c) => ['-c', c])],
+    { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20000 });
+}
+function databaseFor(dataDir) {
+  if (!databases.has(dataDir)) {
+    const name = `pd_int_${process.pid}_${databases.size + 1}`;
+    psql([`CREATE DATABASE ${name}`]);
+    const url = new URL(PG_BASE);
+    url.pathname = `/${name}`;
+    databases.set(dataDir, url.href);
+  }
+  return databases.get(dataDir);
+}
+process.on('exit', () => {
+  // FORCE: a daemon left running by a failed test still holds a connection
+  const names = [...databases.values()].map((u) => new URL(u).pathname.slice(1));
+  if (names.length) psql(names.map((n) => `DROP DATABASE IF EXISTS ${n} WITH (FORCE)`));
+});
+
 export function run(cmd, args, opts = {}) {
+  // printdeck run by hand on a daemon's data dir (e.g. `token create`) must use its database
+  const d = cmd === BIN ? args.indexOf('--data-dir') : -1;
+  const db = d >= 0 && databases.get(args[d + 1]);
+  if (db) opts = { ...opts, env: { ...(opts.env || process.env), PRINTDECK_DATABASE_URL: db } };
   return new Promise((res, rej) => execFile(cmd, args, { timeout: 20000, ...opts }, (err, stdout, stderr) =>
     err ? rej(Object.assign(err, { stdout, stderr })) : res({ stdout, stderr })));
 }
@@ -122,8 +151,10 @@ export class Daemon {
     if (!this.port) this.port = await freePort();
     const cfg = join(this.dir, 'printdeck.ini');
     writeFileSync(cfg, this.config);
-    this.proc = spawn(BIN, ['--config', cfg, '--data-dir', join(this.dir, 'data'), '--listen', `127.0.0.1:${this.port}`],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PRINTDECK_TOKEN: TOKEN,
+    const data = join(this.dir, 'data');
+    const db = PG_BASE ? { PRINTDECK_DATABASE_URL: databaseFor(data) } : {};
+    this.proc = spawn(BIN, ['--config', cfg, '--data-dir', data, '--listen', `127.0.0.1:${this.port}`],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PRINTDECK_TOKEN: TOKEN, ...db,
         ASAN_OPTIONS: 'detect_leaks=1:exitcode=23:abort_on_error=0',
         UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1', ...this.env } });
     this.log = collect(this.proc, 'printdeck');
@@ -205,3 +236,85 @@ export class SSE {
 
 export function tmpDir(prefix = 'pd-') { return mkdtempSync(join(tmpdir(), prefix)); }
 export { readFileSync, existsSync, join };
+
+/**
+ * A small WebSocket client over a plain socket. Node 20's WebSocket needs a flag and cannot set
+ * Host or Origin, and the access tests must, and must see the status of a refused handshake.
+ * open() resolves to {status, headers, body}; after a 101 the text messages collect in
+ * `messages`, pong payloads in `pongs`, and the server's close code in `closeCode`.
+ */
+export class WS {
+  constructor(daemon, path, headers = {}) {
+    this.port = daemon.port; this.path = path; this.headers = headers;
+    this.messages = []; this.pongs = []; this.closeCode = undefined; this.ended = false;
+  }
+  async open(timeoutMs = 5000) {
+    const { connect } = await import('node:net');
+    const { randomBytes, createHash } = await import('node:crypto');
+    const key = randomBytes(16).toString('base64');
+    const head = { Host: `127.0.0.1:${this.port}`, Upgrade: 'websocket', Connection: 'Upgrade',
+      'Sec-WebSocket-Key': key, 'Sec-WebSocket-Version': '13', ...this.headers };
+    const lines = Object.entries(head).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v}`);
+    this.sock = connect(this.port, '127.0.0.1');
+    this.sock.on('error', () => {});
+    this.sock.on('close', () => { this.ended = true; });
+    this.sock.write(`GET ${this.path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`);
+    let buf = Buffer.alloc(0);
+    const res = await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no handshake answer for ${this.path}`)), timeoutMs);
+      const onData = (d) => {
+        buf = Buffer.concat([buf, d]);
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const [status, ...hl] = buf.subarray(0, end).toString().split('\r\n');
+        const headers = Object.fromEntries(hl.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+        const code = Number(status.split(' ')[1]);
+        const want = code === 101 ? 0 : Number(headers['content-length'] || 0);
+        if (buf.length < end + 4 + want) return;
+        clearTimeout(t);
+        this.sock.off('data', onData);
+        const body = buf.subarray(end + 4, end + 4 + want).toString();
+        buf = buf.subarray(end + 4 + want);
+        resolve({ status: code, headers, body, json: body ? JSON.parse(body) : undefined });
+      };
+      this.sock.on('data', onData);
+    });
+    if (res.status === 101) {
+      const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      if (res.headers['sec-websocket-accept'] !== accept) throw new Error('bad Sec-WebSocket-Accept');
+      this.rx = buf;
+      this.sock.on('data', (d) => { this.rx = Buffer.concat([this.rx, d]); this.parse(); });
+      this.parse();
+    }
+    return res;
+  }
+  parse() {
+    for (;;) {
+      const b = this.rx;
+      if (b.length < 2) return;
+      let len = b[1] & 0x7f, off = 2;
+      if (len === 126) { if (b.length < 4) return; len = b.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (b.length < 10) return; len = Number(b.readBigUInt64BE(2)); off = 10; }
+      if (b.length < off + len) return;
+      const op = b[0] & 0x0f, payload = b.subarray(off, off + len);
+      this.rx = b.subarray(off + len);
+      if (op === 1) this.messages.push(payload.toString());
+      else if (op === 10) this.pongs.push(payload.toString());
+      else if (op === 8) this.closeCode = len >= 2 ? payload.readUInt16BE(0) : 1005;
+    }
+  }
+  frame(op, payload) {
+    const data = Buffer.from(payload), mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+    const ext = data.length < 126 ? Buffer.from([0x80 | data.length])
+      : Buffer.from([0x80 | 126, data.length >> 8, data.length & 0xff]);
+    const masked = Buffer.from(data.map((x, i) => x ^ mask[i % 4]));
+    this.sock.write(Buffer.concat([Buffer.from([0x80 | op]), ext, mask, masked]));
+  }
+  send(text) { this.frame(1, text); }
+  ping(text) { this.frame(9, text); }
+  close(code = 1000) { const p = Buffer.alloc(2); p.writeUInt16BE(code); this.frame(8, p); }
+  async waitFor(pred, timeoutMs = 5000, what = 'websocket message') {
+    return waitFor(() => this.messages.find(pred), timeoutMs, what, 20);
+  }
+  destroy() { this.sock?.destroy(); }
+}

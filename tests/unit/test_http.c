@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http/access.h"
 #include "http/http.h"
 #include "http/router.h"
 
@@ -40,6 +41,9 @@ static pd_req *pending;
 static int aborted;
 static pd_stream *stream;
 static int stream_closed;
+static pd_stream *ws;       /* the last accepted websocket */
+static int ws_closed;
+static pd_http_access rules; /* what start_server applies */
 
 static int64_t now_ms(void)
 {
@@ -171,6 +175,63 @@ static void h_burst(pd_req *r)
     burst_drained(stream, NULL);
 }
 
+/* Spoolman-shaped or printdeck-shaped errors, by ?kind= (the route decides the shape). */
+static void h_fail(pd_req *r)
+{
+    char kind[16];
+    if (!pd_req_query(r, "kind", kind, sizeof kind)) {
+        pd_req_add_header(r, "X-Total-Count", "42");
+        pd_req_add_header(r, "Bad Name", "x");    /* not a token: left out */
+        pd_req_add_header(r, "X-Split", "a\r\nb"); /* a line break: left out */
+        pd_req_reply_json(r, 200, json_pack("[]"));
+    } else if (!strcmp(kind, "field")) {
+        pd_req_reply_field_error(r, "query", "limit", "must be %d or more", 0);
+    } else if (!strcmp(kind, "errfield")) {
+        pd_req_reply_error(r, PD_ERR_FIELD, "bad body");
+    } else {
+        pd_req_reply_error(r, PD_ERR_NOTFOUND, "No spool with ID %d found.", 7);
+    }
+}
+
+static void ws_on_close(pd_stream *s, void *ud)
+{
+    (void)s;
+    (void)ud;
+    ws_closed++;
+    ws = NULL;
+}
+
+/* "close" closes from the server side; anything else is answered "echo:<len>:<start>". */
+static void ws_on_message(pd_stream *s, const char *data, size_t len, void *ud)
+{
+    (void)ud;
+    assert_int_equal(data[len], '\0');
+    if (len == 5 && !memcmp(data, "close", 5)) {
+        pd_stream_close(s);
+        ws = NULL;
+        return;
+    }
+    char out[80];
+    int n = snprintf(out, sizeof out, "echo:%zu:%.20s", len, data);
+    assert_int_equal(pd_stream_write(s, out, (size_t)n), PD_OK);
+}
+
+static void h_ws(pd_req *r)
+{
+    char q[16];
+    assert_string_equal(pd_req_method(r), "WS");
+    if (pd_req_query(r, "refuse", q, sizeof q)) {
+        pd_req_reply_field_error(r, "path", "id", "no such item");
+        return;
+    }
+    assert_null(pd_req_stream_begin(r, on_stream_close, NULL)); /* a handshake is no SSE */
+    ws = pd_req_ws_accept(r, ws_on_close, NULL);
+    assert_non_null(ws);
+    pd_stream_on_message(ws, ws_on_message);
+    /* queued before the 101 is out: sent right after it */
+    assert_int_equal(pd_stream_write(ws, "welcome", 7), PD_OK);
+}
+
 static const pd_route routes[] = {
     {"GET", "/hello", h_hello, 0},
     {"GET", "/api/v1/items/{id}", h_item, 0},
@@ -184,6 +245,11 @@ static const pd_route routes[] = {
     {"GET", "/api/v1/hang", h_hang, 0},
     {"GET", "/api/v1/events", h_events, 0},
     {"GET", "/api/v1/burst", h_burst, 0},
+    {"GET", "/api/v1/fail", h_fail, 0},
+    {"GET", "/api/v1/sm/fail", h_fail, PD_ROUTE_SPOOLMAN},
+    {"WS", "/api/v1/ws", h_ws, 0},
+    {"WS", "/api/v1/sm/ws/{id}", h_ws, PD_ROUTE_SPOOLMAN},
+    {"WS", "/wsonly", h_ws, 0},
 };
 
 static bool token_ok(const char *tok, void *ud)
@@ -309,7 +375,9 @@ static void read_response(int fd, resp *r)
     memcpy(r->head, buf, hlen);
     assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &r->status), 1);
     char cl[32];
-    if (find_header(r->head, "content-length", cl, sizeof cl)) {
+    if (r->status == 204) {
+        len = hlen;  /* a 204 has neither body nor length */
+    } else if (find_header(r->head, "content-length", cl, sizeof cl)) {
         size_t want = hlen + strtoul(cl, NULL, 10);
         assert_true(client_read(fd, &buf, &len, &cap, have_bytes, &want, WAIT_MS) >= 0);
         assert_int_equal(len, want);
@@ -366,13 +434,148 @@ static void assert_error(const resp *r, int status, const char *code)
     json_decref(j);
 }
 
+/* --- WebSocket client -------------------------------------------------------------------- */
+
+typedef struct wsc {
+    int fd;
+    char *buf;   /* what arrived and is not taken yet */
+    size_t len, cap;
+} wsc;
+
+#define WS_HANDSHAKE "Upgrade: websocket\r\nConnection: Upgrade\r\n" \
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+
+/* Sends a handshake (Host is localhost unless extra has one). On 101 returns true with the
+ * connection in w; otherwise the refusal is in r (its body free()d by the caller). */
+static bool ws_open(wsc *w, const char *path, const char *extra, resp *r)
+{
+    char req[2048];
+    memset(w, 0, sizeof *w);
+    w->fd = client_connect(port);
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\n%s" WS_HANDSHAKE "%s\r\n", path,
+                     extra && strcasestr(extra, "host:") ? "" : "Host: localhost\r\n",
+                     extra ? extra : "");
+    assert_true(client_send(w->fd, req, (size_t)n));
+    assert_true(client_read(w->fd, &w->buf, &w->len, &w->cap, have_head, NULL, WAIT_MS) > 0);
+    memset(r, 0, sizeof *r);
+    /* lws answers a refused handshake as HTTP/1.0 (it has not taken the request's version) */
+    assert_int_equal(sscanf(w->buf, "HTTP/1.%*d %d", &r->status), 1);
+    size_t hlen = (size_t)(strstr(w->buf, "\r\n\r\n") - w->buf) + 4;
+    assert_true(hlen < sizeof r->head);
+    memcpy(r->head, w->buf, hlen);
+    if (r->status == 101) {
+        char v[64];
+        /* base64(SHA-1(key + GUID)) for the sample key of RFC 6455 */
+        assert_string_equal(find_header(r->head, "sec-websocket-accept", v, sizeof v),
+                            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        memmove(w->buf, w->buf + hlen, w->len - hlen);
+        w->len -= hlen;
+        return true;
+    }
+    char cl[32];
+    assert_non_null(find_header(r->head, "content-length", cl, sizeof cl));
+    size_t want = hlen + strtoul(cl, NULL, 10);
+    assert_true(client_read(w->fd, &w->buf, &w->len, &w->cap, have_bytes, &want, WAIT_MS) >= 0);
+    r->len = want - hlen;
+    r->body = strndup(w->buf + hlen, r->len);
+    /* a refused handshake ends its connection */
+    assert_true(client_eof(w->fd));
+    close(w->fd);
+    free(w->buf);
+    return false;
+}
+
+static void ws_end(wsc *w)
+{
+    close(w->fd);
+    free(w->buf);
+}
+
+/* A masked client frame (RFC 6455 5.3: clients must mask). */
+static void ws_send(wsc *w, bool fin, int op, const char *data, size_t len)
+{
+    unsigned char hdr[8] = {(unsigned char)((fin ? 0x80 : 0) | op)};
+    size_t h = 2;
+    if (len < 126) {
+        hdr[1] = (unsigned char)(0x80 | len);
+    } else {
+        assert_true(len <= 0xffff);
+        hdr[1] = 0x80 | 126;
+        hdr[2] = (unsigned char)(len >> 8);
+        hdr[3] = (unsigned char)len;
+        h = 4;
+    }
+    static const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
+    memcpy(hdr + h, mask, 4);
+    char *f = malloc(h + 4 + len);
+    assert_non_null(f);
+    memcpy(f, hdr, h + 4);
+    for (size_t i = 0; i < len; i++)
+        f[h + 4 + i] = (char)(data[i] ^ mask[i % 4]);
+    assert_true(client_send(w->fd, f, h + 4 + len));
+    free(f);
+}
+
+/* Whether the buffer holds a whole server frame (servers never mask). */
+static bool have_frame(const char *b, size_t n, void *arg)
+{
+    (void)arg;
+    const unsigned char *u = (const unsigned char *)b;
+    if (n < 2)
+        return false;
+    size_t len = u[1] & 0x7f, off = 2;
+    if (len == 126) {
+        if (n < 4)
+            return false;
+        len = (size_t)u[2] << 8 | u[3];
+        off = 4;
+    }
+    return n >= off + len;
+}
+
+/* Reads one frame: its opcode, payload in out (NUL-terminated). -1 at EOF or the deadline. */
+static int ws_recv(wsc *w, char *out, size_t outlen)
+{
+    if (client_read(w->fd, &w->buf, &w->len, &w->cap, have_frame, NULL, WAIT_MS) < 0)
+        return -1;
+    const unsigned char *u = (const unsigned char *)w->buf;
+    size_t len = u[1] & 0x7f, off = 2;
+    if (len == 126) {
+        len = (size_t)u[2] << 8 | u[3];
+        off = 4;
+    }
+    assert_true(len < outlen);
+    memcpy(out, w->buf + off, len);
+    out[len] = '\0';
+    int op = u[0] & 0x0f;
+    memmove(w->buf, w->buf + off + len, w->len - off - len);
+    w->len -= off + len;
+    return op;
+}
+
+static void ws_expect_text(wsc *w, const char *text)
+{
+    char got[256];
+    assert_int_equal(ws_recv(w, got, sizeof got), 1);
+    assert_string_equal(got, text);
+}
+
+/* The close frame's status code. */
+static int ws_expect_close(wsc *w)
+{
+    char got[256];
+    assert_int_equal(ws_recv(w, got, sizeof got), 8);
+    return (unsigned char)got[0] << 8 | (unsigned char)got[1];
+}
+
 /* --- fixture ------------------------------------------------------------------------------ */
 
 static int start_server(const char *listen, bool auth)
 {
     char err[256];
     pd_http_opts o = {.listen = listen, .max_body = MAX_BODY, .sse_backlog = BACKLOG,
-                      .max_clients = MAX_CLIENTS, .auth_enabled = auth, .token_check = token_ok};
+                      .max_clients = MAX_CLIENTS, .auth_enabled = auth, .token_check = token_ok,
+                      .access = rules};
     if (pd_http_start(&loop, &o, &srv, err, sizeof err))
         return -1;
     port = pd_http_port(srv);
@@ -383,8 +586,10 @@ static int setup(void **state)
 {
     (void)state;
     pending = NULL;
-    stream = NULL;
-    aborted = stream_closed = 0;
+    stream = ws = NULL;
+    aborted = stream_closed = ws_closed = 0;
+    rules = (pd_http_access){.cors_origins = "http://ui.lan:3000",
+                              .allowed_hosts = "printdeck.example.com"};
     if (uv_loop_init(&loop))
         return -1;
     uv_timer_init(&loop, &async_timer);
@@ -407,6 +612,15 @@ static int teardown(void **state)
     (void)state;
     stop_and_drain();
     return 0;
+}
+
+/* A fresh server on a fresh loop, with the current `rules`. */
+static void restart(bool auth)
+{
+    stop_and_drain();
+    assert_int_equal(uv_loop_init(&loop), 0);
+    uv_timer_init(&loop, &async_timer);
+    assert_int_equal(start_server("127.0.0.1:0", auth), 0);
 }
 
 /* --- tests ---------------------------------------------------------------------------------- */
@@ -490,10 +704,7 @@ static void test_auth(void **state)
     free(r.body);
 
     /* auth is disabled server-wide */
-    stop_and_drain();
-    assert_int_equal(uv_loop_init(&loop), 0);
-    uv_timer_init(&loop, &async_timer);
-    assert_int_equal(start_server("127.0.0.1:0", false), 0);
+    restart(false);
     request1("GET", "/api/v1/items/1", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     free(r.body);
@@ -523,7 +734,7 @@ static void test_bodies(void **state)
     free(r.body);
     close(fd);
 
-    /* declared too large: refused from the headers, and the connection is not reused */
+    /* declared too large: read and dropped, refused, and the connection is not reused */
     char big[MAX_BODY + 2];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
@@ -718,7 +929,8 @@ static void test_max_clients(void **state)
         close(fds[i]);
 }
 
-/* Connections and streams still open at stop: on_abort / on_close run, nothing leaks. */
+/* Connections, streams and websockets still open at stop: on_abort / on_close run, nothing
+ * leaks. */
 static void test_stop_with_open_connections(void **state)
 {
     (void)state;
@@ -730,13 +942,18 @@ static void test_stop_with_open_connections(void **state)
     assert_true(client_send(ev, req, strlen(req)));
     req = "GET /api/v1/hang HTTP/1.1\r\nHost: x\r\nX-Api-Key: " TOKEN "\r\n\r\n";
     assert_true(client_send(hang, req, strlen(req)));
+    wsc w;
+    assert_true(ws_open(&w, "/api/v1/ws", "X-Api-Key: " TOKEN "\r\n", &r));
     for (int64_t end = now_ms() + WAIT_MS; (!stream || !pending) && now_ms() < end;)
         pump(-1, 0);
     assert_non_null(stream);
     assert_non_null(pending);
+    assert_non_null(ws);
     stop_and_drain();
     assert_int_equal(stream_closed, 1);
     assert_int_equal(aborted, 1);
+    assert_int_equal(ws_closed, 1);
+    ws_end(&w);
     close(idle);
     close(ev);
     close(hang);
@@ -808,6 +1025,481 @@ static void test_router_rules(void **state)
     assert_int_equal(m.params[1].name_len, 4);
     assert_int_equal(pd_router_find(&rt, "PUT", "/api/v1/items", 13, &m), PD_ERR_UNSUPPORTED);
     assert_string_equal(m.allow, "POST");
+    /* handshakes and plain requests are routed apart */
+    assert_int_equal(pd_router_find(&rt, "WS", "/api/v1/sm/ws/4", 15, &m), PD_OK);
+    assert_true(m.route->fn == h_ws);
+    assert_int_equal(pd_router_find(&rt, "GET", "/wsonly", 7, &m), PD_ERR_NOTFOUND);
+    assert_int_equal(pd_router_find(&rt, "WS", "/hello", 6, &m), PD_ERR_NOTFOUND);
+}
+
+
+/* --- access rules (pure) ------------------------------------------------------------------- */
+
+static bool in_nets(const pd_access_nets *n, const char *addr)
+{
+    pd_access_ip ip;
+    assert_true(pd_access_ip_parse(addr, &ip));
+    return pd_access_nets_match(n, &ip);
+}
+
+static void test_access_networks(void **state)
+{
+    (void)state;
+    pd_access_nets n;
+    char err[128];
+    assert_int_equal(pd_access_nets_parse("127.0.0.0/8, ::1/128 10.1.2.3,192.168.1.77/24 "
+                                          "fe80::/10", &n, err, sizeof err), PD_OK);
+    assert_int_equal(n.n, 5);
+    assert_true(in_nets(&n, "127.5.6.7"));
+    assert_false(in_nets(&n, "128.0.0.1"));
+    assert_true(in_nets(&n, "::1"));
+    assert_false(in_nets(&n, "::2"));
+    assert_true(in_nets(&n, "::ffff:127.0.0.1"));  /* a v4 peer on a dual-stack socket */
+    assert_true(in_nets(&n, "10.1.2.3"));
+    assert_false(in_nets(&n, "10.1.2.4"));         /* no /N: one host */
+    assert_true(in_nets(&n, "192.168.1.5"));       /* host bits of the entry ignored */
+    assert_false(in_nets(&n, "192.168.2.5"));
+    assert_true(in_nets(&n, "febf::1"));
+    assert_false(in_nets(&n, "fec0::1"));
+
+    assert_int_equal(pd_access_nets_parse("0.0.0.0/0", &n, err, sizeof err), PD_OK);
+    assert_true(in_nets(&n, "203.0.113.9"));
+    assert_false(in_nets(&n, "2001:db8::1"));      /* every IPv4 address, no IPv6 one */
+    assert_int_equal(pd_access_nets_parse(" , ", &n, err, sizeof err), PD_OK);
+    assert_int_equal(n.n, 0);
+    assert_false(in_nets(&n, "127.0.0.1"));
+
+    const char *bad[] = {"10.0.0.0/33", "abc", "10.0.0.0/", "10.0.0.0/-1", "::1/129",
+                         "1.2.3.4/8x", "fe80::1%eth0", "10.0.0.0/ 8"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char list[64];
+        snprintf(list, sizeof list, "127.0.0.1, %s", bad[i]);
+        n.n = 99;
+        assert_int_equal(pd_access_nets_parse(list, &n, err, sizeof err), PD_ERR_INVAL);
+        assert_int_equal(n.n, 99);  /* left as it was */
+        char entry[32];
+        snprintf(entry, sizeof entry, "'%.*s'", (int)strcspn(bad[i], " "), bad[i]);
+        assert_non_null(strstr(err, entry));
+    }
+    char many[PD_ACCESS_MAX_NETS * 16 + 16] = "";
+    for (int i = 0; i <= PD_ACCESS_MAX_NETS; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "10.0.0.%d ", i);
+    assert_int_equal(pd_access_nets_parse(many, &n, err, sizeof err), PD_ERR_TOOBIG);
+
+    /* peers as the socket gives them */
+    assert_int_equal(pd_access_nets_parse("10.0.0.0/8", &n, err, sizeof err), PD_OK);
+    pd_access_ip ip;
+    struct sockaddr_in s4 = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "10.9.8.7", &s4.sin_addr);
+    assert_true(pd_access_ip_from_sockaddr((struct sockaddr *)&s4, &ip));
+    assert_true(pd_access_nets_match(&n, &ip));
+    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, "::ffff:10.9.8.7", &s6.sin6_addr);
+    assert_true(pd_access_ip_from_sockaddr((struct sockaddr *)&s6, &ip));
+    assert_true(pd_access_nets_match(&n, &ip));
+    inet_pton(AF_INET6, "::1", &s6.sin6_addr);
+    assert_true(pd_access_ip_from_sockaddr((struct sockaddr *)&s6, &ip));
+    assert_false(pd_access_nets_match(&n, &ip));
+    struct sockaddr un = {.sa_family = AF_UNIX};
+    assert_false(pd_access_ip_from_sockaddr(&un, &ip));
+}
+
+static void test_access_hosts(void **state)
+{
+    (void)state;
+    const char *ok[] = {"192.168.1.10:8080", "[::1]:7912", "[fe80::1]", "localhost",
+                        "printer", "printdeck.local", "x.lan:80", "a.home.arpa", "nas.internal",
+                        "foo.localdomain", "app.localhost", "printer.local.", "NAS.LAN", "::1"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (!pd_access_host_allowed(ok[i], ""))
+            fail_msg("host %s refused", ok[i]);
+    assert_true(pd_access_host_allowed(NULL, NULL));
+    const char *refused[] = {"example.com", "evil.example.com:80", "attacker.com.",
+                             "local.evil.com", "[notip]:80", "host:99999", "host:", "",
+                             "lan.example.com", "127.0.0.1.nip.io"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        if (pd_access_host_allowed(refused[i], NULL))
+            fail_msg("host '%s' allowed", refused[i]);
+
+    const char *list = "printdeck.example.com:443, .farm.example.org";
+    assert_true(pd_access_host_allowed("printdeck.example.com:8443", list));
+    assert_true(pd_access_host_allowed("PRINTDECK.Example.com", list));
+    assert_false(pd_access_host_allowed("x.printdeck.example.com", list));
+    assert_true(pd_access_host_allowed("farm.example.org", list));
+    assert_true(pd_access_host_allowed("a.b.farm.example.org:80", list));
+    assert_false(pd_access_host_allowed("evilfarm.example.org", list));
+    assert_true(pd_access_host_allowed("anything.example.net", "x.example.org *"));
+}
+
+static void test_access_origins(void **state)
+{
+    (void)state;
+    assert_true(pd_access_origin_listed("http://192.168.1.5:3000", "http://192.168.1.5:3000"));
+    assert_true(pd_access_origin_listed("HTTP://Host.LAN", "https://a.lan, http://host.lan/"));
+    assert_true(pd_access_origin_listed("https://x.lan", "https://x.lan:443"));
+    assert_true(pd_access_origin_listed("http://x.lan:80", "http://x.lan"));
+    assert_false(pd_access_origin_listed("http://x.lan:8080", "http://x.lan"));
+    assert_false(pd_access_origin_listed("https://x.lan", "http://x.lan"));
+    assert_false(pd_access_origin_listed("http://x.lan", ""));
+    assert_false(pd_access_origin_listed("null", "http://a.lan"));
+    assert_true(pd_access_origin_listed("null", "http://a.lan, *"));
+
+    assert_true(pd_access_origin_same_host("http://192.168.1.5:7912", "192.168.1.5:7912"));
+    assert_false(pd_access_origin_same_host("http://192.168.1.5:7913", "192.168.1.5:7912"));
+    assert_true(pd_access_origin_same_host("http://printdeck.lan", "printdeck.lan"));
+    assert_true(pd_access_origin_same_host("https://PrintDeck.lan", "printdeck.lan"));
+    assert_true(pd_access_origin_same_host("http://printdeck.lan:80", "printdeck.lan:80"));
+    assert_false(pd_access_origin_same_host("http://printdeck.lan:8080", "printdeck.lan"));
+    assert_false(pd_access_origin_same_host("http://printdeck.lan", "printdeck.lan:8080"));
+    assert_true(pd_access_origin_same_host("http://[::1]:7912", "[::1]:7912"));
+    assert_false(pd_access_origin_same_host("http://evil.lan", "printdeck.lan"));
+    assert_false(pd_access_origin_same_host("null", "printdeck.lan"));
+    assert_false(pd_access_origin_same_host("http://printdeck.lan", NULL));
+    assert_false(pd_access_origin_same_host("chrome-extension://abc", "abc"));
+    assert_false(pd_access_origin_same_host("http://printdeck.lan/x", "printdeck.lan"));
+
+    char err[128];
+    assert_int_equal(pd_access_list_check(PD_ACCESS_ORIGINS, "http://a.lan:3000, *", err,
+                                          sizeof err), PD_OK);
+    assert_int_equal(pd_access_list_check(PD_ACCESS_ORIGINS, "http://a.lan a.lan", err,
+                                          sizeof err), PD_ERR_INVAL);
+    assert_non_null(strstr(err, "'a.lan'"));
+    assert_int_equal(pd_access_list_check(PD_ACCESS_HOSTS, ".example.com, x.lan:80 *", err,
+                                          sizeof err), PD_OK);
+    assert_int_equal(pd_access_list_check(PD_ACCESS_HOSTS, "ok.lan [bad", err, sizeof err),
+                     PD_ERR_INVAL);
+    assert_non_null(strstr(err, "'[bad'"));
+}
+
+/* --- access rules on the server ------------------------------------------------------------ */
+
+static void test_error_shapes(void **state)
+{
+    (void)state;
+    resp r;
+    char v[64];
+    request1("GET", "/api/v1/sm/fail?kind=notfound", "X-Api-Key: " TOKEN "\r\n", NULL, &r);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.body, "{\"message\":\"No spool with ID 7 found.\"}");
+    free(r.body);
+    request1("GET", "/api/v1/sm/fail?kind=field", "X-Api-Key: " TOKEN "\r\n", NULL, &r);
+    assert_int_equal(r.status, 422);
+    assert_string_equal(r.body, "{\"detail\":[{\"type\":\"value_error\",\"loc\":[\"query\","
+                                "\"limit\"],\"msg\":\"must be 0 or more\"}]}");
+    free(r.body);
+    request1("GET", "/api/v1/sm/fail?kind=errfield", "X-Api-Key: " TOKEN "\r\n", NULL, &r);
+    assert_int_equal(r.status, 422);
+    assert_string_equal(r.body, "{\"detail\":[{\"type\":\"value_error\",\"loc\":[\"body\"],"
+                                "\"msg\":\"bad body\"}]}");
+    free(r.body);
+    request1("GET", "/api/v1/sm/fail", NULL, NULL, &r);  /* no token, no trusted network */
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.body, "{\"message\":\"a valid token is required"));
+    free(r.body);
+
+    request1("GET", "/api/v1/fail?kind=field", "X-Api-Key: " TOKEN "\r\n", NULL, &r);
+    assert_int_equal(r.status, 422);
+    assert_string_equal(r.body, "{\"error\":{\"code\":\"invalid_field\",\"message\":\"limit: "
+                                "must be 0 or more\",\"field\":\"limit\"}}");
+    free(r.body);
+    request1("GET", "/api/v1/fail?kind=notfound", "X-Api-Key: " TOKEN "\r\n", NULL, &r);
+    assert_error(&r, 404, "not_found");
+    free(r.body);
+
+    /* added headers go out; malformed ones are left out */
+    request1("GET", "/api/v1/fail", "X-Api-Key: " TOKEN "\r\n", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(find_header(r.head, "x-total-count", v, sizeof v), "42");
+    assert_null(find_header(r.head, "x-split", v, sizeof v));
+    assert_null(strcasestr(r.head, "bad name"));
+    free(r.body);
+}
+
+static void test_origin_and_cors(void **state)
+{
+    (void)state;
+    resp r;
+    char v[128];
+    /* a write from a foreign page is refused; reads are not (the browser hides them) */
+    request1("POST", "/api/v1/items", "X-Api-Key: " TOKEN "\r\nOrigin: http://evil.example\r\n",
+             "{}", &r);
+    assert_error(&r, 403, "forbidden");
+    assert_non_null(strstr(r.body, "origin http://evil.example is not allowed"));
+    free(r.body);
+    request1("GET", "/api/v1/items/1", "X-Api-Key: " TOKEN "\r\nOrigin: http://evil.example\r\n",
+             NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_null(find_header(r.head, "access-control-allow-origin", v, sizeof v));
+    free(r.body);
+    /* no Origin: not a browser */
+    request1("POST", "/api/v1/items", "X-Api-Key: " TOKEN "\r\n", "{}", &r);
+    assert_int_equal(r.status, 201);
+    free(r.body);
+    /* the page this host serves itself (request() sends Host: localhost) */
+    request1("DELETE", "/api/v1/items/1", "X-Api-Key: " TOKEN "\r\nOrigin: http://localhost\r\n",
+             NULL, &r);
+    assert_int_equal(r.status, 405);  /* past the guard */
+    free(r.body);
+    /* behind a proxy: the browser's host is in X-Forwarded-Host */
+    request1("POST", "/api/v1/items", "X-Api-Key: " TOKEN "\r\n"
+             "Origin: https://printdeck.example.com\r\n"
+             "X-Forwarded-Host: printdeck.example.com, proxy.lan\r\n", "{}", &r);
+    assert_int_equal(r.status, 201);
+    free(r.body);
+
+    /* a listed origin: CORS headers, and writes pass */
+    request1("POST", "/api/v1/items", "X-Api-Key: " TOKEN "\r\nOrigin: http://ui.lan:3000\r\n",
+             "{}", &r);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(find_header(r.head, "access-control-allow-origin", v, sizeof v),
+                        "http://ui.lan:3000");
+    assert_string_equal(find_header(r.head, "access-control-expose-headers", v, sizeof v),
+                        "X-Total-Count");
+    assert_string_equal(find_header(r.head, "vary", v, sizeof v), "Origin");
+    free(r.body);
+    /* its preflight, without a token (browsers send none on it) */
+    request1("OPTIONS", "/api/v1/items", "Origin: http://ui.lan:3000\r\n"
+             "Access-Control-Request-Method: POST\r\n"
+             "Access-Control-Request-Headers: authorization, content-type\r\n", NULL, &r);
+    assert_int_equal(r.status, 204);
+    assert_int_equal(r.len, 0);
+    assert_string_equal(find_header(r.head, "access-control-allow-origin", v, sizeof v),
+                        "http://ui.lan:3000");
+    assert_non_null(strstr(find_header(r.head, "access-control-allow-methods", v, sizeof v),
+                           "PATCH"));
+    assert_string_equal(find_header(r.head, "access-control-allow-headers", v, sizeof v),
+                        "authorization, content-type");
+    free(r.body);
+    /* an unlisted origin's preflight is an ordinary OPTIONS */
+    request1("OPTIONS", "/api/v1/items", "Origin: http://evil.example\r\n"
+             "Access-Control-Request-Method: POST\r\n", NULL, &r);
+    assert_error(&r, 405, "method_not_allowed");
+    free(r.body);
+}
+
+static void test_host_guard(void **state)
+{
+    (void)state;
+    const char *ok[] = {"192.168.1.1", "nas.local:8080", "printdeck.example.com:8080", "[::1]"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        char req[256];
+        int fd = client_connect(port);
+        int n = snprintf(req, sizeof req, "GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", ok[i]);
+        assert_true(client_send(fd, req, (size_t)n));
+        resp r;
+        read_response(fd, &r);
+        assert_int_equal(r.status, 200);
+        free(r.body);
+        close(fd);
+    }
+    /* DNS rebinding: a public name nobody configured, on any route */
+    int fd = client_connect(port);
+    const char *req = "GET /hello HTTP/1.1\r\nHost: evil.example.com\r\n\r\n";
+    assert_true(client_send(fd, req, strlen(req)));
+    resp r;
+    read_response(fd, &r);
+    assert_error(&r, 400, "invalid");
+    assert_non_null(strstr(r.body, "host evil.example.com is not allowed"));
+    free(r.body);
+    close(fd);
+}
+
+static void test_access_config(void **state)
+{
+    (void)state;
+    char err[256];
+    pd_http_access bad = {.trusted_networks = "10.0.0.0/8 10.0.0.0/33"};
+    assert_int_equal(pd_http_set_access(srv, &bad, err, sizeof err), PD_ERR_INVAL);
+    assert_non_null(strstr(err, "trusted_networks: '10.0.0.0/33'"));
+    bad = (pd_http_access){.cors_origins = "ui.lan:3000"};
+    assert_int_equal(pd_http_set_access(srv, &bad, err, sizeof err), PD_ERR_INVAL);
+    assert_non_null(strstr(err, "cors_origins: 'ui.lan:3000'"));
+    /* the rules in force stayed */
+    resp r;
+    request1("POST", "/api/v1/items", "X-Api-Key: " TOKEN "\r\nOrigin: http://ui.lan:3000\r\n",
+             "{}", &r);
+    assert_int_equal(r.status, 201);
+    free(r.body);
+    /* and a server does not start on a bad list */
+    pd_http *h = NULL;
+    pd_http_opts o = {.listen = "127.0.0.1:0", .max_body = MAX_BODY, .sse_backlog = BACKLOG,
+                      .max_clients = MAX_CLIENTS, .access = {.allowed_hosts = "ok.lan, a b["}};
+    assert_int_equal(pd_http_start(&loop, &o, &h, err, sizeof err), PD_ERR_INVAL);
+    assert_null(h);
+    assert_non_null(strstr(err, "allowed_hosts: 'b['"));
+}
+
+/* --- WebSockets ------------------------------------------------------------------------------ */
+
+static void test_ws_messages(void **state)
+{
+    (void)state;
+    wsc w;
+    resp r;
+    assert_true(ws_open(&w, "/api/v1/ws", "X-Api-Key: " TOKEN "\r\n", &r));
+    ws_expect_text(&w, "welcome");
+    assert_non_null(ws);
+    assert_int_equal(pd_stream_write(ws, "one", 3), PD_OK);
+    assert_int_equal(pd_stream_write(ws, "two", 3), PD_OK);
+    ws_expect_text(&w, "one");
+    ws_expect_text(&w, "two");
+
+    ws_send(&w, true, 1, "hi", 2);
+    ws_expect_text(&w, "echo:2:hi");
+    /* lws answers pings by itself (Moonraker pings every 20 s) */
+    char got[64];
+    ws_send(&w, true, 9, "beat", 4);
+    assert_int_equal(ws_recv(&w, got, sizeof got), 10);
+    assert_string_equal(got, "beat");
+    /* fragments are joined; a ping may come between them; binary messages are ignored */
+    ws_send(&w, false, 1, "hel", 3);
+    ws_send(&w, true, 9, "", 0);
+    ws_send(&w, true, 0, "lo", 2);
+    assert_int_equal(ws_recv(&w, got, sizeof got), 10);
+    ws_expect_text(&w, "echo:5:hello");
+    ws_send(&w, true, 2, "\x01\x02", 2);
+    static char big[60000];
+    memset(big, 'm', sizeof big);
+    ws_send(&w, true, 1, big, sizeof big);  /* under the bound */
+    ws_expect_text(&w, "echo:60000:mmmmmmmmmmmmmmmmmmmm");
+
+    /* the client closes: on_close runs */
+    ws_send(&w, true, 8, "\x03\xe8", 2);
+    assert_int_equal(ws_expect_close(&w), 1000);
+    for (int64_t end = now_ms() + WAIT_MS; !ws_closed && now_ms() < end;)
+        pump(-1, 0);
+    assert_int_equal(ws_closed, 1);
+    assert_null(ws);
+    ws_end(&w);
+
+    /* a message over 64 KiB, in fragments: closed with 1009 */
+    assert_true(ws_open(&w, "/api/v1/ws", "X-Api-Key: " TOKEN "\r\n", &r));
+    ws_expect_text(&w, "welcome");
+    ws_send(&w, false, 1, big, 40000);
+    ws_send(&w, true, 0, big, 40000);
+    assert_int_equal(ws_expect_close(&w), 1009);
+    ws_send(&w, true, 8, "\x03\xf1", 2);
+    assert_true(client_eof(w.fd));
+    ws_end(&w);
+    for (int64_t end = now_ms() + WAIT_MS; ws_closed < 2 && now_ms() < end;)
+        pump(-1, 0);
+    assert_int_equal(ws_closed, 2);
+
+    /* closed by the server: close frame 1000, on_close does not run */
+    assert_true(ws_open(&w, "/api/v1/ws/", "Authorization: Bearer " TOKEN "\r\n", &r));
+    ws_expect_text(&w, "welcome");
+    ws_send(&w, true, 1, "close", 5);
+    assert_int_equal(ws_expect_close(&w), 1000);
+    ws_send(&w, true, 8, "\x03\xe8", 2);
+    assert_true(client_eof(w.fd));
+    ws_end(&w);
+    pump_ms(50);
+    assert_int_equal(ws_closed, 2);
+}
+
+static void test_ws_refused(void **state)
+{
+    (void)state;
+    wsc w;
+    resp r;
+    char v[64];
+    assert_false(ws_open(&w, "/api/v1/ws", NULL, &r));
+    assert_error(&r, 401, "unauthorized");
+    assert_string_equal(find_header(r.head, "connection", v, sizeof v), "close");
+    free(r.body);
+    assert_false(ws_open(&w, "/api/v1/nows", "X-Api-Key: " TOKEN "\r\n", &r));
+    assert_error(&r, 404, "not_found");
+    free(r.body);
+    /* HTTP routes and WS routes do not meet */
+    assert_false(ws_open(&w, "/hello", NULL, &r));
+    assert_error(&r, 404, "not_found");
+    free(r.body);
+    request1("GET", "/wsonly", NULL, NULL, &r);
+    assert_error(&r, 404, "not_found");
+    free(r.body);
+    assert_true(ws_open(&w, "/wsonly", NULL, &r));  /* not under /api/v1: no token */
+    ws_end(&w);
+    /* the origin and host guards hold for handshakes (Spoolman shape on its routes) */
+    assert_false(ws_open(&w, "/api/v1/sm/ws/3", "X-Api-Key: " TOKEN "\r\n"
+                         "Origin: http://evil.example\r\n", &r));
+    assert_int_equal(r.status, 403);
+    assert_non_null(strstr(r.body, "{\"message\":\"Request refused: origin"));
+    free(r.body);
+    assert_true(ws_open(&w, "/api/v1/sm/ws/3", "X-Api-Key: " TOKEN "\r\n"
+                        "Origin: http://ui.lan:3000\r\n", &r));
+    ws_end(&w);
+    assert_false(ws_open(&w, "/api/v1/ws", "X-Api-Key: " TOKEN "\r\nHost: evil.example.com\r\n",
+                         &r));
+    assert_error(&r, 400, "invalid");
+    free(r.body);
+    assert_false(ws_open(&w, "/api/v1/ws", "X-Api-Key: " TOKEN "\r\n"
+                         "Sec-WebSocket-Protocol: chat\r\n", &r));
+    assert_error(&r, 400, "unsupported");
+    free(r.body);
+    /* the handler refuses with a reply */
+    assert_false(ws_open(&w, "/api/v1/sm/ws/3?refuse=1", "X-Api-Key: " TOKEN "\r\n", &r));
+    assert_int_equal(r.status, 422);
+    assert_string_equal(r.body, "{\"detail\":[{\"type\":\"value_error\",\"loc\":[\"path\","
+                                "\"id\"],\"msg\":\"no such item\"}]}");
+    free(r.body);
+    pump_ms(20);
+}
+
+static void test_ws_trusted_networks(void **state)
+{
+    (void)state;
+    wsc w;
+    resp r;
+    rules.trusted_networks = "127.0.0.0/8";
+    restart(true);
+    /* Spoolman routes from a trusted network need no token; the others still do */
+    assert_true(ws_open(&w, "/api/v1/sm/ws/3", NULL, &r));
+    ws_expect_text(&w, "welcome");
+    ws_end(&w);
+    request1("GET", "/api/v1/sm/fail", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    assert_false(ws_open(&w, "/api/v1/ws", NULL, &r));
+    assert_int_equal(r.status, 401);
+    free(r.body);
+
+    rules.trusted_networks = "10.0.0.0/8, ::1";
+    restart(true);
+    assert_false(ws_open(&w, "/api/v1/sm/ws/3", NULL, &r));
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.body, "{\"message\":"));
+    free(r.body);
+    assert_true(ws_open(&w, "/api/v1/sm/ws/3", "X-Api-Key: " TOKEN "\r\n", &r));
+    ws_end(&w);
+    pump_ms(20);
+}
+
+static void test_ws_slow_reader_dropped(void **state)
+{
+    (void)state;
+    wsc w;
+    resp r;
+    assert_true(ws_open(&w, "/api/v1/ws", "X-Api-Key: " TOKEN "\r\n", &r));
+    int small = 4096;
+    setsockopt(w.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    for (int64_t end = now_ms() + WAIT_MS; !ws && now_ms() < end;)
+        pump(-1, 0);
+    assert_non_null(ws);
+    char msg[1024];
+    memset(msg, 'w', sizeof msg);
+    pd_err rc = PD_OK;
+    for (int i = 0; i < 100000 && rc == PD_OK; i++) {
+        rc = pd_stream_write(ws, msg, sizeof msg);
+        if (rc == PD_OK)
+            assert_true(pd_stream_queued(ws) <= BACKLOG);
+        if (i % 16 == 0)
+            pump(-1, 0);
+    }
+    assert_int_equal(rc, PD_ERR_TOOBIG);
+    for (int64_t end = now_ms() + WAIT_MS; !ws_closed && now_ms() < end;)
+        pump(-1, 0);
+    assert_int_equal(ws_closed, 1);
+    ws_end(&w);
 }
 
 int main(void)
@@ -826,6 +1518,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_open_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listen_forms, setup, teardown),
+        cmocka_unit_test(test_access_networks),
+        cmocka_unit_test(test_access_hosts),
+        cmocka_unit_test(test_access_origins),
+        cmocka_unit_test_setup_teardown(test_error_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_and_cors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_guard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_trusted_networks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_slow_reader_dropped, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,32 +1,76 @@
-/* SQLite store: migrations, printer CRUD, unique serials, tokens, newer-schema refusal. */
+/* The store on every backend: SQLite always, PostgreSQL too when PD_TEST_PG holds a server's
+ * base URL (scripts/test.sh starts one with scripts/pg.sh). The same cases run on both, each
+ * in a fresh database: a new directory for SQLite, CREATE DATABASE for PostgreSQL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
+#include <libpq-fe.h>
 
 #include "store/store.h"
+#include "testdb.h"
 
-static char dir[64];
+/* The PostgreSQL server's base URL while the PostgreSQL group runs; NULL for SQLite. */
 
-static int setup(void **st)
+typedef struct fixture {
+    char dir[64];     /* the data directory (SQLite's file lives here) */
+    char dbname[64];  /* PostgreSQL: the database made for this case */
+    char url[512];    /* what pd_db_open gets: "" for SQLite's default file */
+    pd_db db;
+} fixture;
+
+static void open_db(fixture *fx)
 {
-    (void)st;
-    strcpy(dir, "/tmp/pd-store-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    char err[256];
+    pd_err rc = pd_db_open(&fx->db, fx->url, fx->dir, err, sizeof err);
+    if (rc)
+        fail_msg("open %s: %s", fx->url, err);
 }
 
-static int teardown(void **st)
+static int fresh(void **state)
 {
-    (void)st;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    testdb_create("store", fx->dir, fx->dbname, fx->url);
+    open_db(fx);
+    *state = fx;
+    return 0;
+}
+
+static int drop(void **state)
+{
+    fixture *fx = *state;
+    pd_db_close(&fx->db);
+    int rc = testdb_destroy(fx->dir, fx->dbname);
+    free(fx);
+    return rc;
+}
+
+static void reopen(fixture *fx)
+{
+    pd_db_close(&fx->db);
+    open_db(fx);
+}
+
+/* DDL with the backend's types: @ID@, @INT@ and @REAL@ as in the migrations. */
+static void create_table(pd_db *db, const char *fmt_id_int_real)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql, fmt_id_int_real, db->ops->type_id, db->ops->type_int, db->ops->type_real);
+    assert_int_equal(db->ops->exec(db->s, sql), PD_OK);
+}
+
+static int64_t count(pd_db *db, const char *sql)
+{
+    int64_t n = -1;
+    assert_int_equal(pd_db_scalar(db, sql, NULL, 0, &n), PD_OK);
+    return n;
 }
 
 static pd_printer_rec rec(const char *name, const char *serial)
@@ -41,73 +85,350 @@ static pd_printer_rec rec(const char *name, const char *serial)
     return r;
 }
 
-static void printers_crud(void **st)
+static void printers_crud(void **state)
 {
-    (void)st;
-    pd_db db;
-    char err[256];
-    assert_int_equal(pd_db_open(&db, "", dir, err, sizeof err), PD_OK);
-    assert_int_equal(pd_db_schema_version(&db), pd_db_schema_latest());
+    fixture *fx = *state;
+    pd_db *db = &fx->db;
+    assert_int_equal(pd_db_schema_version(db), pd_db_schema_latest());
     pd_printer_rec a = rec("a", "00M09A350100001"), b = rec("b", "01P00A451200002");
-    assert_int_equal(pd_db_printer_insert(&db, &a), PD_OK);
-    assert_int_equal(pd_db_printer_insert(&db, &b), PD_OK);
+    assert_int_equal(pd_db_printer_insert(db, &a), PD_OK);
+    assert_int_equal(pd_db_printer_insert(db, &b), PD_OK);
     assert_true(b.id > a.id);
     pd_printer_rec dup = rec("c", "00M09A350100001");
-    assert_int_equal(pd_db_printer_insert(&db, &dup), PD_ERR_EXISTS);
+    assert_int_equal(pd_db_printer_insert(db, &dup), PD_ERR_EXISTS);
     strcpy(a.host, "10.0.0.9");
     a.tls_verify = false;
-    assert_int_equal(pd_db_printer_update(&db, &a), PD_OK);
+    assert_int_equal(pd_db_printer_update(db, &a), PD_OK);
     pd_printer_rec *v = NULL;
     size_t n = 0;
-    assert_int_equal(pd_db_printer_list(&db, &v, &n), PD_OK);
+    assert_int_equal(pd_db_printer_list(db, &v, &n), PD_OK);
     assert_int_equal(n, 2);
     assert_string_equal(v[0].host, "10.0.0.9");
     assert_false(v[0].tls_verify);
     assert_string_equal(v[1].serial, "01P00A451200002");
+    assert_int_equal(v[1].created_at, b.created_at);
     free(v);
-    assert_int_equal(pd_db_printer_delete(&db, b.id), PD_OK);
-    assert_int_equal(pd_db_printer_delete(&db, b.id), PD_ERR_NOTFOUND);
+    assert_int_equal(pd_db_printer_delete(db, b.id), PD_OK);
+    assert_int_equal(pd_db_printer_delete(db, b.id), PD_ERR_NOTFOUND);
     b.id = 999;
-    assert_int_equal(pd_db_printer_update(&db, &b), PD_ERR_NOTFOUND);
+    assert_int_equal(pd_db_printer_update(db, &b), PD_ERR_NOTFOUND);
 
     char name[64];
-    assert_int_equal(pd_db_token_insert(&db, "ci", "abcd"), PD_OK);
-    assert_int_equal(pd_db_token_find(&db, "abcd", name, sizeof name), PD_OK);
+    assert_int_equal(pd_db_token_insert(db, "ci", "abcd"), PD_OK);
+    assert_int_equal(pd_db_token_find(db, "abcd", name, sizeof name), PD_OK);
     assert_string_equal(name, "ci");
-    assert_int_equal(pd_db_token_find(&db, "ffff", name, sizeof name), PD_ERR_NOTFOUND);
-    pd_db_close(&db);
+    assert_int_equal(pd_db_token_find(db, "ffff", name, sizeof name), PD_ERR_NOTFOUND);
 
     /* reopening keeps the data and does not migrate again */
-    assert_int_equal(pd_db_open(&db, "", dir, err, sizeof err), PD_OK);
-    assert_int_equal(pd_db_printer_list(&db, &v, &n), PD_OK);
+    reopen(fx);
+    assert_int_equal(pd_db_schema_version(db), pd_db_schema_latest());
+    assert_int_equal(pd_db_printer_list(db, &v, &n), PD_OK);
     assert_int_equal(n, 1);
     free(v);
-    pd_db_close(&db);
 }
 
-static void newer_schema_is_refused(void **st)
+static void newer_schema_is_refused(void **state)
 {
-    (void)st;
-    char path[128], err[256];
-    snprintf(path, sizeof path, "%s/future.db", dir);
-    sqlite3 *raw;
-    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(raw, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(raw);
-    char url[160];
-    snprintf(url, sizeof url, "sqlite:%s", path);
-    pd_db db;
-    assert_int_equal(pd_db_open(&db, url, dir, err, sizeof err), PD_ERR_SCHEMA);
+    fixture *fx = *state;
+    const char *bump = pg_base ? "UPDATE pd_schema SET version = 999" : "PRAGMA user_version = 999";
+    assert_int_equal(fx->db.ops->exec(fx->db.s, bump), PD_OK);
+    pd_db_close(&fx->db);
+    char err[256];
+    assert_int_equal(pd_db_open(&fx->db, fx->url, fx->dir, err, sizeof err), PD_ERR_SCHEMA);
     assert_non_null(strstr(err, "newer than this printdeck"));
-    pd_db_close(&db);
-    assert_int_equal(pd_db_open(&db, "mysql://x", dir, err, sizeof err), PD_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err, "999"));
+    assert_null(fx->db.s);
+    assert_int_equal(pd_db_open(&fx->db, "mysql://x", fx->dir, err, sizeof err), PD_ERR_UNSUPPORTED);
 }
+
+/* --- the generic SQL surface ------------------------------------------------------------ */
+
+#define VALUES_TABLE "CREATE TABLE v (id %s, i %s, d %s, s TEXT, n TEXT)"
+
+typedef struct vrow {
+    int64_t id, i;
+    double d;
+    char s[128];
+    bool i_null, d_null, s_null, n_null;
+    int rows;
+} vrow;
+
+static pd_err read_vrow(const pd_row *row, void *ud)
+{
+    vrow *o = ud;
+    o->id = pd_row_int(row, 0);
+    o->i = pd_row_int(row, 1);
+    o->d = pd_row_real(row, 2);
+    snprintf(o->s, sizeof o->s, "%s", pd_row_text(row, 3));
+    o->i_null = pd_row_null(row, 1);
+    o->d_null = pd_row_null(row, 2);
+    o->s_null = pd_row_null(row, 3);
+    o->n_null = pd_row_null(row, 4);
+    if (o->n_null)
+        assert_string_equal(pd_row_text(row, 4), "");
+    o->rows++;
+    return PD_OK;
+}
+
+static vrow get_v(pd_db *db, int64_t id)
+{
+    vrow o = {0};
+    pd_sqlv a[] = {PD_SQL_I(id)};
+    assert_int_equal(pd_db_query(db, "SELECT id, i, d, s, n FROM v WHERE id = ?", a, 1, read_vrow, &o), PD_OK);
+    assert_int_equal(o.rows, 1);
+    return o;
+}
+
+static void every_value_type_round_trips(void **state)
+{
+    pd_db *db = &((fixture *)*state)->db;
+    create_table(db, VALUES_TABLE);
+    static const char quoted[] = "it's \"quoted\", a ? and a $1; Grün ✓";
+    static const struct { int64_t i; double d; } cases[] = {
+        {INT64_MAX, 0.1}, {INT64_MIN, -2.5e-300}, {9007199254740993, 1.7976931348623157e308}, {0, 3.0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int64_t id = 0;
+        pd_sqlv a[] = {PD_SQL_I(cases[k].i), PD_SQL_D(cases[k].d), PD_SQL_S(quoted), PD_SQL_NUL};
+        assert_int_equal(pd_db_insert(db, "INSERT INTO v (i, d, s, n) VALUES (?, ?, ?, ?) RETURNING id", a, 4, &id),
+                         PD_OK);
+        assert_int_equal(id, (int64_t)k + 1);
+        vrow o = get_v(db, id);
+        assert_int_equal(o.i, cases[k].i);
+        assert_true(o.d == cases[k].d);
+        assert_string_equal(o.s, quoted);
+        assert_false(o.i_null || o.d_null || o.s_null);
+        assert_true(o.n_null);
+    }
+
+    /* NULL in every column, and NULL where a value was */
+    pd_sqlv nulls[] = {PD_SQL_NUL, PD_SQL_NUL, PD_SQL_NUL, PD_SQL_I(1)};
+    int64_t changed = 0;
+    assert_int_equal(pd_db_run(db, "UPDATE v SET i = ?, d = ?, s = ? WHERE id = ?", nulls, 4, &changed), PD_OK);
+    assert_int_equal(changed, 1);
+    vrow o = get_v(db, 1);
+    assert_true(o.i_null && o.d_null && o.s_null && o.n_null);
+    assert_string_equal(o.s, "");
+
+    /* `?` inside literals and quoted identifiers is text, not a parameter; '' is a quote */
+    const char *literals = "SELECT 2, 0, 0.5, 'it''s ? no', s AS \"why?\" FROM v WHERE d = ? AND s = ?";
+    pd_sqlv a[] = {PD_SQL_D(0.1), PD_SQL_S(quoted)};
+    o = (vrow){0};
+    assert_int_equal(pd_db_query(db, literals, a, 2, read_vrow, &o), PD_OK);
+    assert_int_equal(o.rows, 0);  /* row 1 is NULL now: nothing has d = 0.1 */
+    a[0] = PD_SQL_D(-2.5e-300);
+    assert_int_equal(pd_db_query(db, literals, a, 2, read_vrow, &o), PD_OK);
+    assert_int_equal(o.rows, 1);
+    assert_string_equal(o.s, "it's ? no");
+    assert_true(o.d == 0.5);
+
+    /* a DELETE counts what it removed */
+    assert_int_equal(pd_db_run(db, "DELETE FROM v WHERE id > ?", (pd_sqlv[]){PD_SQL_I(2)}, 1, &changed), PD_OK);
+    assert_int_equal(changed, 2);
+    assert_int_equal(count(db, "SELECT count(*) FROM v"), 2);
+    assert_int_equal(pd_db_scalar(db, "SELECT id FROM v WHERE id > 100", NULL, 0, &changed), PD_ERR_NOTFOUND);
+}
+
+static pd_err stop_walk(const pd_row *row, void *ud)
+{
+    (void)row;
+    ++*(int *)ud;
+    return PD_ERR_BUSY;
+}
+
+static void row_callback_stops_the_walk(void **state)
+{
+    pd_db *db = &((fixture *)*state)->db;
+    create_table(db, VALUES_TABLE);
+    assert_int_equal(db->ops->exec(db->s, "INSERT INTO v (i) VALUES (1); INSERT INTO v (i) VALUES (2)"), PD_OK);
+    int calls = 0;
+    assert_int_equal(pd_db_query(db, "SELECT i FROM v", NULL, 0, stop_walk, &calls), PD_ERR_BUSY);
+    assert_int_equal(calls, 1);
+    /* and the store is usable afterwards */
+    assert_int_equal(count(db, "SELECT count(*) FROM v"), 2);
+}
+
+static void booleans_read_as_0_and_1(void **state)
+{
+    pd_db *db = &((fixture *)*state)->db;
+    create_table(db, VALUES_TABLE);
+    pd_sqlv a[] = {PD_SQL_I(7)};
+    assert_int_equal(pd_db_run(db, "INSERT INTO v (i) VALUES (?)", a, 1, NULL), PD_OK);
+    int64_t yes = -1, no = -1;
+    assert_int_equal(pd_db_scalar(db, "SELECT EXISTS (SELECT 1 FROM v WHERE i = ?)", a, 1, &yes), PD_OK);
+    assert_int_equal(pd_db_scalar(db, "SELECT count(*) > 1 FROM v", NULL, 0, &no), PD_OK);
+    assert_int_equal(yes, 1);
+    assert_int_equal(no, 0);
+}
+
+#define FAMILY_TABLE "CREATE TABLE parent (id %1$s, name TEXT NOT NULL UNIQUE);" \
+                     "CREATE TABLE child (id %1$s, parent_id %2$s NOT NULL REFERENCES parent(id))"
+
+static void constraint_failures_are_mapped(void **state)
+{
+    pd_db *db = &((fixture *)*state)->db;
+    create_table(db, FAMILY_TABLE);
+    int64_t p = 0, c = 0;
+    pd_sqlv name[] = {PD_SQL_S("one")};
+    assert_int_equal(pd_db_insert(db, "INSERT INTO parent (name) VALUES (?) RETURNING id", name, 1, &p), PD_OK);
+    assert_int_equal(pd_db_insert(db, "INSERT INTO parent (name) VALUES (?) RETURNING id", name, 1, &c),
+                     PD_ERR_EXISTS);
+    pd_sqlv orphan[] = {PD_SQL_I(p + 100)};
+    assert_int_equal(pd_db_insert(db, "INSERT INTO child (parent_id) VALUES (?) RETURNING id", orphan, 1, &c),
+                     PD_ERR_INVAL);
+    pd_sqlv none[] = {PD_SQL_NUL};
+    assert_int_equal(pd_db_run(db, "INSERT INTO parent (name) VALUES (?)", none, 1, NULL), PD_ERR_DB);
+    assert_int_equal(pd_db_run(db, "SELECT no_such_column FROM parent", NULL, 0, NULL), PD_ERR_DB);
+    /* a failure outside a transaction leaves nothing behind */
+    pd_sqlv mine[] = {PD_SQL_I(p)};
+    assert_int_equal(pd_db_insert(db, "INSERT INTO child (parent_id) VALUES (?) RETURNING id", mine, 1, &c), PD_OK);
+    assert_int_equal(pd_db_run(db, "DELETE FROM parent WHERE id = ?", mine, 1, NULL), PD_ERR_INVAL);
+    assert_int_equal(count(db, "SELECT count(*) FROM parent"), 1);
+}
+
+static void nested_transactions(void **state)
+{
+    pd_db *db = &((fixture *)*state)->db;
+    create_table(db, FAMILY_TABLE);
+    pd_sqlv one[] = {PD_SQL_S("one")}, two[] = {PD_SQL_S("two")};
+    const char *ins = "INSERT INTO parent (name) VALUES (?)";
+
+    /* all levels succeed: one commit at the outermost end */
+    assert_int_equal(pd_db_begin(db), PD_OK);
+    assert_int_equal(pd_db_run(db, ins, one, 1, NULL), PD_OK);
+    assert_int_equal(pd_db_begin(db), PD_OK);
+    assert_int_equal(pd_db_run(db, ins, two, 1, NULL), PD_OK);
+    assert_int_equal(pd_db_end(db, PD_OK), PD_OK);
+    assert_int_equal(pd_db_end(db, PD_OK), PD_OK);
+    assert_int_equal(count(db, "SELECT count(*) FROM parent"), 2);
+
+    /* an inner failure rolls back the whole transaction, the outer part included */
+    pd_sqlv three[] = {PD_SQL_S("three")};
+    assert_int_equal(pd_db_begin(db), PD_OK);
+    assert_int_equal(pd_db_run(db, ins, three, 1, NULL), PD_OK);
+    assert_int_equal(pd_db_begin(db), PD_OK);
+    pd_err rc = pd_db_run(db, ins, one, 1, NULL);
+    assert_int_equal(rc, PD_ERR_EXISTS);
+    assert_int_equal(pd_db_end(db, rc), PD_ERR_EXISTS);
+    assert_int_not_equal(pd_db_end(db, PD_OK), PD_OK);
+    assert_int_equal(count(db, "SELECT count(*) FROM parent"), 2);
+    assert_int_equal(db->tx_depth, 0);
+
+    /* a failure whose error the caller drops: whatever pd_db_end says must be true */
+    assert_int_equal(pd_db_begin(db), PD_OK);
+    assert_int_equal(pd_db_run(db, ins, three, 1, NULL), PD_OK);
+    assert_int_equal(pd_db_run(db, ins, one, 1, NULL), PD_ERR_EXISTS);
+    rc = pd_db_end(db, PD_OK);
+    assert_int_equal(count(db, "SELECT count(*) FROM parent WHERE name = 'three'"), rc == PD_OK ? 1 : 0);
+
+    /* and the next transaction starts clean */
+    assert_int_equal(pd_db_begin(db), PD_OK);
+    pd_sqlv four[] = {PD_SQL_S("four")};
+    assert_int_equal(pd_db_run(db, ins, four, 1, NULL), PD_OK);
+    assert_int_equal(pd_db_end(db, PD_OK), PD_OK);
+    assert_int_equal(count(db, "SELECT count(*) FROM parent WHERE name = 'four'"), 1);
+}
+
+typedef struct names {
+    char v[8][16];
+    int n;
+} names;
+
+static pd_err collect_name(const pd_row *row, void *ud)
+{
+    names *o = ud;
+    if (o->n < 8)
+        snprintf(o->v[o->n++], sizeof o->v[0], "%s", pd_row_null(row, 0) ? "(null)" : pd_row_text(row, 0));
+    return PD_OK;
+}
+
+static void search_sort_and_page(void **state)
+{
+    pd_db *db = &((fixture *)*state)->db;
+    create_table(db, "CREATE TABLE s (id %s, name TEXT, score %s)");
+    static const struct { const char *name; int score; } rows[] = {
+        {"Alpha", 3}, {"beta", -1}, {"GAMMA", 7}, {"alphabet", -1}, {NULL, 5}, {"Delta", 3},
+    };
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+        pd_sqlv a[] = {rows[k].name ? PD_SQL_S(rows[k].name) : PD_SQL_NUL,
+                       rows[k].score >= 0 ? PD_SQL_I(rows[k].score) : PD_SQL_NUL};
+        assert_int_equal(pd_db_run(db, "INSERT INTO s (name, score) VALUES (?, ?)", a, 2, NULL), PD_OK);
+    }
+
+    names o = {0};
+    pd_sqlv q[] = {PD_SQL_S("ALP")};
+    assert_int_equal(pd_db_query(db, "SELECT name FROM s WHERE lower(name) LIKE '%' || lower(?) || '%' ORDER BY id",
+                                 q, 1, collect_name, &o), PD_OK);
+    assert_int_equal(o.n, 2);
+    assert_string_equal(o.v[0], "Alpha");
+    assert_string_equal(o.v[1], "alphabet");
+
+    /* NULLS LAST both ways, ties broken by id, then one page of it */
+    const char *order = "SELECT name FROM s ORDER BY score DESC NULLS LAST, id LIMIT ? OFFSET ?";
+    o = (names){0};
+    pd_sqlv page[] = {PD_SQL_I(4), PD_SQL_I(1)};
+    assert_int_equal(pd_db_query(db, order, page, 2, collect_name, &o), PD_OK);
+    assert_int_equal(o.n, 4);
+    assert_string_equal(o.v[0], "(null)");  /* score 5 */
+    assert_string_equal(o.v[1], "Alpha");   /* 3 */
+    assert_string_equal(o.v[2], "Delta");   /* 3 */
+    assert_string_equal(o.v[3], "beta");    /* NULL score */
+    o = (names){0};
+    assert_int_equal(pd_db_query(db, "SELECT name FROM s ORDER BY score ASC NULLS LAST, id DESC", NULL, 0,
+                                 collect_name, &o), PD_OK);
+    assert_int_equal(o.n, 6);
+    assert_string_equal(o.v[0], "Delta");
+    assert_string_equal(o.v[3], "GAMMA");
+    assert_string_equal(o.v[4], "alphabet");
+    assert_string_equal(o.v[5], "beta");
+}
+
+/* Ends the store's server connection from outside, as a server restart would. */
+static void kill_connection(pd_db *db)
+{
+    int64_t pid = 0;
+    assert_int_equal(pd_db_scalar(db, "SELECT pg_backend_pid()", NULL, 0, &pid), PD_OK);
+    char sql[96];
+    /* the timeout makes it wait until the backend is gone */
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld, 10000)", (long long)pid);
+    pg_admin(sql);
+}
+
+/* PostgreSQL only: a server that drops the connection (restart, failover) costs the statement
+ * that finds it gone, not the store. */
+static void dropped_connection_is_reopened(void **state)
+{
+    pd_db *db = &((fixture *)*state)->db;
+    if (!pg_base)
+        skip();
+    kill_connection(db);
+    assert_int_equal(pd_db_run(db, "SELECT 1", NULL, 0, NULL), PD_ERR_DB);
+    assert_int_equal(count(db, "SELECT count(*) FROM printer"), 0);
+
+    /* inside a transaction the work so far is gone: the rest of it fails, ROLLBACK recovers */
+    pd_printer_rec a = rec("a", "00M09A350100001"), b = rec("b", "01P00A451200002");
+    assert_int_equal(pd_db_begin(db), PD_OK);
+    assert_int_equal(pd_db_printer_insert(db, &a), PD_OK);
+    kill_connection(db);
+    assert_int_equal(pd_db_printer_insert(db, &b), PD_ERR_DB);
+    assert_int_equal(pd_db_printer_insert(db, &b), PD_ERR_DB);
+    assert_int_equal(pd_db_end(db, PD_OK), PD_ERR_DB);
+    assert_int_equal(count(db, "SELECT count(*) FROM printer"), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(printers_crud, fresh, drop),
+    cmocka_unit_test_setup_teardown(newer_schema_is_refused, fresh, drop),
+    cmocka_unit_test_setup_teardown(every_value_type_round_trips, fresh, drop),
+    cmocka_unit_test_setup_teardown(row_callback_stops_the_walk, fresh, drop),
+    cmocka_unit_test_setup_teardown(booleans_read_as_0_and_1, fresh, drop),
+    cmocka_unit_test_setup_teardown(constraint_failures_are_mapped, fresh, drop),
+    cmocka_unit_test_setup_teardown(nested_transactions, fresh, drop),
+    cmocka_unit_test_setup_teardown(search_sort_and_page, fresh, drop),
+    cmocka_unit_test_setup_teardown(dropped_connection_is_reopened, fresh, drop),
+};
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(printers_crud),
-        cmocka_unit_test(newer_schema_is_refused),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return testdb_run(tests, sizeof tests / sizeof tests[0]);
 }

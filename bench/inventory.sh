@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Inventory benchmarks (`PHASES=inventory make bench`), on SQLite and on PostgreSQL:
+#   1. GET /api/v1/spool returning 1,000 spools under wrk, vs nginx serving the same bytes
+#   2. a filtered, sorted, paged list over 100,000 spools: latency p50/p99 under wrk, with the
+#      filter and page varied per request (bench/inventory.lua) so no reply is reused
+# Spools are bulk-inserted with SQL while the daemon is stopped (the API would take minutes
+# for 100,000); vendors and filaments go through the API.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-bench/out}/inventory
+B=${PD_BENCH_BUILD:-build}; TOKEN=bench-token; PORT=29190; NGINX_PORT=29191
+mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
+PD=""; PG_DIR=$OUT/pg
+cleanup() { [ -n "$PD" ] && kill "$PD" 2>/dev/null; scripts/pg.sh --stop --dir "$PG_DIR" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+start() { # url
+  PRINTDECK_DATABASE_URL=$1 PRINTDECK_TOKEN=$TOKEN "$B/printdeck" --data-dir "$OUT/data" \
+    --listen "127.0.0.1:$PORT" --log-level warn 2>>"$OUT/printdeck.log" &
+  PD=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
+  echo "daemon did not start"; exit 1
+}
+stop() { kill "$PD"; wait "$PD" 2>/dev/null || true; PD=""; }
+api() { curl -sf -X "$1" -H 'Content-Type: application/json' "http://127.0.0.1:$PORT$2" -d "$3"; }
+
+# spools FROM..TO (ids of the generated rows) spread over 100 locations and both filaments
+spools_sql() {
+  cat <<SQL
+INSERT INTO spool (registered, filament_id, used_weight, initial_weight, location, lot_nr, archived, last_used)
+WITH RECURSIVE c(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM c WHERE i < $2)
+SELECT 1700000000 + i, 1 + i % 2, (i * 37) % 1000, 1000, 'Rack ' || (i % 100), 'L' || (i % 997),
+       CASE WHEN i % 50 = 0 THEN 1 ELSE 0 END, 1700000000 + (i * 7919) % 10000000 FROM c;
+SQL
+}
+
+bulk() { # backend url sql
+  if [ "$1" = sqlite ]; then sqlite3 "$OUT/data/printdeck.db" <<<"$3"; else psql -q "$2" <<<"$3" >/dev/null; fi
+}
+
+rps() { awk '/Requests\/sec/{print $2}' "$1"; }
+pct() { awk -v p="$2" '$1==p{print $2}' "$1"; }
+
+run_backend() { # name url
+  local name=$1 url=$2
+  rm -rf "$OUT/data"; start "$url"
+  api POST /api/v1/vendor '{"name":"Polymaker","empty_spool_weight":140}' >/dev/null
+  api POST /api/v1/filament '{"name":"PolyTerra Black","vendor_id":1,"material":"PLA","density":1.24,"diameter":1.75,"weight":1000,"color_hex":"2C3232"}' >/dev/null
+  api POST /api/v1/filament '{"name":"PolyLite PETG","vendor_id":1,"material":"PETG","density":1.27,"diameter":1.75,"weight":1000,"color_hex":"0000FF"}' >/dev/null
+  stop; bulk "$name" "$url" "$(spools_sql 1 1000)"; start "$url"
+  curl -sf "http://127.0.0.1:$PORT/api/v1/spool?allow_archived=true" >"$OUT/spools-$name.json"
+  mkdir -p "$OUT/nginx"; cp "$OUT/spools-$name.json" "$OUT/nginx/spool.json"
+  cat >"$OUT/nginx.conf" <<NGX
+worker_processes 1; daemon off; pid $OUT/nginx.pid; error_log $OUT/nginx-error.log;
+events { worker_connections 1024; }
+http { access_log off; default_type application/json;
+  server { listen 127.0.0.1:$NGINX_PORT; root $OUT/nginx; location = /api/v1/spool { try_files /spool.json =404; } } }
+NGX
+  nginx -c "$OUT/nginx.conf" & local NG=$!; sleep 1
+  wrk -t2 -c32 -d10s "http://127.0.0.1:$NGINX_PORT/api/v1/spool" >"$OUT/wrk-nginx-$name.txt"
+  kill $NG; wait $NG 2>/dev/null || true
+  wrk -t2 -c32 -d10s "http://127.0.0.1:$PORT/api/v1/spool?allow_archived=true" >"$OUT/wrk-list-$name.txt"
+  stop; bulk "$name" "$url" "$(spools_sql 1001 100000)"; start "$url"
+  wrk -t1 -c4 -d15s --latency -s bench/inventory.lua "http://127.0.0.1:$PORT" >"$OUT/wrk-100k-$name.txt"
+  stop
+  awk -v n="$name" -v b="$(wc -c <"$OUT/spools-$name.json")" -v p="$(rps "$OUT/wrk-list-$name.txt")" \
+      -v g="$(rps "$OUT/wrk-nginx-$name.txt")" -v p50="$(pct "$OUT/wrk-100k-$name.txt" 50%)" \
+      -v p99="$(pct "$OUT/wrk-100k-$name.txt" 99%)" -v q="$(rps "$OUT/wrk-100k-$name.txt")" 'BEGIN{
+    printf "%s: 1,000 spools (%d bytes) %.0f req/s vs nginx %.0f (ratio %.2f); 100,000 spools filtered+sorted: p50 %s, p99 %s (%.0f req/s)\n",
+      n, b, p, g, p/g, p50, p99, q }' | tee -a "$OUT/../inventory.txt"
+}
+
+rm -f "$OUT/../inventory.txt"
+run_backend sqlite ""
+PG_URL=$(scripts/pg.sh --dir "$PG_DIR" --port 29192)
+psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS pd_bench" -c "CREATE DATABASE pd_bench" >/dev/null
+run_backend postgresql "${PG_URL%/*}/pd_bench"

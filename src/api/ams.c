@@ -1,0 +1,278 @@
+/* printdeck's slot API: /api/v1/ams and /api/v1/printers/{id}/ams…. Each slot shows the spool
+ * assigned to it beside the tray the printer reports live, with a mismatch flag when the two
+ * disagree on material or colour. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "track/slots.h"
+
+/* Colours further apart than this (CIE94 ΔE) are flagged: Spoolman's similarity default. */
+#define COLOR_MISMATCH_DE 20.0
+
+static json_t *live_json(const pd_tray *t)
+{
+    return json_pack("{s:b,s:s,s:s,s:s,s:i,s:s,s:s,s:s}", "present", t->present, "material", t->type,
+                     "sub_brand", t->sub_brand, "color", t->color, "remain", t->remain, "tray_uuid",
+                     t->uuid, "tag_uid", t->tag_uid, "tray_id_name", t->id_name);
+}
+
+static bool color_matches(json_t *filament, const char *live)
+{
+    const char *one = json_string_value(json_object_get(filament, "color_hex"));
+    const char *multi = json_string_value(json_object_get(filament, "multi_color_hexes"));
+    if (one)
+        return pd_inv_color_distance(one, live) <= COLOR_MISMATCH_DE;
+    if (!multi)
+        return true;  /* the spool says nothing about its colour */
+    char buf[1100];
+    snprintf(buf, sizeof buf, "%s", multi);
+    for (char *save = NULL, *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save))
+        if (pd_inv_color_distance(c, live) <= COLOR_MISMATCH_DE)
+            return true;
+    return false;
+}
+
+/* Adds live{…} and, when a spool is assigned and a spool is loaded, mismatch{material,color}. */
+static void add_live(json_t *slot, const pd_tray *t)
+{
+    json_t *spool = json_object_get(slot, "spool");
+    if (!t) {
+        json_object_set_new(slot, "live", json_null());
+        return;
+    }
+    json_object_set_new(slot, "live", live_json(t));
+    if (!spool || !t->present)
+        return;
+    json_t *fil = json_object_get(spool, "filament");
+    const char *material = json_string_value(json_object_get(fil, "material"));
+    bool mat_bad = material && *t->type && strcasecmp(material, t->type);
+    bool col_bad = *t->color && !color_matches(fil, t->color);
+    json_object_set_new(slot, "mismatch", json_pack("{s:b,s:b}", "material", mat_bad, "color", col_bad));
+}
+
+static bool has_slot(json_t *slots, int64_t printer_id, int unit, int slot)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(slots, i, s)
+        if (json_integer_value(json_object_get(s, "printer_id")) == printer_id &&
+            json_integer_value(json_object_get(s, "unit")) == unit &&
+            json_integer_value(json_object_get(s, "slot")) == slot)
+            return true;
+    return false;
+}
+
+static void add_bare_slot(json_t *slots, int64_t printer_id, int unit, int slot)
+{
+    if (!has_slot(slots, printer_id, unit, slot))
+        json_array_append_new(slots, json_pack("{s:I,s:i,s:i,s:b,s:{}}", "printer_id", (json_int_t)printer_id,
+                                               "unit", unit, "slot", slot, "external",
+                                               unit == PD_INV_EXTERNAL_UNIT, "reported"));
+}
+
+/* Every slot the printer reports live joins the stored ones; then each gets its live tray. */
+static void merge_printer(pd_printer *p, void *ud)
+{
+    json_t *slots = ud;
+    int64_t id = pd_printer_id(p);
+    const pd_state *st = pd_printer_state(p);
+    for (int i = 0; i < st->n_ams; i++)
+        for (int k = 0; k < st->ams[i].n_trays; k++)
+            add_bare_slot(slots, id, st->ams[i].id, st->ams[i].trays[k].id);
+    if (st->has_external)
+        add_bare_slot(slots, id, PD_INV_EXTERNAL_UNIT, 0);
+    size_t i;
+    json_t *s;
+    json_array_foreach(slots, i, s)
+        if (json_integer_value(json_object_get(s, "printer_id")) == id) {
+            json_object_set_new(s, "printer", json_string(pd_printer_rec_get(p)->name));
+            add_live(s, pd_track_tray(st, (int)json_integer_value(json_object_get(s, "unit")),
+                                      (int)json_integer_value(json_object_get(s, "slot"))));
+        }
+}
+
+static int slot_cmp(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    static const char *const keys[] = {"printer_id", "unit", "slot"};
+    for (int i = 0; i < 3; i++) {
+        json_int_t u = json_integer_value(json_object_get(x, keys[i]));
+        json_int_t v = json_integer_value(json_object_get(y, keys[i]));
+        if (u != v)
+            return u < v ? -1 : 1;
+    }
+    return 0;
+}
+
+static json_t *sorted(json_t *slots)
+{
+    size_t n = json_array_size(slots);
+    json_t **v = malloc((n ? n : 1) * sizeof *v), *out = json_array();
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = json_array_get(slots, i);
+    if (v)
+        qsort(v, n, sizeof *v, slot_cmp);
+    for (size_t i = 0; v && i < n; i++)
+        json_array_append(out, v[i]);
+    free(v);
+    json_decref(slots);
+    return out;
+}
+
+static pd_printer *printer_of(pd_req *r)
+{
+    pd_app *app = pd_req_app(r);
+    pd_printer *p = pd_fleet_find(app->fleet, pd_req_param(r, "id"));
+    if (!p)
+        pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%s'", pd_req_param(r, "id"));
+    return p;
+}
+
+static void reply_slots(pd_req *r, pd_printer *one)
+{
+    pd_app *app = pd_req_app(r);
+    json_t *slots = NULL;
+    pd_err rc = pd_inv_slots_list(app->inv, one ? pd_printer_id(one) : 0, &slots);
+    if (rc) {
+        pd_req_reply_error(r, rc, "cannot read the slot map");
+        return;
+    }
+    if (one)
+        merge_printer(one, slots);
+    else
+        pd_fleet_foreach(app->fleet, merge_printer, slots);
+    pd_req_reply_json(r, 200, sorted(slots));
+}
+
+static void ams_all(pd_req *r) { reply_slots(r, NULL); }
+
+static void ams_printer(pd_req *r)
+{
+    pd_printer *p = printer_of(r);
+    if (p)
+        reply_slots(r, p);
+}
+
+/* {unit}: a number or "external"; {slot}: a number (0 for the external holder). */
+static bool slot_params(pd_req *r, int *unit, int *slot)
+{
+    const char *u = pd_req_param(r, "unit"), *s = pd_req_param(r, "slot");
+    char *end;
+    if (!strcmp(u, "external") || !strcmp(u, "ext")) {
+        *unit = PD_INV_EXTERNAL_UNIT;
+    } else {
+        *unit = (int)strtol(u, &end, 10);
+        if (!isdigit((unsigned char)*u) || *end) {
+            pd_req_reply_field_error(r, "path", "unit", "an AMS unit number or \"external\" expected");
+            return false;
+        }
+    }
+    *slot = (int)strtol(s, &end, 10);
+    if (!isdigit((unsigned char)*s) || *end) {
+        pd_req_reply_field_error(r, "path", "slot", "a slot number expected");
+        return false;
+    }
+    return true;
+}
+
+static void slot_reply(pd_req *r, pd_printer *p, pd_err rc, json_t *slot, const pd_inv_err *e)
+{
+    if (rc) {
+        pd_api_inv_fail(r, e);
+        return;
+    }
+    json_t *one = json_pack("[O]", slot);
+    merge_printer(p, one);
+    json_decref(one);
+    pd_req_reply_json(r, 200, slot);
+}
+
+static void assign(pd_req *r)
+{
+    pd_printer *p = printer_of(r);
+    int unit, slot;
+    json_t *body;
+    if (!p || !slot_params(r, &unit, &slot) || !(body = pd_req_json(r)))
+        return;
+    json_t *sid = json_object_get(body, "spool_id"), *et = json_object_get(body, "event_type");
+    if (!json_is_integer(sid)) {
+        pd_req_reply_field_error(r, "body", "spool_id", "an integer spool id is required");
+        return;
+    }
+    if (et && !json_is_string(et)) {
+        pd_req_reply_field_error(r, "body", "event_type", "a string expected");
+        return;
+    }
+    pd_inv_err e = {0};
+    json_t *out = NULL;
+    pd_err rc = pd_inv_slot_assign(((pd_app *)pd_req_app(r))->inv, pd_printer_id(p), unit, slot,
+                                   json_integer_value(sid), json_string_value(et), &out, &e);
+    slot_reply(r, p, rc, out, &e);
+}
+
+static void unassign(pd_req *r)
+{
+    pd_printer *p = printer_of(r);
+    int unit, slot;
+    if (!p || !slot_params(r, &unit, &slot))
+        return;
+    size_t len;
+    pd_req_body(r, &len);
+    json_t *body = len ? pd_req_json(r) : NULL, *et = body ? json_object_get(body, "event_type") : NULL;
+    if (len && !body)
+        return;
+    if (et && !json_is_string(et)) {
+        pd_req_reply_field_error(r, "body", "event_type", "a string expected");
+        return;
+    }
+    pd_inv_err e = {0};
+    json_t *out = NULL;
+    pd_err rc = pd_inv_slot_unassign(((pd_app *)pd_req_app(r))->inv, pd_printer_id(p), unit, slot,
+                                     json_string_value(et), &out, &e);
+    slot_reply(r, p, rc, out, &e);
+}
+
+static bool count_param(pd_req *r, const char *name, int64_t dflt, int64_t *out)
+{
+    char buf[24];
+    const char *v = pd_req_query(r, name, buf, sizeof buf);
+    char *end;
+    *out = v ? strtoll(v, &end, 10) : dflt;
+    if (v && (!*v || *end || *out < 0)) {
+        pd_req_reply_field_error(r, "query", name, "a non-negative integer expected");
+        return false;
+    }
+    return true;
+}
+
+static void history(pd_req *r)
+{
+    pd_printer *p = printer_of(r);
+    int64_t limit, offset, total = 0;
+    if (!p || !count_param(r, "limit", 100, &limit) || !count_param(r, "offset", 0, &offset))
+        return;
+    json_t *out = NULL;
+    pd_err rc = pd_inv_slot_history(((pd_app *)pd_req_app(r))->inv, pd_printer_id(p), limit, offset,
+                                    &out, &total);
+    if (rc) {
+        pd_req_reply_error(r, rc, "cannot read the slot history");
+        return;
+    }
+    char t[24];
+    snprintf(t, sizeof t, "%lld", (long long)total);
+    pd_req_add_header(r, "x-total-count", t);
+    pd_req_reply_json(r, 200, out);
+}
+
+const pd_route pd_api_ams_routes[] = {
+    {"GET", "/api/v1/ams", ams_all, 0},
+    {"GET", "/api/v1/printers/{id}/ams", ams_printer, 0},
+    {"GET", "/api/v1/printers/{id}/ams/history", history, 0},
+    {"POST", "/api/v1/printers/{id}/ams/{unit}/{slot}/assign", assign, 0},
+    {"POST", "/api/v1/printers/{id}/ams/{unit}/{slot}/unassign", unassign, 0},
+};
+const size_t pd_api_ams_nroutes = sizeof pd_api_ams_routes / sizeof pd_api_ams_routes[0];

@@ -1,0 +1,357 @@
+/* The Spoolman-compatible inventory routes: vendor, filament, spool (with use and measure),
+ * distinct lists, location rename, info, health, backup (export is in transfer.c). The work is in
+ * src/inventory/; this file maps requests to it and its errors to Spoolman's shapes. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "core/json.h"
+#include "core/log.h"
+
+#define MAX_PARAMS 64
+
+void pd_api_inv_fail(pd_req *r, const pd_inv_err *e)
+{
+    if (e->code == PD_ERR_FIELD)
+        pd_req_reply_field_error(r, e->loc[0] ? e->loc : "body", e->field[0] ? e->field : NULL, "%s", e->msg);
+    else
+        pd_req_reply_error(r, e->code ? e->code : PD_ERR_INTERNAL, "%s", e->msg);
+}
+
+static pd_inv *inv_of(pd_req *r)
+{
+    return ((pd_app *)pd_req_app(r))->inv;
+}
+
+/* The entity is the path segment after /api/v1/. */
+static pd_inv_entity entity_of(pd_req *r)
+{
+    const char *p = pd_req_path(r) + strlen("/api/v1/");
+    pd_inv_entity en = PD_INV_SPOOL;
+    if (!strncmp(p, "vendor", 6))
+        en = PD_INV_VENDOR;
+    else if (!strncmp(p, "filament", 8))
+        en = PD_INV_FILAMENT;
+    return en;
+}
+
+/* {id} as an integer; else 422 as Spoolman's schema check answers. */
+static bool path_id(pd_req *r, int64_t *id)
+{
+    const char *s = pd_req_param(r, "id");
+    char *end;
+    long long v = s && *s ? strtoll(s, &end, 10) : 0;
+    if (!s || !*s || *end || v < 0 || (!isdigit((unsigned char)*s))) {
+        pd_req_reply_field_error(r, "path", "id", "Input should be a valid integer, unable to parse string as an integer");
+        return false;
+    }
+    *id = v;
+    return true;
+}
+
+/* Replies obj (stolen) on success, else the error. */
+static void reply_result(pd_req *r, pd_err rc, json_t *obj, const pd_inv_err *e)
+{
+    if (rc) {
+        json_decref(obj);
+        pd_api_inv_fail(r, e);
+    } else
+        pd_req_reply_json(r, 200, obj);
+}
+
+/* Rendered list replies, reused until the inventory changes: clients poll the same lists
+ * (Moonraker, Home Assistant every 30 s), and rendering 1,000 spools costs far more than
+ * sending them. Our own writes invalidate at once. A PostgreSQL database may also be written
+ * by another printdeck instance, so there a reply is reused for at most LIST_CACHE_SHARED_MS.
+ * Bounded in entries and bytes. */
+#define LIST_CACHE_N 16
+#define LIST_CACHE_MAX_BODY (8u << 20)
+#define LIST_CACHE_SHARED_MS 1000
+
+typedef struct list_cached {
+    char *key, *body;
+    size_t len;
+    int64_t total;
+    uint64_t generation, used, stored_ms;
+} list_cached;
+
+static list_cached list_cache[LIST_CACHE_N];
+static uint64_t list_clock;
+
+static list_cached *cache_find(const char *key, uint64_t generation, uint64_t oldest_ms)
+{
+    for (int i = 0; i < LIST_CACHE_N; i++)
+        if (list_cache[i].key && list_cache[i].generation == generation &&
+            list_cache[i].stored_ms >= oldest_ms && !strcmp(list_cache[i].key, key)) {
+            list_cache[i].used = ++list_clock;
+            return &list_cache[i];
+        }
+    return NULL;
+}
+
+static void cache_store(const char *key, uint64_t generation, uint64_t now_ms, const char *body,
+                        size_t len, int64_t total)
+{
+    list_cached *c = &list_cache[0];
+    for (int i = 1; i < LIST_CACHE_N; i++)
+        if (list_cache[i].used < c->used)
+            c = &list_cache[i];
+    char *k = strdup(key), *b = malloc(len ? len : 1);
+    if (!k || !b || len > LIST_CACHE_MAX_BODY) {
+        free(k);
+        free(b);
+        return;
+    }
+    memcpy(b, body, len);
+    free(c->key);
+    free(c->body);
+    *c = (list_cached){k, b, len, total, generation, ++list_clock, now_ms};
+}
+
+void pd_api_inventory_cache_clear(void)
+{
+    for (int i = 0; i < LIST_CACHE_N; i++) {
+        free(list_cache[i].key);
+        free(list_cache[i].body);
+        list_cache[i] = (list_cached){0};
+    }
+}
+
+static void reply_list(pd_req *r, const char *body, size_t len, int64_t total)
+{
+    char t[24];
+    snprintf(t, sizeof t, "%lld", (long long)total);
+    pd_req_add_header(r, "x-total-count", t);
+    pd_req_reply_raw(r, 200, "application/json", body, len);
+}
+
+static void list(pd_req *r)
+{
+    char buf[8192], key[8192 + 64];
+    const char *names[MAX_PARAMS], *values[MAX_PARAMS];
+    size_t n = pd_req_query_all(r, buf, sizeof buf, names, values, MAX_PARAMS), kl;
+    pd_inv_param p[MAX_PARAMS];
+    pd_inv *inv = inv_of(r);
+    pd_inv_entity en = entity_of(r);
+    kl = (size_t)snprintf(key, sizeof key, "%d", (int)en);
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (pd_inv_param){names[i], values[i]};
+        if (kl < sizeof key)
+            kl += (size_t)snprintf(key + kl, sizeof key - kl, "&%s=%s", names[i], values[i]);
+    }
+    bool cacheable = kl < sizeof key, shared = strcmp(inv->db->ops->name, "sqlite") != 0;
+    uint64_t now = uv_now(((pd_app *)pd_req_app(r))->loop);
+    uint64_t oldest = shared && now > LIST_CACHE_SHARED_MS ? now - LIST_CACHE_SHARED_MS : 0;
+    list_cached *c = cacheable ? cache_find(key, inv->generation, oldest) : NULL;
+    if (c) {
+        reply_list(r, c->body, c->len, c->total);
+        return;
+    }
+    pd_inv_list out;
+    pd_inv_err e = {0};
+    pd_err rc = pd_inv_list_get(inv, en, p, n, &out, &e);
+    if (rc) {
+        pd_api_inv_fail(r, &e);
+        return;
+    }
+    char *body = json_dumps(out.items, PD_JSON_FLAGS);
+    json_decref(out.items);
+    if (!body) {
+        pd_req_reply_error(r, PD_ERR_NOMEM, "out of memory");
+        return;
+    }
+    if (cacheable)
+        cache_store(key, inv->generation, now, body, strlen(body), out.total);
+    reply_list(r, body, strlen(body), out.total);
+    free(body);
+}
+
+static void get_one(pd_req *r)
+{
+    int64_t id;
+    json_t *obj = NULL;
+    pd_inv_err e = {0};
+    if (path_id(r, &id)) {
+        pd_err rc = pd_inv_get(inv_of(r), entity_of(r), id, &obj, &e);
+        reply_result(r, rc, obj, &e);
+    }
+}
+
+static void create(pd_req *r)
+{
+    json_t *body = pd_req_json(r), *obj = NULL;
+    pd_inv_err e = {0};
+    if (body) {
+        pd_err rc = pd_inv_create(inv_of(r), entity_of(r), body, &obj, &e);
+        reply_result(r, rc, obj, &e);
+    }
+}
+
+static void update(pd_req *r)
+{
+    int64_t id;
+    json_t *body, *obj = NULL;
+    pd_inv_err e = {0};
+    if (path_id(r, &id) && (body = pd_req_json(r))) {
+        pd_err rc = pd_inv_update(inv_of(r), entity_of(r), id, body, &obj, &e);
+        reply_result(r, rc, obj, &e);
+    }
+}
+
+static void delete_one(pd_req *r)
+{
+    int64_t id;
+    pd_inv_err e = {0};
+    if (!path_id(r, &id))
+        return;
+    pd_err rc = pd_inv_delete(inv_of(r), entity_of(r), id, &e);
+    reply_result(r, rc, json_pack("{s:s}", "message", "Success!"), &e);
+}
+
+static void spool_use(pd_req *r)
+{
+    int64_t id;
+    json_t *body, *obj = NULL;
+    pd_inv_err e = {0};
+    if (path_id(r, &id) && (body = pd_req_json(r))) {
+        pd_err rc = pd_inv_spool_use(inv_of(r), id, body, &obj, &e);
+        reply_result(r, rc, obj, &e);
+    }
+}
+
+static void spool_measure(pd_req *r)
+{
+    int64_t id;
+    json_t *body, *obj = NULL;
+    pd_inv_err e = {0};
+    if (path_id(r, &id) && (body = pd_req_json(r))) {
+        pd_err rc = pd_inv_spool_measure(inv_of(r), id, body, &obj, &e);
+        reply_result(r, rc, obj, &e);
+    }
+}
+
+/* /material, /article-number, /lot-number, /location: the path names the column. */
+static void distinct(pd_req *r)
+{
+    static const struct {
+        const char *path, *what;
+    } map[] = {{"/api/v1/material", "material"}, {"/api/v1/article-number", "article_number"},
+               {"/api/v1/lot-number", "lot_nr"}, {"/api/v1/location", "location"}};
+    const char *path = pd_req_path(r);
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        if (strncmp(path, map[i].path, strlen(map[i].path)))
+            continue;
+        json_t *out = NULL;
+        pd_err rc = pd_inv_distinct(inv_of(r), map[i].what, &out);
+        if (rc)
+            pd_req_reply_error(r, rc, "%s", pd_strerror(rc));
+        else
+            pd_req_reply_json(r, 200, out);
+        return;
+    }
+    pd_req_reply_error(r, PD_ERR_NOTFOUND, "Not Found");
+}
+
+static void location_rename(pd_req *r)
+{
+    json_t *body = pd_req_json(r);
+    pd_inv_err e = {0};
+    if (!body)
+        return;
+    const char *to = json_string_value(json_object_get(body, "name"));
+    if (!to) {
+        pd_req_reply_field_error(r, "body", "name", "Field required: a string");
+        return;
+    }
+    pd_err rc = pd_inv_location_rename(inv_of(r), pd_req_param(r, "name"), to, &e);
+    reply_result(r, rc, json_string(to), &e);
+}
+
+static void health(pd_req *r)
+{
+    pd_req_reply_json(r, 200, json_pack("{s:s}", "status", "healthy"));
+}
+
+/* Spoolman names its PostgreSQL type "postgres"; clients compare the string. */
+static const char *db_type(const pd_db *db)
+{
+    return strcmp(db->ops->name, "postgresql") ? db->ops->name : "postgres";
+}
+
+static void info(pd_req *r)
+{
+    pd_app *app = pd_req_app(r);
+    char backups[PD_CFG_STR + 16];
+    snprintf(backups, sizeof backups, "%s/backups", app->cfg->data_dir);
+    /* version: the Spoolman API level served (Fluidd reads settings only from 0.16 on) */
+    pd_req_reply_json(r, 200, json_pack("{s:s,s:b,s:b,s:s,s:s,s:s,s:s,s:s,s:n,s:n,s:s}",
+                                        "version", "0.26.1", "debug_mode", 0, "automatic_backups", 0,
+                                        "data_dir", app->cfg->data_dir, "logs_dir", app->cfg->data_dir,
+                                        "backups_dir", backups, "db_type", db_type(app->db),
+                                        "external_db_name", "SpoolmanDB", "git_commit", "build_date",
+                                        "server", "printdeck"));
+}
+
+pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, char *err, size_t errlen)
+{
+    char dir[PD_CFG_STR + 16], stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    snprintf(dir, sizeof dir, "%s/backups", app->cfg->data_dir);
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s", dir);
+        return PD_ERR_IO;
+    }
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime_r(&now, &tm));
+    snprintf(path, pathlen, "%s/printdeck-%s.db", dir, stamp);
+    return app->db->ops->backup(app->db->s, path, err, errlen);
+}
+
+static void backup(pd_req *r)
+{
+    char path[PD_CFG_STR + 64], err[256];
+    pd_err rc = pd_api_backup(pd_req_app(r), path, sizeof path, err, sizeof err);
+    if (rc) {
+        pd_error("inventory", "backup failed: %s", err);
+        pd_req_reply_error(r, PD_ERR_INTERNAL, "Backup failed. See server logs for more information.");
+        return;
+    }
+    pd_info("inventory", "backup written to %s", path);
+    pd_req_reply_json(r, 200, json_pack("{s:s,s:b}", "path", path, "created", 1));
+}
+
+#define SM PD_ROUTE_SPOOLMAN
+
+const pd_route pd_api_inventory_routes[] = {
+    {"GET", "/api/v1/vendor", list, SM},
+    {"POST", "/api/v1/vendor", create, SM},
+    {"GET", "/api/v1/vendor/{id}", get_one, SM},
+    {"PATCH", "/api/v1/vendor/{id}", update, SM},
+    {"DELETE", "/api/v1/vendor/{id}", delete_one, SM},
+    {"GET", "/api/v1/filament", list, SM},
+    {"POST", "/api/v1/filament", create, SM},
+    {"GET", "/api/v1/filament/{id}", get_one, SM},
+    {"PATCH", "/api/v1/filament/{id}", update, SM},
+    {"DELETE", "/api/v1/filament/{id}", delete_one, SM},
+    {"GET", "/api/v1/spool", list, SM},
+    {"POST", "/api/v1/spool", create, SM},
+    {"GET", "/api/v1/spool/{id}", get_one, SM},
+    {"PATCH", "/api/v1/spool/{id}", update, SM},
+    {"DELETE", "/api/v1/spool/{id}", delete_one, SM},
+    {"PUT", "/api/v1/spool/{id}/use", spool_use, SM},
+    {"PUT", "/api/v1/spool/{id}/measure", spool_measure, SM},
+    {"GET", "/api/v1/material", distinct, SM},
+    {"GET", "/api/v1/article-number", distinct, SM},
+    {"GET", "/api/v1/lot-number", distinct, SM},
+    {"GET", "/api/v1/location", distinct, SM},
+    {"PATCH", "/api/v1/location/{name}", location_rename, SM},
+    {"GET", "/api/v1/info", info, SM},
+    {"GET", "/api/v1/health", health, SM},
+    {"POST", "/api/v1/backup", backup, SM},
+};
+const size_t pd_api_inventory_nroutes = sizeof pd_api_inventory_routes / sizeof pd_api_inventory_routes[0];

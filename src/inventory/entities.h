@@ -1,0 +1,66 @@
+/* Private to src/inventory/: the column tables and the helpers the entity files share. */
+#ifndef PD_INVENTORY_ENTITIES_H
+#define PD_INVENTORY_ENTITIES_H
+
+#include "inventory/inventory.h"
+
+typedef enum inv_coltype {
+    COL_TEXT, COL_INT, COL_REAL, COL_BOOL,
+    COL_TIME,       /* unix seconds ↔ ISO 8601 */
+    COL_REF,        /* id of another entity (vendor_id, filament_id) */
+    COL_COLOR,      /* RRGGBB or RRGGBBAA, stored upper-case without '#' */
+    COL_COLORS,     /* ≥2 colours, comma-joined */
+    COL_DIRECTION,  /* "coaxial" | "longitudinal" */
+    COL_DATE,       /* YYYY-MM-DD */
+} inv_coltype;
+
+enum {
+    COL_RO = 1u << 0,        /* set by the server (id, registered) */
+    COL_REQ = 1u << 1,       /* required on create */
+    COL_NONNULL = 1u << 2,   /* null is refused */
+    COL_POSITIVE = 1u << 3,  /* > 0 rather than ≥ 0 */
+    COL_HIDDEN = 1u << 4,    /* not in the JSON object (ids shown as nested objects) */
+};
+
+typedef struct inv_col {
+    const char *name;        /* JSON key and SQL column */
+    inv_coltype type;
+    unsigned flags;
+    double min;              /* numbers: lower bound (0 unless said) */
+    int maxlen;              /* text: characters */
+} inv_col;
+
+typedef struct inv_table {
+    const char *name, *alias;
+    const inv_col *cols;
+    size_t n;
+} inv_table;
+
+extern const inv_table inv_tables[PD_INV__N];
+
+const inv_col *inv_col_find(pd_inv_entity en, const char *name);
+/* "SELECT <columns of en, then of what it embeds> FROM … WHERE 1 = 1" (or count(*)). */
+void inv_select_from(pd_sqlb *b, pd_inv_entity en, bool count);
+/* The same with the given select list ("s.id"), or all columns when cols is NULL; with a
+ * select list, only the joins that `uses` (the rest of the statement) needs. */
+void inv_select_cols_from(pd_sqlb *b, pd_inv_entity en, const char *cols, const char *uses);
+/* One row of inv_select_from as the object GET returns (without `extra`). */
+json_t *inv_render_row(pd_inv_entity en, const pd_row *row);
+/* Sets `extra` on each object in items and on the objects they embed. */
+pd_err inv_attach_extras(pd_inv *inv, pd_inv_entity en, json_t *items);
+/* Runs a statement from inv_select_from and appends each rendered row to items. */
+pd_err inv_fetch(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, json_t *items);
+/* Row callback: appends column 0 as a string to the json array ud. */
+pd_err inv_collect_text(const pd_row *row, void *ud);
+/* settings.c and fields.c (field definitions live in the extra_fields_* settings) */
+pd_err inv_fail_rc(pd_inv_err *e, pd_err rc);  /* the error's own sentence as the message */
+size_t inv_utf8_chars(const char *s);          /* code points: what Spoolman's limits count */
+pd_err inv_setting_text(pd_inv *inv, const pd_inv_setting_def *def, char **text);
+pd_err inv_setting_put(pd_inv *inv, const pd_inv_setting_def *def, const char *text, pd_inv_err *e);
+void inv_setting_announce(pd_inv *inv, const pd_inv_setting_def *def, const char *text);
+pd_err inv_fields_setting_check(const char *setting, const json_t *value, pd_inv_err *e);
+
+double inv_length_mm(double grams, double density, double diameter);
+double inv_weight_g(double length_mm, double density, double diameter);
+
+#endif

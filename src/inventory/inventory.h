@@ -1,0 +1,203 @@
+/* The filament inventory (docs/inventory.md): Spoolman's vendor / filament / spool model with
+ * its computed values, extra fields and settings, plus what printdeck adds (temperature and
+ * drying data, low-stock thresholds, Bambu tray identities) and the AMS slot map.
+ *
+ * Objects are built as jansson trees in exactly the shape Spoolman's API returns (nulls
+ * omitted). Every write runs in one transaction and, once committed, is announced on the bus
+ * as PD_EV_INVENTORY with the object as GET returns it. */
+#ifndef PD_INVENTORY_H
+#define PD_INVENTORY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/bus.h"
+#include "core/err.h"
+#include "store/sqlb.h"
+#include "store/store.h"
+
+typedef struct pd_inv {
+    pd_db *db;
+    pd_bus *bus;              /* may be NULL (tools, tests): no events */
+    uint64_t generation;      /* bumped by every write: list caches compare it */
+} pd_inv;
+
+/* What went wrong, for the API to shape: PD_ERR_FIELD → 422 naming loc/field; INVAL → 400;
+ * NOTFOUND → 404; FORBIDDEN → 403; others → 500. msg is Spoolman's message where it has one. */
+typedef struct pd_inv_err {
+    pd_err code;
+    char loc[8];              /* "body" | "query" | "path" */
+    char field[96];
+    char msg[256];
+} pd_inv_err;
+
+pd_err pd_inv_fail(pd_inv_err *e, pd_err code, const char *loc, const char *field,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+typedef enum pd_inv_entity { PD_INV_VENDOR, PD_INV_FILAMENT, PD_INV_SPOOL, PD_INV__N } pd_inv_entity;
+const char *pd_inv_entity_name(pd_inv_entity en);   /* "vendor" | "filament" | "spool" */
+bool pd_inv_entity_parse(const char *name, pd_inv_entity *out);
+
+/* Announces a committed change (resource "vendor"|"filament"|"spool"|"setting"). */
+void pd_inv_emit(pd_inv *inv, const char *resource, const char *change, const char *key,
+                 json_t *payload /* borrowed */);
+
+/* --- time (times.c) ---------------------------------------------------------------------
+ * Stored as unix seconds; shown as "2024-05-01T10:00:00Z". Input is ISO 8601 with an
+ * optional fraction and offset; a value without offset is local time, as Spoolman reads it. */
+void pd_inv_time_format(int64_t t, char out[32]);
+bool pd_inv_time_parse(const char *s, int64_t *out);
+json_t *pd_inv_time_json(int64_t t);
+
+/* --- vendors, filaments, spools (entities.c) --------------------------------------------- */
+
+/* Query parameters of a list request, already URL-decoded: name → value. */
+typedef struct pd_inv_param {
+    const char *name, *value;
+} pd_inv_param;
+
+typedef struct pd_inv_list {
+    json_t *items;            /* array */
+    int64_t total;            /* matches before paging: X-Total-Count */
+} pd_inv_list;
+
+pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *params, size_t n,
+                       pd_inv_list *out, pd_inv_err *e);
+pd_err pd_inv_get(pd_inv *inv, pd_inv_entity en, int64_t id, json_t **out, pd_inv_err *e);
+pd_err pd_inv_create(pd_inv *inv, pd_inv_entity en, json_t *body, json_t **out, pd_inv_err *e);
+pd_err pd_inv_update(pd_inv *inv, pd_inv_entity en, int64_t id, json_t *body, json_t **out,
+                     pd_inv_err *e);
+pd_err pd_inv_delete(pd_inv *inv, pd_inv_entity en, int64_t id, pd_inv_err *e);
+
+/* PUT /spool/{id}/use and /measure (Spoolman §8). */
+pd_err pd_inv_spool_use(pd_inv *inv, int64_t id, json_t *body, json_t **out, pd_inv_err *e);
+pd_err pd_inv_spool_measure(pd_inv *inv, int64_t id, json_t *body, json_t **out, pd_inv_err *e);
+/* A weight used by a print (the tracking issue): same arithmetic as `use`, grams. */
+pd_err pd_inv_spool_consume(pd_inv *inv, int64_t id, double grams, json_t **out, pd_inv_err *e);
+
+/* CIE94 ΔE between two "RRGGBB[AA]" colours ('#' optional, alpha ignored); -1 when either
+ * is not a colour. 0 is identical; under ~20 looks alike (Spoolman's default threshold). */
+double pd_inv_color_distance(const char *a, const char *b);
+
+/* Distinct non-null values: "material", "article_number", "lot_nr", "location". */
+pd_err pd_inv_distinct(pd_inv *inv, const char *what, json_t **out);
+pd_err pd_inv_location_rename(pd_inv *inv, const char *from, const char *to, pd_inv_err *e);
+
+/* --- settings (settings.c) ---------------------------------------------------------------
+ * Values are JSON text; responses are Spoolman's SettingResponse {"value","is_set","type"}. */
+typedef enum pd_inv_stype { PD_INV_ST_BOOLEAN, PD_INV_ST_NUMBER, PD_INV_ST_STRING, PD_INV_ST_ARRAY,
+                            PD_INV_ST_OBJECT } pd_inv_stype;
+typedef struct pd_inv_setting_def {
+    const char *key;
+    pd_inv_stype type;
+    const char *def;          /* JSON text */
+} pd_inv_setting_def;
+extern const pd_inv_setting_def pd_inv_settings[];
+extern const size_t pd_inv_nsettings;
+const pd_inv_setting_def *pd_inv_setting_find(const char *key);
+
+pd_err pd_inv_setting_all(pd_inv *inv, json_t **out);
+pd_err pd_inv_setting_get(pd_inv *inv, const char *key, json_t **out, pd_inv_err *e);
+/* body: the request body parsed as JSON (must be a JSON string holding the encoded value) */
+pd_err pd_inv_setting_set(pd_inv *inv, const char *key, json_t *body, json_t **out, pd_inv_err *e);
+/* The stored value or the default, decoded; new reference. */
+json_t *pd_inv_setting_value(pd_inv *inv, const char *key);
+
+/* --- extra fields (fields.c) ---------------------------------------------------------------
+ * Definitions live in setting extra_fields_<entity>; values in table `extra` as JSON text. */
+pd_err pd_inv_fields_list(pd_inv *inv, pd_inv_entity en, json_t **out);
+pd_err pd_inv_field_put(pd_inv *inv, pd_inv_entity en, const char *key, json_t *body,
+                        json_t **out, pd_inv_err *e);
+pd_err pd_inv_field_delete(pd_inv *inv, pd_inv_entity en, const char *key, json_t **out,
+                           pd_inv_err *e);
+pd_err pd_inv_field_values(pd_inv *inv, pd_inv_entity en, const char *key, json_t **out,
+                           pd_inv_err *e);
+/* Checks a request's `extra` object against the definitions (loc "body", field "extra.<k>"). */
+pd_err pd_inv_extra_check(pd_inv *inv, pd_inv_entity en, json_t *extra, pd_inv_err *e);
+/* Writes checked values: per key, null removes (PATCH merges). */
+pd_err pd_inv_extra_save(pd_inv *inv, pd_inv_entity en, int64_t id, json_t *extra);
+pd_err pd_inv_extra_drop(pd_inv *inv, pd_inv_entity en, int64_t id);
+/* Extra maps of the entities with ids in [lo, hi]: object "id" → {"key":"json text"}. */
+pd_err pd_inv_extra_load(pd_inv *inv, pd_inv_entity en, int64_t lo, int64_t hi, json_t **out);
+/* List filter `extra.<key>=value` (Spoolman §6) as a condition on id_sql (e.g. "s.id"),
+ * appended to b as " AND (…)". Unknown keys add nothing. */
+pd_err pd_inv_extra_filter(pd_inv *inv, pd_inv_entity en, const char *key, const char *value,
+                           const char *id_sql, pd_sqlb *b, pd_inv_err *e);
+/* Sort expression for `extra.<key>` (numeric for number fields, first element for ranges),
+ * written into out; false when the key is unknown (then the sort term is ignored). */
+bool pd_inv_extra_sort(pd_inv *inv, pd_inv_entity en, const char *key, const char *id_sql,
+                       char *out, size_t outlen);
+
+/* --- AMS slots (slots.c) ------------------------------------------------------------------
+ * Which spool sits in which slot: (printer, AMS unit, slot); the external holder is unit
+ * PD_INV_EXTERNAL_UNIT, slot 0. Rows appear on first assignment or first live report.
+ * History rows open on assignment and close (unassigned_at) when the spool leaves. */
+#define PD_INV_EXTERNAL_UNIT 255
+
+typedef struct pd_inv_reported {   /* what the printer says is in the slot */
+    const char *color;             /* "#RRGGBBAA" or "" */
+    const char *material;          /* tray_type or "" */
+    const char *tray_uuid;         /* RFID spool id or "" */
+} pd_inv_reported;
+
+/* Slots of one printer (printer_id > 0) or of all: array of {printer_id, unit, slot,
+ * spool_id?, spool?, reported{color?, material?, tray_uuid?}, updated_at}. */
+pd_err pd_inv_slots_list(pd_inv *inv, int64_t printer_id, json_t **out);
+/* event_type: "manual" (default), "rfid", "color_change", "material_change", "empty". A spool
+ * assigned elsewhere leaves its old slot first (a spool is in one place). */
+pd_err pd_inv_slot_assign(pd_inv *inv, int64_t printer_id, int unit, int slot, int64_t spool_id,
+                          const char *event_type, json_t **out, pd_inv_err *e);
+pd_err pd_inv_slot_unassign(pd_inv *inv, int64_t printer_id, int unit, int slot,
+                            const char *event_type, json_t **out, pd_inv_err *e);
+/* Newest first: array of {id, unit, slot, spool_id?, assigned_at, unassigned_at?, event_type}. */
+pd_err pd_inv_slot_history(pd_inv *inv, int64_t printer_id, int64_t limit, int64_t offset,
+                           json_t **out, int64_t *total);
+/* Records what the printer reports in a slot. When the material or colour changed from what
+ * was reported before, the assigned spool is unassigned with that reason (someone swapped
+ * it; another RFID tag alone says "rfid"); a tray_uuid that a spool carries assigns that
+ * spool ("rfid"). */
+pd_err pd_inv_slot_report(pd_inv *inv, int64_t printer_id, int unit, int slot,
+                          const pd_inv_reported *rep);
+/* A spool given the tray_uuid a slot reports right now goes into that slot ("rfid"). Runs
+ * inside the caller's transaction. */
+pd_err pd_inv_slot_claim_rfid(pd_inv *inv, int64_t spool_id, const char *tray_uuid);
+bool pd_inv_event_type_ok(const char *event_type);
+
+/* --- import and export (transfer.c) -------------------------------------------------------
+ * docs/inventory-transfer.md. Export is Spoolman's (§9): the raw rows of one table with what
+ * they embed flattened under dotted keys ("filament.vendor.name", "extra.<key>"), datetimes
+ * "YYYY-MM-DD HH:MM:SS" UTC, no computed values. Import reads such an export (Spoolman's or
+ * printdeck's) or a copy of Spoolman's database in one transaction: a bad row writes nothing
+ * and the error names the row and the field. */
+typedef enum pd_inv_format { PD_INV_FMT_JSON, PD_INV_FMT_CSV, PD_INV_FMT_SPOOLMAN_DB } pd_inv_format;
+bool pd_inv_format_parse(const char *s, pd_inv_format *out);   /* "json" | "csv" | "spoolman-db" */
+/* Spoolman's booleans in a query or a CSV cell: true/false, 1/0, yes/no, on/off, any case. */
+bool pd_inv_bool_parse(const char *s, bool *out);
+
+/* Every row of en (archived spools only with allow_archived) as JSON or CSV text: *out is
+ * malloc'd and NUL-terminated, *len its length. */
+pd_err pd_inv_export(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool allow_archived, char **out,
+                     size_t *len);
+
+#define PD_INV_IMPORT_MAX_ROWS 1000000
+typedef struct pd_inv_import_counts {
+    size_t created[PD_INV__N];   /* objects written, by entity */
+    size_t settings;             /* settings and extra-field lists taken from a Spoolman database */
+} pd_inv_import_counts;
+/* A JSON or CSV export of vendors, filaments or spools (the kind follows from the columns).
+ * Objects keep their source ids when their table was empty; an object whose id, registered
+ * time and name match one already here is that one, so importing twice adds nothing. Extra
+ * keys without a definition get one of the type their value fits. No events: inv->generation
+ * is bumped once. */
+pd_err pd_inv_import(pd_inv *inv, pd_inv_format fmt, const char *data, size_t len,
+                     pd_inv_import_counts *out, pd_inv_err *e);
+/* Spoolman's SQLite database (its spoolman.db, or a backup of it), opened read-only: settings
+ * and extra-field definitions first, then every vendor, filament and spool. */
+pd_err pd_inv_import_spoolman_db(pd_inv *inv, const char *path, pd_inv_import_counts *out,
+                                 pd_inv_err *e);
+/* A file in format (NULL: told by the extension, .json .csv .db .sqlite). */
+pd_err pd_inv_import_file(pd_inv *inv, const char *path, const char *format,
+                          pd_inv_import_counts *out, pd_inv_err *e);
+
+#endif

@@ -1,0 +1,613 @@
+/* List requests (Spoolman §5): filters ANDed across parameters, comma-separated terms ORed
+ * inside one, `"quoted"` terms exact, empty terms meaning "no value"; sort on stored, joined,
+ * computed and extra columns with NULLs last; limit/offset paging with the total before paging.
+ * Filters come from one table per entity: the parameter, its alias, the SQL it reads, how. */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "inventory/entities.h"
+
+typedef enum filter_kind {
+    F_TEXT_OPT,   /* nullable text: empty term = NULL or "" */
+    F_TEXT_REQ,   /* non-null text (vendor name): empty term = "" */
+    F_IDS,        /* id list */
+    F_IDS_NULL,   /* id list where -1 means "none" */
+    F_DATES,      /* start|end (inclusive), or one exact timestamp */
+    F_COLOR,      /* filament colour within a ΔE threshold (applied after the query) */
+} filter_kind;
+
+typedef struct filter {
+    const char *param, *alias;  /* alias only used when the dotted name is absent */
+    const char *sql;
+    filter_kind kind;
+} filter;
+
+static const filter vendor_filters[] = {
+    {"name", NULL, "v.name", F_TEXT_REQ},
+    {"external_id", NULL, "v.external_id", F_TEXT_OPT},
+    {"registered", NULL, "v.registered", F_DATES},
+    {NULL, NULL, NULL, 0},
+};
+
+static const filter filament_filters[] = {
+    {"vendor.name", "vendor_name", "v.name", F_TEXT_REQ},
+    {"vendor.id", "vendor_id", "f.vendor_id", F_IDS_NULL},
+    {"name", NULL, "f.name", F_TEXT_OPT},
+    {"material", NULL, "f.material", F_TEXT_OPT},
+    {"article_number", NULL, "f.article_number", F_TEXT_OPT},
+    {"external_id", NULL, "f.external_id", F_TEXT_OPT},
+    {"color_hex", NULL, "f.color_hex", F_COLOR},
+    {"registered", NULL, "f.registered", F_DATES},
+    {NULL, NULL, NULL, 0},
+};
+
+static const filter spool_filters[] = {
+    {"filament.name", "filament_name", "f.name", F_TEXT_OPT},
+    {"filament.material", "filament_material", "f.material", F_TEXT_OPT},
+    {"filament.id", "filament_id", "s.filament_id", F_IDS},
+    {"filament.vendor.name", "vendor_name", "v.name", F_TEXT_REQ},
+    {"filament.vendor.id", "vendor_id", "f.vendor_id", F_IDS_NULL},
+    {"filament.multi_color_direction", NULL, "f.multi_color_direction", F_TEXT_OPT},
+    {"location", NULL, "s.location", F_TEXT_OPT},
+    {"lot_nr", NULL, "s.lot_nr", F_TEXT_OPT},
+    {"tray_uuid", NULL, "s.tray_uuid", F_TEXT_OPT},
+    {"tag_uid", NULL, "s.tag_uid", F_TEXT_OPT},
+    {"first_used", NULL, "s.first_used", F_DATES},
+    {"last_used", NULL, "s.last_used", F_DATES},
+    {"registered", NULL, "s.registered", F_DATES},
+    {NULL, NULL, NULL, 0},
+};
+
+static const filter *const filters[PD_INV__N] = {vendor_filters, filament_filters, spool_filters};
+
+static const char *param(const pd_inv_param *p, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(p[i].name, name))
+            return p[i].value;
+    return NULL;
+}
+
+/* Splits value on commas into terms (in place, in buf). */
+static size_t split_terms(const char *value, char *buf, size_t buflen, char **terms, size_t max)
+{
+    snprintf(buf, buflen, "%s", value);
+    size_t n = 0;
+    char *p = buf;
+    /* strtok would drop empty terms, and "" is a meaningful term here */
+    while (n < max) {
+        terms[n++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    return n;
+}
+
+#define MAX_TERMS 32
+
+static pd_err text_filter(pd_inv *inv, const filter *f, const char *value, pd_sqlb *b)
+{
+    char buf[1024], *terms[MAX_TERMS];
+    size_t n = split_terms(value, buf, sizeof buf, terms, MAX_TERMS);
+    pd_sqlb_add(b, " AND (");
+    for (size_t i = 0; i < n; i++) {
+        char *t = terms[i];
+        size_t len = strlen(t);
+        if (i)
+            pd_sqlb_add(b, " OR ");
+        if (!len) {
+            if (f->kind == F_TEXT_OPT)
+                pd_sqlb_add(b, "%s IS NULL OR %s = ''", f->sql, f->sql);
+            else
+                pd_sqlb_add(b, "%s = ''", f->sql);
+        } else if (len >= 2 && t[0] == '"' && t[len - 1] == '"') {
+            t[len - 1] = '\0';
+            pd_sqlb_add(b, "%s = ?", f->sql);
+            pd_sqlb_arg(b, PD_SQL_S(t + 1));
+        } else {
+            /* Spoolman's ILIKE %term%: % and _ in the term stay wildcards, as there */
+            pd_sqlb_add(b, "%s %s '%%' || ? || '%%'", f->sql, inv->db->ops->ilike);
+            pd_sqlb_arg(b, PD_SQL_S(t));
+        }
+    }
+    pd_sqlb_add(b, ")");
+    return PD_OK;
+}
+
+static bool parse_id(const char *s, int64_t *out)
+{
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    if (!*p || strlen(p) > 18)
+        return false;
+    for (; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return false;
+    *out = strtoll(s, NULL, 10);
+    return true;
+}
+
+static pd_err ids_filter(const filter *f, const char *value, pd_sqlb *b, pd_inv_err *e)
+{
+    char buf[1024], *terms[MAX_TERMS];
+    size_t n = split_terms(value, buf, sizeof buf, terms, MAX_TERMS);
+    pd_sqlb_add(b, " AND (");
+    for (size_t i = 0; i < n; i++) {
+        int64_t id;
+        if (!parse_id(terms[i], &id))
+            return pd_inv_fail(e, PD_ERR_FIELD, "query", f->param,
+                               "Invalid id list \"%s\": comma-separated integers expected", value);
+        if (i)
+            pd_sqlb_add(b, " OR ");
+        if (id == -1 && f->kind == F_IDS_NULL) {
+            pd_sqlb_add(b, "%s IS NULL", f->sql);
+        } else {
+            pd_sqlb_add(b, "%s = ?", f->sql);
+            pd_sqlb_arg(b, PD_SQL_I(id));
+        }
+    }
+    pd_sqlb_add(b, ")");
+    return PD_OK;
+}
+
+static pd_err dates_filter(const filter *f, const char *value, pd_sqlb *b, pd_inv_err *e)
+{
+    if (!*value)
+        return PD_OK;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", value);
+    char *bar = strchr(buf, '|');
+    int64_t t0, t1;
+    if (!bar) {
+        if (!pd_inv_time_parse(buf, &t0))
+            goto bad;
+        pd_sqlb_add(b, " AND %s = ?", f->sql);
+        pd_sqlb_arg(b, PD_SQL_I(t0));
+        return PD_OK;
+    }
+    *bar = '\0';
+    if (*buf) {
+        if (!pd_inv_time_parse(buf, &t0))
+            goto bad;
+        pd_sqlb_add(b, " AND %s >= ?", f->sql);
+        pd_sqlb_arg(b, PD_SQL_I(t0));
+    }
+    if (bar[1]) {
+        if (!pd_inv_time_parse(bar + 1, &t1))
+            goto bad;
+        pd_sqlb_add(b, " AND %s <= ?", f->sql);
+        pd_sqlb_arg(b, PD_SQL_I(t1));
+    }
+    return PD_OK;
+bad:
+    return pd_inv_fail(e, PD_ERR_INVAL, "query", f->param,
+                       "Invalid date filter \"%s\": use an ISO 8601 time or start|end", value);
+}
+
+/* --- colour similarity (CIE94 ΔE in L*a*b*, as Spoolman's filter) ------------------------ */
+
+typedef struct lab {
+    double l, a, b;
+} lab;
+
+static double srgb_linear(double c)
+{
+    return c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4);
+}
+
+static double lab_f(double t)
+{
+    return t > 216.0 / 24389 ? cbrt(t) : (24389.0 / 27 * t + 16) / 116;
+}
+
+static bool hex_lab(const char *hex, lab *out)
+{
+    if (*hex == '#')
+        hex++;
+    size_t len = strlen(hex);
+    if (len != 6 && len != 8)
+        return false;
+    unsigned v[3];
+    for (int i = 0; i < 3; i++) {
+        char part[3] = {hex[2 * i], hex[2 * i + 1], 0};
+        char *end;
+        v[i] = (unsigned)strtoul(part, &end, 16);
+        if (*end || !isxdigit((unsigned char)part[0]))
+            return false;
+    }
+    double r = srgb_linear(v[0] / 255.0), g = srgb_linear(v[1] / 255.0), bl = srgb_linear(v[2] / 255.0);
+    double x = (0.4124 * r + 0.3576 * g + 0.1805 * bl) / 0.95047;
+    double y = 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+    double z = (0.0193 * r + 0.1192 * g + 0.9505 * bl) / 1.08883;
+    double fx = lab_f(x), fy = lab_f(y), fz = lab_f(z);
+    *out = (lab){116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)};
+    return true;
+}
+
+static double delta_e94(lab p, lab q)
+{
+    double dl = p.l - q.l, c1 = hypot(p.a, p.b), c2 = hypot(q.a, q.b), dc = c1 - c2;
+    double da = p.a - q.a, db = p.b - q.b, dh2 = da * da + db * db - dc * dc;
+    double sc = 1 + 0.045 * c1, sh = 1 + 0.015 * c1;
+    return sqrt(dl * dl + (dc / sc) * (dc / sc) + (dh2 > 0 ? dh2 : 0) / (sh * sh));
+}
+
+double pd_inv_color_distance(const char *a, const char *b)
+{
+    lab p, q;
+    return hex_lab(a, &p) && hex_lab(b, &q) ? delta_e94(p, q) : -1;
+}
+
+static bool color_match(json_t *filament, lab want, double threshold)
+{
+    const char *one = json_string_value(json_object_get(filament, "color_hex"));
+    const char *multi = json_string_value(json_object_get(filament, "multi_color_hexes"));
+    lab have;
+    if (one && hex_lab(one, &have) && delta_e94(want, have) <= threshold)
+        return true;
+    if (!multi)
+        return false;
+    char buf[1100], *terms[MAX_TERMS];
+    size_t n = split_terms(multi, buf, sizeof buf, terms, MAX_TERMS);
+    for (size_t i = 0; i < n; i++)
+        if (hex_lab(terms[i], &have) && delta_e94(want, have) <= threshold)
+            return true;
+    return false;
+}
+
+/* --- sorting ------------------------------------------------------------------------------- */
+
+/* The filament's weight only matters for the rare spool without its own initial weight: a
+ * subquery there, rather than a join every row pays for. */
+#define REMAINING_SQL "(CASE WHEN s.initial_weight IS NOT NULL THEN " \
+    "(CASE WHEN s.initial_weight > s.used_weight THEN s.initial_weight - s.used_weight ELSE 0 END) " \
+    "ELSE (SELECT CASE WHEN w.weight IS NULL THEN NULL WHEN w.weight > s.used_weight " \
+    "THEN w.weight - s.used_weight ELSE 0 END FROM filament w WHERE w.id = s.filament_id) END)"
+#define LENGTH_SQL(w) "(" w " / f.density * 1000.0 / (3.141592653589793 * f.diameter * f.diameter / 4.0))"
+
+static const struct computed {
+    const char *name, *sql;
+} spool_computed_sort[] = {
+    {"remaining_weight", REMAINING_SQL},
+    {"remaining_length", LENGTH_SQL(REMAINING_SQL)},
+    {"used_length", LENGTH_SQL("s.used_weight")},
+    {"price", "COALESCE(s.price, f.price)"},
+    {"filament.combined_name", "(COALESCE(v.name, '') || ' ' || COALESCE(f.name, ''))"},
+};
+
+/* A column of `en` under alias as a sort expression, when it is one. */
+static bool stored_column(pd_inv_entity en, const char *name, char *out, size_t outlen)
+{
+    const inv_col *c = inv_col_find(en, name);
+    if (!c)
+        return false;
+    snprintf(out, outlen, "%s.%s", inv_tables[en].alias, c->name);
+    return true;
+}
+
+static bool sort_expr(pd_inv *inv, pd_inv_entity en, const char *field, char *out, size_t outlen)
+{
+    if (en == PD_INV_SPOOL)
+        for (size_t i = 0; i < sizeof spool_computed_sort / sizeof spool_computed_sort[0]; i++)
+            if (!strcmp(field, spool_computed_sort[i].name)) {
+                snprintf(out, outlen, "%s", spool_computed_sort[i].sql);
+                return true;
+            }
+    if (!strncmp(field, "extra.", 6))
+        return pd_inv_extra_sort(inv, en, field + 6, en == PD_INV_SPOOL ? "s.id" : en == PD_INV_FILAMENT ? "f.id" : "v.id",
+                                 out, outlen);
+    if (en == PD_INV_SPOOL && !strncmp(field, "filament.vendor.", 16))
+        return stored_column(PD_INV_VENDOR, field + 16, out, outlen);
+    if (en == PD_INV_SPOOL && !strncmp(field, "filament.", 9))
+        return stored_column(PD_INV_FILAMENT, field + 9, out, outlen);
+    if (en == PD_INV_FILAMENT && !strncmp(field, "vendor.", 7))
+        return stored_column(PD_INV_VENDOR, field + 7, out, outlen);
+    return stored_column(en, field, out, outlen);
+}
+
+static pd_err order_by(pd_inv *inv, pd_inv_entity en, const char *sort, pd_sqlb *b, pd_inv_err *e)
+{
+    const char *alias = inv_tables[en].alias;
+    pd_sqlb_add(b, " ORDER BY ");
+    if (sort && *sort) {
+        char buf[1024], *terms[MAX_TERMS];
+        size_t n = split_terms(sort, buf, sizeof buf, terms, MAX_TERMS);
+        for (size_t i = 0; i < n; i++) {
+            char *colon = strchr(terms[i], ':'), expr[1024];
+            const char *dir = "ASC";
+            if (colon) {
+                *colon = '\0';
+                if (!strcasecmp(colon + 1, "desc"))
+                    dir = "DESC";
+                else if (strcasecmp(colon + 1, "asc"))
+                    return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort",
+                                       "Invalid sort order \"%s\": use asc or desc", colon + 1);
+            }
+            if (!sort_expr(inv, en, terms[i], expr, sizeof expr)) {
+                if (!strncmp(terms[i], "extra.", 6))
+                    continue;  /* unknown extra keys are ignored, as in Spoolman */
+                return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort", "Invalid sort field \"%s\".",
+                                   terms[i]);
+            }
+            pd_sqlb_add(b, "%s %s NULLS LAST, ", expr, dir);
+        }
+    }
+    /* the id breaks ties, so pages never repeat or skip a row */
+    pd_sqlb_add(b, "%s.id ASC", alias);
+    return PD_OK;
+}
+
+/* --- the list ------------------------------------------------------------------------------ */
+
+static pd_err parse_count(const char *name, const char *v, int64_t *out, pd_inv_err *e)
+{
+    if (!parse_id(v, out) || *out < 0)
+        return pd_inv_fail(e, PD_ERR_FIELD, "query", name, "Input should be a valid non-negative integer");
+    return PD_OK;
+}
+
+/* Extra-field filters of `en` and, for spools, of the filament and vendor they embed. */
+static pd_err extra_filters(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n,
+                            pd_sqlb *b, pd_inv_err *e)
+{
+    static const struct {
+        pd_inv_entity owner, target;
+        const char *prefix, *id_sql;
+    } scopes[] = {
+        {PD_INV_VENDOR, PD_INV_VENDOR, "extra.", "v.id"},
+        {PD_INV_FILAMENT, PD_INV_FILAMENT, "extra.", "f.id"},
+        {PD_INV_SPOOL, PD_INV_SPOOL, "extra.", "s.id"},
+        {PD_INV_SPOOL, PD_INV_FILAMENT, "filament.extra.", "f.id"},
+        {PD_INV_SPOOL, PD_INV_VENDOR, "filament.vendor.extra.", "v.id"},
+        {PD_INV_FILAMENT, PD_INV_VENDOR, "vendor.extra.", "v.id"},
+    };
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < sizeof scopes / sizeof scopes[0]; k++) {
+            size_t plen = strlen(scopes[k].prefix);
+            if (scopes[k].owner != en || strncmp(p[i].name, scopes[k].prefix, plen))
+                continue;
+            pd_err rc = pd_inv_extra_filter(inv, scopes[k].target, p[i].name + plen, p[i].value,
+                                            scopes[k].id_sql, b, e);
+            if (rc)
+                return rc;
+        }
+    return PD_OK;
+}
+
+static pd_err where(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n, pd_sqlb *b,
+                    pd_inv_err *e)
+{
+    pd_err rc = PD_OK;
+    for (const filter *f = filters[en]; f->param && !rc; f++) {
+        const char *v = param(p, n, f->param);
+        if (!v && f->alias)
+            v = param(p, n, f->alias);
+        if (!v)
+            continue;
+        /* a spool filter on its filament or vendor picks filament ids once, instead of
+         * testing every spool row's joined filament */
+        bool via_filament = en == PD_INV_SPOOL && (f->sql[0] == 'f' || f->sql[0] == 'v');
+        /* unary + keeps SQLite from walking spool_filament row by row for what is usually
+         * half the table; a scan is cheaper and never bad */
+        if (via_filament)
+            pd_sqlb_add(b, " AND +s.filament_id IN (SELECT f.id FROM filament f LEFT JOIN vendor v "
+                           "ON v.id = f.vendor_id WHERE 1 = 1");
+        switch (f->kind) {
+        case F_TEXT_OPT:
+        case F_TEXT_REQ: rc = text_filter(inv, f, v, b); break;
+        case F_IDS:
+        case F_IDS_NULL: rc = ids_filter(f, v, b, e); break;
+        case F_DATES: rc = dates_filter(f, v, b, e); break;
+        case F_COLOR: break;  /* after the query */
+        }
+        if (via_filament)
+            pd_sqlb_add(b, ")");
+    }
+    if (!rc && en == PD_INV_SPOOL) {
+        const char *aa = param(p, n, "allow_archived");
+        bool allow = false;
+        if (aa && !pd_inv_bool_parse(aa, &allow))
+            return pd_inv_fail(e, PD_ERR_FIELD, "query", "allow_archived", "Input should be a valid boolean");
+        if (!allow)
+            pd_sqlb_add(b, " AND s.archived = 0");
+    }
+    return rc ? rc : extra_filters(inv, en, p, n, b, e);
+}
+
+/* Colour filter: the matching filaments of a query without paging, then paged here. */
+static pd_err color_list(pd_inv *inv, const pd_inv_param *p, size_t n, pd_sqlb *b, int64_t limit,
+                         int64_t offset, pd_inv_list *out, pd_inv_err *e)
+{
+    const char *hex = param(p, n, "color_hex"), *th = param(p, n, "color_similarity_threshold");
+    double threshold = 20;
+    lab want;
+    if (!hex_lab(hex, &want))
+        return pd_inv_fail(e, PD_ERR_INVAL, "query", "color_hex", "Invalid colour \"%s\": use RRGGBB", hex);
+    if (th) {
+        char *end;
+        threshold = strtod(th, &end);
+        if (*end || !isfinite(threshold) || threshold < 0)
+            return pd_inv_fail(e, PD_ERR_FIELD, "query", "color_similarity_threshold",
+                               "Input should be a valid number");
+    }
+    json_t *all = json_array();
+    pd_err rc = all ? inv_fetch(inv, PD_INV_FILAMENT, b, all) : PD_ERR_NOMEM;
+    size_t i;
+    json_t *it;
+    int64_t seen = 0;
+    json_array_foreach(all, i, it) {
+        if (rc || !color_match(it, want, threshold))
+            continue;
+        if (seen >= offset && (limit < 0 || seen < offset + limit))
+            json_array_append(out->items, it);
+        seen++;
+    }
+    out->total = seen;
+    json_decref(all);
+    return rc;
+}
+
+/* A page's ids and the total, from one scan: count(*) OVER () rides along with the ids. */
+#define PAGE_IDS_MAX 1000
+
+typedef struct page_ids {
+    int64_t v[PAGE_IDS_MAX];
+    size_t n;
+    int64_t total;
+} page_ids;
+
+static pd_err page_id_row(const pd_row *row, void *ud)
+{
+    page_ids *p = ud;
+    if (p->n < PAGE_IDS_MAX)
+        p->v[p->n++] = pd_row_int(row, 0);
+    p->total = pd_row_int(row, 1);
+    return PD_OK;
+}
+
+/* Ids and total of one page in a single scan, then those rows rendered: sorting narrow id
+ * rows and joining 50 of them is far cheaper than sorting every joined row of a large
+ * inventory to keep 50. Returns NOTFOUND when the page is empty (past the last page no row
+ * carries the total). */
+static pd_err page_by_ids(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, const char *conds,
+                          const char *order, int64_t limit, int64_t offset, pd_sqlb *c,
+                          pd_inv_list *out)
+{
+    const char *alias = inv_tables[en].alias;
+    char cols[48];
+    snprintf(cols, sizeof cols, "%s.id, count(*) OVER ()", alias);
+    page_ids *ids = calloc(1, sizeof *ids);
+    if (!ids)
+        return PD_ERR_NOMEM;
+    pd_sqlb_init(c);
+    inv_select_cols_from(c, en, cols, conds);
+    pd_sqlb_add(c, "%s LIMIT ? OFFSET ?", conds);
+    for (size_t i = 0; i < b->nargs; i++)
+        pd_sqlb_arg(c, b->args[i]);
+    pd_sqlb_arg(c, PD_SQL_I(limit));
+    pd_sqlb_arg(c, PD_SQL_I(offset));
+    pd_err rc = pd_sqlb_ok(c) ? pd_db_query(inv->db, c->sql, c->args, c->nargs, page_id_row, ids)
+                              : PD_ERR_TOOBIG;
+    pd_sqlb_free(c);
+    if (!rc && !ids->n)
+        rc = PD_ERR_NOTFOUND;
+    if (!rc) {
+        /* the ids are ours, integers: written into the statement, no argument limit */
+        out->total = ids->total;
+        pd_sqlb_init(c);
+        inv_select_from(c, en, false);
+        pd_sqlb_add(c, " AND %s.id IN (", alias);
+        for (size_t i = 0; i < ids->n; i++)
+            pd_sqlb_add(c, "%s%lld", i ? ", " : "", (long long)ids->v[i]);
+        pd_sqlb_add(c, ")%s", order);
+        rc = inv_fetch(inv, en, c, out->items);
+        pd_sqlb_free(c);
+    }
+    free(ids);
+    return rc;
+}
+
+/* Runs `b` (filters from where_at, then its ORDER BY): the total over count(*) and the rows,
+ * a page at a time through page_by_ids when it is a page of reasonable size. */
+static pd_err paged(pd_inv *inv, pd_inv_entity en, pd_sqlb *b, size_t where_at, int64_t limit,
+                    int64_t offset, pd_inv_list *out)
+{
+    const char *conds = b->sql + where_at, *order = strstr(conds, " ORDER BY ");
+    pd_sqlb *c = malloc(sizeof *c);
+    if (!c)
+        return PD_ERR_NOMEM;
+    bool page = limit >= 0 && limit <= PAGE_IDS_MAX;
+    pd_err rc = page ? page_by_ids(inv, en, b, conds, order, limit, offset, c, out) : PD_ERR_NOTFOUND;
+    if (rc == PD_ERR_NOTFOUND) {
+        pd_sqlb_init(c);
+        inv_select_cols_from(c, en, "count(*)", conds);
+        pd_sqlb_add(c, "%.*s", (int)(order - conds), conds);
+        for (size_t i = 0; i < b->nargs; i++)
+            pd_sqlb_arg(c, b->args[i]);
+        rc = pd_sqlb_ok(c) ? pd_db_scalar(inv->db, c->sql, c->args, c->nargs, &out->total) : PD_ERR_TOOBIG;
+        pd_sqlb_free(c);
+        if (!rc && !page) {
+            if (limit >= 0) {
+                pd_sqlb_add(b, " LIMIT ? OFFSET ?");
+                pd_sqlb_arg(b, PD_SQL_I(limit));
+                pd_sqlb_arg(b, PD_SQL_I(offset));
+            }
+            rc = inv_fetch(inv, en, b, out->items);
+        }
+    }
+    free(c);
+    return rc;
+}
+
+pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n,
+                       pd_inv_list *out, pd_inv_err *e)
+{
+    int64_t limit = -1, offset = 0;
+    const char *lv = param(p, n, "limit"), *ov = param(p, n, "offset");
+    pd_err rc;
+    if (lv && (rc = parse_count("limit", lv, &limit, e)))
+        return rc;
+    if (ov && (rc = parse_count("offset", ov, &offset, e)))
+        return rc;
+    if (limit < 0)
+        offset = 0;  /* Spoolman ignores offset without limit */
+    out->items = json_array();
+    out->total = 0;
+    if (!out->items)
+        return pd_inv_fail(e, PD_ERR_NOMEM, NULL, NULL, "out of memory");
+    pd_sqlb *b = malloc(sizeof *b);
+    if (!b)
+        return pd_inv_fail(e, PD_ERR_NOMEM, NULL, NULL, "out of memory");
+    pd_sqlb_init(b);
+    inv_select_from(b, en, false);
+    size_t where_at = b->len;
+    if (!(rc = where(inv, en, p, n, b, e)) && !(rc = order_by(inv, en, param(p, n, "sort"), b, e))) {
+        if (en == PD_INV_FILAMENT && param(p, n, "color_hex")) {
+            rc = color_list(inv, p, n, b, limit, offset, out, e);
+        } else {
+            rc = paged(inv, en, b, where_at, limit, offset, out);
+        }
+        if (rc && !e->code)
+            pd_inv_fail(e, rc, NULL, NULL, "%s", rc == PD_ERR_TOOBIG ? "Too many filter terms." : pd_strerror(rc));
+    }
+    pd_sqlb_free(b);
+    free(b);
+    if (rc) {
+        json_decref(out->items);
+        out->items = NULL;
+    }
+    return rc;
+}
+
+pd_err pd_inv_distinct(pd_inv *inv, const char *what, json_t **out)
+{
+    static const struct {
+        const char *name, *sql;
+    } lists[] = {
+        {"material", "SELECT DISTINCT material FROM filament WHERE material IS NOT NULL"},
+        {"article_number", "SELECT DISTINCT article_number FROM filament WHERE article_number IS NOT NULL"},
+        {"lot_nr", "SELECT DISTINCT lot_nr FROM spool WHERE lot_nr IS NOT NULL"},
+        {"location", "SELECT DISTINCT location FROM spool WHERE location IS NOT NULL"},
+    };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        if (strcmp(what, lists[i].name))
+            continue;
+        json_t *arr = json_array();
+        pd_err rc = arr ? pd_db_query(inv->db, lists[i].sql, NULL, 0, inv_collect_text, arr) : PD_ERR_NOMEM;
+        if (rc) {
+            json_decref(arr);
+            return rc;
+        }
+        *out = arr;
+        return PD_OK;
+    }
+    return PD_ERR_NOTFOUND;
+}

@@ -1,0 +1,1280 @@
+/* Moving an inventory in and out (docs/inventory-transfer.md).
+ *
+ * Export is Spoolman's (../shared/spoolman-api.md §9): the raw rows of one table, each with what
+ * it embeds flattened under dotted keys (a spool's filament under "filament.", that filament's
+ * vendor under "filament.vendor."), extra values under "<prefix>extra.<key>", keys sorted,
+ * datetimes "YYYY-MM-DD HH:MM:SS" in UTC; JSON is an array of flat objects, CSV a header row and
+ * RFC 4180 records.
+ *
+ * Import takes such a file, from Spoolman or from printdeck, or a copy of Spoolman's database,
+ * and rebuilds the objects it describes. Each object is written as a bare row and then given
+ * its values through pd_inv_update, so an imported value passes exactly the checks a client's
+ * PATCH does; the whole import is one transaction, so a bad row leaves nothing behind. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "inventory/entities.h"
+
+#define KEY_MAX 192             /* a dotted key we build: prefix, then a column or "extra.<key>" */
+#define CELL_MAX 262144         /* bytes in one value; the longest (an extra) is 65535 characters */
+#define MAX_COLUMNS 1024
+#define HEADER_MAX 256          /* bytes in one CSV column name */
+#define FILE_MAX (256L << 20)   /* a JSON or CSV file read by pd_inv_import_file */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* A spreadsheet runs a cell that starts with one of these as a formula (CWE-1236), so the CSV
+ * export writes such text after a single quote, as Spoolman's does, and the import drops that
+ * quote again. A leading quote is escaped too, so that every text survives the round trip. */
+static const char formula_start[] = "=+-@\t\r'";
+
+bool pd_inv_format_parse(const char *s, pd_inv_format *out)
+{
+    static const char *const names[] = {[PD_INV_FMT_JSON] = "json", [PD_INV_FMT_CSV] = "csv",
+                                        [PD_INV_FMT_SPOOLMAN_DB] = "spoolman-db"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (pd_inv_format)i;
+            return true;
+        }
+    return false;
+}
+
+bool pd_inv_bool_parse(const char *s, bool *out)
+{
+    static const char *const words[][2] = {{"false", "true"}, {"0", "1"}, {"no", "yes"}, {"off", "on"}};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        for (int v = 0; v < 2; v++)
+            if (!strcasecmp(s, words[i][v])) {
+                *out = v;
+                return true;
+            }
+    return false;
+}
+
+/* --- a growing text buffer ------------------------------------------------------------------ */
+
+typedef struct tbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} tbuf;
+
+static void tb_add(tbuf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void tb_str(tbuf *b, const char *s) { tb_add(b, s, strlen(s)); }
+
+/* --- export ----------------------------------------------------------------------------------- */
+
+/* Spoolman's export writes Python's str() of a naive UTC datetime. */
+static void export_time(int64_t t, char out[32])
+{
+    pd_inv_time_format(t, out);  /* "2024-05-01T10:00:00Z" */
+    out[10] = ' ';
+    out[19] = '\0';
+}
+
+/* A stored value as it is, no computed or defaulted reading (a null stays null). */
+static json_t *raw_json(const inv_col *c, const pd_row *row, int i)
+{
+    char t[32];
+    if (pd_row_null(row, i))
+        return json_null();
+    switch (c->type) {
+    case COL_INT:
+    case COL_REF: return json_integer(pd_row_int(row, i));
+    case COL_REAL: return json_real(pd_row_real(row, i));
+    case COL_BOOL: return json_boolean(pd_row_int(row, i) != 0);
+    case COL_TIME: export_time(pd_row_int(row, i), t); return json_string(t);
+    default: return json_string(pd_row_text(row, i));
+    }
+}
+
+/* Where the columns of entity e sit in a row of an en export: "" for en itself, then under the
+ * name of each object it embeds ("filament.", "filament.vendor."). */
+static void level_prefix(pd_inv_entity en, int e, char out[KEY_MAX])
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int k = (int)en - 1; k >= e; k--)
+        n += (size_t)snprintf(out + n, KEY_MAX - n, "%s.", pd_inv_entity_name((pd_inv_entity)k));
+}
+
+typedef struct export_ctx {
+    pd_inv_entity en;
+    json_t *maps[PD_INV__N];   /* extra values of every object: "id" → {key: JSON text} */
+    json_t *rows;              /* the flat objects */
+    json_t *keys;              /* every key of every row, as a set: the CSV header */
+} export_ctx;
+
+static pd_err export_put(export_ctx *x, json_t *o, const char *key, json_t *v)
+{
+    if (!v || json_object_set_new(o, key, v) || json_object_set_new(x->keys, key, json_null()))
+        return PD_ERR_NOMEM;
+    return PD_OK;
+}
+
+/* One row of inv_select_from: the entity's columns, then those of each object it embeds. */
+static pd_err export_row(const pd_row *row, void *ud)
+{
+    export_ctx *x = ud;
+    json_t *o = json_object();
+    char prefix[KEY_MAX], key[KEY_MAX];
+    int base = 0;
+    pd_err rc = !o || json_array_append_new(x->rows, o) ? PD_ERR_NOMEM : PD_OK;
+    for (int e = x->en; e >= 0 && !rc; e--) {
+        const inv_table *t = &inv_tables[e];
+        level_prefix(x->en, e, prefix);
+        for (size_t i = 0; i < t->n && !rc; i++) {
+            snprintf(key, sizeof key, "%s%s", prefix, t->cols[i].name);
+            rc = export_put(x, o, key, raw_json(&t->cols[i], row, base + (int)i));
+        }
+        int id = base + (int)(inv_col_find((pd_inv_entity)e, "id") - t->cols);
+        char idkey[24];
+        snprintf(idkey, sizeof idkey, "%lld", (long long)pd_row_int(row, id));
+        /* an embedded vendor the LEFT JOIN did not find has no id and no extras */
+        json_t *map = pd_row_null(row, id) ? NULL : json_object_get(x->maps[e], idkey);
+        const char *k;
+        json_t *v;
+        json_object_foreach(map, k, v) {
+            snprintf(key, sizeof key, "%sextra.%s", prefix, k);
+            if (!rc)
+                rc = export_put(x, o, key, json_incref(v));
+        }
+        base += (int)t->n;
+    }
+    return rc;
+}
+
+/* As JSON writes reals (core/json.h): 10 significant digits, and always recognisable as a real. */
+static void real_text(double d, char out[40])
+{
+    snprintf(out, 40, "%.10g", d);
+    if (!strpbrk(out, ".en"))
+        strcat(out, ".0");
+}
+
+static void csv_text(tbuf *b, const char *s)
+{
+    bool quote = s[strcspn(s, ",\"\r\n")] != '\0';
+    if (quote)
+        tb_add(b, "\"", 1);
+    if (*s && strchr(formula_start, *s))
+        tb_add(b, "'", 1);
+    for (const char *q; (q = strchr(s, '"')); s = q + 1) {
+        tb_add(b, s, (size_t)(q - s + 1));
+        tb_add(b, "\"", 1);
+    }
+    tb_str(b, s);
+    if (quote)
+        tb_add(b, "\"", 1);
+}
+
+/* Python's csv module, which Spoolman's export uses, writes booleans as True and False. */
+static void csv_value(tbuf *b, const json_t *v)
+{
+    char num[40];
+    if (json_is_string(v)) {
+        csv_text(b, json_string_value(v));
+    } else if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        tb_str(b, num);
+    } else if (json_is_real(v)) {
+        real_text(json_real_value(v), num);
+        tb_str(b, num);
+    } else if (json_is_boolean(v)) {
+        tb_str(b, json_is_true(v) ? "True" : "False");
+    }
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static pd_err csv_write(const export_ctx *x, char **out, size_t *len)
+{
+    size_t n = json_object_size(x->keys), i = 0, r;
+    const char **keys = malloc((n ? n : 1) * sizeof *keys);
+    const char *k;
+    json_t *v, *row;
+    tbuf b = {0};
+    if (!keys)
+        return PD_ERR_NOMEM;
+    json_object_foreach(x->keys, k, v)
+        keys[i++] = k;
+    qsort(keys, n, sizeof *keys, key_cmp);
+    for (i = 0; i < n; i++) {
+        tb_str(&b, i ? "," : "");
+        csv_text(&b, keys[i]);
+    }
+    tb_str(&b, "\r\n");
+    json_array_foreach(x->rows, r, row) {
+        for (i = 0; i < n; i++) {
+            tb_str(&b, i ? "," : "");
+            csv_value(&b, json_object_get(row, keys[i]));
+        }
+        tb_str(&b, "\r\n");
+    }
+    free(keys);
+    if (b.failed) {
+        free(b.p);
+        return PD_ERR_NOMEM;
+    }
+    *out = b.p;
+    *len = b.len;
+    return PD_OK;
+}
+
+pd_err pd_inv_export(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool allow_archived, char **out,
+                     size_t *len)
+{
+    export_ctx x = {.en = en, .rows = json_array(), .keys = json_object()};
+    pd_sqlb *b = malloc(sizeof *b);
+    pd_err rc = b && x.rows && x.keys ? PD_OK : PD_ERR_NOMEM;
+    *out = NULL;
+    *len = 0;
+    if (fmt == PD_INV_FMT_SPOOLMAN_DB)
+        rc = PD_ERR_INVAL;
+    /* the columns head the CSV even when there is no row */
+    for (int e = 0; e <= (int)en && !rc; e++) {
+        char prefix[KEY_MAX], key[KEY_MAX];
+        level_prefix(en, e, prefix);
+        for (size_t i = 0; i < inv_tables[e].n && !rc; i++) {
+            snprintf(key, sizeof key, "%s%s", prefix, inv_tables[e].cols[i].name);
+            if (json_object_set_new(x.keys, key, json_null()))
+                rc = PD_ERR_NOMEM;
+        }
+    }
+    for (int e = 0; e <= (int)en && !rc; e++)
+        rc = pd_inv_extra_load(inv, (pd_inv_entity)e, 0, INT64_MAX, &x.maps[e]);
+    if (!rc) {
+        pd_sqlb_init(b);
+        inv_select_from(b, en, false);
+        if (en == PD_INV_SPOOL && !allow_archived)
+            pd_sqlb_add(b, " AND s.archived = 0");
+        pd_sqlb_add(b, " ORDER BY %s.id", inv_tables[en].alias);
+        rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, export_row, &x) : PD_ERR_TOOBIG;
+        pd_sqlb_free(b);
+    }
+    if (!rc && fmt == PD_INV_FMT_CSV) {
+        rc = csv_write(&x, out, len);
+    } else if (!rc) {
+        /* every row carries every column (nulls too), as Spoolman's JSON export does */
+        if (!(*out = json_dumps(x.rows, PD_JSON_FLAGS | JSON_SORT_KEYS)))
+            rc = PD_ERR_NOMEM;
+        else
+            *len = strlen(*out);
+    }
+    free(b);
+    for (int e = 0; e < PD_INV__N; e++)
+        json_decref(x.maps[e]);
+    json_decref(x.rows);
+    json_decref(x.keys);
+    return rc;
+}
+
+/* --- import: state -------------------------------------------------------------------------- */
+
+/* Source id → id in this inventory: open addressing, 0 marks a free slot (ids are positive). */
+typedef struct idmap {
+    int64_t *k, *v;
+    size_t cap, n;
+} idmap;
+
+static size_t id_slot(const idmap *m, int64_t k)
+{
+    size_t i = (size_t)(((uint64_t)k * 0x9E3779B97F4A7C15ull) >> 20) & (m->cap - 1);
+    while (m->k[i] && m->k[i] != k)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static bool idmap_get(const idmap *m, int64_t k, int64_t *v)
+{
+    if (!m->cap)
+        return false;
+    size_t i = id_slot(m, k);
+    if (!m->k[i])
+        return false;
+    *v = m->v[i];
+    return true;
+}
+
+static pd_err idmap_put(idmap *m, int64_t k, int64_t v)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 64;
+        idmap g = {calloc(cap, sizeof *g.k), calloc(cap, sizeof *g.v), cap, m->n};
+        if (!g.k || !g.v) {
+            free(g.k);
+            free(g.v);
+            return PD_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->k[i]) {
+                size_t j = id_slot(&g, m->k[i]);
+                g.k[j] = m->k[i];
+                g.v[j] = m->v[i];
+            }
+        free(m->k);
+        free(m->v);
+        *m = g;
+    }
+    size_t i = id_slot(m, k);
+    m->n += !m->k[i];
+    m->k[i] = k;
+    m->v[i] = v;
+    return PD_OK;
+}
+
+typedef struct imp {
+    pd_inv *inv;
+    pd_inv q;                       /* inv without a bus: no event per imported object */
+    bool pg;
+    bool keep_ids[PD_INV__N];       /* the table was empty: objects keep their source ids */
+    bool seq_dirty[PD_INV__N];      /* PostgreSQL: kept ids inserted since the sequence moved */
+    idmap map[PD_INV__N];           /* what each source id became */
+    json_t *defined[PD_INV__N];     /* extra field keys with a definition, as a set */
+    pd_inv_entity kind;             /* of a file's rows */
+    size_t rows;
+    char where[64];                 /* what an error names: "row 3 (line 4)", "spool 7" */
+    pd_inv_import_counts counts;
+    pd_inv_err *e;
+    pd_sqlb sql;
+} imp;
+
+/* Fails the import naming the place: "row 3: filament.density: Input should be …". A reference
+ * to nothing is a wrong value in the file rather than a missing resource, hence 422. */
+static pd_err imp_fail(imp *im, pd_err code, const char *prefix, const char *field, const char *msg)
+{
+    char f[KEY_MAX];
+    snprintf(f, sizeof f, "%s%s", prefix, field);
+    return pd_inv_fail(im->e, code == PD_ERR_NOTFOUND ? PD_ERR_FIELD : code, "body", f, "%s: %s%s%.200s",
+                       im->where, f, *f ? ": " : "", msg);
+}
+
+/* A failure reported by another inventory call, placed; field when it names none. */
+static pd_err imp_fail_from(imp *im, const pd_inv_err *in, const char *prefix, const char *field)
+{
+    return imp_fail(im, in->code, prefix, *in->field ? in->field : field, in->msg);
+}
+
+static pd_err imp_begin(imp **out, pd_inv *inv, pd_inv_err *e)
+{
+    imp *im = calloc(1, sizeof *im);
+    if (!im)
+        return pd_inv_fail(e, PD_ERR_NOMEM, NULL, NULL, "out of memory");
+    im->inv = inv;
+    im->q = *inv;
+    im->q.bus = NULL;
+    im->pg = !strcmp(inv->db->ops->name, "postgresql");
+    im->e = e;
+    snprintf(im->where, sizeof im->where, "import");
+    pd_err rc = pd_db_begin(inv->db);
+    bool begun = !rc;
+    for (int en = 0; en < PD_INV__N && !rc; en++) {
+        char sql[64];
+        int64_t any;
+        snprintf(sql, sizeof sql, "SELECT id FROM %s LIMIT 1", inv_tables[en].name);
+        rc = pd_db_scalar(inv->db, sql, NULL, 0, &any);
+        im->keep_ids[en] = rc == PD_ERR_NOTFOUND;
+        if (rc == PD_ERR_NOTFOUND)
+            rc = PD_OK;
+    }
+    if (rc) {
+        if (begun)
+            pd_db_end(inv->db, rc);
+        free(im);
+        return pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));
+    }
+    *out = im;
+    return PD_OK;
+}
+
+/* PostgreSQL's sequences move only when they hand out an id: after rows that kept theirs, move
+ * the sequence past them before it hands out one that is taken (SQLite's AUTOINCREMENT already
+ * continues after the largest id). */
+static pd_err seq_sync(imp *im, pd_inv_entity en)
+{
+    char sql[160];
+    if (!im->seq_dirty[en])
+        return PD_OK;
+    im->seq_dirty[en] = false;
+    snprintf(sql, sizeof sql, "SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT max(id) FROM %s))",
+             inv_tables[en].name, inv_tables[en].name);
+    return pd_db_query(im->q.db, sql, NULL, 0, NULL, NULL);
+}
+
+/* Commits (rc OK) or rolls back, hands out the counts and frees im. */
+static pd_err imp_end(imp *im, pd_err rc, pd_inv_import_counts *out)
+{
+    for (int en = 0; en < PD_INV__N && !rc; en++)
+        rc = seq_sync(im, (pd_inv_entity)en);
+    if (rc && !im->e->code)
+        pd_inv_fail(im->e, rc, NULL, NULL, "%s: %s", im->where, pd_strerror(rc));
+    pd_err end = pd_db_end(im->inv->db, rc);
+    if (end && !rc)
+        pd_inv_fail(im->e, end, NULL, NULL, "%s", pd_strerror(end));
+    if (!end) {
+        *out = im->counts;
+        im->inv->generation++;  /* no event per object, but cached lists are stale */
+    }
+    for (int en = 0; en < PD_INV__N; en++) {
+        free(im->map[en].k);
+        free(im->map[en].v);
+        json_decref(im->defined[en]);
+    }
+    free(im);
+    return end;
+}
+
+/* --- import: values --------------------------------------------------------------------------- */
+
+static bool given(const json_t *v) { return v && !json_is_null(v); }
+
+static json_t *cell(json_t *row, const char *prefix, const char *name)
+{
+    char key[KEY_MAX];
+    return snprintf(key, sizeof key, "%s%s", prefix, name) < (int)sizeof key ? json_object_get(row, key) : NULL;
+}
+
+/* An integer from JSON (an integer, or a real without fraction) or from text. */
+static bool int_of(const json_t *v, int64_t *out)
+{
+    const char *s = json_string_value(v);
+    double d;
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return true;
+    }
+    if (s) {
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (!*s || isspace((unsigned char)*s) || *end || errno)
+            return false;
+        *out = x;
+        return true;
+    }
+    d = json_is_real(v) ? json_real_value(v) : NAN;
+    if (d == floor(d) && fabs(d) < 9e15) {
+        *out = (int64_t)d;
+        return true;
+    }
+    return false;
+}
+
+static bool num_text(const char *s, double *out)
+{
+    char *end;
+    if (!*s || isspace((unsigned char)*s))
+        return false;
+    *out = strtod(s, &end);
+    return !*end && isfinite(*out);
+}
+
+/* Spoolman writes naive UTC ("2024-05-01 10:00:00[.ffffff]"); an explicit offset is honoured. */
+static bool time_utc(const char *s, int64_t *out)
+{
+    char z[64];
+    if (strlen(s) + 2 > sizeof z)
+        return false;
+    snprintf(z, sizeof z, "%sZ", s);
+    return pd_inv_time_parse(z, out) || pd_inv_time_parse(s, out);
+}
+
+/* A file's value in the form a PATCH body carries for column c, whose checks are then
+ * pd_inv_update's: CSV gives text for everything, Spoolman writes datetimes as naive UTC and its
+ * database keeps booleans as 0/1. NULL with *why when the text is not of the column's type. */
+static json_t *cell_json(const inv_col *c, json_t *v, const char **why)
+{
+    const char *s = json_string_value(v);
+    bool b;
+    double d;
+    int64_t t;
+    char iso[32];
+    if (c->type == COL_BOOL) {
+        if (!given(v))
+            return json_false();  /* Spoolman reads a stored null `archived` as false */
+        if (json_is_boolean(v))
+            return json_incref(v);
+        if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
+            return json_boolean(json_integer_value(v));
+        if (s && pd_inv_bool_parse(s, &b))
+            return json_boolean(b);
+        *why = "Input should be a valid boolean";
+        return NULL;
+    }
+    if (!s)
+        return json_incref(v);
+    if (!*s && c->type != COL_TEXT)
+        return json_null();
+    switch (c->type) {
+    case COL_INT:
+    case COL_REAL:
+        if (!num_text(s, &d)) {
+            *why = "Input should be a valid number";
+            return NULL;
+        }
+        return c->type == COL_INT && d == floor(d) && fabs(d) < 9e15 ? json_integer((json_int_t)d) : json_real(d);
+    case COL_TIME:
+        if (!time_utc(s, &t)) {
+            *why = "Input should be a valid datetime";
+            return NULL;
+        }
+        pd_inv_time_format(t, iso);
+        return json_string(iso);
+    default: return json_incref(v);
+    }
+}
+
+/* Text of a file or database as a JSON string: bounded, UTF-8, no NUL. */
+static json_t *text_json(const char *s, size_t n, const char **why)
+{
+    json_t *j = NULL;
+    if (n > CELL_MAX)
+        *why = "the value is over " STR(CELL_MAX) " bytes";
+    else if (memchr(s, '\0', n))
+        *why = "the value contains a NUL byte";
+    else if (!(j = json_stringn(s, n)))
+        *why = "the value is not UTF-8 text";
+    return j;
+}
+
+/* --- import: objects ---------------------------------------------------------------------- */
+
+static pd_err import_object(imp *im, pd_inv_entity en, json_t *row, const char *prefix, int64_t *id);
+
+/* The field type a value without a definition gets: the one its JSON fits. */
+static const char *infer_type(const json_t *v)
+{
+    if (json_is_string(v))
+        return "text";
+    if (json_is_integer(v))
+        return "integer";
+    if (json_is_real(v))
+        return "float";
+    if (json_is_boolean(v))
+        return "boolean";
+    if (json_array_size(v) == 2) {
+        const json_t *a = json_array_get(v, 0), *b = json_array_get(v, 1);
+        bool na = json_is_null(a), nb = json_is_null(b);
+        if ((na || json_is_number(a)) && (nb || json_is_number(b)))
+            return (na || json_is_integer(a)) && (nb || json_is_integer(b)) ? "integer_range" : "float_range";
+    }
+    return NULL;
+}
+
+/* An extra value as the JSON text Spoolman stores: a file's text is that JSON when it parses
+ * (Spoolman's export writes it so), else a plain string; other JSON stands for itself. */
+static char *extra_text(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    json_t *j = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
+    json_decref(j);
+    return j ? strdup(s) : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* A key the inventory has no definition for gets one, of the type its value fits (Spoolman's
+ * export carries values, not definitions): nothing of the file is dropped. */
+static pd_err define_extra(imp *im, pd_inv_entity en, const char *key, const char *text, const char *prefix)
+{
+    char field[KEY_MAX];
+    pd_inv_err ie = {0};
+    json_t *list = NULL;
+    pd_err rc;
+    snprintf(field, sizeof field, "extra.%s", key);
+    if (!im->defined[en]) {
+        size_t i;
+        json_t *f;
+        if ((rc = pd_inv_fields_list(&im->q, en, &list)) || !(im->defined[en] = json_object())) {
+            json_decref(list);
+            return rc ? rc : PD_ERR_NOMEM;
+        }
+        json_array_foreach(list, i, f)
+            if (json_object_set_new(im->defined[en], json_string_value(json_object_get(f, "key")), json_null()))
+                rc = PD_ERR_NOMEM;
+        json_decref(list);
+        list = NULL;
+        if (rc)
+            return rc;
+    }
+    if (json_object_get(im->defined[en], key))
+        return PD_OK;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    const char *type = infer_type(v);
+    json_decref(v);
+    if (!type)
+        return imp_fail(im, PD_ERR_INVAL, prefix, field,
+                        "no extra field is defined for this key and the value fits no field type; define it first");
+    json_t *body = json_pack("{s:s,s:s}", "name", key, "field_type", type);
+    rc = body ? pd_inv_field_put(&im->q, en, key, body, &list, &ie) : PD_ERR_NOMEM;
+    json_decref(body);
+    json_decref(list);
+    if (rc)
+        return ie.code ? imp_fail(im, ie.code, prefix, field, ie.msg) : rc;
+    return json_object_set_new(im->defined[en], key, json_null()) ? PD_ERR_NOMEM : PD_OK;
+}
+
+static pd_err import_extras(imp *im, pd_inv_entity en, json_t *row, const char *prefix, json_t *body)
+{
+    char head[KEY_MAX];
+    size_t hl = (size_t)snprintf(head, sizeof head, "%sextra.", prefix);
+    json_t *extra = NULL, *v;
+    const char *k;
+    pd_err rc = PD_OK;
+    json_object_foreach(row, k, v) {
+        if (strncmp(k, head, hl) || !given(v))
+            continue;
+        char *text = extra_text(v);
+        rc = text ? define_extra(im, en, k + hl, text, prefix) : PD_ERR_NOMEM;
+        if (!rc && !extra && (!(extra = json_object()) || json_object_set_new(body, "extra", extra)))
+            rc = PD_ERR_NOMEM;
+        if (!rc && json_object_set_new(extra, k + hl, json_string(text)))
+            rc = PD_ERR_NOMEM;
+        free(text);
+        if (rc)
+            break;
+    }
+    return rc;
+}
+
+static pd_err import_columns(imp *im, pd_inv_entity en, json_t *row, const char *prefix, json_t *body)
+{
+    const inv_table *t = &inv_tables[en];
+    for (size_t i = 0; i < t->n; i++) {
+        const inv_col *c = &t->cols[i];
+        json_t *v = cell(row, prefix, c->name), *j;
+        const char *why = NULL;
+        if (!v || (c->flags & COL_RO) || c->type == COL_REF)
+            continue;
+        if (!(j = cell_json(c, v, &why)))
+            return why ? imp_fail(im, PD_ERR_FIELD, prefix, c->name, why) : PD_ERR_NOMEM;
+        if (json_object_set_new(body, c->name, j))
+            return PD_ERR_NOMEM;
+    }
+    return PD_OK;
+}
+
+/* The column holding the id of what en embeds (filament.vendor_id, spool.filament_id). */
+static const inv_col *ref_col(pd_inv_entity en)
+{
+    const inv_table *t = &inv_tables[en];
+    for (size_t i = 0; i < t->n; i++)
+        if (t->cols[i].type == COL_REF)
+            return &t->cols[i];
+    return NULL;
+}
+
+static bool any_given(json_t *row, const char *head)
+{
+    size_t hl = strlen(head);
+    const char *k;
+    json_t *v;
+    json_object_foreach(row, k, v)
+        if (!strncmp(k, head, hl) && given(v))
+            return true;
+    return false;
+}
+
+/* What the object refers to: the object its row embeds (imported first), else the id in its
+ * reference column, which names an object of this import or, failing that, one already in the
+ * inventory. */
+static pd_err import_ref(imp *im, pd_inv_entity en, json_t *row, const char *prefix, json_t *body)
+{
+    const inv_col *c = ref_col(en);
+    if (!c)
+        return PD_OK;
+    pd_inv_entity target = (pd_inv_entity)(en - 1);
+    char sub[KEY_MAX], sql[64], msg[96];
+    snprintf(sub, sizeof sub, "%s%s.", prefix, pd_inv_entity_name(target));
+    json_t *v = cell(row, sub, "id");
+    int64_t id;
+    pd_err rc;
+    if (given(v)) {
+        if ((rc = import_object(im, target, row, sub, &id)))
+            return rc;
+    } else if (any_given(row, sub)) {
+        return imp_fail(im, PD_ERR_FIELD, sub, "id", "Field required: an embedded object needs its id");
+    } else if (!(v = cell(row, prefix, c->name))) {
+        return PD_OK;
+    } else if (json_is_null(v) || (json_is_string(v) && !json_string_length(v))) {
+        return json_object_set_new(body, c->name, json_null()) ? PD_ERR_NOMEM : PD_OK;
+    } else if (!int_of(v, &id)) {
+        return imp_fail(im, PD_ERR_FIELD, prefix, c->name, "Input should be a valid integer");
+    } else if (!idmap_get(&im->map[target], id, &id)) {
+        pd_sqlv a = PD_SQL_I(id);
+        snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE id = ?", inv_tables[target].name);
+        snprintf(msg, sizeof msg, "No %s with ID %lld found.", inv_tables[target].name, (long long)id);
+        if ((rc = pd_db_scalar(im->q.db, sql, &a, 1, &id)))
+            return rc == PD_ERR_NOTFOUND ? imp_fail(im, rc, prefix, c->name, msg) : rc;
+    }
+    return json_object_set_new(body, c->name, json_integer(id)) ? PD_ERR_NOMEM : PD_OK;
+}
+
+typedef enum ident { ID_FREE, ID_MATCH, ID_TAKEN } ident;
+
+/* Whether the inventory already holds the object with source id src: ID_MATCH when the row
+ * there has the same registered time and name (as far as the file gives them), as after an
+ * earlier import of the same data; ID_TAKEN when that id belongs to something else. */
+static pd_err identify(imp *im, pd_inv_entity en, json_t *row, const char *prefix, int64_t src, bool has_reg,
+                       int64_t reg, ident *state)
+{
+    pd_sqlb *b = &im->sql;
+    const char *name = inv_col_find(en, "name") ? json_string_value(cell(row, prefix, "name")) : NULL;
+    int64_t same = 0;
+    pd_sqlb_init(b);
+    pd_sqlb_add(b, "SELECT CASE WHEN %d = 1", has_reg || name);
+    if (has_reg) {
+        pd_sqlb_add(b, " AND registered = ?");
+        pd_sqlb_arg(b, PD_SQL_I(reg));
+    }
+    if (name) {
+        pd_sqlb_add(b, " AND name = ?");
+        pd_sqlb_arg(b, PD_SQL_S(name));
+    }
+    pd_sqlb_add(b, " THEN 1 ELSE 0 END FROM %s WHERE id = ?", inv_tables[en].name);
+    pd_sqlb_arg(b, PD_SQL_I(src));
+    pd_err rc = pd_sqlb_ok(b) ? pd_db_scalar(im->q.db, b->sql, b->args, b->nargs, &same) : PD_ERR_TOOBIG;
+    pd_sqlb_free(b);
+    *state = rc == PD_ERR_NOTFOUND ? ID_FREE : same ? ID_MATCH : ID_TAKEN;
+    return rc == PD_ERR_NOTFOUND ? PD_OK : rc;
+}
+
+/* A row holding only what NOT NULL needs until pd_inv_update writes the body's values into it:
+ * a placeholder per required column (the reference a real one, for its foreign key). keep_id
+ * 0 lets the database choose the id. */
+static pd_err insert_row(imp *im, pd_inv_entity en, json_t *body, int64_t keep_id, int64_t registered,
+                         int64_t *id)
+{
+    const inv_table *t = &inv_tables[en];
+    pd_sqlb *b = &im->sql;
+    pd_err rc = keep_id ? PD_OK : seq_sync(im, en);
+    if (rc)
+        return rc;
+    pd_sqlb_init(b);
+    pd_sqlb_add(b, "INSERT INTO %s (registered", t->name);
+    pd_sqlb_arg(b, PD_SQL_I(registered));
+    if (keep_id) {
+        pd_sqlb_add(b, ", id");
+        pd_sqlb_arg(b, PD_SQL_I(keep_id));
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        const inv_col *c = &t->cols[i];
+        if (!(c->flags & COL_REQ))
+            continue;
+        pd_sqlb_add(b, ", %s", c->name);
+        pd_sqlb_arg(b, c->type == COL_REF ? PD_SQL_I(json_integer_value(json_object_get(body, c->name)))
+                       : c->type == COL_TEXT ? PD_SQL_S("")
+                                             : PD_SQL_D(1));
+    }
+    pd_sqlb_add(b, ") VALUES (?");
+    for (size_t i = 1; i < b->nargs; i++)
+        pd_sqlb_add(b, ", ?");
+    pd_sqlb_add(b, ") RETURNING id");
+    rc = pd_sqlb_ok(b) ? pd_db_insert(im->q.db, b->sql, b->args, b->nargs, id) : PD_ERR_TOOBIG;
+    pd_sqlb_free(b);
+    if (!rc && keep_id)
+        im->seq_dirty[en] = im->pg;
+    return rc;
+}
+
+static pd_err import_body(imp *im, pd_inv_entity en, json_t *row, const char *prefix, json_t *body)
+{
+    pd_err rc = import_ref(im, en, row, prefix, body);
+    if (!rc)
+        rc = import_columns(im, en, row, prefix, body);
+    if (!rc)
+        rc = import_extras(im, en, row, prefix, body);
+    for (size_t i = 0; i < inv_tables[en].n && !rc; i++) {
+        const inv_col *c = &inv_tables[en].cols[i];
+        if ((c->flags & COL_REQ) && !given(json_object_get(body, c->name)))
+            rc = imp_fail(im, PD_ERR_FIELD, prefix, c->name, "Field required");
+    }
+    return rc;
+}
+
+/* Imports the object of entity en whose columns sit under prefix in row; *id gets its id here:
+ * an earlier row's object with the same source id, a matching one already in the inventory,
+ * or a new one (with the source id when the table was empty before the import). */
+static pd_err import_object(imp *im, pd_inv_entity en, json_t *row, const char *prefix, int64_t *id)
+{
+    json_t *v = cell(row, prefix, "id"), *body = NULL, *out = NULL;
+    int64_t src = 0, reg = (int64_t)time(NULL);
+    bool has_src = given(v), has_reg;
+    ident state = ID_FREE;
+    pd_inv_err ie = {0};
+    pd_err rc;
+    if (has_src && (!int_of(v, &src) || src <= 0))
+        return imp_fail(im, PD_ERR_FIELD, prefix, "id", "Input should be a positive integer");
+    if (has_src && idmap_get(&im->map[en], src, id))
+        return PD_OK;
+    v = cell(row, prefix, "registered");
+    if ((has_reg = given(v)) && !(json_is_string(v) && time_utc(json_string_value(v), &reg)))
+        return imp_fail(im, PD_ERR_FIELD, prefix, "registered", "Input should be a valid datetime");
+    if (has_src && (rc = identify(im, en, row, prefix, src, has_reg, reg, &state)))
+        return rc;
+    if (state == ID_MATCH) {
+        *id = src;
+        return idmap_put(&im->map[en], src, src);
+    }
+    if (!(body = json_object()))
+        return PD_ERR_NOMEM;
+    rc = import_body(im, en, row, prefix, body);
+    if (!rc)
+        rc = insert_row(im, en, body, im->keep_ids[en] && state == ID_FREE ? src : 0, reg, id);
+    if (!rc && (rc = pd_inv_update(&im->q, en, *id, body, &out, &ie)))
+        imp_fail_from(im, &ie, prefix, "");
+    json_decref(out);
+    json_decref(body);
+    if (!rc && has_src)
+        rc = idmap_put(&im->map[en], src, *id);
+    if (!rc)
+        im->counts.created[en]++;
+    return rc;
+}
+
+/* --- import: files ---------------------------------------------------------------------------- */
+
+/* One row of a file. Which export it comes from follows from the first row's keys (Spoolman's
+ * rows all carry every column): spools embed "filament.", filaments have a density. */
+static pd_err import_row(imp *im, json_t *row, size_t line)
+{
+    int64_t id;
+    if (im->rows == PD_INV_IMPORT_MAX_ROWS)
+        return pd_inv_fail(im->e, PD_ERR_TOOBIG, "body", NULL, "more than %d rows", PD_INV_IMPORT_MAX_ROWS);
+    int n = snprintf(im->where, sizeof im->where, "row %zu", ++im->rows);
+    if (line)
+        snprintf(im->where + n, sizeof im->where - (size_t)n, " (line %zu)", line);
+    if (!json_is_object(row))
+        return imp_fail(im, PD_ERR_FIELD, "", "", "Input should be an object holding one row's columns");
+    if (im->rows == 1)
+        im->kind = json_object_get(row, "filament.id") || json_object_get(row, "filament.density") ? PD_INV_SPOOL
+                   : json_object_get(row, "density")                                               ? PD_INV_FILAMENT
+                                                                                                   : PD_INV_VENDOR;
+    return import_object(im, im->kind, row, "", &id);
+}
+
+static pd_err import_json(imp *im, const char *data, size_t len)
+{
+    json_error_t jerr;
+    json_t *all = json_loadb(data, len, 0, &jerr), *row;
+    size_t i;
+    pd_err rc = PD_OK;
+    if (!all)
+        return pd_inv_fail(im->e, PD_ERR_PARSE, "body", NULL, "not valid JSON: %s (line %d, column %d)", jerr.text,
+                           jerr.line, jerr.column);
+    if (!json_is_array(all))
+        rc = pd_inv_fail(im->e, PD_ERR_PARSE, "body", NULL, "a JSON export is an array of objects, one per row");
+    json_array_foreach(all, i, row) {
+        if (rc)
+            break;
+        rc = import_row(im, row, 0);
+    }
+    json_decref(all);
+    return rc;
+}
+
+typedef struct csv_in {
+    const char *p, *end;
+    size_t line;
+    tbuf cell;
+} csv_in;
+
+static bool csv_sep(const csv_in *c) { return c->p == c->end || *c->p == ',' || *c->p == '\r' || *c->p == '\n'; }
+
+/* The cell just read: empty is null (as Spoolman writes None), the formula escape undone. */
+static json_t *csv_cell(const tbuf *cell, const char **why)
+{
+    const char *s = cell->len ? cell->p : "";
+    size_t n = cell->len;
+    if (!n)
+        return json_null();
+    if (n >= 2 && s[0] == '\'' && memchr(formula_start, s[1], sizeof formula_start - 1)) {
+        s++;
+        n--;
+    }
+    return text_json(s, n, why);
+}
+
+/* The next record's cells into `cells` (RFC 4180; a bare LF also ends a record, and a quote
+ * inside an unquoted field is taken as it is, as Python's reader does). */
+static pd_err csv_record(csv_in *c, json_t *cells, const char **why)
+{
+    const char *start = c->p;
+    pd_err rc = PD_OK;
+    json_array_clear(cells);
+    while (!rc) {
+        c->cell.len = 0;
+        if (c->p < c->end && *c->p == '"') {
+            for (c->p++;;) {
+                const char *q = memchr(c->p, '"', (size_t)(c->end - c->p));
+                if (!q) {
+                    *why = "a quoted field is not closed";
+                    rc = PD_ERR_PARSE;
+                    break;
+                }
+                bool doubled = q + 1 < c->end && q[1] == '"';
+                tb_add(&c->cell, c->p, (size_t)(q - c->p) + doubled);  /* "" keeps one quote */
+                c->p = q + 1 + doubled;
+                if (!doubled)
+                    break;
+            }
+            if (!rc && !csv_sep(c)) {
+                *why = "text after a closing quote";
+                rc = PD_ERR_PARSE;
+            }
+        } else {
+            const char *s = c->p;
+            while (!csv_sep(c))
+                c->p++;
+            tb_add(&c->cell, s, (size_t)(c->p - s));
+        }
+        json_t *j = NULL;
+        if (rc)
+            break;
+        if (c->cell.failed)
+            rc = PD_ERR_NOMEM;
+        else if (json_array_size(cells) == MAX_COLUMNS) {
+            *why = "more than " STR(MAX_COLUMNS) " fields";
+            rc = PD_ERR_TOOBIG;
+        } else if (!(j = csv_cell(&c->cell, why)))
+            rc = PD_ERR_FIELD;
+        else if (json_array_append_new(cells, j))
+            rc = PD_ERR_NOMEM;
+        if (rc || c->p == c->end)
+            break;
+        char sep = *c->p++;
+        if (sep == ',')
+            continue;
+        if (sep == '\r' && c->p < c->end && *c->p == '\n')
+            c->p++;
+        break;
+    }
+    for (const char *nl = start; (nl = memchr(nl, '\n', (size_t)(c->p - nl))); nl++)
+        c->line++;
+    return rc;
+}
+
+static pd_err import_csv(imp *im, const char *data, size_t len)
+{
+    csv_in c = {data, data + len, 1, {0}};
+    json_t *header = json_array(), *cells = json_array(), *row = NULL;
+    const char *why = NULL;
+    pd_err rc = header && cells ? PD_OK : PD_ERR_NOMEM;
+    if (len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3))
+        c.p += 3;  /* the byte order mark spreadsheets put first */
+    if (!rc && c.p < c.end && (rc = csv_record(&c, header, &why)))
+        rc = pd_inv_fail(im->e, rc == PD_ERR_NOMEM ? rc : PD_ERR_PARSE, "body", NULL, "header: %s",
+                         why ? why : pd_strerror(rc));
+    for (size_t i = 0; !rc && i < json_array_size(header); i++) {
+        const char *name = json_string_value(json_array_get(header, i));
+        for (size_t k = 0; name && k < i; k++)
+            if (!strcmp(name, json_string_value(json_array_get(header, k))))
+                name = NULL;
+        if (!name || strlen(name) > HEADER_MAX)
+            rc = pd_inv_fail(im->e, PD_ERR_PARSE, "body", NULL,
+                             "header: column %zu has no name, a name used before or one over %d bytes", i + 1,
+                             HEADER_MAX);
+    }
+    while (!rc && c.p < c.end) {
+        size_t line = c.line;
+        if ((rc = csv_record(&c, cells, &why))) {
+            rc = pd_inv_fail(im->e, rc == PD_ERR_NOMEM ? rc : PD_ERR_PARSE, "body", NULL, "row %zu (line %zu): %s",
+                        im->rows + 1, line, why ? why : pd_strerror(rc));
+            break;
+        }
+        if (json_array_size(cells) == 1 && json_is_null(json_array_get(cells, 0)))
+            continue;  /* a blank line */
+        if (json_array_size(cells) != json_array_size(header)) {
+            rc = pd_inv_fail(im->e, PD_ERR_PARSE, "body", NULL, "row %zu (line %zu): %zu fields where the header has %zu",
+                             im->rows + 1, line, json_array_size(cells), json_array_size(header));
+            break;
+        }
+        if (!(row = json_object()))
+            rc = PD_ERR_NOMEM;
+        for (size_t i = 0; !rc && i < json_array_size(cells); i++)
+            if (json_object_set(row, json_string_value(json_array_get(header, i)), json_array_get(cells, i)))
+                rc = PD_ERR_NOMEM;
+        if (!rc)
+            rc = import_row(im, row, line);
+        json_decref(row);
+    }
+    free(c.cell.p);
+    json_decref(header);
+    json_decref(cells);
+    return rc;
+}
+
+pd_err pd_inv_import(pd_inv *inv, pd_inv_format fmt, const char *data, size_t len, pd_inv_import_counts *out,
+                     pd_inv_err *e)
+{
+    imp *im;
+    memset(out, 0, sizeof *out);
+    memset(e, 0, sizeof *e);
+    if (fmt == PD_INV_FMT_SPOOLMAN_DB)
+        return pd_inv_fail(e, PD_ERR_INVAL, "query", "fmt", "a Spoolman database is imported from its file");
+    pd_err rc = imp_begin(&im, inv, e);
+    if (rc)
+        return rc;
+    rc = fmt == PD_INV_FMT_CSV ? import_csv(im, data, len) : import_json(im, data, len);
+    return imp_end(im, rc, out);
+}
+
+/* --- import: a Spoolman database ------------------------------------------------------------- */
+
+static json_t *db_value(sqlite3_stmt *st, int i, const char **why)
+{
+    double d;
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_NULL: return json_null();
+    case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(st, i));
+    case SQLITE_FLOAT:
+        if (isfinite(d = sqlite3_column_double(st, i)))
+            return json_real(d);
+        *why = "Input should be a finite number";
+        return NULL;
+    case SQLITE_TEXT:
+        return text_json((const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i), why);
+    default: *why = "binary data where a value was expected"; return NULL;
+    }
+}
+
+/* The definitions of one extra_fields_<entity> setting, merged one by one: a definition of the
+ * same key already here must agree with it, as with POST /field. */
+static pd_err db_fields(imp *im, pd_inv_entity en, const char *text)
+{
+    json_t *defs = json_loads(text, JSON_DECODE_ANY, NULL), *def, *list;
+    size_t i;
+    pd_err rc = json_is_array(defs) ? PD_OK : imp_fail(im, PD_ERR_INVAL, "", "value", "not a JSON array of extra fields");
+    json_array_foreach(defs, i, def) {
+        const char *key = json_string_value(json_object_get(def, "key"));
+        pd_inv_err ie = {0};
+        char field[KEY_MAX];
+        if (rc)
+            break;
+        if (!key) {
+            snprintf(field, sizeof field, "value[%zu]", i);
+            rc = imp_fail(im, PD_ERR_INVAL, "", field, "an extra field without a key");
+        } else if ((rc = pd_inv_field_put(&im->q, en, key, def, &list, &ie))) {
+            snprintf(field, sizeof field, "value[%zu]%s%.64s", i, *ie.field ? "." : "", ie.field);
+            imp_fail(im, ie.code ? ie.code : rc, "", field, ie.code ? ie.msg : pd_strerror(rc));
+        } else {
+            json_decref(list);
+        }
+    }
+    json_decref(defs);
+    if (!rc)
+        im->counts.settings++;
+    return rc;
+}
+
+/* Spoolman's settings go first, so that extra values meet their real definitions rather than
+ * guessed ones. Settings printdeck keeps replace what is set; the rest are skipped. */
+static pd_err db_settings(imp *im, sqlite3 *src)
+{
+    static const char fields[] = "extra_fields_";
+    sqlite3_stmt *st;
+    pd_err rc = PD_OK;
+    int step;
+    if (sqlite3_prepare_v2(src, "SELECT key, value FROM setting ORDER BY key", -1, &st, NULL) != SQLITE_OK)
+        return PD_OK;  /* Spoolman before 0.16 kept no settings */
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0), *value = (const char *)sqlite3_column_text(st, 1);
+        pd_inv_entity en;
+        pd_inv_err ie = {0};
+        json_t *body, *resp = NULL;
+        if (!key || !value || !*value || !strcmp(value, "null"))
+            continue;
+        snprintf(im->where, sizeof im->where, "setting %.40s", key);
+        if (!strncmp(key, fields, sizeof fields - 1) && pd_inv_entity_parse(key + sizeof fields - 1, &en)) {
+            rc = db_fields(im, en, value);
+        } else if (!pd_inv_setting_find(key)) {
+            pd_warn("inventory", "import: Spoolman setting %s is not one printdeck keeps; skipped", key);
+        } else if (!(body = json_string(value))) {
+            rc = imp_fail(im, PD_ERR_INVAL, "", "value", "not UTF-8 text");
+        } else {
+            if ((rc = pd_inv_setting_set(&im->q, key, body, &resp, &ie)))
+                imp_fail_from(im, &ie, "", "value");
+            else
+                im->counts.settings++;
+            json_decref(body);
+            json_decref(resp);
+        }
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = pd_inv_fail(im->e, PD_ERR_IO, NULL, NULL, "reading settings: %s", sqlite3_errmsg(src));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* One source row as a file's row: its columns by name, its extra values as "extra.<key>". */
+static pd_err db_row(imp *im, sqlite3_stmt *st, sqlite3_stmt *extra, int64_t id, json_t *row)
+{
+    const char *why = NULL;
+    json_t *v;
+    for (int i = 0; i < sqlite3_column_count(st); i++) {
+        if (!(v = db_value(st, i, &why)))
+            return why ? imp_fail(im, PD_ERR_FIELD, "", sqlite3_column_name(st, i), why) : PD_ERR_NOMEM;
+        if (json_object_set_new(row, sqlite3_column_name(st, i), v))
+            return PD_ERR_NOMEM;
+    }
+    if (!extra)
+        return PD_OK;
+    int step;
+    pd_err rc = PD_OK;
+    sqlite3_bind_int64(extra, 1, id);
+    while (!rc && (step = sqlite3_step(extra)) == SQLITE_ROW) {
+        char key[KEY_MAX];
+        snprintf(key, sizeof key, "extra.%s", (const char *)sqlite3_column_text(extra, 0));
+        if (!(v = db_value(extra, 1, &why)))
+            rc = why ? imp_fail(im, PD_ERR_FIELD, "", key, why) : PD_ERR_NOMEM;
+        else if (json_object_set_new(row, key, v))
+            rc = PD_ERR_NOMEM;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = pd_inv_fail(im->e, PD_ERR_IO, NULL, NULL, "%s: reading extra fields: %s", im->where,
+                         sqlite3_errmsg(sqlite3_db_handle(extra)));
+    sqlite3_reset(extra);
+    return rc;
+}
+
+/* Every row of one Spoolman table, by id: vendors before the filaments that name them, those
+ * before their spools, so each reference names an object already imported. */
+static pd_err db_table(imp *im, sqlite3 *src, pd_inv_entity en)
+{
+    const char *name = pd_inv_entity_name(en);
+    char sql[128];
+    sqlite3_stmt *st = NULL, *extra = NULL;
+    pd_err rc = PD_OK;
+    int step;
+    snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY id", name);
+    if (sqlite3_prepare_v2(src, sql, -1, &st, NULL) != SQLITE_OK)
+        return pd_inv_fail(im->e, PD_ERR_INVAL, NULL, NULL, "not a Spoolman database: %s", sqlite3_errmsg(src));
+    snprintf(sql, sizeof sql, "SELECT key, value FROM %s_field WHERE %s_id = ? ORDER BY key", name, name);
+    if (sqlite3_prepare_v2(src, sql, -1, &extra, NULL) != SQLITE_OK)
+        extra = NULL;  /* Spoolman before 0.16 had no extra fields */
+    int idcol = 0;
+    for (int i = 0; i < sqlite3_column_count(st); i++)
+        if (!strcmp(sqlite3_column_name(st, i), "id"))
+            idcol = i;
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = json_object();
+        int64_t src_id = sqlite3_column_int64(st, idcol), id;
+        snprintf(im->where, sizeof im->where, "%s %lld", name, (long long)src_id);
+        if (im->rows++ == PD_INV_IMPORT_MAX_ROWS)
+            rc = pd_inv_fail(im->e, PD_ERR_TOOBIG, NULL, NULL, "more than %d rows", PD_INV_IMPORT_MAX_ROWS);
+        else if (!row)
+            rc = PD_ERR_NOMEM;
+        else if (!(rc = db_row(im, st, extra, src_id, row)))
+            rc = import_object(im, en, row, "", &id);
+        json_decref(row);
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = pd_inv_fail(im->e, PD_ERR_IO, NULL, NULL, "reading %s: %s", name, sqlite3_errmsg(src));
+    sqlite3_finalize(extra);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+pd_err pd_inv_import_spoolman_db(pd_inv *inv, const char *path, pd_inv_import_counts *out, pd_inv_err *e)
+{
+    sqlite3 *src = NULL;
+    imp *im;
+    memset(out, 0, sizeof *out);
+    memset(e, 0, sizeof *e);
+    if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        pd_inv_fail(e, PD_ERR_IO, NULL, NULL, "cannot open %s: %s", path, src ? sqlite3_errmsg(src) : "out of memory");
+        sqlite3_close(src);
+        return PD_ERR_IO;
+    }
+    pd_err rc = imp_begin(&im, inv, e);
+    if (!rc) {
+        rc = db_settings(im, src);
+        for (int en = 0; en < PD_INV__N && !rc; en++)
+            rc = db_table(im, src, (pd_inv_entity)en);
+        rc = imp_end(im, rc, out);
+    }
+    sqlite3_close(src);
+    return rc;
+}
+
+/* --- import: a file ---------------------------------------------------------------------------- */
+
+static bool format_of_name(const char *path, pd_inv_format *fmt)
+{
+    static const struct {
+        const char *ext;
+        pd_inv_format fmt;
+    } exts[] = {{".json", PD_INV_FMT_JSON}, {".csv", PD_INV_FMT_CSV}, {".db", PD_INV_FMT_SPOOLMAN_DB},
+                {".sqlite", PD_INV_FMT_SPOOLMAN_DB}, {".sqlite3", PD_INV_FMT_SPOOLMAN_DB}};
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof exts / sizeof exts[0]; i++)
+        if (!strcasecmp(dot, exts[i].ext)) {
+            *fmt = exts[i].fmt;
+            return true;
+        }
+    return false;
+}
+
+pd_err pd_inv_import_file(pd_inv *inv, const char *path, const char *format, pd_inv_import_counts *out,
+                          pd_inv_err *e)
+{
+    pd_inv_format fmt;
+    struct stat sb;
+    memset(out, 0, sizeof *out);
+    memset(e, 0, sizeof *e);
+    if (format ? !pd_inv_format_parse(format, &fmt) : !format_of_name(path, &fmt))
+        return pd_inv_fail(e, PD_ERR_INVAL, NULL, "format", "%s: say --format json, csv or spoolman-db",
+                           format ? "unknown format" : "the file name does not tell the format");
+    if (fmt == PD_INV_FMT_SPOOLMAN_DB)
+        return pd_inv_import_spoolman_db(inv, path, out, e);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return pd_inv_fail(e, PD_ERR_IO, NULL, NULL, "cannot open %s: %s", path, strerror(errno));
+    char *data = NULL;
+    pd_err rc = PD_OK;
+    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode))
+        rc = pd_inv_fail(e, PD_ERR_IO, NULL, NULL, "%s is not a regular file", path);
+    else if (sb.st_size > FILE_MAX)
+        rc = pd_inv_fail(e, PD_ERR_TOOBIG, NULL, NULL, "%s is over %ld bytes", path, FILE_MAX);
+    else if (!(data = malloc((size_t)sb.st_size + 1)))
+        rc = pd_inv_fail(e, PD_ERR_NOMEM, NULL, NULL, "out of memory");
+    else if (fread(data, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size)
+        rc = pd_inv_fail(e, PD_ERR_IO, NULL, NULL, "cannot read %s", path);
+    fclose(f);
+    if (!rc)
+        rc = pd_inv_import(inv, fmt, data, (size_t)sb.st_size, out, e);
+    free(data);
+    return rc;
+}

@@ -1,0 +1,30 @@
+/* A statement built piece by piece (list filters, sorting) with its arguments. Text arguments
+ * are copied into the builder, so callers may pass stack buffers. Bounded: past the limits
+ * the builder is marked failed and pd_sqlb_ok says so. */
+#ifndef PD_STORE_SQLB_H
+#define PD_STORE_SQLB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store/store.h"
+
+#define PD_SQLB_MAX_ARGS 64
+#define PD_SQLB_MAX_SQL 16384
+
+typedef struct pd_sqlb {
+    char sql[PD_SQLB_MAX_SQL];
+    size_t len;
+    pd_sqlv args[PD_SQLB_MAX_ARGS];
+    char *owned[PD_SQLB_MAX_ARGS];   /* copies of text arguments */
+    size_t nargs;
+    bool failed;
+} pd_sqlb;
+
+void pd_sqlb_init(pd_sqlb *b);
+void pd_sqlb_free(pd_sqlb *b);
+void pd_sqlb_add(pd_sqlb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pd_sqlb_arg(pd_sqlb *b, pd_sqlv v);  /* text is copied */
+static inline bool pd_sqlb_ok(const pd_sqlb *b) { return !b->failed; }
+
+#endif
