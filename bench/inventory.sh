@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Inventory benchmarks (`PHASES=inventory make bench`), on SQLite and on PostgreSQL:
 #   1. GET /api/v1/spool returning 1,000 spools under wrk, vs nginx serving the same bytes
-#   2. a filtered, sorted, paged list over 100,000 spools: latency p50/p99 under wrk, with the
+#   2. a filtered, sorted, paged list over 100,000 spools: latency p50/p99 of one client (wrk
+#      -c1: the time a request takes, not a queue behind others), with the
 #      filter and page varied per request (bench/inventory.lua) so no reply is reused
 # Spools are bulk-inserted with SQL while the daemon is stopped (the API would take minutes
 # for 100,000); vendors and filaments go through the API.
@@ -61,7 +62,7 @@ NGX
   kill $NG; wait $NG 2>/dev/null || true
   wrk -t2 -c32 -d10s "http://127.0.0.1:$PORT/api/v1/spool?allow_archived=true" >"$OUT/wrk-list-$name.txt"
   stop; bulk "$name" "$url" "$(spools_sql 1001 100000)"; start "$url"
-  wrk -t1 -c4 -d15s --latency -s bench/inventory.lua "http://127.0.0.1:$PORT" >"$OUT/wrk-100k-$name.txt"
+  wrk -t1 -c1 -d15s --latency -s bench/inventory.lua "http://127.0.0.1:$PORT" >"$OUT/wrk-100k-$name.txt"
   stop
   awk -v n="$name" -v b="$(wc -c <"$OUT/spools-$name.json")" -v p="$(rps "$OUT/wrk-list-$name.txt")" \
       -v g="$(rps "$OUT/wrk-nginx-$name.txt")" -v p50="$(pct "$OUT/wrk-100k-$name.txt" 50%)" \
