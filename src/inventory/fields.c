@@ -395,7 +395,7 @@ static pd_err fields_write(pd_inv *inv, pd_inv_entity en, const char *key, json_
         if ((w = pd_db_run(inv->db, "DELETE FROM extra WHERE entity = ? AND key = ?", args, 2, NULL)))
             inv_fail_rc(e, w);
     }
-    if ((rc = pd_db_end(inv->db, w)) && !w)
+    if ((rc = pd_inv_end(inv, w)) && !w)
         inv_fail_rc(e, rc);
     if (!rc) {
         inv_setting_announce(inv, def, text);

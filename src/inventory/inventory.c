@@ -39,18 +39,87 @@ pd_err pd_inv_fail(pd_inv_err *e, pd_err code, const char *loc, const char *fiel
     return code;
 }
 
+/* Held back while a transaction is open; bounded, since a bulk write inside one transaction
+ * could announce without end: past the bound the oldest are dropped (listeners re-read). */
+#define PENDING_MAX 1024
+
+struct pd_inv_pending {
+    pd_inv_pending *next;
+    char *resource, *change, *key, *payload;
+};
+
+static void send_event(pd_inv *inv, const char *resource, const char *change, const char *key,
+                       const char *payload)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    pd_event ev = {.type = PD_EV_INVENTORY,
+                   .ts_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000,
+                   .u.inv = {resource, change, key, payload, strlen(payload)}};
+    pd_bus_emit(inv->bus, &ev);
+}
+
+static void pending_drop(pd_inv_pending *p)
+{
+    free(p->resource);
+    free(p->change);
+    free(p->key);
+    free(p->payload);
+    free(p);
+}
+
+static void hold(pd_inv *inv, const char *resource, const char *change, const char *key, char *payload)
+{
+    pd_inv_pending *p = calloc(1, sizeof *p), **tail = &inv->pending;
+    size_t n = 0;
+    if (p && (p->resource = strdup(resource)) && (p->change = strdup(change)) && (p->key = strdup(key))) {
+        p->payload = payload;
+        for (; *tail; tail = &(*tail)->next)
+            n++;
+        *tail = p;
+        if (n + 1 > PENDING_MAX) {
+            pd_inv_pending *old = inv->pending;
+            inv->pending = old->next;
+            pending_drop(old);
+        }
+        return;
+    }
+    if (p) {
+        p->payload = payload;
+        pending_drop(p);
+    } else {
+        free(payload);
+    }
+}
+
 void pd_inv_emit(pd_inv *inv, const char *resource, const char *change, const char *key,
                  json_t *payload)
 {
     inv->generation++;
     if (!inv->bus)
         return;
-    char *text = payload ? json_dumps(payload, PD_JSON_FLAGS) : NULL;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    pd_event ev = {.type = PD_EV_INVENTORY,
-                   .ts_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000,
-                   .u.inv = {resource, change, key, text ? text : "{}", text ? strlen(text) : 2}};
-    pd_bus_emit(inv->bus, &ev);
+    char *text = payload ? json_dumps(payload, PD_JSON_FLAGS) : strdup("{}");
+    if (!text)
+        return;
+    if (inv->db->tx_depth > 0) {
+        hold(inv, resource, change, key, text);
+        return;
+    }
+    send_event(inv, resource, change, key, text);
     free(text);
+}
+
+pd_err pd_inv_end(pd_inv *inv, pd_err rc)
+{
+    rc = pd_db_end(inv->db, rc);
+    if (inv->db->tx_depth > 0)
+        return rc;
+    while (inv->pending) {
+        pd_inv_pending *p = inv->pending;
+        inv->pending = p->next;
+        if (!rc)
+            send_event(inv, p->resource, p->change, p->key, p->payload);
+        pending_drop(p);
+    }
+    return rc;
 }

@@ -17,10 +17,13 @@
 #include "store/sqlb.h"
 #include "store/store.h"
 
+typedef struct pd_inv_pending pd_inv_pending;
+
 typedef struct pd_inv {
     pd_db *db;
     pd_bus *bus;              /* may be NULL (tools, tests): no events */
     uint64_t generation;      /* bumped by every write: list caches compare it */
+    pd_inv_pending *pending;  /* changes announced inside a transaction, sent at its commit */
 } pd_inv;
 
 /* What went wrong, for the API to shape: PD_ERR_FIELD → 422 naming loc/field; INVAL → 400;
@@ -39,9 +42,12 @@ typedef enum pd_inv_entity { PD_INV_VENDOR, PD_INV_FILAMENT, PD_INV_SPOOL, PD_IN
 const char *pd_inv_entity_name(pd_inv_entity en);   /* "vendor" | "filament" | "spool" */
 bool pd_inv_entity_parse(const char *name, pd_inv_entity *out);
 
-/* Announces a committed change (resource "vendor"|"filament"|"spool"|"setting"). */
+/* Announces a change (resource "vendor"|"filament"|"spool"|"setting"): at once outside a
+ * transaction, else when the outermost one commits (dropped if it rolls back). */
 void pd_inv_emit(pd_inv *inv, const char *resource, const char *change, const char *key,
                  json_t *payload /* borrowed */);
+/* pd_db_end for inventory writes: also sends or drops what pd_inv_emit held back. */
+pd_err pd_inv_end(pd_inv *inv, pd_err rc);
 
 /* --- time (times.c) ---------------------------------------------------------------------
  * Stored as unix seconds; shown as "2024-05-01T10:00:00Z". Input is ISO 8601 with an

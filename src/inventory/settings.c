@@ -224,7 +224,7 @@ pd_err pd_inv_setting_set(pd_inv *inv, const char *key, json_t *body, json_t **o
     if ((rc = pd_db_begin(inv->db)))
         return inv_fail_rc(e, rc);
     pd_err put = inv_setting_put(inv, def, text, e);
-    if ((rc = pd_db_end(inv->db, put)))
+    if ((rc = pd_inv_end(inv, put)))
         return put ? put : inv_fail_rc(e, rc);
     inv_setting_announce(inv, def, text);
     *out = setting_response(def, text);

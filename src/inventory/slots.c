@@ -220,7 +220,7 @@ static pd_err slot_change(pd_inv *inv, int64_t printer_id, int unit, int slot, i
         rc = spool_id ? assign(inv, &s, spool_id, why) : s.spool_id ? slot_clear(inv, s.id, why) : PD_OK;
     if (!rc)
         rc = slot_object(inv, printer_id, unit, slot, out);
-    rc = pd_db_end(inv->db, rc);
+    rc = pd_inv_end(inv, rc);
     if (rc) {
         json_decref(*out);
         *out = NULL;
@@ -320,7 +320,7 @@ pd_err pd_inv_slot_report(pd_inv *inv, int64_t printer_id, int unit, int slot,
     if (!rc && changed)
         rc = pd_db_run(inv->db, "UPDATE ams_slot SET reported_color = ?, reported_material = ?, "
                                 "reported_tray_uuid = ?, updated_at = ? WHERE id = ?", u, 5, NULL);
-    rc = pd_db_end(inv->db, rc);
+    rc = pd_inv_end(inv, rc);
     if (!rc)
         inv->generation++;
     return rc;

@@ -397,6 +397,7 @@ static pd_err imp_begin(imp **out, pd_inv *inv, pd_inv_err *e)
     im->inv = inv;
     im->q = *inv;
     im->q.bus = NULL;
+    im->q.pending = NULL;
     im->pg = !strcmp(inv->db->ops->name, "postgresql");
     im->e = e;
     snprintf(im->where, sizeof im->where, "import");
@@ -413,7 +414,7 @@ static pd_err imp_begin(imp **out, pd_inv *inv, pd_inv_err *e)
     }
     if (rc) {
         if (begun)
-            pd_db_end(inv->db, rc);
+            pd_inv_end(inv, rc);
         free(im);
         return pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));
     }
@@ -442,7 +443,7 @@ static pd_err imp_end(imp *im, pd_err rc, pd_inv_import_counts *out)
         rc = seq_sync(im, (pd_inv_entity)en);
     if (rc && !im->e->code)
         pd_inv_fail(im->e, rc, NULL, NULL, "%s: %s", im->where, pd_strerror(rc));
-    pd_err end = pd_db_end(im->inv->db, rc);
+    pd_err end = pd_inv_end(im->inv, rc);
     if (end && !rc)
         pd_inv_fail(im->e, end, NULL, NULL, "%s", pd_strerror(end));
     if (!end) {

@@ -387,7 +387,7 @@ static void emit(pd_inv *inv, pd_inv_entity en, const char *change, int64_t id, 
 /* Shared tail of every write: commit, or roll back with the error described. */
 static pd_err finish(pd_inv *inv, pd_err rc, pd_inv_err *e)
 {
-    rc = pd_db_end(inv->db, rc);
+    rc = pd_inv_end(inv, rc);
     if (rc && !e->code)
         pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));
     return rc;

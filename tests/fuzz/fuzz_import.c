@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pd_log_setup(PD_LOG_ERROR, false); /* rejected rows are the normal case here */
         if (pd_db_open(&db, "sqlite::memory:", ".", err, sizeof err))
             abort();
-        inv = (pd_inv){&db, NULL, 0};
+        inv = (pd_inv){.db = &db};
     }
     for (int fmt = PD_INV_FMT_JSON; fmt <= PD_INV_FMT_CSV; fmt++) {
         pd_inv_import_counts n;

@@ -40,7 +40,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_inventory: cannot open a database: %s\n", err);
         abort();
     }
-    inv = (pd_inv){&db, NULL, 0};
+    inv = (pd_inv){.db = &db};
     seed("vendor", "{\"name\":\"V\",\"empty_spool_weight\":200}");
     seed("filament", "{\"vendor_id\":1,\"density\":1.24,\"diameter\":1.75,\"weight\":1000}");
     seed("spool", "{\"filament_id\":1,\"remaining_weight\":500}");

@@ -55,7 +55,7 @@ static int fresh(void **state)
     fx->bus = pd_bus_new();
     assert_non_null(fx->bus);
     assert_true(pd_bus_subscribe(fx->bus, PD_EV_INVENTORY, on_event, fx) > 0);
-    fx->inv = (pd_inv){&fx->db, fx->bus, 0};
+    fx->inv = (pd_inv){.db = &fx->db, .bus = fx->bus};
     *state = fx;
     return 0;
 }
@@ -376,7 +376,7 @@ static void settings_refuse_bad_values(void **state)
 static void settings_without_a_bus(void **state)
 {
     fixture *fx = *state;
-    pd_inv inv = {&fx->db, NULL, 0};
+    pd_inv inv = {.db = &fx->db};
     pd_inv_err e;
     json_t *body = json_string("\"CHF\""), *out = NULL;
     assert_int_equal(pd_inv_setting_set(&inv, "currency", body, &out, &e), PD_OK);
@@ -593,11 +593,13 @@ static void deleting_a_field_drops_its_values(void **state)
     assert_load(fx, PD_INV_FILAMENT, 1, 1, "{\"1\":{\"tag\":\"\\\"f\\\"\"}}");
     assert_err(pd_inv_field_delete(&fx->inv, PD_INV_SPOOL, "tag", &list, &e), &e, PD_ERR_NOTFOUND, NULL, NULL, NULL);
 
-    /* inside an outer transaction that fails, nothing of it stays */
+    /* inside an outer transaction that fails, nothing of it stays, not even its announcement */
+    int before = fx->nevents;
     assert_int_equal(pd_db_begin(&fx->db), PD_OK);
     assert_int_equal(pd_inv_field_delete(&fx->inv, PD_INV_SPOOL, "keep", &list, &e), PD_OK);
     json_decref(list);
-    assert_int_equal(pd_db_end(&fx->db, PD_ERR_INVAL), PD_ERR_INVAL);
+    assert_int_equal(pd_inv_end(&fx->inv, PD_ERR_INVAL), PD_ERR_INVAL);
+    assert_int_equal(fx->nevents, before);
     assert_load(fx, PD_INV_SPOOL, 1, 2, "{\"1\":{\"keep\":\"1\"}}");
     assert_int_equal(pd_inv_fields_list(&fx->inv, PD_INV_SPOOL, &list), PD_OK);
     assert_int_equal(json_array_size(list), 1);

@@ -43,7 +43,7 @@ static int fresh(void **state)
         testdb_create("xfer", d->dir, d->dbname, url);
         if (pd_db_open(&d->db, url, d->dir, err, sizeof err))
             fail_msg("open %s: %s", url, err);
-        d->inv = (pd_inv){&d->db, NULL, 0};
+        d->inv = (pd_inv){.db = &d->db};
     }
     *state = fx;
     return 0;
