@@ -33,6 +33,8 @@ struct pd_printer {
     pd_tls_ctx *tls;             /* shared TLS context, held while mosq exists */
     pd_link_poll *poll;          /* NULL when no socket is watched */
     pd_link_state lstate;
+    bool attempting;             /* holds one of the fleet's connection attempt slots */
+    int64_t attempt_ms;          /* when that attempt started */
     char last_error[320];
     int64_t since_ms;            /* when lstate last changed */
     int64_t next_attempt_ms;     /* BACKOFF/AUTH_FAILED: when to reconnect */
@@ -64,8 +66,9 @@ struct pd_fleet {
     pd_printer **v;              /* sorted by id */
     size_t n, cap;
     uint64_t next_handle;
+    int attempts;                /* connection attempts running (link.c paces them) */
     unsigned connects_since_trim; /* link attempts since the heap was last trimmed */
-    int64_t trimmed_ms;
+    int64_t trimmed_ms;          /* when the heap was last trimmed (fleet.c) */
 };
 
 int64_t pd_now_ms(void);

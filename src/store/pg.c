@@ -3,6 +3,7 @@
  * trip over loopback or a Unix socket. Arguments go as text and PostgreSQL infers their
  * types from the statement, so the shared SQL avoids a bare `? IS NULL`. The schema version
  * lives in a one-row table, pd_schema. */
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -12,6 +13,71 @@
 
 #include "core/log.h"
 #include "store/store.h"
+
+/* libpq is opened when a PostgreSQL database is configured, not linked: loading it pulls in
+ * gnutls, Kerberos, LDAP and more, 3.6 MB resident that a daemon on SQLite never uses. */
+static struct {
+    __typeof__(PQclear) *PQclear;
+    __typeof__(PQcmdStatus) *PQcmdStatus;
+    __typeof__(PQcmdTuples) *PQcmdTuples;
+    __typeof__(PQconnectdb) *PQconnectdb;
+    __typeof__(PQerrorMessage) *PQerrorMessage;
+    __typeof__(PQexec) *PQexec;
+    __typeof__(PQexecParams) *PQexecParams;
+    __typeof__(PQfinish) *PQfinish;
+    __typeof__(PQftype) *PQftype;
+    __typeof__(PQgetisnull) *PQgetisnull;
+    __typeof__(PQgetvalue) *PQgetvalue;
+    __typeof__(PQntuples) *PQntuples;
+    __typeof__(PQreset) *PQreset;
+    __typeof__(PQresultErrorField) *PQresultErrorField;
+    __typeof__(PQresultErrorMessage) *PQresultErrorMessage;
+    __typeof__(PQresultStatus) *PQresultStatus;
+    __typeof__(PQsetNoticeReceiver) *PQsetNoticeReceiver;
+    __typeof__(PQstatus) *PQstatus;
+    __typeof__(PQtransactionStatus) *PQtransactionStatus;
+} pq;
+static const char *const pq_names[] = {"PQclear", "PQcmdStatus", "PQcmdTuples", "PQconnectdb", "PQerrorMessage", "PQexec", "PQexecParams", "PQfinish", "PQftype", "PQgetisnull", "PQgetvalue", "PQntuples", "PQreset", "PQresultErrorField", "PQresultErrorMessage", "PQresultStatus", "PQsetNoticeReceiver", "PQstatus", "PQtransactionStatus"};
+#define PQclear pq.PQclear
+#define PQcmdStatus pq.PQcmdStatus
+#define PQcmdTuples pq.PQcmdTuples
+#define PQconnectdb pq.PQconnectdb
+#define PQerrorMessage pq.PQerrorMessage
+#define PQexec pq.PQexec
+#define PQexecParams pq.PQexecParams
+#define PQfinish pq.PQfinish
+#define PQftype pq.PQftype
+#define PQgetisnull pq.PQgetisnull
+#define PQgetvalue pq.PQgetvalue
+#define PQntuples pq.PQntuples
+#define PQreset pq.PQreset
+#define PQresultErrorField pq.PQresultErrorField
+#define PQresultErrorMessage pq.PQresultErrorMessage
+#define PQresultStatus pq.PQresultStatus
+#define PQsetNoticeReceiver pq.PQsetNoticeReceiver
+#define PQstatus pq.PQstatus
+#define PQtransactionStatus pq.PQtransactionStatus
+
+static pd_err pq_load(char *err, size_t errlen)
+{
+    static void *lib;
+    if (lib)
+        return PD_OK;
+    void *h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(err, errlen, "PostgreSQL needs libpq (Debian package libpq5): %s", dlerror());
+        return PD_ERR_UNSUPPORTED;
+    }
+    void **slot = (void **)&pq;
+    for (size_t i = 0; i < sizeof pq_names / sizeof pq_names[0]; i++)
+        if (!(slot[i] = dlsym(h, pq_names[i]))) {
+            snprintf(err, errlen, "libpq has no %s", pq_names[i]);
+            dlclose(h);
+            return PD_ERR_UNSUPPORTED;
+        }
+    lib = h;
+    return PD_OK;
+}
 
 #define PG_MAX_ARGS 64
 #define PG_BOOLOID 16 /* pg_type's oid for boolean (server headers are not in libpq-dev) */
@@ -128,6 +194,9 @@ static void pg_close(pd_store *s)
 
 static pd_err pg_open(const char *url, pd_store **out, char *err, size_t errlen)
 {
+    pd_err rc = pq_load(err, errlen);
+    if (rc)
+        return rc;
     pd_store *s = calloc(1, sizeof *s);
     if (!s)
         return PD_ERR_NOMEM;
