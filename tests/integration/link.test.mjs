@@ -197,6 +197,15 @@ test('TLS: the printer certificate is verified against the serial', async () => 
   assert.equal(r.status, 200, r.text);
   await waitFor(async () => (await daemon.printer(lost.id)).connection.state === 'connected', 10000, 'connected without verify');
   assert.equal((await daemon.req('DELETE', `/api/v1/printers/${lost.id}`)).status, 204);
+  // A certificate from the trusted CA but for another serial is refused: the TLS context is
+  // shared per CA, the serial is checked per connection.
+  const other = await daemon.req('POST', '/api/v1/printers', { name: 'imposter', serial: '01P00A451200777',
+    host: '127.0.0.1', port: broker.portOf(X1C), access_code: '12345678', ca_file: broker.ca });
+  assert.equal(other.status, 201, other.text);
+  const bad = await waitFor(async () => { const x = await daemon.printer(other.json.id); return x.connection.state === 'tls_failed' ? x : null; },
+    10000, 'tls_failed for a certificate naming another serial');
+  assert.match(bad.connection.error, /hostname|mismatch|name/i);
+  assert.equal((await daemon.req('DELETE', `/api/v1/printers/${other.json.id}`)).status, 204);
 });
 
 test('bad input gets clear errors and loses nothing', async () => {
