@@ -191,30 +191,8 @@ static void slot_reply(pd_req *r, pd_printer *p, pd_err rc, json_t *slot, const 
     pd_req_reply_json(r, 200, slot);
 }
 
-static void assign(pd_req *r)
-{
-    pd_printer *p = printer_of(r);
-    int unit, slot;
-    json_t *body;
-    if (!p || !slot_params(r, &unit, &slot) || !(body = pd_req_json(r)))
-        return;
-    json_t *sid = json_object_get(body, "spool_id"), *et = json_object_get(body, "event_type");
-    if (!json_is_integer(sid)) {
-        pd_req_reply_field_error(r, "body", "spool_id", "an integer spool id is required");
-        return;
-    }
-    if (et && !json_is_string(et)) {
-        pd_req_reply_field_error(r, "body", "event_type", "a string expected");
-        return;
-    }
-    pd_inv_err e = {0};
-    json_t *out = NULL;
-    pd_err rc = pd_inv_slot_assign(((pd_app *)pd_req_app(r))->inv, pd_printer_id(p), unit, slot,
-                                   json_integer_value(sid), json_string_value(et), &out, &e);
-    slot_reply(r, p, rc, out, &e);
-}
-
-static void unassign(pd_req *r)
+/* assign needs {"spool_id"}; unassign may come without a body. Both take "event_type". */
+static void change_slot(pd_req *r, bool assign)
 {
     pd_printer *p = printer_of(r);
     int unit, slot;
@@ -222,19 +200,30 @@ static void unassign(pd_req *r)
         return;
     size_t len;
     pd_req_body(r, &len);
-    json_t *body = len ? pd_req_json(r) : NULL, *et = body ? json_object_get(body, "event_type") : NULL;
-    if (len && !body)
+    json_t *body = len || assign ? pd_req_json(r) : NULL;
+    if ((len || assign) && !body)
         return;
+    json_t *sid = json_object_get(body, "spool_id"), *et = json_object_get(body, "event_type");
+    if (assign && !json_is_integer(sid)) {
+        pd_req_reply_field_error(r, "body", "spool_id", "an integer spool id is required");
+        return;
+    }
     if (et && !json_is_string(et)) {
         pd_req_reply_field_error(r, "body", "event_type", "a string expected");
         return;
     }
+    pd_inv *inv = ((pd_app *)pd_req_app(r))->inv;
     pd_inv_err e = {0};
     json_t *out = NULL;
-    pd_err rc = pd_inv_slot_unassign(((pd_app *)pd_req_app(r))->inv, pd_printer_id(p), unit, slot,
-                                     json_string_value(et), &out, &e);
+    pd_err rc = assign ? pd_inv_slot_assign(inv, pd_printer_id(p), unit, slot, json_integer_value(sid),
+                                            json_string_value(et), &out, &e)
+                       : pd_inv_slot_unassign(inv, pd_printer_id(p), unit, slot, json_string_value(et),
+                                              &out, &e);
     slot_reply(r, p, rc, out, &e);
 }
+
+static void assign(pd_req *r) { change_slot(r, true); }
+static void unassign(pd_req *r) { change_slot(r, false); }
 
 static bool count_param(pd_req *r, const char *name, int64_t dflt, int64_t *out)
 {

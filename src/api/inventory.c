@@ -70,7 +70,7 @@ static void reply_result(pd_req *r, pd_err rc, json_t *obj, const pd_inv_err *e)
  * by another printdeck instance, so there a reply is reused for at most LIST_CACHE_SHARED_MS.
  * Bounded in entries and bytes. */
 #define LIST_CACHE_N 16
-#define LIST_CACHE_MAX_BODY (8u << 20)
+#define LIST_CACHE_MAX_BODY (2u << 20)  /* 16 entries: at most 32 MB */
 #define LIST_CACHE_SHARED_MS 1000
 
 typedef struct list_cached {
