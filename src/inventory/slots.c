@@ -146,15 +146,24 @@ static pd_err attach_spools(pd_inv *inv, int64_t printer_id, json_t *slots)
         rc = inv_fetch(inv, PD_INV_SPOOL, b, spools);
         pd_sqlb_free(b);
     }
-    size_t i, k;
-    json_t *slot, *sp;
+    /* by id, so a farm's thousands of slots are matched in one pass, not slots × spools */
+    json_t *by_id = rc ? NULL : json_object(), *slot, *sp;
+    size_t i;
+    char key[24];
+    json_array_foreach(spools, i, sp) {
+        snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(sp, "id")));
+        json_object_set(by_id, key, sp);
+    }
     json_array_foreach(slots, i, slot) {
         json_t *sid = json_object_get(slot, "spool_id");
-        json_array_foreach(spools, k, sp)
-            if (sid && json_equal(json_object_get(sp, "id"), sid))
-                json_object_set(slot, "spool", sp);
+        if (!sid)
+            continue;
+        snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value(sid));
+        if ((sp = json_object_get(by_id, key)))
+            json_object_set(slot, "spool", sp);
     }
     free(b);
+    json_decref(by_id);
     json_decref(spools);
     return rc;
 }
