@@ -277,7 +277,9 @@ int main(int argc, char **argv)
     /* glibc raises its mmap threshold to the largest block freed (up to 32 MB); after one
      * /metrics of a big farm, every later one is carved from the heap and stays resident.
      * A fixed threshold keeps such replies in mmap, returned when freed (0.7 MB at 1,000
-     * printers). The loop is the only thread, so arenas need no limit. */
+     * printers); the HTTP server keeps a few such buffers between big replies itself, for a
+     * few seconds, so a busy API does not map and fault each one in. The loop is the only
+     * thread, so arenas need no limit. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     while ((c = getopt_long(argc, argv, "c:d:l:L:hVf:", opts, NULL)) != -1) {
         switch (c) {

@@ -4,6 +4,7 @@
  * Filters come from one table per entity: the parameter, its alias, the SQL it reads, how. */
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,10 +314,45 @@ static bool sort_expr(pd_inv *inv, pd_inv_entity en, const char *field, char *ou
     return stored_column(en, field, out, outlen);
 }
 
-static pd_err order_by(pd_inv *inv, pd_inv_entity en, const char *sort, pd_sqlb *b, pd_inv_err *e)
+/* The sort once more as columns of the paging query (page_by_ids): "s.id AS id, <expr> AS k0,
+ * …" and an ORDER BY over those names. Sort expressions carry no arguments. */
+typedef struct sort_keys {
+    char cols[4096], order[1024];
+    size_t ncols, norder;
+    unsigned n;
+    bool over;
+} sort_keys;
+
+static void keys_add(char *buf, size_t cap, size_t *len, bool *over, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void keys_add(char *buf, size_t cap, size_t *len, bool *over, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int w = *over ? -1 : vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (w < 0 || (size_t)w >= cap - *len)
+        *over = true;
+    else
+        *len += (size_t)w;
+}
+
+static void sort_term(pd_sqlb *b, sort_keys *k, const char *expr, const char *dir)
+{
+    pd_sqlb_add(b, "%s %s NULLS LAST, ", expr, dir);
+    keys_add(k->cols, sizeof k->cols, &k->ncols, &k->over, ", %s AS k%u", expr, k->n);
+    keys_add(k->order, sizeof k->order, &k->norder, &k->over, " k%u %s NULLS LAST,", k->n, dir);
+    k->n++;
+}
+
+static pd_err order_by(pd_inv *inv, pd_inv_entity en, const char *sort, pd_sqlb *b, sort_keys *k,
+                       pd_inv_err *e)
 {
     const char *alias = inv_tables[en].alias;
     pd_sqlb_add(b, " ORDER BY ");
+    *k = (sort_keys){.over = false};
+    keys_add(k->cols, sizeof k->cols, &k->ncols, &k->over, "%s.id AS id", alias);
+    keys_add(k->order, sizeof k->order, &k->norder, &k->over, " ORDER BY");
     if (sort && *sort) {
         char buf[1024], *terms[MAX_TERMS];
         size_t n = split_terms(sort, buf, sizeof buf, terms, MAX_TERMS);
@@ -337,11 +373,12 @@ static pd_err order_by(pd_inv *inv, pd_inv_entity en, const char *sort, pd_sqlb 
                 return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort", "Invalid sort field \"%s\".",
                                    terms[i]);
             }
-            pd_sqlb_add(b, "%s %s NULLS LAST, ", expr, dir);
+            sort_term(b, k, expr, dir);
         }
     }
     /* the id breaks ties, so pages never repeat or skip a row */
     pd_sqlb_add(b, "%s.id ASC", alias);
+    keys_add(k->order, sizeof k->order, &k->norder, &k->over, " id ASC");
     return PD_OK;
 }
 
@@ -455,7 +492,7 @@ static pd_err color_list(pd_inv *inv, const pd_inv_param *p, size_t n, pd_sqlb *
     return rc;
 }
 
-/* A page's ids and the total, from one scan: count(*) OVER () rides along with the ids. */
+/* A page's ids and the total, from one scan. */
 #define PAGE_IDS_MAX 1000
 
 typedef struct page_ids {
@@ -467,29 +504,32 @@ typedef struct page_ids {
 static pd_err page_id_row(const pd_row *row, void *ud)
 {
     page_ids *p = ud;
-    if (p->n < PAGE_IDS_MAX)
-        p->v[p->n++] = pd_row_int(row, 0);
-    p->total = pd_row_int(row, 1);
+    int64_t id = pd_row_int(row, 0);
+    if (id < 0)
+        p->total = pd_row_int(row, 1);
+    else if (p->n < PAGE_IDS_MAX)
+        p->v[p->n++] = id;
     return PD_OK;
 }
 
-/* Ids and total of one page in a single scan, then those rows rendered: sorting narrow id
- * rows and joining 50 of them is far cheaper than sorting every joined row of a large
- * inventory to keep 50. Returns NOTFOUND when the page is empty (past the last page no row
- * carries the total). */
+/* One scan keeps each match's id and sort keys; the total is counted over those and the
+ * page sorted from them, then only the page's rows are joined and rendered: sorting narrow
+ * rows and rendering 50 is far cheaper than sorting every joined row of a large inventory
+ * to keep 50. The count travels as a row of its own (id -1), so a page past the end still
+ * learns the total without scanning again. */
 static pd_err page_by_ids(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, const char *conds,
-                          const char *order, int64_t limit, int64_t offset, pd_sqlb *c,
-                          pd_inv_list *out)
+                          const sort_keys *k, const char *order, int64_t limit, int64_t offset,
+                          pd_sqlb *c, pd_inv_list *out)
 {
     const char *alias = inv_tables[en].alias;
-    char cols[48];
-    snprintf(cols, sizeof cols, "%s.id, count(*) OVER ()", alias);
     page_ids *ids = calloc(1, sizeof *ids);
     if (!ids)
         return PD_ERR_NOMEM;
     pd_sqlb_init(c);
-    inv_select_cols_from(c, en, cols, conds);
-    pd_sqlb_add(c, "%s LIMIT ? OFFSET ?", conds);
+    pd_sqlb_add(c, "WITH m AS MATERIALIZED (");
+    inv_select_cols_from(c, en, k->cols, conds);
+    pd_sqlb_add(c, "%.*s) SELECT -1, count(*) FROM m UNION ALL SELECT * FROM (SELECT id, 0 FROM m%s "
+                   "LIMIT ? OFFSET ?) p", (int)(order - conds), conds, k->order);
     for (size_t i = 0; i < b->nargs; i++)
         pd_sqlb_arg(c, b->args[i]);
     pd_sqlb_arg(c, PD_SQL_I(limit));
@@ -497,11 +537,9 @@ static pd_err page_by_ids(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, const
     pd_err rc = pd_sqlb_ok(c) ? pd_db_query(inv->db, c->sql, c->args, c->nargs, page_id_row, ids)
                               : PD_ERR_TOOBIG;
     pd_sqlb_free(c);
-    if (!rc && !ids->n)
-        rc = PD_ERR_NOTFOUND;
-    if (!rc) {
+    out->total = ids->total;
+    if (!rc && ids->n) {
         /* the ids are ours, integers: written into the statement, no argument limit */
-        out->total = ids->total;
         pd_sqlb_init(c);
         inv_select_from(c, en, false);
         pd_sqlb_add(c, " AND %s.id IN (", alias);
@@ -515,18 +553,19 @@ static pd_err page_by_ids(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, const
     return rc;
 }
 
-/* Runs `b` (filters from where_at, then its ORDER BY): the total over count(*) and the rows,
- * a page at a time through page_by_ids when it is a page of reasonable size. */
-static pd_err paged(pd_inv *inv, pd_inv_entity en, pd_sqlb *b, size_t where_at, int64_t limit,
-                    int64_t offset, pd_inv_list *out)
+/* Runs `b` (filters from where_at, then its ORDER BY): a page of reasonable size through
+ * page_by_ids, anything larger as the total over count(*) and then the rows. */
+static pd_err paged(pd_inv *inv, pd_inv_entity en, pd_sqlb *b, size_t where_at, const sort_keys *k,
+                    int64_t limit, int64_t offset, pd_inv_list *out)
 {
     const char *conds = b->sql + where_at, *order = strstr(conds, " ORDER BY ");
     pd_sqlb *c = malloc(sizeof *c);
     if (!c)
         return PD_ERR_NOMEM;
-    bool page = limit >= 0 && limit <= PAGE_IDS_MAX;
-    pd_err rc = page ? page_by_ids(inv, en, b, conds, order, limit, offset, c, out) : PD_ERR_NOTFOUND;
-    if (rc == PD_ERR_NOTFOUND) {
+    pd_err rc;
+    if (limit >= 0 && limit <= PAGE_IDS_MAX && !k->over) {
+        rc = page_by_ids(inv, en, b, conds, k, order, limit, offset, c, out);
+    } else {
         pd_sqlb_init(c);
         inv_select_cols_from(c, en, "count(*)", conds);
         pd_sqlb_add(c, "%.*s", (int)(order - conds), conds);
@@ -534,7 +573,7 @@ static pd_err paged(pd_inv *inv, pd_inv_entity en, pd_sqlb *b, size_t where_at, 
             pd_sqlb_arg(c, b->args[i]);
         rc = pd_sqlb_ok(c) ? pd_db_scalar(inv->db, c->sql, c->args, c->nargs, &out->total) : PD_ERR_TOOBIG;
         pd_sqlb_free(c);
-        if (!rc && !page) {
+        if (!rc) {
             if (limit >= 0) {
                 pd_sqlb_add(b, " LIMIT ? OFFSET ?");
                 pd_sqlb_arg(b, PD_SQL_I(limit));
@@ -564,22 +603,29 @@ pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, siz
     if (!out->items)
         return pd_inv_fail(e, PD_ERR_NOMEM, NULL, NULL, "out of memory");
     pd_sqlb *b = malloc(sizeof *b);
-    if (!b)
+    sort_keys *k = malloc(sizeof *k);
+    if (!b || !k) {
+        free(b);
+        free(k);
+        json_decref(out->items);
+        out->items = NULL;
         return pd_inv_fail(e, PD_ERR_NOMEM, NULL, NULL, "out of memory");
+    }
     pd_sqlb_init(b);
     inv_select_from(b, en, false);
     size_t where_at = b->len;
-    if (!(rc = where(inv, en, p, n, b, e)) && !(rc = order_by(inv, en, param(p, n, "sort"), b, e))) {
+    if (!(rc = where(inv, en, p, n, b, e)) && !(rc = order_by(inv, en, param(p, n, "sort"), b, k, e))) {
         if (en == PD_INV_FILAMENT && param(p, n, "color_hex")) {
             rc = color_list(inv, p, n, b, limit, offset, out, e);
         } else {
-            rc = paged(inv, en, b, where_at, limit, offset, out);
+            rc = paged(inv, en, b, where_at, k, limit, offset, out);
         }
         if (rc && !e->code)
             pd_inv_fail(e, rc, NULL, NULL, "%s", rc == PD_ERR_TOOBIG ? "Too many filter terms." : pd_strerror(rc));
     }
     pd_sqlb_free(b);
     free(b);
+    free(k);
     if (rc) {
         json_decref(out->items);
         out->items = NULL;

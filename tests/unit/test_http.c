@@ -86,15 +86,22 @@ static void h_create(pd_req *r)
         pd_req_reply_json(r, 201, json_pack("{s:O}", "got", body));
 }
 
+/* BIG_LEN bytes of a..z, or ?len= of them starting at ?from= */
 static void h_big(pd_req *r)
 {
-    char *out = pd_req_reply_alloc(r, BIG_LEN);
+    char buf[32];
+    size_t len = BIG_LEN, from = 0;
+    if (pd_req_query(r, "len", buf, sizeof buf))
+        len = strtoul(buf, NULL, 10);
+    if (pd_req_query(r, "from", buf, sizeof buf))
+        from = strtoul(buf, NULL, 10);
+    char *out = pd_req_reply_alloc(r, len);
     if (!out) {
         pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
         return;
     }
-    for (size_t i = 0; i < BIG_LEN; i++)
-        out[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)('a' + (from + i) % 26);
     pd_req_reply_commit(r, 200, "text/plain");
 }
 
@@ -779,6 +786,21 @@ static void test_big_response(void **state)
         for (size_t i = 0; i < BIG_LEN; i++)
             if (r.body[i] != (char)('a' + i % 26))
                 fail_msg("byte %zu differs", i);
+        free(r.body);
+    }
+    /* big reply buffers are reused: a smaller reply in a bigger spare, then bigger again */
+    static const char *const sizes[] = {"len=300000&from=3", "len=200000&from=7", "len=131072&from=1",
+                                        "len=700000&from=5", "len=10&from=2"};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "/api/v1/big?%s", sizes[k]);
+        size_t len = strtoul(sizes[k] + 4, NULL, 10), from = strtoul(strstr(sizes[k], "from=") + 5, NULL, 10);
+        request(fd, "GET", path, "X-Api-Key: " TOKEN "\r\n", NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.len, len);
+        for (size_t i = 0; i < len; i++)
+            if (r.body[i] != (char)('a' + (from + i) % 26))
+                fail_msg("%s: byte %zu differs", path, i);
         free(r.body);
     }
     close(fd);
