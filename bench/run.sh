@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PD_SETUP_BENCH=1 scripts/setup.sh
 OUT=bench/out; rm -rf "$OUT"; mkdir -p "$OUT"
-B=build
+B=${PD_BENCH_BUILD:-build}  # another build tree, to compare two commits side by side
 TOKEN=bench-token
 SIM_PORT=29880; TLS_PORT=29883; HTTP_PORT=29090; NGINX_PORT=29091
 INGEST_RATE=${INGEST_RATE:-20000}; INGEST_SECONDS=${INGEST_SECONDS:-10}

@@ -19,6 +19,7 @@ extern const char pd_bambu_ca_pem[];
 struct pd_link_poll {
     uv_poll_t h;   /* first: the close callback frees through the handle pointer */
     int fd;
+    int events;    /* what h watches now, 0 before the first start */
 };
 
 #define CONNECT_TIMEOUT_MS 15000
@@ -276,8 +277,11 @@ static void link_watch(pd_printer *p)
         lp->h.data = p;
         p->poll = lp;
     }
+    /* libuv re-registers the fd on every uv_poll_start, even with the same events (two
+     * epoll_ctl calls); the link re-arms after each packet, so only a change is applied */
     int ev = UV_READABLE | UV_DISCONNECT | (mosquitto_want_write(p->mosq) ? UV_WRITABLE : 0);
-    uv_poll_start(&p->poll->h, ev, poll_cb);
+    if (ev != p->poll->events && !uv_poll_start(&p->poll->h, ev, poll_cb))
+        p->poll->events = ev;
 }
 
 static void fail_pending(pd_printer *p, pd_err rc, const char *detail)
