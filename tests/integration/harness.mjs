@@ -182,8 +182,10 @@ export class Daemon {
     return r.json;
   }
   async printer(id) { const r = await this.get(`/api/v1/printers/${id}`); return r.json; }
-  /** Stops the daemon and asserts a clean exit: status 0 and no sanitizer report. */
+  /** Stops the daemon; null if it never started (a failed `before` must not keep the broker
+   * and simulator, and with them this test process, alive). */
   async stop(sig = 'SIGTERM') {
+    if (!this.proc) return null;
     const r = await stopProc(this.proc, sig, 15000);
     return { ...r, log: this.log.text };
   }

@@ -201,6 +201,34 @@ test('extra fields and settings as Spoolman encodes them', async () => {
   assert.equal((await open('GET', '/api/v1/setting/nope')).status, 404);
 });
 
+test('every sort pages the same as the whole list, ties broken by id', async () => {
+  await ok('POST', '/api/v1/field/spool/prio', { name: 'Priority', field_type: 'integer' });
+  const v = await ok('POST', '/api/v1/vendor', { name: 'Pager' });
+  const fa = await ok('POST', '/api/v1/filament', { name: 'Pager A', vendor_id: v.id, material: 'PAGE',
+    density: 1.2, diameter: 1.75, weight: 750 });
+  const fb = await ok('POST', '/api/v1/filament', { name: 'Pager B', material: 'PAGE', density: 1.3, diameter: 2.85,
+    weight: 1000 });
+  for (let i = 0; i < 9; i++)  // repeated values and nulls in every sort key
+    await ok('POST', '/api/v1/spool', { filament_id: i % 3 ? fa.id : fb.id, used_weight: (i % 4) * 50,
+      initial_weight: i % 2 ? 900 : null, location: i % 3 ? `P${i % 2}` : null, price: i % 5 ? 10 + (i % 3) : null,
+      extra: i % 4 ? { prio: `${i % 3}` } : {} });
+  const sorts = ['remaining_weight:desc', 'used_length:asc', 'filament.name:asc,id:desc', 'location:desc,price',
+    'extra.prio:asc,used_weight:desc', 'filament.vendor.name,remaining_length:desc', 'filament.combined_name:desc'];
+  for (const sort of sorts) {
+    const base = `filament.material=PAGE&sort=${encodeURIComponent(sort)}`;
+    const whole = (await ok('GET', `/api/v1/spool?${base}`)).map((x) => x.id);
+    assert.equal(whole.length, 9);
+    const paged = [];
+    for (let off = 0; off < 12; off += 4) {
+      const r = await open('GET', `/api/v1/spool?${base}&limit=4&offset=${off}`);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-total-count'), '9', `${sort} @${off}`);
+      paged.push(...r.json.map((x) => x.id));
+    }
+    assert.deepEqual(paged, whole, sort);
+  }
+});
+
 test('what Moonraker, OctoPrint, Home Assistant and spoolman2slicer request, without a token', async () => {
   assert.deepEqual(await ok('GET', '/api/v1/health'), { status: 'healthy' });
   const info = await ok('GET', '/api/v1/info');
