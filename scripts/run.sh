@@ -17,8 +17,8 @@ if [ -n "${PRINTDECK_CONFIG:-}" ] || { [ -f "$DATA/printdeck.db" ] && [ ! -d "$D
   exec "$BIN" ${PRINTDECK_CONFIG:+--config "$PRINTDECK_CONFIG"} --data-dir "$DATA" --listen "$LISTEN"
 fi
 
-DEMO="$DATA/demo"
-mkdir -p "$DEMO"
+mkdir -p "$DATA/demo"
+DEMO=$(cd "$DATA/demo" && pwd)  # absolute: the configuration names files in it
 SERIALS=(00M09A350100001 01P00A451200002 03919C461900003)
 MODELS=(X1C P1S A1)
 NAMES=(X1C-demo P1S-demo A1-demo)
@@ -48,10 +48,14 @@ CONF="$DEMO/printdeck.ini"
     echo "host = 127.0.0.1"
     echo "port = $((BASE_PORT + i))"
     echo "access_code = $ACCESS_CODE"
-    echo "ca_file = $PWD/$DEMO/broker/ca.crt"
+    echo "ca_file = $DEMO/broker/ca.crt"
   done
 } >"$CONF"
 
+# a small inventory to look at (Spoolman's export format), once: it is the user's after that
+if [ ! -e "$DEMO/inventory-imported" ]; then
+  "$BIN" --data-dir "$DATA" --log-level warn import scripts/demo-inventory.json && touch "$DEMO/inventory-imported"
+fi
 if [ ! -s "$DEMO/token" ]; then
   (umask 077; "$BIN" --data-dir "$DATA" token create demo >"$DEMO/token")
 fi
@@ -61,6 +65,7 @@ cat <<MSG
   printdeck demo: three simulated printers (X1C, P1S, A1) behind a real MQTT broker over TLS
   API:    http://$LISTEN/api/v1/printers
   events: http://$LISTEN/api/v1/events
+  spools: http://$LISTEN/api/v1/spool  (Spoolman's API, no token needed from this machine)
   token:  $TOKEN
   try:    curl -H "Authorization: Bearer $TOKEN" http://$LISTEN/api/v1/printers
 
