@@ -1,6 +1,6 @@
-/* libFuzzer target for inventory request bodies: the first byte picks the entity and whether
- * the rest is a create, an update, a use or a measure; the rest is the body as a client would
- * send it. One SQLite database (in a temporary directory) lives for the whole run with a
+/* libFuzzer target for inventory request bodies and list queries: the first byte picks the
+ * entity and whether the rest is a create, an update, a use or a measure (the body as a client
+ * would send it) or a list (a query string, `name=value&…`, as the router hands it over). One SQLite database (in a temporary directory) lives for the whole run with a
  * vendor, a filament and a spool in it, so updates and references hit real rows. Whatever the
  * input, the call must answer OK or an error with a message, and never leave a transaction
  * open. */
@@ -47,21 +47,63 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+#define MAX_PARAMS 32
+
+/* `name=value&…` split in place into params; returns how many. */
+static size_t query_params(char *q, pd_inv_param *p)
+{
+    size_t n = 0;
+    for (char *tok = q; tok && n < MAX_PARAMS;) {
+        char *amp = strchr(tok, '&'), *eq;
+        if (amp)
+            *amp = '\0';
+        if ((eq = strchr(tok, '='))) {
+            *eq = '\0';
+            p[n++] = (pd_inv_param){tok, eq + 1};
+        }
+        tok = amp ? amp + 1 : NULL;
+    }
+    return n;
+}
+
+static pd_err list(pd_inv_entity en, const uint8_t *data, size_t size, pd_inv_err *e)
+{
+    char *q = malloc(size + 1);
+    if (!q)
+        return PD_ERR_NOMEM;
+    memcpy(q, data, size);
+    q[size] = '\0';
+    pd_inv_param p[MAX_PARAMS];
+    pd_inv_list out = {0};
+    pd_err rc = pd_inv_list_get(&inv, en, p, query_params(q, p), &out, e);
+    if (!rc && (!out.items || out.total < 0))
+        abort();
+    json_decref(out.items);
+    free(q);
+    return rc;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > MAX_INPUT)
         return 0;
-    json_t *body = json_loadb((const char *)data + 1, size - 1, JSON_DECODE_ANY, NULL), *out = NULL;
-    if (!body)
-        return 0;
-    pd_inv_err e = {0};
     pd_inv_entity en = (pd_inv_entity)(data[0] % PD_INV__N);
+    int op = (data[0] / PD_INV__N) % 5;
+    pd_inv_err e = {0};
     pd_err rc;
-    switch ((data[0] / PD_INV__N) % 4) {
-    case 0: rc = pd_inv_create(&inv, en, body, &out, &e); break;
-    case 1: rc = pd_inv_update(&inv, en, 1, body, &out, &e); break;
-    case 2: rc = pd_inv_spool_use(&inv, 1, body, &out, &e); break;
-    default: rc = pd_inv_spool_measure(&inv, 1, body, &out, &e); break;
+    json_t *body = NULL, *out = NULL;
+    if (op == 4) {
+        rc = list(en, data + 1, size - 1, &e);
+    } else {
+        body = json_loadb((const char *)data + 1, size - 1, JSON_DECODE_ANY, NULL);
+        if (!body)
+            return 0;
+        switch (op) {
+        case 0: rc = pd_inv_create(&inv, en, body, &out, &e); break;
+        case 1: rc = pd_inv_update(&inv, en, 1, body, &out, &e); break;
+        case 2: rc = pd_inv_spool_use(&inv, 1, body, &out, &e); break;
+        default: rc = pd_inv_spool_measure(&inv, 1, body, &out, &e); break;
+        }
     }
     if (rc && !e.msg[0])
         abort();  /* every refusal says why */
