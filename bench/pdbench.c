@@ -1,9 +1,10 @@
 /* Benchmark driver.
  *   pdbench publish --port P [--host H] [--user U --password W] --serials-file F
- *                   [--rate R] [--seconds S] [--stamp]
+ *                   [--rate R] [--seconds S] [--stamp | --payload-file J]
  *     publishes realistic partial reports (the P1S delta shape, ~150 bytes) round-robin to
  *     device/<serial>/report at R messages/s in total for S seconds; with --stamp each carries
- *     its send time (CLOCK_REALTIME ns) in subtask_name so an SSE reader can measure latency.
+ *     its send time (CLOCK_REALTIME ns) in subtask_name so an SSE reader can measure latency;
+ *     with --payload-file each is the file's bytes (a full report of a sample printer).
  *   pdbench sse --port P --token T [--seconds S]
  *     reads /api/v1/events and prints p50/p90/p99/max of (receive − send) for stamped events.
  *   pdbench certs --dir D --serials-file F
@@ -89,9 +90,22 @@ static int publish(int argc, char **argv)
     double rate = atof(opt(argc, argv, "--rate", "1000"));
     double seconds = atof(opt(argc, argv, "--seconds", "10"));
     int stamp = flag(argc, argv, "--stamp");
+    const char *payload_file = opt(argc, argv, "--payload-file", NULL);
     int n = read_serials(argc, argv);
     if (n <= 0)
         return 2;
+    static char fixed[1 << 20];
+    size_t fixed_len = 0;
+    if (payload_file) {
+        FILE *f = fopen(payload_file, "rb");
+        fixed_len = f ? fread(fixed, 1, sizeof fixed, f) : 0;
+        if (f)
+            fclose(f);
+        if (!fixed_len) {
+            fprintf(stderr, "pdbench: cannot read %s\n", payload_file);
+            return 2;
+        }
+    }
     mosquitto_lib_init();
     struct mosquitto *m = mosquitto_new(NULL, true, NULL);
     mosquitto_username_pw_set(m, opt(argc, argv, "--user", NULL), opt(argc, argv, "--password", NULL));
@@ -107,6 +121,11 @@ static int publish(int argc, char **argv)
         const char *s = serials[i % n];
         double bed = 60.0 + (double)(i % 100) / 32.0;
         int len;
+        if (fixed_len) {
+            snprintf(topic, sizeof topic, "device/%s/report", s);
+            sent += mosquitto_publish(m, NULL, topic, (int)fixed_len, fixed, 0, false) == MOSQ_ERR_SUCCESS;
+            continue;
+        }
         if (stamp)
             len = snprintf(payload, sizeof payload,
                            "{\"print\":{\"bed_temper\":%.5f,\"wifi_signal\":\"-%lddBm\",\"subtask_name\":"

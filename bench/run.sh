@@ -105,6 +105,15 @@ awk -v c=$((c1-c0)) -v hz="$hz" -v t="$FARM_SECONDS" -v r0="$R0" -v r1="$R1" -v 
   printf "1000 printers connected (%s certificates): RSS %.1f MB before, %.1f MB after; CPU %.1f %% of one core at 1000 reports/s\n", certs, r0/1024, r1/1024, 100*c/hz/(t+1) }' \
   | tee "$OUT/farm.txt"
 echo "latency (SSE, 1000 printers): $(cat "$OUT/latency.txt")" | tee -a "$OUT/farm.txt"
+# the slot map of the whole farm: every printer's live trays beside the stored slots, after one
+# full report each from an H2D with 6 AMS units (18 trays) and the external holder
+"$B/pdbench" publish --port "$SIM_PORT" --user sim --password printdeck-sim --serials-file "$OUT/serials.txt" \
+  --rate 1000 --seconds 1 --payload-file tests/fixtures/samples/h2d_pushall_running_extspool_1.json >/dev/null
+sleep 2
+for i in 1 2 3; do
+  curl -s -o "$OUT/ams.json" -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/api/v1/ams"
+done | sort -n | awk 'NR==2{printf "GET /api/v1/ams (1000 printers): median of 3 %.1f ms\n", $1*1000}' | tee -a "$OUT/farm.txt"
+grep -o '"printer_id"' "$OUT/ams.json" | wc -l | awk '{print "  slots in the reply: " $1}' | tee -a "$OUT/farm.txt"
 stop_daemon
 fi
 
