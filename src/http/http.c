@@ -59,7 +59,7 @@
 /* pd_http_stop waits this long for lws to release the loop before giving up on freeing it. */
 #define HTTP_REAP_LIMIT_MS 10000
 #define HTTP_MAX_LWS_HANDLES 8
-/* Buffers of big replies are kept for the next big reply instead of freed (reply_buf): a
+/* Buffers of big replies are kept for the next big reply instead of freed (spare_put): a
  * 580 KB list served from the cache then costs a copy, not a fresh mapping faulted in page by
  * page (9,400 req/s instead of 2,700). At most HTTP_SPARES of them, none over
  * HTTP_SPARE_MAX, all freed after HTTP_SPARE_IDLE_MS without a big reply. */
