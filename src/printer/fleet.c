@@ -4,7 +4,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/json.h"
 #include "core/log.h"
 #include "printer/printer_priv.h"
 #include "printer/report.h"
@@ -16,6 +15,8 @@
 #define DELTAS_BEFORE_PUSHALL 5
 /* While connects keep starting (printers that stay unreachable), trim at most this often. */
 #define TRIM_MAX_WAIT_MS 60000
+/* A printer's API JSON is a few KB (an H2D with six AMS units: 9 KB); far past that is a bug */
+#define PRINTER_JSON_MAX (256 * 1024)
 
 int64_t pd_now_ms(void)
 {
@@ -251,50 +252,70 @@ const pd_state *pd_printer_state(const pd_printer *p) { return &p->state; }
 const json_t *pd_printer_raw(const pd_printer *p) { return p->raw; }
 void pd_printer_counters_get(const pd_printer *p, pd_printer_counters *out) { *out = p->counters; }
 
-static json_t *iso_time(int64_t ms)
+static void iso_time(pd_jw *w, const char *key, int64_t ms)
 {
-    if (ms <= 0)
-        return json_null();
+    pd_jw_key(w, key);
+    if (ms <= 0) {
+        pd_jw_null(w);
+        return;
+    }
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
     char buf[40];
     size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
-    return json_string(buf);
+    pd_jw_str(w, buf);
 }
 
-json_t *pd_printer_json(pd_printer *p)
+/* The printer as the API shows it (docs/api.md), rendered once per change and reused by every
+ * list, GET and event stream until the next. */
+static char *printer_render(pd_printer *p, size_t *len)
 {
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "id", json_integer(p->rec.id));
-    json_object_set_new(o, "name", json_string(p->rec.name));
-    json_object_set_new(o, "serial", json_string(p->rec.serial));
-    json_object_set_new(o, "host", json_string(p->rec.host));
-    json_object_set_new(o, "port", json_integer(p->rec.port));
-    json_object_set_new(o, "model", p->model ? json_string(pd_model_key(p->model)) : json_null());
-    json_object_set_new(o, "model_name", p->model ? json_string(pd_model_name(p->model)) : json_null());
-    json_object_set_new(o, "firmware", p->firmware[0] ? json_string(p->firmware) : json_null());
-    json_object_set_new(o, "tls_verify", json_boolean(p->rec.tls_verify));
-    json_object_set_new(o, "online", json_boolean(p->online));
-    json_object_set_new(o, "connection",
-                        json_pack("{s:s,s:o,s:o}", "state", pd_link_state_name(p->lstate), "error",
-                                  p->last_error[0] ? json_string(p->last_error) : json_null(),
-                                  "since", iso_time(p->since_ms)));
-    pd_state_to_json(&p->state, p->model, o);
-    json_object_set_new(o, "updated_at", iso_time(p->state.updated_at_ms));
-    return o;
+    pd_jw w;
+    pd_jw_init(&w, PRINTER_JSON_MAX);
+    pd_jw_open(&w, '{');
+    pd_jw_key(&w, "id");
+    pd_jw_int(&w, p->rec.id);
+    const char *texts[][2] = {
+        {"name", p->rec.name},
+        {"serial", p->rec.serial},
+        {"host", p->rec.host},
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        pd_jw_key(&w, texts[i][0]);
+        pd_jw_str(&w, texts[i][1]);
+    }
+    pd_jw_key(&w, "port");
+    pd_jw_int(&w, p->rec.port);
+    pd_jw_key(&w, "model");
+    pd_jw_str(&w, p->model ? pd_model_key(p->model) : NULL);
+    pd_jw_key(&w, "model_name");
+    pd_jw_str(&w, p->model ? pd_model_name(p->model) : NULL);
+    pd_jw_key(&w, "firmware");
+    pd_jw_str(&w, p->firmware[0] ? p->firmware : NULL);
+    pd_jw_key(&w, "tls_verify");
+    pd_jw_bool(&w, p->rec.tls_verify);
+    pd_jw_key(&w, "online");
+    pd_jw_bool(&w, p->online);
+    pd_jw_key(&w, "connection");
+    pd_jw_open(&w, '{');
+    pd_jw_key(&w, "state");
+    pd_jw_str(&w, pd_link_state_name(p->lstate));
+    pd_jw_key(&w, "error");
+    pd_jw_str(&w, p->last_error[0] ? p->last_error : NULL);
+    iso_time(&w, "since", p->since_ms);
+    pd_jw_close(&w, '}');
+    pd_state_write_json(&p->state, p->model, &w);
+    iso_time(&w, "updated_at", p->state.updated_at_ms);
+    pd_jw_close(&w, '}');
+    return pd_jw_finish(&w, len);
 }
 
 const char *pd_printer_json_str(pd_printer *p, size_t *len)
 {
     if (!p->json_cache) {
-        json_t *o = pd_printer_json(p);
-        p->json_cache = o ? json_dumps(o, PD_JSON_FLAGS) : NULL;
-        p->json_len = p->json_cache ? strlen(p->json_cache) : 0;
-        json_decref(o);
+        p->json_cache = printer_render(p, &p->json_len);
         if (!p->json_cache) {
             *len = 2;
             return "{}";

@@ -65,8 +65,6 @@ const pd_state *pd_printer_state(const pd_printer *p);
 /* The API printer object (docs/api.md) as compact JSON, cached until the printer changes.
  * Borrowed: valid until control returns to the loop. */
 const char *pd_printer_json_str(pd_printer *p, size_t *len);
-/* Same as a new jansson object (new reference). */
-json_t *pd_printer_json(pd_printer *p);
 /* Merged raw report {"print":{…},"info":{…}} (borrowed). */
 const json_t *pd_printer_raw(const pd_printer *p);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jw.h"
 #include "printer/hms.h"
 #include "printer/report.h"
 
@@ -428,125 +429,174 @@ void pd_state_extract(pd_state *st, const json_t *p, pd_model model)
 
 /* --- API JSON ----------------------------------------------------------------------------- */
 
-static json_t *j_str(const char *s)
+/* "" means unknown: null */
+static void k_text(pd_jw *w, const char *key, const char *s)
 {
-    json_t *v = *s ? json_string(s) : NULL;
-    return v ? v : json_null();
+    pd_jw_key(w, key);
+    pd_jw_str(w, *s ? s : NULL);
 }
 
-static json_t *j_real(double v)
+static void k_int(pd_jw *w, const char *key, long long v)
 {
-    return isnan(v) ? json_null() : json_real(v);
+    pd_jw_key(w, key);
+    pd_jw_int(w, v);
 }
 
 /* An int whose sentinel value means "unknown". */
-static json_t *j_int(long long v, long long unknown)
+static void k_int_or_null(pd_jw *w, const char *key, long long v, long long unknown)
 {
-    return v == unknown ? json_null() : json_integer(v);
+    pd_jw_key(w, key);
+    if (v == unknown)
+        pd_jw_null(w);
+    else
+        pd_jw_int(w, v);
 }
 
-static json_t *tray_json(const pd_tray *t)
+/* NAN is written as null; with zero_unknown, 0 too */
+static void k_real(pd_jw *w, const char *key, double v, bool zero_unknown)
 {
-    return json_pack("{s:i,s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
-                     "id", t->id, "present", t->present, "type", j_str(t->type),
-                     "sub_brand", j_str(t->sub_brand), "color", j_str(t->color),
-                     "remain", j_int(t->remain, -1), "uuid", j_str(t->uuid),
-                     "tag_uid", j_str(t->tag_uid), "tray_weight", j_int(t->tray_weight, 0),
-                     "nozzle_min", j_int(t->nozzle_min, 0), "nozzle_max", j_int(t->nozzle_max, 0),
-                     "k", t->k ? json_real(t->k) : json_null(), "info_idx", j_str(t->info_idx),
-                     "id_name", j_str(t->id_name));
+    pd_jw_key(w, key);
+    pd_jw_real(w, zero_unknown && v == 0 ? NAN : v);
 }
 
-static json_t *ams_json(const pd_state *st)
+static void k_bool(pd_jw *w, const char *key, bool v)
 {
-    json_t *arr = json_array();
-    for (int i = 0; arr && i < st->n_ams; i++) {
+    pd_jw_key(w, key);
+    pd_jw_bool(w, v);
+}
+
+static void tray_write(pd_jw *w, const pd_tray *t)
+{
+    pd_jw_open(w, '{');
+    k_int(w, "id", t->id);
+    k_bool(w, "present", t->present);
+    k_text(w, "type", t->type);
+    k_text(w, "sub_brand", t->sub_brand);
+    k_text(w, "color", t->color);
+    k_int_or_null(w, "remain", t->remain, -1);
+    k_text(w, "uuid", t->uuid);
+    k_text(w, "tag_uid", t->tag_uid);
+    k_int_or_null(w, "tray_weight", t->tray_weight, 0);
+    k_int_or_null(w, "nozzle_min", t->nozzle_min, 0);
+    k_int_or_null(w, "nozzle_max", t->nozzle_max, 0);
+    k_real(w, "k", t->k, true);
+    k_text(w, "info_idx", t->info_idx);
+    k_text(w, "id_name", t->id_name);
+    pd_jw_close(w, '}');
+}
+
+static void ams_write(pd_jw *w, const pd_state *st)
+{
+    pd_jw_key(w, "ams");
+    pd_jw_open(w, '[');
+    for (int i = 0; i < st->n_ams; i++) {
         const pd_ams_unit *u = &st->ams[i];
-        json_t *trays = json_array();
-        for (int j = 0; trays && j < u->n_trays; j++)
-            json_array_append_new(trays, tray_json(&u->trays[j]));
-        json_array_append_new(arr, json_pack("{s:i,s:o,s:o,s:o,s:o}", "id", u->id,
-                                             "humidity", j_int(u->humidity, 0),
-                                             "humidity_pct", j_int(u->humidity_pct, -1),
-                                             "temp", u->temp ? json_real(u->temp) : json_null(),
-                                             "trays", trays));
+        pd_jw_open(w, '{');
+        k_int(w, "id", u->id);
+        k_int_or_null(w, "humidity", u->humidity, 0);
+        k_int_or_null(w, "humidity_pct", u->humidity_pct, -1);
+        k_real(w, "temp", u->temp, true);
+        pd_jw_key(w, "trays");
+        pd_jw_open(w, '[');
+        for (int j = 0; j < u->n_trays; j++)
+            tray_write(w, &u->trays[j]);
+        pd_jw_close(w, ']');
+        pd_jw_close(w, '}');
     }
-    return arr;
+    pd_jw_close(w, ']');
 }
 
-static json_t *hms_json(const pd_state *st, pd_model model)
+static void hms_write(pd_jw *w, const pd_state *st, pd_model model)
 {
-    json_t *arr = json_array();
-    for (int i = 0; arr && i < st->n_hms; i++) {
+    pd_jw_key(w, "hms");
+    pd_jw_open(w, '[');
+    for (int i = 0; i < st->n_hms; i++) {
         const pd_hms_alert *a = &st->hms[i];
         char code[24], url[256];
-        const char *text = pd_hms_text(a->attr, a->code, model);
         pd_hms_format(a->attr, a->code, code);
         pd_hms_url(a->attr, a->code, model, url, sizeof url);
-        json_array_append_new(arr, json_pack("{s:s,s:I,s:i,s:o,s:s}", "code", code,
-                                             "attr", (json_int_t)a->attr, "severity",
-                                             pd_hms_severity(a->code), "text",
-                                             text ? json_string(text) : json_null(), "url", url));
+        pd_jw_open(w, '{');
+        k_text(w, "code", code);
+        k_int(w, "attr", a->attr);
+        k_int(w, "severity", pd_hms_severity(a->code));
+        pd_jw_key(w, "text");
+        pd_jw_str(w, pd_hms_text(a->attr, a->code, model));
+        k_text(w, "url", url);
+        pd_jw_close(w, '}');
     }
-    return arr;
+    pd_jw_close(w, ']');
 }
 
-static json_t *print_error_json(const pd_state *st, pd_model model)
+static void print_error_write(pd_jw *w, const pd_state *st, pd_model model)
 {
-    if (!st->print_error)
-        return json_null();
+    pd_jw_key(w, "print_error");
+    if (!st->print_error) {
+        pd_jw_null(w);
+        return;
+    }
     char code[10];
-    const char *text = pd_print_error_text(st->print_error, model);
     pd_print_error_format(st->print_error, code);
-    return json_pack("{s:s,s:I,s:o}", "code", code, "value", (json_int_t)st->print_error, "text",
-                     text ? json_string(text) : json_null());
+    pd_jw_open(w, '{');
+    k_text(w, "code", code);
+    k_int(w, "value", st->print_error);
+    pd_jw_key(w, "text");
+    pd_jw_str(w, pd_print_error_text(st->print_error, model));
+    pd_jw_close(w, '}');
 }
 
-static const char *light_name(int light)
+/* -1 is unknown (null) */
+static void k_fan(pd_jw *w, const char *key, int v)
 {
-    return light < 0 ? NULL : light ? "on" : "off";
+    k_int_or_null(w, key, v, -1);
 }
 
-void pd_state_to_json(const pd_state *st, pd_model model, json_t *obj)
+void pd_state_write_json(const pd_state *st, pd_model model, pd_jw *w)
 {
-    const char *light = light_name(st->light);
-    struct {
-        const char *key;
-        json_t *v;
-    } m[] = {
-        {"state", j_str(st->gcode_state)},
-        {"stage", json_integer(st->stage)},
-        {"progress", json_integer(st->progress)},
-        {"layer", json_integer(st->layer)},
-        {"total_layers", json_integer(st->total_layers)},
-        {"remaining_min", json_integer(st->remaining_min)},
-        {"subtask", j_str(st->subtask)},
-        {"gcode_file", j_str(st->gcode_file)},
-        {"nozzle_temp", j_real(st->nozzle_temp)},
-        {"nozzle_target", j_real(st->nozzle_target)},
-        {"bed_temp", j_real(st->bed_temp)},
-        {"bed_target", j_real(st->bed_target)},
-        {"chamber_temp", j_real(st->chamber_temp)},
-        {"fans", json_pack("{s:o,s:o,s:o,s:o}", "part", j_int(st->fan_part, -1),
-                           "aux", j_int(st->fan_aux, -1), "chamber", j_int(st->fan_chamber, -1),
-                           "heatbreak", j_int(st->fan_heatbreak, -1))},
-        {"speed_level", j_int(st->speed_level, 0)},
-        {"speed_mag", json_integer(st->speed_mag)},
-        {"wifi_dbm", j_int(st->wifi_dbm, 0)},
-        {"light", light ? json_string(light) : json_null()},
-        {"door_open", st->door_open < 0 ? json_null() : json_boolean(st->door_open)},
-        {"nozzle", json_pack("{s:o,s:o}", "diameter",
-                             st->nozzle_diameter ? json_real(st->nozzle_diameter) : json_null(),
-                             "type", j_str(st->nozzle_type))},
-        {"ams", ams_json(st)},
-        {"tray_now", json_integer(st->tray_now)},
-        {"external", st->has_external ? tray_json(&st->external) : json_null()},
-        {"hms", hms_json(st, model)},
-        {"print_error", print_error_json(st, model)},
-        {"sign_required", json_boolean(st->sign_required)},
-    };
-    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-        json_object_set_new(obj, m[i].key, m[i].v);
+    k_text(w, "state", st->gcode_state);
+    k_int(w, "stage", st->stage);
+    k_int(w, "progress", st->progress);
+    k_int(w, "layer", st->layer);
+    k_int(w, "total_layers", st->total_layers);
+    k_int(w, "remaining_min", st->remaining_min);
+    k_text(w, "subtask", st->subtask);
+    k_text(w, "gcode_file", st->gcode_file);
+    k_real(w, "nozzle_temp", st->nozzle_temp, false);
+    k_real(w, "nozzle_target", st->nozzle_target, false);
+    k_real(w, "bed_temp", st->bed_temp, false);
+    k_real(w, "bed_target", st->bed_target, false);
+    k_real(w, "chamber_temp", st->chamber_temp, false);
+    pd_jw_key(w, "fans");
+    pd_jw_open(w, '{');
+    k_fan(w, "part", st->fan_part);
+    k_fan(w, "aux", st->fan_aux);
+    k_fan(w, "chamber", st->fan_chamber);
+    k_fan(w, "heatbreak", st->fan_heatbreak);
+    pd_jw_close(w, '}');
+    k_int_or_null(w, "speed_level", st->speed_level, 0);
+    k_int(w, "speed_mag", st->speed_mag);
+    k_int_or_null(w, "wifi_dbm", st->wifi_dbm, 0);
+    pd_jw_key(w, "light");
+    pd_jw_str(w, st->light < 0 ? NULL : st->light ? "on" : "off");
+    pd_jw_key(w, "door_open");
+    if (st->door_open < 0)
+        pd_jw_null(w);
+    else
+        pd_jw_bool(w, st->door_open);
+    pd_jw_key(w, "nozzle");
+    pd_jw_open(w, '{');
+    k_real(w, "diameter", st->nozzle_diameter, true);
+    k_text(w, "type", st->nozzle_type);
+    pd_jw_close(w, '}');
+    ams_write(w, st);
+    k_int(w, "tray_now", st->tray_now);
+    pd_jw_key(w, "external");
+    if (st->has_external)
+        tray_write(w, &st->external);
+    else
+        pd_jw_null(w);
+    hms_write(w, st, model);
+    print_error_write(w, st, model);
+    k_bool(w, "sign_required", st->sign_required);
 }
 
 /* --- diff --------------------------------------------------------------------------------- */

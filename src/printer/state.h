@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/bus.h"
+#include "core/jw.h"
 #include "printer/model.h"
 
 #define PD_MAX_AMS   8    /* AMS 0-3 + AMS HT 128-135; more are ignored (logged once) */
@@ -77,8 +78,8 @@ void pd_state_init(pd_state *st);
 /* Read every known field from the merged raw print object. Missing or wrongly typed fields
  * keep the value they had (callers start from the previous state or pd_state_init). */
 void pd_state_extract(pd_state *st, const json_t *print, pd_model model);
-/* The API's printer "state" members (see docs/api.md) added into `obj`. */
-void pd_state_to_json(const pd_state *st, pd_model model, json_t *obj);
+/* The API's printer "state" members (see docs/api.md), written into the object `w` has open. */
+void pd_state_write_json(const pd_state *st, pd_model model, pd_jw *w);
 
 /* Emit PD_EV_JOB_PHASE, PD_EV_LAYER, PD_EV_TRAY, PD_EV_HMS_RAISED/CLEARED for what changed
  * between old and cur; `base` supplies printer_id/serial/ts. Returns true if anything in the

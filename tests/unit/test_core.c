@@ -1,4 +1,5 @@
 /* core: configuration table, environment overrides, printer sections; the event bus. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,8 @@
 #include "core/bus.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/json.h"
+#include "core/jw.h"
 
 static char *write_tmp(const char *text)
 {
@@ -132,6 +135,92 @@ static void errors_map_to_http(void **st)
     assert_string_equal(pd_strerror((pd_err)999), "unknown error");
 }
 
+/* The writer's text equals jansson's dump of the same values with PD_JSON_FLAGS, byte for byte */
+static void writer_matches_jansson(void **state)
+{
+    (void)state;
+    static const double reals[] = {3, 0.4, -0.1, 220.5, 1e21, 1.5e-7, 123456789012.0, 0.30000000000000004};
+    static const char *const texts[] = {"", "plain", "quote \" backslash \\ slash /", "tab\tnl\ncr\r\b\f",
+                                        "\x01\x1f ctl", "UTF-8: Grün 测试 🙂"};
+    pd_jw w;
+    pd_jw_init(&w, 1 << 16);
+    json_t *want = json_object(), *arr = json_array();
+    pd_jw_open(&w, '{');
+    pd_jw_key(&w, "reals");
+    pd_jw_open(&w, '[');
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
+        pd_jw_real(&w, reals[i]);
+        json_array_append_new(arr, json_real(reals[i]));
+    }
+    pd_jw_close(&w, ']');
+    json_object_set_new(want, "reals", arr);
+    pd_jw_key(&w, "texts");
+    pd_jw_open(&w, '{');
+    json_t *obj = json_object();
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "t%zu", i);
+        pd_jw_key(&w, key);
+        pd_jw_str(&w, texts[i]);
+        json_object_set_new(obj, key, json_string(texts[i]));
+    }
+    pd_jw_close(&w, '}');
+    json_object_set_new(want, "texts", obj);
+    pd_jw_key(&w, "empty");
+    pd_jw_open(&w, '[');
+    pd_jw_close(&w, ']');
+    json_object_set_new(want, "empty", json_array());
+    pd_jw_key(&w, "misc");
+    pd_jw_open(&w, '[');
+    pd_jw_int(&w, -9007199254740993LL);
+    pd_jw_bool(&w, true);
+    pd_jw_bool(&w, false);
+    pd_jw_null(&w);
+    pd_jw_real(&w, NAN);          /* null, as json_real refuses it */
+    pd_jw_str(&w, "bad \xC3\x28"); /* not UTF-8: null, as json_string refuses it */
+    pd_jw_str(&w, "\xED\xA0\x80"); /* a surrogate */
+    pd_jw_str(&w, NULL);
+    pd_jw_open(&w, '{');
+    pd_jw_close(&w, '}');
+    pd_jw_close(&w, ']');
+    pd_jw_close(&w, '}');
+    json_object_set_new(want, "misc", json_pack("[I,b,b,n,n,n,n,n,{}]", (json_int_t)-9007199254740993LL, 1, 0));
+    size_t len;
+    char *got = pd_jw_finish(&w, &len), *exp = json_dumps(want, PD_JSON_FLAGS);
+    assert_non_null(got);
+    assert_string_equal(got, exp);
+    assert_int_equal(len, strlen(exp));
+    free(got);
+    free(exp);
+    json_decref(want);
+}
+
+static void writer_bounds(void **state)
+{
+    (void)state;
+    pd_jw w;
+    pd_jw_init(&w, 16);
+    pd_jw_open(&w, '[');
+    for (int i = 0; i < 10; i++)
+        pd_jw_int(&w, 12345);
+    pd_jw_close(&w, ']');
+    assert_null(pd_jw_finish(&w, NULL));  /* past the bound */
+    pd_jw_init(&w, 1024);
+    pd_jw_open(&w, '{');
+    assert_null(pd_jw_finish(&w, NULL));  /* left open */
+    pd_jw_init(&w, 1024);
+    pd_jw_open(&w, '{');
+    pd_jw_key(&w, "k");
+    pd_jw_close(&w, '}');
+    assert_null(pd_jw_finish(&w, NULL));  /* a key without a value */
+    pd_jw_init(&w, 1 << 16);
+    for (int i = 0; i <= PD_JW_MAX_DEPTH; i++)
+        pd_jw_open(&w, '[');
+    assert_null(pd_jw_finish(&w, NULL));  /* too deep */
+    pd_jw_init(&w, 1024);
+    assert_null(pd_jw_finish(&w, NULL));  /* nothing written */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +228,8 @@ int main(void)
         cmocka_unit_test(config_errors_name_the_line),
         cmocka_unit_test(bus_masks_and_unsubscribe),
         cmocka_unit_test(errors_map_to_http),
+        cmocka_unit_test(writer_matches_jansson),
+        cmocka_unit_test(writer_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

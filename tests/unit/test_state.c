@@ -332,10 +332,21 @@ static void p2s_and_x2d(void **st_)
 
 /* --- API JSON ------------------------------------------------------------------------- */
 
+/* The members as the API writes them, read back with jansson: what a client sees */
 static json_t *state_json(const pd_state *st, pd_model model)
 {
-    json_t *o = json_object();
-    pd_state_to_json(st, model, o);
+    pd_jw w;
+    pd_jw_init(&w, 1 << 20);
+    pd_jw_open(&w, '{');
+    pd_state_write_json(st, model, &w);
+    pd_jw_close(&w, '}');
+    char *text = pd_jw_finish(&w, NULL);
+    assert_non_null(text);
+    json_error_t err;
+    json_t *o = json_loads(text, 0, &err);
+    if (!o)
+        fail_msg("not JSON (%s): %s", err.text, text);
+    free(text);
     return o;
 }
 

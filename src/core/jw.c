@@ -1,0 +1,228 @@
+#include "core/jw.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pd_jw_init(pd_jw *w, size_t max)
+{
+    *w = (pd_jw){.max = max};
+}
+
+char *pd_jw_finish(pd_jw *w, size_t *len)
+{
+    char *out = w->failed || w->depth || !w->buf ? NULL : w->buf;
+    if (out)
+        out[w->len] = '\0';  /* grow always leaves room for it */
+    if (!out)
+        free(w->buf);
+    if (len)
+        *len = out ? w->len : 0;
+    *w = (pd_jw){.max = w->max};
+    return out;
+}
+
+/* Room for n more bytes and the NUL pd_jw_finish puts after them. */
+static bool grow(pd_jw *w, size_t n)
+{
+    if (w->failed || w->len + n + 1 > w->max) {
+        w->failed = true;
+        return false;
+    }
+    size_t cap = w->cap ? w->cap : 1024;
+    while (cap < w->len + n + 1)
+        cap *= 2;
+    if (cap > w->max)
+        cap = w->max;
+    char *b = realloc(w->buf, cap);
+    if (!b) {
+        w->failed = true;
+        return false;
+    }
+    w->buf = b;
+    w->cap = cap;
+    return true;
+}
+
+static inline void put(pd_jw *w, const char *s, size_t n)
+{
+    if (w->len + n + 1 > w->cap && !grow(w, n))
+        return;
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+static inline void put1(pd_jw *w, char c)
+{
+    if (w->len + 2 > w->cap && !grow(w, 1))
+        return;
+    w->buf[w->len++] = c;
+}
+
+/* Before a value or a key: the comma that separates it from the previous member. */
+static void sep(pd_jw *w)
+{
+    if (w->after_key) {
+        w->after_key = false;
+        return;
+    }
+    if (w->depth > 0) {
+        uint32_t bit = 1u << (w->depth - 1);
+        if (w->more & bit)
+            put1(w, ',');
+        w->more |= bit;
+    }
+}
+
+void pd_jw_open(pd_jw *w, char c)
+{
+    sep(w);
+    if (w->depth == PD_JW_MAX_DEPTH) {
+        w->failed = true;
+        return;
+    }
+    put1(w, c);
+    w->depth++;
+    w->more &= ~(1u << (w->depth - 1));
+}
+
+void pd_jw_close(pd_jw *w, char c)
+{
+    if (!w->depth || w->after_key) {
+        w->failed = true;
+        return;
+    }
+    w->depth--;
+    put1(w, c);
+}
+
+/* Well-formed UTF-8 as jansson accepts it: no overlong forms, surrogates or code points past
+ * U+10FFFF. */
+static bool utf8_ok(const unsigned char *s)
+{
+    while (*s) {
+        unsigned c = *s, n, cp;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 1, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 2, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 3, cp = c & 0x07;
+        else
+            return false;
+        for (unsigned i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i] & 0x3F);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return false;
+        s += n + 1;
+    }
+    return true;
+}
+
+static void quoted(pd_jw *w, const char *s)
+{
+    put1(w, '"');
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put(w, run, (size_t)(s - run));
+        char esc[8];
+        switch (c) {
+        case '"': put(w, "\\\"", 2); break;
+        case '\\': put(w, "\\\\", 2); break;
+        case '\b': put(w, "\\b", 2); break;
+        case '\f': put(w, "\\f", 2); break;
+        case '\n': put(w, "\\n", 2); break;
+        case '\r': put(w, "\\r", 2); break;
+        case '\t': put(w, "\\t", 2); break;
+        default: put(w, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04X", c)); break;
+        }
+        run = s + 1;
+    }
+    put(w, run, (size_t)(s - run));
+    put1(w, '"');
+}
+
+void pd_jw_key(pd_jw *w, const char *key)
+{
+    sep(w);
+    quoted(w, key);
+    put1(w, ':');
+    w->after_key = true;
+}
+
+void pd_jw_str(pd_jw *w, const char *s)
+{
+    if (!s || !utf8_ok((const unsigned char *)s)) {
+        pd_jw_null(w);
+        return;
+    }
+    sep(w);
+    quoted(w, s);
+}
+
+void pd_jw_int(pd_jw *w, long long v)
+{
+    /* by hand: snprintf took 15 % of a printer's render */
+    char b[24], *p = b + sizeof b;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    sep(w);
+    put(w, p, (size_t)(b + sizeof b - p));
+}
+
+void pd_jw_real(pd_jw *w, double v)
+{
+    if (!isfinite(v)) {
+        pd_jw_null(w);
+        return;
+    }
+    char b[40];
+    int n = snprintf(b, sizeof b, "%.10g", v);
+    char *e = strchr(b, 'e');
+    if (e) {
+        /* jansson's exponent: no '+', no leading zeros (1e21, 1.5e-7); never longer than
+         * what snprintf wrote, so rewritten in place */
+        const char *x = e + 1;
+        bool neg = *x == '-';
+        if (*x == '-' || *x == '+')
+            x++;
+        while (*x == '0' && x[1])
+            x++;
+        char exp[8];
+        int m = snprintf(exp, sizeof exp, "%s%s", neg ? "-" : "", x);
+        memcpy(e + 1, exp, (size_t)m + 1);
+        n = (int)(e + 1 - b) + m;
+    } else if (!strchr(b, '.')) {
+        /* a real stays a real when read back: 3 is written 3.0, as jansson does */
+        n += snprintf(b + n, sizeof b - (size_t)n, ".0");
+    }
+    sep(w);
+    put(w, b, (size_t)n);
+}
+
+void pd_jw_bool(pd_jw *w, bool v)
+{
+    sep(w);
+    put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void pd_jw_null(pd_jw *w)
+{
+    sep(w);
+    put(w, "null", 4);
+}
