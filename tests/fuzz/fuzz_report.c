@@ -56,11 +56,18 @@ static void on_event(const pd_event *ev, void *ud)
 
 static void use_state(const pd_state *old, const pd_state *cur, pd_model model, pd_bus *bus)
 {
-    json_t *obj = json_object();
-    pd_state_to_json(cur, model, obj);
-    char *text = json_dumps(obj, JSON_COMPACT);
+    pd_jw w;
+    pd_jw_init(&w, 1 << 20);
+    pd_jw_open(&w, '{');
+    pd_state_write_json(cur, model, &w);
+    pd_jw_close(&w, '}');
+    size_t len;
+    char *text = pd_jw_finish(&w, &len);
+    json_t *back = text ? json_loadb(text, len, 0, NULL) : NULL;
+    if (!back)
+        abort(); /* whatever the report held, the API JSON is JSON */
+    json_decref(back);
     free(text);
-    json_decref(obj);
     pd_event base = {.printer_id = 1, .serial = "FUZZ", .ts_ms = 1};
     pd_state_diff(old, cur, model, bus, &base);
 }
