@@ -546,6 +546,7 @@ void pd_link_request_pushall(pd_printer *p)
                           "pushall", "version", 1, "push_target", 1);
     if (m)
         link_publish(p, m);
+    p->pushall_ms = pd_now_ms();
     json_decref(m);
 }
 

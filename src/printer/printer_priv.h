@@ -50,6 +50,7 @@ struct pd_printer {
     json_t *raw;                 /* {"print":{…},"info":{…}} */
     bool have_full;
     int delta_misses;            /* deltas received before any full report */
+    int64_t pushall_ms;          /* when pushall was last requested */
     pd_state state;
     char *json_cache;            /* API object, NULL when stale */
     size_t json_len;

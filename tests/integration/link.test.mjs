@@ -1,7 +1,8 @@
 // Printer link end to end: broker over TLS + simulator + daemon, checked over HTTP and SSE.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit, run, BIN, TOKEN } from './harness.mjs';
+import { spawn } from 'node:child_process';
+import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit, run, BIN, TOKEN, SIM_USER, SIM_PASSWORD } from './harness.mjs';
 
 const X1C = '00M09A350100123', P1S = '01P00A451200456', A1 = '03919C461900789', LOST = '01P00A451200999';
 const CONFIG = `[mqtt]
@@ -166,6 +167,36 @@ test('a wrong access code becomes a reported state, not a retry storm', async ()
   const c = await daemon.req('POST', `/api/v1/printers/${p.id}/commands`, { command: 'pause' });
   assert.equal(c.status, 409);
   assert.equal(c.json.error.code, 'printer_offline');
+  assert.equal((await daemon.req('DELETE', `/api/v1/printers/${p.id}`)).status, 204);
+});
+
+test('a printer that sends only deltas is asked for a full report at most once a minute', async () => {
+  // the simulator's LOST goes quiet, so the daemon's pushall at connect goes unanswered;
+  // deltas come in from the test itself
+  await sim.control(LOST, { action: 'silence', seconds: 30 });
+  const p = await daemon.addPrinter(broker, LOST);
+  await waitFor(async () => (await daemon.printer(p.id)).connection.state === 'connected' || null, 10000, 'connected');
+  const mqtt = ['-h', '127.0.0.1', '-p', String(broker.simPort), '-u', SIM_USER, '-P', SIM_PASSWORD];
+  const sub = spawn('mosquitto_sub', [...mqtt, '-t', `device/${LOST}/request`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let requests = '';
+  sub.stdout.on('data', (d) => { requests += d; });
+  try {
+    await sleep(500);  // subscribed
+    const pub = spawn('mosquitto_pub', [...mqtt, '-t', `device/${LOST}/report`, '-l'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    for (let i = 0; i < 20; i++)
+      pub.stdin.write(`{"print":{"bed_temper":${30 + i},"command":"push_status","msg":1,"sequence_id":"${i}"}}\n`);
+    pub.stdin.end();
+    await new Promise((res) => pub.once('exit', res));
+    const received = async () => {
+      const m = (await daemon.get('/metrics')).text.match(new RegExp(`printdeck_printer_messages_total\\{[^}]*serial="${LOST}"[^}]*\\} (\\d+)`));
+      return m && Number(m[1]) >= 20;
+    };
+    await waitFor(received, 5000, 'the 20 deltas received');
+    await sleep(300);
+    assert.equal((requests.match(/"pushall"/g) || []).length, 0, `requests after connect:\n${requests}`);
+  } finally {
+    sub.kill();
+  }
   assert.equal((await daemon.req('DELETE', `/api/v1/printers/${p.id}`)).status, 204);
 });
 
