@@ -42,7 +42,7 @@ static const cfg_key cfg_keys[] = {
     S("log", "level", log_level, "info", "debug | info | warn | error"),
     S("log", "format", log_format, "plain", "plain | json (one JSON object per line)"),
     S("database", "url", database, "",
-      "empty: SQLite file <data_dir>/printdeck.db; or sqlite:PATH"),
+      "empty: SQLite file <data_dir>/printdeck.db; sqlite:PATH; or postgresql://user@host:port/dbname"),
     I("mqtt", "silence_s", silence_s, "60", 5, 3600,
       "seconds without a report before a printer is asked again and then marked offline"),
     I("mqtt", "keepalive_s", keepalive_s, "30", 5, 600, "MQTT keepalive, seconds"),
