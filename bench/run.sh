@@ -2,12 +2,14 @@
 # `make bench`: printdeck against reference tools on this machine, side by side.
 #   1. ingest   — reports per CPU-second, printdeck (one TLS link per printer) vs mosquitto_sub
 #                 (one link, device/+/report) receiving the same stream from the same broker
-#   2. farm     — 1,000 printers at 1 report/s each: printdeck CPU % and RSS; idle RSS.
+#   2. farm     — FARM_N printers (1,000) at 1 report/s each: printdeck CPU % and RSS; idle RSS.
 #                 Each printer has its own TLS listener and certificate naming its serial, as
 #                 real printers do (FARM_CERTS=shared: one listener whose certificate names all
 #                 1,000 serials, which every TLS session then keeps, ~38 KB per link)
-#   3. latency  — report published → SSE event received, p50/p99, at 1,000 printers
+#   3. latency  — report published → SSE event received, p50/p99, at FARM_N printers
 #   4. api      — GET /api/v1/printers with 100 printers under wrk vs nginx serving the same bytes
+#   5. inventory — spool lists on SQLite and PostgreSQL (bench/inventory.sh)
+#   6. soak     — not in the default set (10 minutes): PHASES=soak make bench (bench/soak.sh)
 # Results go to bench/out/; copy the summary into bench/RESULTS.md with the date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +19,14 @@ B=${PD_BENCH_BUILD:-build}  # another build tree, to compare two commits side by
 TOKEN=bench-token
 SIM_PORT=29880; TLS_PORT=29883; HTTP_PORT=29090; NGINX_PORT=29091
 INGEST_RATE=${INGEST_RATE:-20000}; INGEST_SECONDS=${INGEST_SECONDS:-10}
-FARM_SECONDS=${FARM_SECONDS:-30}; FARM_CERTS=${FARM_CERTS:-printer}; FARM_BASE_PORT=30000
+FARM_N=${FARM_N:-1000}; FARM_SECONDS=${FARM_SECONDS:-30}; FARM_CERTS=${FARM_CERTS:-printer}; FARM_BASE_PORT=10000  # below the ephemeral range, which client sockets take ports from
 PHASES=${PHASES:-idle ingest farm api inventory}   # e.g. PHASES=api make bench
 want() { [[ " $PHASES " == *" $1 "* ]]; }
 
 pids=()
+# 10,000 printers need 10,000 descriptors in the daemon and twice that in the broker
+[ "$(id -u)" != 0 ] || ulimit -Hn 200000 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)"
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; scripts/broker.sh --dir "$OUT/broker" --stop 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
@@ -42,12 +47,18 @@ fleet() { # N MODELS [shared|printer] → serials file, broker, daemon config; s
   else
     listen=(--shared-port "$TLS_PORT")
   fi
-  scripts/broker.sh --dir "$OUT/broker" --serials "$(paste -sd, "$OUT/serials.txt")" "${listen[@]}" \
-    --sim-port "$SIM_PORT" --access-code 12345678 --daemon >/dev/null
+  BROKER_ARGS=(--dir "$OUT/broker" --serials "$(paste -sd, "$OUT/serials.txt")" "${listen[@]}"
+    --sim-port "$SIM_PORT" --access-code 12345678)
+  scripts/broker.sh "${BROKER_ARGS[@]}" --daemon >/dev/null
+  if [ -n "${FLEET_SIM:-}" ]; then # printdeck-sim plays the fleet (otherwise pdbench publishes)
+    "$B/printdeck-sim" --port "$SIM_PORT" --serials "$(paste -sd, "$OUT/serials.txt")" --log-level error \
+      2>>"$OUT/sim.log" &
+    SIM=$!; pids+=($SIM)
+  fi
   if [ "$certs" = printer ]; then # the broker answers before its last listener is open
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((FARM_BASE_PORT + n - 1))") 2>/dev/null && break; sleep 0.1; done
   fi
-  { echo "[log]"; echo "level = warn"; i=0
+  { echo "[log]"; echo "level = warn"; printf '%b' "${FLEET_INI:-}"; i=0
     while read -r s; do i=$((i+1)); printf '[printer p%d]\nserial = %s\nhost = 127.0.0.1\nport = %d\naccess_code = 12345678\nca_file = %s\n' \
       "$i" "$s" "$([ "$certs" = printer ] && echo $((FARM_BASE_PORT + i - 1)) || echo "$TLS_PORT")" \
       "$PWD/$OUT/broker/ca.crt"; done <"$OUT/serials.txt"; } >"$OUT/printdeck.ini"
@@ -90,29 +101,29 @@ stop_daemon
 fi
 
 if want farm; then
-echo "== 2+3. farm: 1000 printers at 1 report/s each for $FARM_SECONDS s, SSE latency ($FARM_CERTS certificates)"
-fleet 1000 X1C,P1S,A1,P2S,H2D "$FARM_CERTS"
+echo "== 2+3. farm: $FARM_N printers at 1 report/s each for $FARM_SECONDS s, SSE latency ($FARM_CERTS certificates)"
+fleet "$FARM_N" X1C,P1S,A1,P2S,H2D "$FARM_CERTS"
 R0=$(rss_kb $PD)
 "$B/pdbench" sse --port "$HTTP_PORT" --token "$TOKEN" --seconds $((FARM_SECONDS + 3)) >"$OUT/latency.txt" &
 LAT=$!
 sleep 1
 c0=$(cpu_ticks $PD)
 "$B/pdbench" publish --port "$SIM_PORT" --user sim --password printdeck-sim --serials-file "$OUT/serials.txt" \
-  --rate 1000 --seconds "$FARM_SECONDS" --stamp >/dev/null
+  --rate "$FARM_N" --seconds "$FARM_SECONDS" --stamp >/dev/null
 c1=$(cpu_ticks $PD); R1=$(rss_kb $PD)
 wait $LAT || true
-awk -v c=$((c1-c0)) -v hz="$hz" -v t="$FARM_SECONDS" -v r0="$R0" -v r1="$R1" -v certs="$FARM_CERTS" 'BEGIN{
-  printf "1000 printers connected (%s certificates): RSS %.1f MB before, %.1f MB after; CPU %.1f %% of one core at 1000 reports/s\n", certs, r0/1024, r1/1024, 100*c/hz/(t+1) }' \
+awk -v c=$((c1-c0)) -v hz="$hz" -v t="$FARM_SECONDS" -v r0="$R0" -v r1="$R1" -v certs="$FARM_CERTS" -v n="$FARM_N" 'BEGIN{
+  printf "%d printers connected (%s certificates): RSS %.1f MB before, %.1f MB after; CPU %.1f %% of one core at %d reports/s\n", n, certs, r0/1024, r1/1024, 100*c/hz/(t+1), n }' \
   | tee "$OUT/farm.txt"
-echo "latency (SSE, 1000 printers): $(cat "$OUT/latency.txt")" | tee -a "$OUT/farm.txt"
+echo "latency (SSE, $FARM_N printers): $(cat "$OUT/latency.txt")" | tee -a "$OUT/farm.txt"
 # the slot map of the whole farm: every printer's live trays beside the stored slots, after one
 # full report each from an H2D with 6 AMS units (18 trays) and the external holder
 "$B/pdbench" publish --port "$SIM_PORT" --user sim --password printdeck-sim --serials-file "$OUT/serials.txt" \
-  --rate 1000 --seconds 1 --payload-file tests/fixtures/samples/h2d_pushall_running_extspool_1.json >/dev/null
+  --rate "$FARM_N" --seconds 1 --payload-file tests/fixtures/samples/h2d_pushall_running_extspool_1.json >/dev/null
 sleep 2
 for i in 1 2 3; do
   curl -s -o "$OUT/ams.json" -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/api/v1/ams"
-done | sort -n | awk 'NR==2{printf "GET /api/v1/ams (1000 printers): median of 3 %.1f ms\n", $1*1000}' | tee -a "$OUT/farm.txt"
+done | sort -n | awk -v n="$FARM_N" 'NR==2{printf "GET /api/v1/ams (%d printers): median of 3 %.1f ms\n", n, $1*1000}' | tee -a "$OUT/farm.txt"
 grep -o '"printer_id"' "$OUT/ams.json" | wc -l | awk '{print "  slots in the reply: " $1}' | tee -a "$OUT/farm.txt"
 stop_daemon
 fi
@@ -150,4 +161,7 @@ if want inventory; then
 echo "== 5. inventory: spool lists on SQLite and PostgreSQL"
 bench/inventory.sh "$OUT"
 fi
-echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory}.txt 2>/dev/null || true
+if want soak; then
+. bench/soak.sh
+fi
+echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak}.txt 2>/dev/null || true
