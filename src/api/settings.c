@@ -1,4 +1,4 @@
-/* Spoolman's /setting and /field resources (../shared/spoolman-api.md §6, §7) over the
+/* Spoolman's /setting and /field resources (docs/inventory.md, settings and extra fields) over the
  * inventory's settings and extra fields. Every success is 200 with the JSON; errors take the
  * inventory's shape through pd_api_inv_fail. */
 #include <ctype.h>

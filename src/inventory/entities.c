@@ -1,6 +1,6 @@
 /* Vendors, filaments and spools: one declarative column table per entity drives the SELECT
  * list, the JSON a GET returns, request validation for POST and PATCH, sorting and export.
- * Spoolman's rules (../shared/spoolman-api.md §2–§5, §8) are kept to the letter, quirks
+ * Spoolman's rules (docs/inventory.md, Rules kept from Spoolman) are kept to the letter, quirks
  * included, because clients depend on them. */
 #include <ctype.h>
 #include <math.h>
@@ -207,7 +207,7 @@ static int col_index(pd_inv_entity en, const char *name)
     return c ? (int)(c - inv_tables[en].cols) : -1;
 }
 
-/* Spoolman's computed values (§2): remaining weight from the spool's own initial weight, else
+/* Spoolman's computed values: remaining weight from the spool's own initial weight, else
  * the filament's; lengths through density and diameter. */
 static void spool_computed(json_t *o, const pd_row *row)
 {

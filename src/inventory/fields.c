@@ -1,4 +1,4 @@
-/* Extra fields (../shared/spoolman-api.md §6): per-entity definitions kept as a JSON array in
+/* Extra fields (docs/inventory.md, Extra fields): per-entity definitions kept as a JSON array in
  * setting extra_fields_<entity>, values in table `extra` as the JSON text the client sent.
  *
  * Values are stored verbatim because clients decode them themselves (and some templates print
@@ -772,7 +772,7 @@ typedef struct term_ctx {
     char val[1024], num[1024], low[1024], high[1024];   /* value_sql of each part */
 } term_ctx;
 
-/* One comma-separated term of a filter as a condition (Spoolman §6); false when it is not a
+/* One comma-separated term of an extra-field filter as a condition; false when it is not a
  * valid term for the field's type. */
 static bool term_sql(const term_ctx *c, char *t, pd_sqlb *b)
 {

@@ -76,7 +76,7 @@ pd_err pd_inv_update(pd_inv *inv, pd_inv_entity en, int64_t id, json_t *body, js
                      pd_inv_err *e);
 pd_err pd_inv_delete(pd_inv *inv, pd_inv_entity en, int64_t id, pd_inv_err *e);
 
-/* PUT /spool/{id}/use and /measure (Spoolman §8). */
+/* PUT /spool/{id}/use and /measure, as Spoolman's (docs/inventory.md). */
 pd_err pd_inv_spool_use(pd_inv *inv, int64_t id, json_t *body, json_t **out, pd_inv_err *e);
 pd_err pd_inv_spool_measure(pd_inv *inv, int64_t id, json_t *body, json_t **out, pd_inv_err *e);
 /* A weight used by a print (the tracking issue): same arithmetic as `use`, grams. */
@@ -126,7 +126,7 @@ pd_err pd_inv_extra_save(pd_inv *inv, pd_inv_entity en, int64_t id, json_t *extr
 pd_err pd_inv_extra_drop(pd_inv *inv, pd_inv_entity en, int64_t id);
 /* Extra maps of the entities with ids in [lo, hi]: object "id" → {"key":"json text"}. */
 pd_err pd_inv_extra_load(pd_inv *inv, pd_inv_entity en, int64_t lo, int64_t hi, json_t **out);
-/* List filter `extra.<key>=value` (Spoolman §6) as a condition on id_sql (e.g. "s.id"),
+/* List filter `extra.<key>=value` (Spoolman's) as a condition on id_sql (e.g. "s.id"),
  * appended to b as " AND (…)". Unknown keys add nothing. */
 pd_err pd_inv_extra_filter(pd_inv *inv, pd_inv_entity en, const char *key, const char *value,
                            const char *id_sql, pd_sqlb *b, pd_inv_err *e);
@@ -171,7 +171,7 @@ pd_err pd_inv_slot_claim_rfid(pd_inv *inv, int64_t spool_id, const char *tray_uu
 bool pd_inv_event_type_ok(const char *event_type);
 
 /* --- import and export (transfer.c) -------------------------------------------------------
- * docs/inventory-transfer.md. Export is Spoolman's (§9): the raw rows of one table with what
+ * docs/inventory-transfer.md. Export is Spoolman's: the raw rows of one table with what
  * they embed flattened under dotted keys ("filament.vendor.name", "extra.<key>"), datetimes
  * "YYYY-MM-DD HH:MM:SS" UTC, no computed values. Import reads such an export (Spoolman's or
  * printdeck's) or a copy of Spoolman's database in one transaction: a bad row writes nothing

@@ -1,4 +1,4 @@
-/* List requests (Spoolman §5): filters ANDed across parameters, comma-separated terms ORed
+/* List requests (Spoolman's lists): filters ANDed across parameters, comma-separated terms ORed
  * inside one, `"quoted"` terms exact, empty terms meaning "no value"; sort on stored, joined,
  * computed and extra columns with NULLs last; limit/offset paging with the total before paging.
  * Filters come from one table per entity: the parameter, its alias, the SQL it reads, how. */

@@ -1,4 +1,4 @@
-/* Spoolman's settings (../shared/spoolman-api.md §7): a fixed table of keys, each holding JSON
+/* Spoolman's settings (docs/inventory.md, Settings): a fixed table of keys, each holding JSON
  * text of one type with a default, stored in table `setting` only once set. Values are kept
  * exactly as the client sent them: clients compare and decode the text themselves. */
 #include <stdlib.h>

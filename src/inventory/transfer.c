@@ -1,6 +1,6 @@
 /* Moving an inventory in and out (docs/inventory-transfer.md).
  *
- * Export is Spoolman's (../shared/spoolman-api.md §9): the raw rows of one table, each with what
+ * Export is Spoolman's: the raw rows of one table, each with what
  * it embeds flattened under dotted keys (a spool's filament under "filament.", that filament's
  * vendor under "filament.vendor."), extra values under "<prefix>extra.<key>", keys sorted,
  * datetimes "YYYY-MM-DD HH:MM:SS" in UTC; JSON is an array of flat objects, CSV a header row and

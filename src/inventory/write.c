@@ -275,7 +275,7 @@ static void set_real(inv_val *val, double v)
     val->v = isnan(v) ? PD_SQL_NUL : PD_SQL_D(v);
 }
 
-/* Spoolman's create defaults and remaining/used rules (§4). */
+/* Spoolman's create defaults and remaining/used rules (docs/inventory.md). */
 static pd_err spool_rules(pd_inv *inv, int64_t id, bool create, inv_body *ib, pd_inv_err *e)
 {
     inv_val *used = body_col(ib, PD_INV_SPOOL, "used_weight");
@@ -471,7 +471,7 @@ pd_err pd_inv_delete(pd_inv *inv, pd_inv_entity en, int64_t id, pd_inv_err *e)
     return rc;
 }
 
-/* --- use and measure (§8) --------------------------------------------------------------- */
+/* --- use and measure --------------------------------------------------------------------- */
 
 /* Adds grams (negative gives filament back, never below zero) and stamps the use dates. */
 static pd_err add_use(pd_inv *inv, int64_t id, double grams)

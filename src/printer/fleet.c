@@ -13,7 +13,8 @@
 #define FLEET_TICK_MS 200
 /* Bambu Studio asks for a full report after this many deltas arrive without a base. It asks
  * again after every five more; a P1P lags when asked more often than every few minutes
- * (mqtt.md §3.1), so a printer that keeps not answering is asked at most once a minute. */
+ * (docs/bambu-protocol.md §3.1), so a printer that keeps not answering is asked at most once
+ * a minute. */
 #define DELTAS_BEFORE_PUSHALL 5
 #define PUSHALL_RETRY_MS 60000
 /* While connects keep starting (printers that stay unreachable), trim at most this often. */

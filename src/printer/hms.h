@@ -7,7 +7,7 @@
 
 #include "printer/model.h"
 
-/* "HMS_0300_0100_0001_0007" from attr/code (mqtt.md §5). out needs 24 bytes. */
+/* "HMS_0300_0100_0001_0007" from attr/code (docs/bambu-protocol.md §5). out needs 24 bytes. */
 void pd_hms_format(uint32_t attr, uint32_t code, char out[24]);
 /* English text for the model (model-specific entry first, then the generic one), or NULL. */
 const char *pd_hms_text(uint32_t attr, uint32_t code, pd_model model);

@@ -162,7 +162,7 @@ static SSL_CTX *tls_ctx_new(pd_printer *p)
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx)
         return NULL;
-    /* Bambu printers refuse TLS 1.0, 1.1 and 1.3 (mqtt.md §1.2) */
+    /* Bambu printers refuse TLS 1.0, 1.1 and 1.3 (docs/bambu-protocol.md §1.2) */
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* idle links hold no 34 KB buffers */

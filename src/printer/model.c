@@ -7,7 +7,7 @@
 
 /* One row per model. Aliases are compared after normalisation (lower case, letters and
  * digits only, "bambulab" prefix dropped), so "Bambu Lab X1-Carbon", "x1 carbon" and
- * "BL-P001" all reach the same row. Internal codes: mqtt.md §4.5. */
+ * "BL-P001" all reach the same row. Internal codes: docs/bambu-protocol.md §4.5. */
 typedef struct model_row {
     const char *key;
     const char *name;
@@ -34,8 +34,8 @@ static const model_row MODELS[PD_MODEL__COUNT] = {
     [PD_MODEL_X2D]     = {"X2D", "Bambu Lab X2D", "x2d", true, {"n6"}},
 };
 
-/* Serial prefixes from the HA HMS update script (mqtt.md §1.1). X1 and X1C share "00M";
- * the more common X1C wins. Other models have no published prefix. */
+/* Serial prefixes from the HA HMS update script (docs/bambu-protocol.md §1.1). X1 and X1C
+ * share "00M"; the more common X1C wins. Other models have no published prefix. */
 static const struct {
     const char *prefix;
     pd_model model;
@@ -115,7 +115,7 @@ static const json_t *module_find(const json_t *modules, const char *name)
 }
 
 /* Old firmware names no product: it carries the internal code in project_name, or only the
- * main board's hw_ver (mqtt.md §4.5, after HA's get_printer_type). */
+ * main board's hw_ver (docs/bambu-protocol.md §4.5, after HA's get_printer_type). */
 static pd_model model_legacy(const json_t *modules)
 {
     size_t i;

@@ -22,7 +22,7 @@ const char *pd_model_name(pd_model m);
 /* Accepts keys ("P1S", "a1mini"), display names ("Bambu Lab A1 mini") and internal codes
  * ("BL-P001", "C12", "N1", "O1D"). */
 pd_model pd_model_parse(const char *s);
-/* From the serial prefix (mqtt.md §1.1). PD_MODEL_UNKNOWN if no prefix matches. */
+/* From the serial prefix (docs/bambu-protocol.md §1.1). PD_MODEL_UNKNOWN if no prefix matches. */
 pd_model pd_model_from_serial(const char *serial);
 /* From an `info` object of a get_version reply; also reports the firmware (ota sw_ver). */
 pd_model pd_model_from_version(const json_t *info, char *fw, size_t fwlen);

@@ -171,10 +171,10 @@ static void tray_normalise(json_t *tray)
         tray_clear(tray);
 }
 
-/* tray_exist_bits is the printer's truth about empty slots (mqtt.md §4.4): bit ams_id*4+slot
- * for AMS 0-3, 16+(id-128) for the single-slot AMS HT. Other unit ids (A2L's 16) have no
- * known bit and are left alone. All-zero bits while power_on_flag is false are what a
- * printer sends while shutting down, not an empty AMS. */
+/* tray_exist_bits is the printer's truth about empty slots (docs/bambu-protocol.md §4.4):
+ * bit ams_id*4+slot for AMS 0-3, 16+(id-128) for the single-slot AMS HT. Other unit ids
+ * (A2L's 16) have no known bit and are left alone. All-zero bits while power_on_flag is false
+ * are what a printer sends while shutting down, not an empty AMS. */
 static void apply_exist_bits(json_t *ams)
 {
     uint64_t bits;

@@ -1,5 +1,5 @@
 /* Pure functions on report JSON: classify a message and merge it into the printer's merged
- * raw `print` object the way the printer means it (mqtt.md §3.3). No I/O; fuzzed. */
+ * raw `print` object as the printer means it (docs/bambu-protocol.md §3.3). No I/O; fuzzed. */
 #ifndef PD_REPORT_H
 #define PD_REPORT_H
 
@@ -40,8 +40,8 @@ bool pd_report_hex(const json_t *v, uint64_t *out);
 bool pd_report_id(const json_t *obj, long long *out);
 /* The first object in arr whose id equals id, or NULL. */
 json_t *pd_report_find_id(const json_t *arr, long long id);
-/* The tray_exist_bits bit of AMS unit ams_id, slot (mqtt.md §4.4), or -1 when the unit has
- * no known bit (A2L's unit 16, out-of-range ids). */
+/* The tray_exist_bits bit of AMS unit ams_id, slot (docs/bambu-protocol.md §4.4), or -1 when
+ * the unit has no known bit (A2L's unit 16, out-of-range ids). */
 int pd_report_tray_bit(long long ams_id, long long slot);
 
 #endif

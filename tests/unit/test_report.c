@@ -1,4 +1,5 @@
-/* report: classification of every captured message and the merge rules of mqtt.md §3.3. */
+/* report: classification of every captured message and the merge rules of
+ * docs/bambu-protocol.md §3.3. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,6 @@
 /* Catalogues the simulated printers draw from, all taken from real reports (the samples in
- * tests/fixtures/samples and mqtt.md), and a small seeded PRNG so --seed replays a run. */
+ * tests/fixtures/samples and docs/bambu-protocol.md), and a small seeded PRNG so --seed
+ * replays a run. */
 #include "sim.h"
 
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* One simulated printer: thermals, the job state machine, AMS filament use with backup
  * rollover and runout, HMS incidents, the request-topic commands a real printer answers
- * (mqtt.md §2, §6) and the control actions tests use to script scenarios. Everything runs
- * on simulated time (clock_s, --speedup × real time) except what a test waits on in real
- * time: silence, error display, held values. */
+ * (docs/bambu-protocol.md §2, §6) and the control actions tests use to script scenarios.
+ * Everything runs on simulated time (clock_s, --speedup × real time) except what a test waits
+ * on in real time: silence, error display, held values. */
 #include "sim.h"
 
 #include "core/log.h"

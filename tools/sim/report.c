@@ -29,7 +29,7 @@ static const sim_static sim_statics[] = {
     {"queue_total", 0, 0, "0"},
     {"s_obj", 0, 0, "[]"},
     {"sdcard", 0, 0, "true"},
-    /* the printer's own address, little-endian u32 (mqtt.md §4.3): 127.0.0.1/24 */
+    /* the printer's own address, little-endian u32 (docs/bambu-protocol.md §4.3): 127.0.0.1/24 */
     {"net", 0, 0, "{\"conf\":16,\"info\":[{\"ip\":16777343,\"mask\":16777215},{\"ip\":0,\"mask\":0}]}"},
 
     /* P1/A1 firmware */
@@ -190,7 +190,7 @@ static void sim_put_temp(const sim_printer *p, json_t *o, const char *key, doubl
     json_object_set_new(o, key, q == floor(q) ? json_integer((json_int_t)q) : json_real(q));
 }
 
-/* device.*.temp packs target << 16 | current (mqtt.md §4.2) */
+/* device.*.temp packs target << 16 | current (docs/bambu-protocol.md §4.2) */
 static json_int_t sim_packed(double target, double current)
 {
     long t = lround(fmax(0, fmin(target, 65535))), c = lround(fmax(0, fmin(current, 65535)));

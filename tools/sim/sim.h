@@ -92,7 +92,7 @@ const sim_colour *sim_colour_find(const char *rgba);
 const sim_job_template *sim_job_pick(uint64_t *rng);
 const sim_incident *sim_incident_pick(uint64_t *rng, unsigned model_flags);
 uint32_t sim_failure_pick(uint64_t *rng);
-/* stg: the preparation stages a job walks through (stg_cur ids, mqtt.md §4.1) */
+/* stg: the preparation stages a job walks through (stg_cur ids, docs/bambu-protocol.md §4.1) */
 const int *sim_prepare_stages(size_t *n);
 int sim_speed_mag(int level); /* spd_lvl 1-4 → spd_mag in % */
 
