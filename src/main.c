@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "printer/printer.h"
+#include "printer/record.h"
 #include "store/store.h"
 #include "track/slots.h"
 
@@ -52,45 +53,58 @@ static void usage(FILE *out)
     pd_config_help(out);
 }
 
-static int load_config(daemon_ctx *d, const char *path)
+/* Loads the configuration into *cfg; on error `err` says what and where, and *cfg holds
+ * nothing. The caller decides what an error means: no start, or keep the running one. */
+static int load_config(const daemon_ctx *d, const char *path, pd_config *cfg, char *err, size_t errlen)
 {
-    char err[512];
-    pd_config cfg = {0};
-    if (pd_config_load(&cfg, path, err, sizeof err) ||
-        (d->cli_listen && pd_config_set(&cfg, "server.listen", d->cli_listen, err, sizeof err)) ||
-        (d->cli_data_dir && pd_config_set(&cfg, "server.data_dir", d->cli_data_dir, err, sizeof err)) ||
-        (d->cli_log_level && pd_config_set(&cfg, "log.level", d->cli_log_level, err, sizeof err))) {
-        fprintf(stderr, "printdeck: %s\n", err);
-        pd_config_free(&cfg);
-        return -1;
-    }
     pd_log_level lvl;
-    if (pd_log_level_parse(cfg.log_level, &lvl)) {
-        fprintf(stderr, "printdeck: log.level '%s' is not debug|info|warn|error\n", cfg.log_level);
-        pd_config_free(&cfg);
+    if (pd_config_load(cfg, path, err, errlen) ||
+        (d->cli_listen && pd_config_set(cfg, "server.listen", d->cli_listen, err, errlen)) ||
+        (d->cli_data_dir && pd_config_set(cfg, "server.data_dir", d->cli_data_dir, err, errlen)) ||
+        (d->cli_log_level && pd_config_set(cfg, "log.level", d->cli_log_level, err, errlen))) {
+        pd_config_free(cfg);
         return -1;
     }
-    pd_log_setup(lvl, !strcmp(cfg.log_format, "json"));
-    pd_config_free(&d->cfg);
-    d->cfg = cfg;
+    if (pd_log_level_parse(cfg->log_level, &lvl)) {
+        snprintf(err, errlen, "log.level '%s' is not debug|info|warn|error", cfg->log_level);
+        pd_config_free(cfg);
+        return -1;
+    }
+    pd_log_setup(lvl, !strcmp(cfg->log_format, "json"));
     return 0;
 }
 
-/* Printers declared in the configuration file are upserted by serial into the store, so the
- * API and the file never disagree about what exists. */
-static void sync_config_printers(daemon_ctx *d)
+static bool config_declares(const pd_config *cfg, const char *serial)
 {
+    for (size_t i = 0; i < cfg->n_printers; i++)
+        if (!strcmp(cfg->printers[i].rec.serial, serial))
+            return true;
+    return false;
+}
+
+/* Printers declared in the configuration file are upserted by serial into the store, so the
+ * API and the file never disagree about what exists; one whose section left the file since
+ * `old` (the previous load, on SIGHUP) is removed. A section removed while the daemon was
+ * stopped cannot be told from a printer added through the API: it stays (docs/printer-link.md). */
+static void sync_config_printers(daemon_ctx *d, const pd_config *old)
+{
+    for (size_t i = 0; old && i < old->n_printers; i++) {
+        const pd_printer_rec *gone = &old->printers[i].rec;
+        pd_printer *p = config_declares(&d->cfg, gone->serial) ? NULL : pd_fleet_find(d->fleet, gone->serial);
+        if (!p)
+            continue;
+        pd_err rc = pd_db_printer_delete(&d->db, pd_printer_id(p));
+        if (rc && rc != PD_ERR_NOTFOUND) {
+            pd_error("main", "[printer %s] left %s but cannot be deleted: %s", gone->name, d->cfg.path,
+                     pd_strerror(rc));
+            continue;
+        }
+        pd_fleet_remove(d->fleet, p);
+        pd_info("main", "[printer %s] (%s) left %s: removed", gone->name, gone->serial, d->cfg.path);
+    }
     for (size_t i = 0; i < d->cfg.n_printers; i++) {
         const pd_cfg_printer *c = &d->cfg.printers[i];
-        pd_printer_rec rec = {0};
-        snprintf(rec.name, sizeof rec.name, "%s", c->name);
-        snprintf(rec.serial, sizeof rec.serial, "%s", c->serial);
-        snprintf(rec.host, sizeof rec.host, "%s", c->host);
-        rec.port = c->port;
-        snprintf(rec.access_code, sizeof rec.access_code, "%s", c->access_code);
-        snprintf(rec.model, sizeof rec.model, "%s", c->model);
-        snprintf(rec.ca_file, sizeof rec.ca_file, "%s", c->ca_file);
-        rec.tls_verify = c->tls_verify;
+        pd_printer_rec rec = c->rec;
         pd_printer *p = pd_fleet_find(d->fleet, rec.serial);
         pd_err rc;
         if (p) {
@@ -101,11 +115,34 @@ static void sync_config_printers(daemon_ctx *d)
                 rc = pd_fleet_update(d->fleet, p, &rec);
         } else {
             rc = pd_db_printer_insert(&d->db, &rec);
-            if (!rc)
-                rc = pd_fleet_add(d->fleet, &rec, NULL);
+            if (!rc && (rc = pd_fleet_add(d->fleet, &rec, NULL)))
+                pd_db_printer_delete(&d->db, rec.id); /* store and fleet agree, as on POST */
         }
         if (rc)
-            pd_error("main", "config printer %s: %s", c->name, pd_strerror(rc));
+            pd_error("main", "%s:%d: [printer %s] not started: %s", d->cfg.path, c->line, c->rec.name,
+                     pd_strerror(rc));
+    }
+}
+
+/* The stored printers, each through the record's rules before it may subscribe to anything:
+ * a row written by an older version, or by hand, that breaks one is logged and left alone.
+ * A row the check normalised (a lower-case serial) is written back, so the store's unique
+ * serial sees what the fleet sees; two rows that differ only in case keep the first. */
+static void start_stored_printers(daemon_ctx *d, pd_printer_rec *recs, size_t n)
+{
+    char err[256];
+    for (size_t i = 0; i < n; i++) {
+        pd_printer_rec rec = recs[i];
+        pd_err rc = pd_printer_rec_check(&rec, err, sizeof err);
+        bool normalised = strcmp(rec.serial, recs[i].serial) || strcmp(rec.model, recs[i].model);
+        if (!rc && normalised && (rc = pd_db_printer_update(&d->db, &rec)))
+            snprintf(err, sizeof err, "serial %s: %s", rec.serial,
+                     rc == PD_ERR_EXISTS ? "another row has it, in other case" : pd_strerror(rc));
+        if (!rc && (rc = pd_fleet_add(d->fleet, &rec, NULL)))
+            snprintf(err, sizeof err, "%s", pd_strerror(rc));
+        if (rc)
+            pd_error("main", "database printer row id %lld (%s): %s; not started",
+                     (long long)recs[i].id, recs[i].name, err);
     }
 }
 
@@ -122,15 +159,19 @@ static void on_signal(uv_signal_t *s, int signum)
     daemon_ctx *d = s->data;
     if (signum == SIGHUP) {
         pd_info("main", "SIGHUP: reloading %s", d->cfg.path[0] ? d->cfg.path : "(no config file)");
-        char path[sizeof d->cfg.path];
-        snprintf(path, sizeof path, "%s", d->cfg.path);
-        if (load_config(d, path[0] ? path : NULL) == 0) {
-            sync_config_printers(d);
-            char err[512];
-            pd_http_access a = http_access(&d->cfg);
-            if (pd_http_set_access(d->http, &a, err, sizeof err))
-                pd_error("main", "%s; the previous access rules stay", err);
+        char err[512];
+        pd_config cfg = {0};
+        if (load_config(d, d->cfg.path[0] ? d->cfg.path : NULL, &cfg, err, sizeof err)) {
+            pd_error("main", "%s; the running configuration stays", err);
+            return;
         }
+        pd_config old = d->cfg;
+        d->cfg = cfg;
+        sync_config_printers(d, &old);
+        pd_config_free(&old);
+        pd_http_access a = http_access(&d->cfg);
+        if (pd_http_set_access(d->http, &a, err, sizeof err))
+            pd_error("main", "%s; the previous access rules stay", err);
         return;
     }
     pd_info("main", "signal %d: shutting down", signum);
@@ -163,11 +204,9 @@ static int start(daemon_ctx *d)
         pd_error("main", "cannot list printers");
         return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        if (pd_fleet_add(d->fleet, &recs[i], NULL))
-            pd_error("main", "printer %s not started", recs[i].name);
+    start_stored_printers(d, recs, n);
     free(recs);
-    sync_config_printers(d);
+    sync_config_printers(d, NULL);
 
     d->inv = (pd_inv){.db = &d->db, .bus = d->bus};
     d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = &d->db,
@@ -293,9 +332,11 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (load_config(&d, config_path))
-        return 2;
     char err[512];
+    if (load_config(&d, config_path, &d.cfg, err, sizeof err)) {
+        fprintf(stderr, "printdeck: %s\n", err);
+        return 2;
+    }
     if (pd_db_open(&d.db, d.cfg.database, d.cfg.data_dir, err, sizeof err)) {
         fprintf(stderr, "printdeck: %s\n", err);
         goto out;

@@ -1,9 +1,8 @@
 /* /api/v1/printers: the printer records (store) and their live objects (fleet).
  *
- * POST and PATCH share one declarative field table: each row gives the JSON type, bounds,
- * an optional extra check and where the value goes in pd_printer_rec. The access code is
+ * POST and PATCH go through the printer record's field table (printer/record.c), the one
+ * the configuration file and the database rows go through too. The access code is
  * write-only: nothing here ever puts it (or any rejected value) into a response. */
-#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,157 +10,21 @@
 #include "api/api.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "printer/record.h"
 
-typedef enum field_type { FIELD_STR, FIELD_INT, FIELD_BOOL } field_type;
-
-typedef struct field {
-    const char *name;
-    field_type type;
-    bool required;                       /* on POST; PATCH takes every field as optional */
-    long min, max;                       /* string length in bytes, or integer range */
-    size_t off, size;                    /* where it goes in pd_printer_rec */
-    bool (*check)(char *v, size_t size); /* extra rule for a string; may normalise it */
-    const char *rule;                    /* the rule in words, for the error message */
-} field;
-
-static bool serial_ok(char *v, size_t size)
-{
-    (void)size;
-    for (; *v; v++)
-        if (!((*v >= 'A' && *v <= 'Z') || (*v >= 'a' && *v <= 'z') || (*v >= '0' && *v <= '9')))
-            return false;
-    return true;
-}
-
-/* RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens. */
-static bool hostname_ok(const char *v)
-{
-    size_t label = 0;
-    char prev = '.';
-    for (const char *p = v; *p; prev = *p++) {
-        bool alnum = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9');
-        if (*p == '.') {
-            if (!label || prev == '-')
-                return false;
-            label = 0;
-        } else if (alnum || (*p == '-' && label)) {
-            if (++label > 63)
-                return false;
-        } else {
-            return false;
-        }
-    }
-    return label && prev != '-';
-}
-
-static bool host_ok(char *v, size_t size)
-{
-    (void)size;
-    unsigned char bin[16];
-    return inet_pton(AF_INET, v, bin) == 1 || inet_pton(AF_INET6, v, bin) == 1 || hostname_ok(v);
-}
-
-/* Stored as the canonical key ("P1S") whatever alias the client used; "" = detect. */
-static bool model_ok(char *v, size_t size)
-{
-    if (!*v)
-        return true;
-    pd_model m = pd_model_parse(v);
-    if (m == PD_MODEL_UNKNOWN)
-        return false;
-    snprintf(v, size, "%s", pd_model_key(m));
-    return true;
-}
-
-#define REC(member) offsetof(pd_printer_rec, member), sizeof ((pd_printer_rec *)0)->member
-
-static const field printer_fields[] = {
-    {"name", FIELD_STR, true, 1, 63, REC(name), NULL, "a string of 1-63 bytes"},
-    {"serial", FIELD_STR, true, 1, 31, REC(serial), serial_ok,
-     "a string of 1-31 letters and digits"},
-    {"host", FIELD_STR, true, 1, 255, REC(host), host_ok,
-     "a host name or an IPv4/IPv6 address (string, up to 255 bytes)"},
-    {"port", FIELD_INT, false, 1, 65535, REC(port), NULL, "an integer from 1 to 65535"},
-    {"access_code", FIELD_STR, true, 1, 63, REC(access_code), NULL, "a string of 1-63 bytes"},
-    {"model", FIELD_STR, false, 0, 31, REC(model), model_ok,
-     "a known model such as \"P1S\", \"X1C\", \"A1 mini\" or \"H2D\", or null"},
-    {"ca_file", FIELD_STR, false, 0, 255, REC(ca_file), NULL,
-     "a file path of up to 255 bytes, or null"},
-    {"tls_verify", FIELD_BOOL, false, 0, 1, REC(tls_verify), NULL, "true or false"},
-};
-
-static const field *field_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof printer_fields / sizeof *printer_fields; i++)
-        if (!strcmp(printer_fields[i].name, name))
-            return &printer_fields[i];
-    return NULL;
-}
-
-static bool has_control_chars(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
-}
-
-/* One field into rec. NULL when it fits, else what the value must be. A null clears an
- * optional string. */
-static const char *field_set(pd_printer_rec *rec, const field *f, const json_t *v)
-{
-    char *dst = (char *)rec + f->off;
-    switch (f->type) {
-    case FIELD_BOOL:
-        if (!json_is_boolean(v))
-            return f->rule;
-        *(bool *)dst = json_is_true(v);
-        return NULL;
-    case FIELD_INT:
-        if (!json_is_integer(v) || json_integer_value(v) < f->min || json_integer_value(v) > f->max)
-            return f->rule;
-        *(int *)dst = (int)json_integer_value(v);
-        return NULL;
-    case FIELD_STR:
-        if (json_is_null(v) && !f->required) {
-            dst[0] = '\0';
-            return NULL;
-        }
-        if (!json_is_string(v) || json_string_length(v) < (size_t)f->min ||
-            json_string_length(v) > (size_t)f->max || json_string_length(v) >= f->size)
-            return f->rule;
-        if (has_control_chars(json_string_value(v)))
-            return "text without control characters";
-        memcpy(dst, json_string_value(v), json_string_length(v) + 1);
-        return f->check && !f->check(dst, f->size) ? f->rule : NULL;
-    }
-    return f->rule;
-}
-
-/* Applies the members of `body` to rec: on POST every required field must be present, on
- * PATCH every field is optional. Errors name the field, never echo the value. */
-static pd_err rec_apply(pd_printer_rec *rec, json_t *body, bool create, char *err, size_t errlen)
+/* Applies the members of `body` to rec through the printer record's table, then checks the
+ * whole record: on POST `rec` starts from the defaults, so a missing required field is
+ * refused; on PATCH from the stored record, so every field is optional. Errors name the
+ * field, never echo the value. */
+static pd_err rec_apply(pd_printer_rec *rec, json_t *body, char *err, size_t errlen)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(body, key, v) {
-        const field *f = field_find(key);
-        if (!f) {
-            snprintf(err, errlen, "unknown field '%.64s'", key);
-            return PD_ERR_INVAL;
-        }
-        const char *must = field_set(rec, f, v);
-        if (must) {
-            snprintf(err, errlen, "field '%s' must be %s", f->name, must);
-            return PD_ERR_INVAL;
-        }
-    }
-    for (size_t i = 0; create && i < sizeof printer_fields / sizeof *printer_fields; i++)
-        if (printer_fields[i].required && !json_object_get(body, printer_fields[i].name)) {
-            snprintf(err, errlen, "missing field '%s'", printer_fields[i].name);
-            return PD_ERR_INVAL;
-        }
-    return PD_OK;
+    pd_err rc;
+    json_object_foreach(body, key, v)
+        if ((rc = pd_printer_rec_set_json(rec, key, v, err, errlen)))
+            return rc;
+    return pd_printer_rec_check(rec, err, errlen);
 }
 
 static pd_app *app_of(pd_req *r) { return pd_req_app(r); }
@@ -197,15 +60,16 @@ static void printers_create(pd_req *r)
     json_t *body = pd_req_json(r);
     if (!body)
         return;
-    pd_printer_rec rec = {.port = 8883, .tls_verify = true};
+    pd_printer_rec rec;
+    pd_printer_rec_init(&rec);
     char err[256];
-    pd_err rc = rec_apply(&rec, body, true, err, sizeof err);
+    pd_err rc = rec_apply(&rec, body, err, sizeof err);
     if (rc) {
         pd_req_reply_error(r, rc, "%s", err);
         return;
     }
-    /* the store's unique serial decides duplicates (a numeric serial would look like an id
-     * to pd_fleet_find) */
+    /* the store's unique serial decides duplicates (serials are upper-cased on the way in,
+     * so case cannot hide one) */
     rc = pd_db_printer_insert(app->db, &rec);
     if (rc) {
         reply_store_error(r, rc, &rec);
@@ -279,7 +143,7 @@ static void printers_update(pd_req *r)
         return;
     pd_printer_rec rec = *pd_printer_rec_get(p);
     char err[256];
-    pd_err rc = rec_apply(&rec, body, false, err, sizeof err);
+    pd_err rc = rec_apply(&rec, body, err, sizeof err);
     if (rc) {
         pd_req_reply_error(r, rc, "%s", err);
         return;

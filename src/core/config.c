@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "printer/record.h"
+
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 
 typedef struct cfg_key {
@@ -56,10 +58,7 @@ static const cfg_key cfg_keys[] = {
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 
-static const char *const printer_keys_help =
-    "[printer NAME] sections: serial, host, port (8883), access_code, model, ca_file, tls_verify (true)";
-
-static int parse_bool(const char *v, bool *out)
+int pd_config_parse_bool(const char *v, bool *out)
 {
     if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
         *out = true;
@@ -94,7 +93,7 @@ static pd_err set_key(pd_config *cfg, const cfg_key *k, const char *v, char *err
         return PD_OK;
     }
     case CFG_BOOL:
-        if (parse_bool(v, (bool *)p)) {
+        if (pd_config_parse_bool(v, (bool *)p)) {
             snprintf(err, errlen, "%s.%s: '%s' is not true/false", k->section, k->key, v);
             return PD_ERR_INVAL;
         }
@@ -126,58 +125,45 @@ static char *trim(char *s)
     return s;
 }
 
-static pd_err printer_set(pd_cfg_printer *p, const char *key, const char *v, char *err, size_t errlen)
+static pd_err add_printer(pd_config *cfg, const char *name, int line, char *err, size_t errlen)
 {
-    struct { const char *name; char *dst; size_t size; } strs[] = {
-        {"serial", p->serial, sizeof p->serial},       {"host", p->host, sizeof p->host},
-        {"access_code", p->access_code, sizeof p->access_code},
-        {"model", p->model, sizeof p->model},          {"ca_file", p->ca_file, sizeof p->ca_file},
-    };
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
-        if (strcmp(key, strs[i].name))
-            continue;
-        if (strlen(v) >= strs[i].size) {
-            snprintf(err, errlen, "printer %s: %s too long", p->name, key);
-            return PD_ERR_TOOBIG;
-        }
-        strcpy(strs[i].dst, v);
-        return PD_OK;
-    }
-    if (!strcmp(key, "port")) {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (*end || n < 1 || n > 65535) {
-            snprintf(err, errlen, "printer %s: port '%s' out of range", p->name, v);
-            return PD_ERR_INVAL;
-        }
-        p->port = (int)n;
-        return PD_OK;
-    }
-    if (!strcmp(key, "tls_verify")) {
-        if (parse_bool(v, &p->tls_verify) == 0)
-            return PD_OK;
-        snprintf(err, errlen, "printer %s: tls_verify '%s' is not true/false", p->name, v);
-        return PD_ERR_INVAL;
-    }
-    snprintf(err, errlen, "printer %s: unknown key '%s'", p->name, key);
-    return PD_ERR_INVAL;
-}
-
-static pd_err add_printer(pd_config *cfg, const char *name, char *err, size_t errlen)
-{
-    if (strlen(name) == 0 || strlen(name) >= sizeof cfg->printers[0].name) {
-        snprintf(err, errlen, "printer section needs a name of 1..63 bytes");
-        return PD_ERR_INVAL;
-    }
     pd_cfg_printer *np = realloc(cfg->printers, (cfg->n_printers + 1) * sizeof *np);
     if (!np)
         return PD_ERR_NOMEM;
     cfg->printers = np;
     pd_cfg_printer *p = &np[cfg->n_printers++];
-    memset(p, 0, sizeof *p);
-    strcpy(p->name, name);
-    p->port = 8883;
-    p->tls_verify = true;
+    p->line = line;
+    pd_printer_rec_init(&p->rec);
+    return pd_printer_rec_set_text(&p->rec, "name", name, err, errlen);
+}
+
+static pd_err printer_set(pd_cfg_printer *p, const char *key, const char *v, char *err, size_t errlen)
+{
+    if (!strcmp(key, "name")) {
+        snprintf(err, errlen, "name: given by the section header");
+        return PD_ERR_INVAL;
+    }
+    return pd_printer_rec_set_text(&p->rec, key, v, err, errlen);
+}
+
+/* Once the file is read: every section complete, and no printer declared twice (serials are
+ * upper-cased by the check, so case does not hide a duplicate). */
+static pd_err printers_check(pd_config *cfg, const char *path, char *err, size_t errlen)
+{
+    char kerr[256];
+    for (size_t i = 0; i < cfg->n_printers; i++) {
+        pd_cfg_printer *p = &cfg->printers[i];
+        if (pd_printer_rec_check(&p->rec, kerr, sizeof kerr)) {
+            snprintf(err, errlen, "%s:%d: [printer %s] %s", path, p->line, p->rec.name, kerr);
+            return PD_ERR_INVAL;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(cfg->printers[j].rec.serial, p->rec.serial)) {
+                snprintf(err, errlen, "%s:%d: [printer %s] serial: the same as [printer %s] at line %d",
+                         path, p->line, p->rec.name, cfg->printers[j].rec.name, cfg->printers[j].line);
+                return PD_ERR_EXISTS;
+            }
+    }
     return PD_OK;
 }
 
@@ -214,9 +200,10 @@ static pd_err load_file(pd_config *cfg, const char *path, char *err, size_t errl
             char *name = trim(s + 1);
             printer = NULL;
             if (!strncmp(name, "printer", 7) && isspace((unsigned char)name[7])) {
-                rc = add_printer(cfg, trim(name + 8), kerr, sizeof kerr);
+                name = trim(name + 8);
+                rc = add_printer(cfg, name, lineno, kerr, sizeof kerr);
                 if (rc) {
-                    snprintf(err, errlen, "%s:%d: %s", path, lineno, kerr);
+                    snprintf(err, errlen, "%s:%d: [printer %.64s] %s", path, lineno, name, kerr);
                     break;
                 }
                 printer = &cfg->printers[cfg->n_printers - 1];
@@ -233,7 +220,9 @@ static pd_err load_file(pd_config *cfg, const char *path, char *err, size_t errl
         *eq = 0;
         char *key = trim(s), *val = trim(eq + 1);
         if (printer) {
-            rc = printer_set(printer, key, val, kerr, sizeof kerr);
+            char perr[180];
+            if ((rc = printer_set(printer, key, val, perr, sizeof perr)))
+                snprintf(kerr, sizeof kerr, "[printer %s] %s", printer->rec.name, perr);
         } else {
             const cfg_key *k = find_key(section, key);
             if (!k) {
@@ -249,14 +238,7 @@ static pd_err load_file(pd_config *cfg, const char *path, char *err, size_t errl
         }
     }
     fclose(f);
-    for (size_t i = 0; rc == PD_OK && i < cfg->n_printers; i++) {
-        pd_cfg_printer *p = &cfg->printers[i];
-        if (!p->serial[0] || !p->host[0] || !p->access_code[0]) {
-            snprintf(err, errlen, "%s: printer %s needs serial, host and access_code", path, p->name);
-            rc = PD_ERR_INVAL;
-        }
-    }
-    return rc;
+    return rc ? rc : printers_check(cfg, path, err, errlen);
 }
 
 static void env_name(const cfg_key *k, char *out, size_t n)
@@ -283,8 +265,11 @@ pd_err pd_config_load(pd_config *cfg, const char *path, char *err, size_t errlen
         char name[96];
         env_name(&cfg_keys[i], name, sizeof name);
         const char *v = getenv(name);
-        if (v && (rc = set_key(cfg, &cfg_keys[i], v, err, errlen)))
+        char kerr[256];
+        if (v && (rc = set_key(cfg, &cfg_keys[i], v, kerr, sizeof kerr))) {
+            snprintf(err, errlen, "%s: %s", name, kerr);
             return rc;
+        }
     }
     return PD_OK;
 }
@@ -325,5 +310,6 @@ void pd_config_help(FILE *out)
         fprintf(out, "  %-26s default %-16s %s\n  %-26s %s\n", name,
                 k->def[0] ? k->def : "\"\"", env, "", k->help);
     }
-    fprintf(out, "  %s\n", printer_keys_help);
+    fprintf(out, "\n[printer NAME] sections declare printers (the file only; NAME is its name):\n");
+    pd_printer_rec_help(out, "  ");
 }

@@ -1,6 +1,7 @@
 /* Configuration: one declarative table (config.c) gives every key its type, default, bounds
  * and help text. Sources, later wins: defaults < INI file < PRINTDECK_<SECTION>_<KEY>
- * environment < command line. `[printer NAME]` sections declare printers in the file. */
+ * environment < command line. `[printer NAME]` sections declare printers in the file only;
+ * their keys are the printer record's, checked by its table (printer/record.h). */
 #ifndef PD_CONFIG_H
 #define PD_CONFIG_H
 
@@ -9,18 +10,13 @@
 #include <stdio.h>
 
 #include "core/err.h"
+#include "store/store.h"
 
 #define PD_CFG_STR 256
 
 typedef struct pd_cfg_printer {
-    char name[64];
-    char serial[32];
-    char host[256];
-    int port;
-    char access_code[64];
-    char model[32];
-    char ca_file[PD_CFG_STR];
-    bool tls_verify;
+    pd_printer_rec rec;   /* checked and normalised; id and created_at unset */
+    int line;             /* of its [printer NAME] header, for messages */
 } pd_cfg_printer;
 
 typedef struct pd_config {
@@ -56,11 +52,15 @@ typedef struct pd_config {
 } pd_config;
 
 /* Fill defaults, then read `path` (may be NULL), then the environment. On error `err` says
- * which file/line/key is wrong. Frees any earlier printers in cfg. */
+ * which file:line, section and key, or which environment variable, is wrong; a printer
+ * section that breaks a rule of the printer record is such an error. Frees any earlier
+ * printers in cfg. */
 pd_err pd_config_load(pd_config *cfg, const char *path, char *err, size_t errlen);
 /* Set one key by "section.key" name (command line). */
 pd_err pd_config_set(pd_config *cfg, const char *dotted, const char *value, char *err, size_t errlen);
 void pd_config_free(pd_config *cfg);
+/* true/yes/on/1 and false/no/off/0, any case: the one spelling of booleans in text sources. */
+int pd_config_parse_bool(const char *v, bool *out);
 /* Print every key, its default, env name and help (for --help). */
 void pd_config_help(FILE *out);
 

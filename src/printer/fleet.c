@@ -126,7 +126,7 @@ pd_printer *pd_fleet_find(pd_fleet *f, const char *key)
             return p;
     }
     for (size_t i = 0; i < f->n; i++)
-        if (!strcmp(f->v[i]->rec.serial, key))
+        if (!strcasecmp(f->v[i]->rec.serial, key))
             return f->v[i];
     return NULL;
 }

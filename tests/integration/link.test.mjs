@@ -245,15 +245,24 @@ test('bad input gets clear errors and loses nothing', async () => {
   assert.ok(r.json.error.code && r.json.error.message);
   r = await daemon.req('POST', '/api/v1/printers', { name: 'dup', serial: X1C, host: '127.0.0.1', access_code: 'x' });
   assert.equal(r.status, 409);
-  r = await daemon.req('POST', '/api/v1/printers', { name: 'h', serial: 'ABC123', host: 'bad host!', access_code: 'x' });
+  r = await daemon.req('POST', '/api/v1/printers', { name: 'h', serial: 'ABC12345', host: 'bad host!', access_code: 'x' });
   assert.equal(r.status, 400);
   assert.match(r.json.error.message, /host/);
-  r = await daemon.req('POST', '/api/v1/printers', { name: 'h', serial: 'ABC123', host: '127.0.0.1', access_code: 'x', port: 'x' });
+  r = await daemon.req('POST', '/api/v1/printers', { name: 'h', serial: 'ABC12345', host: '127.0.0.1', access_code: 'x', port: 'x' });
   assert.equal(r.status, 400);
   assert.match(r.json.error.message, /port/);
-  r = await daemon.req('POST', '/api/v1/printers', { name: 'h', serial: 'ABC123', host: '127.0.0.1', access_code: 'x', color: 1 });
+  r = await daemon.req('POST', '/api/v1/printers', { name: 'h', serial: 'ABC12345', host: '127.0.0.1', access_code: 'x', color: 1 });
   assert.equal(r.status, 400);
   assert.match(r.json.error.message, /color/);
+  // the printer record's rules: a serial names MQTT topics and must not read as an id
+  for (const [field, value] of [['serial', '01P00A45120000#'], ['serial', '01P00A/+1200002'], ['serial', '012345678901234'],
+    ['host', '256.256.256.256'], ['model', 'banana']]) {
+    r = await daemon.req('POST', '/api/v1/printers', { name: 'h', serial: 'ABC12345', host: '127.0.0.1', access_code: 'x', [field]: value });
+    assert.equal(r.status, 400, `${field} ${value}`);
+    assert.match(r.json.error.message, new RegExp(`^${field}: must be `));
+  }
+  r = await daemon.req('POST', '/api/v1/printers', { name: 'dup', serial: X1C.toLowerCase(), host: '127.0.0.1', access_code: 'x' });
+  assert.equal(r.status, 409, 'serials that differ only in case are one printer');
   r = await daemon.req('POST', '/api/v1/printers', 'x'.repeat(2 * 1024 * 1024));
   assert.equal(r.status, 413);
   r = await daemon.get('/api/v1/printers/nope');

@@ -43,10 +43,11 @@ static void config_defaults_file_env(void **st)
     assert_int_equal(cfg.keepalive_s, 30);
     assert_true(cfg.auth_enabled);
     assert_int_equal(cfg.n_printers, 1);
-    assert_string_equal(cfg.printers[0].name, "Shelf P1S");
-    assert_string_equal(cfg.printers[0].access_code, "abc 123");
-    assert_int_equal(cfg.printers[0].port, 8883);
-    assert_false(cfg.printers[0].tls_verify);
+    assert_string_equal(cfg.printers[0].rec.name, "Shelf P1S");
+    assert_string_equal(cfg.printers[0].rec.access_code, "abc 123");
+    assert_int_equal(cfg.printers[0].rec.port, 8883);
+    assert_false(cfg.printers[0].rec.tls_verify);
+    assert_int_equal(cfg.printers[0].line, 6);
     assert_int_equal(pd_config_set(&cfg, "server.data_dir", "/tmp/x", err, sizeof err), PD_OK);
     assert_string_equal(cfg.data_dir, "/tmp/x");
     pd_config_free(&cfg);
@@ -63,9 +64,21 @@ static void config_errors_name_the_line(void **st)
         {"[mqtt]\nnope = 1\n", "unknown key [mqtt] nope"},
         {"[server\n", "unterminated section"},
         {"[server]\nlisten\n", "expected key = value"},
-        {"[printer X]\nserial = 1\n", "needs serial, host and access_code"},
-        {"[printer X]\nport = 99999\n", "port"},
+        {"[printer X]\nport = 99999\n", ":2: [printer X] port: must be a whole number from 1 to 65535"},
         {"[auth]\nenabled = maybe\n", "true/false"},
+        /* a printer section goes through the printer record's rules, naming file:line, the
+         * section and the key */
+        {"[printer X]\nserial = 01P00A45120000#\n", ":2: [printer X] serial: must be 8-31 letters"},
+        {"[printer X]\nmodel = banana\n", ":2: [printer X] model: must be a known model"},
+        {"\n[printer X]\nhost = 256.256.256.256\n", ":3: [printer X] host: must be an IPv4"},
+        {"[printer X]\ncolor = red\n", ":2: [printer X] color: unknown; a printer has name, serial"},
+        {"[printer X]\nname = Y\n", ":2: [printer X] name: given by the section header"},
+        {"[printer xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx]\n", ":1: [printer "
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx] name: must be 1-63 bytes"},
+        {"[printer X]\nserial = 01P00A451200002\nhost = h\n", ":1: [printer X] access_code: required"},
+        {"[printer A]\nserial = 01P00A451200002\nhost = h\naccess_code = c\n"
+         "[printer B]\nserial = 01p00a451200002\nhost = h\naccess_code = c\n",
+         ":5: [printer B] serial: the same as [printer A] at line 1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = write_tmp(cases[i].text);
@@ -77,6 +90,28 @@ static void config_errors_name_the_line(void **st)
     }
     assert_int_equal(pd_config_load(&cfg, "/nonexistent/x.ini", err, sizeof err), PD_ERR_IO);
     pd_config_free(&cfg);
+    /* the environment names its variable */
+    setenv("PRINTDECK_MQTT_SILENCE_S", "soon", 1);
+    assert_int_not_equal(pd_config_load(&cfg, NULL, err, sizeof err), PD_OK);
+    unsetenv("PRINTDECK_MQTT_SILENCE_S");
+    assert_non_null(strstr(err, "PRINTDECK_MQTT_SILENCE_S: mqtt.silence_s"));
+    pd_config_free(&cfg);
+}
+
+static void config_printer_normalised(void **st)
+{
+    (void)st;
+    pd_config cfg = {0};
+    char err[256];
+    char *path = write_tmp("[printer Desk]\nserial = 01p00a451200002\nhost = printer.lan\n"
+                           "access_code = 12345678\nmodel = a1 mini\nport = 1883\n");
+    assert_int_equal(pd_config_load(&cfg, path, err, sizeof err), PD_OK);
+    assert_string_equal(cfg.printers[0].rec.serial, "01P00A451200002");
+    assert_string_equal(cfg.printers[0].rec.model, "A1MINI");
+    assert_int_equal(cfg.printers[0].rec.port, 1883);
+    assert_true(cfg.printers[0].rec.tls_verify);
+    pd_config_free(&cfg);
+    unlink(path);
 }
 
 static int seen[4];
@@ -226,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(config_defaults_file_env),
         cmocka_unit_test(config_errors_name_the_line),
+        cmocka_unit_test(config_printer_normalised),
         cmocka_unit_test(bus_masks_and_unsubscribe),
         cmocka_unit_test(errors_map_to_http),
         cmocka_unit_test(writer_matches_jansson),
