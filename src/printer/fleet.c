@@ -13,9 +13,9 @@
 #define FLEET_TICK_MS 200
 /* Bambu Studio asks for a full report after this many deltas arrive without a base. It asks
  * again after every five more; a P1P lags when asked more often than every few minutes
- * (mqtt.md §3.1), so a printer that keeps not answering is asked at most once a minute. */
+ * (mqtt.md §3.1), so a printer that keeps not answering is asked at most once per
+ * mqtt.pushall_retry_s (a minute by default). */
 #define DELTAS_BEFORE_PUSHALL 5
-#define PUSHALL_RETRY_MS 60000
 /* While connects keep starting (printers that stay unreachable), trim at most this often. */
 #define TRIM_MAX_WAIT_MS 60000
 /* A printer's API JSON is a few KB (an H2D with six AMS units: 9 KB); far past that is a bug */
@@ -347,7 +347,7 @@ static void on_report(pd_printer *p, json_t *body, bool full)
 {
     json_t *base = json_object_get(p->raw, "print");
     if (!full && !p->have_full && ++p->delta_misses > DELTAS_BEFORE_PUSHALL &&
-        pd_clock_mono_ms() - p->pushall_ms >= PUSHALL_RETRY_MS) {
+        pd_clock_mono_ms() - p->pushall_ms >= (int64_t)p->fleet->opts.pushall_retry_s * 1000) {
         p->delta_misses = 0;
         pd_link_request_pushall(p);
     }

@@ -33,7 +33,7 @@
 
 static const pd_fleet_opts opts = {
     .silence_s = 5, .keepalive_s = 30, .reconnect_min_ms = 1000, .reconnect_max_ms = 4000,
-    .command_timeout_ms = 2000, .max_payload = 1 << 20, .max_printers = 8,
+    .command_timeout_ms = 2000, .pushall_retry_s = 60, .max_payload = 1 << 20, .max_printers = 8,
 };
 
 /* --- the injected clock: 2030-01-01T00:00:00Z on the wall at the start ------------------- */
