@@ -51,14 +51,15 @@ static struct mosquitto *printer_side;
 
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) ||
-        getsockname(fd, (struct sockaddr *)&a, &len))
-        return -1;
-    close(fd);
-    return ntohs(a.sin_port);
+    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof a) &&
+        !getsockname(fd, (struct sockaddr *)&a, &len))
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
 }
 
 static int broker(const char *args)
@@ -98,7 +99,12 @@ static int setup(void **state)
     (void)state;
     pd_clock_set_source(fake_clock);
     mosquitto_lib_init();
-    if (!mkdtemp(dir) || (tls_port = free_port()) < 0 || (sim_port = free_port()) < 0)
+    if (!mkdtemp(dir) || (tls_port = free_port()) < 0)
+        return -1;
+    do
+        sim_port = free_port();
+    while (sim_port == tls_port);
+    if (sim_port < 0)
         return -1;
     char args[256];
     snprintf(args, sizeof args, "--serials %s --base-port %d --sim-port %d --access-code %s --daemon",
@@ -109,10 +115,11 @@ static int setup(void **state)
     }
     printer_side = mosquitto_new("clock-test-printer", true, NULL);
     if (!printer_side || mosquitto_username_pw_set(printer_side, SIM_USER, SIM_PASSWORD) ||
-        mosquitto_connect(printer_side, "127.0.0.1", sim_port, 30))
+        mosquitto_connect(printer_side, "127.0.0.1", sim_port, 30) || uv_loop_init(&loop) ||
+        !(bus = pd_bus_new()) || pd_fleet_new(&loop, bus, &opts, &fleet)) {
+        broker("--stop"); /* no teardown follows a failed setup: leave no broker behind */
         return -1;
-    if (uv_loop_init(&loop) || !(bus = pd_bus_new()) || pd_fleet_new(&loop, bus, &opts, &fleet))
-        return -1;
+    }
     return 0;
 }
 
