@@ -11,8 +11,8 @@
 
 #define PD_MAX_PENDING_CMDS 32
 
-/* Times named *_ms are pd_clock_mono_ms() readings, which only deadlines and intervals are
- * measured on; since_ms alone is wall-clock, because it is shown to people. */
+/* The instants kept here are pd_clock_mono_ms() readings, so deadlines, backoff and silence
+ * never follow a stepped wall clock; since_ms alone is wall-clock: it is shown to people. */
 
 typedef struct pd_pending_cmd {
     uint64_t handle;       /* 0 = free slot */
