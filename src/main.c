@@ -193,8 +193,8 @@ static int start(daemon_ctx *d)
     pd_fleet_opts fo = {
         .silence_s = d->cfg.silence_s, .keepalive_s = d->cfg.keepalive_s,
         .reconnect_min_ms = d->cfg.reconnect_min_ms, .reconnect_max_ms = d->cfg.reconnect_max_ms,
-        .command_timeout_ms = d->cfg.command_timeout_ms, .max_payload = d->cfg.max_payload,
-        .max_printers = d->cfg.max_printers,
+        .command_timeout_ms = d->cfg.command_timeout_ms, .pushall_retry_s = d->cfg.pushall_retry_s,
+        .max_payload = d->cfg.max_payload, .max_printers = d->cfg.max_printers,
     };
     if (!(d->bus = pd_bus_new()) || pd_fleet_new(&d->loop, d->bus, &fo, &d->fleet)) {
         pd_error("main", "cannot create the fleet");

@@ -52,6 +52,9 @@ static const cfg_key cfg_keys[] = {
     I("mqtt", "reconnect_max_ms", reconnect_max_ms, "60000", 1000, 3600000, "reconnect delay cap"),
     I("mqtt", "command_timeout_ms", command_timeout_ms, "10000", 100, 600000,
       "how long a command waits for the printer's acknowledgement"),
+    I("mqtt", "pushall_retry_s", pushall_retry_s, "60", 1, 3600,
+      "seconds between requests for a full report while a printer sends only deltas "
+      "(P1P firmware lags when asked often)"),
     I("mqtt", "max_payload", max_payload, "1048576", 4096, 16 << 20,
       "largest report accepted from a printer, bytes; larger ones are dropped and counted"),
     I("mqtt", "max_printers", max_printers, "10000", 1, 100000, "printers this daemon will manage"),

@@ -43,6 +43,7 @@ typedef struct pd_config {
     int reconnect_min_ms;
     int reconnect_max_ms;
     int command_timeout_ms;
+    int pushall_retry_s;
     int max_payload;
     int max_printers;
 

@@ -13,21 +13,13 @@
 #define FLEET_TICK_MS 200
 /* Bambu Studio asks for a full report after this many deltas arrive without a base. It asks
  * again after every five more; a P1P lags when asked more often than every few minutes
- * (docs/bambu-protocol.md §3.1), so a printer that keeps not answering is asked at most once
- * a minute. */
+ * (docs/bambu-protocol.md §3.1), so a printer that keeps not answering is asked at most
+ * once per mqtt.pushall_retry_s (a minute by default). */
 #define DELTAS_BEFORE_PUSHALL 5
-#define PUSHALL_RETRY_MS 60000
 /* While connects keep starting (printers that stay unreachable), trim at most this often. */
 #define TRIM_MAX_WAIT_MS 60000
 /* A printer's API JSON is a few KB (an H2D with six AMS units: 9 KB); far past that is a bug */
 #define PRINTER_JSON_MAX (256 * 1024)
-
-int64_t pd_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A TLS handshake allocates tens of KB of temporaries among the few KB a link keeps, so
  * connects leave the heap riddled with free holes, and glibc gives memory back only from the
@@ -45,7 +37,7 @@ static void fleet_trim(pd_fleet *f, size_t connecting, int64_t now)
 static void fleet_tick(uv_timer_t *t)
 {
     pd_fleet *f = t->data;
-    int64_t now = pd_now_ms();
+    int64_t now = pd_clock_mono_ms();
     size_t connecting = 0;
     for (size_t i = 0; i < f->n; i++) {
         pd_link_tick(f->v[i], now);
@@ -63,7 +55,7 @@ pd_err pd_fleet_new(uv_loop_t *loop, pd_bus *bus, const pd_fleet_opts *opts, pd_
     f->bus = bus;
     f->opts = *opts;
     f->next_handle = 1;
-    f->trimmed_ms = pd_now_ms();
+    f->trimmed_ms = pd_clock_mono_ms();
     uv_timer_init(loop, &f->tick);
     f->tick.data = f;
     uv_timer_start(&f->tick, fleet_tick, FLEET_TICK_MS, FLEET_TICK_MS);
@@ -152,7 +144,7 @@ static pd_model printer_model_guess(const pd_printer_rec *rec, pd_model detected
 void pd_fleet_emit_simple(pd_printer *p, pd_event_type type)
 {
     pd_event ev = {.type = type, .printer_id = p->rec.id, .serial = p->rec.serial,
-                   .ts_ms = pd_now_ms()};
+                   .ts_ms = pd_clock_wall_ms()};
     if (type == PD_EV_CONNECTION) {
         ev.u.conn.state = pd_link_state_name(p->lstate);
         ev.u.conn.error = p->last_error[0] ? p->last_error : NULL;
@@ -195,7 +187,7 @@ pd_err pd_fleet_add(pd_fleet *f, const pd_printer_rec *rec, pd_printer **out)
     p->rec = *rec;
     p->model = printer_model_guess(rec, PD_MODEL_UNKNOWN);
     pd_state_init(&p->state);
-    p->since_ms = pd_now_ms();
+    p->since_ms = pd_clock_wall_ms();
 
     size_t at = fleet_index(f, rec->id);
     memmove(&f->v[at + 1], &f->v[at], (f->n - at) * sizeof *f->v);
@@ -355,7 +347,7 @@ static void on_report(pd_printer *p, json_t *body, bool full)
 {
     json_t *base = json_object_get(p->raw, "print");
     if (!full && !p->have_full && ++p->delta_misses > DELTAS_BEFORE_PUSHALL &&
-        pd_now_ms() - p->pushall_ms >= PUSHALL_RETRY_MS) {
+        pd_clock_mono_ms() - p->pushall_ms >= (int64_t)p->fleet->opts.pushall_retry_s * 1000) {
         p->delta_misses = 0;
         pd_link_request_pushall(p);
     }
@@ -372,7 +364,7 @@ static void on_report(pd_printer *p, json_t *body, bool full)
     if (full)
         pd_state_init(&p->state);
     pd_state_extract(&p->state, base, p->model);
-    pd_event ev = {.printer_id = p->rec.id, .serial = p->rec.serial, .ts_ms = pd_now_ms()};
+    pd_event ev = {.printer_id = p->rec.id, .serial = p->rec.serial, .ts_ms = pd_clock_wall_ms()};
     p->state.updated_at_ms = ev.ts_ms;
     bool changed = pd_state_diff(&old, &p->state, p->model, p->fleet->bus, &ev);
     if (changed || full) {

@@ -80,7 +80,7 @@ void pd_link_set_state(pd_printer *p, pd_link_state s, const char *error)
         pd_info("printer", "%s (%s): %s", p->rec.name, p->rec.serial, pd_link_state_name(s));
     p->lstate = s;
     snprintf(p->last_error, sizeof p->last_error, "%s", e);
-    p->since_ms = pd_now_ms();
+    p->since_ms = pd_clock_wall_ms();
     free(p->json_cache);
     p->json_cache = NULL;
     pd_fleet_emit_simple(p, PD_EV_CONNECTION);
@@ -343,7 +343,7 @@ static void link_fail(pd_printer *p, pd_link_state st, const char *fmt, ...)
         delay = p->backoff_ms ? p->backoff_ms : o->reconnect_min_ms;
         p->backoff_ms = delay * 2 > o->reconnect_max_ms ? o->reconnect_max_ms : delay * 2;
     }
-    p->next_attempt_ms = pd_now_ms() + jitter(delay);
+    p->next_attempt_ms = pd_clock_mono_ms() + jitter(delay);
     pd_link_set_state(p, st, msg);
 }
 
@@ -359,7 +359,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
     char topic[64];
     snprintf(topic, sizeof topic, "device/%s/report", p->rec.serial);
     mosquitto_subscribe(m, NULL, topic, 0);
-    p->last_msg_ms = pd_now_ms();
+    p->last_msg_ms = pd_clock_mono_ms();
     p->pushall_resent = false;
     pd_link_set_state(p, PD_LINK_CONNECTED, NULL);
     pd_link_request_pushall(p);
@@ -381,7 +381,7 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
                 msg->payloadlen, p->fleet->opts.max_payload);
         return;
     }
-    p->last_msg_ms = pd_now_ms();
+    p->last_msg_ms = pd_clock_mono_ms();
     p->pushall_resent = false;
     p->backoff_ms = 0;
     if (p->lstate == PD_LINK_STALE)
@@ -429,7 +429,7 @@ static void link_attempt(pd_printer *p)
     mosquitto_void_option(p->mosq, MOSQ_OPT_SSL_CTX, p->tls->ctx);
     p->attempting = true;
     p->fleet->attempts++;
-    p->attempt_ms = pd_now_ms();
+    p->attempt_ms = pd_clock_mono_ms();
     int rc = mosquitto_connect_async(p->mosq, p->rec.host, p->rec.port, p->fleet->opts.keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS) {
         const char *why = rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
@@ -546,7 +546,7 @@ void pd_link_request_pushall(pd_printer *p)
                           "pushall", "version", 1, "push_target", 1);
     if (m)
         link_publish(p, m);
-    p->pushall_ms = pd_now_ms();
+    p->pushall_ms = pd_clock_mono_ms();
     json_decref(m);
 }
 
@@ -703,7 +703,7 @@ pd_err pd_printer_command(pd_printer *p, const json_t *req, pd_cmd_cb cb, void *
     /* the printer answers pushall with a full report, not an ack */
     snprintf(slot->seq, sizeof slot->seq, "%s", is_pushall ? "pushall" : seq);
     slot->handle = p->fleet->next_handle++;
-    slot->deadline_ms = pd_now_ms() + p->fleet->opts.command_timeout_ms;
+    slot->deadline_ms = pd_clock_mono_ms() + p->fleet->opts.command_timeout_ms;
     slot->cb = cb;
     slot->ud = ud;
     if (handle)

@@ -23,6 +23,7 @@ typedef struct pd_fleet_opts {
     int keepalive_s;
     int reconnect_min_ms, reconnect_max_ms;
     int command_timeout_ms;
+    int pushall_retry_s;   /* a printer that sends deltas without a full report: ask again */
     int max_payload;
     int max_printers;
 } pd_fleet_opts;

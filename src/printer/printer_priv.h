@@ -6,9 +6,13 @@
 #include <mosquitto.h>
 #include <openssl/ssl.h>
 
+#include "core/clock.h"
 #include "printer/printer.h"
 
 #define PD_MAX_PENDING_CMDS 32
+
+/* The instants kept here are pd_clock_mono_ms() readings, so deadlines, backoff and silence
+ * never follow a stepped wall clock; since_ms alone is wall-clock: it is shown to people. */
 
 typedef struct pd_pending_cmd {
     uint64_t handle;       /* 0 = free slot */
@@ -36,7 +40,7 @@ struct pd_printer {
     bool attempting;             /* holds one of the fleet's connection attempt slots */
     int64_t attempt_ms;          /* when that attempt started */
     char last_error[320];
-    int64_t since_ms;            /* when lstate last changed */
+    int64_t since_ms;            /* when lstate last changed (wall clock) */
     int64_t next_attempt_ms;     /* BACKOFF/AUTH_FAILED: when to reconnect */
     int backoff_ms;
     int connack_rc;              /* refusal code from the last CONNACK, 0 = none */
@@ -71,8 +75,6 @@ struct pd_fleet {
     unsigned connects_since_trim; /* link attempts since the heap was last trimmed */
     int64_t trimmed_ms;          /* when the heap was last trimmed (fleet.c) */
 };
-
-int64_t pd_now_ms(void);
 
 /* link.c */
 pd_err pd_link_start(pd_printer *p);

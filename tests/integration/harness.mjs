@@ -26,6 +26,19 @@ export async function freePort() {
   });
 }
 
+/** The value of the sample of metric `name` in Prometheus text whose labels include every
+ * pair of `labels`. Throws when there is none: a renamed metric or label must fail the test,
+ * not read as 0. */
+export function metric(text, name, labels = {}) {
+  for (const line of text.split('\n')) {
+    const m = line.match(/^([A-Za-z_:][\w:]*)(?:\{(.*)\})? (\S+)$/);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[2] || '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === String(v))) return Number(m[3]);
+  }
+  throw new Error(`no sample ${name}${JSON.stringify(labels)} in the metrics:\n${text.slice(0, 2000)}`);
+}
+
 /** Polls fn until it returns a truthy value; throws with the last value after timeoutMs. */
 export async function waitFor(fn, timeoutMs = 10000, what = 'condition', stepMs = 100) {
   const until = Date.now() + timeoutMs;

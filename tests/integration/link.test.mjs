@@ -2,11 +2,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit, run, BIN, TOKEN, SIM_USER, SIM_PASSWORD } from './harness.mjs';
+import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit, run, metric, BIN, TOKEN, SIM_USER, SIM_PASSWORD } from './harness.mjs';
 
 const X1C = '00M09A350100123', P1S = '01P00A451200456', A1 = '03919C461900789', LOST = '01P00A451200999';
+const PUSHALL_RETRY_S = 3;
 const CONFIG = `[mqtt]
 silence_s = 5
+pushall_retry_s = ${PUSHALL_RETRY_S}
 command_timeout_ms = 1500
 reconnect_min_ms = 200
 reconnect_max_ms = 3000
@@ -162,7 +164,7 @@ test('a wrong access code becomes a reported state, not a retry storm', async ()
   const before = await daemon.get('/metrics');
   await sleep(2500);
   const after = await daemon.get('/metrics');
-  const count = (t) => Number((t.match(new RegExp(`printdeck_printer_reconnects_total\\{[^}]*serial="${LOST}"[^}]*\\} (\\d+)`)) || [])[1] || 0);
+  const count = (t) => metric(t, 'printdeck_printer_reconnects_total', { serial: LOST });
   assert.ok(count(after.text) - count(before.text) <= 1, 'no fast retries after CONNACK 5');
   const c = await daemon.req('POST', `/api/v1/printers/${p.id}/commands`, { command: 'pause' });
   assert.equal(c.status, 409);
@@ -170,30 +172,47 @@ test('a wrong access code becomes a reported state, not a retry storm', async ()
   assert.equal((await daemon.req('DELETE', `/api/v1/printers/${p.id}`)).status, 204);
 });
 
-test('a printer that sends only deltas is asked for a full report at most once a minute', async () => {
-  // the simulator's LOST goes quiet, so the daemon's pushall at connect goes unanswered;
-  // deltas come in from the test itself
+test('a printer that sends only deltas is asked for a full report again after pushall_retry_s, never sooner', async () => {
+  // the simulator's LOST goes quiet, so the daemon's pushalls go unanswered; deltas come in
+  // from the test itself
   await sim.control(LOST, { action: 'silence', seconds: 30 });
-  const p = await daemon.addPrinter(broker, LOST);
-  await waitFor(async () => (await daemon.printer(p.id)).connection.state === 'connected' || null, 10000, 'connected');
   const mqtt = ['-h', '127.0.0.1', '-p', String(broker.simPort), '-u', SIM_USER, '-P', SIM_PASSWORD];
   const sub = spawn('mosquitto_sub', [...mqtt, '-t', `device/${LOST}/request`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const pushalls = []; // when each request for a full report was seen
   let requests = '';
-  sub.stdout.on('data', (d) => { requests += d; });
-  try {
-    await sleep(500);  // subscribed
+  sub.stdout.on('data', (d) => {
+    requests += d;
+    const n = (requests.match(/"pushall"/g) || []).length;
+    while (pushalls.length < n) pushalls.push(Date.now());
+  });
+  let seq = 0;
+  const burst = async () => {
+    const messages = async () => metric((await daemon.get('/metrics')).text, 'printdeck_printer_messages_total', { serial: LOST });
+    const before = await messages();
     const pub = spawn('mosquitto_pub', [...mqtt, '-t', `device/${LOST}/report`, '-l'], { stdio: ['pipe', 'ignore', 'ignore'] });
-    for (let i = 0; i < 20; i++)
-      pub.stdin.write(`{"print":{"bed_temper":${30 + i},"command":"push_status","msg":1,"sequence_id":"${i}"}}\n`);
+    for (let i = 0; i < 20; i++, seq++)
+      pub.stdin.write(`{"print":{"bed_temper":${30 + i},"command":"push_status","msg":1,"sequence_id":"${seq}"}}\n`);
     pub.stdin.end();
     await new Promise((res) => pub.once('exit', res));
-    const received = async () => {
-      const m = (await daemon.get('/metrics')).text.match(new RegExp(`printdeck_printer_messages_total\\{[^}]*serial="${LOST}"[^}]*\\} (\\d+)`));
-      return m && Number(m[1]) >= 20;
-    };
-    await waitFor(received, 5000, 'the 20 deltas received');
+    await waitFor(async () => await messages() >= before + 20, 5000, '20 deltas received');
     await sleep(300);
-    assert.equal((requests.match(/"pushall"/g) || []).length, 0, `requests after connect:\n${requests}`);
+  };
+  let p;
+  try {
+    await sleep(500); // subscribed
+    p = await daemon.addPrinter(broker, LOST);
+    await waitFor(() => pushalls.length >= 1, 10000, 'the pushall sent on connect');
+    await burst();  // within the bound: not asked again (was: once every six deltas)
+    await sleep(Math.max(0, pushalls.at(-1) + PUSHALL_RETRY_S * 1000 + 300 - Date.now()));
+    const asked = pushalls.length;
+    await burst();  // past the bound: asked again
+    // by the deltas, not by silence (which would take silence_s and mark the link stale)
+    await waitFor(() => pushalls.length > asked, 1000, 'a pushall once the bound has passed');
+    assert.equal((await daemon.printer(p.id)).connection.state, 'connected');
+    await burst();  // the bound starts again
+    for (let i = 1; i < pushalls.length; i++)
+      assert.ok(pushalls[i] - pushalls[i - 1] >= PUSHALL_RETRY_S * 1000 - 300,
+        `pushalls ${pushalls[i] - pushalls[i - 1]} ms apart; requests:\n${requests}`);
   } finally {
     sub.kill();
   }
@@ -279,7 +298,7 @@ test('bad input gets clear errors and loses nothing', async () => {
   const p = await daemon.printer(X1C);
   assert.equal(p.online, true);
   const m = await daemon.get('/metrics');
-  assert.match(m.text, /printdeck_printer_dropped_total\{[^}]*\} [1-9]/);
+  assert.ok(metric(m.text, 'printdeck_printer_dropped_total', { serial: X1C }) >= 1);
   assert.equal((await daemon.get('/api/v1/printers')).json.length, 3);
 });
 

@@ -41,6 +41,7 @@ static void config_defaults_file_env(void **st)
     assert_string_equal(cfg.listen, "0.0.0.0:9000");
     assert_int_equal(cfg.silence_s, 45); /* environment beats the file */
     assert_int_equal(cfg.keepalive_s, 30);
+    assert_int_equal(cfg.pushall_retry_s, 60);
     assert_true(cfg.auth_enabled);
     assert_int_equal(cfg.n_printers, 1);
     assert_string_equal(cfg.printers[0].rec.name, "Shelf P1S");
@@ -62,6 +63,7 @@ static void config_errors_name_the_line(void **st)
     const struct { const char *text, *expect; } cases[] = {
         {"[mqtt]\nsilence_s = soon\n", ":2: mqtt.silence_s"},
         {"[mqtt]\nnope = 1\n", "unknown key [mqtt] nope"},
+        {"[mqtt]\npushall_retry_s = 0\n", "mqtt.pushall_retry_s: '0' is not a whole number in 1..3600"},
         {"[server\n", "unterminated section"},
         {"[server]\nlisten\n", "expected key = value"},
         {"[printer X]\nport = 99999\n", ":2: [printer X] port: must be a whole number from 1 to 65535"},
