@@ -1,6 +1,6 @@
-/* Inventory settings and extra fields (src/inventory/settings.c, fields.c) through the C API,
- * on SQLite always and on PostgreSQL too when PD_TEST_PG holds a server's base URL
- * (scripts/pg.sh starts one). Each case gets a fresh database and a bus that records what
+/* Inventory settings, extra fields and date checks (src/inventory/settings.c, fields.c, the
+ * dates of write.c and query.c) through the C API, on SQLite always and on PostgreSQL too when
+ * PD_TEST_PG holds a server's base URL (scripts/pg.sh starts one). Each case gets a fresh database and a bus that records what
  * the inventory announces. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -243,6 +243,67 @@ static void spools(fixture *fx, int n)
     exec(fx, "INSERT INTO filament (registered, density, diameter) VALUES (0, 1.24, 1.75)");
     for (int i = 0; i < n; i++)
         exec(fx, "INSERT INTO spool (registered, filament_id) VALUES (0, 1)");
+}
+
+/* --- dates (write.c, query.c through core/date.c) ------------------------------------------ */
+
+/* POST /spool with the JSON text body; the spool or NULL. */
+static json_t *create_spool(fixture *fx, const char *body, pd_err *rc, pd_inv_err *e)
+{
+    json_t *b = parse(body), *out = NULL;
+    *rc = pd_inv_create(&fx->inv, PD_INV_SPOOL, b, &out, e);
+    json_decref(b);
+    return out;
+}
+
+/* A date that names no day is a 422 naming the field, not a day of the next month. */
+static void dates_name_real_days(void **state)
+{
+    fixture *fx = *state;
+    pd_inv_err e;
+    pd_err rc;
+    fx->inv.bus = NULL;  /* the bus here records settings only */
+    exec(fx, "INSERT INTO filament (registered, density, diameter) VALUES (0, 1.24, 1.75)");
+    json_t *s = create_spool(fx, "{\"filament_id\":1,\"first_used\":\"2024-02-31T10:00:00Z\"}", &rc, &e);
+    assert_null(s);
+    assert_err(rc, &e, PD_ERR_FIELD, "body", "first_used",
+               "Invalid datetime \"2024-02-31T10:00:00Z\": there is no such day");
+    s = create_spool(fx, "{\"filament_id\":1,\"purchase_date\":\"2023-02-29\"}", &rc, &e);
+    assert_null(s);
+    assert_err(rc, &e, PD_ERR_FIELD, "body", "purchase_date", "Invalid date \"2023-02-29\": there is no such day");
+    s = create_spool(fx, "{\"filament_id\":1,\"purchase_date\":\"2024-02-29T00:00:00Z\"}", &rc, &e);
+    assert_null(s);
+    assert_err(rc, &e, PD_ERR_FIELD, "body", "purchase_date", NULL);
+
+    s = create_spool(fx, "{\"filament_id\":1,\"purchase_date\":\"2024-02-29\",\"first_used\":"
+                         "\"2016-12-31T23:59:60Z\",\"last_used\":\"2024-02-29T12:30:00.5+01:00\"}", &rc, &e);
+    if (rc)
+        fail_msg("create: %s %s", e.field, e.msg);
+    assert_string_equal(json_string_value(json_object_get(s, "purchase_date")), "2024-02-29");
+    assert_string_equal(json_string_value(json_object_get(s, "first_used")), "2016-12-31T23:59:59Z");
+    assert_string_equal(json_string_value(json_object_get(s, "last_used")), "2024-02-29T11:30:00Z");
+    json_decref(s);
+
+    json_t *patch = parse("{\"last_used\":\"2024-02-29T12:30:60Z\"}"), *out = NULL;
+    assert_err(pd_inv_update(&fx->inv, PD_INV_SPOOL, 1, patch, &out, &e), &e, PD_ERR_FIELD, "body", "last_used",
+               "Invalid datetime \"2024-02-29T12:30:60Z\": second 60 is a leap second, which is only at "
+               "23:59:60 UTC");
+    json_decref(patch);
+    assert_null(out);
+    assert_int_equal(pd_inv_get(&fx->inv, PD_INV_SPOOL, 1, &out, &e), PD_OK);
+    assert_string_equal(json_string_value(json_object_get(out, "last_used")), "2024-02-29T11:30:00Z");
+    json_decref(out);
+
+    pd_inv_param p = {"last_used", "2024-02-01|2024-02-30"};
+    pd_inv_list list = {0};
+    assert_err(pd_inv_list_get(&fx->inv, PD_INV_SPOOL, &p, 1, &list, &e), &e, PD_ERR_INVAL, "query", "last_used",
+               "Invalid date filter \"2024-02-01|2024-02-30\": there is no such day (use an ISO 8601 time or "
+               "start|end)");
+    assert_null(list.items);
+    p.value = "2024-02-29T11:00:00Z|2024-02-29T12:00:00Z";
+    assert_int_equal(pd_inv_list_get(&fx->inv, PD_INV_SPOOL, &p, 1, &list, &e), PD_OK);
+    assert_int_equal(list.total, 1);
+    json_decref(list.items);
 }
 
 /* --- settings -------------------------------------------------------------------------------- */
@@ -852,6 +913,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(extra_values_are_saved_loaded_and_dropped, fresh, drop),
     cmocka_unit_test_setup_teardown(extra_filters_follow_spoolman, fresh, drop),
     cmocka_unit_test_setup_teardown(extra_sort_is_typed, fresh, drop),
+    cmocka_unit_test_setup_teardown(dates_name_real_days, fresh, drop),
 };
 
 int main(void)

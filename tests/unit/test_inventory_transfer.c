@@ -403,6 +403,10 @@ static void bad_rows_roll_back(void **state)
                    "row 1: filament_id:", "No filament with ID 99 found.");
     expect_failure(b, PD_INV_FMT_JSON, "[{\"name\":\"V\",\"registered\":\"yesterday\"}]", PD_ERR_FIELD,
                    "row 1: registered:", NULL);
+    expect_failure(b, PD_INV_FMT_JSON, "[{\"name\":\"V\",\"registered\":\"2023-02-29 10:00:00\"}]", PD_ERR_FIELD,
+                   "row 1: registered:", "no such day");
+    expect_failure(b, PD_INV_FMT_CSV, "id,filament.id,filament.density,filament.diameter,last_used\r\n"
+                   "1,1,1.24,1.75,2024-04-31 10:00:00\r\n", PD_ERR_FIELD, "row 1 (line 2): last_used:", "no such day");
     expect_failure(b, PD_INV_FMT_JSON, "[{\"name\":\"V\",\"extra.bad key\":\"1\"}]", PD_ERR_FIELD,
                    "row 1: extra.bad key:", NULL);
     expect_failure(b, PD_INV_FMT_JSON, "[{\"name\":\"V\",\"extra.obj\":\"{}\"}]", PD_ERR_INVAL, "row 1: extra.obj:",
