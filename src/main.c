@@ -23,7 +23,7 @@ typedef struct daemon_ctx {
     uv_loop_t loop;
     pd_config cfg;
     const char *cli_listen, *cli_data_dir, *cli_log_level;
-    pd_db db;
+    pd_db *db;
     pd_bus *bus;
     pd_fleet *fleet;
     pd_http *http;
@@ -96,11 +96,11 @@ static void sync_config_printers(daemon_ctx *d)
         if (p) {
             rec.id = pd_printer_id(p);
             rec.created_at = pd_printer_rec_get(p)->created_at;
-            rc = pd_db_printer_update(&d->db, &rec);
+            rc = pd_db_printer_update(d->db, &rec);
             if (!rc)
                 rc = pd_fleet_update(d->fleet, p, &rec);
         } else {
-            rc = pd_db_printer_insert(&d->db, &rec);
+            rc = pd_db_printer_insert(d->db, &rec);
             if (!rc)
                 rc = pd_fleet_add(d->fleet, &rec, NULL);
         }
@@ -159,7 +159,7 @@ static int start(daemon_ctx *d)
         pd_error("main", "cannot create the fleet");
         return -1;
     }
-    if (pd_db_printer_list(&d->db, &recs, &n)) {
+    if (pd_db_printer_list(d->db, &recs, &n)) {
         pd_error("main", "cannot list printers");
         return -1;
     }
@@ -169,8 +169,8 @@ static int start(daemon_ctx *d)
     free(recs);
     sync_config_printers(d);
 
-    d->inv = (pd_inv){.db = &d->db, .bus = d->bus};
-    d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = &d->db,
+    d->inv = (pd_inv){.db = d->db, .bus = d->bus};
+    d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = d->db,
                       .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop)};
     pd_http_opts ho = {
         .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
@@ -230,7 +230,7 @@ static int token_command(daemon_ctx *d, int argc, char **argv)
 static int backup_command(daemon_ctx *d, int argc)
 {
     char path[PD_CFG_STR + 64], err[256];
-    pd_app app = {.db = &d->db, .cfg = &d->cfg};
+    pd_app app = {.db = d->db, .cfg = &d->cfg};
     if (argc != 1) {
         fprintf(stderr, "usage: printdeck [--config FILE] [--data-dir DIR] backup\n");
         return 2;
@@ -247,7 +247,7 @@ static int backup_command(daemon_ctx *d, int argc)
  * same database keeps serving its cached lists: docs/inventory-transfer.md. */
 static int import_command(daemon_ctx *d, int argc, char **argv, const char *format)
 {
-    pd_inv inv = {.db = &d->db};
+    pd_inv inv = {.db = d->db};
     pd_inv_import_counts n;
     pd_inv_err e;
     if (argc != 2) {
@@ -300,7 +300,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "printdeck: %s\n", err);
         goto out;
     }
-    if (pd_auth_init(&d.auth, &d.db, getenv("PRINTDECK_TOKEN"))) {
+    if (pd_auth_init(&d.auth, d.db, getenv("PRINTDECK_TOKEN"))) {
         fprintf(stderr, "printdeck: cannot initialise token handling\n");
         goto out;
     }

@@ -114,7 +114,7 @@ static pd_err text_filter(pd_inv *inv, const filter *f, const char *value, pd_sq
             pd_sqlb_arg(b, PD_SQL_S(t + 1));
         } else {
             /* Spoolman's ILIKE %term%: % and _ in the term stay wildcards, as there */
-            pd_sqlb_add(b, "%s %s '%%' || ? || '%%'", f->sql, inv->db->ops->ilike);
+            pd_sqlb_contains(b, inv->db, f->sql);
             pd_sqlb_arg(b, PD_SQL_S(t));
         }
     }

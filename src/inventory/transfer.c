@@ -360,9 +360,8 @@ static pd_err idmap_put(idmap *m, int64_t k, int64_t v)
 typedef struct imp {
     pd_inv *inv;
     pd_inv q;                       /* inv without a bus: no event per imported object */
-    bool pg;
     bool keep_ids[PD_INV__N];       /* the table was empty: objects keep their source ids */
-    bool seq_dirty[PD_INV__N];      /* PostgreSQL: kept ids inserted since the sequence moved */
+    bool seq_dirty[PD_INV__N];      /* kept ids inserted since the next id was synced */
     idmap map[PD_INV__N];           /* what each source id became */
     json_t *defined[PD_INV__N];     /* extra field keys with a definition, as a set */
     pd_inv_entity kind;             /* of a file's rows */
@@ -398,7 +397,6 @@ static pd_err imp_begin(imp **out, pd_inv *inv, pd_inv_err *e)
     im->q = *inv;
     im->q.bus = NULL;
     im->q.pending = NULL;
-    im->pg = !strcmp(inv->db->ops->name, "postgresql");
     im->e = e;
     snprintf(im->where, sizeof im->where, "import");
     pd_err rc = pd_db_begin(inv->db);
@@ -422,18 +420,14 @@ static pd_err imp_begin(imp **out, pd_inv *inv, pd_inv_err *e)
     return PD_OK;
 }
 
-/* PostgreSQL's sequences move only when they hand out an id: after rows that kept theirs, move
- * the sequence past them before it hands out one that is taken (SQLite's AUTOINCREMENT already
- * continues after the largest id). */
+/* After rows that kept their ids, the table's next id must follow them before it hands one out
+ * (a backend's sequence may not know of them). */
 static pd_err seq_sync(imp *im, pd_inv_entity en)
 {
-    char sql[160];
     if (!im->seq_dirty[en])
         return PD_OK;
     im->seq_dirty[en] = false;
-    snprintf(sql, sizeof sql, "SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT max(id) FROM %s))",
-             inv_tables[en].name, inv_tables[en].name);
-    return pd_db_query(im->q.db, sql, NULL, 0, NULL, NULL);
+    return pd_db_sync_ids(im->q.db, inv_tables[en].name);
 }
 
 /* Commits (rc OK) or rolls back, hands out the counts and frees im. */
@@ -794,7 +788,7 @@ static pd_err insert_row(imp *im, pd_inv_entity en, json_t *body, int64_t keep_i
     rc = pd_sqlb_ok(b) ? pd_db_insert(im->q.db, b->sql, b->args, b->nargs, id) : PD_ERR_TOOBIG;
     pd_sqlb_free(b);
     if (!rc && keep_id)
-        im->seq_dirty[en] = im->pg;
+        im->seq_dirty[en] = true;
     return rc;
 }
 

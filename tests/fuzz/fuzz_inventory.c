@@ -19,7 +19,7 @@
 
 #define MAX_INPUT (64 * 1024)
 
-static pd_db db;
+static pd_db *db;
 static pd_inv inv;
 
 static void seed(const char *en_name, const char *body)
@@ -42,7 +42,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_inventory: cannot open a database: %s\n", err);
         abort();
     }
-    inv = (pd_inv){.db = &db};
+    inv = (pd_inv){.db = db};
     seed("vendor", "{\"name\":\"V\",\"empty_spool_weight\":200}");
     seed("filament", "{\"vendor_id\":1,\"density\":1.24,\"diameter\":1.75,\"weight\":1000}");
     seed("spool", "{\"filament_id\":1,\"remaining_weight\":500}");
@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rc && !e.msg[0])
         abort();  /* every refusal says why */
-    if (db.tx_depth)
+    if (pd_db_in_tx(db))
         abort();  /* every path ends its transaction */
     json_decref(out);
     json_decref(body);

@@ -25,7 +25,7 @@
 typedef struct inv_db {
     char dir[64];
     char dbname[64];
-    pd_db db;
+    pd_db *db;
     pd_inv inv;
 } inv_db;
 
@@ -43,7 +43,7 @@ static int fresh(void **state)
         testdb_create("xfer", d->dir, d->dbname, url);
         if (pd_db_open(&d->db, url, d->dir, err, sizeof err))
             fail_msg("open %s: %s", url, err);
-        d->inv = (pd_inv){.db = &d->db};
+        d->inv = (pd_inv){.db = d->db};
     }
     *state = fx;
     return 0;
@@ -554,7 +554,7 @@ static void spoolman_backup(void **state)
     fclose(f);
     assert_int_not_equal(pd_inv_import_spoolman_db(&fx->d[0].inv, path, &n, &e), PD_OK);
     assert_non_null(strstr(e.msg, "not a Spoolman database"));
-    assert_empty(&fx->d[0].db);
+    assert_empty(fx->d[0].db);
 }
 
 /* The file front end the CLI uses: the format from the name or from --format. */
