@@ -24,7 +24,7 @@ typedef struct daemon_ctx {
     uv_loop_t loop;
     pd_config cfg;
     const char *cli_listen, *cli_data_dir, *cli_log_level;
-    pd_db db;
+    pd_db *db;
     pd_bus *bus;
     pd_fleet *fleet;
     pd_http *http;
@@ -93,7 +93,7 @@ static void sync_config_printers(daemon_ctx *d, const pd_config *old)
         pd_printer *p = config_declares(&d->cfg, gone->serial) ? NULL : pd_fleet_find(d->fleet, gone->serial);
         if (!p)
             continue;
-        pd_err rc = pd_db_printer_delete(&d->db, pd_printer_id(p));
+        pd_err rc = pd_db_printer_delete(d->db, pd_printer_id(p));
         if (rc && rc != PD_ERR_NOTFOUND) {
             pd_error("main", "[printer %s] left %s but cannot be deleted: %s", gone->name, d->cfg.path,
                      pd_strerror(rc));
@@ -110,13 +110,13 @@ static void sync_config_printers(daemon_ctx *d, const pd_config *old)
         if (p) {
             rec.id = pd_printer_id(p);
             rec.created_at = pd_printer_rec_get(p)->created_at;
-            rc = pd_db_printer_update(&d->db, &rec);
+            rc = pd_db_printer_update(d->db, &rec);
             if (!rc)
                 rc = pd_fleet_update(d->fleet, p, &rec);
         } else {
-            rc = pd_db_printer_insert(&d->db, &rec);
+            rc = pd_db_printer_insert(d->db, &rec);
             if (!rc && (rc = pd_fleet_add(d->fleet, &rec, NULL)))
-                pd_db_printer_delete(&d->db, rec.id); /* store and fleet agree, as on POST */
+                pd_db_printer_delete(d->db, rec.id); /* store and fleet agree, as on POST */
         }
         if (rc)
             pd_error("main", "%s:%d: [printer %s] not started: %s", d->cfg.path, c->line, c->rec.name,
@@ -135,7 +135,7 @@ static void start_stored_printers(daemon_ctx *d, pd_printer_rec *recs, size_t n)
         pd_printer_rec rec = recs[i];
         pd_err rc = pd_printer_rec_check(&rec, err, sizeof err);
         bool normalised = strcmp(rec.serial, recs[i].serial) || strcmp(rec.model, recs[i].model);
-        if (!rc && normalised && (rc = pd_db_printer_update(&d->db, &rec)))
+        if (!rc && normalised && (rc = pd_db_printer_update(d->db, &rec)))
             snprintf(err, sizeof err, "serial %s: %s", rec.serial,
                      rc == PD_ERR_EXISTS ? "another row has it, in other case" : pd_strerror(rc));
         if (!rc && (rc = pd_fleet_add(d->fleet, &rec, NULL)))
@@ -200,7 +200,7 @@ static int start(daemon_ctx *d)
         pd_error("main", "cannot create the fleet");
         return -1;
     }
-    if (pd_db_printer_list(&d->db, &recs, &n)) {
+    if (pd_db_printer_list(d->db, &recs, &n)) {
         pd_error("main", "cannot list printers");
         return -1;
     }
@@ -208,8 +208,8 @@ static int start(daemon_ctx *d)
     free(recs);
     sync_config_printers(d, NULL);
 
-    d->inv = (pd_inv){.db = &d->db, .bus = d->bus};
-    d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = &d->db,
+    d->inv = (pd_inv){.db = d->db, .bus = d->bus};
+    d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = d->db,
                       .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop)};
     pd_http_opts ho = {
         .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
@@ -269,7 +269,7 @@ static int token_command(daemon_ctx *d, int argc, char **argv)
 static int backup_command(daemon_ctx *d, int argc)
 {
     char path[PD_CFG_STR + 64], err[256];
-    pd_app app = {.db = &d->db, .cfg = &d->cfg};
+    pd_app app = {.db = d->db, .cfg = &d->cfg};
     if (argc != 1) {
         fprintf(stderr, "usage: printdeck [--config FILE] [--data-dir DIR] backup\n");
         return 2;
@@ -286,7 +286,7 @@ static int backup_command(daemon_ctx *d, int argc)
  * same database keeps serving its cached lists: docs/inventory-transfer.md. */
 static int import_command(daemon_ctx *d, int argc, char **argv, const char *format)
 {
-    pd_inv inv = {.db = &d->db};
+    pd_inv inv = {.db = d->db};
     pd_inv_import_counts n;
     pd_inv_err e;
     if (argc != 2) {
@@ -341,7 +341,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "printdeck: %s\n", err);
         goto out;
     }
-    if (pd_auth_init(&d.auth, &d.db, getenv("PRINTDECK_TOKEN"))) {
+    if (pd_auth_init(&d.auth, d.db, getenv("PRINTDECK_TOKEN"))) {
         fprintf(stderr, "printdeck: cannot initialise token handling\n");
         goto out;
     }

@@ -144,7 +144,7 @@ static void list(pd_req *r)
         if (kl < sizeof key)
             kl += (size_t)snprintf(key + kl, sizeof key - kl, "&%s=%s", names[i], values[i]);
     }
-    bool cacheable = kl < sizeof key, shared = strcmp(inv->db->ops->name, "sqlite") != 0;
+    bool cacheable = kl < sizeof key, shared = pd_db_shared(inv->db);
     uint64_t now = uv_now(((pd_app *)pd_req_app(r))->loop);
     uint64_t oldest = shared && now > LIST_CACHE_SHARED_MS ? now - LIST_CACHE_SHARED_MS : 0;
     list_cached *c = cacheable ? cache_find(key, inv->generation, oldest) : NULL;
@@ -277,10 +277,10 @@ static void health(pd_req *r)
     pd_req_reply_json(r, 200, json_pack("{s:s}", "status", "healthy"));
 }
 
-/* Spoolman names its PostgreSQL type "postgres"; clients compare the string. */
+/* Spoolman's names for its database types; clients compare the string. */
 static const char *db_type(const pd_db *db)
 {
-    return strcmp(db->ops->name, "postgresql") ? db->ops->name : "postgres";
+    return pd_db_kind_of(db) == PD_DB_POSTGRESQL ? "postgres" : "sqlite";
 }
 
 static void info(pd_req *r)
@@ -309,7 +309,7 @@ pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, char *err, size_t 
     }
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime_r(&now, &tm));
     snprintf(path, pathlen, "%s/printdeck-%s.db", dir, stamp);
-    return app->db->ops->backup(app->db->s, path, err, errlen);
+    return pd_db_backup(app->db, path, err, errlen);
 }
 
 static void backup(pd_req *r)

@@ -149,6 +149,13 @@ void inv_select_cols_from(pd_sqlb *b, pd_inv_entity en, const char *cols, const 
 
 /* --- rendering ------------------------------------------------------------------------------ */
 
+json_t *pd_inv_time_json(int64_t t)
+{
+    char buf[PD_DATE_LEN];
+    pd_date_format(t, buf);
+    return json_string(buf);
+}
+
 static json_t *col_json(const inv_col *c, const pd_row *row, int i)
 {
     if (pd_row_null(row, i))

@@ -695,7 +695,7 @@ static bool value_sql(const pd_db *db, pd_inv_entity en, const char *key, const 
                       char *out, size_t len)
 {
     char sel[512];
-    const char *real = db->ops->type_real;
+    const char *real = pd_db_type_real(db);
     switch (part) {
     case V_TEXT: snprintf(sel, sizeof sel, "value"); break;
     case V_NUM:
@@ -768,6 +768,7 @@ static bool bounds_sql(pd_sqlb *b, const char *present, const char *low, const c
 }
 
 typedef struct term_ctx {
+    const pd_db *db;
     const json_t *f;
     char val[1024], num[1024], low[1024], high[1024];   /* value_sql of each part */
 } term_ctx;
@@ -796,7 +797,7 @@ static bool term_sql(const term_ctx *c, char *t, pd_sqlb *b)
             return json_text(t, false, b);
         }
         /* Spoolman's ILIKE %term%: % and _ stay wildcards */
-        pd_sqlb_add(b, "lower(%s) LIKE '%%' || lower(?) || '%%'", c->val);
+        pd_sqlb_contains(b, c->db, c->val);
         return json_text(t, true, b);
     case FT_CHOICE:
         if (json_is_true(json_object_get(c->f, "multi_choice"))) {
@@ -844,6 +845,7 @@ pd_err pd_inv_extra_filter(pd_inv *inv, pd_inv_entity en, const char *key, const
     if (!c) {
         rc = inv_fail_rc(e, PD_ERR_NOMEM);
     } else if ((c->f = field_find(defs, key))) {
+        c->db = inv->db;
         static const vpart parts[] = {V_TEXT, V_NUM, V_LOW, V_HIGH};
         char *const bufs[] = {c->val, c->num, c->low, c->high};
         for (size_t i = 0; i < 4 && !rc; i++)

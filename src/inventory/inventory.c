@@ -101,7 +101,7 @@ void pd_inv_emit(pd_inv *inv, const char *resource, const char *change, const ch
     char *text = payload ? json_dumps(payload, PD_JSON_FLAGS) : strdup("{}");
     if (!text)
         return;
-    if (inv->db->tx_depth > 0) {
+    if (pd_db_in_tx(inv->db)) {
         hold(inv, resource, change, key, text);
         return;
     }
@@ -112,7 +112,7 @@ void pd_inv_emit(pd_inv *inv, const char *resource, const char *change, const ch
 pd_err pd_inv_end(pd_inv *inv, pd_err rc)
 {
     rc = pd_db_end(inv->db, rc);
-    if (inv->db->tx_depth > 0)
+    if (pd_db_in_tx(inv->db))
         return rc;
     while (inv->pending) {
         pd_inv_pending *p = inv->pending;

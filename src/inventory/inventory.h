@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/bus.h"
+#include "core/date.h"
 #include "core/err.h"
 #include "store/sqlb.h"
 #include "store/store.h"
@@ -49,12 +50,11 @@ void pd_inv_emit(pd_inv *inv, const char *resource, const char *change, const ch
 /* pd_db_end for inventory writes: also sends or drops what pd_inv_emit held back. */
 pd_err pd_inv_end(pd_inv *inv, pd_err rc);
 
-/* --- time (times.c) ---------------------------------------------------------------------
- * Stored as unix seconds; shown as "2024-05-01T10:00:00Z". Input is ISO 8601 with an
- * optional fraction and offset; a value without offset is local time, as Spoolman reads it. */
-void pd_inv_time_format(int64_t t, char out[32]);
-bool pd_inv_time_parse(const char *s, int64_t *out);
-json_t *pd_inv_time_json(int64_t t);
+/* --- time -------------------------------------------------------------------------------
+ * Stored as unix seconds, read and written as core/date.h says. Input from the API is ISO 8601
+ * with an optional fraction and offset; a value without offset is local time, as Spoolman
+ * reads it. */
+json_t *pd_inv_time_json(int64_t t);  /* "2024-05-01T10:00:00Z" (entities.c) */
 
 /* --- vendors, filaments, spools (entities.c) --------------------------------------------- */
 

@@ -114,7 +114,7 @@ static pd_err text_filter(pd_inv *inv, const filter *f, const char *value, pd_sq
             pd_sqlb_arg(b, PD_SQL_S(t + 1));
         } else {
             /* Spoolman's ILIKE %term%: % and _ in the term stay wildcards, as there */
-            pd_sqlb_add(b, "%s %s '%%' || ? || '%%'", f->sql, inv->db->ops->ilike);
+            pd_sqlb_contains(b, inv->db, f->sql);
             pd_sqlb_arg(b, PD_SQL_S(t));
         }
     }
@@ -167,8 +167,9 @@ static pd_err dates_filter(const filter *f, const char *value, pd_sqlb *b, pd_in
     snprintf(buf, sizeof buf, "%s", value);
     char *bar = strchr(buf, '|');
     int64_t t0, t1;
+    const char *why = "";
     if (!bar) {
-        if (!pd_inv_time_parse(buf, &t0))
+        if (!pd_date_parse(buf, 0, &t0, &why))
             goto bad;
         pd_sqlb_add(b, " AND %s = ?", f->sql);
         pd_sqlb_arg(b, PD_SQL_I(t0));
@@ -176,13 +177,13 @@ static pd_err dates_filter(const filter *f, const char *value, pd_sqlb *b, pd_in
     }
     *bar = '\0';
     if (*buf) {
-        if (!pd_inv_time_parse(buf, &t0))
+        if (!pd_date_parse(buf, 0, &t0, &why))
             goto bad;
         pd_sqlb_add(b, " AND %s >= ?", f->sql);
         pd_sqlb_arg(b, PD_SQL_I(t0));
     }
     if (bar[1]) {
-        if (!pd_inv_time_parse(bar + 1, &t1))
+        if (!pd_date_parse(bar + 1, 0, &t1, &why))
             goto bad;
         pd_sqlb_add(b, " AND %s <= ?", f->sql);
         pd_sqlb_arg(b, PD_SQL_I(t1));
@@ -190,7 +191,7 @@ static pd_err dates_filter(const filter *f, const char *value, pd_sqlb *b, pd_in
     return PD_OK;
 bad:
     return pd_inv_fail(e, PD_ERR_INVAL, "query", f->param,
-                       "Invalid date filter \"%s\": use an ISO 8601 time or start|end", value);
+                       "Invalid date filter \"%.64s\": %s (use an ISO 8601 time or start|end)", value, why);
 }
 
 /* --- colour similarity (CIE94 ΔE in L*a*b*, as Spoolman's filter) ------------------------ */

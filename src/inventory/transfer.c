@@ -98,7 +98,7 @@ static void tb_str(tbuf *b, const char *s) { tb_add(b, s, strlen(s)); }
 /* Spoolman's export writes Python's str() of a naive UTC datetime. */
 static void export_time(int64_t t, char out[32])
 {
-    pd_inv_time_format(t, out);  /* "2024-05-01T10:00:00Z" */
+    pd_date_format(t, out);  /* "2024-05-01T10:00:00Z" */
     out[10] = ' ';
     out[19] = '\0';
 }
@@ -360,9 +360,8 @@ static pd_err idmap_put(idmap *m, int64_t k, int64_t v)
 typedef struct imp {
     pd_inv *inv;
     pd_inv q;                       /* inv without a bus: no event per imported object */
-    bool pg;
     bool keep_ids[PD_INV__N];       /* the table was empty: objects keep their source ids */
-    bool seq_dirty[PD_INV__N];      /* PostgreSQL: kept ids inserted since the sequence moved */
+    bool seq_dirty[PD_INV__N];      /* kept ids inserted since the next id was synced */
     idmap map[PD_INV__N];           /* what each source id became */
     json_t *defined[PD_INV__N];     /* extra field keys with a definition, as a set */
     pd_inv_entity kind;             /* of a file's rows */
@@ -398,7 +397,6 @@ static pd_err imp_begin(imp **out, pd_inv *inv, pd_inv_err *e)
     im->q = *inv;
     im->q.bus = NULL;
     im->q.pending = NULL;
-    im->pg = !strcmp(inv->db->ops->name, "postgresql");
     im->e = e;
     snprintf(im->where, sizeof im->where, "import");
     pd_err rc = pd_db_begin(inv->db);
@@ -422,18 +420,14 @@ static pd_err imp_begin(imp **out, pd_inv *inv, pd_inv_err *e)
     return PD_OK;
 }
 
-/* PostgreSQL's sequences move only when they hand out an id: after rows that kept theirs, move
- * the sequence past them before it hands out one that is taken (SQLite's AUTOINCREMENT already
- * continues after the largest id). */
+/* After rows that kept their ids, the table's next id must follow them before it hands one out
+ * (a backend's sequence may not know of them). */
 static pd_err seq_sync(imp *im, pd_inv_entity en)
 {
-    char sql[160];
     if (!im->seq_dirty[en])
         return PD_OK;
     im->seq_dirty[en] = false;
-    snprintf(sql, sizeof sql, "SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT max(id) FROM %s))",
-             inv_tables[en].name, inv_tables[en].name);
-    return pd_db_query(im->q.db, sql, NULL, 0, NULL, NULL);
+    return pd_db_sync_ids(im->q.db, inv_tables[en].name);
 }
 
 /* Commits (rc OK) or rolls back, hands out the counts and frees im. */
@@ -504,16 +498,6 @@ static bool num_text(const char *s, double *out)
     return !*end && isfinite(*out);
 }
 
-/* Spoolman writes naive UTC ("2024-05-01 10:00:00[.ffffff]"); an explicit offset is honoured. */
-static bool time_utc(const char *s, int64_t *out)
-{
-    char z[64];
-    if (strlen(s) + 2 > sizeof z)
-        return false;
-    snprintf(z, sizeof z, "%sZ", s);
-    return pd_inv_time_parse(z, out) || pd_inv_time_parse(s, out);
-}
-
 /* A file's value in the form a PATCH body carries for column c, whose checks are then
  * pd_inv_update's: CSV gives text for everything, Spoolman writes datetimes as naive UTC and its
  * database keeps booleans as 0/1. NULL with *why when the text is not of the column's type. */
@@ -523,7 +507,7 @@ static json_t *cell_json(const inv_col *c, json_t *v, const char **why)
     bool b;
     double d;
     int64_t t;
-    char iso[32];
+    char iso[PD_DATE_LEN];
     if (c->type == COL_BOOL) {
         if (!given(v))
             return json_false();  /* Spoolman reads a stored null `archived` as false */
@@ -549,11 +533,9 @@ static json_t *cell_json(const inv_col *c, json_t *v, const char **why)
         }
         return c->type == COL_INT && d == floor(d) && fabs(d) < 9e15 ? json_integer((json_int_t)d) : json_real(d);
     case COL_TIME:
-        if (!time_utc(s, &t)) {
-            *why = "Input should be a valid datetime";
+        if (!pd_date_parse(s, PD_DATE_NAIVE_UTC, &t, why))
             return NULL;
-        }
-        pd_inv_time_format(t, iso);
+        pd_date_format(t, iso);
         return json_string(iso);
     default: return json_incref(v);
     }
@@ -806,7 +788,7 @@ static pd_err insert_row(imp *im, pd_inv_entity en, json_t *body, int64_t keep_i
     rc = pd_sqlb_ok(b) ? pd_db_insert(im->q.db, b->sql, b->args, b->nargs, id) : PD_ERR_TOOBIG;
     pd_sqlb_free(b);
     if (!rc && keep_id)
-        im->seq_dirty[en] = im->pg;
+        im->seq_dirty[en] = true;
     return rc;
 }
 
@@ -841,8 +823,10 @@ static pd_err import_object(imp *im, pd_inv_entity en, json_t *row, const char *
     if (has_src && idmap_get(&im->map[en], src, id))
         return PD_OK;
     v = cell(row, prefix, "registered");
-    if ((has_reg = given(v)) && !(json_is_string(v) && time_utc(json_string_value(v), &reg)))
-        return imp_fail(im, PD_ERR_FIELD, prefix, "registered", "Input should be a valid datetime");
+    const char *why = "Input should be a valid string";
+    if ((has_reg = given(v)) &&
+        !(json_is_string(v) && pd_date_parse(json_string_value(v), PD_DATE_NAIVE_UTC, &reg, &why)))
+        return imp_fail(im, PD_ERR_FIELD, prefix, "registered", why);
     if (has_src && (rc = identify(im, en, row, prefix, src, has_reg, reg, &state)))
         return rc;
     if (state == ID_MATCH) {

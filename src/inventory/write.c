@@ -71,14 +71,6 @@ static bool colors_norm(const char *in, char *out, size_t outlen)
     return n >= 2;
 }
 
-static bool date_ok(const char *s)
-{
-    int y, m, d;
-    char tail;
-    return strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && m >= 1 &&
-           m <= 12 && d >= 1 && d <= 31;
-}
-
 static pd_err number(const char *name, json_t *j, bool positive, double *out, pd_inv_err *e)
 {
     if (!json_is_number(j))
@@ -131,11 +123,16 @@ static pd_err parse_value(const inv_col *c, json_t *j, inv_val *val, pd_inv_err 
     }
     if (!s)
         return pd_inv_fail(e, PD_ERR_FIELD, "body", c->name, "Input should be a valid string");
-    if (c->type == COL_TIME) {
+    if (c->type == COL_TIME || c->type == COL_DATE) {
+        bool day = c->type == COL_DATE;
         int64_t t;
-        if (!pd_inv_time_parse(s, &t))
-            return pd_inv_fail(e, PD_ERR_FIELD, "body", c->name, "Input should be a valid datetime");
-        val->v = PD_SQL_I(t);
+        const char *why;
+        if (!pd_date_parse(s, day ? PD_DATE_DAY : 0, &t, &why))
+            return pd_inv_fail(e, PD_ERR_FIELD, "body", c->name, "Invalid %s \"%.64s\": %s",
+                               day ? "date" : "datetime", s, why);
+        /* a day stays the text Spoolman stores (no zone to shift it); a time is unix seconds */
+        snprintf(val->text, sizeof val->text, "%s", s);
+        val->v = day ? PD_SQL_S(val->text) : PD_SQL_I(t);
         return PD_OK;
     }
     if (inv_utf8_chars(s) > (size_t)c->maxlen)
@@ -153,18 +150,13 @@ static pd_err parse_value(const inv_col *c, json_t *j, inv_val *val, pd_inv_err 
         ok = !strcmp(s, "coaxial") || !strcmp(s, "longitudinal");
         snprintf(val->text, sizeof val->text, "%s", s);
         break;
-    case COL_DATE:
-        ok = date_ok(s);
-        snprintf(val->text, sizeof val->text, "%s", s);
-        break;
     default: snprintf(val->text, sizeof val->text, "%s", s); break;
     }
     if (!ok)
         return pd_inv_fail(e, PD_ERR_FIELD, "body", c->name,
                            c->type == COL_COLOR ? "Invalid colour \"%s\": use RRGGBB or RRGGBBAA hex"
                            : c->type == COL_COLORS ? "Invalid colours \"%s\": two or more RRGGBB codes, comma-separated"
-                           : c->type == COL_DIRECTION ? "Invalid direction \"%s\": use coaxial or longitudinal"
-                                                      : "Invalid date \"%s\": use YYYY-MM-DD", s);
+                                                   : "Invalid direction \"%s\": use coaxial or longitudinal", s);
     val->v = PD_SQL_S(val->text);
     return PD_OK;
 }

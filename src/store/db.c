@@ -6,11 +6,50 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "store/backend.h"
 #include "store/schema.h"
-#include "store/store.h"
 
 int pd_db_schema_latest(void) { return pd_schema_latest(); }
 int pd_db_schema_version(pd_db *db) { return db->ops->schema_version(db->s); }
+pd_db_kind pd_db_kind_of(const pd_db *db) { return db->ops->kind; }
+bool pd_db_shared(const pd_db *db) { return db->ops->shared; }
+const char *pd_db_type_real(const pd_db *db) { return db->ops->type_real; }
+const char *pd_db_last_error(pd_db *db) { return db->ops->last_error(db->s); }
+
+pd_err pd_db_exec(pd_db *db, const char *sql)
+{
+    char *x = pd_schema_expand(sql, db->ops->type_id, db->ops->type_int, db->ops->type_real);
+    pd_err rc = x ? db->ops->exec(db->s, x) : PD_ERR_NOMEM;
+    free(x);
+    return rc;
+}
+
+pd_err pd_db_query(pd_db *db, const char *sql, const pd_sqlv *args, size_t nargs, pd_row_fn fn, void *ud)
+{
+    return db->ops->query(db->s, sql, args, nargs, fn, ud, NULL);
+}
+
+pd_err pd_db_run(pd_db *db, const char *sql, const pd_sqlv *args, size_t nargs, int64_t *changes)
+{
+    return db->ops->query(db->s, sql, args, nargs, NULL, NULL, changes);
+}
+
+pd_err pd_db_sync_ids(pd_db *db, const char *table)
+{
+    return db->ops->sync_ids ? db->ops->sync_ids(db->s, table) : PD_OK;
+}
+
+pd_err pd_db_backup(pd_db *db, const char *path, char *err, size_t errlen)
+{
+    return db->ops->backup(db->s, path, err, errlen);
+}
+
+bool pd_db_in_tx(const pd_db *db) { return db->tx_depth > 0; }
+
+bool pd_row_null(const pd_row *r, int c) { return r->ops->is_null(r->impl, c); }
+int64_t pd_row_int(const pd_row *r, int c) { return r->ops->col_int(r->impl, c); }
+double pd_row_real(const pd_row *r, int c) { return r->ops->col_real(r->impl, c); }
+const char *pd_row_text(const pd_row *r, int c) { return r->ops->col_text(r->impl, c); }
 
 static pd_err migrate(pd_db *db, char *err, size_t errlen)
 {
@@ -25,18 +64,14 @@ static pd_err migrate(pd_db *db, char *err, size_t errlen)
         return PD_ERR_SCHEMA;
     }
     for (; v < latest; v++) {
-        char *sql = pd_schema_migration(v + 1, db->ops->type_id, db->ops->type_int, db->ops->type_real);
-        if (!sql)
-            return PD_ERR_NOMEM;
         /* each step is one transaction: a crash mid-migration leaves the previous version */
         pd_err rc = db->ops->exec(db->s, "BEGIN");
         if (!rc)
-            rc = db->ops->exec(db->s, sql);
+            rc = pd_db_exec(db, pd_schema_migration(v + 1));
         if (!rc)
             rc = db->ops->set_schema_version(db->s, v + 1);
         if (!rc)
             rc = db->ops->exec(db->s, "COMMIT");
-        free(sql);
         if (rc) {
             snprintf(err, errlen, "migration to schema %d failed: %s", v + 1, db->ops->last_error(db->s));
             db->ops->exec(db->s, "ROLLBACK");
@@ -47,11 +82,12 @@ static pd_err migrate(pd_db *db, char *err, size_t errlen)
     return PD_OK;
 }
 
-pd_err pd_db_open(pd_db *db, const char *url, const char *data_dir, char *err, size_t errlen)
+pd_err pd_db_open(pd_db **out, const char *url, const char *data_dir, char *err, size_t errlen)
 {
     char path[512];
     const char *target = path;
-    memset(db, 0, sizeof *db);
+    const pd_store_ops *ops;
+    *out = NULL;
     if (!url || !*url) {
         /* the data directory is created on demand so a fresh clone runs without setup */
         if (mkdir(data_dir, 0700) && errno != EEXIST) {
@@ -59,28 +95,40 @@ pd_err pd_db_open(pd_db *db, const char *url, const char *data_dir, char *err, s
             return PD_ERR_IO;
         }
         snprintf(path, sizeof path, "%s/printdeck.db", data_dir);
-        db->ops = &pd_store_sqlite;
+        ops = &pd_store_sqlite;
     } else if (!strncmp(url, "sqlite:", 7)) {
         snprintf(path, sizeof path, "%s", url + 7);
-        db->ops = &pd_store_sqlite;
+        ops = &pd_store_sqlite;
     } else if (!strncmp(url, "postgresql:", 11) || !strncmp(url, "postgres:", 9)) {
         target = url;
-        db->ops = &pd_store_pg;
+        ops = &pd_store_pg;
     } else {
         snprintf(err, errlen, "unsupported database url (use sqlite:PATH or postgresql://…)");
         return PD_ERR_UNSUPPORTED;
     }
-    pd_err rc = db->ops->open(target, &db->s, err, errlen);
-    if (!rc && (rc = migrate(db, err, errlen)))
-        pd_db_close(db);
+    pd_db *db = calloc(1, sizeof *db);
+    if (!db) {
+        snprintf(err, errlen, "out of memory");
+        return PD_ERR_NOMEM;
+    }
+    db->ops = ops;
+    pd_err rc = ops->open(target, &db->s, err, errlen);
+    if (!rc)
+        rc = migrate(db, err, errlen);
+    if (rc)
+        pd_db_close(&db);
+    *out = db;
     return rc;
 }
 
-void pd_db_close(pd_db *db)
+void pd_db_close(pd_db **db)
 {
-    if (db->ops && db->s)
-        db->ops->close(db->s);
-    db->s = NULL;
+    if (!*db)
+        return;
+    if ((*db)->s)
+        (*db)->ops->close((*db)->s);
+    free(*db);
+    *db = NULL;
 }
 
 typedef struct scalar {

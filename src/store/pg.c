@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "core/log.h"
-#include "store/store.h"
+#include "store/backend.h"
 
 /* libpq is opened when a PostgreSQL database is configured, not linked: loading it pulls in
  * gnutls, Kerberos, LDAP and more, 3.6 MB resident that a daemon on SQLite never uses. */
@@ -329,6 +329,18 @@ static int64_t pg_col_int(const void *r, int c)
 }
 static double pg_col_real(const void *r, int c) { return strtod(pg_col_text(r, c), NULL); }
 
+/* A sequence moves only when it hands out an id, so after rows that brought their own it
+ * would hand out one of theirs: move it past the largest. */
+static pd_err pg_sync_ids(pd_store *s, const char *table)
+{
+    char sql[256];
+    if ((size_t)snprintf(sql, sizeof sql,
+                         "SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT max(id) FROM %s))",
+                         table, table) >= sizeof sql)
+        return PD_ERR_TOOBIG;
+    return pg_query(s, sql, NULL, 0, NULL, NULL, NULL);
+}
+
 static pd_err pg_backup(pd_store *s, const char *path, char *err, size_t errlen)
 {
     (void)s;
@@ -338,7 +350,9 @@ static pd_err pg_backup(pd_store *s, const char *path, char *err, size_t errlen)
 }
 
 const pd_store_ops pd_store_pg = {
+    .kind = PD_DB_POSTGRESQL,
     .name = "postgresql",
+    .shared = true,
     .type_id = "BIGSERIAL PRIMARY KEY",
     .type_int = "BIGINT",
     .type_real = "DOUBLE PRECISION",
@@ -353,6 +367,7 @@ const pd_store_ops pd_store_pg = {
     .col_text = pg_col_text,
     .schema_version = pg_schema_version,
     .set_schema_version = pg_set_schema_version,
+    .sync_ids = pg_sync_ids,
     .backup = pg_backup,
     .last_error = pg_last_error,
 };

@@ -139,16 +139,19 @@ static size_t expand(const char *src, const char *const rep[3], char *out)
     return n;
 }
 
-char *pd_schema_migration(int version, const char *id, const char *integer, const char *real)
+const char *pd_schema_migration(int version)
 {
-    if (version < 1 || version > pd_schema_latest())
-        return NULL;
+    return version < 1 || version > pd_schema_latest() ? NULL : migrations[version - 1];
+}
+
+char *pd_schema_expand(const char *sql, const char *id, const char *integer, const char *real)
+{
     const char *const rep[3] = {id, integer, real};
-    size_t len = expand(migrations[version - 1], rep, NULL);
+    size_t len = expand(sql, rep, NULL);
     char *out = malloc(len + 1);
     if (!out)
         return NULL;
-    expand(migrations[version - 1], rep, out);
+    expand(sql, rep, out);
     out[len] = '\0';
     return out;
 }

@@ -3,8 +3,10 @@
 #define PD_STORE_SCHEMA_H
 
 int pd_schema_latest(void);
-/* Migration `version` (1-based) with the backend's types substituted; malloc'd, NULL when
- * out of range or out of memory. */
-char *pd_schema_migration(int version, const char *id, const char *integer, const char *real);
+/* Migration `version` (1-based) with its type tokens, NULL when out of range. */
+const char *pd_schema_migration(int version);
+/* sql with @ID@, @INT@ and @REAL@ replaced by the given types; malloc'd, NULL when out of
+ * memory. */
+char *pd_schema_expand(const char *sql, const char *id, const char *integer, const char *real);
 
 #endif

@@ -1,4 +1,5 @@
 #include "store/sqlb.h"
+#include "store/backend.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,4 +52,9 @@ void pd_sqlb_arg(pd_sqlb *b, pd_sqlv v)
         v.s = b->owned[b->nargs];
     }
     b->args[b->nargs++] = v;
+}
+
+void pd_sqlb_contains(pd_sqlb *b, const pd_db *db, const char *expr)
+{
+    pd_sqlb_add(b, "%s %s '%%' || ? || '%%'", expr, db->ops->ilike);
 }

@@ -25,6 +25,9 @@ void pd_sqlb_init(pd_sqlb *b);
 void pd_sqlb_free(pd_sqlb *b);
 void pd_sqlb_add(pd_sqlb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pd_sqlb_arg(pd_sqlb *b, pd_sqlv v);  /* text is copied */
+/* `expr` contains the next argument, ignoring case, with % and _ in it as wildcards (Spoolman's
+ * ILIKE '%term%'), in db's own words; the caller adds the argument next. */
+void pd_sqlb_contains(pd_sqlb *b, const pd_db *db, const char *expr);
 static inline bool pd_sqlb_ok(const pd_sqlb *b) { return !b->failed; }
 
 #endif

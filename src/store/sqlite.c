@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "store/store.h"
+#include "store/backend.h"
 
 #define SQ_CACHE 48
 
@@ -222,7 +222,9 @@ static pd_err sq_backup(pd_store *s, const char *path, char *err, size_t errlen)
 }
 
 const pd_store_ops pd_store_sqlite = {
+    .kind = PD_DB_SQLITE,
     .name = "sqlite",
+    .shared = false,
     .type_id = "INTEGER PRIMARY KEY AUTOINCREMENT",
     .type_int = "INTEGER",
     .type_real = "REAL",

@@ -1,8 +1,9 @@
-/* Storage behind one function table (docs/storage.md). A backend implements a small SQL
- * surface: run one parameterised statement and walk its rows, run DDL, read and set the
- * schema version, make a backup. Domain code (printer records here, the inventory in
- * src/inventory/) writes its SQL once, in the dialect both backends share: `?` placeholders,
- * `lower(x) LIKE …`, `INSERT … RETURNING id`, `NULLS LAST`. Migrations use type tokens that
+/* Storage behind one function table (docs/storage.md). A backend (backend.h, private to
+ * src/store/) implements a small SQL surface: run one parameterised statement and walk its
+ * rows, run DDL, read and set the schema version, make a backup. Domain code (printer records
+ * here, the inventory in src/inventory/) writes its SQL once, in the dialect both backends
+ * share: `?` placeholders, `INSERT … RETURNING id`, `NULLS LAST`; what differs (a
+ * case-insensitive match, a type name) it asks the store for. Migrations use type tokens that
  * each backend expands (see schema.c).
  *
  * Calls are synchronous and made from the loop thread: SQLite is a local file, PostgreSQL a
@@ -16,7 +17,12 @@
 
 #include "core/err.h"
 
-typedef struct pd_store pd_store;
+/* The handle every module uses; what is behind it (the backend's function table and state) is
+ * private to src/store/ (backend.h). */
+typedef struct pd_db pd_db;
+
+/* Which backend a handle talks to, for the few answers that name it (Spoolman's /info). */
+typedef enum pd_db_kind { PD_DB_SQLITE, PD_DB_POSTGRESQL } pd_db_kind;
 
 /* A statement argument. Text is borrowed for the duration of the call. */
 typedef enum pd_sql_type { PD_SQL_NULL, PD_SQL_INT, PD_SQL_REAL, PD_SQL_TEXT } pd_sql_type;
@@ -32,84 +38,58 @@ typedef struct pd_sqlv {
 #define PD_SQL_NUL ((pd_sqlv){.t = PD_SQL_NULL})
 
 /* One result row, valid only inside the row callback. */
-typedef struct pd_row {
-    const struct pd_store_ops *ops;
-    const void *impl;
-} pd_row;
+typedef struct pd_row pd_row;
 /* Called per row; a non-OK return stops the walk and becomes the query's result. */
 typedef pd_err (*pd_row_fn)(const pd_row *row, void *ud);
 
-typedef struct pd_store_ops {
-    const char *name;                 /* "sqlite" | "postgresql", as /info's db_type says */
-    const char *type_id;              /* migration tokens: @ID@ @INT@ @REAL@ */
-    const char *type_int;
-    const char *type_real;
-    const char *ilike;                /* case-insensitive LIKE: SQLite's LIKE is, PostgreSQL's is not */
-    pd_err (*open)(const char *target, pd_store **out, char *err, size_t errlen);
-    void (*close)(pd_store *s);
-    /* Several statements, no parameters (DDL, BEGIN/COMMIT/ROLLBACK). */
-    pd_err (*exec)(pd_store *s, const char *sql);
-    /* One statement. fn may be NULL; *changes (may be NULL) gets the rows an INSERT, UPDATE or
-     * DELETE touched. Constraint failures: unique → PD_ERR_EXISTS, foreign key → PD_ERR_INVAL. */
-    pd_err (*query)(pd_store *s, const char *sql, const pd_sqlv *args, size_t nargs,
-                    pd_row_fn fn, void *ud, int64_t *changes);
-    bool (*is_null)(const void *row, int col);
-    int64_t (*col_int)(const void *row, int col);
-    double (*col_real)(const void *row, int col);
-    const char *(*col_text)(const void *row, int col); /* "" for NULL */
-    int (*schema_version)(pd_store *s);                /* -1 when it cannot be read */
-    pd_err (*set_schema_version)(pd_store *s, int v);  /* inside the migration's transaction */
-    /* A consistent copy of the live database at `path`; UNSUPPORTED when the backend has its
-     * own tools for that (PostgreSQL: pg_dump). */
-    pd_err (*backup)(pd_store *s, const char *path, char *err, size_t errlen);
-    const char *(*last_error)(pd_store *s);
-} pd_store_ops;
-
-/* The handle every module uses: a backend's table plus its state. */
-typedef struct pd_db {
-    const pd_store_ops *ops;
-    pd_store *s;
-    int tx_depth;   /* pd_db_begin nesting: only the outermost level talks to the backend */
-    bool tx_failed; /* an inner level rolled back: the outermost commit becomes a rollback */
-} pd_db;
-
-extern const pd_store_ops pd_store_sqlite;
-extern const pd_store_ops pd_store_pg;
-
 /* Chooses the backend from `url`: "" → SQLite file <data_dir>/printdeck.db, "sqlite:PATH",
  * "postgresql://…" or "postgres://…" (libpq URI). Runs the migrations; a database newer than
- * this binary is refused with PD_ERR_SCHEMA and a message saying so. */
-pd_err pd_db_open(pd_db *db, const char *url, const char *data_dir, char *err, size_t errlen);
-void pd_db_close(pd_db *db);
+ * this binary is refused with PD_ERR_SCHEMA and a message saying so. *out is NULL on failure. */
+pd_err pd_db_open(pd_db **out, const char *url, const char *data_dir, char *err, size_t errlen);
+void pd_db_close(pd_db **db);  /* NULLs *db; NULL is fine */
 int pd_db_schema_version(pd_db *db);
 int pd_db_schema_latest(void);
 
-static inline pd_err pd_db_query(pd_db *db, const char *sql, const pd_sqlv *args, size_t nargs,
-                                 pd_row_fn fn, void *ud)
-{
-    return db->ops->query(db->s, sql, args, nargs, fn, ud, NULL);
-}
-/* A statement run for its effect; *changes as in pd_store_ops.query (may be NULL). */
-static inline pd_err pd_db_run(pd_db *db, const char *sql, const pd_sqlv *args, size_t nargs,
-                               int64_t *changes)
-{
-    return db->ops->query(db->s, sql, args, nargs, NULL, NULL, changes);
-}
+pd_db_kind pd_db_kind_of(const pd_db *db);
+/* Other processes may write the same database (PostgreSQL serving several instances): what a
+ * process caches from it must expire. */
+bool pd_db_shared(const pd_db *db);
+/* The backend's name for a double column, for CAST(… AS …). */
+const char *pd_db_type_real(const pd_db *db);
+
+/* One statement; fn (may be NULL) is called per row. */
+pd_err pd_db_query(pd_db *db, const char *sql, const pd_sqlv *args, size_t nargs, pd_row_fn fn, void *ud);
+/* A statement run for its effect; *changes (may be NULL) gets the rows an INSERT, UPDATE or
+ * DELETE touched. Constraint failures: unique → PD_ERR_EXISTS, foreign key → PD_ERR_INVAL. */
+pd_err pd_db_run(pd_db *db, const char *sql, const pd_sqlv *args, size_t nargs, int64_t *changes);
 /* `INSERT … RETURNING id`: *id gets the new row's id. */
 pd_err pd_db_insert(pd_db *db, const char *sql, const pd_sqlv *args, size_t nargs, int64_t *id);
 /* The first column of the first row as an integer; NOTFOUND when there is no row. */
 pd_err pd_db_scalar(pd_db *db, const char *sql, const pd_sqlv *args, size_t nargs, int64_t *out);
+/* Several statements without parameters (DDL); the type tokens @ID@, @INT@ and @REAL@ become
+ * the backend's types, as in the migrations (docs/storage.md). */
+pd_err pd_db_exec(pd_db *db, const char *sql);
+/* The backend's message for the last failure, for logs. */
+const char *pd_db_last_error(pd_db *db);
+/* After rows were inserted with ids of their own (an import keeping its source's ids): the
+ * ids `table` hands out next follow the largest one. table comes from the caller's code. */
+pd_err pd_db_sync_ids(pd_db *db, const char *table);
+/* A consistent copy of the live database at `path`; UNSUPPORTED when the backend has its own
+ * tools for that (PostgreSQL: pg_dump), with err saying which. */
+pd_err pd_db_backup(pd_db *db, const char *path, char *err, size_t errlen);
 
 /* Transactions nest: each API request is one transaction even when it calls helpers that
  * open their own. pd_db_end commits when rc is PD_OK, else rolls back, and returns rc (or
  * the commit's failure). */
 pd_err pd_db_begin(pd_db *db);
 pd_err pd_db_end(pd_db *db, pd_err rc);
+/* Inside pd_db_begin … pd_db_end: what the caller announces waits for the commit. */
+bool pd_db_in_tx(const pd_db *db);
 
-static inline bool pd_row_null(const pd_row *r, int c) { return r->ops->is_null(r->impl, c); }
-static inline int64_t pd_row_int(const pd_row *r, int c) { return r->ops->col_int(r->impl, c); }
-static inline double pd_row_real(const pd_row *r, int c) { return r->ops->col_real(r->impl, c); }
-static inline const char *pd_row_text(const pd_row *r, int c) { return r->ops->col_text(r->impl, c); }
+bool pd_row_null(const pd_row *r, int c);
+int64_t pd_row_int(const pd_row *r, int c);
+double pd_row_real(const pd_row *r, int c);
+const char *pd_row_text(const pd_row *r, int c);  /* "" for NULL */
 
 /* --- printdeck's own records (records.c) ---------------------------------------------- */
 

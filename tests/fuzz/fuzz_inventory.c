@@ -1,6 +1,8 @@
 /* libFuzzer target for inventory request bodies and list queries: the first byte picks the
  * entity and whether the rest is a create, an update, a use or a measure (the body as a client
- * would send it) or a list (a query string, `name=value&…`, as the router hands it over). One SQLite database (in a temporary directory) lives for the whole run with a
+ * would send it), a list (a query string, `name=value&…`, as the router hands it over) or a
+ * date (core/date.c, the parser of every date the inventory reads; the entity picks its
+ * flags). One SQLite database (in a temporary directory) lives for the whole run with a
  * vendor, a filament and a spool in it, so updates and references hit real rows. Whatever the
  * input, the call must answer OK or an error with a message, and never leave a transaction
  * open. */
@@ -17,7 +19,7 @@
 
 #define MAX_INPUT (64 * 1024)
 
-static pd_db db;
+static pd_db *db;
 static pd_inv inv;
 
 static void seed(const char *en_name, const char *body)
@@ -40,7 +42,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_inventory: cannot open a database: %s\n", err);
         abort();
     }
-    inv = (pd_inv){.db = &db};
+    inv = (pd_inv){.db = db};
     seed("vendor", "{\"name\":\"V\",\"empty_spool_weight\":200}");
     seed("filament", "{\"vendor_id\":1,\"density\":1.24,\"diameter\":1.75,\"weight\":1000}");
     seed("spool", "{\"filament_id\":1,\"remaining_weight\":500}");
@@ -83,15 +85,39 @@ static pd_err list(pd_inv_entity en, const uint8_t *data, size_t size, pd_inv_er
     return rc;
 }
 
+/* An accepted date is a moment the format writes and the parser reads back unchanged. */
+static int date(pd_inv_entity en, const uint8_t *data, size_t size)
+{
+    static const int flags[PD_INV__N] = {0, PD_DATE_NAIVE_UTC, PD_DATE_DAY};
+    char *s = malloc(size + 1), text[PD_DATE_LEN];
+    const char *why = NULL;
+    int64_t t, back;
+    if (!s)
+        return 0;
+    memcpy(s, data, size);
+    s[size] = '\0';
+    if (pd_date_parse(s, flags[en], &t, &why)) {
+        pd_date_format(t, text);
+        if (!pd_date_parse(text, 0, &back, NULL) || back != t)
+            abort();
+    } else if (!why || !*why) {
+        abort();  /* every refusal says why */
+    }
+    free(s);
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > MAX_INPUT)
         return 0;
     pd_inv_entity en = (pd_inv_entity)(data[0] % PD_INV__N);
-    int op = (data[0] / PD_INV__N) % 5;
+    int op = (data[0] / PD_INV__N) % 6;
     pd_inv_err e = {0};
     pd_err rc;
     json_t *body = NULL, *out = NULL;
+    if (op == 5)
+        return date(en, data + 1, size - 1);
     if (op == 4) {
         rc = list(en, data + 1, size - 1, &e);
     } else {
@@ -107,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rc && !e.msg[0])
         abort();  /* every refusal says why */
-    if (db.tx_depth)
+    if (pd_db_in_tx(db))
         abort();  /* every path ends its transaction */
     json_decref(out);
     json_decref(body);

@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "core/bus.h"
 #include "core/config.h"
+#include "core/date.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/jw.h"
@@ -172,6 +174,93 @@ static void errors_map_to_http(void **st)
     assert_string_equal(pd_strerror((pd_err)999), "unknown error");
 }
 
+/* Dates: one table of good and bad inputs. Naive times are local: the zone is set here (a POSIX
+ * rule, no tzdata needed) so local time is CET in winter and CEST in summer. */
+static void dates_parse_by_round_trip(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int flags;
+        int64_t t;        /* when it parses */
+        const char *why;  /* when it does not: a part of the reason */
+    } cases[] = {
+        {"2024-02-29", PD_DATE_DAY, 1709164800, NULL},
+        {"2024-02-29", PD_DATE_NAIVE_UTC, 1709164800, NULL},
+        {"2024-02-29", 0, 1709164800 - 3600, NULL},            /* local midnight, CET */
+        {"2000-02-29", PD_DATE_DAY, 951782400, NULL},          /* divisible by 400: leap */
+        {"2024-02-29T12:00:00Z", 0, 1709208000, NULL},
+        {"2024-02-29t12:00:00z", 0, 1709208000, NULL},
+        {"2024-02-29 12:00:00.123456Z", 0, 1709208000, NULL},  /* fraction dropped */
+        {"2024-02-29T12:00:00,9Z", 0, 1709208000, NULL},
+        {"2024-02-29T12:00Z", 0, 1709208000, NULL},
+        {"2024-05-01T10:00:00+01:00", 0, 1714554000, NULL},
+        {"2024-05-01T10:00:00+01", 0, 1714554000, NULL},
+        {"2024-05-01T10:00:00-0530", 0, 1714577400, NULL},
+        {"2024-05-01 10:00:00", PD_DATE_NAIVE_UTC, 1714557600, NULL},
+        {"2024-05-01T10:00:00+01:00", PD_DATE_NAIVE_UTC, 1714554000, NULL},
+        {"2024-05-01T10:00:00", 0, 1714550400, NULL},          /* CEST */
+        {"2024-01-15T12:00:00", 0, 1705316400, NULL},          /* CET */
+        {"2016-12-31T23:59:60Z", 0, 1483228799, NULL},         /* leap second, read as :59 */
+        {"2017-01-01T00:59:60+01:00", 0, 1483228799, NULL},
+        {"0000-01-01T00:00:00Z", 0, -62167219200LL, NULL},
+        {"9999-12-31T23:59:59Z", 0, 253402300799LL, NULL},
+
+        {"2024-02-30", PD_DATE_DAY, 0, "no such day"},
+        {"2023-02-29", PD_DATE_DAY, 0, "no such day"},
+        {"1900-02-29", PD_DATE_DAY, 0, "no such day"},         /* century: not leap */
+        {"2023-02-29T10:00:00Z", 0, 0, "no such day"},
+        {"2024-02-31T10:00:00Z", 0, 0, "no such day"},         /* timegm would make it 2 March */
+        {"2024-04-31 10:00:00", PD_DATE_NAIVE_UTC, 0, "no such day"},
+        {"2024-04-31T10:00:00", 0, 0, "no such day"},
+        {"2024-13-01", PD_DATE_DAY, 0, "no such day"},
+        {"2024-00-10", PD_DATE_DAY, 0, "no such day"},
+        {"2024-01-00", PD_DATE_DAY, 0, "no such day"},
+        {"2024-05-01T24:00:00Z", 0, 0, "no such time"},
+        {"2024-05-01T10:60:00Z", 0, 0, "no such time"},
+        {"2024-05-01T10:00:61Z", 0, 0, "no such time"},
+        {"2024-05-01T12:30:60Z", 0, 0, "leap second"},
+        {"2016-12-31T23:59:60+01:00", 0, 0, "leap second"},    /* 22:59:60 UTC */
+        {"2024-05-01T10:00:00+24:00", 0, 0, "offset"},
+        {"2024-05-01T10:00:00+01:60", 0, 0, "offset"},
+        {"0000-01-01T00:00:00+01:00", 0, 0, "0000 to 9999"},
+        {"9999-12-31T23:00:00-05:00", 0, 0, "0000 to 9999"},
+        {"2024-05-01T10:00:00+01:", 0, 0, "ISO 8601"},
+        {"2024-05-01T10:00:00+1", 0, 0, "ISO 8601"},
+        {"2024-05-01T10:00:00+013", 0, 0, "ISO 8601"},
+        {"2024-05-01T10", 0, 0, "ISO 8601"},
+        {"2024-05-01T10:00:00.", 0, 0, "ISO 8601"},
+        {"2024-05-01T10:00:00ZZ", 0, 0, "ISO 8601"},
+        {"2024-05-01T10:00:00Z ", 0, 0, "ISO 8601"},
+        {"2024-05-01x", 0, 0, "ISO 8601"},
+        {"2024-5-01", 0, 0, "ISO 8601"},
+        {"24-05-01", 0, 0, "ISO 8601"},
+        {"", 0, 0, "ISO 8601"},
+        {"2024-05-01T10:00:00Z", PD_DATE_DAY, 0, "YYYY-MM-DD"},
+        {"2024-05-01Z", PD_DATE_DAY, 0, "YYYY-MM-DD"},
+    };
+    setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1);
+    tzset();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t t = 0;
+        const char *why = NULL;
+        bool ok = pd_date_parse(cases[i].s, cases[i].flags, &t, &why);
+        if (cases[i].why ? ok || !strstr(why, cases[i].why) : !ok || t != cases[i].t)
+            fail_msg("\"%s\" (flags %d): %s %lld, %s", cases[i].s, cases[i].flags, ok ? "ok" : "refused",
+                     (long long)t, ok ? "" : why);
+    }
+    unsetenv("TZ");
+    tzset();
+
+    char text[PD_DATE_LEN];
+    pd_date_format(1709208000, text);
+    assert_string_equal(text, "2024-02-29T12:00:00Z");
+    pd_date_format(-62167219200LL, text);
+    assert_string_equal(text, "0000-01-01T00:00:00Z");
+    pd_date_format(253402300800LL, text);  /* past what the parser reads: the epoch */
+    assert_string_equal(text, "1970-01-01T00:00:00Z");
+}
+
 /* The writer's text equals jansson's dump of the same values with PD_JSON_FLAGS, byte for byte */
 static void writer_matches_jansson(void **state)
 {
@@ -266,6 +355,7 @@ int main(void)
         cmocka_unit_test(config_printer_normalised),
         cmocka_unit_test(bus_masks_and_unsubscribe),
         cmocka_unit_test(errors_map_to_http),
+        cmocka_unit_test(dates_parse_by_round_trip),
         cmocka_unit_test(writer_matches_jansson),
         cmocka_unit_test(writer_bounds),
     };

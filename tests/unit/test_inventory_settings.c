@@ -1,6 +1,6 @@
-/* Inventory settings and extra fields (src/inventory/settings.c, fields.c) through the C API,
- * on SQLite always and on PostgreSQL too when PD_TEST_PG holds a server's base URL
- * (scripts/pg.sh starts one). Each case gets a fresh database and a bus that records what
+/* Inventory settings, extra fields and date checks (src/inventory/settings.c, fields.c, the
+ * dates of write.c and query.c) through the C API, on SQLite always and on PostgreSQL too when
+ * PD_TEST_PG holds a server's base URL (scripts/pg.sh starts one). Each case gets a fresh database and a bus that records what
  * the inventory announces. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,7 +24,7 @@ typedef struct fixture {
     char dir[64];
     char dbname[64];
     char url[512];
-    pd_db db;
+    pd_db *db;
     pd_bus *bus;
     pd_inv inv;
     int nevents;
@@ -55,7 +55,7 @@ static int fresh(void **state)
     fx->bus = pd_bus_new();
     assert_non_null(fx->bus);
     assert_true(pd_bus_subscribe(fx->bus, PD_EV_INVENTORY, on_event, fx) > 0);
-    fx->inv = (pd_inv){.db = &fx->db, .bus = fx->bus};
+    fx->inv = (pd_inv){.db = fx->db, .bus = fx->bus};
     *state = fx;
     return 0;
 }
@@ -142,7 +142,7 @@ static void put_ok(fixture *fx, pd_inv_entity en, const char *key, const char *b
 
 static void exec(fixture *fx, const char *sql)
 {
-    assert_int_equal(fx->db.ops->exec(fx->db.s, sql), PD_OK);
+    assert_int_equal(pd_db_exec(fx->db, sql), PD_OK);
 }
 
 static pd_err check(fixture *fx, pd_inv_entity en, const char *extra, pd_inv_err *e)
@@ -202,9 +202,9 @@ static pd_err spool_ids(fixture *fx, const char *key, const char *value, const c
     out[0] = '\0';
     if (!rc) {
         assert_true(pd_sqlb_ok(b));
-        rc = pd_db_query(&fx->db, b->sql, b->args, b->nargs, collect_id, out);
+        rc = pd_db_query(fx->db, b->sql, b->args, b->nargs, collect_id, out);
         if (rc)
-            fail_msg("%s: %s", b->sql, fx->db.ops->last_error(fx->db.s));
+            fail_msg("%s: %s", b->sql, pd_db_last_error(fx->db));
     }
     pd_sqlb_free(b);
     free(b);
@@ -243,6 +243,67 @@ static void spools(fixture *fx, int n)
     exec(fx, "INSERT INTO filament (registered, density, diameter) VALUES (0, 1.24, 1.75)");
     for (int i = 0; i < n; i++)
         exec(fx, "INSERT INTO spool (registered, filament_id) VALUES (0, 1)");
+}
+
+/* --- dates (write.c, query.c through core/date.c) ------------------------------------------ */
+
+/* POST /spool with the JSON text body; the spool or NULL. */
+static json_t *create_spool(fixture *fx, const char *body, pd_err *rc, pd_inv_err *e)
+{
+    json_t *b = parse(body), *out = NULL;
+    *rc = pd_inv_create(&fx->inv, PD_INV_SPOOL, b, &out, e);
+    json_decref(b);
+    return out;
+}
+
+/* A date that names no day is a 422 naming the field, not a day of the next month. */
+static void dates_name_real_days(void **state)
+{
+    fixture *fx = *state;
+    pd_inv_err e;
+    pd_err rc;
+    fx->inv.bus = NULL;  /* the bus here records settings only */
+    exec(fx, "INSERT INTO filament (registered, density, diameter) VALUES (0, 1.24, 1.75)");
+    json_t *s = create_spool(fx, "{\"filament_id\":1,\"first_used\":\"2024-02-31T10:00:00Z\"}", &rc, &e);
+    assert_null(s);
+    assert_err(rc, &e, PD_ERR_FIELD, "body", "first_used",
+               "Invalid datetime \"2024-02-31T10:00:00Z\": there is no such day");
+    s = create_spool(fx, "{\"filament_id\":1,\"purchase_date\":\"2023-02-29\"}", &rc, &e);
+    assert_null(s);
+    assert_err(rc, &e, PD_ERR_FIELD, "body", "purchase_date", "Invalid date \"2023-02-29\": there is no such day");
+    s = create_spool(fx, "{\"filament_id\":1,\"purchase_date\":\"2024-02-29T00:00:00Z\"}", &rc, &e);
+    assert_null(s);
+    assert_err(rc, &e, PD_ERR_FIELD, "body", "purchase_date", NULL);
+
+    s = create_spool(fx, "{\"filament_id\":1,\"purchase_date\":\"2024-02-29\",\"first_used\":"
+                         "\"2016-12-31T23:59:60Z\",\"last_used\":\"2024-02-29T12:30:00.5+01:00\"}", &rc, &e);
+    if (rc)
+        fail_msg("create: %s %s", e.field, e.msg);
+    assert_string_equal(json_string_value(json_object_get(s, "purchase_date")), "2024-02-29");
+    assert_string_equal(json_string_value(json_object_get(s, "first_used")), "2016-12-31T23:59:59Z");
+    assert_string_equal(json_string_value(json_object_get(s, "last_used")), "2024-02-29T11:30:00Z");
+    json_decref(s);
+
+    json_t *patch = parse("{\"last_used\":\"2024-02-29T12:30:60Z\"}"), *out = NULL;
+    assert_err(pd_inv_update(&fx->inv, PD_INV_SPOOL, 1, patch, &out, &e), &e, PD_ERR_FIELD, "body", "last_used",
+               "Invalid datetime \"2024-02-29T12:30:60Z\": second 60 is a leap second, which is only at "
+               "23:59:60 UTC");
+    json_decref(patch);
+    assert_null(out);
+    assert_int_equal(pd_inv_get(&fx->inv, PD_INV_SPOOL, 1, &out, &e), PD_OK);
+    assert_string_equal(json_string_value(json_object_get(out, "last_used")), "2024-02-29T11:30:00Z");
+    json_decref(out);
+
+    pd_inv_param p = {"last_used", "2024-02-01|2024-02-30"};
+    pd_inv_list list = {0};
+    assert_err(pd_inv_list_get(&fx->inv, PD_INV_SPOOL, &p, 1, &list, &e), &e, PD_ERR_INVAL, "query", "last_used",
+               "Invalid date filter \"2024-02-01|2024-02-30\": there is no such day (use an ISO 8601 time or "
+               "start|end)");
+    assert_null(list.items);
+    p.value = "2024-02-29T11:00:00Z|2024-02-29T12:00:00Z";
+    assert_int_equal(pd_inv_list_get(&fx->inv, PD_INV_SPOOL, &p, 1, &list, &e), PD_OK);
+    assert_int_equal(list.total, 1);
+    json_decref(list.items);
 }
 
 /* --- settings -------------------------------------------------------------------------------- */
@@ -376,7 +437,7 @@ static void settings_refuse_bad_values(void **state)
 static void settings_without_a_bus(void **state)
 {
     fixture *fx = *state;
-    pd_inv inv = {.db = &fx->db};
+    pd_inv inv = {.db = fx->db};
     pd_inv_err e;
     json_t *body = json_string("\"CHF\""), *out = NULL;
     assert_int_equal(pd_inv_setting_set(&inv, "currency", body, &out, &e), PD_OK);
@@ -595,7 +656,7 @@ static void deleting_a_field_drops_its_values(void **state)
 
     /* inside an outer transaction that fails, nothing of it stays, not even its announcement */
     int before = fx->nevents;
-    assert_int_equal(pd_db_begin(&fx->db), PD_OK);
+    assert_int_equal(pd_db_begin(fx->db), PD_OK);
     assert_int_equal(pd_inv_field_delete(&fx->inv, PD_INV_SPOOL, "keep", &list, &e), PD_OK);
     json_decref(list);
     assert_int_equal(pd_inv_end(&fx->inv, PD_ERR_INVAL), PD_ERR_INVAL);
@@ -852,6 +913,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(extra_values_are_saved_loaded_and_dropped, fresh, drop),
     cmocka_unit_test_setup_teardown(extra_filters_follow_spoolman, fresh, drop),
     cmocka_unit_test_setup_teardown(extra_sort_is_typed, fresh, drop),
+    cmocka_unit_test_setup_teardown(dates_name_real_days, fresh, drop),
 };
 
 int main(void)

@@ -25,7 +25,7 @@
 typedef struct inv_db {
     char dir[64];
     char dbname[64];
-    pd_db db;
+    pd_db *db;
     pd_inv inv;
 } inv_db;
 
@@ -43,7 +43,7 @@ static int fresh(void **state)
         testdb_create("xfer", d->dir, d->dbname, url);
         if (pd_db_open(&d->db, url, d->dir, err, sizeof err))
             fail_msg("open %s: %s", url, err);
-        d->inv = (pd_inv){.db = &d->db};
+        d->inv = (pd_inv){.db = d->db};
     }
     *state = fx;
     return 0;
@@ -403,6 +403,10 @@ static void bad_rows_roll_back(void **state)
                    "row 1: filament_id:", "No filament with ID 99 found.");
     expect_failure(b, PD_INV_FMT_JSON, "[{\"name\":\"V\",\"registered\":\"yesterday\"}]", PD_ERR_FIELD,
                    "row 1: registered:", NULL);
+    expect_failure(b, PD_INV_FMT_JSON, "[{\"name\":\"V\",\"registered\":\"2023-02-29 10:00:00\"}]", PD_ERR_FIELD,
+                   "row 1: registered:", "no such day");
+    expect_failure(b, PD_INV_FMT_CSV, "id,filament.id,filament.density,filament.diameter,last_used\r\n"
+                   "1,1,1.24,1.75,2024-04-31 10:00:00\r\n", PD_ERR_FIELD, "row 1 (line 2): last_used:", "no such day");
     expect_failure(b, PD_INV_FMT_JSON, "[{\"name\":\"V\",\"extra.bad key\":\"1\"}]", PD_ERR_FIELD,
                    "row 1: extra.bad key:", NULL);
     expect_failure(b, PD_INV_FMT_JSON, "[{\"name\":\"V\",\"extra.obj\":\"{}\"}]", PD_ERR_INVAL, "row 1: extra.obj:",
@@ -550,7 +554,7 @@ static void spoolman_backup(void **state)
     fclose(f);
     assert_int_not_equal(pd_inv_import_spoolman_db(&fx->d[0].inv, path, &n, &e), PD_OK);
     assert_non_null(strstr(e.msg, "not a Spoolman database"));
-    assert_empty(&fx->d[0].db);
+    assert_empty(fx->d[0].db);
 }
 
 /* The file front end the CLI uses: the format from the name or from --format. */
