@@ -45,7 +45,7 @@ pd_err pd_buf_reserve(pd_buf *b, size_t n);
 static inline pd_err pd_buf_add(pd_buf *b, const void *s, size_t n)
 {
     pd_err rc;
-    /* the room check never passes for an unallocated buffer: cap is 0 */
+    /* an unallocated or failed buffer has cap 0: it always takes pd_buf_reserve's path */
     if (n >= b->cap - b->len && (rc = pd_buf_reserve(b, n)))
         return rc;
     memcpy(b->p + b->len, s, n);
@@ -67,8 +67,8 @@ static inline pd_err pd_buf_add_str(pd_buf *b, const char *s) { return pd_buf_ad
 /* Appends n bytes left for the caller to fill and returns them; NULL on failure (as an add).
  * The result can be used until the next call that changes the buffer. */
 char *pd_buf_extend(pd_buf *b, size_t n);
-/* Removes the n bytes at offset off, moving what follows down (a queue dropping what it has
- * sent). */
+/* Removes the n bytes at offset off (off + n at most the length), moving what follows down:
+ * a queue dropping what it has sent. */
 void pd_buf_cut(pd_buf *b, size_t off, size_t n);
 
 /* The bytes, NUL-terminated; NULL before the first add, and after a failure. */
