@@ -7,58 +7,27 @@
 
 void pd_jw_init(pd_jw *w, size_t max)
 {
-    *w = (pd_jw){.max = max};
+    *w = (pd_jw){0};
+    pd_buf_init(&w->b, max);
 }
 
 char *pd_jw_finish(pd_jw *w, size_t *len)
 {
-    char *out = w->failed || w->depth || !w->buf ? NULL : w->buf;
-    if (out)
-        out[w->len] = '\0';  /* grow always leaves room for it */
-    if (!out)
-        free(w->buf);
-    if (len)
-        *len = out ? w->len : 0;
-    *w = (pd_jw){.max = w->max};
+    char *out = NULL;
+    if (w->failed || w->depth)
+        pd_buf_free(&w->b);
+    else
+        out = pd_buf_detach(&w->b, len);  /* NULL if the buffer failed */
+    if (!out && len)
+        *len = 0;
+    *w = (pd_jw){.b = w->b};  /* the buffer is empty now, with its maximum */
     return out;
 }
 
-/* Room for n more bytes and the NUL pd_jw_finish puts after them. */
-static bool grow(pd_jw *w, size_t n)
-{
-    if (w->failed || w->len + n + 1 > w->max) {
-        w->failed = true;
-        return false;
-    }
-    size_t cap = w->cap ? w->cap : 1024;
-    while (cap < w->len + n + 1)
-        cap *= 2;
-    if (cap > w->max)
-        cap = w->max;
-    char *b = realloc(w->buf, cap);
-    if (!b) {
-        w->failed = true;
-        return false;
-    }
-    w->buf = b;
-    w->cap = cap;
-    return true;
-}
+/* The buffer's errors are sticky, so pd_jw_finish sees any of them: nothing to check here. */
+static inline void put(pd_jw *w, const char *s, size_t n) { pd_buf_add(&w->b, s, n); }
 
-static inline void put(pd_jw *w, const char *s, size_t n)
-{
-    if (w->len + n + 1 > w->cap && !grow(w, n))
-        return;
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
-}
-
-static inline void put1(pd_jw *w, char c)
-{
-    if (w->len + 2 > w->cap && !grow(w, 1))
-        return;
-    w->buf[w->len++] = c;
-}
+static inline void put1(pd_jw *w, char c) { pd_buf_addc(&w->b, c); }
 
 /* Before a value or a key: the comma that separates it from the previous member. */
 static void sep(pd_jw *w)

@@ -2,7 +2,7 @@
  * every report to every event stream): building a jansson tree and dumping it cost 49 µs for
  * an X1C with four AMS units, writing the text costs a fraction. The output parses to what
  * core/json.h's settings would produce: compact, reals with 10 significant digits.
- * Bounded: past `max` bytes the writer fails and pd_jw_finish returns NULL. */
+ * Bounded: past `max` bytes of text the writer fails and pd_jw_finish returns NULL. */
 #ifndef PD_JW_H
 #define PD_JW_H
 
@@ -10,15 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
+
 #define PD_JW_MAX_DEPTH 32
 
 typedef struct pd_jw {
-    char *buf;       /* owned until pd_jw_finish hands it over */
-    size_t len, cap, max;
+    pd_buf b;        /* the text; pd_jw_finish hands it over */
     uint32_t more;   /* bit d: the container at depth d has a member already */
     int depth;
     bool after_key;  /* the next value follows a key: no comma */
-    bool failed;
+    bool failed;     /* too deep or unbalanced (the buffer keeps its own errors) */
 } pd_jw;
 
 void pd_jw_init(pd_jw *w, size_t max);

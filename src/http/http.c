@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "http/access.h"
@@ -67,6 +68,10 @@
 #define HTTP_SPARE_MAX (4u << 20)
 #define HTTP_SPARES 4
 #define HTTP_SPARE_IDLE_MS 5000
+/* A reply past this is refused (pd_req_reply_alloc fails), so a runaway handler cannot take
+ * all memory. The largest reply, an inventory export, is bounded alike: an import reads no
+ * file over 256 MiB. */
+#define HTTP_REPLY_MAX (256u << 20)
 
 typedef struct conn conn;
 
@@ -86,8 +91,8 @@ struct pd_stream {
     void (*on_drain)(pd_stream *s, void *ud);
     void (*on_message)(pd_stream *s, const char *data, size_t len, void *ud);
     void *ud;
-    unsigned char *q;  /* LWS_PRE headroom, then the queue at [qoff, qoff + qlen) */
-    size_t qcap, qoff, qlen;
+    pd_buf q;          /* LWS_PRE headroom, qoff bytes already sent, then the queue (qlen) */
+    size_t qoff, qlen;
     bool dropped;      /* over the backlog or closed by the server: the connection is going */
     bool ws;           /* a WebSocket handshake or connection; the queue holds messages */
     bool open;         /* WebSocket: the handshake is done, so writes may be asked for */
@@ -95,8 +100,7 @@ struct pd_stream {
     bool close_sent;   /* ... and lws has taken it over */
     bool rx_active;    /* WebSocket: inside a message from the client */
     bool rx_skip;      /* ... a binary one, or one nobody listens to */
-    char *rx;          /* the text message being reassembled */
-    size_t rx_len;
+    pd_buf rx;         /* the text message being reassembled */
 };
 
 struct pd_req {
@@ -107,15 +111,14 @@ struct pd_req {
     const char *path;
     pd_route_match match;
     const char *params[PD_ROUTER_MAX_PARAMS];
-    char *body;
-    size_t body_len, body_cap;
+    pd_buf body;
     json_t *json;
     void (*on_abort)(void *ud);
     void *abort_ud;
     /* reply: LWS_PRE headroom then the body, so each chunk can be written in place (h2 puts
      * its frame header in the bytes before the chunk, which are already sent) */
-    unsigned char *out;
-    size_t out_len, out_off, out_cap;
+    pd_buf out;
+    size_t out_off;
     int status;
     char ctype[64];
     bool close_after;       /* the request body was not read: the connection cannot be reused */
@@ -152,10 +155,7 @@ struct pd_http {
     size_t n_lws_handles;
     uv_prepare_t reaper;
     uint64_t stop_ms;
-    struct {
-        unsigned char *p;
-        size_t cap;
-    } spare[HTTP_SPARES];
+    pd_buf spare[HTTP_SPARES];  /* reply buffers kept for the next big reply; empty or reset */
     uint64_t spare_used_ms;
     uv_timer_t spare_timer;
     bool stopping;
@@ -163,10 +163,8 @@ struct pd_http {
 
 static void spares_free(pd_http *h)
 {
-    for (int i = 0; i < HTTP_SPARES; i++) {
-        free(h->spare[i].p);
-        h->spare[i].p = NULL;
-    }
+    for (int i = 0; i < HTTP_SPARES; i++)
+        pd_buf_free(&h->spare[i]);
 }
 
 static void spares_idle(uv_timer_t *t)
@@ -179,49 +177,58 @@ static void spares_idle(uv_timer_t *t)
         uv_timer_start(t, spares_idle, HTTP_SPARE_IDLE_MS - idle, 0);
 }
 
-/* The smallest spare of at least `need` bytes, taken out of the pool; NULL if none fits. */
-static unsigned char *spare_take(pd_http *h, size_t need, size_t *cap)
+/* Keeps a reply buffer for the next big reply, or frees it. */
+static void spare_put(pd_http *h, pd_buf b)
 {
-    int best = -1;
-    for (int i = 0; i < HTTP_SPARES; i++)
-        if (h->spare[i].p && h->spare[i].cap >= need && (best < 0 || h->spare[i].cap < h->spare[best].cap))
-            best = i;
-    if (best < 0)
-        return NULL;
-    unsigned char *p = h->spare[best].p;
-    *cap = h->spare[best].cap;
-    h->spare[best].p = NULL;
-    h->spare_used_ms = uv_now(h->loop);
-    return p;
-}
-
-/* Keeps a freed reply buffer for the next big reply, or frees it. */
-static void spare_put(pd_http *h, unsigned char *p, size_t cap)
-{
+    pd_buf_reset(&b);
+    size_t cap = pd_buf_room(&b);
     int slot = -1;
-    if (p && cap >= HTTP_SPARE_MIN && cap <= HTTP_SPARE_MAX && !h->stopping)
+    if (cap >= HTTP_SPARE_MIN && cap <= HTTP_SPARE_MAX && !h->stopping)
         for (int i = 0; i < HTTP_SPARES && slot < 0; i++)
-            if (!h->spare[i].p)
+            if (!pd_buf_ptr(&h->spare[i]))
                 slot = i;
     if (slot < 0) {
-        free(p);
+        pd_buf_free(&b);
         return;
     }
-    h->spare[slot].p = p;
-    h->spare[slot].cap = cap;
+    h->spare[slot] = b;
     h->spare_used_ms = uv_now(h->loop);
     if (!uv_is_active((uv_handle_t *)&h->spare_timer))
         uv_timer_start(&h->spare_timer, spares_idle, HTTP_SPARE_IDLE_MS, 0);
 }
 
+/* Swaps the smallest spare that holds `need` bytes into *out, whose buffer goes back to the
+ * pool; leaves *out alone if none does. */
+static void spare_take(pd_http *h, size_t need, pd_buf *out)
+{
+    int best = -1;
+    for (int i = 0; i < HTTP_SPARES; i++)
+        if (pd_buf_ptr(&h->spare[i]) && pd_buf_room(&h->spare[i]) >= need &&
+            (best < 0 || pd_buf_room(&h->spare[i]) < pd_buf_room(&h->spare[best])))
+            best = i;
+    if (best < 0)
+        return;
+    pd_buf old = *out;
+    *out = h->spare[best];
+    pd_buf_init(&h->spare[best], 0);
+    h->spare_used_ms = uv_now(h->loop);
+    spare_put(h, old);
+}
+
 static void req_free(pd_req *r)
 {
     json_decref(r->json);
-    free(r->body);
-    spare_put(r->h, r->out, r->out_cap);
-    free(r->stream.q);
-    free(r->stream.rx);
+    pd_buf_free(&r->body);
+    spare_put(r->h, r->out);
+    pd_buf_free(&r->stream.q);
+    pd_buf_free(&r->stream.rx);
     free(r);
+}
+
+/* The reply body's length: the buffer holds LWS_PRE bytes of headroom before it. */
+static size_t reply_len(const pd_req *r)
+{
+    return pd_buf_len(&r->out) ? pd_buf_len(&r->out) - LWS_PRE : 0;
 }
 
 /* --- replies -------------------------------------------------------------------------- */
@@ -248,17 +255,14 @@ static void req_queue(pd_req *r, int status, const char *ctype)
 
 char *pd_req_reply_alloc(pd_req *r, size_t len)
 {
-    size_t need = LWS_PRE + len + 1, cap = need;
-    if (need > r->out_cap) {
-        unsigned char *out = need >= HTTP_SPARE_MIN ? spare_take(r->h, need, &cap) : NULL;
-        if (!out && !(out = malloc(need)))
-            return NULL;
-        spare_put(r->h, r->out, r->out_cap);
-        r->out = out;
-        r->out_cap = cap;
-    }
-    r->out_len = len;
-    return (char *)r->out + LWS_PRE;
+    size_t need = LWS_PRE + len;
+    pd_buf_reset(&r->out);
+    if (need < len)
+        return NULL;
+    if (need >= HTTP_SPARE_MIN && need > pd_buf_room(&r->out))
+        spare_take(r->h, need, &r->out);
+    char *p = pd_buf_extend(&r->out, need);
+    return p ? p + LWS_PRE : NULL;
 }
 
 void pd_req_reply_commit(pd_req *r, int status, const char *content_type)
@@ -274,7 +278,6 @@ void pd_req_reply_raw(pd_req *r, int status, const char *content_type, const cha
         return;
     char *out = pd_req_reply_alloc(r, len);
     if (!out) {
-        r->out_len = 0;
         req_queue(r, pd_err_http_status(PD_ERR_NOMEM), NULL);
         return;
     }
@@ -293,7 +296,7 @@ void pd_req_reply_json(pd_req *r, int status, json_t *body)
     char *out = len ? pd_req_reply_alloc(r, len) : NULL;
     if (!out) {
         json_decref(body);
-        r->out_len = 0;
+        pd_buf_reset(&r->out);
         req_queue(r, pd_err_http_status(PD_ERR_NOMEM), NULL);
         return;
     }
@@ -474,8 +477,8 @@ const char *pd_req_header(pd_req *r, const char *name, char *buf, size_t buflen)
 const char *pd_req_body(pd_req *r, size_t *len)
 {
     if (len)
-        *len = r->body_len;
-    return r->body ? r->body : "";
+        *len = pd_buf_len(&r->body);
+    return pd_buf_len(&r->body) ? pd_buf_ptr(&r->body) : "";
 }
 
 json_t *pd_req_json(pd_req *r)
@@ -483,7 +486,7 @@ json_t *pd_req_json(pd_req *r)
     if (r->json)
         return r->json;
     json_error_t e;
-    json_t *j = json_loadb(pd_req_body(r, NULL), r->body_len, JSON_REJECT_DUPLICATES, &e);
+    json_t *j = json_loadb(pd_req_body(r, NULL), pd_buf_len(&r->body), JSON_REJECT_DUPLICATES, &e);
     if (!j) {
         /* jansson quotes the input "near '…'": cut that, a body may hold secrets */
         char *near = strstr(e.text, " near ");
@@ -547,9 +550,8 @@ static void stream_drop(pd_req *r)
 {
     pd_stream *s = &r->stream;
     s->dropped = true;
-    free(s->q);
-    s->q = NULL;
-    s->qcap = s->qoff = s->qlen = 0;
+    pd_buf_free(&s->q);
+    s->qoff = s->qlen = 0;
     if (!r->c)
         return;
     lws_set_timeout(r->c->wsi, PENDING_TIMEOUT_USER_OK,
@@ -570,26 +572,18 @@ pd_err pd_stream_write(pd_stream *s, const char *data, size_t len)
         stream_drop(r);
         return PD_ERR_TOOBIG;
     }
-    if (s->qoff + s->qlen + need > s->qcap) {
-        if (s->qoff)
-            memmove(s->q + LWS_PRE, s->q + LWS_PRE + s->qoff, s->qlen);
+    if (s->qoff && need > pd_buf_room(&s->q)) {
+        pd_buf_cut(&s->q, LWS_PRE, s->qoff);  /* what was sent makes room before growing */
         s->qoff = 0;
-        if (s->qlen + need > s->qcap) {
-            size_t cap = s->qcap ? s->qcap * 2 : 4096;
-            while (cap < s->qlen + need)
-                cap *= 2;
-            if (cap > limit)
-                cap = limit;
-            unsigned char *q = realloc(s->q, LWS_PRE + cap);
-            if (!q) {
-                stream_drop(r);  /* better no stream than one with gaps */
-                return PD_ERR_NOMEM;
-            }
-            s->q = q;
-            s->qcap = cap;
-        }
     }
-    unsigned char *at = s->q + LWS_PRE + s->qoff + s->qlen;
+    size_t head = pd_buf_len(&s->q) ? 0 : LWS_PRE;
+    char *at = pd_buf_extend(&s->q, head + need);
+    if (!at) {
+        pd_err rc = pd_buf_err(&s->q);
+        stream_drop(r);  /* better no stream than one with gaps */
+        return rc;
+    }
+    at += head;
     if (s->ws) {
         memcpy(at, &len, sizeof len);
         at += WS_REC_HDR;
@@ -635,7 +629,7 @@ static int write_headers(pd_req *r, struct lws *wsi)
     if (lws_add_http_header_status(wsi, (unsigned)r->status, &p, end) ||
         (r->ctype[0] && ADD_HDR(WSI_TOKEN_HTTP_CONTENT_TYPE, r->ctype)) ||
         (!stream && r->status != 204 &&
-         lws_add_http_header_content_length(wsi, r->out_len, &p, end)) ||
+         lws_add_http_header_content_length(wsi, reply_len(r), &p, end)) ||
         (stream && ADD_HDR(WSI_TOKEN_HTTP_CACHE_CONTROL, "no-cache")) ||
         (r->status == 401 && ADD_HDR(WSI_TOKEN_HTTP_WWW_AUTHENTICATE, "Bearer")) ||
         (r->status == 405 && ADD_HDR(WSI_TOKEN_HTTP_ALLOW, r->match.allow)) ||
@@ -662,11 +656,13 @@ static int send_reply(conn *c, pd_req *r)
         r->headers_sent = true;
     }
     /* HEAD: the headers of the reply (Content-Length included) without its body */
-    size_t n = strcmp(r->method, "HEAD") ? r->out_len - r->out_off : 0;
+    size_t n = strcmp(r->method, "HEAD") ? reply_len(r) - r->out_off : 0;
     bool last = n <= HTTP_CHUNK;
     if (!last)
         n = HTTP_CHUNK;
-    unsigned char empty[LWS_PRE + 1], *base = r->out ? r->out + r->out_off : empty;
+    unsigned char empty[LWS_PRE + 1], *base = empty;
+    if (pd_buf_len(&r->out))
+        base = (unsigned char *)pd_buf_ptr(&r->out) + r->out_off;
     /* the last write carries FINAL even when empty: h2 ends the stream with it */
     if (lws_write(wsi, base + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
         return -1;
@@ -693,6 +689,7 @@ static void stream_sent(conn *c, pd_stream *s, size_t n)
     if (s->qlen) {
         lws_callback_on_writable(c->wsi);
     } else {
+        pd_buf_cut(&s->q, LWS_PRE, s->qoff);
         s->qoff = 0;
         if (s->on_drain)
             s->on_drain(s, s->ud);
@@ -713,7 +710,7 @@ static int send_stream(conn *c, pd_req *r)
     if (!s->qlen)
         return 0;
     size_t n = s->qlen < HTTP_CHUNK ? s->qlen : HTTP_CHUNK;
-    if (lws_write(c->wsi, s->q + LWS_PRE + s->qoff, n, LWS_WRITE_HTTP) < (int)n)
+    if (lws_write(c->wsi, (unsigned char *)pd_buf_ptr(&s->q) + LWS_PRE + s->qoff, n, LWS_WRITE_HTTP) < (int)n)
         return -1;
     stream_sent(c, s, n);
     return 0;
@@ -738,7 +735,7 @@ static int send_ws(conn *c, pd_req *r)
         return -1;
     if (!s->qlen)
         return 0;
-    unsigned char *rec = s->q + LWS_PRE + s->qoff;
+    unsigned char *rec = (unsigned char *)pd_buf_ptr(&s->q) + LWS_PRE + s->qoff;
     size_t len;
     memcpy(&len, rec, sizeof len);
     if (lws_write(c->wsi, rec + WS_REC_HDR, len, LWS_WRITE_TEXT) < (int)len)
@@ -926,6 +923,11 @@ static pd_req *req_new(conn *c, enum lws_token_indexes tok, const char *method, 
     r->state = REQ_BODY;
     r->method = method;
     r->path = r->strings;
+    pd_buf_init(&r->body, (size_t)c->h->opts.max_body);
+    pd_buf_init(&r->out, LWS_PRE + HTTP_REPLY_MAX);
+    /* pd_stream_write checks the backlog itself, before the buffer would */
+    pd_buf_init(&r->stream.q, LWS_PRE + (size_t)c->h->opts.sse_backlog);
+    pd_buf_init(&r->stream.rx, HTTP_WS_MSG_MAX);
     c->req = r;
     return lws_hdr_copy(c->wsi, r->strings, plen + 1, tok) < 0 ? NULL : r;
 }
@@ -1003,13 +1005,8 @@ static int on_request(conn *c)
         dispatch(r);
         return 0;
     }
-    if (clen > 0) {
-        r->body = malloc((size_t)clen + 1);
-        if (!r->body)
-            return -1;
-        r->body_cap = (size_t)clen + 1;
-    }
-    return 0;
+    /* at once: a body that comes in pieces is then not copied as it grows */
+    return clen > 0 && pd_buf_reserve(&r->body, (size_t)clen) ? -1 : 0;
 }
 
 static int on_body(conn *c, const char *in, size_t len)
@@ -1017,27 +1014,13 @@ static int on_body(conn *c, const char *in, size_t len)
     pd_req *r = c->req;
     if (!r || r->state != REQ_BODY || !len || r->discard)
         return 0;  /* answered already (the rest goes away with the connection), dropped, or empty */
-    size_t max = (size_t)r->h->opts.max_body;
-    if (len > max - r->body_len) {
+    pd_err rc = pd_buf_add(&r->body, in, len);
+    if (rc == PD_ERR_TOOBIG) {
         r->close_after = true;
-        pd_req_reply_error(r, PD_ERR_TOOBIG, "request body over %zu bytes", max);
+        pd_req_reply_error(r, rc, "request body over %d bytes", r->h->opts.max_body);
         return 0;
     }
-    if (r->body_len + len + 1 > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
-        while (cap < r->body_len + len + 1)
-            cap *= 2;
-        if (cap > max + 1)
-            cap = max + 1;
-        char *b = realloc(r->body, cap);
-        if (!b)
-            return -1;
-        r->body = b;
-        r->body_cap = cap;
-    }
-    memcpy(r->body + r->body_len, in, len);
-    r->body_len += len;
-    return 0;
+    return rc ? -1 : 0;
 }
 
 static int on_body_done(conn *c)
@@ -1049,8 +1032,6 @@ static int on_body_done(conn *c)
         pd_req_reply_error(r, PD_ERR_TOOBIG, "request body over %d bytes", r->h->opts.max_body);
         return 0;
     }
-    if (r->body)
-        r->body[r->body_len] = '\0';
     dispatch(r);
     return 0;
 }
@@ -1111,32 +1092,26 @@ static int on_ws_receive(conn *c, const char *in, size_t len)
     if (!s->rx_active) {
         s->rx_active = true;
         s->rx_skip = lws_frame_is_binary(c->wsi) || !s->on_message || s->dropped;
-        s->rx_len = 0;
     }
     bool last = lws_is_final_fragment(c->wsi);
     if (last)
         s->rx_active = false;
     if (s->rx_skip)
         return 0;
-    if (len > HTTP_WS_MSG_MAX - s->rx_len) {
+    pd_err rc = pd_buf_add(&s->rx, in, len);
+    if (rc == PD_ERR_TOOBIG) {
         static const char why[] = "message too large";
         lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
                          sizeof why - 1);
         return -1;
     }
-    char *rx = realloc(s->rx, s->rx_len + len + 1);
-    if (!rx)
-        return -1;
-    s->rx = rx;
-    memcpy(rx + s->rx_len, in, len);
-    s->rx_len += len;
-    if (!last)
-        return 0;
+    if (rc || !last)
+        return rc ? -1 : 0;
     /* handed over and freed: an idle connection keeps no buffer */
-    rx[s->rx_len] = '\0';
-    s->rx = NULL;
+    size_t n;
+    char *rx = pd_buf_detach(&s->rx, &n);
     if (s->on_message)
-        s->on_message(s, rx, s->rx_len, s->ud);
+        s->on_message(s, rx, n, s->ud);
     free(rx);
     return 0;
 }

@@ -115,7 +115,7 @@ void pd_req_reply_field_error(pd_req *r, const char *loc, const char *field, con
 void pd_req_add_header(pd_req *r, const char *name, const char *value);
 void pd_req_on_abort(pd_req *r, void (*fn)(void *ud), void *ud);
 /* Zero-copy reply: a body buffer of `len` bytes owned by the request (NULL when out of
- * memory; then reply an error instead). Fill it, then commit. */
+ * memory or over 256 MiB; then reply an error instead). Fill it, then commit. */
 char *pd_req_reply_alloc(pd_req *r, size_t len);
 void pd_req_reply_commit(pd_req *r, int status, const char *content_type);
 

@@ -21,12 +21,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "inventory/entities.h"
 
 #define KEY_MAX 192             /* a dotted key we build: prefix, then a column or "extra.<key>" */
 #define CELL_MAX 262144         /* bytes in one value; the longest (an extra) is 65535 characters */
+#define CELL_TOO_BIG "the value is over " STR(CELL_MAX) " bytes"
 #define MAX_COLUMNS 1024
 #define HEADER_MAX 256          /* bytes in one CSV column name */
 #define FILE_MAX (256L << 20)   /* a JSON or CSV file read by pd_inv_import_file */
@@ -61,37 +63,6 @@ bool pd_inv_bool_parse(const char *s, bool *out)
             }
     return false;
 }
-
-/* --- a growing text buffer ------------------------------------------------------------------ */
-
-typedef struct tbuf {
-    char *p;
-    size_t len, cap;
-    bool failed;
-} tbuf;
-
-static void tb_add(tbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void tb_str(tbuf *b, const char *s) { tb_add(b, s, strlen(s)); }
 
 /* --- export ----------------------------------------------------------------------------------- */
 
@@ -183,36 +154,36 @@ static void real_text(double d, char out[40])
         strcat(out, ".0");
 }
 
-static void csv_text(tbuf *b, const char *s)
+static void csv_text(pd_buf *b, const char *s)
 {
     bool quote = s[strcspn(s, ",\"\r\n")] != '\0';
     if (quote)
-        tb_add(b, "\"", 1);
+        pd_buf_add(b, "\"", 1);
     if (*s && strchr(formula_start, *s))
-        tb_add(b, "'", 1);
+        pd_buf_add(b, "'", 1);
     for (const char *q; (q = strchr(s, '"')); s = q + 1) {
-        tb_add(b, s, (size_t)(q - s + 1));
-        tb_add(b, "\"", 1);
+        pd_buf_add(b, s, (size_t)(q - s + 1));
+        pd_buf_add(b, "\"", 1);
     }
-    tb_str(b, s);
+    pd_buf_add_str(b, s);
     if (quote)
-        tb_add(b, "\"", 1);
+        pd_buf_add(b, "\"", 1);
 }
 
 /* Python's csv module, which Spoolman's export uses, writes booleans as True and False. */
-static void csv_value(tbuf *b, const json_t *v)
+static void csv_value(pd_buf *b, const json_t *v)
 {
     char num[40];
     if (json_is_string(v)) {
         csv_text(b, json_string_value(v));
     } else if (json_is_integer(v)) {
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        tb_str(b, num);
+        pd_buf_add_str(b, num);
     } else if (json_is_real(v)) {
         real_text(json_real_value(v), num);
-        tb_str(b, num);
+        pd_buf_add_str(b, num);
     } else if (json_is_boolean(v)) {
-        tb_str(b, json_is_true(v) ? "True" : "False");
+        pd_buf_add_str(b, json_is_true(v) ? "True" : "False");
     }
 }
 
@@ -227,32 +198,29 @@ static pd_err csv_write(const export_ctx *x, char **out, size_t *len)
     const char **keys = malloc((n ? n : 1) * sizeof *keys);
     const char *k;
     json_t *v, *row;
-    tbuf b = {0};
+    pd_buf b;
     if (!keys)
         return PD_ERR_NOMEM;
+    pd_buf_init(&b, FILE_MAX);  /* what an import reads back */
     json_object_foreach(x->keys, k, v)
         keys[i++] = k;
     qsort(keys, n, sizeof *keys, key_cmp);
     for (i = 0; i < n; i++) {
-        tb_str(&b, i ? "," : "");
+        pd_buf_add_str(&b, i ? "," : "");
         csv_text(&b, keys[i]);
     }
-    tb_str(&b, "\r\n");
+    pd_buf_add_str(&b, "\r\n");
     json_array_foreach(x->rows, r, row) {
         for (i = 0; i < n; i++) {
-            tb_str(&b, i ? "," : "");
+            pd_buf_add_str(&b, i ? "," : "");
             csv_value(&b, json_object_get(row, keys[i]));
         }
-        tb_str(&b, "\r\n");
+        pd_buf_add_str(&b, "\r\n");
     }
     free(keys);
-    if (b.failed) {
-        free(b.p);
-        return PD_ERR_NOMEM;
-    }
-    *out = b.p;
-    *len = b.len;
-    return PD_OK;
+    pd_err rc = pd_buf_err(&b);  /* the adds fail for good: checked once */
+    *out = pd_buf_detach(&b, len);
+    return rc;
 }
 
 pd_err pd_inv_export(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool allow_archived, char **out,
@@ -546,7 +514,7 @@ static json_t *text_json(const char *s, size_t n, const char **why)
 {
     json_t *j = NULL;
     if (n > CELL_MAX)
-        *why = "the value is over " STR(CELL_MAX) " bytes";
+        *why = CELL_TOO_BIG;
     else if (memchr(s, '\0', n))
         *why = "the value contains a NUL byte";
     else if (!(j = json_stringn(s, n)))
@@ -893,16 +861,16 @@ static pd_err import_json(imp *im, const char *data, size_t len)
 typedef struct csv_in {
     const char *p, *end;
     size_t line;
-    tbuf cell;
+    pd_buf cell;
 } csv_in;
 
 static bool csv_sep(const csv_in *c) { return c->p == c->end || *c->p == ',' || *c->p == '\r' || *c->p == '\n'; }
 
 /* The cell just read: empty is null (as Spoolman writes None), the formula escape undone. */
-static json_t *csv_cell(const tbuf *cell, const char **why)
+static json_t *csv_cell(pd_buf *cell, const char **why)
 {
-    const char *s = cell->len ? cell->p : "";
-    size_t n = cell->len;
+    const char *s = pd_buf_ptr(cell);
+    size_t n = pd_buf_len(cell);
     if (!n)
         return json_null();
     if (n >= 2 && s[0] == '\'' && memchr(formula_start, s[1], sizeof formula_start - 1)) {
@@ -920,7 +888,7 @@ static pd_err csv_record(csv_in *c, json_t *cells, const char **why)
     pd_err rc = PD_OK;
     json_array_clear(cells);
     while (!rc) {
-        c->cell.len = 0;
+        pd_buf_reset(&c->cell);
         if (c->p < c->end && *c->p == '"') {
             for (c->p++;;) {
                 const char *q = memchr(c->p, '"', (size_t)(c->end - c->p));
@@ -930,7 +898,7 @@ static pd_err csv_record(csv_in *c, json_t *cells, const char **why)
                     break;
                 }
                 bool doubled = q + 1 < c->end && q[1] == '"';
-                tb_add(&c->cell, c->p, (size_t)(q - c->p) + doubled);  /* "" keeps one quote */
+                pd_buf_add(&c->cell, c->p, (size_t)(q - c->p) + doubled);  /* "" keeps one quote */
                 c->p = q + 1 + doubled;
                 if (!doubled)
                     break;
@@ -943,14 +911,15 @@ static pd_err csv_record(csv_in *c, json_t *cells, const char **why)
             const char *s = c->p;
             while (!csv_sep(c))
                 c->p++;
-            tb_add(&c->cell, s, (size_t)(c->p - s));
+            pd_buf_add(&c->cell, s, (size_t)(c->p - s));
         }
         json_t *j = NULL;
         if (rc)
             break;
-        if (c->cell.failed)
-            rc = PD_ERR_NOMEM;
-        else if (json_array_size(cells) == MAX_COLUMNS) {
+        if ((rc = pd_buf_err(&c->cell))) {
+            if (rc == PD_ERR_TOOBIG)
+                *why = CELL_TOO_BIG;
+        } else if (json_array_size(cells) == MAX_COLUMNS) {
             *why = "more than " STR(MAX_COLUMNS) " fields";
             rc = PD_ERR_TOOBIG;
         } else if (!(j = csv_cell(&c->cell, why)))
@@ -974,6 +943,7 @@ static pd_err csv_record(csv_in *c, json_t *cells, const char **why)
 static pd_err import_csv(imp *im, const char *data, size_t len)
 {
     csv_in c = {data, data + len, 1, {0}};
+    pd_buf_init(&c.cell, CELL_MAX + 1);  /* + the quote before formula-like text, dropped again */
     json_t *header = json_array(), *cells = json_array(), *row = NULL;
     const char *why = NULL;
     pd_err rc = header && cells ? PD_OK : PD_ERR_NOMEM;
@@ -1015,7 +985,7 @@ static pd_err import_csv(imp *im, const char *data, size_t len)
             rc = import_row(im, row, line);
         json_decref(row);
     }
-    free(c.cell.p);
+    pd_buf_free(&c.cell);
     json_decref(header);
     json_decref(cells);
     return rc;

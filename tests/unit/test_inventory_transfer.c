@@ -416,6 +416,18 @@ static void bad_rows_roll_back(void **state)
     expect_failure(b, PD_INV_FMT_CSV, "name,comment\r\nA,x\r\nB\r\n", PD_ERR_PARSE, "row 2 (line 3)", "1 fields");
     expect_failure(b, PD_INV_FMT_CSV, "name,name\r\n", PD_ERR_PARSE, "header", NULL);
     expect_failure(b, PD_INV_FMT_CSV, "name\r\n\xff\r\n", PD_ERR_PARSE, "row 1", "UTF-8");
+    /* a cell over 256 KiB: refused alike whether the cell buffer's bound or the value's check
+     * sees it first */
+    for (size_t extra = 1; extra <= 2; extra++) {
+        size_t n = (256u << 10) + extra;
+        char *big = malloc(n + 16);
+        assert_non_null(big);
+        memcpy(big, "comment\r\n", 9);
+        memset(big + 9, 'x', n);
+        memcpy(big + 9 + n, "\r\n", 3);
+        expect_failure(b, PD_INV_FMT_CSV, big, PD_ERR_PARSE, "row 1 (line 2)", "over 262144 bytes");
+        free(big);
+    }
     expect_failure(b, PD_INV_FMT_JSON, "{\"name\":\"V\"}", PD_ERR_PARSE, "array", NULL);
     expect_failure(b, PD_INV_FMT_JSON, "[{\"name\":\"V\"},3]", PD_ERR_FIELD, "row 2", NULL);
     expect_failure(b, PD_INV_FMT_JSON, "[{\"name\":\"V\"", PD_ERR_PARSE, "not valid JSON", NULL);
