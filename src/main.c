@@ -1,12 +1,14 @@
 /* printdeck: wiring only. Parses the command line, loads configuration, opens storage,
  * starts the fleet, the HTTP server and the event hub on one libuv loop, and handles
  * signals (SIGINT/SIGTERM stop cleanly, SIGHUP reloads the configuration). */
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <mosquitto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "api/api.h"
@@ -302,6 +304,21 @@ static int import_command(daemon_ctx *d, int argc, char **argv, const char *form
     return 0;
 }
 
+/* Each printer holds a socket, and the soft limit of 1,024 that most systems start a process
+ * with exists for select(), which the loop never uses (epoll). The hard limit is what the
+ * administrator allows; take all of it, as nginx's worker_rlimit_nofile asks to. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl))
+        pd_warn("main", "cannot raise the descriptor limit from %llu: %s", (unsigned long long)was,
+                strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -363,6 +380,7 @@ int main(int argc, char **argv)
         }
         goto out;
     }
+    raise_fd_limit();
     mosquitto_lib_init();
     uv_loop_init(&d.loop);
     if (start(&d) == 0) {
