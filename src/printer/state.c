@@ -622,7 +622,7 @@ static bool hms_seen(const pd_state *st, const pd_hms_alert *a)
     return false;
 }
 
-/* A missing list keeps the alerts; entries with a zero half are no alert (§5). */
+/* A missing list keeps the alerts; entries with a zero half are not alerts. */
 static void read_hms(const pd_state_field *f, void *rec, const state_in *in)
 {
     pd_state *st = rec;
