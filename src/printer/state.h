@@ -72,7 +72,7 @@ typedef struct pd_state {
     uint32_t print_error;
     bool sign_required;    /* fun bit 0x20000000: firmware wants signed commands */
     int door_open;         /* 1/0, -1 unknown */
-    int64_t updated_at_ms;
+    int64_t updated_at_ms; /* set by the fleet when a report changed the state: no row */
 } pd_state;
 
 /* --- the field tables ----------------------------------------------------------------------
