@@ -1,10 +1,10 @@
 /* /healthz and /metrics. Both are open: load balancers and Prometheus scrapers usually carry
  * no token, and neither says more than a printer's name and serial.
  *
- * /metrics is the Prometheus text format 0.0.4. Printer families come from one table: each
- * row names the metric and where its value lives (typed state, counters, AMS unit, tray)
- * and which value means "unknown" (then the sample is left out rather than faked). */
-#include <math.h>
+ * /metrics is the Prometheus text format 0.0.4. The link's families (online, counters) come
+ * from the table here; the state's gauges from the rows of the state's field tables that name
+ * a metric (printer/state.h), which also say which value means "unknown" (then the sample is
+ * left out rather than faked). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,61 +39,46 @@ static void healthz(pd_req *r)
 
 typedef enum metric_scope {
     SCOPE_ONLINE,    /* the printer's online flag */
-    SCOPE_STATE,     /* pd_state */
     SCOPE_COUNTERS,  /* pd_printer_counters */
+    SCOPE_STATE,     /* pd_state */
     SCOPE_AMS,       /* pd_ams_unit, one sample per unit */
     SCOPE_TRAY,      /* pd_tray in an AMS unit, one sample per loaded slot */
 } metric_scope;
 
-enum { UNKNOWN_NAN = 1, UNKNOWN_ZERO = 2, UNKNOWN_NEGATIVE = 4 };
-
+/* The link's own families; the state's come from its field tables (state.h). */
 typedef struct metric {
     const char *name, *type, *help;
     metric_scope scope;
-    size_t off;
-    char kind;         /* 'b' bool, 'i' int, 'd' double, 'u' uint64_t */
-    unsigned unknown;  /* values that mean "not known": no sample */
+    size_t off;        /* SCOPE_COUNTERS: a uint64_t in pd_printer_counters */
 } metric;
 
-#define ST(m) SCOPE_STATE, offsetof(pd_state, m)
-#define CNT(m) SCOPE_COUNTERS, offsetof(pd_printer_counters, m)
-#define AMS(m) SCOPE_AMS, offsetof(pd_ams_unit, m)
-
-static const metric printer_metrics[] = {
+static const metric link_metrics[] = {
     {"printdeck_printer_online", "gauge", "1 when the printer's MQTT session is up and reporting",
-     SCOPE_ONLINE, 0, 'b', 0},
-    {"printdeck_printer_nozzle_temp_celsius", "gauge", "Nozzle temperature", ST(nozzle_temp), 'd',
-     UNKNOWN_NAN},
-    {"printdeck_printer_nozzle_target_celsius", "gauge", "Nozzle target temperature",
-     ST(nozzle_target), 'd', UNKNOWN_NAN},
-    {"printdeck_printer_bed_temp_celsius", "gauge", "Bed temperature", ST(bed_temp), 'd',
-     UNKNOWN_NAN},
-    {"printdeck_printer_bed_target_celsius", "gauge", "Bed target temperature", ST(bed_target), 'd',
-     UNKNOWN_NAN},
-    {"printdeck_printer_chamber_temp_celsius", "gauge",
-     "Chamber temperature (models with a chamber sensor)", ST(chamber_temp), 'd', UNKNOWN_NAN},
-    {"printdeck_printer_progress_percent", "gauge", "Progress of the current print",
-     ST(progress), 'i', 0},
-    {"printdeck_printer_layer", "gauge", "Layer being printed", ST(layer), 'i', 0},
-    {"printdeck_printer_messages_total", "counter", "MQTT messages received", CNT(messages), 'u',
-     0},
+     SCOPE_ONLINE, 0},
+    {"printdeck_printer_messages_total", "counter", "MQTT messages received", SCOPE_COUNTERS,
+     offsetof(pd_printer_counters, messages)},
     {"printdeck_printer_dropped_total", "counter", "Malformed or oversized messages dropped",
-     CNT(dropped), 'u', 0},
-    {"printdeck_printer_reconnects_total", "counter", "MQTT reconnections", CNT(reconnects), 'u',
-     0},
-    {"printdeck_ams_humidity_level", "gauge", "AMS humidity level, 1 (wet) to 5 (dry)",
-     AMS(humidity), 'i', UNKNOWN_ZERO},
-    {"printdeck_ams_humidity_percent", "gauge", "AMS relative humidity", AMS(humidity_pct), 'i',
-     UNKNOWN_NEGATIVE},
-    {"printdeck_ams_temp_celsius", "gauge", "AMS temperature", AMS(temp), 'd',
-     UNKNOWN_NAN | UNKNOWN_ZERO},
-    {"printdeck_tray_remain_percent", "gauge", "Filament left on the spool in an AMS slot",
-     SCOPE_TRAY, offsetof(pd_tray, remain), 'i', UNKNOWN_NEGATIVE},
+     SCOPE_COUNTERS, offsetof(pd_printer_counters, dropped)},
+    {"printdeck_printer_reconnects_total", "counter", "MQTT reconnections", SCOPE_COUNTERS,
+     offsetof(pd_printer_counters, reconnects)},
 };
 
+static const struct {
+    const pd_state_table *t;
+    metric_scope scope;
+} state_tables[] = {
+    {&pd_state_fields, SCOPE_STATE},
+    {&pd_state_ams_fields, SCOPE_AMS},
+    {&pd_state_tray_fields, SCOPE_TRAY},
+};
+
+/* One family: a link metric (m) or a state field (f). */
 typedef struct emit {
     FILE *f;
+    const char *name;
+    metric_scope scope;
     const metric *m;
+    const pd_state_field *field;
 } emit;
 
 /* Label values escaped as the exposition format requires: backslash, quote, newline. */
@@ -111,18 +96,17 @@ static void label_value(char *out, size_t cap, const char *in)
     out[n] = '\0';
 }
 
-static void sample(const emit *e, const char *labels, const void *base)
+static void sample(const emit *e, const char *labels, double v)
 {
-    const metric *m = e->m;
-    const char *p = (const char *)base + m->off;
-    double v = m->kind == 'b'   ? *(const bool *)p
-               : m->kind == 'i' ? *(const int *)p
-               : m->kind == 'd' ? *(const double *)p
-                                : (double)*(const uint64_t *)p;
-    if (((m->unknown & UNKNOWN_NAN) && isnan(v)) || ((m->unknown & UNKNOWN_ZERO) && v == 0) ||
-        ((m->unknown & UNKNOWN_NEGATIVE) && v < 0))
-        return;
-    fprintf(e->f, "%s{%s} %.15g\n", m->name, labels, v);
+    fprintf(e->f, "%s{%s} %.15g\n", e->name, labels, v);
+}
+
+/* A state field's sample; none when its value is unknown. */
+static void field_sample(const emit *e, const char *labels, const void *rec)
+{
+    double v;
+    if (pd_state_number(e->field, rec, &v))
+        sample(e, labels, v);
 }
 
 static void emit_printer(pd_printer *p, void *ud)
@@ -134,25 +118,23 @@ static void emit_printer(pd_printer *p, void *ud)
     label_value(name, sizeof name, rec->name);
     label_value(serial, sizeof serial, rec->serial);
     snprintf(labels, sizeof labels, "printer=\"%s\",serial=\"%s\"", name, serial);
-    switch (e->m->scope) {
-    case SCOPE_ONLINE: {
-        bool online = pd_printer_online(p);
-        sample(e, labels, &online);
-        break;
-    }
-    case SCOPE_STATE:
-        sample(e, labels, st);
+    switch (e->scope) {
+    case SCOPE_ONLINE:
+        sample(e, labels, pd_printer_online(p));
         break;
     case SCOPE_COUNTERS: {
         pd_printer_counters c;
         pd_printer_counters_get(p, &c);
-        sample(e, labels, &c);
+        sample(e, labels, (double)*(const uint64_t *)((const char *)&c + e->m->off));
         break;
     }
+    case SCOPE_STATE:
+        field_sample(e, labels, st);
+        break;
     case SCOPE_AMS:
         for (int i = 0; i < st->n_ams && i < PD_MAX_AMS; i++) {
             snprintf(sub, sizeof sub, "%s,ams=\"%d\"", labels, st->ams[i].id);
-            sample(e, sub, &st->ams[i]);
+            field_sample(e, sub, &st->ams[i]);
         }
         break;
     case SCOPE_TRAY:
@@ -164,7 +146,7 @@ static void emit_printer(pd_printer *p, void *ud)
                 label_value(type, sizeof type, tr->type);
                 snprintf(sub, sizeof sub, "%s,ams=\"%d\",tray=\"%d\",type=\"%s\"", labels,
                          st->ams[i].id, tr->id, type);
-                sample(e, sub, tr);
+                field_sample(e, sub, tr);
             }
         break;
     }
@@ -173,6 +155,21 @@ static void emit_printer(pd_printer *p, void *ud)
 static void family_header(FILE *f, const char *name, const char *type, const char *help)
 {
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Every row with a metric is a gauge; a group's rows live in the same record. */
+static void state_families(FILE *f, pd_app *app, const pd_state_table *t, metric_scope scope)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const pd_state_field *row = &t->rows[i];
+        if (row->kind == PD_SK_GROUP)
+            state_families(f, app, row->sub, scope);
+        if (!row->metric)
+            continue;
+        emit e = {f, row->metric, scope, NULL, row};
+        family_header(f, row->metric, "gauge", row->help);
+        pd_fleet_foreach(app->fleet, emit_printer, &e);
+    }
 }
 
 static void process_gauge(FILE *f, const char *name, const char *type, const char *help,
@@ -204,11 +201,14 @@ static void metrics(pd_req *r)
         pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
         return;
     }
-    for (size_t i = 0; i < sizeof printer_metrics / sizeof *printer_metrics; i++) {
-        emit e = {f, &printer_metrics[i]};
-        family_header(f, e.m->name, e.m->type, e.m->help);
+    for (size_t i = 0; i < sizeof link_metrics / sizeof *link_metrics; i++) {
+        const metric *m = &link_metrics[i];
+        emit e = {f, m->name, m->scope, m, NULL};
+        family_header(f, m->name, m->type, m->help);
         pd_fleet_foreach(app->fleet, emit_printer, &e);
     }
+    for (size_t i = 0; i < sizeof state_tables / sizeof *state_tables; i++)
+        state_families(f, app, state_tables[i].t, state_tables[i].scope);
     process_gauge(f, "printdeck_process_resident_memory_bytes", "gauge",
                   "Resident memory of the daemon", resident_bytes());
     process_gauge(f, "printdeck_printers", "gauge", "Printers configured",

@@ -10,20 +10,32 @@
 #include "printer/hms.h"
 #include "printer/report.h"
 
-#define DOOR_BIT     0x00800000u /* stat (H2/X2D/P2S) and home_flag (X1) */
-#define SIGNED_BIT   0x20000000u /* fun: firmware wants signed commands */
-#define FAN_STEPS    15.0        /* the *_fan_speed strings count 0-15 */
+#define DOOR_BIT      0x00800000u /* stat (H2/X2D/P2S) and home_flag (X1) */
+#define SIGNED_BIT    0x20000000  /* fun: firmware wants signed commands */
+#define FAN_STEPS     15.0        /* the *_fan_speed strings count 0-15 */
+#define EXTERNAL_UNIT 255         /* the ams_id of the external holder's tray events */
 
-void pd_state_init(pd_state *st)
-{
-    memset(st, 0, sizeof *st);
-    st->nozzle_temp = st->nozzle_target = st->bed_temp = st->bed_target = NAN;
-    st->chamber_temp = NAN;
-    st->fan_part = st->fan_aux = st->fan_chamber = st->fan_heatbreak = -1;
-    st->light = -1;
-    st->door_open = -1;
-    st->tray_now = 255;
-}
+/* What a reader sees. */
+struct pd_state_in {
+    const json_t *o;       /* the object the record is read from: print, an AMS unit, a tray */
+    pd_model model;
+    const void *prev;      /* AMS unit: the same unit in the previous state, or NULL */
+    const uint64_t *bits;  /* AMS unit: tray_exist_bits when they count, else NULL */
+    int exist;             /* tray: 1/0 from tray_exist_bits, -1 when they say nothing */
+};
+typedef struct pd_state_in state_in;
+
+struct pd_state_differ {
+    pd_bus *bus;
+    const pd_event *base;
+    pd_model model;
+    int ams_id;            /* the unit whose trays are being compared */
+    bool changed;
+};
+typedef struct pd_state_differ differ;
+
+#define FIELD(T, f, rec)  ((T *)((char *)(rec) + (f)->off))
+#define CFIELD(T, f, rec) ((const T *)((const char *)(rec) + (f)->off))
 
 /* --- typed reads: a missing or malformed value leaves the destination alone ------------- */
 
@@ -48,15 +60,10 @@ static int clamp_int(double d)
     return (int)d;
 }
 
-static bool read_double(const json_t *o, const char *key, double *dst)
-{
-    return pd_report_number(json_object_get(o, key), dst);
-}
-
-static bool read_int(const json_t *o, const char *key, int *dst)
+static bool read_int(const json_t *v, int *dst)
 {
     double d;
-    if (!read_double(o, key, &d))
+    if (!pd_report_number(v, &d))
         return false;
     *dst = clamp_int(d);
     return true;
@@ -87,70 +94,300 @@ static void copy_str(char *dst, size_t n, const char *s)
     dst[len] = '\0';
 }
 
-static void read_str(const json_t *o, const char *key, char *dst, size_t n)
+/* v into the field as its kind says; false (field untouched) if missing or mistyped. */
+static bool read_value(const pd_state_field *f, void *rec, const json_t *v)
 {
-    const char *s = json_string_value(json_object_get(o, key));
-    if (s)
-        copy_str(dst, n, s);
-}
-
-/* RFID ids of spools without a tag are sent as all zeros. */
-static void read_hex_id(const json_t *o, const char *key, char *dst, size_t n)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    if (s && s[strspn(s, "0")])
-        copy_str(dst, n, s);
-}
-
-/* --- sections of the print object --------------------------------------------------------- */
-
-/* Newer firmware packs a temperature pair in one word: target << 16 | current. */
-static bool read_packed(const json_t *v, double *cur, double *target)
-{
-    uint32_t u;
-    if (!read_u32(v, &u))
+    const char *s;
+    switch (f->kind) {
+    case PD_SK_INT:
+        return read_int(v, FIELD(int, f, rec));
+    case PD_SK_REAL:
+        return pd_report_number(v, FIELD(double, f, rec));
+    case PD_SK_TEXT:
+        if (!(s = json_string_value(v)))
+            return false;
+        copy_str(FIELD(char, f, rec), f->size, s);
+        return true;
+    case PD_SK_BOOL:
+        if (!json_is_boolean(v))
+            return false;
+        *FIELD(bool, f, rec) = json_is_true(v);
+        return true;
+    case PD_SK_U32:
+        return read_u32(v, FIELD(uint32_t, f, rec));
+    default:
         return false;
-    *cur = u & 0xFFFF;
-    *target = u >> 16;
+    }
+}
+
+/* --- records: reset, read, write, compare, driven by their tables ------------------------- */
+
+static void set_unknown(const pd_state_table *t, void *rec)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const pd_state_field *f = &t->rows[i];
+        if (f->kind == PD_SK_INT && f->unknown == PD_SU_MINUS1)
+            *FIELD(int, f, rec) = -1;
+        else if (f->kind == PD_SK_REAL && f->unknown == PD_SU_NAN)
+            *FIELD(double, f, rec) = NAN;
+        else if (f->kind == PD_SK_GROUP)
+            set_unknown(f->sub, rec);
+        else if (f->kind == PD_SK_RECORD)
+            set_unknown(f->sub, FIELD(char, f, rec));
+    }
+}
+
+/* Every field unknown, every list empty. */
+static void record_reset(const pd_state_table *t, void *rec)
+{
+    memset(rec, 0, t->size);
+    set_unknown(t, rec);
+}
+
+static void record_read(const pd_state_table *t, void *rec, const state_in *in)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const pd_state_field *f = &t->rows[i];
+        if (f->read)
+            f->read(f, rec, in);
+        else if (f->kind == PD_SK_GROUP)
+            record_read(f->sub, rec, in);
+        else if (f->src)
+            read_value(f, rec, json_object_get(in->o, f->src));
+    }
+}
+
+/* Nested records are rebuilt from the merged object every time: a unit or a spool that is
+ * gone from it is gone. */
+static void record_read_fresh(const pd_state_table *t, void *rec, const state_in *in)
+{
+    record_reset(t, rec);
+    record_read(t, rec, in);
+}
+
+static bool is_unknown(const pd_state_field *f, const void *rec)
+{
+    switch (f->kind) {
+    case PD_SK_INT: {
+        int v = *CFIELD(int, f, rec);
+        return (f->unknown == PD_SU_ZERO && v == 0) || (f->unknown == PD_SU_MINUS1 && v == -1);
+    }
+    case PD_SK_REAL: {
+        double v = *CFIELD(double, f, rec);
+        return isnan(v) || (f->unknown == PD_SU_ZERO && v == 0);
+    }
+    case PD_SK_TEXT:
+        return !*CFIELD(char, f, rec);
+    case PD_SK_U32:
+        return f->unknown == PD_SU_ZERO && !*CFIELD(uint32_t, f, rec);
+    default:
+        return false;
+    }
+}
+
+bool pd_state_number(const pd_state_field *f, const void *rec, double *out)
+{
+    if (is_unknown(f, rec))
+        return false;
+    switch (f->kind) {
+    case PD_SK_INT: *out = *CFIELD(int, f, rec); return true;
+    case PD_SK_REAL: *out = *CFIELD(double, f, rec); return true;
+    case PD_SK_BOOL: *out = *CFIELD(bool, f, rec); return true;
+    case PD_SK_U32: *out = *CFIELD(uint32_t, f, rec); return true;
+    default: return false;
+    }
+}
+
+static void record_object(pd_jw *w, const pd_state_table *t, const void *rec, pd_model model);
+
+static void list_write(pd_jw *w, const pd_state_field *f, const void *rec, pd_model model)
+{
+    int n = *(const int *)((const char *)rec + f->count_off);
+    const char *e = CFIELD(char, f, rec);
+    pd_jw_open(w, '[');
+    for (int i = 0; i < n; i++, e += f->sub->size)
+        record_object(w, f->sub, e, model);
+    pd_jw_close(w, ']');
+}
+
+static void record_members(pd_jw *w, const pd_state_table *t, const void *rec, pd_model model)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const pd_state_field *f = &t->rows[i];
+        pd_jw_key(w, f->key);
+        if (is_unknown(f, rec)) {
+            pd_jw_null(w);
+            continue;
+        }
+        if (f->write) {
+            f->write(w, f, rec, model);
+            continue;
+        }
+        switch (f->kind) {
+        case PD_SK_INT: pd_jw_int(w, *CFIELD(int, f, rec)); break;
+        case PD_SK_REAL: pd_jw_real(w, *CFIELD(double, f, rec)); break;
+        case PD_SK_TEXT: pd_jw_str(w, CFIELD(char, f, rec)); break;
+        case PD_SK_BOOL: pd_jw_bool(w, *CFIELD(bool, f, rec)); break;
+        case PD_SK_U32: pd_jw_int(w, *CFIELD(uint32_t, f, rec)); break;
+        case PD_SK_GROUP: record_object(w, f->sub, rec, model); break;
+        case PD_SK_LIST: list_write(w, f, rec, model); break;
+        case PD_SK_RECORD:
+            if (*(const bool *)((const char *)rec + f->count_off))
+                record_object(w, f->sub, CFIELD(char, f, rec), model);
+            else
+                pd_jw_null(w);
+            break;
+        case PD_SK_DERIVED: break;
+        }
+    }
+}
+
+static void record_object(pd_jw *w, const pd_state_table *t, const void *rec, pd_model model)
+{
+    pd_jw_open(w, '{');
+    record_members(w, t, rec, model);
+    pd_jw_close(w, '}');
+}
+
+static bool same_d(double a, double b)
+{
+    return a == b || (isnan(a) && isnan(b));
+}
+
+static bool field_same(const pd_state_field *f, const void *a, const void *b)
+{
+    switch (f->kind) {
+    case PD_SK_INT: return *CFIELD(int, f, a) == *CFIELD(int, f, b);
+    case PD_SK_REAL: return same_d(*CFIELD(double, f, a), *CFIELD(double, f, b));
+    case PD_SK_TEXT: return !strcmp(CFIELD(char, f, a), CFIELD(char, f, b));
+    case PD_SK_BOOL: return *CFIELD(bool, f, a) == *CFIELD(bool, f, b);
+    case PD_SK_U32: return *CFIELD(uint32_t, f, a) == *CFIELD(uint32_t, f, b);
+    default: return true;
+    }
+}
+
+/* Scalars only: for records without lists (an HMS alert). */
+static bool record_same(const pd_state_table *t, const void *a, const void *b)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (!field_same(&t->rows[i], a, b))
+            return false;
     return true;
 }
 
-static void read_temp_pair(const json_t *p, const char *cur_key, const char *target_key,
-                           const json_t *packed, double *cur, double *target)
+static void emit(differ *d, pd_event *ev)
 {
-    double pc, pt;
-    bool have = read_packed(packed, &pc, &pt);
-    if (!read_double(p, cur_key, cur) && have)
-        *cur = pc;
-    if (!read_double(p, target_key, target) && have)
-        *target = pt;
+    d->changed = true;
+    if (d->bus)
+        pd_bus_emit(d->bus, ev);
+}
+
+/* The event a changed field names; its payload comes from the record that field lives in. */
+static void emit_change(differ *d, pd_event_type type, const void *old, const void *cur)
+{
+    pd_event ev = *d->base;
+    ev.type = type;
+    switch (type) {
+    case PD_EV_JOB_PHASE:
+        ev.u.phase.from = ((const pd_state *)old)->gcode_state;
+        ev.u.phase.to = ((const pd_state *)cur)->gcode_state;
+        break;
+    case PD_EV_LAYER:
+        ev.u.layer.layer = ((const pd_state *)cur)->layer;
+        ev.u.layer.total = ((const pd_state *)cur)->total_layers;
+        break;
+    case PD_EV_TRAY:
+        ev.u.tray.ams_id = d->ams_id;
+        ev.u.tray.tray_id = ((const pd_tray *)cur)->id;
+        break;
+    default:
+        break;
+    }
+    emit(d, &ev);
+}
+
+/* Every row is compared: a changed field marks the printer changed and emits its event, at
+ * most once per record (a tray whose type and colour change is one TRAY event). */
+static void record_diff(differ *d, const pd_state_table *t, const void *old, const void *cur)
+{
+    pd_event_type sent = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const pd_state_field *f = &t->rows[i];
+        switch (f->kind) {
+        case PD_SK_DERIVED:
+            break;
+        case PD_SK_GROUP:
+            record_diff(d, f->sub, old, cur);
+            break;
+        case PD_SK_LIST:
+        case PD_SK_RECORD:
+            f->diff(d, f, old, cur);
+            break;
+        default:
+            if (field_same(f, old, cur))
+                break;
+            d->changed = true;
+            if (f->event && !(sent & f->event)) {
+                sent |= f->event;
+                emit_change(d, f->event, old, cur);
+            }
+            break;
+        }
+    }
+}
+
+/* --- readers: fields that need decoding ----------------------------------------------------- */
+
+/* `src` inside the object `alt` */
+static void read_inside(const pd_state_field *f, void *rec, const state_in *in)
+{
+    read_value(f, rec, DIG(in->o, f->alt, f->src));
+}
+
+/* `src`, else the same key inside `alt` (H2 firmware also mirrors the layers under "3D") */
+static void read_or_inside(const pd_state_field *f, void *rec, const state_in *in)
+{
+    if (!read_value(f, rec, json_object_get(in->o, f->src)))
+        read_inside(f, rec, in);
+}
+
+/* The flat `src` first; newer firmware packs a temperature pair in one word,
+ * target << 16 | current, and `arg` is the shift of this field's half. */
+static void read_temp(const pd_state_field *f, void *rec, const state_in *in,
+                      const json_t *packed)
+{
+    uint32_t u;
+    if (!read_value(f, rec, json_object_get(in->o, f->src)) && read_u32(packed, &u))
+        *FIELD(double, f, rec) = u >> f->arg & 0xFFFF;
 }
 
 /* device.extruder.state: low nibble = extruder count, next nibble = the active one. */
-static const json_t *active_extruder(const json_t *dev)
+static void read_nozzle_temp(const pd_state_field *f, void *rec, const state_in *in)
 {
+    const json_t *ext = DIG(in->o, "device", "extruder");
     uint32_t state = 0;
-    read_u32(DIG(dev, "extruder", "state"), &state);
-    return pd_report_find_id(DIG(dev, "extruder", "info"), (state >> 4) & 0xF);
+    read_u32(json_object_get(ext, "state"), &state);
+    read_temp(f, rec, in,
+              DIG(pd_report_find_id(json_object_get(ext, "info"), (state >> 4) & 0xF), "temp"));
 }
 
-static void extract_temps(pd_state *st, const json_t *p, pd_model model)
+static void read_bed_temp(const pd_state_field *f, void *rec, const state_in *in)
 {
-    const json_t *dev = json_object_get(p, "device");
-    read_temp_pair(p, "nozzle_temper", "nozzle_target_temper", DIG(active_extruder(dev), "temp"),
-                   &st->nozzle_temp, &st->nozzle_target);
-    read_temp_pair(p, "bed_temper", "bed_target_temper", DIG(dev, "bed", "info", "temp"),
-                   &st->bed_temp, &st->bed_target);
-    /* P1/A1 send a constant 5 as chamber_temper, so the flat field counts only on models with
-     * a sensor; device.ctc is a real reading wherever it is present */
-    bool sensor = pd_model_has_chamber_sensor(model);
-    double cur, target;
-    if (sensor && read_double(p, "chamber_temper", &st->chamber_temp))
+    read_temp(f, rec, in, DIG(in->o, "device", "bed", "info", "temp"));
+}
+
+/* P1/A1 send a constant 5 as chamber_temper, so `src` counts only on models with a sensor;
+ * device.ctc is a real reading wherever it is present */
+static void read_chamber(const pd_state_field *f, void *rec, const state_in *in)
+{
+    bool sensor = pd_model_has_chamber_sensor(in->model);
+    uint32_t u;
+    if (sensor && read_value(f, rec, json_object_get(in->o, f->src)))
         return;
-    if (read_packed(DIG(dev, "ctc", "info", "temp"), &cur, &target))
-        st->chamber_temp = cur;
+    if (read_u32(DIG(in->o, "device", "ctc", "info", "temp"), &u))
+        *FIELD(double, f, rec) = u & 0xFFFF;
     else if (!sensor)
-        st->chamber_temp = NAN;
+        *FIELD(double, f, rec) = NAN;
 }
 
 static int fan_percent(double v, double full_scale)
@@ -159,79 +396,126 @@ static int fan_percent(double v, double full_scale)
     return pct < 0 ? 0 : pct > 100 ? 100 : (int)pct;
 }
 
-static bool read_fan_steps(const json_t *p, const char *key, int *dst)
+/* The 0-15 step string `src`. `arg` is the fan's id in device.airduct.parts (16 part, 32 aux,
+ * 48 chamber; 0 for a fan that has neither), and id / 16 - 1 its byte in fan_gear. Studio
+ * prefers fan_gear (0-255 per fan) where it is set: finer than the steps. Firmware without
+ * the legacy strings has only the airduct parts, already in percent. */
+static void read_fan(const pd_state_field *f, void *rec, const state_in *in)
 {
-    double v;
-    if (!read_double(p, key, &v))
-        return false;
-    *dst = fan_percent(v, FAN_STEPS);
-    return true;
-}
-
-static void extract_fans(pd_state *st, const json_t *p)
-{
-    bool legacy = read_fan_steps(p, "cooling_fan_speed", &st->fan_part);
-    read_fan_steps(p, "big_fan1_speed", &st->fan_aux);
-    read_fan_steps(p, "big_fan2_speed", &st->fan_chamber);
-    read_fan_steps(p, "heatbreak_fan_speed", &st->fan_heatbreak);
-
-    /* Studio prefers fan_gear (0-255 per fan) where it is set: finer than the 0-15 steps */
+    int *dst = FIELD(int, f, rec);
     uint32_t gear;
-    if (read_u32(json_object_get(p, "fan_gear"), &gear) && gear) {
-        st->fan_part = fan_percent(gear & 0xFF, 255.0);
-        st->fan_aux = fan_percent(gear >> 8 & 0xFF, 255.0);
-        st->fan_chamber = fan_percent(gear >> 16 & 0xFF, 255.0);
+    double v;
+    if (f->arg && read_u32(json_object_get(in->o, "fan_gear"), &gear) && gear) {
+        *dst = fan_percent((gear >> (f->arg / 16 - 1) * 8) & 0xFF, 255.0);
         return;
     }
-    if (legacy)
+    if (pd_report_number(json_object_get(in->o, f->src), &v))
+        *dst = fan_percent(v, FAN_STEPS);
+    if (!f->arg || pd_report_number(json_object_get(in->o, "cooling_fan_speed"), &v))
         return;
-    /* Firmware without the legacy strings: airduct parts already hold percent, ids 16/32/48
-     * are the part, aux and chamber fans. */
-    const json_t *parts = DIG(p, "device", "airduct", "parts");
-    double v;
-    if (read_double(pd_report_find_id(parts, 16), "state", &v))
-        st->fan_part = fan_percent(v, 100.0);
-    if (read_double(pd_report_find_id(parts, 32), "state", &v))
-        st->fan_aux = fan_percent(v, 100.0);
-    if (read_double(pd_report_find_id(parts, 48), "state", &v))
-        st->fan_chamber = fan_percent(v, 100.0);
+    const json_t *part = pd_report_find_id(DIG(in->o, "device", "airduct", "parts"), f->arg);
+    if (pd_report_number(json_object_get(part, "state"), &v))
+        *dst = fan_percent(v, 100.0);
 }
 
-static void extract_wifi(pd_state *st, const json_t *p)
+/* "-NNdBm" */
+static void read_wifi(const pd_state_field *f, void *rec, const state_in *in)
 {
-    const char *s = json_string_value(json_object_get(p, "wifi_signal"));
+    const char *s = json_string_value(json_object_get(in->o, f->src));
     if (!s)
         return;
     char *end;
     long v = strtol(s, &end, 10);
     if (end != s && v < 0 && v > -200 && (!*end || !strcmp(end, "dBm")))
-        st->wifi_dbm = (int)v;
+        *FIELD(int, f, rec) = (int)v;
 }
 
-static void extract_light(pd_state *st, const json_t *p)
+/* `src` lists {node, mode}; the node named `alt` is on (1) or off (0) */
+static void read_light(const pd_state_field *f, void *rec, const state_in *in)
 {
     size_t i;
     const json_t *node;
-    json_array_foreach(json_object_get(p, "lights_report"), i, node) {
+    json_array_foreach(json_object_get(in->o, f->src), i, node) {
         const char *name = json_string_value(json_object_get(node, "node"));
         const char *mode = json_string_value(json_object_get(node, "mode"));
-        if (!name || !mode || strcmp(name, "chamber_light"))
+        if (!name || !mode || strcmp(name, f->alt))
             continue;
         if (!strcmp(mode, "off"))
-            st->light = 0;
+            *FIELD(int, f, rec) = 0;
         else if (!strcmp(mode, "on") || !strcmp(mode, "flashing"))
-            st->light = 1;
+            *FIELD(int, f, rec) = 1;
     }
 }
 
-static void extract_nozzle(pd_state *st, const json_t *p)
+/* Door sensors: H2/X2D/P2S report it in `stat`, the X1 family in `home_flag`; others have
+ * no door (or no sensor). */
+static void read_door(const pd_state_field *f, void *rec, const state_in *in)
 {
-    read_double(p, "nozzle_diameter", &st->nozzle_diameter);
-    read_str(p, "nozzle_type", st->nozzle_type, sizeof st->nozzle_type);
-    /* device.nozzle.info carries the exact nozzle code; id 0 is the mounted (right) one */
-    const json_t *n0 = pd_report_find_id(DIG(p, "device", "nozzle", "info"), 0);
-    read_double(n0, "diameter", &st->nozzle_diameter);
-    read_str(n0, "type", st->nozzle_type, sizeof st->nozzle_type);
+    int *dst = FIELD(int, f, rec);
+    uint64_t stat;
+    uint32_t flag;
+    switch (in->model) {
+    case PD_MODEL_H2D: case PD_MODEL_H2DPRO: case PD_MODEL_H2C: case PD_MODEL_H2S:
+    case PD_MODEL_X2D: case PD_MODEL_P2S:
+        if (pd_report_hex(json_object_get(in->o, "stat"), &stat))
+            *dst = (stat & DOOR_BIT) != 0;
+        break;
+    case PD_MODEL_X1: case PD_MODEL_X1C: case PD_MODEL_X1E:
+        if (read_u32(json_object_get(in->o, "home_flag"), &flag))
+            *dst = (flag & DOOR_BIT) != 0;
+        break;
+    default:
+        *dst = -1;
+        break;
+    }
+}
+
+/* The flat `src`, then `alt` of device.nozzle.info, which carries the exact nozzle code;
+ * id 0 is the mounted (right) one */
+static void read_nozzle(const pd_state_field *f, void *rec, const state_in *in)
+{
+    read_value(f, rec, json_object_get(in->o, f->src));
+    const json_t *n0 = pd_report_find_id(DIG(in->o, "device", "nozzle", "info"), 0);
+    read_value(f, rec, json_object_get(n0, f->alt));
+}
+
+/* bit `arg` of the hex word `src` */
+static void read_bit(const pd_state_field *f, void *rec, const state_in *in)
+{
+    uint64_t v;
+    if (pd_report_hex(json_object_get(in->o, f->src), &v))
+        *FIELD(bool, f, rec) = (v & (unsigned)f->arg) != 0;
+}
+
+/* "id" as "3" or 3, 0-255 */
+static void read_id(const pd_state_field *f, void *rec, const state_in *in)
+{
+    long long id;
+    if (pd_report_id(in->o, &id) && id >= 0 && id <= 255)
+        *FIELD(int, f, rec) = (int)id;
+}
+
+/* An integer from 1 to `arg`, else the field stays unknown (AMS Lite has no humidity sensor
+ * and sends "0"; no real AMS reads 0 %). */
+static bool in_range(const pd_state_field *f, void *rec, const state_in *in)
+{
+    int v;
+    if (!read_int(json_object_get(in->o, f->src), &v) || v < 1 || v > f->arg)
+        return false;
+    *FIELD(int, f, rec) = v;
+    return true;
+}
+
+static void read_range(const pd_state_field *f, void *rec, const state_in *in)
+{
+    in_range(f, rec, in);
+}
+
+/* As read_range, but values outside happen while the AMS powers up: keep what we knew */
+static void read_level(const pd_state_field *f, void *rec, const state_in *in)
+{
+    if (!in_range(f, rec, in) && in->prev)
+        *FIELD(int, f, rec) = *CFIELD(int, f, in->prev);
 }
 
 static bool is_hex(const char *s, size_t len)
@@ -239,31 +523,31 @@ static bool is_hex(const char *s, size_t len)
     return strlen(s) == len && strspn(s, "0123456789abcdefABCDEF") == len;
 }
 
-/* exist: 1/0 from tray_exist_bits, -1 when the bits say nothing about this slot. */
-static void extract_tray(pd_tray *t, const json_t *o, int exist)
+/* "RRGGBB" or "RRGGBBAA" as "#…" */
+static void read_color(const pd_state_field *f, void *rec, const state_in *in)
 {
-    long long id = 0;
-    memset(t, 0, sizeof *t);
-    t->remain = -1;
-    if (pd_report_id(o, &id) && id >= 0 && id <= 255)
-        t->id = (int)id;
-    read_str(o, "tray_type", t->type, sizeof t->type);
-    read_str(o, "tray_sub_brands", t->sub_brand, sizeof t->sub_brand);
-    read_str(o, "tray_info_idx", t->info_idx, sizeof t->info_idx);
-    read_str(o, "tray_id_name", t->id_name, sizeof t->id_name);
-    read_hex_id(o, "tray_uuid", t->uuid, sizeof t->uuid);
-    read_hex_id(o, "tag_uid", t->tag_uid, sizeof t->tag_uid);
-    const char *c = json_string_value(json_object_get(o, "tray_color"));
+    const char *c = json_string_value(json_object_get(in->o, f->src));
+    char *dst = FIELD(char, f, rec);
     if (c && (is_hex(c, 8) || is_hex(c, 6))) {
-        t->color[0] = '#';
-        copy_str(t->color + 1, sizeof t->color - 1, c);
+        dst[0] = '#';
+        copy_str(dst + 1, f->size - 1, c);
     }
-    read_int(o, "remain", &t->remain);
-    read_int(o, "tray_weight", &t->tray_weight);
-    read_int(o, "nozzle_temp_min", &t->nozzle_min);
-    read_int(o, "nozzle_temp_max", &t->nozzle_max);
-    read_double(o, "k", &t->k);
-    t->present = exist >= 0 ? exist : t->type[0] != '\0';
+}
+
+/* RFID ids of spools without a tag are sent as all zeros. */
+static void read_hex_id(const pd_state_field *f, void *rec, const state_in *in)
+{
+    const char *s = json_string_value(json_object_get(in->o, f->src));
+    if (s && s[strspn(s, "0")])
+        copy_str(FIELD(char, f, rec), f->size, s);
+}
+
+/* The slot holds a spool: tray_exist_bits where they have a bit for it, else a `src`
+ * (tray_type) that is not empty. */
+static void read_present(const pd_state_field *f, void *rec, const state_in *in)
+{
+    const char *type = json_string_value(json_object_get(in->o, f->src));
+    *FIELD(bool, f, rec) = in->exist >= 0 ? in->exist : type && *type;
 }
 
 static const pd_ams_unit *unit_find(const pd_ams_unit *units, int n, int id)
@@ -274,43 +558,10 @@ static const pd_ams_unit *unit_find(const pd_ams_unit *units, int n, int id)
     return NULL;
 }
 
-static void extract_unit(pd_ams_unit *u, const json_t *o, int id, const pd_ams_unit *prev,
-                         const uint64_t *bits)
+static void read_units(const pd_state_field *f, void *rec, const state_in *in)
 {
-    memset(u, 0, sizeof *u);
-    u->id = id;
-    u->humidity_pct = -1;
-    /* levels outside 1-5 happen while the AMS powers up: keep what we knew */
-    int level = 0;
-    if (read_int(o, "humidity", &level) && level >= 1 && level <= 5)
-        u->humidity = level;
-    else if (prev)
-        u->humidity = prev->humidity;
-    /* AMS Lite has no sensor and sends "0"; no real AMS reads 0 % */
-    int pct = 0;
-    if (read_int(o, "humidity_raw", &pct) && pct > 0 && pct <= 100)
-        u->humidity_pct = pct;
-    read_double(o, "temp", &u->temp);
-    size_t i;
-    const json_t *tray;
-    json_array_foreach(json_object_get(o, "tray"), i, tray) {
-        long long slot;
-        if (u->n_trays == PD_MAX_TRAYS)
-            break;
-        if (!pd_report_id(tray, &slot))
-            continue;
-        int bit = bits ? pd_report_tray_bit(id, slot) : -1;
-        extract_tray(&u->trays[u->n_trays++], tray, bit < 0 ? -1 : (int)(*bits >> bit & 1));
-    }
-}
-
-/* Units and trays are rebuilt from the merged object every time: a unit or a spool that is
- * gone from it is gone. */
-static void extract_ams(pd_state *st, const json_t *p)
-{
-    const json_t *ams = json_object_get(p, "ams");
-    read_int(ams, "tray_now", &st->tray_now);
-
+    pd_state *st = rec;
+    const json_t *ams = json_object_get(in->o, f->src);
     uint64_t bits;
     bool use_bits = pd_report_hex(json_object_get(ams, "tray_exist_bits"), &bits) &&
                     (bits || json_is_true(json_object_get(ams, "power_on_flag")));
@@ -326,440 +577,397 @@ static void extract_ams(pd_state *st, const json_t *p)
             break;
         if (!pd_report_id(unit, &id) || id < 0 || id > 255)
             continue;
-        extract_unit(&st->ams[st->n_ams++], unit, (int)id, unit_find(prev, n_prev, (int)id),
-                     use_bits ? &bits : NULL);
+        state_in u = {unit, in->model, unit_find(prev, n_prev, (int)id), use_bits ? &bits : NULL,
+                      -1};
+        record_read_fresh(f->sub, &st->ams[st->n_ams++], &u);
+    }
+}
+
+static void read_trays(const pd_state_field *f, void *rec, const state_in *in)
+{
+    pd_ams_unit *u = rec;
+    size_t i;
+    const json_t *tray;
+    json_array_foreach(json_object_get(in->o, f->src), i, tray) {
+        long long slot;
+        if (u->n_trays == PD_MAX_TRAYS)
+            break;
+        if (!pd_report_id(tray, &slot))
+            continue;
+        int bit = in->bits ? pd_report_tray_bit(u->id, slot) : -1;
+        state_in t = {tray, in->model, NULL, NULL, bit < 0 ? -1 : (int)(*in->bits >> bit & 1)};
+        record_read_fresh(f->sub, &u->trays[u->n_trays++], &t);
     }
 }
 
 /* vir_slot's main holder (255) on printers that have holders, else vt_tray. */
-static void extract_external(pd_state *st, const json_t *p)
+static void read_external(const pd_state_field *f, void *rec, const state_in *in)
 {
-    const json_t *ext = pd_report_find_id(json_object_get(p, "vir_slot"), 255);
+    pd_state *st = rec;
+    const json_t *ext = pd_report_find_id(json_object_get(in->o, "vir_slot"), 255);
     if (!ext)
-        ext = json_object_get(p, "vt_tray");
+        ext = json_object_get(in->o, "vt_tray");
     st->has_external = json_is_object(ext);
+    state_in t = {ext, in->model, NULL, NULL, -1};
+    record_reset(f->sub, &st->external);
     if (st->has_external)
-        extract_tray(&st->external, ext, -1);
-    else
-        memset(&st->external, 0, sizeof st->external);
+        record_read(f->sub, &st->external, &t);
 }
 
-static bool hms_seen(const pd_state *st, uint32_t attr, uint32_t code)
+static bool hms_seen(const pd_state *st, const pd_hms_alert *a)
 {
     for (int i = 0; i < st->n_hms; i++)
-        if (st->hms[i].attr == attr && st->hms[i].code == code)
+        if (record_same(&pd_state_hms_fields, &st->hms[i], a))
             return true;
     return false;
 }
 
-static void extract_hms(pd_state *st, const json_t *p)
+/* A missing list keeps the alerts; entries with a zero half are not alerts. */
+static void read_hms(const pd_state_field *f, void *rec, const state_in *in)
 {
-    const json_t *list = json_object_get(p, "hms");
+    pd_state *st = rec;
+    const json_t *list = json_object_get(in->o, f->src);
     if (!json_is_array(list))
         return;
     st->n_hms = 0;
     size_t i;
     const json_t *e;
     json_array_foreach(list, i, e) {
-        uint32_t attr, code;
         if (st->n_hms == PD_MAX_HMS)
             break;
-        if (!read_u32(json_object_get(e, "attr"), &attr) ||
-            !read_u32(json_object_get(e, "code"), &code) || !attr || !code ||
-            hms_seen(st, attr, code))
-            continue;
-        st->hms[st->n_hms++] = (pd_hms_alert){attr, code};
+        pd_hms_alert a;
+        state_in ai = {e, in->model, NULL, NULL, -1};
+        record_read_fresh(f->sub, &a, &ai);
+        if (a.attr && a.code && !hms_seen(st, &a))
+            st->hms[st->n_hms++] = a;
     }
 }
 
-/* Door sensors: H2/X2D/P2S report it in `stat`, the X1 family in `home_flag`; others have
- * no door (or no sensor). */
-static void extract_door(pd_state *st, const json_t *p, pd_model model)
+/* --- writers: API members not shown as their kind -------------------------------------------- */
+
+static void w_on_off(pd_jw *w, const pd_state_field *f, const void *rec, pd_model model)
 {
-    uint64_t stat;
-    uint32_t flag;
-    switch (model) {
-    case PD_MODEL_H2D: case PD_MODEL_H2DPRO: case PD_MODEL_H2C: case PD_MODEL_H2S:
-    case PD_MODEL_X2D: case PD_MODEL_P2S:
-        if (pd_report_hex(json_object_get(p, "stat"), &stat))
-            st->door_open = (stat & DOOR_BIT) != 0;
-        break;
-    case PD_MODEL_X1: case PD_MODEL_X1C: case PD_MODEL_X1E:
-        if (read_u32(json_object_get(p, "home_flag"), &flag))
-            st->door_open = (flag & DOOR_BIT) != 0;
-        break;
-    default:
-        st->door_open = -1;
-        break;
-    }
+    pd_jw_str(w, *CFIELD(int, f, rec) ? "on" : "off");
 }
 
-void pd_state_extract(pd_state *st, const json_t *p, pd_model model)
+static void w_flag(pd_jw *w, const pd_state_field *f, const void *rec, pd_model model)
 {
-    if (!json_is_object(p))
-        return;
-    read_str(p, "gcode_state", st->gcode_state, sizeof st->gcode_state);
-    read_int(p, "stg_cur", &st->stage);
-    read_int(p, "mc_percent", &st->progress);
-    /* H2 firmware also mirrors the layers under "3D" */
-    const json_t *d3 = json_object_get(p, "3D");
-    if (!read_int(p, "layer_num", &st->layer))
-        read_int(d3, "layer_num", &st->layer);
-    if (!read_int(p, "total_layer_num", &st->total_layers))
-        read_int(d3, "total_layer_num", &st->total_layers);
-    read_int(p, "mc_remaining_time", &st->remaining_min);
-    read_str(p, "subtask_name", st->subtask, sizeof st->subtask);
-    read_str(p, "gcode_file", st->gcode_file, sizeof st->gcode_file);
-    extract_temps(st, p, model);
-    extract_fans(st, p);
-    read_int(p, "spd_lvl", &st->speed_level);
-    read_int(p, "spd_mag", &st->speed_mag);
-    extract_wifi(st, p);
-    extract_light(st, p);
-    extract_nozzle(st, p);
-    extract_ams(st, p);
-    extract_external(st, p);
-    extract_hms(st, p);
-    read_u32(json_object_get(p, "print_error"), &st->print_error);
-    uint64_t fun;
-    if (pd_report_hex(json_object_get(p, "fun"), &fun))
-        st->sign_required = (fun & SIGNED_BIT) != 0;
-    extract_door(st, p, model);
+    pd_jw_bool(w, *CFIELD(int, f, rec) != 0);
 }
 
-/* --- API JSON ----------------------------------------------------------------------------- */
-
-/* "" means unknown: null */
-static void k_text(pd_jw *w, const char *key, const char *s)
+static void w_print_error(pd_jw *w, const pd_state_field *f, const void *rec, pd_model model)
 {
-    pd_jw_key(w, key);
-    pd_jw_str(w, *s ? s : NULL);
-}
-
-static void k_int(pd_jw *w, const char *key, long long v)
-{
-    pd_jw_key(w, key);
-    pd_jw_int(w, v);
-}
-
-/* An int whose sentinel value means "unknown". */
-static void k_int_or_null(pd_jw *w, const char *key, long long v, long long unknown)
-{
-    pd_jw_key(w, key);
-    if (v == unknown)
-        pd_jw_null(w);
-    else
-        pd_jw_int(w, v);
-}
-
-/* NAN is written as null; with zero_unknown, 0 too */
-static void k_real(pd_jw *w, const char *key, double v, bool zero_unknown)
-{
-    pd_jw_key(w, key);
-    pd_jw_real(w, zero_unknown && v == 0 ? NAN : v);
-}
-
-static void k_bool(pd_jw *w, const char *key, bool v)
-{
-    pd_jw_key(w, key);
-    pd_jw_bool(w, v);
-}
-
-static void tray_write(pd_jw *w, const pd_tray *t)
-{
-    pd_jw_open(w, '{');
-    k_int(w, "id", t->id);
-    k_bool(w, "present", t->present);
-    k_text(w, "type", t->type);
-    k_text(w, "sub_brand", t->sub_brand);
-    k_text(w, "color", t->color);
-    k_int_or_null(w, "remain", t->remain, -1);
-    k_text(w, "uuid", t->uuid);
-    k_text(w, "tag_uid", t->tag_uid);
-    k_int_or_null(w, "tray_weight", t->tray_weight, 0);
-    k_int_or_null(w, "nozzle_min", t->nozzle_min, 0);
-    k_int_or_null(w, "nozzle_max", t->nozzle_max, 0);
-    k_real(w, "k", t->k, true);
-    k_text(w, "info_idx", t->info_idx);
-    k_text(w, "id_name", t->id_name);
-    pd_jw_close(w, '}');
-}
-
-static void ams_write(pd_jw *w, const pd_state *st)
-{
-    pd_jw_key(w, "ams");
-    pd_jw_open(w, '[');
-    for (int i = 0; i < st->n_ams; i++) {
-        const pd_ams_unit *u = &st->ams[i];
-        pd_jw_open(w, '{');
-        k_int(w, "id", u->id);
-        k_int_or_null(w, "humidity", u->humidity, 0);
-        k_int_or_null(w, "humidity_pct", u->humidity_pct, -1);
-        k_real(w, "temp", u->temp, true);
-        pd_jw_key(w, "trays");
-        pd_jw_open(w, '[');
-        for (int j = 0; j < u->n_trays; j++)
-            tray_write(w, &u->trays[j]);
-        pd_jw_close(w, ']');
-        pd_jw_close(w, '}');
-    }
-    pd_jw_close(w, ']');
-}
-
-static void hms_write(pd_jw *w, const pd_state *st, pd_model model)
-{
-    pd_jw_key(w, "hms");
-    pd_jw_open(w, '[');
-    for (int i = 0; i < st->n_hms; i++) {
-        const pd_hms_alert *a = &st->hms[i];
-        char code[24], url[256];
-        pd_hms_format(a->attr, a->code, code);
-        pd_hms_url(a->attr, a->code, model, url, sizeof url);
-        pd_jw_open(w, '{');
-        k_text(w, "code", code);
-        k_int(w, "attr", a->attr);
-        k_int(w, "severity", pd_hms_severity(a->code));
-        pd_jw_key(w, "text");
-        pd_jw_str(w, pd_hms_text(a->attr, a->code, model));
-        k_text(w, "url", url);
-        pd_jw_close(w, '}');
-    }
-    pd_jw_close(w, ']');
-}
-
-static void print_error_write(pd_jw *w, const pd_state *st, pd_model model)
-{
-    pd_jw_key(w, "print_error");
-    if (!st->print_error) {
-        pd_jw_null(w);
-        return;
-    }
+    uint32_t v = *CFIELD(uint32_t, f, rec);
     char code[10];
-    pd_print_error_format(st->print_error, code);
+    pd_print_error_format(v, code);
     pd_jw_open(w, '{');
-    k_text(w, "code", code);
-    k_int(w, "value", st->print_error);
+    pd_jw_key(w, "code");
+    pd_jw_str(w, code);
+    pd_jw_key(w, "value");
+    pd_jw_int(w, v);
     pd_jw_key(w, "text");
-    pd_jw_str(w, pd_print_error_text(st->print_error, model));
+    pd_jw_str(w, pd_print_error_text(v, model));
     pd_jw_close(w, '}');
 }
 
-/* -1 is unknown (null) */
-static void k_fan(pd_jw *w, const char *key, int v)
+static void w_hms_code(pd_jw *w, const pd_state_field *f, const void *rec, pd_model model)
 {
-    k_int_or_null(w, key, v, -1);
+    const pd_hms_alert *a = rec;
+    char code[24];
+    pd_hms_format(a->attr, a->code, code);
+    pd_jw_str(w, code);
 }
 
-void pd_state_write_json(const pd_state *st, pd_model model, pd_jw *w)
+static void w_hms_severity(pd_jw *w, const pd_state_field *f, const void *rec, pd_model model)
 {
-    k_text(w, "state", st->gcode_state);
-    k_int(w, "stage", st->stage);
-    k_int(w, "progress", st->progress);
-    k_int(w, "layer", st->layer);
-    k_int(w, "total_layers", st->total_layers);
-    k_int(w, "remaining_min", st->remaining_min);
-    k_text(w, "subtask", st->subtask);
-    k_text(w, "gcode_file", st->gcode_file);
-    k_real(w, "nozzle_temp", st->nozzle_temp, false);
-    k_real(w, "nozzle_target", st->nozzle_target, false);
-    k_real(w, "bed_temp", st->bed_temp, false);
-    k_real(w, "bed_target", st->bed_target, false);
-    k_real(w, "chamber_temp", st->chamber_temp, false);
-    pd_jw_key(w, "fans");
-    pd_jw_open(w, '{');
-    k_fan(w, "part", st->fan_part);
-    k_fan(w, "aux", st->fan_aux);
-    k_fan(w, "chamber", st->fan_chamber);
-    k_fan(w, "heatbreak", st->fan_heatbreak);
-    pd_jw_close(w, '}');
-    k_int_or_null(w, "speed_level", st->speed_level, 0);
-    k_int(w, "speed_mag", st->speed_mag);
-    k_int_or_null(w, "wifi_dbm", st->wifi_dbm, 0);
-    pd_jw_key(w, "light");
-    pd_jw_str(w, st->light < 0 ? NULL : st->light ? "on" : "off");
-    pd_jw_key(w, "door_open");
-    if (st->door_open < 0)
-        pd_jw_null(w);
-    else
-        pd_jw_bool(w, st->door_open);
-    pd_jw_key(w, "nozzle");
-    pd_jw_open(w, '{');
-    k_real(w, "diameter", st->nozzle_diameter, true);
-    k_text(w, "type", st->nozzle_type);
-    pd_jw_close(w, '}');
-    ams_write(w, st);
-    k_int(w, "tray_now", st->tray_now);
-    pd_jw_key(w, "external");
-    if (st->has_external)
-        tray_write(w, &st->external);
-    else
-        pd_jw_null(w);
-    hms_write(w, st, model);
-    print_error_write(w, st, model);
-    k_bool(w, "sign_required", st->sign_required);
+    pd_jw_int(w, pd_hms_severity(((const pd_hms_alert *)rec)->code));
 }
 
-/* --- diff --------------------------------------------------------------------------------- */
-
-static bool same_d(double a, double b)
+static void w_hms_text(pd_jw *w, const pd_state_field *f, const void *rec, pd_model model)
 {
-    return a == b || (isnan(a) && isnan(b));
+    const pd_hms_alert *a = rec;
+    pd_jw_str(w, pd_hms_text(a->attr, a->code, model));
 }
 
-/* What subscribers of PD_EV_TRAY care about: which spool is in the slot, and how much. */
-static bool tray_same_spool(const pd_tray *a, const pd_tray *b)
+static void w_hms_url(pd_jw *w, const pd_state_field *f, const void *rec, pd_model model)
 {
-    return a->present == b->present && a->remain == b->remain && !strcmp(a->uuid, b->uuid) &&
-           !strcmp(a->type, b->type) && !strcmp(a->color, b->color);
+    const pd_hms_alert *a = rec;
+    char url[256];
+    pd_hms_url(a->attr, a->code, model, url, sizeof url);
+    pd_jw_str(w, *url ? url : NULL);
 }
 
-static bool tray_same(const pd_tray *a, const pd_tray *b)
-{
-    return tray_same_spool(a, b) && a->id == b->id && !strcmp(a->sub_brand, b->sub_brand) &&
-           !strcmp(a->info_idx, b->info_idx) && !strcmp(a->id_name, b->id_name) &&
-           !strcmp(a->tag_uid, b->tag_uid) && a->tray_weight == b->tray_weight &&
-           a->nozzle_min == b->nozzle_min && a->nozzle_max == b->nozzle_max && same_d(a->k, b->k);
-}
+/* --- list diffs -------------------------------------------------------------------------------- */
 
 static const pd_tray *tray_find(const pd_ams_unit *u, int id)
 {
-    for (int i = 0; u && i < u->n_trays; i++)
+    for (int i = 0; i < u->n_trays; i++)
         if (u->trays[i].id == id)
             return &u->trays[i];
     return NULL;
 }
 
-typedef struct differ {
-    pd_bus *bus;
-    const pd_event *base;
-    bool changed;
-} differ;
-
-static void emit(differ *d, pd_event *ev)
+/* A slot or unit missing on one side compares against an empty one, so a unit plugged in or
+ * pulled out reports each spool it carries. Equal bytes are the common case (a report that
+ * does not touch the AMS leaves its records as they were) and need no field by field look. */
+static void diff_tray(differ *d, const pd_tray *a, const pd_tray *b)
 {
-    d->changed = true;
-    if (d->bus)
-        pd_bus_emit(d->bus, ev);
+    pd_tray empty;
+    if (a && b && !memcmp(a, b, sizeof *a))
+        return;
+    if (!a || !b) {
+        record_reset(&pd_state_tray_fields, &empty);
+        empty.id = a ? a->id : b->id;
+    }
+    record_diff(d, &pd_state_tray_fields, a ? a : &empty, b ? b : &empty);
 }
 
-static void emit_tray(differ *d, int ams_id, int tray_id)
+static void diff_unit(differ *d, const pd_ams_unit *a, const pd_ams_unit *b)
 {
-    pd_event ev = *d->base;
-    ev.type = PD_EV_TRAY;
-    ev.u.tray.ams_id = ams_id;
-    ev.u.tray.tray_id = tray_id;
-    emit(d, &ev);
+    pd_ams_unit empty;
+    if (a && b && !memcmp(a, b, sizeof *a))
+        return;
+    if (!a || !b) {
+        record_reset(&pd_state_ams_fields, &empty);
+        empty.id = a ? a->id : b->id;
+    }
+    record_diff(d, &pd_state_ams_fields, a ? a : &empty, b ? b : &empty);
 }
 
-/* A slot missing on one side compares against an empty slot, so a unit plugged in or pulled
- * out reports each spool it carries. */
-static void diff_tray(differ *d, int ams_id, const pd_tray *a, const pd_tray *b)
+/* Lists compare by id, and a list in another order is still a change to what the API shows. */
+static void diff_trays(differ *d, const pd_state_field *f, const void *old, const void *cur)
 {
-    pd_tray empty = {.remain = -1, .id = a ? a->id : b->id};
-    if (!a)
-        a = &empty;
-    if (!b)
-        b = &empty;
-    if (!tray_same_spool(a, b))
-        emit_tray(d, ams_id, b->id);
-    else if (!tray_same(a, b))
+    const pd_ams_unit *o = old, *u = cur;
+    d->ams_id = u->id;
+    if (o->n_trays != u->n_trays)
         d->changed = true;
+    for (int j = 0; j < u->n_trays; j++) {
+        const pd_tray *t = tray_find(o, u->trays[j].id);
+        if (t != &o->trays[j])
+            d->changed = true;
+        diff_tray(d, t, &u->trays[j]);
+    }
+    for (int j = 0; j < o->n_trays; j++)
+        if (!tray_find(u, o->trays[j].id))
+            diff_tray(d, &o->trays[j], NULL);
 }
 
-static void diff_ams(differ *d, const pd_state *old, const pd_state *cur)
+static void diff_units(differ *d, const pd_state_field *f, const void *old_, const void *cur_)
 {
-    if (old->n_ams != cur->n_ams || old->tray_now != cur->tray_now)
+    const pd_state *old = old_, *cur = cur_;
+    if (old->n_ams != cur->n_ams)
         d->changed = true;
     for (int i = 0; i < cur->n_ams; i++) {
-        const pd_ams_unit *u = &cur->ams[i], *o = unit_find(old->ams, old->n_ams, u->id);
-        if (!o || o->humidity != u->humidity || o->humidity_pct != u->humidity_pct ||
-            !same_d(o->temp, u->temp) || o->n_trays != u->n_trays)
+        const pd_ams_unit *o = unit_find(old->ams, old->n_ams, cur->ams[i].id);
+        if (o != &old->ams[i])
             d->changed = true;
-        for (int j = 0; j < u->n_trays; j++)
-            diff_tray(d, u->id, tray_find(o, u->trays[j].id), &u->trays[j]);
-        for (int j = 0; o && j < o->n_trays; j++)
-            if (!tray_find(u, o->trays[j].id))
-                diff_tray(d, u->id, &o->trays[j], NULL);
+        diff_unit(d, o, &cur->ams[i]);
     }
-    for (int i = 0; i < old->n_ams; i++) {
-        const pd_ams_unit *o = &old->ams[i];
-        if (unit_find(cur->ams, cur->n_ams, o->id))
-            continue;
-        for (int j = 0; j < o->n_trays; j++)
-            diff_tray(d, o->id, &o->trays[j], NULL);
-    }
+    for (int i = 0; i < old->n_ams; i++)
+        if (!unit_find(cur->ams, cur->n_ams, old->ams[i].id))
+            diff_unit(d, &old->ams[i], NULL);
 }
 
-static void emit_hms(differ *d, pd_event_type type, const pd_hms_alert *a, pd_model model)
+static void diff_external(differ *d, const pd_state_field *f, const void *old_, const void *cur_)
+{
+    const pd_state *old = old_, *cur = cur_;
+    if (!old->has_external && !cur->has_external)
+        return;
+    if (old->has_external != cur->has_external)
+        d->changed = true;
+    d->ams_id = EXTERNAL_UNIT;
+    diff_tray(d, old->has_external ? &old->external : NULL,
+              cur->has_external ? &cur->external : NULL);
+}
+
+static void emit_hms(differ *d, pd_event_type type, const pd_hms_alert *a)
 {
     char code[24];
     pd_hms_format(a->attr, a->code, code);
     pd_event ev = *d->base;
     ev.type = type;
     ev.u.hms.code = code;
-    ev.u.hms.text = pd_hms_text(a->attr, a->code, model);
+    ev.u.hms.text = pd_hms_text(a->attr, a->code, d->model);
     emit(d, &ev);
 }
 
-static void diff_hms(differ *d, const pd_state *old, const pd_state *cur, pd_model model)
+/* Alerts are a set: each one raised or cleared is an event. */
+static void diff_hms(differ *d, const pd_state_field *f, const void *old_, const void *cur_)
 {
+    const pd_state *old = old_, *cur = cur_;
     for (int i = 0; i < cur->n_hms; i++)
-        if (!hms_seen(old, cur->hms[i].attr, cur->hms[i].code))
-            emit_hms(d, PD_EV_HMS_RAISED, &cur->hms[i], model);
+        if (!hms_seen(old, &cur->hms[i]))
+            emit_hms(d, PD_EV_HMS_RAISED, &cur->hms[i]);
     for (int i = 0; i < old->n_hms; i++)
-        if (!hms_seen(cur, old->hms[i].attr, old->hms[i].code))
-            emit_hms(d, PD_EV_HMS_CLEARED, &old->hms[i], model);
-    /* unchanged so far means the same count; the same set in another order still changes
-     * what the API lists */
+        if (!hms_seen(cur, &old->hms[i]))
+            emit_hms(d, PD_EV_HMS_CLEARED, &old->hms[i]);
+    if (old->n_hms != cur->n_hms)
+        d->changed = true;
+    /* the same set in another order still changes what the API lists */
     for (int i = 0; i < cur->n_hms && !d->changed; i++)
-        if (old->hms[i].attr != cur->hms[i].attr || old->hms[i].code != cur->hms[i].code)
+        if (!record_same(f->sub, &old->hms[i], &cur->hms[i]))
             d->changed = true;
 }
 
-static bool scalars_same(const pd_state *a, const pd_state *b)
+/* --- the tables -------------------------------------------------------------------------------- */
+
+#define AT(T, m)      .off = offsetof(T, m), .size = sizeof(((T *)0)->m)
+#define ST(m)         AT(pd_state, m)
+#define AMS(m)        AT(pd_ams_unit, m)
+#define TRAY(m)       AT(pd_tray, m)
+#define ALERT(m)      AT(pd_hms_alert, m)
+#define INT(k)        .key = (k), .kind = PD_SK_INT
+#define REAL(k)       .key = (k), .kind = PD_SK_REAL
+#define TEXT(k)       .key = (k), .kind = PD_SK_TEXT
+#define BOOL(k)       .key = (k), .kind = PD_SK_BOOL
+#define U32(k)        .key = (k), .kind = PD_SK_U32
+#define GROUP(k, t)   .key = (k), .kind = PD_SK_GROUP, .sub = (t)
+#define LIST(k, t, T, n) .key = (k), .kind = PD_SK_LIST, .sub = (t), .count_off = offsetof(T, n)
+#define RECORD(k, t, T, has) .key = (k), .kind = PD_SK_RECORD, .sub = (t), .count_off = offsetof(T, has)
+#define DERIVED(k, w) .key = (k), .kind = PD_SK_DERIVED, .write = (w)
+#define GAUGE(n, h)   .metric = (n), .help = (h)
+#define TABLE(T, rows) {rows, sizeof rows / sizeof *rows, sizeof(T)}
+
+static const pd_state_field hms_rows[] = {
+    {U32("code"), ALERT(code), .unknown = PD_SU_ZERO, .src = "code", .write = w_hms_code},
+    {U32("attr"), ALERT(attr), .unknown = PD_SU_ZERO, .src = "attr"},
+    {DERIVED("severity", w_hms_severity)},
+    {DERIVED("text", w_hms_text)},
+    {DERIVED("url", w_hms_url)},
+};
+const pd_state_table pd_state_hms_fields = TABLE(pd_hms_alert, hms_rows);
+
+/* PD_EV_TRAY rows: what its subscribers care about, which spool is in the slot and how much */
+static const pd_state_field tray_rows[] = {
+    {INT("id"), TRAY(id), .read = read_id},
+    {BOOL("present"), TRAY(present), .src = "tray_type", .read = read_present,
+     .event = PD_EV_TRAY},
+    {TEXT("type"), TRAY(type), .src = "tray_type", .event = PD_EV_TRAY},
+    {TEXT("sub_brand"), TRAY(sub_brand), .src = "tray_sub_brands"},
+    {TEXT("color"), TRAY(color), .src = "tray_color", .read = read_color, .event = PD_EV_TRAY},
+    {INT("remain"), TRAY(remain), .unknown = PD_SU_MINUS1, .src = "remain", .event = PD_EV_TRAY,
+     GAUGE("printdeck_tray_remain_percent", "Filament left on the spool in an AMS slot")},
+    {TEXT("uuid"), TRAY(uuid), .src = "tray_uuid", .read = read_hex_id, .event = PD_EV_TRAY},
+    {TEXT("tag_uid"), TRAY(tag_uid), .src = "tag_uid", .read = read_hex_id},
+    {INT("tray_weight"), TRAY(tray_weight), .unknown = PD_SU_ZERO, .src = "tray_weight"},
+    {INT("nozzle_min"), TRAY(nozzle_min), .unknown = PD_SU_ZERO, .src = "nozzle_temp_min"},
+    {INT("nozzle_max"), TRAY(nozzle_max), .unknown = PD_SU_ZERO, .src = "nozzle_temp_max"},
+    {REAL("k"), TRAY(k), .unknown = PD_SU_ZERO, .src = "k"},
+    {TEXT("info_idx"), TRAY(info_idx), .src = "tray_info_idx"},
+    {TEXT("id_name"), TRAY(id_name), .src = "tray_id_name"},
+};
+const pd_state_table pd_state_tray_fields = TABLE(pd_tray, tray_rows);
+
+static const pd_state_field ams_rows[] = {
+    {INT("id"), AMS(id), .read = read_id},
+    {INT("humidity"), AMS(humidity), .unknown = PD_SU_ZERO, .src = "humidity", .arg = 5,
+     .read = read_level, GAUGE("printdeck_ams_humidity_level",
+                               "AMS humidity level, 1 (wet) to 5 (dry)")},
+    {INT("humidity_pct"), AMS(humidity_pct), .unknown = PD_SU_MINUS1, .src = "humidity_raw",
+     .arg = 100, .read = read_range, GAUGE("printdeck_ams_humidity_percent",
+                                           "AMS relative humidity")},
+    {REAL("temp"), AMS(temp), .unknown = PD_SU_ZERO, .src = "temp",
+     GAUGE("printdeck_ams_temp_celsius", "AMS temperature")},
+    {LIST("trays", &pd_state_tray_fields, pd_ams_unit, n_trays), AMS(trays), .src = "tray",
+     .read = read_trays, .diff = diff_trays},
+};
+const pd_state_table pd_state_ams_fields = TABLE(pd_ams_unit, ams_rows);
+
+static const pd_state_field fan_rows[] = {
+    {INT("part"), ST(fan_part), .unknown = PD_SU_MINUS1, .src = "cooling_fan_speed", .arg = 16,
+     .read = read_fan},
+    {INT("aux"), ST(fan_aux), .unknown = PD_SU_MINUS1, .src = "big_fan1_speed", .arg = 32,
+     .read = read_fan},
+    {INT("chamber"), ST(fan_chamber), .unknown = PD_SU_MINUS1, .src = "big_fan2_speed",
+     .arg = 48, .read = read_fan},
+    {INT("heatbreak"), ST(fan_heatbreak), .unknown = PD_SU_MINUS1,
+     .src = "heatbreak_fan_speed", .read = read_fan},
+};
+static const pd_state_table fans = TABLE(pd_state, fan_rows);
+
+static const pd_state_field nozzle_rows[] = {
+    {REAL("diameter"), ST(nozzle_diameter), .unknown = PD_SU_ZERO, .src = "nozzle_diameter",
+     .alt = "diameter", .read = read_nozzle},
+    {TEXT("type"), ST(nozzle_type), .src = "nozzle_type", .alt = "type", .read = read_nozzle},
+};
+static const pd_state_table nozzle = TABLE(pd_state, nozzle_rows);
+
+static const pd_state_field state_rows[] = {
+    {TEXT("state"), ST(gcode_state), .src = "gcode_state", .event = PD_EV_JOB_PHASE},
+    {INT("stage"), ST(stage), .src = "stg_cur"},
+    {INT("progress"), ST(progress), .src = "mc_percent",
+     GAUGE("printdeck_printer_progress_percent", "Progress of the current print")},
+    {INT("layer"), ST(layer), .src = "layer_num", .alt = "3D", .read = read_or_inside,
+     .event = PD_EV_LAYER, GAUGE("printdeck_printer_layer", "Layer being printed")},
+    {INT("total_layers"), ST(total_layers), .src = "total_layer_num", .alt = "3D",
+     .read = read_or_inside},
+    {INT("remaining_min"), ST(remaining_min), .src = "mc_remaining_time"},
+    {TEXT("subtask"), ST(subtask), .src = "subtask_name"},
+    {TEXT("gcode_file"), ST(gcode_file), .src = "gcode_file"},
+    {REAL("nozzle_temp"), ST(nozzle_temp), .unknown = PD_SU_NAN, .src = "nozzle_temper",
+     .read = read_nozzle_temp,
+     GAUGE("printdeck_printer_nozzle_temp_celsius", "Nozzle temperature")},
+    {REAL("nozzle_target"), ST(nozzle_target), .unknown = PD_SU_NAN,
+     .src = "nozzle_target_temper", .arg = 16, .read = read_nozzle_temp,
+     GAUGE("printdeck_printer_nozzle_target_celsius", "Nozzle target temperature")},
+    {REAL("bed_temp"), ST(bed_temp), .unknown = PD_SU_NAN, .src = "bed_temper",
+     .read = read_bed_temp, GAUGE("printdeck_printer_bed_temp_celsius", "Bed temperature")},
+    {REAL("bed_target"), ST(bed_target), .unknown = PD_SU_NAN, .src = "bed_target_temper",
+     .arg = 16, .read = read_bed_temp,
+     GAUGE("printdeck_printer_bed_target_celsius", "Bed target temperature")},
+    {REAL("chamber_temp"), ST(chamber_temp), .unknown = PD_SU_NAN, .src = "chamber_temper",
+     .read = read_chamber, GAUGE("printdeck_printer_chamber_temp_celsius",
+                                 "Chamber temperature (models with a chamber sensor)")},
+    {GROUP("fans", &fans)},
+    {INT("speed_level"), ST(speed_level), .unknown = PD_SU_ZERO, .src = "spd_lvl"},
+    {INT("speed_mag"), ST(speed_mag), .src = "spd_mag"},
+    {INT("wifi_dbm"), ST(wifi_dbm), .unknown = PD_SU_ZERO, .src = "wifi_signal",
+     .read = read_wifi},
+    {INT("light"), ST(light), .unknown = PD_SU_MINUS1, .src = "lights_report",
+     .alt = "chamber_light", .read = read_light, .write = w_on_off},
+    {INT("door_open"), ST(door_open), .unknown = PD_SU_MINUS1, .read = read_door,
+     .write = w_flag},
+    {GROUP("nozzle", &nozzle)},
+    {LIST("ams", &pd_state_ams_fields, pd_state, n_ams), ST(ams), .src = "ams",
+     .read = read_units, .diff = diff_units},
+    {INT("tray_now"), ST(tray_now), .src = "tray_now", .alt = "ams", .read = read_inside},
+    {RECORD("external", &pd_state_tray_fields, pd_state, has_external), ST(external),
+     .read = read_external, .diff = diff_external},
+    {LIST("hms", &pd_state_hms_fields, pd_state, n_hms), ST(hms), .src = "hms",
+     .read = read_hms, .diff = diff_hms},
+    {U32("print_error"), ST(print_error), .unknown = PD_SU_ZERO, .src = "print_error",
+     .write = w_print_error},
+    {BOOL("sign_required"), ST(sign_required), .src = "fun", .arg = SIGNED_BIT,
+     .read = read_bit},
+};
+const pd_state_table pd_state_fields = TABLE(pd_state, state_rows);
+
+/* --- the API -------------------------------------------------------------------------------- */
+
+void pd_state_init(pd_state *st)
 {
-    return !strcmp(a->gcode_state, b->gcode_state) && a->stage == b->stage &&
-           a->progress == b->progress && a->layer == b->layer &&
-           a->total_layers == b->total_layers && a->remaining_min == b->remaining_min &&
-           !strcmp(a->subtask, b->subtask) && !strcmp(a->gcode_file, b->gcode_file) &&
-           same_d(a->nozzle_temp, b->nozzle_temp) && same_d(a->nozzle_target, b->nozzle_target) &&
-           same_d(a->bed_temp, b->bed_temp) && same_d(a->bed_target, b->bed_target) &&
-           same_d(a->chamber_temp, b->chamber_temp) && a->fan_part == b->fan_part &&
-           a->fan_aux == b->fan_aux && a->fan_chamber == b->fan_chamber &&
-           a->fan_heatbreak == b->fan_heatbreak && a->speed_level == b->speed_level &&
-           a->speed_mag == b->speed_mag && a->wifi_dbm == b->wifi_dbm && a->light == b->light &&
-           same_d(a->nozzle_diameter, b->nozzle_diameter) &&
-           !strcmp(a->nozzle_type, b->nozzle_type) && a->print_error == b->print_error &&
-           a->sign_required == b->sign_required && a->door_open == b->door_open &&
-           a->n_hms == b->n_hms;
+    record_reset(&pd_state_fields, st);
+    st->tray_now = 255; /* "no tray" is a value the API shows, not an unknown */
+}
+
+void pd_state_extract(pd_state *st, const json_t *p, pd_model model)
+{
+    if (!json_is_object(p))
+        return;
+    state_in in = {p, model, NULL, NULL, -1};
+    record_read(&pd_state_fields, st, &in);
+}
+
+void pd_state_write_json(const pd_state *st, pd_model model, pd_jw *w)
+{
+    record_members(w, &pd_state_fields, st, model);
 }
 
 bool pd_state_diff(const pd_state *old, const pd_state *cur, pd_model model, pd_bus *bus,
                    const pd_event *base)
 {
     pd_event zero = {0};
-    differ d = {bus, base ? base : &zero, !scalars_same(old, cur)};
-    pd_event ev = *d.base;
-    if (strcmp(old->gcode_state, cur->gcode_state)) {
-        ev.type = PD_EV_JOB_PHASE;
-        ev.u.phase.from = old->gcode_state;
-        ev.u.phase.to = cur->gcode_state;
-        emit(&d, &ev);
-    }
-    if (old->layer != cur->layer) {
-        ev = *d.base;
-        ev.type = PD_EV_LAYER;
-        ev.u.layer.layer = cur->layer;
-        ev.u.layer.total = cur->total_layers;
-        emit(&d, &ev);
-    }
-    diff_ams(&d, old, cur);
-    if (old->has_external || cur->has_external) {
-        if (old->has_external != cur->has_external)
-            d.changed = true;
-        diff_tray(&d, 255, old->has_external ? &old->external : NULL,
-                  cur->has_external ? &cur->external : NULL);
-    }
-    diff_hms(&d, old, cur, model);
+    differ d = {bus, base ? base : &zero, model, 0, false};
+    record_diff(&d, &pd_state_fields, old, cur);
     return d.changed;
 }

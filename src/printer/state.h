@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/bus.h"
@@ -71,8 +72,74 @@ typedef struct pd_state {
     uint32_t print_error;
     bool sign_required;    /* fun bit 0x20000000: firmware wants signed commands */
     int door_open;         /* 1/0, -1 unknown */
-    int64_t updated_at_ms;
+    int64_t updated_at_ms; /* set by the fleet when a report changed the state: no row */
 } pd_state;
+
+/* --- the field tables ----------------------------------------------------------------------
+ * Every record above is described once, one row per field, and the rows drive everything:
+ * extraction from the report, the API JSON (members in row order), the diff that decides
+ * whether the printer changed, and the /metrics gauges. A field is added by adding its row
+ * (docs/printer-state.md). */
+
+typedef enum pd_state_kind {
+    PD_SK_INT,      /* int */
+    PD_SK_REAL,     /* double */
+    PD_SK_TEXT,     /* char[size] */
+    PD_SK_BOOL,     /* bool */
+    PD_SK_U32,      /* uint32_t */
+    PD_SK_GROUP,    /* no storage: the rows of `sub` (same record) shown as one object */
+    PD_SK_LIST,     /* `sub` records at off, their count an int at count_off */
+    PD_SK_RECORD,   /* one `sub` record at off, null in the API unless the bool at count_off */
+    PD_SK_DERIVED,  /* no storage: a member `write` computes from the record */
+} pd_state_kind;
+
+/* The value that means "not known": null in the API, no metric sample, and the value a
+ * record starts with. A REAL's NAN and a TEXT's "" are unknown whatever the row says. */
+typedef enum pd_state_unknown {
+    PD_SU_NONE,     /* 0 is a value */
+    PD_SU_ZERO,
+    PD_SU_MINUS1,
+    PD_SU_NAN,      /* REAL: starts as NAN rather than 0 */
+} pd_state_unknown;
+
+typedef struct pd_state_field pd_state_field;
+typedef struct pd_state_table {
+    const pd_state_field *rows;
+    size_t n;
+    size_t size;    /* of the record */
+} pd_state_table;
+
+struct pd_state_in;      /* a reader's view: the report object, the model, context (state.c) */
+struct pd_state_differ;  /* the diff in progress (state.c) */
+
+struct pd_state_field {
+    const char *key;                /* API member */
+    pd_state_kind kind;
+    size_t off, size;               /* the value in its record */
+    pd_state_unknown unknown;
+    /* extraction: `src` read as the kind says (a missing or mistyped value keeps the field),
+     * or `read`, a named reader for what needs decoding; alt and arg are its parameters */
+    const char *src, *alt;
+    int arg;
+    void (*read)(const pd_state_field *f, void *rec, const struct pd_state_in *in);
+    /* API JSON of a known value when it is not shown as its kind (unknown is always null) */
+    void (*write)(pd_jw *w, const pd_state_field *f, const void *rec, pd_model model);
+    /* diff: scalars compare by kind; LIST and RECORD rows compare in `diff` */
+    void (*diff)(struct pd_state_differ *d, const pd_state_field *f, const void *old,
+                 const void *cur);
+    pd_event_type event;            /* emitted (once per record) when this field changes */
+    const pd_state_table *sub;
+    size_t count_off;
+    const char *metric, *help;      /* a Prometheus gauge; unknown values are not sampled */
+};
+
+extern const pd_state_table pd_state_fields;     /* pd_state */
+extern const pd_state_table pd_state_ams_fields;  /* pd_ams_unit */
+extern const pd_state_table pd_state_tray_fields; /* pd_tray */
+extern const pd_state_table pd_state_hms_fields;  /* pd_hms_alert */
+
+/* A scalar field of `rec` as a number; false when it is unknown or not a number. */
+bool pd_state_number(const pd_state_field *f, const void *rec, double *out);
 
 void pd_state_init(pd_state *st);
 /* Read every known field from the merged raw print object. Missing or wrongly typed fields
