@@ -61,6 +61,14 @@ static const metric link_metrics[] = {
      SCOPE_COUNTERS, offsetof(pd_printer_counters, dropped)},
     {"printdeck_printer_reconnects_total", "counter", "MQTT reconnections", SCOPE_COUNTERS,
      offsetof(pd_printer_counters, reconnects)},
+    {"printdeck_printer_commands_total", "counter", "Commands sent to the printer",
+     SCOPE_COUNTERS, offsetof(pd_printer_counters, commands)},
+    {"printdeck_printer_command_failures_total", "counter",
+     "Commands refused, timed out or cut off by a lost connection", SCOPE_COUNTERS,
+     offsetof(pd_printer_counters, command_failures)},
+    {"printdeck_printer_commands_pending", "gauge",
+     "Commands sent and still waiting for the printer's answer or their deadline", SCOPE_COUNTERS,
+     offsetof(pd_printer_counters, commands_pending)},
 };
 
 static const struct {

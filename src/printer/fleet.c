@@ -246,7 +246,13 @@ bool pd_printer_online(const pd_printer *p) { return p->online; }
 pd_link_state pd_printer_link_state(const pd_printer *p) { return p->lstate; }
 const pd_state *pd_printer_state(const pd_printer *p) { return &p->state; }
 const json_t *pd_printer_raw(const pd_printer *p) { return p->raw; }
-void pd_printer_counters_get(const pd_printer *p, pd_printer_counters *out) { *out = p->counters; }
+void pd_printer_counters_get(const pd_printer *p, pd_printer_counters *out)
+{
+    *out = p->counters;
+    out->commands_pending = 0;
+    for (int i = 0; i < PD_MAX_PENDING_CMDS; i++)
+        out->commands_pending += p->pending[i].handle != 0;
+}
 
 static void iso_time(pd_jw *w, const char *key, int64_t ms)
 {

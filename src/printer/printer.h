@@ -74,6 +74,7 @@ typedef struct pd_printer_counters {
     uint64_t dropped;      /* malformed / oversized / unmergeable */
     uint64_t reconnects;
     uint64_t commands, command_failures;
+    uint64_t commands_pending; /* sent and still waiting for an answer or their deadline */
 } pd_printer_counters;
 void pd_printer_counters_get(const pd_printer *p, pd_printer_counters *out);
 

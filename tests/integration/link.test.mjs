@@ -153,6 +153,12 @@ test('commands are acknowledged, refused, timed out and signed-firmware is repor
   assert.equal(r.status, 200, r.text);
   r = await daemon.req('POST', `/api/v1/printers/${P1S}/commands`, { command: 'pushall' });
   assert.equal(r.status, 200, r.text);
+  // 10 of the 12 went out (2 were refused before sending); the printer refused 2 and let 1
+  // time out; none still waits
+  const m = (await daemon.get('/metrics')).text;
+  assert.equal(metric(m, 'printdeck_printer_commands_total', { serial: P1S }), 10);
+  assert.equal(metric(m, 'printdeck_printer_command_failures_total', { serial: P1S }), 3);
+  assert.equal(metric(m, 'printdeck_printer_commands_pending', { serial: P1S }), 0);
 });
 
 test('a wrong access code becomes a reported state, not a retry storm', async () => {
