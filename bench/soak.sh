@@ -61,7 +61,8 @@ done
 wait_commands() { while [ "$(jobs -rp | grep -vxF -e "$PD" -e "$SIM" | wc -l)" -gt 0 ]; do sleep 1; done; }
 wait_commands
 for _ in $(seq 150); do [ "$(online)" -ge "$SOAK_N" ] && break; sleep 0.2; done
-pending=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^printdeck_commands_pending /{print $2}')
+pending=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" |
+  awk '/^printdeck_printer_commands_pending\{/{s+=$NF; n++} END{print n ? s : "metric missing"}')
 {
   awk 'NR>0 && $1>=60 { n++; sx+=$1; sy+=$2; sz+=$3; sxx+=$1*$1; sxy+=$1*$2; sxz+=$1*$3
          if (!min || $2<min) min=$2; if ($2>max) max=$2; if (!fmin || $3<fmin) fmin=$3; if ($3>fmax) fmax=$3 }
@@ -72,7 +73,7 @@ pending=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^printdeck_comma
        END { printf "back to all %s online: after broker restarts max %d ms (%d), after cut links max %d ms (%d); reconnect cap %d ms; unrecovered %d\n",
          "'"$SOAK_N"'", m["restart"], n["restart"], m["cut"], n["cut"], cap, u }' "$OUT/soak-recovery.txt"
   sort "$OUT/soak-cmd.log" | uniq -c | awk '{s=s sep $2 ": " $1; sep=", "} END {print "commands by HTTP status: " s " (000 = no answer)"}'
-  echo "commands pending at the end: ${pending:-metric missing}"
+  echo "commands pending at the end: $pending"
   echo "RSS at the end: $(( $(rss_kb "$PD") / 1024 )) MB"
 } | tee "$OUT/soak.txt"
 stop_daemon
