@@ -39,6 +39,7 @@ while [ $((SECONDS - start)) -lt "$SOAK_SECONDS" ]; do
     [ -z "$disrupted" ] || echo "$disrupted unrecovered" >>"$OUT/soak-recovery.txt"
     scripts/broker.sh --dir "$OUT/broker" --stop >/dev/null 2>&1 || true
     scripts/broker.sh "${BROKER_ARGS[@]}" --daemon >/dev/null
+    # recovery counts from when the broker listens again: the daemon cannot connect before
     disrupted=restart; dropped=0; since=$(date +%s%N); next_restart=$((next_restart + 30))
   elif [ "$t" -ge "$next_cut" ]; then
     [ -z "$disrupted" ] || echo "$disrupted unrecovered" >>"$OUT/soak-recovery.txt"
@@ -63,12 +64,20 @@ wait_commands
 for _ in $(seq 150); do [ "$(online)" -ge "$SOAK_N" ] && break; sleep 0.2; done
 pending=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" |
   awk '/^printdeck_printer_commands_pending\{/{s+=$NF; n++} END{print n ? s : "metric missing"}')
-{
-  awk 'NR>0 && $1>=60 { n++; sx+=$1; sy+=$2; sz+=$3; sxx+=$1*$1; sxy+=$1*$2; sxz+=$1*$3
+slope() { # FROM: RSS and descriptor slopes over the samples from FROM seconds on
+  awk -v from="$1" '$1>=from { n++; sx+=$1; sy+=$2; sz+=$3; sxx+=$1*$1; sxy+=$1*$2; sxz+=$1*$3
          if (!min || $2<min) min=$2; if ($2>max) max=$2; if (!fmin || $3<fmin) fmin=$3; if ($3>fmax) fmax=$3 }
        END { d=n*sxx-sx*sx; if (d==0) d=1
-         printf "RSS %.1f-%.1f MB, slope %+.1f kB/min; descriptors %d-%d, slope %+.2f/min (%d samples after the first minute)\n",
-           min/1024, max/1024, 60*(n*sxy-sx*sy)/d, fmin, fmax, 60*(n*sxz-sx*sz)/d, n }' "$OUT/soak-samples.txt"
+         printf "from %d s: RSS %.1f-%.1f MB, slope %+.1f kB/min; descriptors %d-%d, slope %+.2f/min (%d samples)\n",
+           from, min/1024, max/1024, 60*(n*sxy-sx*sy)/d, fmin, fmax, 60*(n*sxz-sx*sz)/d, n }' "$OUT/soak-samples.txt"
+}
+{
+  slope 60                      # after the first minute
+  slope $((SOAK_SECONDS / 2))   # the second half: a leak keeps its slope, warm-up does not
+  # descriptors follow the printers online; compared when all are, a leaked one shows
+  awk -v n="$SOAK_N" '$4==n { c++; if (!lo || $3<lo) lo=$3; if ($3>hi) hi=$3; if (!first) first=$3; last=$3 }
+       END { printf "descriptors with all %d online: %d-%d over %d samples (first %d, last %d)\n", n, lo, hi, c, first, last }' \
+    "$OUT/soak-samples.txt"
   awk -v cap="$SOAK_CAP_MS" '$2=="unrecovered"{u++; next} {n[$1]++; if ($2>m[$1]) m[$1]=$2}
        END { printf "back to all %s online: after broker restarts max %d ms (%d), after cut links max %d ms (%d); reconnect cap %d ms; unrecovered %d\n",
          "'"$SOAK_N"'", m["restart"], n["restart"], m["cut"], n["cut"], cap, u }' "$OUT/soak-recovery.txt"
