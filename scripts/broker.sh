@@ -14,7 +14,8 @@
 #                     hundreds of printers without hundreds of ports)
 #   --sim-port Q      plain MQTT for printdeck-sim (user sim, password printdeck-sim)
 #   --access-code C   password of user bblp (default 12345678)
-#   --daemon          run in the background, write DIR/mosquitto.pid, return once listening
+#   --daemon          run in the background, write DIR/mosquitto.pid, return once mosquitto
+#                     logs that every listener is bound (exit 1 with its log if it fails)
 # Certificates are made by gen-certs.sh in DIR (ca.crt is what printdeck should trust).
 # Everything binds to 127.0.0.1 only.
 set -euo pipefail
@@ -66,6 +67,10 @@ port_ok "${simport:-x}" || die "--sim-port is required (1-65535)"
 [ -z "$shared" ] || port_ok "$shared" || die "bad --shared-port"
 [[ $code =~ ^[^:[:space:]]+$ ]] || die "bad --access-code"
 command -v mosquitto >/dev/null || die "mosquitto not installed (scripts/setup.sh)"
+# a second start on the same DIR would fail to bind and, worse, drop the running one's pid file
+if [ "$daemon" = 1 ] && [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  die "mosquitto already runs on $dir (pid $(cat "$pidfile")); stop it with --stop"
+fi
 
 [ -z "$base" ] || "$here/gen-certs.sh" "$dir" "${list[@]}"
 [ -z "$shared" ] || "$here/gen-certs.sh" --shared "$dir" "${list[@]}"
@@ -114,19 +119,30 @@ summary="simulator on 127.0.0.1:$simport"
 [ -z "$base" ] || summary+=", printers on 127.0.0.1:$base-$((base + ${#list[@]} - 1))"
 [ -z "$shared" ] || summary+=", all printers on 127.0.0.1:$shared"
 
+log=$dir/mosquitto.log
 if [ "$daemon" = 0 ]; then
-  echo "broker: listening ($summary); log $dir/mosquitto.log" >&2
+  # not ready yet: mosquitto logs "mosquitto version V running" once every listener is bound
+  echo "broker: starting ($summary); log $log" >&2
   exec mosquitto -c "$conf"
 fi
 
+# Ready is what mosquitto itself says once every listener is bound; a port that is taken makes
+# it log "Error: Address already in use" and exit (after -d forks, so only its log tells).
+# Bounded, but generously: a busy machine can be slow to start anything.
+from=$(stat -c %s "$log" 2>/dev/null || echo 0)
+this_start() { tail -c +$((from + 1)) "$log" 2>/dev/null; }
 rm -f "$pidfile"
-mosquitto -c "$conf" -d
-for _ in $(seq 100); do
-  if [ -s "$pidfile" ] && (exec 3<>"/dev/tcp/127.0.0.1/$simport") 2>/dev/null; then
-    echo "broker: listening ($summary), pid $(cat "$pidfile")" >&2
+mosquitto -c "$conf" -d || die "mosquitto -c $conf -d exited with status $?"
+for _ in $(seq 600); do
+  t=$(this_start)
+  if grep -q '^[0-9]*: mosquitto version .* running' <<<"$t"; then
+    echo "broker: listening ($summary), pid $(cat "$pidfile"); log $log" >&2
     exit 0
   fi
+  grep -q '^[0-9]*: Error: ' <<<"$t" && break
+  { [ -s "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; } && break
   sleep 0.1
 done
-tail -5 "$dir/mosquitto.log" >&2 2>/dev/null || true
-die "mosquitto did not start"
+[ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+{ echo "broker.sh: mosquitto did not start; $log says:"; this_start; } >&2
+exit 1

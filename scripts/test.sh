@@ -14,6 +14,29 @@ export BUILD=${BUILD:-build} BUILD_ASAN=${BUILD_ASAN:-build-asan} BUILD_FUZZ=${B
 
 step() { printf '\n== %s (%ds)\n' "$*" "$SECONDS"; }
 
+# What ran on what, first: a failure seen once (a slow first start, a new library) must say
+# which machine and versions it happened on.
+step "environment"
+first() { "$@" 2>/dev/null | head -1 || true; }
+pgbin=${PD_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+printf '%-12s %s\n' \
+  commit "$(first git describe --always --dirty)" \
+  os "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")" \
+  kernel "$(uname -srm)" \
+  cpus "$(nproc), load $(cut -d' ' -f1-3 /proc/loadavg)" \
+  memory "$(awk '/MemTotal/ {t = $2} /MemAvailable/ {a = $2} END {printf "%d MB, %d MB available", t / 1024, a / 1024}' /proc/meminfo)" \
+  gcc "$(first gcc --version)" \
+  clang "$(first clang --version)" \
+  cmake "$(first cmake --version)" \
+  node "$(first node --version)" \
+  mosquitto "$(first mosquitto -h)" \
+  postgres "$(first "$pgbin/postgres" --version)" \
+  openssl "$(first openssl version)"
+dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\n' libuv1-dev libwebsockets-dev \
+  libmosquitto-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev 'postgresql-[0-9]*' libssl-dev \
+  libsodium-dev libcmocka-dev mosquitto openssl nodejs 2>/dev/null |
+  awk '$1 == "ii" { printf "%-24s %s\n", $2, $3 }'
+
 # One PostgreSQL server for the whole run (scripts/pg.sh: Debian's server, loopback and a Unix
 # socket in a temporary directory), stopped on every way out. PD_TEST_PG, its base URL, makes
 # the store's unit tests and the integration harness run on PostgreSQL too, each test in a

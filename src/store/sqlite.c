@@ -1,10 +1,13 @@
 /* SQLite backend: WAL, foreign keys on, busy timeout; the schema version lives in
  * PRAGMA user_version. Prepared statements are cached by their text: the API runs the same
  * few statements over and over, and preparing costs as much as running a short one. */
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "store/backend.h"
@@ -190,15 +193,33 @@ static const char *sq_col_text(const void *r, int c)
     return t ? (const char *)t : "";
 }
 
+static int sync_path(const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
 /* VACUUM INTO writes a consistent, compacted copy while the database stays in use; it refuses
- * an existing file, so the copy is made beside the target and renamed over it. */
+ * an existing file, so the copy is made beside the target and renamed over it. The final name
+ * therefore only ever holds a whole copy: a backup killed midway leaves PATH.tmp, no PATH.
+ * VACUUM INTO does not sync what it wrote, so the copy is synced before the rename and the
+ * directory after it: else a power loss could leave PATH naming pages that never reached the
+ * disk. */
 static pd_err sq_backup(pd_store *s, const char *path, char *err, size_t errlen)
 {
-    char tmp[1024];
+    char tmp[1024], dir[1024];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
         snprintf(err, errlen, "backup path too long");
         return PD_ERR_INVAL;
     }
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
     remove(tmp);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "VACUUM INTO ?1", -1, &st, NULL) != SQLITE_OK) {
@@ -213,9 +234,13 @@ static pd_err sq_backup(pd_store *s, const char *path, char *err, size_t errlen)
         remove(tmp);
         return PD_ERR_IO;
     }
-    if (rename(tmp, path)) {
-        snprintf(err, errlen, "backup: cannot rename %s to %s", tmp, path);
+    if (sync_path(tmp, O_RDONLY) || rename(tmp, path)) {
+        snprintf(err, errlen, "backup: cannot sync and rename %s to %s: %s", tmp, path, strerror(errno));
         remove(tmp);
+        return PD_ERR_IO;
+    }
+    if (sync_path(dir, O_RDONLY | O_DIRECTORY)) {
+        snprintf(err, errlen, "backup: cannot sync %s: %s", dir, strerror(errno));
         return PD_ERR_IO;
     }
     return PD_OK;

@@ -1,7 +1,7 @@
 // Integration harness: a real mosquitto broker over TLS, the printdeck simulator and the
 // daemon, each a child process on loopback ports; HTTP and SSE over real sockets.
 import { spawn, execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { createServer } from 'node:net';
@@ -18,11 +18,20 @@ export const SIM_PASSWORD = 'printdeck-sim';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function freePort() {
-  return new Promise((res, rej) => {
+// Ports for the children's listeners come from below the kernel's ephemeral range: a port that
+// listen(0) hands out is one the kernel also gives to outgoing connections as their local port,
+// so between closing it here and the child binding it any connect() on the machine may take it.
+// Another process can still bind one in that gap; the starters below retry on EADDRINUSE.
+const EPHEMERAL_LOW = (() => {
+  try { return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]); }
+  catch { return 32768; }
+})();
+
+function listenOn(port) {
+  return new Promise((res) => {
     const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
+    s.once('error', () => res(null));
+    s.listen(port, '127.0.0.1', () => res(s));
   });
 }
 
@@ -38,6 +47,24 @@ export function metric(text, name, labels = {}) {
   }
   throw new Error(`no sample ${name}${JSON.stringify(labels)} in the metrics:\n${text.slice(0, 2000)}`);
 }
+
+/** The first of n consecutive loopback ports that were all free just now. */
+export async function freePorts(n = 1) {
+  const lo = 10000, hi = (EPHEMERAL_LOW > lo + 1000 ? EPHEMERAL_LOW : 65536) - n;
+  for (let tries = 0; tries < 200; tries++) {
+    const base = lo + Math.floor(Math.random() * (hi - lo));
+    const held = [];
+    for (let i = 0; i < n; i++) {
+      const s = await listenOn(base + i);
+      if (!s) break;
+      held.push(s);
+    }
+    await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
+    if (held.length === n) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports in ${lo}-${hi + n - 1}`);
+}
+export const freePort = () => freePorts(1);
 
 /** Polls fn until it returns a truthy value; throws with the last value after timeoutMs. */
 export async function waitFor(fn, timeoutMs = 10000, what = 'condition', stepMs = 100) {
@@ -58,6 +85,52 @@ function collect(child, name) {
   child.on('exit', (code, sig) => { out.exit = { code, sig }; });
   out.name = name;
   return out;
+}
+
+const START_TIMEOUT_MS = 60000;
+const STARTS = 4;
+
+/**
+ * Waits for a child's own readiness signal (ready() truthy) while the child runs. Fails at once
+ * when it exits and after START_TIMEOUT_MS otherwise (a first run may be slow: certificates made
+ * by openssl, a busy machine), with its exit status, what it printed and more() (e.g. its log
+ * file). The error's inUse says that a port was taken, which a retry on new ports cures.
+ */
+async function started(proc, out, ready, more = () => '') {
+  const t0 = Date.now();
+  let failure;
+  for (;;) {
+    if (out.exit) { failure = `exited (${JSON.stringify(out.exit)})`; break; }
+    if (Date.now() - t0 > START_TIMEOUT_MS) { failure = `still not ready, still running (pid ${proc.pid})`; break; }
+    try { if (await ready()) return; } catch { /* not yet */ }
+    await sleep(50);
+  }
+  const extra = more();
+  const text = `${out.text}\n${extra}`;
+  const e = new Error(`${out.name} did not start: ${failure} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n` +
+    `--- ${out.name} output ---\n${out.text.slice(-6000)}${extra ? `\n${extra.slice(-6000)}` : ''}`);
+  e.inUse = /address already in use/i.test(text);
+  if (!out.exit) await stopProc(proc, 'SIGKILL');
+  throw e;
+}
+
+/**
+ * Starts a child with launch() on ports from pick() until it is ready: a taken port (the child
+ * says EADDRINUSE) means new ports and another try. pick is null when the ports are fixed (a
+ * restart: clients already know them); then it tries again on the same ports a little later.
+ */
+async function startOnFreePorts(pick, launch) {
+  for (let attempt = 1; ; attempt++) {
+    if (pick) await pick();
+    try {
+      return await launch();
+    } catch (e) {
+      if (attempt > 1) e.message = `start ${attempt} of ${STARTS}: ${e.message}`;
+      if (!e.inUse || attempt === STARTS) throw e;
+      console.error(`harness: port taken, start again (attempt ${attempt + 1} of ${STARTS})\n${e.message.split('\n')[0]}`);
+      if (!pick) await sleep(500 * attempt);
+    }
+  }
 }
 
 // With PD_TEST_PG (a PostgreSQL server's base URL, from scripts/pg.sh) every daemon gets a
@@ -97,32 +170,31 @@ export function run(cmd, args, opts = {}) {
 export class Broker {
   constructor(dir, serials) { this.dir = dir; this.serials = serials; }
   async start() {
-    if (!this.basePort) {
-      this.basePort = await freePort();
-      // the sim port must not fall inside the per-serial listener range
-      do { this.simPort = await freePort(); }
-      while (this.simPort >= this.basePort && this.simPort < this.basePort + this.serials.length);
-    }
+    const n = this.serials.length;
+    // the printers' listeners on base…base+n-1, the simulator's right after them
+    const pick = this.basePort ? null : async () => { this.basePort = await freePorts(n + 1); this.simPort = this.basePort + n; };
+    await startOnFreePorts(pick, () => this.launch());
+  }
+  async launch() {
     const args = ['--dir', this.dir, '--serials', this.serials.join(','), '--base-port', String(this.basePort),
       '--sim-port', String(this.simPort), '--access-code', ACCESS_CODE];
+    // mosquitto appends to its log file: read only what this start writes
+    const file = join(this.dir, 'mosquitto.log');
+    const from = existsSync(file) ? statSync(file).size : 0;
+    const log = () => { try { return readFileSync(file).subarray(from).toString(); } catch { return ''; } };
     this.proc = spawn(join(ROOT, 'scripts/broker.sh'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.log = collect(this.proc, 'broker');
-    await waitFor(() => this.log.text.includes('listen') || portOpen(this.simPort), 10000, 'broker up');
-    await waitFor(() => portOpen(this.simPort), 10000, 'broker sim port');
+    // mosquitto logs "Opening … listen socket on port N." before it binds each listener and
+    // "mosquitto version V running" once all are bound; a failed bind logs "Error: …" and exits
+    const ports = [this.simPort, ...this.serials.map((_, i) => this.basePort + i)];
+    await started(this.proc, this.log, () => {
+      const t = log();
+      return /mosquitto version \S+ running/.test(t) && ports.every((p) => t.includes(`listen socket on port ${p}.`));
+    }, () => `--- ${file} (this start) ---\n${log()}`);
   }
   portOf(serial) { return this.basePort + this.serials.indexOf(serial); }
   get ca() { return join(this.dir, 'ca.crt'); }
   async stop() { await stopProc(this.proc, 'SIGTERM'); }
-}
-
-export function portOpen(port) {
-  return new Promise((res) => {
-    import('node:net').then(({ connect }) => {
-      const s = connect(port, '127.0.0.1');
-      s.on('connect', () => { s.destroy(); res(true); });
-      s.on('error', () => res(false));
-    });
-  });
 }
 
 async function stopProc(p, sig = 'SIGTERM', timeoutMs = 10000) {
@@ -161,7 +233,9 @@ export class Daemon {
     this.env = opts.env || {};
   }
   async start() {
-    if (!this.port) this.port = await freePort();
+    await startOnFreePorts(this.port ? null : async () => { this.port = await freePort(); }, () => this.launch());
+  }
+  async launch() {
     const cfg = join(this.dir, 'printdeck.ini');
     writeFileSync(cfg, this.config);
     const data = join(this.dir, 'data');
@@ -171,7 +245,11 @@ export class Daemon {
         ASAN_OPTIONS: 'detect_leaks=1:exitcode=23:abort_on_error=0',
         UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1', ...this.env } });
     this.log = collect(this.proc, 'printdeck');
-    await waitFor(() => this.get('/healthz').then((r) => r.status === 200), 15000, 'daemon /healthz');
+    // its own "listening" line (log level info, the default) first: /healthz alone could be
+    // answered by another process that took the port while this one still migrates its database
+    const listening = `listening on http://127.0.0.1:${this.port} `;
+    await started(this.proc, this.log, async () => this.log.text.includes(listening) &&
+      (await this.get('/healthz')).status === 200);
   }
   url(path) { return `http://127.0.0.1:${this.port}${path}`; }
   async req(method, path, body, headers = {}) {
