@@ -291,12 +291,14 @@ static int import_command(daemon_ctx *d, int argc, char **argv, const char *form
     pd_inv inv = {.db = d->db};
     pd_inv_import_counts n;
     pd_inv_err e;
+    char msg[4 * sizeof e.msg];
     if (argc != 2) {
         fprintf(stderr, "usage: printdeck import FILE [--format json|csv|spoolman-db]\n");
         return 2;
     }
     if (pd_inv_import_file(&inv, argv[1], format, &n, &e)) {
-        fprintf(stderr, "printdeck: nothing imported: %s\n", e.msg);
+        /* the message may quote the file's text: a terminal must not run it */
+        fprintf(stderr, "printdeck: nothing imported: %s\n", pd_log_escape(msg, sizeof msg, e.msg));
         return 1;
     }
     printf("imported %zu vendors, %zu filaments, %zu spools, %zu settings\n", n.created[PD_INV_VENDOR],
