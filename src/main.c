@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "api/api.h"
@@ -216,6 +217,7 @@ static int start(daemon_ctx *d)
     pd_http_opts ho = {
         .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
         .max_clients = d->cfg.max_clients, .auth_enabled = d->cfg.auth_enabled,
+        .allow_open_network = d->cfg.auth_allow_open_network,
         .token_check = pd_auth_check, .token_ud = &d->auth, .app = &d->app,
         .access = http_access(&d->cfg),
     };
@@ -339,6 +341,9 @@ int main(int argc, char **argv)
      * few seconds, so a busy API does not map and fault each one in. The loop is the only
      * thread, so arenas need no limit. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    /* the data directory holds printers' access codes: what the daemon or a command creates
+     * there (the database and its side files, backups) is for this user alone */
+    umask(S_IRWXG | S_IRWXO);
     while ((c = getopt_long(argc, argv, "c:d:l:L:hVf:", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
