@@ -130,7 +130,8 @@ static void sync_config_printers(daemon_ctx *d, const pd_config *old)
 /* The stored printers, each through the record's rules before it may subscribe to anything:
  * a row written by an older version, or by hand, that breaks one is logged and left alone.
  * A row the check normalised (a lower-case serial) is written back, so the store's unique
- * serial sees what the fleet sees; two rows that differ only in case keep the first. */
+ * serial sees what the fleet sees; of two rows that differ only in case, the one already in
+ * capitals (or else the first) is started, the other logged and left alone. */
 static void start_stored_printers(daemon_ctx *d, pd_printer_rec *recs, size_t n)
 {
     char err[256];
