@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "api/api.h"
@@ -129,7 +130,8 @@ static void sync_config_printers(daemon_ctx *d, const pd_config *old)
 /* The stored printers, each through the record's rules before it may subscribe to anything:
  * a row written by an older version, or by hand, that breaks one is logged and left alone.
  * A row the check normalised (a lower-case serial) is written back, so the store's unique
- * serial sees what the fleet sees; two rows that differ only in case keep the first. */
+ * serial sees what the fleet sees; of two rows that differ only in case, the one already in
+ * capitals (or else the first) is started, the other logged and left alone. */
 static void start_stored_printers(daemon_ctx *d, pd_printer_rec *recs, size_t n)
 {
     char err[256];
@@ -216,6 +218,7 @@ static int start(daemon_ctx *d)
     pd_http_opts ho = {
         .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
         .max_clients = d->cfg.max_clients, .auth_enabled = d->cfg.auth_enabled,
+        .allow_open_network = d->cfg.auth_allow_open_network,
         .token_check = pd_auth_check, .token_ud = &d->auth, .app = &d->app,
         .access = http_access(&d->cfg),
     };
@@ -291,12 +294,14 @@ static int import_command(daemon_ctx *d, int argc, char **argv, const char *form
     pd_inv inv = {.db = d->db};
     pd_inv_import_counts n;
     pd_inv_err e;
+    char msg[4 * sizeof e.msg];
     if (argc != 2) {
         fprintf(stderr, "usage: printdeck import FILE [--format json|csv|spoolman-db]\n");
         return 2;
     }
     if (pd_inv_import_file(&inv, argv[1], format, &n, &e)) {
-        fprintf(stderr, "printdeck: nothing imported: %s\n", e.msg);
+        /* the message may quote the file's text: a terminal must not run it */
+        fprintf(stderr, "printdeck: nothing imported: %s\n", pd_log_escape(msg, sizeof msg, e.msg));
         return 1;
     }
     printf("imported %zu vendors, %zu filaments, %zu spools, %zu settings\n", n.created[PD_INV_VENDOR],
@@ -337,6 +342,9 @@ int main(int argc, char **argv)
      * few seconds, so a busy API does not map and fault each one in. The loop is the only
      * thread, so arenas need no limit. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    /* the data directory holds printers' access codes: what the daemon or a command creates
+     * there (the database and its side files, backups) is for this user alone */
+    umask(S_IRWXG | S_IRWXO);
     while ((c = getopt_long(argc, argv, "c:d:l:L:hVf:", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;

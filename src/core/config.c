@@ -39,6 +39,9 @@ static const cfg_key cfg_keys[] = {
       "Host names served besides IP addresses, single-label and private names (.local, .lan, "
       "...): name, or .name for it and its subdomains, or *"),
     B("auth", "enabled", auth_enabled, "true", "require a token on /api/v1 routes"),
+    B("auth", "allow_open_network", auth_allow_open_network, "false",
+      "with enabled = false, start on a listen address other than loopback anyway: every route "
+      "open to whoever reaches it"),
     S("auth", "trusted_networks", trusted_networks, "127.0.0.0/8, ::1/128",
       "CIDRs whose clients use the Spoolman-compatible routes without a token"),
     S("log", "level", log_level, "info", "debug | info | warn | error"),

@@ -31,6 +31,7 @@ typedef struct pd_config {
     char allowed_hosts[512];  /* Host names served besides IPs and private names */
     /* [auth] */
     bool auth_enabled;
+    bool auth_allow_open_network; /* auth off on a listen address other than loopback */
     char trusted_networks[PD_CFG_STR]; /* CIDRs that reach Spoolman routes without a token */
     /* [log] */
     char log_level[16];

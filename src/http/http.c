@@ -1251,6 +1251,29 @@ static bool listen_parse(const char *s, listen_addr *a)
     return !hlen || a->v4 || (*s == '[' && inet_pton(AF_INET6, a->host, bin) == 1);
 }
 
+/* Without tokens every route is open to whoever reaches the listener: on loopback that is this
+ * machine's users, elsewhere the network, which takes a second key saying so. */
+static pd_err open_check(const pd_http_opts *o, const listen_addr *a, char *err, size_t errlen)
+{
+    pd_access_ip ip;
+    pd_access_nets loopback;
+    char why[64];
+    if (o->auth_enabled)
+        return PD_OK;
+    bool local = a->host[0] && pd_access_ip_parse(a->host, &ip) &&
+                 !pd_access_nets_parse("127.0.0.0/8, ::1/128", &loopback, why, sizeof why) &&
+                 pd_access_nets_match(&loopback, &ip);
+    if (!local && !o->allow_open_network) {
+        snprintf(err, errlen, "auth.enabled = false on %s, which is not a loopback address, would open every "
+                              "route to the network without a token; listen on 127.0.0.1, or enable auth, or "
+                              "set [auth] allow_open_network = true", o->listen);
+        return PD_ERR_INVAL;
+    }
+    pd_warn("http", "auth.enabled = false: every route is open without a token to whoever reaches http://%s%s",
+            o->listen, local ? " (this machine's users and programs)" : " (allow_open_network = true)");
+    return PD_OK;
+}
+
 /* lws on a foreign loop adds its own timers/idlers; pd_http_stop needs to know them to tell
  * when lws is done with the loop. They are the non-poll handles lws_create_context adds. */
 typedef struct handle_list {
@@ -1370,6 +1393,9 @@ pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out, c
         snprintf(err, errlen, "max_body, sse_backlog and max_clients must be positive");
         return PD_ERR_INVAL;
     }
+    pd_err open = open_check(opts, &a, err, errlen);
+    if (open)
+        return open;
     pd_http *h = calloc(1, sizeof *h);
     if (!h)
         return PD_ERR_NOMEM;

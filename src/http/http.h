@@ -52,6 +52,7 @@ typedef struct pd_http_opts {
     int sse_backlog;           /* bytes queued per stream (SSE or WebSocket) */
     int max_clients;
     bool auth_enabled;
+    bool allow_open_network;   /* without auth, a listen address other than loopback too */
     pd_token_check_fn token_check;
     void *token_ud;
     void *app;                 /* handed to handlers via pd_req_app() */
@@ -59,7 +60,9 @@ typedef struct pd_http_opts {
 } pd_http_opts;
 
 /* listen forms: "127.0.0.1:8080", "0.0.0.0:8080", "[::1]:8080", ":8080" (every address,
- * IPv4 and IPv6), "localhost:8080"; port 0 picks a free port (see pd_http_port). */
+ * IPv4 and IPv6), "localhost:8080"; port 0 picks a free port (see pd_http_port). Without
+ * auth_enabled, an address that is not loopback is refused (INVAL, err says which key) unless
+ * allow_open_network; either way a warning names the address. */
 pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out,
                      char *err, size_t errlen);
 int pd_http_port(const pd_http *h);

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "inventory/entities.h"
@@ -1008,6 +1009,82 @@ pd_err pd_inv_import(pd_inv *inv, pd_inv_format fmt, const char *data, size_t le
 
 /* --- import: a Spoolman database ------------------------------------------------------------- */
 
+/* A Spoolman database is outside input like any file, but SQL: a view or a generated column in
+ * it is a program (a view over an endless recursive CTE keeps the CPU and fills the disk), so
+ * only its tables are read, from a read-only, immutable connection with the schema untrusted,
+ * its sorts and temporary tables in memory under DB_HEAP_MAX, no value over DB_VALUE_MAX and
+ * no more than DB_READ_MS spent in its statements. The time is what SQLite spends in the file,
+ * not the wall clock: writing a large inventory may take long, while reading a real Spoolman
+ * file (a few tables walked by their keys) never comes near the bound. */
+#define DB_READ_MS 30000
+#define DB_HEAP_MAX (256LL << 20)
+#define DB_VALUE_MAX (4 * CELL_MAX)
+
+typedef struct db_src {
+    sqlite3 *db;
+    int64_t spent_ms, step_at;  /* in its statements so far; when the current step began, or 0 */
+} db_src;
+
+static int db_progress(void *ud)
+{
+    const db_src *s = ud;
+    return s->step_at && s->spent_ms + pd_clock_mono_ms() - s->step_at > DB_READ_MS;
+}
+
+static int db_step(db_src *s, sqlite3_stmt *st)
+{
+    s->step_at = pd_clock_mono_ms();
+    int rc = sqlite3_step(st);
+    s->spent_ms += pd_clock_mono_ms() - s->step_at;
+    s->step_at = 0;
+    return rc;
+}
+
+/* A step or a prepare on the file failed: what, in words, with the bound it hit. */
+static pd_err db_read_fail(imp *im, const db_src *s, const char *what)
+{
+    switch (sqlite3_errcode(s->db)) {
+    case SQLITE_INTERRUPT:
+        return pd_inv_fail(im->e, PD_ERR_TOOBIG, NULL, NULL, "reading %s: stopped after %d s spent in the "
+                           "file; a Spoolman database is read in well under a second", what, DB_READ_MS / 1000);
+    case SQLITE_NOMEM:
+    case SQLITE_TOOBIG:
+        return pd_inv_fail(im->e, PD_ERR_TOOBIG, NULL, NULL, "reading %s: over the bound of %lld MiB of "
+                           "memory, or of %d bytes in one value", what, DB_HEAP_MAX >> 20, DB_VALUE_MAX);
+    default:
+        return pd_inv_fail(im->e, PD_ERR_IO, NULL, NULL, "reading %s: %s", what, sqlite3_errmsg(s->db));
+    }
+}
+
+/* Whether the file has a table `name` (*found). Anything else by that name is refused: reading
+ * a view, a virtual table or a table's computed column runs SQL or code the file chose. */
+static pd_err db_table_check(imp *im, db_src *s, const char *name, bool *found)
+{
+    sqlite3_stmt *st;
+    pd_err rc = PD_OK;
+    *found = false;
+    if (sqlite3_prepare_v2(s->db, "SELECT CASE WHEN type <> 'table' THEN type "
+                                  "WHEN sql LIKE 'create virtual%' THEN 'virtual table' "
+                                  "WHEN (SELECT count(*) FROM pragma_table_xinfo(?1) WHERE hidden = 2) "
+                                  "THEN 'table with computed columns' END "
+                                  "FROM sqlite_master WHERE name = ?1 COLLATE NOCASE AND type IN ('table', 'view')",
+                           -1, &st, NULL) != SQLITE_OK)
+        return pd_inv_fail(im->e, PD_ERR_INVAL, NULL, NULL, "not a Spoolman database: %s", sqlite3_errmsg(s->db));
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int step = db_step(s, st);
+    if (step == SQLITE_ROW) {
+        const char *other = (const char *)sqlite3_column_text(st, 0);
+        *found = !other;
+        if (other)
+            rc = pd_inv_fail(im->e, PD_ERR_INVAL, NULL, NULL, "not a Spoolman database: %s is a %s; only "
+                             "tables are read", name, other);
+    } else if (step != SQLITE_DONE) {
+        rc = db_read_fail(im, s, "its schema");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static json_t *db_value(sqlite3_stmt *st, int i, const char **why)
 {
     double d;
@@ -1056,15 +1133,18 @@ static pd_err db_fields(imp *im, pd_inv_entity en, const char *text)
 
 /* Spoolman's settings go first, so that extra values meet their real definitions rather than
  * guessed ones. Settings printdeck keeps replace what is set; the rest are skipped. */
-static pd_err db_settings(imp *im, sqlite3 *src)
+static pd_err db_settings(imp *im, db_src *src)
 {
     static const char fields[] = "extra_fields_";
     sqlite3_stmt *st;
-    pd_err rc = PD_OK;
+    bool found;
+    pd_err rc = db_table_check(im, src, "setting", &found);
     int step;
-    if (sqlite3_prepare_v2(src, "SELECT key, value FROM setting ORDER BY key", -1, &st, NULL) != SQLITE_OK)
-        return PD_OK;  /* Spoolman before 0.16 kept no settings */
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    if (rc || !found)
+        return rc;  /* Spoolman before 0.16 kept no settings */
+    if (sqlite3_prepare_v2(src->db, "SELECT key, value FROM setting ORDER BY key", -1, &st, NULL) != SQLITE_OK)
+        return db_read_fail(im, src, "settings");
+    while (!rc && (step = db_step(src, st)) == SQLITE_ROW) {
         const char *key = (const char *)sqlite3_column_text(st, 0), *value = (const char *)sqlite3_column_text(st, 1);
         pd_inv_entity en;
         pd_inv_err ie = {0};
@@ -1088,13 +1168,13 @@ static pd_err db_settings(imp *im, sqlite3 *src)
         }
     }
     if (!rc && step != SQLITE_DONE)
-        rc = pd_inv_fail(im->e, PD_ERR_IO, NULL, NULL, "reading settings: %s", sqlite3_errmsg(src));
+        rc = db_read_fail(im, src, "settings");
     sqlite3_finalize(st);
     return rc;
 }
 
 /* One source row as a file's row: its columns by name, its extra values as "extra.<key>". */
-static pd_err db_row(imp *im, sqlite3_stmt *st, sqlite3_stmt *extra, int64_t id, json_t *row)
+static pd_err db_row(imp *im, db_src *src, sqlite3_stmt *st, sqlite3_stmt *extra, int64_t id, json_t *row)
 {
     const char *why = NULL;
     json_t *v;
@@ -1109,7 +1189,7 @@ static pd_err db_row(imp *im, sqlite3_stmt *st, sqlite3_stmt *extra, int64_t id,
     int step;
     pd_err rc = PD_OK;
     sqlite3_bind_int64(extra, 1, id);
-    while (!rc && (step = sqlite3_step(extra)) == SQLITE_ROW) {
+    while (!rc && (step = db_step(src, extra)) == SQLITE_ROW) {
         char key[KEY_MAX];
         snprintf(key, sizeof key, "extra.%s", (const char *)sqlite3_column_text(extra, 0));
         if (!(v = db_value(extra, 1, &why)))
@@ -1117,33 +1197,43 @@ static pd_err db_row(imp *im, sqlite3_stmt *st, sqlite3_stmt *extra, int64_t id,
         else if (json_object_set_new(row, key, v))
             rc = PD_ERR_NOMEM;
     }
-    if (!rc && step != SQLITE_DONE)
-        rc = pd_inv_fail(im->e, PD_ERR_IO, NULL, NULL, "%s: reading extra fields: %s", im->where,
-                         sqlite3_errmsg(sqlite3_db_handle(extra)));
+    if (!rc && step != SQLITE_DONE) {
+        char what[sizeof im->where + 16];
+        snprintf(what, sizeof what, "%s's extra fields", im->where);
+        rc = db_read_fail(im, src, what);
+    }
     sqlite3_reset(extra);
     return rc;
 }
 
 /* Every row of one Spoolman table, by id: vendors before the filaments that name them, those
  * before their spools, so each reference names an object already imported. */
-static pd_err db_table(imp *im, sqlite3 *src, pd_inv_entity en)
+static pd_err db_table(imp *im, db_src *src, pd_inv_entity en)
 {
     const char *name = pd_inv_entity_name(en);
-    char sql[128];
+    char sql[128], fields[64];
     sqlite3_stmt *st = NULL, *extra = NULL;
-    pd_err rc = PD_OK;
+    bool found, has_fields;
+    pd_err rc = db_table_check(im, src, name, &found);
     int step;
+    snprintf(fields, sizeof fields, "%s_field", name);
+    if (!rc)
+        rc = db_table_check(im, src, fields, &has_fields);  /* Spoolman before 0.16 had none */
+    if (rc)
+        return rc;
+    if (!found)
+        return pd_inv_fail(im->e, PD_ERR_INVAL, NULL, NULL, "not a Spoolman database: no table %s", name);
     snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY id", name);
-    if (sqlite3_prepare_v2(src, sql, -1, &st, NULL) != SQLITE_OK)
-        return pd_inv_fail(im->e, PD_ERR_INVAL, NULL, NULL, "not a Spoolman database: %s", sqlite3_errmsg(src));
-    snprintf(sql, sizeof sql, "SELECT key, value FROM %s_field WHERE %s_id = ? ORDER BY key", name, name);
-    if (sqlite3_prepare_v2(src, sql, -1, &extra, NULL) != SQLITE_OK)
-        extra = NULL;  /* Spoolman before 0.16 had no extra fields */
+    if (sqlite3_prepare_v2(src->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return pd_inv_fail(im->e, PD_ERR_INVAL, NULL, NULL, "not a Spoolman database: %s", sqlite3_errmsg(src->db));
+    snprintf(sql, sizeof sql, "SELECT key, value FROM %s WHERE %s_id = ? ORDER BY key", fields, name);
+    if (has_fields && sqlite3_prepare_v2(src->db, sql, -1, &extra, NULL) != SQLITE_OK)
+        extra = NULL;
     int idcol = 0;
     for (int i = 0; i < sqlite3_column_count(st); i++)
         if (!strcmp(sqlite3_column_name(st, i), "id"))
             idcol = i;
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!rc && (step = db_step(src, st)) == SQLITE_ROW) {
         json_t *row = json_object();
         int64_t src_id = sqlite3_column_int64(st, idcol), id;
         snprintf(im->where, sizeof im->where, "%s %lld", name, (long long)src_id);
@@ -1151,36 +1241,59 @@ static pd_err db_table(imp *im, sqlite3 *src, pd_inv_entity en)
             rc = pd_inv_fail(im->e, PD_ERR_TOOBIG, NULL, NULL, "more than %d rows", PD_INV_IMPORT_MAX_ROWS);
         else if (!row)
             rc = PD_ERR_NOMEM;
-        else if (!(rc = db_row(im, st, extra, src_id, row)))
+        else if (!(rc = db_row(im, src, st, extra, src_id, row)))
             rc = import_object(im, en, row, "", &id);
         json_decref(row);
     }
     if (!rc && step != SQLITE_DONE)
-        rc = pd_inv_fail(im->e, PD_ERR_IO, NULL, NULL, "reading %s: %s", name, sqlite3_errmsg(src));
+        rc = db_read_fail(im, src, name);
     sqlite3_finalize(extra);
     sqlite3_finalize(st);
     return rc;
 }
 
+/* "file:PATH?immutable=1": SQLite's URI, with the characters that would end its path escaped
+ * (RFC 3986 §3.3). An absolute path gets an empty authority, so "//x" stays a path. */
+static bool db_uri(const char *path, char *out, size_t n)
+{
+    size_t o = (size_t)snprintf(out, n, "file:%s", *path == '/' ? "//" : "");
+    for (; *path && o + 4 < n; path++)
+        o += strchr("%?#", *path) ? (size_t)snprintf(out + o, n - o, "%%%02X", (unsigned char)*path)
+                                  : (size_t)snprintf(out + o, n - o, "%c", *path);
+    return !*path && (size_t)snprintf(out + o, n - o, "?immutable=1") < n - o;
+}
+
 pd_err pd_inv_import_spoolman_db(pd_inv *inv, const char *path, pd_inv_import_counts *out, pd_inv_err *e)
 {
-    sqlite3 *src = NULL;
+    db_src src = {0};
+    char uri[3 * 1024];
     imp *im;
     memset(out, 0, sizeof *out);
     memset(e, 0, sizeof *e);
-    if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        pd_inv_fail(e, PD_ERR_IO, NULL, NULL, "cannot open %s: %s", path, src ? sqlite3_errmsg(src) : "out of memory");
-        sqlite3_close(src);
+    if (!db_uri(path, uri, sizeof uri))
+        return pd_inv_fail(e, PD_ERR_TOOBIG, NULL, NULL, "the path is too long");
+    /* immutable: no locks, no journal, nothing written beside the file; the file is a copy */
+    if (sqlite3_open_v2(uri, &src.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK ||
+        sqlite3_exec(src.db, "PRAGMA trusted_schema = OFF; PRAGMA temp_store = MEMORY", NULL, NULL, NULL)) {
+        pd_inv_fail(e, PD_ERR_IO, NULL, NULL, "cannot open %s: %s", path, src.db ? sqlite3_errmsg(src.db) : "out of memory");
+        sqlite3_close(src.db);
         return PD_ERR_IO;
     }
+    sqlite3_limit(src.db, SQLITE_LIMIT_LENGTH, DB_VALUE_MAX);
+    sqlite3_progress_handler(src.db, 10000, db_progress, &src);
+    /* the heap limit is the process's: the CLI's import is all this process does meanwhile */
+    sqlite3_int64 heap = sqlite3_hard_heap_limit64(-1);
+    if (!heap || heap > DB_HEAP_MAX)
+        sqlite3_hard_heap_limit64(DB_HEAP_MAX);
     pd_err rc = imp_begin(&im, inv, e);
     if (!rc) {
-        rc = db_settings(im, src);
+        rc = db_settings(im, &src);
         for (int en = 0; en < PD_INV__N && !rc; en++)
-            rc = db_table(im, src, (pd_inv_entity)en);
+            rc = db_table(im, &src, (pd_inv_entity)en);
         rc = imp_end(im, rc, out);
     }
-    sqlite3_close(src);
+    sqlite3_close(src.db);
+    sqlite3_hard_heap_limit64(heap);
     return rc;
 }
 

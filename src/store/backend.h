@@ -52,6 +52,11 @@ struct pd_row {
     const void *impl;
 };
 
+/* The database, its side files and the data directory hold printers' access codes: one of
+ * them that other users may read (an older install's 0644 file, a 0755 directory) loses those
+ * bits, and the log says so. Nothing happens to a path that does not exist. */
+void pd_db_keep_private(const char *path);
+
 extern const pd_store_ops pd_store_sqlite;
 extern const pd_store_ops pd_store_pg;
 

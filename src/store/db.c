@@ -51,6 +51,19 @@ int64_t pd_row_int(const pd_row *r, int c) { return r->ops->col_int(r->impl, c);
 double pd_row_real(const pd_row *r, int c) { return r->ops->col_real(r->impl, c); }
 const char *pd_row_text(const pd_row *r, int c) { return r->ops->col_text(r->impl, c); }
 
+void pd_db_keep_private(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) || !(st.st_mode & 077))
+        return;
+    unsigned was = st.st_mode & 07777, now = st.st_mode & 0700;
+    if (chmod(path, now))
+        pd_warn("store", "%s may be read by other users (mode %04o) and cannot be tightened: %s", path, was,
+                strerror(errno));
+    else
+        pd_warn("store", "%s could be read by other users (mode %04o); tightened to %04o", path, was, now);
+}
+
 static pd_err migrate(pd_db *db, char *err, size_t errlen)
 {
     int v = db->ops->schema_version(db->s), latest = pd_schema_latest();
@@ -94,6 +107,7 @@ pd_err pd_db_open(pd_db **out, const char *url, const char *data_dir, char *err,
             snprintf(err, errlen, "cannot create data directory %s: %s", data_dir, strerror(errno));
             return PD_ERR_IO;
         }
+        pd_db_keep_private(data_dir);
         snprintf(path, sizeof path, "%s/printdeck.db", data_dir);
         ops = &pd_store_sqlite;
     } else if (!strncmp(url, "sqlite:", 7)) {

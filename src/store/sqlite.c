@@ -71,11 +71,31 @@ static void sq_close(pd_store *s)
     free(s);
 }
 
+/* SQLite creates a file 0644 less the umask and gives its -wal and -shm the database's mode, so
+ * a database file made here first, 0600 and empty (which SQLite takes as a new database, and
+ * VACUUM INTO as its target), keeps every file of it private whatever the umask. A file that
+ * exists is left as it is; an error is left to SQLite to report. */
+static void sq_create_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
+
 static pd_err sq_open(const char *path, pd_store **out, char *err, size_t errlen)
 {
     pd_store *s = calloc(1, sizeof *s);
     if (!s)
         return PD_ERR_NOMEM;
+    if (*path && strcmp(path, ":memory:")) {
+        static const char *const sides[] = {"", "-wal", "-shm"};
+        sq_create_private(path);
+        for (size_t i = 0; i < sizeof sides / sizeof sides[0]; i++) {
+            char side[1024];
+            if ((size_t)snprintf(side, sizeof side, "%s%s", path, sides[i]) < sizeof side)
+                pd_db_keep_private(side);
+        }
+    }
     /* one connection used by the loop thread only: no mutex needed around it */
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                         SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -221,6 +241,7 @@ static pd_err sq_backup(pd_store *s, const char *path, char *err, size_t errlen)
     const char *slash = strrchr(path, '/');
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
     remove(tmp);
+    sq_create_private(tmp);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "VACUUM INTO ?1", -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "backup: %s", sqlite3_errmsg(s->db));

@@ -1,4 +1,5 @@
-/* core: configuration table, environment overrides, printer sections; the event bus. */
+/* core: configuration table, environment overrides, printer sections; the event bus; the log's
+ * escaping. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/jw.h"
+#include "core/log.h"
 
 static char *write_tmp(const char *text)
 {
@@ -347,6 +349,51 @@ static void writer_bounds(void **state)
     assert_null(pd_jw_finish(&w, NULL));  /* nothing written */
 }
 
+static void log_escapes_what_could_forge_a_line(void **state)
+{
+    (void)state;
+    char out[128];
+    /* a forged line, an ANSI colour, a C1 CSI, a lone continuation byte, an overlong '/', a
+     * surrogate; UTF-8 text and a backslash */
+    assert_string_equal(pd_log_escape(out, sizeof out, "k\n2025-01-01T00:00:00.000Z error [main] x\r\t"),
+                        "k\\n2025-01-01T00:00:00.000Z error [main] x\\r\\t");
+    assert_string_equal(pd_log_escape(out, sizeof out, "\x1b[31mred\x7f\x01"), "\\x1b[31mred\\x7f\\x01");
+    assert_string_equal(pd_log_escape(out, sizeof out, "\xc2\x9b" "2J \x9b \xc0\xaf \xed\xa0\x80"),
+                        "\\u009b2J \\x9b \\xc0\\xaf \\xed\\xa0\\x80");
+    assert_string_equal(pd_log_escape(out, sizeof out, "Polymaker \xc2\xa0PLA \xe2\x9c\x93 \xf0\x9f\xa7\xb5 a\\n"),
+                        "Polymaker \xc2\xa0PLA \xe2\x9c\x93 \xf0\x9f\xa7\xb5 a\\\\n");
+    /* cut before an escape or a character that does not fit, never inside one */
+    assert_string_equal(pd_log_escape(out, 6, "abcd\n"), "abcd");
+    assert_string_equal(pd_log_escape(out, 5, "abc\xe2\x9c\x93"), "abc");
+    assert_string_equal(pd_log_escape(out, 1, "abc"), "");
+    /* truncated input: the sequence's start is not UTF-8 on its own */
+    assert_string_equal(pd_log_escape(out, sizeof out, "\xe2\x9c"), "\\xe2\\x9c");
+
+    /* the writer: one line per message, whatever the message holds */
+    char path[] = "/tmp/pd-log-XXXXXX", line[512];
+    int fd = mkstemp(path), saved = dup(2);
+    assert_true(fd >= 0 && saved >= 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    pd_log_setup(PD_LOG_INFO, false);
+    pd_warn("test", "setting %s skipped", "k\n2025-01-01T00:00:00.000Z error [main] forged\x1b[2J");
+    pd_log_setup(PD_LOG_INFO, true);
+    pd_warn("test", "bad \xc3\x28 text");
+    pd_log_setup(PD_LOG_INFO, false);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fdopen(fd, "r");
+    rewind(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, " warn  [test] setting k\\n2025-01-01T00:00:00.000Z error [main] forged\\x1b[2J skipped\n"));
+    assert_non_null(fgets(line, sizeof line, f));   /* JSON: kept, not dropped for its bytes */
+    assert_non_null(strstr(line, "\"msg\":\"bad \\\\xc3( text\""));
+    assert_null(fgets(line, sizeof line, f));
+    fclose(f);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +405,7 @@ int main(void)
         cmocka_unit_test(dates_parse_by_round_trip),
         cmocka_unit_test(writer_matches_jansson),
         cmocka_unit_test(writer_bounds),
+        cmocka_unit_test(log_escapes_what_could_forge_a_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "core/clock.h"
 #include "inventory/inventory.h"
 #include "testdb.h"
 
@@ -569,6 +571,63 @@ static void spoolman_backup(void **state)
     assert_empty(fx->d[0].db);
 }
 
+/* A Spoolman database that is a program: a view over an endless recursive CTE, a computed
+ * column, a file that takes long to read. Each ends with a clear error, nothing imported. */
+static int64_t leaping_clock(pd_clock_id id)
+{
+    static int64_t mono = 1000;
+    struct timespec ts;
+    if (id == PD_CLOCK_MONO)
+        return mono += 31000;  /* every reading: another 31 s spent */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void expect_db_refused(fixture *fx, const char *name, const char *sql, pd_err code, const char *msg)
+{
+    pd_inv *inv = &fx->d[0].inv;
+    pd_inv_import_counts n;
+    pd_inv_err e;
+    char path[128];
+    sqlite3 *db;
+    char *err = NULL;
+    snprintf(path, sizeof path, "%s/%s.db", fx->d[0].dir, name);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err))
+        fail_msg("%s fixture: %s", name, err);
+    sqlite3_close(db);
+    pd_err rc = pd_inv_import_spoolman_db(inv, path, &n, &e);
+    if (rc != code || !strstr(e.msg, msg))
+        fail_msg("%s: %s '%s', not %s '%s'", name, pd_strerror(rc), e.msg, pd_strerror(code), msg);
+    assert_empty(inv->db);
+    assert_int_equal(sqlite3_hard_heap_limit64(-1), 0);   /* the process's limit is given back */
+}
+
+static void spoolman_db_hostile(void **state)
+{
+    fixture *fx = *state;
+    char sql[4096];
+    snprintf(sql, sizeof sql, "%s DROP TABLE vendor; CREATE VIEW vendor AS WITH RECURSIVE n(x) AS "
+             "(SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT x AS id, '2024-01-01' AS registered, "
+             "'V' || x AS name FROM n;", spoolman_schema);
+    expect_db_refused(fx, "view", sql, PD_ERR_INVAL, "vendor is a view; only tables are read");
+    snprintf(sql, sizeof sql, "%s DROP TABLE setting; CREATE VIEW Setting AS SELECT 'currency' AS key, "
+             "'\"EUR\"' AS value;", spoolman_schema);
+    expect_db_refused(fx, "setting-view", sql, PD_ERR_INVAL, "setting is a view");
+    snprintf(sql, sizeof sql, "%s ALTER TABLE filament ADD COLUMN big TEXT AS (printf('%%.*c', 100000000, 'x'));",
+             spoolman_schema);
+    expect_db_refused(fx, "computed", sql, PD_ERR_INVAL, "filament is a table with computed columns");
+    snprintf(sql, sizeof sql, "%s", "CREATE TABLE vendor (id INTEGER, registered DATETIME, name TEXT);");
+    expect_db_refused(fx, "no-spools", sql, PD_ERR_INVAL, "no table filament");
+    /* vendors without an index on id: the first step sorts them all, with the clock leaping */
+    snprintf(sql, sizeof sql, "%s DROP TABLE vendor; CREATE TABLE vendor (id INTEGER, registered DATETIME, "
+             "name TEXT); WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 20000) "
+             "INSERT INTO vendor SELECT x, '2024-01-01 00:00:00', 'V' || x FROM n;", spoolman_schema);
+    pd_clock_set_source(leaping_clock);
+    expect_db_refused(fx, "slow", sql, PD_ERR_TOOBIG, "reading vendor: stopped after 30 s spent in the file");
+    pd_clock_set_source(NULL);
+}
+
 /* The file front end the CLI uses: the format from the name or from --format. */
 static void import_files(void **state)
 {
@@ -613,6 +672,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(spoolman_export, fresh, drop),
     cmocka_unit_test_setup_teardown(bad_rows_roll_back, fresh, drop),
     cmocka_unit_test_setup_teardown(spoolman_backup, fresh, drop),
+    cmocka_unit_test_setup_teardown(spoolman_db_hostile, fresh, drop),
     cmocka_unit_test_setup_teardown(import_files, fresh, drop),
     cmocka_unit_test(booleans),
 };

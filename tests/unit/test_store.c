@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -434,6 +435,43 @@ static void backend_answers(void **state)
     assert_null(copy);
 }
 
+static unsigned mode_of(const char *dir, const char *name)
+{
+    char path[160];
+    struct stat st;
+    snprintf(path, sizeof path, "%s%s", dir, name);
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+/* SQLite only: whatever the umask, the data directory is 0700 and every file of the database
+ * (its -wal and -shm, a backup) 0600; an older install's looser modes are tightened on open. */
+static void sqlite_files_are_private(void **state)
+{
+    fixture *fx = *state;
+    if (pg_base)
+        return;
+    char path[128], err[256];
+    mode_t was = umask(022);
+    reopen(fx);
+    assert_int_equal(mode_of(fx->dir, ""), 0700);
+    assert_int_equal(mode_of(fx->dir, "/printdeck.db"), 0600);
+    assert_int_equal(mode_of(fx->dir, "/printdeck.db-wal"), 0600);
+    assert_int_equal(mode_of(fx->dir, "/printdeck.db-shm"), 0600);
+    snprintf(path, sizeof path, "%s/copy.db", fx->dir);
+    assert_int_equal(pd_db_backup(fx->db, path, err, sizeof err), PD_OK);
+    assert_int_equal(mode_of(fx->dir, "/copy.db"), 0600);
+
+    pd_db_close(&fx->db);
+    assert_int_equal(chmod(fx->dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/printdeck.db", fx->dir);
+    assert_int_equal(chmod(path, 0644), 0);
+    reopen(fx);
+    assert_int_equal(mode_of(fx->dir, ""), 0700);
+    assert_int_equal(mode_of(fx->dir, "/printdeck.db"), 0600);
+    umask(was);
+}
+
 /* PostgreSQL only: a server that drops the connection (restart, failover) costs the statement
  * that finds it gone, not the store. */
 static void dropped_connection_is_reopened(void **state)
@@ -466,6 +504,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(nested_transactions, fresh, drop),
     cmocka_unit_test_setup_teardown(search_sort_and_page, fresh, drop),
     cmocka_unit_test_setup_teardown(backend_answers, fresh, drop),
+    cmocka_unit_test_setup_teardown(sqlite_files_are_private, fresh, drop),
     cmocka_unit_test_setup_teardown(dropped_connection_is_reopened, fresh, drop),
 };
 
