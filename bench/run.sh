@@ -35,6 +35,8 @@ rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 messages() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^printdeck_printer_messages_total/{s+=$NF} END{print s+0}'; }
 
+# printers online, from /healthz: /metrics of 10,000 printers is megabytes
+online() { curl -s --max-time 5 "http://127.0.0.1:$HTTP_PORT/healthz" | sed -n 's/.*"online": *\([0-9]*\).*/\1/p' | grep . || echo 0; }
 fleet() { # N MODELS [shared|printer] → serials file, broker, daemon config; starts the daemon
   local n=$1 models=$2 certs=${3:-shared} listen
   "$B/printdeck-sim" --list --printers "$n" --models "$models" | cut -f1 >"$OUT/serials.txt"
@@ -67,8 +69,7 @@ fleet() { # N MODELS [shared|printer] → serials file, broker, daemon config; s
     --listen "127.0.0.1:$HTTP_PORT" 2>>"$OUT/printdeck.log" &
   PD=$!; pids+=($PD)
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
-  for _ in $(seq 300); do
-    [ "$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -c '^printdeck_printer_online{.*} 1$')" -ge "$n" ] && break; sleep 0.2; done
+  for _ in $(seq $((300 + n / 20))); do [ "$(online)" -ge "$n" ] && break; sleep 0.2; done
 }
 stop_daemon() { kill "$PD"; wait "$PD" 2>/dev/null || true; }
 

@@ -14,7 +14,6 @@ SOAK_N=${SOAK_N:-1000}; SOAK_SECONDS=${SOAK_SECONDS:-600}; SOAK_CAP_MS=10000
 echo "== 6. soak: $SOAK_N printers for $SOAK_SECONDS s; broker restarted every 30 s, a tenth of the links cut 15 s later"
 FLEET_SIM=1 FLEET_INI="[mqtt]\nreconnect_max_ms = $SOAK_CAP_MS\n" fleet "$SOAK_N" X1C,P1S,A1,P2S,H2D printer
 mapfile -t SOAK_SERIALS <"$OUT/serials.txt"
-online() { curl -s --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" | grep -c '^printdeck_printer_online{.*} 1$' || true; }
 
 command_one() { # serial: one command, its HTTP status (000: no answer within 60 s) to cmd.log
   curl -s -o /dev/null -w '%{http_code}\n' --max-time 60 -H "Authorization: Bearer $TOKEN" \
