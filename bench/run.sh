@@ -49,7 +49,7 @@ fleet() { # N MODELS [shared|printer] → serials file, broker, daemon config; s
   else
     listen=(--shared-port "$TLS_PORT")
   fi
-  BROKER_ARGS=(--dir "$OUT/broker" --serials "$(paste -sd, "$OUT/serials.txt")" "${listen[@]}"
+  BROKER_ARGS=(--dir "$OUT/broker" --serials-file "$OUT/serials.txt" "${listen[@]}"
     --sim-port "$SIM_PORT" --access-code 12345678)
   scripts/broker.sh "${BROKER_ARGS[@]}" --daemon >/dev/null
   if [ -n "${FLEET_SIM:-}" ]; then # printdeck-sim plays the fleet (otherwise pdbench publishes)

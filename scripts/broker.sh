@@ -4,10 +4,11 @@
 # certificate naming the serial, user bblp with the LAN access code. printdeck-sim joins
 # on a plain loopback port and plays the printers.
 #
-#   broker.sh --dir DIR --serials S1,S2,… --sim-port Q [--base-port P] [--shared-port P2]
-#             [--access-code CODE] [--daemon]
+#   broker.sh --dir DIR --serials S1,S2,…|--serials-file F --sim-port Q [--base-port P]
+#             [--shared-port P2] [--access-code CODE] [--daemon]
 #   broker.sh --dir DIR --stop
 #
+#   --serials-file F  one serial per line (a farm's list is too long for one argument)
 #   --base-port P     one TLS listener per printer: serial i (0-based) on port P+i, with
 #                     that serial's certificate, like one printer per address
 #   --shared-port P2  one TLS listener whose certificate names every serial (farms of
@@ -38,6 +39,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --dir) dir=$2 ;;
     --serials) serials=$2 ;;
+    --serials-file) [ -r "$2" ] || die "cannot read $2"; serials=$(paste -sd, "$2") ;;
     --base-port) base=$2 ;;
     --shared-port) shared=$2 ;;
     --sim-port) simport=$2 ;;
