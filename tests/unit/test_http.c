@@ -274,16 +274,22 @@ typedef struct resp {
     size_t len;
 } resp;
 
-static int client_connect(int to_port)
+/* A connection from 127.0.0.<from> (the whole of 127/8 is loopback). */
+static int client_connect_from(int to_port, int from)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
+    struct sockaddr_in me = {.sin_family = AF_INET};
+    me.sin_addr.s_addr = htonl(INADDR_LOOPBACK - 1 + (unsigned)from);
+    assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof me), 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to_port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     /* the kernel completes the handshake from the listen backlog; no server turn needed */
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return fd;
 }
+
+static int client_connect(int to_port) { return client_connect_from(to_port, 1); }
 
 static bool client_send(int fd, const char *buf, size_t len)
 {
@@ -753,17 +759,59 @@ static void test_bodies(void **state)
     free(r.body);
     close(fd);
 
-    /* no length given (lws reads until the cap): cut off at max_body as it arrives */
+    /* no length given: no body (RFC 9112 6.3), and the connection is not reused (lws would
+     * take what follows for a body) */
     fd = client_connect(port);
-    char req[256 + sizeof big];
-    int n = snprintf(req, sizeof req,
-                     "PATCH /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Api-Key: " TOKEN "\r\n\r\n%s",
-                     big);
+    char req[256 + 2 * sizeof big];
+    const char *head = "PATCH /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Api-Key: " TOKEN "\r\n";
+    int n = snprintf(req, sizeof req, "%s\r\n{}", head);
+    assert_true(client_send(fd, req, (size_t)n));
+    read_response(fd, &r);
+    assert_error(&r, 400, "parse_error");
+    assert_string_equal(find_header(r.head, "connection", v, sizeof v), "close");
+    free(r.body);
+    close(fd);
+
+    /* chunked: decoded (extensions and trailers skipped), and cut off at max_body */
+    fd = client_connect(port);
+    n = snprintf(req, sizeof req, "%sTransfer-Encoding: chunked\r\n\r\n"
+                 "3;ext=1\r\n{\"a\r\n5\r\n\":12}\r\n0\r\nX-Trailer: 1\r\n\r\n", head);
+    assert_true(client_send(fd, req, (size_t)n));
+    read_response(fd, &r);
+    assert_int_equal(r.status, 201);
+    assert_non_null(strstr(r.body, "\"a\":12"));
+    free(r.body);
+    close(fd);
+    fd = client_connect(port);
+    n = snprintf(req, sizeof req, "%sTransfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+                 head, strlen(big), big);
     assert_true(client_send(fd, req, (size_t)n));
     read_response(fd, &r);
     assert_error(&r, 413, "too_large");
     free(r.body);
     close(fd);
+
+    /* framing that cannot be read: refused, and the connection closed */
+    static const struct {
+        const char *headers;
+        int status;
+        const char *code;
+    } bad[] = {
+        {"Content-Length: -1\r\n", 400, "invalid"},
+        {"Content-Length: 2\r\nContent-Length: 3\r\n", 400, "invalid"},
+        {"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n", 400, "invalid"},
+        {"Transfer-Encoding: gzip\r\n", 501, "not_implemented"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        fd = client_connect(port);
+        n = snprintf(req, sizeof req, "%s%s\r\n{}", head, bad[i].headers);
+        assert_true(client_send(fd, req, (size_t)n));
+        read_response(fd, &r);
+        assert_error(&r, bad[i].status, bad[i].code);
+        assert_string_equal(find_header(r.head, "connection", v, sizeof v), "close");
+        free(r.body);
+        close(fd);
+    }
 
     /* a request refused before its body was read closes the connection */
     fd = client_connect(port);
@@ -938,8 +986,9 @@ static void test_max_clients(void **state)
 {
     (void)state;
     int fds[MAX_CLIENTS + 4];
+    /* from several addresses: one may hold only half (test_max_clients_per_address) */
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
-        fds[i] = client_connect(port);
+        fds[i] = client_connect_from(port, 1 + (int)i / (MAX_CLIENTS / 2));
     /* connections past the limit are hung up at once; the first ones are served */
     for (size_t i = MAX_CLIENTS; i < sizeof fds / sizeof *fds; i++)
         assert_true(client_eof(fds[i]));
@@ -947,6 +996,25 @@ static void test_max_clients(void **state)
     request(fds[0], "GET", "/hello", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     free(r.body);
+    for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+        close(fds[i]);
+}
+
+/* One address holds at most half of max_clients, loopback included; another is still served. */
+static void test_max_clients_per_address(void **state)
+{
+    (void)state;
+    int fds[MAX_CLIENTS / 2 + 2];
+    for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+        fds[i] = client_connect(port);
+    for (size_t i = MAX_CLIENTS / 2; i < sizeof fds / sizeof *fds; i++)
+        assert_true(client_eof(fds[i]));
+    int other = client_connect_from(port, 2);
+    resp r;
+    request(other, "GET", "/hello", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    close(other);
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         close(fds[i]);
 }
@@ -1538,6 +1606,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_drain_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_stream_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_clients_per_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_open_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listen_forms, setup, teardown),
         cmocka_unit_test(test_access_networks),
