@@ -27,6 +27,7 @@
 #include "core/jw.h"
 #include "core/log.h"
 #include "http/access.h"
+#include "http/chunked.h"
 #include "http/router.h"
 
 #define HTTP_PROTOCOL "pd-http"
@@ -93,20 +94,6 @@
 
 typedef struct conn conn;
 
-/* Where a chunked request body's decoder is (RFC 9112 7.1). */
-typedef enum chunk_state {
-    CK_NONE,       /* the body is not chunked */
-    CK_SIZE,       /* the chunk size's hex digits */
-    CK_EXT,        /* a chunk extension, skipped to the end of its line */
-    CK_SIZE_LF,
-    CK_DATA,
-    CK_DATA_CR,
-    CK_DATA_LF,
-    CK_TRAILER,    /* at the start of a trailer line, or of the final empty one */
-    CK_FIELD,      /* a trailer field, skipped */
-    CK_END_LF,
-    CK_DONE,
-} chunk_state;
 
 typedef enum req_state {
     REQ_BODY,      /* reading the request body */
@@ -158,9 +145,8 @@ struct pd_req {
     bool discard;           /* an oversized body being read and dropped before the 413 */
     bool headers_sent;
     uint64_t body_deadline_ms; /* while the body is read: when it must be complete */
-    chunk_state chunk;
-    uint64_t chunk_left;       /* CK_SIZE: the size so far; CK_DATA: what is left of it */
-    bool chunk_digits;
+    bool chunked;              /* the body comes in chunks, decoded by chunk */
+    pd_chunked chunk;
     char xhdr[HTTP_XHDR_MAX]; /* pd_req_add_header: "name:\0value\0" pairs, names lower case */
     size_t xhdr_len;
     pd_stream stream;
@@ -1040,78 +1026,6 @@ static pd_err body_length(pd_req *r, long long *len, bool *chunked)
 
 static void bodies_check(uv_timer_t *t);
 
-/* Decodes a piece of a chunked body into r->body. PARSE on a framing error, TOOBIG past
- * max_body; r->chunk is CK_DONE once the last chunk and the trailers have come. */
-static pd_err chunk_feed(pd_req *r, const char *in, size_t len)
-{
-    for (const char *p = in, *end = in + len; p < end && r->chunk != CK_DONE;) {
-        if (r->chunk == CK_DATA) {
-            size_t n = (size_t)(end - p) < r->chunk_left ? (size_t)(end - p) : r->chunk_left;
-            pd_err rc = pd_buf_add(&r->body, p, n);
-            if (rc)
-                return rc;
-            p += n;
-            if (!(r->chunk_left -= n))
-                r->chunk = CK_DATA_CR;
-            continue;
-        }
-        char ch = *p++;
-        int hex = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-        switch (r->chunk) {
-        case CK_SIZE:
-            if (hex >= 0) {
-                /* a chunk past max_body fails when it is added; this only keeps the sum finite */
-                if (r->chunk_left > UINT32_MAX)
-                    return PD_ERR_TOOBIG;
-                r->chunk_left = r->chunk_left * 16 + (unsigned)hex;
-                r->chunk_digits = true;
-                break;
-            }
-            if (!r->chunk_digits || (ch != ';' && ch != ' ' && ch != '\t' && ch != '\r'))
-                return PD_ERR_PARSE;
-            r->chunk = ch == '\r' ? CK_SIZE_LF : CK_EXT;
-            break;
-        case CK_EXT:
-            if (ch == '\r')
-                r->chunk = CK_SIZE_LF;
-            break;
-        case CK_SIZE_LF:
-            if (ch != '\n')
-                return PD_ERR_PARSE;
-            r->chunk = r->chunk_left ? CK_DATA : CK_TRAILER;
-            break;
-        case CK_DATA_CR:
-            if (ch != '\r')
-                return PD_ERR_PARSE;
-            r->chunk = CK_DATA_LF;
-            break;
-        case CK_DATA_LF:
-            if (ch != '\n')
-                return PD_ERR_PARSE;
-            r->chunk = CK_SIZE;
-            r->chunk_left = 0;
-            r->chunk_digits = false;
-            break;
-        case CK_TRAILER:
-            r->chunk = ch == '\r' ? CK_END_LF : CK_FIELD;
-            break;
-        case CK_FIELD:
-            if (ch == '\n')
-                r->chunk = CK_TRAILER;
-            break;
-        case CK_END_LF:
-            if (ch != '\n')
-                return PD_ERR_PARSE;
-            r->chunk = CK_DONE;
-            break;
-        default:
-            return PD_ERR_PARSE;
-        }
-    }
-    return PD_OK;
-}
-
 /* The body must be complete by then (HTTP_BODY_RATE); the timer checks while bodies are read. */
 static void body_deadline(pd_req *r, long long len)
 {
@@ -1270,7 +1184,7 @@ static int on_request(conn *c)
         return 0;
     }
     if (chunked) {
-        r->chunk = CK_SIZE;
+        r->chunked = true;
         return 0;
     }
     /* at once, up to a bound: a body that comes in pieces is then rarely copied as it grows */
@@ -1284,7 +1198,8 @@ static int on_body(conn *c, const char *in, size_t len)
     pd_req *r = c->req;
     if (!r || r->state != REQ_BODY || !len || r->discard)
         return 0;  /* answered already (the rest goes away with the connection), dropped, or empty */
-    pd_err rc = r->chunk ? chunk_feed(r, in, len) : pd_buf_add(&r->body, in, len);
+    pd_err rc = r->chunked ? pd_chunked_feed(&r->chunk, in, len, &r->body)
+                           : pd_buf_add(&r->body, in, len);
     if (rc == PD_ERR_TOOBIG || rc == PD_ERR_PARSE) {
         r->close_after = true;
         if (rc == PD_ERR_TOOBIG)
@@ -1293,7 +1208,7 @@ static int on_body(conn *c, const char *in, size_t len)
             pd_req_reply_error(r, rc, "malformed chunked request body");
         return 0;
     }
-    if (!rc && r->chunk == CK_DONE)
+    if (!rc && r->chunked && pd_chunked_done(&r->chunk))
         dispatch(r);  /* lws sees no end to a body without a length */
     return rc ? -1 : 0;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "http/access.h"
+#include "http/chunked.h"
 #include "http/http.h"
 #include "http/router.h"
 
@@ -1132,6 +1133,56 @@ static bool in_nets(const pd_access_nets *n, const char *addr)
     return pd_access_nets_match(n, &ip);
 }
 
+/* Decodes `in` fed in pieces of `step` bytes; the body (NUL-terminated) or NULL, and rc. */
+static char *chunked_decode(const char *in, size_t step, size_t max, pd_err *rc)
+{
+    pd_chunked d = {0};
+    pd_buf out;
+    pd_buf_init(&out, max);
+    size_t len = strlen(in);
+    *rc = PD_OK;
+    for (size_t off = 0; off < len && !*rc; off += step)
+        *rc = pd_chunked_feed(&d, in + off, len - off < step ? len - off : step, &out);
+    if (!*rc && !pd_chunked_done(&d))
+        *rc = PD_ERR_INVAL;  /* not finished */
+    char *body = NULL;
+    if (!*rc && !pd_buf_addc(&out, '\0'))
+        body = pd_buf_detach(&out, NULL);
+    pd_buf_free(&out);
+    return body;
+}
+
+static void test_chunked(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *body;
+        pd_err rc;
+    } cases[] = {
+        {"0\r\n\r\n", "", PD_OK},
+        {"3\r\nabc\r\n0\r\n\r\n", "abc", PD_OK},
+        {"A;name=v\r\n0123456789\r\n1 \r\nx\r\n00\r\n\r\n", "0123456789x", PD_OK},
+        {"2\r\nhi\r\n0\r\nX-Sum: 1\r\nY: 2\r\n\r\ntrailing junk", "hi", PD_OK},
+        {"\r\n", NULL, PD_ERR_PARSE},                /* no size */
+        {"g\r\n", NULL, PD_ERR_PARSE},
+        {"3\r\nabcd\r\n", NULL, PD_ERR_PARSE},     /* data longer than its size */
+        {"3\nabc\r\n", NULL, PD_ERR_PARSE},         /* bare LF */
+        {"0\r\n\rx", NULL, PD_ERR_PARSE},
+        {"fffffffffffffffffff\r\n", NULL, PD_ERR_PARSE},
+        {"20\r\n0123456789abcdef0123456789abcdef\r\n0\r\n\r\n", NULL, PD_ERR_TOOBIG},
+        {"3\r\nab", NULL, PD_ERR_INVAL},             /* unfinished */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        for (size_t step = 1; step <= 64; step *= 4) {
+            pd_err rc;
+            char *body = chunked_decode(cases[i].in, step, 16, &rc);
+            assert_int_equal(rc, cases[i].rc);
+            if (cases[i].body)
+                assert_string_equal(body, cases[i].body);
+            free(body);
+        }
+}
+
 static void test_access_networks(void **state)
 {
     (void)state;
@@ -1605,6 +1656,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_drain_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_stream_dropped, setup, teardown),
+        cmocka_unit_test(test_chunked),
         cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_clients_per_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_open_connections, setup, teardown),
