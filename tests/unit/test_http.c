@@ -685,6 +685,18 @@ static void test_not_found_and_method(void **state)
     assert_string_equal(find_header(r.head, "allow", allow, sizeof allow), "GET, PATCH");
     free(r.body);
 
+    /* a path that echoes bytes that are not UTF-8, or a character cut by the bound, still gets
+     * its 404 and message */
+    request1("GET", "/%FF%C3", NULL, NULL, &r);
+    assert_error(&r, 404, "not_found");
+    free(r.body);
+    char path[1024] = "/a";
+    for (int i = 0; i < 150; i++)
+        strcat(path, "%C3%A9");
+    request1("GET", path, NULL, NULL, &r);
+    assert_error(&r, 404, "not_found");
+    free(r.body);
+
     /* an empty {param} segment does not match */
     request1("GET", "/api/v1/items//sub/x", NULL, NULL, &r);
     assert_int_equal(r.status, 404);
@@ -711,6 +723,17 @@ static void test_auth(void **state)
 
     request1("GET", "/api/v1/items/1", "x-api-key: " TOKEN "\r\n", NULL, &r);
     assert_int_equal(r.status, 200);
+    free(r.body);
+
+    /* whitespace around a header value is not part of it (RFC 9110 5.5) */
+    request1("GET", "/api/v1/items/1", "Authorization: Bearer \t" TOKEN " \t \r\n", NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    request1("GET", "/api/v1/items/1", "x-api-key:  " TOKEN "\t\r\n", NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    request1("GET", "/api/v1/items/1", "x-api-key: " TOKEN "x\r\n", NULL, &r);
+    assert_error(&r, 401, "unauthorized");
     free(r.body);
 
     request1("GET", "/api/v1/open", NULL, NULL, &r);
