@@ -52,10 +52,17 @@ fleet() { # N MODELS [shared|printer] → serials file, broker, daemon config; s
   BROKER_ARGS=(--dir "$OUT/broker" --serials-file "$OUT/serials.txt" "${listen[@]}"
     --sim-port "$SIM_PORT" --access-code 12345678)
   scripts/broker.sh "${BROKER_ARGS[@]}" --daemon >/dev/null
-  if [ -n "${FLEET_SIM:-}" ]; then # printdeck-sim plays the fleet (otherwise pdbench publishes)
+  # the fleet reports from the start, so the wait below is for printers online (connected and
+  # reporting) and none goes silent while the rest connect: printdeck-sim plays it, or pdbench
+  # publishes time-stamped reports at FLEET_PUBLISH reports/s until killed
+  if [ -n "${FLEET_SIM:-}" ]; then
     "$B/printdeck-sim" --port "$SIM_PORT" --serials "$(paste -sd, "$OUT/serials.txt")" --log-level error \
       2>>"$OUT/sim.log" &
     SIM=$!; pids+=($SIM)
+  elif [ -n "${FLEET_PUBLISH:-}" ]; then
+    "$B/pdbench" publish --port "$SIM_PORT" --user sim --password printdeck-sim --serials-file "$OUT/serials.txt" \
+      --rate "$FLEET_PUBLISH" --seconds 100000 --stamp >/dev/null &
+    PUB=$!; pids+=($PUB)
   fi
   if [ "$certs" = printer ]; then # the broker answers before its last listener is open
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((FARM_BASE_PORT + n - 1))") 2>/dev/null && break; sleep 0.1; done
@@ -103,19 +110,20 @@ fi
 
 if want farm; then
 echo "== 2+3. farm: $FARM_N printers at 1 report/s each for $FARM_SECONDS s, SSE latency ($FARM_CERTS certificates)"
-fleet "$FARM_N" X1C,P1S,A1,P2S,H2D "$FARM_CERTS"
-R0=$(rss_kb $PD)
-"$B/pdbench" sse --port "$HTTP_PORT" --token "$TOKEN" --seconds $((FARM_SECONDS + 3)) >"$OUT/latency.txt" &
+FLEET_PUBLISH=$FARM_N fleet "$FARM_N" X1C,P1S,A1,P2S,H2D "$FARM_CERTS"
+ONLINE=$(online); R0=$(rss_kb $PD)
+"$B/pdbench" sse --port "$HTTP_PORT" --token "$TOKEN" --seconds $((FARM_SECONDS + 1)) >"$OUT/latency.txt" &
 LAT=$!
 sleep 1
 c0=$(cpu_ticks $PD)
-"$B/pdbench" publish --port "$SIM_PORT" --user sim --password printdeck-sim --serials-file "$OUT/serials.txt" \
-  --rate "$FARM_N" --seconds "$FARM_SECONDS" --stamp >/dev/null
+sleep "$FARM_SECONDS"
 c1=$(cpu_ticks $PD); R1=$(rss_kb $PD)
 wait $LAT || true
-awk -v c=$((c1-c0)) -v hz="$hz" -v t="$FARM_SECONDS" -v r0="$R0" -v r1="$R1" -v certs="$FARM_CERTS" -v n="$FARM_N" 'BEGIN{
-  printf "%d printers connected (%s certificates): RSS %.1f MB before, %.1f MB after; CPU %.1f %% of one core at %d reports/s\n", n, certs, r0/1024, r1/1024, 100*c/hz/(t+1), n }' \
+kill "$PUB"
+awk -v c=$((c1-c0)) -v hz="$hz" -v t="$FARM_SECONDS" -v r0="$R0" -v r1="$R1" -v certs="$FARM_CERTS" -v n="$FARM_N" -v on="$ONLINE" 'BEGIN{
+  printf "%d printers, %d online (%s certificates): RSS %.1f MB before, %.1f MB after; CPU %.1f %% of one core at %d reports/s\n", n, on, certs, r0/1024, r1/1024, 100*c/hz/t, n }' \
   | tee "$OUT/farm.txt"
+echo "descriptors: $(ls "/proc/$PD/fd" | wc -l)" | tee -a "$OUT/farm.txt"
 echo "latency (SSE, $FARM_N printers): $(cat "$OUT/latency.txt")" | tee -a "$OUT/farm.txt"
 # the slot map of the whole farm: every printer's live trays beside the stored slots, after one
 # full report each from an H2D with 6 AMS units (18 trays) and the external holder

@@ -217,7 +217,9 @@ static int start(daemon_ctx *d)
                       .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop)};
     pd_http_opts ho = {
         .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
-        .max_clients = d->cfg.max_clients, .auth_enabled = d->cfg.auth_enabled,
+        .max_clients = d->cfg.max_clients,
+        .max_clients_per_address = d->cfg.max_clients_per_address,
+        .idle_timeout_s = d->cfg.idle_timeout_s, .auth_enabled = d->cfg.auth_enabled,
         .allow_open_network = d->cfg.auth_allow_open_network,
         .token_check = pd_auth_check, .token_ud = &d->auth, .app = &d->app,
         .access = http_access(&d->cfg),

@@ -15,6 +15,7 @@
 #include "api/api.h"
 #include "api/hub.h"
 #include "core/json.h"
+#include "core/jw.h"
 #include "core/log.h"
 
 #define HEALTHY "{\"status\":\"healthy\"}"
@@ -139,7 +140,8 @@ static void changes_ws(pd_req *r)
         snprintf(c.key, sizeof c.key, "%lld", n);
     } else if (key) {
         if (!setting_known(key)) {
-            pd_req_reply_error(r, PD_ERR_NOTFOUND, "Setting %.64s does not exist.", key);
+            pd_req_reply_error(r, PD_ERR_NOTFOUND, "Setting %.*s does not exist.",
+                               pd_jw_utf8_cut(key, 64), key);
             return;
         }
         snprintf(c.key, sizeof c.key, "%s", key);

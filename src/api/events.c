@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "api/hub.h"
 #include "core/json.h"
+#include "core/jw.h"
 #include "core/log.h"
 
 #define SNAPSHOT_DONE INT64_MAX
@@ -226,7 +227,8 @@ static void events_get(pd_req *r)
     if (pd_req_query(r, "printer", key, sizeof key)) {
         pd_printer *p = pd_fleet_find(hub.app->fleet, key);
         if (!p) {
-            pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%.64s'", key);
+            pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%.*s'",
+                               pd_jw_utf8_cut(key, 64), key);
             return;
         }
         only = pd_printer_id(p);

@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "core/json.h"
+#include "core/jw.h"
 #include "core/log.h"
 #include "printer/record.h"
 
@@ -35,7 +36,7 @@ static pd_printer *printer_of(pd_req *r)
     const char *id = pd_req_param(r, "id");
     pd_printer *p = pd_fleet_find(app_of(r)->fleet, id);
     if (!p)
-        pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%.64s'", id);
+        pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%.*s'", pd_jw_utf8_cut(id, 64), id);
     return p;
 }
 

@@ -32,6 +32,10 @@ static const cfg_key cfg_keys[] = {
       "bytes queued for one event-stream client before it is dropped"),
     I("server", "heartbeat_s", heartbeat_s, "15", 1, 3600, "event-stream heartbeat interval, seconds"),
     I("server", "max_clients", max_clients, "1024", 8, 65536, "simultaneous HTTP connections"),
+    I("server", "max_clients_per_address", max_clients_per_address, "64", 1, 65536,
+      "simultaneous HTTP connections from one client address (at most half of max_clients)"),
+    I("server", "idle_timeout_s", idle_timeout_s, "60", 2, 3600,
+      "seconds a websocket may stay silent: pinged at half of it, closed at it without an answer"),
     S("server", "cors_origins", cors_origins, "",
       "browser origins (scheme://host[:port], comma-separated, or *) given CORS headers and "
       "allowed to write and open websockets, besides this host's own"),

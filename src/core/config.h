@@ -27,6 +27,8 @@ typedef struct pd_config {
     int sse_backlog;       /* bytes queued per SSE client before it is dropped */
     int heartbeat_s;
     int max_clients;
+    int max_clients_per_address;
+    int idle_timeout_s;    /* websockets: pinged at half of it, closed at it without an answer */
     char cors_origins[512];   /* browser origins allowed CORS and writes; "*" = any */
     char allowed_hosts[512];  /* Host names served besides IPs and private names */
     /* [auth] */

@@ -29,6 +29,11 @@ static const struct {
     [PD_ERR_METHOD]      = {"method_not_allowed", "method not allowed", 405},
     [PD_ERR_SCHEMA]      = {"schema_too_new",
                             "database schema is newer than this printdeck understands", 500},
+    [PD_ERR_SLOW]        = {"request_timeout", "request not received in time", 408},
+    [PD_ERR_CODING]      = {"not_implemented", "transfer coding not implemented", 501},
+    [PD_ERR_URI_LONG]    = {"uri_too_long", "request target too long", 414},
+    [PD_ERR_HEAD_BIG]    = {"headers_too_large", "request headers too large", 431},
+    [PD_ERR_UPGRADE]     = {"upgrade_required", "protocol version not supported", 426},
     [PD_ERR_INTERNAL]    = {"internal", "internal error", 500},
 };
 

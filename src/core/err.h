@@ -24,6 +24,11 @@ typedef enum pd_err {
     PD_ERR_UNSUPPORTED,
     PD_ERR_METHOD,       /* HTTP method not allowed on an existing path */
     PD_ERR_SCHEMA,       /* database schema newer than this binary */
+    PD_ERR_SLOW,         /* a request that did not arrive in time (408) */
+    PD_ERR_CODING,       /* a transfer coding we do not decode (501) */
+    PD_ERR_URI_LONG,     /* a request target over its bound (414) */
+    PD_ERR_HEAD_BIG,     /* request headers over their bound (431) */
+    PD_ERR_UPGRADE,      /* a protocol version we do not speak (426) */
     PD_ERR_INTERNAL,
     PD_ERR__COUNT
 } pd_err;

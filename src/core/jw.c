@@ -1,5 +1,6 @@
 #include "core/jw.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,34 +67,73 @@ void pd_jw_close(pd_jw *w, char c)
     put1(w, c);
 }
 
-/* Well-formed UTF-8 as jansson accepts it: no overlong forms, surrogates or code points past
- * U+10FFFF. */
+/* How many bytes the UTF-8 character at s takes if it is well formed as jansson accepts it
+ * (no overlong forms, surrogates or code points past U+10FFFF), else 0; *need is what its
+ * first byte announces (0 for a byte that starts no character). */
+static unsigned utf8_char(const unsigned char *s, unsigned *need)
+{
+    unsigned c = *s, n, cp;
+    *need = 1;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 1, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 2, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 3, cp = c & 0x07;
+    else
+        return *need = 0;
+    *need = n + 1;
+    for (unsigned i = 1; i <= n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return n + 1;
+}
+
 static bool utf8_ok(const unsigned char *s)
 {
+    unsigned n, need;
+    for (; *s; s += n)
+        if (!(n = utf8_char(s, &need)))
+            return false;
+    return true;
+}
+
+int pd_jw_utf8_cut(const char *s, size_t max)
+{
+    if (max > INT_MAX)
+        max = INT_MAX;
+    size_t n = strnlen(s, max);
+    if (n == max)
+        while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    return (int)n;
+}
+
+void pd_jw_utf8_repair(char *str)
+{
+    unsigned char *s = (unsigned char *)str;
     while (*s) {
-        unsigned c = *s, n, cp;
-        if (c < 0x80) {
-            s++;
+        unsigned need, n = utf8_char(s, &need);
+        if (n) {
+            s += n;
             continue;
         }
-        if (c >= 0xC2 && c <= 0xDF)
-            n = 1, cp = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF)
-            n = 2, cp = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4)
-            n = 3, cp = c & 0x07;
-        else
-            return false;
-        for (unsigned i = 1; i <= n; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i] & 0x3F);
+        size_t rest = 1;
+        while (s[rest] && (s[rest] & 0xC0) == 0x80)
+            rest++;
+        if (!s[rest] && need > rest) {
+            *s = '\0';  /* a character cut by the end: a message truncated by snprintf */
+            return;
         }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        s += n + 1;
+        *s++ = '?';
     }
-    return true;
 }
 
 static void quoted(pd_jw *w, const char *s)

@@ -37,4 +37,12 @@ void pd_jw_real(pd_jw *w, double v);  /* NAN and infinities as null */
 void pd_jw_bool(pd_jw *w, bool v);
 void pd_jw_null(pd_jw *w);
 
+/* Text that echoes input into JSON (error messages): */
+/* The length of s cut to at most max bytes without splitting a UTF-8 character, for "%.*s". */
+int pd_jw_utf8_cut(const char *s, size_t max);
+/* Makes s UTF-8 that pd_jw_str and jansson accept, in place: a character cut by the end of s
+ * (snprintf's truncation) is dropped, and any other byte that belongs to no well-formed
+ * character becomes '?'. */
+void pd_jw_utf8_repair(char *s);
+
 #endif

@@ -24,8 +24,10 @@
 
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/jw.h"
 #include "core/log.h"
 #include "http/access.h"
+#include "http/chunked.h"
 #include "http/router.h"
 
 #define HTTP_PROTOCOL "pd-http"
@@ -47,6 +49,23 @@
 /* How long a WebSocket closed by the server may take to become writable for its close frame
  * (lws then bounds the wait for the client's answer). */
 #define HTTP_WS_CLOSE_S 5
+
+/* The request head: lws 4.1 keeps it in a buffer of HTTP_HEAD_BUF per connection and hangs up,
+ * without a status, on a head that does not fit. Below that the target and each header are
+ * held to the bounds nginx uses (large_client_header_buffers, 8 KB), answered 414 and 431. */
+#define HTTP_HEAD_BUF 16384
+#define HTTP_TARGET_MAX 8192
+#define HTTP_FIELD_MAX 8192
+/* A body must keep up HTTP_BODY_RATE bytes/s on average after HTTP_BODY_GRACE_S (1 MiB: 74 s):
+ * lws restarts its own timeout at every piece, so a body trickled a byte at a time would hold
+ * its connection and its buffer for ever. Checked every HTTP_BODY_TICK_MS. */
+#define HTTP_BODY_GRACE_S 10
+#define HTTP_BODY_RATE (16 * 1024)
+#define HTTP_BODY_TICK_MS 1000
+/* A declared body is allocated up to this at once, the rest as it arrives: a client that
+ * declares a large body and sends nothing pins no more. */
+#define HTTP_BODY_PREALLOC (64 * 1024)
+#define HTTP_IDLE_DEFAULT_S 60
 
 /* How long a client may take to accept the next chunk of a reply before it is dropped. */
 #define HTTP_SEND_TIMEOUT_S 30
@@ -74,6 +93,7 @@
 #define HTTP_REPLY_MAX (256u << 20)
 
 typedef struct conn conn;
+
 
 typedef enum req_state {
     REQ_BODY,      /* reading the request body */
@@ -124,6 +144,9 @@ struct pd_req {
     bool close_after;       /* the request body was not read: the connection cannot be reused */
     bool discard;           /* an oversized body being read and dropped before the 413 */
     bool headers_sent;
+    uint64_t body_deadline_ms; /* while the body is read: when it must be complete */
+    bool chunked;              /* the body comes in chunks, decoded by chunk */
+    pd_chunked chunk;
     char xhdr[HTTP_XHDR_MAX]; /* pd_req_add_header: "name:\0value\0" pairs, names lower case */
     size_t xhdr_len;
     pd_stream stream;
@@ -136,6 +159,9 @@ struct conn {
     pd_http *h;
     struct lws *wsi;
     pd_req *req;            /* the request in progress; HTTP/1.1 has one at a time */
+    conn *prev, *next;      /* pd_http's list: per-address counts, body deadlines */
+    pd_access_ip addr;      /* the peer, when the wsi has a socket of its own */
+    bool has_addr;
 };
 
 struct pd_http {
@@ -150,6 +176,12 @@ struct pd_http {
     char cors_origins[HTTP_LIST_MAX];
     char allowed_hosts[HTTP_LIST_MAX];
     size_t nconns;
+    conn *conns;
+    int per_address;        /* connections one address may hold */
+    pd_access_ip accept_addr; /* the connection just let in, until lws creates its wsi */
+    bool accepting;
+    lws_retry_bo_t idle;    /* WebSocket ping and hang-up times; lws keeps a pointer */
+    uv_timer_t body_timer;  /* runs while a request body is being read */
     /* lws's own timers/idlers on our loop: the context may be freed once they are gone */
     uv_handle_t *lws_handles[HTTP_MAX_LWS_HANDLES];
     size_t n_lws_handles;
@@ -307,10 +339,18 @@ void pd_req_reply_json(pd_req *r, int status, json_t *body)
 
 /* The one place an error becomes a response body: printdeck's shape, or Spoolman's on its
  * routes (what its clients parse: Moonraker shows "message", FastAPI's 422 is "detail"). */
-static void reply_error(pd_req *r, pd_err e, const char *loc, const char *field, const char *msg)
+static void reply_error(pd_req *r, pd_err e, const char *loc, const char *field_in, char *msg)
 {
     bool spoolman = r->match.route && (r->match.route->flags & PD_ROUTE_SPOOLMAN);
     json_t *body;
+    /* both may echo input cut anywhere; jansson refuses text that is not UTF-8, and the client
+     * would get an empty 503 instead of its 4xx */
+    char fbuf[256], *field = NULL;
+    if (field_in) {
+        snprintf(fbuf, sizeof fbuf, "%s", field_in);
+        pd_jw_utf8_repair(field = fbuf);
+    }
+    pd_jw_utf8_repair(msg);
     if (spoolman && e == PD_ERR_FIELD) {
         /* Spoolman's loc is a path: "extra.tag" is ["body","extra","tag"] */
         json_t *where = json_pack("[s]", loc);
@@ -444,6 +484,20 @@ size_t pd_req_query_all(pd_req *r, char *buf, size_t buflen, const char **names,
     return n;
 }
 
+/* A header value of n bytes copied into buf, as RFC 9110 5.5 reads it: without the spaces and
+ * tabs around it, and none at all when it holds a NUL (whatever follows the NUL would be
+ * invisible to every check made on the string). */
+static const char *header_value(char *buf, int n)
+{
+    if (strlen(buf) != (size_t)n)
+        return NULL;
+    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        buf[--n] = '\0';
+    size_t lead = strspn(buf, " \t");
+    memmove(buf, buf + lead, (size_t)n - lead + 1);
+    return buf;
+}
+
 const char *pd_req_header(pd_req *r, const char *name, char *buf, size_t buflen)
 {
     if (!r->c || !buflen || buflen > INT_MAX)
@@ -456,10 +510,10 @@ const char *pd_req_header(pd_req *r, const char *name, char *buf, size_t buflen)
         const char *tn = (const char *)lws_token_to_string((enum lws_token_indexes)t);
         if (!tn || strlen(tn) != nlen + 1 || tn[nlen] != ':' || strncasecmp(tn, name, nlen))
             continue;
-        if (lws_hdr_total_length(wsi, (enum lws_token_indexes)t) <= 0 ||
-            lws_hdr_copy(wsi, buf, (int)buflen, (enum lws_token_indexes)t) < 0)
+        int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (n <= 0 || lws_hdr_copy(wsi, buf, (int)buflen, (enum lws_token_indexes)t) < 0)
             return NULL;
-        return buf;
+        return header_value(buf, n);
     }
     char lname[64];
     if (nlen + 2 > sizeof lname)
@@ -468,10 +522,10 @@ const char *pd_req_header(pd_req *r, const char *name, char *buf, size_t buflen)
         lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
     lname[nlen] = ':';
     lname[nlen + 1] = '\0';
-    if (lws_hdr_custom_length(wsi, lname, (int)nlen + 1) < 0 ||
-        lws_hdr_custom_copy(wsi, buf, (int)buflen, lname, (int)nlen + 1) < 0)
+    int n = lws_hdr_custom_length(wsi, lname, (int)nlen + 1);
+    if (n < 0 || lws_hdr_custom_copy(wsi, buf, (int)buflen, lname, (int)nlen + 1) < 0)
         return NULL;
-    return buf;
+    return header_value(buf, n);
 }
 
 const char *pd_req_body(pd_req *r, size_t *len)
@@ -808,9 +862,7 @@ static bool req_authorized(pd_req *r)
     char buf[HTTP_TOKEN_MAX];
     const char *tok = NULL;
     if (pd_req_header(r, "authorization", buf, sizeof buf) && !strncasecmp(buf, "bearer ", 7)) {
-        tok = buf + 7;
-        while (*tok == ' ')
-            tok++;
+        tok = buf + 7 + strspn(buf + 7, " \t");
     } else {
         tok = pd_req_header(r, "x-api-key", buf, sizeof buf);
     }
@@ -861,8 +913,9 @@ static bool req_access(pd_req *r)
     if (!hv && !over)
         hv = header_token(r, WSI_TOKEN_HTTP_COLON_AUTHORITY, host, sizeof host, &over);
     if (over || !pd_access_host_allowed(hv, h->allowed_hosts)) {
-        pd_req_reply_error(r, PD_ERR_INVAL, "Request refused: host %.100s is not allowed "
-                           "(server.allowed_hosts)", over ? "(too long)" : hv);
+        const char *echo = over ? "(too long)" : hv;
+        pd_req_reply_error(r, PD_ERR_INVAL, "Request refused: host %.*s is not allowed "
+                           "(server.allowed_hosts)", pd_jw_utf8_cut(echo, 100), echo);
         return false;
     }
     const char *ov = header_token(r, WSI_TOKEN_ORIGIN, origin, sizeof origin, &over);
@@ -888,8 +941,9 @@ static bool req_access(pd_req *r)
         fwd[strcspn(fwd, ", ")] = '\0';
     if (ov && (pd_access_origin_same_host(ov, hv) || (fh && pd_access_origin_same_host(ov, fh))))
         return true;
-    pd_req_reply_error(r, PD_ERR_FORBIDDEN, "Request refused: origin %.100s is not allowed "
-                       "(server.cors_origins)", over ? "(too long)" : ov);
+    const char *echo = over ? "(too long)" : ov;
+    pd_req_reply_error(r, PD_ERR_FORBIDDEN, "Request refused: origin %.*s is not allowed "
+                       "(server.cors_origins)", pd_jw_utf8_cut(echo, 100), echo);
     return false;
 }
 
@@ -904,11 +958,104 @@ static const struct {
     {WSI_TOKEN_HEAD_URI, "HEAD", false},
 };
 
-/* Whether lws will deliver HTTP_BODY_COMPLETION: it reads a body for POST/PATCH/PUT unless
- * Content-Length is 0 (where it still completes a POST, with an empty body). */
+/* Whether lws will deliver HTTP_BODY_COMPLETION: it reads a body for POST/PATCH/PUT with a
+ * Content-Length, and completes a POST with an explicit 0 at once. Without a length there is
+ * no body (RFC 9112 6.3): lws reads none, and the request is handled as it is. */
 static bool body_expected(size_t mi, long long clen)
 {
-    return http_methods[mi].body && (clen != 0 || http_methods[mi].tok == WSI_TOKEN_POST_URI);
+    return http_methods[mi].body &&
+           (clen > 0 || (clen == 0 && http_methods[mi].tok == WSI_TOKEN_POST_URI));
+}
+
+/* One Content-Length field value into *len: digits, or a list of the same digits ("42, 42"),
+ * which RFC 9110 8.6 lets a recipient take as one; it must also agree with *len when that is
+ * already set (the field repeated). */
+static bool clen_parse(const char *s, long long *len)
+{
+    long long v = -1;
+    while (*s) {
+        s += strspn(s, " \t");
+        if (*s < '0' || *s > '9')
+            return false;
+        long long x = 0;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            if (x > (LLONG_MAX - 9) / 10)
+                return false;
+            x = x * 10 + (*s - '0');
+        }
+        s += strspn(s, " \t");
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return false;
+        if (v >= 0 && x != v)
+            return false;
+        v = x;
+    }
+    if (v < 0 || (*len >= 0 && *len != v))
+        return false;
+    *len = v;
+    return true;
+}
+
+/* The request body's framing (RFC 9112 6): *len is its Content-Length, -1 for none, and
+ * *chunked says Transfer-Encoding: chunked. INVAL for a Content-Length that is not one number
+ * (lws would read the first of two, or take -1 as a huge length) or that comes with
+ * Transfer-Encoding (the smuggling case of RFC 9112 6.3); CODING for a transfer coding other
+ * than chunked alone. */
+static pd_err body_length(pd_req *r, long long *len, bool *chunked)
+{
+    struct lws *wsi = r->c->wsi;
+    *len = -1;
+    *chunked = false;
+    char v[32];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+            return PD_ERR_INVAL;
+        if (!pd_req_header(r, "transfer-encoding", v, sizeof v) || strcasecmp(v, "chunked"))
+            return PD_ERR_CODING;
+        *chunked = true;
+        return PD_OK;
+    }
+    for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, i) > 0; i++)
+        if (lws_hdr_copy_fragment(wsi, v, sizeof v, WSI_TOKEN_HTTP_CONTENT_LENGTH, i) < 0 ||
+            !clen_parse(v, len))
+            return PD_ERR_INVAL;
+    return PD_OK;
+}
+
+static void bodies_check(uv_timer_t *t);
+
+/* The body must be complete by then (HTTP_BODY_RATE); the timer checks while bodies are read. */
+static void body_deadline(pd_req *r, long long len)
+{
+    pd_http *h = r->h;
+    r->body_deadline_ms = uv_now(h->loop) + HTTP_BODY_GRACE_S * 1000 +
+                          (uint64_t)len * 1000 / HTTP_BODY_RATE;
+    if (!uv_is_active((uv_handle_t *)&h->body_timer))
+        uv_timer_start(&h->body_timer, bodies_check, HTTP_BODY_TICK_MS, 0);
+}
+
+/* Answers 408 to each request whose body is late; the connection closes after it. */
+static void bodies_check(uv_timer_t *t)
+{
+    pd_http *h = t->data;
+    uint64_t now = uv_now(h->loop);
+    bool reading = false;
+    for (conn *c = h->conns; c; c = c->next) {
+        pd_req *r = c->req;
+        if (!r || r->state != REQ_BODY || !r->body_deadline_ms)
+            continue;
+        if (now < r->body_deadline_ms) {
+            reading = true;
+            continue;
+        }
+        r->close_after = true;
+        pd_req_reply_error(r, PD_ERR_SLOW, "request body not received in time (%d bytes/s at "
+                           "least, after %d s)", HTTP_BODY_RATE, HTTP_BODY_GRACE_S);
+    }
+    if (reading)
+        uv_timer_start(t, bodies_check, HTTP_BODY_TICK_MS, 0);
 }
 
 /* The request (or handshake) on c, its path copied from the method's token. NULL when lws
@@ -932,6 +1079,27 @@ static pd_req *req_new(conn *c, enum lws_token_indexes tok, const char *method, 
     return lws_hdr_copy(c->wsi, r->strings, plen + 1, tok) < 0 ? NULL : r;
 }
 
+/* The bounds on the head that lws's buffer leaves to us: 414 for the target, 431 for a header
+ * (each one lws knows by name; the others only share the buffer's bound). False when the
+ * refusal has been queued. */
+static bool head_ok(pd_req *r, enum lws_token_indexes method_tok)
+{
+    struct lws *wsi = r->c->wsi;
+    if (lws_hdr_total_length(wsi, method_tok) +
+            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > HTTP_TARGET_MAX) {
+        pd_req_reply_error(r, PD_ERR_URI_LONG, "request target over %d bytes", HTTP_TARGET_MAX);
+        return false;
+    }
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++)
+        if (t != (int)method_tok && t != WSI_TOKEN_HTTP_URI_ARGS &&
+            lws_hdr_total_length(wsi, (enum lws_token_indexes)t) > HTTP_FIELD_MAX) {
+            pd_req_reply_error(r, PD_ERR_HEAD_BIG, "a request header is over %d bytes",
+                               HTTP_FIELD_MAX);
+            return false;
+        }
+    return true;
+}
+
 /* Routing, the access rules and auth, shared by requests and handshakes. False when a reply
  * has been queued instead. */
 static bool req_admit(pd_req *r, const char *route_method)
@@ -949,12 +1117,12 @@ static bool req_admit(pd_req *r, const char *route_method)
     if (!req_access(r))
         return false;
     if (rc == PD_ERR_NOTFOUND) {
-        pd_req_reply_error(r, rc, "no such resource: %s", r->path);
+        pd_req_reply_error(r, rc, "no such resource: %.*s", pd_jw_utf8_cut(r->path, 200), r->path);
         return false;
     }
     if (rc) {
-        pd_req_reply_error(r, PD_ERR_METHOD, "%s is not allowed on %.48s; allowed: %s", r->method,
-                           r->path, r->match.allow);
+        pd_req_reply_error(r, PD_ERR_METHOD, "%s is not allowed on %.*s; allowed: %s", r->method,
+                           pd_jw_utf8_cut(r->path, 48), r->path, r->match.allow);
         return false;
     }
     if (!req_authorized(r)) {
@@ -980,18 +1148,28 @@ static int on_request(conn *c)
     if (!r)
         return -1;
 
-    long long clen = -1;
-    char num[24];
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-        lws_hdr_copy(wsi, num, sizeof num, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-        clen = strtoll(num, NULL, 10);
-    bool body = body_expected(mi, clen);
+    long long clen;
+    bool chunked;
+    pd_err framing = body_length(r, &clen, &chunked);
+    bool body = body_expected(mi, clen) || (chunked && http_methods[mi].body);
+    /* Without a length lws 4.1 takes whatever follows for a body that never completes (chunks
+     * included, which are decoded here), so such a connection cannot carry another request */
+    bool unended = clen < 0 && http_methods[mi].body;
     /* answering before the body is read leaves it unread on the socket */
-    r->close_after = body;
-
+    r->close_after = body || framing || unended;
+    if (!head_ok(r, http_methods[mi].tok))
+        return 0;
+    if (framing) {
+        pd_req_reply_error(r, framing, framing == PD_ERR_CODING
+                           ? "only the chunked transfer coding is supported"
+                           : "invalid Content-Length (one number, without Transfer-Encoding)");
+        return 0;
+    }
     /* HEAD is GET without the body (send_reply leaves it out) */
     if (!req_admit(r, http_methods[mi].tok == WSI_TOKEN_HEAD_URI ? "GET" : r->method))
         return 0;
+    if (body)
+        body_deadline(r, chunked ? h->opts.max_body : clen);
     if (clen > (long long)h->opts.max_body) {
         if (clen <= HTTP_DISCARD_MAX) {
             r->discard = true;  /* close_after stays: such a client is not kept */
@@ -1000,13 +1178,19 @@ static int on_request(conn *c)
         pd_req_reply_error(r, PD_ERR_TOOBIG, "request body over %d bytes", h->opts.max_body);
         return 0;
     }
-    r->close_after = false;
+    r->close_after = unended;
     if (!body) {
         dispatch(r);
         return 0;
     }
-    /* at once: a body that comes in pieces is then not copied as it grows */
-    return clen > 0 && pd_buf_reserve(&r->body, (size_t)clen) ? -1 : 0;
+    if (chunked) {
+        r->chunked = true;
+        return 0;
+    }
+    /* at once, up to a bound: a body that comes in pieces is then rarely copied as it grows */
+    return clen > 0 && pd_buf_reserve(&r->body, clen < HTTP_BODY_PREALLOC ? (size_t)clen
+                                                                          : HTTP_BODY_PREALLOC)
+               ? -1 : 0;
 }
 
 static int on_body(conn *c, const char *in, size_t len)
@@ -1014,12 +1198,18 @@ static int on_body(conn *c, const char *in, size_t len)
     pd_req *r = c->req;
     if (!r || r->state != REQ_BODY || !len || r->discard)
         return 0;  /* answered already (the rest goes away with the connection), dropped, or empty */
-    pd_err rc = pd_buf_add(&r->body, in, len);
-    if (rc == PD_ERR_TOOBIG) {
+    pd_err rc = r->chunked ? pd_chunked_feed(&r->chunk, in, len, &r->body)
+                           : pd_buf_add(&r->body, in, len);
+    if (rc == PD_ERR_TOOBIG || rc == PD_ERR_PARSE) {
         r->close_after = true;
-        pd_req_reply_error(r, rc, "request body over %d bytes", r->h->opts.max_body);
+        if (rc == PD_ERR_TOOBIG)
+            pd_req_reply_error(r, rc, "request body over %d bytes", r->h->opts.max_body);
+        else
+            pd_req_reply_error(r, rc, "malformed chunked request body");
         return 0;
     }
+    if (!rc && r->chunked && pd_chunked_done(&r->chunk))
+        dispatch(r);  /* lws sees no end to a body without a length */
     return rc ? -1 : 0;
 }
 
@@ -1048,8 +1238,13 @@ static int on_handshake(conn *c)
         return -1;
     r->stream.ws = true;
     r->close_after = true;
-    if (!req_admit(r, "WS")) {
+    char ver[8];
+    if (!head_ok(r, WSI_TOKEN_GET_URI) || !req_admit(r, "WS")) {
         /* refused: the reply is queued */
+    } else if (!pd_req_header(r, "sec-websocket-version", ver, sizeof ver) || strcmp(ver, "13")) {
+        /* lws 4.1 would go on with any version; RFC 6455 4.4 names the one we speak */
+        pd_req_add_header(r, "Sec-WebSocket-Version", "13");
+        pd_req_reply_error(r, PD_ERR_UPGRADE, "WebSocket version 13 only");
     } else if (lws_hdr_total_length(c->wsi, WSI_TOKEN_PROTOCOL) > 0) {
         /* none is registered, so lws would hang up after the handler had accepted */
         pd_req_reply_error(r, PD_ERR_UNSUPPORTED, "no WebSocket subprotocol is offered");
@@ -1123,9 +1318,50 @@ static int conn_new(pd_http *h, struct lws *wsi)
         return -1;
     c->h = h;
     c->wsi = wsi;
+    /* lws creates the wsi of the connection it has just filtered (before giving it its
+     * socket); other wsis (h2 streams) are not connections of their own */
+    c->has_addr = h->accepting;
+    c->addr = h->accept_addr;
+    h->accepting = false;
+    c->next = h->conns;
+    if (h->conns)
+        h->conns->prev = c;
+    h->conns = c;
     lws_set_wsi_user(wsi, c);
     h->nconns++;
     return 0;
+}
+
+static void conn_free(pd_http *h, conn *c)
+{
+    conn_gone(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    h->nconns--;
+    free(c);
+}
+
+/* Whether lws should hang up on a new connection: past max_clients in all, or past the
+ * per-address bound from its address, loopback included (a local process is a client like
+ * any other). A linear count: accepts are rare next to requests, and max_clients bounds it. */
+static bool conn_refused(pd_http *h, const struct lws_filter_network_conn_args *a)
+{
+    pd_access_ip *ip = &h->accept_addr;
+    h->accepting = false;
+    if (h->nconns >= (size_t)h->opts.max_clients)
+        return true;
+    if (!a || !pd_access_ip_from_sockaddr((const struct sockaddr *)&a->cli_addr, ip))
+        return false;
+    int n = 0;
+    for (const conn *c = h->conns; c; c = c->next)
+        if (c->has_addr && !memcmp(&c->addr, ip, sizeof *ip) && ++n >= h->per_address)
+            return true;
+    h->accepting = true;
+    return false;
 }
 
 /* The connection's conn, made now if lws did not announce the wsi (NULL out of memory). */
@@ -1144,15 +1380,12 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     conn *c = lws_wsi_user(wsi);
     switch (reason) {
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return h->nconns >= (size_t)h->opts.max_clients;  /* nonzero: lws hangs up */
+        return conn_refused(h, user);  /* nonzero: lws hangs up */
     case LWS_CALLBACK_WSI_CREATE:
         return conn_new(h, wsi);
     case LWS_CALLBACK_WSI_DESTROY:
-        if (c) {
-            conn_gone(c);
-            h->nconns--;
-            free(c);
-        }
+        if (c)
+            conn_free(h, c);
         return 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_CLOSED:
@@ -1363,8 +1596,12 @@ static pd_err create_context(pd_http *h, const listen_addr *a, char *err, size_t
     info.pcontext = &h->ctx;
     info.foreign_loops = loops;
     /* lws 4.1 with IPv6 enabled binds an IPv4 literal to every address: use an IPv4 socket */
+    info.max_http_header_data2 = HTTP_HEAD_BUF;
+    /* WebSockets: pinged when silent, closed when no pong proves the client is there */
+    info.retry_and_idle_policy = &h->idle;
+    /* lws 4.1 is lenient by default: text frames are checked to be UTF-8 (RFC 6455 8.1) */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
-                   LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
+                   LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_VALIDATE_UTF8 |
                    (a->v4 ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0);
     h->ctx = lws_create_context(&info);
     if (h->ctx) {
@@ -1404,6 +1641,14 @@ pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out, c
     snprintf(h->listen, sizeof h->listen, "%s", opts->listen);
     h->opts.listen = h->listen;
     h->opts.access = (pd_http_access){0};  /* kept parsed in h, not by reference */
+    h->per_address = opts->max_clients / 2;
+    if (opts->max_clients_per_address > 0 && opts->max_clients_per_address < h->per_address)
+        h->per_address = opts->max_clients_per_address;
+    if (!h->per_address)
+        h->per_address = 1;
+    int idle = opts->idle_timeout_s > 0 ? opts->idle_timeout_s : HTTP_IDLE_DEFAULT_S;
+    h->idle.secs_since_valid_ping = (uint16_t)(idle / 2 > 0 ? idle / 2 : 1);
+    h->idle.secs_since_valid_hangup = (uint16_t)(idle > 1 ? idle : 2);
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     pd_err rc = pd_http_set_access(h, &opts->access, err, errlen);
     if (!rc)
@@ -1415,6 +1660,9 @@ pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out, c
     uv_timer_init(loop, &h->spare_timer);
     uv_unref((uv_handle_t *)&h->spare_timer);
     h->spare_timer.data = h;
+    uv_timer_init(loop, &h->body_timer);
+    uv_unref((uv_handle_t *)&h->body_timer);
+    h->body_timer.data = h;
     *out = h;
     return PD_OK;
 }
@@ -1506,7 +1754,8 @@ void pd_http_stop(pd_http **hp)
     lws_context_destroy(h->ctx);  /* closes every connection: on_abort / on_close run now */
     h->stopping = true;
     spares_free(h);
-    uv_close((uv_handle_t *)&h->spare_timer, NULL);  /* the reaper waits for it */
+    uv_close((uv_handle_t *)&h->spare_timer, NULL);  /* the reaper waits for them */
+    uv_close((uv_handle_t *)&h->body_timer, NULL);
     h->stop_ms = uv_now(h->loop);
     uv_prepare_init(h->loop, &h->reaper);
     h->reaper.data = h;

@@ -51,6 +51,12 @@ typedef struct pd_http_opts {
     int max_body;
     int sse_backlog;           /* bytes queued per stream (SSE or WebSocket) */
     int max_clients;
+    /* connections one client address may hold; 0, or more than half of max_clients, is
+     * half of max_clients, so one address can never take them all */
+    int max_clients_per_address;
+    /* a WebSocket silent this long is pinged at half of it and closed when nothing has come
+     * back by the end; 0 = 60 */
+    int idle_timeout_s;
     bool auth_enabled;
     bool allow_open_network;   /* without auth, a listen address other than loopback too */
     pd_token_check_fn token_check;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/jw.h"
 #include "inventory/entities.h"
 
 typedef enum filter_kind {
@@ -191,7 +192,8 @@ static pd_err dates_filter(const filter *f, const char *value, pd_sqlb *b, pd_in
     return PD_OK;
 bad:
     return pd_inv_fail(e, PD_ERR_INVAL, "query", f->param,
-                       "Invalid date filter \"%.64s\": %s (use an ISO 8601 time or start|end)", value, why);
+                       "Invalid date filter \"%.*s\": %s (use an ISO 8601 time or start|end)",
+                       pd_jw_utf8_cut(value, 64), value, why);
 }
 
 /* --- colour similarity (CIE94 ΔE in L*a*b*, as Spoolman's filter) ------------------------ */
@@ -366,13 +368,14 @@ static pd_err order_by(pd_inv *inv, pd_inv_entity en, const char *sort, pd_sqlb 
                     dir = "DESC";
                 else if (strcasecmp(colon + 1, "asc"))
                     return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort",
-                                       "Invalid sort order \"%s\": use asc or desc", colon + 1);
+                                       "Invalid sort order \"%.*s\": use asc or desc",
+                                       pd_jw_utf8_cut(colon + 1, 64), colon + 1);
             }
             if (!sort_expr(inv, en, terms[i], expr, sizeof expr)) {
                 if (!strncmp(terms[i], "extra.", 6))
                     continue;  /* unknown extra keys are ignored, as in Spoolman */
-                return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort", "Invalid sort field \"%s\".",
-                                   terms[i]);
+                return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort", "Invalid sort field \"%.*s\".",
+                                   pd_jw_utf8_cut(terms[i], 64), terms[i]);
             }
             sort_term(b, k, expr, dir);
         }
@@ -468,7 +471,8 @@ static pd_err color_list(pd_inv *inv, const pd_inv_param *p, size_t n, pd_sqlb *
     double threshold = 20;
     lab want;
     if (!hex_lab(hex, &want))
-        return pd_inv_fail(e, PD_ERR_INVAL, "query", "color_hex", "Invalid colour \"%s\": use RRGGBB", hex);
+        return pd_inv_fail(e, PD_ERR_INVAL, "query", "color_hex", "Invalid colour \"%.*s\": use RRGGBB",
+                              pd_jw_utf8_cut(hex, 64), hex);
     if (th) {
         char *end;
         threshold = strtod(th, &end);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/jw.h"
 #include "inventory/entities.h"
 
 #define MAX_COLS 32
@@ -128,8 +129,8 @@ static pd_err parse_value(const inv_col *c, json_t *j, inv_val *val, pd_inv_err 
         int64_t t;
         const char *why;
         if (!pd_date_parse(s, day ? PD_DATE_DAY : 0, &t, &why))
-            return pd_inv_fail(e, PD_ERR_FIELD, "body", c->name, "Invalid %s \"%.64s\": %s",
-                               day ? "date" : "datetime", s, why);
+            return pd_inv_fail(e, PD_ERR_FIELD, "body", c->name, "Invalid %s \"%.*s\": %s",
+                               day ? "date" : "datetime", pd_jw_utf8_cut(s, 64), s, why);
         /* a day stays the text Spoolman stores (no zone to shift it); a time is unix seconds */
         snprintf(val->text, sizeof val->text, "%s", s);
         val->v = day ? PD_SQL_S(val->text) : PD_SQL_I(t);

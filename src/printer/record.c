@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/jw.h"
 #include "printer/model.h"
 
 typedef enum rec_type { REC_STR, REC_INT, REC_BOOL } rec_type;
@@ -167,7 +168,7 @@ static pd_err field_error(const rec_field *f, const char *must, char *err, size_
 
 static pd_err unknown_key(const char *key, char *err, size_t errlen)
 {
-    int n = snprintf(err, errlen, "%.64s: unknown; a printer has", key);
+    int n = snprintf(err, errlen, "%.*s: unknown; a printer has", pd_jw_utf8_cut(key, 64), key);
     for (size_t i = 0; i < N_FIELDS && n > 0 && (size_t)n < errlen; i++)
         n += snprintf(err + n, errlen - (size_t)n, "%s %s", i ? "," : "", fields[i].name);
     return PD_ERR_INVAL;

@@ -3,7 +3,8 @@
 // watcher polls /healthz: the loop must never stall past 100 ms, and memory must come back.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Daemon, assertCleanExit, sleep, readFileSync } from './harness.mjs';
+import net from 'node:net';
+import { Daemon, assertCleanExit, sleep, readFileSync, waitFor, TOKEN } from './harness.mjs';
 
 /**
  * Polls GET /healthz every 20 ms and samples the daemon's RSS, until stop() returns
@@ -72,16 +73,142 @@ test.todo('row 2: a host name that does not resolve never stalls the loop');
 test.todo('row 3: SQLite lock contention never blocks the loop');
 
 // Row 4: one client holding many sockets, trickled bodies, idle websockets
-test.todo('row 4: connections are bounded per address and timed out');
+/**
+ * One exchange on a raw socket (framing node's clients will not send): writes `parts` (a
+ * string or Buffer, or a list of them, `gapMs` apart), and resolves with the first response
+ * ({status, headers, body, json}), whether the server closed the socket (`closed`) and
+ * when (`ms`): once the response is complete (its Content-Length read), or with `untilClose`
+ * (and for a 101) when the server closes, at most after `waitMs`.
+ */
+function raw(daemon, parts, { localAddress, gapMs = 0, waitMs = 3000, untilClose = false } = {}) {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const sock = net.connect({ port: daemon.port, host: '127.0.0.1', localAddress });
+    let buf = Buffer.alloc(0), timer, iv;
+    const done = (closed) => {
+      clearTimeout(timer); clearInterval(iv); sock.destroy();
+      const end = buf.indexOf('\r\n\r\n');
+      const head = end < 0 ? '' : buf.subarray(0, end).toString('latin1');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(head);
+      const headers = Object.fromEntries(head.split('\r\n').slice(1).map((l) => {
+        const i = l.indexOf(':');
+        return [l.slice(0, i).toLowerCase(), l.slice(i + 1).trim()];
+      }));
+      const body = end < 0 ? Buffer.alloc(0) : buf.subarray(end + 4);
+      let json;
+      try { json = JSON.parse(body.toString('utf8')); } catch { json = undefined; }
+      resolve({ status: m ? Number(m[1]) : 0, headers, body, json, closed, ms: performance.now() - t0 });
+    };
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf('\r\n\r\n'), len = /\r\ncontent-length: *(\d+)/i.exec(buf.subarray(0, end));
+      if (!untilClose && end >= 0 && len && buf.length >= end + 4 + Number(len[1])) done(false);
+    });
+    sock.on('error', () => {});
+    sock.on('close', () => done(true));
+    sock.on('connect', () => {
+      const list = [].concat(parts);
+      sock.write(list.shift());
+      if (list.length) iv = setInterval(() => (list.length ? sock.write(list.shift()) : clearInterval(iv)), gapMs);
+    });
+    timer = setTimeout(() => done(false), waitMs);
+  });
+}
+
+/** A WebSocket handshake to `path`, the request as text. */
+const wsHandshake = (path, version = 13) => `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n` +
+  `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: ${version}\r\n\r\n`;
+
+test('row 4: connections are bounded per address and timed out', async () => {
+  // 64 connections in all: one address may hold half; websockets silent for 2 s are closed
+  const d = new Daemon({ config: '[server]\nmax_clients = 64\nidle_timeout_s = 2\n' });
+  await d.start();
+  const w = watchHealth(d);
+  try {
+    // one client opens more than all the server has, and holds them
+    const held = [];
+    let refused = 0;
+    for (let i = 0; i < 80; i++) {
+      const s = net.connect({ port: d.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+      s.on('error', () => {});
+      s.on('close', () => refused++);
+      held.push(s);
+    }
+    await waitFor(() => refused >= 48, 5000, 'connections past the per-address bound refused');
+    const t0 = performance.now();
+    const h = await fetch(d.url('/healthz'), { signal: AbortSignal.timeout(2000) });
+    await h.text();
+    assert.equal(h.status, 200);
+    assert.ok(performance.now() - t0 < 100, `another client waited ${(performance.now() - t0).toFixed(0)} ms`);
+    assert.equal(refused, 48, 'one address holds half of max_clients');
+    held.forEach((s) => s.destroy());
+
+    // a body trickled a byte a second is cut off with 408 once it falls behind 16 KiB/s (10 s
+    // of grace); a websocket without a token (a trusted network's Spoolman route) that never
+    // answers the server's ping is closed
+    const head = `POST /api/v1/vendor HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+      'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n';
+    const [slow, ws] = await Promise.all([
+      raw(d, [head, ...Array(30).fill('{')], { gapMs: 1000, waitMs: 15000, untilClose: true }),
+      raw(d, wsHandshake('/api/v1/spool'), { waitMs: 8000, untilClose: true }),
+    ]);
+    assert.equal(slow.status, 408, `trickled body: ${slow.status} ${slow.body}`);
+    assert.equal(slow.json?.message ? 'message' : slow.json?.error?.code, 'message');
+    assert.ok(slow.closed && slow.ms < 13000, `trickled body closed: ${slow.closed} after ${slow.ms.toFixed(0)} ms`);
+    assert.equal(ws.status, 101);
+    assert.ok(ws.closed && ws.ms < 6000, `idle websocket closed: ${ws.closed} after ${ws.ms.toFixed(0)} ms`);
+    assert.ok(ws.body.includes(Buffer.from([0x89, 0x00])), 'the idle websocket was pinged first');
+  } finally {
+    const r = await w.stop();
+    assertResponsive(r, 'row 4');
+    assertCleanExit(assert, await d.stop());
+  }
+});
 
 // Row 5: 100,000 spools listed and exported
 test.todo('row 5: big lists and exports are streamed with bounded memory');
 
 // Row 6: POST with no Content-Length, chunked bodies, Content-Length -1
-test.todo('row 6: bodies framed every way RFC 9112 allows are answered');
+test('row 6: bodies framed every way RFC 9112 allows are answered', async () => {
+  const auth = `Host: x\r\nAuthorization: Bearer ${TOKEN}\r\n`;
+  // no Content-Length: no body (as `curl -X POST`), answered at once
+  const none = await raw(daemon, `POST /api/v1/backup HTTP/1.1\r\n${auth}\r\n`);
+  assert.equal(none.status, 200, `no length: ${none.status} ${none.body}`);
+  assert.ok(none.ms < 2000, `no length answered after ${none.ms.toFixed(0)} ms`);
+  // chunked, in pieces, with an extension and a trailer
+  const chunked = await raw(daemon, [`POST /api/v1/vendor HTTP/1.1\r\n${auth}Transfer-Encoding: chunked\r\n\r\n`,
+    '4;x=1\r\n{"na\r\n', 'e\r\nme":"chunked"}\r\n', '0\r\nX-Trailer: 1\r\n\r\n'], { gapMs: 50 });
+  assert.equal(chunked.status, 200, `chunked: ${chunked.status} ${chunked.body}`);
+  assert.equal(chunked.json.name, 'chunked');
+  // lengths that are not one number: 400 with its message, and the connection closed
+  for (const cl of ['Content-Length: -1\r\n', 'Content-Length: 2\r\nContent-Length: 12\r\n',
+    'Content-Length: 2\r\nTransfer-Encoding: chunked\r\n']) {
+    const r = await raw(daemon, `POST /api/v1/vendor HTTP/1.1\r\n${auth}${cl}\r\n{}`, { untilClose: true });
+    assert.equal(r.status, 400, `${JSON.stringify(cl)}: ${r.status} ${r.body}`);
+    assert.match(r.json.error.message, /Content-Length/);
+    assert.ok(r.closed && r.ms < 2000);
+  }
+});
 
 // Row 7: error messages that echo long multi-byte UTF-8 input
-test.todo('row 7: an echoed input is cut at a UTF-8 boundary and the 4xx is sent');
+test('row 7: an echoed input is cut at a UTF-8 boundary and the 4xx is sent', async () => {
+  const long = 'a' + 'é'.repeat(300);  // an odd number of bytes before each cut
+  const enc = encodeURIComponent(long);
+  const cases = [
+    ['a sort key', await daemon.get(`/api/v1/spool?sort=${enc}`), 400],
+    ['a filter', await daemon.get(`/api/v1/filament?color_hex=${enc}`), 400],
+    ['an unknown key', await daemon.req('POST', '/api/v1/printers', { [long]: 1 }), 400],
+    ['a path', await daemon.get(`/api/v1/${enc}`), 404],
+    ['a printer id', await daemon.get(`/api/v1/printers/${enc}`), 404],
+  ];
+  const host = await raw(daemon, Buffer.from(`GET /healthz HTTP/1.1\r\nHost: ${long.slice(0, 60)}.example.com\r\n\r\n`));
+  cases.push(['a host', { status: host.status, json: host.json, text: host.body.toString() }, 400]);
+  for (const [what, r, status] of cases) {
+    assert.equal(r.status, status, `${what}: ${r.status} ${r.text}`);
+    const msg = r.json?.message ?? r.json?.error?.message ?? r.json?.detail?.[0]?.msg;
+    assert.ok(msg && msg.includes('éé') && !msg.includes('\ufffd'), `${what}: ${r.text}`);
+  }
+});
 
 // Rows 8-11 and 13 (safe defaults, hostile imports, printer identity) need these too; imports
 // are hoisted, so they sit with the rows that use them.
@@ -193,7 +320,37 @@ test('row 11: imported text is escaped wherever it is printed', async () => {
 });
 
 // Row 12: HTTP edges (token whitespace and NUL, two Content-Lengths, 431, 414, websocket frames)
-test.todo('row 12: HTTP and websocket edges are answered as the RFCs say');
+test('row 12: HTTP and websocket edges are answered as the RFCs say', async () => {
+  const get = (headers, target = '/api/v1/printers') => raw(daemon, `GET ${target} HTTP/1.1\r\nHost: x\r\n${headers}\r\n`);
+  // the token is its exact bytes, surrounding whitespace trimmed (RFC 9110 5.5), NUL refused
+  assert.equal((await get(`Authorization: Bearer ${TOKEN} \t \r\n`)).status, 200);
+  assert.equal((await get(`X-Api-Key:   ${TOKEN}  \r\n`)).status, 200);
+  assert.equal((await get(`Authorization: Bearer ${TOKEN}\0junk\r\n`)).status, 401);
+  assert.equal((await get(`X-Api-Key: ${TOKEN}\0\r\n`)).status, 401);
+  // two different lengths
+  const two = await raw(daemon, `POST /api/v1/vendor HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+    'Content-Length: 13\r\nContent-Length: 2\r\n\r\n{"name":"ab"}');
+  assert.equal(two.status, 400);
+  // a header or a target over 8 KiB: 431 and 414 with the JSON error; 1,000 small headers fit
+  const big = await get(`User-Agent: ${'u'.repeat(10000)}\r\n`, '/healthz');
+  assert.equal(big.status, 431);
+  assert.equal(big.json.error.code, 'headers_too_large');
+  const uri = await get('', `/healthz?q=${'q'.repeat(10000)}`);
+  assert.equal(uri.status, 414);
+  assert.equal(uri.json.error.code, 'uri_too_long');
+  const many = await get(Array.from({ length: 1000 }, (_, i) => `X-H${i}: v\r\n`).join(''), '/healthz');
+  assert.equal(many.status, 200);
+  // websockets: version 13 only (426 naming it), text frames must be UTF-8 (closed with 1007)
+  const v8 = await raw(daemon, wsHandshake('/api/v1/spool', 8));
+  assert.equal(v8.status, 426);
+  assert.equal(v8.headers['sec-websocket-version'], '13');
+  const bad = Buffer.from([0x68, 0xff, 0xfe]), mask = [1, 2, 3, 4];
+  const frame = Buffer.from([0x81, 0x80 | bad.length, ...mask, ...bad.map((b, i) => b ^ mask[i % 4])]);
+  const text = await raw(daemon, [wsHandshake('/api/v1/spool'), frame], { gapMs: 200, waitMs: 3000 });
+  assert.equal(text.status, 101);
+  const close = text.body.indexOf(0x88);
+  assert.ok(close >= 0 && text.body.readUInt16BE(close + 2) === 1007, `close frame: ${text.body.toString('hex')}`);
+});
 
 // Row 13: printer identity (short or numeric serials, case, impossible hosts)
 test('row 13: printer serials and hosts are what real printers have', async () => {

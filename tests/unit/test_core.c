@@ -394,6 +394,37 @@ static void log_escapes_what_could_forge_a_line(void **state)
     unlink(path);
 }
 
+/* Echoed input is cut between characters, and whatever is left becomes text jansson takes. */
+static void utf8_cut_and_repair(void **state)
+{
+    (void)state;
+    const char *s = "ab\xe2\x82\xac"; /* "ab€" */
+    assert_int_equal(pd_jw_utf8_cut(s, 2), 2);
+    assert_int_equal(pd_jw_utf8_cut(s, 3), 2);
+    assert_int_equal(pd_jw_utf8_cut(s, 4), 2);
+    assert_int_equal(pd_jw_utf8_cut(s, 5), 5);
+    assert_int_equal(pd_jw_utf8_cut(s, 64), 5);
+    struct {
+        const char *in, *out;
+    } cases[] = {
+        {"ab\xe2\x82\xac", "ab\xe2\x82\xac"},
+        {"ab\xe2\x82", "ab"},                    /* cut by snprintf: dropped */
+        {"a\xe2\x82 is", "a?? is"},              /* cut in the middle: replaced */
+        {"\xff\xc0\xaf x", "??? x"},             /* never UTF-8, overlong */
+        {"\xed\xa0\x80", "???"},                 /* a surrogate */
+        {"\xf0\x9f\x99\x82 ok", "\xf0\x9f\x99\x82 ok"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%s", cases[i].in);
+        pd_jw_utf8_repair(buf);
+        assert_string_equal(buf, cases[i].out);
+        json_t *j = json_string(buf);
+        assert_non_null(j);
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +437,7 @@ int main(void)
         cmocka_unit_test(writer_matches_jansson),
         cmocka_unit_test(writer_bounds),
         cmocka_unit_test(log_escapes_what_could_forge_a_line),
+        cmocka_unit_test(utf8_cut_and_repair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

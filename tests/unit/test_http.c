@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "http/access.h"
+#include "http/chunked.h"
 #include "http/http.h"
 #include "http/router.h"
 
@@ -274,16 +275,22 @@ typedef struct resp {
     size_t len;
 } resp;
 
-static int client_connect(int to_port)
+/* A connection from 127.0.0.<from> (the whole of 127/8 is loopback). */
+static int client_connect_from(int to_port, int from)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
+    struct sockaddr_in me = {.sin_family = AF_INET};
+    me.sin_addr.s_addr = htonl(INADDR_LOOPBACK - 1 + (unsigned)from);
+    assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof me), 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to_port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     /* the kernel completes the handshake from the listen backlog; no server turn needed */
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return fd;
 }
+
+static int client_connect(int to_port) { return client_connect_from(to_port, 1); }
 
 static bool client_send(int fd, const char *buf, size_t len)
 {
@@ -678,6 +685,18 @@ static void test_not_found_and_method(void **state)
     assert_string_equal(find_header(r.head, "allow", allow, sizeof allow), "GET, PATCH");
     free(r.body);
 
+    /* a path that echoes bytes that are not UTF-8, or a character cut by the bound, still gets
+     * its 404 and message */
+    request1("GET", "/%FF%C3", NULL, NULL, &r);
+    assert_error(&r, 404, "not_found");
+    free(r.body);
+    char path[1024] = "/a";
+    for (int i = 0; i < 150; i++)
+        strcat(path, "%C3%A9");
+    request1("GET", path, NULL, NULL, &r);
+    assert_error(&r, 404, "not_found");
+    free(r.body);
+
     /* an empty {param} segment does not match */
     request1("GET", "/api/v1/items//sub/x", NULL, NULL, &r);
     assert_int_equal(r.status, 404);
@@ -704,6 +723,17 @@ static void test_auth(void **state)
 
     request1("GET", "/api/v1/items/1", "x-api-key: " TOKEN "\r\n", NULL, &r);
     assert_int_equal(r.status, 200);
+    free(r.body);
+
+    /* whitespace around a header value is not part of it (RFC 9110 5.5) */
+    request1("GET", "/api/v1/items/1", "Authorization: Bearer \t" TOKEN " \t \r\n", NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    request1("GET", "/api/v1/items/1", "x-api-key:  " TOKEN "\t\r\n", NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    request1("GET", "/api/v1/items/1", "x-api-key: " TOKEN "x\r\n", NULL, &r);
+    assert_error(&r, 401, "unauthorized");
     free(r.body);
 
     request1("GET", "/api/v1/open", NULL, NULL, &r);
@@ -753,17 +783,59 @@ static void test_bodies(void **state)
     free(r.body);
     close(fd);
 
-    /* no length given (lws reads until the cap): cut off at max_body as it arrives */
+    /* no length given: no body (RFC 9112 6.3), and the connection is not reused (lws would
+     * take what follows for a body) */
     fd = client_connect(port);
-    char req[256 + sizeof big];
-    int n = snprintf(req, sizeof req,
-                     "PATCH /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Api-Key: " TOKEN "\r\n\r\n%s",
-                     big);
+    char req[256 + 2 * sizeof big];
+    const char *head = "PATCH /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Api-Key: " TOKEN "\r\n";
+    int n = snprintf(req, sizeof req, "%s\r\n{}", head);
+    assert_true(client_send(fd, req, (size_t)n));
+    read_response(fd, &r);
+    assert_error(&r, 400, "parse_error");
+    assert_string_equal(find_header(r.head, "connection", v, sizeof v), "close");
+    free(r.body);
+    close(fd);
+
+    /* chunked: decoded (extensions and trailers skipped), and cut off at max_body */
+    fd = client_connect(port);
+    n = snprintf(req, sizeof req, "%sTransfer-Encoding: chunked\r\n\r\n"
+                 "3;ext=1\r\n{\"a\r\n5\r\n\":12}\r\n0\r\nX-Trailer: 1\r\n\r\n", head);
+    assert_true(client_send(fd, req, (size_t)n));
+    read_response(fd, &r);
+    assert_int_equal(r.status, 201);
+    assert_non_null(strstr(r.body, "\"a\":12"));
+    free(r.body);
+    close(fd);
+    fd = client_connect(port);
+    n = snprintf(req, sizeof req, "%sTransfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+                 head, strlen(big), big);
     assert_true(client_send(fd, req, (size_t)n));
     read_response(fd, &r);
     assert_error(&r, 413, "too_large");
     free(r.body);
     close(fd);
+
+    /* framing that cannot be read: refused, and the connection closed */
+    static const struct {
+        const char *headers;
+        int status;
+        const char *code;
+    } bad[] = {
+        {"Content-Length: -1\r\n", 400, "invalid"},
+        {"Content-Length: 2\r\nContent-Length: 3\r\n", 400, "invalid"},
+        {"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n", 400, "invalid"},
+        {"Transfer-Encoding: gzip\r\n", 501, "not_implemented"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        fd = client_connect(port);
+        n = snprintf(req, sizeof req, "%s%s\r\n{}", head, bad[i].headers);
+        assert_true(client_send(fd, req, (size_t)n));
+        read_response(fd, &r);
+        assert_error(&r, bad[i].status, bad[i].code);
+        assert_string_equal(find_header(r.head, "connection", v, sizeof v), "close");
+        free(r.body);
+        close(fd);
+    }
 
     /* a request refused before its body was read closes the connection */
     fd = client_connect(port);
@@ -938,8 +1010,9 @@ static void test_max_clients(void **state)
 {
     (void)state;
     int fds[MAX_CLIENTS + 4];
+    /* from several addresses: one may hold only half (test_max_clients_per_address) */
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
-        fds[i] = client_connect(port);
+        fds[i] = client_connect_from(port, 1 + (int)i / (MAX_CLIENTS / 2));
     /* connections past the limit are hung up at once; the first ones are served */
     for (size_t i = MAX_CLIENTS; i < sizeof fds / sizeof *fds; i++)
         assert_true(client_eof(fds[i]));
@@ -947,6 +1020,25 @@ static void test_max_clients(void **state)
     request(fds[0], "GET", "/hello", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     free(r.body);
+    for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+        close(fds[i]);
+}
+
+/* One address holds at most half of max_clients, loopback included; another is still served. */
+static void test_max_clients_per_address(void **state)
+{
+    (void)state;
+    int fds[MAX_CLIENTS / 2 + 2];
+    for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+        fds[i] = client_connect(port);
+    for (size_t i = MAX_CLIENTS / 2; i < sizeof fds / sizeof *fds; i++)
+        assert_true(client_eof(fds[i]));
+    int other = client_connect_from(port, 2);
+    resp r;
+    request(other, "GET", "/hello", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    close(other);
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         close(fds[i]);
 }
@@ -1062,6 +1154,56 @@ static bool in_nets(const pd_access_nets *n, const char *addr)
     pd_access_ip ip;
     assert_true(pd_access_ip_parse(addr, &ip));
     return pd_access_nets_match(n, &ip);
+}
+
+/* Decodes `in` fed in pieces of `step` bytes; the body (NUL-terminated) or NULL, and rc. */
+static char *chunked_decode(const char *in, size_t step, size_t max, pd_err *rc)
+{
+    pd_chunked d = {0};
+    pd_buf out;
+    pd_buf_init(&out, max);
+    size_t len = strlen(in);
+    *rc = PD_OK;
+    for (size_t off = 0; off < len && !*rc; off += step)
+        *rc = pd_chunked_feed(&d, in + off, len - off < step ? len - off : step, &out);
+    if (!*rc && !pd_chunked_done(&d))
+        *rc = PD_ERR_INVAL;  /* not finished */
+    char *body = NULL;
+    if (!*rc && !pd_buf_addc(&out, '\0'))
+        body = pd_buf_detach(&out, NULL);
+    pd_buf_free(&out);
+    return body;
+}
+
+static void test_chunked(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *body;
+        pd_err rc;
+    } cases[] = {
+        {"0\r\n\r\n", "", PD_OK},
+        {"3\r\nabc\r\n0\r\n\r\n", "abc", PD_OK},
+        {"A;name=v\r\n0123456789\r\n1 \r\nx\r\n00\r\n\r\n", "0123456789x", PD_OK},
+        {"2\r\nhi\r\n0\r\nX-Sum: 1\r\nY: 2\r\n\r\ntrailing junk", "hi", PD_OK},
+        {"\r\n", NULL, PD_ERR_PARSE},                /* no size */
+        {"g\r\n", NULL, PD_ERR_PARSE},
+        {"3\r\nabcd\r\n", NULL, PD_ERR_PARSE},     /* data longer than its size */
+        {"3\nabc\r\n", NULL, PD_ERR_PARSE},         /* bare LF */
+        {"0\r\n\rx", NULL, PD_ERR_PARSE},
+        {"fffffffffffffffffff\r\n", NULL, PD_ERR_PARSE},
+        {"20\r\n0123456789abcdef0123456789abcdef\r\n0\r\n\r\n", NULL, PD_ERR_TOOBIG},
+        {"3\r\nab", NULL, PD_ERR_INVAL},             /* unfinished */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        for (size_t step = 1; step <= 64; step *= 4) {
+            pd_err rc;
+            char *body = chunked_decode(cases[i].in, step, 16, &rc);
+            assert_int_equal(rc, cases[i].rc);
+            if (cases[i].body)
+                assert_string_equal(body, cases[i].body);
+            free(body);
+        }
 }
 
 static void test_access_networks(void **state)
@@ -1537,7 +1679,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_drain_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_stream_dropped, setup, teardown),
+        cmocka_unit_test(test_chunked),
         cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_clients_per_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_open_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listen_forms, setup, teardown),
         cmocka_unit_test(test_access_networks),
