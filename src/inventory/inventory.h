@@ -77,7 +77,7 @@ pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *params
  * at a time while it is sent. No transaction stays open between pieces: a row written
  * meanwhile is sent as it is then, one deleted meanwhile is left out. */
 typedef struct pd_inv_cursor pd_inv_cursor;
-#define PD_INV_CURSOR_BATCH 200
+#define PD_INV_CURSOR_BATCH 50
 /* Appends the next piece of the body to out (the opening, up to PD_INV_CURSOR_BATCH rows, and
  * after the last row the closing); *done once all is there. */
 pd_err pd_inv_cursor_next(pd_inv_cursor *c, pd_buf *out, bool *done);
