@@ -97,7 +97,7 @@ async function drain(daemon, path, max) {
 }
 const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
-test('row 5: big lists and exports are streamed with bounded memory', { timeout: 120000 }, async () => {
+test('row 5: big lists and exports are streamed with bounded memory', { timeout: 240000 }, async () => {
   const pgDb = PG_BASE && `pd_adv5_${process.pid}`;
   const psql = (sql) => execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', PG_BASE, '-c', sql]);
   let pgUrl = '';
