@@ -43,6 +43,10 @@ extern const size_t pd_api_transfer_nroutes;
 void pd_api_inv_fail(pd_req *r, const pd_inv_err *e);
 /* Frees the rendered list replies kept between requests (at shutdown). */
 void pd_api_inventory_cache_clear(void);
+/* Replies the text of cur (stolen) with content_type: up to PD_API_BUILD_MAX rows built whole,
+ * more streamed as the client takes it (pd_req_reply_stream); 429 when too many are. */
+#define PD_API_BUILD_MAX 2000
+void pd_api_inv_reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur);
 /* A consistent copy of the database in <data_dir>/backups/ (POST /backup, `printdeck backup`). */
 pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, char *err, size_t errlen);
 

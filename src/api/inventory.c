@@ -122,11 +122,77 @@ void pd_api_inventory_cache_clear(void)
     }
 }
 
-static void reply_list(pd_req *r, const char *body, size_t len, int64_t total)
+/* A big reply made while it is sent: the cursor renders the next rows each time the
+ * previous ones have gone to the socket, so memory stays at one batch whatever the size. */
+typedef struct inv_stream {
+    pd_inv_cursor *cur;
+    pd_buf piece;
+} inv_stream;
+
+static void inv_stream_free(pd_stream *s, void *ud)
+{
+    (void)s;
+    inv_stream *st = ud;
+    pd_inv_cursor_free(&st->cur);
+    pd_buf_free(&st->piece);
+    free(st);
+}
+
+static void inv_stream_produce(pd_stream *s, void *ud)
+{
+    inv_stream *st = ud;
+    bool done;
+    pd_buf_reset(&st->piece);
+    pd_err rc = pd_inv_cursor_next(st->cur, &st->piece, &done);
+    if (rc) {
+        /* the status went out long ago: a body cut short is the only honest answer */
+        pd_error("inventory", "streamed reply cut off: %s", pd_strerror(rc));
+        inv_stream_free(s, st);
+        pd_stream_close(s);
+        return;
+    }
+    if (pd_buf_len(&st->piece) && pd_stream_write(s, pd_buf_ptr(&st->piece), pd_buf_len(&st->piece)))
+        return;  /* the client is being dropped: inv_stream_free runs once it is gone */
+    if (done)
+        pd_stream_end(s);
+}
+
+void pd_api_inv_reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur)
+{
+    inv_stream *st = calloc(1, sizeof *st);
+    if (!st) {
+        pd_inv_cursor_free(&cur);
+        pd_req_reply_error(r, PD_ERR_NOMEM, "out of memory");
+        return;
+    }
+    st->cur = cur;
+    pd_buf_init(&st->piece, 64u << 20);  /* one batch of rows */
+    if (pd_inv_cursor_rows(cur) <= PD_API_BUILD_MAX) {
+        bool done = false;
+        pd_err rc = PD_OK;
+        while (!rc && !done)
+            rc = pd_inv_cursor_next(cur, &st->piece, &done);
+        if (rc)
+            pd_req_reply_error(r, rc, "%s", pd_strerror(rc));
+        else
+            pd_req_reply_raw(r, 200, content_type, pd_buf_ptr(&st->piece), pd_buf_len(&st->piece));
+        inv_stream_free(NULL, st);
+    } else if (!pd_req_reply_stream(r, content_type, inv_stream_produce, inv_stream_free, st)) {
+        inv_stream_free(NULL, st);
+        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
+    }
+}
+
+static void total_header(pd_req *r, int64_t total)
 {
     char t[24];
     snprintf(t, sizeof t, "%lld", (long long)total);
     pd_req_add_header(r, "x-total-count", t);
+}
+
+static void reply_list(pd_req *r, const char *body, size_t len, int64_t total)
+{
+    total_header(r, total);
     pd_req_reply_raw(r, 200, "application/json", body, len);
 }
 
@@ -154,9 +220,16 @@ static void list(pd_req *r)
     }
     pd_inv_list out;
     pd_inv_err e = {0};
-    pd_err rc = pd_inv_list_get(inv, en, p, n, &out, &e);
+    pd_inv_cursor *cur;
+    /* past what is worth caching, the list is sent as it is rendered */
+    pd_err rc = pd_inv_list_open(inv, en, p, n, PD_API_BUILD_MAX, &out, &cur, &e);
     if (rc) {
         pd_api_inv_fail(r, &e);
+        return;
+    }
+    if (cur) {
+        total_header(r, out.total);
+        pd_api_inv_reply_cursor(r, "application/json", cur);
         return;
     }
     char *body = json_dumps(out.items, PD_JSON_FLAGS);

@@ -45,15 +45,13 @@ static void export_rows(pd_req *r)
         pd_req_reply_field_error(r, "query", "allow_archived", "Input should be a valid boolean");
         return;
     }
-    char *text;
-    size_t len;
-    pd_err rc = pd_inv_export(((pd_app *)pd_req_app(r))->inv, tables[i].en, fmt, archived, &text, &len);
+    pd_inv_cursor *cur;
+    pd_err rc = pd_inv_export_open(((pd_app *)pd_req_app(r))->inv, tables[i].en, fmt, archived, &cur);
     if (rc) {
         pd_req_reply_error(r, rc, "%s", pd_strerror(rc));
         return;
     }
-    pd_req_reply_raw(r, 200, fmt == PD_INV_FMT_CSV ? "text/csv; charset=utf-8" : "application/json", text, len);
-    free(text);
+    pd_api_inv_reply_cursor(r, fmt == PD_INV_FMT_CSV ? "text/csv; charset=utf-8" : "application/json", cur);
 }
 
 static void import_rows(pd_req *r)

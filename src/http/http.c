@@ -91,6 +91,9 @@
  * all memory. The largest reply, an inventory export, is bounded alike: an import reads no
  * file over 256 MiB. */
 #define HTTP_REPLY_MAX (256u << 20)
+/* What a streamed reply may have queued: its producer adds a batch of rows per drain, so this
+ * only stops one that forgets to wait for the drain. */
+#define HTTP_REPLY_QUEUE_MAX (8u << 20)
 
 typedef struct conn conn;
 
@@ -120,6 +123,9 @@ struct pd_stream {
     bool close_sent;   /* ... and lws has taken it over */
     bool rx_active;    /* WebSocket: inside a message from the client */
     bool rx_skip;      /* ... a binary one, or one nobody listens to */
+    bool reply;        /* a streamed reply: on_drain produces the body, pd_stream_end ends it */
+    bool ended;        /* ... its producer has queued the last piece */
+    bool finished;     /* ... the body is complete on the wire: HTTP/1.1 closes next */
     pd_buf rx;         /* the text message being reassembled */
 };
 
@@ -182,6 +188,7 @@ struct pd_http {
     bool accepting;
     lws_retry_bo_t idle;    /* WebSocket ping and hang-up times; lws keeps a pointer */
     uv_timer_t body_timer;  /* runs while a request body is being read */
+    size_t nreply_streams;      /* streamed replies in progress: PD_HTTP_REPLY_STREAMS at most */
     /* lws's own timers/idlers on our loop: the context may be freed once they are gone */
     uv_handle_t *lws_handles[HTTP_MAX_LWS_HANDLES];
     size_t n_lws_handles;
@@ -249,6 +256,8 @@ static void spare_take(pd_http *h, size_t need, pd_buf *out)
 
 static void req_free(pd_req *r)
 {
+    if (r->stream.reply)
+        r->h->nreply_streams--;
     json_decref(r->json);
     pd_buf_free(&r->body);
     spare_put(r->h, r->out);
@@ -589,6 +598,36 @@ pd_stream *pd_req_stream_begin(pd_req *r, void (*on_close)(pd_stream *s, void *u
     return s;
 }
 
+pd_stream *pd_req_reply_stream(pd_req *r, const char *content_type,
+                               void (*produce)(pd_stream *s, void *ud),
+                               void (*on_close)(pd_stream *s, void *ud), void *ud)
+{
+    if (!r->c || r->stream.ws || r->h->nreply_streams >= PD_HTTP_REPLY_STREAMS ||
+        !req_can_reply(r))
+        return NULL;
+    r->h->nreply_streams++;
+    r->status = 200;
+    snprintf(r->ctype, sizeof r->ctype, "%s", content_type);
+    pd_stream *s = stream_start(r, on_close, ud);
+    s->reply = true;
+    s->on_drain = produce;
+    s->ended = !strcmp(r->method, "HEAD");
+    pd_buf_init(&s->q, LWS_PRE + HTTP_REPLY_QUEUE_MAX);  /* empty yet: only its bound changes */
+    /* unlike an event stream it must keep moving: each piece is timed like a reply's */
+    lws_set_timeout(r->c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, HTTP_SEND_TIMEOUT_S);
+    lws_callback_on_writable(r->c->wsi);
+    return s;
+}
+
+void pd_stream_end(pd_stream *s)
+{
+    pd_req *r = stream_req(s);
+    s->ended = true;
+    s->on_drain = NULL;
+    if (r->c)
+        lws_callback_on_writable(r->c->wsi);
+}
+
 pd_stream *pd_req_ws_accept(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud)
 {
     if (!r->c || !r->stream.ws || r->state != REQ_HANDLING) {
@@ -617,7 +656,7 @@ static void stream_drop(pd_req *r)
 pd_err pd_stream_write(pd_stream *s, const char *data, size_t len)
 {
     pd_req *r = stream_req(s);
-    size_t limit = (size_t)r->h->opts.sse_backlog;
+    size_t limit = s->reply ? HTTP_REPLY_QUEUE_MAX : (size_t)r->h->opts.sse_backlog;
     size_t need = s->ws ? WS_REC_HDR + len : len;
     if (s->dropped)
         return PD_ERR_TOOBIG;
@@ -676,7 +715,7 @@ static int write_headers(pd_req *r, struct lws *wsi)
 {
     unsigned char buf[LWS_PRE + HTTP_HDR_MAX], *start = buf + LWS_PRE, *p = start;
     unsigned char *end = buf + sizeof buf;
-    bool stream = r->state == REQ_STREAM;
+    bool stream = r->state == REQ_STREAM, sse = stream && !r->stream.reply && !r->stream.ws;
     bool h1 = lws_get_network_wsi(wsi) == wsi;  /* h2 forbids connection headers */
 #define ADD_HDR(tok, val) \
     lws_add_http_header_by_token(wsi, tok, (const unsigned char *)(val), (int)strlen(val), &p, end)
@@ -684,7 +723,7 @@ static int write_headers(pd_req *r, struct lws *wsi)
         (r->ctype[0] && ADD_HDR(WSI_TOKEN_HTTP_CONTENT_TYPE, r->ctype)) ||
         (!stream && r->status != 204 &&
          lws_add_http_header_content_length(wsi, reply_len(r), &p, end)) ||
-        (stream && ADD_HDR(WSI_TOKEN_HTTP_CACHE_CONTROL, "no-cache")) ||
+        (sse && ADD_HDR(WSI_TOKEN_HTTP_CACHE_CONTROL, "no-cache")) ||
         (r->status == 401 && ADD_HDR(WSI_TOKEN_HTTP_WWW_AUTHENTICATE, "Bearer")) ||
         (r->status == 405 && ADD_HDR(WSI_TOKEN_HTTP_ALLOW, r->match.allow)) ||
         (h1 && (stream || r->close_after) && ADD_HDR(WSI_TOKEN_CONNECTION, "close")))
@@ -747,7 +786,32 @@ static void stream_sent(conn *c, pd_stream *s, size_t n)
         s->qoff = 0;
         if (s->on_drain)
             s->on_drain(s, s->ud);
+        else if (s->reply && s->ended)
+            lws_callback_on_writable(c->wsi);  /* to end the body */
     }
+}
+
+/* The end of a streamed reply's body: h2 ends the stream and the connection goes on;
+ * HTTP/1.1, which has no length to end it by, closes - at the next WRITEABLE, which lws gives
+ * only once what the socket did not take yet has gone. */
+static int reply_stream_finish(conn *c, pd_req *r)
+{
+    unsigned char empty[LWS_PRE + 1];
+    if (r->stream.finished)
+        return -1;
+    if (lws_write(c->wsi, empty + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL) < 0)
+        return -1;
+    if (lws_get_network_wsi(c->wsi) == c->wsi) {
+        r->stream.finished = true;
+        lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    c->req = NULL;
+    r->c = NULL;
+    if (r->stream.on_close)
+        r->stream.on_close(&r->stream, r->stream.ud);
+    req_free(r);
+    return lws_http_transaction_completed(c->wsi) ? -1 : 0;
 }
 
 static int send_stream(conn *c, pd_req *r)
@@ -760,12 +824,18 @@ static int send_stream(conn *c, pd_req *r)
             return -1;
         r->headers_sent = true;
         lws_http_headers_detach(c->wsi);  /* nothing more to read: free the header buffer */
+        if (s->reply && !s->ended)
+            s->on_drain(s, s->ud);  /* the first piece; the next ones follow each drain */
+        if (s->dropped)
+            return -1;
     }
     if (!s->qlen)
-        return 0;
+        return s->reply && s->ended ? reply_stream_finish(c, r) : 0;
     size_t n = s->qlen < HTTP_CHUNK ? s->qlen : HTTP_CHUNK;
     if (lws_write(c->wsi, (unsigned char *)pd_buf_ptr(&s->q) + LWS_PRE + s->qoff, n, LWS_WRITE_HTTP) < (int)n)
         return -1;
+    if (s->reply)
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, HTTP_SEND_TIMEOUT_S);
     stream_sent(c, s, n);
     return 0;
 }

@@ -135,7 +135,7 @@ void pd_req_reply_commit(pd_req *r, int status, const char *content_type);
  * sse_backlog bound; past it the client is dropped (on_close runs once it is gone). */
 pd_stream *pd_req_stream_begin(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud);
 pd_stream *pd_req_ws_accept(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud);
-/* SSE: queues bytes. WebSocket: queues one text message. An error means the client is being
+/* SSE, streamed reply: queues bytes. WebSocket: queues one text message. An error means the client is being
  * dropped (on_close runs once it is gone): PD_ERR_TOOBIG over the backlog, PD_ERR_NOMEM. */
 pd_err pd_stream_write(pd_stream *s, const char *data, size_t len);
 size_t pd_stream_queued(const pd_stream *s);
@@ -147,6 +147,24 @@ void pd_stream_on_drain(pd_stream *s, void (*fn)(pd_stream *s, void *ud));
  * with 1009. ud is on_close's. */
 void pd_stream_on_message(pd_stream *s,
                           void (*fn)(pd_stream *s, const char *data, size_t len, void *ud));
+/* --- streamed replies -------------------------------------------------------------------
+ * A reply too big to build in memory (a list or export of 100,000 spools): status 200, the
+ * headers added so far and content_type go out first, without a Content-Length, then produce
+ * runs each time what it queued has gone to the socket, and queues the next piece with
+ * pd_stream_write. Each call runs inside one loop turn, so it queues a bounded piece (a few
+ * hundred rows); after the last one it calls pd_stream_end. HTTP/1.1 ends the body by closing
+ * the connection, h2 by ending its stream; HEAD sends the headers only and never calls produce.
+ * A client that takes no piece for 30 s is dropped. on_close runs once when the reply is over,
+ * finished or cut off: the producer's state is freed there (or, when produce gives up with
+ * pd_stream_close, by produce itself). NULL when PD_HTTP_REPLY_STREAMS replies are already
+ * streaming (or the client is gone): the request is untouched, answer it with an error. */
+#define PD_HTTP_REPLY_STREAMS 16
+pd_stream *pd_req_reply_stream(pd_req *r, const char *content_type,
+                               void (*produce)(pd_stream *s, void *ud),
+                               void (*on_close)(pd_stream *s, void *ud), void *ud);
+/* The body is complete once what is queued has been sent; produce is not called again. */
+void pd_stream_end(pd_stream *s);
+
 /* Ends the stream from the server side and closes its connection (a WebSocket with close
  * code 1000); what is still queued is dropped, on_close does not run and `s` must not be used
  * after this call. */

@@ -50,6 +50,42 @@ json_t *inv_render_row(pd_inv_entity en, const pd_row *row);
 pd_err inv_attach_extras(pd_inv *inv, pd_inv_entity en, json_t *items);
 /* Runs a statement from inv_select_from and appends each rendered row to items. */
 pd_err inv_fetch(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, json_t *items);
+/* Ids gathered by a query, in its order (a list's page, an export's rows). */
+typedef struct inv_ids {
+    int64_t *v;
+    size_t n, cap;
+} inv_ids;
+pd_err inv_ids_add(inv_ids *ids, int64_t id);
+/* inv_select_from for the rows with these ids, then order (" ORDER BY …", or ""). */
+void inv_select_ids(pd_sqlb *b, pd_inv_entity en, const int64_t *ids, size_t n, const char *order);
+
+/* What makes a cursor a list or an export (query.c, transfer.c). */
+typedef struct inv_cursor_ops {
+    /* runs b (inv_select_ids of a batch) and appends one object per row to rows */
+    pd_err (*fetch)(pd_inv_cursor *c, const pd_sqlb *b, json_t *rows);
+    pd_err (*head)(pd_inv_cursor *c, pd_buf *out);        /* may be NULL */
+    pd_err (*write)(pd_inv_cursor *c, json_t *row, pd_buf *out);
+    void (*free)(pd_inv_cursor *c);                       /* frees ud; may be NULL */
+    const char *sep, *tail;                               /* between rows, after the last */
+} inv_cursor_ops;
+
+struct pd_inv_cursor {
+    pd_inv *inv;
+    pd_inv_entity en;
+    const inv_cursor_ops *ops;
+    inv_ids ids;               /* every row to send, in order, taken by one query */
+    size_t next;               /* ids before it have been sent */
+    size_t written;            /* rows written */
+    char *order;               /* " ORDER BY …" of each batch */
+    bool started;
+    void *ud;
+};
+/* A cursor without ids yet (NULL out of memory); order is copied. */
+pd_inv_cursor *inv_cursor_new(pd_inv *inv, pd_inv_entity en, const inv_cursor_ops *ops,
+                              const char *order);
+/* Appends v as json_dumpb writes it with flags. */
+pd_err inv_dump_into(const json_t *v, size_t flags, pd_buf *out);
+
 /* Row callback: appends column 0 as a string to the json array ud. */
 pd_err inv_collect_text(const pd_row *row, void *ud);
 /* settings.c and fields.c (field definitions live in the extra_fields_* settings) */

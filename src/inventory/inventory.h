@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/bus.h"
 #include "core/date.h"
 #include "core/err.h"
@@ -70,6 +71,23 @@ typedef struct pd_inv_list {
 
 pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *params, size_t n,
                        pd_inv_list *out, pd_inv_err *e);
+/* Lists and exports too big to build whole are read through a cursor: the ids of every row
+ * to send are taken by one query (8 bytes a row), then each pd_inv_cursor_next renders the
+ * next PD_INV_CURSOR_BATCH rows as text, so a reply of 100,000 spools is made a bounded piece
+ * at a time while it is sent. No transaction stays open between pieces: a row written
+ * meanwhile is sent as it is then, one deleted meanwhile is left out. */
+typedef struct pd_inv_cursor pd_inv_cursor;
+#define PD_INV_CURSOR_BATCH 50
+/* Appends the next piece of the body to out (the opening, up to PD_INV_CURSOR_BATCH rows, and
+ * after the last row the closing); *done once all is there. */
+pd_err pd_inv_cursor_next(pd_inv_cursor *c, pd_buf *out, bool *done);
+void pd_inv_cursor_free(pd_inv_cursor **c);  /* NULLs *c; NULL is fine */
+size_t pd_inv_cursor_rows(const pd_inv_cursor *c);  /* rows it will send (at most) */
+/* pd_inv_list_get, except that a list of more than build_max rows is not rendered: *cur gets
+ * a cursor over it (out->items NULL, out->total set), whose text equals json_dumps of the
+ * items the built list would hold. */
+pd_err pd_inv_list_open(pd_inv *inv, pd_inv_entity en, const pd_inv_param *params, size_t n,
+                        size_t build_max, pd_inv_list *out, pd_inv_cursor **cur, pd_inv_err *e);
 pd_err pd_inv_get(pd_inv *inv, pd_inv_entity en, int64_t id, json_t **out, pd_inv_err *e);
 pd_err pd_inv_create(pd_inv *inv, pd_inv_entity en, json_t *body, json_t **out, pd_inv_err *e);
 pd_err pd_inv_update(pd_inv *inv, pd_inv_entity en, int64_t id, json_t *body, json_t **out,
@@ -185,6 +203,9 @@ bool pd_inv_bool_parse(const char *s, bool *out);
  * malloc'd and NUL-terminated, *len its length. */
 pd_err pd_inv_export(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool allow_archived, char **out,
                      size_t *len);
+/* The same export as a cursor, for a reply sent while it is made: the same bytes. */
+pd_err pd_inv_export_open(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool allow_archived,
+                          pd_inv_cursor **out);
 
 #define PD_INV_IMPORT_MAX_ROWS 1000000
 typedef struct pd_inv_import_counts {

@@ -5,12 +5,14 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/jw.h"
+#include "core/json.h"
 #include "inventory/entities.h"
 
 typedef enum filter_kind {
@@ -497,12 +499,135 @@ static pd_err color_list(pd_inv *inv, const pd_inv_param *p, size_t n, pd_sqlb *
     return rc;
 }
 
-/* A page's ids and the total, from one scan. */
-#define PAGE_IDS_MAX 1000
+/* --- ids, and cursors over them ----------------------------------------------------------- */
 
+pd_err inv_ids_add(inv_ids *ids, int64_t id)
+{
+    if (ids->n == ids->cap) {
+        size_t cap = ids->cap ? 2 * ids->cap : 256;
+        int64_t *v = cap > SIZE_MAX / sizeof *v ? NULL : realloc(ids->v, cap * sizeof *v);
+        if (!v)
+            return PD_ERR_NOMEM;
+        ids->v = v;
+        ids->cap = cap;
+    }
+    ids->v[ids->n++] = id;
+    return PD_OK;
+}
+
+void inv_select_ids(pd_sqlb *c, pd_inv_entity en, const int64_t *ids, size_t n, const char *order)
+{
+    /* the ids are ours, integers: written into the statement, no argument limit */
+    inv_select_from(c, en, false);
+    pd_sqlb_add(c, " AND %s.id IN (", inv_tables[en].alias);
+    for (size_t i = 0; i < n; i++)
+        pd_sqlb_add(c, "%s%lld", i ? ", " : "", (long long)ids[i]);
+    pd_sqlb_add(c, ")%s", order);
+}
+
+pd_inv_cursor *inv_cursor_new(pd_inv *inv, pd_inv_entity en, const inv_cursor_ops *ops,
+                              const char *order)
+{
+    pd_inv_cursor *c = calloc(1, sizeof *c);
+    if (!c || !(c->order = strdup(order))) {
+        free(c);
+        return NULL;
+    }
+    c->inv = inv;
+    c->en = en;
+    c->ops = ops;
+    return c;
+}
+
+void pd_inv_cursor_free(pd_inv_cursor **cp)
+{
+    pd_inv_cursor *c = *cp;
+    if (!c)
+        return;
+    *cp = NULL;
+    if (c->ops->free)
+        c->ops->free(c);
+    free(c->ids.v);
+    free(c->order);
+    free(c);
+}
+
+size_t pd_inv_cursor_rows(const pd_inv_cursor *c) { return c->ids.n; }
+
+pd_err pd_inv_cursor_next(pd_inv_cursor *c, pd_buf *out, bool *done)
+{
+    pd_err rc = PD_OK;
+    *done = false;
+    if (!c->started) {
+        c->started = true;
+        rc = c->ops->head ? c->ops->head(c, out) : PD_OK;
+    }
+    size_t k = c->ids.n - c->next < PD_INV_CURSOR_BATCH ? c->ids.n - c->next : PD_INV_CURSOR_BATCH;
+    json_t *rows = k && !rc ? json_array() : NULL;
+    pd_sqlb *b = rows ? malloc(sizeof *b) : NULL;
+    if (k && !rc && !b)
+        rc = PD_ERR_NOMEM;
+    if (b) {
+        /* rows deleted since the ids were taken are left out; the rest keep the ids' order */
+        pd_sqlb_init(b);
+        inv_select_ids(b, c->en, c->ids.v + c->next, k, c->order);
+        rc = pd_sqlb_ok(b) ? c->ops->fetch(c, b, rows) : PD_ERR_TOOBIG;
+        pd_sqlb_free(b);
+        free(b);
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+            if (!rc && c->written++ && c->ops->sep)
+                pd_buf_add_str(out, c->ops->sep);
+            if (!rc)
+                rc = c->ops->write(c, row, out);
+        }
+        c->next += k;
+    }
+    json_decref(rows);
+    if (!rc && c->next == c->ids.n) {
+        if (c->ops->tail)
+            pd_buf_add_str(out, c->ops->tail);
+        *done = true;
+    }
+    return rc ? rc : pd_buf_err(out);
+}
+
+pd_err inv_dump_into(const json_t *v, size_t flags, pd_buf *out)
+{
+    size_t n = json_dumpb(v, NULL, 0, flags);
+    char *at = n ? pd_buf_extend(out, n) : NULL;
+    if (!at)
+        return n ? pd_buf_err(out) : PD_ERR_NOMEM;
+    json_dumpb(v, at, n, flags);
+    return PD_OK;
+}
+
+/* A list is the JSON array of the objects GET returns, as json_dumps writes it. */
+static pd_err list_fetch(pd_inv_cursor *c, const pd_sqlb *b, json_t *rows)
+{
+    return inv_fetch(c->inv, c->en, b, rows);
+}
+
+static pd_err list_head(pd_inv_cursor *c, pd_buf *out)
+{
+    (void)c;
+    return pd_buf_add_str(out, "[");
+}
+
+static pd_err list_write(pd_inv_cursor *c, json_t *row, pd_buf *out)
+{
+    (void)c;
+    return inv_dump_into(row, PD_JSON_FLAGS, out);
+}
+
+static const inv_cursor_ops list_ops = {
+    .fetch = list_fetch, .head = list_head, .write = list_write, .sep = ",", .tail = "]",
+};
+
+/* A page's ids and the total, from one scan. */
 typedef struct page_ids {
-    int64_t v[PAGE_IDS_MAX];
-    size_t n;
+    inv_ids ids;
     int64_t total;
 } page_ids;
 
@@ -510,26 +635,24 @@ static pd_err page_id_row(const pd_row *row, void *ud)
 {
     page_ids *p = ud;
     int64_t id = pd_row_int(row, 0);
-    if (id < 0)
+    if (id < 0) {
         p->total = pd_row_int(row, 1);
-    else if (p->n < PAGE_IDS_MAX)
-        p->v[p->n++] = id;
-    return PD_OK;
+        return PD_OK;
+    }
+    return inv_ids_add(&p->ids, id);
 }
 
 /* One scan keeps each match's id and sort keys; the total is counted over those and the
  * page sorted from them, then only the page's rows are joined and rendered: sorting narrow
  * rows and rendering 50 is far cheaper than sorting every joined row of a large inventory
  * to keep 50. The count travels as a row of its own (id -1), so a page past the end still
- * learns the total without scanning again. */
+ * learns the total without scanning again. A page of more than build_max rows is not
+ * rendered here: its ids become a cursor (*cur) that renders a batch at a time. */
 static pd_err page_by_ids(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, const char *conds,
                           const sort_keys *k, const char *order, int64_t limit, int64_t offset,
-                          pd_sqlb *c, pd_inv_list *out)
+                          size_t build_max, pd_sqlb *c, pd_inv_list *out, pd_inv_cursor **cur)
 {
-    const char *alias = inv_tables[en].alias;
-    page_ids *ids = calloc(1, sizeof *ids);
-    if (!ids)
-        return PD_ERR_NOMEM;
+    page_ids ids = {{0}, 0};
     pd_sqlb_init(c);
     pd_sqlb_add(c, "WITH m AS MATERIALIZED (");
     inv_select_cols_from(c, en, k->cols, conds);
@@ -537,39 +660,41 @@ static pd_err page_by_ids(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, const
                    "LIMIT ? OFFSET ?) p", (int)(order - conds), conds, k->order);
     for (size_t i = 0; i < b->nargs; i++)
         pd_sqlb_arg(c, b->args[i]);
-    pd_sqlb_arg(c, PD_SQL_I(limit));
+    pd_sqlb_arg(c, PD_SQL_I(limit < 0 ? INT64_MAX : limit));
     pd_sqlb_arg(c, PD_SQL_I(offset));
-    pd_err rc = pd_sqlb_ok(c) ? pd_db_query(inv->db, c->sql, c->args, c->nargs, page_id_row, ids)
+    pd_err rc = pd_sqlb_ok(c) ? pd_db_query(inv->db, c->sql, c->args, c->nargs, page_id_row, &ids)
                               : PD_ERR_TOOBIG;
     pd_sqlb_free(c);
-    out->total = ids->total;
-    if (!rc && ids->n) {
-        /* the ids are ours, integers: written into the statement, no argument limit */
+    out->total = ids.total;
+    if (!rc && ids.ids.n > build_max) {
+        if (!(*cur = inv_cursor_new(inv, en, &list_ops, order)))
+            rc = PD_ERR_NOMEM;
+        else
+            (*cur)->ids = ids.ids;
+        ids.ids = (inv_ids){0};
+    } else if (!rc && ids.ids.n) {
         pd_sqlb_init(c);
-        inv_select_from(c, en, false);
-        pd_sqlb_add(c, " AND %s.id IN (", alias);
-        for (size_t i = 0; i < ids->n; i++)
-            pd_sqlb_add(c, "%s%lld", i ? ", " : "", (long long)ids->v[i]);
-        pd_sqlb_add(c, ")%s", order);
+        inv_select_ids(c, en, ids.ids.v, ids.ids.n, order);
         rc = inv_fetch(inv, en, c, out->items);
         pd_sqlb_free(c);
     }
-    free(ids);
+    free(ids.ids.v);
     return rc;
 }
 
-/* Runs `b` (filters from where_at, then its ORDER BY): a page of reasonable size through
- * page_by_ids, anything larger as the total over count(*) and then the rows. */
+/* Runs `b` (filters from where_at, then its ORDER BY) through page_by_ids; a sort too long
+ * for its key list as the total over count(*) and then the rows. */
 static pd_err paged(pd_inv *inv, pd_inv_entity en, pd_sqlb *b, size_t where_at, const sort_keys *k,
-                    int64_t limit, int64_t offset, pd_inv_list *out)
+                    int64_t limit, int64_t offset, size_t build_max, pd_inv_list *out,
+                    pd_inv_cursor **cur)
 {
     const char *conds = b->sql + where_at, *order = strstr(conds, " ORDER BY ");
     pd_sqlb *c = malloc(sizeof *c);
     if (!c)
         return PD_ERR_NOMEM;
     pd_err rc;
-    if (limit >= 0 && limit <= PAGE_IDS_MAX && !k->over) {
-        rc = page_by_ids(inv, en, b, conds, k, order, limit, offset, c, out);
+    if (!k->over) {
+        rc = page_by_ids(inv, en, b, conds, k, order, limit, offset, build_max, c, out, cur);
     } else {
         pd_sqlb_init(c);
         inv_select_cols_from(c, en, "count(*)", conds);
@@ -594,9 +719,19 @@ static pd_err paged(pd_inv *inv, pd_inv_entity en, pd_sqlb *b, size_t where_at, 
 pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n,
                        pd_inv_list *out, pd_inv_err *e)
 {
+    return pd_inv_list_open(inv, en, p, n, SIZE_MAX, out, NULL, e);
+}
+
+pd_err pd_inv_list_open(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n,
+                        size_t build_max, pd_inv_list *out, pd_inv_cursor **cur, pd_inv_err *e)
+{
     int64_t limit = -1, offset = 0;
     const char *lv = param(p, n, "limit"), *ov = param(p, n, "offset");
     pd_err rc;
+    if (cur)
+        *cur = NULL;
+    else
+        build_max = SIZE_MAX;
     if (lv && (rc = parse_count("limit", lv, &limit, e)))
         return rc;
     if (ov && (rc = parse_count("offset", ov, &offset, e)))
@@ -623,7 +758,7 @@ pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, siz
         if (en == PD_INV_FILAMENT && param(p, n, "color_hex")) {
             rc = color_list(inv, p, n, b, limit, offset, out, e);
         } else {
-            rc = paged(inv, en, b, where_at, k, limit, offset, out);
+            rc = paged(inv, en, b, where_at, k, limit, offset, build_max, out, cur);
         }
         if (rc && !e->code)
             pd_inv_fail(e, rc, NULL, NULL, "%s", rc == PD_ERR_TOOBIG ? "Too many filter terms." : pd_strerror(rc));
@@ -631,10 +766,12 @@ pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, siz
     pd_sqlb_free(b);
     free(b);
     free(k);
-    if (rc) {
+    if (rc || (cur && *cur)) {
         json_decref(out->items);
         out->items = NULL;
     }
+    if (rc && cur)
+        pd_inv_cursor_free(cur);
     return rc;
 }
 

@@ -101,24 +101,22 @@ static void level_prefix(pd_inv_entity en, int e, char out[KEY_MAX])
         n += (size_t)snprintf(out + n, KEY_MAX - n, "%s.", pd_inv_entity_name((pd_inv_entity)k));
 }
 
+/* An export's cursor state: for CSV, the header's keys in order. */
 typedef struct export_ctx {
-    pd_inv_entity en;
-    json_t *maps[PD_INV__N];   /* extra values of every object: "id" → {key: JSON text} */
-    json_t *rows;              /* the flat objects */
     json_t *keys;              /* every key of every row, as a set: the CSV header */
+    const char **sorted;       /* its keys, sorted (they live in keys) */
+    size_t nkeys;
 } export_ctx;
 
-static pd_err export_put(export_ctx *x, json_t *o, const char *key, json_t *v)
-{
-    if (!v || json_object_set_new(o, key, v) || json_object_set_new(x->keys, key, json_null()))
-        return PD_ERR_NOMEM;
-    return PD_OK;
-}
+typedef struct export_rows {
+    pd_inv_entity en;
+    json_t *rows;              /* the flat objects */
+} export_rows;
 
 /* One row of inv_select_from: the entity's columns, then those of each object it embeds. */
 static pd_err export_row(const pd_row *row, void *ud)
 {
-    export_ctx *x = ud;
+    export_rows *x = ud;
     json_t *o = json_object();
     char prefix[KEY_MAX], key[KEY_MAX];
     int base = 0;
@@ -128,23 +126,61 @@ static pd_err export_row(const pd_row *row, void *ud)
         level_prefix(x->en, e, prefix);
         for (size_t i = 0; i < t->n && !rc; i++) {
             snprintf(key, sizeof key, "%s%s", prefix, t->cols[i].name);
-            rc = export_put(x, o, key, raw_json(&t->cols[i], row, base + (int)i));
-        }
-        int id = base + (int)(inv_col_find((pd_inv_entity)e, "id") - t->cols);
-        char idkey[24];
-        snprintf(idkey, sizeof idkey, "%lld", (long long)pd_row_int(row, id));
-        /* an embedded vendor the LEFT JOIN did not find has no id and no extras */
-        json_t *map = pd_row_null(row, id) ? NULL : json_object_get(x->maps[e], idkey);
-        const char *k;
-        json_t *v;
-        json_object_foreach(map, k, v) {
-            snprintf(key, sizeof key, "%sextra.%s", prefix, k);
-            if (!rc)
-                rc = export_put(x, o, key, json_incref(v));
+            json_t *v = raw_json(&t->cols[i], row, base + (int)i);
+            if (!v || json_object_set_new(o, key, v))
+                rc = PD_ERR_NOMEM;
         }
         base += (int)t->n;
     }
     return rc;
+}
+
+/* The extra values of each level's objects in a batch of rows, under "<prefix>extra.<key>":
+ * one query per level over the id range the batch covers. */
+static pd_err export_extras(pd_inv *inv, pd_inv_entity en, json_t *rows)
+{
+    pd_err rc = PD_OK;
+    for (int e = en; e >= 0 && !rc; e--) {
+        char prefix[KEY_MAX], key[KEY_MAX], idkey[24];
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        size_t i;
+        json_t *row, *map = NULL;
+        level_prefix(en, e, prefix);
+        snprintf(key, sizeof key, "%sid", prefix);
+        json_array_foreach(rows, i, row) {
+            /* an embedded vendor the LEFT JOIN did not find has no id and no extras */
+            json_t *id = json_object_get(row, key);
+            if (json_is_integer(id)) {
+                lo = json_integer_value(id) < lo ? json_integer_value(id) : lo;
+                hi = json_integer_value(id) > hi ? json_integer_value(id) : hi;
+            }
+        }
+        if (lo > hi || (rc = pd_inv_extra_load(inv, (pd_inv_entity)e, lo, hi, &map)))
+            continue;
+        json_array_foreach(rows, i, row) {
+            json_t *id = json_object_get(row, key);
+            if (!json_is_integer(id))
+                continue;
+            snprintf(idkey, sizeof idkey, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+            const char *k;
+            json_t *v;
+            json_object_foreach(json_object_get(map, idkey), k, v) {
+                char xkey[KEY_MAX];
+                snprintf(xkey, sizeof xkey, "%sextra.%s", prefix, k);
+                if (!rc && json_object_set(row, xkey, v))
+                    rc = PD_ERR_NOMEM;
+            }
+        }
+        json_decref(map);
+    }
+    return rc;
+}
+
+static pd_err export_fetch(pd_inv_cursor *c, const pd_sqlb *b, json_t *rows)
+{
+    export_rows x = {c->en, rows};
+    pd_err rc = pd_db_query(c->inv->db, b->sql, b->args, b->nargs, export_row, &x);
+    return rc ? rc : export_extras(c->inv, c->en, rows);
 }
 
 /* As JSON writes reals (core/json.h): 10 significant digits, and always recognisable as a real. */
@@ -193,83 +229,177 @@ static int key_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static pd_err csv_write(const export_ctx *x, char **out, size_t *len)
+static pd_err csv_head(pd_inv_cursor *c, pd_buf *out)
 {
-    size_t n = json_object_size(x->keys), i = 0, r;
-    const char **keys = malloc((n ? n : 1) * sizeof *keys);
-    const char *k;
-    json_t *v, *row;
-    pd_buf b;
-    if (!keys)
-        return PD_ERR_NOMEM;
-    pd_buf_init(&b, FILE_MAX);  /* what an import reads back */
-    json_object_foreach(x->keys, k, v)
-        keys[i++] = k;
-    qsort(keys, n, sizeof *keys, key_cmp);
-    for (i = 0; i < n; i++) {
-        pd_buf_add_str(&b, i ? "," : "");
-        csv_text(&b, keys[i]);
+    const export_ctx *x = c->ud;
+    for (size_t i = 0; i < x->nkeys; i++) {
+        pd_buf_add_str(out, i ? "," : "");
+        csv_text(out, x->sorted[i]);
     }
-    pd_buf_add_str(&b, "\r\n");
-    json_array_foreach(x->rows, r, row) {
-        for (i = 0; i < n; i++) {
-            pd_buf_add_str(&b, i ? "," : "");
-            csv_value(&b, json_object_get(row, keys[i]));
+    return pd_buf_add_str(out, "\r\n");
+}
+
+static pd_err csv_row(pd_inv_cursor *c, json_t *row, pd_buf *out)
+{
+    const export_ctx *x = c->ud;
+    for (size_t i = 0; i < x->nkeys; i++) {
+        pd_buf_add_str(out, i ? "," : "");
+        csv_value(out, json_object_get(row, x->sorted[i]));
+    }
+    return pd_buf_add_str(out, "\r\n");  /* the adds fail for good: checked once */
+}
+
+static pd_err json_head(pd_inv_cursor *c, pd_buf *out)
+{
+    (void)c;
+    return pd_buf_add_str(out, "[");
+}
+
+/* every row carries every column (nulls too), as Spoolman's JSON export does */
+static pd_err json_row(pd_inv_cursor *c, json_t *row, pd_buf *out)
+{
+    (void)c;
+    return inv_dump_into(row, PD_JSON_FLAGS | JSON_SORT_KEYS, out);
+}
+
+static void export_free(pd_inv_cursor *c)
+{
+    export_ctx *x = c->ud;
+    json_decref(x->keys);
+    free(x->sorted);
+    free(x);
+}
+
+static const inv_cursor_ops export_ops[] = {
+    [PD_INV_FMT_JSON] = {.fetch = export_fetch, .head = json_head, .write = json_row,
+                         .free = export_free, .sep = ",", .tail = "]"},
+    [PD_INV_FMT_CSV] = {.fetch = export_fetch, .head = csv_head, .write = csv_row,
+                        .free = export_free},
+};
+
+/* The rows an export holds: " AND …" after inv_select_from. */
+static void export_conds(pd_sqlb *b, pd_inv_entity en, bool allow_archived)
+{
+    if (en == PD_INV_SPOOL && !allow_archived)
+        pd_sqlb_add(b, " AND s.archived = 0");
+}
+
+typedef struct key_level {
+    const char *prefix;
+    json_t *keys;
+} key_level;
+
+static pd_err collect_key(const pd_row *row, void *ud)
+{
+    const key_level *l = ud;
+    char key[KEY_MAX];
+    snprintf(key, sizeof key, "%sextra.%s", l->prefix, pd_row_text(row, 0));
+    return json_object_set_new(l->keys, key, json_null()) ? PD_ERR_NOMEM : PD_OK;
+}
+
+/* The CSV header: every column of every level (they head the CSV even when there is no
+ * row), and every extra key an exported object has, found before any row is sent. */
+static pd_err csv_keys(pd_inv *inv, pd_inv_entity en, bool allow_archived, export_ctx *x, pd_sqlb *b)
+{
+    pd_err rc = PD_OK;
+    for (int e = 0; e <= (int)en && !rc; e++) {
+        char prefix[KEY_MAX], key[KEY_MAX], col[8];
+        level_prefix(en, e, prefix);
+        for (size_t i = 0; i < inv_tables[e].n && !rc; i++) {
+            snprintf(key, sizeof key, "%s%s", prefix, inv_tables[e].cols[i].name);
+            if (json_object_set_new(x->keys, key, json_null()))
+                rc = PD_ERR_NOMEM;
         }
-        pd_buf_add_str(&b, "\r\n");
+        snprintf(col, sizeof col, "%s.id", inv_tables[e].alias);
+        pd_sqlb_init(b);
+        pd_sqlb_add(b, "SELECT DISTINCT key FROM extra WHERE entity = ? AND entity_id IN (");
+        pd_sqlb_arg(b, PD_SQL_S(pd_inv_entity_name((pd_inv_entity)e)));
+        inv_select_cols_from(b, en, col, col);
+        export_conds(b, en, allow_archived);
+        pd_sqlb_add(b, ")");
+        key_level l = {prefix, x->keys};
+        if (!rc)
+            rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, collect_key, &l)
+                               : PD_ERR_TOOBIG;
+        pd_sqlb_free(b);
     }
-    free(keys);
-    pd_err rc = pd_buf_err(&b);  /* the adds fail for good: checked once */
-    *out = pd_buf_detach(&b, len);
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    x->nkeys = json_object_size(x->keys);
+    if (!rc && !(x->sorted = malloc((x->nkeys ? x->nkeys : 1) * sizeof *x->sorted)))
+        rc = PD_ERR_NOMEM;
+    if (rc)
+        return rc;
+    json_object_foreach(x->keys, k, v)
+        x->sorted[i++] = k;
+    qsort(x->sorted, x->nkeys, sizeof *x->sorted, key_cmp);
+    return PD_OK;
+}
+
+static pd_err collect_id(const pd_row *row, void *ud)
+{
+    return inv_ids_add(ud, pd_row_int(row, 0));
+}
+
+pd_err pd_inv_export_open(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool allow_archived,
+                          pd_inv_cursor **out)
+{
+    char order[32], col[8];
+    *out = NULL;
+    if (fmt == PD_INV_FMT_SPOOLMAN_DB)
+        return PD_ERR_INVAL;
+    snprintf(order, sizeof order, " ORDER BY %s.id", inv_tables[en].alias);
+    snprintf(col, sizeof col, "%s.id", inv_tables[en].alias);
+    export_ctx *x = calloc(1, sizeof *x);
+    if (!x || !(x->keys = json_object())) {
+        free(x);
+        return PD_ERR_NOMEM;
+    }
+    pd_inv_cursor *c = inv_cursor_new(inv, en, &export_ops[fmt], order);
+    if (!c) {
+        json_decref(x->keys);
+        free(x);
+        return PD_ERR_NOMEM;
+    }
+    c->ud = x;
+    pd_sqlb *b = malloc(sizeof *b);
+    pd_err rc = b ? PD_OK : PD_ERR_NOMEM;
+    if (!rc && fmt == PD_INV_FMT_CSV)
+        rc = csv_keys(inv, en, allow_archived, x, b);
+    if (!rc) {
+        pd_sqlb_init(b);
+        inv_select_cols_from(b, en, col, NULL);
+        export_conds(b, en, allow_archived);
+        pd_sqlb_add(b, "%s", order);
+        rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, collect_id, &c->ids)
+                           : PD_ERR_TOOBIG;
+        pd_sqlb_free(b);
+    }
+    free(b);
+    if (rc)
+        pd_inv_cursor_free(&c);
+    *out = c;
     return rc;
 }
 
 pd_err pd_inv_export(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool allow_archived, char **out,
                      size_t *len)
 {
-    export_ctx x = {.en = en, .rows = json_array(), .keys = json_object()};
-    pd_sqlb *b = malloc(sizeof *b);
-    pd_err rc = b && x.rows && x.keys ? PD_OK : PD_ERR_NOMEM;
+    pd_inv_cursor *c;
+    pd_buf b;
+    bool done = false;
     *out = NULL;
     *len = 0;
-    if (fmt == PD_INV_FMT_SPOOLMAN_DB)
-        rc = PD_ERR_INVAL;
-    /* the columns head the CSV even when there is no row */
-    for (int e = 0; e <= (int)en && !rc; e++) {
-        char prefix[KEY_MAX], key[KEY_MAX];
-        level_prefix(en, e, prefix);
-        for (size_t i = 0; i < inv_tables[e].n && !rc; i++) {
-            snprintf(key, sizeof key, "%s%s", prefix, inv_tables[e].cols[i].name);
-            if (json_object_set_new(x.keys, key, json_null()))
-                rc = PD_ERR_NOMEM;
-        }
-    }
-    for (int e = 0; e <= (int)en && !rc; e++)
-        rc = pd_inv_extra_load(inv, (pd_inv_entity)e, 0, INT64_MAX, &x.maps[e]);
-    if (!rc) {
-        pd_sqlb_init(b);
-        inv_select_from(b, en, false);
-        if (en == PD_INV_SPOOL && !allow_archived)
-            pd_sqlb_add(b, " AND s.archived = 0");
-        pd_sqlb_add(b, " ORDER BY %s.id", inv_tables[en].alias);
-        rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, export_row, &x) : PD_ERR_TOOBIG;
-        pd_sqlb_free(b);
-    }
-    if (!rc && fmt == PD_INV_FMT_CSV) {
-        rc = csv_write(&x, out, len);
-    } else if (!rc) {
-        /* every row carries every column (nulls too), as Spoolman's JSON export does */
-        if (!(*out = json_dumps(x.rows, PD_JSON_FLAGS | JSON_SORT_KEYS)))
-            rc = PD_ERR_NOMEM;
-        else
-            *len = strlen(*out);
-    }
-    free(b);
-    for (int e = 0; e < PD_INV__N; e++)
-        json_decref(x.maps[e]);
-    json_decref(x.rows);
-    json_decref(x.keys);
-    return rc;
+    pd_err rc = pd_inv_export_open(inv, en, fmt, allow_archived, &c);
+    pd_buf_init(&b, FILE_MAX);  /* what an import reads back */
+    while (!rc && !done)
+        rc = pd_inv_cursor_next(c, &b, &done);
+    pd_inv_cursor_free(&c);
+    if (!rc)
+        *out = pd_buf_detach(&b, len);
+    pd_buf_free(&b);
+    return rc ? rc : *out ? PD_OK : PD_ERR_NOMEM;
 }
 
 /* --- import: state -------------------------------------------------------------------------- */

@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "core/clock.h"
+#include "core/json.h"
 #include "inventory/inventory.h"
 #include "testdb.h"
 
@@ -665,6 +666,94 @@ static void booleans(void **state)
     assert_false(pd_inv_bool_parse("2", &v));
 }
 
+
+/* --- exports and lists sent in batches ------------------------------------------------------ */
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+/* 130 spools (more than two cursor batches) with what escaping and extras exercise, imported
+ * with fixed times so that the export's bytes are known. */
+static void many_spools(pd_inv *inv)
+{
+    pd_buf b;
+    pd_buf_init(&b, 1 << 20);
+    pd_buf_add_str(&b, "[");
+    for (int i = 1; i <= 130; i++) {
+        char row[1024];
+        snprintf(row, sizeof row,
+                 "%s{\"id\":%d,\"registered\":\"2024-05-01 10:00:%02d\",\"used_weight\":%d.5,\"initial_weight\":1000,"
+                 "\"archived\":%s,\"comment\":\"%s%d, \\\"q\\\"\\nx\",\"location\":%s,"
+                 "\"filament.id\":%d,\"filament.registered\":\"2024-04-30 09:00:00\",\"filament.name\":\"F%d\","
+                 "\"filament.density\":1.24,\"filament.diameter\":1.75,\"filament.weight\":1000,"
+                 "\"filament.vendor.id\":1,\"filament.vendor.registered\":\"2024-04-30 08:00:00\","
+                 "\"filament.vendor.name\":\"Polymaker\"%s%s}",
+                 i > 1 ? "," : "", i, i % 60, i * 7, i % 9 == 0 ? "true" : "false", i % 5 ? "" : "=", i,
+                 i % 3 ? "\"Rack A\"" : "null", 1 + i % 2, 1 + i % 2,
+                 i % 4 ? "" : ",\"extra.tag\":\"\\\"T\\\"\"", i % 2 ? ",\"filament.extra.hot\":\"215\"" : "");
+        pd_buf_add_str(&b, row);
+    }
+    pd_buf_add_str(&b, "]");
+    assert_int_equal(pd_buf_err(&b), PD_OK);
+    import(inv, PD_INV_FMT_JSON, pd_buf_ptr(&b));
+    pd_buf_free(&b);
+}
+
+/* The export in batches gives the bytes the whole-reply export gave before it was streamed
+ * (measured on that code: length and FNV-1a of each), and a list read through a cursor the
+ * bytes of the built list. */
+static void batches_same_bytes(void **state)
+{
+    fixture *fx = *state;
+    pd_inv *inv = &fx->d[0].inv;
+    many_spools(inv);
+    static const struct {
+        pd_inv_format fmt;
+        bool archived;
+        size_t len;
+        uint64_t hash;
+    } want[] = {
+        {PD_INV_FMT_JSON, false, 154273, 0x46b9f03edd17014cull},
+        {PD_INV_FMT_JSON, true, 172825, 0x7d2fa1ae63cd337dull},
+        {PD_INV_FMT_CSV, false, 21619, 0xef1eae3cc93c7ffdull},
+        {PD_INV_FMT_CSV, true, 24034, 0xacccd0fc0d6ad1b7ull},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char *text = export(inv, PD_INV_SPOOL, want[i].fmt, want[i].archived);
+        size_t len = strlen(text);
+        assert_int_equal(len, want[i].len);
+        assert_true(fnv1a(text, len) == want[i].hash);
+        free(text);
+    }
+    for (int en = 0; en < PD_INV__N; en++) {
+        pd_inv_param p[] = {{"allow_archived", "true"}, {"sort", en == PD_INV_SPOOL ? "location:desc" : "name:desc"}};
+        pd_inv_list built, streamed;
+        pd_inv_cursor *cur;
+        pd_inv_err e = {0};
+        assert_int_equal(pd_inv_list_get(inv, (pd_inv_entity)en, p, 2, &built, &e), PD_OK);
+        assert_int_equal(pd_inv_list_open(inv, (pd_inv_entity)en, p, 2, 0, &streamed, &cur, &e), PD_OK);
+        assert_non_null(cur);
+        assert_null(streamed.items);
+        assert_int_equal(streamed.total, built.total);
+        pd_buf b;
+        bool done = false;
+        pd_buf_init(&b, 1 << 24);
+        while (!done)
+            assert_int_equal(pd_inv_cursor_next(cur, &b, &done), PD_OK);
+        char *want_text = json_dumps(built.items, PD_JSON_FLAGS);
+        assert_string_equal(pd_buf_ptr(&b), want_text);
+        free(want_text);
+        pd_buf_free(&b);
+        pd_inv_cursor_free(&cur);
+        json_decref(built.items);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(round_trip, fresh, drop),
     cmocka_unit_test_setup_teardown(export_shape, fresh, drop),
@@ -674,6 +763,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(spoolman_backup, fresh, drop),
     cmocka_unit_test_setup_teardown(spoolman_db_hostile, fresh, drop),
     cmocka_unit_test_setup_teardown(import_files, fresh, drop),
+    cmocka_unit_test_setup_teardown(batches_same_bytes, fresh, drop),
     cmocka_unit_test(booleans),
 };
 
