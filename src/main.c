@@ -34,6 +34,7 @@ typedef struct daemon_ctx {
     pd_inv inv;
     pd_track_slots slots;
     pd_app app;
+    pd_loopstat loopstat;
     uv_signal_t sig_int, sig_term, sig_hup;
 } daemon_ctx;
 
@@ -182,6 +183,7 @@ static void on_signal(uv_signal_t *s, int signum)
     pd_api_changes_stop();
     pd_track_slots_stop(&d->slots);
     pd_fleet_free(&d->fleet);
+    pd_loopstat_stop(&d->loopstat);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -212,7 +214,12 @@ static int start(daemon_ctx *d)
 
     d->inv = (pd_inv){.db = d->db, .bus = d->bus};
     d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = d->db,
-                      .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop)};
+                      .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop),
+                      .loopstat = &d->loopstat};
+    if (pd_loopstat_start(&d->loopstat, &d->loop)) {
+        pd_error("main", "cannot measure the loop's turns");
+        return -1;
+    }
     pd_http_opts ho = {
         .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
         .max_clients = d->cfg.max_clients, .auth_enabled = d->cfg.auth_enabled,
@@ -392,6 +399,7 @@ int main(int argc, char **argv)
         pd_api_changes_stop();
         pd_track_slots_stop(&d.slots);
         pd_fleet_free(&d.fleet);
+        pd_loopstat_stop(&d.loopstat);
         uv_run(&d.loop, UV_RUN_DEFAULT); /* lws needs several turns to close its handles */
     }
     /* everything closed its handles; a non-zero result here would be a leak of a handle */
