@@ -21,6 +21,11 @@
 #include "track/slots.h"
 
 #define PD_VERSION "0.1.0"
+/* The daemon's statements run on the loop, so a lock another process holds (an import, a
+ * backup) is waited out for a few ms only, then the write answers 503 database_busy; the CLI
+ * is a process of its own and waits for the daemon's short transactions (docs/storage.md). */
+#define LOOP_LOCK_WAIT_MS 10
+#define CLI_LOCK_WAIT_MS 60000
 
 typedef struct daemon_ctx {
     uv_loop_t loop;
@@ -238,7 +243,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_transfer_routes, pd_api_transfer_nroutes);
     pd_http_add_routes(d->http, pd_api_settings_routes, pd_api_settings_nroutes);
     pd_http_add_routes(d->http, pd_api_ams_routes, pd_api_ams_nroutes);
-    if (pd_track_slots_start(&d->slots, d->bus, d->fleet, &d->inv)) {
+    if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");
         return -1;
     }
@@ -311,6 +316,12 @@ static int import_command(daemon_ctx *d, int argc, char **argv, const char *form
     return 0;
 }
 
+static void say_waiting(void *ud)
+{
+    (void)ud;
+    fprintf(stderr, "printdeck: waiting for the running daemon's lock…\n");
+}
+
 /* Each printer holds a socket, and the soft limit of 1,024 that most systems start a process
  * with exists for select(), which the loop never uses (epoll). The hard limit is what the
  * administrator allows; take all of it, as nginx's worker_rlimit_nofile asks to. */
@@ -375,6 +386,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (optind < argc) {
+        pd_db_lock_wait(d.db, CLI_LOCK_WAIT_MS, say_waiting, NULL);
         if (!strcmp(argv[optind], "token"))
             status = token_command(&d, argc - optind, argv + optind);
         else if (!strcmp(argv[optind], "backup"))
@@ -387,6 +399,7 @@ int main(int argc, char **argv)
         }
         goto out;
     }
+    pd_db_lock_wait(d.db, LOOP_LOCK_WAIT_MS, NULL, NULL);
     raise_fd_limit();
     mosquitto_lib_init();
     uv_loop_init(&d.loop);

@@ -3,7 +3,8 @@
 // watcher polls /healthz: the loop must never stall past 100 ms, and memory must come back.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Daemon, assertCleanExit, sleep, readFileSync } from './harness.mjs';
+import { spawn } from 'node:child_process';
+import { Daemon, assertCleanExit, sleep, readFileSync, BIN, PG_BASE, join, run, waitFor } from './harness.mjs';
 
 /**
  * Polls GET /healthz every 20 ms and samples the daemon's RSS, until stop() returns
@@ -69,7 +70,43 @@ test.todo('row 1: a ca_file that is a FIFO neither hangs the loop nor the next s
 test.todo('row 2: a host name that does not resolve never stalls the loop');
 
 // Row 3: the database locked by another writer
-test.todo('row 3: SQLite lock contention never blocks the loop');
+test('row 3: SQLite lock contention never blocks the loop', { skip: PG_BASE && 'SQLite locks only' },
+  async () => {
+    const data = join(daemon.dir, 'data');
+    // another process takes the write lock and keeps it, as `printdeck import` does
+    const locker = spawn('sqlite3', [join(data, 'printdeck.db')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    locker.stdout.on('data', (b) => { out += b; });
+    locker.stdin.write("BEGIN IMMEDIATE;\nSELECT 'locked';\n");
+    await waitFor(() => out.includes('locked'), 5000, 'the lock');
+    const w = watchHealth(daemon);
+    const cli = run(BIN, ['--data-dir', data, 'token', 'create', 'row3']);
+    const acked = [];
+    const t0 = performance.now();
+    for (let i = 0; performance.now() - t0 < 1500; i++) {
+      const s = performance.now();
+      const r = await daemon.req('POST', '/api/v1/vendor', { name: `row3-${i}` });
+      assert.ok(performance.now() - s < 500, `a locked write took ${performance.now() - s} ms`);
+      if (r.status === 200) acked.push(r.json.name);
+      else {
+        assert.equal(r.status, 503, r.text);
+        assert.equal(r.headers.get('retry-after'), '1');
+        assert.match(r.json.message, /locked by another process/);
+      }
+    }
+    locker.stdin.end('COMMIT;\n');
+    await new Promise((res) => locker.on('exit', res));
+    const r = await daemon.req('POST', '/api/v1/vendor', { name: 'row3-after' });
+    assert.equal(r.status, 200, r.text);
+    acked.push('row3-after');
+    // the CLI waited for the lock, said so once, and then did its work
+    const c = await cli;
+    assert.match(c.stdout, /^\S{20,}\n$/);
+    assert.equal(c.stderr.match(/waiting for the running daemon's lock/g)?.length, 1, c.stderr);
+    assertResponsive(await w.stop(), 'row 3: writes while another process holds the lock');
+    const names = (await daemon.get('/api/v1/vendor')).json.map((v) => v.name).filter((n) => n.startsWith('row3-'));
+    assert.deepEqual(names.sort(), acked.sort(), 'every acknowledged write, and only those, is stored');
+  });
 
 // Row 4: one client holding many sockets, trickled bodies, idle websockets
 test.todo('row 4: connections are bounded per address and timed out');
