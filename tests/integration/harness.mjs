@@ -159,6 +159,7 @@ export class Daemon {
     this.dir = opts.dir || mkdtempSync(join(tmpdir(), 'pd-int-'));
     this.config = opts.config || '';
     this.env = opts.env || {};
+    this.bin = opts.bin || BIN; // a wrapper that execs BIN (same pid), e.g. in a mount namespace
   }
   async start() {
     if (!this.port) this.port = await freePort();
@@ -166,7 +167,7 @@ export class Daemon {
     writeFileSync(cfg, this.config);
     const data = join(this.dir, 'data');
     const db = PG_BASE ? { PRINTDECK_DATABASE_URL: databaseFor(data) } : {};
-    this.proc = spawn(BIN, ['--config', cfg, '--data-dir', data, '--listen', `127.0.0.1:${this.port}`],
+    this.proc = spawn(this.bin, ['--config', cfg, '--data-dir', data, '--listen', `127.0.0.1:${this.port}`],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PRINTDECK_TOKEN: TOKEN, ...db,
         ASAN_OPTIONS: 'detect_leaks=1:exitcode=23:abort_on_error=0',
         UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1', ...this.env } });
