@@ -79,9 +79,9 @@ pd_err pd_db_sync_ids(pd_db *db, const char *table);
 pd_err pd_db_backup(pd_db *db, const char *path, char *err, size_t errlen);
 
 /* How long a statement may wait for a lock another process holds (SQLite: one writer at a
- * time), then fail with PD_ERR_DB_BUSY; on_wait (may be NULL) is called once, when a wait
- * begins. A database opens with a 5 s wait; the daemon shortens it, because the loop waits
- * with it (docs/storage.md), and the CLI lengthens it and says it waits. */
+ * time), then fail with PD_ERR_DB_BUSY; on_wait (may be NULL) is called once, the first time
+ * a wait passes 100 ms. A database opens with a 5 s wait; the daemon shortens it, because the
+ * loop waits with it (docs/storage.md), and the CLI lengthens it and says it waits. */
 void pd_db_lock_wait(pd_db *db, int max_ms, void (*on_wait)(void *ud), void *ud);
 
 /* Transactions nest: each API request is one transaction even when it calls helpers that
