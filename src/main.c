@@ -399,11 +399,12 @@ int main(int argc, char **argv)
         }
         goto out;
     }
-    pd_db_lock_wait(d.db, LOOP_LOCK_WAIT_MS, NULL, NULL);
     raise_fd_limit();
     mosquitto_lib_init();
     uv_loop_init(&d.loop);
     if (start(&d) == 0) {
+        /* the start's own writes (configured printers) may wait longer: no loop runs yet */
+        pd_db_lock_wait(d.db, LOOP_LOCK_WAIT_MS, NULL, NULL);
         uv_run(&d.loop, UV_RUN_DEFAULT);
         status = 0;
     } else {
