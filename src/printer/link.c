@@ -459,7 +459,8 @@ static void prep_work(uv_work_t *w)
         if (pr->err[0])
             return;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+    /* as libmosquitto asks: no AI_ADDRCONFIG, which hides 127.0.0.1 on a host with only lo */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(pr->host, NULL, &hints, &ai);
     if (!rc)
