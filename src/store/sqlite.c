@@ -1,6 +1,7 @@
-/* SQLite backend: WAL, foreign keys on, a bounded wait for other processes' locks; the schema version lives in
- * PRAGMA user_version. Prepared statements are cached by their text: the API runs the same
- * few statements over and over, and preparing costs as much as running a short one. */
+/* SQLite backend: WAL, foreign keys on, a bounded wait for other processes' locks; the schema
+ * version lives in PRAGMA user_version. Prepared statements are cached by their text: the API
+ * runs the same few statements over and over, and preparing costs as much as running a short
+ * one. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
