@@ -144,17 +144,20 @@ test('row 2: a host name that does not resolve never stalls the loop', async (t)
 // Row 3: the database locked by another writer
 test('row 3: SQLite lock contention never blocks the loop', { skip: PG_BASE ? 'SQLite locks only' : false },
   async () => {
-    const data = join(daemon.dir, 'data');
+    // a daemon of its own: its printer, its TLS handshake and its writes stay out of the others' rows
+    const d = new Daemon();
+    const data = join(d.dir, 'data');
     // a printer whose slot reports the daemon records by itself: those must wait, not be lost
     const serial = '00M09A350100303';
     const broker = new Broker(tmpDir('pd-row3-broker-'), [serial]);
     const sim = new Sim(broker, ['X1C']);
     let locker, w;
     try {
+      await d.start();
       await broker.start();
       await sim.start();
-      const printer = await daemon.addPrinter(broker, serial);
-      const slot = async () => (await daemon.get(`/api/v1/printers/${printer.id}/ams`)).json?.find((x) => x.unit === 0 && x.slot === 1);
+      const printer = await d.addPrinter(broker, serial);
+      const slot = async () => (await d.get(`/api/v1/printers/${printer.id}/ams`)).json?.find((x) => x.unit === 0 && x.slot === 1);
       await waitFor(async () => (await slot())?.reported?.material, 10000, 'slot 0/1 reported');
       // another process takes the write lock and keeps it, as `printdeck import` does
       locker = spawn('sqlite3', [join(data, 'printdeck.db')], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -162,14 +165,14 @@ test('row 3: SQLite lock contention never blocks the loop', { skip: PG_BASE ? 'S
       locker.stdout.on('data', (b) => { out += b; });
       locker.stdin.write("BEGIN IMMEDIATE;\nSELECT 'locked';\n");
       await waitFor(() => out.includes('locked'), 5000, 'the lock');
-      w = watchHealth(daemon);
+      w = watchHealth(d);
       const cli = run(BIN, ['--data-dir', data, 'token', 'create', 'row3']);
       await sim.control(serial, { action: 'swap_spool', ams: 0, slot: 1, type: 'PETG', color: '00FF00', rfid: false });
       const acked = [];
       const t0 = performance.now();
       for (let i = 0; performance.now() - t0 < 1500; i++) {
         const s = performance.now();
-        const r = await daemon.req('POST', '/api/v1/vendor', { name: `row3-${i}` });
+        const r = await d.req('POST', '/api/v1/vendor', { name: `row3-${i}` });
         assert.ok(performance.now() - s < 500, `a locked write took ${(performance.now() - s).toFixed(0)} ms`);
         if (r.status === 200) acked.push(r.json.name);
         else {
@@ -183,7 +186,7 @@ test('row 3: SQLite lock contention never blocks the loop', { skip: PG_BASE ? 'S
       assert.notEqual(locked.reported.material, 'PETG', 'the swap was recorded through the lock?');
       locker.stdin.end('COMMIT;\n');
       await new Promise((res) => locker.on('exit', res));
-      const r = await daemon.req('POST', '/api/v1/vendor', { name: 'row3-after' });
+      const r = await d.req('POST', '/api/v1/vendor', { name: 'row3-after' });
       assert.equal(r.status, 200, r.text);
       acked.push('row3-after');
       // the CLI waited for the lock, said so once, and then did its work
@@ -191,14 +194,15 @@ test('row 3: SQLite lock contention never blocks the loop', { skip: PG_BASE ? 'S
       assert.match(c.stdout, /^\S{20,}\n$/);
       assert.equal(c.stderr.match(/waiting for the running daemon's lock/g)?.length, 1, c.stderr);
       await waitFor(async () => (await slot()).reported.material === 'PETG', 5000, 'the swap recorded once the lock was gone');
-      const names = (await daemon.get('/api/v1/vendor')).json.map((v) => v.name).filter((n) => n.startsWith('row3-'));
+      const names = (await d.get('/api/v1/vendor')).json.map((v) => v.name).filter((n) => n.startsWith('row3-'));
       assert.deepEqual(names.sort(), acked.sort(), 'every acknowledged write, and only those, is stored');
-      assert.equal((await daemon.req('DELETE', `/api/v1/printers/${printer.id}`)).status, 204);
       assertResponsive(await w.stop(), 'row 3: writes while another process holds the lock');
       w = null;
+      assertCleanExit(assert, await d.stop());
     } finally {
       await w?.stop();
       if (locker && locker.exitCode === null) locker.kill();
+      await d.stop();
       await sim.stop();
       await broker.stop();
     }
