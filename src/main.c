@@ -22,6 +22,11 @@
 #include "track/slots.h"
 
 #define PD_VERSION "0.1.0"
+/* The daemon's statements run on the loop, so a lock another process holds (an import, a
+ * backup) is waited out for a few ms only, then the write answers 503 database_busy; the CLI
+ * is a process of its own and waits for the daemon's short transactions (docs/storage.md). */
+#define LOOP_LOCK_WAIT_MS 10
+#define CLI_LOCK_WAIT_MS 60000
 
 typedef struct daemon_ctx {
     uv_loop_t loop;
@@ -35,6 +40,7 @@ typedef struct daemon_ctx {
     pd_inv inv;
     pd_track_slots slots;
     pd_app app;
+    pd_loopstat loopstat;
     uv_signal_t sig_int, sig_term, sig_hup;
 } daemon_ctx;
 
@@ -184,6 +190,7 @@ static void on_signal(uv_signal_t *s, int signum)
     pd_api_changes_stop();
     pd_track_slots_stop(&d->slots);
     pd_fleet_free(&d->fleet);
+    pd_loopstat_stop(&d->loopstat);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -214,7 +221,12 @@ static int start(daemon_ctx *d)
 
     d->inv = (pd_inv){.db = d->db, .bus = d->bus};
     d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = d->db,
-                      .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop)};
+                      .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop),
+                      .loopstat = &d->loopstat};
+    if (pd_loopstat_start(&d->loopstat, &d->loop)) {
+        pd_error("main", "cannot measure the loop's turns");
+        return -1;
+    }
     pd_http_opts ho = {
         .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
         .max_clients = d->cfg.max_clients,
@@ -236,7 +248,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_transfer_routes, pd_api_transfer_nroutes);
     pd_http_add_routes(d->http, pd_api_settings_routes, pd_api_settings_nroutes);
     pd_http_add_routes(d->http, pd_api_ams_routes, pd_api_ams_nroutes);
-    if (pd_track_slots_start(&d->slots, d->bus, d->fleet, &d->inv)) {
+    if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");
         return -1;
     }
@@ -311,6 +323,12 @@ static int import_command(daemon_ctx *d, int argc, char **argv, const char *form
     return 0;
 }
 
+static void say_waiting(void *ud)
+{
+    (void)ud;
+    fprintf(stderr, "printdeck: waiting for the running daemon's lock…\n");
+}
+
 /* Each printer holds a socket, and the soft limit of 1,024 that most systems start a process
  * with exists for select(), which the loop never uses (epoll). The hard limit is what the
  * administrator allows; take all of it, as nginx's worker_rlimit_nofile asks to. */
@@ -378,6 +396,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (optind < argc) {
+        pd_db_lock_wait(d.db, CLI_LOCK_WAIT_MS, say_waiting, NULL);
         if (!strcmp(argv[optind], "token"))
             status = token_command(&d, argc - optind, argv + optind);
         else if (!strcmp(argv[optind], "backup"))
@@ -394,6 +413,8 @@ int main(int argc, char **argv)
     mosquitto_lib_init();
     uv_loop_init(&d.loop);
     if (start(&d) == 0) {
+        /* the start's own writes (configured printers) may wait longer: no loop runs yet */
+        pd_db_lock_wait(d.db, LOOP_LOCK_WAIT_MS, NULL, NULL);
         uv_run(&d.loop, UV_RUN_DEFAULT);
         status = 0;
     } else {
@@ -402,6 +423,7 @@ int main(int argc, char **argv)
         pd_api_changes_stop();
         pd_track_slots_stop(&d.slots);
         pd_fleet_free(&d.fleet);
+        pd_loopstat_stop(&d.loopstat);
         uv_run(&d.loop, UV_RUN_DEFAULT); /* lws needs several turns to close its handles */
     }
     /* everything closed its handles; a non-zero result here would be a leak of a handle */

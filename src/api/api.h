@@ -8,6 +8,7 @@
 
 #include "core/bus.h"
 #include "core/config.h"
+#include "core/loopstat.h"
 #include "http/http.h"
 #include "inventory/inventory.h"
 #include "printer/printer.h"
@@ -21,6 +22,7 @@ typedef struct pd_app {
     pd_inv *inv;
     const pd_config *cfg;
     int64_t started_ms;
+    const pd_loopstat *loopstat;  /* turn times for /metrics; NULL outside the daemon */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];

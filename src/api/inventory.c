@@ -17,6 +17,8 @@
 
 void pd_api_inv_fail(pd_req *r, const pd_inv_err *e)
 {
+    if (e->code == PD_ERR_DB_BUSY)
+        pd_req_add_header(r, "Retry-After", "1");
     if (e->code == PD_ERR_FIELD)
         pd_req_reply_field_error(r, e->loc[0] ? e->loc : "body", e->field[0] ? e->field : NULL, "%s", e->msg);
     else

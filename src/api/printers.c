@@ -49,6 +49,8 @@ static void reply_printer(pd_req *r, int status, pd_printer *p)
 
 static void reply_store_error(pd_req *r, pd_err rc, const pd_printer_rec *rec)
 {
+    if (rc == PD_ERR_DB_BUSY)
+        pd_req_add_header(r, "Retry-After", "1");
     if (rc == PD_ERR_EXISTS)
         pd_req_reply_error(r, rc, "a printer with serial %s already exists", rec->serial);
     else

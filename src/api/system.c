@@ -228,6 +228,14 @@ static void metrics(pd_req *r)
     process_gauge(f, "printdeck_sse_dropped_total", "counter",
                   "Event-stream clients dropped for falling behind their backlog",
                   (double)pd_api_events_dropped());
+    if (app->loopstat) {
+        family_header(f, "printdeck_loop_turn_seconds", "gauge",
+                      "Time one event-loop turn took (callbacks, not the wait for I/O), last minute");
+        fprintf(f, "printdeck_loop_turn_seconds{quantile=\"0.99\"} %.9g\n",
+                pd_loopstat_quantile(app->loopstat, 0.99));
+        process_gauge(f, "printdeck_loop_turn_max_seconds", "gauge",
+                      "Longest event-loop turn in the last minute", pd_loopstat_max(app->loopstat));
+    }
     bool ok = !ferror(f);
     fclose(f);
     char *out = ok ? pd_req_reply_alloc(r, len) : NULL;

@@ -17,6 +17,9 @@ static const struct {
     [PD_ERR_FORBIDDEN]   = {"forbidden", "forbidden", 403},
     [PD_ERR_IO]          = {"io_error", "input/output error", 500},
     [PD_ERR_DB]          = {"database_error", "database error", 500},
+    [PD_ERR_DB_BUSY]     = {"database_busy",
+                            "the database is locked by another process (an import or a backup); "
+                            "retry in a moment", 503},
     [PD_ERR_TLS]         = {"tls_error", "TLS error", 502},
     [PD_ERR_OFFLINE]     = {"printer_offline", "printer is not connected", 409},
     [PD_ERR_TIMEOUT]     = {"printer_timeout", "printer did not acknowledge in time", 504},

@@ -15,6 +15,7 @@ typedef enum pd_err {
     PD_ERR_FORBIDDEN,
     PD_ERR_IO,
     PD_ERR_DB,
+    PD_ERR_DB_BUSY,      /* another process holds the database's write lock: retry later */
     PD_ERR_TLS,
     PD_ERR_OFFLINE,      /* printer not connected */
     PD_ERR_TIMEOUT,      /* printer did not acknowledge in time */

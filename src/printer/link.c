@@ -1,6 +1,10 @@
 /* One MQTT-over-TLS link per printer, driven by the loop: libmosquitto in external-loop mode
- * (uv_poll on its socket; keepalive, silence and command deadlines from the fleet tick). */
+ * (uv_poll on its socket; keepalive, silence and command deadlines from the fleet tick). What
+ * an attempt needs from the outside world (the host's address, the ca_file) is fetched on
+ * libuv's worker pool first: the loop never waits on a resolver or a file a user named. */
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -9,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -22,7 +27,10 @@ struct pd_link_poll {
     int events;    /* what h watches now, 0 before the first start */
 };
 
+/* From the start of the attempt, name resolution included */
 #define CONNECT_TIMEOUT_MS 15000
+/* A CA bundle is a few KB; Debian's whole system bundle is 220 KB */
+#define CA_FILE_MAX (1 << 20)
 /* At most this many connection attempts (TCP connect, TLS handshake, CONNACK) run at once;
  * the others wait, "connecting", for the fleet tick. A handshake holds ~50 KB of temporaries
  * among the few KB a link keeps: a thousand at once (a farm restarting) spike memory and CPU
@@ -43,10 +51,11 @@ const char *pd_link_state_name(pd_link_state s)
     return s <= PD_LINK_TLS_FAILED ? names[s] : "unknown";
 }
 
-static X509_STORE *bambu_store(void)
+/* The certificates of a PEM text (len -1: NUL-terminated); NULL when it holds none. */
+static X509_STORE *pem_store(const char *pem, int len)
 {
     X509_STORE *store = X509_STORE_new();
-    BIO *bio = BIO_new_mem_buf(pd_bambu_ca_pem, -1);
+    BIO *bio = BIO_new_mem_buf(pem, len);
     int n = 0;
     X509 *x;
     if (!store || !bio)
@@ -157,7 +166,8 @@ static int tls_verify(X509_STORE_CTX *xs, void *arg)
     return ok;
 }
 
-static SSL_CTX *tls_ctx_new(pd_printer *p)
+/* pem: the ca_file's text when the printer names one (read off the loop). */
+static SSL_CTX *tls_ctx_new(pd_printer *p, const char *pem, size_t pem_len)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx)
@@ -172,29 +182,22 @@ static SSL_CTX *tls_ctx_new(pd_printer *p)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
         return ctx;
     }
-    if (p->rec.ca_file[0]) {
-        if (SSL_CTX_load_verify_locations(ctx, p->rec.ca_file, NULL) != 1) {
-            SSL_CTX_free(ctx);
-            ERR_clear_error();
-            return NULL;
-        }
-    } else {
-        /* Parsed when a printer first needs it, not at start: parsing certificates sets up
-         * OpenSSL's decoders (~2.7 MB), which a daemon without printers never needs. */
-        X509_STORE *store = bambu_store();
-        if (!store) {
-            SSL_CTX_free(ctx);
-            return NULL;
-        }
-        SSL_CTX_set_cert_store(ctx, store);
+    /* The Bambu CA is parsed when a printer first needs it, not at start: parsing
+     * certificates sets up OpenSSL's decoders (~2.7 MB), which a daemon without printers
+     * never needs. */
+    X509_STORE *store = p->rec.ca_file[0] ? pem_store(pem, (int)pem_len) : pem_store(pd_bambu_ca_pem, -1);
+    if (!store) {
+        SSL_CTX_free(ctx);
+        return NULL;
     }
+    SSL_CTX_set_cert_store(ctx, store);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     SSL_CTX_set_cert_verify_callback(ctx, tls_verify, p->fleet);
     return ctx;
 }
 
 /* Takes a reference to the context of the printer's trust configuration into p->tls. */
-static pd_err tls_acquire(pd_printer *p)
+static pd_err tls_acquire(pd_printer *p, const char *pem, size_t pem_len)
 {
     pd_fleet *f = p->fleet;
     const char *ca = p->rec.tls_verify ? p->rec.ca_file : "";
@@ -206,10 +209,11 @@ static pd_err tls_acquire(pd_printer *p)
         t = calloc(1, sizeof *t + strlen(ca) + 1);
         if (!t)
             return PD_ERR_NOMEM;
-        if (!(t->ctx = tls_ctx_new(p))) {
+        if (!(t->ctx = tls_ctx_new(p, pem, pem_len))) {
             free(t);
             if (p->rec.ca_file[0])
-                snprintf(p->last_error, sizeof p->last_error, "cannot load ca_file %s", p->rec.ca_file);
+                snprintf(p->last_error, sizeof p->last_error,
+                         "cannot load ca_file %s: no PEM certificate in it", p->rec.ca_file);
             else
                 snprintf(p->last_error, sizeof p->last_error, "cannot create a TLS context");
             return PD_ERR_TLS;
@@ -307,8 +311,26 @@ static void attempt_done(pd_printer *p)
     }
 }
 
+struct pd_link_prep {
+    uv_work_t w;                 /* first: the callbacks get the request through it */
+    pd_printer *p;               /* NULL once the attempt was given up: the result is dropped */
+    char host[sizeof ((pd_printer_rec *)0)->host];
+    char ca_file[sizeof ((pd_printer_rec *)0)->ca_file]; /* "" = none to read */
+    char addr[NI_MAXHOST];       /* numeric */
+    char *pem;
+    size_t pem_len;
+    bool ca_failed;              /* err is about the ca_file, else about the host */
+    char err[300];               /* "" = ready to connect */
+};
+
 static void link_drop(pd_printer *p)
 {
+    if (p->prep) {
+        /* a worker cannot be stopped mid-call: it finishes, and prep_done frees it */
+        p->prep->p = NULL;
+        uv_cancel((uv_req_t *)&p->prep->w);
+        p->prep = NULL;
+    }
     attempt_done(p);
     link_unwatch(p);
     if (p->mosq) {
@@ -399,13 +421,104 @@ static void on_log(struct mosquitto *m, void *obj, int level, const char *str)
 }
 
 /* --- connecting ------------------------------------------------------------------------ */
+/* A path a user named, read whole. Opened without blocking and refused unless it is a regular
+ * file of sane size: a FIFO would block open() and read() for good, a device never end. */
+static void prep_read_ca(pd_link_prep *pr)
+{
+    struct stat st;
+    int fd = open(pr->ca_file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    const char *why = NULL;
+    if (fd < 0 || fstat(fd, &st))
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (st.st_size > CA_FILE_MAX)
+        why = "larger than 1 MiB";
+    else if (!(pr->pem = malloc((size_t)st.st_size + 1)))
+        why = "out of memory";
+    while (!why && pr->pem_len < (size_t)st.st_size) {
+        ssize_t n = read(fd, pr->pem + pr->pem_len, (size_t)st.st_size - pr->pem_len);
+        if (n <= 0)
+            break; /* shrunk meanwhile: parse what was there */
+        pr->pem_len += (size_t)n;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (why) {
+        pr->ca_failed = true;
+        snprintf(pr->err, sizeof pr->err, "cannot load ca_file %s: %s", pr->ca_file, why);
+    }
+}
+
+/* On a worker thread: touches nothing but *pr. */
+static void prep_work(uv_work_t *w)
+{
+    pd_link_prep *pr = (pd_link_prep *)w;
+    if (pr->ca_file[0]) {
+        prep_read_ca(pr);
+        if (pr->err[0])
+            return;
+    }
+    /* as libmosquitto asks: no AI_ADDRCONFIG, which hides 127.0.0.1 on a host with only lo */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo(pr->host, NULL, &hints, &ai);
+    if (!rc)
+        rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, pr->addr, sizeof pr->addr, NULL, 0, NI_NUMERICHOST);
+    if (rc)
+        snprintf(pr->err, sizeof pr->err, "cannot resolve %s: %s", pr->host,
+                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    freeaddrinfo(ai);
+}
+
+static void link_open(pd_printer *p, const pd_link_prep *pr);
+
+static void prep_done(uv_work_t *w, int status)
+{
+    pd_link_prep *pr = (pd_link_prep *)w;
+    pd_printer *p = pr->p;
+    (void)status; /* cancelled only once given up, and then p is NULL */
+    if (p) {
+        p->prep = NULL;
+        if (pr->err[0])
+            link_fail(p, pr->ca_failed ? PD_LINK_TLS_FAILED : PD_LINK_BACKOFF, "%s", pr->err);
+        else
+            link_open(p, pr);
+    }
+    free(pr->pem);
+    free(pr);
+}
+
+/* An attempt begins with its address and ca_file fetched off the loop; link_open goes on. */
 static void link_attempt(pd_printer *p)
 {
-    static unsigned client_n;
-    char id[96];
     p->fleet->connects_since_trim++;
     p->connack_rc = 0;
     p->last_error[0] = 0;
+    p->attempting = true;
+    p->fleet->attempts++;
+    p->attempt_ms = pd_clock_mono_ms();
+    pd_link_prep *pr = calloc(1, sizeof *pr);
+    if (!pr) {
+        link_fail(p, PD_LINK_BACKOFF, "out of memory");
+        return;
+    }
+    pr->p = p;
+    snprintf(pr->host, sizeof pr->host, "%s", p->rec.host);
+    if (p->rec.tls_verify)
+        snprintf(pr->ca_file, sizeof pr->ca_file, "%s", p->rec.ca_file);
+    if (uv_queue_work(p->fleet->loop, &pr->w, prep_work, prep_done)) {
+        free(pr);
+        link_fail(p, PD_LINK_BACKOFF, "cannot queue name resolution");
+        return;
+    }
+    p->prep = pr;
+}
+
+static void link_open(pd_printer *p, const pd_link_prep *pr)
+{
+    static unsigned client_n;
+    char id[96];
     /* a fresh client id per attempt: the broker must not replay a dead session's commands */
     snprintf(id, sizeof id, "printdeck_%s_%d_%u", p->rec.serial, (int)getpid(), ++client_n);
     p->mosq = mosquitto_new(id, true, p);
@@ -418,7 +531,7 @@ static void link_attempt(pd_printer *p)
     mosquitto_message_callback_set(p->mosq, on_message);
     mosquitto_log_callback_set(p->mosq, on_log);
     mosquitto_username_pw_set(p->mosq, "bblp", p->rec.access_code);
-    if (tls_acquire(p)) {
+    if (tls_acquire(p, pr->pem, pr->pem_len)) {
         char why[sizeof p->last_error];
         snprintf(why, sizeof why, "%s", p->last_error);
         link_fail(p, PD_LINK_TLS_FAILED, "%s", why);
@@ -427,10 +540,9 @@ static void link_attempt(pd_printer *p)
     /* our context is complete: libmosquitto's defaults would demand a cafile of its own */
     mosquitto_int_option(p->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
     mosquitto_void_option(p->mosq, MOSQ_OPT_SSL_CTX, p->tls->ctx);
-    p->attempting = true;
-    p->fleet->attempts++;
-    p->attempt_ms = pd_clock_mono_ms();
-    int rc = mosquitto_connect_async(p->mosq, p->rec.host, p->rec.port, p->fleet->opts.keepalive_s);
+    /* the numeric address: libmosquitto would resolve the name again, on the loop. TLS does
+     * not need the name: the certificate is checked against the serial (tls_verify). */
+    int rc = mosquitto_connect_async(p->mosq, pr->addr, p->rec.port, p->fleet->opts.keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS) {
         const char *why = rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
         link_fail(p, PD_LINK_BACKOFF, "cannot connect to %s:%d: %s", p->rec.host, p->rec.port, why);

@@ -23,6 +23,7 @@ typedef struct pd_pending_cmd {
 } pd_pending_cmd;
 
 typedef struct pd_link_poll pd_link_poll;
+typedef struct pd_link_prep pd_link_prep;
 typedef struct pd_tls_ctx pd_tls_ctx;
 
 struct pd_printer {
@@ -36,6 +37,7 @@ struct pd_printer {
     struct mosquitto *mosq;
     pd_tls_ctx *tls;             /* shared TLS context, held while mosq exists */
     pd_link_poll *poll;          /* NULL when no socket is watched */
+    pd_link_prep *prep;          /* the attempt's address and ca_file, fetched off the loop */
     pd_link_state lstate;
     bool attempting;             /* holds one of the fleet's connection attempt slots */
     int64_t attempt_ms;          /* when that attempt started */

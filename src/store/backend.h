@@ -37,6 +37,9 @@ typedef struct pd_store_ops {
      * own tools for that (PostgreSQL: pg_dump). */
     pd_err (*backup)(pd_store *s, const char *path, char *err, size_t errlen);
     const char *(*last_error)(pd_store *s);
+    /* How long a statement waits for another process's lock (pd_db_lock_wait); NULL when the
+     * backend waits by itself (PostgreSQL's row locks). */
+    void (*lock_wait)(pd_store *s, int max_ms, void (*on_wait)(void *ud), void *ud);
 } pd_store_ops;
 
 struct pd_db {

@@ -44,6 +44,12 @@ pd_err pd_db_backup(pd_db *db, const char *path, char *err, size_t errlen)
     return db->ops->backup(db->s, path, err, errlen);
 }
 
+void pd_db_lock_wait(pd_db *db, int max_ms, void (*on_wait)(void *ud), void *ud)
+{
+    if (db->ops->lock_wait)
+        db->ops->lock_wait(db->s, max_ms, on_wait, ud);
+}
+
 bool pd_db_in_tx(const pd_db *db) { return db->tx_depth > 0; }
 
 bool pd_row_null(const pd_row *r, int c) { return r->ops->is_null(r->impl, c); }

@@ -1,6 +1,7 @@
-/* SQLite backend: WAL, foreign keys on, busy timeout; the schema version lives in
- * PRAGMA user_version. Prepared statements are cached by their text: the API runs the same
- * few statements over and over, and preparing costs as much as running a short one. */
+/* SQLite backend: WAL, foreign keys on, a bounded wait for other processes' locks; the schema
+ * version lives in PRAGMA user_version. Prepared statements are cached by their text: the API
+ * runs the same few statements over and over, and preparing costs as much as running a short
+ * one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -25,7 +26,44 @@ struct pd_store {
     sqlite3 *db;
     sq_cached cache[SQ_CACHE];
     uint64_t clock;
+    int wait_ms, waited_ms;       /* lock waits: the bound, and this wait so far */
+    void (*on_wait)(void *ud);    /* told once, when a wait first grows long */
+    void *wait_ud;
 };
+
+#define SQ_WAIT_NOTICE_MS 100
+
+/* SQLite's own busy timeout, plus a word to whoever waits: the CLI says once that it waits
+ * for the daemon rather than seeming to hang. Sleeps 1, 2, 4 … 32 ms, then 32 ms steps. */
+static int sq_busy(void *ud, int n)
+{
+    pd_store *s = ud;
+    if (n == 0)
+        s->waited_ms = 0;
+    if (s->waited_ms >= s->wait_ms)
+        return 0;
+    if (s->on_wait && s->waited_ms >= SQ_WAIT_NOTICE_MS) {
+        s->on_wait(s->wait_ud);
+        s->on_wait = NULL;
+    }
+    int step = n < 5 ? 1 << n : 32;
+    if (step > s->wait_ms - s->waited_ms)
+        step = s->wait_ms - s->waited_ms;
+    sqlite3_sleep(step);
+    s->waited_ms += step;
+    return 1;
+}
+
+static void sq_lock_wait(pd_store *s, int max_ms, void (*on_wait)(void *ud), void *ud)
+{
+    s->wait_ms = max_ms;
+    s->on_wait = on_wait;
+    s->wait_ud = ud;
+    sqlite3_busy_handler(s->db, sq_busy, s);
+}
+
+/* Another connection holds the lock (SQLITE_BUSY), or a table of ours is (SQLITE_LOCKED). */
+static bool sq_busy_code(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
 
 static const char *sq_last_error(pd_store *s) { return sqlite3_errmsg(s->db); }
 
@@ -33,9 +71,10 @@ static pd_err sq_exec(pd_store *s, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        pd_error("store", "sqlite: %s", msg ? msg : "?");
+        bool busy = sq_busy_code(sqlite3_errcode(s->db));
+        pd_log(busy ? PD_LOG_WARN : PD_LOG_ERROR, "store", "sqlite: %s", msg ? msg : "?");
         sqlite3_free(msg);
-        return PD_ERR_DB;
+        return busy ? PD_ERR_DB_BUSY : PD_ERR_DB;
     }
     return PD_OK;
 }
@@ -102,16 +141,22 @@ static pd_err sq_open(const char *path, pd_store **out, char *err, size_t errlen
         snprintf(err, errlen, "cannot open database %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, 5000);
+    sq_lock_wait(s, 5000, NULL, NULL);
     /* cache_size: up to 8 MB of pages (allocated as used), so a 100,000-spool list is served
      * from memory rather than re-read from the OS on every query */
-    /* ANALYZE (sampled, so it stays quick on a large file) tells the planner that, say, every
-     * spool has one of two filaments, so it scans instead of walking an index row by row */
     if (sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
-                   "PRAGMA cache_size=-8192; PRAGMA analysis_limit=1000; ANALYZE;")) {
+                   "PRAGMA cache_size=-8192; PRAGMA analysis_limit=1000;")) {
         snprintf(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
+    /* ANALYZE (sampled, so it stays quick on a large file) tells the planner that, say, every
+     * spool has one of two filaments, so it scans instead of walking an index row by row. It
+     * writes, so it is skipped, not waited for, while another process holds the write lock:
+     * the CLI beside a running daemon must reach its own wait, which says that it waits. */
+    s->wait_ms = 0;
+    if (sqlite3_exec(s->db, "ANALYZE", NULL, NULL, NULL) != SQLITE_OK)
+        pd_debug("store", "ANALYZE skipped: %s", sqlite3_errmsg(s->db));
+    s->wait_ms = 5000;
     *out = s;
     return PD_OK;
 fail:
@@ -162,6 +207,10 @@ static pd_err sq_map(pd_store *s, int rc)
             return PD_ERR_EXISTS;
         if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
             return PD_ERR_INVAL;
+    }
+    if (sq_busy_code(rc)) {
+        pd_warn("store", "sqlite: %s", sqlite3_errmsg(s->db));
+        return PD_ERR_DB_BUSY;
     }
     pd_error("store", "sqlite: %s", sqlite3_errmsg(s->db));
     return PD_ERR_DB;
@@ -287,4 +336,5 @@ const pd_store_ops pd_store_sqlite = {
     .set_schema_version = sq_set_schema_version,
     .backup = sq_backup,
     .last_error = sq_last_error,
+    .lock_wait = sq_lock_wait,
 };

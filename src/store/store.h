@@ -78,6 +78,12 @@ pd_err pd_db_sync_ids(pd_db *db, const char *table);
  * tools for that (PostgreSQL: pg_dump), with err saying which. */
 pd_err pd_db_backup(pd_db *db, const char *path, char *err, size_t errlen);
 
+/* How long a statement may wait for a lock another process holds (SQLite: one writer at a
+ * time), then fail with PD_ERR_DB_BUSY; on_wait (may be NULL) is called once, the first time
+ * a wait passes 100 ms. A database opens with a 5 s wait; the daemon shortens it, because the
+ * loop waits with it (docs/storage.md), and the CLI lengthens it and says it waits. */
+void pd_db_lock_wait(pd_db *db, int max_ms, void (*on_wait)(void *ud), void *ud);
+
 /* Transactions nest: each API request is one transaction even when it calls helpers that
  * open their own. pd_db_end commits when rc is PD_OK, else rolls back, and returns rc (or
  * the commit's failure). */

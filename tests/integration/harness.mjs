@@ -142,13 +142,17 @@ function psql(sql) {
   execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', PG_BASE, ...sql.flatMap((c) => ['-c', c])],
     { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20000 });
 }
-function databaseFor(dataDir) {
+// Created without blocking this process: a daemon already running is being watched from it
+// (adversarial.test.mjs times /healthz), and CREATE DATABASE takes hundreds of ms.
+async function databaseFor(dataDir) {
   if (!databases.has(dataDir)) {
     const name = `pd_int_${process.pid}_${databases.size + 1}`;
-    psql([`CREATE DATABASE ${name}`]);
     const url = new URL(PG_BASE);
     url.pathname = `/${name}`;
     databases.set(dataDir, url.href);
+    await new Promise((res, rej) => execFile('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', PG_BASE,
+      '-c', `CREATE DATABASE ${name}`], { timeout: 20000 }, (err, _out, stderr) =>
+      err ? rej(new Error(`CREATE DATABASE ${name}: ${stderr || err.message}`)) : res()));
   }
   return databases.get(dataDir);
 }
@@ -231,6 +235,7 @@ export class Daemon {
     this.dir = opts.dir || mkdtempSync(join(tmpdir(), 'pd-int-'));
     this.config = opts.config || '';
     this.env = opts.env || {};
+    this.bin = opts.bin || BIN; // a wrapper that execs BIN (same pid), e.g. in a mount namespace
   }
   async start() {
     await startOnFreePorts(this.port ? null : async () => { this.port = await freePort(); }, () => this.launch());
@@ -239,8 +244,8 @@ export class Daemon {
     const cfg = join(this.dir, 'printdeck.ini');
     writeFileSync(cfg, this.config);
     const data = join(this.dir, 'data');
-    const db = PG_BASE ? { PRINTDECK_DATABASE_URL: databaseFor(data) } : {};
-    this.proc = spawn(BIN, ['--config', cfg, '--data-dir', data, '--listen', `127.0.0.1:${this.port}`],
+    const db = PG_BASE ? { PRINTDECK_DATABASE_URL: await databaseFor(data) } : {};
+    this.proc = spawn(this.bin, ['--config', cfg, '--data-dir', data, '--listen', `127.0.0.1:${this.port}`],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PRINTDECK_TOKEN: TOKEN, ...db,
         ASAN_OPTIONS: 'detect_leaks=1:exitcode=23:abort_on_error=0',
         UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1', ...this.env } });

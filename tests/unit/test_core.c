@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "core/jw.h"
 #include "core/log.h"
+#include "core/loopstat.h"
 
 static char *write_tmp(const char *text)
 {
@@ -425,6 +426,44 @@ static void utf8_cut_and_repair(void **state)
     }
 }
 
+static void busy_turn(uv_timer_t *t)
+{
+    uint64_t until = uv_hrtime() + 30 * 1000000ull; /* one turn of 30 ms of work */
+    while (uv_hrtime() < until)
+        ;
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void idle_turn(uv_timer_t *t) { uv_close((uv_handle_t *)t, NULL); }
+
+/* A turn's work counts, the wait for the next timer does not. */
+static void loop_turns_are_measured(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_timer_t wait, work;
+    pd_loopstat ls;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(pd_loopstat_start(&ls, &loop), 0);
+    assert_true(pd_loopstat_max(&ls) == 0);
+    uv_timer_init(&loop, &wait);
+    uv_timer_start(&wait, idle_turn, 200, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_true(pd_loopstat_max(&ls) < 0.1);  /* 200 ms of waiting are no turn */
+    uv_timer_init(&loop, &work);
+    uv_timer_start(&work, busy_turn, 0, 0);
+    uv_timer_init(&loop, &wait);
+    uv_timer_start(&wait, idle_turn, 10, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    double max = pd_loopstat_max(&ls), p99 = pd_loopstat_quantile(&ls, 0.99);
+    assert_true(max >= 0.03 && max < 0.2);
+    assert_true(p99 > 0 && p99 <= max);
+    assert_true(pd_loopstat_quantile(&ls, 0.5) < 0.03); /* most turns were short */
+    pd_loopstat_stop(&ls);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +477,7 @@ int main(void)
         cmocka_unit_test(writer_bounds),
         cmocka_unit_test(log_escapes_what_could_forge_a_line),
         cmocka_unit_test(utf8_cut_and_repair),
+        cmocka_unit_test(loop_turns_are_measured),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -494,6 +495,53 @@ static void dropped_connection_is_reopened(void **state)
     assert_int_equal(count(db, "SELECT count(*) FROM printer"), 0);
 }
 
+static void count_waits(void *ud) { (*(int *)ud)++; }
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* SQLite only: another connection (as `printdeck import` in another process) holds the write
+ * lock. A write waits as long as it was told, then fails with PD_ERR_DB_BUSY and leaves
+ * nothing; whoever waits is told once, when the wait grows long. */
+static void another_writer_is_waited_for_boundedly(void **state)
+{
+    fixture *fx = *state;
+    pd_db *other = NULL;
+    char err[256];
+    if (pg_base)
+        skip();
+    assert_int_equal(pd_db_open(&other, fx->url, fx->dir, err, sizeof err), PD_OK);
+    pd_printer_rec a = rec("a", "00M09A350100001"), b = rec("b", "01P00A451200002");
+    assert_int_equal(pd_db_begin(other), PD_OK);
+    assert_int_equal(pd_db_printer_insert(other, &a), PD_OK);
+
+    int waits = 0;
+    pd_db_lock_wait(fx->db, 10, count_waits, &waits);
+    int64_t t0 = now_ms();
+    assert_int_equal(pd_db_begin(fx->db), PD_OK);
+    pd_err rc = pd_db_printer_insert(fx->db, &b);
+    assert_int_equal(pd_db_end(fx->db, rc), PD_ERR_DB_BUSY);
+    assert_true(now_ms() - t0 < 500);
+    assert_int_equal(waits, 0);  /* 10 ms is no wait worth a word */
+    assert_false(pd_db_in_tx(fx->db));
+
+    pd_db_lock_wait(fx->db, 300, count_waits, &waits);
+    t0 = now_ms();
+    assert_int_equal(pd_db_printer_insert(fx->db, &b), PD_ERR_DB_BUSY);
+    assert_int_equal(pd_db_printer_insert(fx->db, &b), PD_ERR_DB_BUSY);
+    assert_true(now_ms() - t0 >= 600);
+    assert_int_equal(waits, 1);  /* told once, not per statement */
+
+    assert_int_equal(pd_db_end(other, PD_OK), PD_OK);
+    pd_db_close(&other);
+    assert_int_equal(pd_db_printer_insert(fx->db, &b), PD_OK);
+    assert_int_equal(count(fx->db, "SELECT count(*) FROM printer"), 2);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(printers_crud, fresh, drop),
     cmocka_unit_test_setup_teardown(newer_schema_is_refused, fresh, drop),
@@ -506,6 +554,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(backend_answers, fresh, drop),
     cmocka_unit_test_setup_teardown(sqlite_files_are_private, fresh, drop),
     cmocka_unit_test_setup_teardown(dropped_connection_is_reopened, fresh, drop),
+    cmocka_unit_test_setup_teardown(another_writer_is_waited_for_boundedly, fresh, drop),
 };
 
 int main(void)
