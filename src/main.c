@@ -3,6 +3,7 @@
  * signals (SIGINT/SIGTERM stop cleanly, SIGHUP reloads the configuration). */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <mosquitto.h>
 #include <stdio.h>
@@ -196,6 +197,17 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
 }
 
+/* Printer connections the descriptor limit leaves room for, after every HTTP client the server
+ * admits and a reserve for the rest (database, logs, listeners, lws, backups, CA files). */
+static int link_budget(const pd_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
+        return 0;
+    long room = (long)rl.rlim_cur - cfg->max_clients - 64;
+    return room < PD_FLEET_FDS_PER_LINK ? 1 : (int)(room / PD_FLEET_FDS_PER_LINK);
+}
+
 static int start(daemon_ctx *d)
 {
     char err[512];
@@ -206,6 +218,7 @@ static int start(daemon_ctx *d)
         .reconnect_min_ms = d->cfg.reconnect_min_ms, .reconnect_max_ms = d->cfg.reconnect_max_ms,
         .command_timeout_ms = d->cfg.command_timeout_ms, .pushall_retry_s = d->cfg.pushall_retry_s,
         .max_payload = d->cfg.max_payload, .max_printers = d->cfg.max_printers,
+        .max_links = link_budget(&d->cfg),
     };
     if (!(d->bus = pd_bus_new()) || pd_fleet_new(&d->loop, d->bus, &fo, &d->fleet)) {
         pd_error("main", "cannot create the fleet");
@@ -218,6 +231,10 @@ static int start(daemon_ctx *d)
     start_stored_printers(d, recs, n);
     free(recs);
     sync_config_printers(d, NULL);
+    if (fo.max_links && pd_fleet_count(d->fleet) > (size_t)fo.max_links)
+        pd_warn("main", "%zu printers, but the open-files limit leaves descriptors for %d "
+                "connections (%d each): the others wait; raise it (ulimit -n, systemd LimitNOFILE=)",
+                pd_fleet_count(d->fleet), fo.max_links, PD_FLEET_FDS_PER_LINK);
 
     d->inv = (pd_inv){.db = d->db, .bus = d->bus};
     d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = d->db,
@@ -343,6 +360,7 @@ static void raise_fd_limit(void)
         pd_warn("main", "cannot raise the descriptor limit from %llu: %s", (unsigned long long)was,
                 strerror(errno));
 }
+
 
 int main(int argc, char **argv)
 {

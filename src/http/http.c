@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/jw.h"
 #include "core/log.h"
@@ -1511,11 +1512,28 @@ static const struct lws_http_mount http_mount = {
     .origin_protocol = LWSMPRO_CALLBACK,
 };
 
+/* lws repeats some errors at the rate of the event that causes them (accept() failing with
+ * EMFILE logs on every loop turn: 2.7 GB of log in minutes). A line equal to the previous one
+ * is counted, not written, for a second; the count is written with the next line let through. */
 static void lws_log_emit(int level, const char *line)
 {
+    static char last[256];
+    static uint64_t last_ms;
+    static unsigned long repeated;
     int n = (int)strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
+    uint64_t now = (uint64_t)pd_clock_mono_ms();
+    bool same = (size_t)n < sizeof last && !strncmp(last, line, (size_t)n) && !last[n];
+    if (same && now - last_ms < 1000) {
+        repeated++;
+        return;
+    }
+    if (repeated)
+        pd_log(PD_LOG_WARN, "lws", "(the previous line %lu more times)", repeated);
+    repeated = 0;
+    last_ms = now;
+    snprintf(last, sizeof last, "%.*s", n, line);
     pd_log(level & LLL_ERR ? PD_LOG_ERROR : PD_LOG_WARN, "lws", "%.*s", n, line);
 }
 

@@ -337,6 +337,10 @@ static void link_drop(pd_printer *p)
         mosquitto_destroy(p->mosq);
         p->mosq = NULL;
     }
+    if (p->holds_fds) {
+        p->holds_fds = false;
+        p->fleet->links--;
+    }
     tls_release(p);
 }
 
@@ -492,7 +496,17 @@ static void prep_done(uv_work_t *w, int status)
 /* An attempt begins with its address and ca_file fetched off the loop; link_open goes on. */
 static void link_attempt(pd_printer *p)
 {
-    p->fleet->connects_since_trim++;
+    pd_fleet *f = p->fleet;
+    /* Past the descriptor limit, accept() fails in the HTTP server and every connect here:
+     * the printers beyond what it leaves room for wait, saying why, and the API keeps its own */
+    if (f->opts.max_links && f->links >= f->opts.max_links) {
+        link_fail(p, PD_LINK_BACKOFF, "no descriptor left for another printer connection (%d are "
+                  "open): raise the open-files limit (ulimit -n, systemd LimitNOFILE=)", f->links);
+        return;
+    }
+    p->holds_fds = true;
+    f->links++;
+    f->connects_since_trim++;
     p->connack_rc = 0;
     p->last_error[0] = 0;
     p->attempting = true;

@@ -26,7 +26,11 @@ typedef struct pd_fleet_opts {
     int pushall_retry_s;   /* a printer that sends deltas without a full report: ask again */
     int max_payload;
     int max_printers;
+    int max_links;         /* connections the descriptor limit leaves room for; 0 = no bound */
 } pd_fleet_opts;
+/* Descriptors one printer connection holds: its socket, and the socket pair libmosquitto makes
+ * on every connect to wake a threaded loop (it makes it without threads too). */
+#define PD_FLEET_FDS_PER_LINK 3
 
 /* Connection states, as served in connection.state */
 typedef enum pd_link_state {

@@ -40,6 +40,7 @@ struct pd_printer {
     pd_link_prep *prep;          /* the attempt's address and ca_file, fetched off the loop */
     pd_link_state lstate;
     bool attempting;             /* holds one of the fleet's connection attempt slots */
+    bool holds_fds;              /* counted in the fleet's links, from attempt to drop */
     int64_t attempt_ms;          /* when that attempt started */
     char last_error[320];
     int64_t since_ms;            /* when lstate last changed (wall clock) */
@@ -74,6 +75,7 @@ struct pd_fleet {
     size_t n, cap;
     uint64_t next_handle;
     int attempts;                /* connection attempts running (link.c paces them) */
+    int links;                   /* printers holding descriptors for a connection (link.c) */
     unsigned connects_since_trim; /* link attempts since the heap was last trimmed */
     int64_t trimmed_ms;          /* when the heap was last trimmed (fleet.c) */
 };

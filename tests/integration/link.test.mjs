@@ -2,7 +2,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit, run, metric, BIN, TOKEN, SIM_USER, SIM_PASSWORD } from './harness.mjs';
+import { writeFileSync, chmodSync } from 'node:fs';
+import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit, run, metric, join, BIN, TOKEN, SIM_USER, SIM_PASSWORD } from './harness.mjs';
 
 const X1C = '00M09A350100123', P1S = '01P00A451200456', A1 = '03919C461900789', LOST = '01P00A451200999';
 const PUSHALL_RETRY_S = 3;
@@ -262,6 +263,33 @@ test('TLS: the printer certificate is verified against the serial', async () => 
     10000, 'tls_failed for a certificate naming another serial');
   assert.match(bad.connection.error, /hostname|mismatch|name/i);
   assert.equal((await daemon.req('DELETE', `/api/v1/printers/${other.json.id}`)).status, 204);
+});
+
+test('printers past the descriptor limit wait with a clear error; the API keeps its own', async () => {
+  // 80 descriptors, 8 HTTP clients and the reserve of 64 leave room for 2 connections of 3
+  const dir = tmpDir('pd-fds-'), wrap = join(dir, 'printdeck-80');
+  writeFileSync(wrap, `#!/bin/sh\nulimit -n 80 && exec ${BIN} "$@"\n`);
+  chmodSync(wrap, 0o755);
+  const d = new Daemon({ bin: wrap, config: '[server]\nmax_clients = 8\n[mqtt]\nreconnect_min_ms = 200\nreconnect_max_ms = 1000\n' });
+  await d.start();
+  try {
+    const id = {};
+    for (const s of [X1C, P1S, A1]) id[s] = (await d.addPrinter(broker, s)).id;
+    const states = async () => Promise.all([X1C, P1S, A1].map(async (s) => (await d.printer(id[s])).connection));
+    const c = await waitFor(async () => {
+      const all = await states();
+      return all.filter((x) => x.state === 'connected').length === 2 && all.find((x) => x.state === 'backoff') ? all : null;
+    }, 15000, 'two printers connected and one waiting');
+    assert.match(c.find((x) => x.state === 'backoff').error, /no descriptor left .*open-files limit/);
+    assert.equal((await d.get('/healthz')).status, 200);
+    // a connection given up frees its descriptors for the one that waits
+    const first = [X1C, P1S, A1].find((s, i) => c[i].state === 'connected');
+    assert.equal((await d.req('DELETE', `/api/v1/printers/${id[first]}`)).status, 204);
+    await waitFor(async () => (await states()).filter((x, i) => [X1C, P1S, A1][i] !== first && x.state === 'connected').length === 2,
+      15000, 'the waiting printer connected');
+  } finally {
+    assertCleanExit(assert, await d.stop());
+  }
 });
 
 test('bad input gets clear errors and loses nothing', async () => {
