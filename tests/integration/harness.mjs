@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(here, '../..');
 export const BIN = process.env.PD_BIN || join(ROOT, 'build/printdeck');
+// ASan's allocator keeps freed memory for itself: RSS that should come back is measured on
+// builds without it
+export const SANITIZED = readFileSync(BIN).includes('__asan_init');
 export const SIM = process.env.PD_SIM || join(ROOT, 'build/printdeck-sim');
 export const TOKEN = 'test-token-0123456789';
 export const ACCESS_CODE = '12345678';
