@@ -30,7 +30,7 @@ ulimit -n "$(ulimit -Hn)"
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; scripts/broker.sh --dir "$OUT/broker" --stop 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }  # 0: it has exited
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 messages() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^printdeck_printer_messages_total/{s+=$NF} END{print s+0}'; }
@@ -115,15 +115,20 @@ ONLINE=$(online); R0=$(rss_kb $PD)
 "$B/pdbench" sse --port "$HTTP_PORT" --token "$TOKEN" --seconds $((FARM_SECONDS + 1)) >"$OUT/latency.txt" &
 LAT=$!
 sleep 1
-c0=$(cpu_ticks $PD)
+# the broker and the event-stream client are measured too: at 10,000 printers either may be
+# what limits first
+BRK=$(cat "$OUT/broker/mosquitto.pid")
+c0=$(cpu_ticks $PD); b0=$(cpu_ticks "$BRK"); l0=$(cpu_ticks $LAT)
 sleep "$FARM_SECONDS"
-c1=$(cpu_ticks $PD); R1=$(rss_kb $PD)
+c1=$(cpu_ticks $PD); b1=$(cpu_ticks "$BRK"); l1=$(cpu_ticks $LAT); R1=$(rss_kb $PD)
 wait $LAT || true
 kill "$PUB"
 awk -v c=$((c1-c0)) -v hz="$hz" -v t="$FARM_SECONDS" -v r0="$R0" -v r1="$R1" -v certs="$FARM_CERTS" -v n="$FARM_N" -v on="$ONLINE" 'BEGIN{
   printf "%d printers, %d online (%s certificates): RSS %.1f MB before, %.1f MB after; CPU %.1f %% of one core at %d reports/s\n", n, on, certs, r0/1024, r1/1024, 100*c/hz/t, n }' \
   | tee "$OUT/farm.txt"
-echo "descriptors: $(ls "/proc/$PD/fd" | wc -l)" | tee -a "$OUT/farm.txt"
+awk -v b=$((b1-b0)) -v l=$((l1-l0)) -v hz="$hz" -v t="$FARM_SECONDS" -v fds="$(ls "/proc/$PD/fd" | wc -l)" 'BEGIN{
+  printf "descriptors %d; broker (mosquitto) CPU %.1f %%, SSE client CPU %.1f %% of one core\n", fds, 100*b/hz/t, 100*l/hz/t }' \
+  | tee -a "$OUT/farm.txt"
 echo "latency (SSE, $FARM_N printers): $(cat "$OUT/latency.txt")" | tee -a "$OUT/farm.txt"
 # the slot map of the whole farm: every printer's live trays beside the stored slots, after one
 # full report each from an H2D with 6 AMS units (18 trays) and the external holder
