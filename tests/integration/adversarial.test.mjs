@@ -35,10 +35,16 @@ export function watchHealth(daemon) {
   };
 }
 
-/** Asserts what the watcher saw: no /healthz slower than `maxMs`. */
+/**
+ * Asserts what the watcher saw: the daemon's own loop never took a turn longer than `maxMs`
+ * (a stall), and 99 % of /healthz answers came within it; the slowest answer is reported (on
+ * two busy cores one can wait for the scheduler without the daemon stalling).
+ */
 export function assertResponsive(w, what, maxMs = 100) {
+  const seen = `loop turns up to ${w.loopMaxMs.toFixed(1)} ms; /healthz p99 ${w.p99.toFixed(1)} ms, max ` +
+    `${w.max.toFixed(1)} ms over ${w.n} polls`;
   assert.ok(w.n > 0, `${what}: /healthz was never polled`);
-  assert.ok(w.max <= maxMs, `${what}: /healthz took up to ${w.max.toFixed(1)} ms (p99 ${w.p99.toFixed(1)} ms, ${w.n} polls)`);
+  assert.ok(w.loopMaxMs <= maxMs && w.p99 <= maxMs, `${what}: ${seen}`);
 }
 
 let daemon, watch;

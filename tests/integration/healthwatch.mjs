@@ -2,14 +2,24 @@
 // itself is busy reading exports and holding sockets, and a watcher on its event loop would
 // measure that loop's delays as the daemon's.
 //   node healthwatch.mjs URL PID: polls URL every 20 ms and samples PID's RSS until the parent
-//   sends 'stop', then answers {n, p99, max, rssMaxKb, rssEndKb} and exits. A request that gets
-//   no answer within 2 s counts as 2,000 ms.
+//   sends 'stop', then answers {n, p99, max, loopMaxMs, rssMaxKb, rssEndKb} and exits. A
+//   request that gets no answer within 2 s counts as 2,000 ms. loopMaxMs is the daemon's own
+//   longest loop turn (printdeck_loop_turn_max_seconds, read from /metrics every second): a
+//   stall of the daemon, where the latencies also count this machine's scheduling.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const [url, pid] = process.argv.slice(2);
 const lat = [];
-let rssMaxKb = 0, stopped = false;
+let rssMaxKb = 0, loopMaxMs = 0, stopped = false, polls = 0;
+const metricsUrl = url.replace(/\/healthz$/, '/metrics');
+async function loopMax() {
+  try {
+    const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(2000) })).text();
+    const m = /^printdeck_loop_turn_max_seconds (\S+)$/m.exec(text);
+    if (m) loopMaxMs = Math.max(loopMaxMs, Number(m[1]) * 1000);
+  } catch { /* the latency poll says it */ }
+}
 const rss = () => {
   try {
     const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -25,8 +35,11 @@ while (!stopped) {
     lat.push(performance.now() - t0);
   } catch { lat.push(2000); }
   rssMaxKb = Math.max(rssMaxKb, rss());
+  if (++polls % 40 === 0) await loopMax();
   await sleep(20);
 }
+await loopMax();
 const s = lat.sort((a, b) => a - b);
-process.send({ n: s.length, p99: s[Math.floor(s.length * 0.99)] ?? 0, max: s.at(-1) ?? 0, rssMaxKb, rssEndKb: rss() },
+process.send({ n: s.length, p99: s[Math.floor(s.length * 0.99)] ?? 0, max: s.at(-1) ?? 0, loopMaxMs, rssMaxKb,
+  rssEndKb: rss() },
   () => process.disconnect());
