@@ -45,8 +45,9 @@ extern const size_t pd_api_transfer_nroutes;
 void pd_api_inv_fail(pd_req *r, const pd_inv_err *e);
 /* Frees the rendered list replies kept between requests (at shutdown). */
 void pd_api_inventory_cache_clear(void);
-/* Replies the text of cur (stolen) with content_type: up to PD_API_BUILD_MAX rows built whole,
- * more streamed as the client takes it (pd_req_reply_stream); 429 when too many are. */
+/* Replies the text of cur (stolen) with content_type, its ids read off the loop (pd_db_read):
+ * up to PD_API_BUILD_MAX rows built whole, more streamed as the client takes it
+ * (pd_req_reply_stream); 429 when too many are sent or read at once. */
 #define PD_API_BUILD_MAX 2000
 void pd_api_inv_reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur);
 /* A consistent copy of the database in <data_dir>/backups/ (POST /backup, `printdeck backup`). */

@@ -1,3 +1,4 @@
+#include <time.h>
 /* The Spoolman-compatible inventory routes: vendor, filament, spool (with use and measure),
  * distinct lists, location rename, info, health, backup (export is in transfer.c). The work is in
  * src/inventory/; this file maps requests to it and its errors to Spoolman's shapes. */
@@ -124,11 +125,18 @@ void pd_api_inventory_cache_clear(void)
     }
 }
 
-/* A big reply made while it is sent: the cursor renders the next rows each time the
- * previous ones have gone to the socket, so memory stays at one batch whatever the size. */
+/* A list or export reply: the cursor's ids are read off the loop (pd_db_read), then up to
+ * PD_API_BUILD_MAX rows are built whole (and a list cached), more are made while they are
+ * sent: the cursor renders the next rows each time the previous ones have gone to the socket,
+ * so memory stays at one batch whatever the size. */
 typedef struct inv_stream {
+    pd_req *r;              /* NULL once the client went away while the ids were read */
     pd_inv_cursor *cur;
     pd_buf piece;
+    const char *content_type;
+    bool total;             /* a list: X-Total-Count */
+    char *cache_key;        /* a list worth keeping whole, or NULL */
+    uint64_t generation, now;
 } inv_stream;
 
 static void inv_stream_free(pd_stream *s, void *ud)
@@ -137,6 +145,7 @@ static void inv_stream_free(pd_stream *s, void *ud)
     inv_stream *st = ud;
     pd_inv_cursor_free(&st->cur);
     pd_buf_free(&st->piece);
+    free(st->cache_key);
     free(st);
 }
 
@@ -145,7 +154,12 @@ static void inv_stream_produce(pd_stream *s, void *ud)
     inv_stream *st = ud;
     bool done;
     pd_buf_reset(&st->piece);
+    struct timespec t0, t1, c0, c1; clock_gettime(CLOCK_MONOTONIC, &t0); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     pd_err rc = pd_inv_cursor_next(st->cur, &st->piece, &done);
+    clock_gettime(CLOCK_MONOTONIC, &t1); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    double cms = (c1.tv_sec - c0.tv_sec) * 1e3 + (c1.tv_nsec - c0.tv_nsec) / 1e6;
+    if (ms > 30) fprintf(stderr, "SLOW batch wall %.1f ms cpu %.1f ms len %zu\n", ms, cms, pd_buf_len(&st->piece));
     if (rc) {
         /* the status went out long ago: a body cut short is the only honest answer */
         pd_error("inventory", "streamed reply cut off: %s", pd_strerror(rc));
@@ -159,37 +173,79 @@ static void inv_stream_produce(pd_stream *s, void *ud)
         pd_stream_end(s);
 }
 
-void pd_api_inv_reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur)
-{
-    inv_stream *st = calloc(1, sizeof *st);
-    if (!st) {
-        pd_inv_cursor_free(&cur);
-        pd_req_reply_error(r, PD_ERR_NOMEM, "out of memory");
-        return;
-    }
-    st->cur = cur;
-    pd_buf_init(&st->piece, 64u << 20);  /* one batch of rows */
-    if (pd_inv_cursor_rows(cur) <= PD_API_BUILD_MAX) {
-        bool done = false;
-        pd_err rc = PD_OK;
-        while (!rc && !done)
-            rc = pd_inv_cursor_next(cur, &st->piece, &done);
-        if (rc)
-            pd_req_reply_error(r, rc, "%s", pd_strerror(rc));
-        else
-            pd_req_reply_raw(r, 200, content_type, pd_buf_ptr(&st->piece), pd_buf_len(&st->piece));
-        inv_stream_free(NULL, st);
-    } else if (!pd_req_reply_stream(r, content_type, inv_stream_produce, inv_stream_free, st)) {
-        inv_stream_free(NULL, st);
-        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
-    }
-}
-
 static void total_header(pd_req *r, int64_t total)
 {
     char t[24];
     snprintf(t, sizeof t, "%lld", (long long)total);
     pd_req_add_header(r, "x-total-count", t);
+}
+
+static pd_err inv_stream_read(pd_db *rd, void *ud)
+{
+    return pd_inv_cursor_prepare(((inv_stream *)ud)->cur, rd);
+}
+
+static void inv_stream_gone(void *ud) { ((inv_stream *)ud)->r = NULL; }
+
+static void inv_stream_reply(pd_err rc, void *ud)
+{
+    inv_stream *st = ud;
+    pd_req *r = st->r;
+    if (!r || rc) {
+        if (r)
+            pd_req_reply_error(r, rc, "%s", pd_strerror(rc));
+        inv_stream_free(NULL, st);
+        return;
+    }
+    if (st->total)
+        total_header(r, pd_inv_cursor_total(st->cur));
+    if (pd_inv_cursor_rows(st->cur) <= PD_API_BUILD_MAX) {
+        bool done = false;
+        while (!rc && !done)
+            rc = pd_inv_cursor_next(st->cur, &st->piece, &done);
+        if (rc) {
+            pd_req_reply_error(r, rc, "%s", pd_strerror(rc));
+        } else {
+            if (st->cache_key)
+                cache_store(st->cache_key, st->generation, st->now, pd_buf_ptr(&st->piece),
+                            pd_buf_len(&st->piece), pd_inv_cursor_total(st->cur));
+            pd_req_reply_raw(r, 200, st->content_type, pd_buf_ptr(&st->piece), pd_buf_len(&st->piece));
+        }
+        inv_stream_free(NULL, st);
+    } else if (!pd_req_reply_stream(r, st->content_type, inv_stream_produce, inv_stream_free, st)) {
+        inv_stream_free(NULL, st);
+        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
+    }
+}
+
+/* reply_cursor with what a list adds: its total, and the key it is cached under (or NULL) */
+static void reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur, bool total,
+                         const char *cache_key, uint64_t generation, uint64_t now)
+{
+    pd_app *app = pd_req_app(r);
+    inv_stream *st = calloc(1, sizeof *st);
+    if (!st || (cache_key && !(st->cache_key = strdup(cache_key)))) {
+        free(st);
+        pd_inv_cursor_free(&cur);
+        pd_req_reply_error(r, PD_ERR_NOMEM, "out of memory");
+        return;
+    }
+    *st = (inv_stream){.r = r, .cur = cur, .content_type = content_type, .total = total,
+                       .cache_key = st->cache_key, .generation = generation, .now = now};
+    pd_buf_init(&st->piece, 64u << 20);  /* one batch of rows, or a list built whole */
+    pd_req_on_abort(r, inv_stream_gone, st);
+    pd_err rc = pd_db_read(app->inv->db, app->loop, inv_stream_read, inv_stream_reply, st);
+    if (rc) {
+        pd_req_on_abort(r, NULL, NULL);
+        inv_stream_free(NULL, st);
+        pd_req_reply_error(r, rc, "%s", rc == PD_ERR_BUSY ? "Too many large replies are being read; try again shortly."
+                                                          : pd_strerror(rc));
+    }
+}
+
+void pd_api_inv_reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur)
+{
+    reply_cursor(r, content_type, cur, false, NULL, 0, 0);
 }
 
 static void reply_list(pd_req *r, const char *body, size_t len, int64_t total)
@@ -223,15 +279,13 @@ static void list(pd_req *r)
     pd_inv_list out;
     pd_inv_err e = {0};
     pd_inv_cursor *cur;
-    /* past what is worth caching, the list is sent as it is rendered */
-    pd_err rc = pd_inv_list_open(inv, en, p, n, PD_API_BUILD_MAX, &out, &cur, &e);
+    pd_err rc = pd_inv_list_open(inv, en, p, n, &out, &cur, &e);
     if (rc) {
         pd_api_inv_fail(r, &e);
         return;
     }
     if (cur) {
-        total_header(r, out.total);
-        pd_api_inv_reply_cursor(r, "application/json", cur);
+        reply_cursor(r, "application/json", cur, true, cacheable ? key : NULL, inv->generation, now);
         return;
     }
     char *body = json_dumps(out.items, PD_JSON_FLAGS);

@@ -95,6 +95,10 @@
 /* What a streamed reply may have queued: its producer adds a batch of rows per drain, so this
  * only stops one that forgets to wait for the drain. */
 #define HTTP_REPLY_QUEUE_MAX (8u << 20)
+/* What the producers of streamed replies and event snapshots may spend in one loop turn. One
+ * batch of rows is a few milliseconds; sixteen exports whose sockets all drained in the same
+ * turn would hold the loop for sixteen batches, so past this the rest produce next turn. */
+#define HTTP_PRODUCE_BUDGET_NS (10u * 1000 * 1000)
 
 typedef struct conn conn;
 
@@ -169,6 +173,7 @@ struct conn {
     conn *prev, *next;      /* pd_http's list: per-address counts, body deadlines */
     pd_access_ip addr;      /* the peer, when the wsi has a socket of its own */
     bool has_addr;
+    bool deferred;          /* its stream's producer waits for the next turn's budget */
 };
 
 struct pd_http {
@@ -190,6 +195,10 @@ struct pd_http {
     lws_retry_bo_t idle;    /* WebSocket ping and hang-up times; lws keeps a pointer */
     uv_timer_t body_timer;  /* runs while a request body is being read */
     size_t nreply_streams;      /* streamed replies in progress: PD_HTTP_REPLY_STREAMS at most */
+    uint64_t produce_turn;      /* uv_now of the turn produce_ns was spent in */
+    uint64_t produce_ns;
+    size_t ndeferred;           /* conns whose producer waits; resume runs while there are */
+    uv_idle_t resume;
     /* lws's own timers/idlers on our loop: the context may be freed once they are gone */
     uv_handle_t *lws_handles[HTTP_MAX_LWS_HANDLES];
     size_t n_lws_handles;
@@ -774,6 +783,57 @@ static int send_reply(conn *c, pd_req *r)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+static void resume_deferred(uv_idle_t *idle);
+
+/* Calls the stream's producer now, or, when this turn's budget is spent, at the next turn
+ * (uv_now changes only between turns, so it tells them apart). */
+static void stream_produce(conn *c, pd_stream *s)
+{
+    pd_http *h = c->h;
+    if (h->produce_turn != uv_now(h->loop)) {
+        h->produce_turn = uv_now(h->loop);
+        h->produce_ns = 0;
+    }
+    if (h->produce_ns >= HTTP_PRODUCE_BUDGET_NS) {
+        if (!c->deferred) {
+            c->deferred = true;
+            if (!h->ndeferred++)
+                uv_idle_start(&h->resume, resume_deferred);
+        }
+        return;
+    }
+    uint64_t t0 = uv_hrtime();
+    s->on_drain(s, s->ud);
+    h->produce_ns += uv_hrtime() - t0;
+}
+
+static void undefer(pd_http *h, conn *c)
+{
+    if (!c->deferred)
+        return;
+    c->deferred = false;
+    if (!--h->ndeferred)
+        uv_idle_stop(&h->resume);
+}
+
+/* An idle handle keeps the loop from waiting for I/O while producers wait: they resume at
+ * the start of the next turn, oldest connection last (the list is newest first) - each turn
+ * serves as many as the budget allows. */
+static void resume_deferred(uv_idle_t *idle)
+{
+    pd_http *h = idle->data;
+    conn *next;
+    for (conn *c = h->conns; c && h->ndeferred; c = next) {
+        next = c->next;
+        if (!c->deferred)
+            continue;
+        undefer(h, c);
+        pd_req *r = c->req;
+        if (r && r->state == REQ_STREAM && r->stream.on_drain && !r->stream.dropped && !r->stream.qlen)
+            stream_produce(c, &r->stream);
+    }
+}
+
 /* n bytes of the queue went to the socket: ask for the next WRITEABLE, or tell the writer
  * the queue is empty. */
 static void stream_sent(conn *c, pd_stream *s, size_t n)
@@ -786,7 +846,7 @@ static void stream_sent(conn *c, pd_stream *s, size_t n)
         pd_buf_cut(&s->q, LWS_PRE, s->qoff);
         s->qoff = 0;
         if (s->on_drain)
-            s->on_drain(s, s->ud);
+            stream_produce(c, s);
         else if (s->reply && s->ended)
             lws_callback_on_writable(c->wsi);  /* to end the body */
     }
@@ -826,7 +886,7 @@ static int send_stream(conn *c, pd_req *r)
         r->headers_sent = true;
         lws_http_headers_detach(c->wsi);  /* nothing more to read: free the header buffer */
         if (s->reply && !s->ended)
-            s->on_drain(s, s->ud);  /* the first piece; the next ones follow each drain */
+            stream_produce(c, s);  /* the first piece; the next ones follow each drain */
         if (s->dropped)
             return -1;
     }
@@ -1405,6 +1465,7 @@ static int conn_new(pd_http *h, struct lws *wsi)
 
 static void conn_free(pd_http *h, conn *c)
 {
+    undefer(h, c);
     conn_gone(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -1751,6 +1812,9 @@ pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out, c
     uv_timer_init(loop, &h->body_timer);
     uv_unref((uv_handle_t *)&h->body_timer);
     h->body_timer.data = h;
+    uv_idle_init(loop, &h->resume);
+    uv_unref((uv_handle_t *)&h->resume);
+    h->resume.data = h;
     *out = h;
     return PD_OK;
 }
@@ -1844,6 +1908,7 @@ void pd_http_stop(pd_http **hp)
     spares_free(h);
     uv_close((uv_handle_t *)&h->spare_timer, NULL);  /* the reaper waits for them */
     uv_close((uv_handle_t *)&h->body_timer, NULL);
+    uv_close((uv_handle_t *)&h->resume, NULL);
     h->stop_ms = uv_now(h->loop);
     uv_prepare_init(h->loop, &h->reaper);
     h->reaper.data = h;

@@ -61,6 +61,9 @@ void inv_select_ids(pd_sqlb *b, pd_inv_entity en, const int64_t *ids, size_t n, 
 
 /* What makes a cursor a list or an export (query.c, transfer.c). */
 typedef struct inv_cursor_ops {
+    /* reading before the ids (an export's CSV keys), with the connection the ids are read
+     * with: off the loop, so it touches only the cursor; may be NULL */
+    pd_err (*prepare)(pd_inv_cursor *c, pd_db *db);
     /* runs b (inv_select_ids of a batch) and appends one object per row to rows */
     pd_err (*fetch)(pd_inv_cursor *c, const pd_sqlb *b, json_t *rows);
     pd_err (*head)(pd_inv_cursor *c, pd_buf *out);        /* may be NULL */
@@ -73,16 +76,21 @@ struct pd_inv_cursor {
     pd_inv *inv;
     pd_inv_entity en;
     const inv_cursor_ops *ops;
-    inv_ids ids;               /* every row to send, in order, taken by one query */
+    pd_sqlb *query;            /* takes the ids in order (a row with id -1 carries the total);
+                                * freed once pd_inv_cursor_prepare has run it */
+    inv_ids ids;               /* every row to send, in order, taken by that query */
+    int64_t total;             /* from the -1 row, else how many ids */
+    bool prepared;
     size_t next;               /* ids before it have been sent */
     size_t written;            /* rows written */
     char *order;               /* " ORDER BY …" of each batch */
     bool started;
     void *ud;
 };
-/* A cursor without ids yet (NULL out of memory); order is copied. */
+/* A cursor whose ids `query` (stolen; freed on failure too) will take; order is copied.
+ * NULL when out of memory. */
 pd_inv_cursor *inv_cursor_new(pd_inv *inv, pd_inv_entity en, const inv_cursor_ops *ops,
-                              const char *order);
+                              const char *order, pd_sqlb *query);
 /* Appends v as json_dumpb writes it with flags. */
 pd_err inv_dump_into(const json_t *v, size_t flags, pd_buf *out);
 

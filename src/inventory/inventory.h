@@ -71,23 +71,32 @@ typedef struct pd_inv_list {
 
 pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *params, size_t n,
                        pd_inv_list *out, pd_inv_err *e);
-/* Lists and exports too big to build whole are read through a cursor: the ids of every row
- * to send are taken by one query (8 bytes a row), then each pd_inv_cursor_next renders the
- * next PD_INV_CURSOR_BATCH rows as text, so a reply of 100,000 spools is made a bounded piece
- * at a time while it is sent. No transaction stays open between pieces: a row written
- * meanwhile is sent as it is then, one deleted meanwhile is left out. */
+/* Lists and exports are read through a cursor: one statement takes the ids of every row to
+ * send (8 bytes a row), then each pd_inv_cursor_next renders the next PD_INV_CURSOR_BATCH rows
+ * as text, so a reply of 100,000 spools is made a bounded piece at a time while it is sent. No
+ * transaction stays open between pieces: a row written meanwhile is sent as it is then, one
+ * deleted meanwhile is left out. The statement that takes the ids walks the whole table, so
+ * the API runs it off the loop: pd_inv_cursor_prepare with a reader of pd_db_read. */
 typedef struct pd_inv_cursor pd_inv_cursor;
 #define PD_INV_CURSOR_BATCH 50
+/* Takes the ids (and, for a CSV export, the keys of the header) with db, which may be a
+ * reader in a pool thread: touches nothing but the cursor and db. Runs once; later calls
+ * return PD_OK. */
+pd_err pd_inv_cursor_prepare(pd_inv_cursor *c, pd_db *db);
 /* Appends the next piece of the body to out (the opening, up to PD_INV_CURSOR_BATCH rows, and
- * after the last row the closing); *done once all is there. */
+ * after the last row the closing); *done once all is there. Prepares with the inventory's own
+ * db if that was not done. */
 pd_err pd_inv_cursor_next(pd_inv_cursor *c, pd_buf *out, bool *done);
 void pd_inv_cursor_free(pd_inv_cursor **c);  /* NULLs *c; NULL is fine */
-size_t pd_inv_cursor_rows(const pd_inv_cursor *c);  /* rows it will send (at most) */
-/* pd_inv_list_get, except that a list of more than build_max rows is not rendered: *cur gets
- * a cursor over it (out->items NULL, out->total set), whose text equals json_dumps of the
- * items the built list would hold. */
+/* Once prepared: rows it will send (at most), and a list's total before limit/offset. */
+size_t pd_inv_cursor_rows(const pd_inv_cursor *c);
+int64_t pd_inv_cursor_total(const pd_inv_cursor *c);
+/* pd_inv_list_get, except that with cur the list is not read: *cur gets a cursor over it whose
+ * text equals json_dumps of the items the built list would hold (out->items NULL). A few lists
+ * are built here all the same (a colour search, a sort too long for its key list): then *cur
+ * stays NULL and out holds them. */
 pd_err pd_inv_list_open(pd_inv *inv, pd_inv_entity en, const pd_inv_param *params, size_t n,
-                        size_t build_max, pd_inv_list *out, pd_inv_cursor **cur, pd_inv_err *e);
+                        pd_inv_list *out, pd_inv_cursor **cur, pd_inv_err *e);
 pd_err pd_inv_get(pd_inv *inv, pd_inv_entity en, int64_t id, json_t **out, pd_inv_err *e);
 pd_err pd_inv_create(pd_inv *inv, pd_inv_entity en, json_t *body, json_t **out, pd_inv_err *e);
 pd_err pd_inv_update(pd_inv *inv, pd_inv_entity en, int64_t id, json_t *body, json_t **out,
@@ -203,7 +212,8 @@ bool pd_inv_bool_parse(const char *s, bool *out);
  * malloc'd and NUL-terminated, *len its length. */
 pd_err pd_inv_export(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool allow_archived, char **out,
                      size_t *len);
-/* The same export as a cursor, for a reply sent while it is made: the same bytes. */
+/* The same export as a cursor, for a reply sent while it is made: the same bytes. Nothing is
+ * read until it is prepared. */
 pd_err pd_inv_export_open(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool allow_archived,
                           pd_inv_cursor **out);
 

@@ -526,16 +526,20 @@ void inv_select_ids(pd_sqlb *c, pd_inv_entity en, const int64_t *ids, size_t n, 
 }
 
 pd_inv_cursor *inv_cursor_new(pd_inv *inv, pd_inv_entity en, const inv_cursor_ops *ops,
-                              const char *order)
+                              const char *order, pd_sqlb *query)
 {
     pd_inv_cursor *c = calloc(1, sizeof *c);
     if (!c || !(c->order = strdup(order))) {
         free(c);
+        pd_sqlb_free(query);
+        free(query);
         return NULL;
     }
     c->inv = inv;
     c->en = en;
     c->ops = ops;
+    c->query = query;
+    c->total = -1;
     return c;
 }
 
@@ -547,18 +551,50 @@ void pd_inv_cursor_free(pd_inv_cursor **cp)
     *cp = NULL;
     if (c->ops->free)
         c->ops->free(c);
+    if (c->query)
+        pd_sqlb_free(c->query);
+    free(c->query);
     free(c->ids.v);
     free(c->order);
     free(c);
 }
 
+static pd_err cursor_id_row(const pd_row *row, void *ud)
+{
+    pd_inv_cursor *c = ud;
+    int64_t id = pd_row_int(row, 0);
+    if (id < 0) {
+        c->total = pd_row_int(row, 1);
+        return PD_OK;
+    }
+    return inv_ids_add(&c->ids, id);
+}
+
+pd_err pd_inv_cursor_prepare(pd_inv_cursor *c, pd_db *db)
+{
+    if (c->prepared)
+        return PD_OK;
+    c->prepared = true;
+    pd_sqlb *q = c->query;
+    pd_err rc = c->ops->prepare ? c->ops->prepare(c, db) : PD_OK;
+    if (!rc)
+        rc = pd_sqlb_ok(q) ? pd_db_query(db, q->sql, q->args, q->nargs, cursor_id_row, c) : PD_ERR_TOOBIG;
+    if (c->total < 0)
+        c->total = (int64_t)c->ids.n;
+    pd_sqlb_free(q);
+    free(q);
+    c->query = NULL;
+    return rc;
+}
+
 size_t pd_inv_cursor_rows(const pd_inv_cursor *c) { return c->ids.n; }
+int64_t pd_inv_cursor_total(const pd_inv_cursor *c) { return c->total; }
 
 pd_err pd_inv_cursor_next(pd_inv_cursor *c, pd_buf *out, bool *done)
 {
-    pd_err rc = PD_OK;
+    pd_err rc = pd_inv_cursor_prepare(c, c->inv->db);
     *done = false;
-    if (!c->started) {
+    if (!rc && !c->started) {
         c->started = true;
         rc = c->ops->head ? c->ops->head(c, out) : PD_OK;
     }
@@ -593,13 +629,16 @@ pd_err pd_inv_cursor_next(pd_inv_cursor *c, pd_buf *out, bool *done)
     return rc ? rc : pd_buf_err(out);
 }
 
+static int dump_piece(const char *piece, size_t len, void *ud)
+{
+    return pd_buf_add(ud, piece, len) ? -1 : 0;
+}
+
 pd_err inv_dump_into(const json_t *v, size_t flags, pd_buf *out)
 {
-    size_t n = json_dumpb(v, NULL, 0, flags);
-    char *at = n ? pd_buf_extend(out, n) : NULL;
-    if (!at)
-        return n ? pd_buf_err(out) : PD_ERR_NOMEM;
-    json_dumpb(v, at, n, flags);
+    /* one pass straight into the buffer: sizing first with json_dumpb would render it twice */
+    if (json_dump_callback(v, dump_piece, out, flags))
+        return pd_buf_err(out) ? pd_buf_err(out) : PD_ERR_NOMEM;
     return PD_OK;
 }
 
@@ -625,34 +664,16 @@ static const inv_cursor_ops list_ops = {
     .fetch = list_fetch, .head = list_head, .write = list_write, .sep = ",", .tail = "]",
 };
 
-/* A page's ids and the total, from one scan. */
-typedef struct page_ids {
-    inv_ids ids;
-    int64_t total;
-} page_ids;
-
-static pd_err page_id_row(const pd_row *row, void *ud)
-{
-    page_ids *p = ud;
-    int64_t id = pd_row_int(row, 0);
-    if (id < 0) {
-        p->total = pd_row_int(row, 1);
-        return PD_OK;
-    }
-    return inv_ids_add(&p->ids, id);
-}
-
 /* One scan keeps each match's id and sort keys; the total is counted over those and the
  * page sorted from them, then only the page's rows are joined and rendered: sorting narrow
  * rows and rendering 50 is far cheaper than sorting every joined row of a large inventory
  * to keep 50. The count travels as a row of its own (id -1), so a page past the end still
- * learns the total without scanning again. A page of more than build_max rows is not
- * rendered here: its ids become a cursor (*cur) that renders a batch at a time. */
+ * learns the total without scanning again. With `cur` that scan is not run here: the cursor
+ * runs it when prepared (off the loop, for the API) and renders a batch at a time. */
 static pd_err page_by_ids(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, const char *conds,
                           const sort_keys *k, const char *order, int64_t limit, int64_t offset,
-                          size_t build_max, pd_sqlb *c, pd_inv_list *out, pd_inv_cursor **cur)
+                          pd_sqlb *c, pd_inv_list *out, pd_inv_cursor **cur)
 {
-    page_ids ids = {{0}, 0};
     pd_sqlb_init(c);
     pd_sqlb_add(c, "WITH m AS MATERIALIZED (");
     inv_select_cols_from(c, en, k->cols, conds);
@@ -662,31 +683,35 @@ static pd_err page_by_ids(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, const
         pd_sqlb_arg(c, b->args[i]);
     pd_sqlb_arg(c, PD_SQL_I(limit < 0 ? INT64_MAX : limit));
     pd_sqlb_arg(c, PD_SQL_I(offset));
-    pd_err rc = pd_sqlb_ok(c) ? pd_db_query(inv->db, c->sql, c->args, c->nargs, page_id_row, &ids)
-                              : PD_ERR_TOOBIG;
-    pd_sqlb_free(c);
-    out->total = ids.total;
-    if (!rc && ids.ids.n > build_max) {
-        if (!(*cur = inv_cursor_new(inv, en, &list_ops, order)))
-            rc = PD_ERR_NOMEM;
-        else
-            (*cur)->ids = ids.ids;
-        ids.ids = (inv_ids){0};
-    } else if (!rc && ids.ids.n) {
+    pd_sqlb *q = malloc(sizeof *q);
+    if (!q) {
+        pd_sqlb_free(c);
+        return PD_ERR_NOMEM;
+    }
+    *q = *c;  /* the builder owns its text copies: moved, not shared */
+    pd_inv_cursor *pc = inv_cursor_new(inv, en, &list_ops, order, q);
+    if (!pc)
+        return PD_ERR_NOMEM;
+    if (cur) {
+        *cur = pc;
+        return PD_OK;
+    }
+    pd_err rc = pd_inv_cursor_prepare(pc, inv->db);
+    out->total = pc->total;
+    if (!rc && pc->ids.n) {
         pd_sqlb_init(c);
-        inv_select_ids(c, en, ids.ids.v, ids.ids.n, order);
+        inv_select_ids(c, en, pc->ids.v, pc->ids.n, order);
         rc = inv_fetch(inv, en, c, out->items);
         pd_sqlb_free(c);
     }
-    free(ids.ids.v);
+    pd_inv_cursor_free(&pc);
     return rc;
 }
 
 /* Runs `b` (filters from where_at, then its ORDER BY) through page_by_ids; a sort too long
  * for its key list as the total over count(*) and then the rows. */
 static pd_err paged(pd_inv *inv, pd_inv_entity en, pd_sqlb *b, size_t where_at, const sort_keys *k,
-                    int64_t limit, int64_t offset, size_t build_max, pd_inv_list *out,
-                    pd_inv_cursor **cur)
+                    int64_t limit, int64_t offset, pd_inv_list *out, pd_inv_cursor **cur)
 {
     const char *conds = b->sql + where_at, *order = strstr(conds, " ORDER BY ");
     pd_sqlb *c = malloc(sizeof *c);
@@ -694,7 +719,7 @@ static pd_err paged(pd_inv *inv, pd_inv_entity en, pd_sqlb *b, size_t where_at, 
         return PD_ERR_NOMEM;
     pd_err rc;
     if (!k->over) {
-        rc = page_by_ids(inv, en, b, conds, k, order, limit, offset, build_max, c, out, cur);
+        rc = page_by_ids(inv, en, b, conds, k, order, limit, offset, c, out, cur);
     } else {
         pd_sqlb_init(c);
         inv_select_cols_from(c, en, "count(*)", conds);
@@ -719,19 +744,17 @@ static pd_err paged(pd_inv *inv, pd_inv_entity en, pd_sqlb *b, size_t where_at, 
 pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n,
                        pd_inv_list *out, pd_inv_err *e)
 {
-    return pd_inv_list_open(inv, en, p, n, SIZE_MAX, out, NULL, e);
+    return pd_inv_list_open(inv, en, p, n, out, NULL, e);
 }
 
 pd_err pd_inv_list_open(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n,
-                        size_t build_max, pd_inv_list *out, pd_inv_cursor **cur, pd_inv_err *e)
+                        pd_inv_list *out, pd_inv_cursor **cur, pd_inv_err *e)
 {
     int64_t limit = -1, offset = 0;
     const char *lv = param(p, n, "limit"), *ov = param(p, n, "offset");
     pd_err rc;
     if (cur)
         *cur = NULL;
-    else
-        build_max = SIZE_MAX;
     if (lv && (rc = parse_count("limit", lv, &limit, e)))
         return rc;
     if (ov && (rc = parse_count("offset", ov, &offset, e)))
@@ -758,7 +781,7 @@ pd_err pd_inv_list_open(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, si
         if (en == PD_INV_FILAMENT && param(p, n, "color_hex")) {
             rc = color_list(inv, p, n, b, limit, offset, out, e);
         } else {
-            rc = paged(inv, en, b, where_at, k, limit, offset, build_max, out, cur);
+            rc = paged(inv, en, b, where_at, k, limit, offset, out, cur);
         }
         if (rc && !e->code)
             pd_inv_fail(e, rc, NULL, NULL, "%s", rc == PD_ERR_TOOBIG ? "Too many filter terms." : pd_strerror(rc));

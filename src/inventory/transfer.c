@@ -106,6 +106,7 @@ typedef struct export_ctx {
     json_t *keys;              /* every key of every row, as a set: the CSV header */
     const char **sorted;       /* its keys, sorted (they live in keys) */
     size_t nkeys;
+    bool allow_archived;
 } export_ctx;
 
 typedef struct export_rows {
@@ -270,10 +271,12 @@ static void export_free(pd_inv_cursor *c)
     free(x);
 }
 
+static pd_err csv_keys(pd_inv_cursor *c, pd_db *db);
+
 static const inv_cursor_ops export_ops[] = {
     [PD_INV_FMT_JSON] = {.fetch = export_fetch, .head = json_head, .write = json_row,
                          .free = export_free, .sep = ",", .tail = "]"},
-    [PD_INV_FMT_CSV] = {.fetch = export_fetch, .head = csv_head, .write = csv_row,
+    [PD_INV_FMT_CSV] = {.prepare = csv_keys, .fetch = export_fetch, .head = csv_head, .write = csv_row,
                         .free = export_free},
 };
 
@@ -299,9 +302,14 @@ static pd_err collect_key(const pd_row *row, void *ud)
 
 /* The CSV header: every column of every level (they head the CSV even when there is no
  * row), and every extra key an exported object has, found before any row is sent. */
-static pd_err csv_keys(pd_inv *inv, pd_inv_entity en, bool allow_archived, export_ctx *x, pd_sqlb *b)
+static pd_err csv_keys(pd_inv_cursor *c, pd_db *db)
 {
+    export_ctx *x = c->ud;
+    pd_inv_entity en = c->en;
     pd_err rc = PD_OK;
+    pd_sqlb *b = malloc(sizeof *b);
+    if (!b)
+        return PD_ERR_NOMEM;
     for (int e = 0; e <= (int)en && !rc; e++) {
         char prefix[KEY_MAX], key[KEY_MAX], col[8];
         level_prefix(en, e, prefix);
@@ -315,14 +323,14 @@ static pd_err csv_keys(pd_inv *inv, pd_inv_entity en, bool allow_archived, expor
         pd_sqlb_add(b, "SELECT DISTINCT key FROM extra WHERE entity = ? AND entity_id IN (");
         pd_sqlb_arg(b, PD_SQL_S(pd_inv_entity_name((pd_inv_entity)e)));
         inv_select_cols_from(b, en, col, col);
-        export_conds(b, en, allow_archived);
+        export_conds(b, en, x->allow_archived);
         pd_sqlb_add(b, ")");
         key_level l = {prefix, x->keys};
         if (!rc)
-            rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, collect_key, &l)
-                               : PD_ERR_TOOBIG;
+            rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, b->args, b->nargs, collect_key, &l) : PD_ERR_TOOBIG;
         pd_sqlb_free(b);
     }
+    free(b);
     size_t i = 0;
     const char *k;
     json_t *v;
@@ -337,11 +345,6 @@ static pd_err csv_keys(pd_inv *inv, pd_inv_entity en, bool allow_archived, expor
     return PD_OK;
 }
 
-static pd_err collect_id(const pd_row *row, void *ud)
-{
-    return inv_ids_add(ud, pd_row_int(row, 0));
-}
-
 pd_err pd_inv_export_open(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool allow_archived,
                           pd_inv_cursor **out)
 {
@@ -352,35 +355,26 @@ pd_err pd_inv_export_open(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool
     snprintf(order, sizeof order, " ORDER BY %s.id", inv_tables[en].alias);
     snprintf(col, sizeof col, "%s.id", inv_tables[en].alias);
     export_ctx *x = calloc(1, sizeof *x);
-    if (!x || !(x->keys = json_object())) {
+    pd_sqlb *q = malloc(sizeof *q);
+    if (!x || !q || !(x->keys = json_object())) {
         free(x);
+        free(q);
         return PD_ERR_NOMEM;
     }
-    pd_inv_cursor *c = inv_cursor_new(inv, en, &export_ops[fmt], order);
+    x->allow_archived = allow_archived;
+    pd_sqlb_init(q);
+    inv_select_cols_from(q, en, col, NULL);
+    export_conds(q, en, allow_archived);
+    pd_sqlb_add(q, "%s", order);
+    pd_inv_cursor *c = inv_cursor_new(inv, en, &export_ops[fmt], order, q);
     if (!c) {
         json_decref(x->keys);
         free(x);
         return PD_ERR_NOMEM;
     }
     c->ud = x;
-    pd_sqlb *b = malloc(sizeof *b);
-    pd_err rc = b ? PD_OK : PD_ERR_NOMEM;
-    if (!rc && fmt == PD_INV_FMT_CSV)
-        rc = csv_keys(inv, en, allow_archived, x, b);
-    if (!rc) {
-        pd_sqlb_init(b);
-        inv_select_cols_from(b, en, col, NULL);
-        export_conds(b, en, allow_archived);
-        pd_sqlb_add(b, "%s", order);
-        rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, collect_id, &c->ids)
-                           : PD_ERR_TOOBIG;
-        pd_sqlb_free(b);
-    }
-    free(b);
-    if (rc)
-        pd_inv_cursor_free(&c);
     *out = c;
-    return rc;
+    return PD_OK;
 }
 
 pd_err pd_inv_export(pd_inv *inv, pd_inv_entity en, pd_inv_format fmt, bool allow_archived, char **out,

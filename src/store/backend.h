@@ -16,7 +16,8 @@ typedef struct pd_store_ops {
     const char *type_int;
     const char *type_real;
     const char *ilike;                /* case-insensitive LIKE: SQLite's LIKE is, PostgreSQL's is not */
-    pd_err (*open)(const char *target, pd_store **out, char *err, size_t errlen);
+    /* reader: a read-only connection for pd_db_read, without the schema's set-up */
+    pd_err (*open)(const char *target, bool reader, pd_store **out, char *err, size_t errlen);
     void (*close)(pd_store *s);
     /* Several statements, no parameters (DDL, BEGIN/COMMIT/ROLLBACK). */
     pd_err (*exec)(pd_store *s, const char *sql);
@@ -42,9 +43,13 @@ typedef struct pd_store_ops {
     void (*lock_wait)(pd_store *s, int max_ms, void (*on_wait)(void *ud), void *ud);
 } pd_store_ops;
 
+typedef struct pd_db_reads pd_db_reads;
+
 struct pd_db {
     const pd_store_ops *ops;
     pd_store *s;
+    char *target;       /* what readers open; NULL when there can be no second connection */
+    pd_db_reads *reads; /* pd_db_read's connections and queue, made on first use */
     int tx_depth;   /* pd_db_begin nesting: only the outermost level talks to the backend */
     bool tx_failed; /* an inner level rolled back: the outermost commit becomes a rollback */
 };
@@ -59,6 +64,8 @@ struct pd_row {
  * them that other users may read (an older install's 0644 file, a 0755 directory) loses those
  * bits, and the log says so. Nothing happens to a path that does not exist. */
 void pd_db_keep_private(const char *path);
+/* reader.c: closes the readers (none may be working: the loop has run to its end) */
+void pd_db_reads_free(pd_db *db);
 
 extern const pd_store_ops pd_store_sqlite;
 extern const pd_store_ops pd_store_pg;

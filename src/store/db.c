@@ -132,7 +132,11 @@ pd_err pd_db_open(pd_db **out, const char *url, const char *data_dir, char *err,
         return PD_ERR_NOMEM;
     }
     db->ops = ops;
-    pd_err rc = ops->open(target, &db->s, err, errlen);
+    pd_err rc = ops->open(target, false, &db->s, err, errlen);
+    /* a private in-memory SQLite database cannot be opened a second time */
+    bool memory = ops->kind == PD_DB_SQLITE && (!*target || !strcmp(target, ":memory:"));
+    if (!rc && !memory && !(db->target = strdup(target)))
+        rc = PD_ERR_NOMEM;
     if (!rc)
         rc = migrate(db, err, errlen);
     if (rc)
@@ -145,8 +149,10 @@ void pd_db_close(pd_db **db)
 {
     if (!*db)
         return;
+    pd_db_reads_free(*db);
     if ((*db)->s)
         (*db)->ops->close((*db)->s);
+    free((*db)->target);
     free(*db);
     *db = NULL;
 }

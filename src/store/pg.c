@@ -85,6 +85,7 @@ static pd_err pq_load(char *err, size_t errlen)
 struct pd_store {
     PGconn *c;
     bool in_tx; /* the server last said a transaction was open */
+    bool reader; /* pd_db_read's connection: its sessions refuse writes */
     char err[256];
 };
 
@@ -145,7 +146,9 @@ static pd_err pg_run(pd_store *s, const char *sql)
  * timestamps are UTC, and text comes back as UTF-8 whatever the database's encoding. */
 static pd_err pg_session(pd_store *s)
 {
-    return pg_run(s, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'");
+    return pg_run(s, s->reader ? "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'; "
+                                 "SET default_transaction_read_only = on"
+                               : "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'");
 }
 
 /* The server may drop the connection (restart, failover, an administrator): the statement
@@ -192,7 +195,7 @@ static void pg_close(pd_store *s)
     free(s);
 }
 
-static pd_err pg_open(const char *url, pd_store **out, char *err, size_t errlen)
+static pd_err pg_open(const char *url, bool reader, pd_store **out, char *err, size_t errlen)
 {
     pd_err rc = pq_load(err, errlen);
     if (rc)
@@ -210,9 +213,10 @@ static pd_err pg_open(const char *url, pd_store **out, char *err, size_t errlen)
         return PD_ERR_DB;
     }
     PQsetNoticeReceiver(s->c, pg_quiet, NULL);
+    s->reader = reader;
     if (pg_session(s) ||
-        pg_run(s, "CREATE TABLE IF NOT EXISTS pd_schema (version INTEGER NOT NULL);"
-                  "INSERT INTO pd_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM pd_schema);")) {
+        (!reader && pg_run(s, "CREATE TABLE IF NOT EXISTS pd_schema (version INTEGER NOT NULL);"
+                              "INSERT INTO pd_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM pd_schema);"))) {
         snprintf(err, errlen, "cannot prepare PostgreSQL database: %s", s->err);
         pg_close(s);
         return PD_ERR_DB;

@@ -121,12 +121,12 @@ static void sq_create_private(const char *path)
         close(fd);
 }
 
-static pd_err sq_open(const char *path, pd_store **out, char *err, size_t errlen)
+static pd_err sq_open(const char *path, bool reader, pd_store **out, char *err, size_t errlen)
 {
     pd_store *s = calloc(1, sizeof *s);
     if (!s)
         return PD_ERR_NOMEM;
-    if (*path && strcmp(path, ":memory:")) {
+    if (!reader && *path && strcmp(path, ":memory:")) {
         static const char *const sides[] = {"", "-wal", "-shm"};
         sq_create_private(path);
         for (size_t i = 0; i < sizeof sides / sizeof sides[0]; i++) {
@@ -135,19 +135,27 @@ static pd_err sq_open(const char *path, pd_store **out, char *err, size_t errlen
                 pd_db_keep_private(side);
         }
     }
-    /* one connection used by the loop thread only: no mutex needed around it */
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    /* each connection is used by one thread at a time (the loop's, or a reader handed from one
+     * pool thread to the next by libuv's queue): no mutex needed around it */
+    int flags = reader ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
     sq_lock_wait(s, 5000, NULL, NULL);
     /* cache_size: up to 8 MB of pages (allocated as used), so a 100,000-spool list is served
-     * from memory rather than re-read from the OS on every query */
-    if (sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
-                   "PRAGMA cache_size=-8192; PRAGMA analysis_limit=1000;")) {
+     * from memory rather than re-read from the OS on every query. A reader keeps the WAL mode
+     * the database has (it is stored in the file) and refuses to write even by mistake; it
+     * walks a table once per read, so a small cache serves it as well. */
+    if (sq_exec(s, reader ? "PRAGMA query_only=1; PRAGMA cache_size=-1024;"
+                          : "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
+                            "PRAGMA cache_size=-8192; PRAGMA analysis_limit=1000;")) {
         snprintf(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
+    }
+    if (reader) {
+        *out = s;
+        return PD_OK;
     }
     /* ANALYZE (sampled, so it stays quick on a large file) tells the planner that, say, every
      * spool has one of two filaments, so it scans instead of walking an index row by row. It

@@ -7,13 +7,16 @@
  * each backend expands (see schema.c).
  *
  * Calls are synchronous and made from the loop thread: SQLite is a local file, PostgreSQL a
- * loopback or Unix-socket round trip per statement. */
+ * loopback or Unix-socket round trip per statement. A read that walks a large table goes off
+ * the loop with pd_db_read (below). */
 #ifndef PD_STORE_H
 #define PD_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <uv.h>
 
 #include "core/err.h"
 
@@ -47,6 +50,21 @@ typedef pd_err (*pd_row_fn)(const pd_row *row, void *ud);
  * this binary is refused with PD_ERR_SCHEMA and a message saying so. *out is NULL on failure. */
 pd_err pd_db_open(pd_db **out, const char *url, const char *data_dir, char *err, size_t errlen);
 void pd_db_close(pd_db **db);  /* NULLs *db; NULL is fine */
+
+/* Reads off the loop. One statement over 100,000 rows (a whole list's ids, the keys of an
+ * export) takes tens of milliseconds that the loop must not spend: pd_db_read runs `work` in
+ * libuv's thread pool with `rd`, a connection of its own opened read-only on the same database
+ * (SQLite's WAL lets it read while the loop's connection writes; a statement sees what was
+ * committed when it began), then `done` on the loop with work's result. work touches nothing
+ * but rd and what ud owns. At most PD_DB_READERS run at once, each on its own connection
+ * (kept open for the next); further ones wait in order, at most PD_DB_READ_QUEUE, past which
+ * PD_ERR_BUSY is returned and neither function runs. A database with no second connection
+ * (SQLite in memory) runs both on the loop, with db itself, before pd_db_read returns. */
+#define PD_DB_READERS 2
+#define PD_DB_READ_QUEUE 64
+typedef pd_err (*pd_db_read_fn)(pd_db *rd, void *ud);
+typedef void (*pd_db_read_done)(pd_err rc, void *ud);
+pd_err pd_db_read(pd_db *db, uv_loop_t *loop, pd_db_read_fn work, pd_db_read_done done, void *ud);
 int pd_db_schema_version(pd_db *db);
 int pd_db_schema_latest(void);
 
