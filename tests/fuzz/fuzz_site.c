@@ -8,7 +8,7 @@
 
 #include "http/site.h"
 
-#define MAX_INPUT 8192 /* lws bounds each header; longer inputs add nothing */
+#define INPUT_MAX 8192 /* lws bounds each header; longer inputs add nothing */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,7 +22,7 @@ static const pd_http_site site = {files, 3, "/index.html"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > MAX_INPUT)
+    if (size > INPUT_MAX)
         return 0;
     char *buf = malloc(size + 1);
     if (!buf)

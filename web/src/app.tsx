@@ -100,7 +100,7 @@ function TokenGate(props: { onToken: () => void }) {
 export function App() {
   const path = usePath();
   const route = parseRoute(path);
-  const { status } = useStatus();
+  const { status, stale } = useStatus();
   const [, setGen] = useState(0);
   useEffect(() => {
     const main = document.getElementById('main');
@@ -140,7 +140,7 @@ export function App() {
         Skip to content
       </a>
       <header class="topbar">
-        <a class="brand" href="/" onClick={onLinkClick}>
+        <a class="brand" href="/" onClick={onLinkClick} aria-label="printdeck: printers">
           <img src="/icon.svg" alt="" width="28" height="28" />
           <span>printdeck</span>
         </a>
@@ -161,7 +161,7 @@ export function App() {
           ))}
         </ul>
       </nav>
-      <main id="main" tabIndex={-1}>
+      <main id="main" tabIndex={-1} class={stale && status !== 'live' ? 'stale' : undefined}>
         {page}
       </main>
     </>

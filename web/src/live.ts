@@ -38,26 +38,44 @@ export function startLive() {
   });
 }
 
+// Each hook re-renders once after subscribing: a change between its first render and its
+// effect would otherwise be missed until the next one.
 export function usePrinter(id: number): Printer | undefined {
   const [, tick] = useState(0);
-  useEffect(() => store.subscribe(id, () => tick((n) => n + 1)), [id]);
+  useEffect(() => {
+    const off = store.subscribe(id, () => tick((n) => n + 1));
+    tick((n) => n + 1);
+    return off;
+  }, [id]);
   return store.printers.get(id);
 }
 
 export function usePrinterIndex(): Printer[] {
   const [, tick] = useState(0);
-  useEffect(() => store.subscribeIndex(() => tick((n) => n + 1)), []);
+  useEffect(() => {
+    const off = store.subscribeIndex(() => tick((n) => n + 1));
+    tick((n) => n + 1);
+    return off;
+  }, []);
   return [...store.printers.values()];
 }
 
 export function useStatus() {
   const [, tick] = useState(0);
-  useEffect(() => store.subscribeStatus(() => tick((n) => n + 1)), []);
+  useEffect(() => {
+    const off = store.subscribeStatus(() => tick((n) => n + 1));
+    tick((n) => n + 1);
+    return off;
+  }, []);
   return { status: store.status, retryAt: store.retryAt, stale: store.stale, staleAt: store.staleAt };
 }
 
 export function useSlots() {
   const [, tick] = useState(0);
-  useEffect(() => store.subscribeSlots(() => tick((n) => n + 1)), []);
+  useEffect(() => {
+    const off = store.subscribeSlots(() => tick((n) => n + 1));
+    tick((n) => n + 1);
+    return off;
+  }, []);
   return store.slots;
 }

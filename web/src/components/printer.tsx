@@ -7,9 +7,9 @@ import {
 } from '../format';
 import { onLinkClick } from '../router';
 import { slotKey } from '../store';
-import { usePrinter, useSlots } from '../live';
+import { usePrinter, useSlots, useStatus } from '../live';
 import type { AmsUnit, Printer, Slot, Tray } from '../types';
-import { Confirm, Meter, Swatch } from './ui';
+import { Confirm, Icon, Meter, Swatch } from './ui';
 
 const ACTIVE = new Set(['RUNNING', 'PREPARE', 'PAUSE', 'SLICING']);
 
@@ -52,7 +52,7 @@ export function AmsRow(props: { p: Printer; unit: AmsUnit; slots: Map<string, Sl
         <span>AMS {unit.id + 1}</span>
         {(unit.humidity !== null && unit.humidity !== undefined) || unit.humidity_pct != null ? (
           <span class="muted" title="Humidity">
-            💧 {humidityLabel(unit.humidity, unit.humidity_pct)}
+            <Icon name="drop" /> {humidityLabel(unit.humidity, unit.humidity_pct)}
           </span>
         ) : null}
       </div>
@@ -90,9 +90,11 @@ export function Controls(props: { p: Printer; compact?: boolean }) {
       setBusy(false);
     }
   };
+  const { status, stale } = useStatus();
   const paused = p.state === 'PAUSE';
   const printing = isActive(p);
-  const off = !p.online;
+  // what a card shows while the stream is down may be old: no command on it
+  const off = !p.online || stale || status !== 'live';
   const texts = {
     pause: { title: `Pause ${p.name}?`, message: 'The print head parks and the print waits until you resume it.', action: 'Pause' },
     resume: { title: `Resume ${p.name}?`, message: 'The print continues where it stopped.', action: 'Resume' },
@@ -102,15 +104,15 @@ export function Controls(props: { p: Printer; compact?: boolean }) {
     <div class="controls">
       {paused ? (
         <button type="button" class="btn" disabled={off || busy} onClick={() => setAsk('resume')}>
-          ▶ Resume
+          <Icon name="play" /> Resume
         </button>
       ) : (
         <button type="button" class="btn" disabled={off || busy || !printing} onClick={() => setAsk('pause')}>
-          ⏸ Pause
+          <Icon name="pause" /> Pause
         </button>
       )}
       <button type="button" class="btn danger-outline" disabled={off || busy || !printing} onClick={() => setAsk('stop')}>
-        ■ Stop
+        <Icon name="stop" /> Stop
       </button>
       <button
         type="button"
@@ -119,7 +121,7 @@ export function Controls(props: { p: Printer; compact?: boolean }) {
         disabled={off || busy}
         onClick={() => run({ command: 'light', on: p.light !== 'on' })}
       >
-        💡 Light
+        <Icon name="light" /> Light
       </button>
       <label class="speed">
         <span class="visually-hidden">Print speed of {p.name}</span>
@@ -168,7 +170,7 @@ export function JobLine(props: { p: Printer }) {
         <span>
           {active && p.remaining_min !== undefined ? (
             <>
-              {duration(p.remaining_min)} left · <span title="Finish time">⏱ {finishClock(p.remaining_min)}</span>
+              {duration(p.remaining_min)} left · <span title="Finish time"><Icon name="clock" /> {finishClock(p.remaining_min)}</span>
             </>
           ) : (
             ''

@@ -58,7 +58,8 @@ function SlotRow(props: { p: Printer; unit: number; tray: Tray; slot?: Slot; onA
           </span>
         )}
       </td>
-      <td class="actions">
+      <td>
+        <div class="actions">
         <button type="button" class="btn sm" onClick={props.onAssign}>
           Assign…
         </button>
@@ -67,6 +68,7 @@ function SlotRow(props: { p: Printer; unit: number; tray: Tray; slot?: Slot; onA
             Unassign
           </button>
         )}
+        </div>
       </td>
     </tr>
   );

@@ -51,6 +51,10 @@ function filamentDefs(vendors: Vendor[]): FieldDef[] {
     { name: 'material', label: 'Material', required: true, hint: 'PLA, PETG, ABS…' },
     { name: 'color_hex', label: 'Colour', type: 'color' },
     { name: 'multi_color_hexes', label: 'Multi-colour', hint: 'RRGGBB,RRGGBB,… (overrides the colour)' },
+    {
+      name: 'multi_color_direction', label: 'Multi-colour kind', type: 'select',
+      options: [{ value: '', label: 'Single colour' }, { value: 'coaxial', label: 'Coaxial (co-extruded)' }, { value: 'longitudinal', label: 'Longitudinal (gradient)' }],
+    },
     { name: 'density', label: 'Density (g/cm³)', type: 'number', min: 0, required: true },
     { name: 'diameter', label: 'Diameter (mm)', type: 'number', min: 0, required: true },
     { name: 'weight', label: 'Net weight (g)', type: 'number', min: 0 },
