@@ -133,14 +133,14 @@ const ICONS: Record<string, string> = {
   stop: 'M6 6h12v12H6z',
   light: 'M9 21h6v-1H9zm3-19a7 7 0 0 0-4 12.7V17h8v-2.3A7 7 0 0 0 12 2z',
   drop: 'M12 3s-6 6.5-6 11a6 6 0 0 0 12 0c0-4.5-6-11-6-11z',
-  clock: 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm1 5h-2v6l5 3 1-1.7-4-2.3z',
+  clock: 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 2a8 8 0 1 1 0 16 8 8 0 0 1 0-16zm1 3h-2v6l5 3 1-1.7-4-2.3z',
 };
 
 /** An inline icon: drawn the same on every device, unlike emoji, and hidden from readers. */
 export function Icon(props: { name: keyof typeof ICONS }) {
   return (
     <svg class="icon" viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">
-      <path d={ICONS[props.name]} fill="currentColor" />
+      <path d={ICONS[props.name]} fill="currentColor" fill-rule="evenodd" />
     </svg>
   );
 }
