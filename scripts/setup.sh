@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev openssl
       libuv1-dev libwebsockets-dev libmosquitto-dev libjansson-dev libsqlite3-dev libpq-dev postgresql
-      libssl-dev libsodium-dev libcmocka-dev mosquitto mosquitto-clients curl sqlite3)
+      libssl-dev libsodium-dev libcmocka-dev mosquitto mosquitto-clients curl sqlite3
+      nodejs zlib1g-dev libbrotli-dev chromium)
+# Debian's nodejs comes without npm; some other builds of nodejs carry it (and conflict with it)
+command -v npm >/dev/null || PKGS+=(npm)
 [ "${PD_SETUP_BENCH:-0}" = 1 ] && PKGS+=(wrk nginx-light)
 
 missing=()
@@ -20,3 +23,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # The Debian mosquitto package may start a system broker on 1883; printdeck never uses it.
+
+# The dashboard's build tools (web/package-lock.json), again only when the lockfile changed.
+lock=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+if [ "$(cat web/node_modules/.pd-lock 2>/dev/null)" != "$lock" ]; then
+  echo "setup: npm ci in web/"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock" > web/node_modules/.pd-lock
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: unit tests (cmocka/CTest) in a normal and an ASan+UBSan build, the integration
 # suite (real mosquitto over TLS, simulator, daemon, HTTP and SSE) against the sanitized
-# binaries, once on SQLite and once on PostgreSQL, and each libFuzzer target for a short run.
+# binaries, once on SQLite and once on PostgreSQL, the dashboard's Vitest and end-to-end
+# (headless Chromium) tests, and each libFuzzer target for a short run.
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +69,14 @@ step "integration tests on SQLite (sanitized daemon + simulator, real broker)"
 PD_TEST_PG="" integration
 step "integration tests on PostgreSQL"
 integration
+
+step "dashboard: logic (Vitest)"
+(cd web && npx vitest run)
+# Headless Chromium against the sanitized daemon, broker and simulator; screenshots of every
+# screen at phone and desktop sizes land in $BUILD/screenshots
+step "dashboard: end to end (Playwright, Chromium)"
+PD_TEST_PG="" PD_SCREENSHOTS="$PWD/$BUILD/screenshots" PD_BIN="$PWD/$BUILD_ASAN/printdeck" \
+  PD_SIM="$PWD/$BUILD_ASAN/printdeck-sim" node --test --test-concurrency=1 tests/e2e/
 
 step "fuzz targets (${FUZZ_SECONDS}s each)"
 make --no-print-directory fuzz

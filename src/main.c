@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/web.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "printer/printer.h"
@@ -265,6 +266,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_transfer_routes, pd_api_transfer_nroutes);
     pd_http_add_routes(d->http, pd_api_settings_routes, pd_api_settings_nroutes);
     pd_http_add_routes(d->http, pd_api_ams_routes, pd_api_ams_nroutes);
+    pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");
         return -1;

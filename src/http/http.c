@@ -30,6 +30,7 @@
 #include "http/access.h"
 #include "http/chunked.h"
 #include "http/router.h"
+#include "http/site.h"
 
 #define HTTP_PROTOCOL "pd-http"
 /* One lws_write per WRITEABLE, large enough that a typical reply leaves in one write: each
@@ -335,6 +336,30 @@ void pd_req_reply_raw(pd_req *r, int status, const char *content_type, const cha
     if (len)
         memcpy(out, body, len);
     req_queue(r, status, content_type);
+}
+
+void pd_req_reply_site(pd_req *r, const pd_http_site *site)
+{
+    char ae[HTTP_TOKEN_MAX], inm[HTTP_TOKEN_MAX];
+    pd_site_pick p;
+    if (pd_site_pick_file(site, r->path, strlen(r->path),
+                          pd_req_header(r, "accept-encoding", ae, sizeof ae), &p)) {
+        pd_req_reply_error(r, PD_ERR_NOTFOUND, "no such file: %.*s", pd_jw_utf8_cut(r->path, 200),
+                           r->path);
+        return;
+    }
+    pd_req_add_header(r, "Cache-Control",
+                      p.file->immutable ? "public, max-age=31536000, immutable" : "no-cache");
+    pd_req_add_header(r, "ETag", p.etag);
+    if (p.file->gz || p.file->br)
+        pd_req_add_header(r, "Vary", "Accept-Encoding");
+    if (pd_req_header(r, "if-none-match", inm, sizeof inm) && pd_site_etag_match(inm, p.etag)) {
+        pd_req_reply_raw(r, 304, NULL, NULL, 0);
+        return;
+    }
+    if (p.encoding)
+        pd_req_add_header(r, "Content-Encoding", p.encoding);
+    pd_req_reply_raw(r, 200, p.file->ctype, (const char *)p.body, p.len);
 }
 
 void pd_req_reply_json(pd_req *r, int status, json_t *body)
@@ -731,7 +756,7 @@ static int write_headers(pd_req *r, struct lws *wsi)
     lws_add_http_header_by_token(wsi, tok, (const unsigned char *)(val), (int)strlen(val), &p, end)
     if (lws_add_http_header_status(wsi, (unsigned)r->status, &p, end) ||
         (r->ctype[0] && ADD_HDR(WSI_TOKEN_HTTP_CONTENT_TYPE, r->ctype)) ||
-        (!stream && r->status != 204 &&
+        (!stream && r->status != 204 && r->status != 304 &&
          lws_add_http_header_content_length(wsi, reply_len(r), &p, end)) ||
         (sse && ADD_HDR(WSI_TOKEN_HTTP_CACHE_CONTROL, "no-cache")) ||
         (r->status == 401 && ADD_HDR(WSI_TOKEN_HTTP_WWW_AUTHENTICATE, "Bearer")) ||

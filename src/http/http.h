@@ -25,10 +25,31 @@ enum {
     PD_ROUTE_SPOOLMAN = 1u << 1,
 };
 
+/* A file of a site built into the binary (tools/webgen makes the table from the web build),
+ * with its gzip and brotli variants made at build time (NULL where they would not be smaller). */
+typedef struct pd_http_file {
+    const char *path;          /* "/assets/index-3f2a1b9c.js"; a site's files sorted by strcmp */
+    const char *ctype;
+    const char *etag;          /* quoted: "\"9f86d081884c7d65\"" */
+    bool immutable;            /* the name carries a content hash: cached for a year */
+    const unsigned char *body, *gz, *br;
+    size_t len, gz_len, br_len;
+} pd_http_file;
+
+typedef struct pd_http_site {
+    const pd_http_file *files;
+    size_t n;
+    /* answers a client route (a path whose last segment has no '.', "/printers/7") so a
+     * single-page app opens on any of its URLs: "/index.html" */
+    const char *fallback;
+} pd_http_site;
+
 typedef struct pd_route {
     /* "GET", "POST", "PATCH", "DELETE", "PUT", or "WS": a WebSocket handshake (GET with
      * Upgrade: websocket) to the pattern; the handler accepts it with pd_req_ws_accept or
-     * refuses it with a reply */
+     * refuses it with a reply. "FILES": the route of a built-in site; it takes GET and HEAD
+     * for every path under the pattern (a prefix ending in '/') that no other route has,
+     * never one under /api, and its handler answers with pd_req_reply_site. */
     const char *method;
     const char *pattern;       /* "/api/v1/printers/{id}/raw": {name} matches one segment */
     pd_handler fn;
@@ -101,6 +122,12 @@ const char *pd_req_header(pd_req *r, const char *name, char *buf, size_t buflen)
  * a message naming the problem and returns NULL when the body is not a JSON object. */
 const char *pd_req_body(pd_req *r, size_t *len);
 json_t *pd_req_json(pd_req *r);  /* borrowed; freed with the request */
+
+/* The site's file for the request's path, or its fallback for a client route, or 404: the
+ * body precompressed when Accept-Encoding allows (brotli, then gzip), an ETag and 304 when
+ * If-None-Match has it, Cache-Control "public, max-age=31536000, immutable" for hashed
+ * names and "no-cache" for the rest, which a browser then revalidates. */
+void pd_req_reply_site(pd_req *r, const pd_http_site *site);
 
 /* Exactly one reply per request. A handler may return without replying and reply later
  * (async, e.g. waiting for a printer ack); it must then register on_abort: if the client

@@ -5,7 +5,8 @@
 
 static bool method_known(const char *m)
 {
-    static const char *const known[] = {"GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS", "WS"};
+    static const char *const known[] = {"GET",     "POST", "PATCH", "PUT",
+                                        "DELETE",  "OPTIONS", "WS", "FILES"};
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         if (!strcmp(m, known[i]))
             return true;
@@ -37,13 +38,22 @@ static bool pattern_valid(const char *pat)
     return true;
 }
 
+/* A FILES prefix: "/" or "/app/", without captures. */
+static bool prefix_valid(const char *pat)
+{
+    size_t len = strlen(pat);
+    return pat[0] == '/' && pat[len - 1] == '/' && !strpbrk(pat, "{}");
+}
+
 pd_err pd_router_add(pd_router *rt, const pd_route *routes, size_t n)
 {
     if (n > PD_ROUTER_MAX_ROUTES - rt->n)
         return PD_ERR_TOOBIG;
     for (size_t i = 0; i < n; i++)
         if (!routes[i].fn || !routes[i].method || !routes[i].pattern ||
-            !method_known(routes[i].method) || !pattern_valid(routes[i].pattern))
+            !method_known(routes[i].method) ||
+            !(strcmp(routes[i].method, "FILES") ? pattern_valid(routes[i].pattern)
+                                                : prefix_valid(routes[i].pattern)))
             return PD_ERR_INVAL;
     for (size_t i = 0; i < n; i++)
         rt->v[rt->n++] = &routes[i];
@@ -103,6 +113,29 @@ static void allow_add(char *allow, size_t cap, const char *method)
     memcpy(allow + len, method, mlen + 1);
 }
 
+/* The FILES route with the longest prefix of a path that no other route has. The API's
+ * namespace is never a site's: a mistyped API path gets a JSON 404, not a page. */
+static const pd_route *files_find(const pd_router *rt, const char *path, size_t path_len)
+{
+    if (path_len >= 4 && !memcmp(path, "/api", 4) && (path_len == 4 || path[4] == '/'))
+        return NULL;
+    const pd_route *best = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; i < rt->n; i++) {
+        const pd_route *r = rt->v[i];
+        size_t plen = strlen(r->pattern);
+        if (strcmp(r->method, "FILES") || plen <= best_len)
+            continue;
+        /* "/app/" takes "/app" too: the trailing '/' of the path was dropped */
+        if ((path_len >= plen && !memcmp(path, r->pattern, plen)) ||
+            (path_len == plen - 1 && !memcmp(path, r->pattern, path_len))) {
+            best = r;
+            best_len = plen;
+        }
+    }
+    return best;
+}
+
 pd_err pd_router_find(const pd_router *rt, const char *method, const char *path, size_t path_len,
                       pd_route_match *m)
 {
@@ -116,7 +149,7 @@ pd_err pd_router_find(const pd_router *rt, const char *method, const char *path,
         const pd_route *r = rt->v[i];
         /* handshakes and plain requests never meet: a GET without the upgrade is not offered a
          * WS route (nor "WS" in Allow), and a handshake to an HTTP-only path is 404 */
-        if (!strcmp(r->method, "WS") != ws)
+        if (!strcmp(r->method, "WS") != ws || !strcmp(r->method, "FILES"))
             continue;
         if (strcmp(r->method, method)) {
             if (path_matches(r->pattern, path, path_len, NULL, NULL)) {
@@ -130,5 +163,9 @@ pd_err pd_router_find(const pd_router *rt, const char *method, const char *path,
             return PD_OK;
         }
     }
-    return path_known ? PD_ERR_UNSUPPORTED : PD_ERR_NOTFOUND;
+    if (path_known)
+        return PD_ERR_UNSUPPORTED;
+    if (!strcmp(method, "GET") && (m->route = files_find(rt, path, path_len)))
+        return PD_OK;
+    return PD_ERR_NOTFOUND;
 }

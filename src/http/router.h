@@ -37,7 +37,8 @@ typedef struct pd_route_match {
 
 /* OK with m->route set; NOTFOUND when no pattern matches the path; UNSUPPORTED when a pattern
  * matches but not with this method (m->allow lists the ones that do). A single trailing '/'
- * on the path is ignored. "WS" routes are found by method "WS" only, and only they are. */
+ * on the path is ignored. "WS" routes are found by method "WS" only, and only they are.
+ * "FILES" routes are found by "GET" for a path no other route knows, outside /api. */
 pd_err pd_router_find(const pd_router *rt, const char *method, const char *path, size_t path_len,
                       pd_route_match *m);
 

@@ -24,6 +24,7 @@
 #include "http/chunked.h"
 #include "http/http.h"
 #include "http/router.h"
+#include "http/site.h"
 
 #define TOKEN "s3cret"
 #define MAX_BODY 4096
@@ -240,7 +241,24 @@ static void h_ws(pd_req *r)
     assert_int_equal(pd_stream_write(ws, "welcome", 7), PD_OK);
 }
 
+/* A built-in site as tools/webgen lays it out: sorted paths, variants where they pay. */
+static const unsigned char site_index[] = "<!doctype html><title>t</title>";
+static const unsigned char site_js[] = "console.log(1)", site_js_gz[] = "GZ", site_js_br[] = "BR";
+static const pd_http_file site_files[] = {
+    {"/site/assets/app-1a2b.js", "text/javascript; charset=utf-8", "\"00000000000000aa\"", true,
+     site_js, site_js_gz, site_js_br, sizeof site_js - 1, 2, 2},
+    {"/site/index.html", "text/html; charset=utf-8", "\"00000000000000bb\"", false, site_index,
+     NULL, NULL, sizeof site_index - 1, 0, 0},
+};
+static const pd_http_site site = {site_files, 2, "/site/index.html"};
+
+static void h_site(pd_req *r)
+{
+    pd_req_reply_site(r, &site);
+}
+
 static const pd_route routes[] = {
+    {"FILES", "/site/", h_site, PD_ROUTE_OPEN},
     {"GET", "/hello", h_hello, 0},
     {"GET", "/api/v1/items/{id}", h_item, 0},
     {"GET", "/api/v1/items/{id}/sub/{name}", h_item, 0},
@@ -389,8 +407,8 @@ static void read_response(int fd, resp *r)
     memcpy(r->head, buf, hlen);
     assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &r->status), 1);
     char cl[32];
-    if (r->status == 204) {
-        len = hlen;  /* a 204 has neither body nor length */
+    if (r->status == 204 || r->status == 304) {
+        len = hlen;  /* neither has a body, nor here a length */
     } else if (find_header(r->head, "content-length", cl, sizeof cl)) {
         size_t want = hlen + strtoul(cl, NULL, 10);
         assert_true(client_read(fd, &buf, &len, &cap, have_bytes, &want, WAIT_MS) >= 0);
@@ -1146,6 +1164,120 @@ static void test_router_rules(void **state)
     assert_int_equal(pd_router_find(&rt, "WS", "/hello", 6, &m), PD_ERR_NOTFOUND);
 }
 
+static void test_router_files(void **state)
+{
+    (void)state;
+    static const pd_route noslash[] = {{"FILES", "/app", h_site, 0}};
+    static const pd_route capture[] = {{"FILES", "/{x}/", h_site, 0}};
+    static const pd_route two[] = {
+        {"FILES", "/", h_site, 0}, {"FILES", "/docs/", h_hello, 0}, {"GET", "/hello", h_hello, 0},
+        {"POST", "/form", h_hello, 0}};
+    pd_router rt = {0};
+    assert_int_equal(pd_router_add(&rt, noslash, 1), PD_ERR_INVAL);
+    assert_int_equal(pd_router_add(&rt, capture, 1), PD_ERR_INVAL);
+    assert_int_equal(pd_router_add(&rt, two, 4), PD_OK);
+    pd_route_match m;
+    assert_int_equal(pd_router_find(&rt, "GET", "/", 1, &m), PD_OK);
+    assert_true(m.route == &two[0]);
+    assert_int_equal(pd_router_find(&rt, "GET", "/printers/7", 11, &m), PD_OK);
+    assert_true(m.route == &two[0]);
+    /* the longest prefix; "/docs" is "/docs/" without its slash */
+    assert_int_equal(pd_router_find(&rt, "GET", "/docs/a.html", 12, &m), PD_OK);
+    assert_true(m.route == &two[1]);
+    assert_int_equal(pd_router_find(&rt, "GET", "/docs", 5, &m), PD_OK);
+    assert_true(m.route == &two[1]);
+    /* another route's path, or another method, is never the site's */
+    assert_int_equal(pd_router_find(&rt, "GET", "/hello", 6, &m), PD_OK);
+    assert_true(m.route == &two[2]);
+    assert_int_equal(pd_router_find(&rt, "GET", "/form", 5, &m), PD_ERR_UNSUPPORTED);
+    assert_int_equal(pd_router_find(&rt, "POST", "/x", 2, &m), PD_ERR_NOTFOUND);
+    assert_int_equal(pd_router_find(&rt, "WS", "/x", 2, &m), PD_ERR_NOTFOUND);
+    /* nor is the API's namespace */
+    assert_int_equal(pd_router_find(&rt, "GET", "/api", 4, &m), PD_ERR_NOTFOUND);
+    assert_int_equal(pd_router_find(&rt, "GET", "/api/v1/nope", 12, &m), PD_ERR_NOTFOUND);
+    assert_int_equal(pd_router_find(&rt, "GET", "/apiary", 7, &m), PD_OK);
+}
+
+static void test_site_pick(void **state)
+{
+    (void)state;
+    pd_site_pick p;
+    const char *js = "/site/assets/app-1a2b.js";
+    assert_int_equal(pd_site_pick_file(&site, js, strlen(js), NULL, &p), PD_OK);
+    assert_null(p.encoding);
+    assert_int_equal(p.len, sizeof site_js - 1);
+    assert_string_equal(p.etag, "\"00000000000000aa\"");
+    assert_int_equal(pd_site_pick_file(&site, js, strlen(js), "gzip, deflate, br", &p), PD_OK);
+    assert_string_equal(p.encoding, "br");
+    assert_string_equal(p.etag, "\"00000000000000aa-br\"");
+    assert_int_equal(pd_site_pick_file(&site, js, strlen(js), "br;q=0, gzip;q=0.5", &p), PD_OK);
+    assert_string_equal(p.encoding, "gzip");
+    assert_int_equal(pd_site_pick_file(&site, js, strlen(js), "*;q=0.000", &p), PD_OK);
+    assert_null(p.encoding);
+    /* client routes get the fallback, missing files do not */
+    assert_int_equal(pd_site_pick_file(&site, "/site/printers/3", 16, "br", &p), PD_OK);
+    assert_true(p.file == &site_files[1]);
+    assert_null(p.encoding);  /* no variant: the body as built */
+    assert_int_equal(pd_site_pick_file(&site, "/site/", 6, NULL, &p), PD_OK);
+    assert_true(p.file == &site_files[1]);
+    assert_int_equal(pd_site_pick_file(&site, "/site/assets/gone.js", 20, NULL, &p),
+                     PD_ERR_NOTFOUND);
+
+    assert_true(pd_site_accepts("GZIP", "gzip"));
+    assert_true(pd_site_accepts("*", "br"));
+    assert_false(pd_site_accepts("*, br;q=0", "br"));
+    assert_true(pd_site_accepts("br;q=0.001", "br"));
+    assert_true(pd_site_accepts("br ; q=1.0", "br"));
+    assert_false(pd_site_accepts("br;q=0.", "br"));
+    assert_false(pd_site_accepts("brotli, xgzip", "gzip"));
+    assert_false(pd_site_accepts("", "gzip"));
+
+    assert_true(pd_site_etag_match("\"a\", W/\"b\"", "\"b\""));
+    assert_true(pd_site_etag_match("*", "\"b\""));
+    assert_false(pd_site_etag_match("\"bb\"", "\"b\""));
+    assert_false(pd_site_etag_match("", "\"b\""));
+}
+
+static void test_site_served(void **state)
+{
+    (void)state;
+    resp r;
+    char v[128];
+    request1("GET", "/site/inventory", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, (const char *)site_index);
+    assert_string_equal(find_header(r.head, "cache-control", v, sizeof v), "no-cache");
+    assert_string_equal(find_header(r.head, "content-type", v, sizeof v),
+                        "text/html; charset=utf-8");
+    free(r.body);
+
+    request1("GET", "/site/assets/app-1a2b.js", "Accept-Encoding: gzip\r\n", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "GZ");
+    assert_string_equal(find_header(r.head, "content-encoding", v, sizeof v), "gzip");
+    assert_string_equal(find_header(r.head, "vary", v, sizeof v), "Accept-Encoding");
+    assert_string_equal(find_header(r.head, "cache-control", v, sizeof v),
+                        "public, max-age=31536000, immutable");
+    free(r.body);
+
+    /* a revalidation: no body; the variant's own tag does not match another variant */
+    request1("GET", "/site/assets/app-1a2b.js", "If-None-Match: \"00000000000000aa\"\r\n", NULL, &r);
+    assert_int_equal(r.status, 304);
+    assert_int_equal(r.len, 0);
+    free(r.body);
+    request1("GET", "/site/assets/app-1a2b.js",
+             "Accept-Encoding: br\r\nIf-None-Match: \"00000000000000aa\"\r\n", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "BR");
+    free(r.body);
+
+    request1("GET", "/site/assets/gone.js", NULL, NULL, &r);
+    assert_error(&r, 404, "not_found");
+    free(r.body);
+    request1("POST", "/site/index.html", NULL, "{}", &r);
+    assert_int_equal(r.status, 404);
+    free(r.body);
+}
 
 /* --- access rules (pure) ------------------------------------------------------------------- */
 
@@ -1670,6 +1802,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_router_rules),
+        cmocka_unit_test(test_router_files),
+        cmocka_unit_test(test_site_pick),
+        cmocka_unit_test_setup_teardown(test_site_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_routing_and_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found_and_method, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth, setup, teardown),

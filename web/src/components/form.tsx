@@ -1,0 +1,167 @@
+// Forms that show the server's field errors next to the field they name.
+import type { ComponentChildren } from 'preact';
+import { useState } from 'preact/hooks';
+import { ApiError } from '../api';
+
+export type Values = Record<string, string>;
+
+export interface FieldDef {
+  name: string; // the API's field name: errors are matched on it
+  label: string;
+  type?: 'text' | 'number' | 'date' | 'color' | 'select' | 'textarea';
+  options?: { value: string; label: string }[];
+  required?: boolean;
+  min?: number;
+  max?: number;
+  step?: string;
+  hint?: string;
+  wide?: boolean;
+}
+
+/** Checks before sending: required fields and number ranges; returns field → message. */
+export function validate(defs: FieldDef[], v: Values): Record<string, string> {
+  const errs: Record<string, string> = {};
+  for (const d of defs) {
+    const x = (v[d.name] ?? '').trim();
+    if (d.required && !x) errs[d.name] = 'required';
+    else if (x && d.type === 'number') {
+      const n = Number(x);
+      if (!Number.isFinite(n)) errs[d.name] = 'must be a number';
+      else if (d.min !== undefined && n < d.min) errs[d.name] = `must be ${d.min} or more`;
+      else if (d.max !== undefined && n > d.max) errs[d.name] = `must be ${d.max} or less`;
+    }
+  }
+  return errs;
+}
+
+/** The body to send: numbers as numbers; on an edit only the changed fields, an emptied one as
+ * null (clears it); on a create empty fields are left out. */
+export function toBody(defs: FieldDef[], v: Values, edit: boolean, initial: Values = {}): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const d of defs) {
+    const x = (v[d.name] ?? '').trim();
+    if (edit && x === (initial[d.name] ?? '').trim()) continue; // an edit sends what changed
+    if (!x) {
+      if (edit) body[d.name] = null;
+      continue;
+    }
+    if (d.type === 'number' || d.name.endsWith('_id')) body[d.name] = Number(x);
+    else if (d.type === 'color') body[d.name] = x.replace('#', '');
+    else body[d.name] = x;
+  }
+  return body;
+}
+
+export function Form(props: {
+  defs: FieldDef[];
+  initial: Values;
+  edit: boolean;
+  submitLabel: string;
+  onSubmit: (body: Record<string, unknown>) => Promise<unknown>;
+  onDone: () => void;
+  extra?: ComponentChildren;
+}) {
+  const [v, setV] = useState<Values>(props.initial);
+  const [errs, setErrs] = useState<Record<string, string>>({});
+  const [general, setGeneral] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const local = validate(props.defs, v);
+    setErrs(local);
+    setGeneral(null);
+    if (Object.keys(local).length) return;
+    setBusy(true);
+    try {
+      await props.onSubmit(toBody(props.defs, v, props.edit, props.initial));
+      props.onDone();
+    } catch (ex) {
+      const err = ex as ApiError;
+      const known = Object.fromEntries(Object.entries(err.fields ?? {}).filter(([k]) => props.defs.some((d) => d.name === k)));
+      setErrs(known);
+      setGeneral(Object.keys(known).length ? null : err.message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="form" onSubmit={submit} noValidate>
+      <div class="form-grid">
+        {props.defs.map((d) => {
+          const id = `f-${d.name}`;
+          const err = errs[d.name];
+          const set = (x: string) => setV({ ...v, [d.name]: x });
+          const common = {
+            id,
+            name: d.name,
+            'aria-invalid': err ? true : undefined,
+            'aria-describedby': err ? `${id}-err` : d.hint ? `${id}-hint` : undefined,
+          };
+          return (
+            <div key={d.name} class={`field${d.wide ? ' wide' : ''}${err ? ' has-error' : ''}`}>
+              <label for={id}>
+                {d.label}
+                {d.required && <span aria-hidden="true"> *</span>}
+              </label>
+              {d.type === 'select' ? (
+                <select {...common} value={v[d.name] ?? ''} onChange={(e) => set((e.target as HTMLSelectElement).value)}>
+                  {d.options!.map((o) => (
+                    <option key={o.value} value={o.value}>
+                      {o.label}
+                    </option>
+                  ))}
+                </select>
+              ) : d.type === 'textarea' ? (
+                <textarea {...common} rows={2} value={v[d.name] ?? ''} onInput={(e) => set((e.target as HTMLTextAreaElement).value)} />
+              ) : d.type === 'color' ? (
+                <div class="color-field">
+                  <input
+                    type="color"
+                    aria-label={`${d.label} picker`}
+                    value={`#${(v[d.name] || '888888').replace('#', '').slice(0, 6)}`}
+                    onInput={(e) => set((e.target as HTMLInputElement).value.slice(1))}
+                  />
+                  <input {...common} type="text" placeholder="RRGGBB" value={v[d.name] ?? ''} onInput={(e) => set((e.target as HTMLInputElement).value)} />
+                </div>
+              ) : (
+                <input
+                  {...common}
+                  type={d.type === 'number' ? 'text' : d.type ?? 'text'}
+                  inputMode={d.type === 'number' ? 'decimal' : undefined}
+                  required={d.required}
+                  value={v[d.name] ?? ''}
+                  onInput={(e) => set((e.target as HTMLInputElement).value)}
+                />
+              )}
+              {err ? (
+                <span id={`${id}-err`} class="field-error">
+                  {err}
+                </span>
+              ) : d.hint ? (
+                <span id={`${id}-hint`} class="hint">
+                  {d.hint}
+                </span>
+              ) : null}
+            </div>
+          );
+        })}
+      </div>
+      {props.extra}
+      {general && (
+        <p class="form-error" role="alert">
+          {general}
+        </p>
+      )}
+      <div class="dialog-actions">
+        <button type="button" class="btn" onClick={props.onDone}>
+          Cancel
+        </button>
+        <button type="submit" class="btn primary" disabled={busy}>
+          {busy ? 'Saving…' : props.submitLabel}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+export const str = (x: unknown) => (x === null || x === undefined ? '' : String(x));

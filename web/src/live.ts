@@ -1,0 +1,81 @@
+// The one store and its stream for the whole app.
+import { useEffect, useState } from 'preact/hooks';
+import { api, authHeaders } from './api';
+import { openStream } from './sse';
+import { Store } from './store';
+import type { Printer, Slot } from './types';
+
+export const store = new Store();
+
+let slotTimer: ReturnType<typeof setTimeout> | null = null;
+/** Slots change with tray events; many at once (a whole AMS) are fetched once. */
+function refreshSlots() {
+  if (slotTimer) return;
+  slotTimer = setTimeout(() => {
+    slotTimer = null;
+    api.get<Slot[]>('/api/v1/ams').then((s) => store.setSlots(s), () => {});
+  }, 300);
+}
+store.onSlotsStale = refreshSlots;
+
+let stop: (() => void) | null = null;
+
+export function startLive() {
+  stop?.();
+  store.loadSnapshot();
+  stop = openStream({
+    url: '/api/v1/events',
+    headers: authHeaders,
+    onEvent: (e) => store.handle(e),
+    onStatus: (s, retryAt) => {
+      store.setStatus(s, retryAt);
+      if (s === 'live') {
+        refreshSlots();
+        // the stream opens with every printer; those missing went away while it was down
+        api.get<Printer[]>('/api/v1/printers').then((l) => store.reconcile(l.map((p) => p.id)), () => {});
+      }
+    },
+  });
+}
+
+// Each hook re-renders once after subscribing: a change between its first render and its
+// effect would otherwise be missed until the next one.
+export function usePrinter(id: number): Printer | undefined {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const off = store.subscribe(id, () => tick((n) => n + 1));
+    tick((n) => n + 1);
+    return off;
+  }, [id]);
+  return store.printers.get(id);
+}
+
+export function usePrinterIndex(): Printer[] {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const off = store.subscribeIndex(() => tick((n) => n + 1));
+    tick((n) => n + 1);
+    return off;
+  }, []);
+  return [...store.printers.values()];
+}
+
+export function useStatus() {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const off = store.subscribeStatus(() => tick((n) => n + 1));
+    tick((n) => n + 1);
+    return off;
+  }, []);
+  return { status: store.status, retryAt: store.retryAt, stale: store.stale, staleAt: store.staleAt };
+}
+
+export function useSlots() {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const off = store.subscribeSlots(() => tick((n) => n + 1));
+    tick((n) => n + 1);
+    return off;
+  }, []);
+  return store.slots;
+}

@@ -1,0 +1,44 @@
+// Client routes on the History API; the daemon answers any of them with index.html.
+import { useEffect, useState } from 'preact/hooks';
+
+export type Route =
+  | { name: 'printers' }
+  | { name: 'printer'; id: number }
+  | { name: 'inventory' }
+  | { name: 'placeholder'; title: string }
+  | { name: 'notfound' };
+
+const PLACEHOLDERS: Record<string, string> = { jobs: 'Jobs', stats: 'Statistics', prompts: 'Slot prompts', camera: 'Cameras', settings: 'Settings' };
+
+export function parseRoute(path: string): Route {
+  const parts = path.split('/').filter(Boolean);
+  if (parts.length === 0 || (parts[0] === 'printers' && parts.length === 1)) return { name: 'printers' };
+  if (parts[0] === 'printers' && parts.length === 2 && /^\d+$/.test(parts[1])) return { name: 'printer', id: Number(parts[1]) };
+  if (parts[0] === 'inventory' && parts.length === 1) return { name: 'inventory' };
+  if (parts.length === 1 && PLACEHOLDERS[parts[0]]) return { name: 'placeholder', title: PLACEHOLDERS[parts[0]] };
+  return { name: 'notfound' };
+}
+
+export function navigate(to: string) {
+  if (to === location.pathname + location.search) return;
+  history.pushState(null, '', to);
+  dispatchEvent(new PopStateEvent('popstate'));
+}
+
+export function usePath(): string {
+  const [path, setPath] = useState(location.pathname);
+  useEffect(() => {
+    const f = () => setPath(location.pathname);
+    addEventListener('popstate', f);
+    return () => removeEventListener('popstate', f);
+  }, []);
+  return path;
+}
+
+/** A plain link that navigates without a reload (and opens a new tab on a modified click). */
+export function onLinkClick(e: MouseEvent) {
+  const a = (e.currentTarget as HTMLAnchorElement);
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  e.preventDefault();
+  navigate(a.getAttribute('href') || '/');
+}
