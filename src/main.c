@@ -43,6 +43,7 @@ typedef struct daemon_ctx {
     pd_track_slots slots;
     pd_app app;
     pd_loopstat loopstat;
+    pd_work_pool *work;
     uv_signal_t sig_int, sig_term, sig_hup;
 } daemon_ctx;
 
@@ -188,6 +189,7 @@ static void on_signal(uv_signal_t *s, int signum)
     }
     pd_info("main", "signal %d: shutting down", signum);
     pd_http_stop(&d->http);
+    pd_work_pool_free(&d->work);  /* after the server: its requests are gone, analyses cancelled */
     pd_api_events_stop();
     pd_api_changes_stop();
     pd_track_slots_stop(&d->slots);
@@ -238,15 +240,20 @@ static int start(daemon_ctx *d)
                 pd_fleet_count(d->fleet), fo.max_links, PD_FLEET_FDS_PER_LINK);
 
     d->inv = (pd_inv){.db = d->db, .bus = d->bus};
+    if (pd_work_pool_new(&d->loop, d->cfg.files_workers, d->cfg.files_queue, &d->work)) {
+        pd_error("main", "cannot create the worker pool");
+        return -1;
+    }
     d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = d->db,
                       .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop),
-                      .loopstat = &d->loopstat};
+                      .loopstat = &d->loopstat, .work = d->work};
     if (pd_loopstat_start(&d->loopstat, &d->loop)) {
         pd_error("main", "cannot measure the loop's turns");
         return -1;
     }
     pd_http_opts ho = {
         .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
+        .max_upload = d->cfg.files_max_upload, .upload_dir = d->cfg.data_dir,
         .max_clients = d->cfg.max_clients,
         .max_clients_per_address = d->cfg.max_clients_per_address,
         .idle_timeout_s = d->cfg.idle_timeout_s, .auth_enabled = d->cfg.auth_enabled,
@@ -266,6 +273,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_transfer_routes, pd_api_transfer_nroutes);
     pd_http_add_routes(d->http, pd_api_settings_routes, pd_api_settings_nroutes);
     pd_http_add_routes(d->http, pd_api_ams_routes, pd_api_ams_nroutes);
+    pd_http_add_routes(d->http, pd_api_files_routes, pd_api_files_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");
@@ -439,6 +447,7 @@ int main(int argc, char **argv)
         status = 0;
     } else {
         pd_http_stop(&d.http);
+        pd_work_pool_free(&d.work);
         pd_api_events_stop();
         pd_api_changes_stop();
         pd_track_slots_stop(&d.slots);

@@ -9,6 +9,7 @@
 #include "core/bus.h"
 #include "core/config.h"
 #include "core/loopstat.h"
+#include "core/work.h"
 #include "http/http.h"
 #include "inventory/inventory.h"
 #include "printer/printer.h"
@@ -23,6 +24,7 @@ typedef struct pd_app {
     const pd_config *cfg;
     int64_t started_ms;
     const pd_loopstat *loopstat;  /* turn times for /metrics; NULL outside the daemon */
+    pd_work_pool *work;           /* blocking work off the loop (file analysis) */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
@@ -78,5 +80,10 @@ void pd_api_events_stop(void);
 /* For /metrics: event-stream clients connected now, and dropped so far for falling behind. */
 size_t pd_api_events_clients(void);
 uint64_t pd_api_events_dropped(void);
+
+/* POST /api/v1/files/analyze (files.c): a 3MF or G-code analysed in app->work, with the
+ * spools to load for it. */
+extern const pd_route pd_api_files_routes[];
+extern const size_t pd_api_files_nroutes;
 
 #endif

@@ -65,6 +65,14 @@ static const cfg_key cfg_keys[] = {
     I("mqtt", "max_payload", max_payload, "1048576", 4096, 16 << 20,
       "largest report accepted from a printer, bytes; larger ones are dropped and counted"),
     I("mqtt", "max_printers", max_printers, "10000", 1, 100000, "printers this daemon will manage"),
+    I("files", "max_upload", files_max_upload, "268435456", 1 << 20, 1 << 30,
+      "largest 3MF or G-code accepted by POST /api/v1/files/analyze, bytes"),
+    I("files", "workers", files_workers, "2", 1, 64,
+      "file analyses running at once (on libuv's threadpool, which keeps the rest for file I/O)"),
+    I("files", "queue", files_queue, "8", 0, 1024,
+      "file analyses waiting for a worker; past it an upload is answered 503"),
+    I("files", "timeout_s", files_timeout_s, "60", 1, 100,
+      "how long one file analysis may run before it is given up"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

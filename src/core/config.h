@@ -49,6 +49,11 @@ typedef struct pd_config {
     int pushall_retry_s;
     int max_payload;
     int max_printers;
+    /* [files] */
+    int files_max_upload;  /* bytes of an uploaded 3MF or G-code */
+    int files_workers;     /* analyses running at once */
+    int files_queue;       /* analyses waiting; past it 503 */
+    int files_timeout_s;   /* one analysis, running */
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;

@@ -37,6 +37,7 @@ static const struct {
     [PD_ERR_URI_LONG]    = {"uri_too_long", "request target too long", 414},
     [PD_ERR_HEAD_BIG]    = {"headers_too_large", "request headers too large", 431},
     [PD_ERR_UPGRADE]     = {"upgrade_required", "protocol version not supported", 426},
+    [PD_ERR_OVERLOAD]    = {"overloaded", "the server is at capacity; retry in a moment", 503},
     [PD_ERR_INTERNAL]    = {"internal", "internal error", 500},
 };
 

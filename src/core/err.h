@@ -30,6 +30,7 @@ typedef enum pd_err {
     PD_ERR_URI_LONG,     /* a request target over its bound (414) */
     PD_ERR_HEAD_BIG,     /* request headers over their bound (431) */
     PD_ERR_UPGRADE,      /* a protocol version we do not speak (426) */
+    PD_ERR_OVERLOAD,     /* a bounded worker queue is full: retry later (503) */
     PD_ERR_INTERNAL,
     PD_ERR__COUNT
 } pd_err;

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libwebsockets.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -144,6 +145,9 @@ struct pd_req {
     pd_route_match match;
     const char *params[PD_ROUTER_MAX_PARAMS];
     pd_buf body;
+    uint64_t body_max;         /* max_body, or max_upload on a PD_ROUTE_UPLOAD route */
+    int body_fd;               /* an upload's temporary file, -1 otherwise */
+    uint64_t body_len;         /* ... bytes written to it */
     json_t *json;
     void (*on_abort)(void *ud);
     void *abort_ud;
@@ -271,6 +275,8 @@ static void req_free(pd_req *r)
         r->h->nreply_streams--;
     json_decref(r->json);
     pd_buf_free(&r->body);
+    if (r->body_fd >= 0)
+        close(r->body_fd);
     spare_put(r->h, r->out);
     pd_buf_free(&r->stream.q);
     pd_buf_free(&r->stream.rx);
@@ -577,6 +583,14 @@ const char *pd_req_body(pd_req *r, size_t *len)
     if (len)
         *len = pd_buf_len(&r->body);
     return pd_buf_len(&r->body) ? pd_buf_ptr(&r->body) : "";
+}
+
+int pd_req_body_file(pd_req *r, uint64_t *len)
+{
+    int fd = r->body_fd;
+    *len = fd >= 0 ? r->body_len : 0;
+    r->body_fd = -1;
+    return fd;
 }
 
 json_t *pd_req_json(pd_req *r)
@@ -1180,7 +1194,51 @@ static pd_err body_length(pd_req *r, long long *len, bool *chunked)
     return PD_OK;
 }
 
+/* An upload's file: unlinked from the start (O_TMPFILE, else mkstemp and unlink), so no
+ * crash or abort can leave it behind. In the data directory rather than /tmp, which is often
+ * a RAM disk on the small machines this runs on. */
+static int spool_open(pd_http *h)
+{
+    const char *dir = h->opts.upload_dir && *h->opts.upload_dir ? h->opts.upload_dir : getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/.printdeck-upload-XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0)
+        unlink(path);
+    return fd;
+}
+
+/* Writes to an upload's file: page-cache writes, quick beside the socket read that brought
+ * the bytes (nginx's client_body_temp does the same on its event loop). */
+static pd_err spool_write(pd_req *r, const char *p, size_t n)
+{
+    if (n > r->body_max - r->body_len)
+        return PD_ERR_TOOBIG;
+    while (n) {
+        ssize_t w = write(r->body_fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return PD_ERR_IO;
+        p += w;
+        n -= (size_t)w;
+        r->body_len += (uint64_t)w;
+    }
+    return PD_OK;
+}
+
 static void bodies_check(uv_timer_t *t);
+
+static void body_too_big(pd_req *r)
+{
+    pd_req_reply_error(r, PD_ERR_TOOBIG, "request body over %llu bytes",
+                       (unsigned long long)r->body_max);
+}
 
 /* The body must be complete by then (HTTP_BODY_RATE); the timer checks while bodies are read. */
 static void body_deadline(pd_req *r, long long len)
@@ -1227,6 +1285,8 @@ static pd_req *req_new(conn *c, enum lws_token_indexes tok, const char *method, 
     r->method = method;
     r->path = r->strings;
     pd_buf_init(&r->body, (size_t)c->h->opts.max_body);
+    r->body_max = (uint64_t)c->h->opts.max_body;
+    r->body_fd = -1;
     pd_buf_init(&r->out, LWS_PRE + HTTP_REPLY_MAX);
     /* pd_stream_write checks the backlog itself, before the buffer would */
     pd_buf_init(&r->stream.q, LWS_PRE + (size_t)c->h->opts.sse_backlog);
@@ -1324,19 +1384,30 @@ static int on_request(conn *c)
     /* HEAD is GET without the body (send_reply leaves it out) */
     if (!req_admit(r, http_methods[mi].tok == WSI_TOKEN_HEAD_URI ? "GET" : r->method))
         return 0;
+    if ((r->match.route->flags & PD_ROUTE_UPLOAD) && h->opts.max_upload > 0)
+        r->body_max = (uint64_t)h->opts.max_upload;
     if (body)
-        body_deadline(r, chunked ? h->opts.max_body : clen);
-    if (clen > (long long)h->opts.max_body) {
+        body_deadline(r, chunked ? (long long)r->body_max : clen);
+    if (clen > (long long)r->body_max) {
         if (clen <= HTTP_DISCARD_MAX) {
             r->discard = true;  /* close_after stays: such a client is not kept */
             return 0;
         }
-        pd_req_reply_error(r, PD_ERR_TOOBIG, "request body over %d bytes", h->opts.max_body);
+        body_too_big(r);
         return 0;
     }
     r->close_after = unended;
     if (!body) {
         dispatch(r);
+        return 0;
+    }
+    if (r->match.route->flags & PD_ROUTE_UPLOAD) {
+        if ((r->body_fd = spool_open(h)) < 0) {
+            r->close_after = true;
+            pd_req_reply_error(r, PD_ERR_IO, "cannot store the upload: %s", strerror(errno));
+            return 0;
+        }
+        r->chunked = chunked;
         return 0;
     }
     if (chunked) {
@@ -1349,17 +1420,33 @@ static int on_request(conn *c)
                ? -1 : 0;
 }
 
+static pd_err body_add(pd_req *r, const char *in, size_t len)
+{
+    if (r->body_fd < 0)
+        return r->chunked ? pd_chunked_feed(&r->chunk, in, len, &r->body)
+                          : pd_buf_add(&r->body, in, len);
+    if (!r->chunked)
+        return spool_write(r, in, len);
+    /* one piece decodes to no more than it is, which max_body always holds */
+    pd_err rc = pd_chunked_feed(&r->chunk, in, len, &r->body);
+    if (!rc && pd_buf_len(&r->body))
+        rc = spool_write(r, pd_buf_ptr(&r->body), pd_buf_len(&r->body));
+    pd_buf_reset(&r->body);
+    return rc;
+}
+
 static int on_body(conn *c, const char *in, size_t len)
 {
     pd_req *r = c->req;
     if (!r || r->state != REQ_BODY || !len || r->discard)
         return 0;  /* answered already (the rest goes away with the connection), dropped, or empty */
-    pd_err rc = r->chunked ? pd_chunked_feed(&r->chunk, in, len, &r->body)
-                           : pd_buf_add(&r->body, in, len);
-    if (rc == PD_ERR_TOOBIG || rc == PD_ERR_PARSE) {
+    pd_err rc = body_add(r, in, len);
+    if (rc == PD_ERR_TOOBIG || rc == PD_ERR_PARSE || rc == PD_ERR_IO) {
         r->close_after = true;
         if (rc == PD_ERR_TOOBIG)
-            pd_req_reply_error(r, rc, "request body over %d bytes", r->h->opts.max_body);
+            body_too_big(r);
+        else if (rc == PD_ERR_IO)
+            pd_req_reply_error(r, rc, "cannot store the upload: %s", strerror(errno));
         else
             pd_req_reply_error(r, rc, "malformed chunked request body");
         return 0;
@@ -1375,7 +1462,7 @@ static int on_body_done(conn *c)
     if (!r || r->state != REQ_BODY)
         return 0;
     if (r->discard) {
-        pd_req_reply_error(r, PD_ERR_TOOBIG, "request body over %d bytes", r->h->opts.max_body);
+        body_too_big(r);
         return 0;
     }
     dispatch(r);

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "core/err.h"
@@ -23,6 +24,9 @@ enum {
     /* Spoolman-compatible: errors in Spoolman's shapes ({"message"}, 422 {"detail"}), and no
      * token needed from a trusted network (Spoolman clients have no way to send one) */
     PD_ROUTE_SPOOLMAN = 1u << 1,
+    /* an upload: the body goes to an unlinked temporary file in upload_dir, up to max_upload
+     * bytes, instead of memory; the handler takes it with pd_req_body_file */
+    PD_ROUTE_UPLOAD = 1u << 2,
 };
 
 /* A file of a site built into the binary (tools/webgen makes the table from the web build),
@@ -70,6 +74,8 @@ typedef struct pd_http_access {
 typedef struct pd_http_opts {
     const char *listen;        /* "ADDR:PORT" */
     int max_body;
+    int64_t max_upload;        /* PD_ROUTE_UPLOAD bodies; 0 = max_body */
+    const char *upload_dir;    /* where they are spooled; NULL = $TMPDIR or /tmp */
     int sse_backlog;           /* bytes queued per stream (SSE or WebSocket) */
     int max_clients;
     /* connections one client address may hold; 0, or more than half of max_clients, is
@@ -121,6 +127,10 @@ const char *pd_req_header(pd_req *r, const char *name, char *buf, size_t buflen)
 /* Raw body (NUL-terminated, may be empty) and its parsed JSON. pd_req_json replies 400 with
  * a message naming the problem and returns NULL when the body is not a JSON object. */
 const char *pd_req_body(pd_req *r, size_t *len);
+/* A PD_ROUTE_UPLOAD route's body: the temporary file's descriptor, handed over (the caller
+ * closes it; the file has no name, so it is gone with the last descriptor), and its length.
+ * -1 when the request has no body or was already taken. */
+int pd_req_body_file(pd_req *r, uint64_t *len);
 json_t *pd_req_json(pd_req *r);  /* borrowed; freed with the request */
 
 /* The site's file for the request's path, or its fallback for a client route, or 404: the
