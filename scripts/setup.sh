@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev openssl
       libuv1-dev libwebsockets-dev libmosquitto-dev libjansson-dev libsqlite3-dev libpq-dev postgresql
-      libssl-dev libsodium-dev libcmocka-dev mosquitto mosquitto-clients curl sqlite3)
+      libssl-dev libsodium-dev libcurl4-openssl-dev libzip-dev libcmocka-dev mosquitto mosquitto-clients
+      curl sqlite3 vsftpd)
 [ "${PD_SETUP_BENCH:-0}" = 1 ] && PKGS+=(wrk nginx-light)
 
 missing=()

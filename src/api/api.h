@@ -9,6 +9,7 @@
 #include "core/bus.h"
 #include "core/config.h"
 #include "core/loopstat.h"
+#include "files/ftps.h"
 #include "http/http.h"
 #include "inventory/inventory.h"
 #include "printer/printer.h"
@@ -23,10 +24,16 @@ typedef struct pd_app {
     const pd_config *cfg;
     int64_t started_ms;
     const pd_loopstat *loopstat;  /* turn times for /metrics; NULL outside the daemon */
+    pd_ftps *ftps;                /* the printers' storage over FTPS */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
 extern const size_t pd_api_printers_nroutes;
+/* The printer {id} of the path (numeric id or serial), or NULL after replying 404. */
+pd_printer *pd_api_printer_of(pd_req *r);
+/* The printer's storage over FTPS: /api/v1/printers/{id}/files[/download] (files.c). */
+extern const pd_route pd_api_files_routes[];
+extern const size_t pd_api_files_nroutes;
 extern const pd_route pd_api_system_routes[];   /* /healthz, /metrics */
 extern const size_t pd_api_system_nroutes;
 

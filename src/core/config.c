@@ -65,6 +65,19 @@ static const cfg_key cfg_keys[] = {
     I("mqtt", "max_payload", max_payload, "1048576", 4096, 16 << 20,
       "largest report accepted from a printer, bytes; larger ones are dropped and counted"),
     I("mqtt", "max_printers", max_printers, "10000", 1, 100000, "printers this daemon will manage"),
+    I("ftps", "max_transfers", ftps_max_transfers, "8", 1, 256,
+      "FTPS transfers with printers' storage at once, all printers together"),
+    I("ftps", "max_per_printer", ftps_max_per_printer, "1", 1, 8,
+      "FTPS transfers with one printer at once (its storage is an SD card)"),
+    I("ftps", "max_queued", ftps_max_queued, "256", 1, 100000, "FTPS transfers waiting for a slot"),
+    I("ftps", "connect_timeout_s", ftps_connect_timeout_s, "10", 1, 300,
+      "seconds for the TCP connect and TLS handshake with a printer's FTPS server"),
+    I("ftps", "stall_s", ftps_stall_s, "30", 1, 3600,
+      "seconds without a reply, or under 1 KiB/s, before an FTPS transfer is given up"),
+    I("ftps", "timeout_s", ftps_timeout_s, "1800", 1, 86400,
+      "seconds one FTPS transfer may take in all (printers send 75-150 KB/s over Wi-Fi)"),
+    I("ftps", "max_file_kb", ftps_max_file_kb, "524288", 1, 4194304,
+      "largest file fetched from a printer's storage, KiB"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

@@ -49,6 +49,14 @@ typedef struct pd_config {
     int pushall_retry_s;
     int max_payload;
     int max_printers;
+    /* [ftps] */
+    int ftps_max_transfers;
+    int ftps_max_per_printer;
+    int ftps_max_queued;
+    int ftps_connect_timeout_s;
+    int ftps_stall_s;
+    int ftps_timeout_s;
+    int ftps_max_file_kb;
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;
