@@ -88,8 +88,9 @@ fi
 id bblp >/dev/null 2>&1 || useradd --system --no-create-home --home-dir / --shell /usr/sbin/nologin bblp
 [ "$(getent passwd bblp | cut -d: -f6)" = / ] || usermod --home / bblp
 echo "bblp:$code" | chpasswd
-[ -f /etc/pam.d/printdeck-ftps ] || printf '%s\n' '# written by printdeck scripts/ftps.sh' \
-  'auth required pam_unix.so' 'account required pam_unix.so' >/etc/pam.d/printdeck-ftps
+# nodelay: pam_unix's 2 s after a wrong password would outlast the tests' reply timeouts
+printf '%s\n' '# written by printdeck scripts/ftps.sh' 'auth required pam_unix.so nodelay' \
+  'account required pam_unix.so' >/etc/pam.d/printdeck-ftps
 mkdir -p /var/run/vsftpd/empty
 
 # bblp reads what the simulator (root) writes, through every directory above it

@@ -68,10 +68,12 @@ struct pd_ftps {
     char tmp_dir[PATH_MAX - 32]; /* room for the file name */
     CURLM *multi;
     uv_timer_t timer;
+    uv_timer_t kick;             /* runs while transfers are active */
     xfer *queue, *active;        /* queue in arrival order */
     sock_watch *watches;
     int n_queued, n_active;
     uint64_t next_handle;
+    int timers_closed;
 };
 
 /* --- requests ------------------------------------------------------------------------- */
@@ -228,6 +230,28 @@ static void on_timer(uv_timer_t *t)
     int running;
     curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done(f);
+}
+
+/* curl 7.88 opens a passive data connection and starts its TLS handshake at once, but
+ * vsFTPd answers that handshake only once RETR or LIST has arrived on the control channel,
+ * and while the data connection is unfinished curl watches only its socket: the control
+ * channel's replies would wait, unread, for curl's own timeout. Driving every transfer a few
+ * times a second moves them on; the sockets' events keep the pace in between. */
+#define KICK_MS 50
+static void on_kick(uv_timer_t *t)
+{
+    pd_ftps *f = t->data;
+    int running;
+    curl_multi_perform(f->multi, &running);
+    check_done(f);
+}
+
+static void kick_update(pd_ftps *f)
+{
+    if (!f->n_active)
+        uv_timer_stop(&f->kick);
+    else if (!uv_is_active((uv_handle_t *)&f->kick))
+        uv_timer_start(&f->kick, on_kick, KICK_MS, KICK_MS);
 }
 
 static int timer_fn(CURLM *multi, long timeout_ms, void *ud)
@@ -424,8 +448,13 @@ static pd_err start(xfer *x, char *why, size_t len)
     curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
     curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, x);
-    /* the data channel resumes the control channel's session (vsFTPd require_ssl_reuse) */
+    /* the data channel resumes the control channel's session (vsFTPd require_ssl_reuse); the
+     * cache is this transfer's own */
     curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 1L);
+    /* A session of its own, always: curl would reuse a connection to the same address and
+     * port, which another printer record (another serial, another CA) may name too. */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(e, CURLOPT_FTP_USE_EPSV, 0L);
     curl_easy_setopt(e, CURLOPT_FTP_SKIP_PASV_IP, 1L);
     curl_easy_setopt(e, CURLOPT_FTP_FILEMETHOD, (long)CURLFTPMETHOD_SINGLECWD);
@@ -490,7 +519,7 @@ static int active_for(const pd_ftps *f, int64_t printer_id)
 
 /* Starts waiting requests while slots are free, oldest first, one printer's turn not taking
  * another's slot. */
-static void pump(pd_ftps *f)
+static void pump_queue(pd_ftps *f)
 {
     for (xfer **pp = &f->queue; *pp && f->n_active < f->o.max_active;) {
         xfer *x = *pp;
@@ -518,6 +547,12 @@ static void pump(pd_ftps *f)
         }
         pp = &f->queue;
     }
+}
+
+static void pump(pd_ftps *f)
+{
+    pump_queue(f);
+    kick_update(f);
 }
 
 const char *pd_ftps_path_check(const char *path)
@@ -694,17 +729,23 @@ pd_err pd_ftps_new(uv_loop_t *loop, pd_bus *bus, const pd_ftps_opts *opts, pd_ft
     curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
     curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
     curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
-    /* idle control connections kept for the next request to the same printer */
-    curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)opts->max_active);
     uv_timer_init(loop, &f->timer);
     f->timer.data = f;
+    uv_timer_init(loop, &f->kick);
+    f->kick.data = f;
     if (bus)
         f->sub = pd_bus_subscribe(bus, PD_EV_PRINTER_REMOVED, on_bus, f);
     *out = f;
     return PD_OK;
 }
 
-static void timer_closed(uv_handle_t *h) { free(h->data); }
+/* the second of the two timers to close frees f */
+static void timer_closed(uv_handle_t *h)
+{
+    pd_ftps *f = h->data;
+    if (++f->timers_closed == 2)
+        free(f);
+}
 
 void pd_ftps_free(pd_ftps **fp)
 {
@@ -725,5 +766,7 @@ void pd_ftps_free(pd_ftps **fp)
     while (f->watches)
         unwatch(f, f->watches);
     uv_timer_stop(&f->timer);
+    uv_timer_stop(&f->kick);
     uv_close((uv_handle_t *)&f->timer, timer_closed);
+    uv_close((uv_handle_t *)&f->kick, timer_closed);
 }
