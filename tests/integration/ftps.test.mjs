@@ -71,9 +71,11 @@ test('a directory is listed with names, sizes and times, and a file downloads by
 });
 
 test('the simulator puts a real .gcode.3mf on the printer for the job it runs', { skip }, async () => {
+  // the simulator takes scenario messages once it is connected: it reports by then
+  await waitFor(async () => (await daemon.printer(ids.p1s))?.online, 20000, 'the simulated P1S online');
   await sim.control(P1S, { action: 'start_job', name: 'Benchy sim', layers: 50, minutes: 30, grams: 12.5, prepare_s: 30 });
   const entry = await waitFor(async () => (await files(ids.p1s, '/')).json?.entries.find((e) => e.name === 'Benchy sim.gcode.3mf'),
-    15000, 'the job file on the printer');
+    15000, 'the job file on the printer').catch((e) => { throw new Error(`${e.message}\n--- sim ---\n${sim.log.text.slice(-3000)}`); });
   assert.ok(entry.size > 100);
   const d = await download(ids.p1s, '/Benchy sim.gcode.3mf');
   assert.equal(d.status, 200);

@@ -145,8 +145,11 @@ static void png_chunk(pd_buf *b, const char *type, const unsigned char *data, si
     be32(h, (uint32_t)len);
     memcpy(h + 4, type, 4);
     pd_buf_add(b, h, 8);
-    pd_buf_add(b, data, len);
-    uLong crc = crc32(crc32(0, (const Bytef *)type, 4), data, (uInt)len);
+    uLong crc = crc32(0, (const Bytef *)type, 4);
+    if (len) { /* IEND has no data */
+        pd_buf_add(b, data, len);
+        crc = crc32(crc, data, (uInt)len);
+    }
     be32(h, (uint32_t)crc);
     pd_buf_add(b, h, 4);
 }
