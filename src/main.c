@@ -37,6 +37,7 @@ typedef struct daemon_ctx {
     pd_db *db;
     pd_bus *bus;
     pd_fleet *fleet;
+    pd_ftps *ftps;
     pd_http *http;
     pd_auth auth;
     pd_inv inv;
@@ -193,6 +194,7 @@ static void on_signal(uv_signal_t *s, int signum)
     pd_api_events_stop();
     pd_api_changes_stop();
     pd_track_slots_stop(&d->slots);
+    pd_ftps_free(&d->ftps);
     pd_fleet_free(&d->fleet);
     pd_loopstat_stop(&d->loopstat);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
@@ -239,6 +241,20 @@ static int start(daemon_ctx *d)
                 "connections (%d each): the others wait; raise it (ulimit -n, systemd LimitNOFILE=)",
                 pd_fleet_count(d->fleet), fo.max_links, PD_FLEET_FDS_PER_LINK);
 
+    char tmp_dir[PD_CFG_STR + 8];
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/tmp", d->cfg.data_dir);
+    pd_ftps_opts fto = {
+        .max_active = d->cfg.ftps_max_transfers, .max_per_printer = d->cfg.ftps_max_per_printer,
+        .max_queued = d->cfg.ftps_max_queued, .connect_timeout_s = d->cfg.ftps_connect_timeout_s,
+        .stall_s = d->cfg.ftps_stall_s, .timeout_s = d->cfg.ftps_timeout_s,
+        .max_file = (int64_t)d->cfg.ftps_max_file_kb * 1024,
+        .max_listing = 4 << 20, .max_entries = 10000, .tmp_dir = tmp_dir,
+    };
+    if (pd_ftps_new(&d->loop, d->bus, &fto, &d->ftps)) {
+        pd_error("main", "cannot start the FTPS client");
+        return -1;
+    }
+
     d->inv = (pd_inv){.db = d->db, .bus = d->bus};
     if (pd_work_pool_new(&d->loop, d->cfg.files_workers, d->cfg.files_queue, &d->work)) {
         pd_error("main", "cannot create the worker pool");
@@ -246,7 +262,8 @@ static int start(daemon_ctx *d)
     }
     d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = d->db,
                       .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop),
-                      .loopstat = &d->loopstat, .work = d->work};
+                      .loopstat = &d->loopstat, .work = d->work,
+                      .ftps = d->ftps};
     if (pd_loopstat_start(&d->loopstat, &d->loop)) {
         pd_error("main", "cannot measure the loop's turns");
         return -1;
@@ -274,6 +291,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_settings_routes, pd_api_settings_nroutes);
     pd_http_add_routes(d->http, pd_api_ams_routes, pd_api_ams_nroutes);
     pd_http_add_routes(d->http, pd_api_files_routes, pd_api_files_nroutes);
+    pd_http_add_routes(d->http, pd_api_storage_routes, pd_api_storage_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");
@@ -451,6 +469,7 @@ int main(int argc, char **argv)
         pd_api_events_stop();
         pd_api_changes_stop();
         pd_track_slots_stop(&d.slots);
+        pd_ftps_free(&d.ftps);
         pd_fleet_free(&d.fleet);
         pd_loopstat_stop(&d.loopstat);
         uv_run(&d.loop, UV_RUN_DEFAULT); /* lws needs several turns to close its handles */

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/loopstat.h"
 #include "core/work.h"
+#include "files/ftps.h"
 #include "http/http.h"
 #include "inventory/inventory.h"
 #include "printer/printer.h"
@@ -25,10 +26,16 @@ typedef struct pd_app {
     int64_t started_ms;
     const pd_loopstat *loopstat;  /* turn times for /metrics; NULL outside the daemon */
     pd_work_pool *work;           /* blocking work off the loop (file analysis) */
+    pd_ftps *ftps;                /* the printers' storage over FTPS */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
 extern const size_t pd_api_printers_nroutes;
+/* The printer {id} of the path (numeric id or serial), or NULL after replying 404. */
+pd_printer *pd_api_printer_of(pd_req *r);
+/* The printer's storage over FTPS: /api/v1/printers/{id}/files[/download] (storage.c). */
+extern const pd_route pd_api_storage_routes[];
+extern const size_t pd_api_storage_nroutes;
 extern const pd_route pd_api_system_routes[];   /* /healthz, /metrics */
 extern const size_t pd_api_system_nroutes;
 

@@ -30,8 +30,7 @@ static pd_err rec_apply(pd_printer_rec *rec, json_t *body, char *err, size_t err
 
 static pd_app *app_of(pd_req *r) { return pd_req_app(r); }
 
-/* Finds {id} (numeric id or serial) or replies 404. */
-static pd_printer *printer_of(pd_req *r)
+pd_printer *pd_api_printer_of(pd_req *r)
 {
     const char *id = pd_req_param(r, "id");
     pd_printer *p = pd_fleet_find(app_of(r)->fleet, id);
@@ -132,7 +131,7 @@ static void printers_list(pd_req *r)
 
 static void printers_get(pd_req *r)
 {
-    pd_printer *p = printer_of(r);
+    pd_printer *p = pd_api_printer_of(r);
     if (p)
         reply_printer(r, 200, p);
 }
@@ -140,7 +139,7 @@ static void printers_get(pd_req *r)
 static void printers_update(pd_req *r)
 {
     pd_app *app = app_of(r);
-    pd_printer *p = printer_of(r);
+    pd_printer *p = pd_api_printer_of(r);
     json_t *body = p ? pd_req_json(r) : NULL;
     if (!body)
         return;
@@ -164,7 +163,7 @@ static void printers_update(pd_req *r)
 static void printers_delete(pd_req *r)
 {
     pd_app *app = app_of(r);
-    pd_printer *p = printer_of(r);
+    pd_printer *p = pd_api_printer_of(r);
     if (!p)
         return;
     int64_t id = pd_printer_id(p);
@@ -180,7 +179,7 @@ static void printers_delete(pd_req *r)
 
 static void printers_raw(pd_req *r)
 {
-    pd_printer *p = printer_of(r);
+    pd_printer *p = pd_api_printer_of(r);
     if (!p)
         return;
     const json_t *raw = pd_printer_raw(p);
@@ -234,7 +233,7 @@ static void cmd_abort(void *ud)
 
 static void printers_command(pd_req *r)
 {
-    pd_printer *p = printer_of(r);
+    pd_printer *p = pd_api_printer_of(r);
     json_t *body = p ? pd_req_json(r) : NULL;
     if (!body)
         return;

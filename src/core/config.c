@@ -73,6 +73,19 @@ static const cfg_key cfg_keys[] = {
       "file analyses waiting for a worker; past it an upload is answered 503"),
     I("files", "timeout_s", files_timeout_s, "60", 1, 100,
       "how long one file analysis may run before it is given up"),
+    I("ftps", "max_transfers", ftps_max_transfers, "8", 1, 256,
+      "FTPS transfers with printers' storage at once, all printers together"),
+    I("ftps", "max_per_printer", ftps_max_per_printer, "1", 1, 8,
+      "FTPS transfers with one printer at once (its storage is an SD card)"),
+    I("ftps", "max_queued", ftps_max_queued, "256", 1, 100000, "FTPS transfers waiting for a slot"),
+    I("ftps", "connect_timeout_s", ftps_connect_timeout_s, "10", 1, 300,
+      "seconds for the TCP connect and TLS handshake with a printer's FTPS server"),
+    I("ftps", "stall_s", ftps_stall_s, "30", 1, 3600,
+      "seconds without a reply, or under 1 KiB/s, before an FTPS transfer is given up"),
+    I("ftps", "timeout_s", ftps_timeout_s, "1800", 1, 86400,
+      "seconds one FTPS transfer may take in all (printers send 75-150 KB/s over Wi-Fi)"),
+    I("ftps", "max_file_kb", ftps_max_file_kb, "524288", 1, 4194304,
+      "largest file fetched from a printer's storage, KiB"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

@@ -54,6 +54,14 @@ typedef struct pd_config {
     int files_workers;     /* analyses running at once */
     int files_queue;       /* analyses waiting; past it 503 */
     int files_timeout_s;   /* one analysis, running */
+    /* [ftps] */
+    int ftps_max_transfers;
+    int ftps_max_per_printer;
+    int ftps_max_queued;
+    int ftps_connect_timeout_s;
+    int ftps_stall_s;
+    int ftps_timeout_s;
+    int ftps_max_file_kb;
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;

@@ -290,6 +290,8 @@ static char *printer_render(pd_printer *p, size_t *len)
     }
     pd_jw_key(&w, "port");
     pd_jw_int(&w, p->rec.port);
+    pd_jw_key(&w, "ftps_port");
+    pd_jw_int(&w, p->rec.ftps_port);
     pd_jw_key(&w, "model");
     pd_jw_str(&w, p->model ? pd_model_key(p->model) : NULL);
     pd_jw_key(&w, "model_name");

@@ -3,23 +3,19 @@
  * an attempt needs from the outside world (the host's address, the ca_file) is fetched on
  * libuv's worker pool first: the loop never waits on a resolver or a file a user named. */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/tls.h"
 #include "printer/printer_priv.h"
-
-extern const char pd_bambu_ca_pem[];
 
 struct pd_link_poll {
     uv_poll_t h;   /* first: the close callback frees through the handle pointer */
@@ -29,8 +25,6 @@ struct pd_link_poll {
 
 /* From the start of the attempt, name resolution included */
 #define CONNECT_TIMEOUT_MS 15000
-/* A CA bundle is a few KB; Debian's whole system bundle is 220 KB */
-#define CA_FILE_MAX (1 << 20)
 /* At most this many connection attempts (TCP connect, TLS handshake, CONNACK) run at once;
  * the others wait, "connecting", for the fleet tick. A handshake holds ~50 KB of temporaries
  * among the few KB a link keeps: a thousand at once (a farm restarting) spike memory and CPU
@@ -49,33 +43,6 @@ const char *pd_link_state_name(pd_link_state s)
     static const char *const names[] = {"disconnected", "connecting", "connected", "stale",
                                         "backoff", "auth_failed", "tls_failed"};
     return s <= PD_LINK_TLS_FAILED ? names[s] : "unknown";
-}
-
-/* The certificates of a PEM text (len -1: NUL-terminated); NULL when it holds none. */
-static X509_STORE *pem_store(const char *pem, int len)
-{
-    X509_STORE *store = X509_STORE_new();
-    BIO *bio = BIO_new_mem_buf(pem, len);
-    int n = 0;
-    X509 *x;
-    if (!store || !bio)
-        goto fail;
-    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
-        if (X509_STORE_add_cert(store, x) == 1)
-            n++;
-        X509_free(x);
-    }
-    ERR_clear_error(); /* the loop ends on a "no start line" error by design */
-    BIO_free(bio);
-    if (n == 0) {
-        X509_STORE_free(store);
-        return NULL;
-    }
-    return store;
-fail:
-    BIO_free(bio);
-    X509_STORE_free(store);
-    return NULL;
 }
 
 void pd_link_set_state(pd_printer *p, pd_link_state s, const char *error)
@@ -185,7 +152,8 @@ static SSL_CTX *tls_ctx_new(pd_printer *p, const char *pem, size_t pem_len)
     /* The Bambu CA is parsed when a printer first needs it, not at start: parsing
      * certificates sets up OpenSSL's decoders (~2.7 MB), which a daemon without printers
      * never needs. */
-    X509_STORE *store = p->rec.ca_file[0] ? pem_store(pem, (int)pem_len) : pem_store(pd_bambu_ca_pem, -1);
+    X509_STORE *store = pd_tls_pem_store(p->rec.ca_file[0] ? pem : pd_bambu_ca_pem,
+                                         p->rec.ca_file[0] ? (int)pem_len : -1);
     if (!store) {
         SSL_CTX_free(ctx);
         return NULL;
@@ -425,43 +393,17 @@ static void on_log(struct mosquitto *m, void *obj, int level, const char *str)
 }
 
 /* --- connecting ------------------------------------------------------------------------ */
-/* A path a user named, read whole. Opened without blocking and refused unless it is a regular
- * file of sane size: a FIFO would block open() and read() for good, a device never end. */
-static void prep_read_ca(pd_link_prep *pr)
-{
-    struct stat st;
-    int fd = open(pr->ca_file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    const char *why = NULL;
-    if (fd < 0 || fstat(fd, &st))
-        why = strerror(errno);
-    else if (!S_ISREG(st.st_mode))
-        why = "not a regular file";
-    else if (st.st_size > CA_FILE_MAX)
-        why = "larger than 1 MiB";
-    else if (!(pr->pem = malloc((size_t)st.st_size + 1)))
-        why = "out of memory";
-    while (!why && pr->pem_len < (size_t)st.st_size) {
-        ssize_t n = read(fd, pr->pem + pr->pem_len, (size_t)st.st_size - pr->pem_len);
-        if (n <= 0)
-            break; /* shrunk meanwhile: parse what was there */
-        pr->pem_len += (size_t)n;
-    }
-    if (fd >= 0)
-        close(fd);
-    if (why) {
-        pr->ca_failed = true;
-        snprintf(pr->err, sizeof pr->err, "cannot load ca_file %s: %s", pr->ca_file, why);
-    }
-}
-
 /* On a worker thread: touches nothing but *pr. */
 static void prep_work(uv_work_t *w)
 {
     pd_link_prep *pr = (pd_link_prep *)w;
     if (pr->ca_file[0]) {
-        prep_read_ca(pr);
-        if (pr->err[0])
+        const char *why = pd_tls_read_ca(pr->ca_file, &pr->pem, &pr->pem_len);
+        if (why) {
+            pr->ca_failed = true;
+            snprintf(pr->err, sizeof pr->err, "cannot load ca_file %s: %s", pr->ca_file, why);
             return;
+        }
     }
     /* as libmosquitto asks: no AI_ADDRCONFIG, which hides 127.0.0.1 on a host with only lo */
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};

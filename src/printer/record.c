@@ -105,6 +105,8 @@ static const rec_field fields[] = {
      "an IPv4 address (four numbers 0-255), an IPv6 address or a DNS name (RFC 1123, up to "
      "253 bytes)"},
     {"port", REC_INT, false, "8883", 1, 65535, REC(port), NULL, "a whole number from 1 to 65535"},
+    {"ftps_port", REC_INT, false, "990", 1, 65535, REC(ftps_port), NULL,
+     "a whole number from 1 to 65535"},
     {"access_code", REC_STR, true, NULL, 1, 63, REC(access_code), NULL, "1-63 bytes of text"},
     {"model", REC_STR, false, NULL, 0, 31, REC(model), model_ok,
      "a known model such as P1S, X1C, A1 mini or H2D; empty to detect it"},

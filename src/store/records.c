@@ -6,7 +6,8 @@
 
 #include "store/store.h"
 
-#define PRINTER_COLS "id, name, serial, host, port, access_code, model, ca_file, tls_verify, created_at"
+#define PRINTER_COLS \
+    "id, name, serial, host, port, access_code, model, ca_file, tls_verify, created_at, ftps_port"
 
 static void copy_text(const pd_row *row, int col, char *dst, size_t n)
 {
@@ -41,6 +42,7 @@ static pd_err printer_row(const pd_row *row, void *ud)
     copy_text(row, 7, r->ca_file, sizeof r->ca_file);
     r->tls_verify = pd_row_int(row, 8) != 0;
     r->created_at = pd_row_int(row, 9);
+    r->ftps_port = (int)pd_row_int(row, 10);
     return PD_OK;
 }
 
@@ -58,8 +60,8 @@ pd_err pd_db_printer_list(pd_db *db, pd_printer_rec **out, size_t *n)
     return PD_OK;
 }
 
-/* The record's columns in PRINTER_COLS order from name on: args[0..7]. */
-static void printer_args(const pd_printer_rec *r, pd_sqlv a[8])
+/* The record's columns name … tls_verify, ftps_port: args[0..8]. */
+static void printer_args(const pd_printer_rec *r, pd_sqlv a[9])
 {
     a[0] = PD_SQL_S(r->name);
     a[1] = PD_SQL_S(r->serial);
@@ -69,18 +71,19 @@ static void printer_args(const pd_printer_rec *r, pd_sqlv a[8])
     a[5] = PD_SQL_S(r->model);
     a[6] = PD_SQL_S(r->ca_file);
     a[7] = PD_SQL_I(r->tls_verify);
+    a[8] = PD_SQL_I(r->ftps_port);
 }
 
 pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
 {
     if (!rec->created_at)
         rec->created_at = (int64_t)time(NULL);
-    pd_sqlv a[9];
+    pd_sqlv a[10];
     printer_args(rec, a);
-    a[8] = PD_SQL_I(rec->created_at);
+    a[9] = PD_SQL_I(rec->created_at);
     return pd_db_insert(db, "INSERT INTO printer (name, serial, host, port, access_code, model, "
-                            "ca_file, tls_verify, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                            "RETURNING id", a, 9, &rec->id);
+                            "ca_file, tls_verify, ftps_port, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", a, 10, &rec->id);
 }
 
 static pd_err changed_one(pd_err rc, int64_t changes)
@@ -90,13 +93,13 @@ static pd_err changed_one(pd_err rc, int64_t changes)
 
 pd_err pd_db_printer_update(pd_db *db, const pd_printer_rec *rec)
 {
-    pd_sqlv a[9];
+    pd_sqlv a[10];
     printer_args(rec, a);
-    a[8] = PD_SQL_I(rec->id);
+    a[9] = PD_SQL_I(rec->id);
     int64_t n = 0;
     pd_err rc = pd_db_run(db, "UPDATE printer SET name = ?, serial = ?, host = ?, port = ?, "
-                              "access_code = ?, model = ?, ca_file = ?, tls_verify = ? WHERE id = ?",
-                          a, 9, &n);
+                              "access_code = ?, model = ?, ca_file = ?, tls_verify = ?, "
+                              "ftps_port = ? WHERE id = ?", a, 10, &n);
     return changed_one(rc, n);
 }
 

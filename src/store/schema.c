@@ -116,6 +116,9 @@ static const char *const migrations[] = {
     "  event_type TEXT NOT NULL,"
     "  unassign_event TEXT);"
     "CREATE INDEX slot_history_slot ON slot_history(slot_id, id);",
+
+    /* the printer's implicit-FTPS port (its storage), beside the MQTT one */
+    "ALTER TABLE printer ADD COLUMN ftps_port @INT@ NOT NULL DEFAULT 990;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

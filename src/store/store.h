@@ -122,7 +122,8 @@ typedef struct pd_printer_rec {
     char name[64];
     char serial[32];
     char host[256];
-    int port;
+    int port;             /* MQTT */
+    int ftps_port;        /* implicit FTPS: the printer's storage */
     char access_code[64];
     char model[32];       /* user-given model, may be empty (then detected) */
     char ca_file[256];

@@ -204,6 +204,33 @@ export class Broker {
   async stop() { await stopProc(this.proc, 'SIGTERM'); }
 }
 
+// vsftpd logs users in through PAM as root: without root (or vsftpd) the FTPS tests skip
+export const HAVE_FTPS = process.getuid?.() === 0 && existsSync('/usr/sbin/vsftpd');
+
+/** One real vsftpd per printer (scripts/ftps.sh), implicit TLS with the broker's CA when it
+ * shares the broker's dir, serving `storage`/<serial>/ (printdeck-sim --storage-dir). */
+export class Ftps {
+  constructor(dir, serials, storage) { this.dir = dir; this.serials = serials; this.storage = storage; }
+  async start() {
+    const n = this.serials.length;
+    await startOnFreePorts(async () => { this.basePort = await freePorts(n); this.pasvPort = await freePorts(10 * n); },
+      async () => {
+        try {
+          await run(join(ROOT, 'scripts/ftps.sh'), ['--dir', this.dir, '--root', this.storage, '--serials',
+            this.serials.join(','), '--base-port', String(this.basePort), '--pasv-base', String(this.pasvPort),
+            '--access-code', ACCESS_CODE, '--daemon'], { timeout: 90000 });
+        } catch (e) {
+          throw Object.assign(new Error(`ftps.sh did not start: ${e.stderr || e.message}`),
+            { inUse: /address already in use/i.test(e.stderr || '') });
+        }
+      });
+  }
+  portOf(serial) { return this.basePort + this.serials.indexOf(serial); }
+  dirOf(serial) { return join(this.storage, serial); }
+  get ca() { return join(this.dir, 'ca.crt'); }
+  async stop() { await run(join(ROOT, 'scripts/ftps.sh'), ['--dir', this.dir, '--stop']).catch(() => {}); }
+}
+
 async function stopProc(p, sig = 'SIGTERM', timeoutMs = 10000) {
   if (!p || p.exitCode !== null || p.signalCode) return { code: p?.exitCode, sig: p?.signalCode };
   const done = new Promise((r) => p.once('exit', (code, s) => r({ code, sig: s })));

@@ -127,6 +127,11 @@ static void text_forms(void **st)
     assert_string_equal(err, "port: must be a whole number from 1 to 65535");
     assert_int_equal(set_text(&r, "port", "88x", err, sizeof err), PD_ERR_INVAL);
     assert_int_equal(set_text(&r, "port", "99999999999999999999", err, sizeof err), PD_ERR_INVAL);
+    assert_int_equal(r.ftps_port, 990);
+    assert_int_equal(set_text(&r, "ftps_port", "9990", err, sizeof err), PD_OK);
+    assert_int_equal(r.ftps_port, 9990);
+    assert_int_equal(set_text(&r, "ftps_port", "65536", err, sizeof err), PD_ERR_INVAL);
+    assert_string_equal(err, "ftps_port: must be a whole number from 1 to 65535");
     assert_int_equal(set_text(&r, "tls_verify", "off", err, sizeof err), PD_OK);
     assert_false(r.tls_verify);
     assert_int_equal(set_text(&r, "tls_verify", "maybe", err, sizeof err), PD_ERR_INVAL);
@@ -136,8 +141,8 @@ static void text_forms(void **st)
     assert_int_equal(set_text(&r, "access_code", "", err, sizeof err), PD_ERR_INVAL);
     assert_string_equal(err, "access_code: must be 1-63 bytes of text");
     assert_int_equal(set_text(&r, "colour", "red", err, sizeof err), PD_ERR_INVAL);
-    assert_string_equal(err, "colour: unknown; a printer has name, serial, host, port, access_code, "
-                             "model, ca_file, tls_verify");
+    assert_string_equal(err, "colour: unknown; a printer has name, serial, host, port, ftps_port, "
+                             "access_code, model, ca_file, tls_verify");
 }
 
 static void json_forms(void **st)

@@ -292,6 +292,9 @@ static void sim_job_start(sim_printer *p, const char *name, int layers, double m
     sim_load_tray(p, tray >= 0 ? tray : sim_pick_tray(p));
     const sim_tray *t = sim_tray_at(p, p->tray_now);
     const sim_material *m = t && t->mat ? t->mat : sim_material_find("PLA");
+    const char *storage = sim_options(p->sim)->storage_dir;
+    if (storage)
+        sim_storage_write_job(p, t, storage);
     sim_set_targets(p, m->nozzle, m->bed);
     sim_set_error(p, 0);
     p->error_clear_ms = 0;

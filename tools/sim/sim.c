@@ -85,6 +85,7 @@ static void sim_usage(FILE *f)
         "  --auto-jobs         idle printers start jobs; HMS, spool swaps, failures (default)\n"
         "  --no-auto-jobs      only scripted behaviour (tests)\n"
         "  --rate R            benchmark: R partial reports/s in total, evenly spread\n"
+        "  --storage-dir DIR   write each job's <name>.gcode.3mf to DIR/<serial>/ (its FTPS root)\n"
         "  --log-level L       debug|info|warn|error (info)\n"
         "  --log-json          log JSON lines\n",
         models);
@@ -120,7 +121,7 @@ static bool sim_loopback(const char *host)
 /* Returns -1 to go on, else the exit status. */
 static int sim_parse_options(sim_opts *o, int argc, char **argv)
 {
-    enum { O_AUTO = 256, O_NO_AUTO, O_LIST, O_LOG_LEVEL, O_LOG_JSON, O_HELP };
+    enum { O_AUTO = 256, O_NO_AUTO, O_LIST, O_LOG_LEVEL, O_LOG_JSON, O_HELP, O_STORAGE };
     static const struct option longs[] = {
         {"host", required_argument, NULL, 'h'},       {"port", required_argument, NULL, 'p'},
         {"user", required_argument, NULL, 'u'},       {"password", required_argument, NULL, 'P'},
@@ -131,6 +132,7 @@ static int sim_parse_options(sim_opts *o, int argc, char **argv)
         {"rate", required_argument, NULL, 'r'},       {"auto-jobs", no_argument, NULL, O_AUTO},
         {"no-auto-jobs", no_argument, NULL, O_NO_AUTO}, {"list", no_argument, NULL, O_LIST},
         {"log-level", required_argument, NULL, O_LOG_LEVEL}, {"log-json", no_argument, NULL, O_LOG_JSON},
+        {"storage-dir", required_argument, NULL, O_STORAGE},
         {"help", no_argument, NULL, O_HELP},          {NULL, 0, NULL, 0},
     };
     *o = (sim_opts){.host = "127.0.0.1", .port = 1883, .user = "sim", .password = "printdeck-sim",
@@ -163,6 +165,7 @@ static int sim_parse_options(sim_opts *o, int argc, char **argv)
         case O_LOG_LEVEL: ok = pd_log_level_parse(optarg, &level) == 0; break;
         case O_LOG_JSON: json = true; break;
         case O_HELP: sim_usage(stdout); return 0;
+        case O_STORAGE: o->storage_dir = optarg; break;
         default: ok = false; break;
         }
         if (!ok) {

@@ -233,7 +233,12 @@ typedef struct sim_opts {
     uint64_t seed;
     bool auto_jobs;
     double rate;              /* benchmark: total partial reports per second, 0 = off */
+    const char *storage_dir;  /* each printer's FTPS root is storage_dir/<serial>/; NULL none */
 } sim_opts;
+
+/* storage.c: writes the job's <name>.gcode.3mf, printed from tray t (NULL: none known), into
+ * dir/<serial>/: the job's filament as slice_info.config and plate_1.gcode give it. */
+void sim_storage_write_job(const sim_printer *p, const sim_tray *t, const char *dir);
 
 /* Publishes msg on the printer's report topic unless the printer is silenced; steals msg.
  * A partial report is refused (false) while the connection is backed up, so the caller

@@ -1,0 +1,25 @@
+/* What every TLS client of printdeck shares to trust a printer: the certificates of a PEM
+ * text as a store, and a CA file read safely. The MQTT link (printer/link.c) and the FTPS
+ * client (files/ftps.c) verify the same way: the Bambu CA, or the printer's ca_file, with the
+ * serial as the expected name. */
+#ifndef PD_TLS_H
+#define PD_TLS_H
+
+#include <openssl/x509.h>
+#include <stddef.h>
+
+/* A CA bundle is a few KB; Debian's whole system bundle is 220 KB */
+#define PD_TLS_CA_FILE_MAX (1 << 20)
+
+/* The embedded Bambu CA bundle (generated from assets/bambu/certs). */
+extern const char pd_bambu_ca_pem[];
+
+/* The certificates of a PEM text (len -1: NUL-terminated); NULL when it holds none. */
+X509_STORE *pd_tls_pem_store(const char *pem, int len);
+/* Reads a CA file a user named, whole, into *pem (malloc'd, the caller frees it). Blocks: call
+ * it off the loop. Opened without blocking and refused unless it is a regular file of at
+ * most PD_TLS_CA_FILE_MAX bytes: a FIFO would block open() and read() for good, a device
+ * never end. Returns NULL, or why it failed ("not a regular file", strerror's text). */
+const char *pd_tls_read_ca(const char *path, char **pem, size_t *len);
+
+#endif
