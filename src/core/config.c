@@ -65,6 +65,9 @@ static const cfg_key cfg_keys[] = {
     I("mqtt", "max_payload", max_payload, "1048576", 4096, 16 << 20,
       "largest report accepted from a printer, bytes; larger ones are dropped and counted"),
     I("mqtt", "max_printers", max_printers, "10000", 1, 100000, "printers this daemon will manage"),
+    I("jobs", "offline_timeout_s", offline_timeout_s, "86400", 10, 30 * 86400,
+      "seconds a printer may stay unseen mid-print before its open job is closed as unknown "
+      "(the job reopens if the printer returns still printing it)"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

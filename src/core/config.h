@@ -49,6 +49,8 @@ typedef struct pd_config {
     int pushall_retry_s;
     int max_payload;
     int max_printers;
+    /* [jobs] */
+    int offline_timeout_s;
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;
