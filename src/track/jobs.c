@@ -567,7 +567,7 @@ static pd_err open_row(pd_jobs *j, tracker *t, pd_printer *p, const pd_jobs_obs 
                                         PD_SQL_S(raw_text(print, "profile_id", profile, sizeof profile)),
                                         PD_SQL_S(raw_text(print, "print_type", type, sizeof type)),
                                         PD_SQL_I(now), PD_SQL_I(now)},
-                      13, &t->m.job_id);
+                      11, &t->m.job_id);
     if (!rc)
         rc = snapshot(j->db, t->m.job_id, t->printer_id, st);
     if (!rc && o->tray_now != 255)

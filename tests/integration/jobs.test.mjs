@@ -27,7 +27,7 @@ before(async () => {
   for (const s of [X1C, P1S, A1, P1S2]) ids[s] = (await daemon.addPrinter(broker, s)).id;
   sse = await new SSE(daemon).open();
   for (const s of [X1C, P1S, A1, P1S2])
-    await waitFor(async () => (await daemon.printer(ids[s]))?.state?.gcode_state === 'IDLE', 15000, `${s} idle`);
+    await waitFor(async () => (await daemon.printer(ids[s]))?.state === 'IDLE', 15000, `${s} idle`);
 });
 
 after(async () => {
