@@ -88,8 +88,10 @@ static void close_failed(pd_jobs_track *t, const pd_jobs_obs *o, pd_jobs_result 
 static void open_job(pd_jobs_track *t, const pd_jobs_obs *o, pd_jobs_result *r)
 {
     r->actions |= PD_JOBS_OPEN;
-    *t = (pd_jobs_track){.open = true, .status = PD_JOB_PRINTING, .tray_now = o->tray_now,
-                         .closed_id = t->closed_id, .closed_ms = t->closed_ms};
+    pd_jobs_track fresh = {.open = true, .status = PD_JOB_PRINTING, .tray_now = o->tray_now,
+                           .closed_id = t->closed_id, .closed_ms = t->closed_ms};
+    memcpy(fresh.prev, t->prev, sizeof fresh.prev);
+    *t = fresh;
     take_task(t, o);
 }
 
