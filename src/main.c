@@ -21,6 +21,7 @@
 #include "printer/printer.h"
 #include "printer/record.h"
 #include "store/store.h"
+#include "track/jobs.h"
 #include "track/slots.h"
 
 #define PD_VERSION "0.1.0"
@@ -42,6 +43,7 @@ typedef struct daemon_ctx {
     pd_auth auth;
     pd_inv inv;
     pd_track_slots slots;
+    pd_jobs *jobs;
     pd_app app;
     pd_loopstat loopstat;
     pd_work_pool *work;
@@ -194,6 +196,7 @@ static void on_signal(uv_signal_t *s, int signum)
     pd_api_events_stop();
     pd_api_changes_stop();
     pd_track_slots_stop(&d->slots);
+    pd_jobs_stop(&d->jobs);
     pd_ftps_free(&d->ftps);
     pd_fleet_free(&d->fleet);
     pd_loopstat_stop(&d->loopstat);
@@ -292,9 +295,14 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_ams_routes, pd_api_ams_nroutes);
     pd_http_add_routes(d->http, pd_api_files_routes, pd_api_files_nroutes);
     pd_http_add_routes(d->http, pd_api_storage_routes, pd_api_storage_nroutes);
+    pd_http_add_routes(d->http, pd_api_jobs_routes, pd_api_jobs_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");
+        return -1;
+    }
+    if (pd_jobs_start(&d->jobs, &d->loop, d->bus, d->fleet, d->db, d->cfg.offline_timeout_s)) {
+        pd_error("main", "cannot start the job recorder");
         return -1;
     }
     if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
@@ -469,6 +477,7 @@ int main(int argc, char **argv)
         pd_api_events_stop();
         pd_api_changes_stop();
         pd_track_slots_stop(&d.slots);
+        pd_jobs_stop(&d.jobs);
         pd_ftps_free(&d.ftps);
         pd_fleet_free(&d.fleet);
         pd_loopstat_stop(&d.loopstat);

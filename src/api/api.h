@@ -66,6 +66,10 @@ pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, char *err, size_t 
 extern const pd_route pd_api_ams_routes[];
 extern const size_t pd_api_ams_nroutes;
 
+/* The print history: /api/v1/jobs… (jobs.c). */
+extern const pd_route pd_api_jobs_routes[];
+extern const size_t pd_api_jobs_nroutes;
+
 /* Spoolman's websocket notifications (PD_ROUTE_SPOOLMAN "WS" routes): /api/v1/ and
  * /api/v1/{vendor,filament,spool,setting}[/{id|key}]. Subscribes to PD_EV_INVENTORY at
  * start; stop closes the sockets still open. */

@@ -173,6 +173,14 @@ static json_t *event_data(const pd_event *ev)
     return o;
 }
 
+/* job.started, job.paused, job.resumed, job.updated, job.ended: the job object itself */
+static void send_job(const pd_event *ev)
+{
+    char name[32];
+    snprintf(name, sizeof name, "job.%s", ev->u.job.change);
+    send_frame(NULL, ev->printer_id, name, ev->u.job.payload, ev->u.job.payload_len);
+}
+
 static void send_typed(const pd_event *ev)
 {
     const char *name = NULL;
@@ -195,7 +203,9 @@ static void on_event(const pd_event *ev, void *ud)
     (void)ud;
     if (!hub.list.head)
         return;
-    if (ev->type != PD_EV_STATE)
+    if (ev->type == PD_EV_JOB)
+        send_job(ev);
+    else if (ev->type != PD_EV_STATE)
         send_typed(ev);
     /* a new printer comes with its whole object, like the snapshot would have given it */
     if (ev->type == PD_EV_STATE || ev->type == PD_EV_PRINTER_ADDED) {
@@ -260,7 +270,7 @@ pd_err pd_api_events_start(pd_app *app)
         return PD_OK;
     /* printer events only: inventory changes (PD_EV_INVENTORY) go to the Spoolman websockets
      * of changes.c, in the shape Spoolman's clients read */
-    uint32_t mask = PD_EV_STATE | PD_EV_PRINTER_ADDED | PD_EV_PRINTER_REMOVED;
+    uint32_t mask = PD_EV_STATE | PD_EV_PRINTER_ADDED | PD_EV_PRINTER_REMOVED | PD_EV_JOB;
     for (size_t i = 0; i < sizeof event_names / sizeof *event_names; i++)
         mask |= event_names[i].type;
     hub.sub = pd_bus_subscribe(app->bus, mask, on_event, NULL);

@@ -20,6 +20,7 @@ typedef enum pd_event_type {
     PD_EV_OFFLINE         = 1u << 9,
     PD_EV_CONNECTION      = 1u << 10, /* link state changed: u.conn */
     PD_EV_INVENTORY       = 1u << 11, /* a vendor/filament/spool/setting changed: u.inv */
+    PD_EV_JOB             = 1u << 12, /* a print job record changed: u.job (after its commit) */
     PD_EV_ALL             = 0xffffffffu
 } pd_event_type;
 
@@ -38,6 +39,9 @@ typedef struct pd_event {
          * key the id in decimal or the setting key, payload the object as GET returns it
          * (JSON text; for a setting {"key","setting"}) */
         struct { const char *resource, *change, *key, *payload; size_t payload_len; } inv;
+        /* change "started"|"paused"|"resumed"|"updated"|"ended"; payload the job object as
+         * GET /api/v1/jobs/{id} returns it (JSON text) */
+        struct { int64_t id; const char *change, *payload; size_t payload_len; } job;
     } u;
 } pd_event;
 

@@ -86,6 +86,9 @@ static const cfg_key cfg_keys[] = {
       "seconds one FTPS transfer may take in all (printers send 75-150 KB/s over Wi-Fi)"),
     I("ftps", "max_file_kb", ftps_max_file_kb, "524288", 1, 4194304,
       "largest file fetched from a printer's storage, KiB"),
+    I("jobs", "offline_timeout_s", offline_timeout_s, "86400", 10, 30 * 86400,
+      "seconds a printer may stay unseen mid-print before its open job is closed as unknown "
+      "(the job reopens if the printer returns still printing it)"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

@@ -62,6 +62,8 @@ typedef struct pd_config {
     int ftps_stall_s;
     int ftps_timeout_s;
     int ftps_max_file_kb;
+    /* [jobs] */
+    int offline_timeout_s;
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;

@@ -69,6 +69,34 @@ typedef struct pd_inv_list {
     int64_t total;            /* matches before paging: X-Total-Count */
 } pd_inv_list;
 
+/* The pieces of a list request, for other lists that follow Spoolman's query rules (the jobs
+ * list): one row per filter, the parameter (and its alias), the SQL it reads, and how. */
+typedef enum pd_inv_filter_kind {
+    PD_INV_F_TEXT_OPT,   /* nullable text: comma-separated terms ORed, "quoted" exact, empty = NULL or "" */
+    PD_INV_F_TEXT_REQ,   /* non-null text: the same, empty = "" */
+    PD_INV_F_IDS,        /* id list */
+    PD_INV_F_IDS_NULL,   /* id list where -1 means "none" */
+    PD_INV_F_DATES,      /* start|end (inclusive, either may be empty), or one exact timestamp */
+    PD_INV_F_COLOR,      /* filament colour within a ΔE threshold (applied after the query) */
+} pd_inv_filter_kind;
+typedef struct pd_inv_filter {
+    const char *param, *alias;  /* alias only used when the dotted name is absent */
+    const char *sql;
+    pd_inv_filter_kind kind;
+} pd_inv_filter;
+const char *pd_inv_param_get(const pd_inv_param *p, size_t n, const char *name);
+/* Appends " AND (…)" for one filter's value to b (COLOR adds nothing). */
+pd_err pd_inv_filter_add(pd_inv *inv, const pd_inv_filter *f, const char *value, pd_sqlb *b,
+                         pd_inv_err *e);
+/* " ORDER BY …" for `sort` ("field[:asc|desc],…"; resolve turns a field into an SQL
+ * expression, false for an unknown one), NULLs last, ties broken by <alias>.id. */
+pd_err pd_inv_order_add(const char *alias, const char *sort,
+                        bool (*resolve)(void *ud, const char *field, char *out, size_t outlen),
+                        void *ud, pd_sqlb *b, pd_inv_err *e);
+/* limit (-1 none) and offset from the parameters, checked; offset is 0 without limit. */
+pd_err pd_inv_paging(const pd_inv_param *p, size_t n, int64_t *limit, int64_t *offset,
+                     pd_inv_err *e);
+
 pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *params, size_t n,
                        pd_inv_list *out, pd_inv_err *e);
 /* Lists and exports are read through a cursor: one statement takes the ids of every row to

@@ -15,60 +15,49 @@
 #include "core/json.h"
 #include "inventory/entities.h"
 
-typedef enum filter_kind {
-    F_TEXT_OPT,   /* nullable text: empty term = NULL or "" */
-    F_TEXT_REQ,   /* non-null text (vendor name): empty term = "" */
-    F_IDS,        /* id list */
-    F_IDS_NULL,   /* id list where -1 means "none" */
-    F_DATES,      /* start|end (inclusive), or one exact timestamp */
-    F_COLOR,      /* filament colour within a ΔE threshold (applied after the query) */
-} filter_kind;
-
-typedef struct filter {
-    const char *param, *alias;  /* alias only used when the dotted name is absent */
-    const char *sql;
-    filter_kind kind;
-} filter;
+/* The kinds (pd_inv_filter_kind) are in inventory.h: other lists (jobs) declare their filters
+ * with the same rows. */
+typedef pd_inv_filter filter;
 
 static const filter vendor_filters[] = {
-    {"name", NULL, "v.name", F_TEXT_REQ},
-    {"external_id", NULL, "v.external_id", F_TEXT_OPT},
-    {"registered", NULL, "v.registered", F_DATES},
-    {NULL, NULL, NULL, 0},
+    {"name", NULL, "v.name", PD_INV_F_TEXT_REQ},
+    {"external_id", NULL, "v.external_id", PD_INV_F_TEXT_OPT},
+    {"registered", NULL, "v.registered", PD_INV_F_DATES},
+    {NULL, NULL, NULL, PD_INV_F_TEXT_OPT},
 };
 
 static const filter filament_filters[] = {
-    {"vendor.name", "vendor_name", "v.name", F_TEXT_REQ},
-    {"vendor.id", "vendor_id", "f.vendor_id", F_IDS_NULL},
-    {"name", NULL, "f.name", F_TEXT_OPT},
-    {"material", NULL, "f.material", F_TEXT_OPT},
-    {"article_number", NULL, "f.article_number", F_TEXT_OPT},
-    {"external_id", NULL, "f.external_id", F_TEXT_OPT},
-    {"color_hex", NULL, "f.color_hex", F_COLOR},
-    {"registered", NULL, "f.registered", F_DATES},
-    {NULL, NULL, NULL, 0},
+    {"vendor.name", "vendor_name", "v.name", PD_INV_F_TEXT_REQ},
+    {"vendor.id", "vendor_id", "f.vendor_id", PD_INV_F_IDS_NULL},
+    {"name", NULL, "f.name", PD_INV_F_TEXT_OPT},
+    {"material", NULL, "f.material", PD_INV_F_TEXT_OPT},
+    {"article_number", NULL, "f.article_number", PD_INV_F_TEXT_OPT},
+    {"external_id", NULL, "f.external_id", PD_INV_F_TEXT_OPT},
+    {"color_hex", NULL, "f.color_hex", PD_INV_F_COLOR},
+    {"registered", NULL, "f.registered", PD_INV_F_DATES},
+    {NULL, NULL, NULL, PD_INV_F_TEXT_OPT},
 };
 
 static const filter spool_filters[] = {
-    {"filament.name", "filament_name", "f.name", F_TEXT_OPT},
-    {"filament.material", "filament_material", "f.material", F_TEXT_OPT},
-    {"filament.id", "filament_id", "s.filament_id", F_IDS},
-    {"filament.vendor.name", "vendor_name", "v.name", F_TEXT_REQ},
-    {"filament.vendor.id", "vendor_id", "f.vendor_id", F_IDS_NULL},
-    {"filament.multi_color_direction", NULL, "f.multi_color_direction", F_TEXT_OPT},
-    {"location", NULL, "s.location", F_TEXT_OPT},
-    {"lot_nr", NULL, "s.lot_nr", F_TEXT_OPT},
-    {"tray_uuid", NULL, "s.tray_uuid", F_TEXT_OPT},
-    {"tag_uid", NULL, "s.tag_uid", F_TEXT_OPT},
-    {"first_used", NULL, "s.first_used", F_DATES},
-    {"last_used", NULL, "s.last_used", F_DATES},
-    {"registered", NULL, "s.registered", F_DATES},
-    {NULL, NULL, NULL, 0},
+    {"filament.name", "filament_name", "f.name", PD_INV_F_TEXT_OPT},
+    {"filament.material", "filament_material", "f.material", PD_INV_F_TEXT_OPT},
+    {"filament.id", "filament_id", "s.filament_id", PD_INV_F_IDS},
+    {"filament.vendor.name", "vendor_name", "v.name", PD_INV_F_TEXT_REQ},
+    {"filament.vendor.id", "vendor_id", "f.vendor_id", PD_INV_F_IDS_NULL},
+    {"filament.multi_color_direction", NULL, "f.multi_color_direction", PD_INV_F_TEXT_OPT},
+    {"location", NULL, "s.location", PD_INV_F_TEXT_OPT},
+    {"lot_nr", NULL, "s.lot_nr", PD_INV_F_TEXT_OPT},
+    {"tray_uuid", NULL, "s.tray_uuid", PD_INV_F_TEXT_OPT},
+    {"tag_uid", NULL, "s.tag_uid", PD_INV_F_TEXT_OPT},
+    {"first_used", NULL, "s.first_used", PD_INV_F_DATES},
+    {"last_used", NULL, "s.last_used", PD_INV_F_DATES},
+    {"registered", NULL, "s.registered", PD_INV_F_DATES},
+    {NULL, NULL, NULL, PD_INV_F_TEXT_OPT},
 };
 
 static const filter *const filters[PD_INV__N] = {vendor_filters, filament_filters, spool_filters};
 
-static const char *param(const pd_inv_param *p, size_t n, const char *name)
+const char *pd_inv_param_get(const pd_inv_param *p, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (!strcmp(p[i].name, name))
@@ -107,7 +96,7 @@ static pd_err text_filter(pd_inv *inv, const filter *f, const char *value, pd_sq
         if (i)
             pd_sqlb_add(b, " OR ");
         if (!len) {
-            if (f->kind == F_TEXT_OPT)
+            if (f->kind == PD_INV_F_TEXT_OPT)
                 pd_sqlb_add(b, "%s IS NULL OR %s = ''", f->sql, f->sql);
             else
                 pd_sqlb_add(b, "%s = ''", f->sql);
@@ -151,7 +140,7 @@ static pd_err ids_filter(const filter *f, const char *value, pd_sqlb *b, pd_inv_
                                "Invalid id list \"%s\": comma-separated integers expected", value);
         if (i)
             pd_sqlb_add(b, " OR ");
-        if (id == -1 && f->kind == F_IDS_NULL) {
+        if (id == -1 && f->kind == PD_INV_F_IDS_NULL) {
             pd_sqlb_add(b, "%s IS NULL", f->sql);
         } else {
             pd_sqlb_add(b, "%s = ?", f->sql);
@@ -350,10 +339,20 @@ static void sort_term(pd_sqlb *b, sort_keys *k, const char *expr, const char *di
     k->n++;
 }
 
-static pd_err order_by(pd_inv *inv, pd_inv_entity en, const char *sort, pd_sqlb *b, sort_keys *k,
-                       pd_inv_err *e)
+static pd_err parse_count(const char *name, const char *v, int64_t *out, pd_inv_err *e)
 {
-    const char *alias = inv_tables[en].alias;
+    if (!parse_id(v, out) || *out < 0)
+        return pd_inv_fail(e, PD_ERR_FIELD, "query", name, "Input should be a valid non-negative integer");
+    return PD_OK;
+}
+
+typedef bool (*sort_resolve_fn)(void *ud, const char *field, char *out, size_t outlen);
+
+/* " ORDER BY" the terms of `sort` ("field[:asc|desc],…", each made an expression by resolve),
+ * then the id of `alias`. */
+static pd_err order_by_with(const char *alias, const char *sort, sort_resolve_fn resolve, void *ud,
+                            pd_sqlb *b, sort_keys *k, pd_inv_err *e)
+{
     pd_sqlb_add(b, " ORDER BY ");
     *k = (sort_keys){.over = false};
     keys_add(k->cols, sizeof k->cols, &k->ncols, &k->over, "%s.id AS id", alias);
@@ -373,7 +372,7 @@ static pd_err order_by(pd_inv *inv, pd_inv_entity en, const char *sort, pd_sqlb 
                                        "Invalid sort order \"%.*s\": use asc or desc",
                                        pd_jw_utf8_cut(colon + 1, 64), colon + 1);
             }
-            if (!sort_expr(inv, en, terms[i], expr, sizeof expr)) {
+            if (!resolve(ud, terms[i], expr, sizeof expr)) {
                 if (!strncmp(terms[i], "extra.", 6))
                     continue;  /* unknown extra keys are ignored, as in Spoolman */
                 return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort", "Invalid sort field \"%.*s\".",
@@ -388,14 +387,54 @@ static pd_err order_by(pd_inv *inv, pd_inv_entity en, const char *sort, pd_sqlb 
     return PD_OK;
 }
 
-/* --- the list ------------------------------------------------------------------------------ */
+typedef struct entity_sort {
+    pd_inv *inv;
+    pd_inv_entity en;
+} entity_sort;
 
-static pd_err parse_count(const char *name, const char *v, int64_t *out, pd_inv_err *e)
+static bool entity_sort_expr(void *ud, const char *field, char *out, size_t outlen)
 {
-    if (!parse_id(v, out) || *out < 0)
-        return pd_inv_fail(e, PD_ERR_FIELD, "query", name, "Input should be a valid non-negative integer");
+    entity_sort *es = ud;
+    return sort_expr(es->inv, es->en, field, out, outlen);
+}
+
+static pd_err order_by(pd_inv *inv, pd_inv_entity en, const char *sort, pd_sqlb *b, sort_keys *k,
+                       pd_inv_err *e)
+{
+    entity_sort es = {inv, en};
+    return order_by_with(inv_tables[en].alias, sort, entity_sort_expr, &es, b, k, e);
+}
+
+pd_err pd_inv_order_add(const char *alias, const char *sort,
+                        bool (*resolve)(void *ud, const char *field, char *out, size_t outlen),
+                        void *ud, pd_sqlb *b, pd_inv_err *e)
+{
+    sort_keys *k = malloc(sizeof *k);
+    if (!k)
+        return pd_inv_fail(e, PD_ERR_NOMEM, NULL, NULL, "out of memory");
+    pd_err rc = order_by_with(alias, sort, resolve, ud, b, k, e);
+    free(k);
+    return rc;
+}
+
+pd_err pd_inv_paging(const pd_inv_param *p, size_t n, int64_t *limit, int64_t *offset,
+                     pd_inv_err *e)
+{
+    const char *lv = pd_inv_param_get(p, n, "limit"), *ov = pd_inv_param_get(p, n, "offset");
+    pd_err rc;
+    *limit = -1;
+    *offset = 0;
+    if (lv && (rc = parse_count("limit", lv, limit, e)))
+        return rc;
+    if (ov && (rc = parse_count("offset", ov, offset, e)))
+        return rc;
+    if (*limit < 0)
+        *offset = 0;  /* Spoolman ignores offset without limit */
     return PD_OK;
 }
+
+/* --- the list ------------------------------------------------------------------------------ */
+
 
 /* Extra-field filters of `en` and, for spools, of the filament and vendor they embed. */
 static pd_err extra_filters(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n,
@@ -425,14 +464,28 @@ static pd_err extra_filters(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p
     return PD_OK;
 }
 
+pd_err pd_inv_filter_add(pd_inv *inv, const pd_inv_filter *f, const char *value, pd_sqlb *b,
+                        pd_inv_err *e)
+{
+    switch (f->kind) {
+    case PD_INV_F_TEXT_OPT:
+    case PD_INV_F_TEXT_REQ: return text_filter(inv, f, value, b);
+    case PD_INV_F_IDS:
+    case PD_INV_F_IDS_NULL: return ids_filter(f, value, b, e);
+    case PD_INV_F_DATES: return dates_filter(f, value, b, e);
+    case PD_INV_F_COLOR: break;  /* after the query */
+    }
+    return PD_OK;
+}
+
 static pd_err where(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n, pd_sqlb *b,
                     pd_inv_err *e)
 {
     pd_err rc = PD_OK;
     for (const filter *f = filters[en]; f->param && !rc; f++) {
-        const char *v = param(p, n, f->param);
+        const char *v = pd_inv_param_get(p, n, f->param);
         if (!v && f->alias)
-            v = param(p, n, f->alias);
+            v = pd_inv_param_get(p, n, f->alias);
         if (!v)
             continue;
         /* a spool filter on its filament or vendor picks filament ids once, instead of
@@ -443,19 +496,12 @@ static pd_err where(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t
         if (via_filament)
             pd_sqlb_add(b, " AND +s.filament_id IN (SELECT f.id FROM filament f LEFT JOIN vendor v "
                            "ON v.id = f.vendor_id WHERE 1 = 1");
-        switch (f->kind) {
-        case F_TEXT_OPT:
-        case F_TEXT_REQ: rc = text_filter(inv, f, v, b); break;
-        case F_IDS:
-        case F_IDS_NULL: rc = ids_filter(f, v, b, e); break;
-        case F_DATES: rc = dates_filter(f, v, b, e); break;
-        case F_COLOR: break;  /* after the query */
-        }
+        rc = pd_inv_filter_add(inv, f, v, b, e);
         if (via_filament)
             pd_sqlb_add(b, ")");
     }
     if (!rc && en == PD_INV_SPOOL) {
-        const char *aa = param(p, n, "allow_archived");
+        const char *aa = pd_inv_param_get(p, n, "allow_archived");
         bool allow = false;
         if (aa && !pd_inv_bool_parse(aa, &allow))
             return pd_inv_fail(e, PD_ERR_FIELD, "query", "allow_archived", "Input should be a valid boolean");
@@ -469,7 +515,7 @@ static pd_err where(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t
 static pd_err color_list(pd_inv *inv, const pd_inv_param *p, size_t n, pd_sqlb *b, int64_t limit,
                          int64_t offset, pd_inv_list *out, pd_inv_err *e)
 {
-    const char *hex = param(p, n, "color_hex"), *th = param(p, n, "color_similarity_threshold");
+    const char *hex = pd_inv_param_get(p, n, "color_hex"), *th = pd_inv_param_get(p, n, "color_similarity_threshold");
     double threshold = 20;
     lab want;
     if (!hex_lab(hex, &want))
@@ -750,17 +796,12 @@ pd_err pd_inv_list_get(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, siz
 pd_err pd_inv_list_open(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n,
                         pd_inv_list *out, pd_inv_cursor **cur, pd_inv_err *e)
 {
-    int64_t limit = -1, offset = 0;
-    const char *lv = param(p, n, "limit"), *ov = param(p, n, "offset");
-    pd_err rc;
+    int64_t limit, offset;
     if (cur)
         *cur = NULL;
-    if (lv && (rc = parse_count("limit", lv, &limit, e)))
+    pd_err rc = pd_inv_paging(p, n, &limit, &offset, e);
+    if (rc)
         return rc;
-    if (ov && (rc = parse_count("offset", ov, &offset, e)))
-        return rc;
-    if (limit < 0)
-        offset = 0;  /* Spoolman ignores offset without limit */
     out->items = json_array();
     out->total = 0;
     if (!out->items)
@@ -777,8 +818,8 @@ pd_err pd_inv_list_open(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, si
     pd_sqlb_init(b);
     inv_select_from(b, en, false);
     size_t where_at = b->len;
-    if (!(rc = where(inv, en, p, n, b, e)) && !(rc = order_by(inv, en, param(p, n, "sort"), b, k, e))) {
-        if (en == PD_INV_FILAMENT && param(p, n, "color_hex")) {
+    if (!(rc = where(inv, en, p, n, b, e)) && !(rc = order_by(inv, en, pd_inv_param_get(p, n, "sort"), b, k, e))) {
+        if (en == PD_INV_FILAMENT && pd_inv_param_get(p, n, "color_hex")) {
             rc = color_list(inv, p, n, b, limit, offset, out, e);
         } else {
             rc = paged(inv, en, b, where_at, k, limit, offset, out, cur);

@@ -1,0 +1,142 @@
+/* /api/v1/jobs: the print history the job recorder keeps (src/track/jobs.c), manual jobs for
+ * printers printdeck cannot see, and the CSV export. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "track/jobs.h"
+
+#define MAX_PARAMS 64
+
+static bool path_id(pd_req *r, int64_t *id)
+{
+    const char *s = pd_req_param(r, "id");
+    char *end;
+    long long v = s && isdigit((unsigned char)*s) ? strtoll(s, &end, 10) : -1;
+    if (v < 0 || *end) {
+        pd_req_reply_field_error(r, "path", "id", "a job id (integer) expected");
+        return false;
+    }
+    *id = v;
+    return true;
+}
+
+static void reply(pd_req *r, pd_err rc, int status, json_t *obj, const pd_inv_err *e)
+{
+    if (rc)
+        pd_api_inv_fail(r, e);
+    else
+        pd_req_reply_json(r, status, obj);
+}
+
+/* The query as name/value pairs (buf holds them). */
+static size_t params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p)
+{
+    const char *names[MAX_PARAMS], *values[MAX_PARAMS];
+    size_t n = pd_req_query_all(r, buf, buflen, names, values, MAX_PARAMS);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (pd_inv_param){names[i], values[i]};
+    return n;
+}
+
+static void jobs_list(pd_req *r)
+{
+    pd_app *app = pd_req_app(r);
+    char buf[4096], t[24];
+    pd_inv_param p[MAX_PARAMS];
+    size_t n = params(r, buf, sizeof buf, p);
+    pd_jobs_list l;
+    pd_inv_err e = {0};
+    pd_err rc = pd_jobs_list_get(app->inv, p, n, &l, &e);
+    if (!rc) {
+        snprintf(t, sizeof t, "%lld", (long long)l.total);
+        pd_req_add_header(r, "x-total-count", t);
+    }
+    reply(r, rc, 200, l.items, &e);
+}
+
+static void jobs_export(pd_req *r)
+{
+    pd_app *app = pd_req_app(r);
+    char buf[4096];
+    pd_inv_param p[MAX_PARAMS];
+    size_t n = params(r, buf, sizeof buf, p), len = 0;
+    const char *fmt = pd_inv_param_get(p, n, "fmt");
+    if (fmt && strcmp(fmt, "csv")) {
+        pd_req_reply_field_error(r, "query", "fmt", "csv expected");
+        return;
+    }
+    char *csv = NULL;
+    pd_inv_err e = {0};
+    if (pd_jobs_export_csv(app->inv, p, n, &csv, &len, &e)) {
+        pd_api_inv_fail(r, &e);
+        return;
+    }
+    pd_req_add_header(r, "content-disposition", "attachment; filename=\"jobs.csv\"");
+    pd_req_reply_raw(r, 200, "text/csv; charset=utf-8", csv, len);
+    free(csv);
+}
+
+static void jobs_get(pd_req *r)
+{
+    int64_t id;
+    if (!path_id(r, &id))
+        return;
+    json_t *o = NULL;
+    pd_inv_err e = {0};
+    pd_err rc = pd_jobs_get(((pd_app *)pd_req_app(r))->db, id, true, &o, &e);
+    reply(r, rc, 200, o, &e);
+}
+
+static void jobs_patch(pd_req *r)
+{
+    pd_app *app = pd_req_app(r);
+    int64_t id;
+    json_t *body;
+    if (!path_id(r, &id) || !(body = pd_req_json(r)))
+        return;
+    json_t *o = NULL;
+    pd_inv_err e = {0};
+    pd_err rc = pd_jobs_patch(app->inv, app->bus, id, body, &o, &e);
+    reply(r, rc, 200, o, &e);
+}
+
+static void jobs_create(pd_req *r)
+{
+    pd_app *app = pd_req_app(r);
+    json_t *body = pd_req_json(r), *o = NULL;
+    if (!body)
+        return;
+    pd_inv_err e = {0};
+    pd_err rc = pd_jobs_create(app->inv, app->bus, body, &o, &e);
+    reply(r, rc, 201, o, &e);
+}
+
+static void jobs_end(pd_req *r)
+{
+    pd_app *app = pd_req_app(r);
+    int64_t id;
+    size_t len;
+    if (!path_id(r, &id))
+        return;
+    pd_req_body(r, &len);
+    json_t *body = len ? pd_req_json(r) : NULL, *o = NULL;
+    if (len && !body)
+        return;
+    pd_inv_err e = {0};
+    pd_err rc = pd_jobs_end(app->inv, app->bus, id, body, &o, &e);
+    reply(r, rc, 200, o, &e);
+}
+
+/* export before {id}: the first pattern that matches wins */
+const pd_route pd_api_jobs_routes[] = {
+    {"GET", "/api/v1/jobs", jobs_list, 0},
+    {"POST", "/api/v1/jobs", jobs_create, 0},
+    {"GET", "/api/v1/jobs/export", jobs_export, 0},
+    {"GET", "/api/v1/jobs/{id}", jobs_get, 0},
+    {"PATCH", "/api/v1/jobs/{id}", jobs_patch, 0},
+    {"POST", "/api/v1/jobs/{id}/end", jobs_end, 0},
+};
+const size_t pd_api_jobs_nroutes = sizeof pd_api_jobs_routes / sizeof pd_api_jobs_routes[0];

@@ -1,0 +1,608 @@
+/* The job rows as the API sees them (jobs.h): one column table drives the SELECT list and the
+ * object; lists use the inventory's filter, sort and paging rules. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/jw.h"
+#include "printer/hms.h"
+#include "track/jobs.h"
+
+typedef enum jcol_kind { J_INT, J_TEXT, J_TIME, J_JSON, J_ERROR } jcol_kind;
+
+typedef struct jcol {
+    const char *name;            /* JSON key and column of job */
+    jcol_kind kind;
+    bool sortable;
+} jcol;
+
+static const jcol job_cols[] = {
+    {"id", J_INT, true},
+    {"printer_id", J_INT, true},
+    {"printer_name", J_TEXT, true},
+    {"name", J_TEXT, true},
+    {"file", J_TEXT, true},
+    {"plate", J_INT, true},
+    {"status", J_TEXT, true},
+    {"origin", J_TEXT, true},
+    {"print_type", J_TEXT, false},
+    {"task_id", J_TEXT, false},
+    {"started_at", J_TIME, true},
+    {"ended_at", J_TIME, true},
+    {"estimated_s", J_INT, true},
+    {"progress", J_INT, true},
+    {"layer", J_INT, true},
+    {"total_layers", J_INT, true},
+    {"reason", J_TEXT, true},
+    {"error_code", J_ERROR, false},
+    {"materials", J_TEXT, true},
+    {"environment", J_JSON, false},
+    {"notes", J_TEXT, false},
+    {"rating", J_INT, true},
+};
+#define NCOLS (sizeof job_cols / sizeof job_cols[0])
+#define COL_STARTED 10
+#define COL_ENDED 11
+
+static void select_from(pd_sqlb *b, bool count)
+{
+    pd_sqlb_add(b, "SELECT ");
+    if (count)
+        pd_sqlb_add(b, "count(*)");
+    for (size_t i = 0; !count && i < NCOLS; i++)
+        pd_sqlb_add(b, "%sj.%s", i ? ", " : "", job_cols[i].name);
+    pd_sqlb_add(b, " FROM job j WHERE 1 = 1");
+}
+
+static json_t *col_json(const jcol *c, const pd_row *row, int i)
+{
+    if (pd_row_null(row, i))
+        return json_null();
+    switch (c->kind) {
+    case J_INT: return json_integer(pd_row_int(row, i));
+    case J_TIME: return pd_inv_time_json(pd_row_int(row, i));
+    case J_JSON: {
+        json_t *v = json_loads(pd_row_text(row, i), 0, NULL);
+        return v ? v : json_null();
+    }
+    case J_ERROR: {
+        char code[10];
+        pd_print_error_format((uint32_t)pd_row_int(row, i), code);
+        return json_string(code);
+    }
+    default: return json_string(pd_row_text(row, i));
+    }
+}
+
+/* What the accounting step fills in later: present now so clients can rely on the shape. */
+static json_t *render(const pd_row *row)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < NCOLS; i++)
+        json_object_set_new(o, job_cols[i].name, col_json(&job_cols[i], row, (int)i));
+    int64_t start = pd_row_int(row, COL_STARTED);
+    int64_t end = pd_row_null(row, COL_ENDED) ? pd_clock_wall_ms() / 1000 : pd_row_int(row, COL_ENDED);
+    json_object_set_new(o, "duration_s", json_integer(end > start ? end - start : 0));
+    json_object_set_new(o, "pauses", json_array());
+    json_object_set_new(o, "filament", json_array());
+    json_object_set_new(o, "grams", json_real(0));
+    json_object_set_new(o, "cost", json_null());
+    json_object_set_new(o, "thumbnail", json_null());
+    return o;
+}
+
+static pd_err fetch_row(const pd_row *row, void *ud)
+{
+    return json_array_append_new(ud, render(row)) ? PD_ERR_NOMEM : PD_OK;
+}
+
+/* --- what hangs off a job: pauses, tray log, snapshot ---------------------------------------- */
+
+static json_t *by_id(json_t *items, int64_t id)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+        if (json_integer_value(json_object_get(it, "id")) == id)
+            return it;
+    return NULL;
+}
+
+static json_t *time_or_null(const pd_row *row, int c)
+{
+    return pd_row_null(row, c) ? json_null() : pd_inv_time_json(pd_row_int(row, c));
+}
+
+static pd_err pause_row(const pd_row *row, void *ud)
+{
+    json_t *job = by_id(ud, pd_row_int(row, 0));
+    if (!job)
+        return PD_OK;
+    json_t *p = json_pack("{s:s,s:o,s:o,s:o}", "kind", pd_row_text(row, 1), "started_at", time_or_null(row, 2),
+                          "ended_at", time_or_null(row, 3), "reason",
+                          pd_row_null(row, 4) ? json_null() : json_string(pd_row_text(row, 4)));
+    return json_array_append_new(json_object_get(job, "pauses"), p) ? PD_ERR_NOMEM : PD_OK;
+}
+
+/* "IN (1, 2, …)" of the items' ids: ours, integers, written into the statement */
+static void ids_in(pd_sqlb *b, json_t *items)
+{
+    size_t i;
+    json_t *it;
+    pd_sqlb_add(b, " IN (");
+    json_array_foreach(items, i, it)
+        pd_sqlb_add(b, "%s%" JSON_INTEGER_FORMAT, i ? ", " : "", json_integer_value(json_object_get(it, "id")));
+    pd_sqlb_add(b, ")");
+}
+
+static pd_err attach_pauses(pd_db *db, json_t *items)
+{
+    if (!json_array_size(items))
+        return PD_OK;
+    pd_sqlb *b = malloc(sizeof *b);
+    if (!b)
+        return PD_ERR_NOMEM;
+    pd_sqlb_init(b);
+    pd_sqlb_add(b, "SELECT job_id, kind, started_at, ended_at, reason FROM job_pause WHERE job_id");
+    ids_in(b, items);
+    pd_sqlb_add(b, " ORDER BY job_id, id");
+    pd_err rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, NULL, 0, pause_row, items) : PD_ERR_TOOBIG;
+    pd_sqlb_free(b);
+    free(b);
+    return rc;
+}
+
+static pd_err tray_row(const pd_row *row, void *ud)
+{
+    return json_array_append_new(ud, json_pack("{s:I,s:I,s:o}", "tray", (json_int_t)pd_row_int(row, 0), "layer",
+                                               (json_int_t)pd_row_int(row, 1), "at", pd_inv_time_json(pd_row_int(row, 2))))
+               ? PD_ERR_NOMEM : PD_OK;
+}
+
+static pd_err snapshot_row(const pd_row *row, void *ud)
+{
+    json_t *o = json_pack("{s:I,s:I,s:o,s:s,s:s,s:s,s:o}", "unit", (json_int_t)pd_row_int(row, 0), "slot",
+                          (json_int_t)pd_row_int(row, 1), "spool_id",
+                          pd_row_null(row, 2) ? json_null() : json_integer(pd_row_int(row, 2)), "tray_uuid",
+                          pd_row_text(row, 3), "material", pd_row_text(row, 4), "color", pd_row_text(row, 5),
+                          "remain", pd_row_null(row, 6) ? json_null() : json_integer(pd_row_int(row, 6)));
+    return json_array_append_new(ud, o) ? PD_ERR_NOMEM : PD_OK;
+}
+
+static pd_err attach_detail(pd_db *db, json_t *job, int64_t id)
+{
+    json_t *trays = json_array(), *snap = json_array();
+    json_object_set_new(job, "trays", trays);
+    json_object_set_new(job, "snapshot", snap);
+    pd_sqlv a = PD_SQL_I(id);
+    pd_err rc = pd_db_query(db, "SELECT tray, layer, at FROM job_tray WHERE job_id = ? ORDER BY id", &a, 1,
+                            tray_row, trays);
+    return rc ? rc : pd_db_query(db, "SELECT unit, slot, spool_id, tray_uuid, material, color, remain "
+                                     "FROM job_snapshot WHERE job_id = ? ORDER BY unit, slot", &a, 1,
+                                 snapshot_row, snap);
+}
+
+pd_err pd_jobs_get(pd_db *db, int64_t id, bool detail, json_t **out, pd_inv_err *e)
+{
+    pd_sqlb b;
+    pd_sqlb_init(&b);
+    select_from(&b, false);
+    pd_sqlb_add(&b, " AND j.id = ?");
+    pd_sqlb_arg(&b, PD_SQL_I(id));
+    json_t *items = json_array();
+    pd_err rc = items ? pd_db_query(db, b.sql, b.args, b.nargs, fetch_row, items) : PD_ERR_NOMEM;
+    pd_sqlb_free(&b);
+    if (!rc && !json_array_size(items))
+        rc = pd_inv_fail(e, PD_ERR_NOTFOUND, "path", "id", "No job with ID %lld found.", (long long)id);
+    if (!rc)
+        rc = attach_pauses(db, items);
+    if (!rc && detail)
+        rc = attach_detail(db, json_array_get(items, 0), id);
+    if (rc && !e->code)
+        pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));
+    if (!rc)
+        *out = json_incref(json_array_get(items, 0));
+    json_decref(items);
+    return rc;
+}
+
+void pd_jobs_announce(pd_db *db, pd_bus *bus, int64_t id, const char *change)
+{
+    json_t *o = NULL;
+    pd_inv_err e = {0};
+    if (!bus || pd_jobs_get(db, id, false, &o, &e))
+        return;
+    char *text = json_dumps(o, PD_JSON_FLAGS);
+    if (text) {
+        json_t *pid = json_object_get(o, "printer_id");
+        pd_event ev = {.type = PD_EV_JOB, .printer_id = json_is_integer(pid) ? json_integer_value(pid) : 0,
+                       .ts_ms = pd_clock_wall_ms()};
+        ev.u.job.id = id;
+        ev.u.job.change = change;
+        ev.u.job.payload = text;
+        ev.u.job.payload_len = strlen(text);
+        pd_bus_emit(bus, &ev);
+    }
+    free(text);
+    json_decref(o);
+}
+
+/* --- lists ------------------------------------------------------------------------------------ */
+
+static const pd_inv_filter job_filters[] = {
+    {"printer_id", "printer", "j.printer_id", PD_INV_F_IDS_NULL},
+    {"status", NULL, "j.status", PD_INV_F_TEXT_REQ},
+    {"origin", NULL, "j.origin", PD_INV_F_TEXT_REQ},
+    {"started_at", NULL, "j.started_at", PD_INV_F_DATES},
+    {"ended_at", NULL, "j.ended_at", PD_INV_F_DATES},
+    {"material", NULL, "j.materials", PD_INV_F_TEXT_REQ},
+    {"name", NULL, "j.name", PD_INV_F_TEXT_REQ},
+    {"file", NULL, "j.file", PD_INV_F_TEXT_REQ},
+    {"text", "q", "(j.name || ' ' || j.file || ' ' || COALESCE(j.notes, '') || ' ' || COALESCE(j.reason, ''))",
+     PD_INV_F_TEXT_REQ},
+};
+
+static pd_err where(pd_inv *inv, const pd_inv_param *p, size_t n, pd_sqlb *b, pd_inv_err *e)
+{
+    pd_err rc = PD_OK;
+    for (size_t i = 0; i < sizeof job_filters / sizeof job_filters[0] && !rc; i++) {
+        const pd_inv_filter *f = &job_filters[i];
+        const char *v = pd_inv_param_get(p, n, f->param);
+        if (!v && f->alias)
+            v = pd_inv_param_get(p, n, f->alias);
+        if (v)
+            rc = pd_inv_filter_add(inv, f, v, b, e);
+    }
+    return rc;
+}
+
+static bool sort_expr(void *ud, const char *field, char *out, size_t outlen)
+{
+    (void)ud;
+    if (!strcmp(field, "duration_s")) {
+        snprintf(out, outlen, "(COALESCE(j.ended_at, %lld) - j.started_at)",
+                 (long long)(pd_clock_wall_ms() / 1000));
+        return true;
+    }
+    for (size_t i = 0; i < NCOLS; i++)
+        if (job_cols[i].sortable && !strcmp(job_cols[i].name, field)) {
+            snprintf(out, outlen, "j.%s", field);
+            return true;
+        }
+    return false;
+}
+
+/* Newest first unless the request sorts. */
+static pd_err order(const pd_inv_param *p, size_t n, pd_sqlb *b, pd_inv_err *e)
+{
+    const char *sort = pd_inv_param_get(p, n, "sort");
+    return pd_inv_order_add("j", sort && *sort ? sort : "started_at:desc", sort_expr, NULL, b, e);
+}
+
+static pd_err fail_rc(pd_inv_err *e, pd_err rc)
+{
+    if (rc && !e->code)
+        pd_inv_fail(e, rc, NULL, NULL, "%s", rc == PD_ERR_TOOBIG ? "Too many filter terms." : pd_strerror(rc));
+    return rc;
+}
+
+pd_err pd_jobs_list_get(pd_inv *inv, const pd_inv_param *p, size_t n, pd_jobs_list *out, pd_inv_err *e)
+{
+    int64_t limit, offset;
+    out->items = NULL;
+    out->total = 0;
+    pd_err rc = pd_inv_paging(p, n, &limit, &offset, e);
+    if (rc)
+        return rc;
+    pd_sqlb *b = malloc(sizeof *b);
+    if (!b || !(out->items = json_array())) {
+        free(b);
+        return pd_inv_fail(e, PD_ERR_NOMEM, NULL, NULL, "out of memory");
+    }
+    pd_sqlb_init(b);
+    select_from(b, true);
+    rc = where(inv, p, n, b, e);
+    if (!rc)
+        rc = pd_sqlb_ok(b) ? pd_db_scalar(inv->db, b->sql, b->args, b->nargs, &out->total) : PD_ERR_TOOBIG;
+    pd_sqlb_free(b);
+    pd_sqlb_init(b);
+    select_from(b, false);
+    if (!rc && !(rc = where(inv, p, n, b, e)) && !(rc = order(p, n, b, e))) {
+        pd_sqlb_add(b, " LIMIT ? OFFSET ?");
+        pd_sqlb_arg(b, PD_SQL_I(limit < 0 ? INT64_MAX : limit));
+        pd_sqlb_arg(b, PD_SQL_I(offset));
+        rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, fetch_row, out->items) : PD_ERR_TOOBIG;
+    }
+    pd_sqlb_free(b);
+    free(b);
+    if (!rc)
+        rc = attach_pauses(inv->db, out->items);
+    if (rc) {
+        json_decref(out->items);
+        out->items = NULL;
+    }
+    return fail_rc(e, rc);
+}
+
+/* --- CSV ---------------------------------------------------------------------------------- */
+
+static void csv_cell(pd_buf *o, const char *s)
+{
+    /* a cell a spreadsheet would run as a formula is quoted with a leading apostrophe */
+    bool formula = strchr("=+-@", *s) && *s;
+    if (!formula && !strpbrk(s, ",\"\r\n")) {
+        pd_buf_add_str(o, s);
+        return;
+    }
+    pd_buf_add_str(o, "\"");
+    if (formula)
+        pd_buf_add_str(o, "'");
+    for (; *s; s++)
+        pd_buf_add(o, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
+    pd_buf_add_str(o, "\"");
+}
+
+static const char *const csv_cols[] = {
+    "id", "printer_id", "printer_name", "name", "file", "plate", "status", "origin", "started_at",
+    "ended_at", "duration_s", "estimated_s", "progress", "layer", "total_layers", "reason", "materials",
+    "notes", "rating",
+};
+
+pd_err pd_jobs_export_csv(pd_inv *inv, const pd_inv_param *p, size_t n, char **out, size_t *len,
+                          pd_inv_err *e)
+{
+    /* the list's filters and sort without its paging */
+    pd_inv_param q[64];
+    size_t nq = 0;
+    for (size_t i = 0; i < n && nq < 64; i++)
+        if (strcmp(p[i].name, "limit") && strcmp(p[i].name, "offset"))
+            q[nq++] = p[i];
+    pd_jobs_list l;
+    pd_err rc = pd_jobs_list_get(inv, q, nq, &l, e);
+    if (rc)
+        return rc;
+    pd_buf o;
+    pd_buf_init(&o, (size_t)1 << 30);
+    size_t nc = sizeof csv_cols / sizeof csv_cols[0], i;
+    for (size_t c = 0; c < nc; c++) {
+        pd_buf_add_str(&o, c ? "," : "");
+        pd_buf_add_str(&o, csv_cols[c]);
+    }
+    pd_buf_add_str(&o, "\r\n");
+    json_t *it;
+    json_array_foreach(l.items, i, it) {
+        for (size_t c = 0; c < nc; c++) {
+            json_t *v = json_object_get(it, csv_cols[c]);
+            char num[32] = "";
+            if (c)
+                pd_buf_add_str(&o, ",");
+            if (json_is_integer(v))
+                snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            csv_cell(&o, json_is_string(v) ? json_string_value(v) : num);
+        }
+        pd_buf_add_str(&o, "\r\n");
+    }
+    json_decref(l.items);
+    rc = pd_buf_err(&o);
+    if (rc) {
+        pd_buf_free(&o);
+        return fail_rc(e, rc);
+    }
+    *out = pd_buf_detach(&o, len);
+    return *out ? PD_OK : fail_rc(e, PD_ERR_NOMEM);
+}
+
+/* --- writes from the API -------------------------------------------------------------------- */
+
+static pd_err text_field(json_t *body, const char *key, size_t max, bool nullable, const char **out,
+                         pd_inv_err *e)
+{
+    json_t *v = json_object_get(body, key);
+    *out = NULL;
+    if (!v || (nullable && json_is_null(v)))
+        return PD_OK;
+    if (!json_is_string(v) || json_string_length(v) > max)
+        return pd_inv_fail(e, PD_ERR_FIELD, "body", key, "a string of at most %zu bytes expected", max);
+    *out = json_string_value(v);
+    return PD_OK;
+}
+
+static pd_err int_field(json_t *body, const char *key, int64_t lo, int64_t hi, bool *set, int64_t *out,
+                        pd_inv_err *e)
+{
+    json_t *v = json_object_get(body, key);
+    *set = v && !json_is_null(v);
+    if (!*set)
+        return PD_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return pd_inv_fail(e, PD_ERR_FIELD, "body", key, "an integer from %lld to %lld expected",
+                           (long long)lo, (long long)hi);
+    *out = json_integer_value(v);
+    return PD_OK;
+}
+
+static pd_err time_field(json_t *body, const char *key, int64_t *out, pd_inv_err *e)
+{
+    json_t *v = json_object_get(body, key);
+    const char *why = "";
+    if (!v || json_is_null(v))
+        return PD_OK;
+    if (!json_is_string(v) || !pd_date_parse(json_string_value(v), 0, out, &why))
+        return pd_inv_fail(e, PD_ERR_FIELD, "body", key, "an ISO 8601 time expected%s%s", *why ? ": " : "", why);
+    return PD_OK;
+}
+
+static pd_err only_keys(json_t *body, const char *const *keys, pd_inv_err *e)
+{
+    if (!json_is_object(body))
+        return pd_inv_fail(e, PD_ERR_FIELD, "body", "", "a JSON object expected");
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v) {
+        size_t i = 0;
+        while (keys[i] && strcmp(keys[i], k))
+            i++;
+        if (!keys[i])
+            return pd_inv_fail(e, PD_ERR_FIELD, "body", k, "unknown field");
+    }
+    return PD_OK;
+}
+
+#define MAX_NOTES 4096
+
+typedef struct job_head {
+    bool found, open;
+    char origin[16];
+} job_head;
+
+static pd_err head_row(const pd_row *row, void *ud)
+{
+    job_head *h = ud;
+    h->found = true;
+    snprintf(h->origin, sizeof h->origin, "%s", pd_row_text(row, 0));
+    h->open = pd_row_null(row, 1);
+    return PD_OK;
+}
+
+static pd_err job_head_get(pd_db *db, int64_t id, job_head *h, pd_inv_err *e)
+{
+    *h = (job_head){0};
+    pd_sqlv a = PD_SQL_I(id);
+    pd_err rc = pd_db_query(db, "SELECT origin, ended_at FROM job WHERE id = ?", &a, 1, head_row, h);
+    if (rc)
+        return pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));
+    if (!h->found)
+        return pd_inv_fail(e, PD_ERR_NOTFOUND, "path", "id", "No job with ID %lld found.", (long long)id);
+    return PD_OK;
+}
+
+/* Writes in one transaction, then the job as it is now, announced once committed. */
+static pd_err finish(pd_inv *inv, pd_bus *bus, pd_err rc, int64_t id, const char *change, json_t **out,
+                     pd_inv_err *e)
+{
+    rc = pd_db_end(inv->db, rc);
+    if (rc)
+        return fail_rc(e, rc);
+    rc = pd_jobs_get(inv->db, id, true, out, e);
+    if (!rc)
+        pd_jobs_announce(inv->db, bus, id, change);
+    return rc;
+}
+
+pd_err pd_jobs_patch(pd_inv *inv, pd_bus *bus, int64_t id, json_t *body, json_t **out, pd_inv_err *e)
+{
+    static const char *const keys[] = {"notes", "rating", NULL};
+    const char *notes;
+    bool rating_set;
+    int64_t rating = 0;
+    job_head h;
+    pd_err rc = only_keys(body, keys, e);
+    if (!rc)
+        rc = text_field(body, "notes", MAX_NOTES, true, &notes, e);
+    if (!rc)
+        rc = int_field(body, "rating", 1, 5, &rating_set, &rating, e);
+    if (rc || (rc = pd_db_begin(inv->db)))
+        return fail_rc(e, rc);
+    rc = job_head_get(inv->db, id, &h, e);
+    if (!rc && json_object_get(body, "notes"))
+        rc = pd_db_run(inv->db, "UPDATE job SET notes = ? WHERE id = ?",
+                       (const pd_sqlv[]){notes ? PD_SQL_S(notes) : PD_SQL_NUL, PD_SQL_I(id)}, 2, NULL);
+    if (!rc && json_object_get(body, "rating"))
+        rc = pd_db_run(inv->db, "UPDATE job SET rating = ? WHERE id = ?",
+                       (const pd_sqlv[]){rating_set ? PD_SQL_I(rating) : PD_SQL_NUL, PD_SQL_I(id)}, 2, NULL);
+    return finish(inv, bus, rc, id, "updated", out, e);
+}
+
+pd_err pd_jobs_create(pd_inv *inv, pd_bus *bus, json_t *body, json_t **out, pd_inv_err *e)
+{
+    static const char *const keys[] = {"name", "printer_id", "printer_name", "file", "plate", "started_at",
+                                       "estimated_s", "notes", NULL};
+    const char *name, *pname, *file, *notes;
+    bool has_printer, has_plate, has_est;
+    int64_t printer_id = 0, plate = 0, est = 0, started = pd_clock_wall_ms() / 1000, id = 0;
+    pd_err rc = only_keys(body, keys, e);
+    if (!rc)
+        rc = text_field(body, "name", 128, false, &name, e);
+    if (!rc && (!name || !*name))
+        rc = pd_inv_fail(e, PD_ERR_FIELD, "body", "name", "a name is required");
+    if (!rc)
+        rc = text_field(body, "printer_name", 64, true, &pname, e);
+    if (!rc)
+        rc = text_field(body, "file", 256, true, &file, e);
+    if (!rc)
+        rc = text_field(body, "notes", MAX_NOTES, true, &notes, e);
+    if (!rc)
+        rc = int_field(body, "printer_id", 1, INT64_MAX, &has_printer, &printer_id, e);
+    if (!rc)
+        rc = int_field(body, "plate", 1, 999, &has_plate, &plate, e);
+    if (!rc)
+        rc = int_field(body, "estimated_s", 0, 366LL * 86400, &has_est, &est, e);
+    if (!rc)
+        rc = time_field(body, "started_at", &started, e);
+    if (rc || (rc = pd_db_begin(inv->db)))
+        return fail_rc(e, rc);
+    if (has_printer && !pname) {
+        /* the printer's name is kept with the job (below): it outlives a printer removed later */
+        int64_t n = 0;
+        rc = pd_db_scalar(inv->db, "SELECT count(*) FROM printer WHERE id = ?", (const pd_sqlv[]){PD_SQL_I(printer_id)},
+                          1, &n);
+        if (!rc && !n)
+            rc = pd_inv_fail(e, PD_ERR_FIELD, "body", "printer_id", "No printer with ID %lld.", (long long)printer_id);
+    }
+    if (!rc)
+        rc = pd_db_insert(inv->db, "INSERT INTO job (printer_id, printer_name, name, file, plate, origin, status, "
+                                   "started_at, estimated_s, notes, seen_at) VALUES (?, COALESCE(?, (SELECT name FROM "
+                                   "printer WHERE id = ?), ''), ?, ?, ?, 'manual', 'printing', ?, ?, ?, ?) RETURNING id",
+                          (const pd_sqlv[]){has_printer ? PD_SQL_I(printer_id) : PD_SQL_NUL,
+                                            pname && *pname ? PD_SQL_S(pname) : PD_SQL_NUL, PD_SQL_I(printer_id),
+                                            PD_SQL_S(name), PD_SQL_S(file ? file : ""),
+                                            has_plate ? PD_SQL_I(plate) : PD_SQL_NUL, PD_SQL_I(started),
+                                            has_est ? PD_SQL_I(est) : PD_SQL_NUL, notes ? PD_SQL_S(notes) : PD_SQL_NUL,
+                                            PD_SQL_I(started)},
+                          10, &id);
+    return finish(inv, bus, rc, id, "started", out, e);
+}
+
+pd_err pd_jobs_end(pd_inv *inv, pd_bus *bus, int64_t id, json_t *body, json_t **out, pd_inv_err *e)
+{
+    static const char *const keys[] = {"status", "ended_at", "reason", "progress", NULL};
+    const char *status, *reason;
+    pd_job_status st = PD_JOB_COMPLETED;
+    bool has_progress;
+    int64_t progress = 0, ended = pd_clock_wall_ms() / 1000;
+    job_head h;
+    pd_err rc = body ? only_keys(body, keys, e) : PD_OK;
+    if (!rc)
+        rc = text_field(body, "status", 16, true, &status, e);
+    if (!rc && status && (!pd_job_status_parse(status, &st) || st == PD_JOB_PRINTING || st == PD_JOB_PAUSED))
+        rc = pd_inv_fail(e, PD_ERR_FIELD, "body", "status", "completed, failed, cancelled or unknown expected");
+    if (!rc)
+        rc = text_field(body, "reason", 512, true, &reason, e);
+    if (!rc)
+        rc = int_field(body, "progress", 0, 100, &has_progress, &progress, e);
+    if (!rc)
+        rc = time_field(body, "ended_at", &ended, e);
+    if (rc || (rc = pd_db_begin(inv->db)))
+        return fail_rc(e, rc);
+    rc = job_head_get(inv->db, id, &h, e);
+    if (!rc && strcmp(h.origin, "manual"))
+        rc = pd_inv_fail(e, PD_ERR_INVAL, "path", "id",
+                         "Job %lld is recorded from its printer's reports; only manual jobs are ended by hand.",
+                         (long long)id);
+    else if (!rc && !h.open)
+        rc = pd_inv_fail(e, PD_ERR_INVAL, "path", "id", "Job %lld has already ended.", (long long)id);
+    if (!rc)
+        rc = pd_db_run(inv->db, "UPDATE job SET status = ?, ended_at = CASE WHEN ? < started_at THEN started_at ELSE ? END, "
+                                "reason = ?, progress = COALESCE(?, CASE WHEN ? = 'completed' THEN 100 ELSE progress END), "
+                                "seen_at = ? WHERE id = ?",
+                       (const pd_sqlv[]){PD_SQL_S(pd_job_status_name(st)), PD_SQL_I(ended), PD_SQL_I(ended),
+                                         reason ? PD_SQL_S(reason) : PD_SQL_NUL,
+                                         has_progress ? PD_SQL_I(progress) : PD_SQL_NUL,
+                                         PD_SQL_S(pd_job_status_name(st)), PD_SQL_I(ended), PD_SQL_I(id)},
+                       8, NULL);
+    return finish(inv, bus, rc, id, "ended", out, e);
+}
