@@ -175,6 +175,25 @@ static const char *const migrations[] = {
     "  color TEXT NOT NULL DEFAULT '',"
     "  remain @INT@,"
     "  PRIMARY KEY (job_id, unit, slot));",
+    /* 5: filament usage (docs/accounting.md): grams taken off a spool, by which job, from which
+     * tray, found how; material and cost are kept as they were, so statistics stay true after
+     * a spool or filament is deleted or repriced */
+    "CREATE TABLE filament_usage ("
+    "  id @ID@,"
+    "  job_id @INT@ REFERENCES job(id) ON DELETE SET NULL,"
+    "  spool_id @INT@ REFERENCES spool(id) ON DELETE SET NULL,"
+    "  printer_id @INT@ REFERENCES printer(id) ON DELETE SET NULL,"
+    "  unit @INT@,"
+    "  slot @INT@,"
+    "  grams @REAL@ NOT NULL,"
+    "  meters @REAL@,"
+    "  source TEXT NOT NULL,"
+    "  material TEXT NOT NULL DEFAULT '',"
+    "  cost @REAL@,"
+    "  at @INT@ NOT NULL);"
+    "CREATE INDEX filament_usage_job ON filament_usage(job_id);"
+    "CREATE INDEX filament_usage_spool ON filament_usage(spool_id, at);"
+    "CREATE INDEX filament_usage_at ON filament_usage(at);",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -1,0 +1,38 @@
+/* Filament usage (docs/accounting.md): every gram taken off a spool is a filament_usage row,
+ * written in the same transaction that moves the spool's used_weight and last_used, so the
+ * inventory, Spoolman clients (the spool's "updated" event follows the commit) and the
+ * statistics never disagree. Every source of grams goes through here: the job's 3MF, its
+ * G-code up to the last layer printed, AMS remain deltas, and people (manual jobs, corrections). */
+#ifndef PD_TRACK_USAGE_H
+#define PD_TRACK_USAGE_H
+
+#include <stdint.h>
+
+#include "inventory/inventory.h"
+
+typedef enum pd_usage_source {
+    PD_USAGE_3MF,     /* the slicer's per-filament grams, the print completed */
+    PD_USAGE_GCODE,   /* the plate's G-code up to the last layer printed */
+    PD_USAGE_REMAIN,  /* the AMS remain % deltas × the spool's weight */
+    PD_USAGE_MANUAL,  /* typed by a person */
+} pd_usage_source;
+const char *pd_usage_source_name(pd_usage_source s);
+bool pd_usage_source_parse(const char *s, pd_usage_source *out);
+
+typedef struct pd_usage {
+    int64_t job_id;       /* 0: none */
+    int64_t spool_id;     /* 0: grams known, spool not (the row is kept; no spool moves) */
+    int64_t printer_id;   /* 0: none */
+    int unit, slot;       /* the tray (unit 255 = external holder); -1: none */
+    double grams;         /* negative gives filament back (a correction) */
+    double meters;        /* < 0: unknown */
+    pd_usage_source source;
+    int64_t at;           /* unix seconds; 0: now */
+} pd_usage;
+
+/* Writes the row and moves the spool in one transaction (nested inside the caller's, if any).
+ * The cost is grams × the spool's price per gram (its price over its initial weight, else its
+ * filament's price over the filament's weight), NULL when neither is known. *id may be NULL. */
+pd_err pd_usage_record(pd_inv *inv, const pd_usage *u, int64_t *id, pd_inv_err *e);
+
+#endif
