@@ -7,6 +7,12 @@
  *     with --payload-file each is the file's bytes (a full report of a sample printer).
  *   pdbench sse --port P --token T [--seconds S]
  *     reads /api/v1/events and prints p50/p90/p99/max of (receive − send) for stamped events.
+ *   pdbench slow --port P --clients N --seconds S
+ *     N slow clients (slowloris): each connects from its own loopback address (127.0.1.x,
+ *     so no per-address bound applies), sends a request line and then one header byte a second,
+ *     and connects again when the server hangs up; prints connections made and refused.
+ *   pdbench probe --port P --seconds S [--path /healthz] [--interval-ms 20]
+ *     GET path on a fresh connection every interval; prints p50/p99/max of the answer time.
  *   pdbench certs --dir D --serials-file F
  *     writes D/<serial>.crt and D/<serial>.key for every serial: CN and subjectAltName name the
  *     serial, signed by D/ca.crt + D/ca.key (scripts/gen-certs.sh makes them), all for one
@@ -21,6 +27,8 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,6 +322,133 @@ static int certs(int argc, char **argv)
     return rc;
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* a non-blocking connection from 127.0.1.<1 + i % 250> to 127.0.0.1:port; -1 on failure */
+static int connect_from(int i, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in src = {.sin_family = AF_INET}, dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    char ip[32];
+    snprintf(ip, sizeof ip, "127.0.1.%d", 1 + i % 250);
+    inet_pton(AF_INET, ip, &src.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&src, sizeof src) ||
+        (connect(fd, (struct sockaddr *)&dst, sizeof dst) && errno != EINPROGRESS)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int slow(int argc, char **argv)
+{
+    static const char req[] = "GET /api/v1/printers HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+                              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    int port = atoi(opt(argc, argv, "--port", "8080"));
+    int n = atoi(opt(argc, argv, "--clients", "1000"));
+    double seconds = atof(opt(argc, argv, "--seconds", "10"));
+    if (n < 1 || n > 20000)
+        return 2;
+    int *fd = calloc((size_t)n, sizeof *fd);
+    size_t *sent = calloc((size_t)n, sizeof *sent);
+    int64_t *next = calloc((size_t)n, sizeof *next);
+    long made = 0, failed = 0, hangups = 0;
+    int64_t end = mono_ns() + (int64_t)(seconds * 1e9);
+    for (int i = 0; i < n; i++)
+        fd[i] = -1;
+    while (mono_ns() < end) {
+        int64_t now = mono_ns();
+        for (int i = 0; i < n; i++) {
+            if (fd[i] < 0) {
+                if ((fd[i] = connect_from(i, port)) < 0) {
+                    failed++;
+                    continue;
+                }
+                made++;
+                sent[i] = 0;
+                next[i] = now + 1000000000;  /* the first byte once connected */
+                continue;
+            }
+            char c;
+            ssize_t r = recv(fd[i], &c, 1, MSG_DONTWAIT | MSG_PEEK);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != ENOTCONN)) {
+                hangups++;  /* the server hung up (or answered): next round connects again */
+                close(fd[i]);
+                fd[i] = -1;
+                continue;
+            }
+            if (now >= next[i] && sent[i] < sizeof req - 1) {
+                if (send(fd[i], req + sent[i], 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+                    sent[i]++;
+                next[i] = now + 1000000000;
+            }
+        }
+        struct timespec pause = {.tv_nsec = 20000000};
+        nanosleep(&pause, NULL);
+    }
+    int open_now = 0;
+    for (int i = 0; i < n; i++)
+        if (fd[i] >= 0) {
+            open_now++;
+            close(fd[i]);
+        }
+    printf("slow clients %d: connections made %ld, refused %ld, hung up by the server %ld, open at the end %d\n",
+           n, made, failed, hangups, open_now);
+    free(fd);
+    free(sent);
+    free(next);
+    return 0;
+}
+
+static int probe(int argc, char **argv)
+{
+    int port = atoi(opt(argc, argv, "--port", "8080"));
+    double seconds = atof(opt(argc, argv, "--seconds", "10"));
+    const char *path = opt(argc, argv, "--path", "/healthz");
+    int interval_ms = atoi(opt(argc, argv, "--interval-ms", "20"));
+    static int64_t lat[MAX_SAMPLES];
+    size_t cnt = 0, errors = 0;
+    int64_t end = mono_ns() + (int64_t)(seconds * 1e9);
+    char req[512], buf[4096];
+    int rl = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    while (mono_ns() < end && cnt < MAX_SAMPLES) {
+        int64_t t0 = mono_ns();
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        struct timeval tv = {.tv_sec = 5};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        bool ok = !connect(fd, (struct sockaddr *)&a, sizeof a) && write(fd, req, (size_t)rl) == rl;
+        ssize_t r = ok ? read(fd, buf, sizeof buf - 1) : -1;
+        ok = r > 12 && !memcmp(buf, "HTTP/1.1 200", 12);
+        close(fd);
+        if (ok)
+            lat[cnt++] = mono_ns() - t0;
+        else
+            errors++;
+        int64_t wait = t0 + (int64_t)interval_ms * 1000000 - mono_ns();
+        if (wait > 0) {
+            struct timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (!cnt) {
+        printf("probe %s: no answer (%zu errors)\n", path, errors);
+        return 1;
+    }
+    qsort(lat, cnt, sizeof lat[0], cmp64);
+    printf("probe %s: %zu answers, %zu errors, p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", path, cnt, errors,
+           lat[cnt / 2] / 1e6, lat[cnt * 99 / 100] / 1e6, lat[cnt - 1] / 1e6);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "publish"))
@@ -322,6 +457,10 @@ int main(int argc, char **argv)
         return sse(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "certs"))
         return certs(argc, argv);
-    fprintf(stderr, "usage: pdbench publish|sse|certs [options] (see the comment in bench/pdbench.c)\n");
+    if (argc >= 2 && !strcmp(argv[1], "slow"))
+        return slow(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "probe"))
+        return probe(argc, argv);
+    fprintf(stderr, "usage: pdbench publish|sse|certs|slow|probe [options] (see the comment in bench/pdbench.c)\n");
     return 2;
 }

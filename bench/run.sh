@@ -10,6 +10,8 @@
 #   4. api      — GET /api/v1/printers with 100 printers under wrk vs nginx serving the same bytes
 #   5. inventory — spool lists on SQLite and PostgreSQL (bench/inventory.sh)
 #   6. soak     — not in the default set (10 minutes): PHASES=soak make bench (bench/soak.sh)
+#   7. export   — not in the default set: GET /api/v1/export/spools over 100,000 spools vs
+#                 nginx, RSS with 1 and 10 exports, /healthz beside 1,000 slow clients (bench/export.sh)
 # Results go to bench/out/; copy the summary into bench/RESULTS.md with the date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -175,7 +177,11 @@ if want inventory; then
 echo "== 5. inventory: spool lists on SQLite and PostgreSQL"
 bench/inventory.sh "$OUT"
 fi
+if want export; then
+echo "== 7. export: 100,000 spools"
+bench/export.sh "$OUT"
+fi
 if want soak; then
 . bench/soak.sh
 fi
-echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak}.txt 2>/dev/null || true
+echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak}.txt "$OUT"/export/export.txt 2>/dev/null || true

@@ -1,4 +1,3 @@
-#include <time.h>
 /* The Spoolman-compatible inventory routes: vendor, filament, spool (with use and measure),
  * distinct lists, location rename, info, health, backup (export is in transfer.c). The work is in
  * src/inventory/; this file maps requests to it and its errors to Spoolman's shapes. */
@@ -154,12 +153,7 @@ static void inv_stream_produce(pd_stream *s, void *ud)
     inv_stream *st = ud;
     bool done;
     pd_buf_reset(&st->piece);
-    struct timespec t0, t1, c0, c1; clock_gettime(CLOCK_MONOTONIC, &t0); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     pd_err rc = pd_inv_cursor_next(st->cur, &st->piece, &done);
-    clock_gettime(CLOCK_MONOTONIC, &t1); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
-    double cms = (c1.tv_sec - c0.tv_sec) * 1e3 + (c1.tv_nsec - c0.tv_nsec) / 1e6;
-    if (ms > 30) fprintf(stderr, "SLOW batch wall %.1f ms cpu %.1f ms len %zu\n", ms, cms, pd_buf_len(&st->piece));
     if (rc) {
         /* the status went out long ago: a body cut short is the only honest answer */
         pd_error("inventory", "streamed reply cut off: %s", pd_strerror(rc));
