@@ -17,7 +17,7 @@ static bool path_id(pd_req *r, const char *what, int64_t *id)
     char *end;
     long long v = s && isdigit((unsigned char)*s) ? strtoll(s, &end, 10) : -1;
     if (v < 0 || *end) {
-        pd_req_reply_field_error(r, "path", "id", what);
+        pd_req_reply_field_error(r, "path", "id", "%s", what);
         return false;
     }
     *id = v;

@@ -298,7 +298,8 @@ typedef struct stock_walk {
     int64_t filament_id;         /* the filament being summed; 0 none yet */
     double total, threshold;     /* threshold NAN: none */
     bool own;                    /* the filament's own threshold, not the default */
-    int spools;
+    int spools;                  /* counted: not archived, weight known */
+    int rows;                    /* every spool, archived ones too */
     char label[160], material[64];
 } stock_walk;
 
@@ -306,9 +307,10 @@ static void filament_done(stock_walk *w)
 {
     if (!w->filament_id)
         return;
-    /* a filament with no spool left in use counts only when it has a threshold of its own:
-     * the default would otherwise warn about every old catalogue entry */
-    if (!isnan(w->threshold) && (w->spools || w->own)) {
+    /* a filament whose spools are all used up and archived is out of stock when it has a
+     * threshold of its own; the default would otherwise warn about every old catalogue entry,
+     * and a filament just created, before its first spool, is no stock yet */
+    if (!isnan(w->threshold) && (w->spools || (w->own && w->rows))) {
         char key[48], msg[320];
         snprintf(key, sizeof key, "low_stock:filament:%lld", (long long)w->filament_id);
         snprintf(msg, sizeof msg, "%s is low on stock: %.0f g left in %d spool%s, under %.0f g", w->label, w->total,
@@ -336,14 +338,18 @@ static pd_err stock_row(const pd_row *row, void *ud)
         w->filament_id = fil;
         w->total = 0;
         w->spools = 0;
+        w->rows = 0;
         w->own = !pd_row_null(row, 5);
         w->threshold = w->own ? pd_row_real(row, 5)
                        : a->cfg->alert_low_stock_g > 0 ? a->cfg->alert_low_stock_g : NAN;
         snprintf(w->label, sizeof w->label, "%s", pd_row_text(row, 6));
         snprintf(w->material, sizeof w->material, "%s", pd_row_text(row, 7));
     }
-    if (pd_row_null(row, 0) || pd_row_int(row, 4))
-        return PD_OK;  /* a filament without spools, or an archived spool: not stock */
+    if (pd_row_null(row, 0))
+        return PD_OK;  /* a filament without spools */
+    w->rows++;
+    if (pd_row_int(row, 4))
+        return PD_OK;  /* archived: not stock */
     double rem = pd_row_null(row, 3) ? NAN : fmax(pd_row_real(row, 3), 0);
     if (!isnan(rem)) {
         w->total += rem;
