@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-bench/out}/stats
-B=${PD_BENCH_BUILD:-build}; TOKEN=bench-token; PORT=29290; N=${PD_BENCH_JOBS:-1000000}; CALLS=50
+B=${PD_BENCH_BUILD:-build}; TOKEN=bench-token; PORT=29390; N=${PD_BENCH_JOBS:-1000000}; CALLS=50
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 PD=""; PG_DIR=$OUT/pg
 cleanup() { [ -n "$PD" ] && kill "$PD" 2>/dev/null; scripts/pg.sh --stop --dir "$PG_DIR" >/dev/null 2>&1 || true; }
@@ -87,7 +87,7 @@ run_backend() { # name url
 rm -f "$OUT/../stats.txt"
 run_backend sqlite ""
 if [ -z "${PD_BENCH_SQLITE_ONLY:-}" ]; then
-  PG_URL=$(scripts/pg.sh --dir "$PG_DIR" --port 29292)
+  PG_URL=$(scripts/pg.sh --dir "$PG_DIR" --port 29392)
   psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS pd_bench_stats" -c "CREATE DATABASE pd_bench_stats" >/dev/null
   run_backend postgresql "${PG_URL%/*}/pd_bench_stats"
 fi
