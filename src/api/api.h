@@ -15,6 +15,7 @@
 #include "inventory/inventory.h"
 #include "printer/printer.h"
 #include "store/store.h"
+#include "track/alerts.h"
 
 typedef struct pd_app {
     uv_loop_t *loop;
@@ -27,6 +28,7 @@ typedef struct pd_app {
     const pd_loopstat *loopstat;  /* turn times for /metrics; NULL outside the daemon */
     pd_work_pool *work;           /* blocking work off the loop (file analysis) */
     pd_ftps *ftps;                /* the printers' storage over FTPS */
+    pd_alerts *alerts;            /* the alert engine: raise, ack, spool dried */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
@@ -65,6 +67,11 @@ pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, char *err, size_t 
 /* printdeck's slot API: /api/v1/ams, /api/v1/printers/{id}/ams… (ams.c). */
 extern const pd_route pd_api_ams_routes[];
 extern const size_t pd_api_ams_nroutes;
+
+/* Alerts, a spool dried, statistics: /api/v1/alerts…, /api/v1/spool/{id}/dried,
+ * /api/v1/stats[/low-stock] (alerts.c). */
+extern const pd_route pd_api_alerts_routes[];
+extern const size_t pd_api_alerts_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 extern const pd_route pd_api_jobs_routes[];

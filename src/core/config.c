@@ -89,6 +89,25 @@ static const cfg_key cfg_keys[] = {
     I("jobs", "offline_timeout_s", offline_timeout_s, "86400", 10, 30 * 86400,
       "seconds a printer may stay unseen mid-print before its open job is closed as unknown "
       "(the job reopens if the printer returns still printing it)"),
+    I("alerts", "low_stock_g", alert_low_stock_g, "0", 0, 1000000,
+      "grams left of a filament (all its spools together) under which it is low on stock, for "
+      "filaments without their own low_stock_weight; 0: only those with one"),
+    I("alerts", "low_stock_margin_g", alert_low_stock_margin_g, "50", 1, 100000,
+      "a low-stock alert is raised again only after the stock rose above its threshold plus "
+      "this many grams (a refill, a new spool)"),
+    I("alerts", "humidity_pct", alert_humidity_pct, "40", 1, 100,
+      "AMS humidity (%) above which a unit's humidity is high"),
+    I("alerts", "humidity_level", alert_humidity_level, "2", 0, 5,
+      "for AMS units that report only a level (1 wettest - 5 driest): the level at or below "
+      "which humidity is high; 0: never"),
+    I("alerts", "humidity_margin_pct", alert_humidity_margin_pct, "5", 0, 50,
+      "a humidity alert clears once the unit is this many points under humidity_pct"),
+    I("alerts", "humidity_sustain_s", alert_humidity_sustain_s, "600", 0, 86400,
+      "seconds the humidity must stay high before the alert is raised"),
+    I("alerts", "stall_s", alert_stall_s, "1800", 10, 86400,
+      "seconds without layer progress while RUNNING before a print counts as stalled"),
+    I("alerts", "drying_check_s", alert_drying_check_s, "600", 1, 86400,
+      "seconds between checks of how long hygroscopic spools have been in an AMS since dried"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

@@ -64,6 +64,15 @@ typedef struct pd_config {
     int ftps_max_file_kb;
     /* [jobs] */
     int offline_timeout_s;
+    /* [alerts] */
+    int alert_low_stock_g;         /* filaments without their own threshold; 0 = none */
+    int alert_low_stock_margin_g;  /* re-arms above threshold + margin */
+    int alert_humidity_pct;        /* AMS units reporting a percentage */
+    int alert_humidity_level;      /* units reporting only a level 1-5 (5 driest): at or below */
+    int alert_humidity_margin_pct;
+    int alert_humidity_sustain_s;
+    int alert_stall_s;
+    int alert_drying_check_s;
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;

@@ -73,6 +73,7 @@ static const inv_col spool_cols[] = {
     TXT("tray_uuid", 0, 64),
     TXT("tag_uid", 0, 64),
     TXT("tray_id_name", 0, 64),
+    NUM("last_dried", COL_TIME, 0, 0),
 };
 
 #define NCOLS(a) (sizeof a / sizeof a[0])

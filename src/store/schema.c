@@ -194,6 +194,30 @@ static const char *const migrations[] = {
     "CREATE INDEX filament_usage_job ON filament_usage(job_id);"
     "CREATE INDEX filament_usage_spool ON filament_usage(spool_id, at);"
     "CREATE INDEX filament_usage_at ON filament_usage(at);",
+    /* 6: alerts (docs/alerts.md): one row per crossing, open while its condition holds (cleared_at
+     * NULL), so a restart neither repeats nor forgets one; when each spool was last dried; and
+     * the covering indexes the statistics read instead of the tables (docs/stats.md) */
+    "CREATE TABLE alert ("
+    "  id @ID@,"
+    "  kind TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  severity TEXT NOT NULL,"
+    "  printer_id @INT@ REFERENCES printer(id) ON DELETE SET NULL,"
+    "  spool_id @INT@ REFERENCES spool(id) ON DELETE SET NULL,"
+    "  filament_id @INT@ REFERENCES filament(id) ON DELETE SET NULL,"
+    "  job_id @INT@ REFERENCES job(id) ON DELETE SET NULL,"
+    "  message TEXT NOT NULL,"
+    "  data TEXT,"
+    "  raised_at @INT@ NOT NULL,"
+    "  cleared_at @INT@,"
+    "  acked_at @INT@);"
+    "CREATE INDEX alert_key ON alert(key, cleared_at);"
+    "CREATE INDEX alert_raised ON alert(raised_at);"
+    "CREATE INDEX alert_open ON alert(cleared_at);"
+    "ALTER TABLE spool ADD COLUMN last_dried @INT@;"
+    "CREATE INDEX job_stats ON job(started_at, printer_id, status, ended_at, materials);"
+    "CREATE INDEX job_failures ON job(status, started_at, reason);"
+    "CREATE INDEX filament_usage_stats ON filament_usage(at, printer_id, material, spool_id, grams, meters, cost);",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -83,7 +83,7 @@ pd_err pd_usage_record(pd_inv *inv, const pd_usage *u, int64_t *id, pd_inv_err *
         rc = pd_inv_spool_consume(inv, u->spool_id, u->grams, &spool, e);
         json_decref(spool);
     }
-    rc = pd_db_end(inv->db, rc);
+    rc = pd_inv_end(inv, rc);  /* sends the spool's event held for the commit */
     if (!rc && id)
         *id = row_id;
     if (rc && !e->code)
