@@ -21,6 +21,7 @@
 #include "printer/printer.h"
 #include "printer/record.h"
 #include "store/store.h"
+#include "track/accounting.h"
 #include "track/jobs.h"
 #include "track/slots.h"
 
@@ -44,6 +45,7 @@ typedef struct daemon_ctx {
     pd_inv inv;
     pd_track_slots slots;
     pd_jobs *jobs;
+    pd_acct *acct;
     pd_app app;
     pd_loopstat loopstat;
     pd_work_pool *work;
@@ -197,6 +199,7 @@ static void on_signal(uv_signal_t *s, int signum)
     pd_api_changes_stop();
     pd_track_slots_stop(&d->slots);
     pd_jobs_stop(&d->jobs);
+    pd_acct_stop(&d->acct);  /* before the FTPS client: it cancels its transfers */
     pd_ftps_free(&d->ftps);
     pd_fleet_free(&d->fleet);
     pd_loopstat_stop(&d->loopstat);
@@ -296,6 +299,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_files_routes, pd_api_files_nroutes);
     pd_http_add_routes(d->http, pd_api_storage_routes, pd_api_storage_nroutes);
     pd_http_add_routes(d->http, pd_api_jobs_routes, pd_api_jobs_nroutes);
+    pd_http_add_routes(d->http, pd_api_usage_routes, pd_api_usage_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");
@@ -303,6 +307,12 @@ static int start(daemon_ctx *d)
     }
     if (pd_jobs_start(&d->jobs, &d->loop, d->bus, d->fleet, d->db, d->cfg.offline_timeout_s)) {
         pd_error("main", "cannot start the job recorder");
+        return -1;
+    }
+    pd_acct_opts ao = {.analysis_timeout_s = d->cfg.files_timeout_s,
+                       .max_file = (int64_t)d->cfg.ftps_max_file_kb * 1024};
+    if (pd_acct_start(&d->acct, &d->loop, d->bus, d->fleet, &d->inv, d->ftps, d->work, &ao)) {
+        pd_error("main", "cannot start the filament accounting");
         return -1;
     }
     if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
@@ -478,6 +488,7 @@ int main(int argc, char **argv)
         pd_api_changes_stop();
         pd_track_slots_stop(&d.slots);
         pd_jobs_stop(&d.jobs);
+        pd_acct_stop(&d.acct);
         pd_ftps_free(&d.ftps);
         pd_fleet_free(&d.fleet);
         pd_loopstat_stop(&d.loopstat);

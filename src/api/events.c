@@ -173,12 +173,15 @@ static json_t *event_data(const pd_event *ev)
     return o;
 }
 
-/* job.started, job.paused, job.resumed, job.updated, job.ended: the job object itself */
+/* job.started, job.paused, job.resumed, job.updated, job.warning, job.ended: the job object
+ * itself; usage.recorded, usage.corrected: the job's usage */
 static void send_job(const pd_event *ev)
 {
     char name[32];
-    snprintf(name, sizeof name, "job.%s", ev->u.job.change);
-    send_frame(NULL, ev->printer_id, name, ev->u.job.payload, ev->u.job.payload_len);
+    bool job = ev->type == PD_EV_JOB;
+    snprintf(name, sizeof name, "%s.%s", job ? "job" : "usage", job ? ev->u.job.change : ev->u.usage.change);
+    send_frame(NULL, ev->printer_id, name, job ? ev->u.job.payload : ev->u.usage.payload,
+               job ? ev->u.job.payload_len : ev->u.usage.payload_len);
 }
 
 static void send_typed(const pd_event *ev)
@@ -203,7 +206,7 @@ static void on_event(const pd_event *ev, void *ud)
     (void)ud;
     if (!hub.list.head)
         return;
-    if (ev->type == PD_EV_JOB)
+    if (ev->type == PD_EV_JOB || ev->type == PD_EV_USAGE)
         send_job(ev);
     else if (ev->type != PD_EV_STATE)
         send_typed(ev);
@@ -270,7 +273,7 @@ pd_err pd_api_events_start(pd_app *app)
         return PD_OK;
     /* printer events only: inventory changes (PD_EV_INVENTORY) go to the Spoolman websockets
      * of changes.c, in the shape Spoolman's clients read */
-    uint32_t mask = PD_EV_STATE | PD_EV_PRINTER_ADDED | PD_EV_PRINTER_REMOVED | PD_EV_JOB;
+    uint32_t mask = PD_EV_STATE | PD_EV_PRINTER_ADDED | PD_EV_PRINTER_REMOVED | PD_EV_JOB | PD_EV_USAGE;
     for (size_t i = 0; i < sizeof event_names / sizeof *event_names; i++)
         mask |= event_names[i].type;
     hub.sub = pd_bus_subscribe(app->bus, mask, on_event, NULL);
