@@ -1066,7 +1066,8 @@ static void on_updated(pd_acct *a, const pd_event *ev)
     json_decref(o);
     int64_t other = 0;
     pd_sqlv v = PD_SQL_I(ev->u.job.id);
-    if (!ended || pd_db_scalar(a->db, "SELECT count(*) FROM job WHERE id = ? AND accounted_as <> status", &v, 1,
+    if (!ended || pd_db_scalar(a->db, "SELECT count(*) FROM job WHERE id = ? AND accounted_as <> status AND "
+                                          "accounted_as <> 'manual'", &v, 1,
                                &other) || !other)
         return;
     pd_inv_err e;

@@ -81,8 +81,16 @@ async function loadSpool(s, unit, slot, { remain = 100, color = 'FF0000FF' } = {
       ?? p?.ams?.[unit]?.trays?.[slot];
     return t && t.remain === remain;
   }, 10000, `tray ${unit}/${slot} of ${s} reported`).catch(() => {});
-  const a = await daemon.req('POST', `/api/v1/printers/${ids[s]}/ams/${unit}/${slot}/assign`, { spool_id: r.json.id });
-  assert.equal(a.status, 200, a.text);
+  // the tray's own report of the new spool may come after the assignment and undo it (another
+  // material or colour: a swap): assign until the slot keeps it
+  await waitFor(async () => {
+    const a = await daemon.req('POST', `/api/v1/printers/${ids[s]}/ams/${unit}/${slot}/assign`, { spool_id: r.json.id });
+    assert.equal(a.status, 200, a.text);
+    await sleep(1000);
+    const slots = (await daemon.get(`/api/v1/printers/${ids[s]}/ams`)).json;
+    return (Array.isArray(slots) ? slots : slots?.slots ?? [])
+      .some((x) => x.unit === unit && x.slot === slot && x.spool_id === r.json.id);
+  }, 15000, `spool kept in ${unit}/${slot}`, 200);
   return r.json.id;
 }
 const used = async (spool) => (await daemon.get(`/api/v1/spool/${spool}`)).json.used_weight;
