@@ -201,6 +201,8 @@ test('a correction moves the grams back and forth in one step', { skip }, async 
   const spool = j.filament[0].spool_id;
   const other = (await daemon.req('POST', '/api/v1/spool', { filament_id: filament, initial_weight: 1000 })).json.id;
   const u0 = await used(spool);
+  sse.close(); // the stream of the daemon before its restarts
+  sse = await new SSE(daemon).open();
   const r = await daemon.req('PATCH', `/api/v1/jobs/${j.id}`, { filament: [{ spool_id: spool, grams: 10 }, { spool_id: other, grams: 5 }] });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.filament.length, 2);
