@@ -22,6 +22,7 @@
 #include "printer/record.h"
 #include "store/store.h"
 #include "track/alerts.h"
+#include "track/accounting.h"
 #include "track/jobs.h"
 #include "track/slots.h"
 
@@ -46,6 +47,7 @@ typedef struct daemon_ctx {
     pd_track_slots slots;
     pd_jobs *jobs;
     pd_alerts *alerts;
+    pd_acct *acct;
     pd_app app;
     pd_loopstat loopstat;
     pd_work_pool *work;
@@ -200,6 +202,7 @@ static void on_signal(uv_signal_t *s, int signum)
     pd_track_slots_stop(&d->slots);
     pd_jobs_stop(&d->jobs);
     pd_alerts_stop(&d->alerts);
+    pd_acct_stop(&d->acct);  /* before the FTPS client: it cancels its transfers */
     pd_ftps_free(&d->ftps);
     pd_fleet_free(&d->fleet);
     pd_loopstat_stop(&d->loopstat);
@@ -300,6 +303,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_storage_routes, pd_api_storage_nroutes);
     pd_http_add_routes(d->http, pd_api_jobs_routes, pd_api_jobs_nroutes);
     pd_http_add_routes(d->http, pd_api_alerts_routes, pd_api_alerts_nroutes);
+    pd_http_add_routes(d->http, pd_api_usage_routes, pd_api_usage_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");
@@ -314,6 +318,12 @@ static int start(daemon_ctx *d)
         return -1;
     }
     d->app.alerts = d->alerts;
+    pd_acct_opts ao = {.analysis_timeout_s = d->cfg.files_timeout_s,
+                       .max_file = (int64_t)d->cfg.ftps_max_file_kb * 1024};
+    if (pd_acct_start(&d->acct, &d->loop, d->bus, d->fleet, &d->inv, d->ftps, d->work, &ao)) {
+        pd_error("main", "cannot start the filament accounting");
+        return -1;
+    }
     if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
         pd_error("main", "cannot start the event hubs");
         return -1;
@@ -488,6 +498,7 @@ int main(int argc, char **argv)
         pd_track_slots_stop(&d.slots);
         pd_jobs_stop(&d.jobs);
         pd_alerts_stop(&d.alerts);
+        pd_acct_stop(&d.acct);
         pd_ftps_free(&d.ftps);
         pd_fleet_free(&d.fleet);
         pd_loopstat_stop(&d.loopstat);

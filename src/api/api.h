@@ -74,8 +74,16 @@ extern const pd_route pd_api_alerts_routes[];
 extern const size_t pd_api_alerts_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
+#define PD_API_MAX_PARAMS 64
+/* The query as name/value pairs (buf holds them), for the lists that filter like the
+ * inventory's; at most PD_API_MAX_PARAMS. */
+size_t pd_api_query_params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p);
 extern const pd_route pd_api_jobs_routes[];
 extern const size_t pd_api_jobs_nroutes;
+
+/* Filament usage rows: /api/v1/usage and its CSV export (usage.c). */
+extern const pd_route pd_api_usage_routes[];
+extern const size_t pd_api_usage_nroutes;
 
 /* Spoolman's websocket notifications (PD_ROUTE_SPOOLMAN "WS" routes): /api/v1/ and
  * /api/v1/{vendor,filament,spool,setting}[/{id|key}]. Subscribes to PD_EV_INVENTORY at

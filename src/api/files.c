@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "files/files.h"
 #include "http/multipart.h"
+#include "track/split.h"
 
 /* Colours within this CIE94 ΔE look alike (Spoolman's similarity default). */
 #define MATCH_DE 20.0
@@ -80,24 +81,6 @@ static void run(void *ud)
 }
 
 /* --- which spools ------------------------------------------------------------------------- */
-
-/* Bambu Studio's "PLA" and the inventory's "pla" or "P.L.A" are one material; "PLA-CF" is
- * another. */
-static bool same_material(const char *a, const char *b)
-{
-    for (;;) {
-        while (*a && !isalnum((unsigned char)*a) && *a != '+')
-            a++;
-        while (*b && !isalnum((unsigned char)*b) && *b != '+')
-            b++;
-        if (!*a || !*b)
-            return !*a && !*b;
-        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
-            return false;
-        a++;
-        b++;
-    }
-}
 
 /* The nearest of a filament's colours (color_hex, or any of multi_color_hexes) to want; -1
  * when either side has none. */
@@ -202,7 +185,7 @@ static json_t *suggest(ctx *c, const pd_files_filament *f, double grams)
     json_array_foreach(spools, i, s) {
         json_t *fil = json_object_get(s, "filament");
         const char *mat = json_string_value(json_object_get(fil, "material"));
-        if (!mat || !same_material(mat, f->type) || json_is_true(json_object_get(s, "archived")))
+        if (!mat || !pd_split_same_material(mat, f->type) || json_is_true(json_object_get(s, "archived")))
             continue;
         double d = f->color[0] ? spool_distance(fil, f->color) : -1;
         if (d > MATCH_DE)
@@ -285,7 +268,7 @@ static json_t *printer_check(ctx *c, const pd_files_plate *pl, const double *gra
         double best = -1;
         pick[i] = -1;
         for (int k = 0; k < nt; k++) {
-            if (!same_material(trays[k].t->type, f->type))
+            if (!pd_split_same_material(trays[k].t->type, f->type))
                 continue;
             double d = f->color[0] && trays[k].t->color[0] ? pd_inv_color_distance(f->color, trays[k].t->color)
                                                            : MATCH_DE;

@@ -8,8 +8,6 @@
 #include "api/api.h"
 #include "track/jobs.h"
 
-#define MAX_PARAMS 64
-
 static bool path_id(pd_req *r, int64_t *id)
 {
     const char *s = pd_req_param(r, "id");
@@ -31,11 +29,10 @@ static void reply(pd_req *r, pd_err rc, int status, json_t *obj, const pd_inv_er
         pd_req_reply_json(r, status, obj);
 }
 
-/* The query as name/value pairs (buf holds them). */
-static size_t params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p)
+size_t pd_api_query_params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p)
 {
-    const char *names[MAX_PARAMS], *values[MAX_PARAMS];
-    size_t n = pd_req_query_all(r, buf, buflen, names, values, MAX_PARAMS);
+    const char *names[PD_API_MAX_PARAMS], *values[PD_API_MAX_PARAMS];
+    size_t n = pd_req_query_all(r, buf, buflen, names, values, PD_API_MAX_PARAMS);
     for (size_t i = 0; i < n; i++)
         p[i] = (pd_inv_param){names[i], values[i]};
     return n;
@@ -45,8 +42,8 @@ static void jobs_list(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
     char buf[4096], t[24];
-    pd_inv_param p[MAX_PARAMS];
-    size_t n = params(r, buf, sizeof buf, p);
+    pd_inv_param p[PD_API_MAX_PARAMS];
+    size_t n = pd_api_query_params(r, buf, sizeof buf, p);
     pd_jobs_list l;
     pd_inv_err e = {0};
     pd_err rc = pd_jobs_list_get(app->inv, p, n, &l, &e);
@@ -61,8 +58,8 @@ static void jobs_export(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
     char buf[4096];
-    pd_inv_param p[MAX_PARAMS];
-    size_t n = params(r, buf, sizeof buf, p), len = 0;
+    pd_inv_param p[PD_API_MAX_PARAMS];
+    size_t n = pd_api_query_params(r, buf, sizeof buf, p), len = 0;
     const char *fmt = pd_inv_param_get(p, n, "fmt");
     if (fmt && strcmp(fmt, "csv")) {
         pd_req_reply_field_error(r, "query", "fmt", "csv expected");
@@ -130,6 +127,31 @@ static void jobs_end(pd_req *r)
     reply(r, rc, 200, o, &e);
 }
 
+/* The plate's picture from the job's 3MF. It never changes once kept, so clients may keep it. */
+static void jobs_thumbnail(pd_req *r)
+{
+    int64_t id;
+    if (!path_id(r, &id))
+        return;
+    unsigned char *png = NULL;
+    size_t len = 0;
+    pd_inv_err e = {0};
+    if (pd_jobs_thumbnail(((pd_app *)pd_req_app(r))->db, id, &png, &len, &e)) {
+        pd_api_inv_fail(r, &e);
+        return;
+    }
+    char etag[48], have[64];
+    snprintf(etag, sizeof etag, "\"job-%lld-%zu\"", (long long)id, len);
+    pd_req_add_header(r, "cache-control", "private, max-age=86400");
+    pd_req_add_header(r, "etag", etag);
+    const char *inm = pd_req_header(r, "if-none-match", have, sizeof have);
+    if (inm && !strcmp(inm, etag))
+        pd_req_reply_raw(r, 304, "image/png", "", 0);
+    else
+        pd_req_reply_raw(r, 200, "image/png", (const char *)png, len);
+    free(png);
+}
+
 /* export before {id}: the first pattern that matches wins */
 const pd_route pd_api_jobs_routes[] = {
     {"GET", "/api/v1/jobs", jobs_list, 0},
@@ -138,5 +160,6 @@ const pd_route pd_api_jobs_routes[] = {
     {"GET", "/api/v1/jobs/{id}", jobs_get, 0},
     {"PATCH", "/api/v1/jobs/{id}", jobs_patch, 0},
     {"POST", "/api/v1/jobs/{id}/end", jobs_end, 0},
+    {"GET", "/api/v1/jobs/{id}/thumbnail", jobs_thumbnail, 0},
 };
 const size_t pd_api_jobs_nroutes = sizeof pd_api_jobs_routes / sizeof pd_api_jobs_routes[0];

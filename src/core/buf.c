@@ -1,5 +1,6 @@
 #include "core/buf.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -82,4 +83,19 @@ void pd_buf_cut(pd_buf *b, size_t off, size_t n)
         return;
     memmove(b->p + off, b->p + off + n, b->len - off - n);
     b->len -= n;
+}
+
+void pd_buf_add_csv(pd_buf *o, const char *s)
+{
+    bool formula = strchr("=+-@", *s) && *s;
+    if (!formula && !strpbrk(s, ",\"\r\n")) {
+        pd_buf_add_str(o, s);
+        return;
+    }
+    pd_buf_add_str(o, "\"");
+    if (formula)
+        pd_buf_add_str(o, "'");
+    for (; *s; s++)
+        pd_buf_add(o, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
+    pd_buf_add_str(o, "\"");
 }

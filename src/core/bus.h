@@ -22,6 +22,7 @@ typedef enum pd_event_type {
     PD_EV_INVENTORY       = 1u << 11, /* a vendor/filament/spool/setting changed: u.inv */
     PD_EV_JOB             = 1u << 12, /* a print job record changed: u.job (after its commit) */
     PD_EV_ALERT           = 1u << 13, /* an alert was raised, cleared or acknowledged: u.alert */
+    PD_EV_USAGE           = 1u << 14, /* a job's filament usage was written: u.usage (after its commit) */
     PD_EV_ALL             = 0xffffffffu
 } pd_event_type;
 
@@ -46,6 +47,9 @@ typedef struct pd_event {
         /* change "raised"|"cleared"|"acked"; payload the alert object as GET /api/v1/alerts
          * lists it (JSON text) */
         struct { int64_t id; const char *change, *payload; size_t payload_len; } alert;
+        /* change "recorded" (the job's accounting) | "corrected" (by a person); payload
+         * {job_id, change, filament, grams, cost} (JSON text) */
+        struct { int64_t job_id; const char *change, *payload; size_t payload_len; } usage;
     } u;
 } pd_event;
 

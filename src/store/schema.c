@@ -218,6 +218,42 @@ static const char *const migrations[] = {
     "CREATE INDEX job_stats ON job(started_at, printer_id, status, ended_at, materials);"
     "CREATE INDEX job_failures ON job(status, started_at, reason);"
     "CREATE INDEX filament_usage_stats ON filament_usage(at, printer_id, material, spool_id, grams, meters, cost);",
+    /* 7: filament accounting (docs/accounting.md): the job's file and its analysis (filaments,
+     * the per-layer curve sampled, the thumbnail as base64 PNG), spools swapped in a tray while
+     * it printed, its tray mapping, the trays' remain at its end, the warnings given at its
+     * start, the ambiguous matches left to a person, and when it was accounted (once) */
+    "CREATE TABLE job_file ("
+    "  job_id @INT@ PRIMARY KEY REFERENCES job(id) ON DELETE CASCADE,"
+    "  state TEXT NOT NULL,"
+    "  reason TEXT,"
+    "  path TEXT,"
+    "  plate @INT@,"
+    "  weight_g @REAL@,"
+    "  prediction_s @INT@,"
+    "  filaments TEXT,"
+    "  curve TEXT,"
+    "  thumbnail TEXT,"
+    "  updated_at @INT@ NOT NULL);"
+    "CREATE TABLE job_swap ("
+    "  id @ID@,"
+    "  job_id @INT@ NOT NULL REFERENCES job(id) ON DELETE CASCADE,"
+    "  unit @INT@ NOT NULL,"
+    "  slot @INT@ NOT NULL,"
+    "  tray_uuid TEXT NOT NULL DEFAULT '',"
+    "  material TEXT NOT NULL DEFAULT '',"
+    "  color TEXT NOT NULL DEFAULT '',"
+    "  remain_before @INT@,"
+    "  remain_after @INT@,"
+    "  layer @INT@ NOT NULL,"
+    "  at @INT@ NOT NULL);"
+    "CREATE INDEX job_swap_job ON job_swap(job_id, id);"
+    "ALTER TABLE job ADD COLUMN mapping TEXT;"
+    "ALTER TABLE job ADD COLUMN trays_end TEXT;"
+    "ALTER TABLE job ADD COLUMN warnings TEXT;"
+    "ALTER TABLE job ADD COLUMN candidates TEXT;"
+    "ALTER TABLE job ADD COLUMN usage_note TEXT;"
+    "ALTER TABLE job ADD COLUMN accounted_at @INT@;"
+    "ALTER TABLE job ADD COLUMN accounted_as TEXT;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -1,6 +1,7 @@
 /* The job rows as the API sees them (jobs.h): one column table drives the SELECT list and the
  * object; lists use the inventory's filter, sort and paging rules. */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include "core/jw.h"
 #include "printer/hms.h"
 #include "track/jobs.h"
+#include "track/split.h"
+#include "track/usage.h"
 
 typedef enum jcol_kind { J_INT, J_TEXT, J_TIME, J_JSON, J_ERROR } jcol_kind;
 
@@ -43,6 +46,10 @@ static const jcol job_cols[] = {
     {"environment", J_JSON, false},
     {"notes", J_TEXT, false},
     {"rating", J_INT, true},
+    {"warnings", J_JSON, false},
+    {"candidates", J_JSON, false},
+    {"usage_note", J_TEXT, false},
+    {"accounted_at", J_TIME, true},
 };
 #define NCOLS (sizeof job_cols / sizeof job_cols[0])
 #define COL_STARTED 10
@@ -78,7 +85,8 @@ static json_t *col_json(const jcol *c, const pd_row *row, int i)
     }
 }
 
-/* What the accounting step fills in later: present now so clients can rely on the shape. */
+/* What the accounting fills in (attach_usage, attach_file): present from the start so clients
+ * can rely on the shape. */
 static json_t *render(const pd_row *row)
 {
     json_t *o = json_object();
@@ -92,6 +100,9 @@ static json_t *render(const pd_row *row)
     json_object_set_new(o, "grams", json_real(0));
     json_object_set_new(o, "cost", json_null());
     json_object_set_new(o, "thumbnail", json_null());
+    json_object_set_new(o, "file_status", json_null());
+    if (json_is_null(json_object_get(o, "warnings")))
+        json_object_set_new(o, "warnings", json_array());
     return o;
 }
 
@@ -139,7 +150,8 @@ static void ids_in(pd_sqlb *b, json_t *items)
     pd_sqlb_add(b, ")");
 }
 
-static pd_err attach_pauses(pd_db *db, json_t *items)
+/* Runs `select … WHERE job_id IN (the items' ids) tail` with fn per row. */
+static pd_err per_job(pd_db *db, json_t *items, const char *select, const char *tail, pd_row_fn fn)
 {
     if (!json_array_size(items))
         return PD_OK;
@@ -147,13 +159,84 @@ static pd_err attach_pauses(pd_db *db, json_t *items)
     if (!b)
         return PD_ERR_NOMEM;
     pd_sqlb_init(b);
-    pd_sqlb_add(b, "SELECT job_id, kind, started_at, ended_at, reason FROM job_pause WHERE job_id");
+    pd_sqlb_add(b, "%s", select);
     ids_in(b, items);
-    pd_sqlb_add(b, " ORDER BY job_id, id");
-    pd_err rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, NULL, 0, pause_row, items) : PD_ERR_TOOBIG;
+    pd_sqlb_add(b, "%s", tail);
+    pd_err rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, NULL, 0, fn, items) : PD_ERR_TOOBIG;
     pd_sqlb_free(b);
     free(b);
     return rc;
+}
+
+static pd_err attach_pauses(pd_db *db, json_t *items)
+{
+    return per_job(db, items, "SELECT job_id, kind, started_at, ended_at, reason FROM job_pause WHERE job_id",
+                   " ORDER BY job_id, id", pause_row);
+}
+
+/* filament[]: the job's usage rows, one per spool and tray; grams and cost their sums */
+static pd_err usage_row(const pd_row *row, void *ud)
+{
+    json_t *job = by_id(ud, pd_row_int(row, 0));
+    if (!job)
+        return PD_OK;
+    int unit = pd_row_null(row, 2) ? -1 : (int)pd_row_int(row, 2), slot = pd_row_null(row, 3) ? -1 : (int)pd_row_int(row, 3);
+    double grams = pd_row_real(row, 4);
+    json_t *f = json_pack("{s:o,s:o,s:o,s:o,s:f,s:o,s:s,s:o}", "spool_id",
+                          pd_row_null(row, 1) ? json_null() : json_integer(pd_row_int(row, 1)), "tray",
+                          unit >= 0 ? json_integer(pd_split_tray_now(unit, slot < 0 ? 0 : slot)) : json_null(),
+                          "unit", unit >= 0 ? json_integer(unit) : json_null(), "slot",
+                          slot >= 0 ? json_integer(slot) : json_null(), "grams", round(grams * 100) / 100, "meters",
+                          pd_row_null(row, 5) ? json_null() : json_real(round(pd_row_real(row, 5) * 100) / 100),
+                          "source", pd_row_text(row, 6), "cost",
+                          pd_row_null(row, 7) ? json_null() : json_real(round(pd_row_real(row, 7) * 100) / 100));
+    json_array_append_new(json_object_get(job, "filament"), f);
+    json_object_set_new(job, "grams", json_real(round((json_real_value(json_object_get(job, "grams")) + grams) * 100) / 100));
+    if (!pd_row_null(row, 7)) {
+        json_t *c = json_object_get(job, "cost");
+        json_object_set_new(job, "cost", json_real(round(((json_is_real(c) ? json_real_value(c) : 0) +
+                                                          pd_row_real(row, 7)) * 100) / 100));
+    }
+    return PD_OK;
+}
+
+static pd_err attach_usage(pd_db *db, json_t *items)
+{
+    return per_job(db, items, "SELECT job_id, spool_id, unit, slot, sum(grams), sum(meters), min(source), "
+                              "sum(cost) FROM filament_usage WHERE job_id",
+                   " GROUP BY job_id, spool_id, unit, slot ORDER BY job_id, min(id)", usage_row);
+}
+
+/* file_status {state, reason, path} and the thumbnail's URL */
+static pd_err file_row(const pd_row *row, void *ud)
+{
+    json_t *job = by_id(ud, pd_row_int(row, 0));
+    if (!job)
+        return PD_OK;
+    json_object_set_new(job, "file_status", json_pack("{s:s,s:o,s:o}", "state", pd_row_text(row, 1), "reason",
+                                                      pd_row_null(row, 2) ? json_null() : json_string(pd_row_text(row, 2)),
+                                                      "path", pd_row_null(row, 3) ? json_null()
+                                                                                  : json_string(pd_row_text(row, 3))));
+    if (pd_row_int(row, 4)) {
+        char url[64];
+        snprintf(url, sizeof url, "/api/v1/jobs/%lld/thumbnail", (long long)pd_row_int(row, 0));
+        json_object_set_new(job, "thumbnail", json_string(url));
+    }
+    return PD_OK;
+}
+
+static pd_err attach_file(pd_db *db, json_t *items)
+{
+    return per_job(db, items, "SELECT job_id, state, reason, path, thumbnail IS NOT NULL FROM job_file WHERE job_id",
+                   "", file_row);
+}
+
+static pd_err attach_all(pd_db *db, json_t *items)
+{
+    pd_err rc = attach_pauses(db, items);
+    if (!rc)
+        rc = attach_usage(db, items);
+    return rc ? rc : attach_file(db, items);
 }
 
 static pd_err tray_row(const pd_row *row, void *ud)
@@ -199,7 +282,7 @@ pd_err pd_jobs_get(pd_db *db, int64_t id, bool detail, json_t **out, pd_inv_err 
     if (!rc && !json_array_size(items))
         rc = pd_inv_fail(e, PD_ERR_NOTFOUND, "path", "id", "No job with ID %lld found.", (long long)id);
     if (!rc)
-        rc = attach_pauses(db, items);
+        rc = attach_all(db, items);
     if (!rc && detail)
         rc = attach_detail(db, json_array_get(items, 0), id);
     if (rc && !e->code)
@@ -320,7 +403,7 @@ pd_err pd_jobs_list_get(pd_inv *inv, const pd_inv_param *p, size_t n, pd_jobs_li
     pd_sqlb_free(b);
     free(b);
     if (!rc)
-        rc = attach_pauses(inv->db, out->items);
+        rc = attach_all(inv->db, out->items);
     if (rc) {
         json_decref(out->items);
         out->items = NULL;
@@ -330,26 +413,10 @@ pd_err pd_jobs_list_get(pd_inv *inv, const pd_inv_param *p, size_t n, pd_jobs_li
 
 /* --- CSV ---------------------------------------------------------------------------------- */
 
-static void csv_cell(pd_buf *o, const char *s)
-{
-    /* a cell a spreadsheet would run as a formula is quoted with a leading apostrophe */
-    bool formula = strchr("=+-@", *s) && *s;
-    if (!formula && !strpbrk(s, ",\"\r\n")) {
-        pd_buf_add_str(o, s);
-        return;
-    }
-    pd_buf_add_str(o, "\"");
-    if (formula)
-        pd_buf_add_str(o, "'");
-    for (; *s; s++)
-        pd_buf_add(o, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
-    pd_buf_add_str(o, "\"");
-}
-
 static const char *const csv_cols[] = {
     "id", "printer_id", "printer_name", "name", "file", "plate", "status", "origin", "started_at",
     "ended_at", "duration_s", "estimated_s", "progress", "layer", "total_layers", "reason", "materials",
-    "notes", "rating",
+    "notes", "rating", "grams", "cost",
 };
 
 pd_err pd_jobs_export_csv(pd_inv *inv, const pd_inv_param *p, size_t n, char **out, size_t *len,
@@ -382,7 +449,9 @@ pd_err pd_jobs_export_csv(pd_inv *inv, const pd_inv_param *p, size_t n, char **o
                 pd_buf_add_str(&o, ",");
             if (json_is_integer(v))
                 snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-            csv_cell(&o, json_is_string(v) ? json_string_value(v) : num);
+            else if (json_is_real(v))
+                snprintf(num, sizeof num, "%.2f", json_real_value(v));
+            pd_buf_add_csv(&o, json_is_string(v) ? json_string_value(v) : num);
         }
         pd_buf_add_str(&o, "\r\n");
     }
@@ -493,9 +562,97 @@ static pd_err finish(pd_inv *inv, pd_bus *bus, pd_err rc, int64_t id, const char
     return rc;
 }
 
+#define MAX_USAGE 64
+
+/* filament: [{spool_id, grams, unit?, slot?}] checked */
+static pd_err usage_check(json_t *list, pd_inv_err *e)
+{
+    if (!list)
+        return PD_OK;
+    if (!json_is_array(list) || json_array_size(list) > MAX_USAGE)
+        return pd_inv_fail(e, PD_ERR_FIELD, "body", "filament", "a list of at most %d {spool_id, grams} expected",
+                           MAX_USAGE);
+    size_t i;
+    json_t *it;
+    json_array_foreach(list, i, it) {
+        static const char *const keys[] = {"spool_id", "grams", "unit", "slot", "meters", NULL};
+        json_t *g = json_object_get(it, "grams");
+        bool set;
+        int64_t v;
+        char field[32];
+        snprintf(field, sizeof field, "filament.%zu", i);
+        pd_err rc = only_keys(it, keys, e);
+        if (!rc)
+            rc = int_field(it, "spool_id", 1, INT64_MAX, &set, &v, e);
+        if (!rc && !set)
+            rc = pd_inv_fail(e, PD_ERR_FIELD, "body", field, "spool_id is required");
+        if (!rc && (!json_is_number(g) || json_number_value(g) < 0 || json_number_value(g) > 100000))
+            rc = pd_inv_fail(e, PD_ERR_FIELD, "body", field, "grams: a number from 0 to 100000 expected");
+        if (!rc)
+            rc = int_field(it, "unit", 0, 255, &set, &v, e);
+        if (!rc)
+            rc = int_field(it, "slot", 0, 3, &set, &v, e);
+        if (rc)
+            return rc;
+    }
+    return PD_OK;
+}
+
+/* The tray a spool fed the job from, by its old row (-1 none). */
+static pd_err tray_row_of(const pd_row *row, void *ud)
+{
+    int *t = ud;
+    t[0] = pd_row_null(row, 0) ? -1 : (int)pd_row_int(row, 0);
+    t[1] = pd_row_null(row, 1) ? -1 : (int)pd_row_int(row, 1);
+    return PD_OK;
+}
+
+/* The job's usage becomes `list`, typed by a person: the old rows are taken back (their spools
+ * get the grams back) and the new ones written, inside the caller's transaction. */
+static pd_err usage_put(pd_inv *inv, int64_t id, json_t *list, pd_inv_err *e)
+{
+    size_t n = json_array_size(list), i;
+    int trays[MAX_USAGE][2];
+    int64_t printer = 0, now = pd_clock_wall_ms() / 1000;
+    pd_sqlv a = PD_SQL_I(id);
+    pd_err rc = pd_db_scalar(inv->db, "SELECT COALESCE(printer_id, 0) FROM job WHERE id = ?", &a, 1, &printer);
+    json_t *it;
+    json_array_foreach(list, i, it) {
+        json_t *u = json_object_get(it, "unit"), *s = json_object_get(it, "slot");
+        trays[i][0] = trays[i][1] = -1;
+        if (!rc && json_is_integer(u)) {
+            trays[i][0] = (int)json_integer_value(u);
+            trays[i][1] = json_is_integer(s) ? (int)json_integer_value(s) : 0;
+        } else if (!rc) {
+            rc = pd_db_query(inv->db, "SELECT unit, slot FROM filament_usage WHERE job_id = ? AND spool_id = ? "
+                                      "ORDER BY id LIMIT 1",
+                             (const pd_sqlv[]){PD_SQL_I(id), PD_SQL_I(json_integer_value(json_object_get(it, "spool_id")))},
+                             2, tray_row_of, trays[i]);
+        }
+    }
+    if (!rc)
+        rc = pd_usage_reverse_job(inv, id, e);
+    for (i = 0; !rc && i < n; i++) {
+        it = json_array_get(list, i);
+        json_t *m = json_object_get(it, "meters");
+        pd_usage u = {.job_id = id, .spool_id = json_integer_value(json_object_get(it, "spool_id")),
+                      .printer_id = printer, .unit = trays[i][0], .slot = trays[i][1],
+                      .grams = json_number_value(json_object_get(it, "grams")),
+                      .meters = json_is_number(m) ? json_number_value(m) : -1, .source = PD_USAGE_MANUAL, .at = now};
+        if (u.grams > 0)
+            rc = pd_usage_record(inv, &u, NULL, e);
+    }
+    /* accounted by hand: the accounting leaves it alone from now on */
+    if (!rc)
+        rc = pd_db_run(inv->db, "UPDATE job SET accounted_at = ?, accounted_as = 'manual', candidates = NULL, "
+                                "usage_note = 'entered by hand' WHERE id = ?",
+                       (const pd_sqlv[]){PD_SQL_I(now), PD_SQL_I(id)}, 2, NULL);
+    return rc;
+}
+
 pd_err pd_jobs_patch(pd_inv *inv, pd_bus *bus, int64_t id, json_t *body, json_t **out, pd_inv_err *e)
 {
-    static const char *const keys[] = {"notes", "rating", NULL};
+    static const char *const keys[] = {"notes", "rating", "filament", NULL};
     const char *notes;
     bool rating_set;
     int64_t rating = 0;
@@ -505,16 +662,27 @@ pd_err pd_jobs_patch(pd_inv *inv, pd_bus *bus, int64_t id, json_t *body, json_t 
         rc = text_field(body, "notes", MAX_NOTES, true, &notes, e);
     if (!rc)
         rc = int_field(body, "rating", 1, 5, &rating_set, &rating, e);
+    json_t *usage = json_object_get(body, "filament");
+    if (!rc)
+        rc = usage_check(usage, e);
     if (rc || (rc = pd_db_begin(inv->db)))
         return fail_rc(e, rc);
     rc = job_head_get(inv->db, id, &h, e);
+    if (!rc && usage && h.open)
+        rc = pd_inv_fail(e, PD_ERR_INVAL, "body", "filament", "Job %lld still prints: its usage is known at its end.",
+                         (long long)id);
+    if (!rc && usage)
+        rc = usage_put(inv, id, usage, e);
     if (!rc && json_object_get(body, "notes"))
         rc = pd_db_run(inv->db, "UPDATE job SET notes = ? WHERE id = ?",
                        (const pd_sqlv[]){notes ? PD_SQL_S(notes) : PD_SQL_NUL, PD_SQL_I(id)}, 2, NULL);
     if (!rc && json_object_get(body, "rating"))
         rc = pd_db_run(inv->db, "UPDATE job SET rating = ? WHERE id = ?",
                        (const pd_sqlv[]){rating_set ? PD_SQL_I(rating) : PD_SQL_NUL, PD_SQL_I(id)}, 2, NULL);
-    return finish(inv, bus, rc, id, "updated", out, e);
+    rc = finish(inv, bus, rc, id, "updated", out, e);
+    if (!rc && usage)
+        pd_usage_announce(inv->db, bus, id, "corrected");
+    return rc;
 }
 
 pd_err pd_jobs_create(pd_inv *inv, pd_bus *bus, json_t *body, json_t **out, pd_inv_err *e)
@@ -569,7 +737,7 @@ pd_err pd_jobs_create(pd_inv *inv, pd_bus *bus, json_t *body, json_t **out, pd_i
 
 pd_err pd_jobs_end(pd_inv *inv, pd_bus *bus, int64_t id, json_t *body, json_t **out, pd_inv_err *e)
 {
-    static const char *const keys[] = {"status", "ended_at", "reason", "progress", NULL};
+    static const char *const keys[] = {"status", "ended_at", "reason", "progress", "filament", NULL};
     const char *status, *reason;
     pd_job_status st = PD_JOB_COMPLETED;
     bool has_progress;
@@ -586,6 +754,9 @@ pd_err pd_jobs_end(pd_inv *inv, pd_bus *bus, int64_t id, json_t *body, json_t **
         rc = int_field(body, "progress", 0, 100, &has_progress, &progress, e);
     if (!rc)
         rc = time_field(body, "ended_at", &ended, e);
+    json_t *usage = json_object_get(body, "filament");
+    if (!rc)
+        rc = usage_check(usage, e);
     if (rc || (rc = pd_db_begin(inv->db)))
         return fail_rc(e, rc);
     rc = job_head_get(inv->db, id, &h, e);
@@ -604,5 +775,10 @@ pd_err pd_jobs_end(pd_inv *inv, pd_bus *bus, int64_t id, json_t *body, json_t **
                                          has_progress ? PD_SQL_I(progress) : PD_SQL_NUL,
                                          PD_SQL_S(pd_job_status_name(st)), PD_SQL_I(ended), PD_SQL_I(id)},
                        8, NULL);
-    return finish(inv, bus, rc, id, "ended", out, e);
+    if (!rc && usage)
+        rc = usage_put(inv, id, usage, e);
+    rc = finish(inv, bus, rc, id, "ended", out, e);
+    if (!rc && usage)
+        pd_usage_announce(inv->db, bus, id, "recorded");
+    return rc;
 }

@@ -117,6 +117,8 @@ pd_err pd_jobs_end(pd_inv *inv, pd_bus *bus, int64_t id, json_t *body, json_t **
 /* The list's rows (same filters and sort, no paging) as CSV text, *out malloc'd. */
 pd_err pd_jobs_export_csv(pd_inv *inv, const pd_inv_param *p, size_t n, char **out, size_t *len,
                           pd_inv_err *e);
+/* The job's thumbnail (the plate's PNG from its 3MF): *png malloc'd. NOTFOUND when there is none. */
+pd_err pd_jobs_thumbnail(pd_db *db, int64_t id, unsigned char **png, size_t *len, pd_inv_err *e);
 /* Announces the job as it is now (PD_EV_JOB with `change`). */
 void pd_jobs_announce(pd_db *db, pd_bus *bus, int64_t id, const char *change);
 

@@ -90,3 +90,41 @@ pd_err pd_usage_record(pd_inv *inv, const pd_usage *u, int64_t *id, pd_inv_err *
         pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));
     return rc;
 }
+
+typedef struct given {
+    size_t n;
+    int64_t spool[64];
+    double grams[64];
+} given;
+
+static pd_err given_row(const pd_row *row, void *ud)
+{
+    given *g = ud;
+    if (g->n == sizeof g->spool / sizeof *g->spool)
+        return PD_ERR_TOOBIG;
+    g->spool[g->n] = pd_row_int(row, 0);
+    g->grams[g->n++] = pd_row_real(row, 1);
+    return PD_OK;
+}
+
+pd_err pd_usage_reverse_job(pd_inv *inv, int64_t job_id, pd_inv_err *e)
+{
+    given g = {0};
+    pd_sqlv a[] = {PD_SQL_I(job_id)};
+    memset(e, 0, sizeof *e);
+    pd_err rc = pd_db_begin(inv->db);
+    if (!rc)
+        rc = pd_db_query(inv->db, "SELECT spool_id, sum(grams) FROM filament_usage WHERE job_id = ? "
+                                  "AND spool_id IS NOT NULL GROUP BY spool_id", a, 1, given_row, &g);
+    for (size_t i = 0; !rc && i < g.n; i++) {
+        json_t *spool = NULL;
+        rc = pd_inv_spool_consume(inv, g.spool[i], -g.grams[i], &spool, e);
+        json_decref(spool);
+    }
+    if (!rc)
+        rc = pd_db_run(inv->db, "DELETE FROM filament_usage WHERE job_id = ?", a, 1, NULL);
+    rc = pd_db_end(inv->db, rc);
+    if (rc && !e->code)
+        pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));
+    return rc;
+}

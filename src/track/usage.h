@@ -6,8 +6,10 @@
 #ifndef PD_TRACK_USAGE_H
 #define PD_TRACK_USAGE_H
 
+#include <jansson.h>
 #include <stdint.h>
 
+#include "core/bus.h"
 #include "inventory/inventory.h"
 
 typedef enum pd_usage_source {
@@ -34,5 +36,27 @@ typedef struct pd_usage {
  * The cost is grams × the spool's price per gram (its price over its initial weight, else its
  * filament's price over the filament's weight), NULL when neither is known. *id may be NULL. */
 pd_err pd_usage_record(pd_inv *inv, const pd_usage *u, int64_t *id, pd_inv_err *e);
+/* Takes back every usage row of a job: each spool gets its grams back and the rows go, in one
+ * transaction (nested inside the caller's), so a correction or a job that turns out to be
+ * still printing starts from nothing. */
+pd_err pd_usage_reverse_job(pd_inv *inv, int64_t job_id, pd_inv_err *e);
+
+/* --- the rows, for the API (usagerows.c) ---------------------------------------------------- */
+
+/* Announces a job's usage as it is now: PD_EV_USAGE with change "recorded" or "corrected". */
+void pd_usage_announce(pd_db *db, pd_bus *bus, int64_t job_id, const char *change);
+
+typedef struct pd_usage_list {
+    json_t *items;
+    int64_t total;        /* matches before paging: X-Total-Count */
+} pd_usage_list;
+
+/* Filters: spool (spool_id, ids, -1 none), printer (printer_id), job (job_id), material, source,
+ * at (start|end); sort; limit/offset — the inventory's query rules (docs/api.md). */
+pd_err pd_usage_list_get(pd_inv *inv, const pd_inv_param *p, size_t n, pd_usage_list *out,
+                         pd_inv_err *e);
+/* The same rows (no paging) as CSV text, *out malloc'd. */
+pd_err pd_usage_export_csv(pd_inv *inv, const pd_inv_param *p, size_t n, char **out, size_t *len,
+                           pd_inv_err *e);
 
 #endif

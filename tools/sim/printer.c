@@ -260,6 +260,8 @@ static void sim_enter(sim_printer *p, sim_phase ph)
             p->job.done_s = p->job.total_s;
             sim_update_progress(p);
         }
+        if (sim_options(p->sim)->storage_dir)
+            sim_storage_write_truth(p, sim_options(p->sim)->storage_dir);
         /* the filament is retracted to the AMS after a print */
         if (p->n_ams)
             sim_load_tray(p, SIM_TRAY_NONE);
@@ -366,6 +368,18 @@ static void sim_runout(sim_printer *p)
 static void sim_consume(sim_printer *p, double grams)
 {
     sim_tray *t = sim_tray_at(p, p->tray_now);
+    sim_job *j = &p->job;
+    if (t && grams > 0) {
+        int i = 0;
+        while (i < j->n_used && j->used_tray[i] != p->tray_now)
+            i++;
+        if (i == j->n_used && i < (int)(sizeof j->used_tray / sizeof *j->used_tray)) {
+            j->used_tray[j->n_used] = p->tray_now;
+            j->used_g[j->n_used++] = 0;
+        }
+        if (i < j->n_used)
+            j->used_g[i] += grams;
+    }
     if (!t || !t->present || !t->rfid || grams <= 0)
         return;
     double before = ceil(t->remain);

@@ -155,6 +155,9 @@ typedef struct sim_job {
     double fail_at;           /* fraction of done_s at which an auto job fails; <0 never */
     uint32_t fail_error;
     unsigned task_id;
+    int n_used;               /* the ground truth: grams really taken from each tray */
+    int used_tray[SIM_MAX_AMS * SIM_TRAYS + 1];
+    double used_g[SIM_MAX_AMS * SIM_TRAYS + 1];
 } sim_job;
 
 struct sim;
@@ -239,6 +242,9 @@ typedef struct sim_opts {
 /* storage.c: writes the job's <name>.gcode.3mf, printed from tray t (NULL: none known), into
  * dir/<serial>/: the job's filament as slice_info.config and plate_1.gcode give it. */
 void sim_storage_write_job(const sim_printer *p, const sim_tray *t, const char *dir);
+/* storage.c: when the job ends, dir/<serial>.truth.json (beside the printer's FTPS root, not
+ * in it) says what it really consumed per tray, for tests to compare the accounting with. */
+void sim_storage_write_truth(const sim_printer *p, const char *dir);
 
 /* Publishes msg on the printer's report topic unless the printer is silenced; steals msg.
  * A partial report is refused (false) while the connection is backed up, so the caller

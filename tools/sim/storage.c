@@ -285,3 +285,20 @@ void sim_storage_write_job(const sim_printer *p, const sim_tray *t, const char *
         pd_warn(SIM_LOG, "%s: cannot write %s", p->serial, path);
     }
 }
+
+void sim_storage_write_truth(const sim_printer *p, const char *dir)
+{
+    const sim_job *j = &p->job;
+    json_t *trays = json_array();
+    for (int i = 0; i < j->n_used; i++)
+        json_array_append_new(trays, json_pack("{s:i,s:f}", "tray", j->used_tray[i], "grams", j->used_g[i]));
+    json_t *o = json_pack("{s:s,s:I,s:s,s:f,s:o}", "name", j->name, "task_id", (json_int_t)j->task_id, "state",
+                          sim_phase_name(p->phase), "done", j->total_s > 0 ? j->done_s / j->total_s : 1.0, "trays",
+                          trays);
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/%s.truth.json", dir, p->serial);
+    snprintf(tmp, sizeof tmp, "%s.part", path);
+    if (!o || json_dump_file(o, tmp, JSON_COMPACT) || rename(tmp, path))
+        pd_warn(SIM_LOG, "%s: cannot write %s", p->serial, path);
+    json_decref(o);
+}
