@@ -21,6 +21,7 @@ typedef enum pd_event_type {
     PD_EV_CONNECTION      = 1u << 10, /* link state changed: u.conn */
     PD_EV_INVENTORY       = 1u << 11, /* a vendor/filament/spool/setting changed: u.inv */
     PD_EV_JOB             = 1u << 12, /* a print job record changed: u.job (after its commit) */
+    PD_EV_PROMPT          = 1u << 13, /* a "which spool?" prompt changed: u.prompt (after its commit) */
     PD_EV_ALL             = 0xffffffffu
 } pd_event_type;
 
@@ -42,6 +43,9 @@ typedef struct pd_event {
         /* change "started"|"paused"|"resumed"|"updated"|"ended"; payload the job object as
          * GET /api/v1/jobs/{id} returns it (JSON text) */
         struct { int64_t id; const char *change, *payload; size_t payload_len; } job;
+        /* change "raised"|"answered"|"dismissed"|"replaced"; payload the prompt object as
+         * GET /api/v1/prompts/{id} returns it (JSON text) */
+        struct { int64_t id; const char *change, *payload; size_t payload_len; } prompt;
     } u;
 } pd_event;
 
