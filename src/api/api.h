@@ -66,6 +66,10 @@ pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, char *err, size_t 
 extern const pd_route pd_api_ams_routes[];
 extern const size_t pd_api_ams_nroutes;
 
+/* "Which spool is this?": /api/v1/prompts… (prompts.c). */
+extern const pd_route pd_api_prompts_routes[];
+extern const size_t pd_api_prompts_nroutes;
+
 /* The print history: /api/v1/jobs… (jobs.c). */
 extern const pd_route pd_api_jobs_routes[];
 extern const size_t pd_api_jobs_nroutes;

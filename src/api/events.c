@@ -173,12 +173,15 @@ static json_t *event_data(const pd_event *ev)
     return o;
 }
 
-/* job.started, job.paused, job.resumed, job.updated, job.ended: the job object itself */
-static void send_job(const pd_event *ev)
+/* job.started, job.paused, job.resumed, job.updated, job.ended: the job object itself;
+ * prompt.raised, prompt.answered, prompt.dismissed, prompt.replaced: the prompt object */
+static void send_object(const pd_event *ev)
 {
     char name[32];
-    snprintf(name, sizeof name, "job.%s", ev->u.job.change);
-    send_frame(NULL, ev->printer_id, name, ev->u.job.payload, ev->u.job.payload_len);
+    bool job = ev->type == PD_EV_JOB;
+    snprintf(name, sizeof name, "%s.%s", job ? "job" : "prompt", job ? ev->u.job.change : ev->u.prompt.change);
+    send_frame(NULL, ev->printer_id, name, job ? ev->u.job.payload : ev->u.prompt.payload,
+               job ? ev->u.job.payload_len : ev->u.prompt.payload_len);
 }
 
 static void send_typed(const pd_event *ev)
@@ -203,8 +206,8 @@ static void on_event(const pd_event *ev, void *ud)
     (void)ud;
     if (!hub.list.head)
         return;
-    if (ev->type == PD_EV_JOB)
-        send_job(ev);
+    if (ev->type == PD_EV_JOB || ev->type == PD_EV_PROMPT)
+        send_object(ev);
     else if (ev->type != PD_EV_STATE)
         send_typed(ev);
     /* a new printer comes with its whole object, like the snapshot would have given it */
@@ -270,7 +273,7 @@ pd_err pd_api_events_start(pd_app *app)
         return PD_OK;
     /* printer events only: inventory changes (PD_EV_INVENTORY) go to the Spoolman websockets
      * of changes.c, in the shape Spoolman's clients read */
-    uint32_t mask = PD_EV_STATE | PD_EV_PRINTER_ADDED | PD_EV_PRINTER_REMOVED | PD_EV_JOB;
+    uint32_t mask = PD_EV_STATE | PD_EV_PRINTER_ADDED | PD_EV_PRINTER_REMOVED | PD_EV_JOB | PD_EV_PROMPT;
     for (size_t i = 0; i < sizeof event_names / sizeof *event_names; i++)
         mask |= event_names[i].type;
     hub.sub = pd_bus_subscribe(app->bus, mask, on_event, NULL);
