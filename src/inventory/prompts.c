@@ -181,8 +181,9 @@ static pd_err prompt_row(const pd_row *row, void *ud)
     return json_array_append_new(pr->arr, o) ? PD_ERR_NOMEM : PD_OK;
 }
 
-/* Rows of the query as prompt objects; open ones get their candidates. */
-static pd_err prompts_read(pd_inv *inv, const char *sql, const pd_sqlv *a, size_t na, json_t **out)
+/* Rows of the query as prompt objects; with candidates, open ones get theirs. */
+static pd_err prompts_read(pd_inv *inv, const char *sql, const pd_sqlv *a, size_t na, bool candidates,
+                           json_t **out)
 {
     prompt_rows pr = {json_array(), json_array()};
     pd_err rc = pr.arr && pr.ids ? pd_db_query(inv->db, sql, a, na, prompt_row, &pr) : PD_ERR_NOMEM;
@@ -190,7 +191,7 @@ static pd_err prompts_read(pd_inv *inv, const char *sql, const pd_sqlv *a, size_
     json_t *o;
     json_array_foreach(pr.arr, i, o) {
         json_t *c = NULL;
-        if (rc || strcmp(json_string_value(json_object_get(o, "status")), "open"))
+        if (rc || !candidates || strcmp(json_string_value(json_object_get(o, "status")), "open"))
             continue;
         json_t *rep = json_object_get(o, "reported");
         rc = candidates_json(inv, json_string_value(json_object_get(rep, "material")),
@@ -208,11 +209,11 @@ static pd_err prompts_read(pd_inv *inv, const char *sql, const pd_sqlv *a, size_
     return PD_OK;
 }
 
-static pd_err prompt_load(pd_inv *inv, int64_t id, json_t **out)
+static pd_err prompt_load(pd_inv *inv, int64_t id, bool candidates, json_t **out)
 {
     json_t *arr = NULL;
     pd_sqlv a[] = {PD_SQL_I(id)};
-    pd_err rc = prompts_read(inv, "SELECT " PROMPT_COLS " FROM prompt WHERE id = ?", a, 1, &arr);
+    pd_err rc = prompts_read(inv, "SELECT " PROMPT_COLS " FROM prompt WHERE id = ?", a, 1, candidates, &arr);
     *out = rc ? NULL : json_incref(json_array_get(arr, 0));
     json_decref(arr);
     return rc ? rc : *out ? PD_OK : PD_ERR_NOTFOUND;
@@ -224,13 +225,13 @@ pd_err pd_inv_prompts_list(pd_inv *inv, bool all, int64_t printer_id, json_t **o
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT " PROMPT_COLS " FROM prompt WHERE %s%s ORDER BY id DESC LIMIT 1000",
              all ? "1 = 1" : "status = 'open'", printer_id ? " AND printer_id = ?" : "");
-    return prompts_read(inv, sql, a, printer_id ? 1 : 0, out);
+    return prompts_read(inv, sql, a, printer_id ? 1 : 0, true, out);
 }
 
 pd_err pd_inv_prompt_get(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e)
 {
     memset(e, 0, sizeof *e);
-    pd_err rc = prompt_load(inv, id, out);
+    pd_err rc = prompt_load(inv, id, true, out);
     if (rc == PD_ERR_NOTFOUND)
         pd_inv_fail(e, rc, "path", "id", "No prompt with ID %lld found.", (long long)id);
     else if (rc)
@@ -240,10 +241,12 @@ pd_err pd_inv_prompt_get(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e)
 
 /* --- changes ----------------------------------------------------------------------------------- */
 
+/* The event carries the prompt without candidates: a fleet's first reports may raise a prompt
+ * per slot, and ranking is a read of the inventory that a client does when it shows one. */
 static pd_err announce(pd_inv *inv, int64_t id, const char *change)
 {
     json_t *o = NULL;
-    pd_err rc = prompt_load(inv, id, &o);
+    pd_err rc = prompt_load(inv, id, false, &o);
     if (!rc)
         pd_inv_emit_prompt(inv, change, id, json_integer_value(json_object_get(o, "printer_id")), o);
     json_decref(o);
@@ -339,7 +342,9 @@ pd_err pd_inv_prompt_job_filament(pd_inv *inv, int64_t printer_id, int64_t job_i
 /* The prompt, checked to exist and be open, inside the caller's transaction. */
 static pd_err open_prompt(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e)
 {
-    pd_err rc = pd_inv_prompt_get(inv, id, out, e);
+    pd_err rc = prompt_load(inv, id, false, out);
+    if (rc == PD_ERR_NOTFOUND)
+        pd_inv_fail(e, rc, "path", "id", "No prompt with ID %lld found.", (long long)id);
     if (!rc && strcmp(json_string_value(json_object_get(*out, "status")), "open")) {
         rc = pd_inv_fail(e, PD_ERR_INVAL, NULL, NULL, "Prompt %lld is %s, not open.", (long long)id,
                          json_string_value(json_object_get(*out, "status")));
