@@ -304,6 +304,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_jobs_routes, pd_api_jobs_nroutes);
     pd_http_add_routes(d->http, pd_api_alerts_routes, pd_api_alerts_nroutes);
     pd_http_add_routes(d->http, pd_api_usage_routes, pd_api_usage_nroutes);
+    pd_http_add_routes(d->http, pd_api_prompts_routes, pd_api_prompts_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");

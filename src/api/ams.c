@@ -24,16 +24,9 @@ static bool color_matches(json_t *filament, const char *live)
 {
     const char *one = json_string_value(json_object_get(filament, "color_hex"));
     const char *multi = json_string_value(json_object_get(filament, "multi_color_hexes"));
-    if (one)
-        return pd_inv_color_distance(one, live) <= COLOR_MISMATCH_DE;
-    if (!multi)
+    if (!one && !multi)
         return true;  /* the spool says nothing about its colour */
-    char buf[1100];
-    snprintf(buf, sizeof buf, "%s", multi);
-    for (char *save = NULL, *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save))
-        if (pd_inv_color_distance(c, live) <= COLOR_MISMATCH_DE)
-            return true;
-    return false;
+    return pd_inv_filament_color_distance(one, multi, live) <= COLOR_MISMATCH_DE;
 }
 
 /* Adds live{…} and, when a spool is assigned and a spool is loaded, mismatch{material,color}. */

@@ -72,6 +72,9 @@ extern const size_t pd_api_ams_nroutes;
  * /api/v1/stats[/low-stock] (alerts.c). */
 extern const pd_route pd_api_alerts_routes[];
 extern const size_t pd_api_alerts_nroutes;
+/* "Which spool is this?": /api/v1/prompts… (prompts.c). */
+extern const pd_route pd_api_prompts_routes[];
+extern const size_t pd_api_prompts_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64

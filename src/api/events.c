@@ -175,7 +175,8 @@ static json_t *event_data(const pd_event *ev)
 
 /* job.started, job.paused, job.resumed, job.updated, job.warning, job.ended: the job object
  * itself; usage.recorded, usage.corrected: the job's usage; alert.raised, alert.cleared,
- * alert.acked: the alert object */
+ * alert.acked: the alert object; prompt.raised, prompt.answered, prompt.dismissed,
+ * prompt.replaced: the prompt object */
 static void send_object(const char *kind, const char *change, const char *payload, size_t len, int64_t printer_id)
 {
     char name[32];
@@ -211,6 +212,8 @@ static void on_event(const pd_event *ev, void *ud)
         send_object("alert", ev->u.alert.change, ev->u.alert.payload, ev->u.alert.payload_len, ev->printer_id);
     else if (ev->type == PD_EV_USAGE)
         send_object("usage", ev->u.usage.change, ev->u.usage.payload, ev->u.usage.payload_len, ev->printer_id);
+    else if (ev->type == PD_EV_PROMPT)
+        send_object("prompt", ev->u.prompt.change, ev->u.prompt.payload, ev->u.prompt.payload_len, ev->printer_id);
     else if (ev->type != PD_EV_STATE)
         send_typed(ev);
     /* a new printer comes with its whole object, like the snapshot would have given it */
@@ -276,7 +279,7 @@ pd_err pd_api_events_start(pd_app *app)
         return PD_OK;
     /* printer events only: inventory changes (PD_EV_INVENTORY) go to the Spoolman websockets
      * of changes.c, in the shape Spoolman's clients read */
-    uint32_t mask = PD_EV_STATE | PD_EV_PRINTER_ADDED | PD_EV_PRINTER_REMOVED | PD_EV_JOB | PD_EV_ALERT | PD_EV_USAGE;
+    uint32_t mask = PD_EV_STATE | PD_EV_PRINTER_ADDED | PD_EV_PRINTER_REMOVED | PD_EV_JOB | PD_EV_ALERT | PD_EV_USAGE | PD_EV_PROMPT;
     for (size_t i = 0; i < sizeof event_names / sizeof *event_names; i++)
         mask |= event_names[i].type;
     hub.sub = pd_bus_subscribe(app->bus, mask, on_event, NULL);

@@ -86,17 +86,9 @@ static void run(void *ud)
  * when either side has none. */
 static double spool_distance(json_t *filament, const char *want)
 {
-    const char *one = json_string_value(json_object_get(filament, "color_hex"));
-    const char *multi = json_string_value(json_object_get(filament, "multi_color_hexes"));
-    double best = one ? pd_inv_color_distance(one, want) : -1;
-    char buf[1100];
-    snprintf(buf, sizeof buf, "%s", multi ? multi : "");
-    for (char *save = NULL, *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
-        double d = pd_inv_color_distance(c, want);
-        if (d >= 0 && (best < 0 || d < best))
-            best = d;
-    }
-    return best;
+    return pd_inv_filament_color_distance(json_string_value(json_object_get(filament, "color_hex")),
+                                          json_string_value(json_object_get(filament, "multi_color_hexes")),
+                                          want);
 }
 
 typedef struct material_spools {

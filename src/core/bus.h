@@ -23,6 +23,7 @@ typedef enum pd_event_type {
     PD_EV_JOB             = 1u << 12, /* a print job record changed: u.job (after its commit) */
     PD_EV_ALERT           = 1u << 13, /* an alert was raised, cleared or acknowledged: u.alert */
     PD_EV_USAGE           = 1u << 14, /* a job's filament usage was written: u.usage (after its commit) */
+    PD_EV_PROMPT          = 1u << 15, /* a "which spool?" prompt changed: u.prompt (after its commit) */
     PD_EV_ALL             = 0xffffffffu
 } pd_event_type;
 
@@ -50,6 +51,9 @@ typedef struct pd_event {
         /* change "recorded" (the job's accounting) | "corrected" (by a person); payload
          * {job_id, change, filament, grams, cost} (JSON text) */
         struct { int64_t job_id; const char *change, *payload; size_t payload_len; } usage;
+        /* change "raised"|"answered"|"dismissed"|"replaced"; payload the prompt object as
+         * GET /api/v1/prompts/{id} returns it (JSON text) */
+        struct { int64_t id; const char *change, *payload; size_t payload_len; } prompt;
     } u;
 } pd_event;
 

@@ -107,4 +107,14 @@ pd_err inv_fields_setting_check(const char *setting, const json_t *value, pd_inv
 double inv_length_mm(double grams, double density, double diameter);
 double inv_weight_g(double length_mm, double density, double diameter);
 
+/* Inside slots.c's transaction: a slot prompt for what the slot now reports, replacing the
+ * slot's open one; and settling the open one when the slot gets a spool (answered) or is
+ * emptied (replaced). */
+pd_err inv_prompt_slot_raise(pd_inv *inv, int64_t printer_id, int unit, int slot,
+                             const pd_inv_reported *rep);
+pd_err inv_prompt_slot_settle(pd_inv *inv, int64_t printer_id, int unit, int slot,
+                              int64_t spool_id /* 0: emptied */);
+/* A Bambu RFID spool no spool carries yet, made into one (rfid.c): *spool_id the new spool. */
+pd_err inv_rfid_spool(pd_inv *inv, const pd_inv_reported *rep, int64_t *spool_id);
+
 #endif

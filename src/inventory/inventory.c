@@ -43,19 +43,33 @@ pd_err pd_inv_fail(pd_inv_err *e, pd_err code, const char *loc, const char *fiel
  * could announce without end: past the bound the oldest are dropped (listeners re-read). */
 #define PENDING_MAX 1024
 
+/* An inventory change (PD_EV_INVENTORY: resource, change, key) or a prompt's (PD_EV_PROMPT:
+ * change, id, printer_id). */
 struct pd_inv_pending {
     pd_inv_pending *next;
+    pd_event_type type;
+    int64_t id, printer_id;
     char *resource, *change, *key, *payload;
 };
 
-static void send_event(pd_inv *inv, const char *resource, const char *change, const char *key,
-                       const char *payload)
+static void send_event(pd_inv *inv, const pd_inv_pending *p)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    pd_event ev = {.type = PD_EV_INVENTORY,
-                   .ts_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000,
-                   .u.inv = {resource, change, key, payload, strlen(payload)}};
+    pd_event ev = {.type = p->type, .printer_id = p->printer_id,
+                   .ts_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000};
+    if (p->type == PD_EV_PROMPT) {
+        ev.u.prompt.id = p->id;
+        ev.u.prompt.change = p->change;
+        ev.u.prompt.payload = p->payload;
+        ev.u.prompt.payload_len = strlen(p->payload);
+    } else {
+        ev.u.inv.resource = p->resource;
+        ev.u.inv.change = p->change;
+        ev.u.inv.key = p->key;
+        ev.u.inv.payload = p->payload;
+        ev.u.inv.payload_len = strlen(p->payload);
+    }
     pd_bus_emit(inv->bus, &ev);
 }
 
@@ -68,45 +82,59 @@ static void pending_drop(pd_inv_pending *p)
     free(p);
 }
 
-static void hold(pd_inv *inv, const char *resource, const char *change, const char *key, char *payload)
+/* Sends p now, or holds it until the outermost transaction commits; takes p. */
+static void announce(pd_inv *inv, pd_inv_pending *p)
 {
-    pd_inv_pending *p = calloc(1, sizeof *p), **tail = &inv->pending;
-    size_t n = 0;
-    if (p && (p->resource = strdup(resource)) && (p->change = strdup(change)) && (p->key = strdup(key))) {
-        p->payload = payload;
-        for (; *tail; tail = &(*tail)->next)
-            n++;
-        *tail = p;
-        if (n + 1 > PENDING_MAX) {
-            pd_inv_pending *old = inv->pending;
-            inv->pending = old->next;
-            pending_drop(old);
-        }
+    if (!pd_db_in_tx(inv->db)) {
+        send_event(inv, p);
+        pending_drop(p);
         return;
     }
-    if (p) {
-        p->payload = payload;
-        pending_drop(p);
-    } else {
-        free(payload);
+    pd_inv_pending **tail = &inv->pending;
+    size_t n = 0;
+    for (; *tail; tail = &(*tail)->next)
+        n++;
+    *tail = p;
+    if (n + 1 > PENDING_MAX) {
+        pd_inv_pending *old = inv->pending;
+        inv->pending = old->next;
+        pending_drop(old);
     }
+}
+
+static pd_inv_pending *pending_new(pd_event_type type, const char *resource, const char *change,
+                                   const char *key, json_t *payload)
+{
+    pd_inv_pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->type = type;
+    p->payload = payload ? json_dumps(payload, PD_JSON_FLAGS) : strdup("{}");
+    if (p->payload && (p->resource = strdup(resource)) && (p->change = strdup(change)) &&
+        (p->key = strdup(key)))
+        return p;
+    pending_drop(p);
+    return NULL;
 }
 
 void pd_inv_emit(pd_inv *inv, const char *resource, const char *change, const char *key,
                  json_t *payload)
 {
     inv->generation++;
-    if (!inv->bus)
+    pd_inv_pending *p = inv->bus ? pending_new(PD_EV_INVENTORY, resource, change, key, payload) : NULL;
+    if (p)
+        announce(inv, p);
+}
+
+void pd_inv_emit_prompt(pd_inv *inv, const char *change, int64_t id, int64_t printer_id,
+                        json_t *payload)
+{
+    pd_inv_pending *p = inv->bus ? pending_new(PD_EV_PROMPT, "prompt", change, "", payload) : NULL;
+    if (!p)
         return;
-    char *text = payload ? json_dumps(payload, PD_JSON_FLAGS) : strdup("{}");
-    if (!text)
-        return;
-    if (pd_db_in_tx(inv->db)) {
-        hold(inv, resource, change, key, text);
-        return;
-    }
-    send_event(inv, resource, change, key, text);
-    free(text);
+    p->id = id;
+    p->printer_id = printer_id;
+    announce(inv, p);
 }
 
 pd_err pd_inv_end(pd_inv *inv, pd_err rc)
@@ -118,7 +146,7 @@ pd_err pd_inv_end(pd_inv *inv, pd_err rc)
         pd_inv_pending *p = inv->pending;
         inv->pending = p->next;
         if (!rc)
-            send_event(inv, p->resource, p->change, p->key, p->payload);
+            send_event(inv, p);
         pending_drop(p);
     }
     return rc;

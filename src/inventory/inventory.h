@@ -48,6 +48,9 @@ bool pd_inv_entity_parse(const char *name, pd_inv_entity *out);
  * transaction, else when the outermost one commits (dropped if it rolls back). */
 void pd_inv_emit(pd_inv *inv, const char *resource, const char *change, const char *key,
                  json_t *payload /* borrowed */);
+/* Announces a prompt's change as PD_EV_PROMPT, held like pd_inv_emit's. */
+void pd_inv_emit_prompt(pd_inv *inv, const char *change, int64_t id, int64_t printer_id,
+                        json_t *payload /* borrowed */);
 /* pd_db_end for inventory writes: also sends or drops what pd_inv_emit held back. */
 pd_err pd_inv_end(pd_inv *inv, pd_err rc);
 
@@ -140,6 +143,9 @@ pd_err pd_inv_spool_consume(pd_inv *inv, int64_t id, double grams, json_t **out,
 /* CIE94 ΔE between two "RRGGBB[AA]" colours ('#' optional, alpha ignored); -1 when either
  * is not a colour. 0 is identical; under ~20 looks alike (Spoolman's default threshold). */
 double pd_inv_color_distance(const char *a, const char *b);
+/* The nearest of a filament's colours (color_hex, or any of the comma-separated
+ * multi_color_hexes; either may be NULL) to want; -1 when there is nothing to compare. */
+double pd_inv_filament_color_distance(const char *one, const char *multi, const char *want);
 
 /* Distinct non-null values: "material", "article_number", "lot_nr", "location". */
 pd_err pd_inv_distinct(pd_inv *inv, const char *what, json_t **out);
@@ -200,6 +206,13 @@ typedef struct pd_inv_reported {   /* what the printer says is in the slot */
     const char *color;             /* "#RRGGBBAA" or "" */
     const char *material;          /* tray_type or "" */
     const char *tray_uuid;         /* RFID spool id or "" */
+    /* what a Bambu RFID tag adds, for the spool made of it; NULL/0/-1 when not said */
+    const char *sub_brand, *tag_uid, *id_name;
+    int bbl;                       /* tray_is_bbl_bits: 1 Bambu spool, 0 not, -1 not said */
+    int weight;                    /* tray_weight g */
+    double diameter;               /* mm */
+    int nozzle_min, nozzle_max;    /* °C */
+    int remain;                    /* % */
 } pd_inv_reported;
 
 /* Slots of one printer (printer_id > 0) or of all: array of {printer_id, unit, slot,
@@ -216,14 +229,52 @@ pd_err pd_inv_slot_history(pd_inv *inv, int64_t printer_id, int64_t limit, int64
                            json_t **out, int64_t *total);
 /* Records what the printer reports in a slot. When the material or colour changed from what
  * was reported before, the assigned spool is unassigned with that reason (someone swapped
- * it; another RFID tag alone says "rfid"); a tray_uuid that a spool carries assigns that
- * spool ("rfid"). */
+ * it; another RFID tag alone says "rfid"), and the change itself is a history row; a
+ * tray_uuid that a spool carries assigns that spool ("rfid"). A Bambu RFID spool no spool
+ * carries becomes one (vendor "Bambu Lab", its filament found or made) and is assigned; a
+ * new spool that cannot be identified so raises a slot prompt (prompts.c). */
 pd_err pd_inv_slot_report(pd_inv *inv, int64_t printer_id, int unit, int slot,
                           const pd_inv_reported *rep);
 /* A spool given the tray_uuid a slot reports right now goes into that slot ("rfid"). Runs
  * inside the caller's transaction. */
 pd_err pd_inv_slot_claim_rfid(pd_inv *inv, int64_t spool_id, const char *tray_uuid);
 bool pd_inv_event_type_ok(const char *event_type);
+
+/* --- prompts (prompts.c): "which spool is this?" ----------------------------------------
+ * kind "slot": a slot's new spool nobody could identify (one open per slot, a newer change
+ * replaces it); kind "job_filament": a job's filament with several candidate spools (one open
+ * per job and filament). Status "open", then "answered" (spool_id), "dismissed" or
+ * "replaced". Each change is announced as PD_EV_PROMPT after its commit. */
+#define PD_INV_PROMPT_CANDIDATES 10     /* candidates a prompt lists */
+#define PD_INV_PROMPT_MATCH_DE   20.0   /* colours nearer than this look alike */
+
+/* One candidate spool, for the ranking. */
+typedef struct pd_inv_candidate {
+    int64_t spool_id;
+    bool material_match;
+    double color_distance;         /* CIE94 ΔE, -1 unknown */
+    double remaining;              /* g, -1 unknown */
+    int64_t loaded_printer;        /* the slot it sits in, 0 none */
+    int loaded_unit, loaded_slot;
+} pd_inv_candidate;
+/* Best first: same material, then near colour (unknown last), then not loaded elsewhere,
+ * then most grams left, then oldest id. Pure. */
+void pd_inv_candidates_rank(pd_inv_candidate *v, size_t n);
+
+/* Open prompts (all: every status), newest first, each with its ranked candidates. */
+pd_err pd_inv_prompts_list(pd_inv *inv, bool all, int64_t printer_id, json_t **out);
+pd_err pd_inv_prompt_get(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e);
+/* Answers an open prompt with spool_id: a slot prompt assigns the spool to its slot through
+ * pd_inv_slot_assign ("manual"), which answers it; a job_filament prompt records the answer
+ * for the accounting that listens to prompt events. */
+pd_err pd_inv_prompt_assign(pd_inv *inv, int64_t id, int64_t spool_id, json_t **out, pd_inv_err *e);
+pd_err pd_inv_prompt_dismiss(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e);
+/* For the accounting: a job's filament (index in the 3MF, 0-based) whose spool is one of
+ * spool_ids (n ≥ 1) and nobody can tell which. Replaces the open prompt of the same job and
+ * filament; *id the new prompt's (may be NULL). */
+pd_err pd_inv_prompt_job_filament(pd_inv *inv, int64_t printer_id, int64_t job_id, int filament_index,
+                                  const char *material, const char *color, const int64_t *spool_ids,
+                                  size_t n, int64_t *id);
 
 /* --- import and export (transfer.c) -------------------------------------------------------
  * docs/inventory-transfer.md. Export is Spoolman's: the raw rows of one table with what

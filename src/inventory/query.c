@@ -241,6 +241,22 @@ double pd_inv_color_distance(const char *a, const char *b)
     return hex_lab(a, &p) && hex_lab(b, &q) ? delta_e94(p, q) : -1;
 }
 
+double pd_inv_filament_color_distance(const char *one, const char *multi, const char *want)
+{
+    lab w, have;
+    double best = -1;
+    if (!hex_lab(want, &w))
+        return -1;
+    if (one && hex_lab(one, &have))
+        best = delta_e94(w, have);
+    char buf[1100], *terms[MAX_TERMS];
+    size_t n = multi ? split_terms(multi, buf, sizeof buf, terms, MAX_TERMS) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (hex_lab(terms[i], &have) && (best < 0 || delta_e94(w, have) < best))
+            best = delta_e94(w, have);
+    return best;
+}
+
 static bool color_match(json_t *filament, lab want, double threshold)
 {
     const char *one = json_string_value(json_object_get(filament, "color_hex"));

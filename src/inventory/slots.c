@@ -8,7 +8,7 @@
 #include "inventory/entities.h"
 
 static const char *const event_types[] = {"manual", "rfid", "color_change", "material_change",
-                                          "empty", NULL};
+                                          "empty", "loaded", NULL};
 
 bool pd_inv_event_type_ok(const char *t)
 {
@@ -20,6 +20,8 @@ bool pd_inv_event_type_ok(const char *t)
 
 typedef struct slot_row {
     int64_t id, spool_id;    /* spool_id 0 = empty */
+    int64_t printer_id;
+    int unit, slot;
     char color[16], material[32], uuid[40];
     bool reported;           /* the printer has reported this slot before */
     bool found;
@@ -50,6 +52,9 @@ static pd_err slot_get(pd_inv *inv, int64_t printer_id, int unit, int slot, slot
         rc = pd_db_query(inv->db, "SELECT id, spool_id, reported_color, reported_material, "
                                   "reported_tray_uuid FROM ams_slot WHERE printer_id = ? AND unit = ? "
                                   "AND slot = ?", a, 3, slot_row_fn, out);
+    out->printer_id = printer_id;
+    out->unit = unit;
+    out->slot = slot;
     return rc ? rc : out->found ? PD_OK : PD_ERR_NOTFOUND;
 }
 
@@ -99,6 +104,8 @@ static pd_err assign(pd_inv *inv, const slot_row *s, int64_t spool_id, const cha
     if (!rc)
         rc = pd_db_run(inv->db, "INSERT INTO slot_history (slot_id, spool_id, assigned_at, event_type) "
                                 "VALUES (?, ?, ?, ?)", h, 4, NULL);
+    if (!rc)
+        rc = inv_prompt_slot_settle(inv, s->printer_id, s->unit, s->slot, spool_id);
     return rc;
 }
 
@@ -272,6 +279,16 @@ static pd_err history_row(const pd_row *row, void *ud)
     json_t *why = opt_text(row, 7);
     if (why)
         json_object_set_new(o, "unassign_event", why);
+    if (!pd_row_null(row, 8) || !pd_row_null(row, 9) || !pd_row_null(row, 10)) {
+        json_t *rep = json_object();
+        static const char *const rep_keys[] = {"material", "color", "tray_uuid"};
+        for (int i = 0; i < 3; i++) {
+            json_t *v = opt_text(row, 8 + i);
+            if (v)
+                json_object_set_new(rep, rep_keys[i], v);
+        }
+        json_object_set_new(o, "reported", rep);
+    }
     return json_array_append_new(ud, o) ? PD_ERR_NOMEM : PD_OK;
 }
 
@@ -285,7 +302,8 @@ pd_err pd_inv_slot_history(pd_inv *inv, int64_t printer_id, int64_t limit, int64
                     : PD_ERR_NOMEM;
     if (!rc)
         rc = pd_db_query(inv->db, "SELECT h.id, s.unit, s.slot, h.spool_id, h.assigned_at, h.unassigned_at, "
-                                  "h.event_type, h.unassign_event FROM slot_history h JOIN ams_slot s "
+                                  "h.event_type, h.unassign_event, h.material, h.color, h.tray_uuid "
+                                  "FROM slot_history h JOIN ams_slot s "
                                   "ON s.id = h.slot_id WHERE s.printer_id = ? ORDER BY h.id DESC "
                                   "LIMIT ? OFFSET ?", a, 3, history_row, arr);
     if (rc) {
@@ -296,6 +314,43 @@ pd_err pd_inv_slot_history(pd_inv *inv, int64_t printer_id, int64_t limit, int64
     return PD_OK;
 }
 
+/* What changed in a slot, as a history event type: NULL when nothing did. */
+static const char *tray_change(const slot_row *s, const pd_inv_reported *rep)
+{
+    if (s->reported && !strcmp(s->color, rep->color) && !strcmp(s->material, rep->material) &&
+        !strcmp(s->uuid, rep->tray_uuid))
+        return NULL;
+    return !*rep->material && !*rep->color ? "empty"
+           : !*s->material && !*s->color   ? "loaded"
+           : strcmp(s->material, rep->material) ? "material_change"
+           : strcmp(s->color, rep->color)  ? "color_change"
+                                           : "rfid";
+}
+
+/* A change of the tray is a history row even when no spool is assigned: an instant (assigned
+ * and unassigned at once) with what the printer reported. */
+static pd_err history_change(pd_inv *inv, const slot_row *s, const char *kind, const pd_inv_reported *rep)
+{
+    int64_t now = (int64_t)time(NULL);
+    pd_sqlv h[] = {PD_SQL_I(s->id), PD_SQL_I(now), PD_SQL_I(now), PD_SQL_S(kind),
+                   PD_SQL_S(rep->material), PD_SQL_S(rep->color), PD_SQL_S(rep->tray_uuid)};
+    return pd_db_run(inv->db, "INSERT INTO slot_history (slot_id, assigned_at, unassigned_at, event_type, "
+                              "material, color, tray_uuid) VALUES (?, ?, ?, ?, ?, ?, ?)", h, 7, NULL);
+}
+
+typedef struct rfid_row {
+    int64_t id;
+    bool archived, found;
+} rfid_row;
+
+static pd_err rfid_row_fn(const pd_row *row, void *ud)
+{
+    rfid_row *r = ud;
+    if (!r->found)
+        *r = (rfid_row){pd_row_int(row, 0), pd_row_int(row, 1) != 0, true};
+    return PD_OK;
+}
+
 pd_err pd_inv_slot_report(pd_inv *inv, int64_t printer_id, int unit, int slot,
                           const pd_inv_reported *rep)
 {
@@ -303,32 +358,42 @@ pd_err pd_inv_slot_report(pd_inv *inv, int64_t printer_id, int unit, int slot,
     slot_row s;
     if (!rc)
         rc = slot_get(inv, printer_id, unit, slot, &s);
-    int64_t rfid = 0;
-    if (!rc && *rep->tray_uuid) {
-        pd_sqlv a[] = {PD_SQL_S(rep->tray_uuid)};
-        pd_err f = pd_db_scalar(inv->db, "SELECT id FROM spool WHERE tray_uuid = ? AND archived = 0 "
-                                         "ORDER BY id LIMIT 1", a, 1, &rfid);
-        if (f != PD_ERR_NOTFOUND)
-            rc = f;
-    }
-    bool changed = !s.reported || strcmp(s.color, rep->color) || strcmp(s.material, rep->material) ||
-                   strcmp(s.uuid, rep->tray_uuid);
+    /* an archived spool with the tag is that spool all the same: never made twice */
+    rfid_row known = {0};
+    pd_sqlv a[] = {PD_SQL_S(rep->tray_uuid)};
+    if (!rc && *rep->tray_uuid)
+        rc = pd_db_query(inv->db, "SELECT id, archived FROM spool WHERE tray_uuid = ? "
+                                  "ORDER BY archived, id LIMIT 1", a, 1, rfid_row_fn, &known);
+    bool loaded = *rep->material || *rep->color;
+    if (!rc && !known.found && loaded && *rep->tray_uuid && rep->bbl != 0 &&
+        !(rc = inv_rfid_spool(inv, rep, &known.id)))
+        known.found = true;
+    const char *kind = rc ? NULL : tray_change(&s, rep);
+    if (kind && s.reported)
+        rc = history_change(inv, &s, kind, rep);
+    int64_t rfid = known.found && !known.archived ? known.id : 0, spool = s.spool_id;
     if (!rc && rfid) {
         rc = assign(inv, &s, rfid, "rfid");
-    } else if (!rc && changed && s.spool_id && s.reported) {
-        /* what the printer reports changed under an assigned spool: someone swapped it */
-        const char *why = !*rep->material && !*rep->color ? "empty"
-                          : strcmp(s.material, rep->material) ? "material_change"
-                          : strcmp(s.color, rep->color) ? "color_change"
-                          : *s.uuid && strcmp(s.uuid, rep->tray_uuid) ? "rfid" : NULL;
-        if (why)
+        spool = rfid;
+    } else if (!rc && kind && s.spool_id && s.reported) {
+        /* what the printer reports changed under an assigned spool: someone swapped it (a spool
+         * assigned to an empty slot stays when one is loaded: it was assigned for that) */
+        const char *why = !strcmp(kind, "loaded") || (!strcmp(kind, "rfid") && !*s.uuid) ? NULL : kind;
+        if (why) {
             rc = slot_clear(inv, s.id, why);
+            spool = 0;
+        }
     }
     pd_sqlv u[] = {PD_SQL_S(rep->color), PD_SQL_S(rep->material), PD_SQL_S(rep->tray_uuid),
                    PD_SQL_I((int64_t)time(NULL)), PD_SQL_I(s.id)};
-    if (!rc && changed)
+    if (!rc && kind)
         rc = pd_db_run(inv->db, "UPDATE ams_slot SET reported_color = ?, reported_material = ?, "
                                 "reported_tray_uuid = ?, updated_at = ? WHERE id = ?", u, 5, NULL);
+    /* a spool nobody can name: ask (a known one, even archived, is named) */
+    if (!rc && kind && !loaded)
+        rc = inv_prompt_slot_settle(inv, printer_id, unit, slot, 0);
+    else if (!rc && kind && !spool && !known.found)
+        rc = inv_prompt_slot_raise(inv, printer_id, unit, slot, rep);
     rc = pd_inv_end(inv, rc);
     if (!rc)
         inv->generation++;

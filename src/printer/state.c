@@ -22,6 +22,8 @@ struct pd_state_in {
     const void *prev;      /* AMS unit: the same unit in the previous state, or NULL */
     const uint64_t *bits;  /* AMS unit: tray_exist_bits when they count, else NULL */
     int exist;             /* tray: 1/0 from tray_exist_bits, -1 when they say nothing */
+    const uint64_t *bbl_bits; /* AMS unit: tray_is_bbl_bits when sent, else NULL */
+    int bbl;               /* tray: 1/0 from tray_is_bbl_bits, -1 when they say nothing */
 };
 typedef struct pd_state_in state_in;
 
@@ -550,6 +552,11 @@ static void read_present(const pd_state_field *f, void *rec, const state_in *in)
     *FIELD(bool, f, rec) = in->exist >= 0 ? in->exist : type && *type;
 }
 
+static void read_bbl(const pd_state_field *f, void *rec, const state_in *in)
+{
+    *FIELD(int, f, rec) = in->bbl;
+}
+
 static const pd_ams_unit *unit_find(const pd_ams_unit *units, int n, int id)
 {
     for (int i = 0; i < n; i++)
@@ -565,6 +572,8 @@ static void read_units(const pd_state_field *f, void *rec, const state_in *in)
     uint64_t bits;
     bool use_bits = pd_report_hex(json_object_get(ams, "tray_exist_bits"), &bits) &&
                     (bits || json_is_true(json_object_get(ams, "power_on_flag")));
+    uint64_t bbl;
+    bool use_bbl = pd_report_hex(json_object_get(ams, "tray_is_bbl_bits"), &bbl);
     pd_ams_unit prev[PD_MAX_AMS];
     int n_prev = st->n_ams;
     memcpy(prev, st->ams, sizeof prev);
@@ -578,7 +587,7 @@ static void read_units(const pd_state_field *f, void *rec, const state_in *in)
         if (!pd_report_id(unit, &id) || id < 0 || id > 255)
             continue;
         state_in u = {unit, in->model, unit_find(prev, n_prev, (int)id), use_bits ? &bits : NULL,
-                      -1};
+                      -1, use_bbl ? &bbl : NULL, -1};
         record_read_fresh(f->sub, &st->ams[st->n_ams++], &u);
     }
 }
@@ -594,8 +603,10 @@ static void read_trays(const pd_state_field *f, void *rec, const state_in *in)
             break;
         if (!pd_report_id(tray, &slot))
             continue;
-        int bit = in->bits ? pd_report_tray_bit(u->id, slot) : -1;
-        state_in t = {tray, in->model, NULL, NULL, bit < 0 ? -1 : (int)(*in->bits >> bit & 1)};
+        int bit = pd_report_tray_bit(u->id, slot);
+        int exist = in->bits && bit >= 0 ? (int)(*in->bits >> bit & 1) : -1;
+        int bbl = in->bbl_bits && bit >= 0 ? (int)(*in->bbl_bits >> bit & 1) : -1;
+        state_in t = {tray, in->model, NULL, NULL, exist, NULL, bbl};
         record_read_fresh(f->sub, &u->trays[u->n_trays++], &t);
     }
 }
@@ -608,7 +619,7 @@ static void read_external(const pd_state_field *f, void *rec, const state_in *in
     if (!ext)
         ext = json_object_get(in->o, "vt_tray");
     st->has_external = json_is_object(ext);
-    state_in t = {ext, in->model, NULL, NULL, -1};
+    state_in t = {ext, in->model, NULL, NULL, -1, NULL, -1};
     record_reset(f->sub, &st->external);
     if (st->has_external)
         record_read(f->sub, &st->external, &t);
@@ -636,7 +647,7 @@ static void read_hms(const pd_state_field *f, void *rec, const state_in *in)
         if (st->n_hms == PD_MAX_HMS)
             break;
         pd_hms_alert a;
-        state_in ai = {e, in->model, NULL, NULL, -1};
+        state_in ai = {e, in->model, NULL, NULL, -1, NULL, -1};
         record_read_fresh(f->sub, &a, &ai);
         if (a.attr && a.code && !hms_seen(st, &a))
             st->hms[st->n_hms++] = a;
@@ -850,6 +861,8 @@ static const pd_state_field tray_rows[] = {
     {TEXT("uuid"), TRAY(uuid), .src = "tray_uuid", .read = read_hex_id, .event = PD_EV_TRAY},
     {TEXT("tag_uid"), TRAY(tag_uid), .src = "tag_uid", .read = read_hex_id},
     {INT("tray_weight"), TRAY(tray_weight), .unknown = PD_SU_ZERO, .src = "tray_weight"},
+    {REAL("diameter"), TRAY(diameter), .unknown = PD_SU_ZERO, .src = "tray_diameter"},
+    {INT("bbl"), TRAY(bbl), .unknown = PD_SU_MINUS1, .read = read_bbl},
     {INT("nozzle_min"), TRAY(nozzle_min), .unknown = PD_SU_ZERO, .src = "nozzle_temp_min"},
     {INT("nozzle_max"), TRAY(nozzle_max), .unknown = PD_SU_ZERO, .src = "nozzle_temp_max"},
     {REAL("k"), TRAY(k), .unknown = PD_SU_ZERO, .src = "k"},
@@ -954,7 +967,7 @@ void pd_state_extract(pd_state *st, const json_t *p, pd_model model)
 {
     if (!json_is_object(p))
         return;
-    state_in in = {p, model, NULL, NULL, -1};
+    state_in in = {p, model, NULL, NULL, -1, NULL, -1};
     record_read(&pd_state_fields, st, &in);
 }
 

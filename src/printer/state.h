@@ -28,6 +28,8 @@ typedef struct pd_tray {
     char tag_uid[17];      /* tag_uid, "" when all zeros */
     int remain;            /* % or -1 unknown */
     int tray_weight;       /* g, 0 unknown */
+    double diameter;       /* tray_diameter mm, 0 unknown */
+    int bbl;               /* a Bambu RFID spool per tray_is_bbl_bits: 1/0, -1 not said */
     int nozzle_min, nozzle_max;
     double k;              /* pressure advance, 0 unknown */
 } pd_tray;

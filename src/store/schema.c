@@ -254,6 +254,30 @@ static const char *const migrations[] = {
     "ALTER TABLE job ADD COLUMN usage_note TEXT;"
     "ALTER TABLE job ADD COLUMN accounted_at @INT@;"
     "ALTER TABLE job ADD COLUMN accounted_as TEXT;",
+    /* 8: "which spool is this?" (docs/inventory.md, Prompts): a slot's new spool nobody could
+     * identify, or a job's filament with several candidate spools; and what a tray reported
+     * when its history row was written, so a change without a spool still leaves a trace */
+    "CREATE TABLE prompt ("
+    "  id @ID@,"
+    "  kind TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  printer_id @INT@ REFERENCES printer(id) ON DELETE CASCADE,"
+    "  unit @INT@,"
+    "  slot @INT@,"
+    "  job_id @INT@ REFERENCES job(id) ON DELETE CASCADE,"
+    "  filament_index @INT@,"
+    "  material TEXT NOT NULL DEFAULT '',"
+    "  color TEXT NOT NULL DEFAULT '',"
+    "  tray_uuid TEXT NOT NULL DEFAULT '',"
+    "  candidates TEXT,"
+    "  spool_id @INT@ REFERENCES spool(id) ON DELETE SET NULL,"
+    "  created_at @INT@ NOT NULL,"
+    "  closed_at @INT@);"
+    "CREATE INDEX prompt_status ON prompt(status, id);"
+    "CREATE INDEX prompt_slot ON prompt(printer_id, unit, slot, status);"
+    "ALTER TABLE slot_history ADD COLUMN material TEXT;"
+    "ALTER TABLE slot_history ADD COLUMN color TEXT;"
+    "ALTER TABLE slot_history ADD COLUMN tray_uuid TEXT;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -44,7 +44,11 @@ static bool record(pd_track_slots *t, int64_t printer_id, int unit, int slot)
         return true;
     const pd_tray *tray = pd_track_tray(pd_printer_state(p), unit, slot);
     bool loaded = tray && tray->present;
-    pd_inv_reported rep = {loaded ? tray->color : "", loaded ? tray->type : "", loaded ? tray->uuid : ""};
+    pd_inv_reported rep = {"", "", "", .bbl = -1, .remain = -1};
+    if (loaded)
+        rep = (pd_inv_reported){tray->color, tray->type, tray->uuid, tray->sub_brand, tray->tag_uid,
+                                tray->id_name, tray->bbl, tray->tray_weight, tray->diameter,
+                                tray->nozzle_min, tray->nozzle_max, tray->remain};
     pd_err rc = pd_inv_slot_report(t->inv, printer_id, unit, slot, &rep);
     if (rc == PD_ERR_DB_BUSY)
         return false;

@@ -1,5 +1,7 @@
 /* Keeps the AMS slot map true from what printers report: every PD_EV_TRAY becomes a
- * pd_inv_slot_report (RFID spools assign themselves, swaps unassign with their reason). A
+ * pd_inv_slot_report (RFID spools assign themselves, a Bambu RFID spool seen for the first
+ * time becomes an inventory spool, swaps unassign with their reason, a spool nobody can name
+ * raises a prompt). A
  * report the database refuses because another process holds its lock is not lost: the slot is
  * recorded again, from the tray as it is then, every second until the lock is gone. */
 #ifndef PD_TRACK_SLOTS_H

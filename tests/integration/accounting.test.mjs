@@ -1,6 +1,6 @@
 // Filament accounting end to end (docs/accounting.md): real broker over TLS, one real vsftpd
 // per printer as its storage, the simulator writing each job's .gcode.3mf there and its ground
-// truth (<storage>/<serial>.truth.json: the grams it really took from each tray), the daemon
+// truth (<storage>/<serial>/<job>.truth.json: the grams it really took from each tray), the daemon
 // fetching, analysing and charging the spools. Every scenario compares the grams per spool
 // with the truth. Prints start on the simulator's control topic: printdeck never sent them,
 // as with a print from Bambu Studio or the printer's screen.
@@ -62,10 +62,11 @@ const openJob = (s, name) => waitFor(async () => (await daemon.get(`/api/v1/jobs
   .find((j) => j.name === name), 15000, `${name} open on ${s}`);
 const accounted = (id, ms = 40000) => until(id, (j) => j.accounted_at, `job ${id} accounted`, ms);
 const truth = (s, name) => waitFor(() => {
-  const p = join(storage, `${s}.truth.json`);
+  const p = join(storage, s, `${name}.truth.json`);
   if (!existsSync(p)) return null;
   const t = JSON.parse(readFileSync(p, 'utf8'));
-  return t.name === name ? t : null;
+  // the simulator names trays by unit and slot; the tests by the global tray id (254: external)
+  return { name: t.job, trays: t.trays.map((x) => ({ tray: x.unit === 255 ? 254 : x.unit * 4 + x.slot, grams: x.grams })) };
 }, 10000, `truth of ${name}`);
 const trayGrams = (t, tray) => t.trays.filter((x) => x.tray === tray).reduce((a, x) => a + x.grams, 0);
 

@@ -376,17 +376,21 @@ static void json_members(void **st_)
     json_t *tray = json_array_get(json_object_get(json_array_get(json_object_get(o, "ams"), 0),
                                                   "trays"), 0);
     const char *tray_keys[] = {"id", "present", "type", "sub_brand", "color", "remain", "uuid",
-                               "tag_uid", "tray_weight", "nozzle_min", "nozzle_max", "k",
-                               "info_idx", "id_name"};
+                               "tag_uid", "tray_weight", "diameter", "bbl", "nozzle_min",
+                               "nozzle_max", "k", "info_idx", "id_name"};
     assert_int_equal(json_object_size(tray), sizeof tray_keys / sizeof tray_keys[0]);
     for (size_t i = 0; i < sizeof tray_keys / sizeof tray_keys[0]; i++)
         if (!json_object_get(tray, tray_keys[i]))
             fail_msg("tray lacks %s", tray_keys[i]);
     assert_string_equal(json_string_value(json_object_get(tray, "color")), "#9D432CFF");
+    /* tray_is_bbl_bits marks the Bambu spool; the external holder has no bit for it */
+    assert_int_equal(json_integer_value(json_object_get(tray, "bbl")), 1);
+    assert_true(json_real_value(json_object_get(tray, "diameter")) == 1.75);
     json_t *ext = json_object_get(o, "external");
     assert_true(json_is_null(json_object_get(ext, "uuid")));
     assert_true(json_is_null(json_object_get(ext, "tag_uid")));
     assert_int_equal(json_integer_value(json_object_get(ext, "id")), 254);
+    assert_true(json_is_null(json_object_get(ext, "bbl")));
     json_decref(o);
 
     /* a state that knows nothing serialises to nulls, not to garbage */

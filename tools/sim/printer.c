@@ -279,8 +279,14 @@ static void sim_log_phase(const sim_printer *p, sim_phase before)
                 p->job.name);
 }
 
+int sim_job_filament_at(const sim_job *j, int layer, int k)
+{
+    return layer % 2 ? j->n_fil - 1 - k : k;
+}
+
+/* trays[i] < 0: the printer picks (a single-filament job); grams[i] per filament. */
 static void sim_job_start(sim_printer *p, const char *name, int layers, double minutes, double prepare_s,
-                          double grams, int tray)
+                          const int *trays, const double *grams, int n)
 {
     sim_job *j = &p->job;
     memset(j, 0, sizeof *j);
@@ -288,16 +294,23 @@ static void sim_job_start(sim_printer *p, const char *name, int layers, double m
     j->layers = layers;
     j->total_s = minutes * 60.0;
     j->prep_total_s = prepare_s;
-    j->grams = grams;
     j->fail_at = -1;
     j->task_id = (unsigned)sim_irand(&p->rng, 100000, 0x7FFFFFFF);
-    sim_load_tray(p, tray >= 0 ? tray : sim_pick_tray(p));
-    const sim_tray *t = sim_tray_at(p, p->tray_now);
-    const sim_material *m = t && t->mat ? t->mat : sim_material_find("PLA");
+    j->n_fil = n < 1 ? 1 : n > SIM_MAX_FIL ? SIM_MAX_FIL : n;
+    for (int i = 0; i < j->n_fil; i++) {
+        j->fil_tray[i] = trays[i] >= 0 ? trays[i] : sim_pick_tray(p);
+        j->fil_grams[i] = grams[i];
+        j->grams += grams[i];
+        const sim_tray *t = sim_tray_at(p, j->fil_tray[i]);
+        j->fil_mat[i] = t && t->mat ? t->mat : sim_material_find("PLA");
+        snprintf(j->fil_colour[i], sizeof j->fil_colour[i], "%s",
+                 t && t->present && strlen(t->colour) >= 6 ? t->colour : "FFFFFFFF");
+    }
+    sim_load_tray(p, j->fil_tray[sim_job_filament_at(j, 0, 0)]);
     const char *storage = sim_options(p->sim)->storage_dir;
     if (storage)
-        sim_storage_write_job(p, t, storage);
-    sim_set_targets(p, m->nozzle, m->bed);
+        sim_storage_write_job(p, storage);
+    sim_set_targets(p, j->fil_mat[0]->nozzle, j->fil_mat[0]->bed);
     sim_set_error(p, 0);
     p->error_clear_ms = 0;
     p->resume_at_s = 0;
@@ -312,8 +325,10 @@ static void sim_job_start_auto(sim_printer *p)
 {
     const sim_job_template *t = sim_job_pick(&p->rng);
     double scale = sim_uniform(p, 0.8, 1.2);
+    int tray = -1;
+    double grams = t->grams * scale;
     sim_job_start(p, t->name, (int)(t->layers * scale), t->minutes * scale, sim_uniform(p, 60, 180),
-                  t->grams * scale, -1);
+                  &tray, &grams, 1);
     if (sim_frand(&p->rng) < 0.06) {
         p->job.fail_at = sim_uniform(p, 0.05, 0.9);
         p->job.fail_error = sim_failure_pick(&p->rng);
@@ -368,18 +383,6 @@ static void sim_runout(sim_printer *p)
 static void sim_consume(sim_printer *p, double grams)
 {
     sim_tray *t = sim_tray_at(p, p->tray_now);
-    sim_job *j = &p->job;
-    if (t && grams > 0) {
-        int i = 0;
-        while (i < j->n_used && j->used_tray[i] != p->tray_now)
-            i++;
-        if (i == j->n_used && i < (int)(sizeof j->used_tray / sizeof *j->used_tray)) {
-            j->used_tray[j->n_used] = p->tray_now;
-            j->used_g[j->n_used++] = 0;
-        }
-        if (i < j->n_used)
-            j->used_g[i] += grams;
-    }
     if (!t || !t->present || !t->rfid || grams <= 0)
         return;
     double before = ceil(t->remain);
@@ -388,6 +391,52 @@ static void sim_consume(sim_printer *p, double grams)
         p->dirty |= SIM_G_AMS;
     if (t->remain <= 0)
         sim_runout(p);
+}
+
+static void sim_truth_add(sim_job *j, int tray, double grams)
+{
+    for (int i = 0; i < j->n_truth; i++)
+        if (j->truth[i].tray == tray) {
+            j->truth[i].grams += grams;
+            return;
+        }
+    if (j->n_truth < SIM_TRUTH_MAX)
+        j->truth[j->n_truth++] = (sim_truth){tray, grams};
+}
+
+/* Filament f feeds `grams` from its tray: a tool change first when another tray is loaded,
+ * and after a rollover the backup tray feeds it from then on. */
+static void sim_feed_filament(sim_printer *p, int f, double grams)
+{
+    sim_job *j = &p->job;
+    sim_load_tray(p, j->fil_tray[f]);
+    sim_truth_add(j, j->fil_tray[f], grams);
+    sim_consume(p, grams);
+    if (p->tray_now != j->fil_tray[f] && p->tray_now != SIM_TRAY_NONE)
+        j->fil_tray[f] = p->tray_now;
+}
+
+/* Feeds the job's filaments, in their layer order, up to `target` grams in all. Stops while
+ * the job is not running (a runout pause) and goes on from there when it runs again. */
+static void sim_feed(sim_printer *p, double target)
+{
+    sim_job *j = &p->job;
+    while (p->phase == SIM_RUNNING && j->fed_g < target - 1e-9 && j->cur_layer < j->layers) {
+        int f = sim_job_filament_at(j, j->cur_layer, j->cur_k);
+        double share = j->fil_grams[f] / j->layers, take = fmin(share - j->seg_done, target - j->fed_g);
+        if (take > 0) {
+            sim_feed_filament(p, f, take);
+            j->seg_done += take;
+            j->fed_g += take;
+        }
+        if (j->seg_done >= share - 1e-9) {
+            j->seg_done = 0;
+            if (++j->cur_k == j->n_fil) {
+                j->cur_k = 0;
+                j->cur_layer++;
+            }
+        }
+    }
 }
 
 static void sim_step_prepare(sim_printer *p, double dt)
@@ -408,10 +457,9 @@ static void sim_step_prepare(sim_printer *p, double dt)
 static void sim_step_running(sim_printer *p, double dt)
 {
     sim_job *j = &p->job;
-    double before = j->done_s;
     j->done_s = fmin(j->total_s, j->done_s + dt * sim_speed_mag(p->spd_lvl) / 100.0);
     if (j->total_s > 0)
-        sim_consume(p, j->grams * (j->done_s - before) / j->total_s);
+        sim_feed(p, j->grams * j->done_s / j->total_s);
     if (p->phase != SIM_RUNNING)
         return;
     sim_update_progress(p);
@@ -740,16 +788,28 @@ static const char *sim_cmd_gcode(sim_printer *p, json_t *body)
     return NULL;
 }
 
+/* ams_mapping: slicer filament i is fed from tray ams_mapping[i] (-1: the external spool);
+ * entries the printer cannot feed from are left out, and with none left it picks a tray. */
 static const char *sim_cmd_project(sim_printer *p, json_t *body)
 {
     if (sim_printer_busy(p))
         return "device busy";
     const char *name = sim_arg_str(body, "subtask_name", sim_arg_str(body, "file", "project"));
-    const json_t *map = json_array_get(json_object_get(body, "ams_mapping"), 0);
-    int tray = json_is_integer(map) && sim_tray_usable(sim_tray_at(p, (int)json_integer_value(map)))
-               ? (int)json_integer_value(map) : -1;
+    int trays[SIM_MAX_FIL], n = 0;
+    size_t i;
+    const json_t *m;
+    json_array_foreach(json_object_get(body, "ams_mapping"), i, m) {
+        int tray = json_integer_value(m) == -1 ? SIM_TRAY_EXT : (int)json_integer_value(m);
+        if (n < SIM_MAX_FIL && json_is_integer(m) && sim_tray_usable(sim_tray_at(p, tray)))
+            trays[n++] = tray;
+    }
+    if (!n)
+        trays[n++] = -1;
     const sim_job_template *t = sim_job_pick(&p->rng);
-    sim_job_start(p, name, t->layers, t->minutes, sim_uniform(p, 60, 180), t->grams, tray);
+    double grams[SIM_MAX_FIL];
+    for (int k = 0; k < n; k++)
+        grams[k] = (double)t->grams / n;
+    sim_job_start(p, name, t->layers, t->minutes, sim_uniform(p, 60, 180), trays, grams, n);
     return NULL;
 }
 
@@ -876,10 +936,26 @@ out:
 
 typedef const char *(*sim_ctl_fn)(sim_printer *p, json_t *req); /* NULL = done, else error */
 
+/* A tray as a control message names it: a global id (0-15, 254 external), or [unit, slot]
+ * (unit 254/255: the external spool). -1 when there is no such tray. */
+static int sim_tray_arg(sim_printer *p, const json_t *v)
+{
+    int tray = -1;
+    if (json_is_integer(v)) {
+        tray = (int)json_integer_value(v);
+    } else if (json_is_array(v) && json_array_size(v) == 2 && json_is_integer(json_array_get(v, 0)) &&
+               json_is_integer(json_array_get(v, 1))) {
+        json_int_t unit = json_integer_value(json_array_get(v, 0)), slot = json_integer_value(json_array_get(v, 1));
+        tray = unit >= 254 && unit <= 255 ? SIM_TRAY_EXT
+               : unit >= 0 && unit < SIM_MAX_AMS && slot >= 0 && slot < SIM_TRAYS ? (int)(unit * 4 + slot) : -1;
+    }
+    return tray >= 0 && tray <= SIM_TRAY_EXT && sim_tray_at(p, tray) ? tray : -1;
+}
+
 static const char *sim_ctl_start_job(sim_printer *p, json_t *req)
 {
     json_int_t layers, tray;
-    double minutes, prepare_s, grams;
+    double minutes, prepare_s, total;
     if (!sim_arg_int(req, "layers", 1, 100000, 100, &layers))
         return "layers must be 1-100000";
     if (!sim_arg_num(req, "minutes", 0.05, 100000, 30, &minutes))
@@ -887,11 +963,34 @@ static const char *sim_ctl_start_job(sim_printer *p, json_t *req)
     /* scripted jobs start promptly: tests wait on RUNNING in real time */
     if (!sim_arg_num(req, "prepare_s", 0, 3600, 2, &prepare_s))
         return "prepare_s must be 0-3600";
-    if (!sim_arg_num(req, "grams", 0, 10000, minutes * 0.4, &grams))
-        return "grams must be 0-10000";
     if (!sim_arg_int(req, "tray", -1, SIM_TRAY_EXT, -1, &tray) || (tray >= 0 && !sim_tray_at(p, (int)tray)))
         return "no such tray";
-    sim_job_start(p, sim_arg_str(req, "name", "job"), (int)layers, minutes, prepare_s, grams, (int)tray);
+    const json_t *tl = json_object_get(req, "trays"), *gl = json_object_get(req, "grams");
+    int trays[SIM_MAX_FIL] = {(int)tray}, n = 1;
+    double grams[SIM_MAX_FIL];
+    if (tl) {
+        n = (int)json_array_size(tl);
+        if (n < 1 || n > SIM_MAX_FIL)
+            return "trays must list 1-8 trays";
+        for (int i = 0; i < n; i++)
+            if ((trays[i] = sim_tray_arg(p, json_array_get(tl, (size_t)i))) < 0)
+                return "trays: no such tray";
+    }
+    if (json_is_array(gl)) {
+        if ((int)json_array_size(gl) != n)
+            return "grams must list one weight per tray";
+        for (int i = 0; i < n; i++) {
+            grams[i] = json_number_value(json_array_get(gl, (size_t)i));
+            if (!json_is_number(json_array_get(gl, (size_t)i)) || grams[i] < 0 || grams[i] > 10000)
+                return "grams must be 0-10000";
+        }
+    } else {
+        if (!sim_arg_num(req, "grams", 0, 10000, minutes * 0.4, &total))
+            return "grams must be 0-10000";
+        for (int i = 0; i < n; i++)
+            grams[i] = total / n;
+    }
+    sim_job_start(p, sim_arg_str(req, "name", "job"), (int)layers, minutes, prepare_s, trays, grams, n);
     return NULL;
 }
 

@@ -227,7 +227,8 @@ static json_t *sim_tray_json(const sim_printer *p, const sim_tray *t, const char
     sim_put_int(o, "ctype", 0);
     sim_put_fmt(o, "nozzle_temp_max", "%d", m ? m->nozzle_max : 0);
     sim_put_fmt(o, "nozzle_temp_min", "%d", m ? m->nozzle_min : 0);
-    sim_put_int(o, "remain", rfid ? (json_int_t)ceil(t->remain) : (t->present && t->remain < 0 ? -1 : 0));
+    /* whole percents rounded up; the tolerance keeps float residue (97.0000001) from a step */
+    sim_put_int(o, "remain", rfid ? (json_int_t)ceil(t->remain - 1e-6) : (t->present && t->remain < 0 ? -1 : 0));
     if (p->model->tray_state && t->present)
         sim_put_int(o, "state", p->model->tray_state);
     sim_put_str(o, "tag_uid", t->tag_uid);
@@ -387,9 +388,16 @@ static void sim_b_ams_now(const sim_printer *p, json_t *o)
     sim_put_fmt(ams, "tray_pre", "%d", p->tray_pre);
     sim_put_fmt(ams, "tray_tar", "%d", p->tray_tar);
     sim_put_int(o, "hw_switch_state", p->tray_now != SIM_TRAY_NONE);
-    if (sim_modern(p))
-        json_object_set_new(o, "mapping", p->tray_now == SIM_TRAY_NONE ? json_array()
-                                          : json_pack("[i]", sim_snow(p->tray_now)));
+    if (!sim_modern(p))
+        return;
+    /* the job's filaments, each where it is fed from now; idle: the loaded tray */
+    json_t *map = json_array();
+    if (sim_printer_busy(p))
+        for (int i = 0; i < p->job.n_fil; i++)
+            json_array_append_new(map, json_integer(sim_snow(p->job.fil_tray[i])));
+    else if (p->tray_now != SIM_TRAY_NONE)
+        json_array_append_new(map, json_integer(sim_snow(p->tray_now)));
+    json_object_set_new(o, "mapping", map);
 }
 
 /* AMS humidity level 1-5 (5 driest) from relative humidity */

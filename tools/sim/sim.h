@@ -146,18 +146,38 @@ typedef struct sim_hms {
     double clear_at;          /* sim clock (s) when an incident clears itself; 0 = held */
 } sim_hms;
 
+#define SIM_MAX_FIL 8          /* filaments of one job */
+#define SIM_TRUTH_MAX (SIM_MAX_AMS * SIM_TRAYS + 1)
+
+/* What a job took off one tray: the ground truth accounting tests compare with. */
+typedef struct sim_truth {
+    int tray;                 /* global tray id */
+    double grams;
+} sim_truth;
+
 typedef struct sim_job {
     char name[64];
     int layers;
     double total_s, done_s;   /* print time at 100 % speed, and how much of it is done */
     double prep_total_s, prep_done_s;
-    double grams;
+    double grams;             /* every filament together */
+    /* Filament i (slicer filament i+1) is fed from fil_tray[i] (an AMS rollover moves it)
+     * and takes fil_grams[i], an equal share on every layer; a layer prints the filaments in
+     * turn, ascending on odd layers and descending on even ones, so one tool change joins two
+     * layers (as a slicer orders them). */
+    int n_fil;
+    int fil_tray[SIM_MAX_FIL];
+    double fil_grams[SIM_MAX_FIL];
+    const sim_material *fil_mat[SIM_MAX_FIL];  /* as sliced, for the 3MF */
+    char fil_colour[SIM_MAX_FIL][9];
+    double fed_g;             /* grams fed so far along that schedule */
+    int cur_layer, cur_k;     /* where feeding is: layer index, k-th filament of that layer */
+    double seg_done;          /* grams of that layer's share of that filament already fed */
+    int n_truth;
+    sim_truth truth[SIM_TRUTH_MAX];
     double fail_at;           /* fraction of done_s at which an auto job fails; <0 never */
     uint32_t fail_error;
     unsigned task_id;
-    int n_used;               /* the ground truth: grams really taken from each tray */
-    int used_tray[SIM_MAX_AMS * SIM_TRAYS + 1];
-    double used_g[SIM_MAX_AMS * SIM_TRAYS + 1];
 } sim_job;
 
 struct sim;
@@ -239,12 +259,14 @@ typedef struct sim_opts {
     const char *storage_dir;  /* each printer's FTPS root is storage_dir/<serial>/; NULL none */
 } sim_opts;
 
-/* storage.c: writes the job's <name>.gcode.3mf, printed from tray t (NULL: none known), into
- * dir/<serial>/: the job's filament as slice_info.config and plate_1.gcode give it. */
-void sim_storage_write_job(const sim_printer *p, const sim_tray *t, const char *dir);
-/* storage.c: when the job ends, dir/<serial>.truth.json (beside the printer's FTPS root, not
- * in it) says what it really consumed per tray, for tests to compare the accounting with. */
+/* storage.c: writes the job's <name>.gcode.3mf into dir/<serial>/: its filaments as
+ * slice_info.config and plate_1.gcode give them. */
+void sim_storage_write_job(const sim_printer *p, const char *dir);
+/* storage.c: dir/<serial>/<name>.truth.json, what the job took off each tray:
+ * {"job","trays":[{"unit","slot","grams"}]} (unit 255 = external spool). */
 void sim_storage_write_truth(const sim_printer *p, const char *dir);
+/* The filament order of layer index l (0-based): k-th filament printed. */
+int sim_job_filament_at(const sim_job *j, int layer, int k);
 
 /* Publishes msg on the printer's report topic unless the printer is silenced; steals msg.
  * A partial report is refused (false) while the connection is backed up, so the caller

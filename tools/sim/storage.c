@@ -1,9 +1,9 @@
 /* A printer's storage: for each job, the `.gcode.3mf` Bambu Studio would have sent, written
  * under --storage-dir/<serial>/ (that printer's FTPS root, scripts/ftps.sh). Its filament
- * figures are the job's ground truth: slice_info.config's used_g/used_m are the grams the
- * simulated job really takes off the tray, and plate_1.gcode extrudes exactly that length
- * spread evenly over its layers, as the job consumes it over its print time
- * (docs/simulator.md). Layout after Bambu Studio's bbs_3mf.cpp (docs/ftps.md). */
+ * figures are what the job is sliced for: slice_info.config's used_g/used_m per filament, and
+ * plate_1.gcode extrudes exactly that length spread evenly over its layers with the tool
+ * changes between filaments, as the job feeds them over its print time; <name>.truth.json is
+ * what each tray really gave (a rollover splits a filament over two trays) (docs/simulator.md). Layout after Bambu Studio's bbs_3mf.cpp (docs/ftps.md). */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -81,8 +81,12 @@ static void addf(pd_buf *b, const char *fmt, ...)
         pd_buf_add(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-static void slice_info(pd_buf *b, const sim_printer *p, const char *type, const char *hex,
-                       double grams, double metres)
+/* Per filament: its grams, and its length in mm as 1.75 mm filament of its density. */
+typedef struct fil_figures {
+    double grams[SIM_MAX_FIL], mm[SIM_MAX_FIL], density[SIM_MAX_FIL];
+} fil_figures;
+
+static void slice_info(pd_buf *b, const sim_printer *p, const fil_figures *ff)
 {
     const sim_job *j = &p->job;
     pd_buf_add_str(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<config>\n  <header>\n"
@@ -92,41 +96,80 @@ static void slice_info(pd_buf *b, const sim_printer *p, const char *type, const 
     addf(b, "    <metadata key=\"printer_model_id\" value=\"%s\"/>\n", p->model->key);
     addf(b, "    <metadata key=\"nozzle_diameters\" value=\"0.4\"/>\n");
     addf(b, "    <metadata key=\"prediction\" value=\"%d\"/>\n", (int)lround(j->total_s));
-    addf(b, "    <metadata key=\"weight\" value=\"%.2f\"/>\n", grams);
+    addf(b, "    <metadata key=\"weight\" value=\"%.2f\"/>\n", j->grams);
     pd_buf_add_str(b, "    <object identify_id=\"100\" name=\"");
     xml_text(b, j->name);
     pd_buf_add_str(b, "\" skipped=\"false\" />\n");
-    addf(b, "    <filament id=\"1\" tray_info_idx=\"\" type=\"%s\" color=\"#%.6s\" used_m=\"%.2f\" "
-            "used_g=\"%.2f\" />\n", type, hex, metres, grams);
-    addf(b, "    <layer_filament_lists>\n      <layer_filament_list filament_list=\"0\" "
-            "layer_ranges=\"0 %d\" />\n    </layer_filament_lists>\n", j->layers - 1);
+    for (int i = 0; i < j->n_fil; i++)
+        addf(b, "    <filament id=\"%d\" tray_info_idx=\"%s\" type=\"%s\" color=\"#%.6s\" used_m=\"%.2f\" "
+                "used_g=\"%.2f\" />\n", i + 1, j->fil_mat[i]->info_idx, j->fil_mat[i]->type, j->fil_colour[i],
+             ff->mm[i] / 1000.0, ff->grams[i]);
+    pd_buf_add_str(b, "    <layer_filament_lists>\n      <layer_filament_list filament_list=\"");
+    for (int i = 0; i < j->n_fil; i++)
+        addf(b, "%s%d", i ? " " : "", i);
+    addf(b, "\" layer_ranges=\"0 %d\" />\n    </layer_filament_lists>\n", j->layers - 1);
     pd_buf_add_str(b, "  </plate>\n</config>\n");
 }
 
-/* The plate's G-code as Bambu Studio shapes it: the header block, then per layer M73 L and a
- * relative extrusion of an equal share of the filament (M83), the tray loaded with M620 S. */
-static void plate_gcode(pd_buf *b, const sim_printer *p, const char *type, double grams,
-                        double mm, double density)
+/* "a,b,c" of one figure per filament */
+static void add_list(pd_buf *b, const sim_job *j, const double *v, const char *fmt)
+{
+    for (int i = 0; i < j->n_fil; i++) {
+        if (i)
+            pd_buf_add_str(b, ",");
+        addf(b, fmt, v[i]);
+    }
+}
+
+/* The plate's G-code as Bambu Studio shapes it: the header block, then per layer M73 L and,
+ * for each filament in the layer's order (sim_job_filament_at), a tool change when another
+ * filament was loaded (M620 S<n>A, T<n>, M621 S<n>A, then a purge) and its extrusion, so each
+ * filament's layers carry an equal share of its length (M83: relative). */
+static void plate_gcode(pd_buf *b, const sim_printer *p, const fil_figures *ff)
 {
     const sim_job *j = &p->job;
     int minutes = (int)(j->total_s / 60), seconds = (int)fmod(j->total_s, 60);
+    double diam[SIM_MAX_FIL], done[SIM_MAX_FIL] = {0};
+    for (int i = 0; i < j->n_fil; i++)
+        diam[i] = FILAMENT_DIAMETER_MM;
     pd_buf_add_str(b, "; HEADER_BLOCK_START\n; BambuStudio 02.02.02.56\n");
     addf(b, "; model printing time: %dm %ds; total estimated time: %dm %ds\n", minutes, seconds,
          minutes, seconds);
-    addf(b, "; total layer number: %d\n", j->layers);
-    addf(b, "; total filament length [mm] : %.2f\n", mm);
-    addf(b, "; total filament weight [g] : %.2f\n", grams);
-    addf(b, "; filament_density: %.2f\n; filament_diameter: %.2f\n", density, FILAMENT_DIAMETER_MM);
-    addf(b, "; filament: 1\n; HEADER_BLOCK_END\n\n; CONFIG_BLOCK_START\n; filament_type = %s\n"
-            "; CONFIG_BLOCK_END\n\n; EXECUTABLE_BLOCK_START\nM73 P0 R%d\nM83\n", type, minutes);
-    pd_buf_add_str(b, "M620 S0A\nT0\nM621 S0A\n");
-    double per = mm / j->layers, done = 0;
+    addf(b, "; total layer number: %d\n; total filament length [mm] : ", j->layers);
+    add_list(b, j, ff->mm, "%.2f");
+    pd_buf_add_str(b, "\n; total filament weight [g] : ");
+    add_list(b, j, ff->grams, "%.2f");
+    pd_buf_add_str(b, "\n; filament_density: ");
+    add_list(b, j, ff->density, "%.2f");
+    pd_buf_add_str(b, "\n; filament_diameter: ");
+    add_list(b, j, diam, "%.2f");
+    pd_buf_add_str(b, "\n; filament: ");
+    for (int i = 0; i < j->n_fil; i++)
+        addf(b, "%s%d", i ? "," : "", i + 1);
+    pd_buf_add_str(b, "\n; HEADER_BLOCK_END\n\n; CONFIG_BLOCK_START\n; filament_type = ");
+    for (int i = 0; i < j->n_fil; i++)
+        addf(b, "%s%s", i ? ";" : "", j->fil_mat[i]->type);
+    addf(b, "\n; CONFIG_BLOCK_END\n\n; EXECUTABLE_BLOCK_START\nM73 P0 R%d\nM83\n", minutes);
+    int loaded = -1;
     for (int l = 1; l <= j->layers; l++) {
-        /* the last layer takes what rounding left, so the layers sum to the header's length */
-        double e = l == j->layers ? mm - done : round(per * 1e5) / 1e5;
-        done += e;
-        addf(b, "; CHANGE_LAYER\n; Z_HEIGHT: %.2f\nM73 L%d\nM991 S0 P%d ;notify layer change\n"
-                "G1 X%d Y%d E%.5f\n", 0.2 * l, l, l - 1, 100 + l % 50, 100 + l % 37, e);
+        addf(b, "; CHANGE_LAYER\n; Z_HEIGHT: %.2f\nM73 L%d\nM991 S0 P%d ;notify layer change\n", 0.2 * l, l, l - 1);
+        for (int k = 0; k < j->n_fil; k++) {
+            int f = sim_job_filament_at(j, l - 1, k);
+            if (ff->mm[f] <= 0)
+                continue;
+            /* the last layer takes what rounding left, so the layers sum to the header's length */
+            double e = l == j->layers ? ff->mm[f] - done[f] : round(ff->mm[f] / j->layers * 1e5) / 1e5;
+            done[f] += e;
+            double purge = 0;
+            if (f != loaded) {
+                addf(b, "M620 S%dA\nT%d\nM621 S%dA\n", f, f, f);
+                purge = loaded < 0 ? 0 : round(e * 0.2 * 1e5) / 1e5;  /* the flush into the wiper */
+                if (purge > 0)
+                    addf(b, "G1 E%.5f F300 ; flush\n", purge);
+                loaded = f;
+            }
+            addf(b, "G1 X%d Y%d E%.5f\n", 100 + l % 50, 100 + l % 37, e - purge);
+        }
     }
     pd_buf_add_str(b, "M73 P100 R0\n; EXECUTABLE_BLOCK_END\n");
 }
@@ -231,33 +274,56 @@ static bool add_entry(zip_t *z, const char *name, const void *data, size_t len)
     return true;
 }
 
-void sim_storage_write_job(const sim_printer *p, const sim_tray *t, const char *dir)
+/* dir/<serial>/, made if missing; false (logged) when it cannot be. */
+static bool job_folder(const sim_printer *p, const char *dir, char *folder, size_t len)
 {
-    const sim_job *j = &p->job;
-    const char *type = t && t->mat ? t->mat->type : "PLA";
-    const char *hex = t && t->present && strlen(t->colour) >= 6 ? t->colour : "FFFFFFFF";
-    if (!name_ok(j->name)) {
-        pd_warn(SIM_LOG, "%s: no 3MF for job '%s': not a file name", p->serial, j->name);
-        return;
+    if (!name_ok(p->job.name)) {
+        pd_warn(SIM_LOG, "%s: no file for job '%s': not a file name", p->serial, p->job.name);
+        return false;
     }
-    char folder[PATH_MAX], path[PATH_MAX + 256], tmp[PATH_MAX + 300];
-    snprintf(folder, sizeof folder, "%s/%s", dir, p->serial);
+    snprintf(folder, len, "%s/%s", dir, p->serial);
     if (mkdir(folder, 0755) && errno != EEXIST) {
         pd_warn(SIM_LOG, "%s: cannot create %s: %s", p->serial, folder, strerror(errno));
-        return;
+        return false;
     }
+    return true;
+}
+
+/* whole or not at all: a reader never sees half a file under the job's name */
+static void publish(const sim_printer *p, bool ok, const char *tmp, const char *path)
+{
+    if (ok && rename(tmp, path) == 0) {
+        chmod(path, 0644);
+        pd_info(SIM_LOG, "%s: wrote %s (%.2f g)", p->serial, path, p->job.grams);
+    } else {
+        unlink(tmp);
+        pd_warn(SIM_LOG, "%s: cannot write %s", p->serial, path);
+    }
+}
+
+void sim_storage_write_job(const sim_printer *p, const char *dir)
+{
+    const sim_job *j = &p->job;
+    char folder[PATH_MAX], path[PATH_MAX + 256], tmp[PATH_MAX + 300];
+    if (!job_folder(p, dir, folder, sizeof folder))
+        return;
     snprintf(path, sizeof path, "%s/%s.gcode.3mf", folder, j->name);
     snprintf(tmp, sizeof tmp, "%s/.%s.part", folder, j->name);
 
-    double density = density_of(type), grams = j->grams, mm = length_mm(grams, density);
+    fil_figures ff;
+    for (int i = 0; i < j->n_fil; i++) {
+        ff.grams[i] = j->fil_grams[i];
+        ff.density[i] = density_of(j->fil_mat[i]->type);
+        ff.mm[i] = length_mm(ff.grams[i], ff.density[i]);
+    }
     pd_buf info, gcode, png, model;
     pd_buf_init(&info, 1 << 16);
     pd_buf_init(&gcode, 64 << 20);
     pd_buf_init(&png, 1 << 16);
     pd_buf_init(&model, 1 << 16);
-    slice_info(&info, p, type, hex, grams, mm / 1000.0);
-    plate_gcode(&gcode, p, type, grams, mm, density);
-    bool ok = thumbnail(&png, hex);
+    slice_info(&info, p, &ff);
+    plate_gcode(&gcode, p, &ff);
+    bool ok = thumbnail(&png, j->fil_colour[0]);
     model_xml(&model, j);
     pd_buf *all[] = {&info, &gcode, &png, &model};
     for (size_t i = 0; i < 4; i++)
@@ -276,29 +342,24 @@ void sim_storage_write_job(const sim_printer *p, const sim_tray *t, const char *
     }
     for (size_t i = 0; i < 4; i++)
         pd_buf_free(all[i]);
-    /* whole or not at all: a reader never sees half an archive under the job's name */
-    if (ok && rename(tmp, path) == 0) {
-        chmod(path, 0644);
-        pd_info(SIM_LOG, "%s: wrote %s (%.2f g %s)", p->serial, path, grams, type);
-    } else {
-        unlink(tmp);
-        pd_warn(SIM_LOG, "%s: cannot write %s", p->serial, path);
-    }
+    publish(p, ok, tmp, path);
 }
 
 void sim_storage_write_truth(const sim_printer *p, const char *dir)
 {
     const sim_job *j = &p->job;
+    char folder[PATH_MAX], path[PATH_MAX + 256], tmp[PATH_MAX + 300];
+    if (!job_folder(p, dir, folder, sizeof folder))
+        return;
+    snprintf(path, sizeof path, "%s/%s.truth.json", folder, j->name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.truth.part", folder, j->name);
     json_t *trays = json_array();
-    for (int i = 0; i < j->n_used; i++)
-        json_array_append_new(trays, json_pack("{s:i,s:f}", "tray", j->used_tray[i], "grams", j->used_g[i]));
-    json_t *o = json_pack("{s:s,s:I,s:s,s:f,s:o}", "name", j->name, "task_id", (json_int_t)j->task_id, "state",
-                          sim_phase_name(p->phase), "done", j->total_s > 0 ? j->done_s / j->total_s : 1.0, "trays",
-                          trays);
-    char path[PATH_MAX], tmp[PATH_MAX + 8];
-    snprintf(path, sizeof path, "%s/%s.truth.json", dir, p->serial);
-    snprintf(tmp, sizeof tmp, "%s.part", path);
-    if (!o || json_dump_file(o, tmp, JSON_COMPACT) || rename(tmp, path))
-        pd_warn(SIM_LOG, "%s: cannot write %s", p->serial, path);
+    for (int i = 0; i < j->n_truth; i++) {
+        int t = j->truth[i].tray;
+        json_array_append_new(trays, json_pack("{s:i,s:i,s:f}", "unit", t == SIM_TRAY_EXT ? 255 : t / 4, "slot",
+                                               t == SIM_TRAY_EXT ? 0 : t % 4, "grams", j->truth[i].grams));
+    }
+    json_t *o = json_pack("{s:s,s:o}", "job", j->name, "trays", trays);
+    publish(p, o && !json_dump_file(o, tmp, JSON_COMPACT), tmp, path);
     json_decref(o);
 }
