@@ -27,6 +27,7 @@ typedef struct pd_app {
     const pd_loopstat *loopstat;  /* turn times for /metrics; NULL outside the daemon */
     pd_work_pool *work;           /* blocking work off the loop (file analysis) */
     pd_ftps *ftps;                /* the printers' storage over FTPS */
+    struct pd_history *history;   /* the printers' recent samples (track/history.h) */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
@@ -65,6 +66,10 @@ pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, char *err, size_t 
 /* printdeck's slot API: /api/v1/ams, /api/v1/printers/{id}/ams… (ams.c). */
 extern const pd_route pd_api_ams_routes[];
 extern const size_t pd_api_ams_nroutes;
+
+/* GET /api/v1/printers/{id}/history: recent temperatures, fans, AMS climate (history.c). */
+extern const pd_route pd_api_history_routes[];
+extern const size_t pd_api_history_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 extern const pd_route pd_api_jobs_routes[];

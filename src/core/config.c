@@ -89,6 +89,10 @@ static const cfg_key cfg_keys[] = {
     I("jobs", "offline_timeout_s", offline_timeout_s, "86400", 10, 30 * 86400,
       "seconds a printer may stay unseen mid-print before its open job is closed as unknown "
       "(the job reopens if the printer returns still printing it)"),
+    I("history", "interval_s", history_interval_s, "5", 1, 600,
+      "seconds between two samples of each printer's temperatures and fans (the AMS: every 60 s)"),
+    I("history", "keep_s", history_keep_s, "3600", 60, 86400,
+      "seconds of samples kept per printer, in memory (docs/printer-state.md, History)"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

@@ -64,6 +64,9 @@ typedef struct pd_config {
     int ftps_max_file_kb;
     /* [jobs] */
     int offline_timeout_s;
+    /* [history] */
+    int history_interval_s;
+    int history_keep_s;
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;
