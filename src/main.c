@@ -271,7 +271,7 @@ static int start(daemon_ctx *d)
                       .loopstat = &d->loopstat, .work = d->work,
                       .ftps = d->ftps};
     if (pd_history_start(&d->history, &d->loop, d->fleet, d->cfg.history_interval_s,
-                         d->cfg.history_keep_s)) {
+                         d->cfg.history_ams_interval_s, d->cfg.history_keep_s)) {
         pd_error("main", "cannot keep the printers' history");
         return -1;
     }

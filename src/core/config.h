@@ -25,6 +25,7 @@ typedef struct pd_config {
     char data_dir[PD_CFG_STR];
     int max_body;          /* bytes */
     int sse_backlog;       /* bytes queued per SSE client before it is dropped */
+    int sse_replay;        /* bytes of recent events kept for Last-Event-ID resume */
     int heartbeat_s;
     int max_clients;
     int max_clients_per_address;
@@ -66,6 +67,7 @@ typedef struct pd_config {
     int offline_timeout_s;
     /* [history] */
     int history_interval_s;
+    int history_ams_interval_s;
     int history_keep_s;
 
     pd_cfg_printer *printers; /* owned */

@@ -185,7 +185,7 @@ static void on_tick(uv_timer_t *t)
 }
 
 pd_err pd_history_start(pd_history **out, uv_loop_t *loop, pd_fleet *fleet, int interval_s,
-                        int keep_s)
+                        int ams_interval_s, int keep_s)
 {
     *out = NULL;
     pd_history *h = calloc(1, sizeof *h);
@@ -194,8 +194,7 @@ pd_err pd_history_start(pd_history **out, uv_loop_t *loop, pd_fleet *fleet, int 
     h->fleet = fleet;
     h->interval_s = interval_s;
     h->cap = (size_t)(keep_s / interval_s) + 1;
-    h->ams_every = interval_s >= PD_HISTORY_AMS_INTERVAL_S
-                       ? 1 : (uint64_t)(PD_HISTORY_AMS_INTERVAL_S / interval_s);
+    h->ams_every = ams_interval_s <= interval_s ? 1 : (uint64_t)(ams_interval_s / interval_s);
     h->ams_cap = (size_t)(keep_s / (interval_s * (int)h->ams_every)) + 1;
     h->t = calloc(h->cap, sizeof *h->t);
     h->at = calloc(h->ams_cap, sizeof *h->at);

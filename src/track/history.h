@@ -3,7 +3,8 @@
  * typed state on the loop so a chart is full the moment a page opens.
  *
  * Fixed memory: one ring per printer of keep_s / interval_s samples of 14 bytes, and one of
- * keep_s / 60 s AMS samples for a printer that has an AMS. Every printer is sampled at the
+ * keep_s / ams_interval_s AMS samples of 50 bytes for a printer that has an AMS (its climate
+ * moves slowly: a minute is the default). Every printer is sampled at the
  * same tick, so the timestamps are kept once for all of them. A printer that is offline
  * leaves a gap (unknown values), not its last reading repeated. */
 #ifndef PD_TRACK_HISTORY_H
@@ -17,14 +18,13 @@
 #include "core/err.h"
 #include "printer/printer.h"
 
-#define PD_HISTORY_AMS_INTERVAL_S 60  /* AMS climate moves slowly */
-
 typedef struct pd_history pd_history;
 
-/* Samples fleet every interval_s, keeping keep_s of it (both checked by the configuration).
- * fleet may be NULL: then only pd_history_tick feeds it (tests). */
+/* Samples fleet every interval_s (the AMS every ams_interval_s, rounded to a multiple of
+ * it), keeping keep_s of it (all checked by the configuration). fleet may be NULL: then only
+ * pd_history_tick_* feed it (tests). */
 pd_err pd_history_start(pd_history **out, uv_loop_t *loop, pd_fleet *fleet, int interval_s,
-                        int keep_s);
+                        int ams_interval_s, int keep_s);
 void pd_history_stop(pd_history **h);  /* closes the timer: the loop must run after */
 
 /* One tick by hand: begin, one put per printer in ascending id order, end (drops the rings

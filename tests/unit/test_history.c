@@ -38,7 +38,7 @@ static void ring_bound_and_since(void **s)
 {
     (void)s;
     pd_history *h;
-    assert_int_equal(pd_history_start(&h, NULL, NULL, 5, 60), PD_OK); /* 13 samples */
+    assert_int_equal(pd_history_start(&h, NULL, NULL, 5, 60, 60), PD_OK); /* 13 samples */
     int64_t id = 3;
     for (int i = 0; i < 20; i++) {
         pd_state st = state(200 + i);
@@ -75,7 +75,7 @@ static void offline_gap_add_remove(void **s)
 {
     (void)s;
     pd_history *h;
-    assert_int_equal(pd_history_start(&h, NULL, NULL, 5, 3600), PD_OK);
+    assert_int_equal(pd_history_start(&h, NULL, NULL, 5, 60, 3600), PD_OK);
     int64_t ids[3] = {1, 2, 5};
     pd_state st[3] = {state(100), state(150), state(250)};
     bool on[3] = {true, false, true};
@@ -110,7 +110,7 @@ static void ams_every_minute(void **s)
 {
     (void)s;
     pd_history *h;
-    assert_int_equal(pd_history_start(&h, NULL, NULL, 5, 3600), PD_OK);
+    assert_int_equal(pd_history_start(&h, NULL, NULL, 5, 60, 3600), PD_OK);
     int64_t id = 7;
     pd_state st = state(200);
     st.n_ams = 2;
