@@ -1,8 +1,9 @@
-// The printers' recent history (GET /api/v1/printers/{id}/history) and the event stream's
-// Last-Event-ID resume, against the real broker, simulator and daemon.
+// What the dashboard's screens need of the daemon: the printers' recent history (GET
+// /api/v1/printers/{id}/history), the event stream's Last-Event-ID resume and the connection
+// test of a printer (POST /api/v1/printers/test), against the real broker, simulator and daemon.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit } from './harness.mjs';
+import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit, freePort, ACCESS_CODE } from './harness.mjs';
 
 const X1C = '00M09A350100411', P1S = '01P00A451200412';
 const CONFIG = `[mqtt]
@@ -69,7 +70,7 @@ test('events: Last-Event-ID resumes with the missed events, an unknown id gets t
   await a.waitFor((e) => e.event === 'printer' && e.json?.id === ids[P1S], 10000, 'snapshot');
   assert.ok(a.events.filter((e) => e.event === 'printer').every((e) => e.id === undefined || a.events.indexOf(e) > 1),
     'snapshot frames carry no id');
-  const live = await a.waitFor((e) => e.id && e.event !== 'printer', 10000, 'a live event with an id');
+  const live = await a.waitFor((e) => e.id, 15000, 'a live event with an id');
   a.close();
   const lastId = a.events.filter((e) => e.id).at(-1).id;
   await sim.control(P1S, { action: 'start_job', name: 'missed', layers: 10, minutes: 1 });
@@ -92,4 +93,47 @@ test('events: Last-Event-ID resumes with the missed events, an unknown id gets t
   await c.waitFor((e) => e.event === 'printer' && e.id === undefined, 10000, 'a fresh snapshot for an unknown id');
   c.close();
   await sim.control(P1S, { action: 'finish' });
+});
+
+test('connection test: ok, access code, certificate name, refused port, Developer Mode, in words', async () => {
+  const base = { serial: X1C, host: '127.0.0.1', port: broker.portOf(X1C), access_code: ACCESS_CODE, ca_file: broker.ca };
+  const probe = async (body, q = '') => {
+    const r = await daemon.req('POST', `/api/v1/printers/test${q}`, body);
+    assert.equal(r.status, 200, r.text);
+    return r.json;
+  };
+  let r = await probe(base);
+  assert.equal(r.ok, true, r.message);
+  assert.equal(r.step, 'ok');
+  assert.ok(r.elapsed_ms >= 0 && r.elapsed_ms < 10000);
+
+  r = await probe({ ...base, access_code: '87654321' });
+  assert.deepEqual([r.ok, r.step], [false, 'access_code']);
+  assert.match(r.message, /access code/);
+  assert.doesNotMatch(r.message, /87654321/, 'the secret is never echoed');
+
+  r = await probe({ ...base, serial: '01P00A999999999' });
+  assert.deepEqual([r.ok, r.step], [false, 'tls']);
+  assert.match(r.message, /certificate did not verify.*01P00A999999999/);
+
+  r = await probe({ ...base, ca_file: undefined });   /* the broker's CA is not Bambu's */
+  assert.equal(r.step, 'tls');
+
+  r = await probe({ ...base, port: await freePort() });
+  assert.deepEqual([r.ok, r.step], [false, 'connect']);
+  assert.match(r.message, /refused/);
+
+  r = await probe({ ...base, host: 'no-such-printer.invalid' });
+  assert.equal(r.step, 'address');
+
+  r = await probe({}, `?printer=${ids[P1S]}`);   /* a P1S firmware without the fun bits */
+  assert.deepEqual([r.ok, r.step], [true, 'ok']);
+  await sim.control(X1C, { action: 'ack_mode', mode: 'signed' });
+  r = await probe({}, `?printer=${ids[X1C]}`);   /* an edit: the stored record, access code kept */
+  assert.deepEqual([r.ok, r.step], [false, 'developer_mode']);
+  assert.match(r.message, /Developer Mode/);
+  await sim.control(X1C, { action: 'ack_mode', mode: 'normal' });
+
+  assert.equal((await daemon.req('POST', '/api/v1/printers/test', { serial: 'x' })).status, 400);
+  assert.equal((await daemon.req('POST', '/api/v1/printers/test?printer=999', {})).status, 404);
 });
