@@ -74,6 +74,6 @@ describe('history', () => {
     expect(h2.t).toEqual([6000, 22000]);
     expect(h2.nozzle).toEqual([201, 210]);
     expect(h2.fan_part).toEqual([100, 50]);
-    expect(appendSample(h2, { ...p, online: false }, 30000).nozzle.at(-1)).toBeNull();
+    expect(appendSample(h2, { ...p, online: false }, 30000).nozzle.slice(-1)[0]).toBeNull();
   });
 });
