@@ -23,6 +23,7 @@
 #include "store/store.h"
 #include "track/alerts.h"
 #include "track/accounting.h"
+#include "track/history.h"
 #include "track/jobs.h"
 #include "track/slots.h"
 
@@ -48,6 +49,7 @@ typedef struct daemon_ctx {
     pd_jobs *jobs;
     pd_alerts *alerts;
     pd_acct *acct;
+    pd_history *history;
     pd_app app;
     pd_loopstat loopstat;
     pd_work_pool *work;
@@ -203,6 +205,7 @@ static void on_signal(uv_signal_t *s, int signum)
     pd_jobs_stop(&d->jobs);
     pd_alerts_stop(&d->alerts);
     pd_acct_stop(&d->acct);  /* before the FTPS client: it cancels its transfers */
+    pd_history_stop(&d->history);
     pd_ftps_free(&d->ftps);
     pd_fleet_free(&d->fleet);
     pd_loopstat_stop(&d->loopstat);
@@ -273,6 +276,12 @@ static int start(daemon_ctx *d)
                       .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop),
                       .loopstat = &d->loopstat, .work = d->work,
                       .ftps = d->ftps};
+    if (pd_history_start(&d->history, &d->loop, d->fleet, d->cfg.history_interval_s,
+                         d->cfg.history_ams_interval_s, d->cfg.history_keep_s)) {
+        pd_error("main", "cannot keep the printers' history");
+        return -1;
+    }
+    d->app.history = d->history;
     if (pd_loopstat_start(&d->loopstat, &d->loop)) {
         pd_error("main", "cannot measure the loop's turns");
         return -1;
@@ -305,6 +314,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_alerts_routes, pd_api_alerts_nroutes);
     pd_http_add_routes(d->http, pd_api_usage_routes, pd_api_usage_nroutes);
     pd_http_add_routes(d->http, pd_api_prompts_routes, pd_api_prompts_nroutes);
+    pd_http_add_routes(d->http, pd_api_history_routes, pd_api_history_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");

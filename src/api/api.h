@@ -29,6 +29,7 @@ typedef struct pd_app {
     pd_work_pool *work;           /* blocking work off the loop (file analysis) */
     pd_ftps *ftps;                /* the printers' storage over FTPS */
     pd_alerts *alerts;            /* the alert engine: raise, ack, spool dried */
+    struct pd_history *history;   /* the printers' recent samples (track/history.h) */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
@@ -75,6 +76,9 @@ extern const size_t pd_api_alerts_nroutes;
 /* "Which spool is this?": /api/v1/prompts… (prompts.c). */
 extern const pd_route pd_api_prompts_routes[];
 extern const size_t pd_api_prompts_nroutes;
+/* GET /api/v1/printers/{id}/history: recent temperatures, fans, AMS climate (history.c). */
+extern const pd_route pd_api_history_routes[];
+extern const size_t pd_api_history_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64

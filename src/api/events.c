@@ -3,7 +3,16 @@
  * Each event is serialised once into one frame and written to every client that wants it;
  * a client that cannot keep up hits its backlog and is dropped by the HTTP layer. The first
  * thing a client gets is a snapshot (one `printer` event per printer), sent in slices of
- * half the backlog as the socket drains, so a large fleet never overflows a fresh client. */
+ * half the backlog as the socket drains, so a large fleet never overflows a fresh client.
+ *
+ * Resume: the live frames are also kept in a ring bounded by count and bytes
+ * (`server.sse_replay`). A client that comes back with a Last-Event-ID the ring still holds
+ * gets the frames it missed, in order and in the same slices, instead of the snapshot; any
+ * other id gets the snapshot. Ids start at the wall clock in microseconds, so an id from
+ * before a restart is never mistaken for one of this run. Only frames a client can resume
+ * from carry an id: the snapshot's have none, and neither have the live frames a client
+ * gets while its snapshot is still being sent (its state is whole only at the end of it). */
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +21,31 @@
 
 #include "api/api.h"
 #include "api/hub.h"
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/jw.h"
 #include "core/log.h"
 
 #define SNAPSHOT_DONE INT64_MAX
+#define REPLAY_DONE UINT64_MAX
+#define REPLAY_MAX 8192          /* frames kept for resume, whatever their size */
+/* With no client for this long the ring is emptied and frames are no longer made: a daemon
+ * nobody watches spends nothing on it, and a client gone longer gets the snapshot anyway. */
+#define REPLAY_IDLE_MS (10 * 60 * 1000)
 
 typedef struct ev_client {
     pd_hub_client base;      /* first: the hub list frees the client */
     int64_t printer_id;      /* only this printer's events; 0 = every printer */
     int64_t snapshot_after;  /* snapshot sent up to this printer id; SNAPSHOT_DONE at the end */
+    uint64_t replay_after;   /* replayed up to this event id; REPLAY_DONE when live */
 } ev_client;
+
+typedef struct ring_frame {
+    uint64_t id;
+    int64_t printer_id;
+    size_t len, id_len;      /* id_len: the "id: N\n" line the frame starts with */
+    char *f;
+} ring_frame;
 
 static struct {
     pd_app *app;
@@ -31,6 +54,9 @@ static struct {
     uv_timer_t heartbeat;
     pd_hub list;
     uint64_t last_id;
+    ring_frame ring[REPLAY_MAX];
+    size_t head, n, bytes;   /* oldest at head */
+    int64_t idle_since_ms;   /* mono time the last client left; INT64_MIN: none yet */
 } hub;
 
 static const struct {
@@ -44,12 +70,70 @@ static const struct {
     {PD_EV_PRINTER_ADDED, "printer_added"}, {PD_EV_PRINTER_REMOVED, "printer_removed"},
 };
 
-/* "id: N\nevent: NAME\ndata: DATA\n\n"; DATA is compact JSON, which has no raw newline. */
-static char *frame_new(const char *event, const char *data, size_t dlen, size_t *flen)
+/* --- the replay ring ------------------------------------------------------------------------ */
+
+static ring_frame *ring_at(size_t i) { return &hub.ring[(hub.head + i) % REPLAY_MAX]; }
+
+static void ring_drop_oldest(void)
+{
+    ring_frame *e = ring_at(0);
+    hub.bytes -= e->len;
+    free(e->f);
+    hub.head = (hub.head + 1) % REPLAY_MAX;
+    hub.n--;
+}
+
+/* Skips an id too: a client whose last event was the newest one dropped must not resume
+ * from the next frame made, events may have gone by unframed in between. */
+static void ring_clear(void)
+{
+    while (hub.n)
+        ring_drop_oldest();
+    hub.last_id++;
+}
+
+/* Frames are made for the ring only while someone may resume: a client is connected, or one
+ * left less than REPLAY_IDLE_MS ago. */
+static bool recording(void)
+{
+    if (!hub.app->cfg->sse_replay || hub.idle_since_ms == INT64_MIN)
+        return false;
+    if (hub.list.head || pd_clock_mono_ms() - hub.idle_since_ms < REPLAY_IDLE_MS)
+        return true;
+    ring_clear();
+    return false;
+}
+
+/* Takes f. A frame larger than the whole ring is not kept: the ring is emptied instead, so
+ * no client resumes across it. */
+static void ring_push(uint64_t id, int64_t printer_id, char *f, size_t len, size_t id_len)
+{
+    size_t max = (size_t)hub.app->cfg->sse_replay;
+    while (hub.n && (hub.n == REPLAY_MAX || hub.bytes + len > max))
+        ring_drop_oldest();
+    if (len > max) {
+        free(f);
+        return;
+    }
+    *ring_at(hub.n) = (ring_frame){id, printer_id, len, id_len, f};
+    hub.n++;
+    hub.bytes += len;
+}
+
+/* The ring can resume a client whose last event was `id`: it holds the event after it. */
+static bool ring_resumes(uint64_t id)
+{
+    return hub.n && id >= ring_at(0)->id - 1 && id <= hub.last_id;
+}
+
+/* "[id: N\n]event: NAME\ndata: DATA\n\n"; DATA is compact JSON, which has no raw newline.
+ * with_id: a live event (it takes the next id), else a snapshot frame. */
+static char *frame_new(bool with_id, const char *event, const char *data, size_t dlen,
+                       size_t *flen, size_t *id_len)
 {
     char head[96];
-    int hn = snprintf(head, sizeof head, "id: %llu\nevent: %s\ndata: ",
-                      (unsigned long long)++hub.last_id, event);
+    int il = with_id ? snprintf(head, sizeof head, "id: %" PRIu64 "\n", ++hub.last_id) : 0;
+    int hn = il + snprintf(head + il, sizeof head - (size_t)il, "event: %s\ndata: ", event);
     char *f = malloc((size_t)hn + dlen + 2);
     if (!f)
         return NULL;
@@ -57,36 +141,53 @@ static char *frame_new(const char *event, const char *data, size_t dlen, size_t 
     memcpy(f + hn, data, dlen);
     memcpy(f + hn + dlen, "\n\n", 2);
     *flen = (size_t)hn + dlen + 2;
+    *id_len = (size_t)il;
     return f;
 }
 
-/* Writes one frame to `only` (a snapshot) or to every client that follows printer_id. */
-static void send_frame(ev_client *only, int64_t printer_id, const char *event, const char *data,
-                       size_t dlen)
+/* Writes one live frame to every client that follows printer_id and keeps it for resume; a
+ * client still replaying gets it from the ring in its turn. */
+static void broadcast(int64_t printer_id, const char *event, const char *data, size_t dlen)
 {
-    size_t flen;
-    char *f = frame_new(event, data, dlen, &flen);
+    bool keep = recording();
+    if (!keep && !hub.list.head)
+        return;
+    size_t flen, il;
+    char *f = frame_new(true, event, data, dlen, &flen, &il);
     if (!f) {
         pd_warn("events", "out of memory: '%s' event not sent", event);
+        ring_clear();  /* a resume across the lost event would hide it */
         return;
     }
-    if (only) {
-        pd_hub_write(&hub.list, &only->base, f, flen);
-    } else {
-        for (pd_hub_client *hc = hub.list.head; hc; hc = hc->next) {
-            ev_client *c = (ev_client *)hc;
-            if (!c->printer_id || c->printer_id == printer_id)
-                pd_hub_write(&hub.list, hc, f, flen);
-        }
+    for (pd_hub_client *hc = hub.list.head; hc; hc = hc->next) {
+        ev_client *c = (ev_client *)hc;
+        if ((c->printer_id && c->printer_id != printer_id) || c->replay_after != REPLAY_DONE)
+            continue;
+        size_t skip = c->snapshot_after == SNAPSHOT_DONE ? 0 : il;
+        pd_hub_write(&hub.list, hc, f + skip, flen - skip);
     }
-    free(f);
+    if (keep)
+        ring_push(hub.last_id, printer_id, f, flen, il);
+    else
+        free(f);
 }
 
 static void send_printer(ev_client *only, pd_printer *p)
 {
     size_t len;
     const char *s = pd_printer_json_str(p, &len);
-    send_frame(only, pd_printer_id(p), "printer", s, len);
+    if (!only) {
+        broadcast(pd_printer_id(p), "printer", s, len);
+        return;
+    }
+    size_t flen, il;
+    char *f = frame_new(false, "printer", s, len, &flen, &il);
+    if (!f) {
+        pd_warn("events", "out of memory: snapshot not sent");
+        return;
+    }
+    pd_hub_write(&hub.list, &only->base, f, flen);
+    free(f);
 }
 
 /* --- snapshot ------------------------------------------------------------------------------ */
@@ -121,11 +222,41 @@ static void snapshot_continue(ev_client *c)
         c->snapshot_after = SNAPSHOT_DONE;
 }
 
+/* --- replay --------------------------------------------------------------------------------- */
+
+/* The frames after c->replay_after, with their ids, as far as half the backlog allows. A
+ * client that falls so far behind that the ring lets go of a frame it has not had gets the
+ * snapshot instead. */
+static void replay_continue(ev_client *c)
+{
+    size_t budget = (size_t)hub.app->cfg->sse_backlog / 2, i = 0;
+    if (!ring_resumes(c->replay_after)) {
+        c->replay_after = REPLAY_DONE;
+        c->snapshot_after = 0;
+        snapshot_continue(c);
+        return;
+    }
+    while (i < hub.n && ring_at(i)->id <= c->replay_after)
+        i++;
+    for (; i < hub.n && !c->base.dropped; i++) {
+        ring_frame *e = ring_at(i);
+        if (!c->printer_id || c->printer_id == e->printer_id) {
+            if (pd_stream_queued(c->base.s) >= budget)
+                return;  /* the rest follows when the socket has taken this much */
+            pd_hub_write(&hub.list, &c->base, e->f, e->len);
+        }
+        c->replay_after = e->id;
+    }
+    c->replay_after = REPLAY_DONE;
+}
+
 static void client_drained(pd_stream *s, void *ud)
 {
     (void)s;
     ev_client *c = ud;
-    if (c->snapshot_after != SNAPSHOT_DONE)
+    if (c->replay_after != REPLAY_DONE)
+        replay_continue(c);
+    else if (c->snapshot_after != SNAPSHOT_DONE)
         snapshot_continue(c);
 }
 
@@ -133,6 +264,7 @@ static void client_closed(pd_stream *s, void *ud)
 {
     (void)s;
     pd_hub_gone(&hub.list, ud);
+    hub.idle_since_ms = pd_clock_mono_ms();
 }
 
 /* --- live events ---------------------------------------------------------------------------- */
@@ -181,7 +313,7 @@ static void send_object(const char *kind, const char *change, const char *payloa
 {
     char name[32];
     snprintf(name, sizeof name, "%s.%s", kind, change);
-    send_frame(NULL, printer_id, name, payload, len);
+    broadcast(printer_id, name, payload, len);
 }
 
 static void send_typed(const pd_event *ev)
@@ -197,14 +329,14 @@ static void send_typed(const pd_event *ev)
         pd_warn("events", "event %#x not sent", (unsigned)ev->type);
         return;
     }
-    send_frame(NULL, ev->printer_id, name, data, strlen(data));
+    broadcast(ev->printer_id, name, data, strlen(data));
     free(data);
 }
 
 static void on_event(const pd_event *ev, void *ud)
 {
     (void)ud;
-    if (!hub.list.head)
+    if (!hub.list.head && !recording())
         return;
     if (ev->type == PD_EV_JOB)
         send_object("job", ev->u.job.change, ev->u.job.payload, ev->u.job.payload_len, ev->printer_id);
@@ -263,9 +395,25 @@ static void events_get(pd_req *r)
         return;
     }
     c->printer_id = only;
+    c->replay_after = REPLAY_DONE;
     pd_hub_add(&hub.list, &c->base);
+    hub.idle_since_ms = pd_clock_mono_ms();
     pd_stream_on_drain(c->base.s, client_drained);
-    snapshot_continue(c);
+    char last[32], *end = NULL;
+    unsigned long long id = 0;
+    if (pd_req_header(r, "last-event-id", last, sizeof last) && last[0] >= '0' &&
+        last[0] <= '9') {
+        id = strtoull(last, &end, 10);
+        if (*end)
+            id = 0;
+    }
+    if (id && ring_resumes(id)) {
+        c->snapshot_after = SNAPSHOT_DONE;
+        c->replay_after = id;
+        replay_continue(c);
+    } else {
+        snapshot_continue(c);
+    }
 }
 
 const pd_route pd_api_events_routes[] = {
@@ -286,6 +434,8 @@ pd_err pd_api_events_start(pd_app *app)
     if (!hub.sub)
         return PD_ERR_BUSY;
     hub.app = app;
+    hub.last_id = (uint64_t)pd_clock_wall_ms() * 1000;
+    hub.idle_since_ms = INT64_MIN;
     uint64_t every = (uint64_t)app->cfg->heartbeat_s * 1000;
     uv_timer_init(app->loop, &hub.heartbeat);
     uv_timer_start(&hub.heartbeat, heartbeat, every, every);
@@ -301,6 +451,7 @@ void pd_api_events_stop(void)
     uv_timer_stop(&hub.heartbeat);
     uv_close((uv_handle_t *)&hub.heartbeat, NULL);
     pd_hub_close_all(&hub.list);
+    ring_clear();
     hub.running = false;
 }
 

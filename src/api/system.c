@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "track/history.h"
 
 static void healthz_count(pd_printer *p, void *ud)
 {
@@ -228,6 +229,10 @@ static void metrics(pd_req *r)
     process_gauge(f, "printdeck_sse_dropped_total", "counter",
                   "Event-stream clients dropped for falling behind their backlog",
                   (double)pd_api_events_dropped());
+    if (app->history)
+        process_gauge(f, "printdeck_history_bytes", "gauge",
+                      "Memory the printers' recent history holds",
+                      (double)pd_history_bytes(app->history));
     if (app->loopstat) {
         family_header(f, "printdeck_loop_turn_seconds", "gauge",
                       "Time one event-loop turn took (callbacks, not the wait for I/O), last minute");

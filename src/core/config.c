@@ -30,6 +30,9 @@ static const cfg_key cfg_keys[] = {
     I("server", "max_body", max_body, "1048576", 1024, 64 << 20, "largest accepted request body, bytes"),
     I("server", "sse_backlog", sse_backlog, "262144", 4096, 16 << 20,
       "bytes queued for one event-stream client before it is dropped"),
+    I("server", "sse_replay", sse_replay, "1048576", 0, 64 << 20,
+      "bytes of recent events kept for event-stream clients that reconnect with Last-Event-ID "
+      "(0: every reconnect gets a fresh snapshot)"),
     I("server", "heartbeat_s", heartbeat_s, "15", 1, 3600, "event-stream heartbeat interval, seconds"),
     I("server", "max_clients", max_clients, "1024", 8, 65536, "simultaneous HTTP connections"),
     I("server", "max_clients_per_address", max_clients_per_address, "64", 1, 65536,
@@ -108,6 +111,12 @@ static const cfg_key cfg_keys[] = {
       "seconds without layer progress while RUNNING before a print counts as stalled"),
     I("alerts", "drying_check_s", alert_drying_check_s, "600", 1, 86400,
       "seconds between checks of how long hygroscopic spools have been in an AMS since dried"),
+    I("history", "interval_s", history_interval_s, "5", 1, 600,
+      "seconds between two samples of each printer's temperatures and fans"),
+    I("history", "ams_interval_s", history_ams_interval_s, "60", 1, 3600,
+      "seconds between two samples of each AMS unit's humidity and temperature"),
+    I("history", "keep_s", history_keep_s, "3600", 60, 86400,
+      "seconds of samples kept per printer, in memory (docs/printer-state.md, History)"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

@@ -25,6 +25,7 @@ typedef struct pd_config {
     char data_dir[PD_CFG_STR];
     int max_body;          /* bytes */
     int sse_backlog;       /* bytes queued per SSE client before it is dropped */
+    int sse_replay;        /* bytes of recent events kept for Last-Event-ID resume */
     int heartbeat_s;
     int max_clients;
     int max_clients_per_address;
@@ -73,6 +74,10 @@ typedef struct pd_config {
     int alert_humidity_sustain_s;
     int alert_stall_s;
     int alert_drying_check_s;
+    /* [history] */
+    int history_interval_s;
+    int history_ams_interval_s;
+    int history_keep_s;
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;

@@ -324,10 +324,10 @@ export function assertCleanExit(assert, r) {
 
 /** A Server-Sent Events reader over fetch; events are collected as {event, data, id}. */
 export class SSE {
-  constructor(daemon, path = '/api/v1/events') { this.daemon = daemon; this.path = path; this.events = []; }
+  constructor(daemon, path = '/api/v1/events', headers = {}) { this.daemon = daemon; this.path = path; this.headers = headers; this.events = []; }
   async open() {
     this.ctrl = new AbortController();
-    const r = await fetch(this.daemon.url(this.path), { headers: { Authorization: `Bearer ${TOKEN}` }, signal: this.ctrl.signal });
+    const r = await fetch(this.daemon.url(this.path), { headers: { Authorization: `Bearer ${TOKEN}`, ...this.headers }, signal: this.ctrl.signal });
     this.status = r.status;
     this.contentType = r.headers.get('content-type');
     if (r.status !== 200) return this;

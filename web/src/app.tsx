@@ -3,7 +3,9 @@ import { getToken, setToken } from './api';
 import { startLive, useStatus } from './live';
 import { InventoryPage } from './pages/inventory';
 import { PrinterDetail } from './pages/detail';
+import { JobDetail, JobsPage } from './pages/jobs';
 import { PrintersPage } from './pages/printers';
+import { SettingsPage } from './pages/settings';
 import { onLinkClick, parseRoute, usePath } from './router';
 import { Empty } from './components/ui';
 import { timeAgo } from './format';
@@ -11,11 +13,11 @@ import { timeAgo } from './format';
 const NAV = [
   { href: '/', label: 'Printers', icon: '▦', match: (p: string) => p === '/' || p.startsWith('/printers') },
   { href: '/inventory', label: 'Inventory', icon: '◎', match: (p: string) => p.startsWith('/inventory') },
-  { href: '/jobs', label: 'Jobs', icon: '☰', match: (p: string) => p === '/jobs' },
+  { href: '/jobs', label: 'Jobs', icon: '☰', match: (p: string) => p.startsWith('/jobs') },
   { href: '/stats', label: 'Statistics', icon: '▤', match: (p: string) => p === '/stats' },
   { href: '/prompts', label: 'Prompts', icon: '?', match: (p: string) => p === '/prompts' },
   { href: '/camera', label: 'Cameras', icon: '◉', match: (p: string) => p === '/camera' },
-  { href: '/settings', label: 'Settings', icon: '⚙', match: (p: string) => p === '/settings' },
+  { href: '/settings', label: 'Settings', icon: '⚙', match: (p: string) => p.startsWith('/settings') },
 ];
 
 type Theme = 'system' | 'light' | 'dark';
@@ -120,6 +122,9 @@ export function App() {
   else if (route.name === 'printers') page = <PrintersPage />;
   else if (route.name === 'printer') page = <PrinterDetail id={route.id} />;
   else if (route.name === 'inventory') page = <InventoryPage />;
+  else if (route.name === 'jobs') page = <JobsPage />;
+  else if (route.name === 'job') page = <JobDetail id={route.id} />;
+  else if (route.name === 'settings') page = <SettingsPage />;
   else if (route.name === 'placeholder')
     page = (
       <Empty title={route.title}>

@@ -132,7 +132,7 @@ describe('errors and forms', () => {
     expect(parseRoute('/')).toEqual({ name: 'printers' });
     expect(parseRoute('/printers/12')).toEqual({ name: 'printer', id: 12 });
     expect(parseRoute('/inventory/')).toEqual({ name: 'inventory' });
-    expect(parseRoute('/jobs')).toEqual({ name: 'placeholder', title: 'Jobs' });
+    expect(parseRoute('/stats')).toEqual({ name: 'placeholder', title: 'Statistics' });
     expect(parseRoute('/nope/x')).toEqual({ name: 'notfound' });
   });
 });

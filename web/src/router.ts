@@ -5,16 +5,22 @@ export type Route =
   | { name: 'printers' }
   | { name: 'printer'; id: number }
   | { name: 'inventory' }
+  | { name: 'jobs' }
+  | { name: 'job'; id: number }
+  | { name: 'settings' }
   | { name: 'placeholder'; title: string }
   | { name: 'notfound' };
 
-const PLACEHOLDERS: Record<string, string> = { jobs: 'Jobs', stats: 'Statistics', prompts: 'Slot prompts', camera: 'Cameras', settings: 'Settings' };
+const PLACEHOLDERS: Record<string, string> = { stats: 'Statistics', prompts: 'Slot prompts', camera: 'Cameras' };
 
 export function parseRoute(path: string): Route {
   const parts = path.split('/').filter(Boolean);
   if (parts.length === 0 || (parts[0] === 'printers' && parts.length === 1)) return { name: 'printers' };
   if (parts[0] === 'printers' && parts.length === 2 && /^\d+$/.test(parts[1])) return { name: 'printer', id: Number(parts[1]) };
   if (parts[0] === 'inventory' && parts.length === 1) return { name: 'inventory' };
+  if (parts[0] === 'jobs' && parts.length === 1) return { name: 'jobs' };
+  if (parts[0] === 'jobs' && parts.length === 2 && /^\d+$/.test(parts[1])) return { name: 'job', id: Number(parts[1]) };
+  if (parts[0] === 'settings' && parts.length === 1) return { name: 'settings' };
   if (parts.length === 1 && PLACEHOLDERS[parts[0]]) return { name: 'placeholder', title: PLACEHOLDERS[parts[0]] };
   return { name: 'notfound' };
 }

@@ -98,7 +98,15 @@ export class Store {
     this.statusFns.forEach((f) => f());
   }
 
+  /** Every event as it comes, for screens that follow more than printers (job.* events). */
+  listen(fn: (ev: SseEvent) => void): () => void {
+    this.eventFns.add(fn);
+    return () => this.eventFns.delete(fn);
+  }
+  private eventFns = new Set<(ev: SseEvent) => void>();
+
   handle(ev: SseEvent) {
+    this.eventFns.forEach((f) => f(ev));
     if (ev.event === 'tray' || ev.event === 'printer_added' || ev.event === 'printer_removed') this.onSlotsStale?.();
     const changed = applyEvent(this.printers, ev);
     if (ev.event === 'printer') {

@@ -1,5 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
+import { HistoryCharts } from '../components/chart';
+import { JobList } from './jobs';
 import { Alerts, Controls, JobLine, StatePill, Temps } from '../components/printer';
 import { Dialog, Empty, ErrorBox, Loading, Swatch } from '../components/ui';
 import { cssColor, filamentColors, grams, humidityLabel } from '../format';
@@ -173,8 +175,11 @@ export function PrinterDetail(props: { id: number }) {
               ))}
             </dl>
           )}
-          <p class="muted small">Charts of the recent history come with the daemon's temperature history.</p>
         </div>
+      </div>
+      <div class="card">
+        <h2>The last hour</h2>
+        <HistoryCharts printerId={p.id} />
       </div>
       {(p.ams ?? []).map((u) => (
         <div class="card" key={u.id}>
@@ -222,6 +227,10 @@ export function PrinterDetail(props: { id: number }) {
           </div>
         </div>
       )}
+      <div class="card">
+        <h2>Jobs on this printer</h2>
+        <JobList printerId={p.id} compact />
+      </div>
       <div class="card placeholder-card">
         <h2>Camera</h2>
         <p class="muted">The camera view appears here once cameras are supported.</p>

@@ -1,0 +1,139 @@
+// What the dashboard's screens need of the daemon: the printers' recent history (GET
+// /api/v1/printers/{id}/history), the event stream's Last-Event-ID resume and the connection
+// test of a printer (POST /api/v1/printers/test), against the real broker, simulator and daemon.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit, freePort, ACCESS_CODE } from './harness.mjs';
+
+const X1C = '00M09A350100411', P1S = '01P00A451200412';
+const CONFIG = `[mqtt]
+reconnect_min_ms = 200
+reconnect_max_ms = 2000
+[history]
+interval_s = 1
+ams_interval_s = 2
+keep_s = 60
+[server]
+heartbeat_s = 1
+`;
+let broker, sim, daemon, ids = {};
+
+before(async () => {
+  broker = new Broker(tmpDir('pd-broker-'), [X1C, P1S]);
+  await broker.start();
+  sim = new Sim(broker, ['X1C', 'P1S']);
+  await sim.start(['--speedup', '4']);
+  daemon = new Daemon({ config: CONFIG });
+  await daemon.start();
+  for (const s of [X1C, P1S]) ids[s] = (await daemon.addPrinter(broker, s)).id;
+  for (const s of [X1C, P1S])
+    await waitFor(async () => (await daemon.printer(ids[s]))?.state === 'IDLE', 15000, `${s} idle`);
+});
+
+after(async () => {
+  const r = daemon && await daemon.stop();
+  await sim?.stop();
+  await broker?.stop();
+  if (r) assertCleanExit(assert, r);
+});
+
+test('history: columns of one length, real temperatures, since, AMS units, errors', async () => {
+  await sim.control(X1C, { action: 'start_job', name: 'hist', layers: 20, minutes: 1 });
+  const h = await waitFor(async () => {
+    const r = (await daemon.get(`/api/v1/printers/${ids[X1C]}/history`)).json;
+    return r.t.length >= 4 && r.ams.t.length >= 1 ? r : null;
+  }, 15000, 'four samples');
+  assert.equal(h.interval_s, 1);
+  assert.equal(h.keep_s, 60);
+  for (const k of ['nozzle', 'nozzle_target', 'bed', 'bed_target', 'chamber', 'fan_part', 'fan_aux', 'fan_chamber', 'fan_heatbreak'])
+    assert.equal(h[k].length, h.t.length, k);
+  assert.ok(h.t.every((t, i) => i === 0 || t > h.t[i - 1]), 'timestamps ascend');
+  assert.ok(Math.abs(h.t.at(-1) - Date.now()) < 10000, 'wall clock ms');
+  assert.ok(h.nozzle.some((v) => typeof v === 'number' && v > 15), 'nozzle temperatures');
+  assert.ok(h.ams.units.length >= 1);
+  for (const u of h.ams.units) {
+    assert.equal(u.humidity.length, h.ams.t.length);
+    assert.equal(u.temp.length, h.ams.t.length);
+  }
+  const since = h.t.at(-2);
+  const tail = (await daemon.get(`/api/v1/printers/${ids[X1C]}/history?since=${since}`)).json;
+  assert.ok(tail.t.length >= 1 && tail.t.every((t) => t > since));
+  assert.equal((await daemon.get(`/api/v1/printers/${X1C}/history`)).status, 200, 'by serial');
+  assert.equal((await daemon.get('/api/v1/printers/999/history')).status, 404);
+  const bad = await daemon.get(`/api/v1/printers/${ids[X1C]}/history?since=yesterday`);
+  assert.equal(bad.status, 422);
+  await sim.control(X1C, { action: 'finish' });
+});
+
+test('events: Last-Event-ID resumes with the missed events, an unknown id gets the snapshot', async () => {
+  const a = await new SSE(daemon).open();
+  await a.waitFor((e) => e.event === 'printer' && e.json?.id === ids[P1S], 10000, 'snapshot');
+  assert.ok(a.events.filter((e) => e.event === 'printer').every((e) => e.id === undefined || a.events.indexOf(e) > 1),
+    'snapshot frames carry no id');
+  const live = await a.waitFor((e) => e.id, 15000, 'a live event with an id');
+  a.close();
+  const lastId = a.events.filter((e) => e.id).at(-1).id;
+  await sim.control(P1S, { action: 'start_job', name: 'missed', layers: 10, minutes: 1 });
+  await waitFor(async () => (await daemon.printer(ids[P1S]))?.state === 'RUNNING', 15000, 'printing');
+  await sleep(500);
+
+  const b = await new SSE(daemon, '/api/v1/events', { 'Last-Event-ID': lastId }).open();
+  const phase = await b.waitFor((e) => e.event === 'job' && e.json?.printer_id === ids[P1S] && e.json?.to === 'RUNNING',
+    10000, 'the missed job event replayed');
+  assert.ok(Number(phase.id) > Number(lastId));
+  const firstId = b.events.find((e) => e.id).id;
+  assert.equal(Number(firstId), Number(lastId) + 1, 'replay starts right after the last event seen');
+  const ids2 = b.events.filter((e) => e.id).map((e) => Number(e.id));
+  assert.ok(ids2.every((x, i) => i === 0 || x > ids2[i - 1]), 'in order, no duplicates');
+  assert.ok(b.events.every((e) => e.id !== undefined || e.comment), 'no snapshot: every event is a replayed or live one');
+  b.close();
+  assert.ok(live);
+
+  const c = await new SSE(daemon, '/api/v1/events', { 'Last-Event-ID': '12' }).open();
+  await c.waitFor((e) => e.event === 'printer' && e.id === undefined, 10000, 'a fresh snapshot for an unknown id');
+  c.close();
+  await sim.control(P1S, { action: 'finish' });
+});
+
+test('connection test: ok, access code, certificate name, refused port, Developer Mode, in words', async () => {
+  const base = { serial: X1C, host: '127.0.0.1', port: broker.portOf(X1C), access_code: ACCESS_CODE, ca_file: broker.ca };
+  const probe = async (body, q = '') => {
+    const r = await daemon.req('POST', `/api/v1/printers/test${q}`, body);
+    assert.equal(r.status, 200, r.text);
+    return r.json;
+  };
+  let r = await probe(base);
+  assert.equal(r.ok, true, r.message);
+  assert.equal(r.step, 'ok');
+  assert.ok(r.elapsed_ms >= 0 && r.elapsed_ms < 10000);
+
+  r = await probe({ ...base, access_code: '87654321' });
+  assert.deepEqual([r.ok, r.step], [false, 'access_code']);
+  assert.match(r.message, /access code/);
+  assert.doesNotMatch(r.message, /87654321/, 'the secret is never echoed');
+
+  r = await probe({ ...base, serial: '01P00A999999999' });
+  assert.deepEqual([r.ok, r.step], [false, 'tls']);
+  assert.match(r.message, /certificate did not verify.*01P00A999999999/);
+
+  r = await probe({ ...base, ca_file: undefined });   /* the broker's CA is not Bambu's */
+  assert.equal(r.step, 'tls');
+
+  r = await probe({ ...base, port: await freePort() });
+  assert.deepEqual([r.ok, r.step], [false, 'connect']);
+  assert.match(r.message, /refused/);
+
+  r = await probe({ ...base, host: 'no-such-printer.invalid' });
+  assert.equal(r.step, 'address');
+
+  r = await probe({}, `?printer=${ids[P1S]}`);   /* a P1S firmware without the fun bits */
+  assert.deepEqual([r.ok, r.step], [true, 'ok']);
+  await sim.control(X1C, { action: 'ack_mode', mode: 'signed' });
+  r = await probe({}, `?printer=${ids[X1C]}`);   /* an edit: the stored record, access code kept */
+  assert.deepEqual([r.ok, r.step], [false, 'developer_mode']);
+  assert.match(r.message, /Developer Mode/);
+  await sim.control(X1C, { action: 'ack_mode', mode: 'normal' });
+
+  assert.equal((await daemon.req('POST', '/api/v1/printers/test', { serial: 'x' })).status, 400);
+  assert.equal((await daemon.req('POST', '/api/v1/printers/test?printer=999', {})).status, 404);
+});

@@ -1,0 +1,248 @@
+// Settings → Printers: add (with a connection test that says in words what fails), edit,
+// remove. Accounts and other settings get their own sections.
+import { useState } from 'preact/hooks';
+import { api, ApiError } from '../api';
+import { FieldDef, str, toBody, validate, Values } from '../components/form';
+import { Confirm, Dialog, Empty } from '../components/ui';
+import { usePrinterIndex } from '../live';
+import { onLinkClick } from '../router';
+import type { Printer } from '../types';
+
+interface TestResult { ok: boolean; step: string; message: string; elapsed_ms: number }
+
+const DEFS = (edit: boolean): FieldDef[] => [
+  { name: 'name', label: 'Name', required: true },
+  { name: 'serial', label: 'Serial', required: true, hint: 'on the printer: Settings → Device' },
+  { name: 'host', label: 'Address', required: true, hint: 'IP address or host name' },
+  { name: 'access_code', label: 'LAN access code', required: !edit, hint: edit ? 'leave empty to keep it' : 'Settings → LAN Only Mode' },
+  { name: 'port', label: 'MQTT port', type: 'number', min: 1, max: 65535 },
+  { name: 'ca_file', label: 'CA file', hint: 'only for a printer with its own certificate' },
+  { name: 'tls_verify', label: 'Verify TLS', type: 'select', options: [{ value: 'true', label: 'Yes (recommended)' }, { value: 'false', label: 'No' }] },
+];
+
+function PrinterForm(props: { p?: Printer & { port?: number; ca_file?: string | null; tls_verify?: boolean }; onDone: () => void }) {
+  const edit = !!props.p;
+  const defs = DEFS(edit);
+  const initial: Values = {
+    name: str(props.p?.name), serial: str(props.p?.serial), host: str(props.p?.host), access_code: '',
+    port: str(props.p?.port ?? 8883), ca_file: str(props.p?.ca_file), tls_verify: props.p?.tls_verify === false ? 'false' : 'true',
+  };
+  const [v, setV] = useState<Values>(initial);
+  const [errs, setErrs] = useState<Record<string, string>>({});
+  const [general, setGeneral] = useState<string | null>(null);
+  const [busy, setBusy] = useState<'' | 'test' | 'save'>('');
+  const [test, setTest] = useState<TestResult | null>(null);
+  const body = () => {
+    const b = toBody(defs, v, edit, initial);
+    if ('tls_verify' in b) b.tls_verify = b.tls_verify === 'true';
+    if (edit && b.access_code === null) delete b.access_code; // empty keeps the stored code
+    return b;
+  };
+  const check = () => {
+    const local = validate(defs, v);
+    setErrs(local);
+    setGeneral(null);
+    return !Object.keys(local).length;
+  };
+  const fail = (ex: unknown) => {
+    const e = ex as ApiError;
+    const known = Object.fromEntries(Object.entries(e.fields ?? {}).filter(([k]) => defs.some((d) => d.name === k)));
+    setErrs(known);
+    setGeneral(Object.keys(known).length ? null : e.message);
+  };
+  const runTest = async () => {
+    if (!check()) return;
+    setBusy('test');
+    setTest(null);
+    try {
+      setTest(await api.post<TestResult>(`/api/v1/printers/test${edit ? `?printer=${props.p!.id}` : ''}`, body()));
+    } catch (ex) {
+      fail(ex);
+    } finally {
+      setBusy('');
+    }
+  };
+  const save = async (e: Event) => {
+    e.preventDefault();
+    if (!check()) return;
+    setBusy('save');
+    try {
+      if (edit) await api.patch(`/api/v1/printers/${props.p!.id}`, body());
+      else await api.post('/api/v1/printers', body());
+      props.onDone();
+    } catch (ex) {
+      fail(ex);
+    } finally {
+      setBusy('');
+    }
+  };
+  return (
+    <Dialog title={edit ? `Edit ${props.p!.name}` : 'Add a printer'} onClose={props.onDone} wide>
+      <form class="form" onSubmit={save} noValidate>
+        <p class="muted small">On the printer: turn on LAN mode and Developer Mode, then read the serial and the access code from its screen.</p>
+        <div class="form-grid">
+          {defs.map((d) => {
+            const id = `pf-${d.name}`;
+            const err = errs[d.name];
+            const set = (x: string) => setV({ ...v, [d.name]: x });
+            return (
+              <div key={d.name} class={`field${err ? ' has-error' : ''}`}>
+                <label for={id}>
+                  {d.label}
+                  {d.required && <span aria-hidden="true"> *</span>}
+                </label>
+                {d.type === 'select' ? (
+                  <select id={id} value={v[d.name]} onChange={(e) => set((e.target as HTMLSelectElement).value)}>
+                    {d.options!.map((o) => (
+                      <option key={o.value} value={o.value}>
+                        {o.label}
+                      </option>
+                    ))}
+                  </select>
+                ) : (
+                  <input
+                    id={id}
+                    type={d.name === 'access_code' ? 'password' : 'text'}
+                    autocomplete="off"
+                    inputMode={d.type === 'number' ? 'numeric' : undefined}
+                    aria-invalid={err ? true : undefined}
+                    aria-describedby={err ? `${id}-err` : d.hint ? `${id}-hint` : undefined}
+                    value={v[d.name]}
+                    onInput={(e) => set((e.target as HTMLInputElement).value)}
+                  />
+                )}
+                {err ? (
+                  <span id={`${id}-err`} class="field-error">
+                    {err}
+                  </span>
+                ) : d.hint ? (
+                  <span id={`${id}-hint`} class="hint">
+                    {d.hint}
+                  </span>
+                ) : null}
+              </div>
+            );
+          })}
+        </div>
+        <div class="test-result" role="status" aria-live="polite">
+          {busy === 'test' && <p class="muted">Testing the connection… (up to 10 s)</p>}
+          {test && (
+            <p class={test.ok ? 'ok-text' : 'form-error'}>
+              <strong>{test.ok ? 'Connection works: ' : 'Connection test failed: '}</strong>
+              {test.message}
+            </p>
+          )}
+        </div>
+        {general && (
+          <p class="form-error" role="alert">
+            {general}
+          </p>
+        )}
+        <div class="dialog-actions">
+          <button type="button" class="btn" onClick={runTest} disabled={!!busy}>
+            Test connection
+          </button>
+          <button type="button" class="btn" onClick={props.onDone}>
+            Cancel
+          </button>
+          <button type="submit" class="btn primary" disabled={!!busy}>
+            {busy === 'save' ? 'Saving…' : edit ? 'Save' : 'Add printer'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+export function SettingsPage() {
+  const printers = usePrinterIndex();
+  const [form, setForm] = useState<null | { p?: Printer }>(null);
+  const [remove, setRemove] = useState<Printer | null>(null);
+  const [err, setErr] = useState<string | null>(null);
+  const openEdit = async (p: Printer) => {
+    setErr(null);
+    try {
+      setForm({ p: await api.get<Printer>(`/api/v1/printers/${p.id}`) });
+    } catch (e) {
+      setErr((e as Error).message);
+    }
+  };
+  return (
+    <section aria-labelledby="settings-title">
+      <div class="page-head">
+        <h1 id="settings-title">Settings</h1>
+      </div>
+      <div class="card">
+        <div class="page-head">
+          <h2>Printers</h2>
+          <button type="button" class="btn primary" onClick={() => setForm({})}>
+            Add printer
+          </button>
+        </div>
+        {err && (
+          <p class="form-error" role="alert">
+            {err}
+          </p>
+        )}
+        {printers.length === 0 ? (
+          <Empty title="No printer yet">
+            <p>Add one with its address, serial and LAN access code.</p>
+          </Empty>
+        ) : (
+          <div class="table-wrap">
+            <table class="dense">
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Model</th>
+                  <th scope="col">Serial</th>
+                  <th scope="col">Address</th>
+                  <th scope="col">Connection</th>
+                  <th scope="col">
+                    <span class="visually-hidden">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {printers.map((p) => (
+                  <tr key={p.id}>
+                    <th scope="row">
+                      <a href={`/printers/${p.id}`} onClick={onLinkClick}>
+                        {p.name}
+                      </a>
+                    </th>
+                    <td>{p.model_name ?? p.model ?? '—'}</td>
+                    <td class="num">{p.serial}</td>
+                    <td>{p.host ?? '—'}</td>
+                    <td>{p.online ? 'online' : p.connection?.error ?? p.connection?.state ?? 'offline'}</td>
+                    <td>
+                      <div class="actions">
+                        <button type="button" class="btn sm" onClick={() => openEdit(p)}>
+                          Edit
+                        </button>
+                        <button type="button" class="btn sm danger" onClick={() => setRemove(p)}>
+                          Remove
+                        </button>
+                      </div>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </div>
+      {form && <PrinterForm p={form.p as any} onDone={() => setForm(null)} />}
+      {remove && (
+        <Confirm
+          title={`Remove ${remove.name}?`}
+          message="printdeck stops watching it. Its print history is kept."
+          action="Remove"
+          danger
+          onClose={() => setRemove(null)}
+          onConfirm={() => api.del(`/api/v1/printers/${remove.id}`)}
+        />
+      )}
+    </section>
+  );
+}
