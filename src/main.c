@@ -176,6 +176,24 @@ static pd_http_access http_access(const pd_config *cfg)
                             .allowed_hosts = cfg->allowed_hosts};
 }
 
+/* Every module in the order it must go, on a signal and after a failed start alike: each stop
+ * is a no-op for a module that never started. */
+static void stop_modules(daemon_ctx *d)
+{
+    pd_http_stop(&d->http);
+    pd_work_pool_free(&d->work);  /* after the server: its requests are gone, analyses cancelled */
+    pd_api_events_stop();
+    pd_api_changes_stop();
+    pd_track_slots_stop(&d->slots);
+    pd_jobs_stop(&d->jobs);
+    pd_alerts_stop(&d->alerts);
+    pd_acct_stop(&d->acct);  /* before the FTPS client: it cancels its transfers */
+    pd_history_stop(&d->history);
+    pd_ftps_free(&d->ftps);
+    pd_fleet_free(&d->fleet);
+    pd_loopstat_stop(&d->loopstat);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     daemon_ctx *d = s->data;
@@ -197,18 +215,7 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     }
     pd_info("main", "signal %d: shutting down", signum);
-    pd_http_stop(&d->http);
-    pd_work_pool_free(&d->work);  /* after the server: its requests are gone, analyses cancelled */
-    pd_api_events_stop();
-    pd_api_changes_stop();
-    pd_track_slots_stop(&d->slots);
-    pd_jobs_stop(&d->jobs);
-    pd_alerts_stop(&d->alerts);
-    pd_acct_stop(&d->acct);  /* before the FTPS client: it cancels its transfers */
-    pd_history_stop(&d->history);
-    pd_ftps_free(&d->ftps);
-    pd_fleet_free(&d->fleet);
-    pd_loopstat_stop(&d->loopstat);
+    stop_modules(d);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -502,17 +509,7 @@ int main(int argc, char **argv)
         uv_run(&d.loop, UV_RUN_DEFAULT);
         status = 0;
     } else {
-        pd_http_stop(&d.http);
-        pd_work_pool_free(&d.work);
-        pd_api_events_stop();
-        pd_api_changes_stop();
-        pd_track_slots_stop(&d.slots);
-        pd_jobs_stop(&d.jobs);
-        pd_alerts_stop(&d.alerts);
-        pd_acct_stop(&d.acct);
-        pd_ftps_free(&d.ftps);
-        pd_fleet_free(&d.fleet);
-        pd_loopstat_stop(&d.loopstat);
+        stop_modules(&d);
         uv_run(&d.loop, UV_RUN_DEFAULT); /* lws needs several turns to close its handles */
     }
     /* everything closed its handles; a non-zero result here would be a leak of a handle */

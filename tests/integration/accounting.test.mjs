@@ -166,7 +166,11 @@ test('3MF not reachable: the AMS remain fallback, within one remain step', { ski
   const before = await used(spool);
   // the printer keeps no file: nothing on its storage under that name
   await sim.control(A1, { action: 'start_job', name: 'nofile', layers: 40, minutes: 1, grams: 35, tray: 2 });
-  rmSync(join(storage, A1, 'nofile.gcode.3mf'), { force: true });
+  // the simulator writes the file as the job starts: take it away as soon as it is there, long
+  // before an A1 is asked for it (at 99 % of PREPARE)
+  const file = join(storage, A1, 'nofile.gcode.3mf');
+  await waitFor(() => existsSync(file), 10000, 'the 3MF written');
+  rmSync(file, { force: true });
   const j = await openJob(A1, 'nofile');
   const done = await accounted(j.id, 90000);
   assert.equal(done.file_status.state, 'unavailable');
