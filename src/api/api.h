@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "api/auth.h"
 #include "core/bus.h"
 #include "core/config.h"
 #include "core/loopstat.h"
@@ -27,12 +28,16 @@ typedef struct pd_app {
     const pd_loopstat *loopstat;  /* turn times for /metrics; NULL outside the daemon */
     pd_work_pool *work;           /* blocking work off the loop (file analysis) */
     pd_ftps *ftps;                /* the printers' storage over FTPS */
+    pd_auth *auth;                /* tokens and sessions */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
 extern const size_t pd_api_printers_nroutes;
-/* The printer {id} of the path (numeric id or serial), or NULL after replying 404. */
+/* The printer {id} of the path (numeric id or serial), or NULL after replying 404 (also for a
+ * printer the requester's printer limit hides: it does not learn that it exists). */
 pd_printer *pd_api_printer_of(pd_req *r);
+/* Whether the requester may see and control printer id (docs/accounts.md, printer limits). */
+bool pd_api_printer_visible(pd_req *r, int64_t id);
 /* The printer's storage over FTPS: /api/v1/printers/{id}/files[/download] (storage.c). */
 extern const pd_route pd_api_storage_routes[];
 extern const size_t pd_api_storage_nroutes;
@@ -91,6 +96,17 @@ void pd_api_events_stop(void);
 /* For /metrics: event-stream clients connected now, and dropped so far for falling behind. */
 size_t pd_api_events_clients(void);
 uint64_t pd_api_events_dropped(void);
+
+/* Closes the event streams of a user, or of a token and the sessions exchanged for it, whose
+ * role or printer limit changed or who is gone: their client reconnects as who they are now. */
+void pd_api_events_drop_user(int64_t user_id);
+void pd_api_events_drop_token(int64_t token_id);
+
+/* Setup, sign-in and out, /me, users and tokens (accounts.c). limits: sign-in attempts per
+ * client address and per account name in a window of window_s (call once at start). */
+extern const pd_route pd_api_accounts_routes[];
+extern const size_t pd_api_accounts_nroutes;
+void pd_api_accounts_limits(int attempts, int window_s);
 
 /* POST /api/v1/files/analyze (files.c): a 3MF or G-code analysed in app->work, with the
  * spools to load for it. */

@@ -21,6 +21,7 @@
 typedef struct ev_client {
     pd_hub_client base;      /* first: the hub list frees the client */
     int64_t printer_id;      /* only this printer's events; 0 = every printer */
+    pd_ident who;            /* its printer limit; its user or token, to close it for */
     int64_t snapshot_after;  /* snapshot sent up to this printer id; SNAPSHOT_DONE at the end */
 } ev_client;
 
@@ -75,7 +76,8 @@ static void send_frame(ev_client *only, int64_t printer_id, const char *event, c
     } else {
         for (pd_hub_client *hc = hub.list.head; hc; hc = hc->next) {
             ev_client *c = (ev_client *)hc;
-            if (!c->printer_id || c->printer_id == printer_id)
+            if ((!c->printer_id || c->printer_id == printer_id) &&
+                pd_auth_sees(&c->who, printer_id))
                 pd_hub_write(&hub.list, hc, f, flen);
         }
     }
@@ -103,7 +105,7 @@ static void snapshot_one(pd_printer *p, void *ud)
     ev_client *c = sn->c;
     int64_t id = pd_printer_id(p);
     if (sn->full || c->base.dropped || id <= c->snapshot_after ||
-        (c->printer_id && id != c->printer_id))
+        (c->printer_id && id != c->printer_id) || !pd_auth_sees(&c->who, id))
         return;
     if (pd_stream_queued(c->base.s) >= sn->budget) {
         sn->full = true;  /* the rest follows when the socket has taken this much */
@@ -236,6 +238,8 @@ static void events_get(pd_req *r)
     int64_t only = 0;
     if (pd_req_query(r, "printer", key, sizeof key)) {
         pd_printer *p = pd_fleet_find(hub.app->fleet, key);
+        if (p && !pd_api_printer_visible(r, pd_printer_id(p)))
+            p = NULL;
         if (!p) {
             pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%.*s'",
                                pd_jw_utf8_cut(key, 64), key);
@@ -254,6 +258,7 @@ static void events_get(pd_req *r)
         return;
     }
     c->printer_id = only;
+    c->who = *pd_req_ident(r);
     pd_hub_add(&hub.list, &c->base);
     pd_stream_on_drain(c->base.s, client_drained);
     snapshot_continue(c);
@@ -294,6 +299,24 @@ void pd_api_events_stop(void)
     pd_hub_close_all(&hub.list);
     hub.running = false;
 }
+
+/* Closes the streams whose requester matches; they come back as who they are now. */
+static void drop_where(int64_t user_id, int64_t token_id)
+{
+    for (pd_hub_client *hc = hub.list.head, *next; hc; hc = next) {
+        next = hc->next;
+        ev_client *c = (ev_client *)hc;
+        bool match = (user_id && c->who.user_id == user_id) ||
+                     (token_id && c->who.token_id == token_id);
+        if (!match || hc->dropped)
+            continue;
+        pd_stream_close(hc->s);
+        pd_hub_gone(&hub.list, hc);
+    }
+}
+
+void pd_api_events_drop_user(int64_t user_id) { drop_where(user_id, 0); }
+void pd_api_events_drop_token(int64_t token_id) { drop_where(0, token_id); }
 
 size_t pd_api_events_clients(void) { return hub.list.n; }
 uint64_t pd_api_events_dropped(void) { return hub.list.dropped; }
