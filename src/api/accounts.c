@@ -464,7 +464,7 @@ static void login_finish(pw_job *j)
 }
 
 /* {"token"}: a token exchanged for a session (a wall display opened with /?token=…). */
-static void login_token(pd_req *r, const char *token)
+static void login_token(pd_req *r, const char *token, const char *key)
 {
     pd_ident who;
     memset(&who, 0, sizeof who);
@@ -472,6 +472,7 @@ static void login_token(pd_req *r, const char *token)
         pd_req_reply_error(r, PD_ERR_AUTH, "this token is not valid (revoked, or mistyped)");
         return;
     }
+    pd_limiter_clear(&lim.by_addr, key);
     reply_session(r, 200, &who);
 }
 
@@ -490,7 +491,7 @@ static void login(pd_req *r)
             return;
         /* a wrong token counts against the address, like a wrong password */
         pd_limiter_hit(&lim.by_addr, keys[0], (int64_t)uv_now(app->loop));
-        login_token(r, t);
+        login_token(r, t, keys[0]);
         return;
     }
     const char *name = str_field(r, body, "name", 1, NAME_MAX_LEN, true);
