@@ -5,6 +5,8 @@ export type Route =
   | { name: 'printers' }
   | { name: 'printer'; id: number }
   | { name: 'inventory' }
+  | { name: 'users' }
+  | { name: 'tokens' }
   | { name: 'placeholder'; title: string }
   | { name: 'notfound' };
 
@@ -15,6 +17,8 @@ export function parseRoute(path: string): Route {
   if (parts.length === 0 || (parts[0] === 'printers' && parts.length === 1)) return { name: 'printers' };
   if (parts[0] === 'printers' && parts.length === 2 && /^\d+$/.test(parts[1])) return { name: 'printer', id: Number(parts[1]) };
   if (parts[0] === 'inventory' && parts.length === 1) return { name: 'inventory' };
+  if (parts[0] === 'settings' && parts[1] === 'users' && parts.length === 2) return { name: 'users' };
+  if (parts[0] === 'settings' && parts[1] === 'tokens' && parts.length === 2) return { name: 'tokens' };
   if (parts.length === 1 && PLACEHOLDERS[parts[0]]) return { name: 'placeholder', title: PLACEHOLDERS[parts[0]] };
   return { name: 'notfound' };
 }
