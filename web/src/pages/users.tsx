@@ -228,7 +228,7 @@ export function UsersPage() {
                     <button type="button" class="btn sm" onClick={() => setEdit(u)} aria-label={`Edit ${u.name}`}>
                       Edit
                     </button>
-                    <button type="button" class="btn sm" onClick={() => setReset(u)} aria-label={`Reset the password of ${u.name}`}>
+                    <button type="button" class="btn sm" onClick={() => setReset(u)} aria-label={`Reset password of ${u.name}`}>
                       Reset password
                     </button>
                     <button type="button" class="btn sm danger-outline" onClick={() => setDel(u)} aria-label={`Delete ${u.name}`}>
