@@ -212,7 +212,7 @@ export function UserMenu() {
   return (
     <div class="user-menu">
       <button type="button" class="btn sm" aria-expanded={open} aria-haspopup="true" onClick={() => setOpen(!open)}>
-        <span class="user-name">{me.name}</span> <span class="muted">· {me.role}</span>
+        <span class="user-name">{me.name}</span> <span class="muted role">· {me.role}</span>
       </button>
       {open && (
         <ul class="menu" role="menu" onClick={() => setOpen(false)}>
