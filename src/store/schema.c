@@ -223,8 +223,8 @@ static const char *const migrations[] = {
     "  created_at @INT@ NOT NULL,"
     "  seen_at @INT@ NOT NULL,"
     "  expires_at @INT@ NOT NULL);"
-    "CREATE INDEX session_user ON session(user_id);"
-    "CREATE INDEX session_token ON session(token_id);",
+    "CREATE INDEX session_by_user ON session(user_id);"
+    "CREATE INDEX session_by_token ON session(token_id);",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
