@@ -92,7 +92,10 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   } catch {
     parsed = null;
   }
-  if (res.status === 401 && !path.startsWith('/api/v1/login') && !path.startsWith('/api/v1/me')) onLost();
+  if (res.status === 401 && !path.startsWith('/api/v1/login') && !path.startsWith('/api/v1/me')) {
+    onLost();
+    throw new ApiError(401, 'unauthorized', 'Not sent: your session has ended. Sign in again, then send it again.');
+  }
   if (!res.ok) throw parseError(res.status, parsed);
   const total = res.headers.get('X-Total-Count');
   return { data: parsed as T, total: total === null ? null : Number(total) };

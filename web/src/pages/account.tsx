@@ -38,9 +38,9 @@ function Field(props: { id: string; label: string; type?: string; value: string;
   );
 }
 
-function SignInForm(props: { error?: string }) {
+function SignInForm(props: { error?: string; name?: string }) {
   const [useToken, setUseToken] = useState(false);
-  const [name, setName] = useState('');
+  const [name, setName] = useState(props.name ?? '');
   const [pw, setPw] = useState('');
   const [token, setToken] = useState('');
   const [err, setErr] = useState<string | null>(props.error ?? null);
@@ -101,9 +101,10 @@ export function SignInPage(props: { error?: string }) {
 /** Over a page whose session ended: signing in again leaves the page, and what was typed on it, as it was. */
 export function SignInAgain(props: { me: Me | null }) {
   return (
-    <Dialog title="Your session has ended" onClose={() => {}}>
+    // closing it leaves the page for the sign-in page: the page behind cannot be used signed out
+    <Dialog title="Your session has ended" onClose={() => void signOut()}>
       <p>Sign in again{props.me?.name ? ` as ${props.me.name}` : ''} to go on; what you typed on this page is kept.</p>
-      <SignInForm />
+      <SignInForm name={props.me?.kind === 'session' && props.me.user_id ? props.me.name : ''} />
     </Dialog>
   );
 }
