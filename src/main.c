@@ -60,7 +60,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: printdeck [options]                 run the daemon\n"
-            "       printdeck [options] token create NAME  print a new API token\n"
+            "       printdeck [options] token create NAME [ROLE]  print a new API token (admin, or\n"
+            "                                      operator | viewer)\n"
             "       printdeck [options] backup             copy the SQLite database to DATA_DIR/backups\n"
             "       printdeck [options] import FILE [--format json|csv|spoolman-db]\n"
             "                                          import an inventory export or a spoolman.db\n\n"
@@ -282,13 +283,16 @@ static int start(daemon_ctx *d)
     d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = d->db,
                       .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop),
                       .loopstat = &d->loopstat, .work = d->work,
-                      .ftps = d->ftps};
+                      .ftps = d->ftps, .auth = &d->auth};
     if (pd_history_start(&d->history, &d->loop, d->fleet, d->cfg.history_interval_s,
                          d->cfg.history_ams_interval_s, d->cfg.history_keep_s)) {
         pd_error("main", "cannot keep the printers' history");
         return -1;
     }
     d->app.history = d->history;
+    d->auth.session_max_s = d->cfg.session_max_s;
+    d->auth.session_idle_s = d->cfg.session_idle_s;
+    pd_api_accounts_limits(d->cfg.login_attempts, d->cfg.login_window_s);
     if (pd_loopstat_start(&d->loopstat, &d->loop)) {
         pd_error("main", "cannot measure the loop's turns");
         return -1;
@@ -300,7 +304,7 @@ static int start(daemon_ctx *d)
         .max_clients_per_address = d->cfg.max_clients_per_address,
         .idle_timeout_s = d->cfg.idle_timeout_s, .auth_enabled = d->cfg.auth_enabled,
         .allow_open_network = d->cfg.auth_allow_open_network,
-        .token_check = pd_auth_check, .token_ud = &d->auth, .app = &d->app,
+        .ident = pd_auth_ident, .ident_ud = &d->auth, .app = &d->app,
         .access = http_access(&d->cfg),
     };
     if (pd_http_start(&d->loop, &ho, &d->http, err, sizeof err)) {
@@ -322,6 +326,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_usage_routes, pd_api_usage_nroutes);
     pd_http_add_routes(d->http, pd_api_prompts_routes, pd_api_prompts_nroutes);
     pd_http_add_routes(d->http, pd_api_history_routes, pd_api_history_nroutes);
+    pd_http_add_routes(d->http, pd_api_accounts_routes, pd_api_accounts_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");
@@ -360,12 +365,13 @@ static int start(daemon_ctx *d)
 
 static int token_command(daemon_ctx *d, int argc, char **argv)
 {
-    if (argc != 3 || strcmp(argv[1], "create")) {
-        fprintf(stderr, "usage: printdeck token create NAME\n");
+    pd_role role = argc == 4 ? pd_auth_role_parse(argv[3]) : PD_ROLE_ADMIN;
+    if (argc < 3 || argc > 4 || strcmp(argv[1], "create") || !role) {
+        fprintf(stderr, "usage: printdeck token create NAME [admin|operator|viewer]\n");
         return 2;
     }
     char token[128];
-    pd_err rc = pd_auth_token_create(&d->auth, argv[2], token, sizeof token);
+    pd_err rc = pd_auth_token_create(&d->auth, argv[2], role, token, sizeof token, NULL);
     if (rc) {
         fprintf(stderr, "printdeck: cannot create token: %s\n", pd_strerror(rc));
         return 1;

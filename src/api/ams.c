@@ -127,7 +127,8 @@ static int slot_cmp(const void *a, const void *b)
     return (x->slot > y->slot) - (x->slot < y->slot);
 }
 
-static json_t *sorted(json_t *slots)
+/* The slots sorted, those of printers `who` may not see left out. */
+static json_t *sorted(json_t *slots, const pd_ident *who)
 {
     size_t n = json_array_size(slots);
     slot_key *v = malloc((n ? n : 1) * sizeof *v);
@@ -139,20 +140,13 @@ static json_t *sorted(json_t *slots)
     if (v)
         qsort(v, n, sizeof *v, slot_cmp);
     for (size_t i = 0; v && i < n; i++)
-        json_array_append(out, v[i].j);
+        if (pd_auth_sees(who, v[i].printer_id))
+            json_array_append(out, v[i].j);
     free(v);
     json_decref(slots);
     return out;
 }
 
-static pd_printer *printer_of(pd_req *r)
-{
-    pd_app *app = pd_req_app(r);
-    pd_printer *p = pd_fleet_find(app->fleet, pd_req_param(r, "id"));
-    if (!p)
-        pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%s'", pd_req_param(r, "id"));
-    return p;
-}
 
 static void reply_slots(pd_req *r, pd_printer *one)
 {
@@ -170,14 +164,14 @@ static void reply_slots(pd_req *r, pd_printer *one)
         pd_fleet_foreach(app->fleet, merge_printer, &m);
     json_array_extend(slots, m.added);
     json_decref(m.added);
-    pd_req_reply_json(r, 200, sorted(slots));
+    pd_req_reply_json(r, 200, sorted(slots, pd_req_ident(r)));
 }
 
 static void ams_all(pd_req *r) { reply_slots(r, NULL); }
 
 static void ams_printer(pd_req *r)
 {
-    pd_printer *p = printer_of(r);
+    pd_printer *p = pd_api_printer_of(r);
     if (p)
         reply_slots(r, p);
 }
@@ -217,7 +211,7 @@ static void slot_reply(pd_req *r, pd_printer *p, pd_err rc, json_t *slot, const 
 /* assign needs {"spool_id"}; unassign may come without a body. Both take "event_type". */
 static void change_slot(pd_req *r, bool assign)
 {
-    pd_printer *p = printer_of(r);
+    pd_printer *p = pd_api_printer_of(r);
     int unit, slot;
     if (!p || !slot_params(r, &unit, &slot))
         return;
@@ -263,7 +257,7 @@ static bool count_param(pd_req *r, const char *name, int64_t dflt, int64_t *out)
 
 static void history(pd_req *r)
 {
-    pd_printer *p = printer_of(r);
+    pd_printer *p = pd_api_printer_of(r);
     int64_t limit, offset, total = 0;
     if (!p || !count_param(r, "limit", 100, &limit) || !count_param(r, "offset", 0, &offset))
         return;

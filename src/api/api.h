@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "api/auth.h"
 #include "core/bus.h"
 #include "core/config.h"
 #include "core/loopstat.h"
@@ -30,12 +31,16 @@ typedef struct pd_app {
     pd_ftps *ftps;                /* the printers' storage over FTPS */
     pd_alerts *alerts;            /* the alert engine: raise, ack, spool dried */
     struct pd_history *history;   /* the printers' recent samples (track/history.h) */
+    pd_auth *auth;                /* tokens and sessions */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
 extern const size_t pd_api_printers_nroutes;
-/* The printer {id} of the path (numeric id or serial), or NULL after replying 404. */
+/* The printer {id} of the path (numeric id or serial), or NULL after replying 404 (also for a
+ * printer the requester's printer limit hides: it does not learn that it exists). */
 pd_printer *pd_api_printer_of(pd_req *r);
+/* Whether the requester may see and control printer id (docs/accounts.md, printer limits). */
+bool pd_api_printer_visible(pd_req *r, int64_t id);
 /* The printer's storage over FTPS: /api/v1/printers/{id}/files[/download] (storage.c). */
 extern const pd_route pd_api_storage_routes[];
 extern const size_t pd_api_storage_nroutes;
@@ -83,8 +88,11 @@ extern const size_t pd_api_history_nroutes;
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64
 /* The query as name/value pairs (buf holds them), for the lists that filter like the
- * inventory's; at most PD_API_MAX_PARAMS. */
-size_t pd_api_query_params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p);
+ * inventory's; at most PD_API_MAX_PARAMS. For a requester limited to some printers the
+ * printer filter (printer_id, alias printer) is narrowed to those it may see (limit holds it,
+ * PD_IDENT_MAX_PRINTERS * 21 bytes): the printers asked for among them, or all of them. */
+size_t pd_api_query_params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p, char *limit,
+                           size_t limitlen);
 extern const pd_route pd_api_jobs_routes[];
 extern const size_t pd_api_jobs_nroutes;
 
@@ -113,6 +121,17 @@ void pd_api_events_stop(void);
 /* For /metrics: event-stream clients connected now, and dropped so far for falling behind. */
 size_t pd_api_events_clients(void);
 uint64_t pd_api_events_dropped(void);
+
+/* Closes the event streams of a user, or of a token and the sessions exchanged for it, whose
+ * role or printer limit changed or who is gone: their client reconnects as who they are now. */
+void pd_api_events_drop_user(int64_t user_id);
+void pd_api_events_drop_token(int64_t token_id);
+
+/* Setup, sign-in and out, /me, users and tokens (accounts.c). limits: sign-in attempts per
+ * client address and per account name in a window of window_s (call once at start). */
+extern const pd_route pd_api_accounts_routes[];
+extern const size_t pd_api_accounts_nroutes;
+void pd_api_accounts_limits(int attempts, int window_s);
 
 /* POST /api/v1/files/analyze (files.c): a 3MF or G-code analysed in app->work, with the
  * spools to load for it. */

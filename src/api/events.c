@@ -36,6 +36,7 @@
 typedef struct ev_client {
     pd_hub_client base;      /* first: the hub list frees the client */
     int64_t printer_id;      /* only this printer's events; 0 = every printer */
+    pd_ident who;            /* its printer limit; its user or token, to close it for */
     int64_t snapshot_after;  /* snapshot sent up to this printer id; SNAPSHOT_DONE at the end */
     uint64_t replay_after;   /* replayed up to this event id; REPLAY_DONE when live */
 } ev_client;
@@ -161,7 +162,8 @@ static void broadcast(int64_t printer_id, const char *event, const char *data, s
     }
     for (pd_hub_client *hc = hub.list.head; hc; hc = hc->next) {
         ev_client *c = (ev_client *)hc;
-        if ((c->printer_id && c->printer_id != printer_id) || c->replay_after != REPLAY_DONE)
+        if ((c->printer_id && c->printer_id != printer_id) || c->replay_after != REPLAY_DONE ||
+            !pd_auth_sees(&c->who, printer_id))
             continue;
         size_t skip = c->snapshot_after == SNAPSHOT_DONE ? 0 : il;
         pd_hub_write(&hub.list, hc, f + skip, flen - skip);
@@ -204,7 +206,7 @@ static void snapshot_one(pd_printer *p, void *ud)
     ev_client *c = sn->c;
     int64_t id = pd_printer_id(p);
     if (sn->full || c->base.dropped || id <= c->snapshot_after ||
-        (c->printer_id && id != c->printer_id))
+        (c->printer_id && id != c->printer_id) || !pd_auth_sees(&c->who, id))
         return;
     if (pd_stream_queued(c->base.s) >= sn->budget) {
         sn->full = true;  /* the rest follows when the socket has taken this much */
@@ -240,7 +242,7 @@ static void replay_continue(ev_client *c)
         i++;
     for (; i < hub.n && !c->base.dropped; i++) {
         ring_frame *e = ring_at(i);
-        if (!c->printer_id || c->printer_id == e->printer_id) {
+        if ((!c->printer_id || c->printer_id == e->printer_id) && pd_auth_sees(&c->who, e->printer_id)) {
             if (pd_stream_queued(c->base.s) >= budget)
                 return;  /* the rest follows when the socket has taken this much */
             pd_hub_write(&hub.list, &c->base, e->f, e->len);
@@ -377,6 +379,8 @@ static void events_get(pd_req *r)
     int64_t only = 0;
     if (pd_req_query(r, "printer", key, sizeof key)) {
         pd_printer *p = pd_fleet_find(hub.app->fleet, key);
+        if (p && !pd_api_printer_visible(r, pd_printer_id(p)))
+            p = NULL;
         if (!p) {
             pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%.*s'",
                                pd_jw_utf8_cut(key, 64), key);
@@ -396,6 +400,7 @@ static void events_get(pd_req *r)
     }
     c->printer_id = only;
     c->replay_after = REPLAY_DONE;
+    c->who = *pd_req_ident(r);
     pd_hub_add(&hub.list, &c->base);
     hub.idle_since_ms = pd_clock_mono_ms();
     pd_stream_on_drain(c->base.s, client_drained);
@@ -454,6 +459,24 @@ void pd_api_events_stop(void)
     ring_clear();
     hub.running = false;
 }
+
+/* Closes the streams whose requester matches; they come back as who they are now. */
+static void drop_where(int64_t user_id, int64_t token_id)
+{
+    for (pd_hub_client *hc = hub.list.head, *next; hc; hc = next) {
+        next = hc->next;
+        ev_client *c = (ev_client *)hc;
+        bool match = (user_id && c->who.user_id == user_id) ||
+                     (token_id && c->who.token_id == token_id);
+        if (!match || hc->dropped)
+            continue;
+        pd_stream_close(hc->s);
+        pd_hub_gone(&hub.list, hc);
+    }
+}
+
+void pd_api_events_drop_user(int64_t user_id) { drop_where(user_id, 0); }
+void pd_api_events_drop_token(int64_t token_id) { drop_where(0, token_id); }
 
 size_t pd_api_events_clients(void) { return hub.list.n; }
 uint64_t pd_api_events_dropped(void) { return hub.list.dropped; }

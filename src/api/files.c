@@ -440,6 +440,8 @@ static void analyze(pd_req *r)
     }
     if (pd_req_query(r, "printer_id", buf, sizeof buf)) {
         pd_printer *p = pd_fleet_find(app->fleet, buf);
+        if (p && !pd_api_printer_visible(r, pd_printer_id(p)))
+            p = NULL;
         if (!p) {
             pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer %.*s", pd_jw_utf8_cut(buf, 64), buf);
             goto fail;
@@ -478,6 +480,7 @@ fail:
 }
 
 const pd_route pd_api_files_routes[] = {
-    {"POST", "/api/v1/files/analyze", analyze, PD_ROUTE_UPLOAD},
+    /* a viewer may ask which spools a file needs: nothing is written */
+    {"POST", "/api/v1/files/analyze", analyze, PD_ROUTE_UPLOAD | PD_ROUTE_VIEWER},
 };
 const size_t pd_api_files_nroutes = sizeof pd_api_files_routes / sizeof *pd_api_files_routes;

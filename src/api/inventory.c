@@ -475,6 +475,6 @@ const pd_route pd_api_inventory_routes[] = {
     {"PATCH", "/api/v1/location/{name}", location_rename, SM},
     {"GET", "/api/v1/info", info, SM},
     {"GET", "/api/v1/health", health, SM},
-    {"POST", "/api/v1/backup", backup, SM},
+    {"POST", "/api/v1/backup", backup, SM | PD_ROUTE_ADMIN},
 };
 const size_t pd_api_inventory_nroutes = sizeof pd_api_inventory_routes / sizeof pd_api_inventory_routes[0];

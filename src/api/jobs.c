@@ -29,21 +29,68 @@ static void reply(pd_req *r, pd_err rc, int status, json_t *obj, const pd_inv_er
         pd_req_reply_json(r, status, obj);
 }
 
-size_t pd_api_query_params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p)
+/* The printer filter of a requester limited to some printers: the printers asked for that it
+ * may see, or all of those when none was asked for ("0", no printer, when none is left). */
+static const char *limited_printers(const pd_ident *who, const char *asked, char *out, size_t len)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < who->nprinters && at < len; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)who->printers[i]);
+        bool want = !asked;
+        for (const char *a = asked; a && *a && !want; a += strcspn(a, ","), a += *a == ',')
+            want = strcspn(a, ",") == strlen(id) && !strncmp(a, id, strlen(id));
+        if (want)
+            at += (size_t)snprintf(out + at, len - at, "%s%s", at ? "," : "", id);
+    }
+    return at && at < len ? out : "0";
+}
+
+size_t pd_api_query_params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p, char *limit,
+                           size_t limitlen)
 {
     const char *names[PD_API_MAX_PARAMS], *values[PD_API_MAX_PARAMS];
-    size_t n = pd_req_query_all(r, buf, buflen, names, values, PD_API_MAX_PARAMS);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (pd_inv_param){names[i], values[i]};
-    return n;
+    size_t n = pd_req_query_all(r, buf, buflen, names, values, PD_API_MAX_PARAMS - 1), k = 0;
+    const pd_ident *who = pd_req_ident(r);
+    const char *asked = NULL;
+    for (size_t i = 0; i < n; i++) {
+        /* the name and its alias both go: a list reads the name first, so either one left in
+         * place would widen what the requester sees */
+        if (who->nprinters && (!strcmp(names[i], "printer_id") || !strcmp(names[i], "printer"))) {
+            asked = asked ? asked : values[i];
+            continue;
+        }
+        p[k++] = (pd_inv_param){names[i], values[i]};
+    }
+    if (who->nprinters)
+        p[k++] = (pd_inv_param){"printer_id", limited_printers(who, asked, limit, limitlen)};
+    return k;
+}
+
+/* The job {id} when the requester may see its printer; false after replying 404. */
+static bool job_visible(pd_req *r, int64_t id)
+{
+    const pd_ident *who = pd_req_ident(r);
+    if (!who->nprinters)
+        return true;
+    json_t *o = NULL;
+    pd_inv_err e = {0};
+    pd_err rc = pd_jobs_get(((pd_app *)pd_req_app(r))->db, id, false, &o, &e);
+    json_t *pid = o ? json_object_get(o, "printer_id") : NULL;
+    bool ok = !rc && json_is_integer(pid) && pd_auth_sees(who, json_integer_value(pid));
+    json_decref(o);
+    if (!ok)
+        pd_req_reply_error(r, PD_ERR_NOTFOUND, "No job with ID %lld.", (long long)id);
+    return ok;
 }
 
 static void jobs_list(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
-    char buf[4096], t[24];
+    char buf[4096], t[24], limit[PD_IDENT_MAX_PRINTERS * 21];
     pd_inv_param p[PD_API_MAX_PARAMS];
-    size_t n = pd_api_query_params(r, buf, sizeof buf, p);
+    size_t n = pd_api_query_params(r, buf, sizeof buf, p, limit, sizeof limit);
     pd_jobs_list l;
     pd_inv_err e = {0};
     pd_err rc = pd_jobs_list_get(app->inv, p, n, &l, &e);
@@ -57,9 +104,9 @@ static void jobs_list(pd_req *r)
 static void jobs_export(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
-    char buf[4096];
+    char buf[4096], limit[PD_IDENT_MAX_PRINTERS * 21];
     pd_inv_param p[PD_API_MAX_PARAMS];
-    size_t n = pd_api_query_params(r, buf, sizeof buf, p), len = 0;
+    size_t n = pd_api_query_params(r, buf, sizeof buf, p, limit, sizeof limit), len = 0;
     const char *fmt = pd_inv_param_get(p, n, "fmt");
     if (fmt && strcmp(fmt, "csv")) {
         pd_req_reply_field_error(r, "query", "fmt", "csv expected");
@@ -79,7 +126,7 @@ static void jobs_export(pd_req *r)
 static void jobs_get(pd_req *r)
 {
     int64_t id;
-    if (!path_id(r, &id))
+    if (!path_id(r, &id) || !job_visible(r, id))
         return;
     json_t *o = NULL;
     pd_inv_err e = {0};
@@ -92,7 +139,7 @@ static void jobs_patch(pd_req *r)
     pd_app *app = pd_req_app(r);
     int64_t id;
     json_t *body;
-    if (!path_id(r, &id) || !(body = pd_req_json(r)))
+    if (!path_id(r, &id) || !job_visible(r, id) || !(body = pd_req_json(r)))
         return;
     json_t *o = NULL;
     pd_inv_err e = {0};
@@ -106,6 +153,13 @@ static void jobs_create(pd_req *r)
     json_t *body = pd_req_json(r), *o = NULL;
     if (!body)
         return;
+    /* a user limited to some printers records prints on those only */
+    json_t *pid = json_object_get(body, "printer_id");
+    const pd_ident *who = pd_req_ident(r);
+    if (who->nprinters && !(json_is_integer(pid) && pd_auth_sees(who, json_integer_value(pid)))) {
+        pd_req_reply_field_error(r, "body", "printer_id", "one of your printers is required");
+        return;
+    }
     pd_inv_err e = {0};
     pd_err rc = pd_jobs_create(app->inv, app->bus, body, &o, &e);
     reply(r, rc, 201, o, &e);
@@ -116,7 +170,7 @@ static void jobs_end(pd_req *r)
     pd_app *app = pd_req_app(r);
     int64_t id;
     size_t len;
-    if (!path_id(r, &id))
+    if (!path_id(r, &id) || !job_visible(r, id))
         return;
     pd_req_body(r, &len);
     json_t *body = len ? pd_req_json(r) : NULL, *o = NULL;
@@ -131,7 +185,7 @@ static void jobs_end(pd_req *r)
 static void jobs_thumbnail(pd_req *r)
 {
     int64_t id;
-    if (!path_id(r, &id))
+    if (!path_id(r, &id) || !job_visible(r, id))
         return;
     unsigned char *png = NULL;
     size_t len = 0;

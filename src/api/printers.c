@@ -32,10 +32,17 @@ static pd_err rec_apply(pd_printer_rec *rec, json_t *body, char *err, size_t err
 
 static pd_app *app_of(pd_req *r) { return pd_req_app(r); }
 
+bool pd_api_printer_visible(pd_req *r, int64_t id)
+{
+    return pd_auth_sees(pd_req_ident(r), id);
+}
+
 pd_printer *pd_api_printer_of(pd_req *r)
 {
     const char *id = pd_req_param(r, "id");
     pd_printer *p = pd_fleet_find(app_of(r)->fleet, id);
+    if (p && !pd_api_printer_visible(r, pd_printer_id(p)))
+        p = NULL;
     if (!p)
         pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%.*s'", pd_jw_utf8_cut(id, 64), id);
     return p;
@@ -96,12 +103,15 @@ static void printers_create(pd_req *r)
 typedef struct list_ctx {
     char *out;    /* NULL while measuring */
     size_t len;
+    const pd_ident *who;
 } list_ctx;
 
 static void list_one(pd_printer *p, void *ud)
 {
     list_ctx *l = ud;
     size_t n;
+    if (!pd_auth_sees(l->who, pd_printer_id(p)))
+        return;
     const char *s = pd_printer_json_str(p, &n);
     if (l->out) {
         l->out[l->len] = l->len == 0 ? '[' : ',';
@@ -115,7 +125,7 @@ static void list_one(pd_printer *p, void *ud)
 static void printers_list(pd_req *r)
 {
     pd_fleet *fleet = app_of(r)->fleet;
-    list_ctx l = {0};
+    list_ctx l = {.who = pd_req_ident(r)};
     pd_fleet_foreach(fleet, list_one, &l);
     size_t total = l.len ? l.len + 1 : 2;
     l.out = pd_req_reply_alloc(r, total);
@@ -345,12 +355,12 @@ static void printers_test(pd_req *r)
 }
 
 const pd_route pd_api_printers_routes[] = {
-    {"POST", "/api/v1/printers/test", printers_test, 0},
+    {"POST", "/api/v1/printers/test", printers_test, PD_ROUTE_ADMIN},
     {"GET", "/api/v1/printers", printers_list, 0},
-    {"POST", "/api/v1/printers", printers_create, 0},
+    {"POST", "/api/v1/printers", printers_create, PD_ROUTE_ADMIN},
     {"GET", "/api/v1/printers/{id}", printers_get, 0},
-    {"PATCH", "/api/v1/printers/{id}", printers_update, 0},
-    {"DELETE", "/api/v1/printers/{id}", printers_delete, 0},
+    {"PATCH", "/api/v1/printers/{id}", printers_update, PD_ROUTE_ADMIN},
+    {"DELETE", "/api/v1/printers/{id}", printers_delete, PD_ROUTE_ADMIN},
     {"GET", "/api/v1/printers/{id}/raw", printers_raw, 0},
     {"POST", "/api/v1/printers/{id}/commands", printers_command, 0},
 };

@@ -147,7 +147,7 @@ static void field_values(pd_req *r)
 const pd_route pd_api_settings_routes[] = {
     {"GET", "/api/v1/setting", settings_list, PD_ROUTE_SPOOLMAN},
     {"GET", "/api/v1/setting/{key}", setting_get, PD_ROUTE_SPOOLMAN},
-    {"POST", "/api/v1/setting/{key}", setting_set, PD_ROUTE_SPOOLMAN},
+    {"POST", "/api/v1/setting/{key}", setting_set, PD_ROUTE_SPOOLMAN | PD_ROUTE_ADMIN},
     {"GET", "/api/v1/field/{entity}", fields_list, PD_ROUTE_SPOOLMAN},
     {"POST", "/api/v1/field/{entity}/{key}", field_put, PD_ROUTE_SPOOLMAN},
     {"DELETE", "/api/v1/field/{entity}/{key}", field_delete, PD_ROUTE_SPOOLMAN},

@@ -77,6 +77,6 @@ static void import_rows(pd_req *r)
 
 const pd_route pd_api_transfer_routes[] = {
     {"GET", "/api/v1/export/{what}", export_rows, PD_ROUTE_SPOOLMAN},
-    {"POST", "/api/v1/import", import_rows, 0},
+    {"POST", "/api/v1/import", import_rows, PD_ROUTE_ADMIN},
 };
 const size_t pd_api_transfer_nroutes = sizeof pd_api_transfer_routes / sizeof pd_api_transfer_routes[0];

@@ -10,9 +10,9 @@
 static void usage_list(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
-    char buf[4096], t[24];
+    char buf[4096], t[24], limit[PD_IDENT_MAX_PRINTERS * 21];
     pd_inv_param p[PD_API_MAX_PARAMS];
-    size_t n = pd_api_query_params(r, buf, sizeof buf, p);
+    size_t n = pd_api_query_params(r, buf, sizeof buf, p, limit, sizeof limit);
     pd_usage_list l;
     pd_inv_err e = {0};
     if (pd_usage_list_get(app->inv, p, n, &l, &e)) {
@@ -27,9 +27,9 @@ static void usage_list(pd_req *r)
 static void usage_export(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
-    char buf[4096];
+    char buf[4096], limit[PD_IDENT_MAX_PRINTERS * 21];
     pd_inv_param p[PD_API_MAX_PARAMS];
-    size_t n = pd_api_query_params(r, buf, sizeof buf, p), len = 0;
+    size_t n = pd_api_query_params(r, buf, sizeof buf, p, limit, sizeof limit), len = 0;
     const char *fmt = pd_inv_param_get(p, n, "fmt");
     if (fmt && strcmp(fmt, "csv")) {
         pd_req_reply_field_error(r, "query", "fmt", "csv expected");

@@ -36,6 +36,10 @@ typedef struct pd_config {
     bool auth_enabled;
     bool auth_allow_open_network; /* auth off on a listen address other than loopback */
     char trusted_networks[PD_CFG_STR]; /* CIDRs that reach Spoolman routes without a token */
+    int session_max_s;     /* a session ends this long after sign-in */
+    int session_idle_s;    /* ... or this long unused */
+    int login_attempts;    /* per client address and per account name, per login_window_s */
+    int login_window_s;
     /* [log] */
     char log_level[16];
     char log_format[16];   /* plain | json */

@@ -311,3 +311,30 @@ pd_err pd_access_list_check(pd_access_list kind, const char *list, char *err, si
     }
     return PD_OK;
 }
+
+const char *pd_access_cookie(const char *header, const char *name, char *out, size_t outlen)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = header; p && *p;) {
+        p += strspn(p, " \t;");
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > nlen && p[nlen] == '=' && !strncmp(p, name, nlen)) {
+            const char *v = p + nlen + 1;
+            size_t vlen = len - nlen - 1;
+            while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
+            if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+                v++;
+                vlen -= 2;
+            }
+            if (!vlen || vlen >= outlen)
+                return NULL;
+            memcpy(out, v, vlen);
+            out[vlen] = '\0';
+            return out;
+        }
+        p += len;
+    }
+    return NULL;
+}

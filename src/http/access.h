@@ -58,4 +58,8 @@ bool pd_access_origin_listed(const char *origin, const char *list);
  * (the request's scheme is unknown behind a TLS proxy). */
 bool pd_access_origin_same_host(const char *origin, const char *host);
 
+/* The value of cookie `name` in a Cookie header ("a=1; pd_session=xyz"), copied into out;
+ * NULL when absent, empty, or not shorter than outlen. A quoted value loses its quotes. */
+const char *pd_access_cookie(const char *header, const char *name, char *out, size_t outlen);
+
 #endif

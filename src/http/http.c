@@ -166,6 +166,7 @@ struct pd_req {
     char xhdr[HTTP_XHDR_MAX]; /* pd_req_add_header: "name:\0value\0" pairs, names lower case */
     size_t xhdr_len;
     pd_stream stream;
+    pd_ident ident;         /* who sent it: req_authorized */
     char strings[];         /* the path, then the parameter values */
 };
 
@@ -1008,35 +1009,166 @@ static void dispatch(pd_req *r)
                 r->method, r->path);
 }
 
-/* Whether the socket's peer is in a trusted network (the proxy's address, behind one). */
-static bool peer_trusted(pd_req *r)
+static bool peer_ip(pd_req *r, pd_access_ip *ip)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    pd_access_ip ip;
-    int fd = lws_get_socket_fd(lws_get_network_wsi(r->c->wsi));
-    return r->h->trusted.n && fd >= 0 && !getpeername(fd, (struct sockaddr *)&ss, &sl) &&
-           pd_access_ip_from_sockaddr((struct sockaddr *)&ss, &ip) &&
-           pd_access_nets_match(&r->h->trusted, &ip);
+    int fd = r->c ? lws_get_socket_fd(lws_get_network_wsi(r->c->wsi)) : -1;
+    return fd >= 0 && !getpeername(fd, (struct sockaddr *)&ss, &sl) &&
+           pd_access_ip_from_sockaddr((struct sockaddr *)&ss, ip);
 }
 
+/* Whether the socket's peer is in a trusted network (the proxy's address, behind one). */
+static bool peer_trusted(pd_req *r)
+{
+    pd_access_ip ip;
+    return r->h->trusted.n && peer_ip(r, &ip) && pd_access_nets_match(&r->h->trusted, &ip);
+}
+
+const char *pd_req_peer(pd_req *r, char *buf, size_t buflen)
+{
+    pd_access_ip ip;
+    static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (!buflen)
+        return buf;
+    buf[0] = '\0';
+    if (!peer_ip(r, &ip))
+        return buf;
+    bool mapped = !memcmp(ip.b, v4, sizeof v4);
+    if (!inet_ntop(mapped ? AF_INET : AF_INET6, mapped ? ip.b + 12 : ip.b, buf, (socklen_t)buflen))
+        buf[0] = '\0';
+    return buf;
+}
+
+const pd_ident *pd_req_ident(pd_req *r) { return &r->ident; }
+
+bool pd_req_secure(pd_req *r)
+{
+    char proto[16];
+    if (r->c && lws_is_ssl(lws_get_network_wsi(r->c->wsi)))
+        return true;
+    return pd_req_header(r, "x-forwarded-proto", proto, sizeof proto) &&
+           !strncasecmp(proto, "https", 5) && peer_trusted(r);
+}
+
+const char *pd_req_cookie(pd_req *r, const char *name, char *buf, size_t buflen)
+{
+    char hdr[HTTP_HDR_MAX];
+    const char *h = pd_req_header(r, "cookie", hdr, sizeof hdr);
+    return h ? pd_access_cookie(h, name, buf, buflen) : NULL;
+}
+
+static bool is_write(const char *method)
+{
+    return !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH") ||
+           !strcmp(method, "DELETE");
+}
+
+/* Constant time: the CSRF token is a secret the page proves it has read. */
+static bool secret_equal(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    if (!n || n != strlen(b))
+        return false;
+    unsigned char d = 0;
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+/* Whether the request's Origin, if any, is this host (not merely a listed CORS origin). */
+static bool origin_same_site(pd_req *r)
+{
+    char origin[HTTP_NAME_MAX], host[HTTP_NAME_MAX], fwd[HTTP_NAME_MAX];
+    const char *ov = pd_req_header(r, "origin", origin, sizeof origin);
+    if (!ov)
+        return true;
+    const char *hv = pd_req_header(r, "host", host, sizeof host);
+    const char *fh = pd_req_header(r, "x-forwarded-host", fwd, sizeof fwd);
+    if (fh)
+        fwd[strcspn(fwd, ", ")] = '\0';
+    return (hv && pd_access_origin_same_host(ov, hv)) || (fh && pd_access_origin_same_host(ov, fh));
+}
+
+/* The least role the route needs (http.h: PD_ROUTE_VIEWER, PD_ROUTE_ADMIN). */
+static pd_role route_role(const pd_req *r)
+{
+    unsigned flags = r->match.route->flags;
+    if (flags & PD_ROUTE_ADMIN)
+        return PD_ROLE_ADMIN;
+    if (flags & PD_ROUTE_VIEWER)
+        return PD_ROLE_VIEWER;
+    return is_write(r->method) ? PD_ROLE_OPERATOR : PD_ROLE_VIEWER;
+}
+
+static const char *const role_names[] = {"nobody", "viewer", "operator", "admin"};
+
+/* Who sent the request (r->ident), and whether that is enough for the route: OK, or the
+ * error replied (401 without valid credentials, 403 for a role too low or a cookie on a write
+ * that does not prove it comes from our page). */
 static bool req_authorized(pd_req *r)
 {
     const pd_http_opts *o = &r->h->opts;
     unsigned flags = r->match.route->flags;
-    if (!o->auth_enabled || (flags & PD_ROUTE_OPEN) || strncmp(r->path, "/api/v1", 7) ||
-        (r->path[7] && r->path[7] != '/'))
+    memset(&r->ident, 0, offsetof(pd_ident, printers));
+    if (!o->auth_enabled) {
+        r->ident.kind = PD_IDENT_OPEN;
+        r->ident.role = PD_ROLE_ADMIN;
         return true;
-    if ((flags & PD_ROUTE_SPOOLMAN) && peer_trusted(r))
-        return true;
-    char buf[HTTP_TOKEN_MAX];
+    }
+    bool api = !strncmp(r->path, "/api/v1", 7) && (!r->path[7] || r->path[7] == '/');
+    if (!api)
+        return true;  /* the dashboard's files: the page itself asks who is there */
+    char buf[HTTP_TOKEN_MAX], cookie[HTTP_TOKEN_MAX];
     const char *tok = NULL;
     if (pd_req_header(r, "authorization", buf, sizeof buf) && !strncasecmp(buf, "bearer ", 7)) {
         tok = buf + 7 + strspn(buf + 7, " \t");
     } else {
         tok = pd_req_header(r, "x-api-key", buf, sizeof buf);
     }
-    return tok && *tok && o->token_check && o->token_check(tok, o->token_ud);
+    if (tok && !*tok)
+        tok = NULL;
+    const char *sess = tok ? NULL : pd_req_cookie(r, PD_HTTP_SESSION_COOKIE, cookie, sizeof cookie);
+    bool known = (tok || sess) && o->ident && o->ident(tok, sess, &r->ident, o->ident_ud) == PD_OK;
+    if (!known)
+        memset(&r->ident, 0, offsetof(pd_ident, printers));
+    if (flags & PD_ROUTE_OPEN)
+        return true;
+    if (!known && (flags & PD_ROUTE_SPOOLMAN) && peer_trusted(r)) {
+        /* Spoolman has no accounts: its clients on a trusted network may do what it allows */
+        r->ident.kind = PD_IDENT_TRUSTED;
+        r->ident.role = PD_ROLE_ADMIN;
+        return true;
+    }
+    if (!known) {
+        pd_req_reply_error(r, PD_ERR_AUTH, sess && !tok
+                           ? "the session has expired or was ended: sign in again"
+                           : "a valid token is required (Authorization: Bearer <token> or "
+                             "X-Api-Key: <token>), or a session: sign in");
+        return false;
+    }
+    if (r->ident.kind == PD_IDENT_SESSION && (r->stream.ws || is_write(r->method))) {
+        /* a cookie goes with every request the browser makes, whoever's page asks it to: a
+         * write with one must come from our own page (same origin, and the CSRF token only
+         * our page can read), even from an origin cors_origins lists */
+        char csrf[64];
+        bool ok = origin_same_site(r) &&
+                  (r->stream.ws || (pd_req_header(r, "x-csrf-token", csrf, sizeof csrf) &&
+                                    secret_equal(csrf, r->ident.csrf)));
+        if (!ok) {
+            pd_req_reply_error(r, PD_ERR_FORBIDDEN, "Request refused: a write with a session "
+                               "cookie must come from this site's own page (X-CSRF-Token)");
+            return false;
+        }
+    }
+    pd_role need = route_role(r);
+    if (r->ident.role < need) {
+        pd_req_reply_error(r, PD_ERR_FORBIDDEN, "this needs the %s role; %s has the %s role",
+                           role_names[need], r->ident.name[0] ? r->ident.name : "this token",
+                           role_names[r->ident.role]);
+        return false;
+    }
+    return true;
 }
 
 /* A header lws keeps in a token slot; NULL when absent, and *over when present but longer than
@@ -1341,12 +1473,7 @@ static bool req_admit(pd_req *r, const char *route_method)
                            pd_jw_utf8_cut(r->path, 48), r->path, r->match.allow);
         return false;
     }
-    if (!req_authorized(r)) {
-        pd_req_reply_error(r, PD_ERR_AUTH, "a valid token is required (Authorization: Bearer "
-                                           "<token> or X-Api-Key: <token>)");
-        return false;
-    }
-    return true;
+    return req_authorized(r);
 }
 
 static int on_request(conn *c)

@@ -27,7 +27,42 @@ enum {
     /* an upload: the body goes to an unlinked temporary file in upload_dir, up to max_upload
      * bytes, instead of memory; the handler takes it with pd_req_body_file */
     PD_ROUTE_UPLOAD = 1u << 2,
+    /* The least role a route needs, when it is not the method's: reads (GET, HEAD, WS,
+     * FILES) need a viewer, writes an operator. VIEWER lets a viewer write (its own password,
+     * an analysis that changes nothing); ADMIN reserves a route to admins (users, tokens,
+     * settings, printers). */
+    PD_ROUTE_VIEWER = 1u << 3,
+    PD_ROUTE_ADMIN = 1u << 4,
 };
+
+/* Roles, least to most: each can do what the one before it can (docs/accounts.md). */
+typedef enum pd_role { PD_ROLE_NONE = 0, PD_ROLE_VIEWER, PD_ROLE_OPERATOR, PD_ROLE_ADMIN } pd_role;
+
+/* Who sent a request, as the ident hook and the access rules decided it. */
+typedef enum pd_ident_kind {
+    PD_IDENT_NONE = 0,  /* nobody (an open route without credentials) */
+    PD_IDENT_OPEN,      /* auth.enabled = false: everyone is an admin */
+    PD_IDENT_TRUSTED,   /* a trusted network on a Spoolman route, without credentials */
+    PD_IDENT_TOKEN,     /* an API token (Authorization: Bearer, X-Api-Key) */
+    PD_IDENT_SESSION,   /* a session cookie (a user's, or one a token was exchanged for) */
+} pd_ident_kind;
+
+/* The session cookie's name (HttpOnly, SameSite=Strict; Secure over TLS). */
+#define PD_HTTP_SESSION_COOKIE "pd_session"
+
+#define PD_IDENT_MAX_PRINTERS 256
+typedef struct pd_ident {
+    pd_ident_kind kind;
+    pd_role role;
+    int64_t user_id;      /* the user of a session; 0 for a token's */
+    int64_t token_id;     /* the token (or the token a session came from); 0 = PRINTDECK_TOKEN */
+    int64_t session_id;
+    char name[80];        /* the user's or the token's name (at most 64 bytes) */
+    /* a session's CSRF token: a write with the cookie must carry it in X-CSRF-Token */
+    char csrf[48];
+    size_t nprinters;     /* the printers it may see and control; 0 = every printer */
+    int64_t printers[PD_IDENT_MAX_PRINTERS];
+} pd_ident;
 
 /* A file of a site built into the binary (tools/webgen makes the table from the web build),
  * with its gzip and brotli variants made at build time (NULL where they would not be smaller). */
@@ -60,8 +95,10 @@ typedef struct pd_route {
     unsigned flags;
 } pd_route;
 
-/* Decides whether a bearer/API-key token is valid (hook into the store); NULL = none valid. */
-typedef bool (*pd_token_check_fn)(const char *token, void *ud);
+/* Who the credentials of a request are (hook into the store): token is the bearer or API-key
+ * token, session the session cookie's value, either NULL when absent (a token wins over a
+ * cookie). Fills out and returns OK, or AUTH when they are not valid (expired, revoked). */
+typedef pd_err (*pd_ident_fn)(const char *token, const char *session, pd_ident *out, void *ud);
 
 /* Who may do what beyond the token (docs/http.md, "Access rules"). The strings are lists
  * separated by commas and/or spaces; NULL or "" is an empty list. */
@@ -86,8 +123,8 @@ typedef struct pd_http_opts {
     int idle_timeout_s;
     bool auth_enabled;
     bool allow_open_network;   /* without auth, a listen address other than loopback too */
-    pd_token_check_fn token_check;
-    void *token_ud;
+    pd_ident_fn ident;
+    void *ident_ud;
     void *app;                 /* handed to handlers via pd_req_app() */
     pd_http_access access;
 } pd_http_opts;
@@ -124,6 +161,18 @@ const char *pd_req_query(pd_req *r, const char *name, char *buf, size_t buflen);
 size_t pd_req_query_all(pd_req *r, char *buf, size_t buflen, const char **names,
                         const char **values, size_t max);
 const char *pd_req_header(pd_req *r, const char *name, char *buf, size_t buflen); /* any case */
+/* Who sent the request: set before the handler runs (kind NONE on an open route without
+ * valid credentials). */
+const pd_ident *pd_req_ident(pd_req *r);
+/* Whether the request reached us over TLS, or through a proxy in trusted_networks that says
+ * so (X-Forwarded-Proto: https): a session cookie is then marked Secure. */
+bool pd_req_secure(pd_req *r);
+/* The client's address as text ("192.168.1.7", "2001:db8::1"); "" when unknown. Behind a
+ * proxy it is the proxy's. */
+const char *pd_req_peer(pd_req *r, char *buf, size_t buflen);
+/* The value of one cookie of the request (RFC 6265 cookie-string), NULL when absent or longer
+ * than buflen. */
+const char *pd_req_cookie(pd_req *r, const char *name, char *buf, size_t buflen);
 /* Raw body (NUL-terminated, may be empty) and its parsed JSON. pd_req_json replies 400 with
  * a message naming the problem and returns NULL when the body is not a JSON object. */
 const char *pd_req_body(pd_req *r, size_t *len);

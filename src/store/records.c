@@ -1,4 +1,5 @@
-/* printdeck's own records: printers and API tokens, in the SQL both backends share. */
+/* printdeck's own records: printers, in the SQL both backends share (tokens, sessions and
+ * accounts: api/auth.c and api/accounts.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,32 +110,4 @@ pd_err pd_db_printer_delete(pd_db *db, int64_t id)
     pd_sqlv a[] = {PD_SQL_I(id)};
     pd_err rc = pd_db_run(db, "DELETE FROM printer WHERE id = ?", a, 1, &n);
     return changed_one(rc, n);
-}
-
-pd_err pd_db_token_insert(pd_db *db, const char *name, const char *hash_hex)
-{
-    pd_sqlv a[] = {PD_SQL_S(name), PD_SQL_S(hash_hex), PD_SQL_I((int64_t)time(NULL))};
-    return pd_db_run(db, "INSERT INTO api_token (name, hash, created_at) VALUES (?, ?, ?)", a, 3, NULL);
-}
-
-typedef struct name_out {
-    char *name;
-    size_t len;
-    bool found;
-} name_out;
-
-static pd_err token_row(const pd_row *row, void *ud)
-{
-    name_out *o = ud;
-    copy_text(row, 0, o->name, o->len);
-    o->found = true;
-    return PD_OK;
-}
-
-pd_err pd_db_token_find(pd_db *db, const char *hash_hex, char *name, size_t namelen)
-{
-    name_out o = {name, namelen, false};
-    pd_sqlv a[] = {PD_SQL_S(hash_hex)};
-    pd_err rc = pd_db_query(db, "SELECT name FROM api_token WHERE hash = ?", a, 1, token_row, &o);
-    return rc ? rc : o.found ? PD_OK : PD_ERR_NOTFOUND;
 }

@@ -278,6 +278,37 @@ static const char *const migrations[] = {
     "ALTER TABLE slot_history ADD COLUMN material TEXT;"
     "ALTER TABLE slot_history ADD COLUMN color TEXT;"
     "ALTER TABLE slot_history ADD COLUMN tray_uuid TEXT;",
+
+    /* 9: accounts (docs/accounts.md): users with an argon2id password hash, a role and the
+     * printers they are limited to ("1,5,7"; "" = every printer); sessions and tokens stored
+     * as the SHA-256 of their secret; tokens get a role (those made before: admin). A session
+     * belongs to a user or a token; one with neither was exchanged for PRINTDECK_TOKEN and
+     * keeps its role itself */
+    "CREATE TABLE account ("
+    "  id @ID@,"
+    "  name TEXT NOT NULL,"
+    "  password TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  printers TEXT NOT NULL DEFAULT '',"
+    "  created_at @INT@ NOT NULL,"
+    "  password_at @INT@ NOT NULL,"
+    "  last_login_at @INT@);"
+    "CREATE UNIQUE INDEX account_name ON account(lower(name));"
+    "ALTER TABLE api_token ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';"
+    "ALTER TABLE api_token ADD COLUMN hint TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE api_token ADD COLUMN last_used_at @INT@;"
+    "CREATE TABLE session ("
+    "  id @ID@,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  user_id @INT@ REFERENCES account(id) ON DELETE CASCADE,"
+    "  token_id @INT@ REFERENCES api_token(id) ON DELETE CASCADE,"
+    "  role TEXT NOT NULL DEFAULT '',"
+    "  csrf TEXT NOT NULL,"
+    "  created_at @INT@ NOT NULL,"
+    "  seen_at @INT@ NOT NULL,"
+    "  expires_at @INT@ NOT NULL);"
+    "CREATE INDEX session_by_user ON session(user_id);"
+    "CREATE INDEX session_by_token ON session(token_id);",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

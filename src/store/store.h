@@ -135,8 +135,5 @@ pd_err pd_db_printer_list(pd_db *db, pd_printer_rec **out, size_t *n); /* *out m
 pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec);           /* sets id, created_at */
 pd_err pd_db_printer_update(pd_db *db, const pd_printer_rec *rec);
 pd_err pd_db_printer_delete(pd_db *db, int64_t id);
-/* API tokens: only the SHA-256 hex of a token is stored. */
-pd_err pd_db_token_insert(pd_db *db, const char *name, const char *hash_hex);
-pd_err pd_db_token_find(pd_db *db, const char *hash_hex, char *name, size_t namelen);
 
 #endif

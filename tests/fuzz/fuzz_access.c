@@ -1,6 +1,7 @@
 /* libFuzzer target for the access rules (src/http/access.c), which read Host, Origin and
- * X-Forwarded-Host from any client and lists from the configuration. The input is split at
- * newlines into: a CIDR list, a header value, a list of hosts or origins, a Host value. */
+ * X-Forwarded-Host and Cookie from any client and lists from the configuration. The input is
+ * split at newlines into: a CIDR list, a header value, a list of hosts or origins, a Host value;
+ * the header value is also read as a Cookie header, the Host value as a cookie name. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,6 +41,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pd_access_origin_same_host(part[1], part[3]);
     pd_access_list_check(PD_ACCESS_ORIGINS, part[2], err, sizeof err);
     pd_access_list_check(PD_ACCESS_HOSTS, part[2], err, sizeof err);
+    char cookie[64];
+    const char *cv = pd_access_cookie(part[1], part[3], cookie, sizeof cookie);
+    if (cv && strlen(cv) >= sizeof cookie)
+        abort();
     free(buf);
     return 0;
 }

@@ -264,6 +264,8 @@ static const pd_route routes[] = {
     {"GET", "/api/v1/items/{id}/sub/{name}", h_item, 0},
     {"POST", "/api/v1/items", h_create, 0},
     {"PATCH", "/api/v1/items/{id}", h_create, 0},
+    {"POST", "/api/v1/admin", h_create, PD_ROUTE_ADMIN},
+    {"POST", "/api/v1/mine", h_create, PD_ROUTE_VIEWER},
     {"GET", "/api/v1/open", h_hello, PD_ROUTE_OPEN},
     {"GET", "/api/v1/big", h_big, 0},
     {"GET", "/api/v1/echo", h_echo, 0},
@@ -278,10 +280,24 @@ static const pd_route routes[] = {
     {"WS", "/wsonly", h_ws, 0},
 };
 
-static bool token_ok(const char *tok, void *ud)
+/* TOKEN is an admin, "viewer-token" a viewer; cookie "sess" is an operator's session whose
+ * CSRF token is "c5rf" */
+static pd_err ident_of(const char *tok, const char *sess, pd_ident *out, void *ud)
 {
     (void)ud;
-    return !strcmp(tok, TOKEN);
+    if (tok && (!strcmp(tok, TOKEN) || !strcmp(tok, "viewer-token"))) {
+        out->kind = PD_IDENT_TOKEN;
+        out->role = strcmp(tok, TOKEN) ? PD_ROLE_VIEWER : PD_ROLE_ADMIN;
+        return PD_OK;
+    }
+    if (!tok && sess && !strcmp(sess, "sess")) {
+        out->kind = PD_IDENT_SESSION;
+        out->role = PD_ROLE_OPERATOR;
+        strcpy(out->name, "ada");
+        strcpy(out->csrf, "c5rf");
+        return PD_OK;
+    }
+    return PD_ERR_AUTH;
 }
 
 /* --- client ----------------------------------------------------------------------------- */
@@ -606,7 +622,7 @@ static int start_server(const char *listen, bool auth)
 {
     char err[256];
     pd_http_opts o = {.listen = listen, .max_body = MAX_BODY, .sse_backlog = BACKLOG,
-                      .max_clients = MAX_CLIENTS, .auth_enabled = auth, .token_check = token_ok,
+                      .max_clients = MAX_CLIENTS, .auth_enabled = auth, .ident = ident_of,
                       .access = rules};
     if (pd_http_start(&loop, &o, &srv, err, sizeof err))
         return -1;
@@ -756,6 +772,47 @@ static void test_auth(void **state)
 
     request1("GET", "/api/v1/open", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
+    free(r.body);
+
+    /* roles: reads need a viewer, writes an operator, flagged routes say otherwise */
+    const char *viewer = "Authorization: Bearer viewer-token\r\n";
+    request1("GET", "/api/v1/items/1", viewer, NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    request1("POST", "/api/v1/items", viewer, "{}", &r);
+    assert_error(&r, 403, "forbidden");
+    assert_non_null(strstr(r.body, "operator"));
+    free(r.body);
+    request1("POST", "/api/v1/mine", viewer, "{}", &r);
+    assert_int_equal(r.status, 201);
+    free(r.body);
+    request1("POST", "/api/v1/admin", "Cookie: pd_session=sess\r\nX-CSRF-Token: c5rf\r\n", "{}", &r);
+    assert_error(&r, 403, "forbidden");
+    free(r.body);
+    request1("POST", "/api/v1/admin", "Authorization: Bearer " TOKEN "\r\n", "{}", &r);
+    assert_int_equal(r.status, 201);
+    free(r.body);
+
+    /* a session cookie reads; it writes only with the CSRF token, from this site's origin */
+    request1("GET", "/api/v1/items/1", "Cookie: a=1; pd_session=sess\r\n", NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    request1("GET", "/api/v1/items/1", "Cookie: pd_session=gone\r\n", NULL, &r);
+    assert_error(&r, 401, "unauthorized");
+    assert_non_null(strstr(r.body, "sign in again"));
+    free(r.body);
+    request1("POST", "/api/v1/items", "Cookie: pd_session=sess\r\n", "{}", &r);
+    assert_error(&r, 403, "forbidden");
+    free(r.body);
+    request1("POST", "/api/v1/items", "Cookie: pd_session=sess\r\nX-CSRF-Token: nope\r\n", "{}", &r);
+    assert_error(&r, 403, "forbidden");
+    free(r.body);
+    request1("POST", "/api/v1/items", "Cookie: pd_session=sess\r\nX-CSRF-Token: c5rf\r\n", "{}", &r);
+    assert_int_equal(r.status, 201);
+    free(r.body);
+    request1("POST", "/api/v1/items", "Cookie: pd_session=sess\r\nX-CSRF-Token: c5rf\r\n"
+             "Origin: http://localhost\r\n", "{}", &r);
+    assert_int_equal(r.status, 201);
     free(r.body);
 
     /* auth is disabled server-wide */
@@ -1465,6 +1522,15 @@ static void test_access_origins(void **state)
     assert_int_equal(pd_access_list_check(PD_ACCESS_HOSTS, "ok.lan [bad", err, sizeof err),
                      PD_ERR_INVAL);
     assert_non_null(strstr(err, "'[bad'"));
+
+    /* cookies (RFC 6265 cookie-string) */
+    char c[16];
+    assert_string_equal(pd_access_cookie("a=1; pd_session=xyz", "pd_session", c, sizeof c), "xyz");
+    assert_string_equal(pd_access_cookie("pd_session=\"q\" ;b=2", "pd_session", c, sizeof c), "q");
+    assert_null(pd_access_cookie("xpd_session=1", "pd_session", c, sizeof c));
+    assert_null(pd_access_cookie("pd_session=", "pd_session", c, sizeof c));
+    assert_null(pd_access_cookie("pd_session=0123456789abcdef", "pd_session", c, sizeof c));
+    assert_null(pd_access_cookie("", "pd_session", c, sizeof c));
 }
 
 /* --- access rules on the server ------------------------------------------------------------ */

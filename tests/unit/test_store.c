@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "api/auth.h"
 #include "store/store.h"
 #include "testdb.h"
 
@@ -113,11 +114,49 @@ static void printers_crud(void **state)
     b.id = 999;
     assert_int_equal(pd_db_printer_update(db, &b), PD_ERR_NOTFOUND);
 
-    char name[64];
-    assert_int_equal(pd_db_token_insert(db, "ci", "abcd"), PD_OK);
-    assert_int_equal(pd_db_token_find(db, "abcd", name, sizeof name), PD_OK);
-    assert_string_equal(name, "ci");
-    assert_int_equal(pd_db_token_find(db, "ffff", name, sizeof name), PD_ERR_NOTFOUND);
+    /* tokens and sessions (api/auth.c): found by their hash, with a role and printer limits */
+    pd_auth auth = {.session_idle_s = 3600};
+    assert_int_equal(pd_auth_init(&auth, db, NULL), PD_OK);
+    char tok[PD_AUTH_SECRET_LEN], cookie[PD_AUTH_SECRET_LEN], csrf[PD_AUTH_SECRET_LEN];
+    int64_t tid = 0;
+    assert_int_equal(pd_auth_token_create(&auth, "ci", PD_ROLE_VIEWER, tok, sizeof tok, &tid), PD_OK);
+    pd_ident id;
+    assert_int_equal(pd_auth_ident(tok, NULL, &id, &auth), PD_OK);
+    assert_int_equal(id.kind, PD_IDENT_TOKEN);
+    assert_int_equal(id.role, PD_ROLE_VIEWER);
+    assert_int_equal(id.token_id, tid);
+    assert_string_equal(id.name, "ci");
+    assert_int_equal(pd_auth_ident("pdk_wrong", NULL, &id, &auth), PD_ERR_AUTH);
+    assert_int_equal(pd_auth_session_create(&auth, &(pd_ident){.token_id = tid}, cookie, csrf), PD_OK);
+    assert_int_equal(pd_auth_ident(NULL, cookie, &id, &auth), PD_OK);
+    assert_int_equal(id.kind, PD_IDENT_SESSION);
+    assert_int_equal(id.role, PD_ROLE_VIEWER);
+    assert_string_equal(id.csrf, csrf);
+    pd_sqlv acc[] = {PD_SQL_S("Ada"), PD_SQL_S("x"), PD_SQL_S("operator"), PD_SQL_S("3,9")};
+    int64_t uid = 0;
+    assert_int_equal(pd_db_insert(db, "INSERT INTO account (name, password, role, printers, "
+                                      "created_at, password_at) VALUES (?, ?, ?, ?, 0, 0) "
+                                      "RETURNING id", acc, 4, &uid), PD_OK);
+    assert_int_equal(pd_db_insert(db, "INSERT INTO account (name, password, role, created_at, "
+                                      "password_at) VALUES ('ADA', 'x', 'viewer', 0, 0) "
+                                      "RETURNING id", NULL, 0, &(int64_t){0}), PD_ERR_EXISTS);
+    char ucookie[PD_AUTH_SECRET_LEN];
+    assert_int_equal(pd_auth_session_create(&auth, &(pd_ident){.user_id = uid}, ucookie, csrf), PD_OK);
+    assert_int_equal(pd_auth_ident(NULL, ucookie, &id, &auth), PD_OK);
+    assert_int_equal(id.user_id, uid);
+    assert_int_equal(id.role, PD_ROLE_OPERATOR);
+    assert_int_equal(id.nprinters, 2);
+    assert_int_equal(id.printers[1], 9);
+    /* idle past session_idle_s: gone */
+    assert_int_equal(pd_db_exec(db, "UPDATE session SET seen_at = seen_at - 7200"), PD_OK);
+    assert_int_equal(pd_auth_ident(NULL, ucookie, &id, &auth), PD_ERR_AUTH);
+    assert_int_equal(pd_auth_ident(NULL, cookie, &id, &auth), PD_ERR_AUTH);
+    assert_int_equal(pd_auth_session_create(&auth, &(pd_ident){.token_id = tid}, cookie, csrf), PD_OK);
+    /* revoking a token ends the sessions exchanged for it */
+    assert_int_equal(pd_auth_token_revoke(&auth, tid), PD_OK);
+    assert_int_equal(pd_auth_ident(tok, NULL, &id, &auth), PD_ERR_AUTH);
+    assert_int_equal(pd_auth_ident(NULL, cookie, &id, &auth), PD_ERR_AUTH);
+    assert_int_equal(pd_auth_token_revoke(&auth, tid), PD_ERR_NOTFOUND);
 
     /* reopening keeps the data and does not migrate again */
     reopen(fx);

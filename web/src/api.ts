@@ -1,36 +1,16 @@
-// Every request of the dashboard: the token, and errors turned into words and field messages.
+// Every request of the dashboard: the session's CSRF token, and errors turned into words and
+// field messages.
 // The two error shapes of docs/api.md are read here: printdeck's {"error":{code,message,field}}
 // and Spoolman's {"message"} / {"detail":[{loc,msg}]} on the inventory routes.
 
-const TOKEN_KEY = 'printdeck.token';
+let csrf: string | null = null;
+let onLost: () => void = () => {};
 
-let token: string | null = null;
-
-/** Takes ?token=… from the address once (a wall display's bookmark), keeps it in localStorage
- * and removes it from the address bar, so it is not left in the history or a screenshot. */
-export function initToken(loc: Location = location, store: Storage = localStorage): string | null {
-  const params = new URLSearchParams(loc.search);
-  const fromUrl = params.get('token');
-  if (fromUrl) {
-    store.setItem(TOKEN_KEY, fromUrl);
-    params.delete('token');
-    const q = params.toString();
-    history.replaceState(null, '', loc.pathname + (q ? `?${q}` : '') + loc.hash);
-  }
-  token = store.getItem(TOKEN_KEY);
-  return token;
-}
-
-export function setToken(t: string | null, store: Storage = localStorage) {
-  token = t;
-  if (t) store.setItem(TOKEN_KEY, t);
-  else store.removeItem(TOKEN_KEY);
-}
-
-export const getToken = () => token;
-
-export function authHeaders(): Record<string, string> {
-  return token ? { Authorization: `Bearer ${token}` } : {};
+/** The session's CSRF token, sent with every write (the server refuses a cookie without it),
+ * and what to do when a request finds the session gone (auth.ts). */
+export function setAuthHooks(token: string | null, lost: () => void) {
+  csrf = token;
+  onLost = lost;
 }
 
 export class ApiError extends Error {
@@ -82,7 +62,7 @@ function codeOf(status: number) {
 
 function statusText(status: number) {
   if (status === 0) return 'printdeck cannot be reached';
-  if (status === 401) return 'a valid token is needed';
+  if (status === 401) return 'sign in first';
   if (status === 403) return 'not allowed';
   if (status === 404) return 'not found';
   if (status >= 500) return `the server failed (${status})`;
@@ -99,7 +79,7 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   try {
     res = await fetch(path, {
       method,
-      headers: { ...authHeaders(), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      headers: { ...(method !== 'GET' && csrf ? { 'X-CSRF-Token': csrf } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
   } catch {
@@ -111,6 +91,10 @@ export async function request<T>(method: string, path: string, body?: unknown): 
     parsed = text ? JSON.parse(text) : null;
   } catch {
     parsed = null;
+  }
+  if (res.status === 401 && !path.startsWith('/api/v1/login') && !path.startsWith('/api/v1/me')) {
+    onLost();
+    throw new ApiError(401, 'unauthorized', 'Not sent: your session has ended. Sign in again, then send it again.');
   }
   if (!res.ok) throw parseError(res.status, parsed);
   const total = res.headers.get('X-Total-Count');

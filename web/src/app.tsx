@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { getToken, setToken } from './api';
+import { sessionLost, useAuth } from './auth';
 import { startLive, useStatus } from './live';
 import { InventoryPage } from './pages/inventory';
 import { PrinterDetail } from './pages/detail';
@@ -7,7 +7,10 @@ import { JobDetail, JobsPage } from './pages/jobs';
 import { PrintersPage } from './pages/printers';
 import { SettingsPage } from './pages/settings';
 import { onLinkClick, parseRoute, usePath } from './router';
-import { Empty } from './components/ui';
+import { Empty, Loading } from './components/ui';
+import { SetupPage, SignInAgain, SignInPage, UserMenu } from './pages/account';
+import { TokensPage } from './pages/tokens';
+import { UsersPage } from './pages/users';
 import { timeAgo } from './format';
 
 const NAV = [
@@ -55,7 +58,7 @@ function LiveBadge() {
     return () => clearInterval(t);
   }, [status]);
   const text =
-    status === 'live' ? 'Live' : status === 'connecting' ? 'Connecting…' : status === 'unauthorized' ? 'Token needed' : `Offline · retry in ${Math.max(0, Math.ceil((retryAt - Date.now()) / 1000))} s`;
+    status === 'live' ? 'Live' : status === 'connecting' ? 'Connecting…' : status === 'unauthorized' ? 'Signed out' : `Offline · retry in ${Math.max(0, Math.ceil((retryAt - Date.now()) / 1000))} s`;
   return (
     <>
       <span class={`live live-${status}`} role="status" aria-live="polite">
@@ -71,60 +74,36 @@ function LiveBadge() {
   );
 }
 
-function TokenGate(props: { onToken: () => void }) {
-  const [v, setV] = useState('');
-  return (
-    <Empty title="printdeck needs an API token">
-      <p>
-        Open the dashboard with <code>/?token=…</code> (the token <code>make run</code> prints), or create one with{' '}
-        <code>printdeck token create NAME</code> and paste it here.
-      </p>
-      <form
-        class="token-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          if (v.trim()) {
-            setToken(v.trim());
-            props.onToken();
-          }
-        }}
-      >
-        <label for="token">API token</label>
-        <input id="token" type="password" autocomplete="off" value={v} onInput={(e) => setV((e.target as HTMLInputElement).value)} />
-        <button class="btn primary" type="submit">
-          Open
-        </button>
-      </form>
-    </Empty>
-  );
-}
-
 export function App() {
   const path = usePath();
   const route = parseRoute(path);
   const { status, stale } = useStatus();
-  const [, setGen] = useState(0);
+  const auth = useAuth();
+  const signedIn = auth.phase === 'in' || auth.phase === 'expired';
+  // the stream follows the session: one that ended stops it, a new one (re)starts it
+  useEffect(() => {
+    if (auth.phase === 'in') startLive();
+  }, [auth.phase]);
+  useEffect(() => {
+    if (status === 'unauthorized') sessionLost();
+  }, [status]);
   useEffect(() => {
     const main = document.getElementById('main');
     main?.focus({ preventScroll: true });
     scrollTo(0, 0);
   }, [path]);
   let page;
-  if (status === 'unauthorized' || (!getToken() && status !== 'live'))
-    page = (
-      <TokenGate
-        onToken={() => {
-          startLive();
-          setGen((n) => n + 1);
-        }}
-      />
-    );
+  if (auth.phase === 'loading') page = <Loading />;
+  else if (auth.phase === 'setup') page = <SetupPage />;
+  else if (auth.phase === 'signin') page = <SignInPage error={auth.error} />;
   else if (route.name === 'printers') page = <PrintersPage />;
   else if (route.name === 'printer') page = <PrinterDetail id={route.id} />;
   else if (route.name === 'inventory') page = <InventoryPage />;
   else if (route.name === 'jobs') page = <JobsPage />;
   else if (route.name === 'job') page = <JobDetail id={route.id} />;
   else if (route.name === 'settings') page = <SettingsPage />;
+  else if (route.name === 'users') page = <UsersPage />;
+  else if (route.name === 'tokens') page = <TokensPage />;
   else if (route.name === 'placeholder')
     page = (
       <Empty title={route.title}>
@@ -149,10 +128,12 @@ export function App() {
           <img src="/icon.svg" alt="" width="28" height="28" />
           <span>printdeck</span>
         </a>
-        <LiveBadge />
+        {signedIn && <LiveBadge />}
         <ThemeSwitch />
+        <UserMenu />
       </header>
-      <nav class="nav" aria-label="Main">
+      {auth.phase === 'expired' && <SignInAgain me={auth.me} />}
+      <nav class="nav" aria-label="Main" hidden={!signedIn}>
         <ul>
           {NAV.map((n) => (
             <li key={n.href}>

@@ -1,6 +1,6 @@
 // The one store and its stream for the whole app.
 import { useEffect, useState } from 'preact/hooks';
-import { api, authHeaders } from './api';
+import { api } from './api';
 import { openStream } from './sse';
 import { Store } from './store';
 import type { Printer, Slot } from './types';
@@ -25,7 +25,7 @@ export function startLive() {
   store.loadSnapshot();
   stop = openStream({
     url: '/api/v1/events',
-    headers: authHeaders,
+    headers: () => ({}), // the session cookie goes by itself
     onEvent: (e) => store.handle(e),
     onStatus: (s, retryAt) => {
       store.setStatus(s, retryAt);

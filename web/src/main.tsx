@@ -1,11 +1,10 @@
 import { render } from 'preact';
-import { initToken } from './api';
 import { App } from './app';
-import { startLive } from './live';
+import { boot } from './auth';
 import './styles.css';
 
-initToken();
-startLive();
+// the stream starts once someone is signed in (app.tsx)
+void boot();
 render(<App />, document.getElementById('app')!);
 
 if ('serviceWorker' in navigator && import.meta.env.PROD) {

@@ -8,6 +8,8 @@ export type Route =
   | { name: 'jobs' }
   | { name: 'job'; id: number }
   | { name: 'settings' }
+  | { name: 'users' }
+  | { name: 'tokens' }
   | { name: 'placeholder'; title: string }
   | { name: 'notfound' };
 
@@ -21,6 +23,8 @@ export function parseRoute(path: string): Route {
   if (parts[0] === 'jobs' && parts.length === 1) return { name: 'jobs' };
   if (parts[0] === 'jobs' && parts.length === 2 && /^\d+$/.test(parts[1])) return { name: 'job', id: Number(parts[1]) };
   if (parts[0] === 'settings' && parts.length === 1) return { name: 'settings' };
+  if (parts[0] === 'settings' && parts[1] === 'users' && parts.length === 2) return { name: 'users' };
+  if (parts[0] === 'settings' && parts[1] === 'tokens' && parts.length === 2) return { name: 'tokens' };
   if (parts.length === 1 && PLACEHOLDERS[parts[0]]) return { name: 'placeholder', title: PLACEHOLDERS[parts[0]] };
   return { name: 'notfound' };
 }

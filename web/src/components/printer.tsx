@@ -2,6 +2,7 @@
 import { memo } from 'preact/compat';
 import { useState } from 'preact/hooks';
 import { command } from '../api';
+import { useCan } from '../auth';
 import {
   SPEEDS, connectionProblem, cssColor, duration, finishClock, grams, humidityLabel, stateLabel, stateTone, temp,
 } from '../format';
@@ -75,6 +76,11 @@ export function AmsRow(props: { p: Printer; unit: AmsUnit; slots: Map<string, Sl
 type Ask = null | 'pause' | 'resume' | 'stop';
 
 export function Controls(props: { p: Printer; compact?: boolean }) {
+  // a viewer gets no control at all (the API refuses it anyway)
+  return useCan('operator') ? <ControlsFor {...props} /> : null;
+}
+
+function ControlsFor(props: { p: Printer; compact?: boolean }) {
   const { p } = props;
   const [ask, setAsk] = useState<Ask>(null);
   const [err, setErr] = useState<string | null>(null);

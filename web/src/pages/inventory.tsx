@@ -1,3 +1,4 @@
+import { useCan } from '../auth';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api } from '../api';
 import { Form, str, type FieldDef } from '../components/form';
@@ -174,12 +175,14 @@ export function InventoryPage() {
     }
   };
 
+  // viewers read the inventory; the edit controls are the operators'
+  const canEdit = useCan('operator');
   return (
     <section aria-labelledby="inv-title">
       <div class="page-head">
         <h1 id="inv-title">Inventory</h1>
         <span class="muted">{spools ? `${shown.length} of ${total} spools` : ''}</span>
-        <div class="head-actions">
+        <div class="head-actions" hidden={!canEdit}>
           <button type="button" class="btn" onClick={() => setEdit({ kind: 'vendor', item: null })}>
             + Vendor
           </button>
@@ -277,7 +280,7 @@ export function InventoryPage() {
                     </span>
                   </div>
                 </div>
-                <div class="spool-actions">
+                <div class="spool-actions" hidden={!canEdit}>
                   <button type="button" class="btn sm" onClick={() => setEdit({ kind: 'spool', item: s })} aria-label={`Edit spool ${s.id}`}>
                     Edit
                   </button>
