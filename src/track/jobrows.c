@@ -11,6 +11,7 @@
 #include "core/jw.h"
 #include "printer/hms.h"
 #include "track/jobs.h"
+#include "track/rollup.h"
 
 typedef enum jcol_kind { J_INT, J_TEXT, J_TIME, J_JSON, J_ERROR } jcol_kind;
 
@@ -604,5 +605,7 @@ pd_err pd_jobs_end(pd_inv *inv, pd_bus *bus, int64_t id, json_t *body, json_t **
                                          has_progress ? PD_SQL_I(progress) : PD_SQL_NUL,
                                          PD_SQL_S(pd_job_status_name(st)), PD_SQL_I(ended), PD_SQL_I(id)},
                        8, NULL);
+    if (!rc)
+        rc = pd_rollup_job(inv->db, id, 1);
     return finish(inv, bus, rc, id, "ended", out, e);
 }

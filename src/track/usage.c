@@ -4,6 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "track/rollup.h"
+
 static const char *const source_names[] = {
     [PD_USAGE_3MF] = "3mf", [PD_USAGE_GCODE] = "gcode", [PD_USAGE_REMAIN] = "remain",
     [PD_USAGE_MANUAL] = "manual",
@@ -75,6 +77,8 @@ pd_err pd_usage_record(pd_inv *inv, const pd_usage *u, int64_t *id, pd_inv_err *
                           "INSERT INTO filament_usage (job_id, spool_id, printer_id, unit, slot, grams, "
                           "meters, source, material, cost, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                           "RETURNING id", a, sizeof a / sizeof *a, &row_id);
+        if (!rc)
+            rc = pd_rollup_usage(inv->db, row_id, 1);
         if (rc)
             pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));
     }
