@@ -6,6 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A day-level summary's rows with `doy`, the day of the year counted from March 1st (Hinnant's
+ * days-to-civil), from which MONTH_OF_DAY is the first day of the month. */
+#define DAYS_OF_YEAR(cols, table) \
+    "(SELECT day, " cols ", doe - (365 * yoe + yoe / 4 - yoe / 100) AS doy FROM " \
+    "(SELECT day, " cols ", doe, (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365 AS yoe FROM " \
+    "(SELECT day, " cols ", (day + 719468) % 146097 AS doe FROM " table " WHERE span = 0) e) y) m"
+#define MONTH_OF_DAY "day - doy + (153 * ((5 * doy + 2) / 153) + 2) / 5"
+
 /* Append-only: migration i brings the schema to version i+1. Never edit a released row. */
 static const char *const migrations[] = {
     /* 1: printers and API tokens */
@@ -309,6 +317,59 @@ static const char *const migrations[] = {
     "  expires_at @INT@ NOT NULL);"
     "CREATE INDEX session_by_user ON session(user_id);"
     "CREATE INDEX session_by_token ON session(token_id);",
+    /* 10: the statistics' summaries (docs/stats.md, src/track/rollup.c) per day (span 0), ISO week
+     * (1) and month (2), `day` the bucket's first day since 1970-01-01 UTC; filled here from the
+     * rows, kept by their writers after. Months come from days by Hinnant's days-to-civil in
+     * integer arithmetic, the same on both backends. */
+    "CREATE TABLE job_rollup ("
+    "  id @ID@,"
+    "  span @INT@ NOT NULL,"
+    "  day @INT@ NOT NULL,"
+    "  printer_id @INT@ REFERENCES printer(id) ON DELETE SET NULL,"
+    "  status TEXT NOT NULL,"
+    "  materials TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  jobs @INT@ NOT NULL,"
+    "  print_s @INT@ NOT NULL,"
+    "  max_s @INT@ NOT NULL);"
+    "CREATE INDEX job_rollup_key ON job_rollup(span, day, printer_id, status, materials, reason, jobs, print_s, max_s);"
+    "CREATE INDEX job_rollup_printer ON job_rollup(printer_id);"
+    "CREATE TABLE usage_rollup ("
+    "  id @ID@,"
+    "  span @INT@ NOT NULL,"
+    "  day @INT@ NOT NULL,"
+    "  printer_id @INT@ REFERENCES printer(id) ON DELETE SET NULL,"
+    "  material TEXT NOT NULL,"
+    "  spool_id @INT@ REFERENCES spool(id) ON DELETE SET NULL,"
+    "  uses @INT@ NOT NULL,"
+    "  grams @REAL@ NOT NULL,"
+    "  meters @REAL@ NOT NULL,"
+    "  cost @REAL@ NOT NULL);"
+    "CREATE INDEX usage_rollup_key ON usage_rollup(span, day, printer_id, material, spool_id, uses, grams, meters, cost);"
+    "CREATE INDEX usage_rollup_printer ON usage_rollup(printer_id);"
+    "CREATE INDEX usage_rollup_spool ON usage_rollup(spool_id);"
+    "INSERT INTO job_rollup (span, day, printer_id, status, materials, reason, jobs, print_s, max_s) "
+    "SELECT 0, started_at / 86400, printer_id, status, materials, "
+    "CASE WHEN status = 'failed' THEN COALESCE(reason, '') ELSE '' END, count(*), SUM(ended_at - started_at), "
+    "MAX(CASE WHEN ended_at > started_at THEN ended_at - started_at ELSE 0 END) "
+    "FROM job WHERE ended_at IS NOT NULL GROUP BY 2, 3, 4, 5, 6;"
+    "INSERT INTO job_rollup (span, day, printer_id, status, materials, reason, jobs, print_s, max_s) "
+    "SELECT 1, day - (day + 3) % 7, printer_id, status, materials, reason, SUM(jobs), SUM(print_s), MAX(max_s) "
+    "FROM job_rollup WHERE span = 0 GROUP BY 2, 3, 4, 5, 6;"
+    "INSERT INTO job_rollup (span, day, printer_id, status, materials, reason, jobs, print_s, max_s) "
+    "SELECT 2, " MONTH_OF_DAY ", printer_id, status, materials, reason, SUM(jobs), SUM(print_s), MAX(max_s) FROM "
+    DAYS_OF_YEAR("printer_id, status, materials, reason, jobs, print_s, max_s", "job_rollup")
+    " GROUP BY 2, 3, 4, 5, 6;"
+    "INSERT INTO usage_rollup (span, day, printer_id, material, spool_id, uses, grams, meters, cost) "
+    "SELECT 0, at / 86400, printer_id, material, spool_id, count(*), SUM(grams), COALESCE(SUM(meters), 0), "
+    "COALESCE(SUM(cost), 0) FROM filament_usage GROUP BY 2, 3, 4, 5;"
+    "INSERT INTO usage_rollup (span, day, printer_id, material, spool_id, uses, grams, meters, cost) "
+    "SELECT 1, day - (day + 3) % 7, printer_id, material, spool_id, SUM(uses), SUM(grams), SUM(meters), SUM(cost) "
+    "FROM usage_rollup WHERE span = 0 GROUP BY 2, 3, 4, 5;"
+    "INSERT INTO usage_rollup (span, day, printer_id, material, spool_id, uses, grams, meters, cost) "
+    "SELECT 2, " MONTH_OF_DAY ", printer_id, material, spool_id, SUM(uses), SUM(grams), SUM(meters), SUM(cost) FROM "
+    DAYS_OF_YEAR("printer_id, material, spool_id, uses, grams, meters, cost", "usage_rollup")
+    " GROUP BY 2, 3, 4, 5;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

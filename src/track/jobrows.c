@@ -14,6 +14,7 @@
 #include "track/jobs.h"
 #include "track/split.h"
 #include "track/usage.h"
+#include "track/rollup.h"
 
 typedef enum jcol_kind { J_INT, J_TEXT, J_TIME, J_JSON, J_ERROR } jcol_kind;
 
@@ -777,6 +778,8 @@ pd_err pd_jobs_end(pd_inv *inv, pd_bus *bus, int64_t id, json_t *body, json_t **
                        8, NULL);
     if (!rc && usage)
         rc = usage_put(inv, id, usage, e);
+    if (!rc)
+        rc = pd_rollup_job(inv->db, id, 1);
     rc = finish(inv, bus, rc, id, "ended", out, e);
     if (!rc && usage)
         pd_usage_announce(inv->db, bus, id, "recorded");

@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "printer/hms.h"
+#include "track/rollup.h"
 #include "track/slots.h"
 
 static const char *const status_names[] = {
@@ -551,6 +552,8 @@ static pd_err open_row(pd_jobs *j, tracker *t, pd_printer *p, const pd_jobs_obs 
                         "SELECT id, 'offline', ended_at, ?, 'the printer was not seen' FROM job WHERE id = ?",
                  PD_SQL_I(now), PD_SQL_I(id));
         if (!rc)
+            rc = pd_rollup_job(j->db, id, -1);
+        if (!rc)
             rc = RUN(j->db, "UPDATE job SET status = 'printing', ended_at = NULL, reason = NULL, seen_at = ? "
                             "WHERE id = ?", PD_SQL_I(now), PD_SQL_I(id));
         t->m.job_id = id;
@@ -608,6 +611,8 @@ static pd_err close_row(pd_jobs *j, tracker *t, int64_t id, const pd_jobs_track 
     if (!rc)
         rc = RUN(j->db, "UPDATE job_pause SET ended_at = ? WHERE job_id = ? AND ended_at IS NULL",
                  PD_SQL_I(now), PD_SQL_I(id));
+    if (!rc)
+        rc = pd_rollup_job(j->db, id, 1);
     t->gap_open = false;
     return rc;
 }
@@ -615,9 +620,12 @@ static pd_err close_row(pd_jobs *j, tracker *t, int64_t id, const pd_jobs_track 
 /* A job closed as unknown while its printer was away, whose outcome the printer now shows. */
 static pd_err settle_row(pd_jobs *j, int64_t id, const pd_jobs_result *r)
 {
-    return RUN(j->db, "UPDATE job SET status = ?, reason = ?, error_code = ? WHERE id = ? AND status = 'unknown'",
-               PD_SQL_S(pd_job_status_name(r->status)), text_or_null(r->reason),
-               r->error ? PD_SQL_I(r->error) : PD_SQL_NUL, PD_SQL_I(id));
+    pd_err rc = pd_rollup_job(j->db, id, -1);
+    if (!rc)
+        rc = RUN(j->db, "UPDATE job SET status = ?, reason = ?, error_code = ? WHERE id = ? AND status = 'unknown'",
+                 PD_SQL_S(pd_job_status_name(r->status)), text_or_null(r->reason),
+                 r->error ? PD_SQL_I(r->error) : PD_SQL_NUL, PD_SQL_I(id));
+    return rc ? rc : pd_rollup_job(j->db, id, 1);
 }
 
 typedef struct announce {
@@ -638,8 +646,13 @@ static pd_err apply(pd_jobs *j, tracker *t, pd_printer *p, const pd_jobs_track *
         t->gap_open = false;
     }
     if (!rc && (r->actions & PD_JOBS_AMEND) && before->closed_id) {
-        rc = RUN(j->db, "UPDATE job SET status = 'cancelled', reason = 'stopped by the user', error_code = ? "
-                        "WHERE id = ? AND status = 'failed'", PD_SQL_I(PD_JOBS_CANCEL_ERROR), PD_SQL_I(before->closed_id));
+        rc = pd_rollup_job(j->db, before->closed_id, -1);
+        if (!rc)
+            rc = RUN(j->db, "UPDATE job SET status = 'cancelled', reason = 'stopped by the user', error_code = ? "
+                            "WHERE id = ? AND status = 'failed'",
+                     PD_SQL_I(PD_JOBS_CANCEL_ERROR), PD_SQL_I(before->closed_id));
+        if (!rc)
+            rc = pd_rollup_job(j->db, before->closed_id, 1);
         ann[(*nann)++] = (announce){before->closed_id, "updated"};
     }
     if (!rc && (r->actions & PD_JOBS_CLOSE) && before->job_id) {

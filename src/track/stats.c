@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "track/rollup.h"
 
 #define DAY 86400
 
@@ -93,6 +94,93 @@ static void filters(pd_sqlb *b, const pd_stats_req *q, const char *printer_col, 
     }
 }
 
+/* --- where the rows come from --------------------------------------------------------------------- */
+
+/* The rows themselves (span < 0, lo and hi in seconds) or the summaries of one span (days). */
+typedef struct piece {
+    int span;
+    int64_t lo, hi;
+} piece;
+
+static int64_t floordiv(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
+
+/* [from, to) as at most five pieces, in time order: the rows of the partial days at either
+ * end, the day summaries around the whole periods, the period summaries for those. */
+static size_t pieces(const pd_stats_req *q, piece out[5])
+{
+    size_t n = 0;
+    int64_t d1 = floordiv(q->from + DAY - 1, DAY), d2 = floordiv(q->to, DAY);
+    if (q->raw || d1 >= d2) {
+        out[n++] = (piece){-1, q->from, q->to};
+        return n;
+    }
+    if (q->from < d1 * DAY)
+        out[n++] = (piece){-1, q->from, d1 * DAY};
+    int64_t p1 = pd_rollup_bucket(q->period, d1), p2 = pd_rollup_bucket(q->period, d2);
+    if (p1 < d1)
+        p1 = q->period == PD_STATS_WEEK ? p1 + 7 : pd_rollup_bucket(PD_STATS_MONTH, p1 + 31);
+    if (p1 >= p2) {
+        out[n++] = (piece){PD_STATS_DAY, d1, d2};
+    } else {
+        if (d1 < p1)
+            out[n++] = (piece){PD_STATS_DAY, d1, p1};
+        out[n++] = (piece){(int)q->period, p1, p2};
+        if (p2 < d2)
+            out[n++] = (piece){PD_STATS_DAY, p2, d2};
+    }
+    if (d2 * DAY < q->to)
+        out[n++] = (piece){-1, d2 * DAY, q->to};
+    return n;
+}
+
+#define JOB_MATERIAL "UPPER(',' || materials || ',') LIKE '%,' || UPPER(?) || ',%'"
+
+/* Rows: day, printer, status, materials, failure reason, jobs, seconds, longest, first start
+ * (or the start of its bucket). Open jobs are always read from the rows, the closed ones
+ * from the piece. */
+static void job_sql(pd_sqlb *b, const pd_stats_req *q, const piece *p, bool open)
+{
+    if (open)
+        pd_sqlb_add(b, "SELECT started_at / %d, printer_id, status, materials, '', count(*), SUM(? - started_at), 0, "
+                       "MIN(started_at) FROM job WHERE ended_at IS NULL AND started_at >= ? AND started_at < ?", DAY);
+    else if (p->span < 0)
+        pd_sqlb_add(b, "SELECT started_at / %d, printer_id, status, materials, "
+                       "CASE WHEN status = 'failed' THEN COALESCE(reason, '') ELSE '' END, count(*), "
+                       "SUM(ended_at - started_at), MAX(ended_at - started_at), MIN(started_at) FROM job "
+                       "WHERE ended_at IS NOT NULL AND started_at >= ? AND started_at < ?", DAY);
+    else
+        pd_sqlb_add(b, "SELECT day, printer_id, status, materials, reason, SUM(jobs), SUM(print_s), MAX(max_s), "
+                       "MIN(day) * %d FROM job_rollup WHERE span = %d AND day >= ? AND day < ?", DAY, p->span);
+    if (open)
+        pd_sqlb_arg(b, PD_SQL_I(q->now));
+    pd_sqlb_arg(b, PD_SQL_I(open ? q->from : p->lo));
+    pd_sqlb_arg(b, PD_SQL_I(open ? q->to : p->hi));
+    filters(b, q, "printer_id", JOB_MATERIAL);
+    pd_sqlb_add(b, open ? " GROUP BY 1, 2, 3, 4" : p->span < 0 ? " GROUP BY 1, 2, 3, 4, 5"
+                                                            : " GROUP BY 1, 2, 3, 4, 5 HAVING SUM(jobs) <> 0");
+}
+
+/* Rows: (day, printer, material | spool, material), grams, meters, cost, last day. */
+static void usage_sql(pd_sqlb *b, const pd_stats_req *q, const piece *p, bool spools)
+{
+    const char *keys = spools ? "spool_id, material" : p->span < 0 ? "at / 86400, printer_id, material"
+                                                                    : "day, printer_id, material";
+    if (p->span < 0)
+        pd_sqlb_add(b, "SELECT %s, SUM(grams), COALESCE(SUM(meters), 0), COALESCE(SUM(cost), 0), MAX(at / %d) "
+                       "FROM filament_usage WHERE at >= ? AND at < ?", keys, DAY);
+    else
+        pd_sqlb_add(b, "SELECT %s, SUM(grams), SUM(meters), SUM(cost), MAX(day) FROM usage_rollup "
+                       "WHERE span = %d AND day >= ? AND day < ?", keys, p->span);
+    pd_sqlb_arg(b, PD_SQL_I(p->lo));
+    pd_sqlb_arg(b, PD_SQL_I(p->hi));
+    filters(b, q, "printer_id", "UPPER(material) = UPPER(?)");
+    if (spools)
+        pd_sqlb_add(b, " AND spool_id IS NOT NULL");
+    pd_sqlb_add(b, spools ? " GROUP BY 1, 2" : " GROUP BY 1, 2, 3");
+    if (p->span >= 0)
+        pd_sqlb_add(b, " HAVING SUM(uses) <> 0");
+}
+
 /* --- accumulating ------------------------------------------------------------------------------- */
 
 static void add(json_t *o, const char *field, double v)
@@ -117,9 +205,7 @@ static json_t *bucket(json_t *map, const char *key, const char *name, json_t *la
 
 static void period_label(const pd_stats_req *q, int64_t day, char out[16])
 {
-    if (q->period == PD_STATS_WEEK)
-        day -= (day + 3) % 7;  /* 1970-01-01 was a Thursday: back to the week's Monday */
-    time_t t = (time_t)(day * DAY);
+    time_t t = (time_t)(pd_rollup_bucket(q->period, day) * DAY);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, 16, q->period == PD_STATS_MONTH ? "%Y-%m" : "%Y-%m-%d", &tm);
@@ -127,8 +213,10 @@ static void period_label(const pd_stats_req *q, int64_t day, char out[16])
 
 typedef struct acc {
     const pd_stats_req *q;
-    json_t *totals, *printers, *materials, *spools, *periods;
-    int64_t first;               /* earliest start seen */
+    json_t *totals, *printers, *materials, *spools, *periods, *reasons;
+    int64_t first;               /* earliest start seen (or a lower bound of it); 0: none */
+    int64_t longest;             /* the longest closed job seen (or an upper bound) */
+    int64_t open_s;              /* reading open jobs: what each counts past the range's end */
 } acc;
 
 static const char *const counted[] = {"completed", "failed", "cancelled", "unknown", "printing", "paused"};
@@ -141,27 +229,36 @@ static void count_status(json_t *o, const char *status, double jobs)
             add(o, counted[i], jobs);
 }
 
-/* Rows: day, printer, status, materials, jobs, seconds, seconds within the range, first start. */
+static json_t *printer_of(acc *a, const pd_row *row, int col)
+{
+    char key[24];
+    int64_t printer = pd_row_null(row, col) ? 0 : pd_row_int(row, col);
+    snprintf(key, sizeof key, "%lld", (long long)printer);
+    return bucket(a->printers, key, "printer_id", printer ? json_integer(printer) : json_null());
+}
+
 static pd_err job_row(const pd_row *row, void *ud)
 {
     acc *a = ud;
-    char key[24], label[16];
-    int64_t day = pd_row_int(row, 0), printer = pd_row_null(row, 1) ? 0 : pd_row_int(row, 1);
+    char label[16];
     const char *status = pd_row_text(row, 2);
-    double jobs = (double)pd_row_int(row, 4), secs = pd_row_real(row, 5), clipped = pd_row_real(row, 6);
-    if (!a->first || pd_row_int(row, 7) < a->first)
-        a->first = pd_row_int(row, 7);
+    double jobs = (double)pd_row_int(row, 5), secs = pd_row_real(row, 6);
+    if (!a->first || pd_row_int(row, 8) < a->first)
+        a->first = pd_row_int(row, 8);
+    if (pd_row_int(row, 7) > a->longest)
+        a->longest = pd_row_int(row, 7);
     count_status(a->totals, status, jobs);
     add(a->totals, "print_s", secs);
-    snprintf(key, sizeof key, "%lld", (long long)printer);
-    json_t *p = bucket(a->printers, key, "printer_id", printer ? json_integer(printer) : json_null());
+    json_t *p = printer_of(a, row, 1);
     count_status(p, status, jobs);
     add(p, "print_s", secs);
-    add(p, "busy_s", clipped);
-    period_label(a->q, day, label);
+    add(p, "busy_s", secs - jobs * (double)a->open_s);  /* closed jobs past the end: job_overrun */
+    period_label(a->q, pd_row_int(row, 0), label);
     json_t *per = bucket(a->periods, label, "period", json_string(label));
     count_status(per, status, jobs);
     add(per, "print_s", secs);
+    if (!strcmp(status, "failed"))
+        add(bucket(a->reasons, pd_row_text(row, 4), "reason", json_string(pd_row_text(row, 4))), "count", jobs);
     if (strcmp(status, "completed"))
         return PD_OK;
     /* the average print time of a material: completed jobs that used it */
@@ -175,18 +272,28 @@ static pd_err job_row(const pd_row *row, void *ud)
     return PD_OK;
 }
 
-/* Rows: day, printer, material, spool, grams, meters, cost. */
+/* Rows: printer, seconds its closed jobs ran past the range's end. */
+static pd_err overrun_row(const pd_row *row, void *ud)
+{
+    add(printer_of(ud, row, 0), "busy_s", -pd_row_real(row, 1));
+    return PD_OK;
+}
+
+static pd_err first_row(const pd_row *row, void *ud)
+{
+    ((acc *)ud)->first = pd_row_int(row, 0);
+    return PD_OK;
+}
+
 static pd_err usage_row(const pd_row *row, void *ud)
 {
     acc *a = ud;
-    char key[24], label[16];
-    double g = pd_row_real(row, 4), m = pd_row_real(row, 5), c = pd_row_real(row, 6);
-    int64_t printer = pd_row_null(row, 1) ? 0 : pd_row_int(row, 1);
+    char label[16];
+    double g = pd_row_real(row, 3), m = pd_row_real(row, 4), c = pd_row_real(row, 5);
     const char *material = pd_row_text(row, 2);
     json_t *targets[4];
-    snprintf(key, sizeof key, "%lld", (long long)printer);
     targets[0] = a->totals;
-    targets[1] = bucket(a->printers, key, "printer_id", printer ? json_integer(printer) : json_null());
+    targets[1] = printer_of(a, row, 1);
     targets[2] = bucket(a->materials, material, "material", json_string(material));
     period_label(a->q, pd_row_int(row, 0), label);
     targets[3] = bucket(a->periods, label, "period", json_string(label));
@@ -195,21 +302,28 @@ static pd_err usage_row(const pd_row *row, void *ud)
         add(targets[i], "meters", m);
         add(targets[i], "cost", c);
     }
-    if (!pd_row_null(row, 3)) {
-        snprintf(key, sizeof key, "%lld", (long long)pd_row_int(row, 3));
-        json_t *s = bucket(a->spools, key, "spool_id", json_integer(pd_row_int(row, 3)));
-        json_object_set_new(s, "material", json_string(material));
-        add(s, "grams", g);
-        add(s, "meters", m);
-        add(s, "cost", c);
-    }
     return PD_OK;
 }
 
-static pd_err reason_row(const pd_row *row, void *ud)
+/* A spool shows the material of its latest use (the greater name on the same day). */
+static pd_err spool_row(const pd_row *row, void *ud)
 {
-    return json_array_append_new(ud, json_pack("{s:s,s:I}", "reason", pd_row_text(row, 0), "count",
-                                               (json_int_t)pd_row_int(row, 1))) ? PD_ERR_NOMEM : PD_OK;
+    acc *a = ud;
+    char key[24];
+    const char *material = pd_row_text(row, 1);
+    int64_t last = pd_row_int(row, 5);
+    snprintf(key, sizeof key, "%lld", (long long)pd_row_int(row, 0));
+    json_t *s = bucket(a->spools, key, "spool_id", json_integer(pd_row_int(row, 0)));
+    json_t *was = json_object_get(s, "material"), *day = json_object_get(s, "last_day");
+    if (!was || json_integer_value(day) < last ||
+        (json_integer_value(day) == last && strcmp(json_string_value(was), material) < 0)) {
+        json_object_set_new(s, "material", json_string(material));
+        json_object_set_new(s, "last_day", json_integer(last));
+    }
+    add(s, "grams", pd_row_real(row, 2));
+    add(s, "meters", pd_row_real(row, 3));
+    add(s, "cost", pd_row_real(row, 4));
+    return PD_OK;
 }
 
 static pd_err name_row(const pd_row *row, void *ud)
@@ -255,32 +369,75 @@ static void finish(json_t *o, double range_s)
     json_object_del(o, "print_s");
     json_object_del(o, "busy_s");
     json_object_del(o, "completed_s");
+    json_object_del(o, "last_day");
 }
 
-/* The map's members as an array, each finished; sorted by `by` descending when given (the
- * map's own key order, ascending, otherwise). */
-static int by_grams(const void *x, const void *y)
-{
-    double a = num(*(json_t *const *)x, "grams"), b = num(*(json_t *const *)y, "grams");
-    return a < b ? 1 : a > b ? -1 : 0;
-}
+/* The order of each list: most grams (or failures) first, then by name or id; periods and
+ * printers by their key. */
+typedef enum order { BY_GRAMS, BY_COUNT, BY_KEY } order;
 
-static json_t *to_array(json_t *map, double range_s, bool sort_grams)
-{
-    size_t n = json_object_size(map), i = 0;
-    json_t **v = calloc(n ? n : 1, sizeof *v), *out = json_array();
+typedef struct entry {
     const char *key;
     json_t *o;
-    json_object_foreach(map, key, o) {
-        finish(o, range_s);
-        v[i++] = o;
+    double v;
+} entry;
+
+static int by_key(const entry *x, const entry *y)
+{
+    char *ex, *ey;
+    long long a = strtoll(x->key, &ex, 10), b = strtoll(y->key, &ey, 10);
+    if (!*ex && !*ey && *x->key && *y->key)
+        return a < b ? -1 : a > b;
+    return strcmp(x->key, y->key);
+}
+
+static int by_value(const void *px, const void *py)
+{
+    const entry *x = px, *y = py;
+    return x->v < y->v ? 1 : x->v > y->v ? -1 : by_key(x, y);
+}
+
+static int by_key_only(const void *x, const void *y) { return by_key(x, y); }
+
+static json_t *to_array(json_t *map, double range_s, order ord, size_t max)
+{
+    size_t n = json_object_size(map), i = 0;
+    entry *v = calloc(n ? n : 1, sizeof *v);
+    json_t *out = json_array(), *o;
+    const char *key;
+    if (!v || !out) {
+        free(v);
+        return out;
     }
-    if (sort_grams)
-        qsort(v, n, sizeof *v, by_grams);
-    for (i = 0; i < n; i++)
-        json_array_append(out, v[i]);
+    json_object_foreach(map, key, o) {
+        v[i++] = (entry){key, o, ord == BY_GRAMS ? num(o, "grams") : ord == BY_COUNT ? num(o, "count") : 0};
+        if (ord == BY_COUNT)
+            json_object_set_new(o, "count", json_integer((json_int_t)num(o, "count")));
+        else
+            finish(o, range_s);
+    }
+    qsort(v, n, sizeof *v, ord == BY_KEY ? by_key_only : by_value);
+    for (i = 0; i < n && i < max; i++)
+        json_array_append(out, v[i].o);
     free(v);
     return out;
+}
+
+/* Each piece through `sql` into `fn`; the builder is reused. */
+static pd_err each_piece(pd_db *db, pd_sqlb *b, const pd_stats_req *q, const piece *ps, size_t n, bool spools,
+                         pd_row_fn fn, acc *a)
+{
+    pd_err rc = PD_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        pd_sqlb_init(b);
+        if (fn == job_row)
+            job_sql(b, q, &ps[i], false);
+        else
+            usage_sql(b, q, &ps[i], spools);
+        rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, b->args, b->nargs, fn, a) : PD_ERR_TOOBIG;
+        pd_sqlb_free(b);
+    }
+    return rc;
 }
 
 pd_err pd_stats_run(pd_db *db, const pd_stats_req *q, json_t **out)
@@ -289,46 +446,48 @@ pd_err pd_stats_run(pd_db *db, const pd_stats_req *q, json_t **out)
     if (!b)
         return PD_ERR_NOMEM;
     acc a = {.q = q, .totals = json_object(), .printers = json_object(), .materials = json_object(),
-             .spools = json_object(), .periods = json_object()};
-    json_t *reasons = json_array();
+             .spools = json_object(), .periods = json_object(), .reasons = json_object()};
     int64_t end_cap = q->to < q->now ? q->to : q->now;
-    /* one pass over the jobs: what every group needs, grouped by day */
-    pd_sqlb_init(b);
-    pd_sqlb_add(b, "SELECT started_at / %d, printer_id, status, materials, count(*), "
-                   "SUM(COALESCE(ended_at, ?) - started_at), "
-                   "SUM(CASE WHEN COALESCE(ended_at, ?) > ? THEN ? ELSE COALESCE(ended_at, ?) END - started_at), "
-                   "MIN(started_at) FROM job WHERE started_at >= ? AND started_at < ?", DAY);
-    pd_sqlv head[] = {PD_SQL_I(q->now), PD_SQL_I(q->now), PD_SQL_I(end_cap), PD_SQL_I(end_cap), PD_SQL_I(q->now),
-                      PD_SQL_I(q->from), PD_SQL_I(q->to)};
-    for (size_t i = 0; i < sizeof head / sizeof *head; i++)
-        pd_sqlb_arg(b, head[i]);
-    filters(b, q, "printer_id", "UPPER(',' || materials || ',') LIKE '%,' || UPPER(?) || ',%'");
-    pd_sqlb_add(b, " GROUP BY 1, 2, 3, 4");
-    pd_err rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, b->args, b->nargs, job_row, &a) : PD_ERR_TOOBIG;
-    pd_sqlb_free(b);
-    /* the grams: filament usage by day, printer, material and spool */
+    piece ps[5];
+    size_t np = pieces(q, ps);
+    pd_err rc = each_piece(db, b, q, ps, np, false, job_row, &a);
     if (!rc) {
+        /* open jobs: from their rows, cut at the range's end for the utilisation */
+        a.open_s = q->now - end_cap;
         pd_sqlb_init(b);
-        pd_sqlb_add(b, "SELECT at / %d, printer_id, material, spool_id, SUM(grams), COALESCE(SUM(meters), 0), "
-                       "COALESCE(SUM(cost), 0) FROM filament_usage WHERE at >= ? AND at < ?", DAY);
-        pd_sqlb_arg(b, PD_SQL_I(q->from));
-        pd_sqlb_arg(b, PD_SQL_I(q->to));
-        filters(b, q, "printer_id", "UPPER(material) = UPPER(?)");
-        pd_sqlb_add(b, " GROUP BY 1, 2, 3, 4");
-        rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, b->args, b->nargs, usage_row, &a) : PD_ERR_TOOBIG;
+        job_sql(b, q, NULL, true);
+        rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, b->args, b->nargs, job_row, &a) : PD_ERR_TOOBIG;
         pd_sqlb_free(b);
     }
-    if (!rc) {
+    if (!rc && a.longest > 0) {
+        /* closed jobs that ran past the range's end started at most `longest` before it */
+        int64_t lo = end_cap - a.longest > q->from ? end_cap - a.longest : q->from;
         pd_sqlb_init(b);
-        pd_sqlb_add(b, "SELECT COALESCE(reason, ''), count(*) FROM job WHERE status = 'failed' "
-                       "AND started_at >= ? AND started_at < ?");
-        pd_sqlb_arg(b, PD_SQL_I(q->from));
+        pd_sqlb_add(b, "SELECT printer_id, SUM(ended_at - ?) FROM job WHERE started_at >= ? AND started_at < ? "
+                       "AND ended_at > ?");
+        pd_sqlb_arg(b, PD_SQL_I(end_cap));
+        pd_sqlb_arg(b, PD_SQL_I(lo));
         pd_sqlb_arg(b, PD_SQL_I(q->to));
-        filters(b, q, "printer_id", "UPPER(',' || materials || ',') LIKE '%,' || UPPER(?) || ',%'");
-        pd_sqlb_add(b, " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %d", q->top);
-        rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, b->args, b->nargs, reason_row, reasons) : PD_ERR_TOOBIG;
+        pd_sqlb_arg(b, PD_SQL_I(end_cap));
+        filters(b, q, "printer_id", JOB_MATERIAL);
+        pd_sqlb_add(b, " GROUP BY 1");
+        rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, b->args, b->nargs, overrun_row, &a) : PD_ERR_TOOBIG;
         pd_sqlb_free(b);
     }
+    if (!rc && !q->from && a.first) {
+        /* a summary gives its bucket's start: the first job from there is the one */
+        pd_sqlb_init(b);
+        pd_sqlb_add(b, "SELECT started_at FROM job WHERE started_at >= ?");
+        pd_sqlb_arg(b, PD_SQL_I(a.first));
+        filters(b, q, "printer_id", JOB_MATERIAL);
+        pd_sqlb_add(b, " ORDER BY started_at LIMIT 1");
+        rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, b->args, b->nargs, first_row, &a) : PD_ERR_TOOBIG;
+        pd_sqlb_free(b);
+    }
+    if (!rc)
+        rc = each_piece(db, b, q, ps, np, false, usage_row, &a);
+    if (!rc)
+        rc = each_piece(db, b, q, ps, np, true, spool_row, &a);
     if (!rc)
         rc = pd_db_query(db, "SELECT id, name FROM printer", NULL, 0, name_row, a.printers);
     free(b);
@@ -342,11 +501,11 @@ pd_err pd_stats_run(pd_db *db, const pd_stats_req *q, json_t **out)
         *out = json_pack("{s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o}", "from",
                          from ? pd_inv_time_json(from) : json_null(), "to", pd_inv_time_json(end_cap),
                          "period", names[q->period], "totals", json_incref(a.totals),
-                         "by_material", to_array(a.materials, range_s, true),
-                         "by_printer", to_array(a.printers, range_s, false),
-                         "by_spool", to_array(a.spools, range_s, true),
-                         "by_period", to_array(a.periods, range_s, false),
-                         "failure_reasons", json_incref(reasons));
+                         "by_material", to_array(a.materials, range_s, BY_GRAMS, SIZE_MAX),
+                         "by_printer", to_array(a.printers, range_s, BY_KEY, SIZE_MAX),
+                         "by_spool", to_array(a.spools, range_s, BY_GRAMS, SIZE_MAX),
+                         "by_period", to_array(a.periods, range_s, BY_KEY, SIZE_MAX),
+                         "failure_reasons", to_array(a.reasons, range_s, BY_COUNT, (size_t)q->top));
         if (!*out)
             rc = PD_ERR_NOMEM;
     }
@@ -355,7 +514,7 @@ pd_err pd_stats_run(pd_db *db, const pd_stats_req *q, json_t **out)
     json_decref(a.materials);
     json_decref(a.spools);
     json_decref(a.periods);
-    json_decref(reasons);
+    json_decref(a.reasons);
     return rc;
 }
 

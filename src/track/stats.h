@@ -1,12 +1,14 @@
 /* Print statistics (docs/stats.md): GET /api/v1/stats and /api/v1/stats/low-stock. The request
  * is read on the loop (pd_stats_parse); the queries run on a reader connection in the thread
- * pool (pd_stats_run, pd_stats_low_stock with pd_db_read's connection) and read covering
- * indexes (migration 6) in two passes over jobs and one over filament usage, whatever the
- * number of rows; the grouping into materials, printers, spools and periods is done here. */
+ * pool (pd_stats_run, pd_stats_low_stock with pd_db_read's connection). pd_stats_run reads the
+ * summaries of whole days, weeks and months (track/rollup.h), the rows themselves only for
+ * the partial days at the range's ends and the open jobs; the grouping into materials,
+ * printers, spools and periods is done here. */
 #ifndef PD_TRACK_STATS_H
 #define PD_TRACK_STATS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "inventory/inventory.h"
@@ -24,6 +26,7 @@ typedef struct pd_stats_req {
     int top;                     /* failure reasons listed */
     int days;                    /* low stock: usage window of the days-left estimate */
     int64_t now;
+    bool raw;                    /* read the rows themselves, not the summaries (tests compare) */
 } pd_stats_req;
 
 /* Query parameters: printer_id (ids, comma-separated), from, to (ISO 8601), material, period

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "track/rollup.h"
+
 static const char *const source_names[] = {
     [PD_USAGE_3MF] = "3mf", [PD_USAGE_GCODE] = "gcode", [PD_USAGE_REMAIN] = "remain",
     [PD_USAGE_MANUAL] = "manual",
@@ -75,6 +77,8 @@ pd_err pd_usage_record(pd_inv *inv, const pd_usage *u, int64_t *id, pd_inv_err *
                           "INSERT INTO filament_usage (job_id, spool_id, printer_id, unit, slot, grams, "
                           "meters, source, material, cost, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                           "RETURNING id", a, sizeof a / sizeof *a, &row_id);
+        if (!rc)
+            rc = pd_rollup_usage(inv->db, row_id, 1);
         if (rc)
             pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));
     }
@@ -107,9 +111,24 @@ static pd_err given_row(const pd_row *row, void *ud)
     return PD_OK;
 }
 
+typedef struct row_ids {
+    size_t n;
+    int64_t id[256];
+} row_ids;
+
+static pd_err row_id(const pd_row *row, void *ud)
+{
+    row_ids *r = ud;
+    if (r->n == sizeof r->id / sizeof *r->id)
+        return PD_ERR_TOOBIG;
+    r->id[r->n++] = pd_row_int(row, 0);
+    return PD_OK;
+}
+
 pd_err pd_usage_reverse_job(pd_inv *inv, int64_t job_id, pd_inv_err *e)
 {
     given g = {0};
+    row_ids rows = {0};
     pd_sqlv a[] = {PD_SQL_I(job_id)};
     memset(e, 0, sizeof *e);
     pd_err rc = pd_db_begin(inv->db);
@@ -121,6 +140,11 @@ pd_err pd_usage_reverse_job(pd_inv *inv, int64_t job_id, pd_inv_err *e)
         rc = pd_inv_spool_consume(inv, g.spool[i], -g.grams[i], &spool, e);
         json_decref(spool);
     }
+    /* the statistics' summaries let go of each row before it goes (docs/stats.md) */
+    if (!rc)
+        rc = pd_db_query(inv->db, "SELECT id FROM filament_usage WHERE job_id = ?", a, 1, row_id, &rows);
+    for (size_t i = 0; !rc && i < rows.n; i++)
+        rc = pd_rollup_usage(inv->db, rows.id[i], -1);
     if (!rc)
         rc = pd_db_run(inv->db, "DELETE FROM filament_usage WHERE job_id = ?", a, 1, NULL);
     rc = pd_db_end(inv->db, rc);

@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "track/alerts.h"
+#include "track/rollup.h"
 #include "track/stats.h"
 #include "track/usage.h"
 #include "testdb.h"
@@ -251,9 +252,11 @@ static void job(fixture *fx, int64_t printer, const char *status, int64_t start,
 {
     pd_sqlv a[] = {printer ? PD_SQL_I(printer) : PD_SQL_NUL, PD_SQL_S(status), PD_SQL_I(start), PD_SQL_I(start + secs),
                    PD_SQL_S(mats), reason ? PD_SQL_S(reason) : PD_SQL_NUL, PD_SQL_I(start)};
-    assert_int_equal(pd_db_run(fx->db, "INSERT INTO job (printer_id, name, origin, status, started_at, ended_at, "
-                                       "materials, reason, seen_at) VALUES (?, 'j', 'printer', ?, ?, ?, ?, ?, ?)",
-                               a, 7, NULL), PD_OK);
+    int64_t id = 0;
+    assert_int_equal(pd_db_insert(fx->db, "INSERT INTO job (printer_id, name, origin, status, started_at, ended_at, "
+                                          "materials, reason, seen_at) VALUES (?, 'j', 'printer', ?, ?, ?, ?, ?, ?) "
+                                          "RETURNING id", a, 7, &id), PD_OK);
+    assert_int_equal(pd_rollup_job(fx->db, id, 1), PD_OK);  /* as the recorder does */
 }
 
 static void usage_row(fixture *fx, int64_t printer, int64_t spool, const char *material, double g, double cost,
@@ -261,8 +264,11 @@ static void usage_row(fixture *fx, int64_t printer, int64_t spool, const char *m
 {
     pd_sqlv a[] = {PD_SQL_I(printer), spool ? PD_SQL_I(spool) : PD_SQL_NUL, PD_SQL_D(g), PD_SQL_D(g / 3),
                    PD_SQL_S(material), PD_SQL_D(cost), PD_SQL_I(at)};
-    assert_int_equal(pd_db_run(fx->db, "INSERT INTO filament_usage (printer_id, spool_id, grams, meters, source, "
-                                       "material, cost, at) VALUES (?, ?, ?, ?, 'manual', ?, ?, ?)", a, 7, NULL), PD_OK);
+    int64_t id = 0;
+    assert_int_equal(pd_db_insert(fx->db, "INSERT INTO filament_usage (printer_id, spool_id, grams, meters, source, "
+                                          "material, cost, at) VALUES (?, ?, ?, ?, 'manual', ?, ?, ?) RETURNING id",
+                                  a, 7, &id), PD_OK);
+    assert_int_equal(pd_rollup_usage(fx->db, id, 1), PD_OK);  /* as pd_usage_record does */
 }
 
 static json_t *find(json_t *arr, const char *key, const char *value)
