@@ -85,12 +85,21 @@ fi
 
 # The printers' one user: a system account without a shell; PAM checks its password. vsftpd
 # enters the home before local_root, so it must exist: "/".
-id bblp >/dev/null 2>&1 || useradd --system --no-create-home --home-dir / --shell /usr/sbin/nologin bblp
+# tests start servers side by side: another instance may create the user or hold the shadow
+# lock at the same moment
+id bblp >/dev/null 2>&1 || useradd --system --no-create-home --home-dir / --shell /usr/sbin/nologin bblp \
+  2>/dev/null || id bblp >/dev/null
 [ "$(getent passwd bblp | cut -d: -f6)" = / ] || usermod --home / bblp
-echo "bblp:$code" | chpasswd
+for try in 1 2 3 4 5 6 7 8 9 10; do
+  echo "bblp:$code" | chpasswd 2>/dev/null && break
+  [ "$try" = 10 ] && die "chpasswd failed for bblp"
+  sleep 0.2
+done
 # nodelay: pam_unix's 2 s after a wrong password would outlast the tests' reply timeouts
+# written aside and renamed: a server of another test may be reading it
 printf '%s\n' '# written by printdeck scripts/ftps.sh' 'auth required pam_unix.so nodelay' \
-  'account required pam_unix.so' >/etc/pam.d/printdeck-ftps
+  'account required pam_unix.so' >/etc/pam.d/.printdeck-ftps.$$
+mv -f /etc/pam.d/.printdeck-ftps.$$ /etc/pam.d/printdeck-ftps
 mkdir -p /var/run/vsftpd/empty
 
 # bblp reads what the simulator (root) writes, through every directory above it
