@@ -63,6 +63,7 @@ TOKEN=$(cat "$DEMO/token")
 cat <<MSG
 
   printdeck demo: three simulated printers (X1C, P1S, A1) behind a real MQTT broker over TLS
+  open:   http://$LISTEN/?token=$TOKEN  (the dashboard; the token becomes a session once)
   API:    http://$LISTEN/api/v1/printers
   events: http://$LISTEN/api/v1/events
   spools: http://$LISTEN/api/v1/spool  (Spoolman's API, no token needed from this machine)
