@@ -61,14 +61,30 @@ ctest --test-dir "$BUILD" --output-on-failure -j"$JOBS"
 step "unit tests under ASan+UBSan (SQLite and PostgreSQL)"
 ctest --test-dir "$BUILD_ASAN" --output-on-failure -j"$JOBS"
 
-integration() {
+integration() { # files…
   PD_BIN="$PWD/$BUILD_ASAN/printdeck" PD_SIM="$PWD/$BUILD_ASAN/printdeck-sim" \
-    node --test --test-concurrency=1 tests/integration/
+    node --test --test-concurrency=1 "$@"
 }
-step "integration tests on SQLite (sanitized daemon + simulator, real broker)"
-PD_TEST_PG="" integration
-step "integration tests on PostgreSQL"
-integration
+# The files that bound the loop's latency run alone: beside another sanitized daemon on two
+# cores they would measure the machine. The rest run on both backends side by side (each test
+# has its own ports, directories and database), one log per backend, shown when both are done.
+timed=(tests/integration/adversarial.test.mjs tests/integration/files.test.mjs)
+mapfile -t rest < <(ls tests/integration/*.test.mjs | grep -v -e adversarial -e /files.test)
+step "integration tests on SQLite and on PostgreSQL, side by side (sanitized daemon + simulator, real broker)"
+LOGS=$(mktemp -d /tmp/pd-int-XXXXXX)
+(PD_TEST_PG="" integration "${rest[@]}" >"$LOGS/sqlite.log" 2>&1; echo $? >"$LOGS/sqlite.rc") &
+(integration "${rest[@]}" >"$LOGS/postgresql.log" 2>&1; echo $? >"$LOGS/postgresql.rc") &
+wait
+failed=0
+for b in sqlite postgresql; do
+  echo "-- $b"; cat "$LOGS/$b.log"
+  [ "$(cat "$LOGS/$b.rc")" = 0 ] || { echo "integration tests on $b: FAILED"; failed=1; }
+done
+rm -rf "$LOGS"
+[ "$failed" = 0 ]
+step "integration tests that bound the loop's latency, alone (SQLite, then PostgreSQL)"
+PD_TEST_PG="" integration "${timed[@]}"
+integration "${timed[@]}"
 
 step "dashboard: logic (Vitest)"
 (cd web && npx vitest run)
