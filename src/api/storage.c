@@ -40,9 +40,14 @@ static pd_printer *files_args(pd_req *r, files_wait *w, const char *dflt)
     pd_printer *p = pd_api_printer_of(r);
     if (!p)
         return NULL;
-    /* as large as a request target: a path too long is one to refuse, not one absent */
+    /* every argument, in a buffer as large as a request target: pd_req_query takes a path
+     * too long for it for an absent one, which would list "/" instead of refusing it */
     char q[8192 + 1];
-    const char *path = pd_req_query(r, "path", q, sizeof q);
+    const char *names[16], *values[16], *path = NULL;
+    size_t n = pd_req_query_all(r, q, sizeof q, names, values, 16);
+    for (size_t i = 0; i < n && !path; i++)
+        if (!strcmp(names[i], "path"))
+            path = values[i];
     if (!path && !dflt) {
         pd_req_reply_field_error(r, "query", "path", "required: the file's path on the printer");
         return NULL;
