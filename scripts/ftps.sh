@@ -5,13 +5,15 @@
 # channel required to resume the control channel's TLS session (require_ssl_reuse).
 #
 #   ftps.sh --dir DIR --root STORAGE --serials S1,S2,… --base-port P [--pasv-base Q]
-#           [--access-code CODE] [--daemon]
+#           [--access-code CODE] [--max-rate BYTES_PER_S] [--daemon]
 #   ftps.sh --dir DIR --stop
 #
 #   --root STORAGE  serial S is served from STORAGE/S/ (printdeck-sim --storage-dir STORAGE
 #                   writes each job's .gcode.3mf there)
 #   --base-port P   serial i (0-based) on 127.0.0.1:P+i
 #   --pasv-base Q   its passive data ports Q+10i … Q+10i+9 (default P+100)
+#   --max-rate B    send at most B bytes/s per transfer (vsftpd local_max_rate): a printer's
+#                   pace is 75-150 KB/s; default unlimited
 #   --daemon        return once every server listens (exit 1 with the logs if one fails);
 #                   without it, run until SIGTERM/SIGINT and stop them all then
 # Certificates are made by gen-certs.sh in DIR (ca.crt is what printdeck should trust): the
@@ -25,7 +27,7 @@ usage() { sed -n '7,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 die() { echo "ftps.sh: $*" >&2; exit 2; }
 port_ok() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
 
-dir="" root="" serials="" base="" pasv="" code=12345678 daemon=0 stop=0
+dir="" root="" serials="" base="" pasv="" code=12345678 rate=0 daemon=0 stop=0
 while [ $# -gt 0 ]; do
   case $1 in
     --daemon) daemon=1; shift; continue ;;
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
     --base-port) base=$2 ;;
     --pasv-base) pasv=$2 ;;
     --access-code) code=$2 ;;
+    --max-rate) rate=$2 ;;
     *) die "unknown option $1" ;;
   esac
   shift 2
@@ -75,6 +78,7 @@ port_ok "${base:-x}" && port_ok $((base + ${#list[@]} - 1)) || die "bad --base-p
 pasv=${pasv:-$((base + 100))}
 port_ok "$pasv" && port_ok $((pasv + 10 * ${#list[@]})) || die "bad --pasv-base"
 [[ $code =~ ^[^:[:space:]]+$ ]] || die "bad --access-code"
+[[ $rate =~ ^[0-9]+$ ]] || die "bad --max-rate"
 command -v vsftpd >/dev/null || [ -x /usr/sbin/vsftpd ] || die "vsftpd not installed (scripts/setup.sh)"
 [ "$(id -u)" = 0 ] || die "needs root: vsftpd logs user bblp in through PAM"
 if [ -s "$pids" ] && kill -0 "$(head -1 "$pids")" 2>/dev/null; then
@@ -129,6 +133,7 @@ local_umask=022
 chroot_local_user=YES
 allow_writeable_chroot=YES
 local_root=$root/$s
+local_max_rate=$rate
 pam_service_name=printdeck-ftps
 userlist_enable=NO
 seccomp_sandbox=NO

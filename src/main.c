@@ -300,9 +300,12 @@ static int start(daemon_ctx *d)
     pd_http_opts ho = {
         .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
         .max_upload = d->cfg.files_max_upload, .upload_dir = d->cfg.data_dir,
+        /* as many as the analyses can take: running and waiting */
+        .max_uploads = d->cfg.files_workers + d->cfg.files_queue,
         .max_clients = d->cfg.max_clients,
         .max_clients_per_address = d->cfg.max_clients_per_address,
-        .idle_timeout_s = d->cfg.idle_timeout_s, .auth_enabled = d->cfg.auth_enabled,
+        .idle_timeout_s = d->cfg.idle_timeout_s, .handler_timeout_s = d->cfg.handler_timeout_s,
+        .auth_enabled = d->cfg.auth_enabled,
         .allow_open_network = d->cfg.auth_allow_open_network,
         .ident = pd_auth_ident, .ident_ud = &d->auth, .app = &d->app,
         .access = http_access(&d->cfg),
@@ -441,6 +444,22 @@ static void raise_fd_limit(void)
 }
 
 
+/* libuv's thread pool (4 threads unless told) is shared: file analyses (files.workers) and
+ * database reads (PD_DB_READERS) may each hold a thread for a minute, and a ca_file read or
+ * libuv's own file work must still find one. So the pool gets a thread for each of them and
+ * two more, unless UV_THREADPOOL_SIZE asks for more; libuv reads it once, at the first work
+ * queued, which is after this. */
+static void threadpool_size(const pd_config *cfg)
+{
+    int want = cfg->files_workers + PD_DB_READERS + 2;
+    const char *have = getenv("UV_THREADPOOL_SIZE");
+    if (have && atoi(have) >= want)
+        return;
+    char v[16];
+    snprintf(v, sizeof v, "%d", want);
+    setenv("UV_THREADPOOL_SIZE", v, 1);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -507,6 +526,7 @@ int main(int argc, char **argv)
         goto out;
     }
     raise_fd_limit();
+    threadpool_size(&d.cfg);
     mosquitto_lib_init();
     uv_loop_init(&d.loop);
     if (start(&d) == 0) {

@@ -26,6 +26,10 @@
 #define MATERIAL_SPOOLS_MAX 500 /* spools of one material looked at */
 #define MATERIALS_MAX 16        /* distinct materials looked up per answer */
 #define CURVE_POINTS 50         /* the per-layer curve in the answer, sampled */
+/* PNG bytes of thumbnails in one answer (base64 makes 4/3 of it): 64 plates of 4 MiB would
+ * pass the reply's 256 MiB bound, and no page shows that many anyway. Plates past it get
+ * null and a warning. */
+#define THUMBNAILS_MAX (16u << 20)
 
 typedef struct analysis {
     pd_app *app;
@@ -40,6 +44,7 @@ typedef struct analysis {
     pd_files_limits lim;
     /* worker → loop */
     pd_files_result *res;
+    json_t *curves, *thumbs; /* per plate, in res's order: built in the worker */
     pd_err rc;
     char err[256];
 } analysis;
@@ -49,6 +54,8 @@ static void analysis_free(analysis *a)
     if (a->fd >= 0)
         close(a->fd);
     pd_files_result_free(&a->res);
+    json_decref(a->curves);
+    json_decref(a->thumbs);
     free(a);
 }
 
@@ -59,11 +66,85 @@ static void on_abort(void *ud)
     atomic_store(&a->cancel, true);
 }
 
+/* --- built in the worker: pure, from the result alone ----------------------------------- */
+
+static json_t *thumb_json(const pd_files_plate *pl)
+{
+    static const char prefix[] = "data:image/png;base64,";
+    size_t n = sizeof prefix - 1 + 4 * ((pl->thumb_len + 2) / 3) + 1;
+    char *s = malloc(n);
+    if (!s)
+        return json_null();
+    memcpy(s, prefix, sizeof prefix - 1);
+    EVP_EncodeBlock((unsigned char *)s + sizeof prefix - 1, pl->thumb, (int)pl->thumb_len);
+    json_t *j = json_string(s);
+    free(s);
+    return j ? j : json_null();
+}
+
+/* The curve sampled at CURVE_POINTS layers (and the last), in one walk along it: layers[k]
+ * and grams[k][filament]. */
+static json_t *curve_json(const pd_files_plate *pl)
+{
+    if (!pl->has_gcode)
+        return json_null();
+    int last = 0;
+    for (size_t i = 0; i < pl->ncurve; i++)
+        if ((int)pl->curve[i].layer > last)
+            last = (int)pl->curve[i].layer;
+    json_t *layers = json_array(), *grams = json_array();
+    int step = last / CURVE_POINTS + 1;
+    pd_files_walk w;
+    pd_files_walk_init(&w, pl);
+    for (int l = 0;; l += step) {
+        if (l > last)
+            l = last;
+        double g[PD_FILES_MAX_FILAMENTS];
+        size_t n = pd_files_walk_to(&w, l, g, PD_FILES_MAX_FILAMENTS);
+        json_t *row = json_array();
+        for (size_t k = 0; k < n; k++)
+            json_array_append_new(row, json_real(g[k]));
+        json_array_append_new(layers, json_integer(l));
+        json_array_append_new(grams, row);
+        if (l == last)
+            break;
+    }
+    return json_pack("{s:o,s:o}", "layers", layers, "grams", grams);
+}
+
+/* Each plate's curve and thumbnail (the latter up to THUMBNAILS_MAX in all). */
+static void extras(analysis *a)
+{
+    const pd_files_result *res = a->res;
+    a->curves = json_array();
+    a->thumbs = json_array();
+    uint64_t thumb_bytes = 0;
+    bool dropped = false;
+    for (int i = 0; i < res->nplates; i++) {
+        const pd_files_plate *pl = &res->plates[i];
+        json_array_append_new(a->curves, curve_json(pl));
+        bool fits = pl->thumb && thumb_bytes + pl->thumb_len <= THUMBNAILS_MAX;
+        dropped |= pl->thumb && a->thumbnails && !fits;
+        if (fits)
+            thumb_bytes += pl->thumb_len;
+        json_array_append_new(a->thumbs, a->thumbnails && fits ? thumb_json(pl) : json_null());
+    }
+    if (dropped && res->nwarnings < PD_FILES_MAX_WARNINGS)
+        snprintf(a->res->warnings[a->res->nwarnings++], sizeof a->res->warnings[0],
+                 "thumbnails past %u MiB in all are left out", THUMBNAILS_MAX >> 20);
+}
+
 /* On a worker: nothing here touches the loop. */
 static void run(void *ud)
 {
     analysis *a = ud;
     uint64_t off = 0, len = a->len;
+    if (atomic_load(&a->cancel) || pd_clock_mono_ms() >= a->lim.deadline_ms) {
+        /* gone, or out of time, while it waited for a worker */
+        a->rc = PD_ERR_OVERLOAD;
+        snprintf(a->err, sizeof a->err, "the analysis waited for a worker past its time; retry in a moment");
+        return;
+    }
     if (a->boundary[0]) {
         char name[sizeof a->name];
         a->rc = pd_multipart_find(a->fd, a->len, a->boundary, &off, &len, name, sizeof name);
@@ -76,8 +157,9 @@ static void run(void *ud)
         if (name[0])
             snprintf(a->name, sizeof a->name, "%s", name);
     }
-    a->lim.deadline_ms = pd_clock_mono_ms() + (int64_t)a->app->cfg->files_timeout_s * 1000;
     a->rc = pd_files_analyze_fd(a->fd, off, len, &a->lim, &a->res, a->err, sizeof a->err);
+    if (!a->rc)
+        extras(a);
 }
 
 /* --- which spools ------------------------------------------------------------------------- */
@@ -310,50 +392,14 @@ static json_t *num_or_null(double v)
     return v >= 0 ? json_real(v) : json_null();
 }
 
-static json_t *thumb_json(const pd_files_plate *pl)
+/* The worker's curve or thumbnail of plate i; null if it could not be made. */
+static json_t *extra(json_t *arr, size_t i)
 {
-    if (!pl->thumb)
-        return json_null();
-    static const char prefix[] = "data:image/png;base64,";
-    size_t n = sizeof prefix - 1 + 4 * ((pl->thumb_len + 2) / 3) + 1;
-    char *s = malloc(n);
-    if (!s)
-        return json_null();
-    memcpy(s, prefix, sizeof prefix - 1);
-    EVP_EncodeBlock((unsigned char *)s + sizeof prefix - 1, pl->thumb, (int)pl->thumb_len);
-    json_t *j = json_string(s);
-    free(s);
-    return j ? j : json_null();
+    json_t *v = json_array_get(arr, i);
+    return v ? json_incref(v) : json_null();
 }
 
-/* The curve sampled at CURVE_POINTS layers (and the last): layers[k] and grams[k][filament]. */
-static json_t *curve_json(const pd_files_result *r, const pd_files_plate *pl)
-{
-    if (!pl->has_gcode)
-        return json_null();
-    int last = 0;
-    for (size_t i = 0; i < pl->ncurve; i++)
-        if ((int)pl->curve[i].layer > last)
-            last = (int)pl->curve[i].layer;
-    json_t *layers = json_array(), *grams = json_array();
-    int step = last / CURVE_POINTS + 1;
-    for (int l = 0;; l += step) {
-        if (l > last)
-            l = last;
-        double g[PD_FILES_MAX_FILAMENTS];
-        size_t n = pd_files_grams_upto_layer(r, pl->index, l, g, PD_FILES_MAX_FILAMENTS);
-        json_t *row = json_array();
-        for (size_t k = 0; k < n; k++)
-            json_array_append_new(row, json_real(g[k]));
-        json_array_append_new(layers, json_integer(l));
-        json_array_append_new(grams, row);
-        if (l == last)
-            break;
-    }
-    return json_pack("{s:o,s:o}", "layers", layers, "grams", grams);
-}
-
-static json_t *plate_json(ctx *c, const pd_files_result *r, const pd_files_plate *pl)
+static json_t *plate_json(ctx *c, const pd_files_plate *pl, size_t at)
 {
     double grams[PD_FILES_MAX_FILAMENTS];
     json_t *fils = json_array();
@@ -375,8 +421,8 @@ static json_t *plate_json(ctx *c, const pd_files_result *r, const pd_files_plate
     json_t *o = json_pack("{s:i,s:o,s:o,s:i,s:o,s:o}", "index", pl->index, "prediction_s",
                           pl->prediction_s >= 0 ? json_integer(pl->prediction_s) : json_null(),
                           "weight_g", num_or_null(pl->weight_g), "layers", pl->layers,
-                          "filaments", fils, "curve", curve_json(r, pl));
-    json_object_set_new(o, "thumbnail", c->a->thumbnails ? thumb_json(pl) : json_null());
+                          "filaments", fils, "curve", extra(c->a->curves, at));
+    json_object_set_new(o, "thumbnail", extra(c->a->thumbs, at));
     if (c->a->printer_id)
         json_object_set_new(o, "printer", printer_check(c, pl, grams));
     return o;
@@ -391,7 +437,7 @@ static void reply(analysis *a)
     const pd_files_result *res = a->res;
     json_t *plates = json_array(), *warn = json_array();
     for (int i = 0; i < res->nplates; i++)
-        json_array_append_new(plates, plate_json(&c, res, &res->plates[i]));
+        json_array_append_new(plates, plate_json(&c, &res->plates[i], (size_t)i));
     for (int i = 0; i < res->nwarnings; i++)
         json_array_append_new(warn, json_string(res->warnings[i]));
     if (c.inv_failed)
@@ -465,6 +511,9 @@ static void analyze(pd_req *r)
     }
     pd_files_limits_default(&a->lim);
     a->lim.cancel = &a->cancel;
+    /* on the loop, from the configuration as it is now (SIGHUP rewrites it), and counted from
+     * the upload's arrival: a wait in the queue spends it too, so the client's wait is bounded */
+    a->lim.deadline_ms = pd_clock_mono_ms() + (int64_t)app->cfg->files_timeout_s * 1000;
     pd_err rc = pd_work_submit(app->work, run, done, a);
     if (rc) {
         pd_req_add_header(r, "Retry-After", "5");
@@ -474,6 +523,8 @@ static void analyze(pd_req *r)
     }
     a->req = r;
     pd_req_on_abort(r, on_abort, a);
+    /* the deadline ends the wait; a little more for the answer to be made */
+    pd_req_wait(r, app->cfg->files_timeout_s + 10);
     return;
 fail:
     analysis_free(a);

@@ -1,6 +1,8 @@
 /* /api/v1/printers/{id}/files: the printer's storage (SD card, USB drive) over FTPS, as a
  * browser: a directory listing, and a file streamed to the client once it is fetched whole
- * into a bounded temporary file (the printers cannot resume a transfer, docs/ftps.md). */
+ * into a bounded temporary file (the printers cannot resume a transfer, docs/ftps.md). Both
+ * wait as long as the FTPS transfer's own bounds allow (a 96 MB file takes ~20 min), not the
+ * server's handler timeout (pd_req_wait). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,8 +13,12 @@
 
 #include "api/api.h"
 #include "core/date.h"
+#include "core/jw.h"
 
 #define PIECE (64 * 1024)
+/* Bytes of the file's name in Content-Disposition: the header, with filename and filename*,
+ * stays well inside the 1 KiB that a reply's headers share. */
+#define DISPOSITION_NAME_MAX 160
 
 typedef struct files_wait {
     pd_req *r;
@@ -34,18 +40,28 @@ static pd_printer *files_args(pd_req *r, files_wait *w, const char *dflt)
     pd_printer *p = pd_api_printer_of(r);
     if (!p)
         return NULL;
-    const char *path = pd_req_query(r, "path", w->path, sizeof w->path);
+    /* every argument, in a buffer as large as a request target: pd_req_query takes a path
+     * too long for it for an absent one, which would list "/" instead of refusing it */
+    char q[8192 + 1];
+    const char *names[16], *values[16], *path = NULL;
+    size_t n = pd_req_query_all(r, q, sizeof q, names, values, 16);
+    for (size_t i = 0; i < n && !path; i++)
+        if (!strcmp(names[i], "path"))
+            path = values[i];
     if (!path && !dflt) {
         pd_req_reply_field_error(r, "query", "path", "required: the file's path on the printer");
         return NULL;
     }
-    if (!path)
-        snprintf(w->path, sizeof w->path, "%s", dflt);
-    const char *bad = pd_ftps_path_check(w->path);
+    const char *bad = pd_ftps_path_check(path ? path : dflt);
+    json_t *utf8 = bad ? NULL : json_string(path ? path : dflt);
+    if (!bad && !utf8)
+        bad = "is not UTF-8"; /* no JSON answer could name it */
+    json_decref(utf8);
     if (bad) {
         pd_req_reply_field_error(r, "query", "path", "%s", bad);
         return NULL;
     }
+    snprintf(w->path, sizeof w->path, "%s", path ? path : dflt);
     return p;
 }
 
@@ -54,6 +70,8 @@ static bool files_queued(pd_req *r, files_wait *w, pd_err rc, const char *why)
 {
     if (!rc) {
         pd_req_on_abort(r, wait_abort, w);
+        /* the transfer's timeouts (connect, stall, whole) in a bounded queue end the wait */
+        pd_req_wait(r, 0);
         return true;
     }
     if (rc == PD_ERR_BUSY)
@@ -131,7 +149,8 @@ static void stream_closed(pd_stream *s, void *ud)
     free(fs);
 }
 
-/* A local file, a piece per turn: the socket's pace, never the whole file in memory. */
+/* A local file, a piece per turn: the socket's pace, never the whole file in memory. The read
+ * is on the loop, deliberately: 64 KiB of a file just written, from the page cache. */
 static void stream_produce(pd_stream *s, void *ud)
 {
     file_stream *fs = ud;
@@ -147,17 +166,19 @@ static void stream_produce(pd_stream *s, void *ud)
 }
 
 /* Content-Disposition's filename: the last segment, with what would break the quoted string
- * replaced (RFC 6266 §4.1), and the exact name in filename* (RFC 8187). */
+ * replaced (RFC 6266 §4.1), and the exact name in filename* (RFC 8187); a longer name is cut
+ * to DISPOSITION_NAME_MAX bytes on a character boundary. */
 static void disposition(pd_req *r, const char *path)
 {
     const char *base = strrchr(path, '/') + 1;
-    char plain[256], ext[3 * 255 + 1], h[1200];
+    size_t len = (size_t)pd_jw_utf8_cut(base, DISPOSITION_NAME_MAX);
+    char plain[DISPOSITION_NAME_MAX + 1], ext[3 * DISPOSITION_NAME_MAX + 1], h[1024];
     size_t pn = 0, en = 0;
     static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *c = (const unsigned char *)base; *c && pn < sizeof plain - 1; c++)
+    for (const unsigned char *c = (const unsigned char *)base; pn < len; c++)
         plain[pn++] = *c == '"' || *c == '\\' || *c > 0x7e ? '_' : (char)*c;
     plain[pn] = '\0';
-    for (const unsigned char *c = (const unsigned char *)base; *c && en + 3 < sizeof ext; c++) {
+    for (const unsigned char *c = (const unsigned char *)base; c < (const unsigned char *)base + len; c++) {
         if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
             strchr("!#$&+-.^_`|~", *c)) {
             ext[en++] = (char)*c;

@@ -37,6 +37,9 @@ static const cfg_key cfg_keys[] = {
     I("server", "max_clients", max_clients, "1024", 8, 65536, "simultaneous HTTP connections"),
     I("server", "max_clients_per_address", max_clients_per_address, "64", 1, 65536,
       "simultaneous HTTP connections from one client address (at most half of max_clients)"),
+    I("server", "handler_timeout_s", handler_timeout_s, "120", 1, 3600,
+      "seconds a request may wait for its answer, unless its route waits on a bound of its own "
+      "(a printer's file, a file analysis)"),
     I("server", "idle_timeout_s", idle_timeout_s, "60", 2, 3600,
       "seconds a websocket may stay silent: pinged at half of it, closed at it without an answer"),
     S("server", "cors_origins", cors_origins, "",
@@ -79,7 +82,8 @@ static const cfg_key cfg_keys[] = {
     I("files", "max_upload", files_max_upload, "268435456", 1 << 20, 1 << 30,
       "largest 3MF or G-code accepted by POST /api/v1/files/analyze, bytes"),
     I("files", "workers", files_workers, "2", 1, 64,
-      "file analyses running at once (on libuv's threadpool, which keeps the rest for file I/O)"),
+      "file analyses running at once (libuv's threadpool gets this many threads more than the "
+      "database readers and file I/O need)"),
     I("files", "queue", files_queue, "8", 0, 1024,
       "file analyses waiting for a worker; past it an upload is answered 503"),
     I("files", "timeout_s", files_timeout_s, "60", 1, 100,

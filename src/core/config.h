@@ -29,6 +29,7 @@ typedef struct pd_config {
     int heartbeat_s;
     int max_clients;
     int max_clients_per_address;
+    int handler_timeout_s; /* a request waiting for its answer, unless its route extends it */
     int idle_timeout_s;    /* websockets: pinged at half of it, closed at it without an answer */
     char cors_origins[512];   /* browser origins allowed CORS and writes; "*" = any */
     char allowed_hosts[512];  /* Host names served besides IPs and private names */

@@ -54,6 +54,9 @@ static void work_after(uv_work_t *w, int status)
         start_next(p);
 }
 
+/* Runs on the loop after a job ended, never inside a caller's pd_work_submit: a job that
+ * cannot be queued gets its done(cancelled) here. A loop, not a recursion, whatever the queue
+ * holds. */
 static void start_next(pd_work_pool *p)
 {
     while (p->head && p->running < p->max_running) {
@@ -81,13 +84,22 @@ pd_err pd_work_submit(pd_work_pool *p, void (*run)(void *ud),
     if (!j)
         return PD_ERR_NOMEM;
     *j = (job){.pool = p, .run = run, .done = done, .ud = ud};
+    if (p->running < p->max_running) {
+        /* started here, so a failure is this call's error: done never runs inside submit */
+        j->req.data = j;
+        if (uv_queue_work(p->loop, &j->req, work_run, work_after)) {
+            free(j);
+            return PD_ERR_INTERNAL;
+        }
+        p->running++;
+        return PD_OK;
+    }
     if (p->tail)
         p->tail->next = j;
     else
         p->head = j;
     p->tail = j;
     p->queued++;
-    start_next(p);
     return PD_OK;
 }
 

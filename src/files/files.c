@@ -20,6 +20,7 @@ void pd_files_limits_default(pd_files_limits *l)
         .max_ratio = 100,
         .max_plates = 64,
         .max_layers = 100000,
+        .max_points = 1000000,       /* 12 MB */
         .max_thumbnail = 4u << 20,
     };
 }
@@ -270,15 +271,29 @@ size_t pd_files_grams_upto_layer(const pd_files_result *r, int plate, int layer,
     for (int i = 0; r && i < r->nplates && !pl; i++)
         if (r->plates[i].index == plate)
             pl = &r->plates[i];
-    if (!pl || !pl->has_gcode || layer < 0)
+    if (!pl)
+        return 0;
+    pd_files_walk w;
+    pd_files_walk_init(&w, pl);
+    return pd_files_walk_to(&w, layer, grams, n);
+}
+
+void pd_files_walk_init(pd_files_walk *w, const pd_files_plate *pl)
+{
+    *w = (pd_files_walk){.pl = pl};
+}
+
+size_t pd_files_walk_to(pd_files_walk *w, int layer, double *grams, size_t n)
+{
+    const pd_files_plate *pl = w->pl;
+    if (!pl->has_gcode || layer < 0)
         return 0;
     size_t k = (size_t)pl->nfil < n ? (size_t)pl->nfil : n;
-    double mm[PD_FILES_MAX_FILAMENTS] = {0};
-    for (size_t i = 0; i < pl->ncurve && pl->curve[i].layer <= (uint32_t)layer; i++)
-        mm[pl->curve[i].fil] = pl->curve[i].mm;
+    for (; w->at < pl->ncurve && pl->curve[w->at].layer <= (uint32_t)layer; w->at++)
+        w->mm[pl->curve[w->at].fil] = pl->curve[w->at].mm;
     for (size_t i = 0; i < k; i++) {
         const pd_files_filament *f = &pl->fil[i];
-        double g = pd_files_mm_to_g(mm[i], f->diameter, f->density);
+        double g = pd_files_mm_to_g(w->mm[i], f->diameter, f->density);
         /* the slicer's own total is the reference: the curve gives the shape */
         double total = pd_files_mm_to_g(f->gcode_mm, f->diameter, f->density);
         if (f->used_g > 0 && total > 0)

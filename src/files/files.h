@@ -29,6 +29,9 @@ typedef struct pd_files_limits {
     uint32_t max_ratio;         /* uncompressed/compressed of one entry (zip bombs) */
     uint32_t max_plates;
     uint32_t max_layers;        /* per plate */
+    /* curve points (12 bytes each) of the whole file, shared evenly by its plates; past a
+     * plate's share its curve is thinned (docs/files.md), never refused. At least 64 a plate. */
+    uint32_t max_points;
     uint64_t max_thumbnail;     /* bytes of one plate thumbnail; larger ones are left out */
     int64_t deadline_ms;        /* pd_clock_mono_ms() by which to give up; 0 = none */
     const atomic_bool *cancel;  /* set by the caller when nobody wants the answer; may be NULL */
@@ -101,6 +104,17 @@ void pd_files_result_free(pd_files_result **r);
  * G-code. */
 size_t pd_files_grams_upto_layer(const pd_files_result *r, int plate, int layer, double *grams,
                                  size_t n);
+/* The same along a plate, in one pass: a walk moves forward through the curve, so sampling
+ * the grams at k ascending layers costs one scan of the curve, not k. */
+typedef struct pd_files_walk {
+    const pd_files_plate *pl;
+    size_t at;                          /* next point of pl->curve */
+    double mm[PD_FILES_MAX_FILAMENTS];  /* totals up to the layer reached */
+} pd_files_walk;
+void pd_files_walk_init(pd_files_walk *w, const pd_files_plate *pl);
+/* Grams up to the end of `layer` as pd_files_grams_upto_layer says; a layer lower than the
+ * last one asked for gives that one's grams (the walk does not go back). */
+size_t pd_files_walk_to(pd_files_walk *w, int layer, double *grams, size_t n);
 /* mm of filament → g, for a diameter in mm and a density in g/cm³. */
 double pd_files_mm_to_g(double mm, double diameter, double density);
 /* The density of a material by name ("PLA", "PETG-CF", "ABS"…), 1.24 when unknown. */

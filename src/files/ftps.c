@@ -44,6 +44,7 @@ struct xfer {
     char prep_err[320];
 
     CURL *easy;
+    CURLSH *share;               /* the transfer's own TLS session cache */
     char curl_err[CURL_ERROR_SIZE];
     pd_buf listing;
     int fd;
@@ -69,6 +70,11 @@ struct pd_ftps {
     CURLM *multi;
     uv_timer_t timer;
     uv_timer_t kick;             /* runs while transfers are active */
+    /* starts waiting requests from a loop turn of its own: never inside pd_ftps_list,
+     * pd_ftps_fetch or pd_ftps_cancel, so a request that cannot start (no temporary file)
+     * reaches its callback after the call returned, and never inside a finish, so a queue of
+     * requests that all fail is a loop, not a recursion as deep as the queue */
+    uv_timer_t pumper;
     xfer *queue, *active;        /* queue in arrival order */
     sock_watch *watches;
     int n_queued, n_active;
@@ -77,12 +83,22 @@ struct pd_ftps {
 };
 
 /* --- requests ------------------------------------------------------------------------- */
-static void xfer_free(xfer *x)
+static void easy_drop(xfer *x)
 {
     if (x->easy) {
         curl_multi_remove_handle(x->f->multi, x->easy);
         curl_easy_cleanup(x->easy);
+        x->easy = NULL;
     }
+    if (x->share) {
+        curl_share_cleanup(x->share);
+        x->share = NULL;
+    }
+}
+
+static void xfer_free(xfer *x)
+{
+    easy_drop(x);
     if (x->fd >= 0)
         close(x->fd);
     if (x->tmp[0])
@@ -121,11 +137,7 @@ static void finish(xfer *x, pd_err rc, const char *why)
 {
     pd_ftps *f = x->f;
     detach(x);
-    if (x->easy) {
-        curl_multi_remove_handle(f->multi, x->easy);
-        curl_easy_cleanup(x->easy);
-        x->easy = NULL;
-    }
+    easy_drop(x);
     if (x->is_list) {
         pd_ftps_listing l = {0};
         if (!rc) {
@@ -341,6 +353,9 @@ static size_t on_data(char *data, size_t size, size_t n, void *ud)
         x->too_big = true;
         return 0;
     }
+    /* On the loop, deliberately: a piece is at most curl's 16 KiB receive buffer, written to
+     * the page cache of a local file, and the pace is the printer's (150 KB/s at most), so a
+     * transfer costs a few microseconds a piece; a thread hop would cost more. */
     for (size_t done = 0; done < len;) {
         ssize_t w = write(x->fd, data + done, len - done);
         if (w < 0 && errno == EINTR)
@@ -426,7 +441,9 @@ static pd_err start(xfer *x, char *why, size_t len)
         }
     }
     CURL *e = x->easy = curl_easy_init();
-    if (!e) {
+    x->share = curl_share_init();
+    if (!e || !x->share ||
+        curl_share_setopt(x->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
         snprintf(why, len, "out of memory");
         return PD_ERR_NOMEM;
     }
@@ -448,9 +465,14 @@ static pd_err start(xfer *x, char *why, size_t len)
     curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
     curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, x);
-    /* the data channel resumes the control channel's session (vsFTPd require_ssl_reuse); the
-     * cache is this transfer's own */
+    /* The data channel resumes the control channel's session (vsFTPd require_ssl_reuse), and a
+     * resumed session is not verified again. curl keys its cache by host, port and its own SSL
+     * options, not by what on_ssl_ctx checks, so another printer record naming the same
+     * host:port (another serial or CA) must never find this session: the cache lives in a
+     * share handle of this transfer's own. curl 7.88 keeps one per easy handle anyway; later
+     * curl keeps it in the multi handle unless a share holds it. */
     curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 1L);
+    curl_easy_setopt(e, CURLOPT_SHARE, x->share);
     /* A session of its own, always: curl would reuse a connection to the same address and
      * port, which another printer record (another serial, another CA) may name too. */
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
@@ -474,14 +496,13 @@ static pd_err start(xfer *x, char *why, size_t len)
     return PD_OK;
 }
 
-/* false when x could not start and is finished */
-static bool begin(xfer *x)
+/* x is started, or finished when it cannot be */
+static void begin(xfer *x)
 {
     char why[PATH_MAX + 128];
     pd_err rc = start(x, why, sizeof why);
     if (rc)
         finish(x, rc, why);
-    return !rc;
 }
 
 /* On a worker thread: touches nothing but *x's prep fields. */
@@ -518,7 +539,8 @@ static int active_for(const pd_ftps *f, int64_t printer_id)
 }
 
 /* Starts waiting requests while slots are free, oldest first, one printer's turn not taking
- * another's slot. */
+ * another's slot. A request that fails to start is finished and the walk starts over: its
+ * callback may have changed the queue. */
 static void pump_queue(pd_ftps *f)
 {
     for (xfer **pp = &f->queue; *pp && f->n_active < f->o.max_active;) {
@@ -538,21 +560,27 @@ static void pump_queue(pd_ftps *f)
             if (uv_queue_work(f->loop, &x->work, prep_work, prep_done)) {
                 x->state = X_ACTIVE;
                 finish(x, PD_ERR_INTERNAL, "cannot queue reading the ca_file");
-                return; /* finish pumped again */
             }
         } else {
             x->state = X_ACTIVE;
-            if (!begin(x))
-                return; /* finish pumped again */
+            begin(x);
         }
         pp = &f->queue;
     }
 }
 
-static void pump(pd_ftps *f)
+static void on_pump(uv_timer_t *t)
 {
+    pd_ftps *f = t->data;
     pump_queue(f);
     kick_update(f);
+}
+
+static void pump(pd_ftps *f)
+{
+    kick_update(f);
+    if (f->queue && !uv_is_active((uv_handle_t *)&f->pumper))
+        uv_timer_start(&f->pumper, on_pump, 0, 0);
 }
 
 const char *pd_ftps_path_check(const char *path)
@@ -733,17 +761,19 @@ pd_err pd_ftps_new(uv_loop_t *loop, pd_bus *bus, const pd_ftps_opts *opts, pd_ft
     f->timer.data = f;
     uv_timer_init(loop, &f->kick);
     f->kick.data = f;
+    uv_timer_init(loop, &f->pumper);
+    f->pumper.data = f;
     if (bus)
         f->sub = pd_bus_subscribe(bus, PD_EV_PRINTER_REMOVED, on_bus, f);
     *out = f;
     return PD_OK;
 }
 
-/* the second of the two timers to close frees f */
+/* the last of the three timers to close frees f */
 static void timer_closed(uv_handle_t *h)
 {
     pd_ftps *f = h->data;
-    if (++f->timers_closed == 2)
+    if (++f->timers_closed == 3)
         free(f);
 }
 
@@ -767,6 +797,8 @@ void pd_ftps_free(pd_ftps **fp)
         unwatch(f, f->watches);
     uv_timer_stop(&f->timer);
     uv_timer_stop(&f->kick);
+    uv_timer_stop(&f->pumper);
     uv_close((uv_handle_t *)&f->timer, timer_closed);
     uv_close((uv_handle_t *)&f->kick, timer_closed);
+    uv_close((uv_handle_t *)&f->pumper, timer_closed);
 }

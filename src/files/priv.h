@@ -33,7 +33,9 @@ pd_files_filament *pd_files_fil(pd_files_plate *p, int id);
 pd_err pd_threemf_read(zip_source_t *src, const pd_files_limits *lim, pd_files_result *res,
                        char *err, size_t errlen);
 /* A decimal number at *s, advancing it; `comma` also takes a decimal comma ("72,848236", a
- * German-locale Bambu Studio's XML) when digits follow. False when there is no digit. */
+ * German-locale Bambu Studio's XML) when digits follow. False when there is no digit. Clamped
+ * to ±PD_FILES_NUM_MAX, so sums of them stay finite. */
+#define PD_FILES_NUM_MAX 1e12
 bool pd_files_num(const char **s, double *out, bool comma);
 
 #endif

@@ -365,17 +365,23 @@ static pd_err names_check(zr *z, zip_int64_t n)
     return rc;
 }
 
-static void plates_from_names(zr *z, zip_int64_t n)
+/* TOOBIG past max_plates, as slice_info's plates are: a file is analysed whole or not at all. */
+static pd_err plates_from_names(zr *z, zip_int64_t n)
 {
     for (zip_int64_t i = 0; i < n; i++) {
         const char *s = zip_get_name(z->za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
         int idx, end = 0;
         if (!s || sscanf(s, "Metadata/plate_%d.gcode%n", &idx, &end) != 1 || s[end] || idx < 1 ||
-            idx > 1000 || (uint32_t)z->res->nplates >= z->lim->max_plates)
+            idx > 1000)
             continue;
+        if ((uint32_t)z->res->nplates >= z->lim->max_plates) {
+            snprintf(z->err, z->errlen, "the file has more than %u plates", z->lim->max_plates);
+            return PD_ERR_TOOBIG;
+        }
         pd_files_plate *pl = &z->res->plates[z->res->nplates++];
         *pl = (pd_files_plate){.index = idx, .prediction_s = -1, .weight_g = -1};
     }
+    return PD_OK;
 }
 
 static pd_err to_gcode(void *ud, const char *p, size_t n, char *err, size_t errlen)
@@ -401,7 +407,9 @@ static pd_err plate_read(zr *z, pd_files_plate *pl)
     z->err[0] = '\0';
 
     snprintf(name, sizeof name, "Metadata/plate_%d.gcode", pl->index);
-    pd_gcode *g = pd_gcode_new(z->lim);
+    pd_files_limits lim = *z->lim;
+    lim.max_points /= (uint32_t)z->res->nplates;  /* the file's budget, shared by its plates */
+    pd_gcode *g = pd_gcode_new(&lim);
     if (!g) {
         snprintf(z->err, z->errlen, "out of memory");
         return PD_ERR_NOMEM;
@@ -454,8 +462,8 @@ pd_err pd_threemf_read(zip_source_t *src, const pd_files_limits *lim, pd_files_r
     }
     if ((rc = names_check(&z, n)) || (rc = slice_info(&z)))
         goto out;
-    if (!res->nplates)
-        plates_from_names(&z, n);
+    if (!res->nplates && (rc = plates_from_names(&z, n)))
+        goto out;
     if (!res->nplates) {
         snprintf(err, errlen, "not a sliced 3MF: no plate in " SLICE_INFO " and no "
                  "Metadata/plate_N.gcode (slice the project, then export or send it)");

@@ -76,9 +76,12 @@
  * a client still sending makes the kernel reset the connection, and the client then sees a
  * reset instead of the answer (nginx's lingering close, for the same reason). */
 #define HTTP_DISCARD_MAX (16 << 20)
-/* Upper bound on a handler that neither replies nor gets aborted: the connection is closed
- * (on_abort runs). Printer commands time out long before this. */
+/* Upper bound on a handler that neither replies nor gets aborted, unless opts.handler_timeout_s
+ * or the handler (pd_req_wait) says otherwise: the connection is closed (on_abort runs).
+ * Printer commands time out long before this. */
 #define HTTP_HANDLER_TIMEOUT_S 120
+/* uploads at once when opts.max_uploads is 0 */
+#define HTTP_UPLOADS_DEFAULT 4
 /* pd_http_stop waits this long for lws to release the loop before giving up on freeing it. */
 #define HTTP_REAP_LIMIT_MS 10000
 #define HTTP_MAX_LWS_HANDLES 8
@@ -147,6 +150,7 @@ struct pd_req {
     pd_buf body;
     uint64_t body_max;         /* max_body, or max_upload on a PD_ROUTE_UPLOAD route */
     int body_fd;               /* an upload's temporary file, -1 otherwise */
+    bool upload_slot;          /* counted in h->nuploads until freed */
     uint64_t body_len;         /* ... bytes written to it */
     json_t *json;
     void (*on_abort)(void *ud);
@@ -201,6 +205,7 @@ struct pd_http {
     lws_retry_bo_t idle;    /* WebSocket ping and hang-up times; lws keeps a pointer */
     uv_timer_t body_timer;  /* runs while a request body is being read */
     size_t nreply_streams;      /* streamed replies in progress: PD_HTTP_REPLY_STREAMS at most */
+    size_t nuploads;            /* PD_ROUTE_UPLOAD requests from head to free: max_uploads */
     uint64_t produce_turn;      /* uv_now of the turn produce_ns was spent in */
     uint64_t produce_ns;
     size_t ndeferred;           /* conns whose producer waits; resume runs while there are */
@@ -278,6 +283,8 @@ static void req_free(pd_req *r)
     pd_buf_free(&r->body);
     if (r->body_fd >= 0)
         close(r->body_fd);
+    if (r->upload_slot)
+        r->h->nuploads--;
     spare_put(r->h, r->out);
     pd_buf_free(&r->stream.q);
     pd_buf_free(&r->stream.rx);
@@ -483,6 +490,12 @@ void pd_req_on_abort(pd_req *r, void (*fn)(void *ud), void *ud)
 {
     r->on_abort = fn;
     r->abort_ud = ud;
+}
+
+void pd_req_wait(pd_req *r, int seconds)
+{
+    if (r->c && r->state == REQ_HANDLING)
+        lws_set_timeout(r->c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, seconds);
 }
 
 /* --- request accessors ------------------------------------------------------------------ */
@@ -1002,7 +1015,8 @@ static void conn_gone(conn *c)
 static void dispatch(pd_req *r)
 {
     r->state = REQ_HANDLING;
-    lws_set_timeout(r->c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, HTTP_HANDLER_TIMEOUT_S);
+    lws_set_timeout(r->c->wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+                    r->h->opts.handler_timeout_s > 0 ? r->h->opts.handler_timeout_s : HTTP_HANDLER_TIMEOUT_S);
     r->match.route->fn(r);
     if (r->state == REQ_HANDLING && !r->on_abort)
         pd_warn("http", "%s %s: handler returned without replying or setting on_abort",
@@ -1513,6 +1527,19 @@ static int on_request(conn *c)
         return 0;
     if ((r->match.route->flags & PD_ROUTE_UPLOAD) && h->opts.max_upload > 0)
         r->body_max = (uint64_t)h->opts.max_upload;
+    if (body && (r->match.route->flags & PD_ROUTE_UPLOAD)) {
+        /* from the head, before a byte of the body is on disk: each upload may hold
+         * max_upload bytes there until its handler is done with it */
+        size_t max = h->opts.max_uploads > 0 ? (size_t)h->opts.max_uploads : HTTP_UPLOADS_DEFAULT;
+        if (h->nuploads >= max) {
+            r->close_after = true;
+            pd_req_add_header(r, "Retry-After", "5");
+            pd_req_reply_error(r, PD_ERR_OVERLOAD, "every upload slot (%zu) is taken; retry in a moment", max);
+            return 0;
+        }
+        h->nuploads++;
+        r->upload_slot = true;
+    }
     if (body)
         body_deadline(r, chunked ? (long long)r->body_max : clen);
     if (clen > (long long)r->body_max) {

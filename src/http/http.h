@@ -112,6 +112,10 @@ typedef struct pd_http_opts {
     const char *listen;        /* "ADDR:PORT" */
     int max_body;
     int64_t max_upload;        /* PD_ROUTE_UPLOAD bodies; 0 = max_body */
+    /* PD_ROUTE_UPLOAD requests at once, counted from their head until they are freed (the
+     * handler done with the file); past it 503 with Retry-After, before the body is read;
+     * 0 = 4 */
+    int max_uploads;
     const char *upload_dir;    /* where they are spooled; NULL = $TMPDIR or /tmp */
     int sse_backlog;           /* bytes queued per stream (SSE or WebSocket) */
     int max_clients;
@@ -121,6 +125,9 @@ typedef struct pd_http_opts {
     /* a WebSocket silent this long is pinged at half of it and closed when nothing has come
      * back by the end; 0 = 60 */
     int idle_timeout_s;
+    /* how long an async handler may take to reply before the connection is closed (on_abort
+     * runs), unless it sets its own with pd_req_wait; 0 = 120 */
+    int handler_timeout_s;
     bool auth_enabled;
     bool allow_open_network;   /* without auth, a listen address other than loopback too */
     pd_ident_fn ident;
@@ -209,6 +216,11 @@ void pd_req_reply_field_error(pd_req *r, const char *loc, const char *field, con
  * token or a value with a line break, is left out with a warning. */
 void pd_req_add_header(pd_req *r, const char *name, const char *value);
 void pd_req_on_abort(pd_req *r, void (*fn)(void *ud), void *ud);
+/* An async handler whose wait has a bound of its own replaces the server's cut-off
+ * (handler_timeout_s from dispatch): the connection is closed `seconds` from now if no reply
+ * has begun; 0 lifts the cut-off, for a wait that something else always ends (an FTPS
+ * transfer's timeouts in a bounded queue). The client may still hang up (on_abort). */
+void pd_req_wait(pd_req *r, int seconds);
 /* Zero-copy reply: a body buffer of `len` bytes owned by the request (NULL when out of
  * memory or over 256 MiB; then reply an error instead). Fill it, then commit. */
 char *pd_req_reply_alloc(pd_req *r, size_t len);

@@ -33,9 +33,11 @@ struct pd_db_reads {
 
 static void read_work(uv_work_t *req)
 {
-    /* a read competes with the loop for the cores: on a busy machine the loop must win, so
+    /* A read competes with the loop for the cores: on a busy machine the loop must win, so
      * the pool thread that runs it yields to every other thread of the process (Linux's nice
-     * is per thread) */
+     * is per thread). For good, deliberately: without CAP_SYS_NICE a thread cannot take its
+     * priority back, and every job of the shared pool (file analyses, libuv's file work) is
+     * background work next to the loop, so a pool thread at nice 10 runs it as it should. */
     static _Thread_local bool lowered;
     if (!lowered) {
         lowered = true;

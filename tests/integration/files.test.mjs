@@ -227,3 +227,28 @@ test('a 50 MB 3MF is analysed off the loop: the loop keeps its pace', async () =
     `/healthz p99 ${w.p99.toFixed(1)} ms over ${w.n} polls`);
   assert.ok(w.n > 0 && w.loopMaxMs <= 100, `loop turns up to ${w.loopMaxMs} ms`);
 });
+
+test('uploads past the analyses\' capacity are refused from the head, before the body is stored', async () => {
+  // workers 1 + queue 2: three uploads may be in at once; these three send a head and a little
+  // of a megabyte, then hold
+  const { connect } = await import('node:net');
+  const port = Number(new URL(daemon.url('/')).port);
+  const held = await Promise.all([0, 1, 2].map(() => new Promise((res, rej) => {
+    const s = connect(port, '127.0.0.1', () => {
+      s.write(`POST /api/v1/files/analyze HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+        'Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(1000));
+      res(s);
+    });
+    s.on('error', rej);
+  })));
+  await new Promise((res) => setTimeout(res, 300));
+  const t0 = performance.now();
+  const r = await upload('M83\nG1 X1 E1\n');
+  assert.equal(r.status, 503, r.text);
+  assert.equal(r.json.error.code, 'overloaded');
+  assert.equal(r.headers.get('retry-after'), '5');
+  assert.ok(performance.now() - t0 < 3000, 'answered from the head');
+  held.forEach((s) => s.destroy());
+  // the slots come back with their connections
+  await waitFor(async () => (await upload('M83\nG1 X1 E1\n')).status === 200, 5000, 'an upload taken again');
+});

@@ -11,13 +11,15 @@ const P1S = '01P00A451200456', X1C = '00M09A350100123', NOCERT = '01P00A45129999
 const skip = HAVE_FTPS ? false : 'needs root and vsftpd (scripts/setup.sh)';
 let broker, ftps, sim, daemon, stall, ids = {};
 const held = [];
+const RATE = 200000, HANDLER_S = 2;
 
 before(async () => {
   if (skip) return;
   const dir = tmpDir('pd-ftps-');
   broker = new Broker(join(dir, 'tls'), [P1S, X1C]);
   await broker.start();
-  ftps = new Ftps(join(dir, 'tls'), [P1S, X1C], join(dir, 'storage'));
+  // at a printer's pace, so a download outlasts the handler timeout below
+  ftps = new Ftps(join(dir, 'tls'), [P1S, X1C], join(dir, 'storage'), { maxRate: RATE });
   await ftps.start();
   sim = new Sim(broker, ['P1S', 'X1C']);
   await sim.start(['--storage-dir', join(dir, 'storage')]);
@@ -25,7 +27,7 @@ before(async () => {
   stall = createServer((s) => { held.push(s); s.on('error', () => {}); });
   await new Promise((r) => stall.listen(0, '127.0.0.1', r));
   daemon = new Daemon({ env: { PRINTDECK_FTPS_MAX_FILE_KB: '1024', PRINTDECK_FTPS_CONNECT_TIMEOUT_S: '3',
-    PRINTDECK_FTPS_STALL_S: '3' } });
+    PRINTDECK_FTPS_STALL_S: '3', PRINTDECK_SERVER_HANDLER_TIMEOUT_S: String(HANDLER_S) } });
   await daemon.start();
   ids.p1s = (await daemon.addPrinter(broker, P1S, { ftps_port: ftps.portOf(P1S) })).id;
   ids.x1c = (await daemon.addPrinter(broker, X1C, { ftps_port: ftps.portOf(X1C) })).id;
@@ -85,6 +87,19 @@ test('the simulator puts a real .gcode.3mf on the printer for the job it runs', 
     assert.ok(d.text.includes(name), `${name} in the archive`);
 });
 
+test('a download slower than the handler timeout finishes: the FTPS bounds end it, not the server', { skip }, async () => {
+  const body = Buffer.from(Array.from({ length: 800000 }, (_, i) => (i * 13 + 5) & 0xff));
+  writeFileSync(join(ftps.dirOf(P1S), 'slow.gcode.3mf'), body, { mode: 0o644 });
+  const t0 = Date.now();
+  const res = await fetch(daemon.url(`/api/v1/printers/${ids.p1s}/files/download?path=${encodeURIComponent('/slow.gcode.3mf')}`),
+    { headers: { Authorization: 'Bearer test-token-0123456789' } });
+  assert.equal(res.status, 200);
+  const got = Buffer.from(await res.arrayBuffer());
+  const took = (Date.now() - t0) / 1000;
+  assert.ok(took > HANDLER_S + 0.5, `took ${took} s: the file came slower than the handler timeout`);
+  assert.ok(got.equals(body), 'the same bytes');
+});
+
 test('missing files and bad paths are refused clearly', { skip }, async () => {
   const nf = await download(ids.p1s, '/nope.gcode.3mf');
   assert.equal(nf.status, 404, nf.text);
@@ -97,6 +112,13 @@ test('missing files and bad paths are refused clearly', { skip }, async () => {
   assert.equal(rel.status, 422);
   const none = await daemon.get(`/api/v1/printers/${ids.p1s}/files/download`);
   assert.equal(none.status, 422);
+  // too long is refused, not taken for "no path" (which lists /)
+  const long = await files(ids.p1s, '/' + 'a'.repeat(3000));
+  assert.equal(long.status, 422, long.text);
+  assert.match(long.json.error.message, /longer than 512/);
+  const bin = await daemon.get(`/api/v1/printers/${ids.p1s}/files?path=%2F%FF%FE`);
+  assert.equal(bin.status, 422, bin.text);
+  assert.match(bin.json.error.message, /UTF-8/);
   const who = await files(999999, '/');
   assert.equal(who.status, 404);
 });

@@ -210,7 +210,10 @@ export const HAVE_FTPS = process.getuid?.() === 0 && existsSync('/usr/sbin/vsftp
 /** One real vsftpd per printer (scripts/ftps.sh), implicit TLS with the broker's CA when it
  * shares the broker's dir, serving `storage`/<serial>/ (printdeck-sim --storage-dir). */
 export class Ftps {
-  constructor(dir, serials, storage) { this.dir = dir; this.serials = serials; this.storage = storage; }
+  // maxRate: bytes/s per transfer (0 unlimited), a printer's pace
+  constructor(dir, serials, storage, { maxRate = 0 } = {}) {
+    this.dir = dir; this.serials = serials; this.storage = storage; this.maxRate = maxRate;
+  }
   async start() {
     const n = this.serials.length;
     await startOnFreePorts(async () => { this.basePort = await freePorts(n); this.pasvPort = await freePorts(10 * n); },
@@ -218,7 +221,7 @@ export class Ftps {
         try {
           await run(join(ROOT, 'scripts/ftps.sh'), ['--dir', this.dir, '--root', this.storage, '--serials',
             this.serials.join(','), '--base-port', String(this.basePort), '--pasv-base', String(this.pasvPort),
-            '--access-code', ACCESS_CODE, '--daemon'], { timeout: 90000 });
+            '--access-code', ACCESS_CODE, '--max-rate', String(this.maxRate), '--daemon'], { timeout: 90000 });
         } catch (e) {
           throw Object.assign(new Error(`ftps.sh did not start: ${e.stderr || e.message}`),
             { inUse: /address already in use/i.test(e.stderr || '') });

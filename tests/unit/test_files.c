@@ -1,5 +1,6 @@
 /* 3MF and G-code analysis (src/files): real archives built here with libzip, in the shapes
  * Bambu Studio and OrcaSlicer write, and hostile ones. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "files/files.h"
 #include "http/multipart.h"
 
@@ -365,6 +367,91 @@ static void multipart(void **state)
     fclose(f);
 }
 
+/* The curve's budget: 2,000 layers of two filaments (4,000 points) in 200 points, every kept
+ * total exact at its layer, the grams at the last layer the whole print's. */
+static void curve_budget(void **state)
+{
+    (void)state;
+    pd_buf b;
+    pd_buf_init(&b, 1u << 20);
+    pd_buf_add(&b, "M83\n", 4);
+    for (int l = 1; l <= 2000; l++) {
+        char line[96];
+        int n = snprintf(line, sizeof line, "M73 L%d\nT0\nG1 X1 E1\nT1\nG1 X1 E2\n", l);
+        pd_buf_add(&b, line, (size_t)n);
+    }
+    pd_files_limits l = limits();
+    l.max_points = 200;
+    pd_files_result *r = NULL;
+    char err[256];
+    assert_int_equal(pd_files_analyze_mem(pd_buf_ptr(&b), pd_buf_len(&b), &l, &r, err, sizeof err), PD_OK);
+    const pd_files_plate *pl = &r->plates[0];
+    assert_true(pl->ncurve <= 200);
+    assert_true(pl->ncurve >= 60);  /* thinned, not gutted: a point per 64 layers at worst */
+    for (size_t i = 0; i < pl->ncurve; i++) {
+        const pd_files_point *p = &pl->curve[i];
+        assert_true(i == 0 || p->layer >= pl->curve[i - 1].layer);
+        assert_true(p->mm == (float)(p->layer * (p->fil + 1)));  /* exact where kept */
+    }
+    double g[2], full[2];
+    assert_int_equal(pd_files_grams_upto_layer(r, pl->index, 2000, g, 2), 2);
+    full[0] = pd_files_mm_to_g(2000, pl->fil[0].diameter, pl->fil[0].density);
+    full[1] = pd_files_mm_to_g(4000, pl->fil[1].diameter, pl->fil[1].density);
+    assert_true(fabs(g[0] - full[0]) < 1e-6 && fabs(g[1] - full[1]) < 1e-6);
+    /* the one-pass walk agrees with the lookup at every sample */
+    pd_files_walk w;
+    pd_files_walk_init(&w, pl);
+    for (int layer = 0; layer <= 2000; layer += 37) {
+        double a[2], c[2];
+        pd_files_walk_to(&w, layer, a, 2);
+        pd_files_grams_upto_layer(r, pl->index, layer, c, 2);
+        assert_true(a[0] == c[0] && a[1] == c[1]);
+    }
+    pd_files_result_free(&r);
+    pd_buf_free(&b);
+}
+
+/* A number of hundreds of digits is clamped, not inf: the figures stay finite. */
+static void huge_numbers(void **state)
+{
+    (void)state;
+    char text[1200] = "M83\nT0\nG1 X1 E";
+    size_t at = strlen(text);
+    memset(text + at, '9', 900);
+    strcpy(text + at + 900, "\nG1 X1 E-");
+    at = strlen(text);
+    memset(text + at, '9', 100);
+    strcpy(text + at + 100, "\n");
+    pd_files_limits l = limits();
+    pd_files_result *r = NULL;
+    char err[256];
+    assert_int_equal(pd_files_analyze_mem(text, strlen(text), &l, &r, err, sizeof err), PD_OK);
+    assert_true(isfinite(r->plates[0].fil[0].gcode_mm));
+    assert_true(r->plates[0].fil[0].gcode_mm > 0);
+    pd_files_result_free(&r);
+}
+
+/* More plates than the bound is too_large, found by slice_info or by the entries' names. */
+static void too_many_plates(void **state)
+{
+    (void)state;
+    entry e[4] = {{"[Content_Types].xml", "<Types/>", 0}, {"Metadata/plate_1.gcode", GCODE1, 0},
+                  {"Metadata/plate_2.gcode", GCODE2, 0}, {"Metadata/plate_3.gcode", GCODE2, 0}};
+    size_t len;
+    void *z = make_zip(e, 4, &len);
+    pd_files_limits l = limits();
+    l.max_plates = 2;
+    pd_files_result *r = NULL;
+    char err[256];
+    assert_int_equal(pd_files_analyze_mem(z, len, &l, &r, err, sizeof err), PD_ERR_TOOBIG);
+    assert_non_null(strstr(err, "plates"));
+    l.max_plates = 3;
+    assert_int_equal(pd_files_analyze_mem(z, len, &l, &r, err, sizeof err), PD_OK);
+    assert_int_equal(r->nplates, 3);
+    pd_files_result_free(&r);
+    free(z);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +459,8 @@ int main(void)
         cmocka_unit_test(plain_gcode),         cmocka_unit_test(not_gcode),
         cmocka_unit_test(zip_bomb),            cmocka_unit_test(truncated_and_broken),
         cmocka_unit_test(traversal_names),     cmocka_unit_test(multipart),
+        cmocka_unit_test(curve_budget),        cmocka_unit_test(huge_numbers),
+        cmocka_unit_test(too_many_plates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
