@@ -86,15 +86,26 @@ typedef struct watch {
     unit_watch units[PD_MAX_AMS];
 } watch;
 
+typedef struct check check;    /* a stock or drying check, read off the loop (below) */
+#define CHECK_WAIT 64             /* filaments waiting for a stock check; past it one full check */
+
 struct pd_alerts {
     pd_bus *bus;
     pd_fleet *fleet;
     pd_inv *inv;
     pd_db *db;
+    uv_loop_t *loop;
     const pd_config *cfg;
     int sub;
     uv_timer_t timer;
+    bool timer_open;
+    bool stopping;               /* freed once the timer is closed and no check runs */
     int64_t drying_due_ms;       /* monotonic: the next drying check */
+    check *stock, *drying;       /* running, NULL none */
+    bool stock_all;              /* a full stock check waits */
+    int64_t wait[CHECK_WAIT];    /* filaments whose stock check waits */
+    size_t n_wait;
+    bool drying_wait;
     watch **v;                   /* sorted by printer_id */
     size_t n, cap;
 };
@@ -290,168 +301,338 @@ static void clear_rest(pd_alerts *a, json_t *open)
         pd_alerts_clear(a, key);
 }
 
-/* --- low stock ----------------------------------------------------------------------------------- */
+/* --- stock and drying checks, read off the loop ------------------------------------------------- */
 
-typedef struct stock_walk {
-    pd_alerts *a;
-    json_t *open;
-    int64_t filament_id;         /* the filament being summed; 0 none yet */
-    double total, threshold;     /* threshold NAN: none */
-    bool own;                    /* the filament's own threshold, not the default */
-    int spools;                  /* counted: not archived, weight known */
-    int rows;                    /* every spool, archived ones too */
+/* A check reads in the store's reader pool (pd_db_read) only what can raise an alert or keep
+ * one open: a filament's spools summed by the database, a spool near its own threshold, a
+ * hygroscopic spool past its limit. It takes at most CHECK_ROWS findings a read and resumes
+ * past the last id until the walk is over; each read's done callback gates its findings on the
+ * loop, so the loop's share is a few rows, whatever the size of the inventory. One stock check
+ * and one drying check run at a time: what changes meanwhile waits (one entry per filament,
+ * CHECK_WAIT of them, past that one full check) and runs when it ends. */
+#define CHECK_ROWS 64
+
+typedef struct finding {
+    int64_t id;                  /* the filament (stock, per filament) or the spool */
+    int64_t filament_id, printer_id;
+    double value, limit;         /* grams left and the threshold; hours exposed and the limit */
+    int count;                   /* per filament: spools counted */
+    int unit, slot;              /* drying: the AMS slot */
+    int64_t dried;               /* drying: last dried, -1 never */
     char label[160], material[64];
-} stock_walk;
+} finding;
 
-static void filament_done(stock_walk *w)
+typedef struct page {
+    finding row[CHECK_ROWS];
+    size_t n;
+    int64_t after;               /* the last id read: the next read starts past it */
+    bool done;                   /* nothing past it */
+} page;
+
+typedef enum check_kind { CHECK_STOCK, CHECK_DRYING } check_kind;
+
+struct check {
+    pd_alerts *a;
+    check_kind kind;
+    int64_t filament_id;         /* stock: one filament, 0 all */
+    double default_g, margin_g;  /* [alerts] as the check began: the worker reads no config */
+    int64_t now;
+    page fil, spool;             /* drying walks spool only */
+    json_t *open;                /* on the loop, from the first read on: open keys not seen yet */
+};
+
+/* a row callback's "the page is full": the query stops there and the next read resumes */
+#define PAGE_FULL PD_ERR_TOOBIG
+
+static finding *page_add(page *p, int64_t id)
 {
-    if (!w->filament_id)
-        return;
-    /* a filament whose spools are all used up and archived is out of stock when it has a
-     * threshold of its own; the default would otherwise warn about every old catalogue entry,
-     * and a filament just created, before its first spool, is no stock yet */
-    if (!isnan(w->threshold) && (w->spools || (w->own && w->rows))) {
-        char key[48], msg[320];
-        snprintf(key, sizeof key, "low_stock:filament:%lld", (long long)w->filament_id);
-        snprintf(msg, sizeof msg, "%s is low on stock: %.0f g left in %d spool%s, under %.0f g", w->label, w->total,
-                 w->spools, w->spools == 1 ? "" : "s", w->threshold);
-        json_t *data = json_pack("{s:f,s:f,s:i,s:i,s:s}", "remaining_g", w->total, "threshold_g", w->threshold,
-                                 "margin_g", w->a->cfg->alert_low_stock_margin_g, "spools", w->spools,
-                                 "material", w->material);
-        pd_alert_in in = {.kind = PD_ALERT_LOW_STOCK_FILAMENT, .key = key, .severity = "warning",
-                          .filament_id = w->filament_id, .message = msg, .data = data};
-        gate(w->a, w->open, &in, false, w->total, w->threshold, w->a->cfg->alert_low_stock_margin_g);
-        json_decref(data);
-    }
-    w->filament_id = 0;
+    if (p->n == CHECK_ROWS)
+        return NULL;
+    p->after = id;
+    finding *f = &p->row[p->n++];
+    *f = (finding){.id = id};
+    return f;
 }
 
-/* Rows: spool id, filament id, spool threshold, remaining (NULL unknown), archived, filament
- * threshold, filament label, material; ordered by filament. */
-static pd_err stock_row(const pd_row *row, void *ud)
+#define REMAINING "(COALESCE(s.initial_weight, f.weight) - s.used_weight)"
+#define LABEL "TRIM(COALESCE(v.name, '') || ' ' || COALESCE(f.name, f.material, 'filament ' || f.id))"
+/* a filament's stock: its non-archived spools of known weight, each counted as at least 0 g */
+#define TOTAL "COALESCE(SUM(CASE WHEN s.archived = 0 AND " REMAINING " > 0 THEN " REMAINING " ELSE 0 END), 0)"
+#define COUNTED "COUNT(CASE WHEN s.archived = 0 THEN " REMAINING " END)"
+/* A filament counts once it has a spool: one whose spools are all used up and archived is out
+ * of stock when it has a threshold of its own; the default would otherwise warn about every old
+ * catalogue entry, and a filament just created, before its first spool, is no stock yet. Only
+ * those at or under threshold + margin can raise or stay open: the rest clear. */
+#define FILAMENT_SQL(filter)                                                                                    \
+    "SELECT f.id, COALESCE(f.low_stock_weight, ?), " LABEL ", COALESCE(f.material, ''), " TOTAL ", " COUNTED  \
+    " FROM filament f LEFT JOIN vendor v ON v.id = f.vendor_id LEFT JOIN spool s ON s.filament_id = f.id "   \
+    "WHERE f.id > ?" filter " AND COALESCE(f.low_stock_weight, ?) IS NOT NULL "                                \
+    "GROUP BY f.id, f.low_stock_weight, f.name, f.material, v.name "                                           \
+    "HAVING (" COUNTED " > 0 OR (f.low_stock_weight IS NOT NULL AND COUNT(s.id) > 0)) "                        \
+    "AND " TOTAL " <= COALESCE(f.low_stock_weight, ?) + ? ORDER BY f.id"
+/* spools with a threshold of their own, at or under it + margin, or of unknown weight (an open
+ * alert stays open while the weight is unknown) */
+#define SPOOL_SQL(filter)                                                                                       \
+    "SELECT s.id, s.filament_id, s.low_stock_weight, " REMAINING ", " LABEL ", COALESCE(f.material, '') "      \
+    "FROM spool s JOIN filament f ON f.id = s.filament_id LEFT JOIN vendor v ON v.id = f.vendor_id "          \
+    "WHERE s.id > ?" filter " AND s.archived = 0 AND s.low_stock_weight IS NOT NULL AND "                      \
+    "(" REMAINING " IS NULL OR " REMAINING " <= s.low_stock_weight + ?) ORDER BY s.id"
+
+static pd_err filament_found(const pd_row *row, void *ud)
 {
-    stock_walk *w = ud;
-    pd_alerts *a = w->a;
-    int64_t spool = pd_row_int(row, 0), fil = pd_row_int(row, 1);
-    if (fil != w->filament_id) {
-        filament_done(w);
-        w->filament_id = fil;
-        w->total = 0;
-        w->spools = 0;
-        w->rows = 0;
-        w->own = !pd_row_null(row, 5);
-        w->threshold = w->own ? pd_row_real(row, 5)
-                       : a->cfg->alert_low_stock_g > 0 ? a->cfg->alert_low_stock_g : NAN;
-        snprintf(w->label, sizeof w->label, "%s", pd_row_text(row, 6));
-        snprintf(w->material, sizeof w->material, "%s", pd_row_text(row, 7));
-    }
-    if (pd_row_null(row, 0))
-        return PD_OK;  /* a filament without spools */
-    w->rows++;
-    if (pd_row_int(row, 4))
-        return PD_OK;  /* archived: not stock */
-    double rem = pd_row_null(row, 3) ? NAN : fmax(pd_row_real(row, 3), 0);
-    if (!isnan(rem)) {
-        w->total += rem;
-        w->spools++;
-    }
-    if (pd_row_null(row, 2))
-        return PD_OK;
-    char key[48], msg[320];
-    double thr = pd_row_real(row, 2);
-    snprintf(key, sizeof key, "low_stock:spool:%lld", (long long)spool);
-    snprintf(msg, sizeof msg, "Spool %lld (%s) is low: %.0f g left, under %.0f g", (long long)spool, w->label,
-             isnan(rem) ? 0 : rem, thr);
-    json_t *data = json_pack("{s:f,s:f,s:i,s:s}", "remaining_g", isnan(rem) ? 0 : rem, "threshold_g", thr,
-                             "margin_g", a->cfg->alert_low_stock_margin_g, "material", w->material);
-    pd_alert_in in = {.kind = PD_ALERT_LOW_STOCK_SPOOL, .key = key, .severity = "warning", .spool_id = spool,
-                      .filament_id = fil, .message = msg, .data = data};
-    gate(a, w->open, &in, false, rem, thr, a->cfg->alert_low_stock_margin_g);
-    json_decref(data);
+    finding *f = page_add(ud, pd_row_int(row, 0));
+    if (!f)
+        return PAGE_FULL;
+    f->filament_id = f->id;
+    f->limit = pd_row_real(row, 1);
+    snprintf(f->label, sizeof f->label, "%s", pd_row_text(row, 2));
+    snprintf(f->material, sizeof f->material, "%s", pd_row_text(row, 3));
+    f->value = pd_row_real(row, 4);
+    f->count = (int)pd_row_int(row, 5);
     return PD_OK;
 }
 
-/* Checks one filament and its spools (filament_id > 0) or all of them (0). */
-static void check_stock(pd_alerts *a, int64_t filament_id)
+static pd_err spool_found(const pd_row *row, void *ud)
 {
-    stock_walk w = {.a = a, .open = open_keys(a, PD_ALERT_LOW_STOCK_SPOOL, PD_ALERT_LOW_STOCK_FILAMENT, filament_id)};
-    if (!w.open)
-        return;
-    pd_sqlv args[] = {PD_SQL_I(filament_id), PD_SQL_I(filament_id)};
-    pd_err rc = pd_db_query(a->db,
-                            "SELECT s.id, f.id, s.low_stock_weight, COALESCE(s.initial_weight, f.weight) - s.used_weight, "
-                            "s.archived, f.low_stock_weight, "
-                            "TRIM(COALESCE(v.name, '') || ' ' || COALESCE(f.name, f.material, 'filament ' || f.id)), "
-                            "COALESCE(f.material, '') FROM filament f "
-                            "LEFT JOIN spool s ON s.filament_id = f.id LEFT JOIN vendor v ON v.id = f.vendor_id "
-                            "WHERE ? = 0 OR f.id = ? ORDER BY f.id, s.id", args, 2, stock_row, &w);
-    if (!rc) {
-        filament_done(&w);
-        clear_rest(a, w.open);  /* spools deleted or archived, filaments deleted */
-    } else {
-        pd_error("alerts", "cannot check stock: %s (%s)", pd_strerror(rc), pd_db_last_error(a->db));
-    }
-    json_decref(w.open);
+    finding *f = page_add(ud, pd_row_int(row, 0));
+    if (!f)
+        return PAGE_FULL;
+    f->filament_id = pd_row_int(row, 1);
+    f->limit = pd_row_real(row, 2);
+    f->value = pd_row_null(row, 3) ? NAN : fmax(pd_row_real(row, 3), 0);
+    snprintf(f->label, sizeof f->label, "%s", pd_row_text(row, 4));
+    snprintf(f->material, sizeof f->material, "%s", pd_row_text(row, 5));
+    return PD_OK;
 }
 
-/* --- hygroscopic spools in an AMS ------------------------------------------------------------------ */
-
-typedef struct drying_walk {
-    pd_alerts *a;
-    json_t *open;
-    int64_t now;
-} drying_walk;
-
-/* Rows: spool, material, last dried, since when in its slot, printer, unit, slot, label. */
-static pd_err drying_row(const pd_row *row, void *ud)
+/* Rows: spool, material, last dried, since when in its slot, printer, unit, slot, label; the
+ * material's limit is C (pd_alerts_exposure_limit_h), so the worker keeps the spools past it. */
+static pd_err drying_found(const pd_row *row, void *ud)
 {
-    drying_walk *w = ud;
+    check *c = ud;
     const char *material = pd_row_text(row, 1);
     double limit_h = pd_alerts_exposure_limit_h(material);
-    if (limit_h <= 0)
-        return PD_OK;
     bool dried = !pd_row_null(row, 2);
-    int64_t since = dried ? pd_row_int(row, 2) : pd_row_int(row, 3);
-    double hours = (double)(w->now - since) / 3600.0;
-    char key[48], msg[320];
-    int64_t spool = pd_row_int(row, 0);
-    snprintf(key, sizeof key, "drying:spool:%lld", (long long)spool);
-    if (hours <= limit_h)
+    double hours = (double)(c->now - pd_row_int(row, dried ? 2 : 3)) / 3600.0;
+    if (limit_h <= 0 || hours <= limit_h)
         return PD_OK;  /* not due: an open alert for it is cleared with the rest */
-    json_object_del(w->open, key);
-    snprintf(msg, sizeof msg, "Spool %lld (%s, %s) has been in AMS %lld slot %lld for %.0f h %s; %s takes about "
-                              "%.0f h: dry it",
-             (long long)spool, pd_row_text(row, 7), material, (long long)pd_row_int(row, 5),
-             (long long)pd_row_int(row, 6), hours, dried ? "since it was dried" : "and was never marked dried",
-             material, limit_h);
-    json_t *data = json_pack("{s:s,s:f,s:f,s:o,s:I,s:I}", "material", material, "exposed_h", hours, "limit_h", limit_h,
-                             "last_dried", dried ? pd_inv_time_json(pd_row_int(row, 2)) : json_null(), "unit",
-                             (json_int_t)pd_row_int(row, 5), "slot", (json_int_t)pd_row_int(row, 6));
-    pd_alert_in in = {.kind = PD_ALERT_DRYING, .key = key, .severity = "warning", .spool_id = spool,
-                      .printer_id = pd_row_int(row, 4), .message = msg, .data = data};
-    pd_alerts_raise(w->a, &in, NULL);
-    json_decref(data);
+    finding *f = page_add(&c->spool, pd_row_int(row, 0));
+    if (!f)
+        return PAGE_FULL;
+    f->value = hours;
+    f->limit = limit_h;
+    f->dried = dried ? pd_row_int(row, 2) : -1;
+    f->printer_id = pd_row_int(row, 4);
+    f->unit = (int)pd_row_int(row, 5);
+    f->slot = (int)pd_row_int(row, 6);
+    snprintf(f->label, sizeof f->label, "%s", pd_row_text(row, 7));
+    snprintf(f->material, sizeof f->material, "%s", material);
     return PD_OK;
 }
 
-static void check_drying(pd_alerts *a)
+/* Reads the next page of one walk; a full page leaves it not done. */
+static pd_err walk(pd_db *rd, page *p, const char *sql, pd_sqlv *args, size_t n, pd_row_fn fn, void *ud)
 {
-    drying_walk w = {.a = a, .open = open_keys(a, PD_ALERT_DRYING, PD_ALERT_DRYING, 0), .now = now_s()};
-    if (!w.open)
-        return;
-    pd_err rc = pd_db_query(a->db,
-                            "SELECT s.id, COALESCE(f.material, ''), s.last_dried, "
-                            "COALESCE((SELECT MAX(h.assigned_at) FROM slot_history h WHERE h.slot_id = m.id "
-                            "AND h.spool_id = s.id AND h.unassigned_at IS NULL), m.updated_at), "
-                            "m.printer_id, m.unit, m.slot, COALESCE(f.name, '') FROM ams_slot m "
-                            "JOIN spool s ON s.id = m.spool_id JOIN filament f ON f.id = s.filament_id "
-                            "WHERE s.archived = 0 ORDER BY s.id", NULL, 0, drying_row, &w);
+    p->n = 0;
+    if (p->done)
+        return PD_OK;
+    pd_err rc = pd_db_query(rd, sql, args, n, fn, ud);
+    if (rc == PAGE_FULL)
+        return PD_OK;
+    p->done = !rc;
+    return rc;
+}
+
+/* In the reader pool: touches rd and c only. */
+static pd_err check_work(pd_db *rd, void *ud)
+{
+    check *c = ud;
+    if (c->kind == CHECK_DRYING) {
+        pd_sqlv arg = PD_SQL_I(c->spool.after);
+        return walk(rd, &c->spool,
+                    "SELECT s.id, COALESCE(f.material, ''), s.last_dried, "
+                    "COALESCE((SELECT MAX(h.assigned_at) FROM slot_history h WHERE h.slot_id = m.id "
+                    "AND h.spool_id = s.id AND h.unassigned_at IS NULL), m.updated_at), "
+                    "m.printer_id, m.unit, m.slot, COALESCE(f.name, '') FROM ams_slot m "
+                    "JOIN spool s ON s.id = m.spool_id JOIN filament f ON f.id = s.filament_id "
+                    "WHERE s.archived = 0 AND s.id > ? ORDER BY s.id", &arg, 1, drying_found, c);
+    }
+    pd_sqlv def = c->default_g > 0 ? PD_SQL_D(c->default_g) : PD_SQL_NUL, fid = PD_SQL_I(c->filament_id),
+            margin = PD_SQL_D(c->margin_g);
+    /* one filament by its index, not a scan of every spool */
+    pd_sqlv fa[] = {def, PD_SQL_I(c->fil.after), fid, def, def, margin};
+    pd_sqlv sa[] = {PD_SQL_I(c->spool.after), fid, margin};
+    pd_err rc = c->filament_id
+                    ? walk(rd, &c->fil, FILAMENT_SQL(" AND f.id = ?"), fa, 6, filament_found, &c->fil)
+                    : walk(rd, &c->fil, FILAMENT_SQL(""), (pd_sqlv[]){fa[0], fa[1], fa[3], fa[4], fa[5]}, 5,
+                           filament_found, &c->fil);
     if (!rc)
-        clear_rest(a, w.open);  /* dried, unloaded or archived since */
-    else
-        pd_error("alerts", "cannot check drying: %s (%s)", pd_strerror(rc), pd_db_last_error(a->db));
-    json_decref(w.open);
-    a->drying_due_ms = pd_clock_mono_ms() + (int64_t)a->cfg->alert_drying_check_s * 1000;
+        rc = c->filament_id ? walk(rd, &c->spool, SPOOL_SQL(" AND s.filament_id = ?"), sa, 3, spool_found, &c->spool)
+                            : walk(rd, &c->spool, SPOOL_SQL(""), (pd_sqlv[]){sa[0], sa[2]}, 2, spool_found, &c->spool);
+    return rc;
+}
+
+static void gate_filament(pd_alerts *a, check *c, const finding *f)
+{
+    char key[48], msg[320];
+    snprintf(key, sizeof key, "low_stock:filament:%lld", (long long)f->id);
+    snprintf(msg, sizeof msg, "%s is low on stock: %.0f g left in %d spool%s, under %.0f g", f->label, f->value,
+             f->count, f->count == 1 ? "" : "s", f->limit);
+    json_t *data = json_pack("{s:f,s:f,s:f,s:i,s:s}", "remaining_g", f->value, "threshold_g", f->limit, "margin_g",
+                             c->margin_g, "spools", f->count, "material", f->material);
+    pd_alert_in in = {.kind = PD_ALERT_LOW_STOCK_FILAMENT, .key = key, .severity = "warning",
+                      .filament_id = f->id, .message = msg, .data = data};
+    gate(a, c->open, &in, false, f->value, f->limit, c->margin_g);
+    json_decref(data);
+}
+
+static void gate_spool(pd_alerts *a, check *c, const finding *f)
+{
+    char key[48], msg[320];
+    double rem = isnan(f->value) ? 0 : f->value;
+    snprintf(key, sizeof key, "low_stock:spool:%lld", (long long)f->id);
+    snprintf(msg, sizeof msg, "Spool %lld (%s) is low: %.0f g left, under %.0f g", (long long)f->id, f->label, rem,
+             f->limit);
+    json_t *data = json_pack("{s:f,s:f,s:f,s:s}", "remaining_g", rem, "threshold_g", f->limit, "margin_g",
+                             c->margin_g, "material", f->material);
+    pd_alert_in in = {.kind = PD_ALERT_LOW_STOCK_SPOOL, .key = key, .severity = "warning", .spool_id = f->id,
+                      .filament_id = f->filament_id, .message = msg, .data = data};
+    gate(a, c->open, &in, false, f->value, f->limit, c->margin_g);
+    json_decref(data);
+}
+
+static void raise_drying(pd_alerts *a, check *c, const finding *f)
+{
+    char key[48], msg[512];
+    snprintf(key, sizeof key, "drying:spool:%lld", (long long)f->id);
+    json_object_del(c->open, key);
+    snprintf(msg, sizeof msg, "Spool %lld (%s, %s) has been in AMS %d slot %d for %.0f h %s; %s takes about "
+                              "%.0f h: dry it",
+             (long long)f->id, f->label, f->material, f->unit, f->slot, f->value,
+             f->dried >= 0 ? "since it was dried" : "and was never marked dried", f->material, f->limit);
+    json_t *data = json_pack("{s:s,s:f,s:f,s:o,s:i,s:i}", "material", f->material, "exposed_h", f->value, "limit_h",
+                             f->limit, "last_dried", f->dried >= 0 ? pd_inv_time_json(f->dried) : json_null(), "unit",
+                             f->unit, "slot", f->slot);
+    pd_alert_in in = {.kind = PD_ALERT_DRYING, .key = key, .severity = "warning", .spool_id = f->id,
+                      .printer_id = f->printer_id, .message = msg, .data = data};
+    pd_alerts_raise(a, &in, NULL);
+    json_decref(data);
+}
+
+static void check_next(pd_alerts *a);
+static void release(pd_alerts *a);
+
+/* A filament to check (0: all of them) once the running stock check ends. */
+static void want_stock(pd_alerts *a, int64_t filament_id)
+{
+    if (a->stock_all)
+        return;
+    for (size_t i = 0; i < a->n_wait; i++)
+        if (a->wait[i] == filament_id)
+            return;
+    if (!filament_id || a->n_wait == CHECK_WAIT) {
+        a->stock_all = true;
+        a->n_wait = 0;
+        return;
+    }
+    a->wait[a->n_wait++] = filament_id;
+}
+
+/* again: the walk stopped before its end (the store's read queue was full): it runs anew. */
+static void check_end(check *c, bool again)
+{
+    pd_alerts *a = c->a;
+    if (c->kind == CHECK_STOCK) {
+        a->stock = NULL;
+        if (again)
+            want_stock(a, c->filament_id);
+    } else {
+        a->drying = NULL;
+        a->drying_wait |= again;
+    }
+    json_decref(c->open);
+    free(c);
+    if (a->stopping)
+        release(a);
+    else if (!again)
+        check_next(a);  /* after a refusal the tick tries again */
+}
+
+static void check_done(pd_err rc, void *ud)
+{
+    check *c = ud;
+    pd_alerts *a = c->a;
+    const char *what = c->kind == CHECK_STOCK ? "stock" : "drying";
+    if (a->stopping) {
+        check_end(c, false);
+        return;
+    }
+    if (rc) {
+        pd_error("alerts", "cannot check %s: %s", what, pd_strerror(rc));
+        check_end(c, false);
+        return;
+    }
+    if (!c->open)
+        c->open = c->kind == CHECK_STOCK
+                      ? open_keys(a, PD_ALERT_LOW_STOCK_SPOOL, PD_ALERT_LOW_STOCK_FILAMENT, c->filament_id)
+                      : open_keys(a, PD_ALERT_DRYING, PD_ALERT_DRYING, 0);
+    if (!c->open) {
+        pd_error("alerts", "cannot check %s: %s (%s)", what, pd_strerror(PD_ERR_DB), pd_db_last_error(a->db));
+        check_end(c, false);
+        return;
+    }
+    for (size_t i = 0; i < c->fil.n; i++)
+        gate_filament(a, c, &c->fil.row[i]);
+    for (size_t i = 0; i < c->spool.n; i++)
+        (c->kind == CHECK_STOCK ? gate_spool : raise_drying)(a, c, &c->spool.row[i]);
+    if (!c->fil.done || !c->spool.done) {
+        if ((rc = pd_db_read(a->db, a->loop, check_work, check_done, c)))
+            check_end(c, true);
+        return;
+    }
+    clear_rest(a, c->open);  /* deleted, archived, refilled, dried or unloaded since */
+    check_end(c, false);
+}
+
+static bool check_start(pd_alerts *a, check_kind kind, int64_t filament_id)
+{
+    check *c = malloc(sizeof *c);
+    if (!c)
+        return false;
+    *c = (check){.a = a, .kind = kind, .filament_id = filament_id, .default_g = a->cfg->alert_low_stock_g,
+                 .margin_g = a->cfg->alert_low_stock_margin_g, .now = now_s(), .fil.done = kind == CHECK_DRYING};
+    *(kind == CHECK_STOCK ? &a->stock : &a->drying) = c;
+    if (!pd_db_read(a->db, a->loop, check_work, check_done, c))
+        return true;
+    *(kind == CHECK_STOCK ? &a->stock : &a->drying) = NULL;
+    free(c);
+    return false;
+}
+
+/* Starts what waits and nothing runs for. Taken off the waiting list first: an in-memory
+ * database runs the whole check, and this again, inside pd_db_read. */
+static void check_next(pd_alerts *a)
+{
+    if (!a->stopping && !a->stock && (a->stock_all || a->n_wait)) {
+        int64_t fid = a->stock_all ? 0 : a->wait[0];
+        if (a->stock_all)
+            a->stock_all = false;
+        else
+            memmove(a->wait, a->wait + 1, --a->n_wait * sizeof *a->wait);
+        if (!check_start(a, CHECK_STOCK, fid))
+            want_stock(a, fid);
+    }
+    if (!a->stopping && !a->drying && a->drying_wait) {
+        a->drying_wait = false;
+        a->drying_due_ms = pd_clock_mono_ms() + (int64_t)a->cfg->alert_drying_check_s * 1000;
+        if (!check_start(a, CHECK_DRYING, 0))
+            a->drying_wait = true;
+    }
+}
+
+bool pd_alerts_checking(const pd_alerts *a)
+{
+    return a->stock || a->drying || a->stock_all || a->n_wait || a->drying_wait;
 }
 
 /* --- humidity and stalls, per printer ---------------------------------------------------------------- */
@@ -579,7 +760,8 @@ static void on_tick(uv_timer_t *t)
     /* sustained humidity and stalls become due without a report saying so */
     pd_fleet_foreach(a->fleet, tick_one, a);
     if (pd_clock_mono_ms() >= a->drying_due_ms)
-        check_drying(a);
+        a->drying_wait = true;
+    check_next(a);  /* also what waits after the store refused a read (its queue was full) */
 }
 
 /* --- the bus -------------------------------------------------------------------------------------- */
@@ -594,11 +776,12 @@ static void on_inventory(pd_alerts *a, const pd_event *ev)
         json_t *o = json_loadb(ev->u.inv.payload, ev->u.inv.payload_len, 0, NULL);
         fid = json_integer_value(json_object_get(json_object_get(o, "filament"), "id"));
         json_decref(o);
-        check_drying(a);  /* last_dried, archived, deleted */
+        a->drying_wait = true;  /* last_dried, archived, deleted */
     } else if (!strcmp(res, "setting")) {
         return;
     }
-    check_stock(a, fid);  /* 0 (a vendor renamed, a payload without its filament): all */
+    want_stock(a, fid);  /* 0 (a vendor renamed, a payload without its filament): all */
+    check_next(a);
 }
 
 static void on_job(pd_alerts *a, const pd_event *ev)
@@ -671,12 +854,10 @@ pd_err pd_alerts_start(pd_alerts **out, uv_loop_t *loop, pd_bus *bus, pd_fleet *
     pd_alerts *a = calloc(1, sizeof *a);
     if (!a)
         return PD_ERR_NOMEM;
-    *a = (pd_alerts){.bus = bus, .fleet = fleet, .inv = inv, .db = inv->db, .cfg = cfg};
-    /* a crossing that happened while printdeck was stopped is found now, once */
-    check_stock(a, 0);
-    check_drying(a);
+    *a = (pd_alerts){.bus = bus, .fleet = fleet, .inv = inv, .db = inv->db, .loop = loop, .cfg = cfg};
     pd_err rc = uv_timer_init(loop, &a->timer) ? PD_ERR_INTERNAL : PD_OK;
     if (!rc) {
+        a->timer_open = true;
         a->timer.data = a;
         uv_timer_start(&a->timer, on_tick, TICK_MS, TICK_MS);
         a->sub = pd_bus_subscribe(bus, PD_EV_STATE | PD_EV_OFFLINE | PD_EV_INVENTORY | PD_EV_JOB, on_event, a);
@@ -687,11 +868,26 @@ pd_err pd_alerts_start(pd_alerts **out, uv_loop_t *loop, pd_bus *bus, pd_fleet *
         pd_alerts_stop(&a);
         return rc;
     }
+    /* a crossing that happened while printdeck was stopped is found now, once */
+    want_stock(a, 0);
+    a->drying_wait = true;
+    check_next(a);
     *out = a;
     return PD_OK;
 }
 
-static void free_after_close(uv_handle_t *h) { free(h->data); }
+static void release(pd_alerts *a)
+{
+    if (!a->timer_open && !a->stock && !a->drying)
+        free(a);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    pd_alerts *a = h->data;
+    a->timer_open = false;
+    release(a);
+}
 
 void pd_alerts_stop(pd_alerts **ap)
 {
@@ -704,10 +900,11 @@ void pd_alerts_stop(pd_alerts **ap)
     for (size_t i = 0; i < a->n; i++)
         free(a->v[i]);
     free(a->v);
-    if (a->timer.loop)
-        uv_close((uv_handle_t *)&a->timer, free_after_close);
+    a->stopping = true;  /* a check reading now ends in its done callback, which writes nothing */
+    if (a->timer_open)
+        uv_close((uv_handle_t *)&a->timer, timer_closed);
     else
-        free(a);
+        release(a);
 }
 
 /* --- the API ------------------------------------------------------------------------------------------- */

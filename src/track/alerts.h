@@ -51,11 +51,15 @@ double pd_alerts_exposure_limit_h(const char *material);
 
 typedef struct pd_alerts pd_alerts;
 
-/* Subscribes to the bus, checks stock and drying now, and starts the timer that watches
- * humidity, stalls and drying. cfg is read at each check, so a SIGHUP applies. */
+/* Subscribes to the bus, starts checks of stock and drying (read off the loop, raised when the
+ * reads are done) and the timer that watches humidity, stalls and drying. cfg is read at each
+ * check, so a SIGHUP applies. */
 pd_err pd_alerts_start(pd_alerts **out, uv_loop_t *loop, pd_bus *bus, pd_fleet *fleet, pd_inv *inv,
                        const pd_config *cfg);
 void pd_alerts_stop(pd_alerts **a);  /* closes the timer: the loop must run after */
+/* Whether a stock or drying check is reading or waits (they run off the loop): a test runs the
+ * loop until it is false. */
+bool pd_alerts_checking(const pd_alerts *a);
 
 /* An alert another module raises. key names the crossing ("insufficient:job:12"): while an
  * alert with that key is open, raising it again does nothing (*id gets the open one). Ids of 0

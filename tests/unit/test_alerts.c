@@ -139,11 +139,20 @@ static int64_t create(pd_inv *inv, pd_inv_entity en, const char *fmt, ...)
     return id;
 }
 
+/* The engine reads stock off the loop (a database file has reader connections): the loop runs
+ * until the checks a change started are done. */
+static void settle(fixture *fx)
+{
+    while (fx->alerts && pd_alerts_checking(fx->alerts))
+        uv_run(&fx->loop, UV_RUN_ONCE);
+}
+
 static void use(fixture *fx, int64_t spool, double grams)
 {
     pd_usage u = {.spool_id = spool, .unit = -1, .slot = -1, .grams = grams, .meters = -1, .source = PD_USAGE_MANUAL};
     pd_inv_err e = {0};
     assert_int_equal(pd_usage_record(&fx->inv, &u, NULL, &e), PD_OK);
+    settle(fx);
 }
 
 static int64_t open_alerts(fixture *fx, const char *kind)
@@ -163,8 +172,10 @@ static void low_stock_two_spools(void **state)
                                                  "\"diameter\":1.75,\"weight\":1000,\"low_stock_weight\":300}");
     int64_t s1 = create(&fx->inv, PD_INV_SPOOL, "{\"filament_id\":%lld}", (long long)f);
     assert_int_equal(pd_alerts_start(&fx->alerts, &fx->loop, fx->bus, fx->fleet, &fx->inv, &fx->cfg), PD_OK);
+    settle(fx);
     assert_int_equal(fx->raised, 0);
     int64_t s2 = create(&fx->inv, PD_INV_SPOOL, "{\"filament_id\":%lld}", (long long)f);
+    settle(fx);
     use(fx, s1, 900);                   /* 100 + 1000 left: not low */
     assert_int_equal(fx->raised, 0);
     use(fx, s2, 850);                   /* 100 + 150 = 250 < 300: low, once */
@@ -179,12 +190,14 @@ static void low_stock_two_spools(void **state)
     use(fx, s2, -40);                   /* 330: above 300, not above 350 */
     assert_int_equal(fx->cleared, 0);
     int64_t s3 = create(&fx->inv, PD_INV_SPOOL, "{\"filament_id\":%lld}", (long long)f);
+    settle(fx);
     assert_int_equal(fx->cleared, 1);
     assert_int_equal(open_alerts(fx, "low_stock_filament"), 0);
     /* archived: the new spool no longer counts (330 g), and the stock crosses again */
     json_t *patch = json_pack("{s:b}", "archived", 1), *out = NULL;
     pd_inv_err e = {0};
     assert_int_equal(pd_inv_update(&fx->inv, PD_INV_SPOOL, s3, patch, &out, &e), PD_OK);
+    settle(fx);
     json_decref(patch);
     json_decref(out);
     assert_int_equal(fx->raised, 1);
@@ -193,6 +206,7 @@ static void low_stock_two_spools(void **state)
     /* a spool threshold of its own */
     patch = json_pack("{s:f}", "low_stock_weight", 200.0);
     assert_int_equal(pd_inv_update(&fx->inv, PD_INV_SPOOL, s1, patch, &out, &e), PD_OK);
+    settle(fx);
     json_decref(patch);
     json_decref(out);
     assert_int_equal(fx->raised, 3);
@@ -201,9 +215,11 @@ static void low_stock_two_spools(void **state)
     pd_alerts_stop(&fx->alerts);
     uv_run(&fx->loop, UV_RUN_NOWAIT);
     assert_int_equal(pd_alerts_start(&fx->alerts, &fx->loop, fx->bus, fx->fleet, &fx->inv, &fx->cfg), PD_OK);
+    settle(fx);
     assert_int_equal(fx->raised, 3);
     /* the spool deleted: its alert clears */
     assert_int_equal(pd_inv_delete(&fx->inv, PD_INV_SPOOL, s1, &e), PD_OK);
+    settle(fx);
     assert_int_equal(open_alerts(fx, "low_stock_spool"), 0);
 }
 
@@ -216,6 +232,7 @@ static void global_default_and_insufficient(void **state)
     create(&fx->inv, PD_INV_FILAMENT, "{\"material\":\"ABS\",\"density\":1.04,\"diameter\":1.75}");  /* no spools */
     int64_t s = create(&fx->inv, PD_INV_SPOOL, "{\"filament_id\":%lld,\"used_weight\":600}", (long long)f);
     assert_int_equal(pd_alerts_start(&fx->alerts, &fx->loop, fx->bus, fx->fleet, &fx->inv, &fx->cfg), PD_OK);
+    settle(fx);
     assert_int_equal(fx->raised, 1);    /* 400 g < 500 g, found at start; the ABS has nothing to count */
     pd_alert_need need[] = {{.spool_id = s, .unit = 0, .slot = 1, .material = "PETG", .needed_g = 450, .remaining_g = 400},
                             {.spool_id = 0, .unit = 0, .slot = 2, .material = "PLA", .needed_g = 10, .remaining_g = 90}};
