@@ -278,6 +278,9 @@ static const char *const migrations[] = {
     "ALTER TABLE slot_history ADD COLUMN material TEXT;"
     "ALTER TABLE slot_history ADD COLUMN color TEXT;"
     "ALTER TABLE slot_history ADD COLUMN tray_uuid TEXT;",
+    /* 9: every pause and offline gap of a job counted, also those past the rows it keeps
+     * (docs/jobs.md) */
+    "ALTER TABLE job ADD COLUMN interruptions @INT@ NOT NULL DEFAULT 0;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
