@@ -212,6 +212,62 @@ test('manual job: start, notes and rating, end; list filters, X-Total-Count, CSV
   assert.match(lines[1], /"'=cmd part"|"'Prusa|Prusa =cmd part/);
 });
 
+// A write the database refuses (a trigger that raises, standing for a full disk or a lock held
+// past the wait): the step is rolled back in memory too, so nothing is written under a job id
+// the rollback gave back (SQLite hands it to the next insert: here a manual job), and the next
+// report makes the step again.
+const sqlOn = (sql) => {
+  const pg = databaseOf(daemon);
+  if (pg) execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', pg, '-c', sql]);
+  else execFileSync('sqlite3', ['-cmd', '.timeout 5000', join(daemon.dir, 'data', 'printdeck.db'), sql]);
+};
+const FAIL_ON = (table) => databaseOf(daemon)
+  ? `CREATE OR REPLACE FUNCTION pd_test_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql;
+     CREATE TRIGGER pd_test_fail BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION pd_test_fail();`
+  : `CREATE TRIGGER pd_test_fail BEFORE INSERT ON ${table} BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;`;
+const FAIL_OFF = (table) => databaseOf(daemon) ? `DROP TRIGGER pd_test_fail ON ${table};` : 'DROP TRIGGER pd_test_fail;';
+
+test('a refused write: rolled back in memory too, no write into a reused id, retried by the next report', async () => {
+  sqlOn(FAIL_ON('job_snapshot'));
+  let m;
+  try {
+    await sim.control(A1, { action: 'start_job', name: 'refused', layers: 30, minutes: 1 });
+    await waitFor(() => daemon.log.text.includes('cannot record the job (retried'), 15000, 'the open refused');
+    // the id the rolled-back insert had is free again on SQLite: a manual job takes it now
+    const r = await daemon.req('POST', '/api/v1/jobs', { name: 'bystander' });
+    assert.equal(r.status, 201, r.text);
+    m = r.json;
+    await sleep(3000);  // reports keep coming while the write is refused
+    assert.equal((await jobsOf(A1)).filter((x) => x.name === 'refused').length, 0, 'nothing half written');
+  } finally {
+    sqlOn(FAIL_OFF('job_snapshot'));
+  }
+  const j = await openJob(A1, 'refused');
+  assert.notEqual(j.id, m.id);
+  assert.ok((await job(j.id)).snapshot.length >= 1, 'opened whole on the retry');
+  await until(j.id, (x) => x.layer >= 2, 'progress recorded');
+  const still = await job(m.id);
+  assert.deepEqual([still.name, still.origin, still.printer_id, still.progress, still.layer, still.materials],
+    ['bystander', 'manual', null, 0, 0, ''], 'the manual job untouched');
+  assert.equal(still.snapshot.length, 0);
+  assert.equal(still.trays.length, 0);
+  // a pause refused, then recorded late rather than lost
+  sqlOn(FAIL_ON('job_pause'));
+  try {
+    assert.equal((await command(A1, { command: 'pause' })).status, 200);
+    await waitFor(async () => (await daemon.printer(ids[A1]))?.state === 'PAUSE', 10000, 'paused');
+    await sleep(2000);
+    assert.equal((await job(j.id)).pauses.length, 0);
+  } finally {
+    sqlOn(FAIL_OFF('job_pause'));
+  }
+  const p = await until(j.id, (x) => x.status === 'paused' && x.pauses.length === 1, 'the pause recorded on a later report');
+  assert.equal(p.interruptions, 1);
+  assert.equal((await command(A1, { command: 'resume' })).status, 200);
+  await sim.control(A1, { action: 'finish' });
+  await until(j.id, (x) => x.status === 'completed', 'completed');
+});
+
 // 6,000 jobs (SQL written while the daemon is stopped, as the bench seeds spools): the list,
 // its total and the export go through the inventory's cursors, ids read off the loop, rows
 // rendered a batch at a time, so none is cut off by a statement limit and /healthz answers
