@@ -719,12 +719,14 @@ typedef struct ask {
     size_t n;
 } ask;
 
+/* A job's filament prompts: the answered spool, or -1 still asked (left open as it is, so an
+ * answer to one filament does not replace the question about another). */
 static pd_err answered_row(const pd_row *row, void *ud)
 {
     int64_t *ans = ud;
     int64_t fil = pd_row_int(row, 0);
     if (fil >= 0 && fil < PD_FILES_MAX_FILAMENTS)
-        ans[fil] = pd_row_int(row, 1);
+        ans[fil] = pd_row_null(row, 1) ? -1 : pd_row_int(row, 1);
     return PD_OK;
 }
 
@@ -766,8 +768,9 @@ static pd_err account(pd_acct *a, int64_t job_id)
     ask asks[PD_FILES_MAX_FILAMENTS];
     size_t nasks = 0;
     pd_sqlv jv = PD_SQL_I(job_id);
-    rc = pd_db_query(a->db, "SELECT filament_index, spool_id FROM prompt WHERE job_id = ? AND kind = 'job_filament' "
-                            "AND status = 'answered' AND spool_id IS NOT NULL ORDER BY id",
+    rc = pd_db_query(a->db, "SELECT filament_index, CASE WHEN status = 'answered' THEN spool_id END FROM prompt "
+                            "WHERE job_id = ? AND kind = 'job_filament' AND (status = 'open' OR (status = 'answered' "
+                            "AND spool_id IS NOT NULL)) ORDER BY id",
                      &jv, 1, answered_row, answer);
     if (!rc && !strcmp(f->fstate, "fetched") && nfil > 0) {
         if (nfil > PD_FILES_MAX_FILAMENTS)
@@ -806,12 +809,12 @@ static pd_err account(pd_acct *a, int64_t job_id)
         /* a person's answer names the spool of an ambiguous filament */
         for (size_t i = 0; i < np; i++) {
             int fi = pieces[i].fil;
-            int64_t spool = answer[fi] ? answer[fi] : map[fi].how == PD_MAP_AMBIGUOUS ? 0 : pieces[i].spool_id;
+            int64_t spool = answer[fi] > 0 ? answer[fi] : map[fi].how == PD_MAP_AMBIGUOUS ? 0 : pieces[i].spool_id;
             add_row(rows, &nrows, PD_SPLIT_MAX_PIECES, spool, pieces[i].unit, pieces[i].slot, pieces[i].grams,
                     pieces[i].meters);
         }
         for (int i = 0; i < nfil; i++) {
-            if ((map[i].how != PD_MAP_AMBIGUOUS && map[i].how != PD_MAP_NONE) || answer[i])
+            if ((map[i].how != PD_MAP_AMBIGUOUS && map[i].how != PD_MAP_NONE) || answer[i] > 0)
                 continue;
             ask *q = &asks[nasks];
             *q = (ask){.fil = i};
@@ -820,7 +823,7 @@ static pd_err account(pd_acct *a, int64_t job_id)
             for (int k = 0; k < map[i].ncand && q->n < PD_SPLIT_MAX_CANDIDATES; k++)
                 if (f->trays[map[i].cand[k]].spool_id)
                     q->spools[q->n++] = f->trays[map[i].cand[k]].spool_id;
-            nasks += map[i].how == PD_MAP_AMBIGUOUS && q->n > 0;
+            nasks += map[i].how == PD_MAP_AMBIGUOUS && q->n > 0 && !answer[i];
             json_t *trays = json_array();
             for (int k = 0; k < map[i].ncand; k++) {
                 const pd_split_tray *t = &f->trays[map[i].cand[k]];
