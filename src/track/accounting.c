@@ -714,7 +714,7 @@ static size_t by_remain(pd_db *db, const facts *f, urow *rows, size_t max, char 
  * (pd_inv_prompt_job_filament), charged to the answer when it comes (answered_row). */
 typedef struct ask {
     int fil;
-    char type[32], color[16];
+    pd_split_fil what;
     int64_t spools[PD_SPLIT_MAX_CANDIDATES];
     size_t n;
 } ask;
@@ -817,9 +817,7 @@ static pd_err account(pd_acct *a, int64_t job_id)
             if ((map[i].how != PD_MAP_AMBIGUOUS && map[i].how != PD_MAP_NONE) || answer[i] > 0)
                 continue;
             ask *q = &asks[nasks];
-            *q = (ask){.fil = i};
-            snprintf(q->type, sizeof q->type, "%s", fil[i].type);
-            snprintf(q->color, sizeof q->color, "%s", fil[i].color);
+            *q = (ask){.fil = i, .what = fil[i]};
             for (int k = 0; k < map[i].ncand && q->n < PD_SPLIT_MAX_CANDIDATES; k++)
                 if (f->trays[map[i].cand[k]].spool_id)
                     q->spools[q->n++] = f->trays[map[i].cand[k]].spool_id;
@@ -866,7 +864,7 @@ static pd_err account(pd_acct *a, int64_t job_id)
         pd_usage_announce(a->db, a->bus, job_id, "recorded");
         pd_jobs_announce(a->db, a->bus, job_id, "updated");
         for (size_t i = 0; i < nasks; i++)
-            if (pd_inv_prompt_job_filament(a->inv, f->printer_id, job_id, asks[i].fil, asks[i].type, asks[i].color,
+            if (pd_inv_prompt_job_filament(a->inv, f->printer_id, job_id, asks[i].fil, asks[i].what.type, asks[i].what.color,
                                            asks[i].spools, asks[i].n, NULL))
                 pd_warn(LOG, "job %lld: cannot ask which spool filament %d came from", (long long)job_id,
                         asks[i].fil + 1);
