@@ -107,13 +107,14 @@ pd_err pd_db_open(pd_db **out, const char *url, const char *data_dir, char *err,
     const char *target = path;
     const pd_store_ops *ops;
     *out = NULL;
+    /* the data directory is created on demand so a fresh clone runs without setup; it holds
+     * more than a SQLite file (uploads, the FTPS client's downloads), so on PostgreSQL too */
+    if (mkdir(data_dir, 0700) && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create data directory %s: %s", data_dir, strerror(errno));
+        return PD_ERR_IO;
+    }
+    pd_db_keep_private(data_dir);
     if (!url || !*url) {
-        /* the data directory is created on demand so a fresh clone runs without setup */
-        if (mkdir(data_dir, 0700) && errno != EEXIST) {
-            snprintf(err, errlen, "cannot create data directory %s: %s", data_dir, strerror(errno));
-            return PD_ERR_IO;
-        }
-        pd_db_keep_private(data_dir);
         snprintf(path, sizeof path, "%s/printdeck.db", data_dir);
         ops = &pd_store_sqlite;
     } else if (!strncmp(url, "sqlite:", 7)) {
