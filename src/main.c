@@ -345,7 +345,7 @@ static int start(daemon_ctx *d)
     }
     d->app.alerts = d->alerts;
     pd_acct_opts ao = {.analysis_timeout_s = d->cfg.files_timeout_s,
-                       .max_file = (int64_t)d->cfg.ftps_max_file_kb * 1024};
+                       .max_file = (int64_t)d->cfg.ftps_max_file_kb * 1024, .alerts = d->alerts};
     if (pd_acct_start(&d->acct, &d->loop, d->bus, d->fleet, &d->inv, d->ftps, d->work, &ao)) {
         pd_error("main", "cannot start the filament accounting");
         return -1;

@@ -64,9 +64,10 @@ void pd_api_inv_fail(pd_req *r, const pd_inv_err *e);
 void pd_api_inventory_cache_clear(void);
 /* Replies the text of cur (stolen) with content_type, its ids read off the loop (pd_db_read):
  * up to PD_API_BUILD_MAX rows built whole, more streamed as the client takes it
- * (pd_req_reply_stream); 429 when too many are sent or read at once. */
+ * (pd_req_reply_stream); 429 when too many are sent or read at once. total: a list's
+ * X-Total-Count. */
 #define PD_API_BUILD_MAX 2000
-void pd_api_inv_reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur);
+void pd_api_inv_reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur, bool total);
 /* A consistent copy of the database in <data_dir>/backups/ (POST /backup, `printdeck backup`). */
 pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, char *err, size_t errlen);
 
@@ -93,6 +94,11 @@ extern const size_t pd_api_history_nroutes;
  * PD_IDENT_MAX_PRINTERS * 21 bytes): the printers asked for among them, or all of them. */
 size_t pd_api_query_params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p, char *limit,
                            size_t limitlen);
+/* A list (JSON, X-Total-Count) or with csv its export (?fmt=csv, a download named `file`) of
+ * one of those tables, through the cursor `open` makes (pd_api_inv_reply_cursor). */
+typedef pd_err (*pd_api_table_open)(pd_inv *inv, const pd_inv_param *p, size_t n, bool csv,
+                                    pd_inv_cursor **out, pd_inv_err *e);
+void pd_api_table_reply(pd_req *r, pd_api_table_open open, bool csv, const char *file);
 extern const pd_route pd_api_jobs_routes[];
 extern const size_t pd_api_jobs_nroutes;
 

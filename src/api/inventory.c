@@ -237,9 +237,9 @@ static void reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur
     }
 }
 
-void pd_api_inv_reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur)
+void pd_api_inv_reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur, bool total)
 {
-    reply_cursor(r, content_type, cur, false, NULL, 0, 0);
+    reply_cursor(r, content_type, cur, total, NULL, 0, 0);
 }
 
 static void reply_list(pd_req *r, const char *body, size_t len, int64_t total)

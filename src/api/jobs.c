@@ -85,43 +85,31 @@ static bool job_visible(pd_req *r, int64_t id)
     return ok;
 }
 
-static void jobs_list(pd_req *r)
+void pd_api_table_reply(pd_req *r, pd_api_table_open open, bool csv, const char *file)
 {
-    pd_app *app = pd_req_app(r);
-    char buf[4096], t[24], limit[PD_IDENT_MAX_PRINTERS * 21];
+    char buf[4096], disposition[128], limit[PD_IDENT_MAX_PRINTERS * 21];
     pd_inv_param p[PD_API_MAX_PARAMS];
     size_t n = pd_api_query_params(r, buf, sizeof buf, p, limit, sizeof limit);
-    pd_jobs_list l;
-    pd_inv_err e = {0};
-    pd_err rc = pd_jobs_list_get(app->inv, p, n, &l, &e);
-    if (!rc) {
-        snprintf(t, sizeof t, "%lld", (long long)l.total);
-        pd_req_add_header(r, "x-total-count", t);
-    }
-    reply(r, rc, 200, l.items, &e);
-}
-
-static void jobs_export(pd_req *r)
-{
-    pd_app *app = pd_req_app(r);
-    char buf[4096], limit[PD_IDENT_MAX_PRINTERS * 21];
-    pd_inv_param p[PD_API_MAX_PARAMS];
-    size_t n = pd_api_query_params(r, buf, sizeof buf, p, limit, sizeof limit), len = 0;
     const char *fmt = pd_inv_param_get(p, n, "fmt");
-    if (fmt && strcmp(fmt, "csv")) {
+    if (csv && fmt && strcmp(fmt, "csv")) {
         pd_req_reply_field_error(r, "query", "fmt", "csv expected");
         return;
     }
-    char *csv = NULL;
+    pd_inv_cursor *cur;
     pd_inv_err e = {0};
-    if (pd_jobs_export_csv(app->inv, p, n, &csv, &len, &e)) {
+    if (open(((pd_app *)pd_req_app(r))->inv, p, n, csv, &cur, &e)) {
         pd_api_inv_fail(r, &e);
         return;
     }
-    pd_req_add_header(r, "content-disposition", "attachment; filename=\"jobs.csv\"");
-    pd_req_reply_raw(r, 200, "text/csv; charset=utf-8", csv, len);
-    free(csv);
+    if (csv) {
+        snprintf(disposition, sizeof disposition, "attachment; filename=\"%s\"", file);
+        pd_req_add_header(r, "content-disposition", disposition);
+    }
+    pd_api_inv_reply_cursor(r, csv ? "text/csv; charset=utf-8" : "application/json", cur, !csv);
 }
+
+static void jobs_list(pd_req *r) { pd_api_table_reply(r, pd_jobs_list_open, false, NULL); }
+static void jobs_export(pd_req *r) { pd_api_table_reply(r, pd_jobs_list_open, true, "jobs.csv"); }
 
 static void jobs_get(pd_req *r)
 {

@@ -51,7 +51,7 @@ static void export_rows(pd_req *r)
         pd_req_reply_error(r, rc, "%s", pd_strerror(rc));
         return;
     }
-    pd_api_inv_reply_cursor(r, fmt == PD_INV_FMT_CSV ? "text/csv; charset=utf-8" : "application/json", cur);
+    pd_api_inv_reply_cursor(r, fmt == PD_INV_FMT_CSV ? "text/csv; charset=utf-8" : "application/json", cur, false);
 }
 
 static void import_rows(pd_req *r)

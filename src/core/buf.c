@@ -87,7 +87,8 @@ void pd_buf_cut(pd_buf *b, size_t off, size_t n)
 
 void pd_buf_add_csv(pd_buf *o, const char *s)
 {
-    bool formula = strchr("=+-@", *s) && *s;
+    /* OWASP's list: a leading TAB or CR also makes some spreadsheets read what follows */
+    bool formula = *s && strchr("=+-@\t\r", *s);
     if (!formula && !strpbrk(s, ",\"\r\n")) {
         pd_buf_add_str(o, s);
         return;

@@ -65,7 +65,7 @@ static inline pd_err pd_buf_addc(pd_buf *b, char c)
 static inline pd_err pd_buf_add_str(pd_buf *b, const char *s) { return pd_buf_add(b, s, strlen(s)); }
 
 /* One CSV cell: quoted when it holds a comma, quote or line break; a cell a spreadsheet would
- * run as a formula (=, +, -, @) is quoted with a leading apostrophe. */
+ * run as a formula (=, +, -, @, a leading TAB or CR) is quoted with a leading apostrophe. */
 void pd_buf_add_csv(pd_buf *b, const char *s);
 
 /* Appends n bytes left for the caller to fill and returns them; NULL on failure (as an add).

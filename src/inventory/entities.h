@@ -64,7 +64,9 @@ typedef struct inv_cursor_ops {
     /* reading before the ids (an export's CSV keys), with the connection the ids are read
      * with: off the loop, so it touches only the cursor; may be NULL */
     pd_err (*prepare)(pd_inv_cursor *c, pd_db *db);
-    /* runs b (inv_select_ids of a batch) and appends one object per row to rows */
+    /* the statement of a batch of ids; NULL: inv_select_ids of the cursor's entity */
+    void (*select)(pd_inv_cursor *c, pd_sqlb *b, const int64_t *ids, size_t n);
+    /* runs b (the statement of a batch) and appends one object per row to rows */
     pd_err (*fetch)(pd_inv_cursor *c, const pd_sqlb *b, json_t *rows);
     pd_err (*head)(pd_inv_cursor *c, pd_buf *out);        /* may be NULL */
     pd_err (*write)(pd_inv_cursor *c, json_t *row, pd_buf *out);

@@ -128,6 +128,28 @@ int64_t pd_inv_cursor_total(const pd_inv_cursor *c);
  * stays NULL and out holds them. */
 pd_err pd_inv_list_open(pd_inv *inv, pd_inv_entity en, const pd_inv_param *params, size_t n,
                         pd_inv_list *out, pd_inv_cursor **cur, pd_inv_err *e);
+/* Other tables listed by the same rules and sent through the same cursors (the print jobs,
+ * the filament usage): one description gives the filters, the sort, the rows and the CSV. */
+typedef struct pd_inv_table {
+    const char *alias;           /* of the listed table: its rows are told by <alias>.id */
+    const char *from;            /* " FROM table alias [joins]" */
+    const char *cols;            /* the SELECT list of a row */
+    const pd_inv_filter *filters;
+    size_t nfilters;
+    bool (*sort_expr)(void *ud, const char *field, char *out, size_t outlen);
+    const char *default_sort;
+    /* runs b (SELECT cols from WHERE <alias>.id IN (a batch) ORDER BY …) on db and appends one
+     * object per row to rows, with what hangs off them; csv: only what the CSV shows */
+    pd_err (*fetch)(pd_db *db, const pd_sqlb *b, json_t *rows, bool csv);
+    const char *const *csv_cols; /* the CSV's columns: keys of the objects */
+    size_t ncsv;
+    int csv_decimals;            /* of real numbers */
+} pd_inv_table;
+/* A cursor over t's rows that the parameters select (limit/offset included), as the JSON
+ * array of its objects or, with csv, as CSV with a header row (limit and offset ignored).
+ * Prepare it off the loop as the inventory's (pd_api_inv_reply_cursor). */
+pd_err pd_inv_table_open(pd_inv *inv, const pd_inv_table *t, const pd_inv_param *p, size_t n, bool csv,
+                         pd_inv_cursor **out, pd_inv_err *e);
 pd_err pd_inv_get(pd_inv *inv, pd_inv_entity en, int64_t id, json_t **out, pd_inv_err *e);
 pd_err pd_inv_create(pd_inv *inv, pd_inv_entity en, json_t *body, json_t **out, pd_inv_err *e);
 pd_err pd_inv_update(pd_inv *inv, pd_inv_entity en, int64_t id, json_t *body, json_t **out,

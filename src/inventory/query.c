@@ -668,7 +668,10 @@ pd_err pd_inv_cursor_next(pd_inv_cursor *c, pd_buf *out, bool *done)
     if (b) {
         /* rows deleted since the ids were taken are left out; the rest keep the ids' order */
         pd_sqlb_init(b);
-        inv_select_ids(b, c->en, c->ids.v + c->next, k, c->order);
+        if (c->ops->select)
+            c->ops->select(c, b, c->ids.v + c->next, k);
+        else
+            inv_select_ids(b, c->en, c->ids.v + c->next, k, c->order);
         rc = pd_sqlb_ok(b) ? c->ops->fetch(c, b, rows) : PD_ERR_TOOBIG;
         pd_sqlb_free(b);
         free(b);

@@ -317,7 +317,11 @@ static const char *const migrations[] = {
     "  expires_at @INT@ NOT NULL);"
     "CREATE INDEX session_by_user ON session(user_id);"
     "CREATE INDEX session_by_token ON session(token_id);",
-    /* 10: the statistics' summaries (docs/stats.md, src/track/rollup.c) per day (span 0), ISO week
+    /* 10: every pause and offline gap of a job counted, also those past the rows it keeps
+     * (docs/jobs.md) */
+    "ALTER TABLE job ADD COLUMN interruptions @INT@ NOT NULL DEFAULT 0;",
+
+    /* 11: the statistics' summaries (docs/stats.md, src/track/rollup.c) per day (span 0), ISO week
      * (1) and month (2), `day` the bucket's first day since 1970-01-01 UTC; filled here from the
      * rows, kept by their writers after. Months come from days by Hinnant's days-to-civil in
      * integer arithmetic, the same on both backends. */

@@ -710,6 +710,26 @@ static size_t by_remain(pd_db *db, const facts *f, urow *rows, size_t max, char 
     return n;
 }
 
+/* A filament whose spool is one of several alike trays: asked about once the job is accounted
+ * (pd_inv_prompt_job_filament), charged to the answer when it comes (answered_row). */
+typedef struct ask {
+    int fil;
+    pd_split_fil what;
+    int64_t spools[PD_SPLIT_MAX_CANDIDATES];
+    size_t n;
+} ask;
+
+/* A job's filament prompts: the answered spool, or -1 still asked (left open as it is, so an
+ * answer to one filament does not replace the question about another). */
+static pd_err answered_row(const pd_row *row, void *ud)
+{
+    int64_t *ans = ud;
+    int64_t fil = pd_row_int(row, 0);
+    if (fil >= 0 && fil < PD_FILES_MAX_FILAMENTS)
+        ans[fil] = pd_row_null(row, 1) ? -1 : pd_row_int(row, 1);
+    return PD_OK;
+}
+
 /* The grams of an ended job per spool, written with the job marked accounted in one
  * transaction: a second call (after a restart, a duplicate event) finds it accounted. */
 static pd_err account(pd_acct *a, int64_t job_id)
@@ -744,7 +764,15 @@ static pd_err account(pd_acct *a, int64_t job_id)
     char note[512] = "";
     json_t *cands = json_array();
     int nfil = (int)json_array_size(f->filaments);
-    if (!strcmp(f->fstate, "fetched") && nfil > 0) {
+    int64_t answer[PD_FILES_MAX_FILAMENTS] = {0};
+    ask asks[PD_FILES_MAX_FILAMENTS];
+    size_t nasks = 0;
+    pd_sqlv jv = PD_SQL_I(job_id);
+    rc = pd_db_query(a->db, "SELECT filament_index, CASE WHEN status = 'answered' THEN spool_id END FROM prompt "
+                            "WHERE job_id = ? AND kind = 'job_filament' AND (status = 'open' OR (status = 'answered' "
+                            "AND spool_id IS NOT NULL)) ORDER BY id",
+                     &jv, 1, answered_row, answer);
+    if (!rc && !strcmp(f->fstate, "fetched") && nfil > 0) {
         if (nfil > PD_FILES_MAX_FILAMENTS)
             nfil = PD_FILES_MAX_FILAMENTS;
         pd_split_fil fil[PD_FILES_MAX_FILAMENTS];
@@ -778,12 +806,22 @@ static pd_err account(pd_acct *a, int64_t job_id)
         pd_split_piece pieces[PD_SPLIT_MAX_PIECES];
         size_t np = pd_split_pieces(fil, nfil, map, f->trays, f->ntrays, f->ev, f->nev, curve,
                                     end, pieces, PD_SPLIT_MAX_PIECES);
-        for (size_t i = 0; i < np; i++)
-            add_row(rows, &nrows, PD_SPLIT_MAX_PIECES, map[pieces[i].fil].how == PD_MAP_AMBIGUOUS ? 0 : pieces[i].spool_id,
-                    pieces[i].unit, pieces[i].slot, pieces[i].grams, pieces[i].meters);
+        /* a person's answer names the spool of an ambiguous filament */
+        for (size_t i = 0; i < np; i++) {
+            int fi = pieces[i].fil;
+            int64_t spool = answer[fi] > 0 ? answer[fi] : map[fi].how == PD_MAP_AMBIGUOUS ? 0 : pieces[i].spool_id;
+            add_row(rows, &nrows, PD_SPLIT_MAX_PIECES, spool, pieces[i].unit, pieces[i].slot, pieces[i].grams,
+                    pieces[i].meters);
+        }
         for (int i = 0; i < nfil; i++) {
-            if (map[i].how != PD_MAP_AMBIGUOUS && map[i].how != PD_MAP_NONE)
+            if ((map[i].how != PD_MAP_AMBIGUOUS && map[i].how != PD_MAP_NONE) || answer[i] > 0)
                 continue;
+            ask *q = &asks[nasks];
+            *q = (ask){.fil = i, .what = fil[i]};
+            for (int k = 0; k < map[i].ncand && q->n < PD_SPLIT_MAX_CANDIDATES; k++)
+                if (f->trays[map[i].cand[k]].spool_id)
+                    q->spools[q->n++] = f->trays[map[i].cand[k]].spool_id;
+            nasks += map[i].how == PD_MAP_AMBIGUOUS && q->n > 0 && !answer[i];
             json_t *trays = json_array();
             for (int k = 0; k < map[i].ncand; k++) {
                 const pd_split_tray *t = &f->trays[map[i].cand[k]];
@@ -794,12 +832,12 @@ static pd_err account(pd_acct *a, int64_t job_id)
                                                    fil[i].type, "color", fil[i].color, "grams", fil[i].grams, "why",
                                                    pd_split_how_name(map[i].how), "trays", trays));
         }
-    } else {
+    } else if (!rc) {
         nrows = by_remain(a->db, f, rows, PD_SPLIT_MAX_PIECES, note, sizeof note);
     }
     int64_t changed = 0, now = now_s();
-    rc = pd_db_begin(a->db);
-    if (!rc) {
+    bool began = !rc && !(rc = pd_db_begin(a->db));
+    if (began) {
         char *ctext = json_array_size(cands) ? json_dumps(cands, PD_JSON_FLAGS) : NULL;
         pd_sqlv v[] = {PD_SQL_I(now), ctext ? PD_SQL_S(ctext) : PD_SQL_NUL, note[0] ? PD_SQL_S(note) : PD_SQL_NUL,
                        PD_SQL_I(job_id)};
@@ -814,7 +852,8 @@ static pd_err account(pd_acct *a, int64_t job_id)
                       .meters = rows[i].meters, .source = src, .at = now};
         rc = pd_usage_record(a->inv, &u, NULL, &e);
     }
-    rc = pd_db_end(a->db, rc);
+    if (began)
+        rc = pd_db_end(a->db, rc);
     json_decref(cands);
     if (!rc && changed) {
         double total = 0;
@@ -824,6 +863,11 @@ static pd_err account(pd_acct *a, int64_t job_id)
                 nrows == 1 ? "" : "s", pd_usage_source_name(src));
         pd_usage_announce(a->db, a->bus, job_id, "recorded");
         pd_jobs_announce(a->db, a->bus, job_id, "updated");
+        for (size_t i = 0; i < nasks; i++)
+            if (pd_inv_prompt_job_filament(a->inv, f->printer_id, job_id, asks[i].fil, asks[i].what.type, asks[i].what.color,
+                                           asks[i].spools, asks[i].n, NULL))
+                pd_warn(LOG, "job %lld: cannot ask which spool filament %d came from", (long long)job_id,
+                        asks[i].fil + 1);
     }
     facts_free(f);
     free(curve);
@@ -888,6 +932,8 @@ static void check_enough(pd_acct *a, int64_t job_id)
             need[map[i].tray] += fil[i].grams;
     const pd_state *st = pd_printer_state(p);
     json_t *warn = json_array();
+    pd_alert_need needs[PD_FILES_MAX_FILAMENTS];
+    size_t nneeds = 0;
     for (int i = 0; i < nfil; i++) {
         if (map[i].tray == PD_SPLIT_NO_TRAY || map[i].how == PD_MAP_AMBIGUOUS)
             continue;
@@ -895,6 +941,13 @@ static void check_enough(pd_acct *a, int64_t job_id)
         double have = have_grams(a->db, t->spool_id, st, t->unit, t->slot);
         if (have < 0 || need[map[i].tray] <= have)
             continue;
+        size_t k = 0;
+        while (k < nneeds && (needs[k].unit != t->unit || needs[k].slot != t->slot))
+            k++;
+        if (k == nneeds)  /* once per tray: the shortfall is the tray's */
+            needs[nneeds++] = (pd_alert_need){.spool_id = t->spool_id, .unit = t->unit, .slot = t->slot,
+                                          .material = fil[i].type, .needed_g = round(need[map[i].tray] * 100) / 100,
+                                          .remaining_g = round(have * 100) / 100};
         json_array_append_new(warn, json_pack("{s:s,s:i,s:s,s:s,s:i,s:i,s:o,s:f,s:f,s:f}", "kind",
                                               "insufficient_filament", "filament_id", i + 1, "type", fil[i].type,
                                               "color", fil[i].color, "unit", t->unit, "slot", t->slot, "spool_id",
@@ -909,6 +962,8 @@ static void check_enough(pd_acct *a, int64_t job_id)
     if (!rc && json_array_size(warn)) {
         pd_warn(LOG, "job %lld: the mapped spools hold less than the print needs: %s", (long long)job_id, text);
         pd_jobs_announce(a->db, a->bus, job_id, "warning");
+        if (a->opts.alerts && pd_alerts_insufficient(a->opts.alerts, f->printer_id, job_id, needs, nneeds, NULL))
+            pd_warn(LOG, "job %lld: cannot raise the insufficient-filament alert", (long long)job_id);
     }
     free(text);
     json_decref(warn);
@@ -1056,6 +1111,24 @@ static void on_ended(pd_acct *a, int64_t job_id, int64_t printer_id)
     settled(a, t && t->job_id == job_id ? t : NULL, job_id);
 }
 
+/* Takes a job's usage back and accounts it again from what is known now. */
+static void reaccount(pd_acct *a, int64_t job_id)
+{
+    pd_inv_err e;
+    pd_sqlv v = PD_SQL_I(job_id);
+    pd_err rc = pd_db_begin(a->db);
+    if (!rc)
+        rc = pd_usage_reverse_job(a->inv, job_id, &e);
+    if (!rc)
+        rc = pd_db_run(a->db, "UPDATE job SET accounted_at = NULL, accounted_as = NULL, candidates = NULL, "
+                              "usage_note = NULL WHERE id = ?", &v, 1, NULL);
+    rc = pd_db_end(a->db, rc);
+    if (!rc)
+        rc = account(a, job_id);
+    if (rc)
+        pd_error(LOG, "job %lld: cannot account it again: %s", (long long)job_id, pd_strerror(rc));
+}
+
 /* A job closed as unknown that learnt its outcome while the printer was away (or a failure that
  * was a cancel after all): accounted again as what it was. */
 static void on_updated(pd_acct *a, const pd_event *ev)
@@ -1070,18 +1143,25 @@ static void on_updated(pd_acct *a, const pd_event *ev)
                                           "accounted_as <> 'manual'", &v, 1,
                                &other) || !other)
         return;
-    pd_inv_err e;
-    pd_err rc = pd_db_begin(a->db);
-    if (!rc)
-        rc = pd_usage_reverse_job(a->inv, ev->u.job.id, &e);
-    if (!rc)
-        rc = pd_db_run(a->db, "UPDATE job SET accounted_at = NULL, accounted_as = NULL, candidates = NULL, "
-                              "usage_note = NULL WHERE id = ?", &v, 1, NULL);
-    rc = pd_db_end(a->db, rc);
-    if (!rc)
-        rc = account(a, ev->u.job.id);
-    if (rc)
-        pd_error(LOG, "job %lld: cannot account it again: %s", (long long)ev->u.job.id, pd_strerror(rc));
+    reaccount(a, ev->u.job.id);
+}
+
+/* A job's filament prompt answered: the job is accounted again with that spool. */
+static void on_prompt(pd_acct *a, const pd_event *ev)
+{
+    if (strcmp(ev->u.prompt.change, "answered"))
+        return;
+    json_t *o = json_loadb(ev->u.prompt.payload, ev->u.prompt.payload_len, 0, NULL);
+    json_t *job = json_object_get(o, "job_id");
+    int64_t job_id = json_is_integer(job) && !strcmp(json_string_value(json_object_get(o, "kind")) ?: "", "job_filament")
+                         ? json_integer_value(job) : 0;
+    json_decref(o);
+    int64_t done = 0;
+    pd_sqlv v = PD_SQL_I(job_id);
+    /* one corrected by hand stays as the person typed it */
+    if (job_id && !pd_db_scalar(a->db, "SELECT count(*) FROM job WHERE id = ? AND accounted_at IS NOT NULL AND "
+                                        "accounted_as <> 'manual'", &v, 1, &done) && done)
+        reaccount(a, job_id);
 }
 
 static void on_state(pd_acct *a, int64_t printer_id)
@@ -1100,6 +1180,10 @@ static void on_event(const pd_event *ev, void *ud)
     pd_acct *a = ud;
     if (ev->type == PD_EV_STATE) {
         on_state(a, ev->printer_id);
+        return;
+    }
+    if (ev->type == PD_EV_PROMPT) {
+        on_prompt(a, ev);
         return;
     }
     if (ev->type != PD_EV_JOB || !ev->printer_id)
@@ -1164,7 +1248,7 @@ pd_err pd_acct_start(pd_acct **out, uv_loop_t *loop, pd_bus *bus, pd_fleet *flee
     if (!rc) {
         a->timer.data = a;
         uv_timer_start(&a->timer, on_tick, TICK_MS, TICK_MS);
-        a->sub = pd_bus_subscribe(bus, PD_EV_STATE | PD_EV_JOB, on_event, a);
+        a->sub = pd_bus_subscribe(bus, PD_EV_STATE | PD_EV_JOB | PD_EV_PROMPT, on_event, a);
         if (!a->sub)
             rc = PD_ERR_BUSY;
     }

@@ -19,12 +19,14 @@
 #include "files/ftps.h"
 #include "inventory/inventory.h"
 #include "printer/printer.h"
+#include "track/alerts.h"
 
 typedef struct pd_acct pd_acct;
 
 typedef struct pd_acct_opts {
     int analysis_timeout_s;      /* one analysis, running ([files] timeout_s) */
     int64_t max_file;            /* bytes: the largest 3MF fetched */
+    pd_alerts *alerts;           /* raises insufficient_filament when a job starts short; may be NULL */
 } pd_acct_opts;
 
 /* Loads the open jobs and those that ended unaccounted, and subscribes to the bus. */

@@ -51,19 +51,22 @@ static const jcol job_cols[] = {
     {"candidates", J_JSON, false},
     {"usage_note", J_TEXT, false},
     {"accounted_at", J_TIME, true},
+    {"interruptions", J_INT, true},
 };
 #define NCOLS (sizeof job_cols / sizeof job_cols[0])
 #define COL_STARTED 10
 #define COL_ENDED 11
 
-static void select_from(pd_sqlb *b, bool count)
+/* The SELECT list, from the column table once */
+static char cols_sql[NCOLS * 24];
+
+static void cols_init(void)
 {
-    pd_sqlb_add(b, "SELECT ");
-    if (count)
-        pd_sqlb_add(b, "count(*)");
-    for (size_t i = 0; !count && i < NCOLS; i++)
-        pd_sqlb_add(b, "%sj.%s", i ? ", " : "", job_cols[i].name);
-    pd_sqlb_add(b, " FROM job j WHERE 1 = 1");
+    size_t len = 0;
+    if (cols_sql[0])
+        return;
+    for (size_t i = 0; i < NCOLS; i++)
+        len += (size_t)snprintf(cols_sql + len, sizeof cols_sql - len, "%sj.%s", i ? ", " : "", job_cols[i].name);
 }
 
 static json_t *col_json(const jcol *c, const pd_row *row, int i)
@@ -274,8 +277,8 @@ pd_err pd_jobs_get(pd_db *db, int64_t id, bool detail, json_t **out, pd_inv_err 
 {
     pd_sqlb b;
     pd_sqlb_init(&b);
-    select_from(&b, false);
-    pd_sqlb_add(&b, " AND j.id = ?");
+    cols_init();
+    pd_sqlb_add(&b, "SELECT %s FROM job j WHERE j.id = ?", cols_sql);
     pd_sqlb_arg(&b, PD_SQL_I(id));
     json_t *items = json_array();
     pd_err rc = items ? pd_db_query(db, b.sql, b.args, b.nargs, fetch_row, items) : PD_ERR_NOMEM;
@@ -330,20 +333,6 @@ static const pd_inv_filter job_filters[] = {
      PD_INV_F_TEXT_REQ},
 };
 
-static pd_err where(pd_inv *inv, const pd_inv_param *p, size_t n, pd_sqlb *b, pd_inv_err *e)
-{
-    pd_err rc = PD_OK;
-    for (size_t i = 0; i < sizeof job_filters / sizeof job_filters[0] && !rc; i++) {
-        const pd_inv_filter *f = &job_filters[i];
-        const char *v = pd_inv_param_get(p, n, f->param);
-        if (!v && f->alias)
-            v = pd_inv_param_get(p, n, f->alias);
-        if (v)
-            rc = pd_inv_filter_add(inv, f, v, b, e);
-    }
-    return rc;
-}
-
 static bool sort_expr(void *ud, const char *field, char *out, size_t outlen)
 {
     (void)ud;
@@ -360,13 +349,6 @@ static bool sort_expr(void *ud, const char *field, char *out, size_t outlen)
     return false;
 }
 
-/* Newest first unless the request sorts. */
-static pd_err order(const pd_inv_param *p, size_t n, pd_sqlb *b, pd_inv_err *e)
-{
-    const char *sort = pd_inv_param_get(p, n, "sort");
-    return pd_inv_order_add("j", sort && *sort ? sort : "started_at:desc", sort_expr, NULL, b, e);
-}
-
 static pd_err fail_rc(pd_inv_err *e, pd_err rc)
 {
     if (rc && !e->code)
@@ -374,45 +356,15 @@ static pd_err fail_rc(pd_inv_err *e, pd_err rc)
     return rc;
 }
 
-pd_err pd_jobs_list_get(pd_inv *inv, const pd_inv_param *p, size_t n, pd_jobs_list *out, pd_inv_err *e)
+/* A batch of the list: the rows, then their pauses, usage and file; the CSV shows only the
+ * usage's sums. */
+static pd_err table_fetch(pd_db *db, const pd_sqlb *b, json_t *rows, bool csv)
 {
-    int64_t limit, offset;
-    out->items = NULL;
-    out->total = 0;
-    pd_err rc = pd_inv_paging(p, n, &limit, &offset, e);
-    if (rc)
-        return rc;
-    pd_sqlb *b = malloc(sizeof *b);
-    if (!b || !(out->items = json_array())) {
-        free(b);
-        return pd_inv_fail(e, PD_ERR_NOMEM, NULL, NULL, "out of memory");
-    }
-    pd_sqlb_init(b);
-    select_from(b, true);
-    rc = where(inv, p, n, b, e);
+    pd_err rc = pd_db_query(db, b->sql, b->args, b->nargs, fetch_row, rows);
     if (!rc)
-        rc = pd_sqlb_ok(b) ? pd_db_scalar(inv->db, b->sql, b->args, b->nargs, &out->total) : PD_ERR_TOOBIG;
-    pd_sqlb_free(b);
-    pd_sqlb_init(b);
-    select_from(b, false);
-    if (!rc && !(rc = where(inv, p, n, b, e)) && !(rc = order(p, n, b, e))) {
-        pd_sqlb_add(b, " LIMIT ? OFFSET ?");
-        pd_sqlb_arg(b, PD_SQL_I(limit < 0 ? INT64_MAX : limit));
-        pd_sqlb_arg(b, PD_SQL_I(offset));
-        rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, fetch_row, out->items) : PD_ERR_TOOBIG;
-    }
-    pd_sqlb_free(b);
-    free(b);
-    if (!rc)
-        rc = attach_all(inv->db, out->items);
-    if (rc) {
-        json_decref(out->items);
-        out->items = NULL;
-    }
-    return fail_rc(e, rc);
+        rc = csv ? attach_usage(db, rows) : attach_all(db, rows);
+    return rc;
 }
-
-/* --- CSV ---------------------------------------------------------------------------------- */
 
 static const char *const csv_cols[] = {
     "id", "printer_id", "printer_name", "name", "file", "plate", "status", "origin", "started_at",
@@ -420,50 +372,19 @@ static const char *const csv_cols[] = {
     "notes", "rating", "grams", "cost",
 };
 
-pd_err pd_jobs_export_csv(pd_inv *inv, const pd_inv_param *p, size_t n, char **out, size_t *len,
-                          pd_inv_err *e)
+/* Newest first unless the request sorts. */
+static const pd_inv_table job_table = {
+    .alias = "j", .from = " FROM job j", .cols = cols_sql, .filters = job_filters,
+    .nfilters = sizeof job_filters / sizeof job_filters[0], .sort_expr = sort_expr,
+    .default_sort = "started_at:desc", .fetch = table_fetch, .csv_cols = csv_cols,
+    .ncsv = sizeof csv_cols / sizeof csv_cols[0], .csv_decimals = 2,
+};
+
+pd_err pd_jobs_list_open(pd_inv *inv, const pd_inv_param *p, size_t n, bool csv, pd_inv_cursor **out,
+                         pd_inv_err *e)
 {
-    /* the list's filters and sort without its paging */
-    pd_inv_param q[64];
-    size_t nq = 0;
-    for (size_t i = 0; i < n && nq < 64; i++)
-        if (strcmp(p[i].name, "limit") && strcmp(p[i].name, "offset"))
-            q[nq++] = p[i];
-    pd_jobs_list l;
-    pd_err rc = pd_jobs_list_get(inv, q, nq, &l, e);
-    if (rc)
-        return rc;
-    pd_buf o;
-    pd_buf_init(&o, (size_t)1 << 30);
-    size_t nc = sizeof csv_cols / sizeof csv_cols[0], i;
-    for (size_t c = 0; c < nc; c++) {
-        pd_buf_add_str(&o, c ? "," : "");
-        pd_buf_add_str(&o, csv_cols[c]);
-    }
-    pd_buf_add_str(&o, "\r\n");
-    json_t *it;
-    json_array_foreach(l.items, i, it) {
-        for (size_t c = 0; c < nc; c++) {
-            json_t *v = json_object_get(it, csv_cols[c]);
-            char num[32] = "";
-            if (c)
-                pd_buf_add_str(&o, ",");
-            if (json_is_integer(v))
-                snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-            else if (json_is_real(v))
-                snprintf(num, sizeof num, "%.2f", json_real_value(v));
-            pd_buf_add_csv(&o, json_is_string(v) ? json_string_value(v) : num);
-        }
-        pd_buf_add_str(&o, "\r\n");
-    }
-    json_decref(l.items);
-    rc = pd_buf_err(&o);
-    if (rc) {
-        pd_buf_free(&o);
-        return fail_rc(e, rc);
-    }
-    *out = pd_buf_detach(&o, len);
-    return *out ? PD_OK : fail_rc(e, PD_ERR_NOMEM);
+    cols_init();
+    return pd_inv_table_open(inv, &job_table, p, n, csv, out, e);
 }
 
 /* --- writes from the API -------------------------------------------------------------------- */

@@ -440,10 +440,35 @@ static pd_err run(pd_db *db, const char *sql, const pd_sqlv *a, size_t n)
 
 static pd_sqlv text_or_null(const char *s) { return s && *s ? PD_SQL_S(s) : PD_SQL_NUL; }
 
+/* A pause or an offline gap begins. A flapping Wi-Fi link would add a row per drop, and every
+ * row goes out with the job: a gap starting within PD_JOBS_GAP_MERGE_S of the previous gap's
+ * end continues that gap, and past PD_JOBS_MAX_PAUSES rows a job stores no more of them, while
+ * job.interruptions counts them all. */
+static pd_err interval_begin(pd_db *db, int64_t job_id, const char *kind, int64_t at, const char *why)
+{
+    int64_t changed = 0, rows = 0;
+    pd_err rc = PD_OK;
+    if (!strcmp(kind, "offline"))
+        rc = pd_db_run(db, "UPDATE job_pause SET ended_at = NULL WHERE id = (SELECT max(id) FROM job_pause "
+                           "WHERE job_id = ?) AND kind = 'offline' AND ended_at >= ?",
+                       (const pd_sqlv[]){PD_SQL_I(job_id), PD_SQL_I(at - PD_JOBS_GAP_MERGE_S)}, 2, &changed);
+    if (rc || changed)
+        return rc;
+    rc = RUN(db, "UPDATE job SET interruptions = interruptions + 1 WHERE id = ?", PD_SQL_I(job_id));
+    if (!rc)
+        rc = pd_db_scalar(db, "SELECT count(*) FROM job_pause WHERE job_id = ?", (const pd_sqlv[]){PD_SQL_I(job_id)},
+                          1, &rows);
+    if (!rc && rows < PD_JOBS_MAX_PAUSES)
+        rc = RUN(db, "INSERT INTO job_pause (job_id, kind, started_at, reason) VALUES (?, ?, ?, ?)",
+                 PD_SQL_I(job_id), PD_SQL_S(kind), PD_SQL_I(at), text_or_null(why));
+    return rc;
+}
+
+/* An offline gap in a transaction of its own (the link's event, printdeck's start). */
 static pd_err gap_begin(pd_db *db, int64_t job_id, int64_t at, const char *why)
 {
-    return RUN(db, "INSERT INTO job_pause (job_id, kind, started_at, reason) VALUES (?, 'offline', ?, ?)",
-               PD_SQL_I(job_id), PD_SQL_I(at), PD_SQL_S(why));
+    pd_err rc = pd_db_begin(db);
+    return rc ? rc : pd_db_end(db, interval_begin(db, job_id, "offline", at, why));
 }
 
 static pd_err intervals_end(pd_db *db, int64_t job_id, const char *kind, int64_t at)
@@ -669,8 +694,7 @@ static pd_err apply(pd_jobs *j, tracker *t, pd_printer *p, const pd_jobs_track *
         rc = open_row(j, t, p, o, &change);
     int64_t id = t->m.job_id;
     if (!rc && id && (r->actions & PD_JOBS_PAUSE)) {
-        rc = RUN(j->db, "INSERT INTO job_pause (job_id, kind, started_at, reason) VALUES (?, 'pause', ?, ?)",
-                 PD_SQL_I(id), PD_SQL_I(now), text_or_null(r->pause_reason));
+        rc = interval_begin(j->db, id, "pause", now, r->pause_reason);
         if (!rc)
             rc = RUN(j->db, "UPDATE job SET status = 'paused' WHERE id = ?", PD_SQL_I(id));
         change = "paused";
@@ -710,6 +734,10 @@ static void on_report(pd_jobs *j, const pd_event *ev)
         .reason = pause || !strcmp(st->gcode_state, "FAILED")
                       ? reason_of(st, pd_printer_model(p), pause, reason, sizeof reason) : NULL,
     };
+    /* the whole tracker, so a write the database refuses leaves it as it was: the next report
+     * makes the same step again, and no job id the rollback gave back (SQLite reuses it for
+     * the next insert, maybe another printer's) stays in memory */
+    tracker saved = *t;
     pd_jobs_track before = t->m;
     pd_jobs_result r;
     pd_jobs_step(&t->m, &o, pd_clock_mono_ms(), &r);
@@ -722,8 +750,10 @@ static void on_report(pd_jobs *j, const pd_event *ev)
     size_t nann = 0;
     pd_err rc = apply(j, t, p, &before, &o, &r, ann, &nann);
     if (rc) {
-        pd_error("jobs", "printer %lld: cannot record the job: %s (%s)", (long long)ev->printer_id,
-                 pd_strerror(rc), pd_db_last_error(j->db));
+        pd_error("jobs", "printer %lld: cannot record the job (retried with the next report): %s (%s)",
+                 (long long)ev->printer_id, pd_strerror(rc), pd_db_last_error(j->db));
+        *t = saved;
+        t->offline_since_ms = 0;  /* it was seen all the same */
         return;
     }
     for (size_t i = 0; i < nann; i++)
@@ -765,19 +795,24 @@ static void on_timer(uv_timer_t *h)
         tracker *t = j->v[i];
         if (!t->m.open || !t->offline_since_ms || now - t->offline_since_ms < j->timeout_ms)
             continue;
-        pd_jobs_track before = t->m;
+        tracker saved = *t;
         pd_jobs_result r = {.actions = PD_JOBS_CLOSE, .status = PD_JOB_UNKNOWN,
                             .reason = "the printer was not seen for longer than [jobs] offline_timeout_s"};
+        pd_err rc = PD_OK;
+        if (saved.m.job_id && !(rc = pd_db_begin(j->db)))
+            rc = pd_db_end(j->db, close_row(j, t, saved.m.job_id, &saved.m, &r));
+        if (rc) {
+            /* still open in memory: the next tick tries again */
+            *t = saved;
+            pd_error("jobs", "job %lld: cannot close it (retried): %s", (long long)saved.m.job_id, pd_strerror(rc));
+            continue;
+        }
         t->m.open = false;
         t->m.job_id = 0;
         t->m.prev[0] = '\0';
         t->offline_since_ms = 0;
-        pd_err rc = before.job_id ? pd_db_end(j->db, pd_db_begin(j->db) ? PD_ERR_DB_BUSY
-                                                    : close_row(j, t, before.job_id, &before, &r)) : PD_OK;
-        if (rc)
-            pd_error("jobs", "job %lld: cannot close it: %s", (long long)before.job_id, pd_strerror(rc));
-        else if (before.job_id)
-            pd_jobs_announce(j->db, j->bus, before.job_id, "ended");
+        if (saved.m.job_id)
+            pd_jobs_announce(j->db, j->bus, saved.m.job_id, "ended");
     }
 }
 

@@ -75,6 +75,11 @@ typedef struct pd_jobs_result {
     const char *pause_reason;    /* PAUSE */
 } pd_jobs_result;
 
+/* An offline gap starting this soon after the previous one ended continues it. */
+#define PD_JOBS_GAP_MERGE_S 120
+/* Pause and gap rows a job keeps; job.interruptions counts past it. */
+#define PD_JOBS_MAX_PAUSES 50
+
 /* How long after a close as failed a cancel code still turns it into cancelled. */
 #define PD_JOBS_AMEND_MS 15000
 
@@ -93,16 +98,12 @@ void pd_jobs_stop(pd_jobs **j);  /* closes the timer: the loop must run after */
 
 /* --- the rows, for the API ----------------------------------------------------------------- */
 
-typedef struct pd_jobs_list {
-    json_t *items;
-    int64_t total;               /* matches before paging: X-Total-Count */
-} pd_jobs_list;
-
-/* Filters: printer (ids), status, started_at / ended_at (start|end), material, text (name,
- * file, notes); sort; limit/offset — the inventory's query rules (docs/api.md). inv supplies
- * them (its database is the jobs'). */
-pd_err pd_jobs_list_get(pd_inv *inv, const pd_inv_param *p, size_t n, pd_jobs_list *out,
-                        pd_inv_err *e);
+/* The list (filters: printer (ids), status, started_at / ended_at (start|end), material, text
+ * (name, file, notes); sort; limit/offset — the inventory's query rules, docs/api.md) as a
+ * cursor: the JSON array of job objects, or with csv the export (no paging). inv supplies the
+ * rules (its database is the jobs'). */
+pd_err pd_jobs_list_open(pd_inv *inv, const pd_inv_param *p, size_t n, bool csv, pd_inv_cursor **out,
+                         pd_inv_err *e);
 /* The job object of docs/api.md; with detail, also its tray log and start snapshot. */
 pd_err pd_jobs_get(pd_db *db, int64_t id, bool detail, json_t **out, pd_inv_err *e);
 /* notes (string or null) and rating (1-5 or null). */
@@ -114,9 +115,6 @@ pd_err pd_jobs_create(pd_inv *inv, pd_bus *bus, json_t *body, json_t **out, pd_i
 /* Ends a manual job: {status? (completed), ended_at?, reason?, progress?}. */
 pd_err pd_jobs_end(pd_inv *inv, pd_bus *bus, int64_t id, json_t *body, json_t **out,
                    pd_inv_err *e);
-/* The list's rows (same filters and sort, no paging) as CSV text, *out malloc'd. */
-pd_err pd_jobs_export_csv(pd_inv *inv, const pd_inv_param *p, size_t n, char **out, size_t *len,
-                          pd_inv_err *e);
 /* The job's thumbnail (the plate's PNG from its 3MF): *png malloc'd. NOTFOUND when there is none. */
 pd_err pd_jobs_thumbnail(pd_db *db, int64_t id, unsigned char **png, size_t *len, pd_inv_err *e);
 /* Announces the job as it is now (PD_EV_JOB with `change`). */

@@ -46,17 +46,10 @@ pd_err pd_usage_reverse_job(pd_inv *inv, int64_t job_id, pd_inv_err *e);
 /* Announces a job's usage as it is now: PD_EV_USAGE with change "recorded" or "corrected". */
 void pd_usage_announce(pd_db *db, pd_bus *bus, int64_t job_id, const char *change);
 
-typedef struct pd_usage_list {
-    json_t *items;
-    int64_t total;        /* matches before paging: X-Total-Count */
-} pd_usage_list;
-
-/* Filters: spool (spool_id, ids, -1 none), printer (printer_id), job (job_id), material, source,
- * at (start|end); sort; limit/offset — the inventory's query rules (docs/api.md). */
-pd_err pd_usage_list_get(pd_inv *inv, const pd_inv_param *p, size_t n, pd_usage_list *out,
-                         pd_inv_err *e);
-/* The same rows (no paging) as CSV text, *out malloc'd. */
-pd_err pd_usage_export_csv(pd_inv *inv, const pd_inv_param *p, size_t n, char **out, size_t *len,
-                           pd_inv_err *e);
+/* The list (filters: spool (spool_id, ids, -1 none), printer (printer_id), job (job_id),
+ * material, source, at (start|end); sort; limit/offset — the inventory's query rules,
+ * docs/api.md) as a cursor: the JSON array of usage rows, or with csv the export (no paging). */
+pd_err pd_usage_list_open(pd_inv *inv, const pd_inv_param *p, size_t n, bool csv, pd_inv_cursor **out,
+                          pd_inv_err *e);
 
 #endif

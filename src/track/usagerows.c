@@ -41,14 +41,16 @@ static const ucol cols[] = {
 #define NCOLS (sizeof cols / sizeof cols[0])
 #define COL_UNIT 5
 
-static void select_from(pd_sqlb *b, bool count)
+/* The SELECT list, from the column table once */
+static char cols_sql[NCOLS * 24];
+
+static void cols_init(void)
 {
-    pd_sqlb_add(b, "SELECT ");
-    if (count)
-        pd_sqlb_add(b, "count(*)");
-    for (size_t i = 0; !count && i < NCOLS; i++)
-        pd_sqlb_add(b, "%s%s", i ? ", " : "", cols[i].sql);
-    pd_sqlb_add(b, " FROM filament_usage u LEFT JOIN job j ON j.id = u.job_id WHERE 1 = 1");
+    size_t len = 0;
+    if (cols_sql[0])
+        return;
+    for (size_t i = 0; i < NCOLS; i++)
+        len += (size_t)snprintf(cols_sql + len, sizeof cols_sql - len, "%s%s", i ? ", " : "", cols[i].sql);
 }
 
 static pd_err fetch_row(const pd_row *row, void *ud)
@@ -84,19 +86,6 @@ static const pd_inv_filter filters[] = {
     {"at", "date", "u.at", PD_INV_F_DATES},
 };
 
-static pd_err where(pd_inv *inv, const pd_inv_param *p, size_t n, pd_sqlb *b, pd_inv_err *e)
-{
-    pd_err rc = PD_OK;
-    for (size_t i = 0; i < sizeof filters / sizeof filters[0] && !rc; i++) {
-        const char *v = pd_inv_param_get(p, n, filters[i].param);
-        if (!v && filters[i].alias)
-            v = pd_inv_param_get(p, n, filters[i].alias);
-        if (v)
-            rc = pd_inv_filter_add(inv, &filters[i], v, b, e);
-    }
-    return rc;
-}
-
 static bool sort_expr(void *ud, const char *field, char *out, size_t outlen)
 {
     (void)ud;
@@ -111,89 +100,33 @@ static bool sort_expr(void *ud, const char *field, char *out, size_t outlen)
 static pd_err fail_rc(pd_inv_err *e, pd_err rc)
 {
     if (rc && !e->code)
-        pd_inv_fail(e, rc, NULL, NULL, "%s", rc == PD_ERR_TOOBIG ? "Too many filter terms." : pd_strerror(rc));
+        pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));
     return rc;
 }
 
-pd_err pd_usage_list_get(pd_inv *inv, const pd_inv_param *p, size_t n, pd_usage_list *out, pd_inv_err *e)
+static pd_err table_fetch(pd_db *db, const pd_sqlb *b, json_t *rows, bool csv)
 {
-    int64_t limit, offset;
-    out->items = NULL;
-    out->total = 0;
-    pd_err rc = pd_inv_paging(p, n, &limit, &offset, e);
-    if (rc)
-        return rc;
-    pd_sqlb *b = malloc(sizeof *b);
-    if (!b || !(out->items = json_array())) {
-        free(b);
-        return pd_inv_fail(e, PD_ERR_NOMEM, NULL, NULL, "out of memory");
-    }
-    pd_sqlb_init(b);
-    select_from(b, true);
-    rc = where(inv, p, n, b, e);
-    if (!rc)
-        rc = pd_sqlb_ok(b) ? pd_db_scalar(inv->db, b->sql, b->args, b->nargs, &out->total) : PD_ERR_TOOBIG;
-    pd_sqlb_free(b);
-    pd_sqlb_init(b);
-    select_from(b, false);
-    const char *sort = pd_inv_param_get(p, n, "sort");
-    if (!rc && !(rc = where(inv, p, n, b, e)) &&
-        !(rc = pd_inv_order_add("u", sort && *sort ? sort : "at:desc,id:desc", sort_expr, NULL, b, e))) {
-        pd_sqlb_add(b, " LIMIT ? OFFSET ?");
-        pd_sqlb_arg(b, PD_SQL_I(limit < 0 ? INT64_MAX : limit));
-        pd_sqlb_arg(b, PD_SQL_I(offset));
-        rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, fetch_row, out->items) : PD_ERR_TOOBIG;
-    }
-    pd_sqlb_free(b);
-    free(b);
-    if (rc) {
-        json_decref(out->items);
-        out->items = NULL;
-    }
-    return fail_rc(e, rc);
+    (void)csv;
+    return pd_db_query(db, b->sql, b->args, b->nargs, fetch_row, rows);
 }
 
-pd_err pd_usage_export_csv(pd_inv *inv, const pd_inv_param *p, size_t n, char **out, size_t *len,
-                           pd_inv_err *e)
+static const char *const csv_cols[] = {
+    "id", "job_id", "job_name", "spool_id", "printer_id", "unit", "slot", "grams", "meters", "source",
+    "material", "cost", "at",
+};
+
+static const pd_inv_table usage_table = {
+    .alias = "u", .from = " FROM filament_usage u LEFT JOIN job j ON j.id = u.job_id", .cols = cols_sql,
+    .filters = filters, .nfilters = sizeof filters / sizeof filters[0], .sort_expr = sort_expr,
+    .default_sort = "at:desc,id:desc", .fetch = table_fetch, .csv_cols = csv_cols,
+    .ncsv = sizeof csv_cols / sizeof csv_cols[0], .csv_decimals = 3,
+};
+
+pd_err pd_usage_list_open(pd_inv *inv, const pd_inv_param *p, size_t n, bool csv, pd_inv_cursor **out,
+                          pd_inv_err *e)
 {
-    pd_inv_param q[64];
-    size_t nq = 0;
-    for (size_t i = 0; i < n && nq < 64; i++)
-        if (strcmp(p[i].name, "limit") && strcmp(p[i].name, "offset") && strcmp(p[i].name, "fmt"))
-            q[nq++] = p[i];
-    pd_usage_list l;
-    pd_err rc = pd_usage_list_get(inv, q, nq, &l, e);
-    if (rc)
-        return rc;
-    pd_buf o;
-    pd_buf_init(&o, (size_t)1 << 30);
-    for (size_t c = 0; c < NCOLS; c++) {
-        pd_buf_add_str(&o, c ? "," : "");
-        pd_buf_add_str(&o, cols[c].name);
-    }
-    pd_buf_add_str(&o, "\r\n");
-    size_t i;
-    json_t *it;
-    json_array_foreach(l.items, i, it) {
-        for (size_t c = 0; c < NCOLS; c++) {
-            json_t *v = json_object_get(it, cols[c].name);
-            char num[32] = "";
-            if (json_is_integer(v))
-                snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-            else if (json_is_real(v))
-                snprintf(num, sizeof num, "%.3f", json_real_value(v));
-            pd_buf_add_str(&o, c ? "," : "");
-            pd_buf_add_csv(&o, json_is_string(v) ? json_string_value(v) : num);
-        }
-        pd_buf_add_str(&o, "\r\n");
-    }
-    json_decref(l.items);
-    if ((rc = pd_buf_err(&o))) {
-        pd_buf_free(&o);
-        return fail_rc(e, rc);
-    }
-    *out = pd_buf_detach(&o, len);
-    return *out ? PD_OK : fail_rc(e, PD_ERR_NOMEM);
+    cols_init();
+    return pd_inv_table_open(inv, &usage_table, p, n, csv, out, e);
 }
 
 void pd_usage_announce(pd_db *db, pd_bus *bus, int64_t job_id, const char *change)

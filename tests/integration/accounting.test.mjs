@@ -159,6 +159,15 @@ test('rollover to a backup spool mid-print: split at the switch', { skip }, asyn
   const tol = 0.02 * (trayGrams(t, 0) + trayGrams(t, 1));
   close('rollover: first spool', (await used(first)) - b0, trayGrams(t, 0), tol);
   close('rollover: backup spool', (await used(backup)) - b1, trayGrams(t, 1), tol);
+  // 30 g left on the first spool for a 60 g print: warned at the start, as an alert too
+  // (cleared once the job ended)
+  assert.ok(done.warnings.some((w) => w.kind === 'insufficient_filament' && w.spool_id === first), JSON.stringify(done.warnings));
+  const alerts = await daemon.get('/api/v1/alerts?kind=insufficient_filament');
+  assert.equal(alerts.status, 200, alerts.text);
+  const al = alerts.json.find((x) => x.job_id === j.id);
+  assert.ok(al, alerts.text);
+  assert.equal(al.data.filaments[0].spool_id, first);
+  assert.ok(al.data.shortfall_g > 20, JSON.stringify(al.data));
 });
 
 test('3MF not reachable: the AMS remain fallback, within one remain step', { skip }, async () => {
@@ -227,4 +236,73 @@ test('a manual job ends with its grams', { skip }, async () => {
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.grams, 12.5);
   assert.ok(Math.abs((await used(spool)) - 12.5) < 0.01);
+});
+
+test('two alike spools for a two-colour job: asked which, the answers charge each spool its grams', { skip }, async () => {
+  const a = await loadSpool(P1S, 0, 2), b = await loadSpool(P1S, 0, 3);
+  const a0 = await used(a), b0 = await used(b);
+  await sim.control(P1S, { action: 'start_job', name: 'twins', layers: 40, minutes: 1, trays: [[0, 2], [0, 3]],
+    grams: [30, 20] });
+  const j = await openJob(P1S, 'twins');
+  const done = await accounted(j.id, 60000);
+  assert.equal(done.candidates?.length, 2, JSON.stringify(done.candidates));
+  assert.equal(await used(a), a0, 'nothing charged to a spool nobody named');
+  const asked = await waitFor(async () => {
+    const ps = (await daemon.get('/api/v1/prompts')).json.filter((p) => p.kind === 'job_filament' && p.job_id === j.id);
+    return ps.length === 2 ? ps : null;
+  }, 10000, 'a prompt per filament');
+  const t = await truth(P1S, 'twins');
+  for (const p of asked.sort((x, y) => x.filament_index - y.filament_index)) {
+    const r = await daemon.req('POST', `/api/v1/prompts/${p.id}/assign`, { spool_id: p.filament_index ? b : a });
+    assert.equal(r.status, 200, r.text);
+  }
+  const after = await until(j.id, (x) => x.filament.length === 2 && x.filament.every((f) => f.spool_id), 'charged to the answers');
+  assert.equal(after.candidates, null);
+  close('two alike spools: first, asked', (await used(a)) - a0, trayGrams(t, 2), 0.02 * trayGrams(t, 2));
+  close('two alike spools: second, asked', (await used(b)) - b0, trayGrams(t, 3), 0.02 * trayGrams(t, 3));
+});
+
+test('cancelled at about half: charged up to the last layer printed', { skip }, async () => {
+  const spool = await loadSpool(X1C, 0, 2);
+  const before = await used(spool);
+  await sim.control(X1C, { action: 'start_job', name: 'cancel-me', layers: 80, minutes: 1.5, grams: 40, tray: 2 });
+  const j = await openJob(X1C, 'cancel-me');
+  await until(j.id, (x) => x.file_status?.state === 'fetched' && x.progress >= 45, 'half printed');
+  const r = await daemon.req('POST', `/api/v1/printers/${ids[X1C]}/commands`, { command: 'stop' });
+  assert.equal(r.status, 200, r.text);
+  const done = await accounted(j.id, 60000);
+  assert.equal(done.status, 'cancelled');
+  assert.equal(done.filament[0].source, 'gcode');
+  const t = await truth(X1C, 'cancel-me');
+  assert.ok(trayGrams(t, 2) < 35, 'the simulator stopped it early');
+  close('cancelled at half', (await used(spool)) - before, trayGrams(t, 2), Math.max(0.02 * trayGrams(t, 2), 0.5));
+});
+
+test('printer offline mid-print: the gap changes nothing of the grams', { skip }, async () => {
+  const spool = await loadSpool(A1, 0, 1);
+  const before = await used(spool);
+  await sim.control(A1, { action: 'start_job', name: 'gap', layers: 60, minutes: 1.5, grams: 30, tray: 1 });
+  const j = await openJob(A1, 'gap');
+  await until(j.id, (x) => x.file_status?.state === 'fetched' && x.progress >= 20, 'analysed and printing');
+  await sim.control(A1, { action: 'silence', seconds: 9 });
+  await waitFor(async () => !(await daemon.printer(ids[A1]))?.online, 15000, 'A1 offline');
+  const done = await accounted(j.id, 90000);
+  assert.equal(done.status, 'completed');
+  assert.ok(done.pauses.some((p) => p.kind === 'offline'), 'the gap recorded');
+  const t = await truth(A1, 'gap');
+  close('printer offline mid-print', (await used(spool)) - before, trayGrams(t, 1), 0.02 * trayGrams(t, 1));
+});
+
+test('two printers at once: each job on its own spools', { skip }, async () => {
+  const s1 = await loadSpool(P1S2, 0, 2), s2 = await loadSpool(X1C, 0, 3);
+  const b1 = await used(s1), b2 = await used(s2);
+  await Promise.all([
+    sim.control(P1S2, { action: 'start_job', name: 'left', layers: 50, minutes: 1, grams: 25, tray: 2 }),
+    sim.control(X1C, { action: 'start_job', name: 'right', layers: 50, minutes: 1, grams: 35, tray: 3 }),
+  ]);
+  const [j1, j2] = await Promise.all([openJob(P1S2, 'left'), openJob(X1C, 'right')]);
+  await Promise.all([accounted(j1.id, 60000), accounted(j2.id, 60000)]);
+  const [t1, t2] = await Promise.all([truth(P1S2, 'left'), truth(X1C, 'right')]);
+  close('two printers: first', (await used(s1)) - b1, trayGrams(t1, 2), 0.02 * trayGrams(t1, 2));
+  close('two printers: second', (await used(s2)) - b2, trayGrams(t2, 3), 0.02 * trayGrams(t2, 3));
 });

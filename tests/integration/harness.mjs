@@ -165,6 +165,9 @@ process.on('exit', () => {
   if (names.length) psql(names.map((n) => `DROP DATABASE IF EXISTS ${n} WITH (FORCE)`));
 });
 
+/** The PostgreSQL database a daemon runs on ('' on SQLite), for SQL a test writes itself. */
+export const databaseOf = (daemon) => databases.get(join(daemon.dir, 'data')) || '';
+
 export function run(cmd, args, opts = {}) {
   // printdeck run by hand on a daemon's data dir (e.g. `token create`) must use its database
   const d = cmd === BIN ? args.indexOf('--data-dir') : -1;

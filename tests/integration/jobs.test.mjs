@@ -3,7 +3,8 @@
 // printdeck never sends anything to start it, as with a print from Bambu Studio or the screen.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit, databaseOf, join, TOKEN } from './harness.mjs';
 
 const X1C = '00M09A350100311', P1S = '01P00A451200312', A1 = '03919C461900313', P1S2 = '01P00A451200314';
 const CONFIG = `[mqtt]
@@ -209,4 +210,128 @@ test('manual job: start, notes and rating, end; list filters, X-Total-Count, CSV
   assert.match(lines[0], /^id,printer_id,printer_name,name,/);
   assert.equal(lines.length, 2);
   assert.match(lines[1], /"'=cmd part"|"'Prusa|Prusa =cmd part/);
+});
+
+// A write the database refuses (a trigger that raises, standing for a full disk or a lock held
+// past the wait): the step is rolled back in memory too, so nothing is written under a job id
+// the rollback gave back (SQLite hands it to the next insert: here a manual job), and the next
+// report makes the step again.
+const sqlOn = (sql) => {
+  const pg = databaseOf(daemon);
+  if (pg) execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', pg, '-c', sql]);
+  else execFileSync('sqlite3', ['-cmd', '.timeout 5000', join(daemon.dir, 'data', 'printdeck.db'), sql]);
+};
+const FAIL_ON = (table) => databaseOf(daemon)
+  ? `CREATE OR REPLACE FUNCTION pd_test_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql;
+     CREATE TRIGGER pd_test_fail BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION pd_test_fail();`
+  : `CREATE TRIGGER pd_test_fail BEFORE INSERT ON ${table} BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;`;
+const FAIL_OFF = (table) => databaseOf(daemon) ? `DROP TRIGGER pd_test_fail ON ${table};` : 'DROP TRIGGER pd_test_fail;';
+
+test('a refused write: rolled back in memory too, no write into a reused id, retried by the next report', async () => {
+  sqlOn(FAIL_ON('job_snapshot'));
+  let m;
+  try {
+    await sim.control(A1, { action: 'start_job', name: 'refused', layers: 30, minutes: 1 });
+    await waitFor(() => daemon.log.text.includes('cannot record the job (retried'), 15000, 'the open refused');
+    // the id the rolled-back insert had is free again on SQLite: a manual job takes it now
+    const r = await daemon.req('POST', '/api/v1/jobs', { name: 'bystander' });
+    assert.equal(r.status, 201, r.text);
+    m = r.json;
+    await sleep(3000);  // reports keep coming while the write is refused
+    assert.equal((await jobsOf(A1)).filter((x) => x.name === 'refused').length, 0, 'nothing half written');
+  } finally {
+    sqlOn(FAIL_OFF('job_snapshot'));
+  }
+  const j = await openJob(A1, 'refused');
+  assert.notEqual(j.id, m.id);
+  assert.ok((await job(j.id)).snapshot.length >= 1, 'opened whole on the retry');
+  await until(j.id, (x) => x.layer >= 2, 'progress recorded');
+  const still = await job(m.id);
+  assert.deepEqual([still.name, still.origin, still.printer_id, still.progress, still.layer, still.materials],
+    ['bystander', 'manual', null, 0, 0, ''], 'the manual job untouched');
+  assert.equal(still.snapshot.length, 0);
+  assert.equal(still.trays.length, 0);
+  // a pause refused, then recorded late rather than lost
+  sqlOn(FAIL_ON('job_pause'));
+  try {
+    assert.equal((await command(A1, { command: 'pause' })).status, 200);
+    await waitFor(async () => (await daemon.printer(ids[A1]))?.state === 'PAUSE', 10000, 'paused');
+    await sleep(2000);
+    assert.equal((await job(j.id)).pauses.length, 0);
+  } finally {
+    sqlOn(FAIL_OFF('job_pause'));
+  }
+  const p = await until(j.id, (x) => x.status === 'paused' && x.pauses.length === 1, 'the pause recorded on a later report');
+  assert.equal(p.interruptions, 1);
+  assert.equal((await command(A1, { command: 'resume' })).status, 200);
+  await sim.control(A1, { action: 'finish' });
+  await until(j.id, (x) => x.status === 'completed', 'completed');
+});
+
+// 6,000 jobs (SQL written while the daemon is stopped, as the bench seeds spools): the list,
+// its total and the export go through the inventory's cursors, ids read off the loop, rows
+// rendered a batch at a time, so none is cut off by a statement limit and /healthz answers
+// throughout.
+const BULK = 6000;
+const JOBS_SQL = `INSERT INTO job (origin, status, name, file, printer_name, started_at, ended_at, seen_at, progress, materials)
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${BULK})
+SELECT 'manual', 'completed', CASE WHEN i % 1000 = 0 THEN '=cmd ' || i ELSE 'bulk ' || i END, 'f.3mf', 'shelf',
+       1700000000 + i * 60, 1700000000 + i * 60 + 30, 1700000000 + i * 60 + 30, 100, 'PLA' FROM c;
+INSERT INTO job_pause (job_id, kind, started_at, ended_at, reason)
+SELECT id, 'pause', started_at + 5, started_at + 10, 'paused by the user' FROM job WHERE id % 10 = 0;`;
+
+test('6,000 jobs: list, total, export and pauses whole; /healthz stays responsive', { timeout: 180000 }, async () => {
+  const d = new Daemon();
+  const poll = { lat: [], stop: false };
+  try {
+    await d.start();
+    const pg = databaseOf(d);
+    assertCleanExit(assert, await d.stop());
+    if (pg) execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', pg, '-c', JOBS_SQL]);
+    else execFileSync('sqlite3', [join(d.dir, 'data', 'printdeck.db'), JOBS_SQL]);
+    await d.start();
+    const watcher = (async () => {
+      while (!poll.stop) {
+        const t0 = performance.now();
+        try {
+          await fetch(d.url('/healthz'), { signal: AbortSignal.timeout(5000) });
+        } catch { /* counted as 5 s below */ }
+        poll.lat.push(performance.now() - t0);
+        await sleep(20);
+      }
+    })();
+    const all = await fetch(d.url('/api/v1/jobs?sort=id:asc'), { headers: { Authorization: `Bearer ${TOKEN}` },
+      signal: AbortSignal.timeout(120000) });
+    assert.equal(all.status, 200);
+    assert.equal(all.headers.get('x-total-count'), String(BULK));
+    const items = await all.json();
+    assert.equal(items.length, BULK);
+    assert.deepEqual([items[0].id, items[BULK - 1].id], [1, BULK]);
+    assert.equal(items.filter((j) => j.pauses.length === 1).length, BULK / 10, 'every pause attached');
+    assert.equal(items[9].pauses[0].reason, 'paused by the user');
+    const page = await d.get('/api/v1/jobs?limit=50&offset=5990&sort=id:asc');
+    assert.equal(page.headers.get('x-total-count'), String(BULK));
+    assert.deepEqual(page.json.map((j) => j.id), Array.from({ length: 10 }, (_, i) => 5991 + i));
+    const newest = await d.get('/api/v1/jobs?limit=1');
+    assert.equal(newest.json[0].id, BULK, 'newest first by default');
+    const csv = await fetch(d.url('/api/v1/jobs/export?fmt=csv'), { headers: { Authorization: `Bearer ${TOKEN}` },
+      signal: AbortSignal.timeout(120000) });
+    assert.equal(csv.status, 200);
+    assert.match(csv.headers.get('content-disposition'), /jobs\.csv/);
+    const lines = (await csv.text()).split('\r\n').filter(Boolean);
+    assert.equal(lines.length, BULK + 1, 'a header and every job');
+    assert.ok(lines.some((l) => l.includes(`"'=cmd 1000"`)), 'a formula is quoted');
+    const usage = await d.get('/api/v1/usage/export?fmt=csv');
+    assert.equal(usage.status, 200);
+    poll.stop = true;
+    await watcher;
+    const sorted = [...poll.lat].sort((a, b) => a - b);
+    const p99 = sorted[Math.floor(sorted.length * 0.99)];
+    console.log(`6,000 jobs: /healthz p99 ${p99.toFixed(1)} ms, max ${sorted.at(-1).toFixed(1)} ms over ${sorted.length} polls`);
+    assert.ok(sorted.length > 0 && p99 < 250, `/healthz p99 ${p99} ms`);
+  } finally {
+    poll.stop = true;
+    const r = await d.stop();
+    if (r) assertCleanExit(assert, r);
+  }
 });

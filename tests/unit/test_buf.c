@@ -186,6 +186,23 @@ static void reserve_extend_cut(void **st)
     pd_buf_free(&b);
 }
 
+/* RFC 4180 quoting, and every leading character a spreadsheet reads as a formula */
+static void csv_cells(void **st)
+{
+    (void)st;
+    static const char *const in[] = {"plain", "a,b", "say \"hi\"", "=1+1", "+1", "-1", "@x", "\tcmd",
+                                     "\r=1", "line\nbreak"};
+    static const char *const want[] = {"plain", "\"a,b\"", "\"say \"\"hi\"\"\"", "\"'=1+1\"", "\"'+1\"",
+                                       "\"'-1\"", "\"'@x\"", "\"'\tcmd\"", "\"'\r=1\"", "\"line\nbreak\""};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        pd_buf b;
+        pd_buf_init(&b, 256);
+        pd_buf_add_csv(&b, in[i]);
+        assert_holds(&b, want[i], strlen(want[i]));
+        pd_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +212,7 @@ int main(void)
         cmocka_unit_test(detach),
         cmocka_unit_test(reset_keeps_memory),
         cmocka_unit_test(reserve_extend_cut),
+        cmocka_unit_test(csv_cells),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
