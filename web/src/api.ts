@@ -75,12 +75,17 @@ export interface ApiResult<T> {
 }
 
 export async function request<T>(method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
+  const raw = body instanceof Blob;
   let res: Response;
   try {
     res = await fetch(path, {
       method,
-      headers: { ...(method !== 'GET' && csrf ? { 'X-CSRF-Token': csrf } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
+      headers: {
+        ...(method !== 'GET' && csrf ? { 'X-CSRF-Token': csrf } : {}),
+        ...(body !== undefined ? { 'Content-Type': raw ? 'application/octet-stream' : 'application/json' } : {}),
+      },
+      // a file goes as the raw body: the browser streams it, the daemon spools it to disk
+      body: raw ? body : body !== undefined ? JSON.stringify(body) : undefined,
     });
   } catch {
     throw new ApiError(0, 'network', statusText(0));
@@ -108,6 +113,7 @@ export const api = {
   patch: <T>(p: string, b: unknown) => request<T>('PATCH', p, b).then((r) => r.data),
   put: <T>(p: string, b: unknown) => request<T>('PUT', p, b).then((r) => r.data),
   del: <T>(p: string) => request<T>('DELETE', p).then((r) => r.data),
+  upload: <T>(p: string, file: Blob) => request<T>('POST', p, file).then((r) => r.data),
 };
 
 /** A printer command (docs/api.md: POST /api/v1/printers/{id}/commands), waiting for its ack. */

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { sessionLost, useAuth } from './auth';
 import { startLive, useStatus } from './live';
 import { InventoryPage } from './pages/inventory';
@@ -12,16 +12,65 @@ import { SetupPage, SignInAgain, SignInPage, UserMenu } from './pages/account';
 import { TokensPage } from './pages/tokens';
 import { UsersPage } from './pages/users';
 import { timeAgo } from './format';
+import { Bell } from './components/bell';
+import { useNotices } from './notices';
+import { PromptsPage } from './pages/prompts';
+import { StatsPage } from './pages/stats';
 
+// `phone`: kept in the bottom bar of a phone; the others go under its More entry
 const NAV = [
-  { href: '/', label: 'Printers', icon: '▦', match: (p: string) => p === '/' || p.startsWith('/printers') },
-  { href: '/inventory', label: 'Inventory', icon: '◎', match: (p: string) => p.startsWith('/inventory') },
-  { href: '/jobs', label: 'Jobs', icon: '☰', match: (p: string) => p.startsWith('/jobs') },
-  { href: '/stats', label: 'Statistics', icon: '▤', match: (p: string) => p === '/stats' },
-  { href: '/prompts', label: 'Prompts', icon: '?', match: (p: string) => p === '/prompts' },
-  { href: '/camera', label: 'Cameras', icon: '◉', match: (p: string) => p === '/camera' },
-  { href: '/settings', label: 'Settings', icon: '⚙', match: (p: string) => p.startsWith('/settings') },
+  { href: '/', label: 'Printers', icon: '▦', phone: true, match: (p: string) => p === '/' || p.startsWith('/printers') },
+  { href: '/inventory', label: 'Inventory', icon: '◎', phone: true, match: (p: string) => p.startsWith('/inventory') },
+  { href: '/jobs', label: 'Jobs', icon: '☰', phone: true, match: (p: string) => p.startsWith('/jobs') },
+  { href: '/prompts', label: 'Prompts', icon: '?', phone: true, match: (p: string) => p === '/prompts' },
+  { href: '/stats', label: 'Statistics', icon: '▤', phone: false, match: (p: string) => p === '/stats' },
+  { href: '/camera', label: 'Cameras', icon: '◉', phone: false, match: (p: string) => p === '/camera' },
+  { href: '/settings', label: 'Settings', icon: '⚙', phone: false, match: (p: string) => p.startsWith('/settings') },
 ];
+
+function NavLink(props: { n: (typeof NAV)[number]; path: string; badge?: number }) {
+  const { n } = props;
+  return (
+    <a href={n.href} onClick={onLinkClick} aria-current={n.match(props.path) ? 'page' : undefined}>
+      <span class="nav-icon" aria-hidden="true">
+        {n.icon}
+      </span>
+      <span class="nav-label">{n.label}</span>
+      {!!props.badge && (
+        <span class="nav-badge">
+          {props.badge}
+          <span class="visually-hidden"> open</span>
+        </span>
+      )}
+    </a>
+  );
+}
+
+/** The phone's bottom bar has room for five entries: the rest open from More. */
+function MoreMenu(props: { path: string }) {
+  const ref = useRef<HTMLDetailsElement>(null);
+  useEffect(() => {
+    if (ref.current) ref.current.open = false;
+  }, [props.path]);
+  const here = NAV.some((n) => !n.phone && n.match(props.path));
+  return (
+    <details class="more" ref={ref}>
+      <summary aria-current={here ? 'page' : undefined}>
+        <span class="nav-icon" aria-hidden="true">
+          ⋯
+        </span>
+        <span class="nav-label">More</span>
+      </summary>
+      <ul>
+        {NAV.filter((n) => !n.phone).map((n) => (
+          <li key={n.href}>
+            <NavLink n={n} path={props.path} />
+          </li>
+        ))}
+      </ul>
+    </details>
+  );
+}
 
 type Theme = 'system' | 'light' | 'dark';
 const THEME_KEY = 'printdeck.theme';
@@ -79,6 +128,7 @@ export function App() {
   const route = parseRoute(path);
   const { status, stale } = useStatus();
   const auth = useAuth();
+  const notices = useNotices();
   const signedIn = auth.phase === 'in' || auth.phase === 'expired';
   // the stream follows the session: one that ended stops it, a new one (re)starts it
   useEffect(() => {
@@ -104,6 +154,8 @@ export function App() {
   else if (route.name === 'settings') page = <SettingsPage />;
   else if (route.name === 'users') page = <UsersPage />;
   else if (route.name === 'tokens') page = <TokensPage />;
+  else if (route.name === 'stats') page = <StatsPage />;
+  else if (route.name === 'prompts') page = <PromptsPage />;
   else if (route.name === 'placeholder')
     page = (
       <Empty title={route.title}>
@@ -129,6 +181,7 @@ export function App() {
           <span>printdeck</span>
         </a>
         {signedIn && <LiveBadge />}
+        {signedIn && <Bell />}
         <ThemeSwitch />
         <UserMenu />
       </header>
@@ -136,15 +189,13 @@ export function App() {
       <nav class="nav" aria-label="Main" hidden={!signedIn}>
         <ul>
           {NAV.map((n) => (
-            <li key={n.href}>
-              <a href={n.href} onClick={onLinkClick} aria-current={n.match(path) ? 'page' : undefined}>
-                <span class="nav-icon" aria-hidden="true">
-                  {n.icon}
-                </span>
-                <span class="nav-label">{n.label}</span>
-              </a>
+            <li key={n.href} class={n.phone ? undefined : 'wide-only'}>
+              <NavLink n={n} path={path} badge={n.href === '/prompts' ? notices.prompts.size : undefined} />
             </li>
           ))}
+          <li class="phone-only">
+            <MoreMenu path={path} />
+          </li>
         </ul>
       </nav>
       <main id="main" tabIndex={-1} class={stale && status !== 'live' ? 'stale' : undefined}>

@@ -5,9 +5,11 @@ import type { SseEvent } from './sse';
 export interface Stat { min: number | null; avg: number | null; max: number | null; samples: number }
 export interface Pause { kind: 'pause' | 'offline'; started_at: string; ended_at: string | null; reason?: string | null }
 export interface JobFilament {
-  spool_id?: number | null; tray?: number | null; material?: string | null; color?: string | null;
-  grams?: number | null; source?: string | null; cost?: number | null; spool_name?: string | null;
+  spool_id?: number | null; tray?: number | null; unit?: number | null; slot?: number | null; material?: string | null; color?: string | null;
+  grams?: number | null; meters?: number | null; source?: string | null; cost?: number | null; spool_name?: string | null;
 }
+export interface JobWarning { kind: string; filament_id: number; type?: string | null; color?: string | null; spool_id?: number | null; unit: number; slot: number; needed_g: number; remaining_g: number | null; short_g: number }
+export interface JobCandidate { filament_id: number; type?: string | null; color?: string | null; grams?: number | null; why?: string | null; trays: { unit: number; slot: number; spool_id?: number | null }[] }
 export interface Job {
   id: number;
   printer_id: number | null;
@@ -35,6 +37,33 @@ export interface Job {
   grams?: number | null;
   cost?: number | null;
   thumbnail?: string | null;
+  warnings?: JobWarning[] | null;
+  candidates?: JobCandidate[] | null;
+  usage_note?: string | null;
+}
+
+/** Where a tray of the job's usage was: `tray` is numbered as `tray_now` (4 per AMS unit,
+ * 254 the external holder). */
+export function trayName(u: { tray?: number | null; unit?: number | null; slot?: number | null }): string {
+  if (u.tray === 254 || u.unit === 255) return 'external';
+  if (u.unit !== null && u.unit !== undefined && u.slot !== null && u.slot !== undefined) return `AMS ${u.unit + 1} slot ${u.slot + 1}`;
+  if (u.tray !== null && u.tray !== undefined) return `AMS ${Math.floor(u.tray / 4) + 1} slot ${(u.tray % 4) + 1}`;
+  return '—';
+}
+
+/** The correction a person typed, as PATCH /api/v1/jobs/{id} {"filament"} wants it; an error
+ * in words when a row is not a spool and a weight. */
+export function filamentPatch(rows: { spool_id: string; grams: string; unit?: number | null; slot?: number | null }[]): { spool_id: number; grams: number; unit?: number; slot?: number }[] | string {
+  const out: { spool_id: number; grams: number; unit?: number; slot?: number }[] = [];
+  for (const [i, r] of rows.entries()) {
+    if (!r.spool_id.trim() && !r.grams.trim()) continue;
+    const id = Number(r.spool_id);
+    const g = Number(r.grams);
+    if (!Number.isInteger(id) || id <= 0) return `row ${i + 1}: the spool must be a spool number`;
+    if (!r.grams.trim() || !Number.isFinite(g) || g < 0) return `row ${i + 1}: grams must be a number, 0 or more`;
+    out.push({ spool_id: id, grams: g, ...(r.unit !== null && r.unit !== undefined && r.slot !== null && r.slot !== undefined ? { unit: r.unit, slot: r.slot } : {}) });
+  }
+  return out;
 }
 
 export const JOB_STATUSES = ['printing', 'paused', 'completed', 'failed', 'cancelled', 'unknown'] as const;

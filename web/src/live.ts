@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api';
 import { openStream } from './sse';
+import { notices } from './notices';
 import { Store } from './store';
 import type { Printer, Slot } from './types';
 
@@ -26,11 +27,15 @@ export function startLive() {
   stop = openStream({
     url: '/api/v1/events',
     headers: () => ({}), // the session cookie goes by itself
-    onEvent: (e) => store.handle(e),
+    onEvent: (e) => {
+      store.handle(e);
+      notices.handle(e);
+    },
     onStatus: (s, retryAt) => {
       store.setStatus(s, retryAt);
       if (s === 'live') {
         refreshSlots();
+        notices.reload();
         // the stream opens with every printer; those missing went away while it was down
         api.get<Printer[]>('/api/v1/printers').then((l) => store.reconcile(l.map((p) => p.id)), () => {});
       }

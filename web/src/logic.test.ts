@@ -132,7 +132,9 @@ describe('errors and forms', () => {
     expect(parseRoute('/')).toEqual({ name: 'printers' });
     expect(parseRoute('/printers/12')).toEqual({ name: 'printer', id: 12 });
     expect(parseRoute('/inventory/')).toEqual({ name: 'inventory' });
-    expect(parseRoute('/stats')).toEqual({ name: 'placeholder', title: 'Statistics' });
+    expect(parseRoute('/stats')).toEqual({ name: 'stats' });
+    expect(parseRoute('/prompts')).toEqual({ name: 'prompts' });
+    expect(parseRoute('/camera')).toEqual({ name: 'placeholder', title: 'Cameras' });
     expect(parseRoute('/nope/x')).toEqual({ name: 'notfound' });
   });
 });

@@ -10,10 +10,12 @@ export type Route =
   | { name: 'settings' }
   | { name: 'users' }
   | { name: 'tokens' }
+  | { name: 'stats' }
+  | { name: 'prompts' }
   | { name: 'placeholder'; title: string }
   | { name: 'notfound' };
 
-const PLACEHOLDERS: Record<string, string> = { stats: 'Statistics', prompts: 'Slot prompts', camera: 'Cameras' };
+const PLACEHOLDERS: Record<string, string> = { camera: 'Cameras' };
 
 export function parseRoute(path: string): Route {
   const parts = path.split('/').filter(Boolean);
@@ -22,6 +24,8 @@ export function parseRoute(path: string): Route {
   if (parts[0] === 'inventory' && parts.length === 1) return { name: 'inventory' };
   if (parts[0] === 'jobs' && parts.length === 1) return { name: 'jobs' };
   if (parts[0] === 'jobs' && parts.length === 2 && /^\d+$/.test(parts[1])) return { name: 'job', id: Number(parts[1]) };
+  if (parts[0] === 'stats' && parts.length === 1) return { name: 'stats' };
+  if (parts[0] === 'prompts' && parts.length === 1) return { name: 'prompts' };
   if (parts[0] === 'settings' && parts.length === 1) return { name: 'settings' };
   if (parts[0] === 'settings' && parts[1] === 'users' && parts.length === 2) return { name: 'users' };
   if (parts[0] === 'settings' && parts[1] === 'tokens' && parts.length === 2) return { name: 'tokens' };

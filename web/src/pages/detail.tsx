@@ -76,21 +76,22 @@ function SlotRow(props: { p: Printer; unit: number; tray: Tray; slot?: Slot; onA
   );
 }
 
-function AssignDialog(props: { p: Printer; unit: number; slot: number; tray: Tray; onClose: () => void }) {
+/** Picks the spool for a slot from the whole inventory, the slot's material first. */
+export function AssignDialog(props: { printerId: number; unit: number; slot: number; material?: string | null; onClose: () => void }) {
   const [spools, setSpools] = useState<Spool[] | null>(null);
   const [err, setErr] = useState<string | null>(null);
   const [q, setQ] = useState('');
   useEffect(() => {
     api.get<Spool[]>('/api/v1/spool?sort=filament.material:asc').then(setSpools, (e) => setErr(e.message));
   }, []);
-  const want = (props.tray.type ?? '').toLowerCase();
+  const want = (props.material ?? '').toLowerCase();
   const ranked = (spools ?? [])
     .filter((s) => !q || `${s.id} ${s.filament.name ?? ''} ${s.filament.material ?? ''} ${s.filament.vendor?.name ?? ''}`.toLowerCase().includes(q.toLowerCase()))
     .sort((a, b) => Number((b.filament.material ?? '').toLowerCase() === want) - Number((a.filament.material ?? '').toLowerCase() === want));
   const assign = async (id: number) => {
     setErr(null);
     try {
-      await api.post(`/api/v1/printers/${props.p.id}/ams/${props.unit === 255 ? 'external' : props.unit}/${props.slot}/assign`, { spool_id: id });
+      await api.post(`/api/v1/printers/${props.printerId}/ams/${props.unit === 255 ? 'external' : props.unit}/${props.slot}/assign`, { spool_id: id });
       api.get<Slot[]>('/api/v1/ams').then((s) => store.setSlots(s));
       props.onClose();
     } catch (e) {
@@ -235,7 +236,7 @@ export function PrinterDetail(props: { id: number }) {
         <h2>Camera</h2>
         <p class="muted">The camera view appears here once cameras are supported.</p>
       </div>
-      {assign && <AssignDialog p={p} {...assign} onClose={() => setAssign(null)} />}
+      {assign && <AssignDialog printerId={p.id} unit={assign.unit} slot={assign.slot} material={assign.tray.type} onClose={() => setAssign(null)} />}
     </section>
   );
 }

@@ -114,7 +114,8 @@ export function InventoryPage() {
   const [vendors, setVendors] = useState<Vendor[]>([]);
   const [materials, setMaterials] = useState<string[]>([]);
   const [locations, setLocations] = useState<string[]>([]);
-  const [q, setQ] = useState('');
+  // ?q= opens the list searched, as a job's spool link does
+  const [q, setQ] = useState(() => new URLSearchParams(window.location.search).get('q') ?? '');
   const [material, setMaterial] = useState('');
   const [vendor, setVendor] = useState('');
   const [location, setLocation] = useState('');

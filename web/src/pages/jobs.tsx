@@ -3,9 +3,10 @@
 // filament per spool, notes and rating).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, request } from '../api';
+import { useCan } from '../auth';
 import { Empty, ErrorBox, Loading } from '../components/ui';
 import { grams } from '../format';
-import { applyJobEvent, dateTime, Job, JobFilters, jobsQuery, JOB_STATUSES, NO_FILTERS, PAGE_SIZE, seconds, statusTone, versusEstimate, Stat } from '../jobs';
+import { applyJobEvent, dateTime, filamentPatch, Job, JobFilters, jobsQuery, JOB_STATUSES, NO_FILTERS, PAGE_SIZE, seconds, statusTone, trayName, versusEstimate, Stat } from '../jobs';
 import { store, usePrinterIndex } from '../live';
 import { onLinkClick } from '../router';
 
@@ -409,38 +410,155 @@ export function JobDetail(props: { id: number }) {
             </div>
           )}
         </div>
-        <div class="card">
-          <h2>Filament per spool</h2>
-          {(j.filament ?? []).length === 0 ? (
-            <p class="muted">Not accounted yet: grams per spool appear once filament accounting has this job.</p>
-          ) : (
-            <div class="table-wrap">
-              <table class="dense">
-                <thead>
-                  <tr>
-                    <th scope="col">Spool</th>
-                    <th scope="col">Material</th>
-                    <th scope="col">Grams</th>
-                    <th scope="col">Source</th>
-                    <th scope="col">Cost</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {(j.filament ?? []).map((u, i) => (
-                    <tr key={i}>
-                      <th scope="row">{u.spool_id ? `#${u.spool_id}${u.spool_name ? ` ${u.spool_name}` : ''}` : 'no spool'}</th>
-                      <td>{u.material ?? '—'}</td>
-                      <td class="num">{grams(u.grams ?? null)}</td>
-                      <td>{u.source ?? '—'}</td>
-                      <td class="num">{u.cost !== null && u.cost !== undefined ? u.cost.toFixed(2) : '—'}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
-        </div>
+        <FilamentCard j={j} onSaved={(x) => setJ((cur) => ({ ...(cur ?? x), ...x }))} />
       </div>
     </section>
+  );
+}
+
+function FilamentCard(props: { j: Job; onSaved: (j: Job) => void }) {
+  const { j } = props;
+  const canEdit = useCan('operator');
+  const [fix, setFix] = useState(false);
+  const rows = j.filament ?? [];
+  return (
+    <div class="card wide-card">
+      <h2>Filament per spool</h2>
+      {(j.warnings ?? []).map((w, i) => (
+        <p key={i} class="alert problem" role="note">
+          Filament {w.filament_id} ({w.type ?? '?'}) needed {grams(w.needed_g)} but {trayName(w)} held {grams(w.remaining_g)}: {grams(w.short_g)} short at the start.
+        </p>
+      ))}
+      {(j.candidates ?? []).length > 0 && (
+        <div class="alert" role="note">
+          <p>Which spool fed these is not certain: two trays alike could have.</p>
+          <ul class="plain">
+            {(j.candidates ?? []).map((c) => (
+              <li key={c.filament_id}>
+                Filament {c.filament_id} ({c.type ?? '?'}{c.grams ? `, ${grams(c.grams)}` : ''}): {c.trays.map((t) => `${trayName(t)}${t.spool_id ? ` (spool #${t.spool_id})` : ''}`).join(' or ')}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      {rows.length === 0 ? (
+        <p class="muted">Not accounted yet: grams per spool appear once the job has ended and its filament is counted.</p>
+      ) : (
+        <div class="table-wrap">
+          <table class="dense stack-on-phone">
+            <thead>
+              <tr>
+                <th scope="col">Spool</th>
+                <th scope="col">Tray</th>
+                <th scope="col">Grams</th>
+                <th scope="col">Metres</th>
+                <th scope="col">Source</th>
+                <th scope="col">Cost</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((u, i) => (
+                <tr key={i}>
+                  <th scope="row" data-label="Spool">
+                    {u.spool_id ? (
+                      <a href={`/inventory?q=${u.spool_id}`} onClick={onLinkClick}>
+                        #{u.spool_id}
+                        {u.spool_name ? ` ${u.spool_name}` : ''}
+                      </a>
+                    ) : (
+                      'no spool'
+                    )}
+                  </th>
+                  <td data-label="Tray">{trayName(u)}</td>
+                  <td data-label="Grams" class="num">{grams(u.grams ?? null)}</td>
+                  <td data-label="Metres" class="num">{u.meters !== null && u.meters !== undefined ? `${u.meters.toFixed(2)} m` : '—'}</td>
+                  <td data-label="Source">{u.source ?? '—'}</td>
+                  <td data-label="Cost" class="num">{u.cost !== null && u.cost !== undefined ? u.cost.toFixed(2) : '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+            <tfoot>
+              <tr>
+                <th scope="row">Total</th>
+                <td />
+                <td data-label="Grams" class="num">
+                  <strong>{grams(j.grams ?? 0)}</strong>
+                </td>
+                <td />
+                <td />
+                <td data-label="Cost" class="num">
+                  <strong>{j.cost !== null && j.cost !== undefined ? j.cost.toFixed(2) : '—'}</strong>
+                </td>
+              </tr>
+            </tfoot>
+          </table>
+        </div>
+      )}
+      {j.usage_note && <p class="muted small">{j.usage_note}</p>}
+      {canEdit && j.status !== 'printing' && j.status !== 'paused' && (
+        fix ? (
+          <FilamentFix j={j} onDone={(x) => (x && props.onSaved(x), setFix(false))} />
+        ) : (
+          <div class="actions">
+            <button type="button" class="btn" onClick={() => setFix(true)}>
+              Correct the filament…
+            </button>
+          </div>
+        )
+      )}
+    </div>
+  );
+}
+
+/** PATCH filament: the rows replace the job's usage; the spools get the difference back. */
+function FilamentFix(props: { j: Job; onDone: (j: Job | null) => void }) {
+  const start = (props.j.filament ?? []).map((u) => ({ spool_id: u.spool_id ? String(u.spool_id) : '', grams: u.grams !== null && u.grams !== undefined ? String(u.grams) : '', unit: u.unit, slot: u.slot }));
+  const [rows, setRows] = useState(start.length ? start : [{ spool_id: '', grams: '', unit: null, slot: null }]);
+  const [err, setErr] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const set = (i: number, k: 'spool_id' | 'grams', v: string) => setRows(rows.map((r, n) => (n === i ? { ...r, [k]: v } : r)));
+  const save = async (e: Event) => {
+    e.preventDefault();
+    const body = filamentPatch(rows);
+    if (typeof body === 'string') return setErr(body);
+    setBusy(true);
+    setErr(null);
+    try {
+      props.onDone(await api.patch<Job>(`/api/v1/jobs/${props.j.id}`, { filament: body }));
+    } catch (x) {
+      setErr((x as Error).message);
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="filament-fix" onSubmit={save} aria-label="Correct the filament">
+      {rows.map((r, i) => (
+        <div class="fix-row" key={i}>
+          <label class="field">
+            <span>Spool #</span>
+            <input inputMode="numeric" value={r.spool_id} onInput={(e) => set(i, 'spool_id', (e.target as HTMLInputElement).value)} />
+          </label>
+          <label class="field">
+            <span>Grams</span>
+            <input inputMode="decimal" value={r.grams} onInput={(e) => set(i, 'grams', (e.target as HTMLInputElement).value)} />
+          </label>
+          <button type="button" class="btn sm" aria-label={`Remove row ${i + 1}`} onClick={() => setRows(rows.filter((_, n) => n !== i))}>
+            ✕
+          </button>
+        </div>
+      ))}
+      {err && <p class="form-error" role="alert">{err}</p>}
+      <div class="actions">
+        <button type="button" class="btn" onClick={() => setRows([...rows, { spool_id: '', grams: '', unit: null, slot: null }])}>
+          + Spool
+        </button>
+        <button type="button" class="btn" onClick={() => props.onDone(null)}>
+          Cancel
+        </button>
+        <button type="submit" class="btn primary" disabled={busy}>
+          {busy ? 'Saving…' : 'Save the filament'}
+        </button>
+      </div>
+    </form>
   );
 }
