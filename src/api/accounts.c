@@ -218,8 +218,12 @@ static void reply_session(pd_req *r, int status, pd_ident *who)
 static void logout(pd_req *r)
 {
     char cookie[PD_AUTH_SECRET_LEN + 1];
+    const pd_ident *who = pd_req_ident(r);
     if (pd_req_cookie(r, PD_HTTP_SESSION_COOKIE, cookie, sizeof cookie))
         pd_auth_session_end(app_of(r)->auth, cookie);
+    /* a stream opened with the session would otherwise outlive it */
+    if (who->kind == PD_IDENT_SESSION)
+        pd_api_events_drop_session(who->session_id);
     pd_req_add_header(r, "Set-Cookie", PD_HTTP_SESSION_COOKIE "=; Path=/; Max-Age=0; HttpOnly; "
                       "SameSite=Strict");
     pd_req_reply_raw(r, 204, NULL, NULL, 0);
