@@ -125,6 +125,16 @@ static bool printers_field(pd_req *r, json_t *body, char *out, size_t outlen)
     return true;
 }
 
+/* Admins are never limited: an admin manages users and tokens, so a limit would only hold
+ * until they lifted it. False after replying. */
+static bool admin_unlimited(pd_req *r, pd_role role, const char *printers)
+{
+    if (role != PD_ROLE_ADMIN || !*printers)
+        return true;
+    pd_req_reply_field_error(r, "body", "printers", "an admin sees every printer: [] expected for an admin");
+    return false;
+}
+
 static json_t *printers_json(const char *list)
 {
     int64_t ids[PD_IDENT_MAX_PRINTERS];
@@ -208,8 +218,12 @@ static void reply_session(pd_req *r, int status, pd_ident *who)
 static void logout(pd_req *r)
 {
     char cookie[PD_AUTH_SECRET_LEN + 1];
+    const pd_ident *who = pd_req_ident(r);
     if (pd_req_cookie(r, PD_HTTP_SESSION_COOKIE, cookie, sizeof cookie))
         pd_auth_session_end(app_of(r)->auth, cookie);
+    /* a stream opened with the session would otherwise outlive it */
+    if (who->kind == PD_IDENT_SESSION)
+        pd_api_events_drop_session(who->session_id);
     pd_req_add_header(r, "Set-Cookie", PD_HTTP_SESSION_COOKIE "=; Path=/; Max-Age=0; HttpOnly; "
                       "SameSite=Strict");
     pd_req_reply_raw(r, 204, NULL, NULL, 0);
@@ -459,7 +473,8 @@ static void login_finish(pw_job *j)
     }
     pd_ident who = {.user_id = u.id, .role = u.role};
     snprintf(who.name, sizeof who.name, "%s", u.name);
-    pd_auth_printers_parse(u.printers, who.printers, PD_IDENT_MAX_PRINTERS, &who.nprinters);
+    if (u.role != PD_ROLE_ADMIN)
+        pd_auth_printers_parse(u.printers, who.printers, PD_IDENT_MAX_PRINTERS, &who.nprinters);
     reply_session(r, 200, &who);
 }
 
@@ -648,7 +663,8 @@ static void user_create_finish(pw_job *j)
     pd_req *r = j->r;
     json_t *body = pd_req_json(r);
     char printers[PD_IDENT_MAX_PRINTERS * 21];
-    if (!pw_made(j) || !printers_field(r, body, printers, sizeof printers))
+    if (!pw_made(j) || !printers_field(r, body, printers, sizeof printers) ||
+        !admin_unlimited(r, j->role, printers))
         return;
     const char *name = json_string_value(json_object_get(body, "name"));
     int64_t id = 0;
@@ -671,7 +687,7 @@ static void users_create(pd_req *r)
     const char *pw = name ? password_field(r, body, "password") : NULL;
     pd_role role = pw ? role_field(r, body, true, PD_ROLE_NONE) : PD_ROLE_NONE;
     /* checked before the hash is paid for, and again after (a printer may go meanwhile) */
-    if (!role || !printers_field(r, body, printers, sizeof printers))
+    if (!role || !printers_field(r, body, printers, sizeof printers) || !admin_unlimited(r, role, printers))
         return;
     user_auth u;
     if (user_auth_get(app_of(r)->db, "lower(name) = lower(?)", PD_SQL_S(name), &u) == PD_OK) {
@@ -722,10 +738,11 @@ static void users_update(pd_req *r)
     if (!role)
         return;
     if (json_object_get(body, "printers")) {
-        if (!printers_field(r, body, printers, sizeof printers))
+        if (!printers_field(r, body, printers, sizeof printers) || !admin_unlimited(r, role, printers))
             return;
     } else {
-        memcpy(printers, u.printers, sizeof printers);
+        /* made admin: the limit goes with the lower role */
+        snprintf(printers, sizeof printers, "%s", role == PD_ROLE_ADMIN ? "" : u.printers);
     }
     pd_sqlv a[] = {PD_SQL_S(name), PD_SQL_S(pd_auth_role_name(role)), PD_SQL_S(printers),
                    PD_SQL_I(id)};

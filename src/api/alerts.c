@@ -9,8 +9,6 @@
 #include "track/alerts.h"
 #include "track/stats.h"
 
-#define MAX_PARAMS 64
-
 static bool path_id(pd_req *r, const char *what, int64_t *id)
 {
     const char *s = pd_req_param(r, "id");
@@ -24,21 +22,12 @@ static bool path_id(pd_req *r, const char *what, int64_t *id)
     return true;
 }
 
-static size_t params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p)
-{
-    const char *names[MAX_PARAMS], *values[MAX_PARAMS];
-    size_t n = pd_req_query_all(r, buf, buflen, names, values, MAX_PARAMS);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (pd_inv_param){names[i], values[i]};
-    return n;
-}
-
 static void alerts_list(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
-    char buf[4096], t[24];
-    pd_inv_param p[MAX_PARAMS];
-    size_t n = params(r, buf, sizeof buf, p);
+    char buf[4096], t[24], limit[PD_IDENT_MAX_PRINTERS * 21];
+    pd_inv_param p[PD_API_MAX_PARAMS];
+    size_t n = pd_api_query_params(r, buf, sizeof buf, p, limit, sizeof limit);
     json_t *items = NULL;
     int64_t total = 0;
     pd_inv_err e = {0};
@@ -59,7 +48,8 @@ static void alerts_ack(pd_req *r)
         return;
     json_t *o = NULL;
     pd_inv_err e = {0};
-    if (pd_alerts_ack(app->alerts, id, &o, &e))
+    const pd_ident *who = pd_req_ident(r);
+    if (pd_alerts_ack(app->alerts, id, (pd_inv_seen){who->printers, who->nprinters}, &o, &e))
         pd_api_inv_fail(r, &e);
     else
         pd_req_reply_json(r, 200, o);
@@ -115,9 +105,9 @@ static void stats_done(pd_err rc, void *ud)
 static void stats_start(pd_req *r, bool low_stock)
 {
     pd_app *app = pd_req_app(r);
-    char buf[4096];
-    pd_inv_param p[MAX_PARAMS];
-    size_t n = params(r, buf, sizeof buf, p);
+    char buf[4096], limit[PD_IDENT_MAX_PRINTERS * 21];
+    pd_inv_param p[PD_API_MAX_PARAMS];
+    size_t n = pd_api_query_params(r, buf, sizeof buf, p, limit, sizeof limit);
     stats_read *s = calloc(1, sizeof *s);
     if (!s) {
         pd_req_reply_error(r, PD_ERR_NOMEM, NULL);

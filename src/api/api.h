@@ -132,6 +132,8 @@ uint64_t pd_api_events_dropped(void);
  * role or printer limit changed or who is gone: their client reconnects as who they are now. */
 void pd_api_events_drop_user(int64_t user_id);
 void pd_api_events_drop_token(int64_t token_id);
+/* Closes the event streams opened with a session that has ended (signed out). */
+void pd_api_events_drop_session(int64_t session_id);
 
 /* Setup, sign-in and out, /me, users and tokens (accounts.c). limits: sign-in attempts per
  * client address and per account name in a window of window_s (call once at start). */

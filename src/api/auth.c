@@ -149,6 +149,9 @@ static pd_err session_row(const pd_row *row, void *ud)
     /* a limit that cannot be read limits to nothing rather than to everything */
     o->bad = !pd_auth_printers_parse(pd_row_text(row, 8), id->printers, PD_IDENT_MAX_PRINTERS,
                                      &id->nprinters);
+    /* an admin is never limited (docs/accounts.md): a limit kept from before does not hold */
+    if (id->role == PD_ROLE_ADMIN)
+        id->nprinters = 0;
     return PD_OK;
 }
 

@@ -461,13 +461,14 @@ void pd_api_events_stop(void)
 }
 
 /* Closes the streams whose requester matches; they come back as who they are now. */
-static void drop_where(int64_t user_id, int64_t token_id)
+static void drop_where(int64_t user_id, int64_t token_id, int64_t session_id)
 {
     for (pd_hub_client *hc = hub.list.head, *next; hc; hc = next) {
         next = hc->next;
         ev_client *c = (ev_client *)hc;
         bool match = (user_id && c->who.user_id == user_id) ||
-                     (token_id && c->who.token_id == token_id);
+                     (token_id && c->who.token_id == token_id) ||
+                     (session_id && c->who.kind == PD_IDENT_SESSION && c->who.session_id == session_id);
         if (!match || hc->dropped)
             continue;
         pd_stream_close(hc->s);
@@ -475,8 +476,9 @@ static void drop_where(int64_t user_id, int64_t token_id)
     }
 }
 
-void pd_api_events_drop_user(int64_t user_id) { drop_where(user_id, 0); }
-void pd_api_events_drop_token(int64_t token_id) { drop_where(0, token_id); }
+void pd_api_events_drop_user(int64_t user_id) { drop_where(user_id, 0, 0); }
+void pd_api_events_drop_token(int64_t token_id) { drop_where(0, token_id, 0); }
+void pd_api_events_drop_session(int64_t session_id) { drop_where(0, 0, session_id); }
 
 size_t pd_api_events_clients(void) { return hub.list.n; }
 uint64_t pd_api_events_dropped(void) { return hub.list.dropped; }

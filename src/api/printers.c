@@ -326,20 +326,33 @@ static void printers_test(pd_req *r)
         return;
     }
     char key[64], err[256];
+    const pd_printer_rec *stored = NULL;
     if (pd_req_query(r, "printer", key, sizeof key)) {
         pd_printer *p = pd_fleet_find(app->fleet, key);
-        if (!p) {
+        if (!p || !pd_api_printer_visible(r, pd_printer_id(p))) {
             free(j);
             pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%s'", key);
             return;
         }
-        j->rec = *pd_printer_rec_get(p);
+        stored = pd_printer_rec_get(p);
+        j->rec = *stored;
     } else {
         pd_printer_rec_init(&j->rec);
         /* a name is not needed to test a connection */
         snprintf(j->rec.name, sizeof j->rec.name, "test");
     }
     pd_err rc = rec_apply(&j->rec, body, err, sizeof err);
+    /* the stored access code goes only where it was going, checked as it was: else anyone
+     * allowed to test could send it to a host of their own */
+    if (!rc && stored && !json_object_get(body, "access_code") &&
+        (strcmp(j->rec.host, stored->host) || j->rec.port != stored->port || j->rec.ftps_port != stored->ftps_port ||
+         strcmp(j->rec.serial, stored->serial) || strcmp(j->rec.ca_file, stored->ca_file) ||
+         j->rec.tls_verify != stored->tls_verify)) {
+        free(j);
+        pd_req_reply_field_error(r, "body", "access_code", "the access code is required to test another host, "
+                                 "port, serial or TLS setting");
+        return;
+    }
     if (!rc)
         rc = pd_work_submit(app->work, probe_run, probe_done, j);
     if (rc) {

@@ -1,6 +1,7 @@
 /* /api/v1/prompts: "which spool is this?" — the slot and job filament prompts of
  * src/inventory/prompts.c, answered by assigning a spool or dismissed. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,32 +28,54 @@ static void reply(pd_req *r, pd_err rc, json_t *obj, const pd_inv_err *e)
         pd_req_reply_json(r, 200, obj);
 }
 
-/* ?all=true adds the answered, dismissed and replaced ones; ?printer=<id|serial> one printer's */
+/* The printers a requester may see, as the inventory's prompts take them. */
+static pd_inv_seen seen(pd_req *r)
+{
+    const pd_ident *who = pd_req_ident(r);
+    return (pd_inv_seen){who->printers, who->nprinters};
+}
+
+/* ?all=true adds the answered, dismissed and replaced ones; ?printer=<id|serial> one printer's;
+ * ?limit=&offset= a page, the count of all in X-Total-Count */
 static void prompts_list(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
-    char v[256];
-    bool all = false;
+    char v[256], lv[32], ov[32], t[24];
+    pd_inv_prompt_query q = {.seen = seen(r)};
     const char *a = pd_req_query(r, "all", v, sizeof v);
-    if (a && !pd_inv_bool_parse(a, &all)) {
+    if (a && !pd_inv_bool_parse(a, &q.all)) {
         pd_req_reply_field_error(r, "query", "all", "true or false expected");
         return;
     }
-    int64_t printer_id = 0;
+    pd_inv_param pg[2];
+    size_t npg = 0;
+    if (pd_req_query(r, "limit", lv, sizeof lv))
+        pg[npg++] = (pd_inv_param){"limit", lv};
+    if (pd_req_query(r, "offset", ov, sizeof ov))
+        pg[npg++] = (pd_inv_param){"offset", ov};
+    pd_inv_err e = {0};
+    if (pd_inv_paging(pg, npg, &q.limit, &q.offset, &e)) {
+        pd_api_inv_fail(r, &e);
+        return;
+    }
     if (pd_req_query(r, "printer", v, sizeof v)) {
         pd_printer *p = pd_fleet_find(app->fleet, v);
-        if (!p) {
+        if (!p || !pd_api_printer_visible(r, pd_printer_id(p))) {
             pd_req_reply_error(r, PD_ERR_NOTFOUND, "no printer '%.64s'", v);
             return;
         }
-        printer_id = pd_printer_id(p);
+        q.printer_id = pd_printer_id(p);
     }
     json_t *out = NULL;
-    pd_err rc = pd_inv_prompts_list(app->inv, all, printer_id, &out);
-    if (rc)
+    int64_t total = 0;
+    pd_err rc = pd_inv_prompts_list(app->inv, &q, &out, &total);
+    if (rc) {
         pd_req_reply_error(r, rc, "cannot read the prompts");
-    else
-        pd_req_reply_json(r, 200, out);
+        return;
+    }
+    snprintf(t, sizeof t, "%lld", (long long)total);
+    pd_req_add_header(r, "x-total-count", t);
+    pd_req_reply_json(r, 200, out);
 }
 
 static void prompt_get(pd_req *r)
@@ -62,7 +85,7 @@ static void prompt_get(pd_req *r)
         return;
     json_t *out = NULL;
     pd_inv_err e = {0};
-    pd_err rc = pd_inv_prompt_get(((pd_app *)pd_req_app(r))->inv, id, &out, &e);
+    pd_err rc = pd_inv_prompt_get(((pd_app *)pd_req_app(r))->inv, id, seen(r), &out, &e);
     reply(r, rc, out, &e);
 }
 
@@ -81,7 +104,8 @@ static void prompt_assign(pd_req *r)
     }
     json_t *out = NULL;
     pd_inv_err e = {0};
-    pd_err rc = pd_inv_prompt_assign(((pd_app *)pd_req_app(r))->inv, id, json_integer_value(sid), &out, &e);
+    pd_err rc = pd_inv_prompt_assign(((pd_app *)pd_req_app(r))->inv, id, json_integer_value(sid), seen(r), &out,
+                                     &e);
     reply(r, rc, out, &e);
 }
 
@@ -92,7 +116,7 @@ static void prompt_dismiss(pd_req *r)
         return;
     json_t *out = NULL;
     pd_inv_err e = {0};
-    pd_err rc = pd_inv_prompt_dismiss(((pd_app *)pd_req_app(r))->inv, id, &out, &e);
+    pd_err rc = pd_inv_prompt_dismiss(((pd_app *)pd_req_app(r))->inv, id, seen(r), &out, &e);
     reply(r, rc, out, &e);
 }
 

@@ -1090,6 +1090,16 @@ static bool secret_equal(const char *a, const char *b)
     return d == 0;
 }
 
+/* The browser's host behind a proxy: the first X-Forwarded-Host, believed only from a proxy
+ * in auth.trusted_networks (anyone else could name the origin it wants to pass for). */
+static const char *forwarded_host(pd_req *r, char *buf, size_t len)
+{
+    if (!pd_req_header(r, "x-forwarded-host", buf, len) || !peer_trusted(r))
+        return NULL;
+    buf[strcspn(buf, ", ")] = '\0';
+    return buf;
+}
+
 /* Whether the request's Origin, if any, is this host (not merely a listed CORS origin). */
 static bool origin_same_site(pd_req *r)
 {
@@ -1098,10 +1108,24 @@ static bool origin_same_site(pd_req *r)
     if (!ov)
         return true;
     const char *hv = pd_req_header(r, "host", host, sizeof host);
-    const char *fh = pd_req_header(r, "x-forwarded-host", fwd, sizeof fwd);
-    if (fh)
-        fwd[strcspn(fwd, ", ")] = '\0';
+    const char *fh = forwarded_host(r, fwd, sizeof fwd);
     return (hv && pd_access_origin_same_host(ov, hv)) || (fh && pd_access_origin_same_host(ov, fh));
+}
+
+/* A write to an open route (setup, login, logout) has no credentials to prove it comes from
+ * our own page. Another site's page can still send one: a form or a no-cors fetch, which
+ * never carries application/json (that needs a CORS preflight) and whose Origin a browser
+ * names. So: this host's Origin if any, and JSON or no body at all. */
+static bool open_write_ok(pd_req *r)
+{
+    char ct[HTTP_NAME_MAX], cl[32], te[32];
+    if (!origin_same_site(r))
+        return false;
+    const char *t = pd_req_header(r, "content-type", ct, sizeof ct);
+    if (t)
+        return !strncasecmp(t, "application/json", 16) && (!t[16] || t[16] == ';' || t[16] == ' ');
+    const char *len = pd_req_header(r, "content-length", cl, sizeof cl);
+    return (!len || !strcmp(len, "0")) && !pd_req_header(r, "transfer-encoding", te, sizeof te);
 }
 
 /* The least role the route needs (http.h: PD_ROUTE_VIEWER, PD_ROUTE_ADMIN). */
@@ -1146,6 +1170,11 @@ static bool req_authorized(pd_req *r)
     bool known = (tok || sess) && o->ident && o->ident(tok, sess, &r->ident, o->ident_ud) == PD_OK;
     if (!known)
         memset(&r->ident, 0, offsetof(pd_ident, printers));
+    if ((flags & PD_ROUTE_OPEN) && is_write(r->method) && !open_write_ok(r)) {
+        pd_req_reply_error(r, PD_ERR_FORBIDDEN, "Request refused: setup, sign-in and sign-out take "
+                           "Content-Type: application/json from this site's own page");
+        return false;
+    }
     if (flags & PD_ROUTE_OPEN)
         return true;
     if (!known && (flags & PD_ROUTE_SPOOLMAN) && peer_trusted(r)) {
@@ -1251,10 +1280,7 @@ static bool req_access(pd_req *r)
                    !strcmp(r->method, "PATCH") || !strcmp(r->method, "DELETE");
     if (!guarded || listed)
         return true;
-    /* behind a proxy the browser's host is the first X-Forwarded-Host */
-    const char *fh = pd_req_header(r, "x-forwarded-host", fwd, sizeof fwd);
-    if (fh)
-        fwd[strcspn(fwd, ", ")] = '\0';
+    const char *fh = forwarded_host(r, fwd, sizeof fwd);
     if (ov && (pd_access_origin_same_host(ov, hv) || (fh && pd_access_origin_same_host(ov, fh))))
         return true;
     const char *echo = over ? "(too long)" : ov;

@@ -283,14 +283,36 @@ typedef struct pd_inv_candidate {
  * then most grams left, then oldest id. Pure. */
 void pd_inv_candidates_rank(pd_inv_candidate *v, size_t n);
 
-/* Open prompts (all: every status), newest first, each with its ranked candidates. */
-pd_err pd_inv_prompts_list(pd_inv *inv, bool all, int64_t printer_id, json_t **out);
-pd_err pd_inv_prompt_get(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e);
+/* The printers whose prompts a reader may see and answer: ids (n of them), or every printer
+ * when n is 0. A reader limited to some printers never sees a prompt of no printer. */
+typedef struct pd_inv_seen {
+    const int64_t *ids;
+    size_t n;
+} pd_inv_seen;
+/* Whether printer_id is among those seen (0, no printer, is not, unless every one is). */
+bool pd_inv_seen_has(pd_inv_seen seen, int64_t printer_id);
+
+#define PD_INV_PROMPTS_PAGE 1000   /* prompts a list answers at most */
+
+typedef struct pd_inv_prompt_query {
+    bool all;              /* every status, not only the open ones */
+    int64_t printer_id;    /* 0: every printer seen */
+    pd_inv_seen seen;
+    int64_t limit, offset; /* limit < 0 or past PD_INV_PROMPTS_PAGE: PD_INV_PROMPTS_PAGE */
+} pd_inv_prompt_query;
+
+/* A page of the prompts q finds, newest first, without candidates (ranking them reads the
+ * inventory: pd_inv_prompt_get does it for one); *total how many q finds in all. */
+pd_err pd_inv_prompts_list(pd_inv *inv, const pd_inv_prompt_query *q, json_t **out, int64_t *total);
+/* The prompt with its ranked candidates (`loaded` null for a printer not seen); NOTFOUND for a
+ * prompt of a printer not seen, as for one that does not exist. */
+pd_err pd_inv_prompt_get(pd_inv *inv, int64_t id, pd_inv_seen seen, json_t **out, pd_inv_err *e);
 /* Answers an open prompt with spool_id: a slot prompt assigns the spool to its slot through
  * pd_inv_slot_assign ("manual"), which answers it; a job_filament prompt records the answer
  * for the accounting that listens to prompt events. */
-pd_err pd_inv_prompt_assign(pd_inv *inv, int64_t id, int64_t spool_id, json_t **out, pd_inv_err *e);
-pd_err pd_inv_prompt_dismiss(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e);
+pd_err pd_inv_prompt_assign(pd_inv *inv, int64_t id, int64_t spool_id, pd_inv_seen seen, json_t **out,
+                            pd_inv_err *e);
+pd_err pd_inv_prompt_dismiss(pd_inv *inv, int64_t id, pd_inv_seen seen, json_t **out, pd_inv_err *e);
 /* For the accounting: a job's filament (index in the 3MF, 0-based) whose spool is one of
  * spool_ids (n ≥ 1) and nobody can tell which. Replaces the open prompt of the same job and
  * filament; *id the new prompt's (may be NULL). */

@@ -1,6 +1,6 @@
 /* "Which spool is this?": prompts for what printdeck cannot tell by itself, a slot's new spool
  * without a known RFID tag, or a job's filament that several spools could have fed. Each lists
- * candidate spools ranked when it is read (so remaining grams and where a spool sits are
+ * candidate spools ranked when it is read alone (so remaining grams and where a spool sits are
  * current), until someone answers or dismisses it. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,11 +84,19 @@ static size_t ids_parse(const char *text, int64_t *ids, size_t max)
     return n;
 }
 
+bool pd_inv_seen_has(pd_inv_seen seen, int64_t printer_id)
+{
+    for (size_t i = 0; i < seen.n; i++)
+        if (seen.ids[i] == printer_id)
+            return true;
+    return !seen.n;
+}
+
 /* The ranked candidates of a prompt, best first, at most PD_INV_PROMPT_CANDIDATES, each
  * {spool_id, material_match, color_distance, remaining_weight, loaded, spool}. ids (the
  * job_filament kind) restricts them to those spools; NULL: every spool not archived. */
 static pd_err candidates_json(pd_inv *inv, const char *material, const char *color, const char *ids,
-                              json_t **out)
+                              pd_inv_seen seen, json_t **out)
 {
     pd_sqlb *b = malloc(sizeof *b);
     cand_read r = {material, color, calloc(CANDIDATES_READ, sizeof(pd_inv_candidate)), 0};
@@ -127,7 +135,7 @@ static pd_err candidates_json(pd_inv *inv, const char *material, const char *col
         json_object_set_new(o, "color_distance", c->color_distance < 0 ? json_null()
                                                  : json_real((double)(int64_t)(c->color_distance * 10 + 0.5) / 10));
         json_object_set_new(o, "remaining_weight", c->remaining < 0 ? json_null() : json_real(c->remaining));
-        json_object_set_new(o, "loaded", !c->loaded_printer ? json_null()
+        json_object_set_new(o, "loaded", !c->loaded_printer || !pd_inv_seen_has(seen, c->loaded_printer) ? json_null()
                                          : json_pack("{s:I,s:i,s:i}", "printer_id", (json_int_t)c->loaded_printer,
                                                      "unit", c->loaded_unit, "slot", c->loaded_slot));
         json_t *spool = NULL;
@@ -183,7 +191,7 @@ static pd_err prompt_row(const pd_row *row, void *ud)
 
 /* Rows of the query as prompt objects; with candidates, open ones get theirs. */
 static pd_err prompts_read(pd_inv *inv, const char *sql, const pd_sqlv *a, size_t na, bool candidates,
-                           json_t **out)
+                           pd_inv_seen seen, json_t **out)
 {
     prompt_rows pr = {json_array(), json_array()};
     pd_err rc = pr.arr && pr.ids ? pd_db_query(inv->db, sql, a, na, prompt_row, &pr) : PD_ERR_NOMEM;
@@ -196,7 +204,7 @@ static pd_err prompts_read(pd_inv *inv, const char *sql, const pd_sqlv *a, size_
         json_t *rep = json_object_get(o, "reported");
         rc = candidates_json(inv, json_string_value(json_object_get(rep, "material")),
                              json_string_value(json_object_get(rep, "color")),
-                             json_string_value(json_array_get(pr.ids, i)), &c);
+                             json_string_value(json_array_get(pr.ids, i)), seen, &c);
         if (!rc)
             json_object_set_new(o, "candidates", c);
     }
@@ -209,29 +217,67 @@ static pd_err prompts_read(pd_inv *inv, const char *sql, const pd_sqlv *a, size_
     return PD_OK;
 }
 
-static pd_err prompt_load(pd_inv *inv, int64_t id, bool candidates, json_t **out)
+/* The prompt {id} when its printer is seen (NOTFOUND otherwise, as when there is none). */
+static pd_err prompt_load(pd_inv *inv, int64_t id, bool candidates, pd_inv_seen seen, json_t **out)
 {
     json_t *arr = NULL;
     pd_sqlv a[] = {PD_SQL_I(id)};
-    pd_err rc = prompts_read(inv, "SELECT " PROMPT_COLS " FROM prompt WHERE id = ?", a, 1, candidates, &arr);
-    *out = rc ? NULL : json_incref(json_array_get(arr, 0));
+    pd_err rc = prompts_read(inv, "SELECT " PROMPT_COLS " FROM prompt WHERE id = ?", a, 1, candidates, seen, &arr);
+    json_t *o = rc ? NULL : json_array_get(arr, 0), *pid = json_object_get(o, "printer_id");
+    if (o && seen.n && !(json_is_integer(pid) && pd_inv_seen_has(seen, json_integer_value(pid))))
+        o = NULL;
+    *out = json_incref(o);
     json_decref(arr);
     return rc ? rc : *out ? PD_OK : PD_ERR_NOTFOUND;
 }
 
-pd_err pd_inv_prompts_list(pd_inv *inv, bool all, int64_t printer_id, json_t **out)
+/* The WHERE of q (after "WHERE "): ids seen are checked integers, written as literals. */
+static void list_where(pd_sqlb *b, const pd_inv_prompt_query *q)
 {
-    pd_sqlv a[] = {PD_SQL_I(printer_id)};
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT " PROMPT_COLS " FROM prompt WHERE %s%s ORDER BY id DESC LIMIT 1000",
-             all ? "1 = 1" : "status = 'open'", printer_id ? " AND printer_id = ?" : "");
-    return prompts_read(inv, sql, a, printer_id ? 1 : 0, true, out);
+    pd_sqlb_add(b, "%s", q->all ? "1 = 1" : "status = 'open'");
+    if (q->printer_id) {
+        pd_sqlb_add(b, " AND printer_id = ?");
+        pd_sqlb_arg(b, PD_SQL_I(q->printer_id));
+    }
+    if (q->seen.n) {
+        pd_sqlb_add(b, " AND printer_id IN (0");
+        for (size_t i = 0; i < q->seen.n; i++)
+            pd_sqlb_add(b, ", %lld", (long long)q->seen.ids[i]);
+        pd_sqlb_add(b, ")");
+    }
 }
 
-pd_err pd_inv_prompt_get(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e)
+pd_err pd_inv_prompts_list(pd_inv *inv, const pd_inv_prompt_query *q, json_t **out, int64_t *total)
+{
+    int64_t limit = q->limit < 0 || q->limit > PD_INV_PROMPTS_PAGE ? PD_INV_PROMPTS_PAGE : q->limit;
+    pd_sqlb *b = malloc(sizeof *b);
+    pd_err rc = b ? PD_OK : PD_ERR_NOMEM;
+    *out = NULL;
+    if (!rc) {
+        pd_sqlb_init(b);
+        pd_sqlb_add(b, "SELECT count(*) FROM prompt WHERE ");
+        list_where(b, q);
+        rc = pd_sqlb_ok(b) ? pd_db_scalar(inv->db, b->sql, b->args, b->nargs, total) : PD_ERR_TOOBIG;
+        pd_sqlb_free(b);
+    }
+    if (!rc) {
+        pd_sqlb_init(b);
+        pd_sqlb_add(b, "SELECT " PROMPT_COLS " FROM prompt WHERE ");
+        list_where(b, q);
+        pd_sqlb_add(b, " ORDER BY id DESC LIMIT ? OFFSET ?");
+        pd_sqlb_arg(b, PD_SQL_I(limit));
+        pd_sqlb_arg(b, PD_SQL_I(q->offset > 0 ? q->offset : 0));
+        rc = pd_sqlb_ok(b) ? prompts_read(inv, b->sql, b->args, b->nargs, false, q->seen, out) : PD_ERR_TOOBIG;
+        pd_sqlb_free(b);
+    }
+    free(b);
+    return rc;
+}
+
+pd_err pd_inv_prompt_get(pd_inv *inv, int64_t id, pd_inv_seen seen, json_t **out, pd_inv_err *e)
 {
     memset(e, 0, sizeof *e);
-    pd_err rc = prompt_load(inv, id, true, out);
+    pd_err rc = prompt_load(inv, id, true, seen, out);
     if (rc == PD_ERR_NOTFOUND)
         pd_inv_fail(e, rc, "path", "id", "No prompt with ID %lld found.", (long long)id);
     else if (rc)
@@ -246,7 +292,7 @@ pd_err pd_inv_prompt_get(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e)
 static pd_err announce(pd_inv *inv, int64_t id, const char *change)
 {
     json_t *o = NULL;
-    pd_err rc = prompt_load(inv, id, false, &o);
+    pd_err rc = prompt_load(inv, id, false, (pd_inv_seen){0}, &o);
     if (!rc)
         pd_inv_emit_prompt(inv, change, id, json_integer_value(json_object_get(o, "printer_id")), o);
     json_decref(o);
@@ -339,10 +385,10 @@ pd_err pd_inv_prompt_job_filament(pd_inv *inv, int64_t printer_id, int64_t job_i
     return rc;
 }
 
-/* The prompt, checked to exist and be open, inside the caller's transaction. */
-static pd_err open_prompt(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e)
+/* The prompt, checked to exist, be seen and be open, inside the caller's transaction. */
+static pd_err open_prompt(pd_inv *inv, int64_t id, pd_inv_seen seen, json_t **out, pd_inv_err *e)
 {
-    pd_err rc = prompt_load(inv, id, false, out);
+    pd_err rc = prompt_load(inv, id, false, seen, out);
     if (rc == PD_ERR_NOTFOUND)
         pd_inv_fail(e, rc, "path", "id", "No prompt with ID %lld found.", (long long)id);
     if (!rc && strcmp(json_string_value(json_object_get(*out, "status")), "open")) {
@@ -354,17 +400,18 @@ static pd_err open_prompt(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e)
     return rc;
 }
 
-static pd_err finish(pd_inv *inv, int64_t id, pd_err rc, json_t **out, pd_inv_err *e)
+static pd_err finish(pd_inv *inv, int64_t id, pd_inv_seen seen, pd_err rc, json_t **out, pd_inv_err *e)
 {
     rc = pd_inv_end(inv, rc);
     if (!rc)
-        rc = pd_inv_prompt_get(inv, id, out, e);
+        rc = pd_inv_prompt_get(inv, id, seen, out, e);
     else if (!e->code)
         inv_fail_rc(e, rc);
     return rc;
 }
 
-pd_err pd_inv_prompt_assign(pd_inv *inv, int64_t id, int64_t spool_id, json_t **out, pd_inv_err *e)
+pd_err pd_inv_prompt_assign(pd_inv *inv, int64_t id, int64_t spool_id, pd_inv_seen seen, json_t **out,
+                            pd_inv_err *e)
 {
     memset(e, 0, sizeof *e);
     *out = NULL;
@@ -375,7 +422,7 @@ pd_err pd_inv_prompt_assign(pd_inv *inv, int64_t id, int64_t spool_id, json_t **
     pd_sqlv s[] = {PD_SQL_I(spool_id)};
     pd_err rc = pd_db_begin(inv->db);
     if (!rc)
-        rc = open_prompt(inv, id, &p, e);
+        rc = open_prompt(inv, id, seen, &p, e);
     if (!rc && pd_db_scalar(inv->db, "SELECT id FROM spool WHERE id = ?", s, 1, &found))
         rc = pd_inv_fail(e, PD_ERR_NOTFOUND, "body", "spool_id", "No spool with ID %lld found.", (long long)spool_id);
     /* a slot's spool goes in through the slot API's own assignment, which answers the slot's
@@ -389,10 +436,10 @@ pd_err pd_inv_prompt_assign(pd_inv *inv, int64_t id, int64_t spool_id, json_t **
         rc = close_where(inv, "id = ?", a, 1, "answered", spool_id);
     json_decref(slot);
     json_decref(p);
-    return finish(inv, id, rc, out, e);
+    return finish(inv, id, seen, rc, out, e);
 }
 
-pd_err pd_inv_prompt_dismiss(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *e)
+pd_err pd_inv_prompt_dismiss(pd_inv *inv, int64_t id, pd_inv_seen seen, json_t **out, pd_inv_err *e)
 {
     memset(e, 0, sizeof *e);
     *out = NULL;
@@ -400,9 +447,9 @@ pd_err pd_inv_prompt_dismiss(pd_inv *inv, int64_t id, json_t **out, pd_inv_err *
     pd_sqlv a[] = {PD_SQL_I(id)};
     pd_err rc = pd_db_begin(inv->db);
     if (!rc)
-        rc = open_prompt(inv, id, &p, e);
+        rc = open_prompt(inv, id, seen, &p, e);
     if (!rc)
         rc = close_where(inv, "id = ?", a, 1, "dismissed", 0);
     json_decref(p);
-    return finish(inv, id, rc, out, e);
+    return finish(inv, id, seen, rc, out, e);
 }

@@ -128,26 +128,31 @@ static bool parse_id(const char *s, int64_t *out)
     return true;
 }
 
+/* A printer limit's ids (PD_IDENT_MAX_PRINTERS) arrive as one id filter, so an id list holds
+ * that many; its ids are checked integers, written into the statement as literals so they do
+ * not count against PD_SQLB_MAX_ARGS. */
+#define MAX_ID_TERMS 256
+
 static pd_err ids_filter(const filter *f, const char *value, pd_sqlb *b, pd_inv_err *e)
 {
-    char buf[1024], *terms[MAX_TERMS];
-    size_t n = split_terms(value, buf, sizeof buf, terms, MAX_TERMS);
-    pd_sqlb_add(b, " AND (");
+    char buf[MAX_ID_TERMS * 21], *terms[MAX_ID_TERMS + 1];
+    size_t n = strlen(value) < sizeof buf ? split_terms(value, buf, sizeof buf, terms, MAX_ID_TERMS + 1) : 0;
+    if (!n || n > MAX_ID_TERMS)
+        return pd_inv_fail(e, PD_ERR_FIELD, "query", f->param, "Too long an id list: at most %d ids",
+                           MAX_ID_TERMS);
+    bool null = false;
+    pd_sqlb_add(b, " AND (%s IN (0", f->sql);
     for (size_t i = 0; i < n; i++) {
         int64_t id;
         if (!parse_id(terms[i], &id))
             return pd_inv_fail(e, PD_ERR_FIELD, "query", f->param,
-                               "Invalid id list \"%s\": comma-separated integers expected", value);
-        if (i)
-            pd_sqlb_add(b, " OR ");
-        if (id == -1 && f->kind == PD_INV_F_IDS_NULL) {
-            pd_sqlb_add(b, "%s IS NULL", f->sql);
-        } else {
-            pd_sqlb_add(b, "%s = ?", f->sql);
-            pd_sqlb_arg(b, PD_SQL_I(id));
-        }
+                               "Invalid id list \"%.64s\": comma-separated integers expected", value);
+        if (id == -1 && f->kind == PD_INV_F_IDS_NULL)
+            null = true;
+        else
+            pd_sqlb_add(b, ", %lld", (long long)id);
     }
-    pd_sqlb_add(b, ")");
+    pd_sqlb_add(b, ")%s%s%s)", null ? " OR " : "", null ? f->sql : "", null ? " IS NULL" : "");
     return PD_OK;
 }
 

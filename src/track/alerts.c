@@ -986,11 +986,17 @@ pd_err pd_alerts_list(pd_inv *inv, const pd_inv_param *p, size_t n, json_t **ite
     return rc;
 }
 
-pd_err pd_alerts_ack(pd_alerts *a, int64_t id, json_t **out, pd_inv_err *e)
+pd_err pd_alerts_ack(pd_alerts *a, int64_t id, pd_inv_seen seen, json_t **out, pd_inv_err *e)
 {
-    int64_t changes = 0;
+    int64_t changes = 0, printer_id = 0;
     pd_sqlv args[] = {PD_SQL_I(now_s()), PD_SQL_I(id)};
-    pd_err rc = pd_db_run(a->db, "UPDATE alert SET acked_at = ? WHERE id = ? AND acked_at IS NULL", args, 2, &changes);
+    pd_err rc = seen.n ? pd_db_scalar(a->db, "SELECT COALESCE(printer_id, 0) FROM alert WHERE id = ?", &args[1], 1,
+                                      &printer_id)
+                       : PD_OK;
+    if (rc == PD_ERR_NOTFOUND || (!rc && !pd_inv_seen_has(seen, printer_id)))
+        return pd_inv_fail(e, PD_ERR_NOTFOUND, "path", "id", "No alert with ID %lld found.", (long long)id);
+    if (!rc)
+        rc = pd_db_run(a->db, "UPDATE alert SET acked_at = ? WHERE id = ? AND acked_at IS NULL", args, 2, &changes);
     if (rc)
         return pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));
     if (changes)

@@ -95,7 +95,9 @@ pd_err pd_alerts_insufficient(pd_alerts *a, int64_t printer_id, int64_t job_id, 
  * printer_id, spool_id, state (open|acked|cleared|all), limit/offset. */
 pd_err pd_alerts_list(pd_inv *inv, const pd_inv_param *p, size_t n, json_t **items, int64_t *total,
                       pd_inv_err *e);
-pd_err pd_alerts_ack(pd_alerts *a, int64_t id, json_t **out, pd_inv_err *e);
+/* NOTFOUND for an alert of a printer not seen (or of no printer, for a reader limited to
+ * some), as for one that does not exist. */
+pd_err pd_alerts_ack(pd_alerts *a, int64_t id, pd_inv_seen seen, json_t **out, pd_inv_err *e);
 /* Stamps the spool's last_dried (now, or body's "at") and re-checks drying. */
 pd_err pd_alerts_dried(pd_alerts *a, int64_t spool_id, json_t *body, json_t **out, pd_inv_err *e);
 

@@ -77,10 +77,12 @@ static pd_err bump(pd_db *db, const roll *r, int span, int64_t day, int sign)
         a[na++] = PD_SQL_I(id);
         rc = pd_db_run(db, sql, a, na, NULL);
         if (!rc && sign < 0) {
-            /* empty: every counter at zero (one with a duplicate's share keeps it) */
+            /* empty: every counter at zero (one with a duplicate's share keeps it). Sums of
+             * grams, metres and cost taken away in another order than added leave ~1e-13,
+             * not 0: what is that near zero is nothing left */
             len = (size_t)snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = ? AND %s = 0", r->table, r->count);
             for (size_t i = 0; i < r->nsums; i++)
-                len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s = 0", r->sums[i]);
+                len += (size_t)snprintf(sql + len, sizeof sql - len, " AND ABS(%s) < 1e-6", r->sums[i]);
             rc = pd_db_run(db, sql, (const pd_sqlv[]){PD_SQL_I(id)}, 1, NULL);
         }
         return rc;

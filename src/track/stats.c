@@ -70,7 +70,7 @@ pd_err pd_stats_parse(const pd_inv_param *p, size_t n, pd_stats_req *q, pd_inv_e
     for (const char *s = ids; s && *s;) {
         char *end;
         long long id = isdigit((unsigned char)*s) ? strtoll(s, &end, 10) : -1;
-        if (id <= 0 || (*end && *end != ',') || q->n_printers == PD_STATS_MAX_PRINTERS)
+        if (id < 0 || (*end && *end != ',') || q->n_printers == PD_STATS_MAX_PRINTERS)
             return pd_inv_fail(e, PD_ERR_FIELD, "query", "printer_id", "up to %d printer ids, comma-separated",
                                PD_STATS_MAX_PRINTERS);
         q->printers[q->n_printers++] = id;

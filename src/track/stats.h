@@ -13,7 +13,8 @@
 
 #include "inventory/inventory.h"
 
-#define PD_STATS_MAX_PRINTERS 32
+/* a printer limit's ids (PD_IDENT_MAX_PRINTERS) arrive as the printer filter */
+#define PD_STATS_MAX_PRINTERS 256
 
 typedef enum pd_stats_period { PD_STATS_DAY, PD_STATS_WEEK, PD_STATS_MONTH } pd_stats_period;
 
@@ -29,7 +30,8 @@ typedef struct pd_stats_req {
     bool raw;                    /* read the rows themselves, not the summaries (tests compare) */
 } pd_stats_req;
 
-/* Query parameters: printer_id (ids, comma-separated), from, to (ISO 8601), material, period
+/* Query parameters: printer_id (ids, comma-separated; 0 is no printer: a requester limited to
+ * printers none of which it asked for sees empty statistics), from, to (ISO 8601), material, period
  * (day|week|month, default month), top (1-100, default 10), days (low stock, 1-365, default 30). */
 pd_err pd_stats_parse(const pd_inv_param *p, size_t n, pd_stats_req *q, pd_inv_err *e);
 /* Touch only db and q: they run off the loop. *out is the reply object. */

@@ -13,6 +13,10 @@ heartbeat_s = 1
 cors_origins = http://ui.lan:3000
 [auth]
 login_attempts = 4
+[alerts]
+humidity_pct = 40
+humidity_margin_pct = 5
+humidity_sustain_s = 1
 `;
 let broker, sim, daemon, x1, p1;
 
@@ -36,15 +40,16 @@ after(async () => {
 });
 
 /** One request without the harness's token: {status, json, headers}. opts: cookie, csrf,
- * token, origin, from (local address, to be another client). */
+ * token, origin, type (Content-Type of a body, JSON by default; a string body goes as it is),
+ * from (local address, to be another client). */
 function call(method, path, body, opts = {}) {
   const headers = { Host: `127.0.0.1:${daemon.port}` };
   if (opts.cookie) headers.Cookie = opts.cookie;
   if (opts.csrf) headers['X-CSRF-Token'] = opts.csrf;
   if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
   if (opts.origin) headers.Origin = opts.origin;
-  const data = body === undefined ? undefined : JSON.stringify(body);
-  if (data) headers['Content-Type'] = 'application/json';
+  const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  if (data) headers['Content-Type'] = opts.type ?? 'application/json';
   return new Promise((resolve, reject) => {
     const rq = httpRequest({ host: '127.0.0.1', port: daemon.port, method, path, headers, localAddress: opts.from },
       (res) => {
@@ -78,6 +83,18 @@ const as = (s, extra = {}) => ({ cookie: s.cookie, csrf: s.csrf, ...extra });
 let admin; // the admin's session
 
 test('first start: setup creates the admin once and signs them in', async () => {
+  assert.deepEqual((await call('GET', '/api/v1/setup')).json, { required: true });
+  // another site's page (a form, or a no-cors fetch) cannot make the first admin, nor sign in
+  const form = JSON.stringify({ name: 'mallory', password: 'a long password' });
+  let x = await call('POST', '/api/v1/setup', form, { type: 'text/plain', origin: 'http://evil.example' });
+  assert.equal(x.status, 403);
+  x = await call('POST', '/api/v1/setup', form, { type: 'text/plain' });
+  assert.equal(x.status, 403, 'a form post without an Origin');
+  x = await call('POST', '/api/v1/setup', { name: 'mallory', password: 'a long password' }, { origin: 'http://ui.lan:3000' });
+  assert.equal(x.status, 403, 'a listed CORS origin is not this site');
+  x = await call('POST', '/api/v1/login', form, { type: 'application/x-www-form-urlencoded' });
+  assert.equal(x.status, 403);
+  assert.match(x.json.error.message, /application\/json/);
   assert.deepEqual((await call('GET', '/api/v1/setup')).json, { required: true });
   assert.equal((await call('GET', '/api/v1/me')).status, 401);
   let r = await call('POST', '/api/v1/setup', { name: 'root', password: 'short' });
@@ -193,6 +210,95 @@ test('users: an admin creates them; roles and printer limits hold in the API and
   assert.equal(r.json.length, 2);
   await sim.control(P1S, { action: 'finish' }).catch(() => {});
   await sim.control(X1C, { action: 'finish' }).catch(() => {});
+});
+
+test('a user limited to one printer: prompts, alerts, statistics and tests of the other stay hidden', async () => {
+  let r = await call('POST', '/api/v1/users', { name: 'lina', password: 'limited pw', role: 'operator', printers: [x1.id] }, as(admin));
+  assert.equal(r.status, 201, r.text);
+  const lina = await signIn('lina', 'limited pw');
+  // a prompt on the P1S (a spool without a tag) and a humidity alert on it
+  await sim.control(P1S, { action: 'swap_spool', ams: 0, slot: 3, type: 'PLA', color: 'E52222FF', rfid: false });
+  const wet = { print: { ams: { ams: [{ id: '0', humidity: '1', humidity_raw: '72', temp: '25.0' }] } }, hold_s: 60 };
+  await sim.control(P1S, { action: 'set', ...wet });
+  const prompt = await waitFor(async () => (await daemon.get(`/api/v1/prompts?printer=${p1.id}`)).json
+    .find((p) => p.unit === 0 && p.slot === 3), 15000, 'P1S prompt');
+  const alert = await waitFor(async () => (await daemon.get(`/api/v1/alerts?printer_id=${p1.id}&state=open`)).json
+    .find((a) => a.kind === 'ams_humidity'), 15000, 'P1S humidity alert');
+
+  r = await call('GET', '/api/v1/prompts?all=true', undefined, as(lina));
+  assert.equal(r.status, 200);
+  assert.ok(r.json.every((p) => p.printer_id === x1.id), JSON.stringify(r.json));
+  assert.equal(r.headers['x-total-count'], String(r.json.length));
+  assert.equal((await call('GET', `/api/v1/prompts?printer=${p1.id}`, undefined, as(lina))).status, 404);
+  assert.equal((await call('GET', `/api/v1/prompts/${prompt.id}`, undefined, as(lina))).status, 404);
+  assert.equal((await call('POST', `/api/v1/prompts/${prompt.id}/assign`, { spool_id: 1 }, as(lina))).status, 404);
+  assert.equal((await call('POST', `/api/v1/prompts/${prompt.id}/dismiss`, undefined, as(lina))).status, 404);
+  assert.equal((await daemon.get(`/api/v1/prompts/${prompt.id}`)).json.status, 'open', 'still open');
+
+  r = await call('GET', '/api/v1/alerts', undefined, as(lina));
+  assert.equal(r.status, 200);
+  assert.ok(r.json.every((a) => a.printer_id === x1.id), JSON.stringify(r.json));
+  r = await call('GET', `/api/v1/alerts?printer_id=${p1.id}`, undefined, as(lina));
+  assert.deepEqual(r.json, []);
+  assert.equal((await call('POST', `/api/v1/alerts/${alert.id}/ack`, undefined, as(lina))).status, 404);
+  assert.equal((await daemon.get(`/api/v1/alerts?printer_id=${p1.id}&state=open`)).json
+    .find((a) => a.id === alert.id).acked, false);
+
+  r = await call('GET', '/api/v1/stats', undefined, as(lina));
+  assert.equal(r.status, 200, r.text);
+  assert.ok(r.json.by_printer.every((p) => p.printer_id === x1.id), JSON.stringify(r.json.by_printer));
+  r = await call('GET', `/api/v1/stats?printer_id=${p1.id}`, undefined, as(lina));
+  assert.equal(r.status, 200, 'none of theirs asked for: empty, not an error');
+  assert.deepEqual(r.json.by_printer, []);
+  assert.equal((await call('GET', '/api/v1/stats/low-stock', undefined, as(lina))).status, 200);
+
+  // testing a connection is an admin's; an admin's test of another host needs the access code
+  assert.equal((await call('POST', `/api/v1/printers/test?printer=${p1.id}`, {}, as(lina))).status, 403);
+  r = await daemon.req('POST', `/api/v1/printers/test?printer=${p1.id}`, { host: '192.0.2.1' });
+  assert.equal(r.status, 422, r.text);
+  assert.equal(r.json.error.field, 'access_code');
+
+  // admins are never limited: a limit is refused for one, and goes when a user becomes one
+  r = await call('POST', '/api/v1/users', { name: 'ada', password: 'admin password', role: 'admin', printers: [x1.id] }, as(admin));
+  assert.equal(r.status, 422);
+  assert.equal(r.json.error.field, 'printers');
+  r = await call('PATCH', `/api/v1/users/${lina.me.user_id}`, { role: 'admin' }, as(admin));
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.printers, []);
+  r = await call('PATCH', `/api/v1/users/${lina.me.user_id}`, { printers: [x1.id] }, as(admin));
+  assert.equal(r.status, 422);
+  r = await call('PATCH', `/api/v1/users/${lina.me.user_id}`, { role: 'operator', printers: [x1.id] }, as(admin));
+  assert.equal(r.status, 200, r.text);
+
+  await sim.control(P1S, { action: 'set', print: { ams: { ams: [{ id: '0', humidity: '5', humidity_raw: '20' }] } }, hold_s: 1 });
+  await daemon.req('POST', `/api/v1/prompts/${prompt.id}/dismiss`);
+});
+
+test('a limit of more than 32 printers lists what every one of them has', async () => {
+  const extra = [];
+  for (let i = 0; i < 40; i++) {
+    const r = await daemon.req('POST', '/api/v1/printers', { name: `far ${i}`, serial: `FAR${String(i).padStart(12, '0')}`,
+      host: '192.0.2.1', port: 8883, access_code: '12345678' });
+    assert.equal(r.status, 201, r.text);
+    extra.push(r.json.id);
+  }
+  try {
+    // the X1C last: a filter kept to 32 ids would leave it out
+    let r = await call('POST', '/api/v1/users', { name: 'many', password: 'many printers', role: 'viewer', printers: [...extra, x1.id] }, as(admin));
+    assert.equal(r.status, 201, r.text);
+    const many = await signIn('many', 'many printers');
+    r = await call('GET', '/api/v1/jobs', undefined, as(many));
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.json.some((j) => j.printer_id === x1.id), 'the X1C\'s jobs are listed');
+    assert.ok(r.json.every((j) => j.printer_id === x1.id));
+    r = await call('GET', '/api/v1/stats', undefined, as(many));
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.json.by_printer.some((p) => p.printer_id === x1.id));
+    r = await call('GET', '/api/v1/alerts', undefined, as(many));
+    assert.equal(r.status, 200, r.text);
+  } finally {
+    for (const id of extra) await daemon.req('DELETE', `/api/v1/printers/${id}`);
+  }
 });
 
 test('tokens: created with a role and shown once, exchanged for a session, revoked', async () => {

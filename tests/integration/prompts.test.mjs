@@ -92,7 +92,9 @@ test('a spool without a tag: prompt with ranked candidates → assign → slot a
   const sPetg = await make('spool', { filament_id: redPetg });
 
   await sim.control(P1S, { action: 'swap_spool', ams: 0, slot: 3, type: 'PLA', color: 'E52222FF', rfid: false });
-  const p = await openPrompt(P1S, 0, 3, (x) => x.reported.material === 'PLA');
+  const listed = await openPrompt(P1S, 0, 3, (x) => x.reported.material === 'PLA');
+  assert.equal(listed.candidates, undefined, 'the list does not rank candidates');
+  const p = (await daemon.get(`/api/v1/prompts/${listed.id}`)).json;
   assert.equal(p.kind, 'slot');
   assert.equal(p.status, 'open');
   // same material and near colour first, the fuller spool before the other; the simulator's
@@ -134,6 +136,11 @@ test('dismiss; two changes on one slot leave one open prompt', async () => {
   assert.equal(open.length, 1);
   const all = (await daemon.get('/api/v1/prompts?all=true')).json;
   assert.equal(all.find((x) => x.id === first.id).status, 'replaced');
+  // a page of them, newest first, and how many there are in all
+  const page = await daemon.get('/api/v1/prompts?all=true&limit=1&offset=1');
+  assert.equal(page.headers.get('x-total-count'), String(all.length));
+  assert.deepEqual(page.json.map((x) => x.id), [all[1].id]);
+  assert.equal((await daemon.get('/api/v1/prompts?limit=x')).status, 422);
   await sse.waitFor((e) => e.event === 'prompt.replaced' && e.json?.id === first.id && e.json.status === 'replaced', 5000, 'prompt.replaced');
   const d = await post(`/api/v1/prompts/${second.id}/dismiss`);
   assert.equal(d.status, 200, d.text);

@@ -256,10 +256,13 @@ static void global_default_and_insufficient(void **state)
     assert_true(json_number_value(json_object_get(fl, "remaining_g")) == 400);
     json_decref(items);
     json_t *acked = NULL;
-    assert_int_equal(pd_alerts_ack(fx->alerts, id, &acked, &e), PD_OK);
+    int64_t other = 77;  /* a reader limited to another printer: as if there were no such alert */
+    assert_int_equal(pd_alerts_ack(fx->alerts, id, (pd_inv_seen){&other, 1}, &acked, &e), PD_ERR_NOTFOUND);
+    assert_null(acked);
+    assert_int_equal(pd_alerts_ack(fx->alerts, id, (pd_inv_seen){0}, &acked, &e), PD_OK);
     assert_true(json_is_true(json_object_get(acked, "acked")));
     json_decref(acked);
-    assert_int_equal(pd_alerts_ack(fx->alerts, 99999, &acked, &e), PD_ERR_NOTFOUND);
+    assert_int_equal(pd_alerts_ack(fx->alerts, 99999, (pd_inv_seen){0}, &acked, &e), PD_ERR_NOTFOUND);
 }
 
 /* --- statistics over a known dataset --------------------------------------------------------------- */

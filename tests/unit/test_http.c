@@ -1602,7 +1602,15 @@ static void test_origin_and_cors(void **state)
              NULL, &r);
     assert_int_equal(r.status, 405);  /* past the guard */
     free(r.body);
-    /* behind a proxy: the browser's host is in X-Forwarded-Host */
+    /* behind a proxy: the browser's host is in X-Forwarded-Host, believed from a trusted
+     * proxy only (anyone else could name the origin it passes for) */
+    request1("POST", "/api/v1/items", "X-Api-Key: " TOKEN "\r\n"
+             "Origin: https://printdeck.example.com\r\n"
+             "X-Forwarded-Host: printdeck.example.com, proxy.lan\r\n", "{}", &r);
+    assert_error(&r, 403, "forbidden");
+    free(r.body);
+    rules.trusted_networks = "127.0.0.0/8";
+    restart(true);
     request1("POST", "/api/v1/items", "X-Api-Key: " TOKEN "\r\n"
              "Origin: https://printdeck.example.com\r\n"
              "X-Forwarded-Host: printdeck.example.com, proxy.lan\r\n", "{}", &r);

@@ -157,7 +157,10 @@ static void not_bambu_not_made(void **state)
 static json_t *open_prompts(fixture *fx)
 {
     json_t *l = NULL;
-    assert_int_equal(pd_inv_prompts_list(&fx->inv, false, 0, &l), PD_OK);
+    pd_inv_prompt_query q = {.limit = -1};
+    int64_t total = -1;
+    assert_int_equal(pd_inv_prompts_list(&fx->inv, &q, &l, &total), PD_OK);
+    assert_int_equal(total, json_array_size(l));
     return l;
 }
 
@@ -188,7 +191,13 @@ static void slot_prompt_ranked_and_answered(void **state)
     assert_int_equal(pd_inv_slot_report(&fx->inv, fx->printer, 1, 2, &r), PD_OK);
     json_t *l = open_prompts(fx);
     assert_int_equal(json_array_size(l), 1);
-    json_t *p = json_array_get(l, 0), *c = json_object_get(p, "candidates");
+    json_t *p = NULL, *c;
+    pd_inv_err e;
+    assert_null(json_object_get(json_array_get(l, 0), "candidates"));  /* the list does not rank them */
+    assert_int_equal(pd_inv_prompt_get(&fx->inv, json_integer_value(json_object_get(json_array_get(l, 0), "id")),
+                                       (pd_inv_seen){0}, &p, &e), PD_OK);
+    json_decref(l);
+    c = json_object_get(p, "candidates");
     assert_string_equal(json_string_value(json_object_get(p, "kind")), "slot");
     assert_int_equal(json_integer_value(json_object_get(p, "unit")), 1);
     assert_int_equal(json_integer_value(json_object_get(p, "slot")), 2);
@@ -200,18 +209,17 @@ static void slot_prompt_ranked_and_answered(void **state)
     assert_true(json_is_null(json_object_get(json_array_get(c, 0), "loaded")));
     assert_non_null(json_object_get(json_array_get(c, 0), "spool"));
     int64_t id = json_integer_value(json_object_get(p, "id"));
-    json_decref(l);
+    json_decref(p);
 
     /* answered through the slot API: the slot has the spool, the prompt says so */
     json_t *out = NULL;
-    pd_inv_err e;
-    assert_int_equal(pd_inv_prompt_assign(&fx->inv, id, s_red, &out, &e), PD_OK);
+    assert_int_equal(pd_inv_prompt_assign(&fx->inv, id, s_red, (pd_inv_seen){0}, &out, &e), PD_OK);
     assert_string_equal(json_string_value(json_object_get(out, "status")), "answered");
     assert_int_equal(json_integer_value(json_object_get(out, "spool_id")), s_red);
     json_decref(out);
     assert_int_equal(count(fx, "SELECT count(*) FROM ams_slot WHERE unit = 1 AND slot = 2 AND spool_id IS NOT NULL"), 1);
-    assert_int_equal(pd_inv_prompt_assign(&fx->inv, id, s_red, &out, &e), PD_ERR_INVAL);
-    assert_int_equal(pd_inv_prompt_dismiss(&fx->inv, 999, &out, &e), PD_ERR_NOTFOUND);
+    assert_int_equal(pd_inv_prompt_assign(&fx->inv, id, s_red, (pd_inv_seen){0}, &out, &e), PD_ERR_INVAL);
+    assert_int_equal(pd_inv_prompt_dismiss(&fx->inv, 999, (pd_inv_seen){0}, &out, &e), PD_ERR_NOTFOUND);
     l = open_prompts(fx);
     assert_int_equal(json_array_size(l), 0);
     json_decref(l);
@@ -238,12 +246,25 @@ static void newer_change_replaces(void **state)
     pd_inv_err e;
     int64_t id = json_integer_value(json_object_get(json_array_get(l, 0), "id"));
     json_decref(l);
-    assert_int_equal(pd_inv_prompt_dismiss(&fx->inv, id, &out, &e), PD_OK);
+    assert_int_equal(pd_inv_prompt_dismiss(&fx->inv, id, (pd_inv_seen){0}, &out, &e), PD_OK);
     assert_string_equal(json_string_value(json_object_get(out, "status")), "dismissed");
     json_decref(out);
-    assert_int_equal(pd_inv_prompts_list(&fx->inv, true, fx->printer, &l), PD_OK);
-    assert_int_equal(json_array_size(l), 3);
+    pd_inv_prompt_query q = {.all = true, .printer_id = fx->printer, .limit = 2};
+    int64_t total = 0;
+    assert_int_equal(pd_inv_prompts_list(&fx->inv, &q, &l, &total), PD_OK);
+    assert_int_equal(json_array_size(l), 2);
+    assert_int_equal(total, 3);
     json_decref(l);
+    /* a reader limited to another printer sees none of them, nor the one dismissed */
+    int64_t other = fx->printer + 1000;
+    q = (pd_inv_prompt_query){.all = true, .seen = {&other, 1}, .limit = -1};
+    assert_int_equal(pd_inv_prompts_list(&fx->inv, &q, &l, &total), PD_OK);
+    assert_int_equal(json_array_size(l), 0);
+    assert_int_equal(total, 0);
+    json_decref(l);
+    assert_int_equal(pd_inv_prompt_get(&fx->inv, id, (pd_inv_seen){&other, 1}, &out, &e), PD_ERR_NOTFOUND);
+    assert_int_equal(pd_inv_prompt_get(&fx->inv, id, (pd_inv_seen){&fx->printer, 1}, &out, &e), PD_OK);
+    json_decref(out);
 }
 
 static void job_filament_prompt(void **state)
@@ -264,14 +285,17 @@ static void job_filament_prompt(void **state)
     assert_int_equal(pd_inv_prompt_job_filament(&fx->inv, fx->printer, job, 1, "PLA", "#FFFFFFFF", ids, 2, &id), PD_OK);
     json_t *l = open_prompts(fx), *out = NULL;
     assert_int_equal(json_array_size(l), 1);
-    json_t *p = json_array_get(l, 0);
+    json_t *p = NULL;
+    pd_inv_err e;
+    assert_int_equal(pd_inv_prompt_get(&fx->inv, json_integer_value(json_object_get(json_array_get(l, 0), "id")),
+                                       (pd_inv_seen){0}, &p, &e), PD_OK);
+    json_decref(l);
     assert_string_equal(json_string_value(json_object_get(p, "kind")), "job_filament");
     assert_int_equal(json_integer_value(json_object_get(p, "job_id")), job);
     assert_int_equal(json_integer_value(json_object_get(p, "filament_index")), 1);
     assert_int_equal(json_array_size(json_object_get(p, "candidates")), 2);  /* only those named */
-    json_decref(l);
-    pd_inv_err e;
-    assert_int_equal(pd_inv_prompt_assign(&fx->inv, id, s2, &out, &e), PD_OK);
+    json_decref(p);
+    assert_int_equal(pd_inv_prompt_assign(&fx->inv, id, s2, (pd_inv_seen){0}, &out, &e), PD_OK);
     assert_int_equal(json_integer_value(json_object_get(out, "spool_id")), s2);
     json_decref(out);
     assert_int_equal(pd_inv_prompt_job_filament(&fx->inv, fx->printer, job, 0, "PLA", "", ids, 0, &id), PD_ERR_INVAL);
