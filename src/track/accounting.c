@@ -1116,15 +1116,17 @@ static void reaccount(pd_acct *a, int64_t job_id)
 {
     pd_inv_err e;
     pd_sqlv v = PD_SQL_I(job_id);
+    /* one transaction: a new accounting that fails leaves the old one in place, never a job
+     * whose grams went back to the spools and nowhere else */
     pd_err rc = pd_db_begin(a->db);
     if (!rc)
         rc = pd_usage_reverse_job(a->inv, job_id, &e);
     if (!rc)
         rc = pd_db_run(a->db, "UPDATE job SET accounted_at = NULL, accounted_as = NULL, candidates = NULL, "
                               "usage_note = NULL WHERE id = ?", &v, 1, NULL);
-    rc = pd_db_end(a->db, rc);
     if (!rc)
         rc = account(a, job_id);
+    rc = pd_db_end(a->db, rc);
     if (rc)
         pd_error(LOG, "job %lld: cannot account it again: %s", (long long)job_id, pd_strerror(rc));
 }
