@@ -5,62 +5,22 @@
 // and desktop sizes go to build/screenshots/ with the dashboard's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Broker, Sim, Daemon, ROOT, TOKEN, waitFor, tmpDir, assertCleanExit } from '../integration/harness.mjs';
+import { TOKEN, waitFor } from '../integration/harness.mjs';
+import { startFleet, stopFleet, openPage, axe, shot as shotAt, PHONE, DESKTOP } from './fixture.mjs';
 
-const need = createRequire(join(ROOT, 'web/package.json'));
-const { chromium } = need('playwright-core');
-const AXE = readFileSync(need.resolve('axe-core/axe.min.js'), 'utf8');
-const SHOTS = process.env.PD_SCREENSHOTS || join(ROOT, 'build/screenshots');
 const X1C = '00M09A350100321', P1S = '01P00A451200002';
-const PHONE = { width: 390, height: 844 }, DESKTOP = { width: 1440, height: 900 };
 
-let broker, sim, daemon, browser, x1, p1;
+let f, broker, sim, daemon, browser, x1, p1;
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  broker = new Broker(tmpDir('pd-e2e-acc-broker-'), [X1C, P1S]);
-  await broker.start();
-  sim = new Sim(broker, ['X1C', 'P1S']);
-  await sim.start();
-  daemon = new Daemon({ config: '[server]\nheartbeat_s = 1\n' });
-  await daemon.start();
-  x1 = await daemon.addPrinter(broker, X1C, { name: 'Workshop X1C' });
-  p1 = await daemon.addPrinter(broker, P1S, { name: 'Shelf P1S' });
-  await waitFor(async () => (await daemon.printer(x1.id))?.online && (await daemon.printer(p1.id))?.online, 20000, 'printers online');
-  browser = await chromium.launch({
-    executablePath: process.env.PD_CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-  });
+  f = await startFleet({ serials: [X1C, P1S] });
+  ({ broker, sim, daemon, browser, x1, p1 } = f);
 });
 
-after(async () => {
-  await browser?.close();
-  const r = daemon && await daemon.stop();
-  await sim?.stop();
-  await broker?.stop();
-  if (r) assertCleanExit(assert, r);
-});
+after(() => stopFleet(f));
 
-async function page(viewport, path = '/') {
-  const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1, reducedMotion: 'reduce' });
-  const p = await ctx.newPage();
-  p.errors = [];
-  p.on('pageerror', (e) => p.errors.push(String(e)));
-  await p.goto(daemon.url(path));
-  return p;
-}
-
-async function axe(p, what) {
-  await p.addScriptTag({ content: AXE });
-  const r = await p.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`), [], `axe on ${what}`);
-}
-
-const shot = (p, name) => p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+const page = (viewport, path) => openPage(f, viewport, path, { token: false });
+const shot = (p, name) => shotAt(p, name, false);
 const card = (p, serial) => p.locator(`article[data-printer="${serial}"]`);
 
 async function signIn(p, name, password) {

@@ -4,64 +4,26 @@
 // each screen.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Broker, Sim, Daemon, ROOT, TOKEN, waitFor, tmpDir, assertCleanExit } from '../integration/harness.mjs';
+import { waitFor, tmpDir } from '../integration/harness.mjs';
+import { startFleet, stopFleet, openPage, axe, shot as shotAt, PHONE, DESKTOP } from './fixture.mjs';
 
-const need = createRequire(join(ROOT, 'web/package.json'));
-const { chromium } = need('playwright-core');
-const AXE = readFileSync(need.resolve('axe-core/axe.min.js'), 'utf8');
-const SHOTS = process.env.PD_SCREENSHOTS || join(ROOT, 'build/screenshots');
 const X1C = '00M09A350100621', P1S = '01P00A451200622';
-const PHONE = { width: 390, height: 844 }, DESKTOP = { width: 1440, height: 900 };
 const CONFIG = '[server]\nheartbeat_s = 1\n[history]\ninterval_s = 1\nams_interval_s = 2\n';
 
-let broker, sim, daemon, browser, x1, p1, storage;
+let f, broker, sim, daemon, browser, x1, p1, storage;
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   storage = tmpDir('pd-e2e-storage-');
-  broker = new Broker(tmpDir('pd-e2e-broker-'), [X1C, P1S]);
-  await broker.start();
-  sim = new Sim(broker, ['X1C', 'P1S']);
-  await sim.start(['--speedup', '4', '--storage-dir', storage]);
-  daemon = new Daemon({ config: CONFIG });
-  await daemon.start();
-  x1 = await daemon.addPrinter(broker, X1C, { name: 'Workshop X1C' });
-  p1 = await daemon.addPrinter(broker, P1S, { name: 'Shelf P1S' });
-  await waitFor(async () => (await daemon.printer(x1.id))?.online && (await daemon.printer(p1.id))?.online, 20000, 'printers online');
-  browser = await chromium.launch({
-    executablePath: process.env.PD_CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-  });
+  f = await startFleet({ serials: [X1C, P1S], config: CONFIG, simArgs: ['--speedup', '4', '--storage-dir', storage] });
+  ({ broker, sim, daemon, browser, x1, p1 } = f);
 });
 
-after(async () => {
-  await browser?.close();
-  const r = daemon && await daemon.stop();
-  await sim?.stop();
-  await broker?.stop();
-  if (r) assertCleanExit(assert, r);
-});
+after(() => stopFleet(f));
 
-async function page(viewport, path = '/') {
-  const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1, reducedMotion: 'reduce' });
-  const p = await ctx.newPage();
-  p.errors = [];
-  p.on('pageerror', (e) => p.errors.push(String(e)));
-  await p.goto(daemon.url(`${path}${path.includes('?') ? '&' : '?'}token=${TOKEN}`));
-  return p;
-}
-
-async function axe(p, what) {
-  await p.addScriptTag({ content: AXE });
-  const r = await p.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`), [], `axe on ${what}`);
-}
-
-const shot = (p, name) => p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+const page = (viewport, path) => openPage(f, viewport, path);
+const shot = (p, name) => shotAt(p, name, true);
 /** Nothing wider than the screen; the message names what sticks out. */
 async function noSideways(p, what) {
   const wide = await p.evaluate(() => {
