@@ -70,16 +70,18 @@ static void read_after(uv_work_t *req, int status)
     read_job *j = req->data;
     pd_db_reads *rs = j->owner;
     rs->busy[j->slot] = false;
-    if (j->err[0])
-        pd_error("store", "%s reader: %s", rs->db->ops->name, j->err);
-    j->done(j->rc, j->ud);
-    free(j);
+    /* the oldest waiting read takes the connection first: done may ask for another read,
+     * which then waits behind it or takes a connection still idle */
     if (rs->n) {
         read_job *next = rs->queue[rs->head];
         rs->head = (rs->head + 1) % PD_DB_READ_QUEUE;
         rs->n--;
         start(rs, next);
     }
+    if (j->err[0])
+        pd_error("store", "%s reader: %s", rs->db->ops->name, j->err);
+    j->done(j->rc, j->ud);
+    free(j);
 }
 
 static void start(pd_db_reads *rs, read_job *j)
@@ -107,13 +109,13 @@ pd_err pd_db_read(pd_db *db, uv_loop_t *loop, pd_db_read_fn work, pd_db_read_don
     bool idle = false;
     for (int i = 0; i < PD_DB_READERS; i++)
         idle |= !rs->busy[i];
-    if (!idle && rs->n == PD_DB_READ_QUEUE)
+    if (rs->n == PD_DB_READ_QUEUE)
         return PD_ERR_BUSY;
     read_job *j = calloc(1, sizeof *j);
     if (!j)
         return PD_ERR_NOMEM;
     *j = (read_job){.owner = rs, .work = work, .done = done, .ud = ud};
-    if (idle)
+    if (idle && !rs->n)
         start(rs, j);
     else
         rs->queue[(rs->head + rs->n++) % PD_DB_READ_QUEUE] = j;

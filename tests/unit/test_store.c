@@ -581,6 +581,56 @@ static void another_writer_is_waited_for_boundedly(void **state)
     assert_int_equal(count(fx->db, "SELECT count(*) FROM printer"), 2);
 }
 
+
+/* Reads off the loop: more at once than there are readers, each answer asking for another
+ * read from its done callback (as a paged walk does), every one answered once and in order. */
+typedef struct read_chain {
+    pd_db *db;
+    uv_loop_t *loop;
+    int started, done, answered[64];
+    int64_t rows;
+} read_chain;
+
+static pd_err chain_work(pd_db *rd, void *ud)
+{
+    read_chain *c = ud;
+    return pd_db_scalar(rd, "SELECT count(*) FROM printer", NULL, 0, &c->rows);
+}
+
+static void chain_done(pd_err rc, void *ud);
+
+static void chain_next(read_chain *c)
+{
+    if (c->started < 64) {
+        c->started++;
+        assert_int_equal(pd_db_read(c->db, c->loop, chain_work, chain_done, c), PD_OK);
+    }
+}
+
+static void chain_done(pd_err rc, void *ud)
+{
+    read_chain *c = ud;
+    assert_int_equal(rc, PD_OK);
+    c->answered[c->done++] = 1;
+    chain_next(c);
+}
+
+static void reads_off_the_loop_chain(void **state)
+{
+    fixture *fx = *state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    read_chain c = {.db = fx->db, .loop = &loop};
+    for (int i = 0; i < 2 * PD_DB_READERS + 3; i++)
+        chain_next(&c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(c.done, 64);
+    assert_int_equal(c.rows, 0);
+    pd_db_close(&fx->db);  /* the readers go with it, idle */
+    assert_int_equal(uv_loop_close(&loop), 0);
+    open_db(fx);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(printers_crud, fresh, drop),
     cmocka_unit_test_setup_teardown(newer_schema_is_refused, fresh, drop),
@@ -594,6 +644,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(sqlite_files_are_private, fresh, drop),
     cmocka_unit_test_setup_teardown(dropped_connection_is_reopened, fresh, drop),
     cmocka_unit_test_setup_teardown(another_writer_is_waited_for_boundedly, fresh, drop),
+    cmocka_unit_test_setup_teardown(reads_off_the_loop_chain, fresh, drop),
 };
 
 int main(void)
