@@ -218,10 +218,12 @@ test('a user limited to one printer: prompts, alerts, statistics and tests of th
   const lina = await signIn('lina', 'limited pw');
   // a prompt on the P1S (a spool without a tag) and a humidity alert on it
   await sim.control(P1S, { action: 'swap_spool', ams: 0, slot: 3, type: 'PLA', color: 'E52222FF', rfid: false });
-  const wet = { print: { ams: { ams: [{ id: '0', humidity: '1', humidity_raw: '72', temp: '25.0' }] } }, hold_s: 60 };
-  await sim.control(P1S, { action: 'set', ...wet });
+  // the prompt first: the humidity held below replaces the simulator's whole AMS block for a
+  // minute, so a tray change it has not reported yet would wait behind it
   const prompt = await waitFor(async () => (await daemon.get(`/api/v1/prompts?printer=${p1.id}`)).json
     .find((p) => p.unit === 0 && p.slot === 3), 15000, 'P1S prompt');
+  const wet = { print: { ams: { ams: [{ id: '0', humidity: '1', humidity_raw: '72', temp: '25.0' }] } }, hold_s: 60 };
+  await sim.control(P1S, { action: 'set', ...wet });
   const alert = await waitFor(async () => (await daemon.get(`/api/v1/alerts?printer_id=${p1.id}&state=open`)).json
     .find((a) => a.kind === 'ams_humidity'), 15000, 'P1S humidity alert');
 
