@@ -784,6 +784,8 @@ static pd_err paged(pd_inv *inv, pd_inv_entity en, pd_sqlb *b, size_t where_at, 
                     int64_t limit, int64_t offset, pd_inv_list *out, pd_inv_cursor **cur)
 {
     const char *conds = b->sql + where_at, *order = strstr(conds, " ORDER BY ");
+    if (!pd_sqlb_ok(b) || !order)
+        return PD_ERR_TOOBIG;  /* the filters filled the builder: there is no ORDER BY to split at */
     pd_sqlb *c = malloc(sizeof *c);
     if (!c)
         return PD_ERR_NOMEM;

@@ -9,13 +9,13 @@
 
 #include "http/access.h"
 
-#define MAX_INPUT 4096 /* headers and lists are far shorter; longer inputs add nothing */
+#define FUZZ_MAX_INPUT 4096 /* headers and lists are far shorter; longer inputs add nothing */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > MAX_INPUT)
+    if (size > FUZZ_MAX_INPUT)
         return 0;
     char *buf = malloc(size + 1);
     if (!buf)

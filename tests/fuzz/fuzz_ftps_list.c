@@ -10,13 +10,13 @@
 #include "files/fetchplan.h"
 #include "files/ftps_list.h"
 
-#define MAX_INPUT (64 * 1024)
+#define FUZZ_MAX_INPUT (64 * 1024)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > MAX_INPUT)
+    if (size > FUZZ_MAX_INPUT)
         return 0;
     pd_ftps_listing l;
     if (pd_ftps_list_parse((const char *)data, size, 1750000000, 100, &l))

@@ -9,7 +9,7 @@
 #include "core/log.h"
 #include "inventory/inventory.h"
 
-#define MAX_INPUT (256 * 1024) /* a few hundred rows: the parsers, not SQLite, are under test */
+#define FUZZ_MAX_INPUT (256 * 1024) /* a few hundred rows: the parsers, not SQLite, are under test */
 
 static pd_db *db;
 static pd_inv inv;
@@ -28,7 +28,7 @@ static void export_all(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > MAX_INPUT)
+    if (size > FUZZ_MAX_INPUT)
         return 0;
     if (!db) {
         char err[256];

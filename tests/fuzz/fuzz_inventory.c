@@ -19,7 +19,7 @@
 
 #include "inventory/inventory.h"
 
-#define MAX_INPUT (64 * 1024)
+#define FUZZ_MAX_INPUT (64 * 1024)
 #define RESET_EVERY 5000
 
 static pd_db *db;
@@ -130,7 +130,7 @@ static int date(pd_inv_entity en, const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static unsigned long inputs;
-    if (size < 1 || size > MAX_INPUT)
+    if (size < 1 || size > FUZZ_MAX_INPUT)
         return 0;
     if (++inputs % RESET_EVERY == 0)
         fresh_db();

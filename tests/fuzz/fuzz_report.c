@@ -14,7 +14,7 @@
 #include "printer/report.h"
 #include "printer/state.h"
 
-#define MAX_INPUT (64 * 1024) /* what the link's max_payload lets through, roughly */
+#define FUZZ_MAX_INPUT (64 * 1024) /* what the link's max_payload lets through, roughly */
 
 static const char BASE[] =
     "{\"gcode_state\":\"RUNNING\",\"mc_percent\":40,\"layer_num\":12,\"total_layer_num\":80,"
@@ -74,7 +74,7 @@ static void use_state(const pd_state *old, const pd_state *cur, pd_model model, 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > MAX_INPUT)
+    if (size > FUZZ_MAX_INPUT)
         return 0;
     json_t *msg = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
     json_t *base = json_object(), *seed = json_loads(BASE, 0, NULL);
