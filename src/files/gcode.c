@@ -338,7 +338,7 @@ static void command(pd_gcode *g, const char *s)
     g->commands++;
     double v;
     if (c == 'G') {
-        int gc = (int)code;
+        int gc = code >= 0 && code < 1000 ? (int)code : -1;  /* G and M codes are small */
         if (gc >= 0 && gc <= 3 && param(p, 'E', &v)) {
             if (g->relative_e) {
                 extrude(g, v);
@@ -358,7 +358,7 @@ static void command(pd_gcode *g, const char *s)
             g->relative_e = false;
         }
     } else if (c == 'M') {
-        int mc = (int)code;
+        int mc = code >= 0 && code < 1000 ? (int)code : -1;
         if (mc == 82) {
             g->relative_e = false;
         } else if (mc == 83) {
