@@ -155,7 +155,7 @@ pd_err pd_files_analyze_fd(int fd, uint64_t off, uint64_t len, const pd_files_li
         return rc;
     pd_files_result *res = result_new();
     fd_src s = {.fd = fd, .off = off, .left = len, .err = err, .errlen = errlen};
-    s.buf = malloc(GCODE_PIECE);
+    s.buf = malloc(len < GCODE_PIECE ? (size_t)len : GCODE_PIECE); /* a small file, a small buffer */
     if (!res || !s.buf) {
         snprintf(err, errlen, "out of memory");
         rc = PD_ERR_NOMEM;

@@ -125,7 +125,9 @@ pd_err pd_multipart_find(int fd, uint64_t len, const char *boundary, uint64_t *o
     int dn = snprintf(delim, sizeof delim, "\r\n--%s", boundary);
     if (dn < 0 || (size_t)dn >= sizeof delim)
         return PD_ERR_PARSE;
-    char *buf = malloc(SCAN_PIECE > HEAD_MAX ? SCAN_PIECE : HEAD_MAX);
+    /* the scan reads at most a piece at a time and the headers at most HEAD_MAX */
+    size_t cap = len < SCAN_PIECE ? (size_t)len : SCAN_PIECE;
+    char *buf = malloc(cap > HEAD_MAX ? cap : HEAD_MAX);
     if (!buf)
         return PD_ERR_NOMEM;
     name[0] = '\0';
