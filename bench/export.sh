@@ -55,13 +55,13 @@ curl -s -H "Authorization: Bearer $TOKEN" "$URL" -o "$OUT/spools.json"
 BYTES=$(stat -c %s "$OUT/spools.json")
 mkdir -p "$OUT/nginx"; cp "$OUT/spools.json" "$OUT/nginx/spools.json"
 cat >"$OUT/nginx.conf" <<NGX
-worker_processes 1; daemon off; pid $OUT/nginx.pid; error_log $OUT/nginx-error.log;
+${NGINX_USER-}worker_processes 1; daemon off; pid $OUT/nginx.pid; error_log $OUT/nginx-error.log;
 events { worker_connections 1024; }
 http { access_log off; default_type application/json;
   server { listen 127.0.0.1:$NGINX_PORT; root $OUT/nginx; location = /spools.json { } } }
 NGX
 nginx -c "$OUT/nginx.conf" & NG=$!; sleep 1
-timed() { curl -s -o /dev/null -w '%{time_total}\n' "$@"; }
+timed() { curl -sf -o /dev/null -w '%{time_total}\n' "$@"; }
 c0=$(cpu_ticks "$PD")
 PDT=$(for _ in 1 2 3; do timed -H "Authorization: Bearer $TOKEN" "$URL"; done | sort -n | sed -n 2p)
 c1=$(cpu_ticks "$PD")

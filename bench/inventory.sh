@@ -52,7 +52,7 @@ run_backend() { # name url
   curl -sf "http://127.0.0.1:$PORT/api/v1/spool?allow_archived=true" >"$OUT/spools-$name.json"
   mkdir -p "$OUT/nginx"; cp "$OUT/spools-$name.json" "$OUT/nginx/spool.json"
   cat >"$OUT/nginx.conf" <<NGX
-worker_processes 1; daemon off; pid $OUT/nginx.pid; error_log $OUT/nginx-error.log;
+${NGINX_USER-}worker_processes 1; daemon off; pid $OUT/nginx.pid; error_log $OUT/nginx-error.log;
 events { worker_connections 1024; }
 http { access_log off; default_type application/json;
   server { listen 127.0.0.1:$NGINX_PORT; root $OUT/nginx; location = /api/v1/spool { try_files /spool.json =404; } } }

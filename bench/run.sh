@@ -17,6 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PD_SETUP_BENCH=1 scripts/setup.sh
 OUT=bench/out; rm -rf "$OUT"; mkdir -p "$OUT"
+# nginx started by root serves as nobody, who may not read a checkout under a private home;
+# export.sh and inventory.sh (run from here) take it from the environment
+NGINX_USER=$([ "$(id -u)" = 0 ] && echo 'user root; ' || true); export NGINX_USER
 B=${PD_BENCH_BUILD:-build}  # another build tree, to compare two commits side by side
 TOKEN=bench-token
 SIM_PORT=29880; TLS_PORT=29883; HTTP_PORT=29090; NGINX_PORT=29091
@@ -156,7 +159,7 @@ curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/api/v1/pr
 mkdir -p "$OUT/nginx"; cp "$OUT/printers.json" "$OUT/nginx/printers.json"
 for workers in 1 2; do
   cat >"$OUT/nginx.conf" <<NGX
-worker_processes $workers; daemon off; pid $PWD/$OUT/nginx.pid; error_log $PWD/$OUT/nginx-error.log;
+${NGINX_USER}worker_processes $workers; daemon off; pid $PWD/$OUT/nginx.pid; error_log $PWD/$OUT/nginx-error.log;
 events { worker_connections 1024; }
 http { access_log off; default_type application/json;
   server { listen 127.0.0.1:$NGINX_PORT; root $PWD/$OUT/nginx; location = /api/v1/printers { try_files /printers.json =404; } } }

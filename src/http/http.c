@@ -206,8 +206,8 @@ struct pd_http {
     uv_timer_t body_timer;  /* runs while a request body is being read */
     size_t nreply_streams;      /* streamed replies in progress: PD_HTTP_REPLY_STREAMS at most */
     size_t nuploads;            /* PD_ROUTE_UPLOAD requests from head to free: max_uploads */
-    uint64_t produce_turn;      /* uv_now of the turn produce_ns was spent in */
-    uint64_t produce_ns;
+    uint64_t produce_ns;        /* producers' time since the loop last waited for I/O */
+    uv_prepare_t turn;          /* zeroes produce_ns just before each wait: one turn, one budget */
     size_t ndeferred;           /* conns whose producer waits; resume runs while there are */
     uv_idle_t resume;
     /* lws's own timers/idlers on our loop: the context may be freed once they are gone */
@@ -838,15 +838,19 @@ static int send_reply(conn *c, pd_req *r)
 
 static void resume_deferred(uv_idle_t *idle);
 
-/* Calls the stream's producer now, or, when this turn's budget is spent, at the next turn
- * (uv_now changes only between turns, so it tells them apart). */
+/* A turn is the work between two waits for I/O (as loopstat counts it): idle callbacks
+ * before the wait and I/O callbacks after it are one turn for a request that waits behind them,
+ * so the budget is reset at the wait itself, not when uv_now moves (it moves inside a turn). */
+static void turn_begin(uv_prepare_t *p)
+{
+    pd_http *h = p->data;
+    h->produce_ns = 0;
+}
+
+/* Calls the stream's producer now, or, when this turn's budget is spent, at the next turn. */
 static void stream_produce(conn *c, pd_stream *s)
 {
     pd_http *h = c->h;
-    if (h->produce_turn != uv_now(h->loop)) {
-        h->produce_turn = uv_now(h->loop);
-        h->produce_ns = 0;
-    }
     if (h->produce_ns >= HTTP_PRODUCE_BUDGET_NS) {
         if (!c->deferred) {
             c->deferred = true;
@@ -2107,6 +2111,10 @@ pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out, c
     uv_idle_init(loop, &h->resume);
     uv_unref((uv_handle_t *)&h->resume);
     h->resume.data = h;
+    uv_prepare_init(loop, &h->turn);
+    uv_unref((uv_handle_t *)&h->turn);
+    h->turn.data = h;
+    uv_prepare_start(&h->turn, turn_begin);
     *out = h;
     return PD_OK;
 }
@@ -2201,6 +2209,7 @@ void pd_http_stop(pd_http **hp)
     uv_close((uv_handle_t *)&h->spare_timer, NULL);  /* the reaper waits for them */
     uv_close((uv_handle_t *)&h->body_timer, NULL);
     uv_close((uv_handle_t *)&h->resume, NULL);
+    uv_close((uv_handle_t *)&h->turn, NULL);
     h->stop_ms = uv_now(h->loop);
     uv_prepare_init(h->loop, &h->reaper);
     h->reaper.data = h;
