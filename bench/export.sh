@@ -87,10 +87,11 @@ echo "RSS idle ${IDLE} kB; peak growth with 1 export ${P1} kB, with 10 at once $
 # 3. /healthz while 1,000 slow clients and 10 exports run
 "$B/pdbench" slow --port "$PORT" --clients 1000 --seconds 25 >"$OUT/slow.txt" & SLOW=$!
 sleep 3
-for _ in $(seq 10); do curl -s -H "Authorization: Bearer $TOKEN" "$URL" -o /dev/null & done
+EXPORTS=()
+for _ in $(seq 10); do curl -s -H "Authorization: Bearer $TOKEN" "$URL" -o /dev/null & EXPORTS+=($!); done
 "$B/pdbench" probe --port "$PORT" --seconds 15 | tee -a "$OUT/export.txt"
 wait "$SLOW" 2>/dev/null || true
 cat "$OUT/slow.txt" | tee -a "$OUT/export.txt"
 curl -s "http://127.0.0.1:$PORT/metrics" | grep '^printdeck_loop_turn' | tee -a "$OUT/export.txt"
-wait
+wait "${EXPORTS[@]}" 2>/dev/null || true  # a bare wait would wait for the daemon too
 stop
