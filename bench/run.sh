@@ -12,6 +12,8 @@
 #   6. soak     — not in the default set (10 minutes): PHASES=soak make bench (bench/soak.sh)
 #   7. export   — not in the default set: GET /api/v1/export/spools over 100,000 spools vs
 #                 nginx, RSS with 1 and 10 exports, /healthz beside 1,000 slow clients (bench/export.sh)
+#   8. track    — not in the default set: 1,000 simulated printers printing; the share of the
+#                 daemon's CPU that recording and accounting take (bench/track.sh, perf)
 # Results go to bench/out/; copy the summary into bench/RESULTS.md with the date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +64,7 @@ fleet() { # N MODELS [shared|printer] → serials file, broker, daemon config; s
   # publishes time-stamped reports at FLEET_PUBLISH reports/s until killed
   if [ -n "${FLEET_SIM:-}" ]; then
     "$B/printdeck-sim" --port "$SIM_PORT" --serials "$(paste -sd, "$OUT/serials.txt")" --log-level error \
-      2>>"$OUT/sim.log" &
+      ${FLEET_SIM_ARGS:-} 2>>"$OUT/sim.log" &
     SIM=$!; pids+=($SIM)
   elif [ -n "${FLEET_PUBLISH:-}" ]; then
     "$B/pdbench" publish --port "$SIM_PORT" --user sim --password printdeck-sim --serials-file "$OUT/serials.txt" \
@@ -187,4 +189,7 @@ fi
 if want soak; then
 . bench/soak.sh
 fi
-echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak}.txt "$OUT"/export/export.txt 2>/dev/null || true
+if want track; then
+. bench/track.sh
+fi
+echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak,track}.txt "$OUT"/export/export.txt 2>/dev/null || true

@@ -46,6 +46,7 @@ struct xfer {
     CURL *easy;
     CURLSH *share;               /* the transfer's own TLS session cache */
     char curl_err[CURL_ERROR_SIZE];
+    char tmp_err[320];  /* why the temporary file could not be made */
     pd_buf listing;
     int fd;
     char tmp[PATH_MAX];
@@ -131,6 +132,7 @@ static void detach(xfer *x)
 }
 
 static void pump(pd_ftps *f);
+static bool tmp_open(xfer *x);
 
 /* Calls the request's callback once and frees it; then the next waiting request may go. */
 static void finish(xfer *x, pd_err rc, const char *why)
@@ -150,7 +152,10 @@ static void finish(xfer *x, pd_err rc, const char *why)
         x->lcb(rc, why, rc ? NULL : &l, x->ud);
         pd_ftps_listing_free(&l);
     } else {
-        if (!rc && (close(x->fd) || x->got < 0)) {
+        if (!rc && !tmp_open(x)) { /* an empty file: nothing made it yet */
+            rc = PD_ERR_IO;
+            why = x->tmp_err;
+        } else if (!rc && (close(x->fd) || x->got < 0)) {
             rc = PD_ERR_IO;
             why = "cannot write the temporary file";
         }
@@ -205,7 +210,10 @@ static pd_err curl_words(xfer *x, CURLcode cc, char *why, size_t len)
                      (long long)(x->is_list ? (int64_t)x->f->o.max_listing : x->max_bytes));
             return PD_ERR_TOOBIG;
         }
-        snprintf(why, len, "cannot write the temporary file: %s", detail);
+        if (x->tmp_err[0])
+            snprintf(why, len, "%.320s", x->tmp_err);
+        else
+            snprintf(why, len, "cannot write the temporary file: %s", detail);
         return PD_ERR_IO;
     default:
         snprintf(why, len, "FTPS transfer with %s:%d failed: %s", r->host, r->ftps_port, detail);
@@ -338,6 +346,23 @@ static int socket_fn(CURL *easy, curl_socket_t s, int what, void *ud, void *sock
 }
 
 /* --- one transfer ----------------------------------------------------------------------- */
+/* The temporary file is made when the first byte arrives, not when the transfer starts: most
+ * attempts on a printer that is off, or on a name its storage does not have, never get one,
+ * and a farm that has just started makes thousands of them. */
+static bool tmp_open(xfer *x)
+{
+    if (x->fd >= 0)
+        return true;
+    snprintf(x->tmp, sizeof x->tmp, "%s/" TMP_PREFIX "XXXXXX", x->f->tmp_dir);
+    x->fd = mkostemp(x->tmp, O_CLOEXEC);
+    if (x->fd >= 0)
+        return true;
+    snprintf(x->tmp_err, sizeof x->tmp_err, "cannot create a temporary file in %.200s: %s", x->f->tmp_dir,
+             strerror(errno));
+    x->tmp[0] = '\0';
+    return false;
+}
+
 static size_t on_data(char *data, size_t size, size_t n, void *ud)
 {
     xfer *x = ud;
@@ -356,6 +381,8 @@ static size_t on_data(char *data, size_t size, size_t n, void *ud)
     /* On the loop, deliberately: a piece is at most curl's 16 KiB receive buffer, written to
      * the page cache of a local file, and the pace is the printer's (150 KB/s at most), so a
      * transfer costs a few microseconds a piece; a thread hop would cost more. */
+    if (!tmp_open(x))
+        return 0;
     for (size_t done = 0; done < len;) {
         ssize_t w = write(x->fd, data + done, len - done);
         if (w < 0 && errno == EINTR)
@@ -430,15 +457,6 @@ static pd_err start(xfer *x, char *why, size_t len)
     if (!make_url(x, url, sizeof url)) {
         snprintf(why, len, "path too long");
         return PD_ERR_INVAL;
-    }
-    if (!x->is_list) {
-        snprintf(x->tmp, sizeof x->tmp, "%s/" TMP_PREFIX "XXXXXX", f->tmp_dir);
-        x->fd = mkostemp(x->tmp, O_CLOEXEC);
-        if (x->fd < 0) {
-            x->tmp[0] = '\0';
-            snprintf(why, len, "cannot create a temporary file in %s: %s", f->tmp_dir, strerror(errno));
-            return PD_ERR_IO;
-        }
     }
     CURL *e = x->easy = curl_easy_init();
     x->share = curl_share_init();
