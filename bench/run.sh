@@ -14,6 +14,8 @@
 #                 nginx, RSS with 1 and 10 exports, /healthz beside 1,000 slow clients (bench/export.sh)
 #   8. track    — not in the default set: 1,000 simulated printers printing; the share of the
 #                 daemon's CPU that recording and accounting take (bench/track.sh, perf)
+#   9. web      — not in the default set: the dashboard's first load on a throttled phone with
+#                 200 printers, and the daemon's CPU with 20 dashboards open (bench/web.sh)
 # Results go to bench/out/; copy the summary into bench/RESULTS.md with the date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -192,4 +194,7 @@ fi
 if want track; then
 . bench/track.sh
 fi
-echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak,track}.txt "$OUT"/export/export.txt 2>/dev/null || true
+if want web; then
+. bench/web.sh
+fi
+echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak,track,web}.txt "$OUT"/export/export.txt 2>/dev/null || true

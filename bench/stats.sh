@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 OUT=${1:-bench/out}/stats
 B=${PD_BENCH_BUILD:-build}; TOKEN=bench-token; PORT=29390; N=${PD_BENCH_JOBS:-1000000}; CALLS=50
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
-PD=""; PG_DIR=$OUT/pg
-cleanup() { [ -n "$PD" ] && kill "$PD" 2>/dev/null; scripts/pg.sh --stop --dir "$PG_DIR" >/dev/null 2>&1 || true; }
+PD=""; PG_DIR=$(mktemp -d)  # not under the checkout, which the postgres user may not enter
+cleanup() { [ -n "$PD" ] && kill "$PD" 2>/dev/null; scripts/pg.sh --stop --dir "$PG_DIR" >/dev/null 2>&1 || true; rm -rf "$PG_DIR"; }
 trap cleanup EXIT
 
 start() { # url
@@ -35,7 +35,7 @@ INSERT INTO filament (registered, vendor_id, material, density, diameter, weight
          (1700000000, 1, 'TPU', 1.21, 1.75, 1000, 30), (1700000000, 1, 'PA6-CF', 1.12, 1.75, 1000, 60);
 INSERT INTO printer (name, serial, host, access_code, created_at)
   WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20)
-  SELECT 'P' || i, 'BENCH' || i, '192.0.2.' || i, '12345678', 1700000000 FROM c;
+  SELECT 'P' || i, 'BENCH' || (10000 + i), '192.0.2.' || i, '12345678', 1700000000 FROM c;
 INSERT INTO spool (registered, filament_id, used_weight, initial_weight, archived)
   WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200)
   SELECT 1700000000, 1 + i % 6, 0, 1000, 0 FROM c;

@@ -293,10 +293,6 @@ static int start(daemon_ctx *d)
     d->auth.session_max_s = d->cfg.session_max_s;
     d->auth.session_idle_s = d->cfg.session_idle_s;
     pd_api_accounts_limits(d->cfg.login_attempts, d->cfg.login_window_s);
-    if (pd_loopstat_start(&d->loopstat, &d->loop)) {
-        pd_error("main", "cannot measure the loop's turns");
-        return -1;
-    }
     pd_http_opts ho = {
         .listen = d->cfg.listen, .max_body = d->cfg.max_body, .sse_backlog = d->cfg.sse_backlog,
         .max_upload = d->cfg.files_max_upload, .upload_dir = d->cfg.data_dir,
@@ -360,6 +356,11 @@ static int start(daemon_ctx *d)
         uv_signal_init(&d->loop, sigs[i]);
         sigs[i]->data = d;
         uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+    /* last: the start-up above (migrations, the open jobs, the first checks) is not a turn */
+    if (pd_loopstat_start(&d->loopstat, &d->loop)) {
+        pd_error("main", "cannot measure the loop's turns");
+        return -1;
     }
     pd_info("main", "printdeck %s listening on http://%s with %zu printer(s)", PD_VERSION,
             d->cfg.listen, pd_fleet_count(d->fleet));
