@@ -39,6 +39,8 @@ static const filter filament_filters[] = {
 };
 
 static const filter spool_filters[] = {
+    /* printdeck's: the spools of a label sheet, read in one request */
+    {"id", NULL, "s.id", PD_INV_F_IDS},
     {"filament.name", "filament_name", "f.name", PD_INV_F_TEXT_OPT},
     {"filament.material", "filament_material", "f.material", PD_INV_F_TEXT_OPT},
     {"filament.id", "filament_id", "s.filament_id", PD_INV_F_IDS},

@@ -28,11 +28,17 @@ export async function startFleet({ serials, config = '[server]\nheartbeat_s = 1\
   f.p1 = await f.daemon.addPrinter(f.broker, serials[1], { name: 'Shelf P1S' });
   await waitFor(async () => (await f.daemon.printer(f.x1.id))?.online && (await f.daemon.printer(f.p1.id))?.online,
     20000, 'printers online');
-  f.browser = await chromium.launch({
-    executablePath: process.env.PD_CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-  });
+  f.browser = await launchBrowser();
   return f;
+}
+
+/** Debian's Chromium, headless; `args` add to the flags every browser here runs with (a fake
+ * camera, for instance). */
+export function launchBrowser(args = []) {
+  return chromium.launch({
+    executablePath: process.env.PD_CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', ...args],
+  });
 }
 
 /** Everything down; the daemon must exit cleanly (no sanitizer report). */

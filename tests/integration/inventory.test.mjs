@@ -172,6 +172,14 @@ test('filters, sorting, pagination and X-Total-Count', async () => {
   assert.equal(bad.status, 400);
   const badIds = await open('GET', '/api/v1/spool?filament.id=1,x');
   assert.equal(badIds.status, 422);
+  // printdeck's id list (a label sheet's spools), archived ones with allow_archived
+  r = await q(`id=${ids[4]},${ids[1]},${ids[5]}&sort=id:asc`);
+  assert.deepEqual(r.items.map((s) => s.id), [ids[1], ids[4]]);
+  assert.equal(r.total, 2);
+  r = await q(`id=${ids[5]}&allow_archived=true`);
+  assert.deepEqual(r.items.map((s) => s.id), [ids[5]]);
+  assert.equal((await open('GET', `/api/v1/spool?id=${Array.from({ length: 257 }, (_, i) => i + 1).join(',')}`)).status, 422,
+    'at most 256 ids');
   const red = await ok('GET', '/api/v1/filament?color_hex=F81010&color_similarity_threshold=10');
   assert.ok(red.some((f) => f.id === pla.id) && !red.some((f) => f.id === petg.id));
   const mats = await ok('GET', '/api/v1/material');

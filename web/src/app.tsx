@@ -16,11 +16,16 @@ import { Bell } from './components/bell';
 import { useNotices } from './notices';
 import { PromptsPage } from './pages/prompts';
 import { StatsPage } from './pages/stats';
+import { ScanButton, SpoolPage } from './pages/spool';
+import { lazy } from './components/lazy';
+
+// the label sheet carries the QR encoder: it loads with the page, not with the app
+const LabelsPage = lazy(() => import('./pages/labels').then((m) => m.LabelsPage));
 
 // `phone`: kept in the bottom bar of a phone; the others go under its More entry
 const NAV = [
   { href: '/', label: 'Printers', icon: '▦', phone: true, match: (p: string) => p === '/' || p.startsWith('/printers') },
-  { href: '/inventory', label: 'Inventory', icon: '◎', phone: true, match: (p: string) => p.startsWith('/inventory') },
+  { href: '/inventory', label: 'Inventory', icon: '◎', phone: true, match: (p: string) => p.startsWith('/inventory') || p.startsWith('/spool') || p === '/labels' },
   { href: '/jobs', label: 'Jobs', icon: '☰', phone: true, match: (p: string) => p.startsWith('/jobs') },
   { href: '/prompts', label: 'Prompts', icon: '?', phone: true, match: (p: string) => p === '/prompts' },
   { href: '/stats', label: 'Statistics', icon: '▤', phone: false, match: (p: string) => p === '/stats' },
@@ -149,6 +154,8 @@ export function App() {
   else if (route.name === 'printers') page = <PrintersPage />;
   else if (route.name === 'printer') page = <PrinterDetail id={route.id} />;
   else if (route.name === 'inventory') page = <InventoryPage />;
+  else if (route.name === 'spool') page = <SpoolPage id={route.id} />;
+  else if (route.name === 'labels') page = <LabelsPage />;
   else if (route.name === 'jobs') page = <JobsPage />;
   else if (route.name === 'job') page = <JobDetail id={route.id} />;
   else if (route.name === 'settings') page = <SettingsPage />;
@@ -181,6 +188,7 @@ export function App() {
           <span>printdeck</span>
         </a>
         {signedIn && <LiveBadge />}
+        {signedIn && <ScanButton class="icon-btn scan-top" compact />}
         {signedIn && <Bell />}
         <ThemeSwitch />
         <UserMenu />

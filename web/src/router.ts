@@ -5,6 +5,8 @@ export type Route =
   | { name: 'printers' }
   | { name: 'printer'; id: number }
   | { name: 'inventory' }
+  | { name: 'spool'; id: number }
+  | { name: 'labels' }
   | { name: 'jobs' }
   | { name: 'job'; id: number }
   | { name: 'settings' }
@@ -22,6 +24,10 @@ export function parseRoute(path: string): Route {
   if (parts.length === 0 || (parts[0] === 'printers' && parts.length === 1)) return { name: 'printers' };
   if (parts[0] === 'printers' && parts.length === 2 && /^\d+$/.test(parts[1])) return { name: 'printer', id: Number(parts[1]) };
   if (parts[0] === 'inventory' && parts.length === 1) return { name: 'inventory' };
+  if (parts[0] === 'spools' && parts.length === 2 && /^\d+$/.test(parts[1])) return { name: 'spool', id: Number(parts[1]) };
+  // Spoolman's own spool pages: its labels' "HTTP URL" codes open here too
+  if (parts[0] === 'spool' && parts[1] === 'show' && parts.length === 3 && /^\d+$/.test(parts[2])) return { name: 'spool', id: Number(parts[2]) };
+  if (parts[0] === 'labels' && parts.length === 1) return { name: 'labels' };
   if (parts[0] === 'jobs' && parts.length === 1) return { name: 'jobs' };
   if (parts[0] === 'jobs' && parts.length === 2 && /^\d+$/.test(parts[1])) return { name: 'job', id: Number(parts[1]) };
   if (parts[0] === 'stats' && parts.length === 1) return { name: 'stats' };

@@ -59,6 +59,8 @@ export function Form(props: {
   submitLabel: string;
   onSubmit: (body: Record<string, unknown>) => Promise<unknown>;
   onDone: () => void;
+  /** Cancel, when it is not the same as done */
+  onCancel?: () => void;
   extra?: ComponentChildren;
 }) {
   const [v, setV] = useState<Values>(props.initial);
@@ -153,7 +155,7 @@ export function Form(props: {
         </p>
       )}
       <div class="dialog-actions">
-        <button type="button" class="btn" onClick={props.onDone}>
+        <button type="button" class="btn" onClick={props.onCancel ?? props.onDone}>
           Cancel
         </button>
         <button type="submit" class="btn primary" disabled={busy}>

@@ -6,6 +6,9 @@ import { Dialog, Empty, ErrorBox, Loading, Meter, Swatch } from '../components/u
 import { filamentColors, grams, remainingPct } from '../format';
 import { useSlots } from '../live';
 import type { Filament, Spool, Vendor } from '../types';
+import { MAX_LABELS, packIds } from '../labels';
+import { navigate, onLinkClick } from '../router';
+import { ScanButton, slotPlace } from './spool';
 
 const PAGE = 500;
 
@@ -90,7 +93,7 @@ type Edit =
   | { kind: 'weigh'; item: Spool }
   | { kind: 'use'; item: Spool };
 
-function WeighForm(props: { spool: Spool; use: boolean; onDone: () => void }) {
+export function WeighForm(props: { spool: Spool; use: boolean; onDone: () => void; onCancel?: () => void }) {
   const defs: FieldDef[] = props.use
     ? [{ name: 'use_weight', label: 'Used (g)', type: 'number', required: true, hint: 'subtracted from what is left' }]
     : [{ name: 'weight', label: 'Scale reading (g)', type: 'number', min: 0, required: true, hint: 'the spool with its filament; the empty spool weight is subtracted' }];
@@ -102,6 +105,7 @@ function WeighForm(props: { spool: Spool; use: boolean; onDone: () => void }) {
       submitLabel={props.use ? 'Record use' : 'Save weight'}
       onSubmit={(b) => api.put(`/api/v1/spool/${props.spool.id}/${props.use ? 'use' : 'measure'}`, b)}
       onDone={props.onDone}
+      onCancel={props.onCancel}
     />
   );
 }
@@ -124,6 +128,8 @@ export function InventoryPage() {
   const [sort, setSort] = useState('id:desc');
   const [edit, setEdit] = useState<Edit | null>(null);
   const [reload, setReload] = useState(0);
+  // choosing spools for a label sheet: null when not choosing
+  const [picked, setPicked] = useState<Set<number> | null>(null);
   const slots = useSlots();
 
   useEffect(() => {
@@ -151,8 +157,7 @@ export function InventoryPage() {
 
   const where = useMemo(() => {
     const m = new Map<number, string>();
-    for (const s of slots.values())
-      if (s.spool_id) m.set(s.spool_id, `${s.printer} · ${s.external ? 'external' : `AMS ${s.unit + 1} slot ${s.slot + 1}`}`);
+    for (const s of slots.values()) if (s.spool_id) m.set(s.spool_id, slotPlace(s));
     return m;
   }, [slots]);
 
@@ -178,21 +183,36 @@ export function InventoryPage() {
 
   // viewers read the inventory; the edit controls are the operators'
   const canEdit = useCan('operator');
+  const pick = (id: number, on: boolean) => {
+    const next = new Set(picked);
+    if (on) next.add(id);
+    else next.delete(id);
+    setPicked(next);
+  };
+  const labels = (ids: number[]) => navigate(`/labels?ids=${packIds(ids.slice(0, MAX_LABELS))}`);
   return (
     <section aria-labelledby="inv-title">
       <div class="page-head">
         <h1 id="inv-title">Inventory</h1>
         <span class="muted">{spools ? `${shown.length} of ${total} spools` : ''}</span>
-        <div class="head-actions" hidden={!canEdit}>
-          <button type="button" class="btn" onClick={() => setEdit({ kind: 'vendor', item: null })}>
-            + Vendor
+        <div class="head-actions">
+          <ScanButton />
+          <button type="button" class="btn" aria-pressed={picked !== null} onClick={() => setPicked(picked ? null : new Set())}>
+            Labels…
           </button>
-          <button type="button" class="btn" onClick={() => setEdit({ kind: 'filament', item: null })}>
-            + Filament
-          </button>
-          <button type="button" class="btn primary" onClick={() => setEdit({ kind: 'spool', item: null })}>
-            + Spool
-          </button>
+          {canEdit && (
+            <>
+              <button type="button" class="btn" onClick={() => setEdit({ kind: 'vendor', item: null })}>
+                + Vendor
+              </button>
+              <button type="button" class="btn" onClick={() => setEdit({ kind: 'filament', item: null })}>
+                + Filament
+              </button>
+              <button type="button" class="btn primary" onClick={() => setEdit({ kind: 'spool', item: null })}>
+                + Spool
+              </button>
+            </>
+          )}
         </div>
       </div>
       <div class="toolbar" role="search">
@@ -244,6 +264,22 @@ export function InventoryPage() {
           <input type="checkbox" checked={archived} onChange={(e) => setArchived((e.target as HTMLInputElement).checked)} /> Archived
         </label>
       </div>
+      {picked && (
+        <div class="pick-bar" role="region" aria-label="Labels">
+          <span>
+            {picked.size ? `${picked.size} chosen` : 'Choose spools for labels'}
+          </span>
+          <button type="button" class="btn primary" disabled={!picked.size} onClick={() => labels([...picked])}>
+            Print {picked.size || ''} {picked.size === 1 ? 'label' : 'labels'}
+          </button>
+          <button type="button" class="btn" disabled={!shown.length} onClick={() => labels(shown.map((s) => s.id))}>
+            All {shown.length} shown
+          </button>
+          <button type="button" class="btn" onClick={() => setPicked(null)}>
+            Done
+          </button>
+        </div>
+      )}
       {err && <ErrorBox error={err} onRetry={() => setReload((n) => n + 1)} />}
       {!spools && !err && <Loading />}
       {spools && !shown.length && (
@@ -258,13 +294,16 @@ export function InventoryPage() {
             const colors = filamentColors(s.filament);
             return (
               <li key={s.id} class={`card spool${s.archived ? ' archived' : ''}`} data-spool={s.id}>
+                {picked && (
+                  <input type="checkbox" class="spool-pick" checked={picked.has(s.id)} onChange={(e) => pick(s.id, (e.target as HTMLInputElement).checked)} aria-label={`Label for spool ${s.id}`} />
+                )}
                 <Swatch colors={colors} direction={s.filament.multi_color_direction} size="lg" label={colors.length ? `colour ${colors.join(', ')}` : 'no colour'} />
                 <div class="spool-main">
                   <div class="spool-title">
-                    <strong>
+                    <a class="spool-link" href={`/spools/${s.id}`} onClick={onLinkClick}>
                       {s.filament.vendor?.name ? `${s.filament.vendor.name} · ` : ''}
                       {s.filament.name ?? `Filament #${s.filament.id}`}
-                    </strong>
+                    </a>
                     <span class="badge">{s.filament.material ?? '?'}</span>
                     {isLow(s) && <span class="badge warn">low</span>}
                     {s.archived && <span class="badge">archived</span>}
@@ -308,7 +347,7 @@ export function InventoryPage() {
   );
 }
 
-function EditDialog(props: { edit: Edit; filaments: Filament[]; vendors: Vendor[]; onDone: () => void }) {
+export function EditDialog(props: { edit: Edit; filaments: Filament[]; vendors: Vendor[]; onDone: () => void }) {
   const { edit } = props;
   if (edit.kind === 'weigh' || edit.kind === 'use')
     return (
