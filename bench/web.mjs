@@ -26,7 +26,8 @@ async function signedIn(viewport) {
   const ctx = await browser.newContext({ viewport });
   const p = await ctx.newPage();
   await p.goto(`${url}/?token=${token}`);
-  await p.waitForSelector(CARD, { timeout: 60000 });
+  // attached, not visible: twenty pages of a thousand cards on two cores paint late
+  await p.waitForSelector(CARD, { state: 'attached', timeout: 180000 });
   return { ctx, p };
 }
 
