@@ -163,3 +163,40 @@ test('an invalid trusted network stops the start, naming the entry', async () =>
   assert.match(err.stderr, /trusted_networks: '10\.0\.0\.0\/33'/);
   assert.doesNotMatch(err.stderr, /AddressSanitizer|LeakSanitizer|runtime error:/);
 });
+
+test('JSON replies and the event stream are gzipped for a client that accepts it, and only then', async () => {
+  const { request } = await import('node:http');
+  const { gunzipSync, createGunzip } = await import('node:zlib');
+  const get = (path, headers) => new Promise((resolve, reject) => {
+    const req = request(daemon.url(path), { headers: { Authorization: `Bearer ${TOKEN}`, ...headers } }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+  const body = async (res) => { const parts = []; for await (const c of res) parts.push(c); return Buffer.concat(parts); };
+  // enough vendors for a list past the 1 KiB below which replies go as they are
+  for (let i = 0; i < 20; i++)
+    assert.equal((await daemon.req('POST', '/api/v1/vendor', { name: `Gzip vendor ${i}`, comment: 'x'.repeat(40) })).status, 200);
+  const plain = await get('/api/v1/vendor', {});
+  assert.equal(plain.headers['content-encoding'], undefined);
+  const text = await body(plain);
+  const gz = await get('/api/v1/vendor', { 'Accept-Encoding': 'br;q=1, gzip;q=0.8' });
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+  assert.match(gz.headers.vary ?? '', /Accept-Encoding/i);
+  const packed = await body(gz);
+  assert.ok(packed.length < text.length / 3, `${packed.length} of ${text.length} bytes`);
+  assert.deepEqual(JSON.parse(gunzipSync(packed)), JSON.parse(text));
+  assert.equal((await get('/api/v1/vendor', { 'Accept-Encoding': 'gzip;q=0' })).headers['content-encoding'], undefined);
+  // the event stream: each event decodes as it comes, not when the stream ends
+  const ev = await get('/api/v1/events', { 'Accept-Encoding': 'gzip' });
+  assert.equal(ev.headers['content-encoding'], 'gzip');
+  const unzip = ev.pipe(createGunzip());
+  let seen = '';
+  const got = new Promise((resolve) => unzip.on('data', (c) => { seen += c; if (seen.includes('Gzip printer')) resolve(); }));
+  unzip.on('error', () => {}); // the stream is cut below, mid-member
+  const added = await daemon.req('POST', '/api/v1/printers', { name: 'Gzip printer', serial: '01P00A451209999',
+    host: '127.0.0.1', port: 1, access_code: '12345678' });
+  assert.equal(added.status, 201, added.text);
+  await Promise.race([got, new Promise((_, reject) => setTimeout(() => reject(new Error(`no event in ${seen.length} bytes`)), 10000))]);
+  assert.equal((await daemon.req('DELETE', `/api/v1/printers/${added.json.id}`)).status, 204);
+  ev.destroy();
+});
