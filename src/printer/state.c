@@ -13,7 +13,6 @@
 #define DOOR_BIT      0x00800000u /* stat (H2/X2D/P2S) and home_flag (X1) */
 #define SIGNED_BIT    0x20000000  /* fun: firmware wants signed commands */
 #define FAN_STEPS     15.0        /* the *_fan_speed strings count 0-15 */
-#define EXTERNAL_UNIT 255         /* the ams_id of the external holder's tray events */
 
 /* What a reader sees. */
 struct pd_state_in {
@@ -363,14 +362,22 @@ static void read_temp(const pd_state_field *f, void *rec, const state_in *in,
         *FIELD(double, f, rec) = u >> f->arg & 0xFFFF;
 }
 
-/* device.extruder.state: low nibble = extruder count, next nibble = the active one. */
+/* device.extruder: `state`'s low nibble counts the extruders, the next one names the active
+ * one (ha-bambulab); `info` holds each one by id. The active one's entry, or NULL. */
+static const json_t *extruder_info(const json_t *o, uint32_t *state, int *active)
+{
+    const json_t *ext = DIG(o, "device", "extruder");
+    *state = 0;
+    read_u32(json_object_get(ext, "state"), state);
+    *active = (int)(*state >> 4 & 0xF);
+    return pd_report_find_id(json_object_get(ext, "info"), *active);
+}
+
 static void read_nozzle_temp(const pd_state_field *f, void *rec, const state_in *in)
 {
-    const json_t *ext = DIG(in->o, "device", "extruder");
-    uint32_t state = 0;
-    read_u32(json_object_get(ext, "state"), &state);
-    read_temp(f, rec, in,
-              DIG(pd_report_find_id(json_object_get(ext, "info"), (state >> 4) & 0xF), "temp"));
+    uint32_t state;
+    int active;
+    read_temp(f, rec, in, DIG(extruder_info(in->o, &state, &active), "temp"));
 }
 
 static void read_bed_temp(const pd_state_field *f, void *rec, const state_in *in)
@@ -557,6 +564,8 @@ static void read_bbl(const pd_state_field *f, void *rec, const state_in *in)
     *FIELD(int, f, rec) = in->bbl;
 }
 
+static const pd_tray *tray_find(const pd_ams_unit *u, int id);
+
 static const pd_ams_unit *unit_find(const pd_ams_unit *units, int n, int id)
 {
     for (int i = 0; i < n; i++)
@@ -623,6 +632,128 @@ static void read_external(const pd_state_field *f, void *rec, const state_in *in
     record_reset(f->sub, &st->external);
     if (st->has_external)
         record_read(f->sub, &st->external, &t);
+}
+
+/* --- the tray feeding now ------------------------------------------------------------------- */
+
+#define SNOW_NONE 0xFFFF
+
+/* A tray in the `snow` form of the push mapping and the extruders: ams_id << 8 | slot, ams_id
+ * 0xFF the external holder and 0xFE the deputy one of a dual-nozzle printer. 1 a tray, 0 none
+ * (0xFFFF, a slot no unit has: the H2D's idle left extruder says 0xFEFF), -1 no number. */
+static int snow_tray(const json_t *v, pd_feed *out)
+{
+    double d;
+    if (!pd_report_number(v, &d) || d != floor(d) || d < 0 || d > SNOW_NONE)
+        return -1;
+    int ams = (int)d >> 8, slot = (int)d & 0xFF;
+    if (ams == 0xFF || ams == 0xFE) {
+        if (slot)
+            return 0;
+        *out = (pd_feed){PD_STATE_EXTERNAL_UNIT, ams == 0xFF ? 0 : 1};
+        return 1;
+    }
+    if (slot >= PD_MAX_TRAYS)
+        return 0;
+    *out = (pd_feed){ams, slot};
+    return 1;
+}
+
+/* Dual-nozzle printers: each extruder and the tray loaded in it. A report without the block
+ * keeps what was known. */
+static void read_extruders(const pd_state_field *f, void *rec, const state_in *in)
+{
+    pd_state *st = rec;
+    uint32_t state;
+    int active;
+    extruder_info(in->o, &state, &active);
+    const json_t *info = DIG(in->o, "device", "extruder", "info");
+    if (!json_is_array(info))
+        return;
+    int n = (int)(state & 0xF);
+    st->n_extruders = 0;
+    for (int i = 0; n >= 2 && i < n && i < PD_MAX_EXTRUDERS; i++) {
+        pd_extruder *e = &st->extruders[st->n_extruders++];
+        record_reset(f->sub, e);
+        e->id = i;
+        snow_tray(json_object_get(pd_report_find_id(info, i), "snow"), &e->feed);
+    }
+}
+
+static void unit_add(int *units, int *n, int unit)
+{
+    for (int i = 0; i < *n; i++)
+        if (units[i] == unit)
+            return;
+    if (*n < PD_MAX_AMS)
+        units[(*n)++] = unit;
+}
+
+/* tray_now 0-3 names a unit's own slot on the P2S and the X1C with several AMS, the A2L and the
+ * H2 family (Bambuddy; the samples' mapping agrees): which unit's. `snow` is the extruder's
+ * tray where the report has one, `was` the tray that fed before. */
+static pd_feed local_slot(const pd_state *st, const state_in *in, int slot, const pd_feed *snow, pd_feed was)
+{
+    /* the extruder says it where it agrees; an external holder whatever slot tray_now names */
+    if (snow && (snow->unit == PD_STATE_EXTERNAL_UNIT || snow->slot == slot))
+        return *snow;
+    int units[PD_MAX_AMS], n = 0;
+    bool external = false;
+    size_t i;
+    const json_t *m;
+    json_array_foreach(json_object_get(in->o, "mapping"), i, m) {
+        pd_feed e;
+        if (snow_tray(m, &e) <= 0)
+            continue;
+        if (e.unit == PD_STATE_EXTERNAL_UNIT)
+            external = true;
+        else if (e.slot == slot)
+            unit_add(units, &n, e.unit);
+    }
+    /* the H2S names the idle AMS slot while its external spool feeds (Bambuddy) */
+    if (!n && external && in->model == PD_MODEL_H2S)
+        return (pd_feed){PD_STATE_EXTERNAL_UNIT, 0};
+    /* no mapping (older firmware), or a tray it does not list: the units with a spool in that
+     * slot, else with such a slot at all */
+    for (int pass = 0; pass < 2 && !n; pass++)
+        for (int k = 0; k < st->n_ams; k++) {
+            const pd_tray *tr = tray_find(&st->ams[k], slot);
+            if (tr && (pass || tr->present))
+                unit_add(units, &n, st->ams[k].id);
+        }
+    /* several fit (two units mapped with the same slot): the one that fed on, else the first */
+    for (int k = 0; k < n; k++)
+        if (units[k] == was.unit && slot == was.slot)
+            return was;
+    return (pd_feed){n ? units[0] : 0, slot};
+}
+
+/* The tray feeding now, one decoding for every model: on dual-nozzle printers the active
+ * extruder's snow (as ha-bambulab reads them); else tray_now, whose 0-3 may be a unit's own
+ * slot (local_slot), 4-15 unit × 4 + slot, 128-135 an AMS HT, 254 the external holder, 255
+ * none (also while the tube empties before an AMS refill). */
+static void read_feeding(const pd_state_field *f, void *rec, const state_in *in)
+{
+    pd_state *st = rec;
+    pd_feed was = st->feed, snow;
+    uint32_t state;
+    int active;
+    int has = snow_tray(json_object_get(extruder_info(in->o, &state, &active), "snow"), &snow);
+    st->extruder = st->n_extruders ? active : 0;
+    st->feed = (pd_feed){-1, -1};
+    int t = st->tray_now;
+    if (st->n_extruders && has >= 0) {
+        if (has)
+            st->feed = snow;
+    } else if (t == 254) {
+        st->feed = (pd_feed){PD_STATE_EXTERNAL_UNIT, 0};
+    } else if (t >= 128 && t < 136) {
+        st->feed = (pd_feed){t, 0};
+    } else if (t >= 4 && t < 16) {
+        st->feed = (pd_feed){t / 4, t % 4};
+    } else if (t >= 0 && t < 4) {
+        st->feed = local_slot(st, in, t, has > 0 ? &snow : NULL, was);
+    }
 }
 
 static bool hms_seen(const pd_state *st, const pd_hms_alert *a)
@@ -786,9 +917,23 @@ static void diff_external(differ *d, const pd_state_field *f, const void *old_, 
         return;
     if (old->has_external != cur->has_external)
         d->changed = true;
-    d->ams_id = EXTERNAL_UNIT;
+    d->ams_id = PD_STATE_EXTERNAL_UNIT;
     diff_tray(d, old->has_external ? &old->external : NULL,
               cur->has_external ? &cur->external : NULL);
+}
+
+/* A list of records without lists of their own (the extruders), compared in order. */
+static void diff_in_order(differ *d, const pd_state_field *f, const void *old, const void *cur)
+{
+    int n = *(const int *)((const char *)cur + f->count_off);
+    if (n != *(const int *)((const char *)old + f->count_off)) {
+        d->changed = true;
+        return;
+    }
+    for (int i = 0; i < n && !d->changed; i++)
+        if (!record_same(f->sub, CFIELD(char, f, old) + (size_t)i * f->sub->size,
+                         CFIELD(char, f, cur) + (size_t)i * f->sub->size))
+            d->changed = true;
 }
 
 static void emit_hms(differ *d, pd_event_type type, const pd_hms_alert *a)
@@ -871,6 +1016,20 @@ static const pd_state_field tray_rows[] = {
 };
 const pd_state_table pd_state_tray_fields = TABLE(pd_tray, tray_rows);
 
+static const pd_state_field extruder_rows[] = {
+    {INT("id"), AT(pd_extruder, id)},
+    {INT("unit"), AT(pd_extruder, feed.unit), .unknown = PD_SU_MINUS1},
+    {INT("slot"), AT(pd_extruder, feed.slot), .unknown = PD_SU_MINUS1},
+};
+const pd_state_table pd_state_extruder_fields = TABLE(pd_extruder, extruder_rows);
+
+static const pd_state_field feed_rows[] = {
+    {INT("unit"), ST(feed.unit), .unknown = PD_SU_MINUS1},
+    {INT("slot"), ST(feed.slot), .unknown = PD_SU_MINUS1},
+    {INT("extruder"), ST(extruder)},
+};
+static const pd_state_table feeding = TABLE(pd_state, feed_rows);
+
 static const pd_state_field ams_rows[] = {
     {INT("id"), AMS(id), .read = read_id},
     {INT("humidity"), AMS(humidity), .unknown = PD_SU_ZERO, .src = "humidity", .arg = 5,
@@ -944,6 +1103,9 @@ static const pd_state_field state_rows[] = {
     {LIST("ams", &pd_state_ams_fields, pd_state, n_ams), ST(ams), .src = "ams",
      .read = read_units, .diff = diff_units},
     {INT("tray_now"), ST(tray_now), .src = "tray_now", .alt = "ams", .read = read_inside},
+    {LIST("extruders", &pd_state_extruder_fields, pd_state, n_extruders), ST(extruders),
+     .read = read_extruders, .diff = diff_in_order},
+    {GROUP("feeding", &feeding), .read = read_feeding},
     {RECORD("external", &pd_state_tray_fields, pd_state, has_external), ST(external),
      .read = read_external, .diff = diff_external},
     {LIST("hms", &pd_state_hms_fields, pd_state, n_hms), ST(hms), .src = "hms",

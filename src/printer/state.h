@@ -15,6 +15,8 @@
 #define PD_MAX_AMS   8    /* AMS 0-3 + AMS HT 128-135; more are ignored (logged once) */
 #define PD_MAX_TRAYS 4
 #define PD_MAX_HMS   16
+#define PD_MAX_EXTRUDERS 2
+#define PD_STATE_EXTERNAL_UNIT 255 /* the external holders' unit in tray events and pd_feed */
 
 typedef struct pd_tray {
     bool present;          /* slot holds a spool (tray_exist_bits / non-empty tray_type) */
@@ -43,6 +45,19 @@ typedef struct pd_ams_unit {
     pd_tray trays[PD_MAX_TRAYS];
 } pd_ams_unit;
 
+/* A tray as a unit and a slot: an AMS unit's id (0-3, 16 the A2L's AMS Lite, 128-135 AMS HT)
+ * and its slot, or PD_STATE_EXTERNAL_UNIT and the holder (0 the main one, 1 the deputy of a
+ * dual-nozzle printer). unit -1: no tray. */
+typedef struct pd_feed {
+    int unit, slot;
+} pd_feed;
+
+/* One nozzle of a dual-nozzle printer and the tray loaded in it (its `snow`). */
+typedef struct pd_extruder {
+    int id;                /* 0 the right (main) one, 1 the left (deputy) one */
+    pd_feed feed;
+} pd_extruder;
+
 typedef struct pd_hms_alert {
     uint32_t attr, code;
 } pd_hms_alert;
@@ -66,7 +81,13 @@ typedef struct pd_state {
     char nozzle_type[32];
     int n_ams;
     pd_ams_unit ams[PD_MAX_AMS];
-    int tray_now;          /* global tray id: 0-15 AMS, 128-135 HT, 254 external, 255 none */
+    int tray_now;          /* as sent: 0-15, 128-135 AMS HT, 254 external, 255 none; some models
+                            * send an AMS unit's own slot 0-3 here (feed says which tray it is) */
+    int n_extruders;       /* 2 on dual-nozzle printers, else 0 */
+    pd_extruder extruders[PD_MAX_EXTRUDERS];
+    pd_feed feed;          /* the tray feeding now: tray_now, the push mapping and the extruders'
+                            * snow decoded per model (docs/printer-state.md) */
+    int extruder;          /* the extruder it feeds (0 on single-nozzle printers) */
     bool has_external;
     pd_tray external;      /* vt_tray, or vir_slot main holder */
     int n_hms;
@@ -139,6 +160,7 @@ extern const pd_state_table pd_state_fields;     /* pd_state */
 extern const pd_state_table pd_state_ams_fields;  /* pd_ams_unit */
 extern const pd_state_table pd_state_tray_fields; /* pd_tray */
 extern const pd_state_table pd_state_hms_fields;  /* pd_hms_alert */
+extern const pd_state_table pd_state_extruder_fields; /* pd_extruder */
 
 /* A scalar field of `rec` as a number; false when it is unknown or not a number. */
 bool pd_state_number(const pd_state_field *f, const void *rec, double *out);

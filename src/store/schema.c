@@ -374,6 +374,14 @@ static const char *const migrations[] = {
     "SELECT 2, " MONTH_OF_DAY ", printer_id, material, spool_id, SUM(uses), SUM(grams), SUM(meters), SUM(cost) FROM "
     DAYS_OF_YEAR("printer_id, material, spool_id, uses, grams, meters, cost", "usage_rollup")
     " GROUP BY 2, 3, 4, 5;",
+    /* 12: the tray log names each tray by unit and slot (docs/jobs.md): tray_now alone cannot on
+     * printers that send a unit's own slot or feed from two extruders. Earlier rows numbered
+     * trays globally (unit × 4 + slot, 128-135 AMS HT, 254 the external holder, 255 none) */
+    "ALTER TABLE job_tray ADD COLUMN unit @INT@;"
+    "ALTER TABLE job_tray ADD COLUMN slot @INT@;"
+    "UPDATE job_tray SET unit = CASE WHEN tray < 16 THEN tray / 4 WHEN tray = 254 THEN 255 "
+    "WHEN tray BETWEEN 128 AND 135 THEN tray END, "
+    "slot = CASE WHEN tray < 16 THEN tray % 4 WHEN tray = 254 OR tray BETWEEN 128 AND 135 THEN 0 END;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

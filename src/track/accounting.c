@@ -586,8 +586,8 @@ static pd_err event_row(const pd_row *row, void *ud)
     f->ev_at[i] = pd_row_int(row, 5);
     f->ev_before[i] = pd_row_null(row, 6) ? -1 : (int)pd_row_int(row, 6);
     f->ev_after[i] = pd_row_null(row, 7) ? -1 : (int)pd_row_int(row, 7);
-    if (!swap && !pd_split_tray_of((int)pd_row_int(row, 1), &f->ev[i].unit, &f->ev[i].slot))
-        f->nev--;  /* 255: the tube empties before the backup loads, no tray changed */
+    if (!swap && pd_row_null(row, 1))
+        f->nev--;  /* none: the tube empties before the backup loads, no tray changed */
     return PD_OK;
 }
 
@@ -604,7 +604,7 @@ static pd_err facts_load(pd_db *db, int64_t job_id, int64_t printer_id, facts *f
     /* a swapped-in spool: the inventory's spool with its RFID tag, else the slot's spool when
      * the slot still reports what the swap saw */
     if (!rc && f->found)
-        rc = pd_db_query(db, "SELECT 0, tray, 0, 0, layer, at, NULL, NULL, id FROM job_tray WHERE job_id = ? "
+        rc = pd_db_query(db, "SELECT 0, unit, slot, 0, layer, at, NULL, NULL, id FROM job_tray WHERE job_id = ? "
                              "UNION ALL SELECT 1, w.unit, w.slot, COALESCE((SELECT max(s.id) FROM spool s WHERE "
                              "w.tray_uuid <> '' AND s.tray_uuid = w.tray_uuid), (SELECT a.spool_id FROM ams_slot a "
                              "WHERE a.printer_id = ? AND a.unit = w.unit AND a.slot = w.slot AND "

@@ -243,10 +243,14 @@ static pd_err attach_all(pd_db *db, json_t *items)
     return rc ? rc : attach_file(db, items);
 }
 
+/* unit and slot null: nothing fed (the tube emptying before an AMS refill) */
 static pd_err tray_row(const pd_row *row, void *ud)
 {
-    return json_array_append_new(ud, json_pack("{s:I,s:I,s:o}", "tray", (json_int_t)pd_row_int(row, 0), "layer",
-                                               (json_int_t)pd_row_int(row, 1), "at", pd_inv_time_json(pd_row_int(row, 2))))
+    return json_array_append_new(ud, json_pack("{s:I,s:o,s:o,s:I,s:o}", "tray", (json_int_t)pd_row_int(row, 0), "unit",
+                                               pd_row_null(row, 1) ? json_null() : json_integer(pd_row_int(row, 1)),
+                                               "slot", pd_row_null(row, 2) ? json_null() : json_integer(pd_row_int(row, 2)),
+                                               "layer", (json_int_t)pd_row_int(row, 3), "at",
+                                               pd_inv_time_json(pd_row_int(row, 4))))
                ? PD_ERR_NOMEM : PD_OK;
 }
 
@@ -266,7 +270,7 @@ static pd_err attach_detail(pd_db *db, json_t *job, int64_t id)
     json_object_set_new(job, "trays", trays);
     json_object_set_new(job, "snapshot", snap);
     pd_sqlv a = PD_SQL_I(id);
-    pd_err rc = pd_db_query(db, "SELECT tray, layer, at FROM job_tray WHERE job_id = ? ORDER BY id", &a, 1,
+    pd_err rc = pd_db_query(db, "SELECT tray, unit, slot, layer, at FROM job_tray WHERE job_id = ? ORDER BY id", &a, 1,
                             tray_row, trays);
     return rc ? rc : pd_db_query(db, "SELECT unit, slot, spool_id, tray_uuid, material, color, remain "
                                      "FROM job_snapshot WHERE job_id = ? ORDER BY unit, slot", &a, 1,

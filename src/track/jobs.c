@@ -13,6 +13,7 @@
 #include "printer/hms.h"
 #include "track/rollup.h"
 #include "track/slots.h"
+#include "track/split.h"
 
 static const char *const status_names[] = {
     [PD_JOB_PRINTING] = "printing", [PD_JOB_PAUSED] = "paused",
@@ -89,7 +90,7 @@ static void close_failed(pd_jobs_track *t, const pd_jobs_obs *o, pd_jobs_result 
 static void open_job(pd_jobs_track *t, const pd_jobs_obs *o, pd_jobs_result *r)
 {
     r->actions |= PD_JOBS_OPEN;
-    pd_jobs_track fresh = {.open = true, .status = PD_JOB_PRINTING, .tray_now = o->tray_now,
+    pd_jobs_track fresh = {.open = true, .status = PD_JOB_PRINTING, .feed = o->feed,
                            .closed_id = t->closed_id, .closed_ms = t->closed_ms};
     memcpy(fresh.prev, t->prev, sizeof fresh.prev);
     *t = fresh;
@@ -188,8 +189,8 @@ void pd_jobs_step(pd_jobs_track *t, const pd_jobs_obs *o, int64_t now_ms, pd_job
     }
     /* gated on the open job, not on RUNNING: P2S leaves RUNNING briefly during an AMS
      * auto-fallback, which is exactly the change to log */
-    if (o->tray_now != t->tray_now) {
-        t->tray_now = o->tray_now;
+    if (o->feed.unit != t->feed.unit || o->feed.slot != t->feed.slot) {
+        t->feed = o->feed;
         r->actions |= PD_JOBS_TRAY;
     }
 }
@@ -364,18 +365,6 @@ static void env_load(tracker *t, const char *text)
 
 /* --- reading a report ------------------------------------------------------------------------ */
 
-/* tray_now (0-15 AMS, 128-135 AMS HT, 254 external) as the tray it names, or NULL */
-static const pd_tray *tray_now_of(const pd_state *st, int tray_now)
-{
-    if (tray_now == 254)
-        return st->has_external ? &st->external : NULL;
-    if (tray_now >= 128 && tray_now < 136)
-        return pd_track_tray(st, tray_now, 0);
-    if (tray_now >= 0 && tray_now < 16)
-        return pd_track_tray(st, tray_now / 4, tray_now % 4);
-    return NULL;
-}
-
 static const char *raw_text(const json_t *print, const char *key, char *buf, size_t n)
 {
     const json_t *v = json_object_get(print, key);
@@ -477,10 +466,21 @@ static pd_err intervals_end(pd_db *db, int64_t job_id, const char *kind, int64_t
                PD_SQL_I(at), PD_SQL_I(job_id), PD_SQL_S(kind));
 }
 
+/* A change of the tray feeding the job: unit and slot, and `tray` numbered as tray_now numbers
+ * trays (255 none: also the tube emptying before an AMS refill). */
+static pd_err feed_row(pd_db *db, int64_t job_id, pd_feed f, int layer, int64_t at)
+{
+    bool none = f.unit < 0;
+    return RUN(db, "INSERT INTO job_tray (job_id, tray, unit, slot, layer, at) VALUES (?, ?, ?, ?, ?, ?)",
+               PD_SQL_I(job_id), PD_SQL_I(none ? 255 : pd_split_tray_now(f.unit, f.slot)),
+               none ? PD_SQL_NUL : PD_SQL_I(f.unit), none ? PD_SQL_NUL : PD_SQL_I(f.slot), PD_SQL_I(layer),
+               PD_SQL_I(at));
+}
+
 /* The material of the tray now feeding, added to the job's list when new. */
 static bool materials_add(tracker *t, const pd_state *st)
 {
-    const pd_tray *tr = tray_now_of(st, t->m.tray_now);
+    const pd_tray *tr = pd_track_tray(st, t->m.feed.unit, t->m.feed.slot);
     if (!tr || !tr->present || !*tr->type)
         return false;
     size_t len = strlen(t->materials), tl = strlen(tr->type);
@@ -600,9 +600,8 @@ static pd_err open_row(pd_jobs *j, tracker *t, pd_printer *p, const pd_jobs_obs 
                       11, &t->m.job_id);
     if (!rc)
         rc = snapshot(j->db, t->m.job_id, t->printer_id, st);
-    if (!rc && o->tray_now != 255)
-        rc = RUN(j->db, "INSERT INTO job_tray (job_id, tray, layer, at) VALUES (?, ?, ?, ?)",
-                 PD_SQL_I(t->m.job_id), PD_SQL_I(o->tray_now), PD_SQL_I(o->layer), PD_SQL_I(now));
+    if (!rc && o->feed.unit >= 0)
+        rc = feed_row(j->db, t->m.job_id, o->feed, o->layer, now);
     return rc;
 }
 
@@ -706,8 +705,7 @@ static pd_err apply(pd_jobs *j, tracker *t, pd_printer *p, const pd_jobs_track *
         change = "resumed";
     }
     if (!rc && id && (r->actions & PD_JOBS_TRAY) && !(r->actions & PD_JOBS_OPEN))
-        rc = RUN(j->db, "INSERT INTO job_tray (job_id, tray, layer, at) VALUES (?, ?, ?, ?)",
-                 PD_SQL_I(id), PD_SQL_I(t->m.tray_now), PD_SQL_I(t->m.layer), PD_SQL_I(now));
+        rc = feed_row(j->db, id, t->m.feed, t->m.layer, now);
     bool more = id && (r->actions & (PD_JOBS_TRAY | PD_JOBS_OPEN)) && materials_add(t, st);
     if (!rc && id && (more || (r->actions & (PD_JOBS_PROGRESS | PD_JOBS_OPEN))))
         rc = progress_row(j, t, id, &t->m, o->remaining_min);
@@ -729,7 +727,7 @@ static void on_report(pd_jobs *j, const pd_event *ev)
     pd_jobs_obs o = {
         .gcode_state = st->gcode_state, .print_error = st->print_error, .progress = st->progress,
         .layer = st->layer, .total_layers = st->total_layers, .remaining_min = st->remaining_min,
-        .tray_now = st->tray_now, .task_id = raw_text(print, "task_id", task, sizeof task),
+        .feed = st->feed, .task_id = raw_text(print, "task_id", task, sizeof task),
         .name = st->subtask, .file = st->gcode_file,
         .reason = pause || !strcmp(st->gcode_state, "FAILED")
                       ? reason_of(st, pd_printer_model(p), pause, reason, sizeof reason) : NULL,
@@ -837,7 +835,7 @@ static pd_err load_row(const pd_row *row, void *ud)
     env_load(t, pd_row_text(row, 9));
     int64_t seen = pd_row_int(row, 10);
     t->estimated = !pd_row_null(row, 11);
-    m->tray_now = pd_row_null(row, 12) ? 255 : (int)pd_row_int(row, 12);
+    m->feed = pd_row_null(row, 12) ? (pd_feed){-1, -1} : (pd_feed){(int)pd_row_int(row, 12), (int)pd_row_int(row, 15)};
     snprintf(t->materials, sizeof t->materials, "%s", pd_row_text(row, 13));
     t->started_at = pd_row_int(row, 14);
     /* unseen since its last write: the timeout counts from then */
@@ -863,8 +861,9 @@ pd_err pd_jobs_start(pd_jobs **out, uv_loop_t *loop, pd_bus *bus, pd_fleet *flee
     if (!rc)
         rc = pd_db_query(db, "SELECT j.id, j.printer_id, j.status, j.task_id, j.name, j.file, j.progress, j.layer, "
                              "j.total_layers, j.environment, j.seen_at, j.estimated_s, "
-                             "(SELECT t.tray FROM job_tray t WHERE t.job_id = j.id ORDER BY t.id DESC LIMIT 1), "
-                             "j.materials, j.started_at FROM job j "
+                             "(SELECT t.unit FROM job_tray t WHERE t.job_id = j.id ORDER BY t.id DESC LIMIT 1), "
+                             "j.materials, j.started_at, "
+                             "(SELECT t.slot FROM job_tray t WHERE t.job_id = j.id ORDER BY t.id DESC LIMIT 1) FROM job j "
                              "WHERE j.ended_at IS NULL AND j.origin = 'printer' AND j.printer_id IS NOT NULL",
                          NULL, 0, load_row, j);
     rc = pd_db_end(db, rc);

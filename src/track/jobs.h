@@ -1,6 +1,6 @@
 /* The job recorder (docs/jobs.md): every print on every printer becomes a job row, opened and
  * closed from the printer's own reports whoever started the print, with its pauses, offline
- * gaps, environment, tray_now log and the trays as they were at its start. The open job lives
+ * gaps, environment, the log of the trays that fed it and the trays as they were at its start. The open job lives
  * in the database, so a restart of printdeck mid-print resumes it.
  *
  * Two layers: pd_jobs_step is the state machine alone (pure: one printer's memory and one
@@ -36,7 +36,8 @@ bool pd_job_status_parse(const char *s, pd_job_status *out);
 typedef struct pd_jobs_obs {
     const char *gcode_state;     /* "" unknown: the report is ignored */
     uint32_t print_error;
-    int progress, layer, total_layers, remaining_min, tray_now;
+    int progress, layer, total_layers, remaining_min;
+    pd_feed feed;                /* the tray feeding now (pd_state.feed), unit -1 none */
     const char *task_id, *subtask_id, *name, *file;
     const char *reason;          /* decoded print_error, HMS or pause stage; NULL none */
 } pd_jobs_obs;
@@ -49,7 +50,8 @@ typedef struct pd_jobs_track {
     char task_id[32], name[128], file[256];
     char prev[16];               /* the last gcode_state seen; "" none yet */
     bool cancel_seen;            /* print_error 0x0300400C seen while the job was open */
-    int progress, layer, total_layers, tray_now;
+    int progress, layer, total_layers;
+    pd_feed feed;
     int64_t closed_id;           /* the last job closed as failed, for a late cancel code */
     int64_t closed_ms;           /* and when (monotonic) */
 } pd_jobs_track;
@@ -59,7 +61,7 @@ enum {
     PD_JOBS_OPEN = 1u << 1,      /* open a job for the report's task (after CLOSE if both) */
     PD_JOBS_PAUSE = 1u << 2,     /* a pause starts: res.pause_reason */
     PD_JOBS_RESUME = 1u << 3,    /* the pause ends */
-    PD_JOBS_TRAY = 1u << 4,      /* tray_now changed: log it with the layer */
+    PD_JOBS_TRAY = 1u << 4,      /* the tray feeding changed: log it with the layer */
     PD_JOBS_PROGRESS = 1u << 5,  /* progress, layer or total layers moved forward */
     PD_JOBS_SETTLE = 1u << 6,    /* FINISH/FAILED with no job open: a job closed as unknown
                                   * while the printer was away may learn its outcome */

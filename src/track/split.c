@@ -12,23 +12,6 @@
 #define MATCH_DE 20.0
 #define TIE_DE 3.0
 
-bool pd_split_tray_of(int tray_now, int *unit, int *slot)
-{
-    if (tray_now >= 0 && tray_now < 16) {
-        *unit = tray_now / 4;
-        *slot = tray_now % 4;
-    } else if (tray_now >= 128 && tray_now < 136) {
-        *unit = tray_now;
-        *slot = 0;
-    } else if (tray_now == 254) {
-        *unit = PD_INV_EXTERNAL_UNIT;
-        *slot = 0;
-    } else {
-        return false;
-    }
-    return true;
-}
-
 int pd_split_tray_now(int unit, int slot)
 {
     if (unit == PD_INV_EXTERNAL_UNIT)
@@ -116,12 +99,18 @@ static int tray_index(const pd_split_tray *trays, int ntrays, int unit, int slot
     return PD_SPLIT_NO_TRAY;
 }
 
-static bool fed(const pd_split_event *ev, size_t nev, const pd_split_tray *t)
+/* The first and last feed from tray t (indexes into ev); false when it never fed. */
+static bool fed(const pd_split_event *ev, size_t nev, const pd_split_tray *t, size_t *first, size_t *last)
 {
+    bool any = false;
     for (size_t i = 0; i < nev; i++)
-        if (ev[i].kind == PD_SPLIT_FEED && ev[i].unit == t->unit && ev[i].slot == t->slot)
-            return true;
-    return false;
+        if (ev[i].kind == PD_SPLIT_FEED && ev[i].unit == t->unit && ev[i].slot == t->slot) {
+            if (!any)
+                *first = i;
+            *last = i;
+            any = true;
+        }
+    return any;
 }
 
 static double distance(const pd_split_fil *f, const pd_split_tray *t)
@@ -130,9 +119,34 @@ static double distance(const pd_split_fil *f, const pd_split_tray *t)
     return d < 0 ? MATCH_DE : d;
 }
 
-static void map_one(const pd_split_fil *f, const pd_split_tray *trays, int ntrays,
+/* Several alike trays fed filament f's kind: the one that fed first when f is the only filament
+ * of that kind and each tray began only after the one before fed for the last time (an AMS
+ * refill from the spool alike); feeds that alternate are two filaments' and stay ambiguous. */
+static int first_of_chain(const pd_split_fil *fil, int nfil, int self, const pd_split_tray *trays, const int *used,
+                          int nu, const pd_split_event *ev, size_t nev)
+{
+    for (int g = 0; g < nfil; g++)
+        if (g != self && pd_split_same_material(fil[g].type, fil[self].type) && distance(&fil[g], &trays[used[0]]) <= MATCH_DE)
+            return PD_SPLIT_NO_TRAY;
+    size_t first[PD_SPLIT_MAX_TRAYS], last[PD_SPLIT_MAX_TRAYS];
+    int order[PD_SPLIT_MAX_TRAYS];
+    for (int i = 0; i < nu; i++) {
+        fed(ev, nev, &trays[used[i]], &first[i], &last[i]);
+        int k = i;
+        for (; k > 0 && first[order[k - 1]] > first[i]; k--)
+            order[k] = order[k - 1];
+        order[k] = i;
+    }
+    for (int i = 1; i < nu; i++)
+        if (first[order[i]] < last[order[i - 1]])
+            return PD_SPLIT_NO_TRAY;
+    return used[order[0]];
+}
+
+static void map_one(const pd_split_fil *fil, int nfil, int self, const pd_split_tray *trays, int ntrays,
                     const pd_split_event *ev, size_t nev, pd_split_map *m)
 {
+    const pd_split_fil *f = &fil[self];
     double best = -1;
     int idx[PD_SPLIT_MAX_TRAYS], n = 0;
     for (int k = 0; k < ntrays; k++) {
@@ -150,11 +164,13 @@ static void map_one(const pd_split_fil *f, const pd_split_tray *trays, int ntray
     if (n > 1) {
         /* of those that fit, the ones that actually fed the print */
         int used[PD_SPLIT_MAX_TRAYS], nu = 0;
+        size_t first, last;
         for (int i = 0; i < n; i++)
-            if (fed(ev, nev, &trays[idx[i]]))
+            if (fed(ev, nev, &trays[idx[i]], &first, &last))
                 used[nu++] = idx[i];
-        if (nu == 1) {
-            idx[0] = used[0];
+        int pick = nu == 1 ? used[0] : nu > 1 ? first_of_chain(fil, nfil, self, trays, used, nu, ev, nev) : PD_SPLIT_NO_TRAY;
+        if (pick != PD_SPLIT_NO_TRAY) {
+            idx[0] = pick;
             n = 1;
         }
     }
@@ -196,7 +212,7 @@ void pd_split_map_filaments(const pd_split_fil *fil, int nfil, const pd_split_tr
                 continue;
             }
         }
-        map_one(&fil[i], trays, ntrays, ev, nev, m);
+        map_one(fil, nfil, i, trays, ntrays, ev, nev, m);
     }
 }
 
@@ -209,21 +225,34 @@ typedef struct feed {
     int fil;
 } feed;
 
-/* The filament a feed from a tray nobody maps is taken over by: the only one, else the one
- * whose current tray holds that material (the AMS rolls over to the same material only). */
-static int taker(int nfil, const feed *cur, const pd_split_tray *trays, int ntrays, int unit, int slot)
+/* The filament a feed from a tray nobody maps is taken over by: the only one; else the one that
+ * was feeding when the switch came (its spool ran out) when the new tray holds its material in
+ * a colour alike, as an AMS refill takes; else, of the filaments whose tray holds that
+ * material, the nearest in colour. */
+static int taker(int nfil, const feed *cur, int last, const pd_split_tray *trays, int ntrays, int unit, int slot)
 {
     if (nfil == 1)
         return 0;
     int k = tray_index(trays, ntrays, unit, slot);
     if (k == PD_SPLIT_NO_TRAY)
         return -1;
+    int best = -1;
+    double best_de = 0;
     for (int f = 0; f < nfil; f++) {
         int c = tray_index(trays, ntrays, cur[f].unit, cur[f].slot);
-        if (c != PD_SPLIT_NO_TRAY && pd_split_same_material(trays[c].material, trays[k].material))
+        if (c == PD_SPLIT_NO_TRAY || !pd_split_same_material(trays[c].material, trays[k].material))
+            continue;
+        double de = trays[c].color[0] && trays[k].color[0] ? pd_inv_color_distance(trays[c].color, trays[k].color) : -1;
+        if (de < 0)
+            de = MATCH_DE;
+        if (f == last && de <= MATCH_DE)
             return f;
+        if (best < 0 || de < best_de) {
+            best = f;
+            best_de = de;
+        }
     }
-    return -1;
+    return best;
 }
 
 static double share(const pd_split_curve *curve, int fil, double from, double to, double end)
@@ -249,6 +278,7 @@ size_t pd_split_pieces(const pd_split_fil *fil, int nfil, const pd_split_map *ma
         cur[f] = (feed){t ? t->unit : -1, t ? t->slot : -1, t ? t->spool_id : 0, 0, f};
     }
     /* a piece ends where its filament's feed changes; the grams between are the curve's */
+    int last = -1;  /* the filament the last feed was for */
     for (size_t i = 0; i <= nev; i++) {
         int f = -1;
         feed next = {0};
@@ -256,12 +286,15 @@ size_t pd_split_pieces(const pd_split_fil *fil, int nfil, const pd_split_map *ma
             const pd_split_event *e = &ev[i];
             double at = e->layer < 0 ? 0 : e->layer > end ? end : e->layer;
             if (e->kind == PD_SPLIT_FEED) {
-                bool mapped = false;
-                for (int g = 0; g < nfil && !mapped; g++)
-                    mapped = cur[g].unit == e->unit && cur[g].slot == e->slot;
-                if (mapped)
+                int mapped = -1;
+                for (int g = 0; g < nfil && mapped < 0; g++)
+                    if (cur[g].unit == e->unit && cur[g].slot == e->slot)
+                        mapped = g;
+                if (mapped >= 0) {
+                    last = mapped;
                     continue;
-                f = taker(nfil, cur, trays, ntrays, e->unit, e->slot);
+                }
+                f = last = taker(nfil, cur, last, trays, ntrays, e->unit, e->slot);
                 int k = tray_index(trays, ntrays, e->unit, e->slot);
                 next = (feed){e->unit, e->slot, k != PD_SPLIT_NO_TRAY ? trays[k].spool_id : 0, at, f};
             } else {

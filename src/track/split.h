@@ -26,15 +26,13 @@ typedef struct pd_split_tray {
     char color[10];                /* "#RRGGBB[AA]" or "" */
 } pd_split_tray;
 
-/* tray_now as unit and slot: 0-15 AMS (unit × 4 + slot), 128-135 AMS HT (slot 0), 254 the
- * external holder (unit 255); false for 255 (none) and anything else. */
-bool pd_split_tray_of(int tray_now, int *unit, int *slot);
-/* The reverse, for the API's `tray`. */
+/* A tray numbered as tray_now numbers them, for the API's `tray`: unit × 4 + slot, an AMS HT's
+ * unit, 254 the external holders (unit 255). */
 int pd_split_tray_now(int unit, int slot);
 
 /* What happened while the job printed, in order. */
 typedef enum pd_split_kind {
-    PD_SPLIT_FEED,    /* tray_now changed to (unit, slot) at `layer` */
+    PD_SPLIT_FEED,    /* (unit, slot) began to feed at `layer` */
     PD_SPLIT_SWAP,    /* the spool in (unit, slot) was replaced at `layer` by spool_id (0 unknown) */
 } pd_split_kind;
 

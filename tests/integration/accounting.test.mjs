@@ -7,8 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { Broker, Sim, Daemon, Ftps, SSE, HAVE_FTPS, waitFor, sleep, tmpDir, assertCleanExit, join, readFileSync,
-  existsSync } from './harness.mjs';
+import { Broker, Sim, Daemon, Ftps, SSE, HAVE_FTPS, waitFor, sleep, tmpDir, assertCleanExit, join, existsSync,
+  loadSpool as loadSpoolIn, readTruth, truthGrams, Accuracy } from './harness.mjs';
 
 const P1S = '01P00A451200701', X1C = '00M09A350100702', P1S2 = '01P00A451200703', A1 = '03919C461900704';
 const ALL = [P1S, X1C, P1S2, A1];
@@ -21,7 +21,7 @@ reconnect_max_ms = 2000
 heartbeat_s = 1
 `;
 let broker, ftps, sim, daemon, sse, storage, ids = {}, filament;
-const results = []; // scenario, spool grams, truth grams: bench/RESULTS.md
+const accuracy = new Accuracy(); // scenario, spool grams, truth grams: bench/RESULTS.md
 
 before(async () => {
   if (skip) return;
@@ -52,7 +52,7 @@ after(async () => {
   await sim?.stop();
   await ftps?.stop();
   await broker?.stop();
-  if (results.length) console.log(`accuracy ${JSON.stringify(results)}`);
+  accuracy.print();
   if (r) assertCleanExit(assert, r);
 });
 
@@ -61,45 +61,11 @@ const until = (id, pred, what, ms = 30000) => waitFor(async () => { const j = aw
 const openJob = (s, name) => waitFor(async () => (await daemon.get(`/api/v1/jobs?printer_id=${ids[s]}&name=${name}`)).json
   .find((j) => j.name === name), 15000, `${name} open on ${s}`);
 const accounted = (id, ms = 40000) => until(id, (j) => j.accounted_at, `job ${id} accounted`, ms);
-const truth = (s, name) => waitFor(() => {
-  const p = join(storage, s, `${name}.truth.json`);
-  if (!existsSync(p)) return null;
-  const t = JSON.parse(readFileSync(p, 'utf8'));
-  // the simulator names trays by unit and slot; the tests by the global tray id (254: external)
-  return { name: t.job, trays: t.trays.map((x) => ({ tray: x.unit === 255 ? 254 : x.unit * 4 + x.slot, grams: x.grams })) };
-}, 10000, `truth of ${name}`);
-const trayGrams = (t, tray) => t.trays.filter((x) => x.tray === tray).reduce((a, x) => a + x.grams, 0);
-
+const truth = (s, name) => readTruth(storage, s, name);
 /** A PLA spool in (unit, slot) of printer s, assigned there, with the tray the simulator loads. */
-async function loadSpool(s, unit, slot, { remain = 100, color = 'FF0000FF' } = {}) {
-  await sim.control(s, { action: 'swap_spool', ams: unit, slot, type: 'PLA', color, remain });
-  const r = await daemon.req('POST', '/api/v1/spool', { filament_id: filament, initial_weight: 1000,
-    used_weight: 1000 * (100 - remain) / 100 });
-  assert.equal(r.status, 200, r.text);
-  await waitFor(async () => {
-    const p = await daemon.printer(ids[s]);
-    const t = p?.ams?.units?.find((u) => u.id === unit)?.trays?.find((x) => x.id === slot)
-      ?? p?.ams?.[unit]?.trays?.[slot];
-    return t && t.remain === remain;
-  }, 10000, `tray ${unit}/${slot} of ${s} reported`).catch(() => {});
-  // the tray's own report of the new spool may come after the assignment and undo it (another
-  // material or colour: a swap): assign until the slot keeps it
-  await waitFor(async () => {
-    const a = await daemon.req('POST', `/api/v1/printers/${ids[s]}/ams/${unit}/${slot}/assign`, { spool_id: r.json.id });
-    assert.equal(a.status, 200, a.text);
-    await sleep(1000);
-    const slots = (await daemon.get(`/api/v1/printers/${ids[s]}/ams`)).json;
-    return (Array.isArray(slots) ? slots : slots?.slots ?? [])
-      .some((x) => x.unit === unit && x.slot === slot && x.spool_id === r.json.id);
-  }, 15000, `spool kept in ${unit}/${slot}`, 200);
-  return r.json.id;
-}
+const loadSpool = (s, unit, slot, opts) => loadSpoolIn(daemon, sim, s, ids[s], filament, unit, slot, opts);
 const used = async (spool) => (await daemon.get(`/api/v1/spool/${spool}`)).json.used_weight;
-const close = (what, got, want, tol) => {
-  results.push({ scenario: what, got: +got.toFixed(2), truth: +want.toFixed(2),
-    error_pct: want ? +(100 * Math.abs(got - want) / want).toFixed(2) : 0 });
-  assert.ok(Math.abs(got - want) <= tol, `${what}: ${got.toFixed(2)} g vs truth ${want.toFixed(2)} g (±${tol.toFixed(2)})`);
-};
+const close = (what, got, want, tol) => accuracy.check(assert, what, got, want, tol);
 
 test('start → finish: the 3MF fetched and analysed, its grams on the spool within 2 %', { skip }, async () => {
   const spool = await loadSpool(P1S, 0, 0);
@@ -121,7 +87,7 @@ test('start → finish: the 3MF fetched and analysed, its grams on the spool wit
   assert.equal(done.filament[0].source, '3mf');
   assert.equal(done.filament[0].tray, 0);
   assert.ok(done.cost > 0, 'cost from the filament price');
-  close('start→finish', (await used(spool)) - before, trayGrams(t, 0), 0.02 * trayGrams(t, 0));
+  close('start→finish', (await used(spool)) - before, truthGrams(t, 0), 0.02 * truthGrams(t, 0));
   await sse.waitFor((e) => e.event === 'usage.recorded' && e.json?.job_id === j.id, 5000, 'usage.recorded');
   const u = await daemon.get(`/api/v1/usage?job=${j.id}`);
   assert.equal(u.status, 200);
@@ -143,7 +109,7 @@ test('failed at 40 %: charged up to the last layer from the G-code curve', { ski
   assert.equal(done.status, 'failed');
   assert.equal(done.filament[0].source, 'gcode');
   const t = await truth(X1C, 'bracket');
-  close('failed at 40 %', (await used(spool)) - before, trayGrams(t, 1), Math.max(0.02 * trayGrams(t, 1), 0.5));
+  close('failed at 40 %', (await used(spool)) - before, truthGrams(t, 1), Math.max(0.02 * truthGrams(t, 1), 0.5));
 });
 
 test('rollover to a backup spool mid-print: split at the switch', { skip }, async () => {
@@ -156,9 +122,9 @@ test('rollover to a backup spool mid-print: split at the switch', { skip }, asyn
   assert.equal(done.status, 'completed');
   const t = await truth(P1S2, 'rollover');
   assert.equal(t.trays.length, 2, 'the simulator rolled over');
-  const tol = 0.02 * (trayGrams(t, 0) + trayGrams(t, 1));
-  close('rollover: first spool', (await used(first)) - b0, trayGrams(t, 0), tol);
-  close('rollover: backup spool', (await used(backup)) - b1, trayGrams(t, 1), tol);
+  const tol = 0.02 * (truthGrams(t, 0) + truthGrams(t, 1));
+  close('rollover: first spool', (await used(first)) - b0, truthGrams(t, 0), tol);
+  close('rollover: backup spool', (await used(backup)) - b1, truthGrams(t, 1), tol);
   // 30 g left on the first spool for a 60 g print: warned at the start, as an alert too
   // (cleared once the job ended)
   assert.ok(done.warnings.some((w) => w.kind === 'insufficient_filament' && w.spool_id === first), JSON.stringify(done.warnings));
@@ -186,7 +152,7 @@ test('3MF not reachable: the AMS remain fallback, within one remain step', { ski
   assert.match(done.file_status.reason, /not found|no 3MF/);
   assert.equal(done.filament[0].source, 'remain');
   const t = await truth(A1, 'nofile');
-  close('no 3MF (remain)', (await used(spool)) - before, trayGrams(t, 2), 10);
+  close('no 3MF (remain)', (await used(spool)) - before, truthGrams(t, 2), 10);
 });
 
 test('printdeck restarted mid-print: counted once, nothing lost', { skip }, async () => {
@@ -201,12 +167,12 @@ test('printdeck restarted mid-print: counted once, nothing lost', { skip }, asyn
   const done = await accounted(j.id, 90000);
   assert.equal(done.status, 'completed');
   const t = await truth(P1S, 'restart-me');
-  close('restart mid-print', (await used(spool)) - before, trayGrams(t, 3), 0.02 * trayGrams(t, 3));
+  close('restart mid-print', (await used(spool)) - before, truthGrams(t, 3), 0.02 * truthGrams(t, 3));
   // and a second restart does not count it again
   assertCleanExit(assert, await daemon.stop());
   await daemon.start();
   await sleep(2000);
-  close('restart: no double count', (await used(spool)) - before, trayGrams(t, 3), 0.02 * trayGrams(t, 3));
+  close('restart: no double count', (await used(spool)) - before, truthGrams(t, 3), 0.02 * truthGrams(t, 3));
   assert.equal((await daemon.get(`/api/v1/usage?job=${j.id}`)).json.length, 1);
 });
 
@@ -258,8 +224,8 @@ test('two alike spools for a two-colour job: asked which, the answers charge eac
   }
   const after = await until(j.id, (x) => x.filament.length === 2 && x.filament.every((f) => f.spool_id), 'charged to the answers');
   assert.equal(after.candidates, null);
-  close('two alike spools: first, asked', (await used(a)) - a0, trayGrams(t, 2), 0.02 * trayGrams(t, 2));
-  close('two alike spools: second, asked', (await used(b)) - b0, trayGrams(t, 3), 0.02 * trayGrams(t, 3));
+  close('two alike spools: first, asked', (await used(a)) - a0, truthGrams(t, 2), 0.02 * truthGrams(t, 2));
+  close('two alike spools: second, asked', (await used(b)) - b0, truthGrams(t, 3), 0.02 * truthGrams(t, 3));
 });
 
 test('cancelled at about half: charged up to the last layer printed', { skip }, async () => {
@@ -274,8 +240,8 @@ test('cancelled at about half: charged up to the last layer printed', { skip }, 
   assert.equal(done.status, 'cancelled');
   assert.equal(done.filament[0].source, 'gcode');
   const t = await truth(X1C, 'cancel-me');
-  assert.ok(trayGrams(t, 2) < 35, 'the simulator stopped it early');
-  close('cancelled at half', (await used(spool)) - before, trayGrams(t, 2), Math.max(0.02 * trayGrams(t, 2), 0.5));
+  assert.ok(truthGrams(t, 2) < 35, 'the simulator stopped it early');
+  close('cancelled at half', (await used(spool)) - before, truthGrams(t, 2), Math.max(0.02 * truthGrams(t, 2), 0.5));
 });
 
 test('printer offline mid-print: the gap changes nothing of the grams', { skip }, async () => {
@@ -290,7 +256,7 @@ test('printer offline mid-print: the gap changes nothing of the grams', { skip }
   assert.equal(done.status, 'completed');
   assert.ok(done.pauses.some((p) => p.kind === 'offline'), 'the gap recorded');
   const t = await truth(A1, 'gap');
-  close('printer offline mid-print', (await used(spool)) - before, trayGrams(t, 1), 0.02 * trayGrams(t, 1));
+  close('printer offline mid-print', (await used(spool)) - before, truthGrams(t, 1), 0.02 * truthGrams(t, 1));
 });
 
 test('two printers at once: each job on its own spools', { skip }, async () => {
@@ -303,6 +269,6 @@ test('two printers at once: each job on its own spools', { skip }, async () => {
   const [j1, j2] = await Promise.all([openJob(P1S2, 'left'), openJob(X1C, 'right')]);
   await Promise.all([accounted(j1.id, 60000), accounted(j2.id, 60000)]);
   const [t1, t2] = await Promise.all([truth(P1S2, 'left'), truth(X1C, 'right')]);
-  close('two printers: first', (await used(s1)) - b1, trayGrams(t1, 2), 0.02 * trayGrams(t1, 2));
-  close('two printers: second', (await used(s2)) - b2, trayGrams(t2, 3), 0.02 * trayGrams(t2, 3));
+  close('two printers: first', (await used(s1)) - b1, truthGrams(t1, 2), 0.02 * truthGrams(t1, 2));
+  close('two printers: second', (await used(s2)) - b2, truthGrams(t2, 3), 0.02 * truthGrams(t2, 3));
 });

@@ -237,6 +237,58 @@ export class Ftps {
   async stop() { await run(join(ROOT, 'scripts/ftps.sh'), ['--dir', this.dir, '--stop']).catch(() => {}); }
 }
 
+// --- filament accounting scenarios: spools in slots, the simulator's ground truth ---------------
+
+/** A new spool of `filament` in (unit, slot) of printer `serial` (printdeck's `id`): the simulator
+ * loads it (RFID, `remain` %), the inventory gets a spool of that weight left and the slot keeps
+ * it. Returns the inventory spool's id. */
+export async function loadSpool(daemon, sim, serial, id, filament, unit, slot,
+  { remain = 100, color = 'FF0000FF', type = 'PLA' } = {}) {
+  await sim.control(serial, { action: 'swap_spool', ams: unit, slot, type, color, remain });
+  const r = await daemon.req('POST', '/api/v1/spool', { filament_id: filament, initial_weight: 1000,
+    used_weight: 1000 * (100 - remain) / 100 });
+  if (r.status !== 200) throw new Error(`spool: ${r.status} ${r.text}`);
+  await waitFor(async () => {
+    const t = (await daemon.printer(id))?.ams?.find((u) => u.id === unit)?.trays?.find((x) => x.id === slot);
+    return t && t.remain === remain;
+  }, 10000, `tray ${unit}/${slot} of ${serial} reported`).catch(() => {});
+  // the tray's own report of the new spool may come after the assignment and undo it (another
+  // material or colour: a swap): assign until the slot keeps it
+  await waitFor(async () => {
+    const a = await daemon.req('POST', `/api/v1/printers/${id}/ams/${unit}/${slot}/assign`, { spool_id: r.json.id });
+    if (a.status !== 200) throw new Error(`assign: ${a.status} ${a.text}`);
+    await sleep(1000);
+    const slots = (await daemon.get(`/api/v1/printers/${id}/ams`)).json;
+    return (Array.isArray(slots) ? slots : slots?.slots ?? [])
+      .some((x) => x.unit === unit && x.slot === slot && x.spool_id === r.json.id);
+  }, 15000, `spool kept in ${unit}/${slot}`, 200);
+  return r.json.id;
+}
+
+/** What a job really took, once it ended (printdeck-sim's <storage>/<serial>/<job>.truth.json):
+ * `trays` one entry per spool of each tray, `tray` the global tray id (254 the external holder). */
+export const readTruth = (storage, serial, name) => waitFor(() => {
+  const p = join(storage, serial, `${name}.truth.json`);
+  if (!existsSync(p)) return null;
+  const t = JSON.parse(readFileSync(p, 'utf8'));
+  return { name: t.job, trays: t.trays.map((x) => ({ ...x, tray: x.unit === 255 ? 254 : x.unit * 4 + x.slot })) };
+}, 10000, `truth of ${name}`);
+
+/** Grams of a truth from a tray (every spool it held), or from one spool when `spool` is given. */
+export const truthGrams = (t, tray, spool) => t.trays.filter((x) => x.tray === tray && (spool === undefined ||
+  x.spool === spool)).reduce((a, x) => a + x.grams, 0);
+
+/** The accuracy rows of bench/RESULTS.md: each check records its scenario and asserts the grams. */
+export class Accuracy {
+  constructor() { this.rows = []; }
+  check(assert, what, got, want, tol) {
+    this.rows.push({ scenario: what, got: +got.toFixed(2), truth: +want.toFixed(2),
+      error_pct: want ? +(100 * Math.abs(got - want) / want).toFixed(2) : 0 });
+    assert.ok(Math.abs(got - want) <= tol, `${what}: ${got.toFixed(2)} g vs truth ${want.toFixed(2)} g (±${tol.toFixed(2)})`);
+  }
+  print() { if (this.rows.length) console.log(`accuracy ${JSON.stringify(this.rows)}`); }
+}
+
 async function stopProc(p, sig = 'SIGTERM', timeoutMs = 10000) {
   if (!p || p.exitCode !== null || p.signalCode) return { code: p?.exitCode, sig: p?.signalCode };
   const done = new Promise((r) => p.once('exit', (code, s) => r({ code, sig: s })));

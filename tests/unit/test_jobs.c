@@ -17,7 +17,7 @@ typedef struct rig {
 static void rig_init(rig *g)
 {
     memset(g, 0, sizeof *g);
-    g->o = (pd_jobs_obs){.gcode_state = "IDLE", .task_id = "0", .name = "", .file = "", .tray_now = 255};
+    g->o = (pd_jobs_obs){.gcode_state = "IDLE", .task_id = "0", .name = "", .file = "", .feed = {-1, -1}};
     g->now = 1000;
 }
 
@@ -131,17 +131,20 @@ static void test_pause_resume_tray(void **state)
     rig_init(&g);
     see(&g, "IDLE");
     task(&g, "gear");
-    g.o.tray_now = 2;
+    g.o.feed = (pd_feed){0, 2};
     see(&g, "RUNNING");
     g.o.reason = "paused by the user";
     assert_true(see(&g, "PAUSE") & PD_JOBS_PAUSE);
     assert_string_equal(g.r.pause_reason, "paused by the user");
     assert_int_equal(see(&g, "PAUSE"), 0);
     assert_true(see(&g, "RUNNING") & PD_JOBS_RESUME);
-    g.o.tray_now = 255;                /* the tube empties during a refill */
+    g.o.feed = (pd_feed){-1, -1};      /* the tube empties during a refill */
     assert_true(see(&g, "RUNNING") & PD_JOBS_TRAY);
-    g.o.tray_now = 3;                  /* the backup spool */
+    g.o.feed = (pd_feed){1, 2};        /* the backup spool, the same slot of another unit */
     assert_true(see(&g, "PREPARE") & PD_JOBS_TRAY);  /* P2S leaves RUNNING during the switch */
+    assert_int_equal(g.t.feed.unit, 1);
+    assert_int_equal(g.t.feed.slot, 2);
+    assert_int_equal(see(&g, "RUNNING") & PD_JOBS_TRAY, 0);
     assert_true(g.t.open);
 }
 
@@ -151,7 +154,7 @@ static void test_restart_resumes(void **state)
     rig g;
     rig_init(&g);
     /* as the recorder loads an open job: prev unknown */
-    g.t = (pd_jobs_track){.open = true, .job_id = 7, .status = PD_JOB_PRINTING, .progress = 30, .tray_now = 255};
+    g.t = (pd_jobs_track){.open = true, .job_id = 7, .status = PD_JOB_PRINTING, .progress = 30, .feed = {-1, -1}};
     strcpy(g.t.name, "restart-me");
     task(&g, "restart-me");
     g.o.progress = 31;

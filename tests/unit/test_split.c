@@ -20,11 +20,6 @@ static const pd_split_tray trays[] = {
 static void tray_numbers(void **state)
 {
     (void)state;
-    int u, s;
-    assert_true(pd_split_tray_of(6, &u, &s) && u == 1 && s == 2);
-    assert_true(pd_split_tray_of(129, &u, &s) && u == 129 && s == 0);
-    assert_true(pd_split_tray_of(254, &u, &s) && u == 255 && s == 0);
-    assert_false(pd_split_tray_of(255, &u, &s));
     assert_int_equal(pd_split_tray_now(255, 0), 254);
     assert_int_equal(pd_split_tray_now(1, 2), 6);
     assert_true(pd_split_same_material("PLA", "p.l.a"));
@@ -154,6 +149,78 @@ static void multi_colour_rollover_goes_to_the_filament_of_that_material(void **s
     assert_true(by[3] > 199.99 && by[3] < 200.01);
 }
 
+/* Three PLA colours; the white one runs out and the AMS refills from the white spool of the
+ * other unit: only the white filament moves, whatever fed just before the switch. */
+static void multi_colour_rollover_goes_to_the_filament_that_ran_out(void **state)
+{
+    (void)state;
+    static const pd_split_tray t3[] = {
+        {0, 0, 21, "PLA", "#FF0000FF"}, {0, 2, 22, "PLA", "#FFFFFFFF"},
+        {1, 0, 24, "PLA", "#FFFFFFFF"}, {1, 1, 23, "PLA", "#0000FFFF"},
+    };
+    pd_split_fil fil[3] = {{"PLA", "#FF0000", 100, -1}, {"PLA", "#FFFFFF", 200, -1}, {"PLA", "#0000FF", 300, -1}};
+    int cmd[3] = {0x0000, 0x0002, 0x0101};
+    /* the white one feeds when its spool runs out at layer 40 (tray_now 255, dropped, then the
+     * backup); later the backup is a mapped tray like the others */
+    pd_split_event ev[] = {{PD_SPLIT_FEED, 0, 0, 0, 0}, {PD_SPLIT_FEED, 0, 2, 0, 1}, {PD_SPLIT_FEED, 1, 1, 0, 2},
+                           {PD_SPLIT_FEED, 0, 0, 0, 10}, {PD_SPLIT_FEED, 0, 2, 0, 39}, {PD_SPLIT_FEED, 1, 0, 0, 40},
+                           {PD_SPLIT_FEED, 1, 1, 0, 41}, {PD_SPLIT_FEED, 0, 0, 0, 50}, {PD_SPLIT_FEED, 1, 0, 0, 60}};
+    size_t nev = sizeof ev / sizeof *ev;
+    for (int round = 0; round < 2; round++) {
+        if (round) {
+            /* the red one happened to feed last before the switch: the colour still tells */
+            ev[4] = (pd_split_event){PD_SPLIT_FEED, 0, 0, 0, 39};
+            ev[3] = (pd_split_event){PD_SPLIT_FEED, 0, 2, 0, 10};
+        }
+        pd_split_map m[3];
+        pd_split_map_filaments(fil, 3, t3, 4, cmd, 3, ev, nev, m);
+        pd_split_piece p[16];
+        size_t n = pd_split_pieces(fil, 3, m, t3, 4, ev, nev, linear(3), 100, p, 16);
+        double by[30] = {0};
+        for (size_t i = 0; i < n; i++)
+            by[p[i].spool_id - 20] += p[i].grams;
+        assert_true(by[1] > 99.99 && by[1] < 100.01);
+        assert_true(by[2] > 79.99 && by[2] < 80.01);
+        assert_true(by[4] > 119.99 && by[4] < 120.01);
+        assert_true(by[3] > 299.99 && by[3] < 300.01);
+    }
+}
+
+/* No mapping (P1S, A1): the two white spools both fed, one after the other: the first is the
+ * filament's, the second a refill. Two red filaments on two red spools fed in turn stay asked. */
+static void alike_spools_one_after_the_other_are_a_refill(void **state)
+{
+    (void)state;
+    static const pd_split_tray t4[] = {
+        {0, 0, 21, "PLA", "#FF0000FF"}, {0, 1, 24, "PLA", "#FFFFFFFF"},
+        {0, 2, 22, "PLA", "#FFFFFFFF"}, {0, 3, 23, "PLA", "#0000FFFF"},
+    };
+    pd_split_fil fil[3] = {{"PLA", "#FF0000", 100, -1}, {"PLA", "#FFFFFF", 200, -1}, {"PLA", "#0000FF", 300, -1}};
+    pd_split_event ev[] = {{PD_SPLIT_FEED, 0, 0, 0, 0}, {PD_SPLIT_FEED, 0, 2, 0, 1}, {PD_SPLIT_FEED, 0, 3, 0, 2},
+                           {PD_SPLIT_FEED, 0, 2, 0, 39}, {PD_SPLIT_FEED, 0, 1, 0, 40}, {PD_SPLIT_FEED, 0, 3, 0, 41},
+                           {PD_SPLIT_FEED, 0, 0, 0, 50}, {PD_SPLIT_FEED, 0, 1, 0, 60}};
+    size_t nev = sizeof ev / sizeof *ev;
+    pd_split_map m[3];
+    pd_split_map_filaments(fil, 3, t4, 4, NULL, 0, ev, nev, m);
+    assert_int_equal(m[1].how, PD_MAP_MATCH);
+    assert_int_equal(m[1].tray, 2);
+    pd_split_piece p[16];
+    size_t n = pd_split_pieces(fil, 3, m, t4, 4, ev, nev, linear(3), 100, p, 16);
+    double by[30] = {0};
+    for (size_t i = 0; i < n; i++)
+        by[p[i].spool_id - 20] += p[i].grams;
+    assert_true(by[2] > 79.99 && by[2] < 80.01);
+    assert_true(by[4] > 119.99 && by[4] < 120.01);
+    assert_true(by[1] > 99.99 && by[1] < 100.01);
+
+    pd_split_fil twins[2] = {{"PLA", "#FF0000", 10, -1}, {"PLA", "#FF0000", 20, -1}};
+    static const pd_split_tray reds[] = {{0, 2, 31, "PLA", "#FF0000FF"}, {0, 3, 32, "PLA", "#FF0000FF"}};
+    pd_split_event turns[] = {{PD_SPLIT_FEED, 0, 2, 0, 0}, {PD_SPLIT_FEED, 0, 3, 0, 1}, {PD_SPLIT_FEED, 0, 2, 0, 2}};
+    pd_split_map_filaments(twins, 2, reds, 2, NULL, 0, turns, 3, m);
+    assert_int_equal(m[0].how, PD_MAP_AMBIGUOUS);
+    assert_int_equal(m[1].how, PD_MAP_AMBIGUOUS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +231,8 @@ int main(void)
         cmocka_unit_test(a_failed_print_stops_at_its_layer),
         cmocka_unit_test(a_swap_in_the_same_tray_changes_the_spool),
         cmocka_unit_test(multi_colour_rollover_goes_to_the_filament_of_that_material),
+        cmocka_unit_test(multi_colour_rollover_goes_to_the_filament_that_ran_out),
+        cmocka_unit_test(alike_spools_one_after_the_other_are_a_refill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -330,6 +330,152 @@ static void p2s_and_x2d(void **st_)
     assert_int_equal(st.hms[0].code, 131184);
 }
 
+/* --- which tray feeds ------------------------------------------------------------------- */
+
+/* Merges a partial report (JSON text) into base, as a printer's delta would. */
+static void merge(json_t *base, const char *delta)
+{
+    json_error_t err;
+    json_t *d = json_loads(delta, 0, &err);
+    if (!d)
+        fail_msg("%s: %s", delta, err.text);
+    assert_int_equal(pd_report_merge(base, d, false), PD_OK);
+    json_decref(d);
+}
+
+static void assert_feed(const pd_state *st, int unit, int slot)
+{
+    if (st->feed.unit != unit || st->feed.slot != slot)
+        fail_msg("feeding unit %d slot %d, expected unit %d slot %d", st->feed.unit, st->feed.slot, unit, slot);
+}
+
+/* tray_now, the push mapping and the extruders' snow decoded per model, from the captured
+ * reports and what those models send mid-print (docs/bambu-protocol.md §4.4) */
+static void feeding_per_model(void **st_)
+{
+    (void)st_;
+    pd_state st;
+
+    /* X1C with two AMS, an AMS 2 Pro and an AMS HT: tray_now is the unit's own slot, the
+     * mapping ([258]: unit 1 slot 2) names the unit; its extruder's snow says nothing (65535) */
+    json_t *base = sample_base("x1c_pushall_finish_multiams_1.json");
+    merge(base, "{\"gcode_state\":\"RUNNING\",\"ams\":{\"tray_now\":\"2\"}}");
+    extract(&st, base, PD_MODEL_X1C);
+    assert_int_equal(st.tray_now, 2);
+    assert_feed(&st, 1, 2);
+    assert_int_equal(st.n_extruders, 0);
+    assert_int_equal(st.extruder, 0);
+    /* a rollover to a tray the mapping does not list: the unit with a spool in that slot */
+    merge(base, "{\"ams\":{\"tray_now\":\"0\"}}");
+    json_object_set_new(base, "mapping", json_pack("[i]", 258));
+    json_t *u2 = json_array_get(json_object_get(json_object_get(base, "ams"), "ams"), 2);
+    assert_string_equal(json_string_value(json_object_get(u2, "id")), "2");
+    pd_state_extract(&st, base, PD_MODEL_X1C);
+    assert_feed(&st, 0, 0); /* the first unit with a spool there (unit 2 has none) */
+    /* the global numbers, the AMS HT, the external holder, nothing */
+    const struct { const char *now; int unit, slot; } plain[] = {
+        {"6", 1, 2}, {"128", 128, 0}, {"254", 255, 0}, {"255", -1, -1},
+    };
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
+        char delta[64];
+        snprintf(delta, sizeof delta, "{\"ams\":{\"tray_now\":\"%s\"}}", plain[i].now);
+        merge(base, delta);
+        pd_state_extract(&st, base, PD_MODEL_X1C);
+        assert_feed(&st, plain[i].unit, plain[i].slot);
+    }
+    json_decref(base);
+
+    /* P2S: the sample feeds from slot 3 of its one AMS; with a second unit mapped, the same
+     * tray_now 3 is that unit's, by its snow or, without it, by the mapping */
+    base = sample_base("p2s_pushall_running_1.json");
+    extract(&st, base, PD_MODEL_P2S);
+    assert_feed(&st, 0, 3);
+    merge(base, "{\"mapping\":[259,2],\"device\":{\"extruder\":{\"info\":[{\"id\":0,\"snow\":259}]}}}");
+    pd_state_extract(&st, base, PD_MODEL_P2S);
+    assert_feed(&st, 1, 3);
+    merge(base, "{\"device\":{\"extruder\":{\"info\":[{\"id\":0}]}}}");
+    pd_state_extract(&st, base, PD_MODEL_P2S);
+    assert_feed(&st, 1, 3);
+    json_decref(base);
+
+    /* A2L: its AMS Lite is unit 16, tray_now its slot; the mapping says 16 << 8 | 1, and without
+     * a mapping the one unit with a spool in slot 1 does */
+    base = sample_base("a2l_pushall_idle_1.json");
+    merge(base, "{\"gcode_state\":\"RUNNING\",\"ams\":{\"tray_now\":\"1\"},\"mapping\":[4097]}");
+    extract(&st, base, PD_MODEL_A2L);
+    assert_feed(&st, 16, 1);
+    json_object_del(base, "mapping");
+    extract(&st, base, PD_MODEL_A2L);
+    assert_feed(&st, 16, 1);
+    json_decref(base);
+
+    /* H2D: each extruder's snow. The right one feeds from unit 1 slot 3 ([259]) while tray_now
+     * says 3; the left one has nothing (65279) */
+    base = sample_base("h2d_pushall_running_1.json");
+    extract(&st, base, PD_MODEL_H2D);
+    assert_int_equal(st.tray_now, 3);
+    assert_feed(&st, 1, 3);
+    assert_int_equal(st.extruder, 0);
+    assert_int_equal(st.n_extruders, 2);
+    assert_int_equal(st.extruders[0].id, 0);
+    assert_int_equal(st.extruders[0].feed.unit, 1);
+    assert_int_equal(st.extruders[0].feed.slot, 3);
+    assert_int_equal(st.extruders[1].id, 1);
+    assert_int_equal(st.extruders[1].feed.unit, -1);
+    /* the left extruder loads the AMS HT and takes over (state 0x112: two, the second active) */
+    merge(base, "{\"device\":{\"extruder\":{\"state\":274,\"info\":[{\"id\":0,\"snow\":259},"
+                "{\"id\":1,\"snow\":32768}]}}}");
+    pd_state_extract(&st, base, PD_MODEL_H2D);
+    assert_int_equal(st.extruder, 1);
+    assert_feed(&st, 128, 0);
+    assert_int_equal(st.extruders[0].feed.unit, 1);
+    /* the left (deputy) external holder */
+    merge(base, "{\"device\":{\"extruder\":{\"info\":[{\"id\":0,\"snow\":259},{\"id\":1,\"snow\":65024}]}}}");
+    pd_state_extract(&st, base, PD_MODEL_H2D);
+    assert_feed(&st, 255, 1);
+    /* the captured left-extruder fragment: no info of its own, the merged one stays */
+    json_t *msg = sample_load("h2d_fragment_left_extruder_1.json");
+    assert_int_equal(pd_report_merge(base, json_object_get(msg, "print"), false), PD_OK);
+    json_decref(msg);
+    pd_state_extract(&st, base, PD_MODEL_H2D);
+    assert_feed(&st, 255, 1);
+    json_decref(base);
+    sample_state(&st, "h2d_pushall_running_2.json", PD_MODEL_H2D);
+    assert_feed(&st, 128, 0); /* tray_now 0, snow 32768 */
+    sample_state(&st, "h2d_pushall_running_extspool_1.json", PD_MODEL_H2D);
+    assert_feed(&st, 255, 0); /* tray_now 0, snow 65280 */
+    sample_state(&st, "x2d_pushall_running_hms_1.json", PD_MODEL_X2D);
+    assert_int_equal(st.extruder, 1); /* state 0x8112 */
+    assert_feed(&st, 0, 1);
+    sample_state(&st, "h2dpro_pushall_idle_1.json", PD_MODEL_H2DPRO);
+    assert_feed(&st, -1, -1);
+
+    /* H2S: tray_now names the idle AMS slot while the external spool feeds */
+    base = sample_base("h2s_pushall_running_1.json");
+    extract(&st, base, PD_MODEL_H2S);
+    assert_feed(&st, 0, 0);
+    merge(base, "{\"mapping\":[65280],\"device\":{\"extruder\":{\"info\":[{\"id\":0,\"snow\":65280}]}}}");
+    pd_state_extract(&st, base, PD_MODEL_H2S);
+    assert_int_equal(st.tray_now, 0);
+    assert_feed(&st, 255, 0);
+    merge(base, "{\"device\":{\"extruder\":{\"info\":[{\"id\":0}]}}}");
+    pd_state_extract(&st, base, PD_MODEL_H2S);
+    assert_feed(&st, 255, 0); /* by the mapping alone */
+    extract(&st, base, PD_MODEL_P2S);
+    assert_feed(&st, 0, 0);   /* a model without that habit: the AMS slot */
+    json_decref(base);
+
+    /* models that number trays globally and send no mapping */
+    sample_state(&st, "p1p_pushall_failed_1.json", PD_MODEL_P1P);
+    assert_feed(&st, 0, 0);
+    sample_state(&st, "p1p_pushall_finish_noams_1.json", PD_MODEL_P1P);
+    assert_feed(&st, 255, 0);
+    sample_state(&st, "x1c-x1plus_pushall_running_hms_1.json", PD_MODEL_X1C);
+    assert_feed(&st, 128, 0);
+    sample_state(&st, "p1s_pushall_idle_1.json", PD_MODEL_P1S);
+    assert_feed(&st, -1, -1);
+}
+
 /* --- API JSON ------------------------------------------------------------------------- */
 
 /* The members as the API writes them, read back with jansson: what a client sees */
@@ -360,7 +506,8 @@ static void json_members(void **st_)
                           "remaining_min", "subtask", "gcode_file", "nozzle_temp",
                           "nozzle_target", "bed_temp", "bed_target", "chamber_temp", "fans",
                           "speed_level", "speed_mag", "wifi_dbm", "light", "door_open",
-                          "nozzle", "ams", "tray_now", "external", "hms", "print_error",
+                          "nozzle", "ams", "tray_now", "extruders", "feeding", "external", "hms",
+                          "print_error",
                           "sign_required"};
     assert_int_equal(json_object_size(o), sizeof keys / sizeof keys[0]);
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -373,6 +520,11 @@ static void json_members(void **st_)
     assert_true(json_is_null(json_object_get(o, "print_error")));
     assert_string_equal(json_string_value(json_object_get(o, "light")), "on");
     assert_int_equal(json_integer_value(json_object_get(o, "wifi_dbm")), -50);
+    json_t *feeding = json_object_get(o, "feeding");
+    assert_int_equal(json_object_size(feeding), 3);
+    assert_true(json_is_null(json_object_get(feeding, "unit")));
+    assert_int_equal(json_integer_value(json_object_get(feeding, "extruder")), 0);
+    assert_int_equal(json_array_size(json_object_get(o, "extruders")), 0);
     json_t *tray = json_array_get(json_object_get(json_array_get(json_object_get(o, "ams"), 0),
                                                   "trays"), 0);
     const char *tray_keys[] = {"id", "present", "type", "sub_brand", "color", "remain", "uuid",
@@ -716,10 +868,14 @@ static void every_field_diffed(void **st_)
     assert_true(pd_bus_subscribe(bus, PD_EV_ALL, on_event, &s) > 0);
     pd_state st;
     sample_state(&st, "x1c-x1plus_pushall_running_hms_1.json", PD_MODEL_X1C);
+    /* a single-nozzle printer has no extruder list: two, as a dual-nozzle one has them */
+    st.n_extruders = 2;
+    st.extruders[0] = (pd_extruder){0, {1, 3}};
+    st.extruders[1] = (pd_extruder){1, {-1, -1}};
     field_walk fw = {bus, &s, &st, render_text(&st), 0, 0};
     walk_table(&fw, &pd_state_fields, 0);
-    /* the units, their trays, the external holder and the alerts were all reached */
-    assert_int_equal(fw.lists, 4);
+    /* the units, their trays, the extruders, the external holder and the alerts were all reached */
+    assert_int_equal(fw.lists, 5);
     assert_true(fw.fields >= 61); /* today's rows; more is fine */
     free(fw.json);
     pd_bus_free(&bus);
@@ -734,6 +890,7 @@ int main(void)
         cmocka_unit_test(x1_family),
         cmocka_unit_test(h2_family),
         cmocka_unit_test(p2s_and_x2d),
+        cmocka_unit_test(feeding_per_model),
         cmocka_unit_test(json_members),
         cmocka_unit_test(hms_in_json),
         cmocka_unit_test(hms_tables),

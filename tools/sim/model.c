@@ -15,7 +15,7 @@ static const sim_ams_kind sim_ams_2pro = {"n3f", "N3F05", "AMS 2 Pro", "02.00.19
 
 static const sim_model sim_models[] = {
     {"X1C", "Bambu Lab X1-Carbon", "00M09A", "01.09.00.01", {"MC07", "TH09", "AP05"},
-     "hardened_steel", 0x11A30F9CFBull, SIM_MODERN_X | SIM_F_VT_TRAY, &sim_ams_classic, 2, 11},
+     "hardened_steel", 0x11A30F9CFBull, SIM_MODERN_X | SIM_F_VT_TRAY | SIM_F_LOCAL_SLOT, &sim_ams_classic, 2, 11},
     {"P1P", "Bambu Lab P1P", "01S00C", "01.08.02.00", {"MC07", "TH09", "AP04"},
      "stainless_steel", 0, SIM_F_VT_TRAY, NULL, 0, 0},
     {"P1S", "Bambu Lab P1S", "01P00A", "01.08.02.00", {"MC07", "TH09", "AP04"},
@@ -25,10 +25,11 @@ static const sim_model sim_models[] = {
     {"A1MINI", "Bambu Lab A1 mini", "0309DA", "01.07.02.00", {"MC02", "TH03", "AP05"},
      "stainless_steel", 0, SIM_F_VT_TRAY | SIM_F_XCAM_PLATE, &sim_ams_lite, 1, 0},
     {"P2S", "Bambu Lab P2S", "22E00A", "01.01.00.00", {"MC06", "TH03", "AP04"},
-     "HS01", 0x60029FD1A3FF9CB7ull, SIM_MODERN_X, &sim_ams_2pro, 1, 11},
+     "HS01", 0x60029FD1A3FF9CB7ull, SIM_MODERN_X | SIM_F_LOCAL_SLOT, &sim_ams_2pro, 1, 11},
     {"H2D", "Bambu Lab H2D", "0948AD", "01.01.02.08", {"MC09", "TH08", "AP05"},
      "stainless_steel", 0x1AFFF9CFFull,
-     SIM_MODERN_X | SIM_F_VT_TRAY | SIM_F_CHAMBER_FLAT | SIM_F_LIGHT2 | SIM_F_DUAL, &sim_ams_2pro, 2, 11},
+     SIM_MODERN_X | SIM_F_VT_TRAY | SIM_F_CHAMBER_FLAT | SIM_F_LIGHT2 | SIM_F_DUAL | SIM_F_LOCAL_SLOT,
+     &sim_ams_2pro, 2, 11},
 };
 #define SIM_N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -21,6 +21,7 @@
 #define SIM_STAGE_USER     16         /* paused by user */
 #define SIM_STAGE_RUNOUT   6          /* paused: filament runout */
 #define SIM_SPOOL_GRAMS    1000.0
+#define SIM_TUBE_G         4.0        /* left in the tube when a spool runs out: ~1.3 m of PLA */
 
 static const char sim_zero_uuid[] = "00000000000000000000000000000000";
 static const char sim_zero_tag[] = "0000000000000000";
@@ -92,6 +93,7 @@ static void sim_spool_new(sim_printer *p, sim_tray *t, const sim_material *m, co
     t->present = true;
     t->rfid = rfid;
     t->mat = m;
+    t->spool = ++p->spools;
     snprintf(t->colour, sizeof t->colour, "%s", colour);
     if (rfid) {
         sim_rand_hex(&p->rng, t->uuid, 32);
@@ -353,9 +355,10 @@ static void sim_resume(sim_printer *p)
     sim_enter(p, p->job.prep_done_s < p->job.prep_total_s ? SIM_PREPARE : SIM_RUNNING);
 }
 
-/* An empty spool: the AMS continues from another slot with the same material (backup),
- * else the print pauses and asks for a new spool in that slot. */
-static void sim_runout(sim_printer *p)
+/* An empty spool: the AMS continues filament f from another slot with the same material
+ * (backup) once what is left in the tube is used, else the print pauses and asks for a new
+ * spool in that slot. */
+static void sim_runout(sim_printer *p, int f)
 {
     const sim_tray *from = sim_tray_at(p, p->tray_now);
     int backup = -1;
@@ -370,7 +373,11 @@ static void sim_runout(sim_printer *p)
         }
     if (backup >= 0) {
         pd_info(SIM_LOG, "%s: tray %d ran out, AMS backup continues from tray %d", p->serial, p->tray_now, backup);
-        sim_load_tray(p, backup);
+        sim_job *j = &p->job;
+        j->tail_g = SIM_TUBE_G;
+        j->tail_fil = f;
+        j->tail_tray = p->tray_now;
+        j->tail_backup = backup;
         return;
     }
     pd_info(SIM_LOG, "%s: tray %d ran out, no backup: pausing", p->serial, p->tray_now);
@@ -380,7 +387,7 @@ static void sim_runout(sim_printer *p)
         p->resume_at_s = p->clock_s + sim_uniform(p, 120, 600);
 }
 
-static void sim_consume(sim_printer *p, double grams)
+static void sim_consume(sim_printer *p, int f, double grams)
 {
     sim_tray *t = sim_tray_at(p, p->tray_now);
     if (!t || !t->present || !t->rfid || grams <= 0)
@@ -390,30 +397,49 @@ static void sim_consume(sim_printer *p, double grams)
     if (ceil(t->remain) != before)
         p->dirty |= SIM_G_AMS;
     if (t->remain <= 0)
-        sim_runout(p);
+        sim_runout(p, f);
 }
 
-static void sim_truth_add(sim_job *j, int tray, double grams)
+/* grams off the spool now in the tray: a spool swapped in mid-print is an entry of its own */
+static void sim_truth_add(sim_printer *p, int tray, double grams)
 {
+    sim_job *j = &p->job;
+    const sim_tray *t = sim_tray_at(p, tray);
+    unsigned spool = t ? t->spool : 0;
     for (int i = 0; i < j->n_truth; i++)
-        if (j->truth[i].tray == tray) {
+        if (j->truth[i].tray == tray && j->truth[i].spool == spool) {
             j->truth[i].grams += grams;
             return;
         }
-    if (j->n_truth < SIM_TRUTH_MAX)
-        j->truth[j->n_truth++] = (sim_truth){tray, grams};
+    if (j->n_truth < SIM_TRUTH_MAX) {
+        sim_truth *e = &j->truth[j->n_truth++];
+        *e = (sim_truth){.tray = tray, .spool = spool, .grams = grams};
+        snprintf(e->uuid, sizeof e->uuid, "%s", t ? t->uuid : "");
+    }
 }
 
-/* Filament f feeds `grams` from its tray: a tool change first when another tray is loaded,
- * and after a rollover the backup tray feeds it from then on. */
+/* Filament f feeds `grams` from its tray: a tool change first when another tray is loaded.
+ * After its spool ran out, what is left in the tube feeds first (tray_now reads 255 until the
+ * backup's filament reaches the extruder), then the backup tray feeds it from then on. */
 static void sim_feed_filament(sim_printer *p, int f, double grams)
 {
     sim_job *j = &p->job;
+    if (j->tail_g > 0 && j->tail_fil == f) {
+        double take = fmin(grams, j->tail_g);
+        sim_load_tray(p, SIM_TRAY_NONE);
+        sim_truth_add(p, j->tail_tray, take);
+        j->tail_g -= take;
+        grams -= take;
+        if (j->tail_g > 1e-9)
+            return;
+        j->tail_g = 0;
+        j->fil_tray[f] = j->tail_backup;
+    }
+    if (grams <= 0)
+        return;
     sim_load_tray(p, j->fil_tray[f]);
-    sim_truth_add(j, j->fil_tray[f], grams);
-    sim_consume(p, grams);
-    if (p->tray_now != j->fil_tray[f] && p->tray_now != SIM_TRAY_NONE)
-        j->fil_tray[f] = p->tray_now;
+    sim_truth_add(p, j->fil_tray[f], grams);
+    sim_consume(p, f, grams);
 }
 
 /* Feeds the job's filaments, in their layer order, up to `target` grams in all. Stops while
@@ -613,6 +639,8 @@ void sim_printer_init(sim_printer *p, struct sim *s, const sim_model *m, const c
     p->light = sim_frand(&p->rng) < 0.7;
     p->work_light = "flashing";
     p->tray_now = p->tray_pre = p->tray_tar = m->ams ? SIM_TRAY_NONE : SIM_TRAY_EXT;
+    p->local_slot = (m->flags & SIM_F_LOCAL_SLOT) != 0;
+    p->snow = true;
     sim_spool_remove(p, &p->ext);
     if (!m->ams)
         sim_spool_new(p, &p->ext, sim_material_find("PETG"), "BCBCBCFF", false, -1);
@@ -1109,6 +1137,23 @@ static const char *sim_ctl_ack_mode(sim_printer *p, json_t *req)
     return "mode must be normal, drop, fail or signed";
 }
 
+/* How the firmware reports the tray feeding: `tray_now` "local" (a unit's own slot, as P2S,
+ * X1C with several AMS and H2 send it) or "global", and whether the extruders carry `snow`. */
+static const char *sim_ctl_firmware(sim_printer *p, json_t *req)
+{
+    const char *now = sim_arg_str(req, "tray_now", p->local_slot ? "local" : "global");
+    const json_t *snow = json_object_get(req, "snow");
+    if (strcmp(now, "local") && strcmp(now, "global"))
+        return "tray_now must be local or global";
+    if (snow && !json_is_boolean(snow))
+        return "snow must be true or false";
+    p->local_slot = !strcmp(now, "local");
+    if (snow)
+        p->snow = json_is_true(snow);
+    p->dirty |= SIM_G_AMS_NOW | SIM_G_NOZZLE;
+    return NULL;
+}
+
 static const char *sim_ctl_raw(sim_printer *p, json_t *req)
 {
     const json_t *payload = json_object_get(req, "payload");
@@ -1125,7 +1170,7 @@ static const struct {
     {"start_job", sim_ctl_start_job}, {"finish", sim_ctl_finish},   {"fail", sim_ctl_fail},
     {"hms_raise", sim_ctl_hms_raise}, {"hms_clear", sim_ctl_hms_clear},
     {"swap_spool", sim_ctl_swap_spool}, {"set", sim_ctl_set},      {"silence", sim_ctl_silence},
-    {"ack_mode", sim_ctl_ack_mode},   {"raw", sim_ctl_raw},
+    {"ack_mode", sim_ctl_ack_mode},   {"raw", sim_ctl_raw},      {"firmware", sim_ctl_firmware},
 };
 
 void sim_printer_control(sim_printer *p, const char *payload, size_t len)

@@ -266,11 +266,15 @@ static void sim_b_extruders(const sim_printer *p, json_t *o)
     for (int i = 0; i < n; i++) {
         /* the right/main extruder does the printing; the left one idles cold */
         bool main = i == 0;
-        json_array_append_new(info, json_pack("{s:[],s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I}",
-            "filam_bak", "hnow", 0, "hpre", 0, "htar", 0, "id", i, "info", main ? 8 : 0,
-            "snow", main ? sim_snow(p->tray_now) : 0xFFFF, "spre", main ? sim_snow(p->tray_pre) : 0xFFFF,
-            "star", main ? sim_snow(p->tray_tar) : 0xFFFF, "stat", 0,
-            "temp", main ? sim_packed(p->nozzle_target, p->nozzle) : sim_packed(0, p->ambient)));
+        json_t *e = json_pack("{s:[],s:i,s:i,s:i,s:i,s:i,s:i,s:I}", "filam_bak", "hnow", 0, "hpre", 0,
+                              "htar", 0, "id", i, "info", main ? 8 : 0, "stat", 0,
+                              "temp", main ? sim_packed(p->nozzle_target, p->nozzle) : sim_packed(0, p->ambient));
+        if (p->snow) {
+            sim_put_int(e, "snow", main ? sim_snow(p->tray_now) : 0xFFFF);
+            sim_put_int(e, "spre", main ? sim_snow(p->tray_pre) : 0xFFFF);
+            sim_put_int(e, "star", main ? sim_snow(p->tray_tar) : 0xFFFF);
+        }
+        json_array_append_new(info, e);
     }
     json_object_set_new(ex, "info", info);
     sim_put_int(ex, "state", n); /* low 4 bits: extruder count; active extruder 0 */
@@ -381,12 +385,18 @@ static void sim_b_job(const sim_printer *p, json_t *o)
     }
 }
 
+/* A tray as tray_now numbers it: a unit's own slot where the firmware sends that. */
+static int sim_tray_number(const sim_printer *p, int tray)
+{
+    return p->local_slot && tray < SIM_MAX_AMS * SIM_TRAYS ? tray % SIM_TRAYS : tray;
+}
+
 static void sim_b_ams_now(const sim_printer *p, json_t *o)
 {
     json_t *ams = sim_obj(o, "ams");
-    sim_put_fmt(ams, "tray_now", "%d", p->tray_now);
-    sim_put_fmt(ams, "tray_pre", "%d", p->tray_pre);
-    sim_put_fmt(ams, "tray_tar", "%d", p->tray_tar);
+    sim_put_fmt(ams, "tray_now", "%d", sim_tray_number(p, p->tray_now));
+    sim_put_fmt(ams, "tray_pre", "%d", sim_tray_number(p, p->tray_pre));
+    sim_put_fmt(ams, "tray_tar", "%d", sim_tray_number(p, p->tray_tar));
     sim_put_int(o, "hw_switch_state", p->tray_now != SIM_TRAY_NONE);
     if (!sim_modern(p))
         return;

@@ -36,6 +36,7 @@ enum {
     SIM_F_XCAM_AI      = 1u << 7, /* lidar/AI xcam block (and first-layer HMS) */
     SIM_F_XCAM_PLATE   = 1u << 8, /* xcam with only buildplate_marker_detector (A1) */
     SIM_F_DUAL         = 1u << 9, /* two extruders in device.extruder.info */
+    SIM_F_LOCAL_SLOT   = 1u << 10, /* tray_now/pre/tar name an AMS unit's own slot (0-3) */
 };
 
 typedef struct sim_ams_kind {
@@ -133,6 +134,7 @@ typedef struct sim_tray {
     char uuid[33];
     char tag_uid[17];
     double remain;            /* %, -1 unknown */
+    unsigned spool;           /* which spool: each one loaded gets the printer's next number */
 } sim_tray;
 
 typedef struct sim_ams {
@@ -147,11 +149,13 @@ typedef struct sim_hms {
 } sim_hms;
 
 #define SIM_MAX_FIL 8          /* filaments of one job */
-#define SIM_TRUTH_MAX (SIM_MAX_AMS * SIM_TRAYS + 1)
+#define SIM_TRUTH_MAX (2 * (SIM_MAX_AMS * SIM_TRAYS + 1))
 
-/* What a job took off one tray: the ground truth accounting tests compare with. */
+/* What a job took off one spool in one tray: the ground truth accounting tests compare with. */
 typedef struct sim_truth {
     int tray;                 /* global tray id */
+    unsigned spool;           /* sim_tray.spool: a spool swapped in the tray is another entry */
+    char uuid[33];
     double grams;
 } sim_truth;
 
@@ -171,6 +175,10 @@ typedef struct sim_job {
     const sim_material *fil_mat[SIM_MAX_FIL];  /* as sliced, for the 3MF */
     char fil_colour[SIM_MAX_FIL][9];
     double fed_g;             /* grams fed so far along that schedule */
+    /* A spool ran out and the AMS refills filament tail_fil from tray tail_backup once the
+     * tail_g grams left in the tube (from tail_tray) are used; tray_now reads 255 meanwhile. */
+    double tail_g;
+    int tail_fil, tail_tray, tail_backup;
     int cur_layer, cur_k;     /* where feeding is: layer index, k-th filament of that layer */
     double seg_done;          /* grams of that layer's share of that filament already fed */
     int n_truth;
@@ -212,6 +220,10 @@ typedef struct sim_printer {
     sim_tray ext;             /* external spool holder */
     int tray_now, tray_pre, tray_tar;
     unsigned ams_version;
+    unsigned spools;          /* spools loaded so far: the next one's number */
+    /* how the firmware reports the tray feeding (the `firmware` control action): tray_now as
+     * a unit's own slot (the model's default), and the extruders' `snow` */
+    bool local_slot, snow;
 
     int n_hms;
     sim_hms hms[SIM_MAX_HMS];
@@ -262,8 +274,9 @@ typedef struct sim_opts {
 /* storage.c: writes the job's <name>.gcode.3mf into dir/<serial>/: its filaments as
  * slice_info.config and plate_1.gcode give them. */
 void sim_storage_write_job(const sim_printer *p, const char *dir);
-/* storage.c: dir/<serial>/<name>.truth.json, what the job took off each tray:
- * {"job","trays":[{"unit","slot","grams"}]} (unit 255 = external spool). */
+/* storage.c: dir/<serial>/<name>.truth.json, what the job took off each spool of each tray:
+ * {"job","trays":[{"unit","slot","spool","uuid","grams"}]} (unit 255 = external spool; spool
+ * numbers the spools a printer loaded, so a swap in a tray is a second entry). */
 void sim_storage_write_truth(const sim_printer *p, const char *dir);
 /* The filament order of layer index l (0-based): k-th filament printed. */
 int sim_job_filament_at(const sim_job *j, int layer, int k);

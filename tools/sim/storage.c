@@ -3,7 +3,8 @@
  * figures are what the job is sliced for: slice_info.config's used_g/used_m per filament, and
  * plate_1.gcode extrudes exactly that length spread evenly over its layers with the tool
  * changes between filaments, as the job feeds them over its print time; <name>.truth.json is
- * what each tray really gave (a rollover splits a filament over two trays) (docs/simulator.md). Layout after Bambu Studio's bbs_3mf.cpp (docs/ftps.md). */
+ * what each spool in each tray really gave (a rollover splits a filament over two trays, a swap
+ * a tray over two spools) (docs/simulator.md). Layout after Bambu Studio's bbs_3mf.cpp (docs/ftps.md). */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -356,8 +357,9 @@ void sim_storage_write_truth(const sim_printer *p, const char *dir)
     json_t *trays = json_array();
     for (int i = 0; i < j->n_truth; i++) {
         int t = j->truth[i].tray;
-        json_array_append_new(trays, json_pack("{s:i,s:i,s:f}", "unit", t == SIM_TRAY_EXT ? 255 : t / 4, "slot",
-                                               t == SIM_TRAY_EXT ? 0 : t % 4, "grams", j->truth[i].grams));
+        json_array_append_new(trays, json_pack("{s:i,s:i,s:i,s:s,s:f}", "unit", t == SIM_TRAY_EXT ? 255 : t / 4, "slot",
+                                               t == SIM_TRAY_EXT ? 0 : t % 4, "spool", (int)j->truth[i].spool,
+                                               "uuid", j->truth[i].uuid, "grams", j->truth[i].grams));
     }
     json_t *o = json_pack("{s:s,s:o}", "job", j->name, "trays", trays);
     publish(p, o && !json_dump_file(o, tmp, JSON_COMPACT), tmp, path);

@@ -62,6 +62,8 @@ export interface Printer {
   nozzle?: { diameter?: number | null; type?: string | null };
   ams?: AmsUnit[];
   tray_now?: number;
+  /** the tray feeding now, decoded per model (tray_now alone names another tray on some) */
+  feeding?: { unit: number | null; slot: number | null; extruder: number };
   external?: Tray | null;
   hms?: Hms[];
   print_error?: { code: number; value?: number; text?: string | null } | null;

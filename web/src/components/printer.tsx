@@ -65,7 +65,7 @@ export function AmsRow(props: { p: Printer; unit: AmsUnit; slots: Map<string, Sl
             unit={unit.id}
             tray={t}
             slot={props.slots.get(slotKey(p.id, unit.id, t.id))}
-            active={p.tray_now === unit.id * 4 + t.id}
+            active={p.feeding?.unit === unit.id && p.feeding?.slot === t.id}
           />
         ))}
       </ul>
@@ -261,7 +261,7 @@ function CardBody(props: { p: Printer; slots: Map<string, Slot> }) {
             <span>External spool</span>
           </div>
           <ul class="trays">
-            <TrayChip p={p} unit={255} tray={p.external} slot={slots.get(slotKey(p.id, 255, 0))} active={p.tray_now === 254} />
+            <TrayChip p={p} unit={255} tray={p.external} slot={slots.get(slotKey(p.id, 255, 0))} active={p.feeding?.unit === 255 && p.feeding?.slot === 0} />
           </ul>
         </div>
       ) : null}
