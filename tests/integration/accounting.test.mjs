@@ -32,7 +32,8 @@ before(async () => {
   ftps = new Ftps(join(dir, 'tls'), ALL, storage);
   await ftps.start();
   sim = new Sim(broker, ['P1S', 'X1C', 'P1S', 'A1']);
-  await sim.start(['--storage-dir', storage, '--speedup', '4']);
+  // reports every 100 ms: a split lands within a report of the switch, well inside 2 %
+  await sim.start(['--storage-dir', storage, '--speedup', '4', '--interval-ms', '100']);
   daemon = new Daemon({ config: CONFIG });
   await daemon.start();
   for (const s of ALL) ids[s] = (await daemon.addPrinter(broker, s, { ftps_port: ftps.portOf(s) })).id;
