@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyJobEvent, Job, jobMatches, jobsQuery, NO_FILTERS, seconds, versusEstimate } from './jobs';
-import { appendSample, History, toColumns } from './history';
+import { appendSample, History, historyPath, toColumns } from './history';
 import { parseRoute } from './router';
 
 const job = (o: Partial<Job> = {}): Job => ({
@@ -75,5 +75,10 @@ describe('history', () => {
     expect(h2.nozzle).toEqual([201, 210]);
     expect(h2.fan_part).toEqual([100, 50]);
     expect(appendSample(h2, { ...p, online: false }, 30000).nozzle.slice(-1)[0]).toBeNull();
+  });
+  it('asks for the history at the chart\'s width, every sample before it is laid out', () => {
+    expect(historyPath(3, 389.6)).toBe('/api/v1/printers/3/history?points=390');
+    expect(historyPath(3, 0)).toBe('/api/v1/printers/3/history');
+    expect(historyPath(3, 99999)).toBe('/api/v1/printers/3/history?points=16384');
   });
 });
