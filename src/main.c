@@ -53,6 +53,7 @@ typedef struct daemon_ctx {
     pd_app app;
     pd_loopstat loopstat;
     pd_work_pool *work;
+    pd_work_pool *pw_work;
     uv_signal_t sig_int, sig_term, sig_hup;
 } daemon_ctx;
 
@@ -183,6 +184,7 @@ static void stop_modules(daemon_ctx *d)
 {
     pd_http_stop(&d->http);
     pd_work_pool_free(&d->work);  /* after the server: its requests are gone, analyses cancelled */
+    pd_work_pool_free(&d->pw_work);
     pd_api_events_stop();
     pd_api_changes_stop();
     pd_track_slots_stop(&d->slots);
@@ -276,13 +278,14 @@ static int start(daemon_ctx *d)
     }
 
     d->inv = (pd_inv){.db = d->db, .bus = d->bus};
-    if (pd_work_pool_new(&d->loop, d->cfg.files_workers, d->cfg.files_queue, &d->work)) {
+    if (pd_work_pool_new(&d->loop, d->cfg.files_workers, d->cfg.files_queue, &d->work) ||
+        pd_work_pool_new(&d->loop, d->cfg.password_workers, d->cfg.password_queue, &d->pw_work)) {
         pd_error("main", "cannot create the worker pool");
         return -1;
     }
     d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = d->db,
                       .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop),
-                      .loopstat = &d->loopstat, .work = d->work,
+                      .loopstat = &d->loopstat, .work = d->work, .pw_work = d->pw_work,
                       .ftps = d->ftps, .auth = &d->auth};
     if (pd_history_start(&d->history, &d->loop, d->fleet, d->cfg.history_interval_s,
                          d->cfg.history_ams_interval_s, d->cfg.history_keep_s)) {
@@ -444,14 +447,14 @@ static void raise_fd_limit(void)
 }
 
 
-/* libuv's thread pool (4 threads unless told) is shared: file analyses (files.workers) and
- * database reads (PD_DB_READERS) may each hold a thread for a minute, and a ca_file read or
- * libuv's own file work must still find one. So the pool gets a thread for each of them and
- * two more, unless UV_THREADPOOL_SIZE asks for more; libuv reads it once, at the first work
- * queued, which is after this. */
+/* libuv's thread pool (4 threads unless told) is shared: file analyses (files.workers),
+ * database reads (PD_DB_READERS) and password hashes (auth.password_workers) may each hold a
+ * thread, and a ca_file read or libuv's own file work must still find one. So the pool gets a
+ * thread for each of them and two more, unless UV_THREADPOOL_SIZE asks for more; libuv reads
+ * it once, at the first work queued, which is after this. */
 static void threadpool_size(const pd_config *cfg)
 {
-    int want = cfg->files_workers + PD_DB_READERS + 2;
+    int want = cfg->files_workers + PD_DB_READERS + cfg->password_workers + 2;
     const char *have = getenv("UV_THREADPOOL_SIZE");
     if (have && atoi(have) >= want)
         return;

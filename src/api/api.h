@@ -28,6 +28,8 @@ typedef struct pd_app {
     int64_t started_ms;
     const pd_loopstat *loopstat;  /* turn times for /metrics; NULL outside the daemon */
     pd_work_pool *work;           /* blocking work off the loop (file analysis) */
+    pd_work_pool *pw_work;        /* password hashes and checks: a pool of their own, so a
+                                   * burst of sign-ins cannot take the file analyses' threads */
     pd_ftps *ftps;                /* the printers' storage over FTPS */
     pd_alerts *alerts;            /* the alert engine: raise, ack, spool dried */
     struct pd_history *history;   /* the printers' recent samples (track/history.h) */
@@ -128,11 +130,14 @@ void pd_api_events_stop(void);
 size_t pd_api_events_clients(void);
 uint64_t pd_api_events_dropped(void);
 
-/* Closes the event streams of a user, or of a token and the sessions exchanged for it, whose
- * role or printer limit changed or who is gone: their client reconnects as who they are now. */
-void pd_api_events_drop_user(int64_t user_id);
+/* Closes the event streams of a user (but those of session keep_session_id, 0: none), or of a
+ * token and the sessions exchanged for it, whose role or printer limit changed, whose sessions
+ * were ended or who is gone: their client reconnects as who they are now, or is refused. */
+void pd_api_events_drop_user(int64_t user_id, int64_t keep_session_id);
 void pd_api_events_drop_token(int64_t token_id);
-/* Closes the event streams opened with a session that has ended (signed out). */
+/* Closes the event streams opened with a session that has ended (signed out). A stream also
+ * ends by itself when its session expires, and within a minute of its session being ended in
+ * any other way. */
 void pd_api_events_drop_session(int64_t session_id);
 
 /* Setup, sign-in and out, /me, users and tokens (accounts.c). limits: sign-in attempts per

@@ -52,7 +52,7 @@ static const cfg_key cfg_keys[] = {
     B("auth", "allow_open_network", auth_allow_open_network, "false",
       "with enabled = false, start on a listen address other than loopback anyway: every route "
       "open to whoever reaches it"),
-    I("auth", "session_max_s", session_max_s, "2592000", 300, 31536000,
+    I("auth", "session_max_s", session_max_s, "2592000", 10, 31536000,
       "a session (sign-in) ends this many seconds after it began"),
     I("auth", "session_idle_s", session_idle_s, "604800", 60, 31536000,
       "a session ends after this many seconds unused"),
@@ -60,6 +60,11 @@ static const cfg_key cfg_keys[] = {
       "sign-in attempts one client address, and one account name, may make per login_window_s"),
     I("auth", "login_window_s", login_window_s, "900", 1, 86400,
       "the window of login_attempts, seconds from the first attempt"),
+    I("auth", "password_workers", password_workers, "1", 1, 16,
+      "passwords hashed or checked at once (argon2id: about 100 ms and 64 MiB each), in threads "
+      "of their own: sign-ins never hold up file analyses or database reads"),
+    I("auth", "password_queue", password_queue, "16", 0, 1024,
+      "sign-ins and password changes waiting for a password worker; past it they are answered 503"),
     S("auth", "trusted_networks", trusted_networks, "127.0.0.0/8, ::1/128",
       "CIDRs whose clients use the Spoolman-compatible routes without a token"),
     S("log", "level", log_level, "info", "debug | info | warn | error"),

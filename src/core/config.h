@@ -41,6 +41,8 @@ typedef struct pd_config {
     int session_idle_s;    /* ... or this long unused */
     int login_attempts;    /* per client address and per account name, per login_window_s */
     int login_window_s;
+    int password_workers;  /* argon2id hashes and checks at once, in a pool of their own */
+    int password_queue;    /* waiting for one; past it 503 */
     /* [log] */
     char log_level[16];
     char log_format[16];   /* plain | json */
