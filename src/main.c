@@ -208,6 +208,8 @@ static void on_signal(uv_signal_t *s, int signum)
             pd_error("main", "%s; the running configuration stays", err);
             return;
         }
+        if (pd_api_thresholds_load(d->db, &cfg))
+            pd_warn("main", "the dashboard's thresholds cannot be read: the file's hold until they can");
         pd_config old = d->cfg;
         d->cfg = cfg;
         sync_config_printers(d, &old);
@@ -240,6 +242,10 @@ static int start(daemon_ctx *d)
     char err[512];
     pd_printer_rec *recs = NULL;
     size_t n = 0;
+    if (pd_api_thresholds_load(d->db, &d->cfg)) {
+        pd_error("main", "cannot read the thresholds set in the dashboard");
+        return -1;
+    }
     pd_fleet_opts fo = {
         .silence_s = d->cfg.silence_s, .keepalive_s = d->cfg.keepalive_s,
         .reconnect_min_ms = d->cfg.reconnect_min_ms, .reconnect_max_ms = d->cfg.reconnect_max_ms,
@@ -332,6 +338,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_usage_routes, pd_api_usage_nroutes);
     pd_http_add_routes(d->http, pd_api_prompts_routes, pd_api_prompts_nroutes);
     pd_http_add_routes(d->http, pd_api_history_routes, pd_api_history_nroutes);
+    pd_http_add_routes(d->http, pd_api_thresholds_routes, pd_api_thresholds_nroutes);
     pd_http_add_routes(d->http, pd_api_accounts_routes, pd_api_accounts_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {

@@ -24,7 +24,7 @@ typedef struct pd_app {
     pd_fleet *fleet;
     pd_db *db;
     pd_inv *inv;
-    const pd_config *cfg;
+    pd_config *cfg;               /* read by all; its live keys written by thresholds.c */
     int64_t started_ms;
     const pd_loopstat *loopstat;  /* turn times for /metrics; NULL outside the daemon */
     pd_work_pool *work;           /* blocking work off the loop (file analysis) */
@@ -87,6 +87,27 @@ extern const size_t pd_api_prompts_nroutes;
 /* GET /api/v1/printers/{id}/history: recent temperatures, fans, AMS climate (history.c). */
 extern const pd_route pd_api_history_routes[];
 extern const size_t pd_api_history_nroutes;
+
+/* The alert thresholds an admin changes while the daemon runs: GET, PATCH /api/v1/thresholds
+ * (thresholds.c). The live keys of the configuration (core/config.h); a change is stored and
+ * wins over the configuration until reset. */
+extern const pd_route pd_api_thresholds_routes[];
+extern const size_t pd_api_thresholds_nroutes;
+/* Keeps cfg, just loaded, as what the configuration says, then applies the stored changes to
+ * it; at start and after each reload. A stored value the rules refuse now is left out, with a
+ * warning. */
+pd_err pd_api_thresholds_load(pd_db *db, pd_config *cfg);
+#define PD_THRESHOLDS_MAX 16
+typedef struct pd_threshold_change {
+    char key[64];
+    bool reset;                   /* null: back to the configured value */
+    char text[PD_EXPOSURE_TEXT];  /* else the value as the configuration's text */
+} pd_threshold_change;
+/* A PATCH body checked against the configuration's rules: its changes into out (up to
+ * PD_THRESHOLDS_MAX, *n of them), or an error with why, and the key it is about (a field
+ * error) or "" (the body). Nothing is applied. */
+pd_err pd_api_thresholds_check(json_t *body, pd_threshold_change *out, size_t *n, char *key, size_t keylen,
+                               char *why, size_t whylen);
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64
