@@ -374,6 +374,9 @@ static const char *const migrations[] = {
     "SELECT 2, " MONTH_OF_DAY ", printer_id, material, spool_id, SUM(uses), SUM(grams), SUM(meters), SUM(cost) FROM "
     DAYS_OF_YEAR("printer_id, material, spool_id, uses, grams, meters, cost", "usage_rollup")
     " GROUP BY 2, 3, 4, 5;",
+    /* 12: which spool a usage row was taken from after that spool is deleted (spool_id is then
+     * null), so a job still says "deleted spool #12" (docs/api.md, Print jobs) */
+    "ALTER TABLE filament_usage ADD COLUMN deleted_spool_id @INT@;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
