@@ -100,16 +100,14 @@ static bool value_text(const pd_config_key *k, json_t *v, char *text, size_t len
 {
     if (k->integer) {
         if (!json_is_integer(v) || json_integer_value(v) < k->min || json_integer_value(v) > k->max) {
-            snprintf(why, whylen, "a whole number from %ld to %ld expected, or null for the configured value",
-                     k->min, k->max);
+            snprintf(why, whylen, "a whole number from %ld to %ld expected", k->min, k->max);
             return false;
         }
         snprintf(text, len, "%lld", (long long)json_integer_value(v));
         return true;
     }
     if (!json_is_object(v) || json_object_size(v) > PD_EXPOSURE_MAX) {
-        snprintf(why, whylen, "an object of at most %d materials and their hours expected, or null for "
-                 "the configured value", PD_EXPOSURE_MAX);
+        snprintf(why, whylen, "an object of at most %d materials and their hours expected", PD_EXPOSURE_MAX);
         return false;
     }
     const char *name;
