@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Statistics over 1,000,000 jobs (`bench/stats.sh [OUT]`), on SQLite and on PostgreSQL:
 # 1,000,000 jobs on 20 printers over two years and one filament_usage row each are generated
-# with SQL while the daemon is stopped, and their summaries built by migration 7 at the next
-# start (timed); then GET /api/v1/stats (no filter: every row) and a
+# with SQL while the daemon is stopped, and their summaries computed by `printdeck stats rebuild`
+# (timed); then GET /api/v1/stats (no filter: every row) and a
 # filtered one (one printer, one material, a quarter, by week) are timed one at a time, 50 calls
 # each (p50/p99 of curl's total time), and the loop's longest turn meanwhile is read from
 # /metrics: the queries run in the reader pool, so the loop must stay quick.
@@ -68,25 +68,15 @@ timed() { # path → p50 p99 (ms) and the loop's longest turn (ms) over the call
   sort -n "$f" | awk -v l="$loop" '{v[NR]=$1*1000} END{printf "p50 %.1f ms, p99 %.1f ms, loop max %s ms", v[int(NR*0.5)+1], v[int(NR*0.99)+ (NR*0.99>int(NR*0.99))], l}'
 }
 
-# the summaries' migration, found by its comment; re-running it alone needs it to be the last
-ROLLUP_V=$(sed -n 's|^ */\* \([0-9]*\): the statistics. summaries.*|\1|p' src/store/schema.c)
-LAST_V=$(grep -c '^    /\* [0-9]*: ' src/store/schema.c)
-[ -n "$ROLLUP_V" ] && [ "$ROLLUP_V" = "$LAST_V" ] || { echo "stats.sh: the summaries' migration ($ROLLUP_V) is not the last ($LAST_V)"; exit 1; }
-
 run_backend() { # name url
   local name=$1 url=$2
   rm -rf "$OUT/data"; start "$url"; stop
   local t0=$SECONDS
   data_sql | bulk "$name" "$url"
-  # the rows went in behind the daemon's back: the summaries' migration (the last one, checked
-  # above) builds them again from them
-  echo "DROP TABLE job_rollup; DROP TABLE usage_rollup;" | bulk "$name" "$url"
-  if [ "$name" = sqlite ]; then sqlite3 "$OUT/data/printdeck.db" "PRAGMA user_version = $((ROLLUP_V - 1));"
-  else psql -q "$url" -c "UPDATE pd_schema SET version = $((ROLLUP_V - 1))" >/dev/null; fi
+  # the rows went in behind the daemon's back: its summaries are computed again from them
   local fill=$((SECONDS - t0)); t0=$SECONDS
-  start "$url"
+  PRINTDECK_DATABASE_URL=$url "$B/printdeck" --data-dir "$OUT/data" --log-level warn stats rebuild >/dev/null
   local migrate=$((SECONDS - t0))
-  stop
   [ "$name" = sqlite ] && sqlite3 "$OUT/data/printdeck.db" 'ANALYZE;' || psql -q "$url" -c 'ANALYZE' >/dev/null
   start "$url"
   local all one
@@ -94,7 +84,7 @@ run_backend() { # name url
   one=$(timed '/api/v1/stats?printer_id=3&material=PETG&from=2024-01-01&to=2024-04-01&period=week')
   curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/stats" >"$OUT/stats-$name.json"
   stop
-  echo "$name: $N jobs + $N usage rows (filled in ${fill}s, summaries built by the migration in ${migrate}s); GET /api/v1/stats all: $all; one printer+material+quarter: $one" |
+  echo "$name: $N jobs + $N usage rows (filled in ${fill}s, summaries rebuilt in ${migrate}s); GET /api/v1/stats all: $all; one printer+material+quarter: $one" |
     tee -a "$OUT/../stats.txt"
 }
 

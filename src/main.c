@@ -53,6 +53,7 @@ typedef struct daemon_ctx {
     pd_app app;
     pd_loopstat loopstat;
     pd_work_pool *work;
+    pd_work_pool *pw_work;
     uv_signal_t sig_int, sig_term, sig_hup;
 } daemon_ctx;
 
@@ -64,7 +65,9 @@ static void usage(FILE *out)
             "                                      operator | viewer)\n"
             "       printdeck [options] backup             copy the SQLite database to DATA_DIR/backups\n"
             "       printdeck [options] import FILE [--format json|csv|spoolman-db]\n"
-            "                                          import an inventory export or a spoolman.db\n\n"
+            "                                          import an inventory export or a spoolman.db\n"
+            "       printdeck [options] stats rebuild      compute the statistics' summaries again from\n"
+            "                                          the job and usage rows (after rows written by SQL)\n\n"
             "options:\n"
             "  --config FILE      INI configuration file\n"
             "  --data-dir DIR     data directory (default ./data)\n"
@@ -183,6 +186,7 @@ static void stop_modules(daemon_ctx *d)
 {
     pd_http_stop(&d->http);
     pd_work_pool_free(&d->work);  /* after the server: its requests are gone, analyses cancelled */
+    pd_work_pool_free(&d->pw_work);
     pd_api_events_stop();
     pd_api_changes_stop();
     pd_track_slots_stop(&d->slots);
@@ -206,6 +210,8 @@ static void on_signal(uv_signal_t *s, int signum)
             pd_error("main", "%s; the running configuration stays", err);
             return;
         }
+        if (pd_api_thresholds_load(d->db, &cfg))
+            pd_warn("main", "the dashboard's thresholds cannot be read: the file's hold until they can");
         pd_config old = d->cfg;
         d->cfg = cfg;
         sync_config_printers(d, &old);
@@ -238,6 +244,10 @@ static int start(daemon_ctx *d)
     char err[512];
     pd_printer_rec *recs = NULL;
     size_t n = 0;
+    if (pd_api_thresholds_load(d->db, &d->cfg)) {
+        pd_error("main", "cannot read the thresholds set in the dashboard");
+        return -1;
+    }
     pd_fleet_opts fo = {
         .silence_s = d->cfg.silence_s, .keepalive_s = d->cfg.keepalive_s,
         .reconnect_min_ms = d->cfg.reconnect_min_ms, .reconnect_max_ms = d->cfg.reconnect_max_ms,
@@ -276,13 +286,14 @@ static int start(daemon_ctx *d)
     }
 
     d->inv = (pd_inv){.db = d->db, .bus = d->bus};
-    if (pd_work_pool_new(&d->loop, d->cfg.files_workers, d->cfg.files_queue, &d->work)) {
+    if (pd_work_pool_new(&d->loop, d->cfg.files_workers, d->cfg.files_queue, &d->work) ||
+        pd_work_pool_new(&d->loop, d->cfg.password_workers, d->cfg.password_queue, &d->pw_work)) {
         pd_error("main", "cannot create the worker pool");
         return -1;
     }
     d->app = (pd_app){.loop = &d->loop, .bus = d->bus, .fleet = d->fleet, .db = d->db,
                       .inv = &d->inv, .cfg = &d->cfg, .started_ms = (int64_t)uv_now(&d->loop),
-                      .loopstat = &d->loopstat, .work = d->work,
+                      .loopstat = &d->loopstat, .work = d->work, .pw_work = d->pw_work,
                       .ftps = d->ftps, .auth = &d->auth};
     if (pd_history_start(&d->history, &d->loop, d->fleet, d->cfg.history_interval_s,
                          d->cfg.history_ams_interval_s, d->cfg.history_keep_s)) {
@@ -325,6 +336,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_usage_routes, pd_api_usage_nroutes);
     pd_http_add_routes(d->http, pd_api_prompts_routes, pd_api_prompts_nroutes);
     pd_http_add_routes(d->http, pd_api_history_routes, pd_api_history_nroutes);
+    pd_http_add_routes(d->http, pd_api_thresholds_routes, pd_api_thresholds_nroutes);
     pd_http_add_routes(d->http, pd_api_accounts_routes, pd_api_accounts_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
@@ -423,6 +435,22 @@ static int import_command(daemon_ctx *d, int argc, char **argv, const char *form
     return 0;
 }
 
+/* For job or usage rows written behind the daemon's back: statistics read the summaries the
+ * daemon keeps as it writes, so such rows count only once these are computed again. */
+static int stats_command(daemon_ctx *d, int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[1], "rebuild")) {
+        fprintf(stderr, "usage: printdeck stats rebuild\n");
+        return 2;
+    }
+    if (pd_db_rebuild_summaries(d->db)) {
+        fprintf(stderr, "printdeck: the summaries were not rebuilt: %s\n", pd_db_last_error(d->db));
+        return 1;
+    }
+    printf("statistics summaries rebuilt\n");
+    return 0;
+}
+
 static void say_waiting(void *ud)
 {
     (void)ud;
@@ -445,14 +473,14 @@ static void raise_fd_limit(void)
 }
 
 
-/* libuv's thread pool (4 threads unless told) is shared: file analyses (files.workers) and
- * database reads (PD_DB_READERS) may each hold a thread for a minute, and a ca_file read or
- * libuv's own file work must still find one. So the pool gets a thread for each of them and
- * two more, unless UV_THREADPOOL_SIZE asks for more; libuv reads it once, at the first work
- * queued, which is after this. */
+/* libuv's thread pool (4 threads unless told) is shared: file analyses (files.workers),
+ * database reads (PD_DB_READERS) and password hashes (auth.password_workers) may each hold a
+ * thread, and a ca_file read or libuv's own file work must still find one. So the pool gets a
+ * thread for each of them and two more, unless UV_THREADPOOL_SIZE asks for more; libuv reads
+ * it once, at the first work queued, which is after this. */
 static void threadpool_size(const pd_config *cfg)
 {
-    int want = cfg->files_workers + PD_DB_READERS + 2;
+    int want = cfg->files_workers + PD_DB_READERS + cfg->password_workers + 2;
     const char *have = getenv("UV_THREADPOOL_SIZE");
     if (have && atoi(have) >= want)
         return;
@@ -520,6 +548,8 @@ int main(int argc, char **argv)
             status = backup_command(&d, argc - optind);
         else if (!strcmp(argv[optind], "import"))
             status = import_command(&d, argc - optind, argv + optind, format);
+        else if (!strcmp(argv[optind], "stats"))
+            status = stats_command(&d, argc - optind, argv + optind);
         else {
             usage(stderr);
             status = 2;

@@ -2,9 +2,11 @@
  * password, users for admins, and API tokens for admins.
  *
  * Passwords are argon2id (libsodium's crypto_pwhash_str), which costs ~100 ms and 64 MiB by
- * design: every hash and verification runs in the worker pool (app->work), never on the loop,
- * and the pool's bound is also the bound on sign-ins computed at once (past it: 503). The
- * rate limit is checked before any of that work is queued. */
+ * design: every hash and verification runs in a worker pool of its own (app->pw_work,
+ * auth.password_workers at once, auth.password_queue waiting, past that 503), never on the
+ * loop nor in the pool of file analyses, which a burst of sign-ins would otherwise fill. The
+ * pool's bound is also the bound on the memory argon2 takes. The rate limit is checked before
+ * any of that work is queued. */
 #include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -309,7 +311,7 @@ static pw_job *pw_new(pd_req *r, void (*finish)(pw_job *j), const char *password
 static void pw_submit(pw_job *j)
 {
     pd_req *r = j->r;
-    pd_err rc = pd_work_submit(app_of(r)->work, pw_run, pw_done, j);
+    pd_err rc = pd_work_submit(app_of(r)->pw_work, pw_run, pw_done, j);
     if (rc) {
         pw_free(j);
         pd_req_add_header(r, "Retry-After", "1");
@@ -553,13 +555,15 @@ static void own_password_finish(pw_job *j)
     pd_sqlv v[] = {PD_SQL_S(j->hash), PD_SQL_I((int64_t)time(NULL)), PD_SQL_I(me->user_id)};
     pd_err rc = pd_db_run(app->db, "UPDATE account SET password = ?, password_at = ? "
                                    "WHERE id = ?", v, 3, NULL);
-    /* whoever else held a session with the old password is signed out */
+    /* whoever else held a session with the old password is signed out, streams included */
     if (!rc)
         rc = pd_auth_sessions_end_user(app->auth, me->user_id, me->session_id);
-    if (rc)
+    if (rc) {
         reply_db_error(r, rc, "change the password");
-    else
-        pd_req_reply_raw(r, 204, NULL, NULL, 0);
+        return;
+    }
+    pd_api_events_drop_user(me->user_id, me->session_id);
+    pd_req_reply_raw(r, 204, NULL, NULL, 0);
 }
 
 static void own_password(pd_req *r)
@@ -762,7 +766,7 @@ static void users_update(pd_req *r)
         reply_db_error(r, rc, "update the user");
     else {
         /* the role and limits are read at each request; open event streams copied them */
-        pd_api_events_drop_user(id);
+        pd_api_events_drop_user(id, 0);
         reply_user(r, 200, id);
     }
 }
@@ -787,7 +791,7 @@ static void user_password_finish(pw_job *j)
     else if (rc)
         reply_db_error(r, rc, "reset the password");
     else {
-        pd_api_events_drop_user(j->user_id);
+        pd_api_events_drop_user(j->user_id, 0);
         pd_req_reply_raw(r, 204, NULL, NULL, 0);
     }
 }
@@ -831,7 +835,7 @@ static void users_delete(pd_req *r)
     else if (rc)
         reply_db_error(r, rc, "delete the user");
     else {
-        pd_api_events_drop_user(id);
+        pd_api_events_drop_user(id, 0);
         pd_req_reply_raw(r, 204, NULL, NULL, 0);
     }
 }

@@ -24,10 +24,12 @@ typedef struct pd_app {
     pd_fleet *fleet;
     pd_db *db;
     pd_inv *inv;
-    const pd_config *cfg;
+    pd_config *cfg;               /* read by all; its live keys written by thresholds.c */
     int64_t started_ms;
     const pd_loopstat *loopstat;  /* turn times for /metrics; NULL outside the daemon */
     pd_work_pool *work;           /* blocking work off the loop (file analysis) */
+    pd_work_pool *pw_work;        /* password hashes and checks: a pool of their own, so a
+                                   * burst of sign-ins cannot take the file analyses' threads */
     pd_ftps *ftps;                /* the printers' storage over FTPS */
     pd_alerts *alerts;            /* the alert engine: raise, ack, spool dried */
     struct pd_history *history;   /* the printers' recent samples (track/history.h) */
@@ -86,6 +88,27 @@ extern const size_t pd_api_prompts_nroutes;
 extern const pd_route pd_api_history_routes[];
 extern const size_t pd_api_history_nroutes;
 
+/* The alert thresholds an admin changes while the daemon runs: GET, PATCH /api/v1/thresholds
+ * (thresholds.c). The live keys of the configuration (core/config.h); a change is stored and
+ * wins over the configuration until reset. */
+extern const pd_route pd_api_thresholds_routes[];
+extern const size_t pd_api_thresholds_nroutes;
+/* Keeps cfg, just loaded, as what the configuration says, then applies the stored changes to
+ * it; at start and after each reload. A stored value the rules refuse now is left out, with a
+ * warning. */
+pd_err pd_api_thresholds_load(pd_db *db, pd_config *cfg);
+#define PD_THRESHOLDS_MAX 16
+typedef struct pd_threshold_change {
+    char key[64];
+    bool reset;                   /* null: back to the configured value */
+    char text[PD_EXPOSURE_TEXT];  /* else the value as the configuration's text */
+} pd_threshold_change;
+/* A PATCH body checked against the configuration's rules: its changes into out (up to
+ * PD_THRESHOLDS_MAX, *n of them), or an error with why, and the key it is about (a field
+ * error) or "" (the body). Nothing is applied. */
+pd_err pd_api_thresholds_check(json_t *body, pd_threshold_change *out, size_t *n, char *key, size_t keylen,
+                               char *why, size_t whylen);
+
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64
 /* The query as name/value pairs (buf holds them), for the lists that filter like the
@@ -128,11 +151,14 @@ void pd_api_events_stop(void);
 size_t pd_api_events_clients(void);
 uint64_t pd_api_events_dropped(void);
 
-/* Closes the event streams of a user, or of a token and the sessions exchanged for it, whose
- * role or printer limit changed or who is gone: their client reconnects as who they are now. */
-void pd_api_events_drop_user(int64_t user_id);
+/* Closes the event streams of a user (but those of session keep_session_id, 0: none), or of a
+ * token and the sessions exchanged for it, whose role or printer limit changed, whose sessions
+ * were ended or who is gone: their client reconnects as who they are now, or is refused. */
+void pd_api_events_drop_user(int64_t user_id, int64_t keep_session_id);
 void pd_api_events_drop_token(int64_t token_id);
-/* Closes the event streams opened with a session that has ended (signed out). */
+/* Closes the event streams opened with a session that has ended (signed out). A stream also
+ * ends by itself when its session expires, and within a minute of its session being ended in
+ * any other way. */
 void pd_api_events_drop_session(int64_t session_id);
 
 /* Setup, sign-in and out, /me, users and tokens (accounts.c). limits: sign-in attempts per

@@ -143,7 +143,7 @@ static pd_err session_row(const pd_row *row, void *ud)
     id->token_id = pd_row_null(row, 2) ? 0 : pd_row_int(row, 2);
     snprintf(id->csrf, sizeof id->csrf, "%s", pd_row_text(row, 3));
     o->seen = pd_row_int(row, 4);
-    o->expires = pd_row_int(row, 5);
+    o->expires = id->expires_at = pd_row_int(row, 5);
     snprintf(id->name, sizeof id->name, "%s", pd_row_text(row, 6));
     id->role = pd_auth_role_parse(pd_row_text(row, 7));
     /* a limit that cannot be read limits to nothing rather than to everything */
@@ -278,6 +278,14 @@ pd_err pd_auth_session_end(pd_auth *a, const char *cookie)
     pd_sqlv v[] = {PD_SQL_S(hex)};
     int64_t n = 0;
     pd_err rc = pd_db_run(a->db, "DELETE FROM session WHERE hash = ?", v, 1, &n);
+    return rc ? rc : n ? PD_OK : PD_ERR_NOTFOUND;
+}
+
+pd_err pd_auth_session_touch(pd_auth *a, int64_t session_id)
+{
+    int64_t now = (int64_t)time(NULL), n = 0;
+    pd_sqlv v[] = {PD_SQL_I(now), PD_SQL_I(session_id), PD_SQL_I(now)};
+    pd_err rc = pd_db_run(a->db, "UPDATE session SET seen_at = ? WHERE id = ? AND expires_at > ?", v, 3, &n);
     return rc ? rc : n ? PD_OK : PD_ERR_NOTFOUND;
 }
 

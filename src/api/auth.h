@@ -53,6 +53,10 @@ pd_err pd_auth_session_create(pd_auth *a, const pd_ident *who, char cookie[PD_AU
 bool pd_auth_sees(const pd_ident *id, int64_t printer_id);
 /* Ends the session of a cookie value (NOTFOUND when there is none). */
 pd_err pd_auth_session_end(pd_auth *a, const char *cookie);
+/* An open event stream is use of its session: its seen_at is now, so it does not end idle while
+ * a dashboard watches. NOTFOUND when the session has ended (expired, signed out, revoked, its
+ * password changed, pruned): the stream must end with it. */
+pd_err pd_auth_session_touch(pd_auth *a, int64_t session_id);
 /* Ends a user's sessions, except `keep` (0: all): a reset or changed password, a role or
  * printer change, a deleted user. */
 pd_err pd_auth_sessions_end_user(pd_auth *a, int64_t user_id, int64_t keep);

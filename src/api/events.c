@@ -11,7 +11,13 @@
  * other id gets the snapshot. Ids start at the wall clock in microseconds, so an id from
  * before a restart is never mistaken for one of this run. Only frames a client can resume
  * from carry an id: the snapshot's have none, and neither have the live frames a client
- * gets while its snapshot is still being sent (its state is whole only at the end of it). */
+ * gets while its snapshot is still being sent (its state is whole only at the end of it).
+ *
+ * A stream lives no longer than the session it was opened with: it is closed when the session
+ * expires (a timer at the earliest end), and a sweep every PD_AUTH_TOUCH_S marks each open
+ * stream's session as in use and closes those whose session has ended meanwhile by any way the
+ * routes did not close them at once (pruned, revoked). The client then finds the session gone
+ * and signs in again over its page. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +26,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/auth.h"
 #include "api/hub.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -53,6 +60,8 @@ static struct {
     bool running;
     int sub;
     uv_timer_t heartbeat;
+    uv_timer_t sessions;     /* the next session end or sweep, while a session's stream is open */
+    int64_t sweep_due_ms;    /* wall ms of the next sweep (sessions end by the wall clock) */
     pd_hub list;
     uint64_t last_id;
     ring_frame ring[REPLAY_MAX];
@@ -367,6 +376,44 @@ static void heartbeat(uv_timer_t *t)
         pd_hub_write(&hub.list, c, beat, (size_t)n);
 }
 
+/* --- sessions ending under their streams ----------------------------------------------------- */
+
+static void close_client(pd_hub_client *hc)
+{
+    pd_stream_close(hc->s);
+    pd_hub_gone(&hub.list, hc);
+}
+
+/* Closes the streams whose session has expired, and on a sweep those whose session has ended
+ * otherwise (keeping the others in use); arms itself for the next end or sweep while a session's
+ * stream is open. A database error keeps a stream: the next sweep asks again. */
+static void sessions_check(uv_timer_t *t)
+{
+    (void)t;
+    int64_t now = pd_clock_wall_ms(), next = INT64_MAX;
+    bool sweep = now >= hub.sweep_due_ms;
+    if (sweep)
+        hub.sweep_due_ms = now + PD_AUTH_TOUCH_S * 1000;
+    for (pd_hub_client *hc = hub.list.head, *nx; hc; hc = nx) {
+        nx = hc->next;
+        ev_client *c = (ev_client *)hc;
+        if (c->who.kind != PD_IDENT_SESSION || hc->dropped)
+            continue;
+        int64_t end_ms = c->who.expires_at * 1000;
+        if (now >= end_ms ||
+            (sweep && pd_auth_session_touch(hub.app->auth, c->who.session_id) == PD_ERR_NOTFOUND)) {
+            close_client(hc);
+            continue;
+        }
+        next = end_ms < next ? end_ms : next;
+        next = hub.sweep_due_ms < next ? hub.sweep_due_ms : next;
+    }
+    if (next == INT64_MAX)
+        uv_timer_stop(&hub.sessions);
+    else
+        uv_timer_start(&hub.sessions, sessions_check, (uint64_t)(next - now), 0);
+}
+
 /* --- route ---------------------------------------------------------------------------------- */
 
 static void events_get(pd_req *r)
@@ -402,6 +449,10 @@ static void events_get(pd_req *r)
     c->replay_after = REPLAY_DONE;
     c->who = *pd_req_ident(r);
     pd_hub_add(&hub.list, &c->base);
+    if (c->who.kind == PD_IDENT_SESSION && hub.app->auth &&
+        (!uv_is_active((uv_handle_t *)&hub.sessions) ||
+         (int64_t)uv_timer_get_due_in(&hub.sessions) > c->who.expires_at * 1000 - pd_clock_wall_ms()))
+        sessions_check(NULL);
     hub.idle_since_ms = pd_clock_mono_ms();
     pd_stream_on_drain(c->base.s, client_drained);
     char last[32], *end = NULL;
@@ -444,6 +495,8 @@ pd_err pd_api_events_start(pd_app *app)
     uint64_t every = (uint64_t)app->cfg->heartbeat_s * 1000;
     uv_timer_init(app->loop, &hub.heartbeat);
     uv_timer_start(&hub.heartbeat, heartbeat, every, every);
+    uv_timer_init(app->loop, &hub.sessions);
+    hub.sweep_due_ms = pd_clock_wall_ms() + PD_AUTH_TOUCH_S * 1000;
     hub.running = true;
     return PD_OK;
 }
@@ -455,30 +508,33 @@ void pd_api_events_stop(void)
     pd_bus_unsubscribe(hub.app->bus, hub.sub);
     uv_timer_stop(&hub.heartbeat);
     uv_close((uv_handle_t *)&hub.heartbeat, NULL);
+    uv_timer_stop(&hub.sessions);
+    uv_close((uv_handle_t *)&hub.sessions, NULL);
     pd_hub_close_all(&hub.list);
     ring_clear();
     hub.running = false;
 }
 
-/* Closes the streams whose requester matches; they come back as who they are now. */
-static void drop_where(int64_t user_id, int64_t token_id, int64_t session_id)
+/* Closes the streams whose requester matches, but those of session `keep`; they come back as
+ * who they are now. */
+static void drop_where(int64_t user_id, int64_t token_id, int64_t session_id, int64_t keep)
 {
     for (pd_hub_client *hc = hub.list.head, *next; hc; hc = next) {
         next = hc->next;
         ev_client *c = (ev_client *)hc;
+        bool session = c->who.kind == PD_IDENT_SESSION;
         bool match = (user_id && c->who.user_id == user_id) ||
                      (token_id && c->who.token_id == token_id) ||
-                     (session_id && c->who.kind == PD_IDENT_SESSION && c->who.session_id == session_id);
-        if (!match || hc->dropped)
+                     (session_id && session && c->who.session_id == session_id);
+        if (!match || hc->dropped || (keep && session && c->who.session_id == keep))
             continue;
-        pd_stream_close(hc->s);
-        pd_hub_gone(&hub.list, hc);
+        close_client(hc);
     }
 }
 
-void pd_api_events_drop_user(int64_t user_id) { drop_where(user_id, 0, 0); }
-void pd_api_events_drop_token(int64_t token_id) { drop_where(0, token_id, 0); }
-void pd_api_events_drop_session(int64_t session_id) { drop_where(0, 0, session_id); }
+void pd_api_events_drop_user(int64_t user_id, int64_t keep_session_id) { drop_where(user_id, 0, 0, keep_session_id); }
+void pd_api_events_drop_token(int64_t token_id) { drop_where(0, token_id, 0, 0); }
+void pd_api_events_drop_session(int64_t session_id) { drop_where(0, 0, session_id, 0); }
 
 size_t pd_api_events_clients(void) { return hub.list.n; }
 uint64_t pd_api_events_dropped(void) { return hub.list.dropped; }

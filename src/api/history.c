@@ -5,6 +5,9 @@
 #include "api/api.h"
 #include "track/history.h"
 
+/* wider than any screen draws a chart: past it, nothing is reduced that a person could see */
+#define HISTORY_MAX_POINTS 16384
+
 static void history_get(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
@@ -21,7 +24,17 @@ static void history_get(pd_req *r)
             return;
         }
     }
-    json_t *o = pd_history_json(app->history, pd_printer_id(p), since);
+    /* a chart asks for about its width in samples: more would only be drawn over each other */
+    long long points = 0;
+    if (pd_req_query(r, "points", buf, sizeof buf) || pd_req_query(r, "max", buf, sizeof buf)) {
+        points = isdigit((unsigned char)buf[0]) ? strtoll(buf, &end, 10) : -1;
+        if (points < 2 || points > HISTORY_MAX_POINTS || *end) {
+            pd_req_reply_field_error(r, "query", "points", "an integer from 2 to %d expected",
+                                     HISTORY_MAX_POINTS);
+            return;
+        }
+    }
+    json_t *o = pd_history_json(app->history, pd_printer_id(p), since, (size_t)points);
     if (!o)
         pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
     else

@@ -229,6 +229,15 @@ static void metrics(pd_req *r)
     process_gauge(f, "printdeck_sse_dropped_total", "counter",
                   "Event-stream clients dropped for falling behind their backlog",
                   (double)pd_api_events_dropped());
+    if (app->pw_work) {
+        size_t running, queued;
+        pd_work_counts(app->pw_work, &running, &queued);
+        process_gauge(f, "printdeck_password_checks_running", "gauge",
+                      "Password hashes and checks running now (at most auth.password_workers)",
+                      (double)running);
+        process_gauge(f, "printdeck_password_checks_queued", "gauge",
+                      "Sign-ins and password changes waiting for a password worker", (double)queued);
+    }
     if (app->history)
         process_gauge(f, "printdeck_history_bytes", "gauge",
                       "Memory the printers' recent history holds",

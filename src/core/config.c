@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "printer/record.h"
+#include "track/exposure.h"
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 
@@ -16,13 +17,21 @@ typedef struct cfg_key {
     const char *def;
     long min, max;
     const char *help;
+    bool live;     /* may change while the daemon runs: the dashboard's thresholds */
+    pd_err (*check)(const char *v, char *err, size_t errlen);  /* a text's own rule, or NULL */
 } cfg_key;
 
 #define S(sec, k, field, d, h) {sec, k, CFG_STR, offsetof(pd_config, field), \
-                                sizeof(((pd_config *)0)->field), d, 0, 0, h}
+                                sizeof(((pd_config *)0)->field), d, 0, 0, h, false, NULL}
 #define I(sec, k, field, d, lo, hi, h) {sec, k, CFG_INT, offsetof(pd_config, field), \
-                                        sizeof(int), d, lo, hi, h}
-#define B(sec, k, field, d, h) {sec, k, CFG_BOOL, offsetof(pd_config, field), sizeof(bool), d, 0, 1, h}
+                                        sizeof(int), d, lo, hi, h, false, NULL}
+#define B(sec, k, field, d, h) {sec, k, CFG_BOOL, offsetof(pd_config, field), sizeof(bool), d, 0, 1, \
+                                h, false, NULL}
+/* live: read where it is used, at each use, so a change applies at once */
+#define IL(sec, k, field, d, lo, hi, h) {sec, k, CFG_INT, offsetof(pd_config, field), \
+                                         sizeof(int), d, lo, hi, h, true, NULL}
+#define SL(sec, k, field, d, chk, h) {sec, k, CFG_STR, offsetof(pd_config, field), \
+                                      sizeof(((pd_config *)0)->field), d, 0, 0, h, true, chk}
 
 static const cfg_key cfg_keys[] = {
     S("server", "listen", listen, "127.0.0.1:8080", "HTTP listen address ADDR:PORT"),
@@ -52,7 +61,7 @@ static const cfg_key cfg_keys[] = {
     B("auth", "allow_open_network", auth_allow_open_network, "false",
       "with enabled = false, start on a listen address other than loopback anyway: every route "
       "open to whoever reaches it"),
-    I("auth", "session_max_s", session_max_s, "2592000", 300, 31536000,
+    I("auth", "session_max_s", session_max_s, "2592000", 10, 31536000,
       "a session (sign-in) ends this many seconds after it began"),
     I("auth", "session_idle_s", session_idle_s, "604800", 60, 31536000,
       "a session ends after this many seconds unused"),
@@ -60,6 +69,11 @@ static const cfg_key cfg_keys[] = {
       "sign-in attempts one client address, and one account name, may make per login_window_s"),
     I("auth", "login_window_s", login_window_s, "900", 1, 86400,
       "the window of login_attempts, seconds from the first attempt"),
+    I("auth", "password_workers", password_workers, "1", 1, 16,
+      "passwords hashed or checked at once (argon2id: about 100 ms and 64 MiB each), in threads "
+      "of their own: sign-ins never hold up file analyses or database reads"),
+    I("auth", "password_queue", password_queue, "16", 0, 1024,
+      "sign-ins and password changes waiting for a password worker; past it they are answered 503"),
     S("auth", "trusted_networks", trusted_networks, "127.0.0.0/8, ::1/128",
       "CIDRs whose clients use the Spoolman-compatible routes without a token"),
     S("log", "level", log_level, "info", "debug | info | warn | error"),
@@ -104,25 +118,29 @@ static const cfg_key cfg_keys[] = {
     I("jobs", "offline_timeout_s", offline_timeout_s, "86400", 10, 30 * 86400,
       "seconds a printer may stay unseen mid-print before its open job is closed as unknown "
       "(the job reopens if the printer returns still printing it)"),
-    I("alerts", "low_stock_g", alert_low_stock_g, "0", 0, 1000000,
+    IL("alerts", "low_stock_g", alert_low_stock_g, "0", 0, 1000000,
       "grams left of a filament (all its spools together) under which it is low on stock, for "
       "filaments without their own low_stock_weight; 0: only those with one"),
-    I("alerts", "low_stock_margin_g", alert_low_stock_margin_g, "50", 1, 100000,
+    IL("alerts", "low_stock_margin_g", alert_low_stock_margin_g, "50", 1, 100000,
       "a low-stock alert is raised again only after the stock rose above its threshold plus "
       "this many grams (a refill, a new spool)"),
-    I("alerts", "humidity_pct", alert_humidity_pct, "40", 1, 100,
+    IL("alerts", "humidity_pct", alert_humidity_pct, "40", 1, 100,
       "AMS humidity (%) above which a unit's humidity is high"),
-    I("alerts", "humidity_level", alert_humidity_level, "2", 0, 5,
+    IL("alerts", "humidity_level", alert_humidity_level, "2", 0, 5,
       "for AMS units that report only a level (1 wettest - 5 driest): the level at or below "
       "which humidity is high; 0: never"),
-    I("alerts", "humidity_margin_pct", alert_humidity_margin_pct, "5", 0, 50,
+    IL("alerts", "humidity_margin_pct", alert_humidity_margin_pct, "5", 0, 50,
       "a humidity alert clears once the unit is this many points under humidity_pct"),
-    I("alerts", "humidity_sustain_s", alert_humidity_sustain_s, "600", 0, 86400,
+    IL("alerts", "humidity_sustain_s", alert_humidity_sustain_s, "600", 0, 86400,
       "seconds the humidity must stay high before the alert is raised"),
-    I("alerts", "stall_s", alert_stall_s, "1800", 10, 86400,
+    IL("alerts", "stall_s", alert_stall_s, "1800", 10, 86400,
       "seconds without layer progress while RUNNING before a print counts as stalled"),
-    I("alerts", "drying_check_s", alert_drying_check_s, "600", 1, 86400,
+    IL("alerts", "drying_check_s", alert_drying_check_s, "600", 1, 86400,
       "seconds between checks of how long hygroscopic spools have been in an AMS since dried"),
+    SL("alerts", "drying_hours", alert_drying_hours, PD_EXPOSURE_DEFAULT, pd_exposure_check,
+       "hours a dried spool of a hygroscopic material may sit in an AMS before it should be dried "
+       "again: MATERIAL:HOURS, comma-separated, matched by the longest prefix of the spool's "
+       "material (PA matches PA6-CF); materials not named are not flagged"),
     I("history", "interval_s", history_interval_s, "5", 1, 600,
       "seconds between two samples of each printer's temperatures and fans"),
     I("history", "ams_interval_s", history_ams_interval_s, "60", 1, 3600,
@@ -147,13 +165,20 @@ static pd_err set_key(pd_config *cfg, const cfg_key *k, const char *v, char *err
 {
     char *p = (char *)cfg + k->off;
     switch (k->type) {
-    case CFG_STR:
+    case CFG_STR: {
         if (strlen(v) >= k->size) {
             snprintf(err, errlen, "%s.%s: value longer than %zu bytes", k->section, k->key, k->size - 1);
             return PD_ERR_TOOBIG;
         }
+        char why[160];
+        pd_err rc = k->check ? k->check(v, why, sizeof why) : PD_OK;
+        if (rc) {
+            snprintf(err, errlen, "%s.%s: %s", k->section, k->key, why);
+            return rc;
+        }
         memcpy(p, v, strlen(v) + 1);
         return PD_OK;
+    }
     case CFG_INT: {
         char *end;
         errno = 0;
@@ -348,22 +373,63 @@ pd_err pd_config_load(pd_config *cfg, const char *path, char *err, size_t errlen
     return PD_OK;
 }
 
-pd_err pd_config_set(pd_config *cfg, const char *dotted, const char *value, char *err, size_t errlen)
+
+
+static const cfg_key *find_dotted(const char *dotted, char *err, size_t errlen)
 {
     const char *dot = strchr(dotted, '.');
     char section[64];
     if (!dot || (size_t)(dot - dotted) >= sizeof section) {
         snprintf(err, errlen, "'%s' is not SECTION.KEY", dotted);
-        return PD_ERR_INVAL;
+        return NULL;
     }
     memcpy(section, dotted, (size_t)(dot - dotted));
     section[dot - dotted] = 0;
     const cfg_key *k = find_key(section, dot + 1);
-    if (!k) {
+    if (!k)
         snprintf(err, errlen, "unknown key %s", dotted);
-        return PD_ERR_INVAL;
+    return k;
+}
+
+pd_err pd_config_set(pd_config *cfg, const char *dotted, const char *value, char *err, size_t errlen)
+{
+    const cfg_key *k = find_dotted(dotted, err, errlen);
+    return k ? set_key(cfg, k, value, err, errlen) : PD_ERR_INVAL;
+}
+
+size_t pd_config_live_count(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < N_KEYS; i++)
+        n += cfg_keys[i].live;
+    return n;
+}
+
+bool pd_config_live_at(size_t i, pd_config_key *out)
+{
+    for (size_t k = 0; k < N_KEYS; k++) {
+        const cfg_key *c = &cfg_keys[k];
+        if (!c->live || i--)
+            continue;
+        *out = (pd_config_key){.integer = c->type == CFG_INT, .min = c->min, .max = c->max,
+                               .def = c->def, .help = c->help};
+        snprintf(out->name, sizeof out->name, "%s.%s", c->section, c->key);
+        return true;
     }
-    return set_key(cfg, k, value, err, errlen);
+    return false;
+}
+
+pd_err pd_config_get(const pd_config *cfg, const char *dotted, char *out, size_t outlen)
+{
+    char err[128];
+    const cfg_key *k = find_dotted(dotted, err, sizeof err);
+    if (!k)
+        return PD_ERR_NOTFOUND;
+    const char *p = (const char *)cfg + k->off;
+    int n = k->type == CFG_STR ? snprintf(out, outlen, "%s", p)
+          : k->type == CFG_INT ? snprintf(out, outlen, "%d", *(const int *)p)
+                               : snprintf(out, outlen, "%s", *(const bool *)p ? "true" : "false");
+    return n < 0 || (size_t)n >= outlen ? PD_ERR_TOOBIG : PD_OK;
 }
 
 void pd_config_free(pd_config *cfg)

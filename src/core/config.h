@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "store/store.h"
+#include "track/exposure.h"
 
 #define PD_CFG_STR 256
 
@@ -41,6 +42,8 @@ typedef struct pd_config {
     int session_idle_s;    /* ... or this long unused */
     int login_attempts;    /* per client address and per account name, per login_window_s */
     int login_window_s;
+    int password_workers;  /* argon2id hashes and checks at once, in a pool of their own */
+    int password_queue;    /* waiting for one; past it 503 */
     /* [log] */
     char log_level[16];
     char log_format[16];   /* plain | json */
@@ -79,6 +82,7 @@ typedef struct pd_config {
     int alert_humidity_sustain_s;
     int alert_stall_s;
     int alert_drying_check_s;
+    char alert_drying_hours[PD_EXPOSURE_TEXT];  /* "PVA:8, PA:12, …" (track/exposure.h) */
     /* [history] */
     int history_interval_s;
     int history_ams_interval_s;
@@ -94,8 +98,24 @@ typedef struct pd_config {
  * section that breaks a rule of the printer record is such an error. Frees any earlier
  * printers in cfg. */
 pd_err pd_config_load(pd_config *cfg, const char *path, char *err, size_t errlen);
-/* Set one key by "section.key" name (command line). */
+/* Set one key by "section.key" name (command line, the dashboard's thresholds), checked by
+ * the key's row: its bounds, or a text's own rule; on error `err` names the key and why. */
 pd_err pd_config_set(pd_config *cfg, const char *dotted, const char *value, char *err, size_t errlen);
+/* A key's value as text (an integer in decimal, a boolean true or false). NOTFOUND for a key
+ * that does not exist, TOOBIG when outlen is short. */
+pd_err pd_config_get(const pd_config *cfg, const char *dotted, char *out, size_t outlen);
+
+/* The keys that may change while the daemon runs, in the table's order: the alert thresholds
+ * the dashboard edits (docs/api.md, Thresholds). Whoever reads one reads it at each use. */
+typedef struct pd_config_key {
+    char name[64];       /* "alerts.humidity_pct" */
+    bool integer;        /* a whole number in [min, max]; else a text with its own rule */
+    long min, max;
+    const char *def, *help;
+} pd_config_key;
+size_t pd_config_live_count(void);
+/* The i-th of them into *out; false past the last. */
+bool pd_config_live_at(size_t i, pd_config_key *out);
 void pd_config_free(pd_config *cfg);
 /* true/yes/on/1 and false/no/off/0, any case: the one spelling of booleans in text sources. */
 int pd_config_parse_bool(const char *v, bool *out);

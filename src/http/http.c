@@ -795,7 +795,10 @@ pd_stream *pd_req_ws_accept(pd_req *r, void (*on_close)(pd_stream *s, void *ud),
 }
 
 /* The connection is closed asynchronously: lws may be inside this wsi's service right now.
- * A WebSocket being closed (rather than dropped) first gets a WRITEABLE for its close frame. */
+ * A WebSocket being closed (rather than dropped) first gets a WRITEABLE for its close frame;
+ * a dropped stream's WRITEABLE hangs up (send_stream, send_ws). It is asked for either way:
+ * the timeout alone is met only when lws next services the connection, which a drop from a
+ * libuv timer (a session's end) does not bring about. */
 static void stream_drop(pd_req *r)
 {
     pd_stream *s = &r->stream;
@@ -807,8 +810,7 @@ static void stream_drop(pd_req *r)
         return;
     lws_set_timeout(r->c->wsi, PENDING_TIMEOUT_USER_OK,
                     s->closing ? HTTP_WS_CLOSE_S : LWS_TO_KILL_ASYNC);
-    if (s->closing)
-        lws_callback_on_writable(r->c->wsi);
+    lws_callback_on_writable(r->c->wsi);
 }
 
 /* Appends to the queue, within its backlog; past it the stream is dropped. */

@@ -57,6 +57,7 @@ typedef struct pd_ident {
     int64_t user_id;      /* the user of a session; 0 for a token's */
     int64_t token_id;     /* the token (or the token a session came from); 0 = PRINTDECK_TOKEN */
     int64_t session_id;
+    int64_t expires_at;   /* a session's end, Unix seconds (it may also end sooner: idle, ended) */
     char name[80];        /* the user's or the token's name (at most 64 bytes) */
     /* a session's CSRF token: a write with the cookie must carry it in X-CSRF-Token */
     char csrf[48];

@@ -451,6 +451,12 @@ pd_err pd_inv_delete(pd_inv *inv, pd_inv_entity en, int64_t id, pd_inv_err *e)
             rc = pd_inv_fail(e, PD_ERR_FORBIDDEN, "path", "id",
                              "Failed to delete filament, see server logs for more information.");
     }
+    if (!rc && en == PD_INV_SPOOL) {
+        /* the usage rows lose the spool (ON DELETE SET NULL) but keep which it was */
+        pd_sqlv a[] = {PD_SQL_I(id)};
+        rc = pd_db_run(inv->db, "UPDATE filament_usage SET deleted_spool_id = spool_id WHERE spool_id = ?", a, 1,
+                       NULL);
+    }
     if (!rc) {
         pd_sqlv a[] = {PD_SQL_I(id)};
         snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = ?", inv_tables[en].name);

@@ -24,6 +24,12 @@ pd_err pd_db_exec(pd_db *db, const char *sql)
     return rc;
 }
 
+pd_err pd_db_rebuild_summaries(pd_db *db)
+{
+    pd_err rc = pd_db_begin(db);
+    return rc ? rc : pd_db_end(db, pd_db_exec(db, pd_schema_rollup_rebuild()));
+}
+
 pd_err pd_db_query(pd_db *db, const char *sql, const pd_sqlv *args, size_t nargs, pd_row_fn fn, void *ud)
 {
     return db->ops->query(db->s, sql, args, nargs, fn, ud, NULL);

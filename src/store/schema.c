@@ -15,6 +15,32 @@
 #define MONTH_OF_DAY "day - doy + (153 * ((5 * doy + 2) / 153) + 2) / 5"
 
 /* Append-only: migration i brings the schema to version i+1. Never edit a released row. */
+/* The summaries computed from the job and usage rows: migration 11 fills them so, and
+ * `printdeck stats rebuild` again after rows went in behind the daemon's back. */
+#define ROLLUP_FILL \
+    "INSERT INTO job_rollup (span, day, printer_id, status, materials, reason, jobs, print_s, max_s) " \
+    "SELECT 0, started_at / 86400, printer_id, status, materials, " \
+    "CASE WHEN status = 'failed' THEN COALESCE(reason, '') ELSE '' END, count(*), SUM(ended_at - started_at), " \
+    "MAX(CASE WHEN ended_at > started_at THEN ended_at - started_at ELSE 0 END) " \
+    "FROM job WHERE ended_at IS NOT NULL GROUP BY 2, 3, 4, 5, 6;" \
+    "INSERT INTO job_rollup (span, day, printer_id, status, materials, reason, jobs, print_s, max_s) " \
+    "SELECT 1, day - (day + 3) % 7, printer_id, status, materials, reason, SUM(jobs), SUM(print_s), MAX(max_s) " \
+    "FROM job_rollup WHERE span = 0 GROUP BY 2, 3, 4, 5, 6;" \
+    "INSERT INTO job_rollup (span, day, printer_id, status, materials, reason, jobs, print_s, max_s) " \
+    "SELECT 2, " MONTH_OF_DAY ", printer_id, status, materials, reason, SUM(jobs), SUM(print_s), MAX(max_s) FROM " \
+    DAYS_OF_YEAR("printer_id, status, materials, reason, jobs, print_s, max_s", "job_rollup") \
+    " GROUP BY 2, 3, 4, 5, 6;" \
+    "INSERT INTO usage_rollup (span, day, printer_id, material, spool_id, uses, grams, meters, cost) " \
+    "SELECT 0, at / 86400, printer_id, material, spool_id, count(*), SUM(grams), COALESCE(SUM(meters), 0), " \
+    "COALESCE(SUM(cost), 0) FROM filament_usage GROUP BY 2, 3, 4, 5;" \
+    "INSERT INTO usage_rollup (span, day, printer_id, material, spool_id, uses, grams, meters, cost) " \
+    "SELECT 1, day - (day + 3) % 7, printer_id, material, spool_id, SUM(uses), SUM(grams), SUM(meters), SUM(cost) " \
+    "FROM usage_rollup WHERE span = 0 GROUP BY 2, 3, 4, 5;" \
+    "INSERT INTO usage_rollup (span, day, printer_id, material, spool_id, uses, grams, meters, cost) " \
+    "SELECT 2, " MONTH_OF_DAY ", printer_id, material, spool_id, SUM(uses), SUM(grams), SUM(meters), SUM(cost) FROM " \
+    DAYS_OF_YEAR("printer_id, material, spool_id, uses, grams, meters, cost", "usage_rollup") \
+    " GROUP BY 2, 3, 4, 5;"
+
 static const char *const migrations[] = {
     /* 1: printers and API tokens */
     "CREATE TABLE printer ("
@@ -352,28 +378,7 @@ static const char *const migrations[] = {
     "CREATE INDEX usage_rollup_key ON usage_rollup(span, day, printer_id, material, spool_id, uses, grams, meters, cost);"
     "CREATE INDEX usage_rollup_printer ON usage_rollup(printer_id);"
     "CREATE INDEX usage_rollup_spool ON usage_rollup(spool_id);"
-    "INSERT INTO job_rollup (span, day, printer_id, status, materials, reason, jobs, print_s, max_s) "
-    "SELECT 0, started_at / 86400, printer_id, status, materials, "
-    "CASE WHEN status = 'failed' THEN COALESCE(reason, '') ELSE '' END, count(*), SUM(ended_at - started_at), "
-    "MAX(CASE WHEN ended_at > started_at THEN ended_at - started_at ELSE 0 END) "
-    "FROM job WHERE ended_at IS NOT NULL GROUP BY 2, 3, 4, 5, 6;"
-    "INSERT INTO job_rollup (span, day, printer_id, status, materials, reason, jobs, print_s, max_s) "
-    "SELECT 1, day - (day + 3) % 7, printer_id, status, materials, reason, SUM(jobs), SUM(print_s), MAX(max_s) "
-    "FROM job_rollup WHERE span = 0 GROUP BY 2, 3, 4, 5, 6;"
-    "INSERT INTO job_rollup (span, day, printer_id, status, materials, reason, jobs, print_s, max_s) "
-    "SELECT 2, " MONTH_OF_DAY ", printer_id, status, materials, reason, SUM(jobs), SUM(print_s), MAX(max_s) FROM "
-    DAYS_OF_YEAR("printer_id, status, materials, reason, jobs, print_s, max_s", "job_rollup")
-    " GROUP BY 2, 3, 4, 5, 6;"
-    "INSERT INTO usage_rollup (span, day, printer_id, material, spool_id, uses, grams, meters, cost) "
-    "SELECT 0, at / 86400, printer_id, material, spool_id, count(*), SUM(grams), COALESCE(SUM(meters), 0), "
-    "COALESCE(SUM(cost), 0) FROM filament_usage GROUP BY 2, 3, 4, 5;"
-    "INSERT INTO usage_rollup (span, day, printer_id, material, spool_id, uses, grams, meters, cost) "
-    "SELECT 1, day - (day + 3) % 7, printer_id, material, spool_id, SUM(uses), SUM(grams), SUM(meters), SUM(cost) "
-    "FROM usage_rollup WHERE span = 0 GROUP BY 2, 3, 4, 5;"
-    "INSERT INTO usage_rollup (span, day, printer_id, material, spool_id, uses, grams, meters, cost) "
-    "SELECT 2, " MONTH_OF_DAY ", printer_id, material, spool_id, SUM(uses), SUM(grams), SUM(meters), SUM(cost) FROM "
-    DAYS_OF_YEAR("printer_id, material, spool_id, uses, grams, meters, cost", "usage_rollup")
-    " GROUP BY 2, 3, 4, 5;",
+    ROLLUP_FILL,
     /* 12: the tray log names each tray by unit and slot (docs/jobs.md): tray_now alone cannot on
      * printers that send a unit's own slot or feed from two extruders. Earlier rows numbered
      * trays globally (unit × 4 + slot, 128-135 AMS HT, 254 the external holder, 255 none) */
@@ -382,9 +387,17 @@ static const char *const migrations[] = {
     "UPDATE job_tray SET unit = CASE WHEN tray < 16 THEN tray / 4 WHEN tray = 254 THEN 255 "
     "WHEN tray BETWEEN 128 AND 135 THEN tray END, "
     "slot = CASE WHEN tray < 16 THEN tray % 4 WHEN tray = 254 OR tray BETWEEN 128 AND 135 THEN 0 END;",
+    /* 13: which spool a usage row was taken from after that spool is deleted (spool_id is then
+     * null), so a job still says "deleted spool #12" (docs/api.md, Print jobs) */
+    "ALTER TABLE filament_usage ADD COLUMN deleted_spool_id @INT@;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
+
+const char *pd_schema_rollup_rebuild(void)
+{
+    return "DELETE FROM job_rollup; DELETE FROM usage_rollup;" ROLLUP_FILL;
+}
 
 /* Writes src with tokens replaced into out (when non-NULL); returns the expanded length. */
 static size_t expand(const char *src, const char *const rep[3], char *out)

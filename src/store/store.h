@@ -87,6 +87,9 @@ pd_err pd_db_scalar(pd_db *db, const char *sql, const pd_sqlv *args, size_t narg
 /* Several statements without parameters (DDL); the type tokens @ID@, @INT@ and @REAL@ become
  * the backend's types, as in the migrations (docs/storage.md). */
 pd_err pd_db_exec(pd_db *db, const char *sql);
+/* The statistics' summaries (docs/stats.md) computed again from the job and usage rows, in one
+ * transaction: for rows that went in behind the daemon's back (SQL, a restored copy). */
+pd_err pd_db_rebuild_summaries(pd_db *db);
 /* The backend's message for the last failure, for logs. */
 const char *pd_db_last_error(pd_db *db);
 /* After rows were inserted with ids of their own (an import keeping its source's ids): the

@@ -1,6 +1,5 @@
 #include "track/alerts.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,33 +37,6 @@ pd_gate_move pd_alerts_gate(bool raised, bool high, double value, double limit, 
     if (!raised)
         return past > 0 ? PD_GATE_RAISE : PD_GATE_STAY;
     return past < -margin ? PD_GATE_CLEAR : PD_GATE_STAY;
-}
-
-/* Hours in an AMS (a dry box that is not airtight, at room humidity) before a dried spool
- * prints worse again. docs/alerts.md gives the sources and why the numbers are what they are. */
-static const struct {
-    const char *prefix;
-    double hours;
-} exposure[] = {
-    {"PVA", 8},   {"BVOH", 8},  {"BUTENEDIOL", 8},
-    {"PA", 12},   {"PAHT", 12}, {"PPA", 12},  {"NYLON", 12}, {"PET-CF", 24},
-    {"PC", 24},   {"PPS", 48},
-    {"TPU", 48},  {"TPE", 48},  {"TPC", 48},
-    {"PETG", 168}, {"PET", 168}, {"PCTG", 168}, {"COPE", 168},
-};
-
-double pd_alerts_exposure_limit_h(const char *material)
-{
-    size_t best = 0;
-    double hours = 0;
-    for (size_t i = 0; material && i < sizeof exposure / sizeof *exposure; i++) {
-        size_t n = strlen(exposure[i].prefix);
-        if (n > best && !strncasecmp(material, exposure[i].prefix, n) && !isalpha((unsigned char)material[n])) {
-            best = n;
-            hours = exposure[i].hours;
-        }
-    }
-    return hours;
 }
 
 /* --- the engine's memory: one watch per printer (stall, humidity per AMS unit) ------------------ */
@@ -336,6 +308,7 @@ struct check {
     check_kind kind;
     int64_t filament_id;         /* stock: one filament, 0 all */
     double default_g, margin_g;  /* [alerts] as the check began: the worker reads no config */
+    pd_exposure exposure;        /* drying: [alerts] drying_hours as the check began */
     int64_t now;
     page fil, spool;             /* drying walks spool only */
     json_t *open;                /* on the loop, from the first read on: open keys not seen yet */
@@ -406,12 +379,13 @@ static pd_err spool_found(const pd_row *row, void *ud)
 }
 
 /* Rows: spool, material, last dried, since when in its slot, printer, unit, slot, label; the
- * material's limit is C (pd_alerts_exposure_limit_h), so the worker keeps the spools past it. */
+ * material's limit is matched by prefix (pd_exposure_hours), which SQL does not do alike on
+ * both backends, so the worker keeps the spools past it. */
 static pd_err drying_found(const pd_row *row, void *ud)
 {
     check *c = ud;
     const char *material = pd_row_text(row, 1);
-    double limit_h = pd_alerts_exposure_limit_h(material);
+    double limit_h = pd_exposure_hours(&c->exposure, material);
     bool dried = !pd_row_null(row, 2);
     double hours = (double)(c->now - pd_row_int(row, dried ? 2 : 3)) / 3600.0;
     if (limit_h <= 0 || hours <= limit_h)
@@ -601,6 +575,10 @@ static bool check_start(pd_alerts *a, check_kind kind, int64_t filament_id)
         return false;
     *c = (check){.a = a, .kind = kind, .filament_id = filament_id, .default_g = a->cfg->alert_low_stock_g,
                  .margin_g = a->cfg->alert_low_stock_margin_g, .now = now_s(), .fil.done = kind == CHECK_DRYING};
+    char err[128];
+    /* checked when it was set (core/config.c): an error here leaves no material flagged */
+    if (kind == CHECK_DRYING)
+        pd_exposure_parse(a->cfg->alert_drying_hours, &c->exposure, err, sizeof err);
     *(kind == CHECK_STOCK ? &a->stock : &a->drying) = c;
     if (!pd_db_read(a->db, a->loop, check_work, check_done, c))
         return true;
@@ -628,6 +606,13 @@ static void check_next(pd_alerts *a)
         if (!check_start(a, CHECK_DRYING, 0))
             a->drying_wait = true;
     }
+}
+
+void pd_alerts_thresholds_changed(pd_alerts *a)
+{
+    want_stock(a, 0);
+    a->drying_wait = true;
+    check_next(a);
 }
 
 bool pd_alerts_checking(const pd_alerts *a)

@@ -21,6 +21,7 @@
 #include "inventory/inventory.h"
 #include "printer/printer.h"
 #include "store/store.h"
+#include "track/exposure.h"
 
 typedef enum pd_alert_kind {
     PD_ALERT_LOW_STOCK_SPOOL,     /* a spool under its own low_stock_weight */
@@ -42,11 +43,6 @@ bool pd_alert_kind_parse(const char *s, pd_alert_kind *out);
 typedef enum pd_gate_move { PD_GATE_STAY, PD_GATE_RAISE, PD_GATE_CLEAR } pd_gate_move;
 pd_gate_move pd_alerts_gate(bool raised, bool high, double value, double limit, double margin);
 
-/* Hours a hygroscopic material may stay in an AMS after drying (docs/alerts.md has the table
- * and its sources); 0 for a material that needs no such care. Matches the material's name
- * case-insensitively by its longest known prefix not followed by a letter ("PA6-CF", "PETG HF"). */
-double pd_alerts_exposure_limit_h(const char *material);
-
 /* --- the engine ------------------------------------------------------------------------------ */
 
 typedef struct pd_alerts pd_alerts;
@@ -57,6 +53,9 @@ typedef struct pd_alerts pd_alerts;
 pd_err pd_alerts_start(pd_alerts **out, uv_loop_t *loop, pd_bus *bus, pd_fleet *fleet, pd_inv *inv,
                        const pd_config *cfg);
 void pd_alerts_stop(pd_alerts **a);  /* closes the timer: the loop must run after */
+/* [alerts] changed while the daemon runs (the dashboard's thresholds): stock and drying are
+ * checked again now, with the new values (humidity and stalls read them at every tick). */
+void pd_alerts_thresholds_changed(pd_alerts *a);
 /* Whether a stock or drying check is reading or waits (they run off the loop): a test runs the
  * loop until it is false. */
 bool pd_alerts_checking(const pd_alerts *a);

@@ -1,6 +1,7 @@
 /* The recent history of every printer (history.h). */
 #include "track/history.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,10 +237,121 @@ void pd_history_stop(pd_history **hh)
     }
 }
 
-/* --- JSON ------------------------------------------------------------------------------------ */
+/* --- JSON ---------------------------------------------------------------------------------- */
 
-static json_t *temp_json(int16_t v) { return v == T_UNKNOWN ? json_null() : json_real(v / 10.0); }
-static json_t *pct_json(int8_t v) { return v < 0 ? json_null() : json_integer(v); }
+/* Every value as an int, so a bucket's minimum and maximum compare without floating point:
+ * tenths of a degree, percents, levels; NONE is unknown. */
+#define NONE INT_MIN
+
+typedef enum vkind { V_TENTHS, V_INT } vkind;
+
+/* One series of a reply: the value of sample k, read from a ring. */
+typedef struct series {
+    const pd_history *h;
+    const hprinter *hp;
+    int which;              /* temps 0-4, fans 5-8; AMS: humidity 0, level 1, temp 2 */
+    int unit;               /* AMS: the unit's id; -1 for the printer's samples */
+    vkind kind;
+} series;
+
+static const ams_unit *unit_at(const series *s, uint64_t k)
+{
+    const ams_sample *as = &s->hp->a[k % s->h->ams_cap];
+    for (int i = 0; i < as->n; i++)
+        if (as->u[i].id == s->unit)
+            return &as->u[i];
+    return NULL;
+}
+
+static int value_at(const series *s, uint64_t k)
+{
+    if (s->unit < 0) {
+        const sample *x = &s->hp->s[k % s->h->cap];
+        if (s->which < N_TEMPS)
+            return x->temp[s->which] == T_UNKNOWN ? NONE : x->temp[s->which];
+        return x->fan[s->which - N_TEMPS] < 0 ? NONE : x->fan[s->which - N_TEMPS];
+    }
+    const ams_unit *u = unit_at(s, k);
+    if (!u)
+        return NONE;
+    switch (s->which) {
+    case 0: return u->humidity < 0 ? NONE : u->humidity;
+    case 1: return u->level ? u->level : NONE;
+    default: return u->temp == T_UNKNOWN ? NONE : u->temp;
+    }
+}
+
+static json_t *value_json(vkind kind, int v)
+{
+    if (v == NONE)
+        return json_null();
+    return kind == V_TENTHS ? json_real(v / 10.0) : json_integer(v);
+}
+
+/* The samples [lo, hi) as at most `points` rows (0: all of them). More samples than that are
+ * cut into points / 2 buckets of consecutive samples (the ticks are regular, so of equal time),
+ * and each bucket gives two rows, at the times of its first and last sample: a series' minimum
+ * and maximum in the bucket, in the order they happened. So a peak or a dip survives any
+ * reduction, and a target's step stays a step; a bucket without a value is null twice (a gap
+ * stays a gap). Bucket b is the same for every series, so the columns stay aligned. */
+typedef struct span {
+    uint64_t lo, hi;
+    size_t buckets;         /* 0: every sample */
+} span;
+
+static span span_of(uint64_t lo, uint64_t hi, size_t points)
+{
+    uint64_t n = hi - lo;
+    return (span){lo, hi, points && n > points ? points / 2 : 0};
+}
+
+static void bucket(const span *sp, size_t b, uint64_t *from, uint64_t *to)
+{
+    uint64_t n = sp->hi - sp->lo;
+    *from = sp->lo + n * b / sp->buckets;
+    *to = sp->lo + n * (b + 1) / sp->buckets;
+}
+
+static void put_times(const span *sp, const int64_t *ring, size_t cap, json_t *t)
+{
+    if (!sp->buckets) {
+        for (uint64_t k = sp->lo; k < sp->hi; k++)
+            json_array_append_new(t, json_integer(ring[k % cap]));
+        return;
+    }
+    for (size_t b = 0; b < sp->buckets; b++) {
+        uint64_t from, to;
+        bucket(sp, b, &from, &to);
+        json_array_append_new(t, json_integer(ring[from % cap]));
+        json_array_append_new(t, json_integer(ring[(to - 1) % cap]));
+    }
+}
+
+static void put_series(const span *sp, const series *s, json_t *col)
+{
+    if (!sp->buckets) {
+        for (uint64_t k = sp->lo; k < sp->hi; k++)
+            json_array_append_new(col, value_json(s->kind, value_at(s, k)));
+        return;
+    }
+    for (size_t b = 0; b < sp->buckets; b++) {
+        uint64_t from, to, kmin = 0, kmax = 0;
+        int vmin = NONE, vmax = NONE;
+        bucket(sp, b, &from, &to);
+        for (uint64_t k = from; k < to; k++) {
+            int v = value_at(s, k);
+            if (v == NONE)
+                continue;
+            if (vmin == NONE || v < vmin)
+                vmin = v, kmin = k;
+            if (vmax == NONE || v > vmax)
+                vmax = v, kmax = k;
+        }
+        bool min_first = kmin <= kmax;
+        json_array_append_new(col, value_json(s->kind, min_first ? vmin : vmax));
+        json_array_append_new(col, value_json(s->kind, min_first ? vmax : vmin));
+    }
+}
 
 /* The first tick still held of a series that began at `first`, of `count` ticks in a ring of
  * `cap`. */
@@ -254,67 +366,58 @@ static const char *const temp_keys[N_TEMPS] = {"nozzle", "nozzle_target", "bed",
 static const char *const fan_keys[N_FANS] = {"fan_part", "fan_aux", "fan_chamber",
                                              "fan_heatbreak"};
 
-static json_t *ams_json(const pd_history *h, const hprinter *hp, int64_t since_ms)
+static json_t *ams_json(const pd_history *h, const hprinter *hp, int64_t since_ms, size_t points)
 {
     json_t *o = json_pack("{s:i,s:[],s:[]}", "interval_s",
                           h->interval_s * (int)h->ams_every, "t", "units");
     if (!o || !hp || !hp->a)
         return o;
-    json_t *t = json_object_get(o, "t"), *units = json_object_get(o, "units");
+    json_t *units = json_object_get(o, "units");
     uint64_t lo = oldest(hp->ams_first, h->ams_ticks, h->ams_cap);
     while (lo < h->ams_ticks && h->at[lo % h->ams_cap] <= since_ms)
         lo++;
+    span sp = span_of(lo, h->ams_ticks, points);
+    put_times(&sp, h->at, h->ams_cap, json_object_get(o, "t"));
     bool present[UINT8_MAX + 1] = {0};
     for (uint64_t k = lo; k < h->ams_ticks; k++) {
         const ams_sample *as = &hp->a[k % h->ams_cap];
-        json_array_append_new(t, json_integer(h->at[k % h->ams_cap]));
         for (int i = 0; i < as->n; i++)
             present[as->u[i].id] = true;
     }
+    static const char *const keys[] = {"humidity", "humidity_level", "temp"};
     for (int id = 0; id <= UINT8_MAX; id++) {
         if (!present[id])
             continue;
-        json_t *hum = json_array(), *lvl = json_array(), *tmp = json_array();
-        for (uint64_t k = lo; k < h->ams_ticks; k++) {
-            const ams_sample *as = &hp->a[k % h->ams_cap];
-            const ams_unit *u = NULL;
-            for (int i = 0; i < as->n && !u; i++)
-                if (as->u[i].id == id)
-                    u = &as->u[i];
-            json_array_append_new(hum, u ? pct_json(u->humidity) : json_null());
-            json_array_append_new(lvl, u && u->level ? json_integer(u->level) : json_null());
-            json_array_append_new(tmp, u ? temp_json(u->temp) : json_null());
+        json_t *u = json_pack("{s:i}", "id", id);
+        for (int i = 0; i < 3; i++) {
+            json_t *col = json_array();
+            put_series(&sp, &(series){h, hp, i, id, i == 2 ? V_TENTHS : V_INT}, col);
+            json_object_set_new(u, keys[i], col);
         }
-        json_array_append_new(units, json_pack("{s:i,s:o,s:o,s:o}", "id", id, "humidity", hum,
-                                               "humidity_level", lvl, "temp", tmp));
+        json_array_append_new(units, u);
     }
     return o;
 }
 
-json_t *pd_history_json(const pd_history *h, int64_t printer_id, int64_t since_ms)
+json_t *pd_history_json(const pd_history *h, int64_t printer_id, int64_t since_ms, size_t points)
 {
     const hprinter *hp = find(h, h->n, printer_id);
     json_t *o = json_pack("{s:i,s:i,s:[]}", "interval_s", h->interval_s, "keep_s",
                           h->interval_s * (int)(h->cap - 1), "t");
     if (!o)
         return NULL;
-    json_t *t = json_object_get(o, "t"), *temps[N_TEMPS], *fans[N_FANS];
-    for (int i = 0; i < N_TEMPS; i++)
-        json_object_set_new(o, temp_keys[i], temps[i] = json_array());
-    for (int i = 0; i < N_FANS; i++)
-        json_object_set_new(o, fan_keys[i], fans[i] = json_array());
     uint64_t lo = hp ? oldest(hp->first, h->ticks, h->cap) : h->ticks;
     while (lo < h->ticks && h->t[lo % h->cap] <= since_ms)
         lo++;
-    for (uint64_t k = lo; k < h->ticks; k++) {
-        const sample *s = &hp->s[k % h->cap];
-        json_array_append_new(t, json_integer(h->t[k % h->cap]));
-        for (int i = 0; i < N_TEMPS; i++)
-            json_array_append_new(temps[i], temp_json(s->temp[i]));
-        for (int i = 0; i < N_FANS; i++)
-            json_array_append_new(fans[i], pct_json(s->fan[i]));
+    span sp = span_of(lo, h->ticks, points);
+    put_times(&sp, h->t, h->cap, json_object_get(o, "t"));
+    for (int i = 0; i < N_TEMPS + N_FANS; i++) {
+        json_t *col = json_array();
+        if (hp)
+            put_series(&sp, &(series){h, hp, i, -1, i < N_TEMPS ? V_TENTHS : V_INT}, col);
+        json_object_set_new(o, i < N_TEMPS ? temp_keys[i] : fan_keys[i - N_TEMPS], col);
     }
-    json_t *ams = ams_json(h, hp, since_ms);
+    json_t *ams = ams_json(h, hp, since_ms, points);
     if (!ams) {
         json_decref(o);
         return NULL;

@@ -34,8 +34,10 @@ pd_err pd_history_put(pd_history *h, int64_t printer_id, const pd_state *st, boo
 void pd_history_tick_end(pd_history *h);
 
 /* The history of one printer since since_ms (exclusive; 0 = all kept), as docs/api.md
- * shows it; NULL when out of memory. A printer not sampled yet has empty series. */
-json_t *pd_history_json(const pd_history *h, int64_t printer_id, int64_t since_ms);
+ * shows it; NULL when out of memory. A printer not sampled yet has empty series. points > 0:
+ * at most that many samples (a chart's width), each series reduced to its minimum and maximum
+ * per bucket so peaks survive; 0: every sample. */
+json_t *pd_history_json(const pd_history *h, int64_t printer_id, int64_t since_ms, size_t points);
 /* Bytes the rings hold now (for /metrics and the benchmark). */
 size_t pd_history_bytes(const pd_history *h);
 

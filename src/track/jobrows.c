@@ -178,6 +178,28 @@ static pd_err attach_pauses(pd_db *db, json_t *items)
                    " ORDER BY job_id, id", pause_row);
 }
 
+static json_t *text_or_null(const pd_row *row, int c)
+{
+    return pd_row_null(row, c) ? json_null() : json_string(pd_row_text(row, c));
+}
+
+/* What a person needs to tell a usage row's spool from the others: its filament's vendor, name,
+ * material and colours, and whether it is archived; a deleted spool only by its id. NULL for a
+ * row of no spool. Columns from 8: deleted_spool_id, vendor, name, material, color_hex,
+ * multi_color_hexes, multi_color_direction, archived. */
+static json_t *spool_summary(const pd_row *row)
+{
+    if (!pd_row_null(row, 1))
+        return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:b}", "id", (json_int_t)pd_row_int(row, 1), "vendor",
+                         text_or_null(row, 9), "name", text_or_null(row, 10), "material", text_or_null(row, 11),
+                         "color_hex", text_or_null(row, 12), "multi_color_hexes", text_or_null(row, 13),
+                         "multi_color_direction", text_or_null(row, 14), "archived", pd_row_int(row, 15) != 0,
+                         "deleted", false);
+    if (!pd_row_null(row, 8))
+        return json_pack("{s:I,s:b}", "id", (json_int_t)pd_row_int(row, 8), "deleted", true);
+    return json_null();
+}
+
 /* filament[]: the job's usage rows, one per spool and tray; grams and cost their sums */
 static pd_err usage_row(const pd_row *row, void *ud)
 {
@@ -194,6 +216,7 @@ static pd_err usage_row(const pd_row *row, void *ud)
                           pd_row_null(row, 5) ? json_null() : json_real(round(pd_row_real(row, 5) * 100) / 100),
                           "source", pd_row_text(row, 6), "cost",
                           pd_row_null(row, 7) ? json_null() : json_real(round(pd_row_real(row, 7) * 100) / 100));
+    json_object_set_new(f, "spool", spool_summary(row));
     json_array_append_new(json_object_get(job, "filament"), f);
     json_object_set_new(job, "grams", json_real(round((json_real_value(json_object_get(job, "grams")) + grams) * 100) / 100));
     if (!pd_row_null(row, 7)) {
@@ -204,11 +227,17 @@ static pd_err usage_row(const pd_row *row, void *ud)
     return PD_OK;
 }
 
+#define SPOOL_COLS "v.name, f.name, f.material, f.color_hex, f.multi_color_hexes, f.multi_color_direction, s.archived"
+
 static pd_err attach_usage(pd_db *db, json_t *items)
 {
-    return per_job(db, items, "SELECT job_id, spool_id, unit, slot, sum(grams), sum(meters), min(source), "
-                              "sum(cost) FROM filament_usage WHERE job_id",
-                   " GROUP BY job_id, spool_id, unit, slot ORDER BY job_id, min(id)", usage_row);
+    return per_job(db, items,
+                   "SELECT u.job_id, u.spool_id, u.unit, u.slot, sum(u.grams), sum(u.meters), min(u.source), "
+                   "sum(u.cost), u.deleted_spool_id, " SPOOL_COLS " FROM filament_usage u "
+                   "LEFT JOIN spool s ON s.id = u.spool_id LEFT JOIN filament f ON f.id = s.filament_id "
+                   "LEFT JOIN vendor v ON v.id = f.vendor_id WHERE u.job_id",
+                   " GROUP BY u.job_id, u.spool_id, u.deleted_spool_id, u.unit, u.slot, " SPOOL_COLS
+                   " ORDER BY u.job_id, min(u.id)", usage_row);
 }
 
 /* file_status {state, reason, path} and the thumbnail's URL */

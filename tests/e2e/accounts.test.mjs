@@ -1,8 +1,9 @@
 // Accounts in the browser (docs/accounts.md): the setup page of a first start, sign-in, a
 // viewer without controls (and the API refusing them), a user limited to one printer seeing
 // only it (cards and the event stream), the tokens page, an ended session signing in again over
-// the page without losing what was typed, and a cross-site write refused. Screenshots at phone
-// and desktop sizes go to build/screenshots/ with the dashboard's.
+// the page without losing what was typed (also when the daemon ends it and closes the stream),
+// and a cross-site write refused. Screenshots at phone and desktop sizes go to
+// build/screenshots/ with the dashboard's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TOKEN, waitFor } from '../integration/harness.mjs';
@@ -178,6 +179,31 @@ test('an ended session signs in again over the page; what was typed stays', asyn
   assert.equal(await p.getByLabel('Name').inputValue(), 'typed before expiry');
   await p.getByRole('button', { name: 'Create token' }).click();
   await p.getByRole('dialog').locator('input.token-value').waitFor();
+  await p.context().close();
+});
+
+test('a session ended by the server closes the stream: the page asks to sign in again by itself, keeping what was typed', async () => {
+  const p = await page(DESKTOP);
+  await signIn(p, 'root', 'correct horse battery');
+  await card(p, X1C).waitFor();
+  await waitFor(async () => /Live/.test(await p.locator('.live').innerText()), 10000, 'live');
+  await p.goto(daemon.url('/settings/tokens'));
+  await p.getByLabel('Name').fill('typed as the session ends');
+  // an admin elsewhere resets this user's password: the daemon ends the sessions and their
+  // streams; the page is not touched
+  const rootId = (await daemon.get('/api/v1/users')).json.find((u) => u.name === 'root').id;
+  assert.equal((await daemon.req('POST', `/api/v1/users/${rootId}/password`, { password: 'a new root password' })).status, 204);
+  const d = p.getByRole('dialog', { name: 'Your session has ended' });
+  await d.waitFor({ timeout: 10000 });
+  await shot(p, 'session-ended-by-server-desktop');
+  await d.getByLabel('Name').fill('root');
+  await d.getByLabel('Password').fill('a new root password');
+  await d.getByRole('button', { name: 'Sign in' }).click();
+  await d.waitFor({ state: 'detached' });
+  assert.equal(await p.getByLabel('Name').inputValue(), 'typed as the session ends');
+  await waitFor(async () => /Live/.test(await p.locator('.live').innerText()), 10000, 'live again');
+  // the others sign in with the new password from here on
+  assert.equal((await daemon.req('POST', `/api/v1/users/${rootId}/password`, { password: 'correct horse battery' })).status, 204);
   await p.context().close();
 });
 

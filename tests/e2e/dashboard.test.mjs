@@ -1,7 +1,8 @@
 // The dashboard end to end: headless Chromium (Debian's, driven by playwright-core from
 // web/node_modules) against the real daemon, broker and simulator of the integration harness.
-// Each run saves screenshots of every screen at phone and desktop sizes in
-// build/screenshots/ (not committed) and runs axe-core on each: no serious violations.
+// Settings → Thresholds and the phone's top bar too. Each run saves screenshots of every screen
+// at phone and desktop sizes in build/screenshots/ (not committed) and runs axe-core on each: no
+// serious violations.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../integration/harness.mjs';
@@ -147,6 +148,72 @@ test('add and edit a spool; server field errors show next to the field', async (
   await p.context().close();
 });
 
+test('Settings → Thresholds: an admin changes one and it applies; the server\'s refusal shows by the field; a viewer reads', async () => {
+  const p = await page(DESKTOP, '/settings');
+  await p.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'Thresholds' }).click();
+  await p.getByRole('heading', { name: 'Thresholds' }).waitFor();
+  const humid = p.getByLabel('Humid above');
+  const field = p.locator('.field[data-key="alerts.humidity_pct"]');
+  assert.equal(await humid.inputValue(), '40');
+  assert.match(await field.innerText(), /As the configuration says/);
+  // checked before sending
+  await humid.fill('101');
+  await p.getByRole('button', { name: 'Save thresholds' }).click();
+  assert.equal(await field.locator('.field-error').innerText(), 'must be 100 or less');
+  // the server's own refusal, under the same field: the request leaves with a value the page
+  // would not send, and the daemon's 422 is shown where it belongs
+  await humid.fill('55');
+  await p.route('**/api/v1/thresholds', (r) => r.request().method() === 'PATCH'
+    ? r.continue({ postData: JSON.stringify({ 'alerts.humidity_pct': 1000 }) }) : r.continue());
+  await p.getByRole('button', { name: 'Save thresholds' }).click();
+  await waitFor(async () => /whole number from 1 to 100/.test(await field.locator('.field-error').innerText().catch(() => '')), 5000, 'server error by the field');
+  assert.equal(await humid.getAttribute('aria-invalid'), 'true');
+  await p.unroute('**/api/v1/thresholds');
+  await shot(p, 'thresholds-error-desktop');
+  // saved: read back from the API, shown with the file's value beside it
+  await p.getByRole('button', { name: 'Save thresholds' }).click();
+  await p.getByText('Saved: applied now.').waitFor();
+  let t = (await daemon.get('/api/v1/thresholds')).json.find((x) => x.key === 'alerts.humidity_pct');
+  assert.deepEqual([t.value, t.configured, t.set], [55, 40, true]);
+  assert.match(await field.innerText(), /Changed here; the file says 40 %/);
+  // a material's hours: one more row
+  await p.getByRole('button', { name: '+ Material' }).click();
+  await p.getByLabel('Material 18', { exact: true }).fill('PETG HF');
+  await p.getByLabel('Hours for PETG HF').fill('72');
+  await p.getByRole('button', { name: 'Save thresholds' }).click();
+  await p.getByText('Saved: applied now.').waitFor();
+  const d = (await daemon.get('/api/v1/thresholds')).json.find((x) => x.key === 'alerts.drying_hours');
+  assert.equal(d.value['PETG HF'], 72);
+  await axe(p, 'thresholds');
+  for (const [w, h] of [[1440, 900], [390, 844], [360, 740]]) {
+    await p.setViewportSize({ width: w, height: h });
+    await p.evaluate(() => scrollTo(0, 0));
+    await shot(p, `thresholds-${w}`);
+  }
+  // back to what the file says
+  await field.getByRole('button', { name: /^Reset/ }).click();
+  assert.match(await field.innerText(), /Goes back to the file's 40 %/);
+  await p.getByRole('button', { name: 'Save thresholds' }).click();
+  await p.getByText('Saved: applied now.').waitFor();
+  t = (await daemon.get('/api/v1/thresholds')).json.find((x) => x.key === 'alerts.humidity_pct');
+  assert.deepEqual([t.value, t.set], [40, false]);
+  assert.equal(await humid.inputValue(), '40');
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+
+  // a viewer reads them and cannot change them
+  const tok = (await daemon.req('POST', '/api/v1/tokens', { name: 'thresholds viewer', role: 'viewer' })).json.token;
+  const v = await openPage(f, { width: 390, height: 844 }, `/settings/thresholds?token=${tok}`, { token: false });
+  await v.getByRole('heading', { name: 'Thresholds' }).waitFor();
+  await v.getByText('Only an admin can change them.').waitFor();
+  assert.equal(await v.getByLabel('Humid above').getAttribute('readonly'), '');
+  assert.equal(await v.getByRole('button', { name: 'Save thresholds' }).count(), 0);
+  assert.equal(await v.getByRole('link', { name: 'Users' }).count(), 0, 'users are an admin\'s');
+  await shot(v, 'thresholds-viewer-390');
+  await axe(v, 'thresholds (viewer)');
+  await v.context().close();
+});
+
 test('the install manifest is valid and the service worker keeps the shell', async () => {
   const r = await fetch(daemon.url('/manifest.webmanifest'));
   assert.equal(r.status, 200);
@@ -189,6 +256,43 @@ test('the install manifest is valid and the service worker keeps the shell', asy
   await p.context().close();
 });
 
+/** The theme from the top bar's switch: an icon button and its menu. */
+async function theme(p, name) {
+  await p.getByRole('button', { name: /^Theme:/ }).click();
+  await p.getByRole('menuitemradio', { name }).click();
+  await waitFor(async () => (await p.evaluate(() => document.documentElement.dataset.theme ?? 'system')) === name.toLowerCase(), 5000, `${name} theme`);
+}
+
+test('the top bar fits a 360 and a 390 px phone: every control whole, the theme an icon with a name', async () => {
+  for (const viewport of [{ width: 360, height: 740 }, PHONE]) {
+    const p = await page(viewport);
+    await card(p, X1C).waitFor();
+    const boxes = await p.evaluate(() => [...document.querySelectorAll('.topbar > *')].map((e) => {
+      const r = e.getBoundingClientRect();
+      return { what: e.className, left: r.left, right: r.right, clipped: e.scrollWidth > e.clientWidth + 1 };
+    }));
+    for (const b of boxes) {
+      assert.ok(b.left >= 0 && b.right <= viewport.width, `${b.what} inside ${viewport.width} px: ${JSON.stringify(b)}`);
+      assert.ok(!b.clipped, `${b.what} not cut at ${viewport.width} px`);
+    }
+    for (let i = 1; i < boxes.length; i++)
+      assert.ok(boxes[i].left >= boxes[i - 1].right - 1, `${boxes[i - 1].what} and ${boxes[i].what} apart`);
+    const btn = p.getByRole('button', { name: 'Theme: as the system' });
+    const r = await btn.boundingBox();
+    assert.ok(r.width >= 40 && r.height >= 40, `a 40 px target: ${JSON.stringify(r)}`);
+    await btn.click();
+    assert.equal(await p.getByRole('menuitemradio', { name: 'As the system' }).getAttribute('aria-checked'), 'true');
+    await shot(p, `topbar-theme-menu-${viewport.width}`);
+    await axe(p, `top bar at ${viewport.width} px, theme menu open`);
+    await p.keyboard.press('Escape');
+    await p.getByRole('menu', { name: 'Theme' }).waitFor({ state: 'detached' });
+    await theme(p, 'Light');
+    assert.equal(await p.getByRole('button', { name: 'Theme: light' }).count(), 1);
+    await shot(p, `topbar-${viewport.width}`);
+    await p.context().close();
+  }
+});
+
 test('phone viewport: no sideways scroll, bottom navigation, every screen', async () => {
   const p = await page(PHONE);
   await card(p, X1C).waitFor();
@@ -211,14 +315,14 @@ test('phone viewport: no sideways scroll, bottom navigation, every screen', asyn
   await p.getByRole('heading', { name: 'Jobs' }).waitFor();
   await shot(p, 'jobs-placeholder-phone');
   // dark theme, from the switch
-  await p.getByLabel('Theme').selectOption('dark');
+  await theme(p, 'Dark');
   await nav.getByRole('link', { name: 'Printers' }).click();
   await card(p, X1C).waitFor();
   await shot(p, 'printers-dark-phone');
   await axe(p, 'printers (dark)');
   await p.context().close();
   const d = await page(DESKTOP, '/inventory');
-  await d.getByLabel('Theme').selectOption('dark');
+  await theme(d, 'Dark');
   await d.locator('li.spool').first().waitFor();
   await shot(d, 'inventory-dark-desktop');
   await d.context().close();

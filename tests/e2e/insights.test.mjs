@@ -1,7 +1,7 @@
-// The statistics, prompts and job filament screens end to end, and the phone viewport of every
-// screen: headless Chromium against the real daemon, broker and simulator. Screenshots at
-// phone and desktop sizes go to build/screenshots/ with the other e2e files'; axe-core runs on
-// each screen.
+// The statistics, prompts and job filament screens end to end (each spool named, archived and
+// deleted ones too), and the phone viewport of every screen: headless Chromium against the real
+// daemon, broker and simulator. Screenshots at phone and desktop sizes go to build/screenshots/
+// with the other e2e files'; axe-core runs on each screen.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -108,8 +108,12 @@ test('prompts: a spool without a tag raises a prompt, answered in two taps, reac
   await shot(phone, 'prompts-phone');
 });
 
-test('job page: filament per spool with its total; the bell lists open alerts', async () => {
-  const spools = (await daemon.get('/api/v1/spool')).json;
+test('job page: filament per spool with its total, each spool named, archived or deleted; the bell lists open alerts', async () => {
+  const v = (await daemon.req('POST', '/api/v1/vendor', { name: 'Jobs Vendor' })).json.id;
+  const fil = (await daemon.req('POST', '/api/v1/filament', { vendor_id: v, name: 'Charcoal', material: 'PETG', density: 1.27,
+    diameter: 1.75, weight: 1000, color_hex: '333333' })).json.id;
+  const spools = [];
+  for (let i = 0; i < 2; i++) spools.push((await daemon.req('POST', '/api/v1/spool', { filament_id: fil })).json);
   const p = await page(DESKTOP, `/jobs/${jobId}`);
   const card = p.locator('.card', { has: p.getByRole('heading', { name: 'Filament per spool' }) });
   // an operator corrects what the printer could not tell: two spools, grams each
@@ -128,6 +132,19 @@ test('job page: filament per spool with its total; the bell lists open alerts', 
   const total = await card.locator('tfoot').innerText();
   assert.match(total, /Total/);
   assert.match(total, /16 g/);
+  // each spool by its vendor and filament, with its colour, linked to it in the inventory
+  const row = (i) => card.locator('tbody tr').nth(i);
+  assert.equal(await row(0).getByRole('link', { name: 'Jobs Vendor Charcoal' }).getAttribute('href'), `/inventory?spool=${spools[0].id}`);
+  assert.match(await row(0).innerText(), new RegExp(`#${spools[0].id} · PETG`));
+  assert.equal(await row(0).getByRole('img', { name: 'colour #333333' }).count(), 1);
+  // one archived, the other deleted: still told apart
+  assert.equal((await daemon.req('PATCH', `/api/v1/spool/${spools[0].id}`, { archived: true })).status, 200);
+  assert.equal((await daemon.req('DELETE', `/api/v1/spool/${spools[1].id}`)).status, 200);
+  await p.reload();
+  await waitFor(async () => /deleted spool/.test(await card.innerText().catch(() => '')), 10000, 'the deleted spool named');
+  assert.match(await row(0).innerText(), /Jobs Vendor Charcoal.*archived/s);
+  assert.match(await row(1).innerText(), new RegExp(`deleted spool #${spools[1].id}`));
+  assert.equal(await row(1).getByRole('link').count(), 0, 'a deleted spool has no page');
   await shot(p, 'job-filament-desktop');
   await axe(p, 'job page');
   await p.getByRole('button', { name: /^Alerts:/ }).click();
@@ -139,6 +156,18 @@ test('job page: filament per spool with its total; the bell lists open alerts', 
   await phone.locator('.card tbody tr').first().waitFor();
   await noSideways(phone, 'job page');
   await shot(phone, 'job-filament-phone');
+  await phone.setViewportSize({ width: 360, height: 740 });
+  await noSideways(phone, 'job page at 360 px');
+  await shot(phone, 'job-filament-phone-360');
+  // the link opens the archived spool in the inventory
+  await phone.getByRole('link', { name: 'Jobs Vendor Charcoal' }).click();
+  await phone.getByText(`Showing spool #${spools[0].id} only.`).waitFor();
+  await phone.locator(`li[data-spool="${spools[0].id}"]`).waitFor();
+  assert.equal(await phone.locator('li[data-spool]').count(), 1);
+  await shot(phone, 'inventory-one-spool-phone-360');
+  await phone.getByRole('button', { name: 'Show every spool' }).click();
+  await waitFor(async () => (await phone.locator('li[data-spool]').count()) > 1, 10000, 'every spool again');
+  assert.deepEqual(phone.errors, []);
 });
 
 test('phone: no sideways scroll on any screen, the charts follow the width, Settings under More', async () => {

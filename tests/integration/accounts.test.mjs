@@ -1,11 +1,13 @@
 // Accounts end to end (docs/accounts.md): first-start setup, sessions (cookie flags, CSRF,
 // cross-site writes refused), roles on every route, printer limits in the API and the event
 // stream, tokens with roles exchanged for sessions and revoked, passwords changed and reset,
-// the last admin kept, and the sign-in rate limit per address and per account.
+// the last admin kept, and the sign-in rate limit per address and per account; event streams
+// ending with their session (expired, password changed elsewhere), and password hashing in a
+// bounded pool of its own that a burst of sign-ins cannot take from file analyses.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { Broker, Sim, Daemon, TOKEN, waitFor, tmpDir, assertCleanExit } from './harness.mjs';
+import { Broker, Sim, Daemon, TOKEN, waitFor, tmpDir, assertCleanExit, metric } from './harness.mjs';
 
 const X1C = '00M09A350100321', P1S = '01P00A451200002';
 const CONFIG = `[server]
@@ -43,7 +45,8 @@ after(async () => {
  * token, origin, type (Content-Type of a body, JSON by default; a string body goes as it is),
  * from (local address, to be another client). */
 function call(method, path, body, opts = {}) {
-  const headers = { Host: `127.0.0.1:${daemon.port}` };
+  const d = opts.daemon ?? daemon;
+  const headers = { Host: `127.0.0.1:${d.port}` };
   if (opts.cookie) headers.Cookie = opts.cookie;
   if (opts.csrf) headers['X-CSRF-Token'] = opts.csrf;
   if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
@@ -51,7 +54,7 @@ function call(method, path, body, opts = {}) {
   const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   if (data) headers['Content-Type'] = opts.type ?? 'application/json';
   return new Promise((resolve, reject) => {
-    const rq = httpRequest({ host: '127.0.0.1', port: daemon.port, method, path, headers, localAddress: opts.from },
+    const rq = httpRequest({ host: '127.0.0.1', port: d.port, method, path, headers, localAddress: opts.from },
       (res) => {
         let text = '';
         res.on('data', (c) => { text += c; });
@@ -73,13 +76,31 @@ function cookieOf(r) {
   return { pair: sc.split(';')[0], attrs: sc };
 }
 
-async function signIn(name, password, from) {
-  const r = await call('POST', '/api/v1/login', { name, password }, { from });
+async function signIn(name, password, from, d) {
+  const r = await call('POST', '/api/v1/login', { name, password }, { from, daemon: d });
   assert.equal(r.status, 200, r.text);
   return { cookie: cookieOf(r).pair, csrf: r.json.csrf, me: r.json };
 }
 
 const as = (s, extra = {}) => ({ cookie: s.cookie, csrf: s.csrf, ...extra });
+
+/** GET /api/v1/events with a session's cookie, read in the background: {status, text(),
+ * ended (resolves with the ms it lasted when the daemon closes it), close()}. */
+async function stream(s, d = daemon) {
+  const ctrl = new AbortController();
+  const t0 = Date.now();
+  const res = await fetch(d.url('/api/v1/events'), { headers: { Cookie: s.cookie }, signal: ctrl.signal });
+  let text = '';
+  const ended = (async () => {
+    if (!res.body) return Date.now() - t0;
+    const dec = new TextDecoder();
+    try { for await (const c of res.body) text += dec.decode(c, { stream: true }); } catch { return null; /* aborted here */ }
+    return Date.now() - t0;
+  })();
+  return { status: res.status, text: () => text, ended, close: () => ctrl.abort() };
+}
+
+const within = (p, ms, what) => Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms))]);
 let admin; // the admin's session
 
 test('first start: setup creates the admin once and signs them in', async () => {
@@ -343,10 +364,18 @@ test('passwords: changed by the user, reset by an admin; sessions follow', async
   let r = await call('POST', '/api/v1/me/password', { current: 'wrong one!', password: 'new viewer pw' }, as(a));
   assert.equal(r.status, 422);
   assert.equal(r.json.error.field, 'current');
+  const sa = await stream(a), sb = await stream(b);
+  assert.equal(sb.status, 200);
   r = await call('POST', '/api/v1/me/password', { current: 'viewer password', password: 'new viewer pw' }, as(a));
   assert.equal(r.status, 204, r.text);
   assert.equal((await call('GET', '/api/v1/me', undefined, as(a))).status, 200, 'this session stays');
   assert.equal((await call('GET', '/api/v1/me', undefined, as(b))).status, 401, 'the others end');
+  await within(sb.ended, 3000, 'the other session\'s stream closed');
+  assert.equal((await stream(b)).status, 401, 'and it cannot open again');
+  await new Promise((res) => setTimeout(res, 2500));  // heartbeats arrive every second
+  const beats = sa.text().length;
+  await waitFor(() => sa.text().length > beats, 5000, 'this session\'s stream still open');
+  sa.close();
   assert.equal((await call('POST', '/api/v1/login', { name: 'vera', password: 'viewer password' })).status, 401);
   const veraId = a.me.user_id;
   r = await call('POST', `/api/v1/users/${veraId}/password`, { password: 'reset by admin' }, as(admin));
@@ -396,4 +425,70 @@ test('sign-in attempts are limited per address and per account', async () => {
   assert.equal(r.status, 429);
   // and tokens keep working: the limit is on guessing, not on the API
   assert.equal((await daemon.get('/api/v1/printers')).status, 200);
+});
+
+/* A daemon of its own: sessions of 10 s (the least the configuration takes), one password worker with two waiting, one file
+ * analysis at once and none waiting (so a sign-in in the files pool would take its place). */
+test('a session\'s stream closes when it expires; sign-ins wait in a bounded pool of their own', async () => {
+  const d = new Daemon({ config: `[server]
+heartbeat_s = 1
+[auth]
+session_max_s = 10
+login_attempts = 1000
+password_workers = 1
+password_queue = 2
+[files]
+workers = 1
+queue = 0
+` });
+  await d.start();
+  try {
+    let r = await call('POST', '/api/v1/setup', { name: 'root', password: 'correct horse battery' }, { daemon: d });
+    assert.equal(r.status, 201, r.text);
+    const t0 = Date.now();
+    const s = { cookie: cookieOf(r).pair, csrf: r.json.csrf };
+    const st = await stream(s, d);
+    assert.equal(st.status, 200);
+    await waitFor(() => st.text().includes('heartbeat'), 5000, 'a heartbeat');
+    const lasted = await within(st.ended, 15000, 'the stream closed at the session\'s end');
+    const at = Date.now() - t0;
+    assert.ok(at >= 9000 && at <= 13000, `closed ${at} ms after sign-in (the stream lasted ${lasted} ms)`);
+    r = await call('GET', '/api/v1/me', undefined, { ...as(s), daemon: d });
+    assert.equal(r.status, 401);
+    assert.match(r.json.error.message, /sign in again/);
+    assert.equal((await stream(s, d)).status, 401, 'a new stream is refused');
+
+    // twelve sign-ins at once: one hashes, two wait, the rest are told to come back
+    const analyse = () => fetch(d.url('/api/v1/files/analyze?name=part.gcode'), { method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}` }, body: '; generated by PrusaSlicer 2.6.0\nM83\n;LAYER_CHANGE\nG1 X1 E100\n' });
+    let peak = 0;
+    const watching = (async () => {
+      for (let i = 0; i < 20; i++) {
+        const m = (await d.get('/metrics')).text;
+        peak = Math.max(peak, metric(m, 'printdeck_password_checks_running'));
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    })();
+    const logins = Array.from({ length: 12 }, (_, i) =>
+      call('POST', '/api/v1/login', { name: i % 2 ? 'root' : `nobody${i}`, password: 'a wrong password' }, { daemon: d }));
+    const during = analyse();
+    const replies = await Promise.all(logins);
+    const busy = replies.filter((x) => x.status === 503), done = replies.filter((x) => x.status === 401);
+    assert.equal(busy.length + done.length, 12, replies.map((x) => x.status).join());
+    assert.ok(busy.length >= 1, `${busy.length} refused`);
+    assert.ok(done.length >= 3, `${done.length} checked`);
+    for (const b of busy) {
+      assert.equal(b.headers['retry-after'], '1');
+      assert.match(b.json.error.message, /too many passwords are being checked/);
+    }
+    // the file analysis did not wait behind them, nor was it refused for them
+    assert.equal((await during).status, 200);
+    await watching;
+    assert.ok(peak <= 1, `at most one password worker ran (${peak})`);
+    r = await call('POST', '/api/v1/login', { name: 'root', password: 'correct horse battery' }, { daemon: d });
+    assert.equal(r.status, 200, 'the pool is free again');
+  } finally {
+    const r = await d.stop();
+    if (r) assertCleanExit(assert, r);
+  }
 });

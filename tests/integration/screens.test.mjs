@@ -37,7 +37,7 @@ after(async () => {
   if (r) assertCleanExit(assert, r);
 });
 
-test('history: columns of one length, real temperatures, since, AMS units, errors', async () => {
+test('history: columns of one length, real temperatures, since, a chart\'s width, AMS units, errors', async () => {
   await sim.control(X1C, { action: 'start_job', name: 'hist', layers: 20, minutes: 1 });
   const h = await waitFor(async () => {
     const r = (await daemon.get(`/api/v1/printers/${ids[X1C]}/history`)).json;
@@ -62,6 +62,17 @@ test('history: columns of one length, real temperatures, since, AMS units, error
   assert.equal((await daemon.get('/api/v1/printers/999/history')).status, 404);
   const bad = await daemon.get(`/api/v1/printers/${ids[X1C]}/history?since=yesterday`);
   assert.equal(bad.status, 422);
+  // a chart's width: at most that many rows, every column alike (the peaks: test_history.c)
+  const full = (await daemon.get(`/api/v1/printers/${ids[X1C]}/history`)).json;
+  const small = (await daemon.get(`/api/v1/printers/${ids[X1C]}/history?points=2`)).json;
+  assert.ok(full.t.length > 2, `${full.t.length} samples`);
+  assert.equal(small.t.length, 2);
+  for (const k of ['nozzle', 'bed', 'fan_part'])
+    assert.equal(small[k].length, 2, k);
+  assert.ok(small.t[0] <= full.t[1] && small.t[0] < small.t[1], 'the oldest kept and the newest');
+  assert.equal((await daemon.get(`/api/v1/printers/${ids[X1C]}/history?max=2`)).json.t.length, 2, 'max, its other name');
+  for (const q of ['points=1', 'points=x', 'points=99999'])
+    assert.equal((await daemon.get(`/api/v1/printers/${ids[X1C]}/history?${q}`)).status, 422, q);
   await sim.control(X1C, { action: 'finish' });
 });
 

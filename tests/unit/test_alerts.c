@@ -38,23 +38,71 @@ static void gate_once_per_crossing(void **state)
 static void material_table(void **state)
 {
     (void)state;
-    assert_true(pd_alerts_exposure_limit_h("PVA") == 8);
-    assert_true(pd_alerts_exposure_limit_h("pa6-cf") == 12);
-    assert_true(pd_alerts_exposure_limit_h("PAHT-CF") == 12);
-    assert_true(pd_alerts_exposure_limit_h("PA12") == 12);
-    assert_true(pd_alerts_exposure_limit_h("PC") == 24);
-    assert_true(pd_alerts_exposure_limit_h("PC-FR") == 24);
-    assert_true(pd_alerts_exposure_limit_h("PCTG") == 168);
-    assert_true(pd_alerts_exposure_limit_h("TPU 95A") == 48);
-    assert_true(pd_alerts_exposure_limit_h("TPU-AMS") == 48);
-    assert_true(pd_alerts_exposure_limit_h("PETG HF") == 168);
-    assert_true(pd_alerts_exposure_limit_h("PET-CF") == 24);
-    assert_true(pd_alerts_exposure_limit_h("PLA") == 0);
-    assert_true(pd_alerts_exposure_limit_h("PLA-CF") == 0);
-    assert_true(pd_alerts_exposure_limit_h("ABS") == 0);
-    assert_true(pd_alerts_exposure_limit_h("PACK") == 0);   /* a prefix followed by a letter */
-    assert_true(pd_alerts_exposure_limit_h("") == 0);
-    assert_true(pd_alerts_exposure_limit_h(NULL) == 0);
+    pd_exposure t;
+    char err[160];
+    assert_int_equal(pd_exposure_parse(PD_EXPOSURE_DEFAULT, &t, err, sizeof err), PD_OK);
+    assert_int_equal(t.n, 17);
+    assert_int_equal(pd_exposure_hours(&t, "PVA"), 8);
+    assert_int_equal(pd_exposure_hours(&t, "pa6-cf"), 12);
+    assert_int_equal(pd_exposure_hours(&t, "PAHT-CF"), 12);
+    assert_int_equal(pd_exposure_hours(&t, "PA12"), 12);
+    assert_int_equal(pd_exposure_hours(&t, "PC"), 24);
+    assert_int_equal(pd_exposure_hours(&t, "PC-FR"), 24);
+    assert_int_equal(pd_exposure_hours(&t, "PCTG"), 168);
+    assert_int_equal(pd_exposure_hours(&t, "TPU 95A"), 48);
+    assert_int_equal(pd_exposure_hours(&t, "TPU-AMS"), 48);
+    assert_int_equal(pd_exposure_hours(&t, "PETG HF"), 168);
+    assert_int_equal(pd_exposure_hours(&t, "PET-CF"), 24);
+    assert_int_equal(pd_exposure_hours(&t, "PLA"), 0);
+    assert_int_equal(pd_exposure_hours(&t, "PLA-CF"), 0);
+    assert_int_equal(pd_exposure_hours(&t, "ABS"), 0);
+    assert_int_equal(pd_exposure_hours(&t, "PACK"), 0);   /* a prefix followed by a letter */
+    assert_int_equal(pd_exposure_hours(&t, ""), 0);
+    assert_int_equal(pd_exposure_hours(&t, NULL), 0);
+
+    /* a table of one's own: spaces, case, a trailing comma, formatted back the same */
+    assert_int_equal(pd_exposure_parse("  petg hf : 72 ,PLA:500, PA:6,", &t, err, sizeof err), PD_OK);
+    assert_int_equal(t.n, 3);
+    assert_int_equal(pd_exposure_hours(&t, "PETG HF"), 72);
+    assert_int_equal(pd_exposure_hours(&t, "PETG"), 0);
+    assert_int_equal(pd_exposure_hours(&t, "pla+"), 500);
+    char text[PD_EXPOSURE_TEXT];
+    pd_exposure_format(&t, text, sizeof text);
+    assert_string_equal(text, "petg hf:72, PLA:500, PA:6");
+    assert_int_equal(pd_exposure_parse("", &t, err, sizeof err), PD_OK);
+    assert_int_equal(t.n, 0);
+    assert_int_equal(pd_exposure_hours(&t, "PVA"), 0);
+
+    /* what is refused, in words */
+    static const struct { const char *text, *why; } bad[] = {
+        {"PVA", "entry 1: MATERIAL:HOURS expected"},
+        {"PVA:8,,PA:2", "entry 2: MATERIAL:HOURS expected"},
+        {":8", "entry 1: a material name of 1 to 23 characters expected"},
+        {"PVA:0", "PVA: whole hours from 1 to 8760 expected"},
+        {"PVA:8761", "PVA: whole hours from 1 to 8760 expected"},
+        {"PVA:99999999999999999999", "PVA: whole hours from 1 to 8760 expected"},
+        {"PVA:1.5", "PVA: whole hours from 1 to 8760 expected"},
+        {"PVA:-3", "PVA: whole hours from 1 to 8760 expected"},
+        {"PVA:8, pva:9", "pva: named twice"},
+        {"P\"A:8", "entry 1: a material name has letters, digits, '-', '+', '_' and spaces only"},
+        {"ABCDEFGHIJKLMNOPQRSTUVWX:1", "entry 1: a material name of 1 to 23 characters expected"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(pd_exposure_parse(bad[i].text, &t, err, sizeof err), PD_ERR_INVAL);
+        assert_string_equal(err, bad[i].why);
+        assert_int_equal(t.n, 0);
+    }
+    char many[2048] = "";
+    for (int i = 0; i <= PD_EXPOSURE_MAX; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "M%d:1,", i);
+    assert_int_equal(pd_exposure_parse(many, &t, err, sizeof err), PD_ERR_TOOBIG);
+    assert_string_equal(err, "at most 32 materials");
+    many[strlen(many) - 6] = '\0';   /* "M32:1," cut: 32 of them fit */
+    assert_int_equal(pd_exposure_parse(many, &t, err, sizeof err), PD_OK);
+    pd_exposure_format(&t, text, sizeof text);
+    pd_exposure u;
+    assert_int_equal(pd_exposure_parse(text, &u, err, sizeof err), PD_OK);
+    assert_int_equal(u.n, PD_EXPOSURE_MAX);
 }
 
 /* --- with a database ------------------------------------------------------------------------- */

@@ -1,4 +1,5 @@
-/* Filament usage rows and the spool they move, in one transaction, on both backends. */
+/* Filament usage rows and the spool they move, in one transaction, on both backends; a job's
+ * filament naming its spools, also archived and deleted ones. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include "core/json.h"
+#include "track/jobs.h"
 #include "track/usage.h"
 #include "testdb.h"
 
@@ -140,6 +142,65 @@ static void unknown_spool_writes_nothing(void **state)
     assert_int_equal(n, 1);
 }
 
+/* The job page's rows: vendor, name, material and colours of each spool, archived or not; a
+ * deleted spool still by its id. */
+static void job_names_its_spools(void **state)
+{
+    fixture *fx = *state;
+    pd_inv *inv = &fx->inv;
+    create(inv, PD_INV_VENDOR, "{\"name\":\"Polymaker\"}");
+    create(inv, PD_INV_FILAMENT, "{\"name\":\"PolyTerra Charcoal\",\"vendor_id\":1,\"material\":\"PLA\","
+                                 "\"density\":1.24,\"diameter\":1.75,\"weight\":1000,\"color_hex\":\"222222\"}");
+    create(inv, PD_INV_FILAMENT, "{\"name\":\"Silk Duo\",\"material\":\"PLA\",\"density\":1.24,\"diameter\":1.75,"
+                                 "\"multi_color_hexes\":\"FF0000,0000FF\",\"multi_color_direction\":\"coaxial\"}");
+    int64_t kept = create(inv, PD_INV_SPOOL, "{\"filament_id\":1}");
+    int64_t duo = create(inv, PD_INV_SPOOL, "{\"filament_id\":2}");
+    int64_t gone = create(inv, PD_INV_SPOOL, "{\"filament_id\":1}");
+    json_t *body = json_loads("{\"name\":\"benchy\"}", 0, NULL), *job = NULL;
+    pd_inv_err e = {0};
+    assert_int_equal(pd_jobs_create(inv, NULL, body, &job, &e), PD_OK);
+    json_decref(body);
+    int64_t job_id = json_integer_value(json_object_get(job, "id"));
+    json_decref(job);
+    int64_t id;
+    int64_t spools[] = {kept, duo, gone};
+    for (int i = 0; i < 3; i++) {
+        pd_usage u = {.job_id = job_id, .spool_id = spools[i], .unit = 0, .slot = i, .grams = 10 + i, .meters = -1,
+                      .source = PD_USAGE_3MF};
+        assert_int_equal(pd_usage_record(inv, &u, &id, &e), PD_OK);
+    }
+    body = json_loads("{\"archived\":true}", 0, NULL);
+    json_t *out = NULL;
+    assert_int_equal(pd_inv_update(inv, PD_INV_SPOOL, kept, body, &out, &e), PD_OK);
+    json_decref(body);
+    json_decref(out);
+    assert_int_equal(pd_inv_delete(inv, PD_INV_SPOOL, gone, &e), PD_OK);
+
+    assert_int_equal(pd_jobs_get(fx->db, job_id, false, &job, &e), PD_OK);
+    json_t *f = json_object_get(job, "filament");
+    assert_int_equal(json_array_size(f), 3);
+    json_t *s0 = json_object_get(json_array_get(f, 0), "spool");
+    assert_int_equal(json_integer_value(json_object_get(s0, "id")), kept);
+    assert_string_equal(json_string_value(json_object_get(s0, "vendor")), "Polymaker");
+    assert_string_equal(json_string_value(json_object_get(s0, "name")), "PolyTerra Charcoal");
+    assert_string_equal(json_string_value(json_object_get(s0, "material")), "PLA");
+    assert_string_equal(json_string_value(json_object_get(s0, "color_hex")), "222222");
+    assert_true(json_is_true(json_object_get(s0, "archived")));
+    assert_true(json_is_false(json_object_get(s0, "deleted")));
+    json_t *s1 = json_object_get(json_array_get(f, 1), "spool");
+    assert_true(json_is_null(json_object_get(s1, "vendor")));
+    assert_string_equal(json_string_value(json_object_get(s1, "multi_color_hexes")), "FF0000,0000FF");
+    assert_string_equal(json_string_value(json_object_get(s1, "multi_color_direction")), "coaxial");
+    assert_true(json_is_false(json_object_get(s1, "archived")));
+    json_t *r2 = json_array_get(f, 2), *s2 = json_object_get(r2, "spool");
+    assert_true(json_is_null(json_object_get(r2, "spool_id")));
+    assert_int_equal(json_integer_value(json_object_get(s2, "id")), gone);
+    assert_true(json_is_true(json_object_get(s2, "deleted")));
+    assert_null(json_object_get(s2, "name"));
+    assert_true(json_real_value(json_object_get(r2, "grams")) == 12);
+    json_decref(job);
+}
+
 static void source_names(void **state)
 {
     (void)state;
@@ -155,6 +216,7 @@ static void source_names(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(moves_spool_with_cost, fresh, drop),
     cmocka_unit_test_setup_teardown(unknown_spool_writes_nothing, fresh, drop),
+    cmocka_unit_test_setup_teardown(job_names_its_spools, fresh, drop),
     cmocka_unit_test(source_names),
 };
 

@@ -7,9 +7,10 @@ import { JobDetail, JobsPage } from './pages/jobs';
 import { PrintersPage } from './pages/printers';
 import { SettingsPage } from './pages/settings';
 import { onLinkClick, parseRoute, usePath } from './router';
-import { Empty, Loading } from './components/ui';
+import { Empty, Icon, Loading, useDismiss } from './components/ui';
 import { SetupPage, SignInAgain, SignInPage, UserMenu } from './pages/account';
 import { TokensPage } from './pages/tokens';
+import { ThresholdsPage } from './pages/thresholds';
 import { UsersPage } from './pages/users';
 import { timeAgo } from './format';
 import { Bell } from './components/bell';
@@ -85,21 +86,49 @@ function applyTheme(t: Theme) {
   else document.documentElement.dataset.theme = t;
 }
 
+const THEMES: { value: Theme; label: string; icon: 'halves' | 'sun' | 'moon' }[] = [
+  { value: 'system', label: 'As the system', icon: 'halves' },
+  { value: 'light', label: 'Light', icon: 'sun' },
+  { value: 'dark', label: 'Dark', icon: 'moon' },
+];
+
+/** An icon button (it fits a 360 px top bar beside the status, the bell and the user) that
+ * opens the three choices. */
 function ThemeSwitch() {
   const [t, setT] = useState<Theme>(() => (localStorage.getItem(THEME_KEY) as Theme) || 'system');
+  const [open, setOpen] = useState(false);
+  const box = useRef<HTMLDivElement>(null);
+  useDismiss(open, () => setOpen(false), box);
   useEffect(() => {
     applyTheme(t);
     localStorage.setItem(THEME_KEY, t);
   }, [t]);
+  const cur = THEMES.find((x) => x.value === t) ?? THEMES[0];
   return (
-    <label class="theme">
-      <span class="visually-hidden">Theme</span>
-      <select value={t} onChange={(e) => setT((e.target as HTMLSelectElement).value as Theme)}>
-        <option value="system">◐ System</option>
-        <option value="light">☀ Light</option>
-        <option value="dark">☾ Dark</option>
-      </select>
-    </label>
+    <div class="theme popover" ref={box}>
+      <button type="button" class="icon-btn" aria-label={`Theme: ${cur.label.toLowerCase()}`} aria-haspopup="true" aria-expanded={open} onClick={() => setOpen(!open)}>
+        <Icon name={cur.icon} size={20} />
+      </button>
+      {open && (
+        <ul class="menu" role="menu" aria-label="Theme">
+          {THEMES.map((x) => (
+            <li key={x.value} role="none">
+              <button
+                type="button"
+                role="menuitemradio"
+                aria-checked={x.value === t}
+                onClick={() => {
+                  setT(x.value);
+                  setOpen(false);
+                }}
+              >
+                <Icon name={x.icon} /> {x.label}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
   );
 }
 
@@ -161,6 +190,7 @@ export function App() {
   else if (route.name === 'settings') page = <SettingsPage />;
   else if (route.name === 'users') page = <UsersPage />;
   else if (route.name === 'tokens') page = <TokensPage />;
+  else if (route.name === 'thresholds') page = <ThresholdsPage />;
   else if (route.name === 'stats') page = <StatsPage />;
   else if (route.name === 'prompts') page = <PromptsPage />;
   else if (route.name === 'placeholder')

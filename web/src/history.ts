@@ -35,6 +35,12 @@ const FANS: Series[] = [
   { key: 'fan_heatbreak', label: 'Heatbreak', color: '#6c757d' },
 ];
 
+/** The history's URL for a chart `width` CSS pixels wide (0: not laid out yet, every sample). */
+export function historyPath(printerId: number, width: number): string {
+  const points = Math.min(16384, Math.round(width));
+  return `/api/v1/printers/${printerId}/history${points >= 2 ? `?points=${points}` : ''}`;
+}
+
 const hasValue = (a: (number | null)[]) => a.some((v) => v !== null);
 
 /** Seconds on the x axis (uPlot's time scale); series that never had a value are left out. */

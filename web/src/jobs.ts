@@ -4,9 +4,15 @@ import type { SseEvent } from './sse';
 
 export interface Stat { min: number | null; avg: number | null; max: number | null; samples: number }
 export interface Pause { kind: 'pause' | 'offline'; started_at: string; ended_at: string | null; reason?: string | null }
+/** What tells a job's spool apart (docs/api.md): its filament's vendor, name and colours, or
+ * only its id once it was deleted. */
+export interface JobSpool {
+  id: number; deleted: boolean; vendor?: string | null; name?: string | null; material?: string | null;
+  color_hex?: string | null; multi_color_hexes?: string | null; multi_color_direction?: string | null; archived?: boolean;
+}
 export interface JobFilament {
   spool_id?: number | null; tray?: number | null; unit?: number | null; slot?: number | null; material?: string | null; color?: string | null;
-  grams?: number | null; meters?: number | null; source?: string | null; cost?: number | null; spool_name?: string | null;
+  grams?: number | null; meters?: number | null; source?: string | null; cost?: number | null; spool?: JobSpool | null;
 }
 export interface JobWarning { kind: string; filament_id: number; type?: string | null; color?: string | null; spool_id?: number | null; unit: number; slot: number; needed_g: number; remaining_g: number | null; short_g: number }
 export interface JobCandidate { filament_id: number; type?: string | null; color?: string | null; grams?: number | null; why?: string | null; trays: { unit: number; slot: number; spool_id?: number | null }[] }
@@ -49,6 +55,17 @@ export function trayName(u: { tray?: number | null; unit?: number | null; slot?:
   if (u.unit !== null && u.unit !== undefined && u.slot !== null && u.slot !== undefined) return `AMS ${u.unit + 1} slot ${u.slot + 1}`;
   if (u.tray !== null && u.tray !== undefined) return `AMS ${Math.floor(u.tray / 4) + 1} slot ${(u.tray % 4) + 1}`;
   return '—';
+}
+
+/** A job's filament row's spool in words: "Polymaker PolyTerra Charcoal", the id and material
+ * beside it, and where its link goes (the inventory showing that spool, archived ones too); a
+ * deleted spool has no page. */
+export function spoolLabel(s: JobSpool | null | undefined): { name: string; detail: string; href: string | null } {
+  if (!s) return { name: 'no spool', detail: '', href: null };
+  if (s.deleted) return { name: `deleted spool #${s.id}`, detail: '', href: null };
+  const name = [s.vendor, s.name].filter(Boolean).join(' ') || s.material || `Spool #${s.id}`;
+  const detail = [`#${s.id}`, s.name || s.vendor ? s.material : null, s.archived ? 'archived' : null].filter(Boolean).join(' · ');
+  return { name, detail, href: `/inventory?spool=${s.id}` };
 }
 
 /** The correction a person typed, as PATCH /api/v1/jobs/{id} {"filament"} wants it; an error

@@ -12,6 +12,7 @@ export type Route =
   | { name: 'settings' }
   | { name: 'users' }
   | { name: 'tokens' }
+  | { name: 'thresholds' }
   | { name: 'stats' }
   | { name: 'prompts' }
   | { name: 'placeholder'; title: string }
@@ -35,6 +36,7 @@ export function parseRoute(path: string): Route {
   if (parts[0] === 'settings' && parts.length === 1) return { name: 'settings' };
   if (parts[0] === 'settings' && parts[1] === 'users' && parts.length === 2) return { name: 'users' };
   if (parts[0] === 'settings' && parts[1] === 'tokens' && parts.length === 2) return { name: 'tokens' };
+  if (parts[0] === 'settings' && parts[1] === 'thresholds' && parts.length === 2) return { name: 'thresholds' };
   if (parts.length === 1 && PLACEHOLDERS[parts[0]]) return { name: 'placeholder', title: PLACEHOLDERS[parts[0]] };
   return { name: 'notfound' };
 }

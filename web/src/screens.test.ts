@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyJobEvent, Job, jobMatches, jobsQuery, NO_FILTERS, seconds, versusEstimate } from './jobs';
-import { appendSample, History, toColumns } from './history';
+import { applyJobEvent, Job, jobMatches, jobsQuery, NO_FILTERS, seconds, spoolLabel, versusEstimate } from './jobs';
+import { appendSample, History, historyPath, toColumns } from './history';
 import { parseRoute } from './router';
 
 const job = (o: Partial<Job> = {}): Job => ({
@@ -10,6 +10,14 @@ const job = (o: Partial<Job> = {}): Job => ({
 });
 
 describe('jobs', () => {
+  it('names a job\'s spool by vendor and filament, an archived one too, and a deleted one by its id', () => {
+    expect(spoolLabel({ id: 7, deleted: false, vendor: 'Polymaker', name: 'PolyTerra Charcoal', material: 'PLA', archived: false }))
+      .toEqual({ name: 'Polymaker PolyTerra Charcoal', detail: '#7 · PLA', href: '/inventory?spool=7' });
+    expect(spoolLabel({ id: 8, deleted: false, vendor: null, name: null, material: 'PETG', archived: true }))
+      .toEqual({ name: 'PETG', detail: '#8 · archived', href: '/inventory?spool=8' });
+    expect(spoolLabel({ id: 12, deleted: true })).toEqual({ name: 'deleted spool #12', detail: '', href: null });
+    expect(spoolLabel(null).name).toBe('no spool');
+  });
   it('builds the list query from the filters and page', () => {
     const q = new URL(jobsQuery({ ...NO_FILTERS, printer: '3', status: 'failed', text: ' warp ', from: '2025-01-10' }, 2, 25), 'http://x').searchParams;
     expect(q.get('printer_id')).toBe('3');
@@ -75,5 +83,10 @@ describe('history', () => {
     expect(h2.nozzle).toEqual([201, 210]);
     expect(h2.fan_part).toEqual([100, 50]);
     expect(appendSample(h2, { ...p, online: false }, 30000).nozzle.slice(-1)[0]).toBeNull();
+  });
+  it('asks for the history at the chart\'s width, every sample before it is laid out', () => {
+    expect(historyPath(3, 389.6)).toBe('/api/v1/printers/3/history?points=390');
+    expect(historyPath(3, 0)).toBe('/api/v1/printers/3/history');
+    expect(historyPath(3, 99999)).toBe('/api/v1/printers/3/history?points=16384');
   });
 });

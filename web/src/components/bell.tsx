@@ -1,10 +1,11 @@
 // The alert bell of the top bar: open alerts (docs/api.md, Alerts), newest first, kept live by
 // the alert.* events; operators acknowledge them here.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { api } from '../api';
 import { useCan } from '../auth';
 import { dateTime } from '../jobs';
 import { Alert, newestFirst, notices, useNotices } from '../notices';
+import { useDismiss } from './ui';
 
 function AlertItem(props: { a: Alert; canAck: boolean }) {
   const { a } = props;
@@ -46,17 +47,7 @@ export function Bell() {
   const canAck = useCan('operator');
   const [open, setOpen] = useState(false);
   const box = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    if (!open) return;
-    const away = (e: Event) => box.current && !box.current.contains(e.target as Node) && setOpen(false);
-    const esc = (e: KeyboardEvent) => e.key === 'Escape' && setOpen(false);
-    document.addEventListener('pointerdown', away);
-    document.addEventListener('keydown', esc);
-    return () => {
-      document.removeEventListener('pointerdown', away);
-      document.removeEventListener('keydown', esc);
-    };
-  }, [open]);
+  useDismiss(open, () => setOpen(false), box);
   const list = newestFirst(n.alerts);
   const unacked = list.filter((a) => !a.acked).length;
   return (

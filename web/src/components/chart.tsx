@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { api } from '../api';
 import { ErrorBox, Loading } from './ui';
-import { appendSample, History, Series, toColumns } from '../history';
+import { appendSample, History, historyPath, Series, toColumns } from '../history';
 import { store } from '../live';
 import { cumulative } from '../stats';
 
@@ -141,7 +141,13 @@ export function PeriodChart(props: { title: string; summary: string; periods: st
 export function HistoryCharts(props: { printerId: number }) {
   const [h, setH] = useState<History | null>(null);
   const [err, setErr] = useState<string | null>(null);
-  const load = () => api.get<History>(`/api/v1/printers/${props.printerId}/history`).then(setH, (e) => setErr(e.message));
+  const box = useRef<HTMLDivElement>(null);
+  // the daemon sends about one sample per pixel of the chart (min and max per bucket, so peaks
+  // stay): a phone gets half of an hour's samples, a day's history stays small
+  const load = () => {
+    setErr(null);
+    return api.get<History>(historyPath(props.printerId, box.current?.clientWidth ?? 0)).then(setH, (e) => setErr(e.message));
+  };
   useEffect(() => {
     load();
   }, [props.printerId]);
@@ -154,11 +160,15 @@ export function HistoryCharts(props: { printerId: number }) {
       }),
     [props.printerId],
   );
-  if (err) return <ErrorBox error={err} onRetry={load} />;
-  if (!h) return <Loading label="Loading the history" />;
+  if (err || !h)
+    return (
+      <div ref={box} class="charts">
+        {err ? <ErrorBox error={err} onRetry={load} /> : <Loading label="Loading the history" />}
+      </div>
+    );
   const c = toColumns(h);
   return (
-    <div class="charts">
+    <div ref={box} class="charts">
       <Chart title="Temperatures" unit="°" data={c.temps.data} series={c.temps.series} />
       {c.fans.series.length > 0 && <Chart title="Fans" unit="%" data={c.fans.data} series={c.fans.series} />}
       {c.ams.map((a) => (

@@ -27,6 +27,7 @@ export function validate(defs: FieldDef[], v: Values): Record<string, string> {
     else if (x && d.type === 'number') {
       const n = Number(x);
       if (!Number.isFinite(n)) errs[d.name] = 'must be a number';
+      else if (d.step === '1' && !Number.isInteger(n)) errs[d.name] = 'must be a whole number';
       else if (d.min !== undefined && n < d.min) errs[d.name] = `must be ${d.min} or more`;
       else if (d.max !== undefined && n > d.max) errs[d.name] = `must be ${d.max} or less`;
     }

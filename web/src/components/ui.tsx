@@ -83,6 +83,21 @@ export function Swatch(props: { colors: string[]; direction?: string | null; siz
   );
 }
 
+/** A popover's dismissal: a press outside `box` or Escape closes it while it is open. */
+export function useDismiss(open: boolean, close: () => void, box: { current: HTMLElement | null }) {
+  useEffect(() => {
+    if (!open) return;
+    const away = (e: Event) => box.current && !box.current.contains(e.target as Node) && close();
+    const esc = (e: KeyboardEvent) => e.key === 'Escape' && close();
+    document.addEventListener('pointerdown', away);
+    document.addEventListener('keydown', esc);
+    return () => {
+      document.removeEventListener('pointerdown', away);
+      document.removeEventListener('keydown', esc);
+    };
+  }, [open]);
+}
+
 export function Meter(props: { value: number | null; label: string; tone?: string }) {
   const v = props.value ?? 0;
   return (
@@ -134,12 +149,17 @@ const ICONS: Record<string, string> = {
   light: 'M9 21h6v-1H9zm3-19a7 7 0 0 0-4 12.7V17h8v-2.3A7 7 0 0 0 12 2z',
   drop: 'M12 3s-6 6.5-6 11a6 6 0 0 0 12 0c0-4.5-6-11-6-11z',
   clock: 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 2a8 8 0 1 1 0 16 8 8 0 0 1 0-16zm1 3h-2v6l5 3 1-1.7-4-2.3z',
+  sun: 'M12 7a5 5 0 1 0 0 10 5 5 0 0 0 0-10zM11 1h2v3h-2zm0 19h2v3h-2zM1 11h3v2H1zm19 0h3v2h-3zM4.2 5.6l1.4-1.4 2.1 2.1-1.4 1.4zm12.1 12.1 1.4-1.4 2.1 2.1-1.4 1.4zM4.2 18.4l2.1-2.1 1.4 1.4-2.1 2.1zm12.1-12.1 2.1-2.1 1.4 1.4-2.1 2.1z',
+  moon: 'M20.5 14.6A8.5 8.5 0 0 1 9.4 3.5a8.5 8.5 0 1 0 11.1 11.1z',
+  // a ring, its right half filled: "as the system says"
+  halves: 'M12 2a10 10 0 1 0 0 20 10 10 0 1 0 0-20zm0 2a8 8 0 1 1 0 16 8 8 0 1 1 0-16zm0 0v16a8 8 0 0 0 0-16z',
 };
 
 /** An inline icon: drawn the same on every device, unlike emoji, and hidden from readers. */
-export function Icon(props: { name: keyof typeof ICONS }) {
+export function Icon(props: { name: keyof typeof ICONS; size?: number }) {
+  const s = props.size ?? 16;
   return (
-    <svg class="icon" viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">
+    <svg class="icon" viewBox="0 0 24 24" width={s} height={s} aria-hidden="true" focusable="false">
       <path d={ICONS[props.name]} fill="currentColor" fill-rule="evenodd" />
     </svg>
   );

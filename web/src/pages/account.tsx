@@ -1,9 +1,9 @@
 // Signing in and out: the setup page of a first start, the sign-in page, the sign-in dialog
 // over a page whose session ended (what was typed there stays), and the user menu.
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { api } from '../api';
 import { setup, signIn, signOut, useAuth, type Me } from '../auth';
-import { Dialog } from '../components/ui';
+import { Dialog, useDismiss } from '../components/ui';
 import { onLinkClick } from '../router';
 
 export const PW_MIN = 8;
@@ -208,11 +208,13 @@ export function UserMenu() {
   const { me } = useAuth();
   const [open, setOpen] = useState(false);
   const [pw, setPw] = useState(false);
+  const box = useRef<HTMLDivElement>(null);
+  useDismiss(open, () => setOpen(false), box);
   if (!me || me.kind === 'open') return null;
   const admin = me.role === 'admin';
   return (
-    <div class="user-menu">
-      <button type="button" class="btn sm" aria-expanded={open} aria-haspopup="true" onClick={() => setOpen(!open)}>
+    <div class="user-menu popover" ref={box}>
+      <button type="button" class="btn sm" title={`${me.name} · ${me.role}`} aria-expanded={open} aria-haspopup="true" onClick={() => setOpen(!open)}>
         <span class="user-name">{me.name}</span> <span class="muted role">· {me.role}</span>
       </button>
       {open && (

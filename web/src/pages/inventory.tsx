@@ -1,6 +1,6 @@
 import { useCan } from '../auth';
-import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api } from '../api';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { api, ApiError } from '../api';
 import { Form, str, type FieldDef } from '../components/form';
 import { Dialog, Empty, ErrorBox, Loading, Meter, Swatch } from '../components/ui';
 import { filamentColors, grams, remainingPct } from '../format';
@@ -118,8 +118,10 @@ export function InventoryPage() {
   const [vendors, setVendors] = useState<Vendor[]>([]);
   const [materials, setMaterials] = useState<string[]>([]);
   const [locations, setLocations] = useState<string[]>([]);
-  // ?q= opens the list searched, as a job's spool link does
+  // ?q= opens the list searched; ?spool= shows one spool, archived or not, as a job's spool
+  // link does
   const [q, setQ] = useState(() => new URLSearchParams(window.location.search).get('q') ?? '');
+  const [only, setOnly] = useState(() => Number(new URLSearchParams(window.location.search).get('spool')) || null);
   const [material, setMaterial] = useState('');
   const [vendor, setVendor] = useState('');
   const [location, setLocation] = useState('');
@@ -133,6 +135,17 @@ export function InventoryPage() {
   const slots = useSlots();
 
   useEffect(() => {
+    if (only) {
+      setErr(null);
+      api.get<Spool>(`/api/v1/spool/${only}`).then(
+        (s) => {
+          setSpools([s]);
+          setTotal(1);
+        },
+        (e: ApiError) => setErr(e.status === 404 ? `Spool #${only} is not in the inventory: it was deleted.` : e.message),
+      );
+      return;
+    }
     const params = new URLSearchParams({ sort, limit: String(PAGE) });
     if (archived) params.set('allow_archived', 'true');
     if (material) params.set('filament.material', material);
@@ -146,7 +159,17 @@ export function InventoryPage() {
       },
       (e) => setErr(e.message),
     );
-  }, [sort, archived, material, vendor, location, reload]);
+  }, [only, sort, archived, material, vendor, location, reload]);
+  const showAll = () => {
+    history.replaceState(null, '', '/inventory');
+    setOnly(null);
+  };
+  // a filter or search touched while one spool shows: the list it asks for
+  const filtered = useRef(false);
+  useEffect(() => {
+    if (filtered.current && only) showAll();
+    filtered.current = true;
+  }, [q, material, vendor, location, low, archived, sort]);
 
   useEffect(() => {
     api.get<Filament[]>('/api/v1/filament?sort=name:asc').then(setFilaments, () => {});
@@ -279,6 +302,14 @@ export function InventoryPage() {
             Done
           </button>
         </div>
+      )}
+      {only && (
+        <p class="alert only-one" role="status">
+          Showing spool #{only} only.{' '}
+          <button type="button" class="btn sm" onClick={showAll}>
+            Show every spool
+          </button>
+        </p>
       )}
       {err && <ErrorBox error={err} onRetry={() => setReload((n) => n + 1)} />}
       {!spools && !err && <Loading />}

@@ -4,9 +4,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, request } from '../api';
 import { useCan } from '../auth';
-import { Empty, ErrorBox, Loading } from '../components/ui';
-import { grams } from '../format';
-import { applyJobEvent, dateTime, filamentPatch, Job, JobFilters, jobsQuery, JOB_STATUSES, NO_FILTERS, PAGE_SIZE, seconds, statusTone, trayName, versusEstimate, Stat } from '../jobs';
+import { Empty, ErrorBox, Loading, Swatch } from '../components/ui';
+import { filamentColors, grams } from '../format';
+import { applyJobEvent, dateTime, filamentPatch, Job, JobFilters, JobSpool, jobsQuery, JOB_STATUSES, NO_FILTERS, PAGE_SIZE, seconds, spoolLabel, statusTone, trayName, versusEstimate, Stat } from '../jobs';
 import { store, usePrinterIndex } from '../live';
 import { onLinkClick } from '../router';
 
@@ -416,6 +416,29 @@ export function JobDetail(props: { id: number }) {
   );
 }
 
+/** A usage row's spool: its colours, vendor and name linked to the inventory, its id and
+ * material; "deleted spool #12" for one that is gone. */
+function SpoolCell(props: { s: JobSpool | null | undefined }) {
+  const { s } = props;
+  const l = spoolLabel(s);
+  const colors = s && !s.deleted ? filamentColors(s) : [];
+  return (
+    <span class={`job-spool${s?.deleted ? ' gone' : ''}`}>
+      {s && !s.deleted && <Swatch colors={colors} direction={s.multi_color_direction} size="sm" label={colors.length ? `colour ${colors.join(', ')}` : 'no colour'} />}
+      <span class="job-spool-text">
+        {l.href ? (
+          <a href={l.href} onClick={onLinkClick}>
+            {l.name}
+          </a>
+        ) : (
+          <span class={s?.deleted ? 'muted' : undefined}>{l.name}</span>
+        )}
+        {l.detail && <span class="muted small"> {l.detail}</span>}
+      </span>
+    </span>
+  );
+}
+
 function FilamentCard(props: { j: Job; onSaved: (j: Job) => void }) {
   const { j } = props;
   const canEdit = useCan('operator');
@@ -460,14 +483,7 @@ function FilamentCard(props: { j: Job; onSaved: (j: Job) => void }) {
               {rows.map((u, i) => (
                 <tr key={i}>
                   <th scope="row" data-label="Spool">
-                    {u.spool_id ? (
-                      <a href={`/inventory?q=${u.spool_id}`} onClick={onLinkClick}>
-                        #{u.spool_id}
-                        {u.spool_name ? ` ${u.spool_name}` : ''}
-                      </a>
-                    ) : (
-                      'no spool'
-                    )}
+                    <SpoolCell s={u.spool} />
                   </th>
                   <td data-label="Tray">{trayName(u)}</td>
                   <td data-label="Grams" class="num">{grams(u.grams ?? null)}</td>

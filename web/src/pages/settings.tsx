@@ -1,11 +1,12 @@
 // Settings → Printers: add (with a connection test that says in words what fails), edit,
-// remove. Accounts and other settings get their own sections.
+// remove; and the navigation between the settings' sections (thresholds, users, tokens).
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api';
+import { useCan } from '../auth';
 import { FieldDef, str, toBody, validate, Values } from '../components/form';
 import { Confirm, Dialog, Empty } from '../components/ui';
 import { usePrinterIndex } from '../live';
-import { onLinkClick } from '../router';
+import { onLinkClick, usePath } from '../router';
 import type { Printer } from '../types';
 
 interface TestResult { ok: boolean; step: string; message: string; elapsed_ms: number }
@@ -154,6 +155,30 @@ function PrinterForm(props: { p?: Printer & { port?: number; ca_file?: string | 
   );
 }
 
+/** The settings' sections, on each of their pages; users and tokens are an admin's. */
+export function SettingsNav() {
+  const admin = useCan('admin');
+  const path = usePath();
+  const items = [
+    { href: '/settings', label: 'Printers' },
+    { href: '/settings/thresholds', label: 'Thresholds' },
+    ...(admin ? [{ href: '/settings/users', label: 'Users' }, { href: '/settings/tokens', label: 'API tokens' }] : []),
+  ];
+  return (
+    <nav class="subnav" aria-label="Settings">
+      <ul>
+        {items.map((i) => (
+          <li key={i.href}>
+            <a href={i.href} onClick={onLinkClick} aria-current={path === i.href ? 'page' : undefined}>
+              {i.label}
+            </a>
+          </li>
+        ))}
+      </ul>
+    </nav>
+  );
+}
+
 export function SettingsPage() {
   const printers = usePrinterIndex();
   const [form, setForm] = useState<null | { p?: Printer }>(null);
@@ -172,6 +197,7 @@ export function SettingsPage() {
       <div class="page-head">
         <h1 id="settings-title">Settings</h1>
       </div>
+      <SettingsNav />
       <div class="card">
         <div class="page-head">
           <h2>Printers</h2>

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
 import { useAuth, type Role } from '../auth';
 import { Confirm, Dialog, ErrorBox, Loading } from '../components/ui';
+import { SettingsNav } from './settings';
 import { when } from './users';
 
 interface Token {
@@ -81,6 +82,7 @@ export function TokensPage() {
       <header class="page-head">
         <h1>API tokens</h1>
       </header>
+      <SettingsNav />
       <form class="form token-create" onSubmit={create} noValidate>
         <div class="field">
           <label for="t-name">Name</label>

@@ -5,6 +5,7 @@ import { useAuth, type Role } from '../auth';
 import { Confirm, Dialog, ErrorBox, Loading } from '../components/ui';
 import { usePrinterIndex } from '../live';
 import { passwordProblem } from './account';
+import { SettingsNav } from './settings';
 
 export interface User {
   id: number;
@@ -201,6 +202,7 @@ export function UsersPage() {
           New user
         </button>
       </header>
+      <SettingsNav />
       {err && <ErrorBox error={err} onRetry={() => void load()} />}
       {!users && !err && <Loading />}
       {users && (
