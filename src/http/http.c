@@ -198,6 +198,7 @@ struct conn {
     pd_access_ip addr;      /* the peer, when the wsi has a socket of its own */
     bool has_addr;
     bool deferred;          /* its stream's producer waits for the next turn's budget */
+    conn *defer_next;       /* ... in the order they were deferred (pd_http's defer queue) */
 };
 
 struct pd_http {
@@ -223,6 +224,7 @@ struct pd_http {
     uint64_t produce_ns;        /* producers' time since the loop last waited for I/O */
     uv_prepare_t turn;          /* zeroes produce_ns just before each wait: one turn, one budget */
     size_t ndeferred;           /* conns whose producer waits; resume runs while there are */
+    conn *defer_head, **defer_tail; /* those conns, first deferred first: none waits forever */
     uv_idle_t resume;
     /* lws's own timers/idlers on our loop: the context may be freed once they are gone */
     uv_handle_t *lws_handles[HTTP_MAX_LWS_HANDLES];
@@ -995,6 +997,9 @@ static void stream_produce(conn *c, pd_stream *s)
     if (h->produce_ns >= HTTP_PRODUCE_BUDGET_NS) {
         if (!c->deferred) {
             c->deferred = true;
+            c->defer_next = NULL;
+            *h->defer_tail = c;
+            h->defer_tail = &c->defer_next;
             if (!h->ndeferred++)
                 uv_idle_start(&h->resume, resume_deferred);
         }
@@ -1010,25 +1015,37 @@ static void undefer(pd_http *h, conn *c)
     if (!c->deferred)
         return;
     c->deferred = false;
+    for (conn **pp = &h->defer_head; *pp; pp = &(*pp)->defer_next)
+        if (*pp == c) {
+            *pp = c->defer_next;
+            if (h->defer_tail == &c->defer_next)
+                h->defer_tail = pp;
+            break;
+        }
     if (!--h->ndeferred)
         uv_idle_stop(&h->resume);
 }
 
-/* An idle handle keeps the loop from waiting for I/O while producers wait: they resume at
- * the start of the next turn, oldest connection last (the list is newest first) - each turn
- * serves as many as the budget allows. */
+/* An idle handle keeps the loop from waiting for I/O while producers wait: they resume at the
+ * start of the next turn, first deferred first, as many as the budget allows. The rest wait
+ * at the head of the queue and those served join its tail when they are deferred again, so
+ * every stream gets its turn: served newest first, the oldest of seven exports once got no
+ * piece for the 30 s a reply may stall, and its client saw the reply cut short. */
 static void resume_deferred(uv_idle_t *idle)
 {
     pd_http *h = idle->data;
-    conn *next;
-    for (conn *c = h->conns; c && h->ndeferred; c = next) {
-        next = c->next;
-        if (!c->deferred)
-            continue;
+    conn *c = h->defer_head, *last = h->defer_tail == &h->defer_head ? NULL
+        : (conn *)((char *)h->defer_tail - offsetof(conn, defer_next));
+    /* one pass over those waiting now; a conn deferred again in it goes behind `last` */
+    while (c && h->produce_ns < HTTP_PRODUCE_BUDGET_NS) {
+        bool end = c == last;
         undefer(h, c);
         pd_req *r = c->req;
         if (r && r->state == REQ_STREAM && r->stream.on_drain && !r->stream.dropped && !r->stream.qlen)
             stream_produce(c, &r->stream);
+        if (end)
+            break;
+        c = h->defer_head;
     }
 }
 
@@ -2252,6 +2269,7 @@ pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out, c
     uv_idle_init(loop, &h->resume);
     uv_unref((uv_handle_t *)&h->resume);
     h->resume.data = h;
+    h->defer_tail = &h->defer_head;
     uv_prepare_init(loop, &h->turn);
     uv_unref((uv_handle_t *)&h->turn);
     h->turn.data = h;

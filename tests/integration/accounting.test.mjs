@@ -7,8 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { Broker, Sim, Daemon, Ftps, SSE, HAVE_FTPS, waitFor, sleep, tmpDir, assertCleanExit, join, existsSync,
-  loadSpool as loadSpoolIn, readTruth, truthGrams, Accuracy } from './harness.mjs';
+import { SSE, HAVE_FTPS, waitFor, sleep, assertCleanExit, join, existsSync, loadSpool as loadSpoolIn, readTruth,
+  truthGrams, Accuracy, simFleet, stopSimFleet } from './harness.mjs';
 
 const P1S = '01P00A451200701', X1C = '00M09A350100702', P1S2 = '01P00A451200703', A1 = '03919C461900704';
 const ALL = [P1S, X1C, P1S2, A1];
@@ -23,23 +23,12 @@ heartbeat_s = 1
 let broker, ftps, sim, daemon, sse, storage, ids = {}, filament;
 const accuracy = new Accuracy(); // scenario, spool grams, truth grams: bench/RESULTS.md
 
+const fleet = {};
 before(async () => {
   if (skip) return;
-  const dir = tmpDir('pd-acct-');
-  storage = join(dir, 'storage');
-  broker = new Broker(join(dir, 'tls'), ALL);
-  await broker.start();
-  ftps = new Ftps(join(dir, 'tls'), ALL, storage);
-  await ftps.start();
-  sim = new Sim(broker, ['P1S', 'X1C', 'P1S', 'A1']);
   // reports every 100 ms: a split lands within a report of the switch, well inside 2 %
-  await sim.start(['--storage-dir', storage, '--speedup', '4', '--interval-ms', '100']);
-  daemon = new Daemon({ config: CONFIG });
-  await daemon.start();
-  for (const s of ALL) ids[s] = (await daemon.addPrinter(broker, s, { ftps_port: ftps.portOf(s) })).id;
-  sse = await new SSE(daemon).open();
-  for (const s of ALL)
-    await waitFor(async () => (await daemon.printer(ids[s]))?.state === 'IDLE', 15000, `${s} idle`);
+  ({ broker, ftps, sim, daemon, sse, ids, storage } = await simFleet(fleet, { prefix: 'pd-acct-', serials: ALL,
+    models: ['P1S', 'X1C', 'P1S', 'A1'], simArgs: ['--speedup', '4', '--interval-ms', '100'], config: CONFIG, ftps: true }));
   const f = await daemon.req('POST', '/api/v1/filament', { name: 'Basic', material: 'PLA', density: 1.24,
     diameter: 1.75, weight: 1000, price: 20 });
   assert.equal(f.status, 200, f.text);
@@ -48,13 +37,8 @@ before(async () => {
 
 after(async () => {
   if (skip) return;
-  sse?.close();
-  const r = daemon && await daemon.stop();
-  await sim?.stop();
-  await ftps?.stop();
-  await broker?.stop();
+  await stopSimFleet(assert, fleet);
   accuracy.print();
-  if (r) assertCleanExit(assert, r);
 });
 
 const job = async (id) => (await daemon.get(`/api/v1/jobs/${id}`)).json;

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit, metric, join, PG_BASE } from './harness.mjs';
+import { Daemon, SSE, waitFor, sleep, assertCleanExit, metric, join, PG_BASE, simFleet, stopSimFleet } from './harness.mjs';
 
 const X1C = '00M09A350100411', P1S = '01P00A451200412';
 const CONFIG = `[mqtt]
@@ -22,26 +22,13 @@ low_stock_margin_g = 50
 `;
 let broker, sim, daemon, sse, ids = {};
 
+const fleet = {};
 before(async () => {
-  broker = new Broker(tmpDir('pd-broker-'), [X1C, P1S]);
-  await broker.start();
-  sim = new Sim(broker, ['X1C', 'P1S']);
-  await sim.start(['--speedup', '4']);
-  daemon = new Daemon({ config: CONFIG });
-  await daemon.start();
-  for (const s of [X1C, P1S]) ids[s] = (await daemon.addPrinter(broker, s)).id;
-  sse = await new SSE(daemon).open();
-  for (const s of [X1C, P1S])
-    await waitFor(async () => (await daemon.printer(ids[s]))?.state === 'IDLE', 15000, `${s} idle`);
+  ({ broker, sim, daemon, sse, ids } = await simFleet(fleet, { prefix: 'pd-alerts-', serials: [X1C, P1S],
+    models: ['X1C', 'P1S'], simArgs: ['--speedup', '4'], config: CONFIG }));
 });
 
-after(async () => {
-  sse?.close();
-  const r = daemon && await daemon.stop();
-  await sim?.stop();
-  await broker?.stop();
-  if (r) assertCleanExit(assert, r);
-});
+after(() => stopSimFleet(assert, fleet));
 
 const alerts = async (q) => (await daemon.get(`/api/v1/alerts?${q}`)).json;
 const events = (change, kind) => sse.events.filter((e) => e.event === `alert.${change}` && e.json?.kind === kind);

@@ -1,7 +1,7 @@
 // Integration harness: a real mosquitto broker over TLS, the printdeck simulator and the
 // daemon, each a child process on loopback ports; HTTP and SSE over real sockets.
 import { spawn, execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { createServer } from 'node:net';
@@ -418,6 +418,45 @@ export class SSE {
   find(pred) { return this.events.find(pred); }
   async waitFor(pred, timeoutMs = 10000, what = 'SSE event') { return waitFor(() => this.find(pred), timeoutMs, what); }
   close() { this.ctrl?.abort(); }
+}
+
+/** What most scenario files stand on, filled into `f` as it starts (so `stopSimFleet` stops
+ * what did start when a step fails): a broker for `serials`, one vsftpd per printer when
+ * `ftps` (their storage in `f.storage`, also given to the simulator when `storage`), the
+ * simulator playing `models`, a daemon with every printer added (`f.ids[serial]`), an event
+ * stream (`f.sse`, unless `sse` is false), and every printer IDLE (unless `idle` is false). */
+export async function simFleet(f, { prefix = 'pd-fleet-', serials, models, simArgs = [], config = '',
+  storage = false, ftps = false, sse = true, idle = true }) {
+  f.ids = {};
+  const dir = tmpDir(prefix);
+  f.broker = new Broker(join(dir, 'tls'), serials);
+  await f.broker.start();
+  if (storage || ftps) mkdirSync(f.storage = join(dir, 'storage'), { recursive: true });
+  if (ftps) {
+    f.ftps = new Ftps(join(dir, 'tls'), serials, f.storage);
+    await f.ftps.start();
+  }
+  f.sim = new Sim(f.broker, models);
+  await f.sim.start([...(f.storage ? ['--storage-dir', f.storage] : []), ...simArgs]);
+  f.daemon = new Daemon({ config });
+  await f.daemon.start();
+  for (const s of serials)
+    f.ids[s] = (await f.daemon.addPrinter(f.broker, s, f.ftps ? { ftps_port: f.ftps.portOf(s) } : {})).id;
+  if (sse) f.sse = await new SSE(f.daemon).open();
+  if (idle)
+    for (const s of serials)
+      await waitFor(async () => (await f.daemon.printer(f.ids[s]))?.state === 'IDLE', 15000, `${s} idle`);
+  return f;
+}
+
+/** Whatever simFleet started, stopped; the daemon must have exited cleanly. */
+export async function stopSimFleet(assert, f) {
+  f.sse?.close();
+  const r = f.daemon && await f.daemon.stop();
+  await f.sim?.stop();
+  await f.ftps?.stop();
+  await f.broker?.stop();
+  if (r) assertCleanExit(assert, r);
 }
 
 export function tmpDir(prefix = 'pd-') { return mkdtempSync(join(tmpdir(), prefix)); }

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { Broker, Sim, Daemon, SSE, waitFor, sleep, tmpDir, assertCleanExit, databaseOf, join, TOKEN } from './harness.mjs';
+import { Daemon, SSE, waitFor, sleep, assertCleanExit, databaseOf, join, TOKEN, simFleet, stopSimFleet } from './harness.mjs';
 
 const X1C = '00M09A350100311', P1S = '01P00A451200312', A1 = '03919C461900313', P1S2 = '01P00A451200314';
 const CONFIG = `[mqtt]
@@ -18,26 +18,13 @@ heartbeat_s = 1
 `;
 let broker, sim, daemon, sse, ids = {};
 
+const fleet = {};
 before(async () => {
-  broker = new Broker(tmpDir('pd-broker-'), [X1C, P1S, A1, P1S2]);
-  await broker.start();
-  sim = new Sim(broker, ['X1C', 'P1S', 'A1', 'P1S']);
-  await sim.start(['--speedup', '4']);
-  daemon = new Daemon({ config: CONFIG });
-  await daemon.start();
-  for (const s of [X1C, P1S, A1, P1S2]) ids[s] = (await daemon.addPrinter(broker, s)).id;
-  sse = await new SSE(daemon).open();
-  for (const s of [X1C, P1S, A1, P1S2])
-    await waitFor(async () => (await daemon.printer(ids[s]))?.state === 'IDLE', 15000, `${s} idle`);
+  ({ broker, sim, daemon, sse, ids } = await simFleet(fleet, { prefix: 'pd-jobs-', serials: [X1C, P1S, A1, P1S2],
+    models: ['X1C', 'P1S', 'A1', 'P1S'], simArgs: ['--speedup', '4'], config: CONFIG }));
 });
 
-after(async () => {
-  sse?.close();
-  const r = daemon && await daemon.stop();
-  await sim?.stop();
-  await broker?.stop();
-  if (r) assertCleanExit(assert, r);
-});
+after(() => stopSimFleet(assert, fleet));
 
 const jobsOf = async (s) => (await daemon.get(`/api/v1/jobs?printer_id=${ids[s]}&sort=id:asc`)).json;
 const openJob = (s, name) => waitFor(async () => (await jobsOf(s)).find((j) => j.name === name && !j.ended_at),

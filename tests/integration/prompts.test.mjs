@@ -4,34 +4,19 @@
 // multi-colour job: tool changes between trays, each tray's remain going down, the 3MF.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Broker, Sim, Daemon, SSE, TOKEN, waitFor, tmpDir, join, readFileSync, existsSync, assertCleanExit }
-  from './harness.mjs';
+import { TOKEN, waitFor, join, readFileSync, existsSync, simFleet, stopSimFleet } from './harness.mjs';
 
 const P1S = '01P00A451200412', X1C = '00M09A350100413';
 const CONFIG = '[mqtt]\nsilence_s = 5\nreconnect_min_ms = 200\nreconnect_max_ms = 2000\n[server]\nheartbeat_s = 1\n';
 let broker, sim, daemon, sse, storage, ids = {};
 
+const fleet = {};
 before(async () => {
-  broker = new Broker(tmpDir('pd-prompts-broker-'), [P1S, X1C]);
-  await broker.start();
-  storage = tmpDir('pd-prompts-storage-');
-  sim = new Sim(broker, ['P1S', 'X1C']);
-  await sim.start(['--storage-dir', storage, '--speedup', '4']);
-  daemon = new Daemon({ config: CONFIG });
-  await daemon.start();
-  for (const s of [P1S, X1C]) ids[s] = (await daemon.addPrinter(broker, s)).id;
-  sse = await new SSE(daemon).open();
-  for (const s of [P1S, X1C])
-    await waitFor(async () => (await daemon.printer(ids[s]))?.state === 'IDLE', 15000, `${s} idle`);
+  ({ broker, sim, daemon, sse, ids, storage } = await simFleet(fleet, { prefix: 'pd-prompts-', serials: [P1S, X1C],
+    models: ['P1S', 'X1C'], simArgs: ['--speedup', '4'], config: CONFIG, storage: true }));
 });
 
-after(async () => {
-  sse?.close();
-  const r = daemon && await daemon.stop();
-  await sim?.stop();
-  await broker?.stop();
-  if (r) assertCleanExit(assert, r);
-});
+after(() => stopSimFleet(assert, fleet));
 
 const post = (path, body) => daemon.req('POST', path, body);
 const slotOf = async (s, unit, slot) => (await daemon.get(`/api/v1/printers/${ids[s]}/ams`)).json

@@ -6,8 +6,8 @@
 // H2D (each extruder's snow: its backup sits in the same slot number of the other unit).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Broker, Sim, Daemon, Ftps, HAVE_FTPS, waitFor, tmpDir, assertCleanExit, join, loadSpool as loadSpoolIn,
-  readTruth, truthGrams, Accuracy } from './harness.mjs';
+import { HAVE_FTPS, waitFor, join, loadSpool as loadSpoolIn, readTruth, truthGrams, Accuracy, simFleet,
+  stopSimFleet } from './harness.mjs';
 
 const P1S = '01P00A451200801', P1S2 = '01P00A451200802', X1C = '00M09A350100803', H2D = '0948AD350100804';
 const ALL = [P1S, P1S2, X1C, H2D];
@@ -23,24 +23,15 @@ const RED = 'C12E1FFF', WHITE = 'FFFFFFFF', BLUE = '0A2989FF', GREEN = '00AE42FF
 let broker, ftps, sim, daemon, storage, ids = {}, filament;
 const accuracy = new Accuracy();
 
+const fleet = {};
 before(async () => {
   if (skip) return;
-  const dir = tmpDir('pd-roll-');
-  storage = join(dir, 'storage');
-  broker = new Broker(join(dir, 'tls'), ALL);
-  await broker.start();
-  ftps = new Ftps(join(dir, 'tls'), ALL, storage);
-  await ftps.start();
-  sim = new Sim(broker, ['P1S', 'P1S', 'X1C', 'H2D']);
   // a tool change of the simulator takes no time and its reports sample tray_now: every 50 ms
   // (0.2 simulated s, a fifth of a layer below) each filament's share of a layer is seen, as a
   // printer's reports see its minute-long tool changes
-  await sim.start(['--storage-dir', storage, '--speedup', '4', '--interval-ms', '50']);
-  daemon = new Daemon({ config: CONFIG });
-  await daemon.start();
-  for (const s of ALL) ids[s] = (await daemon.addPrinter(broker, s, { ftps_port: ftps.portOf(s) })).id;
-  for (const s of ALL)
-    await waitFor(async () => (await daemon.printer(ids[s]))?.state === 'IDLE', 15000, `${s} idle`);
+  ({ broker, ftps, sim, daemon, ids, storage } = await simFleet(fleet, { prefix: 'pd-roll-', serials: ALL,
+    models: ['P1S', 'P1S', 'X1C', 'H2D'], simArgs: ['--speedup', '4', '--interval-ms', '50'], config: CONFIG,
+    ftps: true, sse: false }));
   const f = await daemon.req('POST', '/api/v1/filament', { name: 'Basic', material: 'PLA', density: 1.24,
     diameter: 1.75, weight: 1000, price: 20 });
   assert.equal(f.status, 200, f.text);
@@ -49,12 +40,8 @@ before(async () => {
 
 after(async () => {
   if (skip) return;
-  const r = daemon && await daemon.stop();
-  await sim?.stop();
-  await ftps?.stop();
-  await broker?.stop();
+  await stopSimFleet(assert, fleet);
   accuracy.print();
-  if (r) assertCleanExit(assert, r);
 });
 
 const job = async (id) => (await daemon.get(`/api/v1/jobs/${id}`)).json;

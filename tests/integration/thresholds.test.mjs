@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { Broker, Sim, Daemon, SSE, waitFor, tmpDir, assertCleanExit, join } from './harness.mjs';
+import { waitFor, assertCleanExit, join, simFleet, stopSimFleet } from './harness.mjs';
 
 const X1C = '00M09A350100511';
 const CONFIG = `[server]
@@ -14,26 +14,16 @@ heartbeat_s = 1
 drying_check_s = 1
 humidity_pct = 45
 `;
-let broker, sim, daemon, sse, x1;
+let daemon, sse, x1;
 
+const fleet = {};
 before(async () => {
-  broker = new Broker(tmpDir('pd-th-broker-'), [X1C]);
-  await broker.start();
-  sim = new Sim(broker, ['X1C']);
-  await sim.start();
-  daemon = new Daemon({ config: CONFIG });
-  await daemon.start();
-  x1 = await daemon.addPrinter(broker, X1C);
-  sse = await new SSE(daemon).open();
+  ({ daemon, sse } = await simFleet(fleet, { prefix: 'pd-th-', serials: [X1C], models: ['X1C'],
+    config: CONFIG, idle: false }));
+  x1 = { id: fleet.ids[X1C] };
 });
 
-after(async () => {
-  sse?.close();
-  const r = daemon && await daemon.stop();
-  await sim?.stop();
-  await broker?.stop();
-  if (r) assertCleanExit(assert, r);
-});
+after(() => stopSimFleet(assert, fleet));
 
 const list = async (headers) => (await daemon.get('/api/v1/thresholds', headers)).json;
 const one = async (key) => (await list()).find((t) => t.key === key);
