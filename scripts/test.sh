@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
-FUZZ_SECONDS=${PD_FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${PD_FUZZ_SECONDS:-10}  # a smoke run per target; the long runs are in bench/RESULTS.md
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # the Makefile's build trees; other names let a second run build beside them
@@ -67,16 +67,21 @@ integration() { # files…
 }
 # The files that bound the loop's latency run alone: beside another sanitized daemon on two
 # cores they would measure the machine. The rest run on both backends side by side (each test
-# has its own ports, directories and database), one log per backend, shown when both are done.
+# has its own ports, directories and database), one log per backend and group, shown when all
+# are done. The print scenarios wait mostly for simulated prints, not for a core, so they run
+# as a group of their own beside the others: together they are half of the integration time.
 timed=(tests/integration/adversarial.test.mjs tests/integration/files.test.mjs)
-mapfile -t rest < <(ls tests/integration/*.test.mjs | grep -v -e adversarial -e /files.test)
+prints=(tests/integration/accounting.test.mjs tests/integration/rollover.test.mjs)
+mapfile -t rest < <(ls tests/integration/*.test.mjs | grep -v -e adversarial -e /files.test -e /accounting.test -e /rollover.test)
 step "integration tests on SQLite and on PostgreSQL, side by side (sanitized daemon + simulator, real broker)"
 LOGS=$(mktemp -d /tmp/pd-int-XXXXXX)
 (PD_TEST_PG="" integration "${rest[@]}" >"$LOGS/sqlite.log" 2>&1; echo $? >"$LOGS/sqlite.rc") &
 (integration "${rest[@]}" >"$LOGS/postgresql.log" 2>&1; echo $? >"$LOGS/postgresql.rc") &
+(PD_TEST_PG="" integration "${prints[@]}" >"$LOGS/sqlite-prints.log" 2>&1; echo $? >"$LOGS/sqlite-prints.rc") &
+(integration "${prints[@]}" >"$LOGS/postgresql-prints.log" 2>&1; echo $? >"$LOGS/postgresql-prints.rc") &
 wait
 failed=0
-for b in sqlite postgresql; do
+for b in sqlite postgresql sqlite-prints postgresql-prints; do
   echo "-- $b"; cat "$LOGS/$b.log"
   [ "$(cat "$LOGS/$b.rc")" = 0 ] || { echo "integration tests on $b: FAILED"; failed=1; }
 done
