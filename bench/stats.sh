@@ -25,7 +25,7 @@ start() { # url
 stop() { kill "$PD"; wait "$PD" 2>/dev/null || true; PD=""; }
 
 # jobs: 20 printers, a start every ~63 s over two years, 80 % completed, 12 % failed (5 reasons),
-# 8 % cancelled; one usage row per job from 200 spools of 6 materials
+# 8 % cancelled, all accounted; one usage row per job from 200 spools of 6 materials
 data_sql() {
   cat <<SQL
 INSERT INTO vendor (registered, name) VALUES (1700000000, 'Bench');
@@ -39,14 +39,14 @@ INSERT INTO printer (name, serial, host, access_code, created_at)
 INSERT INTO spool (registered, filament_id, used_weight, initial_weight, archived)
   WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200)
   SELECT 1700000000, 1 + i % 6, 0, 1000, 0 FROM c;
-INSERT INTO job (printer_id, name, origin, status, started_at, ended_at, materials, reason, seen_at)
+INSERT INTO job (printer_id, name, origin, status, started_at, ended_at, materials, reason, seen_at, accounted_at)
   WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $N)
   SELECT 1 + i % 20, 'job ' || i, 'printer',
          CASE WHEN i % 25 < 20 THEN 'completed' WHEN i % 25 < 23 THEN 'failed' ELSE 'cancelled' END,
-         1672531200 + i * 63, 1672531200 + i * 63 + 600 + (i * 7919) % 20000,
+         1672531200 + i * 63, 1672531200 + i * 63 + 600 + ((i % 20000) * 7919) % 20000,
          CASE (i % 6) WHEN 0 THEN 'PLA' WHEN 1 THEN 'PETG' WHEN 2 THEN 'ABS' WHEN 3 THEN 'ASA' WHEN 4 THEN 'TPU' ELSE 'PA6-CF' END,
          CASE WHEN i % 25 BETWEEN 20 AND 22 THEN 'reason ' || (i % 5) WHEN i % 25 > 22 THEN 'stopped by the user' END,
-         1672531200 + i * 63 FROM c;
+         1672531200 + i * 63, 1672531200 + i * 63 + 600 + ((i % 20000) * 7919) % 20000 FROM c;
 INSERT INTO filament_usage (job_id, spool_id, printer_id, unit, slot, grams, meters, source, material, cost, at)
   SELECT id, 1 + id % 200, printer_id, 0, id % 4, 5 + id % 90, (5 + id % 90) / 3.0, '3mf', materials,
          (5 + id % 90) * 0.02, ended_at FROM job;

@@ -1244,7 +1244,7 @@ pd_err pd_acct_start(pd_acct **out, uv_loop_t *loop, pd_bus *bus, pd_fleet *flee
         rc = pd_db_query(a->db, "SELECT j.id, j.printer_id, j.ended_at, COALESCE(f.state, 'pending') FROM job j "
                                 "LEFT JOIN job_file f ON f.job_id = j.id WHERE j.origin = 'printer' AND "
                                 "j.printer_id IS NOT NULL AND j.accounted_at IS NULL AND (j.ended_at IS NULL OR "
-                                "j.status <> 'unknown' OR f.state IS NOT NULL) ORDER BY j.id", NULL, 0, loaded_row, l);
+                                "j.status <> 'unknown' OR f.state IS NOT NULL) ORDER BY j.id LIMIT 256", NULL, 0, loaded_row, l);
     if (!rc && uv_timer_init(loop, &a->timer))
         rc = PD_ERR_INTERNAL;
     if (!rc) {
