@@ -13,6 +13,15 @@
  * from carry an id: the snapshot's have none, and neither have the live frames a client
  * gets while its snapshot is still being sent (its state is whole only at the end of it).
  *
+ * Patches (`?patch=1`): after its snapshot such a client gets a printer's change as the members
+ * that changed (`printer.patch`, pd_jw_patch) instead of the whole object again: with a farm
+ * of a thousand printers reporting every second that is a tenth of the bytes to write, gzip
+ * and send per client. The patch is made once per change, against the object as the stream
+ * last carried it (kept per printer while anyone watches), so it holds for every patch client
+ * at once: each one has had every frame since, or a snapshot no older than that object, since
+ * every change of a printer's object is carried (connection and version changes included).
+ * Where a patch cannot say the change (a member gone) the whole object goes, to them too.
+ *
  * A stream lives no longer than the session it was opened with: it is closed when the session
  * expires (a timer at the earliest end), and a sweep every PD_AUTH_TOUCH_S marks each open
  * stream's session as in use and closes those whose session has ended meanwhile by any way the
@@ -46,6 +55,7 @@ typedef struct ev_client {
     pd_ident who;            /* its printer limit; its user or token, to close it for */
     int64_t snapshot_after;  /* snapshot sent up to this printer id; SNAPSHOT_DONE at the end */
     uint64_t replay_after;   /* replayed up to this event id; REPLAY_DONE when live */
+    bool patch;              /* takes printer changes as patches */
 } ev_client;
 
 typedef struct ring_frame {
@@ -53,7 +63,16 @@ typedef struct ring_frame {
     int64_t printer_id;
     size_t len, id_len;      /* id_len: the "id: N\n" line the frame starts with */
     char *f;
+    char *alt;               /* the frame for patch clients (with the same id line), or NULL */
+    size_t alt_len;
 } ring_frame;
+
+/* A printer's object as the stream last carried it: what its next patch is made against. */
+typedef struct sent_printer {
+    int64_t id;
+    char *json;
+    size_t len;
+} sent_printer;
 
 static struct {
     pd_app *app;
@@ -67,6 +86,9 @@ static struct {
     ring_frame ring[REPLAY_MAX];
     size_t head, n, bytes;   /* oldest at head */
     int64_t idle_since_ms;   /* mono time the last client left; INT64_MIN: none yet */
+    sent_printer *sent;      /* by id, while anyone watches */
+    size_t nsent, capsent;
+    pd_buf patch;            /* the patch being made, its memory kept */
 } hub;
 
 static const struct {
@@ -87,8 +109,9 @@ static ring_frame *ring_at(size_t i) { return &hub.ring[(hub.head + i) % REPLAY_
 static void ring_drop_oldest(void)
 {
     ring_frame *e = ring_at(0);
-    hub.bytes -= e->len;
+    hub.bytes -= e->len + e->alt_len;
     free(e->f);
+    free(e->alt);
     hub.head = (hub.head + 1) % REPLAY_MAX;
     hub.n--;
 }
@@ -100,6 +123,59 @@ static void ring_clear(void)
     while (hub.n)
         ring_drop_oldest();
     hub.last_id++;
+}
+
+/* --- what the stream last carried of each printer ------------------------------------------ */
+
+/* The entry of printer id, made (empty) if `add`; NULL when absent or out of memory. */
+static sent_printer *sent_find(int64_t id, bool add)
+{
+    size_t lo = 0, hi = hub.nsent;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (hub.sent[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < hub.nsent && hub.sent[lo].id == id)
+        return &hub.sent[lo];
+    if (!add)
+        return NULL;
+    if (hub.nsent == hub.capsent) {
+        size_t cap = hub.capsent ? hub.capsent * 2 : 64;
+        sent_printer *v = realloc(hub.sent, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        hub.sent = v;
+        hub.capsent = cap;
+    }
+    memmove(&hub.sent[lo + 1], &hub.sent[lo], (hub.nsent - lo) * sizeof *hub.sent);
+    hub.nsent++;
+    hub.sent[lo] = (sent_printer){.id = id};
+    return &hub.sent[lo];
+}
+
+static void sent_forget(int64_t id)
+{
+    sent_printer *e = sent_find(id, false);
+    if (!e)
+        return;
+    free(e->json);
+    size_t i = (size_t)(e - hub.sent);
+    memmove(e, e + 1, (hub.nsent - i - 1) * sizeof *e);
+    hub.nsent--;
+}
+
+/* Nobody watches: nothing to patch against, and a change could go by uncarried. */
+static void sent_clear(void)
+{
+    for (size_t i = 0; i < hub.nsent; i++)
+        free(hub.sent[i].json);
+    free(hub.sent);
+    hub.sent = NULL;
+    hub.nsent = hub.capsent = 0;
+    pd_buf_free(&hub.patch);
 }
 
 /* Frames are made for the ring only while someone may resume: a client is connected, or one
@@ -116,16 +192,17 @@ static bool recording(void)
 
 /* Takes f. A frame larger than the whole ring is not kept: the ring is emptied instead, so
  * no client resumes across it. */
-static void ring_push(uint64_t id, int64_t printer_id, char *f, size_t len, size_t id_len)
+static void ring_push(ring_frame fr)
 {
-    size_t max = (size_t)hub.app->cfg->sse_replay;
+    size_t max = (size_t)hub.app->cfg->sse_replay, len = fr.len + fr.alt_len;
     while (hub.n && (hub.n == REPLAY_MAX || hub.bytes + len > max))
         ring_drop_oldest();
     if (len > max) {
-        free(f);
+        free(fr.f);
+        free(fr.alt);
         return;
     }
-    *ring_at(hub.n) = (ring_frame){id, printer_id, len, id_len, f};
+    *ring_at(hub.n) = fr;
     hub.n++;
     hub.bytes += len;
 }
@@ -137,12 +214,12 @@ static bool ring_resumes(uint64_t id)
 }
 
 /* "[id: N\n]event: NAME\ndata: DATA\n\n"; DATA is compact JSON, which has no raw newline.
- * with_id: a live event (it takes the next id), else a snapshot frame. */
-static char *frame_new(bool with_id, const char *event, const char *data, size_t dlen,
+ * id: a live event's, or 0 for a snapshot frame. */
+static char *frame_new(uint64_t id, const char *event, const char *data, size_t dlen,
                        size_t *flen, size_t *id_len)
 {
     char head[96];
-    int il = with_id ? snprintf(head, sizeof head, "id: %" PRIu64 "\n", ++hub.last_id) : 0;
+    int il = id ? snprintf(head, sizeof head, "id: %" PRIu64 "\n", id) : 0;
     int hn = il + snprintf(head + il, sizeof head - (size_t)il, "event: %s\ndata: ", event);
     char *f = malloc((size_t)hn + dlen + 2);
     if (!f)
@@ -156,16 +233,22 @@ static char *frame_new(bool with_id, const char *event, const char *data, size_t
 }
 
 /* Writes one live frame to every client that follows printer_id and keeps it for resume; a
- * client still replaying gets it from the ring in its turn. */
-static void broadcast(int64_t printer_id, const char *event, const char *data, size_t dlen)
+ * client still replaying gets it from the ring in its turn. Patch clients get the frame of
+ * alt_event/alt instead when there is one. */
+static void broadcast_alt(int64_t printer_id, const char *event, const char *data, size_t dlen,
+                          const char *alt_event, const char *alt, size_t alen)
 {
     bool keep = recording();
     if (!keep && !hub.list.head)
         return;
-    size_t flen, il;
-    char *f = frame_new(true, event, data, dlen, &flen, &il);
-    if (!f) {
+    ring_frame fr = {.id = ++hub.last_id, .printer_id = printer_id};
+    size_t il;
+    fr.f = frame_new(fr.id, event, data, dlen, &fr.len, &fr.id_len);
+    fr.alt = alt_event ? frame_new(fr.id, alt_event, alt, alen, &fr.alt_len, &il) : NULL;
+    if (!fr.f || (alt_event && !fr.alt)) {
         pd_warn("events", "out of memory: '%s' event not sent", event);
+        free(fr.f);
+        free(fr.alt);
         ring_clear();  /* a resume across the lost event would hide it */
         return;
     }
@@ -174,13 +257,49 @@ static void broadcast(int64_t printer_id, const char *event, const char *data, s
         if ((c->printer_id && c->printer_id != printer_id) || c->replay_after != REPLAY_DONE ||
             !pd_auth_sees(&c->who, printer_id))
             continue;
-        size_t skip = c->snapshot_after == SNAPSHOT_DONE ? 0 : il;
-        pd_hub_write(&hub.list, hc, f + skip, flen - skip);
+        size_t skip = c->snapshot_after == SNAPSHOT_DONE ? 0 : fr.id_len;
+        bool a = c->patch && fr.alt;
+        pd_hub_write(&hub.list, hc, (a ? fr.alt : fr.f) + skip, (a ? fr.alt_len : fr.len) - skip);
     }
-    if (keep)
-        ring_push(hub.last_id, printer_id, f, flen, il);
+    if (keep) {
+        ring_push(fr);
+    } else {
+        free(fr.f);
+        free(fr.alt);
+    }
+}
+
+static void broadcast(int64_t printer_id, const char *event, const char *data, size_t dlen)
+{
+    broadcast_alt(printer_id, event, data, dlen, NULL, NULL, 0);
+}
+
+/* A printer's change, whole and as a patch against what the stream carried last. */
+static void broadcast_printer(pd_printer *p, const char *s, size_t len)
+{
+    int64_t id = pd_printer_id(p);
+    sent_printer *was = sent_find(id, true);
+    if (!hub.patch.max)
+        pd_buf_init(&hub.patch, (size_t)1 << 20);
+    pd_buf_reset(&hub.patch);
+    bool patched = was && was->json &&
+                   !pd_jw_patch(was->json, was->len, s, len, "id", &hub.patch);
+    if (patched)
+        broadcast_alt(id, "printer", s, len, "printer.patch", pd_buf_ptr(&hub.patch),
+                      pd_buf_len(&hub.patch));
     else
-        free(f);
+        broadcast(id, "printer", s, len);
+    if (!was)
+        return;
+    char *copy = len > was->len ? realloc(was->json, len) : was->json;
+    if (!copy) {
+        free(was->json);  /* the next change goes whole */
+        *was = (sent_printer){.id = id};
+        return;
+    }
+    memcpy(copy, s, len);
+    was->json = copy;
+    was->len = len;
 }
 
 static void send_printer(ev_client *only, pd_printer *p)
@@ -188,11 +307,11 @@ static void send_printer(ev_client *only, pd_printer *p)
     size_t len;
     const char *s = pd_printer_json_str(p, &len);
     if (!only) {
-        broadcast(pd_printer_id(p), "printer", s, len);
+        broadcast_printer(p, s, len);
         return;
     }
     size_t flen, il;
-    char *f = frame_new(false, "printer", s, len, &flen, &il);
+    char *f = frame_new(0, "printer", s, len, &flen, &il);
     if (!f) {
         pd_warn("events", "out of memory: snapshot not sent");
         return;
@@ -254,7 +373,8 @@ static void replay_continue(ev_client *c)
         if ((!c->printer_id || c->printer_id == e->printer_id) && pd_auth_sees(&c->who, e->printer_id)) {
             if (pd_stream_queued(c->base.s) >= budget)
                 return;  /* the rest follows when the socket has taken this much */
-            pd_hub_write(&hub.list, &c->base, e->f, e->len);
+            bool a = c->patch && e->alt;
+            pd_hub_write(&hub.list, &c->base, a ? e->alt : e->f, a ? e->alt_len : e->len);
         }
         c->replay_after = e->id;
     }
@@ -347,8 +467,10 @@ static void send_typed(const pd_event *ev)
 static void on_event(const pd_event *ev, void *ud)
 {
     (void)ud;
-    if (!hub.list.head && !recording())
+    if (!hub.list.head && !recording()) {
+        sent_clear();
         return;
+    }
     if (ev->type == PD_EV_JOB)
         send_object("job", ev->u.job.change, ev->u.job.payload, ev->u.job.payload_len, ev->printer_id);
     else if (ev->type == PD_EV_ALERT)
@@ -359,11 +481,14 @@ static void on_event(const pd_event *ev, void *ud)
         send_object("prompt", ev->u.prompt.change, ev->u.prompt.payload, ev->u.prompt.payload_len, ev->printer_id);
     else if (ev->type != PD_EV_STATE)
         send_typed(ev);
-    /* a new printer comes with its whole object, like the snapshot would have given it */
-    if (ev->type == PD_EV_STATE || ev->type == PD_EV_PRINTER_ADDED) {
+    /* every change of the printer's object is carried (a patch relies on it); a new printer
+     * comes with its whole object, like the snapshot would have given it */
+    if (ev->type & (PD_EV_STATE | PD_EV_PRINTER_ADDED | PD_EV_CONNECTION | PD_EV_ONLINE | PD_EV_OFFLINE)) {
         pd_printer *p = pd_fleet_find_id(hub.app->fleet, ev->printer_id);
         if (p)
             send_printer(NULL, p);
+    } else if (ev->type == PD_EV_PRINTER_REMOVED) {
+        sent_forget(ev->printer_id);
     }
 }
 
@@ -447,6 +572,7 @@ static void events_get(pd_req *r)
     }
     c->printer_id = only;
     c->replay_after = REPLAY_DONE;
+    c->patch = pd_req_query(r, "patch", key, sizeof key) && !strcmp(key, "1");
     c->who = *pd_req_ident(r);
     pd_hub_add(&hub.list, &c->base);
     if (c->who.kind == PD_IDENT_SESSION && hub.app->auth &&
@@ -512,6 +638,7 @@ void pd_api_events_stop(void)
     uv_close((uv_handle_t *)&hub.sessions, NULL);
     pd_hub_close_all(&hub.list);
     ring_clear();
+    sent_clear();
     hub.running = false;
 }
 

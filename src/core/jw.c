@@ -235,3 +235,123 @@ void pd_jw_null(pd_jw *w)
     sep(w);
     put(w, "null", 4);
 }
+
+/* --- patches ------------------------------------------------------------------------------ */
+
+typedef struct jw_member {
+    const char *k, *v;  /* the key with its quotes, the value */
+    size_t klen, vlen;
+} jw_member;
+
+/* The end of the value at p: the writer's text has no white space, so a scalar ends at the
+ * next ',', '}' or ']' or at the end. NULL when a string or container is left open. */
+static const char *skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (; p < end; p++) {
+        char c = *p;
+        if (in_str) {
+            if (c == '\\') {
+                p++;
+            } else if (c == '"') {
+                in_str = false;
+                if (depth == 0)
+                    return p + 1;
+            }
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']' || c == ',') {
+            if (depth == 0)
+                return p;   /* a scalar followed by what ends it */
+            if (c != ',' && --depth == 0)
+                return p + 1;
+        }
+    }
+    return in_str || depth ? NULL : end;
+}
+
+/* Splits the object text at o (exactly [o, end)) into at most PD_JW_PATCH_MEMBERS members;
+ * -1 when it is not one. */
+static int split_members(const char *o, const char *end, jw_member *m)
+{
+    if (end - o < 2 || *o != '{' || end[-1] != '}')
+        return -1;
+    const char *p = o + 1, *stop = end - 1;
+    int n = 0;
+    while (p < stop) {
+        if (n == PD_JW_PATCH_MEMBERS || *p != '"')
+            return -1;
+        const char *k = p, *ke = skip_value(p, stop);
+        if (!ke || ke >= stop || *ke != ':')
+            return -1;
+        const char *v = ke + 1, *ve = skip_value(v, stop);
+        if (!ve || ve == v)
+            return -1;
+        m[n++] = (jw_member){k, v, (size_t)(ke - k), (size_t)(ve - v)};
+        if (ve < stop && (*ve != ',' || ve + 1 == stop))
+            return -1;
+        p = ve + (ve < stop);
+    }
+    return n;
+}
+
+static bool same(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && !memcmp(a, b, alen);
+}
+
+static pd_err patch_object(const char *o, const char *oend, const char *c, const char *cend,
+                           const char *always, int depth, pd_buf *out)
+{
+    jw_member om[PD_JW_PATCH_MEMBERS], cm[PD_JW_PATCH_MEMBERS];
+    int on = split_members(o, oend, om), cn = split_members(c, cend, cm);
+    if (on < 0 || cn < 0 || depth > PD_JW_MAX_DEPTH)
+        return PD_ERR_INVAL;
+    size_t alen = always ? strlen(always) : 0;
+    int matched = 0;
+    bool first = true;
+    pd_buf_addc(out, '{');
+    for (int i = 0; i < cn; i++) {
+        const jw_member *m = &cm[i], *was = NULL;
+        /* the writer keeps its order: the same index first, then a search */
+        if (i < on && same(om[i].k, om[i].klen, m->k, m->klen))
+            was = &om[i];
+        for (int j = 0; !was && j < on; j++)
+            if (same(om[j].k, om[j].klen, m->k, m->klen))
+                was = &om[j];
+        matched += was != NULL;
+        bool keep = always && m->klen == alen + 2 && !memcmp(m->k + 1, always, alen);
+        if (was && same(was->v, was->vlen, m->v, m->vlen) && !keep)
+            continue;
+        if (!first)
+            pd_buf_addc(out, ',');
+        pd_buf_add(out, m->k, m->klen);
+        pd_buf_addc(out, ':');
+        if (was && *m->v == '{' && *was->v == '{' && !keep) {
+            pd_err rc = patch_object(was->v, was->v + was->vlen, m->v, m->v + m->vlen, NULL,
+                                     depth + 1, out);
+            if (rc)
+                return rc;
+        } else {
+            pd_buf_add(out, m->v, m->vlen);
+        }
+        first = false;
+    }
+    pd_buf_addc(out, '}');
+    if (pd_buf_err(out))
+        return pd_buf_err(out);  /* the buffer let go of its bytes */
+    return matched == on ? PD_OK : PD_ERR_INVAL;
+}
+
+pd_err pd_jw_patch(const char *old, size_t olen, const char *cur, size_t clen, const char *always,
+                   pd_buf *out)
+{
+    size_t mark = pd_buf_len(out);
+    pd_err rc = patch_object(old, old + olen, cur, cur + clen, always, 0, out);
+    if (rc && !pd_buf_err(out))
+        pd_buf_cut(out, mark, pd_buf_len(out) - mark);
+    return rc;
+}

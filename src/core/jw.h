@@ -45,4 +45,16 @@ int pd_jw_utf8_cut(const char *s, size_t max);
  * character becomes '?'. */
 void pd_jw_utf8_repair(char *s);
 
+/* --- patches between two texts the writer made ------------------------------------------------
+ * A live object (a printer) is sent whole once and then as what changed: the members of `cur`
+ * whose text differs from `old`, an object member recursively (only its changed members), any
+ * other value whole, appended to `out` as one object. `always` names a top-level member
+ * written even when unchanged (the id the receiver applies it to). Null is a value here, not
+ * a removal as in RFC 7386: so a member of `old` that `cur` lacks cannot be said, and that, or
+ * text that is not a writer's compact object, or an object of more than PD_JW_PATCH_MEMBERS
+ * members, is PD_ERR_INVAL (the caller sends the object whole); `out` is then as it was. */
+#define PD_JW_PATCH_MEMBERS 160
+pd_err pd_jw_patch(const char *old, size_t olen, const char *cur, size_t clen, const char *always,
+                   pd_buf *out);
+
 #endif

@@ -407,6 +407,7 @@ void pd_fleet_on_message(pd_printer *p, const char *payload, size_t len)
     case PD_MSG_VERSION:
         on_version(p, body);
         printer_invalidate(p);
+        pd_fleet_emit_simple(p, PD_EV_STATE);  /* its firmware and model are in its object */
         break;
     case PD_MSG_OTHER:
         break;

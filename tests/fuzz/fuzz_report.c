@@ -1,6 +1,7 @@
 /* libFuzzer target for everything a printer's report reaches: classification, the merge into
- * a live base, typed extraction, the API JSON and the diff. Every run starts from the same
- * base (a trimmed P1S/H2D-like full push) so a crash reproduces from its input alone. */
+ * a live base, typed extraction, the API JSON, the patch an event stream sends for the change
+ * and the diff. Every run starts from the same base (a trimmed P1S/H2D-like full push) so a
+ * crash reproduces from its input alone. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <jansson.h>
 
 #include "core/bus.h"
+#include "core/jw.h"
 #include "printer/hms.h"
 #include "printer/model.h"
 #include "printer/report.h"
@@ -54,20 +56,58 @@ static void on_event(const pd_event *ev, void *ud)
         events++;
 }
 
-static void use_state(const pd_state *old, const pd_state *cur, pd_model model, pd_bus *bus)
+static char *render(const pd_state *st, pd_model model, size_t *len)
 {
     pd_jw w;
     pd_jw_init(&w, 1 << 20);
     pd_jw_open(&w, '{');
-    pd_state_write_json(cur, model, &w);
+    pd_jw_key(&w, "id");
+    pd_jw_int(&w, 1);
+    pd_state_write_json(st, model, &w);
     pd_jw_close(&w, '}');
-    size_t len;
-    char *text = pd_jw_finish(&w, &len);
+    return pd_jw_finish(&w, len);
+}
+
+/* A patch as the event stream's clients apply it: objects member by member, null a value. */
+static void apply_patch(json_t *target, json_t *patch)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(patch, k, v) {
+        json_t *t = json_object_get(target, k);
+        if (json_is_object(v) && json_is_object(t))
+            apply_patch(t, v);
+        else
+            json_object_set(target, k, v);
+    }
+}
+
+static void use_state(const pd_state *old, const pd_state *cur, pd_model model, pd_bus *bus)
+{
+    size_t len, olen;
+    char *text = render(cur, model, &len), *otext = render(old, model, &olen);
     json_t *back = text ? json_loadb(text, len, 0, NULL) : NULL;
-    if (!back)
+    json_t *was = otext ? json_loadb(otext, olen, 0, NULL) : NULL;
+    if (!back || !was)
         abort(); /* whatever the report held, the API JSON is JSON */
+    /* the change as an event stream sends it: the old object patched is the new one */
+    pd_buf patch;
+    pd_buf_init(&patch, 1 << 20);
+    pd_err rc = pd_jw_patch(otext, olen, text, len, "id", &patch);
+    json_t *p = rc ? NULL : json_loadb(pd_buf_ptr(&patch), pd_buf_len(&patch), 0, NULL);
+    if (rc != PD_ERR_INVAL && !p)
+        abort();
+    if (p) {
+        apply_patch(was, p);
+        if (!json_equal(was, back))
+            abort();
+    }
+    json_decref(p);
+    pd_buf_free(&patch);
     json_decref(back);
+    json_decref(was);
     free(text);
+    free(otext);
     pd_event base = {.printer_id = 1, .serial = "FUZZ", .ts_ms = 1};
     pd_state_diff(old, cur, model, bus, &base);
 }

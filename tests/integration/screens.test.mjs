@@ -106,6 +106,63 @@ test('events: Last-Event-ID resumes with the missed events, an unknown id gets t
   await sim.control(P1S, { action: 'finish' });
 });
 
+/** A printer.patch applied as the dashboard does: objects member by member, null a value. */
+function applyPatch(target, patch) {
+  const out = { ...target };
+  for (const [k, v] of Object.entries(patch)) {
+    const obj = (x) => x && typeof x === 'object' && !Array.isArray(x);
+    out[k] = obj(v) && obj(out[k]) ? applyPatch(out[k], v) : v;
+  }
+  return out;
+}
+
+/** Plays a ?patch=1 stream's printer events from i on into `state`; for every live one whose
+ * id the whole stream also carried, the object rebuilt must be that whole object. */
+function replay(events, state, whole, from = 0) {
+  let compared = 0, patchBytes = 0, wholeBytes = 0;
+  for (const e of events.slice(from)) {
+    if (e.event === 'printer') state.set(e.json.id, e.json);
+    else if (e.event === 'printer.patch' && state.has(e.json.id)) state.set(e.json.id, applyPatch(state.get(e.json.id), e.json));
+    else continue;
+    const w = e.id && whole.get(e.id);
+    if (!w) continue;
+    assert.deepEqual(state.get(e.json.id), w.json, `event ${e.id} (${e.event}) rebuilds the whole object`);
+    compared++;
+    if (e.event === 'printer.patch') { patchBytes += e.data.length; wholeBytes += w.data.length; }
+  }
+  return { compared, patchBytes, wholeBytes };
+}
+
+test('events: ?patch=1 rebuilds the very objects the whole events carry, across a resume and a reconnect of the printer', async () => {
+  await sim.control(X1C, { action: 'start_job', name: 'patched', layers: 30, minutes: 1 });
+  const whole = await new SSE(daemon).open();
+  const pat = await new SSE(daemon, '/api/v1/events?patch=1').open();
+  await pat.waitFor((e) => e.event === 'printer' && e.json?.id === ids[P1S] && !e.id, 10000, 'the snapshot, whole');
+  await waitFor(() => pat.events.filter((e) => e.event === 'printer.patch').length >= 20, 20000, 'twenty patches');
+  pat.close();
+  const lastId = pat.events.filter((e) => e.id).at(-1).id;
+  // missed while away: a printer's connection dropped and back (its object changes without a report)
+  await daemon.req('PATCH', `/api/v1/printers/${ids[P1S]}`, { port: 1 });
+  await waitFor(async () => (await daemon.printer(ids[P1S]))?.connection?.state !== 'connected', 10000, 'P1S link down');
+  await daemon.req('PATCH', `/api/v1/printers/${ids[P1S]}`, { port: broker.portOf(P1S) });
+  const back = await new SSE(daemon, '/api/v1/events?patch=1', { 'Last-Event-ID': lastId }).open();
+  await waitFor(async () => (await daemon.printer(ids[P1S]))?.connection?.state === 'connected', 15000, 'P1S back');
+  await waitFor(() => back.events.filter((e) => e.event === 'printer.patch').length >= 20, 20000, 'twenty more patches');
+  back.close();
+  await sleep(300);
+  whole.close();
+  const byId = new Map(whole.events.filter((e) => e.id && e.event === 'printer').map((e) => [e.id, e]));
+  const state = new Map();
+  const a = replay(pat.events, state, byId);
+  assert.equal(back.events.find((e) => e.id)?.id, String(Number(lastId) + 1), 'resumed right after the last event, no snapshot');
+  const b = replay(back.events, state, byId);
+  assert.ok(a.compared >= 20 && b.compared >= 20, `${a.compared} + ${b.compared} compared`);
+  assert.ok(back.events.some((e) => e.event === 'printer.patch' && e.json.connection), 'the connection change as a patch');
+  const ratio = (a.patchBytes + b.patchBytes) / (a.wholeBytes + b.wholeBytes);
+  assert.ok(ratio < 0.3, `patches are ${(ratio * 100).toFixed(0)} % of the whole objects`);
+  await sim.control(X1C, { action: 'finish' });
+});
+
 test('connection test: ok, access code, certificate name, refused port, Developer Mode, in words', async () => {
   const base = { serial: X1C, host: '127.0.0.1', port: broker.portOf(X1C), access_code: ACCESS_CODE, ca_file: broker.ca };
   const probe = async (body, q = '') => {

@@ -350,6 +350,48 @@ static void writer_bounds(void **state)
     assert_null(pd_jw_finish(&w, NULL));  /* nothing written */
 }
 
+static void patch_of(const char *old, const char *cur, pd_err want, const char *out_want)
+{
+    pd_buf b;
+    pd_buf_init(&b, 4096);
+    pd_buf_add_str(&b, "<");
+    assert_int_equal(pd_jw_patch(old, strlen(old), cur, strlen(cur), "id", &b), want);
+    assert_string_equal(pd_buf_ptr(&b), out_want);
+    pd_buf_free(&b);
+}
+
+static void writer_patches(void **state)
+{
+    (void)state;
+    /* changed scalars, a nested object by member, an array whole, escaped quotes and
+     * brackets inside strings; the id always */
+    patch_of("{\"id\":1,\"a\":1,\"b\":{\"x\":1,\"y\":[2,{\"z\":3}]},\"c\":[1,2],\"s\":\"q\\\"},[\"}",
+             "{\"id\":1,\"a\":2,\"b\":{\"x\":1,\"y\":[2,{\"z\":4}]},\"c\":[1,2],\"s\":\"q\\\"},[\"}",
+             PD_OK, "<{\"id\":1,\"a\":2,\"b\":{\"y\":[2,{\"z\":4}]}}");
+    patch_of("{\"id\":1,\"a\":null}", "{\"id\":1,\"a\":null}", PD_OK, "<{\"id\":1}");
+    /* null is a value both ways; an object that becomes null and back goes whole */
+    patch_of("{\"id\":1,\"a\":null,\"b\":{\"x\":1}}", "{\"id\":1,\"a\":5,\"b\":null}", PD_OK,
+             "<{\"id\":1,\"a\":5,\"b\":null}");
+    patch_of("{\"id\":1,\"b\":null}", "{\"id\":1,\"b\":{\"x\":1}}", PD_OK, "<{\"id\":1,\"b\":{\"x\":1}}");
+    /* a new member, and members in another order */
+    patch_of("{\"id\":1,\"a\":1,\"b\":2}", "{\"b\":2,\"id\":1,\"a\":1,\"c\":true}", PD_OK,
+             "<{\"id\":1,\"c\":true}");
+    /* what a patch cannot say, and what is not a writer's object: out as it was */
+    patch_of("{\"id\":1,\"a\":1}", "{\"id\":1}", PD_ERR_INVAL, "<");
+    patch_of("{\"id\":1,\"b\":{\"x\":1}}", "{\"id\":1,\"b\":{}}", PD_ERR_INVAL, "<");
+    patch_of("[1]", "{\"id\":1}", PD_ERR_INVAL, "<");
+    patch_of("{\"id\":1,\"a\":\"open}", "{\"id\":1}", PD_ERR_INVAL, "<");
+    patch_of("{\"id\":1,\"a\":{\"b\":1}", "{\"id\":1}", PD_ERR_INVAL, "<");
+    patch_of("{\"id\" :1}", "{\"id\":1}", PD_ERR_INVAL, "<");
+    patch_of("{\"id\":1,}", "{\"id\":1}", PD_ERR_INVAL, "<");
+    /* the buffer's bound */
+    pd_buf b;
+    pd_buf_init(&b, 8);
+    const char *o = "{\"id\":1,\"a\":1}", *c = "{\"id\":1,\"a\":123456789}";
+    assert_int_equal(pd_jw_patch(o, strlen(o), c, strlen(c), "id", &b), PD_ERR_TOOBIG);
+    pd_buf_free(&b);
+}
+
 static void log_escapes_what_could_forge_a_line(void **state)
 {
     (void)state;
@@ -475,6 +517,7 @@ int main(void)
         cmocka_unit_test(dates_parse_by_round_trip),
         cmocka_unit_test(writer_matches_jansson),
         cmocka_unit_test(writer_bounds),
+        cmocka_unit_test(writer_patches),
         cmocka_unit_test(log_escapes_what_could_forge_a_line),
         cmocka_unit_test(utf8_cut_and_repair),
         cmocka_unit_test(loop_turns_are_measured),

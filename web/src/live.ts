@@ -25,7 +25,7 @@ export function startLive() {
   stop?.();
   store.loadSnapshot();
   stop = openStream({
-    url: '/api/v1/events',
+    url: '/api/v1/events?patch=1', // a printer's changes as patches after its snapshot
     headers: () => ({}), // the session cookie goes by itself
     onEvent: (e) => {
       store.handle(e);

@@ -39,6 +39,21 @@ describe('store', () => {
     expect(applyEvent(m, { id: '4', event: 'printer_removed', data: '{"printer_id":1}' })).toEqual([1]);
     expect(m.size).toBe(0);
   });
+  it('applies patches member by member, null as a value, and not to unknown printers', () => {
+    const m = new Map<number, Printer>();
+    const p = { ...printer(1), connection: { state: 'connected', error: null, since: 'x' }, ams: [{ id: 0 }] } as any;
+    applyEvent(m, { id: '1', event: 'printer', data: JSON.stringify(p) });
+    const patch = { id: 1, nozzle_temp: null, connection: { state: 'backoff' }, ams: [] };
+    expect(applyEvent(m, { id: '2', event: 'printer.patch', data: JSON.stringify(patch) })).toEqual([1]);
+    const now = m.get(1) as any;
+    expect(now.nozzle_temp).toBeNull();
+    expect(now.connection).toEqual({ state: 'backoff', error: null, since: 'x' });
+    expect(now.ams).toEqual([]);
+    expect(now.name).toBe(p.name);
+    expect(now).not.toBe(p); // a new object: per-printer subscribers see a change
+    expect(applyEvent(m, { id: '3', event: 'printer.patch', data: '{"id":2,"name":"x"}' })).toEqual([]);
+    expect(m.size).toBe(1);
+  });
   it('notifies only the changed printer, and the grid only when its index changes', () => {
     const s = new Store(null);
     const calls: string[] = [];

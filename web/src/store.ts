@@ -12,6 +12,17 @@ export interface Snapshot {
   printers: Printer[];
 }
 
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A new object: `patch` over `target`, objects member by member, anything else (arrays, null)
+ * replacing. Unlike RFC 7386 null is a value: a printer's object never loses a member. */
+export function applyPatch(target: Json, patch: Json): Json {
+  const out: Json = { ...target };
+  for (const [k, v] of Object.entries(patch)) out[k] = isObject(v) && isObject(out[k]) ? applyPatch(out[k] as Json, v) : v;
+  return out;
+}
+
 /** Applies one event to the map; returns the ids it changed (empty when none did). */
 export function applyEvent(printers: Map<number, Printer>, ev: SseEvent): number[] {
   let data: any;
@@ -26,6 +37,14 @@ export function applyEvent(printers: Map<number, Printer>, ev: SseEvent): number
       if (typeof data.id !== 'number') return [];
       printers.set(data.id, data as Printer);
       return [data.id];
+    case 'printer.patch': {
+      // the members that changed since the object the stream carried last; a printer not
+      // known yet comes whole in the snapshot still being sent
+      const was = typeof data.id === 'number' ? printers.get(data.id) : undefined;
+      if (!was) return [];
+      printers.set(data.id, applyPatch(was as unknown as Json, data) as unknown as Printer);
+      return [data.id];
+    }
     case 'printer_removed':
       if (typeof data.printer_id !== 'number' || !printers.delete(data.printer_id)) return [];
       return [data.printer_id];
