@@ -37,13 +37,16 @@ async function load(p) {
   });
   await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
   let bytes = 0, requests = 0;
-  const seen = new Map();
+  const seen = new Map(), urls = new Map();
+  cdp.on('Network.requestWillBeSent', (e) => urls.set(e.requestId, e.request.url.replace(url, '')));
   cdp.on('Network.dataReceived', (e) => { seen.set(e.requestId, (seen.get(e.requestId) ?? 0) + e.encodedDataLength); });
   cdp.on('Network.loadingFinished', (e) => { requests++; seen.set(e.requestId, e.encodedDataLength); });
   await p.goto(`${url}/`, { waitUntil: 'commit' });
   await p.waitForSelector(CARD, { timeout: 120000 });
   const ms = await p.evaluate(() => performance.now());
   for (const v of seen.values()) bytes += v;
+  if (process.env.WEB_DETAIL) // which request brought what (WEB_DETAIL=1 bench/run.sh)
+    for (const [id, v] of seen) console.error(`  ${(v / 1024).toFixed(1).padStart(8)} KB  ${urls.get(id) ?? id}`);
   await cdp.detach();
   return { ms, bytes, requests };
 }

@@ -3,9 +3,10 @@
 #      worker and HTTP cache), on a throttled phone (bench/web.mjs load)
 #   2. 1,000 printers at 1 report/s each (pdbench publish): the daemon's CPU over WEB_SECONDS
 #      with no dashboard open, then with 20. A dashboard costs the daemon its first load (the
-#      page, the printer list, the slot map) and then its event stream, gzipped as a browser
-#      takes it: curl plays those requests, because twenty Chromium pages of a thousand cards
-#      would take both cores of this machine from the daemon they are meant to measure
+#      page, the printer list, the slot map) and then its event stream, gzipped and with
+#      ?patch=1 as the dashboard asks for it: curl plays those requests, because twenty
+#      Chromium pages of a thousand cards would take both cores of this machine from the
+#      daemon they are meant to measure
 WEB_SECONDS=${WEB_SECONDS:-30}
 echo "== 9. web: first load with 200 printers; daemon CPU with 20 dashboards on 1,000 printers"
 FLEET_SIM=1 fleet 200 X1C,P1S,A1,P2S,H2D shared
@@ -18,7 +19,7 @@ dash() { # one dashboard: its first load, then its event stream for the window
   local h=(-s -o /dev/null --compressed -H "Authorization: Bearer $TOKEN")
   curl "${h[@]}" "http://127.0.0.1:$HTTP_PORT/"; curl "${h[@]}" "http://127.0.0.1:$HTTP_PORT/api/v1/printers"
   curl "${h[@]}" "http://127.0.0.1:$HTTP_PORT/api/v1/ams"
-  curl "${h[@]}" -N --max-time $((WEB_SECONDS + 10)) "http://127.0.0.1:$HTTP_PORT/api/v1/events" || true
+  curl "${h[@]}" -N --max-time $((WEB_SECONDS + 10)) "http://127.0.0.1:$HTTP_PORT/api/v1/events?patch=1" || true
 }
 DASHES=(); for _ in $(seq 20); do dash & DASHES+=($!); done
 sleep 5
