@@ -64,6 +64,8 @@ void inv_select_ids(pd_sqlb *b, pd_inv_entity en, const int64_t *ids, size_t n, 
  * *dir "ASC" or "DESC". */
 pd_err inv_sort_item(char *item, const char **field, const char **dir, pd_inv_err *e);
 
+/* Row callback for (entity_id, key, value) rows: sets ud["<entity_id>"][key] = value. */
+pd_err inv_extra_collect(const pd_row *row, void *ud);
 /* The keys of en's text and choice extra fields, the ones whose values are words (search.c),
  * in definition order: a JSON array of strings that matched ^[a-z0-9_]+$. */
 pd_err inv_extra_text_keys(pd_inv *inv, pd_inv_entity en, json_t **out);

@@ -641,7 +641,7 @@ pd_err pd_inv_extra_drop(pd_inv *inv, pd_inv_entity en, int64_t id)
     return pd_db_run(inv->db, "DELETE FROM extra WHERE entity = ? AND entity_id = ?", args, 2, NULL);
 }
 
-static pd_err collect_extra(const pd_row *row, void *ud)
+pd_err inv_extra_collect(const pd_row *row, void *ud)
 {
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)pd_row_int(row, 0));
@@ -660,7 +660,7 @@ pd_err pd_inv_extra_load(pd_inv *inv, pd_inv_entity en, int64_t lo, int64_t hi, 
     pd_err rc = pd_db_query(inv->db,
                             "SELECT entity_id, key, value FROM extra WHERE entity = ?"
                             " AND entity_id >= ? AND entity_id <= ? ORDER BY entity_id, key",
-                            args, 3, collect_extra, maps);
+                            args, 3, inv_extra_collect, maps);
     if (rc) {
         json_decref(maps);
         return rc;

@@ -308,16 +308,6 @@ static pd_err collect_candidate(const pd_row *row, void *ud)
     return json_array_size(r) == 1 + c->cat->ncols ? PD_OK : PD_ERR_NOMEM;
 }
 
-static pd_err collect_value(const pd_row *row, void *ud)
-{
-    char id[24];
-    snprintf(id, sizeof id, "%lld", (long long)pd_row_int(row, 0));
-    json_t *m = json_object_get(ud, id);
-    if (!m && json_object_set_new(ud, id, m = json_object()))
-        return PD_ERR_NOMEM;
-    return json_object_set_new(m, pd_row_text(row, 1), json_string(pd_row_text(row, 2))) ? PD_ERR_NOMEM : PD_OK;
-}
-
 /* " AND key IN ('a', 'b')" over keys, which matched ^[a-z0-9_]+$ as definitions. */
 static void keys_in(pd_sqlb *b, const json_t *keys)
 {
@@ -379,7 +369,7 @@ static pd_err text_hits(pd_inv *inv, const query *q, const category *cat, hits *
         keys_in(b, keys);
         values = json_object();
         rc = !values ? PD_ERR_NOMEM
-             : pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, collect_value, values) : PD_ERR_TOOBIG;
+             : pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, inv_extra_collect, values) : PD_ERR_TOOBIG;
         pd_sqlb_free(b);
     }
     size_t nk = json_array_size(keys), i;
