@@ -248,20 +248,27 @@ static void reply_list(pd_req *r, const char *body, size_t len, int64_t total)
     pd_req_reply_raw(r, 200, "application/json", body, len);
 }
 
+/* The query's parameters, URL-decoded, in buf; n of them. */
+static size_t query_params(pd_req *r, char *buf, size_t len, pd_inv_param p[MAX_PARAMS])
+{
+    const char *names[MAX_PARAMS], *values[MAX_PARAMS];
+    size_t n = pd_req_query_all(r, buf, len, names, values, MAX_PARAMS);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (pd_inv_param){names[i], values[i]};
+    return n;
+}
+
 static void list(pd_req *r)
 {
     char buf[8192], key[8192 + 64];
-    const char *names[MAX_PARAMS], *values[MAX_PARAMS];
-    size_t n = pd_req_query_all(r, buf, sizeof buf, names, values, MAX_PARAMS), kl;
     pd_inv_param p[MAX_PARAMS];
+    size_t n = query_params(r, buf, sizeof buf, p), kl;
     pd_inv *inv = inv_of(r);
     pd_inv_entity en = entity_of(r);
     kl = (size_t)snprintf(key, sizeof key, "%d", (int)en);
-    for (size_t i = 0; i < n; i++) {
-        p[i] = (pd_inv_param){names[i], values[i]};
+    for (size_t i = 0; i < n; i++)
         if (kl < sizeof key)
-            kl += (size_t)snprintf(key + kl, sizeof key - kl, "&%s=%s", names[i], values[i]);
-    }
+            kl += (size_t)snprintf(key + kl, sizeof key - kl, "&%s=%s", p[i].name, p[i].value);
     bool cacheable = kl < sizeof key, shared = pd_db_shared(inv->db);
     uint64_t now = uv_now(((pd_app *)pd_req_app(r))->loop);
     uint64_t oldest = shared && now > LIST_CACHE_SHARED_MS ? now - LIST_CACHE_SHARED_MS : 0;
@@ -292,6 +299,17 @@ static void list(pd_req *r)
         cache_store(key, inv->generation, now, body, strlen(body), out.total);
     reply_list(r, body, strlen(body), out.total);
     free(body);
+}
+
+static void search(pd_req *r)
+{
+    char buf[8192];
+    pd_inv_param p[MAX_PARAMS];
+    size_t n = query_params(r, buf, sizeof buf, p);
+    json_t *out = NULL;
+    pd_inv_err e = {0};
+    pd_err rc = pd_inv_search(inv_of(r), p, n, &out, &e);
+    reply_result(r, rc, out, &e);
 }
 
 static void get_one(pd_req *r)
@@ -473,6 +491,7 @@ const pd_route pd_api_inventory_routes[] = {
     {"GET", "/api/v1/lot-number", distinct, SM},
     {"GET", "/api/v1/location", distinct, SM},
     {"PATCH", "/api/v1/location/{name}", location_rename, SM},
+    {"GET", "/api/v1/search", search, SM},
     {"GET", "/api/v1/info", info, SM},
     {"GET", "/api/v1/health", health, SM},
     {"POST", "/api/v1/backup", backup, SM | PD_ROUTE_ADMIN},

@@ -59,6 +59,17 @@ pd_err inv_ids_add(inv_ids *ids, int64_t id);
 /* inv_select_from for the rows with these ids, then order (" ORDER BY …", or ""). */
 void inv_select_ids(pd_sqlb *b, pd_inv_entity en, const int64_t *ids, size_t n, const char *order);
 
+/* One item of a `sort` parameter, trimmed in place: "field:asc|desc", the direction in any
+ * case (Spoolman's parse_sort, its 400s). *field NULL for an empty item, which is skipped;
+ * *dir "ASC" or "DESC". */
+pd_err inv_sort_item(char *item, const char **field, const char **dir, pd_inv_err *e);
+
+/* Row callback for (entity_id, key, value) rows: sets ud["<entity_id>"][key] = value. */
+pd_err inv_extra_collect(const pd_row *row, void *ud);
+/* The keys of en's text and choice extra fields, the ones whose values are words (search.c),
+ * in definition order: a JSON array of strings that matched ^[a-z0-9_]+$. */
+pd_err inv_extra_text_keys(pd_inv *inv, pd_inv_entity en, json_t **out);
+
 /* What makes a cursor a list or an export (query.c, transfer.c). */
 typedef struct inv_cursor_ops {
     /* reading before the ids (an export's CSV keys), with the connection the ids are read

@@ -641,7 +641,7 @@ pd_err pd_inv_extra_drop(pd_inv *inv, pd_inv_entity en, int64_t id)
     return pd_db_run(inv->db, "DELETE FROM extra WHERE entity = ? AND entity_id = ?", args, 2, NULL);
 }
 
-static pd_err collect_extra(const pd_row *row, void *ud)
+pd_err inv_extra_collect(const pd_row *row, void *ud)
 {
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)pd_row_int(row, 0));
@@ -660,7 +660,7 @@ pd_err pd_inv_extra_load(pd_inv *inv, pd_inv_entity en, int64_t lo, int64_t hi, 
     pd_err rc = pd_db_query(inv->db,
                             "SELECT entity_id, key, value FROM extra WHERE entity = ?"
                             " AND entity_id >= ? AND entity_id <= ? ORDER BY entity_id, key",
-                            args, 3, collect_extra, maps);
+                            args, 3, inv_extra_collect, maps);
     if (rc) {
         json_decref(maps);
         return rc;
@@ -713,19 +713,17 @@ static bool value_sql(const pd_db *db, pd_inv_entity en, const char *key, const 
     return n > 0 && (size_t)n < len;
 }
 
-/* A term as JSON text; `bare` leaves out the quotes (for a substring of the value). */
-static bool json_text(const char *term, bool bare, pd_sqlb *b)
+/* A term as JSON text, the argument of the condition just added. */
+static void json_text(const char *term, pd_sqlb *b)
 {
     json_t *s = json_string(term);
     char *t = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
     json_decref(s);
-    if (!t)
-        return false;
-    if (bare)
-        t[strlen(t) - 1] = '\0';
-    pd_sqlb_arg(b, PD_SQL_S(bare ? t + 1 : t));
+    if (t)
+        pd_sqlb_arg(b, PD_SQL_S(t));
+    else
+        b->failed = true;
     free(t);
-    return true;
 }
 
 static bool parse_number(const char *s, double *out)
@@ -735,54 +733,73 @@ static bool parse_number(const char *s, double *out)
     return *s && !*end && isfinite(*out);
 }
 
-/* One side of a bounds term: a number or (text) the side's JSON text. */
-static bool bound_arg(const char *side, bool numeric, pd_sqlb *b)
+/* A side of a numeric term as Python's int() or float() reads it: surrounding whitespace
+ * and a sign allowed; integers are digits only, and hex is no float. */
+static bool number_side(char *s, bool integer, double *out)
 {
-    double d;
-    if (!numeric)
-        return json_text(side, false, b);
-    if (!parse_number(side, &d))
+    s += strspn(s, JSON_WS);
+    size_t len = strlen(s);
+    while (len && strchr(JSON_WS, s[len - 1]))
+        s[--len] = '\0';
+    const char *digits = s + (*s == '+' || *s == '-');
+    if (integer ? !*digits || strspn(digits, "0123456789") != strlen(digits) : strpbrk(s, "xX") != NULL)
         return false;
-    pd_sqlb_arg(b, PD_SQL_D(d));
-    return true;
+    return parse_number(s, out);
 }
 
-/* "lo<sep>hi", each side optional: the value is present and lo ≤ low, high ≤ hi. */
-static bool bounds_sql(pd_sqlb *b, const char *present, const char *low, const char *high, char *term,
-                       char *sep, bool numeric)
+static bool blank(const char *s) { return !s[strspn(s, JSON_WS)]; }
+
+/* "lo<sep>hi" with at least one side: the value is present and lo ≤ low, high ≤ hi. Numeric
+ * sides were checked by number_side; text sides compare as JSON strings, which order as the
+ * strings they encode. */
+static void bounds_sql(pd_sqlb *b, const char *present, const char *low, const char *high, char *lo,
+                       char *hi, bool numeric)
 {
-    *sep = '\0';
     pd_sqlb_add(b, "(%s IS NOT NULL", present);
-    if (*term) {
-        pd_sqlb_add(b, " AND %s >= ?", low);
-        if (!bound_arg(term, numeric, b))
-            return false;
-    }
-    if (sep[1]) {
-        pd_sqlb_add(b, " AND %s <= ?", high);
-        if (!bound_arg(sep + 1, numeric, b))
-            return false;
+    char *side[2] = {lo, hi};
+    for (int i = 0; i < 2; i++) {
+        double d;
+        if (numeric ? blank(side[i]) : !*side[i])
+            continue;
+        pd_sqlb_add(b, " AND %s %s ?", i ? high : low, i ? "<=" : ">=");
+        if (numeric && number_side(side[i], false, &d))
+            pd_sqlb_arg(b, PD_SQL_D(d));
+        else if (!numeric)
+            json_text(side[i], b);
     }
     pd_sqlb_add(b, ")");
-    return true;
 }
 
 typedef struct term_ctx {
     const pd_db *db;
     const json_t *f;
+    const char *key;
     char val[1024], num[1024], low[1024], high[1024];   /* value_sql of each part */
 } term_ctx;
 
-/* One comma-separated term of an extra-field filter as a condition; false when it is not a
- * valid term for the field's type. */
-static bool term_sql(const term_ctx *c, char *t, pd_sqlb *b)
+/* Whether both sides of "lo<sep>hi" (cut at sep) are numbers of the kind, or blank, and not
+ * both blank. */
+static bool numeric_sides(char *t, char *sep, bool integer)
+{
+    double d;
+    *sep = '\0';
+    bool ok = (blank(t) || number_side(t, integer, &d)) && (blank(sep + 1) || number_side(sep + 1, integer, &d)) &&
+              !(blank(t) && blank(sep + 1));
+    *sep = ':';
+    return ok;
+}
+
+/* One comma-separated term of an extra-field filter as a condition; a term the field's type
+ * cannot read is Spoolman's 400, with its sentence. */
+static pd_err term_sql(const term_ctx *c, char *t, pd_sqlb *b, pd_inv_err *e)
 {
     ftype type = ftype_of(c->f);
     size_t len = strlen(t);
+    const char *k = c->key, *num = type == FT_INTEGER || type == FT_INTEGER_RANGE ? "integer" : "float";
     if (!len || !strcmp(t, "<empty>")) {
         pd_sqlb_add(b, "(%s IS NULL OR %s IN ('null', '\"\"'%s))", c->val, c->val,
                     type == FT_BOOLEAN ? ", 'false'" : "");
-        return true;
+        return PD_OK;
     }
     bool quoted = len >= 2 && t[0] == '"' && t[len - 1] == '"';
     if (quoted) {
@@ -790,41 +807,79 @@ static bool term_sql(const term_ctx *c, char *t, pd_sqlb *b)
         t++;
     }
     char *sep;
+    double d;
     switch (type) {
     case FT_TEXT:
         if (quoted) {
             pd_sqlb_add(b, "%s = ?", c->val);
-            return json_text(t, false, b);
+            json_text(t, b);
+        } else {
+            /* a substring of the JSON text: the term encoded the same way, without its quotes */
+            json_t *js = json_string(t);
+            char *enc = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+            json_decref(js);
+            if (!enc)
+                return inv_fail_rc(e, PD_ERR_NOMEM);
+            enc[strlen(enc) - 1] = '\0';
+            pd_sqlb_contains_literal(b, c->db, c->val, enc + 1);
+            free(enc);
         }
-        /* Spoolman's ILIKE %term%: % and _ stay wildcards */
-        pd_sqlb_contains(b, c->db, c->val);
-        return json_text(t, true, b);
+        return PD_OK;
     case FT_CHOICE:
         if (json_is_true(json_object_get(c->f, "multi_choice"))) {
             /* contains the choice as a JSON string; replace() compares case-sensitively on both */
             pd_sqlb_add(b, "length(%s) > length(replace(%s, ?, ''))", c->val, c->val);
-            return json_text(t, false, b);
+        } else {
+            pd_sqlb_add(b, "%s = ?", c->val);
+        }
+        json_text(t, b);
+        return PD_OK;
+    case FT_DATETIME:
+        if ((sep = strchr(t, '|'))) {
+            if (!sep[1] && sep == t)
+                return pd_inv_fail(e, PD_ERR_INVAL, "query", k, "Invalid datetime range filter for '%s': '%s'. "
+                                   "Expected '<start>|<end>' with at least one end given.", k, t);
+            *sep = '\0';
+            bounds_sql(b, c->val, c->val, c->val, t, sep + 1, false);
+            return PD_OK;
         }
         pd_sqlb_add(b, "%s = ?", c->val);
-        return json_text(t, false, b);
-    case FT_DATETIME:
-        if ((sep = strchr(t, '|')))
-            return bounds_sql(b, c->val, c->val, c->val, t, sep, false);
-        pd_sqlb_add(b, "%s = ?", c->val);
-        return json_text(t, false, b);
+        json_text(t, b);
+        return PD_OK;
     case FT_BOOLEAN: {
-        bool v = false, ok = pd_inv_bool_parse(t, &v);
-        pd_sqlb_add(b, "%s = '%s'", c->val, ok && v ? "true" : "false");
-        return ok;
+        const char *v = t + strspn(t, JSON_WS);
+        size_t vl = strlen(v);
+        while (vl && strchr(JSON_WS, v[vl - 1]))
+            vl--;
+        bool yes = vl == 4 && !strncasecmp(v, "true", 4);
+        if (!yes && !(vl == 5 && !strncasecmp(v, "false", 5)))
+            return pd_inv_fail(e, PD_ERR_INVAL, "query", k, "Invalid boolean filter value: '%s'", t);
+        pd_sqlb_add(b, "%s = '%s'", c->val, yes ? "true" : "false");
+        return PD_OK;
     }
     case FT_INTEGER:
     case FT_FLOAT:
-        if ((sep = strchr(t, ':')))
-            return bounds_sql(b, c->num, c->num, c->num, t, sep, true);
+        if ((sep = strchr(t, ':'))) {
+            if (!numeric_sides(t, sep, type == FT_INTEGER))
+                return pd_inv_fail(e, PD_ERR_INVAL, "query", k, "Invalid %s range filter value for '%s': %s", num, k, t);
+            *sep = '\0';
+            bounds_sql(b, c->num, c->num, c->num, t, sep + 1, true);
+            return PD_OK;
+        }
+        if (!number_side(t, type == FT_INTEGER, &d))
+            return pd_inv_fail(e, PD_ERR_INVAL, "query", k, "Invalid %s filter value for '%s': %s", num, k, t);
         pd_sqlb_add(b, "%s = ?", c->num);
-        return bound_arg(t, true, b);
-    default: /* the ranges */
-        return (sep = strchr(t, ':')) && bounds_sql(b, c->val, c->low, c->high, t, sep, true);
+        pd_sqlb_arg(b, PD_SQL_D(d));
+        return PD_OK;
+    default: /* the ranges: the stored range lies inside */
+        if (!(sep = strchr(t, ':')) || (t + strspn(t, JSON_WS) == sep && blank(sep + 1)))
+            return pd_inv_fail(e, PD_ERR_INVAL, "query", k, "Invalid range filter value for '%s': %s. "
+                               "Expected '<min>:<max>'.", k, t);
+        if (!numeric_sides(t, sep, type == FT_INTEGER_RANGE))
+            return pd_inv_fail(e, PD_ERR_INVAL, "query", k, "Invalid %s range filter value for '%s': %s", num, k, t);
+        *sep = '\0';
+        bounds_sql(b, c->val, c->low, c->high, t, sep + 1, true);
+        return PD_OK;
     }
 }
 
@@ -846,6 +901,7 @@ pd_err pd_inv_extra_filter(pd_inv *inv, pd_inv_entity en, const char *key, const
         rc = inv_fail_rc(e, PD_ERR_NOMEM);
     } else if ((c->f = field_find(defs, key))) {
         c->db = inv->db;
+        c->key = key;
         static const vpart parts[] = {V_TEXT, V_NUM, V_LOW, V_HIGH};
         char *const bufs[] = {c->val, c->num, c->low, c->high};
         for (size_t i = 0; i < 4 && !rc; i++)
@@ -862,9 +918,8 @@ pd_err pd_inv_extra_filter(pd_inv *inv, pd_inv_entity en, const char *key, const
                 snprintf(term, sizeof term, "%.*s", (int)n, p);
             if (!rc && p != value)
                 pd_sqlb_add(b, " OR ");
-            if (!rc && !term_sql(c, term, b))
-                rc = pd_inv_fail(e, PD_ERR_INVAL, "query", field, "Invalid filter value \"%s\" for %s field %s.",
-                                 term, ftype_names[ftype_of(c->f)], field);
+            if (!rc)
+                rc = term_sql(c, term, b, e);
             p += n;
             if (!*p) {
                 pd_sqlb_add(b, ")");
@@ -892,4 +947,26 @@ bool pd_inv_extra_sort(pd_inv *inv, pd_inv_entity en, const char *key, const cha
     bool ok = f && value_sql(inv->db, en, key, id_sql, part, out, outlen);
     json_decref(defs);
     return ok;
+}
+
+pd_err inv_extra_text_keys(pd_inv *inv, pd_inv_entity en, json_t **out)
+{
+    json_t *defs, *keys = json_array();
+    pd_err rc = keys ? fields_load(inv, en, &defs) : PD_ERR_NOMEM;
+    if (rc) {
+        json_decref(keys);
+        return rc;
+    }
+    size_t i;
+    json_t *f;
+    json_array_foreach(defs, i, f)
+        if ((ftype_of(f) == FT_TEXT || ftype_of(f) == FT_CHOICE) &&
+            json_array_append(keys, json_object_get(f, "key")))
+            rc = PD_ERR_NOMEM;
+    json_decref(defs);
+    if (rc)
+        json_decref(keys);
+    else
+        *out = keys;
+    return rc;
 }

@@ -91,8 +91,10 @@ const char *pd_inv_param_get(const pd_inv_param *p, size_t n, const char *name);
 /* Appends " AND (…)" for one filter's value to b (COLOR adds nothing). */
 pd_err pd_inv_filter_add(pd_inv *inv, const pd_inv_filter *f, const char *value, pd_sqlb *b,
                          pd_inv_err *e);
-/* " ORDER BY …" for `sort` ("field[:asc|desc],…"; resolve turns a field into an SQL
- * expression, false for an unknown one), NULLs last, ties broken by <alias>.id. */
+/* " ORDER BY …" for `sort` ("field:asc|desc,…", Spoolman's form: a malformed item is a 400),
+ * NULLs last, ties broken by <alias>.id. resolve turns a field into an SQL expression; false
+ * for an unknown one, with out left empty (an unknown `extra.<k>` is then skipped, anything
+ * else refused) or holding the sentence the 400 says. */
 pd_err pd_inv_order_add(const char *alias, const char *sort,
                         bool (*resolve)(void *ud, const char *field, char *out, size_t outlen),
                         void *ud, pd_sqlb *b, pd_inv_err *e);
@@ -150,6 +152,10 @@ typedef struct pd_inv_table {
  * Prepare it off the loop as the inventory's (pd_api_inv_reply_cursor). */
 pd_err pd_inv_table_open(pd_inv *inv, const pd_inv_table *t, const pd_inv_param *p, size_t n, bool csv,
                          pd_inv_cursor **out, pd_inv_err *e);
+/* GET /search (search.c): q, color_similarity_threshold, limit, allow_archived and
+ * spools_per_filament as Spoolman takes them (a 422 PD_ERR_FIELD for a bad one); *out
+ * {"spools","filaments","vendors","is_color_query"}, the hits ranked as Spoolman ranks them. */
+pd_err pd_inv_search(pd_inv *inv, const pd_inv_param *params, size_t n, json_t **out, pd_inv_err *e);
 pd_err pd_inv_get(pd_inv *inv, pd_inv_entity en, int64_t id, json_t **out, pd_inv_err *e);
 pd_err pd_inv_create(pd_inv *inv, pd_inv_entity en, json_t *body, json_t **out, pd_inv_err *e);
 pd_err pd_inv_update(pd_inv *inv, pd_inv_entity en, int64_t id, json_t *body, json_t **out,

@@ -59,9 +59,10 @@ static const filter spool_filters[] = {
 
 static const filter *const filters[PD_INV__N] = {vendor_filters, filament_filters, spool_filters};
 
+/* A repeated parameter counts once, with its last value, as FastAPI reads a query. */
 const char *pd_inv_param_get(const pd_inv_param *p, size_t n, const char *name)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = n; i-- > 0;)
         if (!strcmp(p[i].name, name))
             return p[i].value;
     return NULL;
@@ -158,40 +159,65 @@ static pd_err ids_filter(const filter *f, const char *value, pd_sqlb *b, pd_inv_
     return PD_OK;
 }
 
+/* One bound of a date filter, trimmed; a time without offset is UTC here (unlike a body). */
+static pd_err date_bound(const filter *f, char *s, int64_t *t, pd_inv_err *e)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t len = strlen(s);
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        s[--len] = '\0';
+    if (pd_date_parse(s, PD_DATE_NAIVE_UTC, t, NULL))
+        return PD_OK;
+    return pd_inv_fail(e, PD_ERR_INVAL, "query", f->param,
+                       "Invalid datetime '%.*s' for '%s'. Expected an ISO 8601 datetime, e.g. 2024-05-01T00:00:00Z.",
+                       pd_jw_utf8_cut(s, 64), s, f->param);
+}
+
+/* Spoolman's date filter: comma-separated parts ORed, each empty (never set), "start|end"
+ * (inclusive, one side may be empty) or one exact time. A NULL matches only an empty part.
+ * The bounds are parsed integers, written into the statement: no argument limit. */
 static pd_err dates_filter(const filter *f, const char *value, pd_sqlb *b, pd_inv_err *e)
 {
-    if (!*value)
-        return PD_OK;
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", value);
-    char *bar = strchr(buf, '|');
-    int64_t t0, t1;
-    const char *why = "";
-    if (!bar) {
-        if (!pd_date_parse(buf, 0, &t0, &why))
-            goto bad;
-        pd_sqlb_add(b, " AND %s = ?", f->sql);
-        pd_sqlb_arg(b, PD_SQL_I(t0));
-        return PD_OK;
+    char buf[1024], *parts[MAX_TERMS];
+    size_t n = split_terms(value, buf, sizeof buf, parts, MAX_TERMS);
+    pd_sqlb_add(b, " AND (");
+    for (size_t i = 0; i < n; i++) {
+        char *t = parts[i], *bar;
+        size_t len = strlen(t);
+        int64_t t0, t1;
+        pd_err rc;
+        if (len >= 2 && t[0] == '"' && t[len - 1] == '"') {
+            t[len - 1] = '\0';
+            t++;
+        }
+        pd_sqlb_add(b, "%s(", i ? " OR " : "");
+        if (!*t) {
+            pd_sqlb_add(b, "%s IS NULL", f->sql);
+        } else if (!(bar = strchr(t, '|'))) {
+            if ((rc = date_bound(f, t, &t0, e)))
+                return rc;
+            pd_sqlb_add(b, "%s = %lld", f->sql, (long long)t0);
+        } else {
+            bool lo = bar > t + strspn(t, " \t"), hi = bar[1 + strspn(bar + 1, " \t")];
+            if (!lo && !hi)
+                return pd_inv_fail(e, PD_ERR_INVAL, "query", f->param,
+                                   "Invalid datetime range filter for '%s': '%.*s'. Expected '<start>|<end>' "
+                                   "with at least one end given.", f->param, pd_jw_utf8_cut(t, 64), t);
+            *bar = '\0';
+            if (lo && (rc = date_bound(f, t, &t0, e)))
+                return rc;
+            if (hi && (rc = date_bound(f, bar + 1, &t1, e)))
+                return rc;
+            if (lo)
+                pd_sqlb_add(b, "%s >= %lld", f->sql, (long long)t0);
+            if (hi)
+                pd_sqlb_add(b, "%s%s <= %lld", lo ? " AND " : "", f->sql, (long long)t1);
+        }
+        pd_sqlb_add(b, ")");
     }
-    *bar = '\0';
-    if (*buf) {
-        if (!pd_date_parse(buf, 0, &t0, &why))
-            goto bad;
-        pd_sqlb_add(b, " AND %s >= ?", f->sql);
-        pd_sqlb_arg(b, PD_SQL_I(t0));
-    }
-    if (bar[1]) {
-        if (!pd_date_parse(bar + 1, 0, &t1, &why))
-            goto bad;
-        pd_sqlb_add(b, " AND %s <= ?", f->sql);
-        pd_sqlb_arg(b, PD_SQL_I(t1));
-    }
+    pd_sqlb_add(b, ")");
     return PD_OK;
-bad:
-    return pd_inv_fail(e, PD_ERR_INVAL, "query", f->param,
-                       "Invalid date filter \"%.*s\": %s (use an ISO 8601 time or start|end)",
-                       pd_jw_utf8_cut(value, 64), value, why);
 }
 
 /* --- colour similarity (CIE94 ΔE in L*a*b*, as Spoolman's filter) ------------------------ */
@@ -301,14 +327,33 @@ static const struct computed {
     {"filament.combined_name", "(COALESCE(v.name, '') || ' ' || COALESCE(f.name, ''))"},
 };
 
-/* A column of `en` under alias as a sort expression, when it is one. */
-static bool stored_column(pd_inv_entity en, const char *name, char *out, size_t outlen)
+static const char *const model_names[PD_INV__N] = {"Vendor", "Filament", "Spool"};
+
+/* A stored column of `en`, or through its relation (a spool's `filament.`, a filament's
+ * `vendor.`), as a sort expression; else false with Spoolman's reason in out. */
+static bool nested_column(pd_inv_entity en, const char *field, char *out, size_t outlen)
 {
-    const inv_col *c = inv_col_find(en, name);
+    static const char *const rel[PD_INV__N] = {NULL, "vendor", "filament"};
+    size_t rl = rel[en] ? strlen(rel[en]) : 0;
+    if (rl && !strncmp(field, rel[en], rl) && (!field[rl] || field[rl] == '.')) {
+        if (!field[rl]) {
+            snprintf(out, outlen, "No field specified for %s", rel[en]);
+            return false;
+        }
+        return nested_column((pd_inv_entity)(en - 1), field + rl + 1, out, outlen);
+    }
+    size_t nl = strcspn(field, ".");
+    char name[96];
+    snprintf(name, sizeof name, "%.*s", (int)nl, field);
+    const inv_col *c = nl < sizeof name ? inv_col_find(en, name) : NULL;
     if (!c)
-        return false;
-    snprintf(out, outlen, "%s.%s", inv_tables[en].alias, c->name);
-    return true;
+        snprintf(out, outlen, "Invalid field name '%.*s', '%.*s' is not a valid field on '%s'.",
+                 pd_jw_utf8_cut(field, 64), field, pd_jw_utf8_cut(name, 64), name, model_names[en]);
+    else if (field[nl])
+        snprintf(out, outlen, "Field '%s' does not have any nested fields", name);
+    else
+        snprintf(out, outlen, "%s.%s", inv_tables[en].alias, c->name);
+    return c && !field[nl];
 }
 
 static bool sort_expr(pd_inv *inv, pd_inv_entity en, const char *field, char *out, size_t outlen)
@@ -322,13 +367,7 @@ static bool sort_expr(pd_inv *inv, pd_inv_entity en, const char *field, char *ou
     if (!strncmp(field, "extra.", 6))
         return pd_inv_extra_sort(inv, en, field + 6, en == PD_INV_SPOOL ? "s.id" : en == PD_INV_FILAMENT ? "f.id" : "v.id",
                                  out, outlen);
-    if (en == PD_INV_SPOOL && !strncmp(field, "filament.vendor.", 16))
-        return stored_column(PD_INV_VENDOR, field + 16, out, outlen);
-    if (en == PD_INV_SPOOL && !strncmp(field, "filament.", 9))
-        return stored_column(PD_INV_FILAMENT, field + 9, out, outlen);
-    if (en == PD_INV_FILAMENT && !strncmp(field, "vendor.", 7))
-        return stored_column(PD_INV_VENDOR, field + 7, out, outlen);
-    return stored_column(en, field, out, outlen);
+    return nested_column(en, field, out, outlen);
 }
 
 /* The sort once more as columns of the paging query (page_by_ids): "s.id AS id, <expr> AS k0,
@@ -371,6 +410,40 @@ static pd_err parse_count(const char *name, const char *v, int64_t *out, pd_inv_
 
 typedef bool (*sort_resolve_fn)(void *ud, const char *field, char *out, size_t outlen);
 
+static char *trim(char *s)
+{
+    s += strspn(s, " \t\n\r\f\v");
+    size_t len = strlen(s);
+    while (len && isspace((unsigned char)s[len - 1]))
+        s[--len] = '\0';
+    return s;
+}
+
+pd_err inv_sort_item(char *item, const char **field, const char **dir, pd_inv_err *e)
+{
+    item = trim(item);
+    *field = NULL;
+    if (!*item)
+        return PD_OK;
+    char *colon = strchr(item, ':');
+    if (!colon)
+        return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort",
+                           "Invalid sort '%.*s', expected the form 'field:asc' or 'field:desc'.",
+                           pd_jw_utf8_cut(item, 64), item);
+    if (colon == item)
+        return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort", "Invalid sort '%.*s', no field name was given.",
+                           pd_jw_utf8_cut(item, 64), item);
+    *colon = '\0';
+    char *d = colon + 1, *t = trim(d);
+    if (strcasecmp(t, "asc") && strcasecmp(t, "desc"))
+        return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort",
+                           "Invalid sort direction '%.*s' for field '%.*s', expected 'asc' or 'desc'.",
+                           pd_jw_utf8_cut(d, 64), d, pd_jw_utf8_cut(item, 64), item);
+    *field = item;
+    *dir = strcasecmp(t, "asc") ? "DESC" : "ASC";
+    return PD_OK;
+}
+
 /* " ORDER BY" the terms of `sort` ("field[:asc|desc],…", each made an expression by resolve),
  * then the id of `alias`. */
 static pd_err order_by_with(const char *alias, const char *sort, sort_resolve_fn resolve, void *ud,
@@ -384,22 +457,21 @@ static pd_err order_by_with(const char *alias, const char *sort, sort_resolve_fn
         char buf[1024], *terms[MAX_TERMS];
         size_t n = split_terms(sort, buf, sizeof buf, terms, MAX_TERMS);
         for (size_t i = 0; i < n; i++) {
-            char *colon = strchr(terms[i], ':'), expr[1024];
-            const char *dir = "ASC";
-            if (colon) {
-                *colon = '\0';
-                if (!strcasecmp(colon + 1, "desc"))
-                    dir = "DESC";
-                else if (strcasecmp(colon + 1, "asc"))
-                    return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort",
-                                       "Invalid sort order \"%.*s\": use asc or desc",
-                                       pd_jw_utf8_cut(colon + 1, 64), colon + 1);
-            }
-            if (!resolve(ud, terms[i], expr, sizeof expr)) {
-                if (!strncmp(terms[i], "extra.", 6))
+            const char *field, *dir;
+            char expr[1024];
+            pd_err rc = inv_sort_item(terms[i], &field, &dir, e);
+            if (rc)
+                return rc;
+            if (!field)
+                continue;
+            expr[0] = '\0';
+            if (!resolve(ud, field, expr, sizeof expr)) {
+                if (expr[0])
+                    return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort", "%s", expr);
+                if (!strncmp(field, "extra.", 6))
                     continue;  /* unknown extra keys are ignored, as in Spoolman */
                 return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort", "Invalid sort field \"%.*s\".",
-                                   pd_jw_utf8_cut(terms[i], 64), terms[i]);
+                                   pd_jw_utf8_cut(field, 64), field);
             }
             sort_term(b, k, expr, dir);
         }
@@ -459,7 +531,15 @@ pd_err pd_inv_paging(const pd_inv_param *p, size_t n, int64_t *limit, int64_t *o
 /* --- the list ------------------------------------------------------------------------------ */
 
 
-/* Extra-field filters of `en` and, for spools, of the filament and vendor they embed. */
+/* A spool filter on its filament or vendor picks filament ids once, instead of testing every
+ * spool row's joined filament; the unary + keeps SQLite from walking spool_filament row by row
+ * for what is usually half the table: a scan is cheaper and never bad. */
+#define VIA_FILAMENT " AND +s.filament_id IN (SELECT f.id FROM filament f LEFT JOIN vendor v " \
+                     "ON v.id = f.vendor_id WHERE 1 = 1"
+
+/* Extra-field filters of `en` and, for spools, of the filament and vendor they embed (a spool
+ * whose filament has no vendor has no vendor value: v.id is NULL). A key that repeats counts
+ * once, with its last value. Spoolman has no vendor.extra.<k> filter on filaments. */
 static pd_err extra_filters(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n,
                             pd_sqlb *b, pd_inv_err *e)
 {
@@ -472,18 +552,31 @@ static pd_err extra_filters(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p
         {PD_INV_SPOOL, PD_INV_SPOOL, "extra.", "s.id"},
         {PD_INV_SPOOL, PD_INV_FILAMENT, "filament.extra.", "f.id"},
         {PD_INV_SPOOL, PD_INV_VENDOR, "filament.vendor.extra.", "v.id"},
-        {PD_INV_FILAMENT, PD_INV_VENDOR, "vendor.extra.", "v.id"},
     };
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (pd_inv_param_get(p + i, n - i, p[i].name) != p[i].value)
+            continue;
         for (size_t k = 0; k < sizeof scopes / sizeof scopes[0]; k++) {
             size_t plen = strlen(scopes[k].prefix);
             if (scopes[k].owner != en || strncmp(p[i].name, scopes[k].prefix, plen))
                 continue;
+            bool via = scopes[k].owner != scopes[k].target;
+            size_t at = b->len;
+            if (via)
+                pd_sqlb_add(b, VIA_FILAMENT);
+            size_t inner = b->len;
             pd_err rc = pd_inv_extra_filter(inv, scopes[k].target, p[i].name + plen, p[i].value,
                                             scopes[k].id_sql, b, e);
             if (rc)
                 return rc;
+            if (via && b->len == inner) {
+                b->len = at;  /* an unknown key adds no condition, nor does its wrapper */
+                b->sql[at] = '\0';
+            } else if (via) {
+                pd_sqlb_add(b, ")");
+            }
         }
+    }
     return PD_OK;
 }
 
@@ -511,14 +604,9 @@ static pd_err where(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t
             v = pd_inv_param_get(p, n, f->alias);
         if (!v)
             continue;
-        /* a spool filter on its filament or vendor picks filament ids once, instead of
-         * testing every spool row's joined filament */
         bool via_filament = en == PD_INV_SPOOL && (f->sql[0] == 'f' || f->sql[0] == 'v');
-        /* unary + keeps SQLite from walking spool_filament row by row for what is usually
-         * half the table; a scan is cheaper and never bad */
         if (via_filament)
-            pd_sqlb_add(b, " AND +s.filament_id IN (SELECT f.id FROM filament f LEFT JOIN vendor v "
-                           "ON v.id = f.vendor_id WHERE 1 = 1");
+            pd_sqlb_add(b, VIA_FILAMENT);
         rc = pd_inv_filter_add(inv, f, v, b, e);
         if (via_filament)
             pd_sqlb_add(b, ")");

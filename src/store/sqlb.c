@@ -2,6 +2,7 @@
 #include "store/backend.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,4 +58,23 @@ void pd_sqlb_arg(pd_sqlb *b, pd_sqlv v)
 void pd_sqlb_contains(pd_sqlb *b, const pd_db *db, const char *expr)
 {
     pd_sqlb_add(b, "%s %s '%%' || ? || '%%'", expr, db->ops->ilike);
+}
+
+void pd_sqlb_contains_literal(pd_sqlb *b, const pd_db *db, const char *expr, const char *text)
+{
+    size_t len = strlen(text);
+    char *esc = len < SIZE_MAX / 2 ? malloc(2 * len + 1) : NULL, *o = esc;
+    if (!esc) {
+        b->failed = true;
+        return;
+    }
+    for (const char *p = text; *p; p++) {
+        if (*p == '/' || *p == '%' || *p == '_')
+            *o++ = '/';
+        *o++ = *p;
+    }
+    *o = '\0';
+    pd_sqlb_add(b, "%s %s '%%' || ? || '%%' ESCAPE '/'", expr, db->ops->ilike);
+    pd_sqlb_arg(b, PD_SQL_S(esc));
+    free(esc);
 }

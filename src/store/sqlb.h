@@ -28,6 +28,9 @@ void pd_sqlb_arg(pd_sqlb *b, pd_sqlv v);  /* text is copied */
 /* `expr` contains the next argument, ignoring case, with % and _ in it as wildcards (Spoolman's
  * ILIKE '%term%'), in db's own words; the caller adds the argument next. */
 void pd_sqlb_contains(pd_sqlb *b, const pd_db *db, const char *expr);
+/* `expr` contains text, ignoring case, with every character literal: %, _ and the escape
+ * character / are escaped (Spoolman's escape_like); adds the condition and its argument. */
+void pd_sqlb_contains_literal(pd_sqlb *b, const pd_db *db, const char *expr, const char *text);
 static inline bool pd_sqlb_ok(const pd_sqlb *b) { return !b->failed; }
 
 #endif

@@ -230,11 +230,12 @@ static void assert_sorted(fixture *fx, const char *sort, const char *want)
         fail_msg("sort %s: got [%s], want [%s]", sort, ids, want);
 }
 
-static void assert_bad_filter(fixture *fx, const char *key, const char *value)
+/* want: Spoolman's sentence, or NULL for any */
+static void assert_bad_filter(fixture *fx, const char *key, const char *value, const char *want)
 {
     char ids[256];
     pd_inv_err e;
-    assert_err(spool_ids(fx, key, value, NULL, ids, &e), &e, PD_ERR_INVAL, "query", NULL, NULL);
+    assert_err(spool_ids(fx, key, value, NULL, ids, &e), &e, PD_ERR_INVAL, "query", NULL, want);
 }
 
 /* n spools of one filament, ids 1..n */
@@ -297,8 +298,8 @@ static void dates_name_real_days(void **state)
     pd_inv_param p = {"last_used", "2024-02-01|2024-02-30"};
     pd_inv_list list = {0};
     assert_err(pd_inv_list_get(&fx->inv, PD_INV_SPOOL, &p, 1, &list, &e), &e, PD_ERR_INVAL, "query", "last_used",
-               "Invalid date filter \"2024-02-01|2024-02-30\": there is no such day (use an ISO 8601 time or "
-               "start|end)");
+               "Invalid datetime '2024-02-30' for 'last_used'. Expected an ISO 8601 datetime, e.g. "
+               "2024-05-01T00:00:00Z.");
     assert_null(list.items);
     p.value = "2024-02-29T11:00:00Z|2024-02-29T12:00:00Z";
     assert_int_equal(pd_inv_list_get(&fx->inv, PD_INV_SPOOL, &p, 1, &list, &e), PD_OK);
@@ -828,14 +829,18 @@ static void extra_filters_follow_spoolman(void **state)
     assert_ids(fx, "tag", "<empty>,alpha", "1,3,5,6");
     assert_ids(fx, "tag", "\"say \"hi\"\"", "4");
     assert_ids(fx, "tag", "\"hi", "4");
-    assert_ids(fx, "tag", "%", "1,2,3,4");
+    /* %, _ and the escape character are literal */
+    assert_ids(fx, "tag", "%", "");
+    assert_ids(fx, "tag", "a_b", "");
+    assert_ids(fx, "tag", "a b", "1");
+    assert_ids(fx, "tag", "/", "");
     /* numbers: exact or min:max, sides optional; true is not a number here */
     assert_ids(fx, "num", "5", "1");
-    assert_ids(fx, "num", "5.0,-2", "1,4");
+    assert_ids(fx, "num", "5, -2", "1,4");
     assert_ids(fx, "num", "3:10", "1,2");
     assert_ids(fx, "num", ":5", "1,4");
     assert_ids(fx, "num", "6:", "2");
-    assert_ids(fx, "num", ":", "1,2,4");
+    assert_ids(fx, "num", " 3 : +10 ", "1,2");
     assert_ids(fx, "num", "", "5,6");
     assert_ids(fx, "fl", "1.5", "1");
     assert_ids(fx, "fl", "-5:1.9", "1,3");
@@ -865,16 +870,29 @@ static void extra_filters_follow_spoolman(void **state)
     assert_ids(fx, "nope", "x", "1,2,3,4,5,6");
     assert_ids(fx, "bad'key", "x", "1,2,3,4,5,6");
     /* values that cannot be terms of the type */
-    assert_bad_filter(fx, "num", "five");
-    assert_bad_filter(fx, "num", "1:x");
-    assert_bad_filter(fx, "fl", "1,,x");
-    assert_bad_filter(fx, "ir", "5");
-    assert_bad_filter(fx, "ok", "maybe");
+    assert_bad_filter(fx, "num", "five", "Invalid integer filter value for 'num': five");
+    assert_bad_filter(fx, "num", "2.5", "Invalid integer filter value for 'num': 2.5");
+    assert_bad_filter(fx, "num", "1:x", "Invalid integer range filter value for 'num': 1:x");
+    assert_bad_filter(fx, "num", ":", "Invalid integer range filter value for 'num': :");
+    assert_bad_filter(fx, "fl", "1,,notafloat", "Invalid float filter value for 'fl': notafloat");
+    assert_bad_filter(fx, "fl", "0x10", "Invalid float filter value for 'fl': 0x10");
+    assert_bad_filter(fx, "fl", " : ", "Invalid float range filter value for 'fl':  : ");
+    assert_bad_filter(fx, "ir", "5", "Invalid range filter value for 'ir': 5. Expected '<min>:<max>'.");
+    assert_bad_filter(fx, "ir", ":", "Invalid range filter value for 'ir': :. Expected '<min>:<max>'.");
+    assert_bad_filter(fx, "ir", "abc:200", "Invalid integer range filter value for 'ir': abc:200");
+    assert_bad_filter(fx, "ir", "1.5:", "Invalid integer range filter value for 'ir': 1.5:");
+    assert_bad_filter(fx, "fr", "x:", "Invalid float range filter value for 'fr': x:");
+    assert_bad_filter(fx, "dt", "|", "Invalid datetime range filter for 'dt': '|'. Expected '<start>|<end>' "
+                                     "with at least one end given.");
+    assert_bad_filter(fx, "ok", "maybe", "Invalid boolean filter value: 'maybe'");
+    assert_bad_filter(fx, "ok", "1", "Invalid boolean filter value: '1'");
+    assert_bad_filter(fx, "ok", "yes", "Invalid boolean filter value: 'yes'");
+    assert_ids(fx, "ok", " True ", "1");
     char *longterm = malloc(400);
     assert_non_null(longterm);
     memset(longterm, 'a', 399);
     longterm[399] = '\0';
-    assert_bad_filter(fx, "tag", longterm);
+    assert_bad_filter(fx, "tag", longterm, NULL);
     free(longterm);
 }
 
