@@ -248,19 +248,27 @@ static void reply_list(pd_req *r, const char *body, size_t len, int64_t total)
     pd_req_reply_raw(r, 200, "application/json", body, len);
 }
 
+/* The query's arguments as list parameters, pointing into buf; how many. */
+static size_t query_params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p)
+{
+    const char *names[MAX_PARAMS], *values[MAX_PARAMS];
+    size_t n = pd_req_query_all(r, buf, buflen, names, values, MAX_PARAMS);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (pd_inv_param){names[i], values[i]};
+    return n;
+}
+
 static void list(pd_req *r)
 {
     char buf[8192], key[8192 + 64];
-    const char *names[MAX_PARAMS], *values[MAX_PARAMS];
-    size_t n = pd_req_query_all(r, buf, sizeof buf, names, values, MAX_PARAMS), kl;
     pd_inv_param p[MAX_PARAMS];
+    size_t n = query_params(r, buf, sizeof buf, p), kl;
     pd_inv *inv = inv_of(r);
     pd_inv_entity en = entity_of(r);
     kl = (size_t)snprintf(key, sizeof key, "%d", (int)en);
     for (size_t i = 0; i < n; i++) {
-        p[i] = (pd_inv_param){names[i], values[i]};
         if (kl < sizeof key)
-            kl += (size_t)snprintf(key + kl, sizeof key - kl, "&%s=%s", names[i], values[i]);
+            kl += (size_t)snprintf(key + kl, sizeof key - kl, "&%s=%s", p[i].name, p[i].value);
     }
     bool cacheable = kl < sizeof key, shared = pd_db_shared(inv->db);
     uint64_t now = uv_now(((pd_app *)pd_req_app(r))->loop);
@@ -292,6 +300,86 @@ static void list(pd_req *r)
         cache_store(key, inv->generation, now, body, strlen(body), out.total);
     reply_list(r, body, strlen(body), out.total);
     free(body);
+}
+
+/* GET /spool/group: the aggregate walks every matching spool, so it is read off the loop as a
+ * list's ids are; the page's filament or vendor objects are then read on the loop. */
+typedef struct grp_req {
+    pd_req *r;  /* NULL once the client went away */
+    pd_inv_groups *g;
+} grp_req;
+
+static pd_err group_read(pd_db *rd, void *ud) { return pd_inv_groups_read(((grp_req *)ud)->g, rd); }
+static void group_gone(void *ud) { ((grp_req *)ud)->r = NULL; }
+
+static void group_reply(pd_err rc, void *ud)
+{
+    grp_req *gq = ud;
+    json_t *arr = NULL;
+    int64_t total = 0;
+    if (gq->r && !rc)
+        rc = pd_inv_groups_render(gq->g, &arr, &total);
+    if (gq->r && rc) {
+        pd_req_reply_error(gq->r, rc, "%s", pd_strerror(rc));
+    } else if (gq->r) {
+        total_header(gq->r, total);
+        pd_req_reply_json(gq->r, 200, arr);
+    }
+    pd_inv_groups_free(&gq->g);
+    free(gq);
+}
+
+static void spool_group(pd_req *r)
+{
+    char buf[8192];
+    pd_inv_param p[MAX_PARAMS];
+    size_t n = query_params(r, buf, sizeof buf, p);
+    pd_inv_err e = {0};
+    grp_req *gq = calloc(1, sizeof *gq);
+    if (!gq) {
+        pd_req_reply_error(r, PD_ERR_NOMEM, "out of memory");
+        return;
+    }
+    gq->r = r;
+    pd_err rc = pd_inv_groups_open(inv_of(r), p, n, &gq->g, &e);
+    if (rc) {
+        free(gq);
+        pd_api_inv_fail(r, &e);
+        return;
+    }
+    pd_app *app = pd_req_app(r);
+    pd_req_on_abort(r, group_gone, gq);
+    rc = pd_db_read(app->inv->db, app->loop, group_read, group_reply, gq);
+    if (rc) {
+        pd_req_on_abort(r, NULL, NULL);
+        pd_inv_groups_free(&gq->g);
+        free(gq);
+        pd_req_reply_error(r, rc, "%s", rc == PD_ERR_BUSY ? "Too many large replies are being read; try again shortly."
+                                                          : pd_strerror(rc));
+    }
+}
+
+/* PATCH /spool/field/{field} {"value","new_value"}: both non-empty strings (422 otherwise). */
+static void spool_field_rename(pd_req *r)
+{
+    json_t *body = pd_req_json(r);
+    if (!body)
+        return;
+    static const char *const members[] = {"value", "new_value"};
+    const char *v[2];
+    for (size_t i = 0; i < 2; i++) {
+        json_t *m = json_object_get(body, members[i]);
+        v[i] = json_string_value(m);
+        if (!m || !v[i] || !*v[i]) {
+            pd_req_reply_field_error(r, "body", members[i], "%s", !m ? "Field required" : !v[i]
+                                     ? "Input should be a valid string" : "String should have at least 1 character");
+            return;
+        }
+    }
+    int64_t updated;
+    pd_inv_err e = {0};
+    pd_err rc = pd_inv_spool_field_rename(inv_of(r), pd_req_param(r, "field"), v[0], v[1], &updated, &e);
+    reply_result(r, rc, json_pack("{s:I}", "spools_updated", (json_int_t)updated), &e);
 }
 
 static void get_one(pd_req *r)
@@ -463,9 +551,11 @@ const pd_route pd_api_inventory_routes[] = {
     {"DELETE", "/api/v1/filament/{id}", delete_one, SM},
     {"GET", "/api/v1/spool", list, SM},
     {"POST", "/api/v1/spool", create, SM},
+    {"GET", "/api/v1/spool/group", spool_group, SM},  /* before {id}: "group" is no id */
     {"GET", "/api/v1/spool/{id}", get_one, SM},
     {"PATCH", "/api/v1/spool/{id}", update, SM},
     {"DELETE", "/api/v1/spool/{id}", delete_one, SM},
+    {"PATCH", "/api/v1/spool/field/{field}", spool_field_rename, SM},
     {"PUT", "/api/v1/spool/{id}/use", spool_use, SM},
     {"PUT", "/api/v1/spool/{id}/measure", spool_measure, SM},
     {"GET", "/api/v1/material", distinct, SM},

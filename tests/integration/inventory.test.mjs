@@ -220,8 +220,8 @@ test('every sort pages the same as the whole list, ties broken by id', async () 
     await ok('POST', '/api/v1/spool', { filament_id: i % 3 ? fa.id : fb.id, used_weight: (i % 4) * 50,
       initial_weight: i % 2 ? 900 : null, location: i % 3 ? `P${i % 2}` : null, price: i % 5 ? 10 + (i % 3) : null,
       extra: i % 4 ? { prio: `${i % 3}` } : {} });
-  const sorts = ['remaining_weight:desc', 'used_length:asc', 'filament.name:asc,id:desc', 'location:desc,price',
-    'extra.prio:asc,used_weight:desc', 'filament.vendor.name,remaining_length:desc', 'filament.combined_name:desc'];
+  const sorts = ['remaining_weight:desc', 'used_length:asc', 'filament.name:asc,id:desc', 'location:desc,price:asc',
+    'extra.prio:asc,used_weight:desc', 'filament.vendor.name:asc,remaining_length:desc', 'filament.combined_name:desc'];
   for (const sort of sorts) {
     const base = `filament.material=PAGE&sort=${encodeURIComponent(sort)}`;
     const whole = (await ok('GET', `/api/v1/spool?${base}`)).map((x) => x.id);
