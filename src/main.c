@@ -405,10 +405,13 @@ static int backup_command(daemon_ctx *d, int argc)
         fprintf(stderr, "usage: printdeck [--config FILE] [--data-dir DIR] backup\n");
         return 2;
     }
-    if (pd_api_backup(&app, path, sizeof path, err, sizeof err)) {
+    bool created;
+    if (pd_api_backup(&app, path, sizeof path, &created, err, sizeof err)) {
         fprintf(stderr, "printdeck: %s\n", err);  /* PostgreSQL: says to use pg_dump */
         return 1;
     }
+    if (!created)
+        fprintf(stderr, "printdeck: the database is unchanged since this backup: none written\n");
     printf("%s\n", path);
     return 0;
 }

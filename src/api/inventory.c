@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 
@@ -508,32 +509,89 @@ static void info(pd_req *r)
                                         "server", "printdeck"));
 }
 
-pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, char *err, size_t errlen)
+/* Spoolman's retention (its backup_and_rotate): the newest copy is printdeck.db, older ones
+ * printdeck.db.1 … .BACKUP_KEEP. A copy equal byte for byte to the newest is dropped, and
+ * within BACKUP_QUIET_MS of this process's last rotation none is even made, so backups taken
+ * again and again (a client's button, a schedule) keep the history instead of pushing it out. */
+#define BACKUP_KEEP 5
+#define BACKUP_QUIET_MS (300 * 1000)
+
+static int64_t backup_rotated_ms = -1;  /* this process's last rotation; -1 none */
+
+static bool files_equal(const char *a, const char *b)
 {
-    char dir[PD_CFG_STR + 16], stamp[32];
-    time_t now = time(NULL);
-    struct tm tm;
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    bool same = fa && fb;
+    static char ba[1 << 16], bb[1 << 16];  /* the loop's, or the CLI's: one caller at a time */
+    while (same) {
+        size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);
+        same = na == nb && !memcmp(ba, bb, na);
+        if (na < sizeof ba)
+            break;
+    }
+    same = same && feof(fa) && feof(fb) && !ferror(fa) && !ferror(fb);
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same;
+}
+
+pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, bool *created, char *err, size_t errlen)
+{
+    char dir[PD_CFG_STR + 16], pending[PD_CFG_STR + 64], from[PD_CFG_STR + 64], to[PD_CFG_STR + 64];
+    struct stat st;
+    *created = false;
     snprintf(dir, sizeof dir, "%s/backups", app->cfg->data_dir);
     if (mkdir(dir, 0700) && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s", dir);
         return PD_ERR_IO;
     }
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime_r(&now, &tm));
-    snprintf(path, pathlen, "%s/printdeck-%s.db", dir, stamp);
-    return pd_db_backup(app->db, path, err, errlen);
+    snprintf(path, pathlen, "%s/printdeck.db", dir);
+    bool newest = !stat(path, &st);
+    if (newest && backup_rotated_ms >= 0 && pd_clock_mono_ms() - backup_rotated_ms < BACKUP_QUIET_MS)
+        return PD_OK;
+    snprintf(pending, sizeof pending, "%s.pending", path);
+    pd_err rc = pd_db_backup(app->db, pending, err, errlen);
+    if (rc || (newest && files_equal(pending, path))) {
+        remove(pending);
+        return rc;
+    }
+    for (int i = BACKUP_KEEP; i >= 1; i--) {
+        snprintf(to, sizeof to, "%s.%d", path, i);
+        if (i > 1)
+            snprintf(from, sizeof from, "%s.%d", path, i - 1);
+        else
+            snprintf(from, sizeof from, "%s", path);
+        if (rename(from, to) && errno != ENOENT) {
+            snprintf(err, errlen, "cannot rename %s to %s: %s", from, to, strerror(errno));
+            remove(pending);
+            return PD_ERR_IO;
+        }
+    }
+    if (rename(pending, path)) {
+        snprintf(err, errlen, "cannot rename %s to %s: %s", pending, path, strerror(errno));
+        remove(pending);
+        return PD_ERR_IO;
+    }
+    backup_rotated_ms = pd_clock_mono_ms();
+    *created = true;
+    return PD_OK;
 }
 
 static void backup(pd_req *r)
 {
     char path[PD_CFG_STR + 64], err[256];
-    pd_err rc = pd_api_backup(pd_req_app(r), path, sizeof path, err, sizeof err);
+    bool created;
+    pd_err rc = pd_api_backup(pd_req_app(r), path, sizeof path, &created, err, sizeof err);
     if (rc) {
         pd_error("inventory", "backup failed: %s", err);
         pd_req_reply_error(r, PD_ERR_INTERNAL, "Backup failed. See server logs for more information.");
         return;
     }
-    pd_info("inventory", "backup written to %s", path);
-    pd_req_reply_json(r, 200, json_pack("{s:s,s:b}", "path", path, "created", 1));
+    if (created)
+        pd_info("inventory", "backup written to %s", path);
+    pd_req_reply_json(r, 200, json_pack("{s:s,s:b}", "path", path, "created", created));
 }
 
 #define SM PD_ROUTE_SPOOLMAN

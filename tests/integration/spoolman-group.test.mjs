@@ -5,7 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { Daemon, WS, assertCleanExit } from './harness.mjs';
+import { readdirSync } from 'node:fs';
+import { Daemon, WS, PG_BASE, join, assertCleanExit } from './harness.mjs';
 
 let daemon;
 
@@ -231,4 +232,73 @@ test('renaming a location or a spool extra value, merging and refusing as Spoolm
   assert.equal((await patch('location', '', 'b')).status, 422);
   assert.equal((await patch('location', 'a', '')).status, 422);
   assert.equal((await open('PATCH', '/api/v1/spool/field/location', { value: 'a' })).status, 422);
+});
+
+test('repeated backups keep the history: at most one of six is written', { skip: PG_BASE ? 'SQLite files only' : false }, async () => {
+  const made = [];
+  for (let i = 0; i < 6; i++) {
+    const r = await open('POST', '/api/v1/backup');
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.json.path.endsWith('/backups/printdeck.db'), r.json.path);
+    made.push(r.json.created);
+    if (i === 2) await ok('POST', '/api/v1/vendor', { name: unique('between backups') });
+  }
+  assert.ok(made.filter(Boolean).length <= 1, JSON.stringify(made));
+  const dir = join(daemon.dir, 'data', 'backups');
+  assert.ok(!readdirSync(dir).some((f) => f.endsWith('.pending') || f.endsWith('.tmp')), 'no temporary file stays');
+});
+
+/** One raw HTTP/1.1 request, for the headers fetch will not send (Host). */
+function raw(method, path, headers, body = '') {
+  return new Promise((resolve, reject) => {
+    const s = connect(daemon.port, '127.0.0.1');
+    let buf = '';
+    s.on('data', (x) => { buf += x; });
+    s.on('error', reject);
+    s.on('end', () => {
+      const text = buf.slice(buf.indexOf('\r\n\r\n') + 4);
+      let json;
+      try { json = JSON.parse(text); } catch { json = undefined; }
+      resolve({ status: Number(buf.split(' ')[1]), json });
+    });
+    const h = { Host: `127.0.0.1:${daemon.port}`, ...headers };
+    if (body) Object.assign(h, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    const lines = Object.entries(h).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    s.write(`${method} ${path} HTTP/1.1\r\n${lines}Connection: close\r\n\r\n${body}`);
+  });
+}
+
+test("the host and origin guards on Spoolman's table (allowed_hosts = spoolman.example.com)", async () => {
+  const currency = (headers) => raw('POST', '/api/v1/setting/currency', headers, '"\\"HAX\\""');
+  const evil = 'https://evil.example';
+  assert.equal((await currency({ Origin: evil })).status, 403);
+  assert.equal((await ok('GET', '/api/v1/setting/currency')).value, '"EUR"', 'a refused write has no effect');
+  assert.equal((await currency({ Host: 'spoolman:8000', Origin: 'http://spoolman:8000' })).status, 200);
+  assert.equal((await currency({})).status, 200);
+  assert.equal((await raw('GET', '/api/v1/spool', { Origin: evil })).status, 200);
+  assert.equal((await raw('DELETE', '/api/v1/spool/1', { Origin: evil })).status, 403);
+  assert.equal((await raw('POST', '/api/v1/backup', { Origin: evil })).status, 403);
+  const proxied = { Host: '127.0.0.1:1234', 'X-Forwarded-Host': 'spoolman.example.com' };
+  assert.equal((await currency({ ...proxied, Origin: 'https://spoolman.example.com' })).status, 200,
+    'the forwarded host (from a trusted proxy) is the origin it names');
+  assert.equal((await currency({ ...proxied, Origin: evil })).status, 403);
+  assert.equal((await raw('GET', '/api/v1/spool', { Host: 'evil.example' })).status, 400);
+  assert.equal((await currency({ Host: 'evil.example', Origin: evil })).status, 400, 'the host guard first');
+  assert.equal((await raw('GET', '/api/v1/spool', { 'X-Forwarded-Host': 'evil.example' })).status, 400);
+  assert.equal((await raw('GET', '/api/v1/spool', { 'X-Forwarded-Host': 'evil.example, spoolman.lan' })).status, 400);
+  assert.equal((await raw('GET', '/api/v1/spool', { Host: 'spoolman:8000' })).status, 200);
+  assert.equal((await raw('GET', '/api/v1/spool', { Host: 'spoolman.example.com' })).status, 200);
+  await ok('POST', '/api/v1/setting/currency', '"\\"EUR\\""');
+
+  let r = await new WS(daemon, '/api/v1/spool', { 'X-Forwarded-Host': 'evil.example' }).open();
+  assert.equal(r.status, 403);
+  r = await new WS(daemon, '/api/v1/spool', { Origin: evil }).open();
+  assert.equal(r.status, 403);
+  for (const headers of [{ Host: 'spoolman:8000', Origin: 'http://spoolman:8000' }, {}]) {
+    const ws = new WS(daemon, '/api/v1/spool', headers);
+    assert.equal((await ws.open()).status, 101);
+    ws.send('ping');
+    assert.deepEqual(JSON.parse(await ws.waitFor(() => true)), { status: 'healthy' });
+    ws.destroy();
+  }
 });
