@@ -1,4 +1,5 @@
-/* libFuzzer target for inventory request bodies and list queries: the first byte picks the
+/* libFuzzer target for inventory request bodies and list queries (a spool list with group_by is
+ * GET /spool/group's): the first byte picks the
  * entity and whether the rest is a create, an update, a use or a measure (the body as a client
  * would send it), a list (a query string, `name=value&…`, as the router hands it over) or a
  * date (core/date.c, the parser of every date the inventory reads; the entity picks its
@@ -97,7 +98,20 @@ static pd_err list(pd_inv_entity en, const uint8_t *data, size_t size, pd_inv_er
     q[size] = '\0';
     pd_inv_param p[MAX_PARAMS];
     pd_inv_list out = {0};
-    pd_err rc = pd_inv_list_get(&inv, en, p, query_params(q, p), &out, e);
+    size_t n = query_params(q, p);
+    pd_err rc;
+    if (en == PD_INV_SPOOL && pd_inv_param_get(p, n, "group_by")) {
+        /* GET /spool/group: the same filters, grouped */
+        pd_inv_groups *g = NULL;
+        rc = pd_inv_groups_open(&inv, p, n, &g, e);
+        if (!rc && !(rc = pd_inv_groups_read(g, db)))
+            rc = pd_inv_groups_render(g, &out.items, &out.total);
+        if (rc && !e->msg[0])
+            pd_inv_fail(e, rc, NULL, NULL, "%s", pd_strerror(rc));  /* the API's words for these */
+        pd_inv_groups_free(&g);
+    } else {
+        rc = pd_inv_list_get(&inv, en, p, n, &out, e);
+    }
     if (!rc && (!out.items || out.total < 0))
         abort();
     json_decref(out.items);

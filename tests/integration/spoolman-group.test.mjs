@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { readdirSync } from 'node:fs';
-import { Daemon, WS, PG_BASE, join, assertCleanExit } from './harness.mjs';
+import { Daemon, WS, PG_BASE, join, waitFor, assertCleanExit } from './harness.mjs';
 
 let daemon;
 
@@ -300,5 +300,67 @@ test("the host and origin guards on Spoolman's table (allowed_hosts = spoolman.e
     ws.send('ping');
     assert.deepEqual(JSON.parse(await ws.waitFor(() => true)), { status: 'healthy' });
     ws.destroy();
+  }
+});
+
+test('the external filament catalogue: the built-in one, served as the file, and searched', async () => {
+  const all = await open('GET', '/api/v1/external/filament');
+  assert.equal(all.status, 200);
+  assert.match(all.headers.get('content-type'), /^application\/json/);
+  assert.ok(Array.isArray(all.json) && all.json.length > 0);
+  assert.ok(all.json.some((x) => x.color_hexes === null), 'the file keeps its nulls');
+  for (const x of all.json) for (const k of ['id', 'manufacturer', 'name', 'material', 'density', 'weight', 'diameter'])
+    assert.ok(k in x, `${x.id}: ${k}`);
+  const mats = await ok('GET', '/api/v1/external/material');
+  assert.ok(mats.some((m) => m.material === 'PLA' && m.density > 0));
+
+  const search = async (q) => ok('GET', `/api/v1/external/filament/search?${q}`);
+  const hits = await search('query=bambu%20PLA%20black');
+  assert.deepEqual(hits.map((x) => x.id), ['bambulab_pla_basic_black_1000_175_n']);
+  assert.ok(!('color_hexes' in hits[0]) && !('finish' in hits[0]), 'a search leaves the nulls out');
+  const pla = all.json.filter((x) => `${x.manufacturer} ${x.name} ${x.material}`.toLowerCase().includes('pla'));
+  assert.deepEqual((await search('query=pla')).map((x) => x.id), pla.map((x) => x.id).slice(0, 20), 'catalogue order');
+  assert.equal((await search('query=pla&limit=2')).length, 2);
+  assert.deepEqual(await search('query='), []);
+  assert.deepEqual(await search('query=nosuchfilament'), []);
+  assert.equal((await open('GET', '/api/v1/external/filament/search')).status, 422);
+  assert.equal((await open('GET', '/api/v1/external/filament/search?query=pla&limit=0')).status, 422);
+  assert.equal((await open('GET', '/api/v1/external/filament/search?query=pla&limit=101')).status, 422);
+});
+
+test('the catalogue is fetched when a source is configured, kept, and survives a source that fails', async () => {
+  const { createServer } = await import('node:http');
+  const filaments = [{ id: 'x_1', manufacturer: 'Fetched', name: 'Only One', material: 'PETG', density: 1.27,
+    weight: 1000, spool_weight: null, spool_type: null, diameter: 1.75, color_hex: '112233', color_hexes: null,
+    extruder_temp: 240, bed_temp: 80, finish: null, multi_color_direction: null, pattern: null, translucent: false,
+    glow: false }];
+  const materials = [{ material: 'PETG', density: 1.27, extruder_temp: 240, bed_temp: 80 }];
+  let broken = false;
+  const server = createServer((req, res) => {
+    const body = broken ? 'not json' : req.url === '/db/filaments.json' ? JSON.stringify(filaments)
+      : req.url === '/db/materials.json' ? JSON.stringify(materials) : null;
+    res.writeHead(body === null ? 404 : 200, { 'Content-Type': 'application/json' });
+    res.end(body ?? '');
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}/db/`;
+  const d = new Daemon({ config: `[inventory]\nexternal_db_url = ${url}\n` });
+  try {
+    await d.start();
+    const get = async (path) => (await d.req('GET', path, undefined, { Authorization: '' })).json;
+    await waitFor(async () => (await get('/api/v1/external/filament'))?.[0]?.id === 'x_1', 10000, 'fetched');
+    assert.deepEqual(await get('/api/v1/external/material'), materials);
+    assert.deepEqual((await get('/api/v1/external/filament/search?query=fetched')).map((x) => x.id), ['x_1']);
+    const r = await d.stop();
+    assertCleanExit(assert, r);
+    // restarted with a source that answers garbage: the kept catalogue is served
+    broken = true;
+    await d.start();
+    await waitFor(() => d.log.text.includes('filament catalogue not fetched'), 10000, 'the failed fetch');
+    assert.equal((await get('/api/v1/external/filament'))[0].id, 'x_1');
+  } finally {
+    const r = await d.stop();
+    server.close();
+    if (r) assertCleanExit(assert, r);
   }
 });
