@@ -68,7 +68,7 @@ test('every notification path of Spoolman has a socket', async () => {
 
 test('a handshake the hub cannot serve is refused in Spoolman shapes', async () => {
   let r = await new WS(daemon, '/api/v1/setting/nope').open();
-  assert.equal(r.status, 404);
+  assert.equal(r.status, 403, 'as a client of Spoolman sees its close before accepting');
   assert.deepEqual(r.json, { message: 'Setting nope does not exist.' });
   r = await new WS(daemon, '/api/v1/spool/abc').open();
   assert.equal(r.status, 422);
