@@ -250,7 +250,7 @@ static int by_sort(const void *pa, const void *pb)
         switch (g->sort[i].field) {
         case S_TITLE:
             nulls = (a->title == NULL) - (b->title == NULL);
-            c = nulls ? 0 : strcmp(a->title, b->title);
+            c = a->title && b->title ? strcmp(a->title, b->title) : 0;
             break;
         case S_LAST_USED:
             nulls = !a->used - !b->used;

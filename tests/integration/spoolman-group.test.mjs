@@ -118,6 +118,14 @@ test('groups by vendor: the vendor object, and filaments without one as the unse
   await ok('POST', '/api/v1/spool', { filament_id: f2.id });
   const { list, total } = await groups(`group_by=vendor&filament.material=${encodeURIComponent(mat)}`);
   assert.equal(total, 2);
+  // filaments without a name: groups without a title, side by side at the end
+  for (let i = 0; i < 2; i++) {
+    const nameless = await ok('POST', '/api/v1/filament', { material: mat, density: 1.2, diameter: 1.75 });
+    await ok('POST', '/api/v1/spool', { filament_id: nameless.id });
+  }
+  const byFilament = await groups(`group_by=filament&filament.material=${encodeURIComponent(mat)}`);
+  assert.equal(byFilament.total, 4);
+  assert.deepEqual(byFilament.list.slice(0, 2).map((x) => x.filament.name), ['with', 'without']);
   assert.equal(list[0].key, String(v.id), 'a null title sorts last');
   assert.equal(list[0].vendor.name, v.name);
   assert.ok(!('key' in list[1]) && !('vendor' in list[1]));
