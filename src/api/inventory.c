@@ -259,22 +259,34 @@ static size_t query_params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p)
     return n;
 }
 
+/* The cached reply to this query of `kind`, if there is one; else key (at least 8 KiB + 64)
+ * gets what to keep the reply under, "" for a query too long to be one. */
+static list_cached *cache_lookup(pd_req *r, const char *kind, const pd_inv_param *p, size_t n, char *key,
+                                 size_t keylen, uint64_t *now)
+{
+    pd_inv *inv = inv_of(r);
+    size_t kl = (size_t)snprintf(key, keylen, "%s", kind);
+    for (size_t i = 0; i < n && kl < keylen; i++)
+        kl += (size_t)snprintf(key + kl, keylen - kl, "&%s=%s", p[i].name, p[i].value);
+    *now = uv_now(((pd_app *)pd_req_app(r))->loop);
+    if (kl >= keylen) {
+        *key = '\0';
+        return NULL;
+    }
+    uint64_t oldest = pd_db_shared(inv->db) && *now > LIST_CACHE_SHARED_MS ? *now - LIST_CACHE_SHARED_MS : 0;
+    return cache_find(key, inv->generation, oldest);
+}
+
 static void list(pd_req *r)
 {
     char buf[8192], key[8192 + 64];
     pd_inv_param p[MAX_PARAMS];
-    size_t n = query_params(r, buf, sizeof buf, p), kl;
+    size_t n = query_params(r, buf, sizeof buf, p);
     pd_inv *inv = inv_of(r);
     pd_inv_entity en = entity_of(r);
-    kl = (size_t)snprintf(key, sizeof key, "%d", (int)en);
-    for (size_t i = 0; i < n; i++) {
-        if (kl < sizeof key)
-            kl += (size_t)snprintf(key + kl, sizeof key - kl, "&%s=%s", p[i].name, p[i].value);
-    }
-    bool cacheable = kl < sizeof key, shared = pd_db_shared(inv->db);
-    uint64_t now = uv_now(((pd_app *)pd_req_app(r))->loop);
-    uint64_t oldest = shared && now > LIST_CACHE_SHARED_MS ? now - LIST_CACHE_SHARED_MS : 0;
-    list_cached *c = cacheable ? cache_find(key, inv->generation, oldest) : NULL;
+    uint64_t now;
+    list_cached *c = cache_lookup(r, pd_inv_entity_name(en), p, n, key, sizeof key, &now);
+    bool cacheable = *key;
     if (c) {
         reply_list(r, c->body, c->len, c->total);
         return;
@@ -308,6 +320,8 @@ static void list(pd_req *r)
 typedef struct grp_req {
     pd_req *r;  /* NULL once the client went away */
     pd_inv_groups *g;
+    char *key;  /* of the list cache, or NULL */
+    uint64_t generation, now;
 } grp_req;
 
 static pd_err group_read(pd_db *rd, void *ud) { return pd_inv_groups_read(((grp_req *)ud)->g, rd); }
@@ -320,30 +334,48 @@ static void group_reply(pd_err rc, void *ud)
     int64_t total = 0;
     if (gq->r && !rc)
         rc = pd_inv_groups_render(gq->g, &arr, &total);
+    char *body = arr ? json_dumps(arr, PD_JSON_FLAGS) : NULL;
+    json_decref(arr);
+    if (gq->r && !rc && !body)
+        rc = PD_ERR_NOMEM;
     if (gq->r && rc) {
         pd_req_reply_error(gq->r, rc, "%s", pd_strerror(rc));
     } else if (gq->r) {
-        total_header(gq->r, total);
-        pd_req_reply_json(gq->r, 200, arr);
+        /* reused as a list is until the next write: a grouped view is polled as lists are */
+        if (gq->key)
+            cache_store(gq->key, gq->generation, gq->now, body, strlen(body), total);
+        reply_list(gq->r, body, strlen(body), total);
     }
+    free(body);
+    free(gq->key);
     pd_inv_groups_free(&gq->g);
     free(gq);
 }
 
 static void spool_group(pd_req *r)
 {
-    char buf[8192];
+    char buf[8192], key[8192 + 64];
     pd_inv_param p[MAX_PARAMS];
     size_t n = query_params(r, buf, sizeof buf, p);
     pd_inv_err e = {0};
+    uint64_t now;
+    list_cached *c = cache_lookup(r, "group", p, n, key, sizeof key, &now);
+    if (c) {
+        reply_list(r, c->body, c->len, c->total);
+        return;
+    }
     grp_req *gq = calloc(1, sizeof *gq);
-    if (!gq) {
+    if (!gq || (*key && !(gq->key = strdup(key)))) {
+        free(gq);
         pd_req_reply_error(r, PD_ERR_NOMEM, "out of memory");
         return;
     }
     gq->r = r;
+    gq->generation = inv_of(r)->generation;
+    gq->now = now;
     pd_err rc = pd_inv_groups_open(inv_of(r), p, n, &gq->g, &e);
     if (rc) {
+        free(gq->key);
         free(gq);
         pd_api_inv_fail(r, &e);
         return;
@@ -354,6 +386,7 @@ static void spool_group(pd_req *r)
     if (rc) {
         pd_req_on_abort(r, NULL, NULL);
         pd_inv_groups_free(&gq->g);
+        free(gq->key);
         free(gq);
         pd_req_reply_error(r, rc, "%s", rc == PD_ERR_BUSY ? "Too many large replies are being read; try again shortly."
                                                           : pd_strerror(rc));

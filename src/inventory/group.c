@@ -147,8 +147,12 @@ pd_err pd_inv_groups_open(pd_inv *inv, const pd_inv_param *p, size_t n, pd_inv_g
                  title ? title : "''", INV_REMAINING_SQL);
         pd_sqlb *q = g->query;
         pd_sqlb_add(q, "SELECT k, t, count(*), sum(CASE WHEN u > 0 THEN 1 ELSE 0 END), sum(r), max(l) FROM (");
+        /* Joined only when read: 100,000 spools grouped by location must not look up each
+         * one's filament. The filament's and vendor's extra filters read f.id and v.id inside
+         * their subqueries, which the joins' own check does not look into. */
         char uses[sizeof cols + 8];
-        snprintf(uses, sizeof uses, "%s f. v.", cols);  /* the filters' extra scopes read f.id, v.id */
+        bool vendor_extra = strstr(b->sql, "entity_id = v.id");
+        snprintf(uses, sizeof uses, "%s%s", cols, vendor_extra ? " v." : strstr(b->sql, "entity_id = f.id") ? " f." : "");
         inv_select_cols_from(q, PD_INV_SPOOL, cols, uses);
         pd_sqlb_add(q, "%s) g GROUP BY k, t", b->sql);  /* b holds the filters' " AND …" */
         for (size_t i = 0; i < b->nargs; i++)

@@ -190,6 +190,25 @@ test('location: a blank and a missing location are one group', async () => {
   assert.equal(r.json.length, 2);
 });
 
+test("the filament's and vendor's extra fields filter groups as they filter the list", async () => {
+  await ok('POST', '/api/v1/field/filament/ggrade', { name: 'grade', field_type: 'text' });
+  await ok('POST', '/api/v1/field/vendor/gregion', { name: 'region', field_type: 'text' });
+  const v = await ok('POST', '/api/v1/vendor', { name: unique('EU'), extra: { gregion: '"EU"' } });
+  const mat = unique('XMAT');
+  const premium = await ok('POST', '/api/v1/filament', { name: 'p', vendor_id: v.id, material: mat, density: 1.2,
+    diameter: 1.75, extra: { ggrade: '"Premium"' } });
+  const plain = await ok('POST', '/api/v1/filament', { name: 'q', material: mat, density: 1.2, diameter: 1.75 });
+  await ok('POST', '/api/v1/spool', { filament_id: premium.id, location: 'L1' });
+  await ok('POST', '/api/v1/spool', { filament_id: plain.id, location: 'L2' });
+  const m = encodeURIComponent(mat);
+  let g = await groups(`group_by=location&filament.material=${m}&filament.extra.ggrade=%22Premium%22`);
+  assert.deepEqual(byKey(g.list), { L1: 1 });
+  g = await groups(`group_by=location&filament.material=${m}&filament.vendor.extra.gregion=%22EU%22`);
+  assert.deepEqual(byKey(g.list), { L1: 1 });
+  g = await groups(`group_by=vendor&filament.material=${m}&filament.extra.ggrade=%22Premium%22`);
+  assert.deepEqual(byKey(g.list), { [v.id]: 1 });
+});
+
 test('renaming a location or a spool extra value, merging and refusing as Spoolman', async () => {
   await field('rshelf', { field_type: 'text' });
   await field('rnum', { field_type: 'integer' });
