@@ -391,3 +391,11 @@ test('the catalogue is fetched when a source is configured, kept, and survives a
     if (r) assertCleanExit(assert, r);
   }
 });
+
+test('exports are attachments named as Spoolman names them', async () => {
+  for (const [what, fmt] of [['spools', 'csv'], ['filaments', 'json'], ['vendors', 'csv']]) {
+    const r = await open('GET', `/api/v1/export/${what}?fmt=${fmt}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-disposition'), `attachment; filename="${what}.${fmt}"`);
+  }
+});
