@@ -4,6 +4,7 @@
 #   2. a filtered, sorted, paged list over 100,000 spools: latency p50/p99 of one client (wrk
 #      -c1: the time a request takes, not a queue behind others), with the
 #      filter and page varied per request (bench/inventory.lua) so no reply is reused
+#   3. GET /api/v1/spool/group over the same 100,000 spools, by location and by filament (p99)
 # Spools are bulk-inserted with SQL while the daemon is stopped (the API would take minutes
 # for 100,000); vendors and filaments go through the API.
 set -euo pipefail
@@ -63,12 +64,16 @@ NGX
   wrk -t2 -c32 -d10s "http://127.0.0.1:$PORT/api/v1/spool?allow_archived=true" >"$OUT/wrk-list-$name.txt"
   stop; bulk "$name" "$url" "$(spools_sql 1001 100000)"; start "$url"
   wrk -t1 -c1 -d15s --latency -s bench/inventory.lua "http://127.0.0.1:$PORT" >"$OUT/wrk-100k-$name.txt"
+  for by in location filament; do  # groups are never cached: every request aggregates again
+    wrk -t1 -c1 -d10s --latency "http://127.0.0.1:$PORT/api/v1/spool/group?group_by=$by" >"$OUT/wrk-group-$by-$name.txt"
+  done
   stop
   awk -v n="$name" -v b="$(wc -c <"$OUT/spools-$name.json")" -v p="$(rps "$OUT/wrk-list-$name.txt")" \
       -v g="$(rps "$OUT/wrk-nginx-$name.txt")" -v p50="$(pct "$OUT/wrk-100k-$name.txt" 50%)" \
-      -v p99="$(pct "$OUT/wrk-100k-$name.txt" 99%)" -v q="$(rps "$OUT/wrk-100k-$name.txt")" 'BEGIN{
-    printf "%s: 1,000 spools (%d bytes) %.0f req/s vs nginx %.0f (ratio %.2f); 100,000 spools filtered+sorted: p50 %s, p99 %s (%.0f req/s)\n",
-      n, b, p, g, p/g, p50, p99, q }' | tee -a "$OUT/../inventory.txt"
+      -v p99="$(pct "$OUT/wrk-100k-$name.txt" 99%)" -v q="$(rps "$OUT/wrk-100k-$name.txt")" \
+      -v gl="$(pct "$OUT/wrk-group-location-$name.txt" 99%)" -v gf="$(pct "$OUT/wrk-group-filament-$name.txt" 99%)" 'BEGIN{
+    printf "%s: 1,000 spools (%d bytes) %.0f req/s vs nginx %.0f (ratio %.2f); 100,000 spools filtered+sorted: p50 %s, p99 %s (%.0f req/s); grouped by location p99 %s, by filament p99 %s\n",
+      n, b, p, g, p/g, p50, p99, q, gl, gf }' | tee -a "$OUT/../inventory.txt"
 }
 
 rm -f "$OUT/../inventory.txt"

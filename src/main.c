@@ -187,6 +187,7 @@ static void stop_modules(daemon_ctx *d)
     pd_http_stop(&d->http);
     pd_work_pool_free(&d->work);  /* after the server: its requests are gone, analyses cancelled */
     pd_work_pool_free(&d->pw_work);
+    pd_api_external_stop();
     pd_api_events_stop();
     pd_api_changes_stop();
     pd_track_slots_stop(&d->slots);
@@ -301,6 +302,10 @@ static int start(daemon_ctx *d)
         return -1;
     }
     d->app.history = d->history;
+    if (pd_api_external_start(&d->app)) {
+        pd_error("main", "cannot load the filament catalogue");
+        return -1;
+    }
     d->auth.session_max_s = d->cfg.session_max_s;
     d->auth.session_idle_s = d->cfg.session_idle_s;
     pd_api_accounts_limits(d->cfg.login_attempts, d->cfg.login_window_s);
@@ -327,6 +332,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_changes_routes, pd_api_changes_nroutes);
     pd_http_add_routes(d->http, pd_api_inventory_routes, pd_api_inventory_nroutes);
     pd_http_add_routes(d->http, pd_api_transfer_routes, pd_api_transfer_nroutes);
+    pd_http_add_routes(d->http, pd_api_external_routes, pd_api_external_nroutes);
     pd_http_add_routes(d->http, pd_api_settings_routes, pd_api_settings_nroutes);
     pd_http_add_routes(d->http, pd_api_ams_routes, pd_api_ams_nroutes);
     pd_http_add_routes(d->http, pd_api_files_routes, pd_api_files_nroutes);
@@ -405,10 +411,13 @@ static int backup_command(daemon_ctx *d, int argc)
         fprintf(stderr, "usage: printdeck [--config FILE] [--data-dir DIR] backup\n");
         return 2;
     }
-    if (pd_api_backup(&app, path, sizeof path, err, sizeof err)) {
+    bool created;
+    if (pd_api_backup(&app, path, sizeof path, &created, err, sizeof err)) {
         fprintf(stderr, "printdeck: %s\n", err);  /* PostgreSQL: says to use pg_dump */
         return 1;
     }
+    if (!created)
+        fprintf(stderr, "printdeck: the database is unchanged since this backup: none written\n");
     printf("%s\n", path);
     return 0;
 }

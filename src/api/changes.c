@@ -140,7 +140,8 @@ static void changes_ws(pd_req *r)
         snprintf(c.key, sizeof c.key, "%lld", n);
     } else if (key) {
         if (!setting_known(key)) {
-            pd_req_reply_error(r, PD_ERR_NOTFOUND, "Setting %.*s does not exist.",
+            /* Spoolman closes it before accepting (4040), which its clients see as a 403 */
+            pd_req_reply_error(r, PD_ERR_FORBIDDEN, "Setting %.*s does not exist.",
                                pd_jw_utf8_cut(key, 64), key);
             return;
         }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 
@@ -248,31 +249,44 @@ static void reply_list(pd_req *r, const char *body, size_t len, int64_t total)
     pd_req_reply_raw(r, 200, "application/json", body, len);
 }
 
-/* The query's parameters, URL-decoded, in buf; n of them. */
-static size_t query_params(pd_req *r, char *buf, size_t len, pd_inv_param p[MAX_PARAMS])
+/* The query's arguments as list parameters, pointing into buf; how many. */
+static size_t query_params(pd_req *r, char *buf, size_t buflen, pd_inv_param *p)
 {
     const char *names[MAX_PARAMS], *values[MAX_PARAMS];
-    size_t n = pd_req_query_all(r, buf, len, names, values, MAX_PARAMS);
+    size_t n = pd_req_query_all(r, buf, buflen, names, values, MAX_PARAMS);
     for (size_t i = 0; i < n; i++)
         p[i] = (pd_inv_param){names[i], values[i]};
     return n;
+}
+
+/* The cached reply to this query of `kind`, if there is one; else key (at least 8 KiB + 64)
+ * gets what to keep the reply under, "" for a query too long to be one. */
+static list_cached *cache_lookup(pd_req *r, const char *kind, const pd_inv_param *p, size_t n, char *key,
+                                 size_t keylen, uint64_t *now)
+{
+    pd_inv *inv = inv_of(r);
+    size_t kl = (size_t)snprintf(key, keylen, "%s", kind);
+    for (size_t i = 0; i < n && kl < keylen; i++)
+        kl += (size_t)snprintf(key + kl, keylen - kl, "&%s=%s", p[i].name, p[i].value);
+    *now = uv_now(((pd_app *)pd_req_app(r))->loop);
+    if (kl >= keylen) {
+        *key = '\0';
+        return NULL;
+    }
+    uint64_t oldest = pd_db_shared(inv->db) && *now > LIST_CACHE_SHARED_MS ? *now - LIST_CACHE_SHARED_MS : 0;
+    return cache_find(key, inv->generation, oldest);
 }
 
 static void list(pd_req *r)
 {
     char buf[8192], key[8192 + 64];
     pd_inv_param p[MAX_PARAMS];
-    size_t n = query_params(r, buf, sizeof buf, p), kl;
+    size_t n = query_params(r, buf, sizeof buf, p);
     pd_inv *inv = inv_of(r);
     pd_inv_entity en = entity_of(r);
-    kl = (size_t)snprintf(key, sizeof key, "%d", (int)en);
-    for (size_t i = 0; i < n; i++)
-        if (kl < sizeof key)
-            kl += (size_t)snprintf(key + kl, sizeof key - kl, "&%s=%s", p[i].name, p[i].value);
-    bool cacheable = kl < sizeof key, shared = pd_db_shared(inv->db);
-    uint64_t now = uv_now(((pd_app *)pd_req_app(r))->loop);
-    uint64_t oldest = shared && now > LIST_CACHE_SHARED_MS ? now - LIST_CACHE_SHARED_MS : 0;
-    list_cached *c = cacheable ? cache_find(key, inv->generation, oldest) : NULL;
+    uint64_t now;
+    list_cached *c = cache_lookup(r, pd_inv_entity_name(en), p, n, key, sizeof key, &now);
+    bool cacheable = *key;
     if (c) {
         reply_list(r, c->body, c->len, c->total);
         return;
@@ -310,6 +324,107 @@ static void search(pd_req *r)
     pd_inv_err e = {0};
     pd_err rc = pd_inv_search(inv_of(r), p, n, &out, &e);
     reply_result(r, rc, out, &e);
+}
+
+/* GET /spool/group: the aggregate walks every matching spool, so it is read off the loop as a
+ * list's ids are; the page's filament or vendor objects are then read on the loop. */
+typedef struct grp_req {
+    pd_req *r;  /* NULL once the client went away */
+    pd_inv_groups *g;
+    char *key;  /* of the list cache, or NULL */
+    uint64_t generation, now;
+} grp_req;
+
+static pd_err group_read(pd_db *rd, void *ud) { return pd_inv_groups_read(((grp_req *)ud)->g, rd); }
+static void group_gone(void *ud) { ((grp_req *)ud)->r = NULL; }
+
+static void group_reply(pd_err rc, void *ud)
+{
+    grp_req *gq = ud;
+    json_t *arr = NULL;
+    int64_t total = 0;
+    if (gq->r && !rc)
+        rc = pd_inv_groups_render(gq->g, &arr, &total);
+    char *body = arr ? json_dumps(arr, PD_JSON_FLAGS) : NULL;
+    json_decref(arr);
+    if (gq->r && !rc && !body)
+        rc = PD_ERR_NOMEM;
+    if (gq->r && rc) {
+        pd_req_reply_error(gq->r, rc, "%s", pd_strerror(rc));
+    } else if (gq->r) {
+        /* reused as a list is until the next write: a grouped view is polled as lists are */
+        if (gq->key)
+            cache_store(gq->key, gq->generation, gq->now, body, strlen(body), total);
+        reply_list(gq->r, body, strlen(body), total);
+    }
+    free(body);
+    free(gq->key);
+    pd_inv_groups_free(&gq->g);
+    free(gq);
+}
+
+static void spool_group(pd_req *r)
+{
+    char buf[8192], key[8192 + 64];
+    pd_inv_param p[MAX_PARAMS];
+    size_t n = query_params(r, buf, sizeof buf, p);
+    pd_inv_err e = {0};
+    uint64_t now;
+    list_cached *c = cache_lookup(r, "group", p, n, key, sizeof key, &now);
+    if (c) {
+        reply_list(r, c->body, c->len, c->total);
+        return;
+    }
+    grp_req *gq = calloc(1, sizeof *gq);
+    if (!gq || (*key && !(gq->key = strdup(key)))) {
+        free(gq);
+        pd_req_reply_error(r, PD_ERR_NOMEM, "out of memory");
+        return;
+    }
+    gq->r = r;
+    gq->generation = inv_of(r)->generation;
+    gq->now = now;
+    pd_err rc = pd_inv_groups_open(inv_of(r), p, n, &gq->g, &e);
+    if (rc) {
+        free(gq->key);
+        free(gq);
+        pd_api_inv_fail(r, &e);
+        return;
+    }
+    pd_app *app = pd_req_app(r);
+    pd_req_on_abort(r, group_gone, gq);
+    rc = pd_db_read(app->inv->db, app->loop, group_read, group_reply, gq);
+    if (rc) {
+        pd_req_on_abort(r, NULL, NULL);
+        pd_inv_groups_free(&gq->g);
+        free(gq->key);
+        free(gq);
+        pd_req_reply_error(r, rc, "%s", rc == PD_ERR_BUSY ? "Too many large replies are being read; try again shortly."
+                                                          : pd_strerror(rc));
+    }
+}
+
+/* PATCH /spool/field/{field} {"value","new_value"}: both non-empty strings (422 otherwise). */
+static void spool_field_rename(pd_req *r)
+{
+    json_t *body = pd_req_json(r);
+    if (!body)
+        return;
+    static const char *const members[] = {"value", "new_value"};
+    const char *v[2];
+    for (size_t i = 0; i < 2; i++) {
+        json_t *m = json_object_get(body, members[i]);
+        v[i] = json_string_value(m);
+        if (!m || !v[i] || !*v[i]) {
+            pd_req_reply_field_error(r, "body", members[i], "%s", !m ? "Field required" : !v[i]
+                                     ? "Input should be a valid string" : "String should have at least 1 character");
+            return;
+        }
+    }
+    int64_t updated;
+    pd_inv_err e = {0};
+    pd_err rc = pd_inv_spool_field_rename(inv_of(r), pd_req_param(r, "field"), v[0], v[1], &updated, &e);
+    reply_result(r, rc, json_pack("{s:I}", "spools_updated", (json_int_t)updated), &e);
 }
 
 static void get_one(pd_req *r)
@@ -438,32 +553,89 @@ static void info(pd_req *r)
                                         "server", "printdeck"));
 }
 
-pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, char *err, size_t errlen)
+/* Spoolman's retention (its backup_and_rotate): the newest copy is printdeck.db, older ones
+ * printdeck.db.1 … .BACKUP_KEEP. A copy equal byte for byte to the newest is dropped, and
+ * within BACKUP_QUIET_MS of this process's last rotation none is even made, so backups taken
+ * again and again (a client's button, a schedule) keep the history instead of pushing it out. */
+#define BACKUP_KEEP 5
+#define BACKUP_QUIET_MS (300 * 1000)
+
+static int64_t backup_rotated_ms = -1;  /* this process's last rotation; -1 none */
+
+static bool files_equal(const char *a, const char *b)
 {
-    char dir[PD_CFG_STR + 16], stamp[32];
-    time_t now = time(NULL);
-    struct tm tm;
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    bool same = fa && fb;
+    static char ba[1 << 16], bb[1 << 16];  /* the loop's, or the CLI's: one caller at a time */
+    while (same) {
+        size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);
+        same = na == nb && !memcmp(ba, bb, na);
+        if (na < sizeof ba)
+            break;
+    }
+    same = same && feof(fa) && feof(fb) && !ferror(fa) && !ferror(fb);
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same;
+}
+
+pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, bool *created, char *err, size_t errlen)
+{
+    char dir[PD_CFG_STR + 16], pending[PD_CFG_STR + 64], from[PD_CFG_STR + 64], to[PD_CFG_STR + 64];
+    struct stat st;
+    *created = false;
     snprintf(dir, sizeof dir, "%s/backups", app->cfg->data_dir);
     if (mkdir(dir, 0700) && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s", dir);
         return PD_ERR_IO;
     }
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime_r(&now, &tm));
-    snprintf(path, pathlen, "%s/printdeck-%s.db", dir, stamp);
-    return pd_db_backup(app->db, path, err, errlen);
+    snprintf(path, pathlen, "%s/printdeck.db", dir);
+    bool newest = !stat(path, &st);
+    if (newest && backup_rotated_ms >= 0 && pd_clock_mono_ms() - backup_rotated_ms < BACKUP_QUIET_MS)
+        return PD_OK;
+    snprintf(pending, sizeof pending, "%s.pending", path);
+    pd_err rc = pd_db_backup(app->db, pending, err, errlen);
+    if (rc || (newest && files_equal(pending, path))) {
+        remove(pending);
+        return rc;
+    }
+    for (int i = BACKUP_KEEP; i >= 1; i--) {
+        snprintf(to, sizeof to, "%s.%d", path, i);
+        if (i > 1)
+            snprintf(from, sizeof from, "%s.%d", path, i - 1);
+        else
+            snprintf(from, sizeof from, "%s", path);
+        if (rename(from, to) && errno != ENOENT) {
+            snprintf(err, errlen, "cannot rename %s to %s: %s", from, to, strerror(errno));
+            remove(pending);
+            return PD_ERR_IO;
+        }
+    }
+    if (rename(pending, path)) {
+        snprintf(err, errlen, "cannot rename %s to %s: %s", pending, path, strerror(errno));
+        remove(pending);
+        return PD_ERR_IO;
+    }
+    backup_rotated_ms = pd_clock_mono_ms();
+    *created = true;
+    return PD_OK;
 }
 
 static void backup(pd_req *r)
 {
     char path[PD_CFG_STR + 64], err[256];
-    pd_err rc = pd_api_backup(pd_req_app(r), path, sizeof path, err, sizeof err);
+    bool created;
+    pd_err rc = pd_api_backup(pd_req_app(r), path, sizeof path, &created, err, sizeof err);
     if (rc) {
         pd_error("inventory", "backup failed: %s", err);
         pd_req_reply_error(r, PD_ERR_INTERNAL, "Backup failed. See server logs for more information.");
         return;
     }
-    pd_info("inventory", "backup written to %s", path);
-    pd_req_reply_json(r, 200, json_pack("{s:s,s:b}", "path", path, "created", 1));
+    if (created)
+        pd_info("inventory", "backup written to %s", path);
+    pd_req_reply_json(r, 200, json_pack("{s:s,s:b}", "path", path, "created", created));
 }
 
 #define SM PD_ROUTE_SPOOLMAN
@@ -481,9 +653,11 @@ const pd_route pd_api_inventory_routes[] = {
     {"DELETE", "/api/v1/filament/{id}", delete_one, SM},
     {"GET", "/api/v1/spool", list, SM},
     {"POST", "/api/v1/spool", create, SM},
+    {"GET", "/api/v1/spool/group", spool_group, SM},  /* before {id}: "group" is no id */
     {"GET", "/api/v1/spool/{id}", get_one, SM},
     {"PATCH", "/api/v1/spool/{id}", update, SM},
     {"DELETE", "/api/v1/spool/{id}", delete_one, SM},
+    {"PATCH", "/api/v1/spool/field/{field}", spool_field_rename, SM},
     {"PUT", "/api/v1/spool/{id}/use", spool_use, SM},
     {"PUT", "/api/v1/spool/{id}/measure", spool_measure, SM},
     {"GET", "/api/v1/material", distinct, SM},

@@ -2,6 +2,7 @@
  * GET /api/v1/export/{spools,filaments,vendors}?fmt=csv|json, and printdeck's import,
  * POST /api/v1/import?fmt=csv|json with an export as the body. The work is in
  * src/inventory/transfer.c. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,10 @@ static void export_rows(pd_req *r)
         pd_req_reply_error(r, rc, "%s", pd_strerror(rc));
         return;
     }
+    char disposition[64];  /* browsers save it under Spoolman's name for it */
+    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.%s\"", tables[i].what,
+             fmt == PD_INV_FMT_CSV ? "csv" : "json");
+    pd_req_add_header(r, "Content-Disposition", disposition);
     pd_api_inv_reply_cursor(r, fmt == PD_INV_FMT_CSV ? "text/csv; charset=utf-8" : "application/json", cur, false);
 }
 

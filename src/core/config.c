@@ -56,7 +56,7 @@ static const cfg_key cfg_keys[] = {
       "allowed to write and open websockets, besides this host's own"),
     S("server", "allowed_hosts", allowed_hosts, "",
       "Host names served besides IP addresses, single-label and private names (.local, .lan, "
-      "...): name, or .name for it and its subdomains, or *"),
+      "...): name, or .name (or *.name) for it and its subdomains, or *"),
     B("auth", "enabled", auth_enabled, "true", "require a token on /api/v1 routes"),
     B("auth", "allow_open_network", auth_allow_open_network, "false",
       "with enabled = false, start on a listen address other than loopback anyway: every route "
@@ -147,6 +147,12 @@ static const cfg_key cfg_keys[] = {
       "seconds between two samples of each AMS unit's humidity and temperature"),
     I("history", "keep_s", history_keep_s, "3600", 60, 86400,
       "seconds of samples kept per printer, in memory (docs/printer-state.md, History)"),
+    S("inventory", "external_db_url", external_db_url, "",
+      "where to fetch the filament catalogue of /api/v1/external from (SpoolmanDB: "
+      "https://donkie.github.io/SpoolmanDB/); empty: the last one fetched, else the small one "
+      "built in"),
+    I("inventory", "external_db_sync_s", external_db_sync_s, "3600", 0, 31536000,
+      "seconds between two fetches of the filament catalogue; 0: at start only"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

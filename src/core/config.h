@@ -87,6 +87,9 @@ typedef struct pd_config {
     int history_interval_s;
     int history_ams_interval_s;
     int history_keep_s;
+    /* [inventory] */
+    char external_db_url[PD_CFG_STR];  /* SpoolmanDB to fetch the catalogue from; "" none */
+    int external_db_sync_s;            /* between fetches; 0 at start only */
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;

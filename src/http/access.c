@@ -203,7 +203,21 @@ static bool under(const char *name, const char *domain)
     return n > d && name[n - d - 1] == '.' && !strcmp(name + n - d, domain);
 }
 
-bool pd_access_host_allowed(const char *host, const char *allowed)
+typedef struct origin {
+    char scheme[16];
+    hostport hp;
+    long port;   /* as given, else the scheme's default; -1 for a scheme without one */
+} origin;
+
+static bool origin_parse(const char *s, size_t len, origin *o);
+
+/* The length of a ".domain" or "*.domain" entry's prefix (Spoolman writes the latter), else 0. */
+static size_t domain_prefix(const char *item, size_t len)
+{
+    return *item == '.' ? 1 : len > 2 && item[0] == '*' && item[1] == '.' ? 2 : 0;
+}
+
+bool pd_access_host_allowed(const char *host, const char *allowed, const char *origins)
 {
     if (!host)
         return true;
@@ -220,20 +234,21 @@ bool pd_access_host_allowed(const char *host, const char *allowed)
     while (list_next(&p, &item, &len)) {
         if (len == 1 && *item == '*')
             return true;
-        bool suffix = *item == '.';
+        size_t suffix = domain_prefix(item, len);
         hostport a;
         if (len > suffix && hostport_parse(item + suffix, len - suffix, &a) &&
             (suffix ? under(hp.name, a.name) : !strcmp(hp.name, a.name)))
             return true;
     }
+    /* a page origin the CORS list trusts is served under its own name too (any, with "*") */
+    p = origins ? origins : "";
+    while (list_next(&p, &item, &len)) {
+        origin o;
+        if ((len == 1 && *item == '*') || (origin_parse(item, len, &o) && !strcmp(o.hp.name, hp.name)))
+            return true;
+    }
     return false;
 }
-
-typedef struct origin {
-    char scheme[16];
-    hostport hp;
-    long port;   /* as given, else the scheme's default; -1 for a scheme without one */
-} origin;
 
 static long default_port(const char *scheme)
 {
@@ -297,7 +312,7 @@ pd_err pd_access_list_check(pd_access_list kind, const char *list, char *err, si
     while (list_next(&p, &item, &len)) {
         origin o;
         hostport hp;
-        bool suffix = kind == PD_ACCESS_HOSTS && *item == '.';
+        size_t suffix = kind == PD_ACCESS_HOSTS ? domain_prefix(item, len) : 0;
         bool ok = (len == 1 && *item == '*') ||
                   (kind == PD_ACCESS_ORIGINS
                        ? origin_parse(item, len, &o)
@@ -305,7 +320,7 @@ pd_err pd_access_list_check(pd_access_list kind, const char *list, char *err, si
         if (!ok) {
             snprintf(err, errlen, "'%.*s' is not %s", (int)(len > 64 ? 64 : len), item,
                      kind == PD_ACCESS_ORIGINS ? "an origin (scheme://host[:port]) or *"
-                                               : "a host name, .domain or *");
+                                               : "a host name, .domain, *.domain or *");
             return PD_ERR_INVAL;
         }
     }

@@ -43,11 +43,13 @@ bool pd_access_nets_match(const pd_access_nets *nets, const pd_access_ip *ip);
 typedef enum pd_access_list { PD_ACCESS_ORIGINS, PD_ACCESS_HOSTS } pd_access_list;
 pd_err pd_access_list_check(pd_access_list kind, const char *list, char *err, size_t errlen);
 
-/* Whether a Host header may be served. IP literals, single-label names and names under the
- * private suffixes (.local, .lan, .home, .internal, .localdomain, .home.arpa, .localhost) pass
- * without configuration; `allowed` lists more: "name" exactly, ".name" for it and every name
- * under it, "*" for any. Ports are ignored on both sides. An absent Host (NULL) passes. */
-bool pd_access_host_allowed(const char *host, const char *allowed);
+/* Whether a Host (or X-Forwarded-Host) header may be served. IP literals, single-label names
+ * and names under the private suffixes (.local, .lan, .home, .internal, .localdomain,
+ * .home.arpa, .localhost) pass without configuration; `allowed` lists more: "name" exactly,
+ * ".name" or "*.name" for it and every name under it, "*" for any; and the host of an origin
+ * in `origins` (the CORS list; "*" there allows any) passes as Spoolman lets it. Ports are
+ * ignored on all sides. An absent Host (NULL) passes. */
+bool pd_access_host_allowed(const char *host, const char *allowed, const char *origins);
 
 /* Whether an Origin ("scheme://host[:port]") is in a list of origins, "*" matching any
  * (also "null" and other origins that are not scheme://host). Scheme and host compare without

@@ -1419,10 +1419,21 @@ static bool req_access(pd_req *r)
     const char *hv = header_token(r, WSI_TOKEN_HOST, host, sizeof host, &over);
     if (!hv && !over)
         hv = header_token(r, WSI_TOKEN_HTTP_COLON_AUTHORITY, host, sizeof host, &over);
-    if (over || !pd_access_host_allowed(hv, h->allowed_hosts)) {
-        const char *echo = over ? "(too long)" : hv;
-        pd_req_reply_error(r, PD_ERR_INVAL, "Request refused: host %.*s is not allowed "
-                           "(server.allowed_hosts)", pd_jw_utf8_cut(echo, 100), echo);
+    /* a proxy's X-Forwarded-Host names the host the browser asked for: it must be one we
+     * serve too, whoever sent it (refusing never trusts anyone) */
+    char *fh = pd_req_header(r, "x-forwarded-host", fwd, sizeof fwd) ? fwd + strspn(fwd, " \t") : NULL;
+    if (fh) {
+        size_t n = strcspn(fh, ",");
+        while (n && (fh[n - 1] == ' ' || fh[n - 1] == '\t'))
+            n--;
+        fh[n] = '\0';
+    }
+    const char *bad = over ? "(too long)" : !pd_access_host_allowed(hv, h->allowed_hosts, h->cors_origins) ? hv
+                    : fh && *fh && !pd_access_host_allowed(fh, h->allowed_hosts, h->cors_origins) ? fh : NULL;
+    if (bad) {
+        /* Spoolman refuses a handshake with 403, the status its clients know */
+        pd_req_reply_error(r, r->stream.ws ? PD_ERR_FORBIDDEN : PD_ERR_INVAL, "Request refused: host %.*s is "
+                           "not allowed (server.allowed_hosts)", pd_jw_utf8_cut(bad, 100), bad);
         return false;
     }
     const char *ov = header_token(r, WSI_TOKEN_ORIGIN, origin, sizeof origin, &over);
@@ -1442,8 +1453,8 @@ static bool req_access(pd_req *r)
                    !strcmp(r->method, "PATCH") || !strcmp(r->method, "DELETE");
     if (!guarded || listed)
         return true;
-    const char *fh = forwarded_host(r, fwd, sizeof fwd);
-    if (ov && (pd_access_origin_same_host(ov, hv) || (fh && pd_access_origin_same_host(ov, fh))))
+    const char *trusted_fh = forwarded_host(r, fwd, sizeof fwd);
+    if (ov && (pd_access_origin_same_host(ov, hv) || (trusted_fh && pd_access_origin_same_host(ov, trusted_fh))))
         return true;
     const char *echo = over ? "(too long)" : ov;
     pd_req_reply_error(r, PD_ERR_FORBIDDEN, "Request refused: origin %.*s is not allowed "

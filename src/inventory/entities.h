@@ -50,6 +50,20 @@ json_t *inv_render_row(pd_inv_entity en, const pd_row *row);
 pd_err inv_attach_extras(pd_inv *inv, pd_inv_entity en, json_t *items);
 /* Runs a statement from inv_select_from and appends each rendered row to items. */
 pd_err inv_fetch(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, json_t *items);
+/* A spool's remaining grams: its own initial weight, else its filament's, less what was used,
+ * never below 0; NULL when neither weight is known. The filament's weight only matters for the
+ * rare spool without its own: a subquery there, rather than a join every row pays for. */
+#define INV_REMAINING_SQL "(CASE WHEN s.initial_weight IS NOT NULL THEN " \
+    "(CASE WHEN s.initial_weight > s.used_weight THEN s.initial_weight - s.used_weight ELSE 0 END) " \
+    "ELSE (SELECT CASE WHEN w.weight IS NULL THEN NULL WHEN w.weight > s.used_weight " \
+    "THEN w.weight - s.used_weight ELSE 0 END FROM filament w WHERE w.id = s.filament_id) END)"
+
+/* The conditions of a list of en (" AND …", appended to b): the filters of its table, the
+ * archived flag of spools and the extra-field filters. aliases: also the deprecated
+ * underscore names (filament_id, vendor_id, …), which Spoolman's grouping does not read. */
+pd_err inv_where(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n, bool aliases,
+                 pd_sqlb *b, pd_inv_err *e);
+
 /* Ids gathered by a query, in its order (a list's page, an export's rows). */
 typedef struct inv_ids {
     int64_t *v;
@@ -61,8 +75,8 @@ void inv_select_ids(pd_sqlb *b, pd_inv_entity en, const int64_t *ids, size_t n, 
 
 /* One item of a `sort` parameter, trimmed in place: "field:asc|desc", the direction in any
  * case (Spoolman's parse_sort, its 400s). *field NULL for an empty item, which is skipped;
- * *dir "ASC" or "DESC". */
-pd_err inv_sort_item(char *item, const char **field, const char **dir, pd_inv_err *e);
+ * else the field and *desc. */
+pd_err inv_sort_item(char *item, char **field, bool *desc, pd_inv_err *e);
 
 /* Row callback for (entity_id, key, value) rows: sets ud["<entity_id>"][key] = value. */
 pd_err inv_extra_collect(const pd_row *row, void *ud);
@@ -116,6 +130,15 @@ pd_err inv_setting_text(pd_inv *inv, const pd_inv_setting_def *def, char **text)
 pd_err inv_setting_put(pd_inv *inv, const pd_inv_setting_def *def, const char *text, pd_inv_err *e);
 void inv_setting_announce(pd_inv *inv, const pd_inv_setting_def *def, const char *text);
 pd_err inv_fields_setting_check(const char *setting, const json_t *value, pd_inv_err *e);
+
+/* Spool extra field key as a group or a renamed value (Spoolman: text or single choice only),
+ * else 400 in Spoolman's words; with sql, the scalar subquery of its stored text for row s.id. */
+pd_err inv_extra_plain(pd_inv *inv, const char *key, char *sql, size_t sqllen, pd_inv_err *e);
+/* A stored extra value's decoded string, malloc'd; NULL for null, "" or anything not a string. */
+char *inv_extra_decode(const char *text);
+/* Every spool's value of key whose decoded string is from becomes to (JSON-encoded); *updated
+ * how many. Inside the caller's transaction. */
+pd_err inv_extra_rename(pd_inv *inv, const char *key, const char *from, const char *to, int64_t *updated);
 
 double inv_length_mm(double grams, double density, double diameter);
 double inv_weight_g(double length_mm, double density, double diameter);

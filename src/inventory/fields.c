@@ -970,3 +970,91 @@ pd_err inv_extra_text_keys(pd_inv *inv, pd_inv_entity en, json_t **out)
         *out = keys;
     return rc;
 }
+
+pd_err inv_extra_plain(pd_inv *inv, const char *key, char *sql, size_t sqllen, pd_inv_err *e)
+{
+    json_t *defs = NULL;
+    pd_err rc = key_problem(key) ? PD_OK : fields_load(inv, PD_INV_SPOOL, &defs);
+    if (rc)
+        return inv_fail_rc(e, rc);
+    const json_t *f = defs ? field_find(defs, key) : NULL;
+    if (!f)
+        rc = pd_inv_fail(e, PD_ERR_INVAL, "query", "group_by", "Unknown spool extra field '%.64s'.", key);
+    else if (ftype_of(f) != FT_TEXT && (ftype_of(f) != FT_CHOICE || json_is_true(json_object_get(f, "multi_choice"))))
+        rc = pd_inv_fail(e, PD_ERR_INVAL, "query", "group_by", "Spool extra field '%s' does not hold a single "
+                         "plain value. Only text and single-choice fields do.", key);
+    else if (sql && !value_sql(inv->db, PD_INV_SPOOL, key, "s.id", V_TEXT, sql, sqllen))
+        rc = inv_fail_rc(e, PD_ERR_TOOBIG);
+    json_decref(defs);
+    return rc;
+}
+
+/* The stored text's decoded string, or NULL for anything else (null, a number, bad text). */
+static json_t *decoded_string(const char *text)
+{
+    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    if (json_is_string(v))
+        return v;
+    json_decref(v);
+    return NULL;
+}
+
+char *inv_extra_decode(const char *text)
+{
+    json_t *v = decoded_string(text);
+    char *s = v && json_string_length(v) ? strdup(json_string_value(v)) : NULL;
+    json_decref(v);
+    return s;
+}
+
+typedef struct rename_scan {
+    const char *from;
+    inv_ids ids;
+    pd_err rc;
+} rename_scan;
+
+static pd_err rename_row(const pd_row *row, void *ud)
+{
+    rename_scan *rs = ud;
+    json_t *v = decoded_string(pd_row_text(row, 1));
+    bool same = v && json_string_length(v) == strlen(rs->from) && !strcmp(json_string_value(v), rs->from);
+    json_decref(v);
+    return same ? inv_ids_add(&rs->ids, pd_row_int(row, 0)) : PD_OK;
+}
+
+#define RENAME_BATCH 500
+
+pd_err inv_extra_rename(pd_inv *inv, const char *key, const char *from, const char *to, int64_t *updated)
+{
+    /* matched on the decoded value, so "\u0041" is renamed with "A": decoded here, not in SQL */
+    rename_scan rs = {.from = from};
+    pd_sqlv a[] = {PD_SQL_S(key)};
+    pd_err rc = pd_db_query(inv->db, "SELECT entity_id, value FROM extra WHERE entity = 'spool' AND key = ?",
+                            a, 1, rename_row, &rs);
+    json_t *s = json_string(to);
+    char *text = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+    json_decref(s);
+    if (!rc && !text)
+        rc = PD_ERR_NOMEM;
+    for (size_t i = 0; !rc && i < rs.ids.n; i += RENAME_BATCH) {
+        pd_sqlb *b = malloc(sizeof *b);
+        if (!b) {
+            rc = PD_ERR_NOMEM;
+            break;
+        }
+        pd_sqlb_init(b);
+        pd_sqlb_add(b, "UPDATE extra SET value = ? WHERE entity = 'spool' AND key = ? AND entity_id IN (");
+        pd_sqlb_arg(b, PD_SQL_S(text));
+        pd_sqlb_arg(b, PD_SQL_S(key));
+        for (size_t k = i; k < rs.ids.n && k < i + RENAME_BATCH; k++)
+            pd_sqlb_add(b, "%s%lld", k > i ? ", " : "", (long long)rs.ids.v[k]);
+        pd_sqlb_add(b, ")");
+        rc = pd_sqlb_ok(b) ? pd_db_run(inv->db, b->sql, b->args, b->nargs, NULL) : PD_ERR_TOOBIG;
+        pd_sqlb_free(b);
+        free(b);
+    }
+    *updated = (int64_t)rs.ids.n;
+    free(text);
+    free(rs.ids.v);
+    return rc;
+}

@@ -178,6 +178,23 @@ double pd_inv_filament_color_distance(const char *one, const char *multi, const 
 /* Distinct non-null values: "material", "article_number", "lot_nr", "location". */
 pd_err pd_inv_distinct(pd_inv *inv, const char *what, json_t **out);
 pd_err pd_inv_location_rename(pd_inv *inv, const char *from, const char *to, pd_inv_err *e);
+/* PATCH /spool/field/{field}: every spool whose `location` or text / single-choice spool extra
+ * field (`extra.<key>`) holds from gets to (archived spools too); *updated how many. */
+pd_err pd_inv_spool_field_rename(pd_inv *inv, const char *field, const char *from, const char *to,
+                                 int64_t *updated, pd_inv_err *e);
+
+/* GET /spool/group: the spools a list would find (its filters, not its deprecated aliases) in
+ * groups by filament, vendor, material, location or a spool extra field, with their counts,
+ * grams left and last use, sorted and paged over groups. Opened on the loop (the parameters
+ * checked, the statement built), read with any connection (a reader off the loop: touches only
+ * g and db), rendered on the loop (the filament or vendor objects a group embeds). */
+typedef struct pd_inv_groups pd_inv_groups;
+pd_err pd_inv_groups_open(pd_inv *inv, const pd_inv_param *p, size_t n, pd_inv_groups **out,
+                          pd_inv_err *e);
+pd_err pd_inv_groups_read(pd_inv_groups *g, pd_db *db);
+/* The page as a JSON array, *total the groups before paging (X-Total-Count). */
+pd_err pd_inv_groups_render(pd_inv_groups *g, json_t **out, int64_t *total);
+void pd_inv_groups_free(pd_inv_groups **g);  /* NULLs *g; NULL is fine */
 
 /* --- settings (settings.c) ---------------------------------------------------------------
  * Values are JSON text; responses are Spoolman's SettingResponse {"value","is_set","type"}. */

@@ -309,19 +309,13 @@ static bool color_match(json_t *filament, lab want, double threshold)
 
 /* --- sorting ------------------------------------------------------------------------------- */
 
-/* The filament's weight only matters for the rare spool without its own initial weight: a
- * subquery there, rather than a join every row pays for. */
-#define REMAINING_SQL "(CASE WHEN s.initial_weight IS NOT NULL THEN " \
-    "(CASE WHEN s.initial_weight > s.used_weight THEN s.initial_weight - s.used_weight ELSE 0 END) " \
-    "ELSE (SELECT CASE WHEN w.weight IS NULL THEN NULL WHEN w.weight > s.used_weight " \
-    "THEN w.weight - s.used_weight ELSE 0 END FROM filament w WHERE w.id = s.filament_id) END)"
 #define LENGTH_SQL(w) "(" w " / f.density * 1000.0 / (3.141592653589793 * f.diameter * f.diameter / 4.0))"
 
 static const struct computed {
     const char *name, *sql;
 } spool_computed_sort[] = {
-    {"remaining_weight", REMAINING_SQL},
-    {"remaining_length", LENGTH_SQL(REMAINING_SQL)},
+    {"remaining_weight", INV_REMAINING_SQL},
+    {"remaining_length", LENGTH_SQL(INV_REMAINING_SQL)},
     {"used_length", LENGTH_SQL("s.used_weight")},
     {"price", "COALESCE(s.price, f.price)"},
     {"filament.combined_name", "(COALESCE(v.name, '') || ' ' || COALESCE(f.name, ''))"},
@@ -419,7 +413,7 @@ static char *trim(char *s)
     return s;
 }
 
-pd_err inv_sort_item(char *item, const char **field, const char **dir, pd_inv_err *e)
+pd_err inv_sort_item(char *item, char **field, bool *desc, pd_inv_err *e)
 {
     item = trim(item);
     *field = NULL;
@@ -440,7 +434,7 @@ pd_err inv_sort_item(char *item, const char **field, const char **dir, pd_inv_er
                            "Invalid sort direction '%.*s' for field '%.*s', expected 'asc' or 'desc'.",
                            pd_jw_utf8_cut(d, 64), d, pd_jw_utf8_cut(item, 64), item);
     *field = item;
-    *dir = strcasecmp(t, "asc") ? "DESC" : "ASC";
+    *desc = strcasecmp(t, "asc") != 0;
     return PD_OK;
 }
 
@@ -457,9 +451,9 @@ static pd_err order_by_with(const char *alias, const char *sort, sort_resolve_fn
         char buf[1024], *terms[MAX_TERMS];
         size_t n = split_terms(sort, buf, sizeof buf, terms, MAX_TERMS);
         for (size_t i = 0; i < n; i++) {
-            const char *field, *dir;
-            char expr[1024];
-            pd_err rc = inv_sort_item(terms[i], &field, &dir, e);
+            char *field, expr[1024];
+            bool desc;
+            pd_err rc = inv_sort_item(terms[i], &field, &desc, e);
             if (rc)
                 return rc;
             if (!field)
@@ -473,7 +467,7 @@ static pd_err order_by_with(const char *alias, const char *sort, sort_resolve_fn
                 return pd_inv_fail(e, PD_ERR_INVAL, "query", "sort", "Invalid sort field \"%.*s\".",
                                    pd_jw_utf8_cut(field, 64), field);
             }
-            sort_term(b, k, expr, dir);
+            sort_term(b, k, expr, desc ? "DESC" : "ASC");
         }
     }
     /* the id breaks ties, so pages never repeat or skip a row */
@@ -594,13 +588,13 @@ pd_err pd_inv_filter_add(pd_inv *inv, const pd_inv_filter *f, const char *value,
     return PD_OK;
 }
 
-static pd_err where(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n, pd_sqlb *b,
-                    pd_inv_err *e)
+pd_err inv_where(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n, bool aliases,
+                 pd_sqlb *b, pd_inv_err *e)
 {
     pd_err rc = PD_OK;
     for (const filter *f = filters[en]; f->param && !rc; f++) {
         const char *v = pd_inv_param_get(p, n, f->param);
-        if (!v && f->alias)
+        if (!v && f->alias && aliases)
             v = pd_inv_param_get(p, n, f->alias);
         if (!v)
             continue;
@@ -934,7 +928,7 @@ pd_err pd_inv_list_open(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, si
     pd_sqlb_init(b);
     inv_select_from(b, en, false);
     size_t where_at = b->len;
-    if (!(rc = where(inv, en, p, n, b, e)) && !(rc = order_by(inv, en, pd_inv_param_get(p, n, "sort"), b, k, e))) {
+    if (!(rc = inv_where(inv, en, p, n, true, b, e)) && !(rc = order_by(inv, en, pd_inv_param_get(p, n, "sort"), b, k, e))) {
         if (en == PD_INV_FILAMENT && pd_inv_param_get(p, n, "color_hex")) {
             rc = color_list(inv, p, n, b, limit, offset, out, e);
         } else {

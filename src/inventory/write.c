@@ -590,6 +590,24 @@ pd_err pd_inv_spool_measure(pd_inv *inv, int64_t id, json_t *body, json_t **out,
     return spool_tx(inv, id, rc, out, e);
 }
 
+/* Every spool's location (key NULL) or extra value of key that is from becomes to, in one
+ * transaction; *n how many spools held it. No event, as in Spoolman, but cached lists are
+ * stale. */
+static pd_err rename_value(pd_inv *inv, const char *key, const char *from, const char *to, int64_t *n,
+                           pd_inv_err *e)
+{
+    pd_sqlv a[] = {PD_SQL_S(to), PD_SQL_S(from)};
+    pd_err rc = pd_db_begin(inv->db);
+    if (!rc && !key)
+        rc = pd_db_run(inv->db, "UPDATE spool SET location = ? WHERE location = ?", a, 2, n);
+    else if (!rc)
+        rc = inv_extra_rename(inv, key, from, to, n);
+    rc = finish(inv, rc, e);
+    if (!rc)
+        inv->generation++;
+    return rc;
+}
+
 pd_err pd_inv_location_rename(pd_inv *inv, const char *from, const char *to, pd_inv_err *e)
 {
     memset(e, 0, sizeof *e);
@@ -597,12 +615,22 @@ pd_err pd_inv_location_rename(pd_inv *inv, const char *from, const char *to, pd_
         return pd_inv_fail(e, PD_ERR_FIELD, "body", "name", "String should have at least 1 character");
     if (inv_utf8_chars(to) > 64)
         return pd_inv_fail(e, PD_ERR_FIELD, "body", "name", "String should have at most 64 characters");
-    pd_sqlv a[] = {PD_SQL_S(to), PD_SQL_S(from)};
-    pd_err rc = pd_db_begin(inv->db);
-    if (!rc)
-        rc = pd_db_run(inv->db, "UPDATE spool SET location = ? WHERE location = ?", a, 2, NULL);
-    rc = finish(inv, rc, e);
-    if (!rc)
-        inv->generation++;  /* no event, as in Spoolman, but cached lists are stale */
-    return rc;
+    int64_t n;
+    return rename_value(inv, NULL, from, to, &n, e);
+}
+
+pd_err pd_inv_spool_field_rename(pd_inv *inv, const char *field, const char *from, const char *to,
+                                 int64_t *updated, pd_inv_err *e)
+{
+    memset(e, 0, sizeof *e);
+    *updated = 0;
+    bool location = !strcmp(field, "location");
+    if (location && inv_utf8_chars(to) > 64)
+        return pd_inv_fail(e, PD_ERR_INVAL, "body", "new_value", "A location can be at most 64 characters.");
+    if (!location && strncmp(field, "extra.", 6))
+        return pd_inv_fail(e, PD_ERR_INVAL, "path", "field", "Cannot rename values of '%.64s'. Only fields "
+                           "the spool itself owns can be renamed: location, or 'extra.<spool extra field key>'.",
+                           field);
+    pd_err rc = location ? PD_OK : inv_extra_plain(inv, field + 6, NULL, 0, e);
+    return rc ? rc : rename_value(inv, location ? NULL : field + 6, from, to, updated, e);
 }

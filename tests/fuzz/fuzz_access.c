@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pd_access_nets_parse(part[0], &nets, err, sizeof err);
     if (pd_access_ip_parse(part[1], &ip))
         pd_access_nets_match(&nets, &ip);
-    pd_access_host_allowed(part[1], part[2]);
+    pd_access_host_allowed(part[1], part[2], part[3]);
     pd_access_origin_listed(part[1], part[2]);
     pd_access_origin_same_host(part[1], part[3]);
     pd_access_list_check(PD_ACCESS_ORIGINS, part[2], err, sizeof err);

@@ -68,7 +68,7 @@ test('every notification path of Spoolman has a socket', async () => {
 
 test('a handshake the hub cannot serve is refused in Spoolman shapes', async () => {
   let r = await new WS(daemon, '/api/v1/setting/nope').open();
-  assert.equal(r.status, 404);
+  assert.equal(r.status, 403, 'as a client of Spoolman sees its close before accepting');
   assert.deepEqual(r.json, { message: 'Setting nope does not exist.' });
   r = await new WS(daemon, '/api/v1/spool/abc').open();
   assert.equal(r.status, 422);
@@ -135,7 +135,7 @@ test('a public Host nobody configured is refused (DNS rebinding)', async () => {
   r = await rawGet(daemon, '/healthz', { Host: 'printdeck.local' });
   assert.equal(r.status, 200);
   const ws = await new WS(daemon, '/api/v1/spool', { Host: 'rebind.attacker.net' }).open();
-  assert.equal(ws.status, 400);
+  assert.equal(ws.status, 403, 'a handshake is refused with 403, as Spoolman does');
 });
 
 test('outside the trusted networks a socket needs a token', async () => {

@@ -1464,24 +1464,32 @@ static void test_access_hosts(void **state)
                         "printer", "printdeck.local", "x.lan:80", "a.home.arpa", "nas.internal",
                         "foo.localdomain", "app.localhost", "printer.local.", "NAS.LAN", "::1"};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
-        if (!pd_access_host_allowed(ok[i], ""))
+        if (!pd_access_host_allowed(ok[i], "", NULL))
             fail_msg("host %s refused", ok[i]);
-    assert_true(pd_access_host_allowed(NULL, NULL));
+    assert_true(pd_access_host_allowed(NULL, NULL, NULL));
     const char *refused[] = {"example.com", "evil.example.com:80", "attacker.com.",
                              "local.evil.com", "[notip]:80", "host:99999", "host:", "",
                              "lan.example.com", "127.0.0.1.nip.io"};
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
-        if (pd_access_host_allowed(refused[i], NULL))
+        if (pd_access_host_allowed(refused[i], NULL, NULL))
             fail_msg("host '%s' allowed", refused[i]);
 
     const char *list = "printdeck.example.com:443, .farm.example.org";
-    assert_true(pd_access_host_allowed("printdeck.example.com:8443", list));
-    assert_true(pd_access_host_allowed("PRINTDECK.Example.com", list));
-    assert_false(pd_access_host_allowed("x.printdeck.example.com", list));
-    assert_true(pd_access_host_allowed("farm.example.org", list));
-    assert_true(pd_access_host_allowed("a.b.farm.example.org:80", list));
-    assert_false(pd_access_host_allowed("evilfarm.example.org", list));
-    assert_true(pd_access_host_allowed("anything.example.net", "x.example.org *"));
+    assert_true(pd_access_host_allowed("printdeck.example.com:8443", list, NULL));
+    assert_true(pd_access_host_allowed("PRINTDECK.Example.com", list, NULL));
+    assert_false(pd_access_host_allowed("x.printdeck.example.com", list, NULL));
+    assert_true(pd_access_host_allowed("farm.example.org", list, NULL));
+    assert_true(pd_access_host_allowed("a.b.farm.example.org:80", list, NULL));
+    assert_false(pd_access_host_allowed("evilfarm.example.org", list, NULL));
+    assert_true(pd_access_host_allowed("anything.example.net", "x.example.org *", NULL));
+    /* Spoolman's spelling of a domain, and the hosts of the CORS origins */
+    assert_true(pd_access_host_allowed("example.com", "*.example.com", NULL));
+    assert_true(pd_access_host_allowed("a.example.com", "*.example.com", NULL));
+    assert_false(pd_access_host_allowed("notexample.com", "*.example.com", NULL));
+    assert_false(pd_access_host_allowed("evil-local.example", NULL, NULL));
+    assert_true(pd_access_host_allowed("ui.example.com:9", NULL, "https://ui.example.com:8443"));
+    assert_false(pd_access_host_allowed("x.ui.example.com", NULL, "https://ui.example.com"));
+    assert_true(pd_access_host_allowed("any.example.net", NULL, "*"));
 }
 
 static void test_access_origins(void **state)
@@ -1672,6 +1680,20 @@ static void test_host_guard(void **state)
     assert_non_null(strstr(r.body, "host evil.example.com is not allowed"));
     free(r.body);
     close(fd);
+    /* the host a proxy forwards (its first entry) must be allowed as well, whoever sent it */
+    const char *fwd[][2] = {{"evil.example.com, nas.lan", "400"}, {" printdeck.example.com , evil.example", "200"},
+                            {"", "200"}, {"nas.lan:80", "200"}};
+    for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) {
+        char buf[256];
+        fd = client_connect(port);
+        int n = snprintf(buf, sizeof buf, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Host: %s\r\n\r\n",
+                         fwd[i][0]);
+        assert_true(client_send(fd, buf, (size_t)n));
+        read_response(fd, &r);
+        assert_int_equal(r.status, atoi(fwd[i][1]));
+        free(r.body);
+        close(fd);
+    }
 }
 
 static void test_access_config(void **state)
@@ -1798,9 +1820,14 @@ static void test_ws_refused(void **state)
     assert_true(ws_open(&w, "/api/v1/sm/ws/3", "X-Api-Key: " TOKEN "\r\n"
                         "Origin: http://ui.lan:3000\r\n", &r));
     ws_end(&w);
+    /* Spoolman refuses a handshake to a foreign host, even one a proxy forwarded, with 403 */
     assert_false(ws_open(&w, "/api/v1/ws", "X-Api-Key: " TOKEN "\r\nHost: evil.example.com\r\n",
                          &r));
-    assert_error(&r, 400, "invalid");
+    assert_error(&r, 403, "forbidden");
+    free(r.body);
+    assert_false(ws_open(&w, "/api/v1/ws", "X-Api-Key: " TOKEN "\r\nX-Forwarded-Host: evil.example.com\r\n",
+                         &r));
+    assert_error(&r, 403, "forbidden");
     free(r.body);
     assert_false(ws_open(&w, "/api/v1/ws", "X-Api-Key: " TOKEN "\r\n"
                          "Sec-WebSocket-Protocol: chat\r\n", &r));
