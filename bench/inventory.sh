@@ -4,7 +4,9 @@
 #   2. a filtered, sorted, paged list over 100,000 spools: latency p50/p99 of one client (wrk
 #      -c1: the time a request takes, not a queue behind others), with the
 #      filter and page varied per request (bench/inventory.lua) so no reply is reused
-#   3. GET /api/v1/spool/group over the same 100,000 spools, by location and by filament (p99)
+#   3. GET /api/v1/spool/group over the same 100,000 spools, by location and by filament, and
+#      GET /api/v1/search over them: p99 of one client, a different query per request
+#      (bench/group.lua), so each one aggregates or searches again
 # Spools are bulk-inserted with SQL while the daemon is stopped (the API would take minutes
 # for 100,000); vendors and filaments go through the API.
 set -euo pipefail
@@ -12,8 +14,8 @@ cd "$(dirname "$0")/.."
 OUT=${1:-bench/out}/inventory
 B=${PD_BENCH_BUILD:-build}; TOKEN=bench-token; PORT=29190; NGINX_PORT=29191
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
-PD=""; PG_DIR=$OUT/pg
-cleanup() { [ -n "$PD" ] && kill "$PD" 2>/dev/null; scripts/pg.sh --stop --dir "$PG_DIR" >/dev/null 2>&1 || true; }
+PD=""; PG_DIR=$(mktemp -d)  # not under the checkout, which the postgres user may not enter
+cleanup() { [ -n "$PD" ] && kill "$PD" 2>/dev/null; scripts/pg.sh --stop --dir "$PG_DIR" >/dev/null 2>&1 || true; rm -rf "$PG_DIR"; }
 trap cleanup EXIT
 
 start() { # url
@@ -64,16 +66,17 @@ NGX
   wrk -t2 -c32 -d10s "http://127.0.0.1:$PORT/api/v1/spool?allow_archived=true" >"$OUT/wrk-list-$name.txt"
   stop; bulk "$name" "$url" "$(spools_sql 1001 100000)"; start "$url"
   wrk -t1 -c1 -d15s --latency -s bench/inventory.lua "http://127.0.0.1:$PORT" >"$OUT/wrk-100k-$name.txt"
-  for by in location filament; do  # groups are never cached: every request aggregates again
-    wrk -t1 -c1 -d10s --latency "http://127.0.0.1:$PORT/api/v1/spool/group?group_by=$by" >"$OUT/wrk-group-$by-$name.txt"
+  for by in location filament search; do
+    wrk -t1 -c1 -d10s --latency -s bench/group.lua "http://127.0.0.1:$PORT" -- "$by" >"$OUT/wrk-group-$by-$name.txt"
   done
   stop
   awk -v n="$name" -v b="$(wc -c <"$OUT/spools-$name.json")" -v p="$(rps "$OUT/wrk-list-$name.txt")" \
       -v g="$(rps "$OUT/wrk-nginx-$name.txt")" -v p50="$(pct "$OUT/wrk-100k-$name.txt" 50%)" \
       -v p99="$(pct "$OUT/wrk-100k-$name.txt" 99%)" -v q="$(rps "$OUT/wrk-100k-$name.txt")" \
-      -v gl="$(pct "$OUT/wrk-group-location-$name.txt" 99%)" -v gf="$(pct "$OUT/wrk-group-filament-$name.txt" 99%)" 'BEGIN{
-    printf "%s: 1,000 spools (%d bytes) %.0f req/s vs nginx %.0f (ratio %.2f); 100,000 spools filtered+sorted: p50 %s, p99 %s (%.0f req/s); grouped by location p99 %s, by filament p99 %s\n",
-      n, b, p, g, p/g, p50, p99, q, gl, gf }' | tee -a "$OUT/../inventory.txt"
+      -v gl="$(pct "$OUT/wrk-group-location-$name.txt" 99%)" -v gf="$(pct "$OUT/wrk-group-filament-$name.txt" 99%)" \
+      -v gs="$(pct "$OUT/wrk-group-search-$name.txt" 99%)" 'BEGIN{
+    printf "%s: 1,000 spools (%d bytes) %.0f req/s vs nginx %.0f (ratio %.2f); 100,000 spools filtered+sorted: p50 %s, p99 %s (%.0f req/s); grouped by location p99 %s, by filament p99 %s; search p99 %s\n",
+      n, b, p, g, p/g, p50, p99, q, gl, gf, gs }' | tee -a "$OUT/../inventory.txt"
 }
 
 rm -f "$OUT/../inventory.txt"
