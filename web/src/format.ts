@@ -45,12 +45,23 @@ export function duration(min: number | null | undefined): string {
   return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
+const formats = new Map<string, Intl.DateTimeFormat>();
+
+/** A date formatter made once per locale and options: toLocale*String builds one per call,
+ * which on a 200-printer farm was most of the dashboard's time on a slow phone. */
+export function dateFormat(locale: string | undefined, opts: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const k = `${locale ?? ''}|${JSON.stringify(opts)}`;
+  let f = formats.get(k);
+  if (!f) formats.set(k, (f = new Intl.DateTimeFormat(locale, opts)));
+  return f;
+}
+
 /** The clock time a job ends: "14:35", or "Tue 09:10" when not today. */
 export function finishClock(remainingMin: number, now: Date = new Date(), locale?: string): string {
   const end = new Date(now.getTime() + remainingMin * 60000);
-  const time = end.toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' });
+  const time = dateFormat(locale, { hour: '2-digit', minute: '2-digit' }).format(end);
   if (end.toDateString() === now.toDateString()) return time;
-  return `${end.toLocaleDateString(locale, { weekday: 'short' })} ${time}`;
+  return `${dateFormat(locale, { weekday: 'short' }).format(end)} ${time}`;
 }
 
 export function temp(v: number | null | undefined, target?: number | null): string {

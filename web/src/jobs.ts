@@ -1,6 +1,7 @@
 // The print history on the client: the job object of docs/api.md, the list query the filters
 // build, live updates from the job.* events, and the numbers the job page shows.
 import type { SseEvent } from './sse';
+import { dateFormat } from './format';
 
 export interface Stat { min: number | null; avg: number | null; max: number | null; samples: number }
 export interface Pause { kind: 'pause' | 'offline'; started_at: string; ended_at: string | null; reason?: string | null }
@@ -167,5 +168,5 @@ export function statusTone(s: Job['status']): string {
 export function dateTime(iso: string | null | undefined, locale?: string): string {
   if (!iso) return '—';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '—' : d.toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' });
+  return Number.isNaN(d.getTime()) ? '—' : dateFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(d);
 }

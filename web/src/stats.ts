@@ -1,6 +1,8 @@
 // The statistics screen's logic: the filters as a query of GET /api/v1/stats, the date presets,
 // and the per-material series stacked for the grams chart.
 
+import { dateFormat } from './format';
+
 export type Period = 'day' | 'week' | 'month';
 export type Preset = '7d' | '30d' | '90d' | '12m' | 'ytd' | 'custom';
 
@@ -110,8 +112,8 @@ export function periodLabel(p: string, period: Period, locale?: string): string 
   const m = /^(\d{4})-(\d{2})(?:-(\d{2}))?$/.exec(p);
   if (!m) return p;
   const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3] ?? 1)));
-  if (period === 'month') return d.toLocaleDateString(locale, { month: 'short', year: 'numeric', timeZone: 'UTC' });
-  return d.toLocaleDateString(locale, { day: 'numeric', month: 'short', timeZone: 'UTC' });
+  if (period === 'month') return dateFormat(locale, { month: 'short', year: 'numeric', timeZone: 'UTC' }).format(d);
+  return dateFormat(locale, { day: 'numeric', month: 'short', timeZone: 'UTC' }).format(d);
 }
 
 export const pct = (r: number | null | undefined) => (r === null || r === undefined ? '—' : `${Math.round(r * 1000) / 10} %`);

@@ -54,9 +54,11 @@ export function applyEvent(printers: Map<number, Printer>, ev: SseEvent): number
 }
 
 /** What the grid needs to lay itself out: a change here re-renders the grid, nothing else does. */
+const indexPart = (p: Printer) => `${p.id}\u0001${p.name}\u0001${p.state ?? ''}\u0001${p.model ?? ''}\u0001${p.online}\u0002`;
+
 export function indexKey(printers: Map<number, Printer>): string {
   let k = '';
-  for (const p of printers.values()) k += `${p.id}\u0001${p.name}\u0001${p.state ?? ''}\u0001${p.model ?? ''}\u0001${p.online}\u0002`;
+  for (const p of printers.values()) k += indexPart(p);
   return k;
 }
 
@@ -77,6 +79,9 @@ export class Store {
   private statusFns = new Set<Fn>();
   private slotFns = new Set<Fn>();
   private lastIndex = '';
+  // each printer's part of the index as last seen: a report that leaves it alone (nearly all
+  // of them) does not rebuild the whole key, which on a farm was a cost per report per printer
+  private parts = new Map<number, string>();
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
   private seen = new Set<number>(); // printers seen since the stream (re)connected
 
@@ -137,7 +142,7 @@ export class Store {
     }
     for (const id of changed) this.byId.get(id)?.forEach((f) => f());
     if (changed.length) {
-      this.emitIndex();
+      if (this.partsChanged(changed)) this.emitIndex();
       this.saveSoon();
     }
   }
@@ -150,10 +155,24 @@ export class Store {
     for (const id of [...this.printers.keys()])
       if (!keep.has(id)) {
         this.printers.delete(id);
+        this.parts.delete(id);
         this.byId.get(id)?.forEach((f) => f());
         removed = true;
       }
     if (removed) this.emitIndex();
+  }
+
+  private partsChanged(ids: number[]): boolean {
+    let changed = false;
+    for (const id of ids) {
+      const p = this.printers.get(id);
+      const part = p ? indexPart(p) : undefined;
+      if (part === this.parts.get(id)) continue;
+      changed = true;
+      if (part === undefined) this.parts.delete(id);
+      else this.parts.set(id, part);
+    }
+    return changed;
   }
 
   private emitIndex() {

@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { PrinterCard, PrinterRow } from '../components/printer';
 import { Empty, Loading } from '../components/ui';
 import { stateLabel } from '../format';
@@ -9,6 +9,21 @@ type Group = 'none' | 'state' | 'model';
 type View = 'grid' | 'list';
 
 const VIEW_KEY = 'printdeck.printers.view';
+const FIRST = 24;
+const STEP = 48;
+
+/** How many of n items to render now: the first screenfuls at once, the rest a batch per
+ * task after it. A farm's 200 cards in one task kept a slow phone from showing the first one
+ * for seconds; this way it shows after 24, and the page stays responsive while the rest come. */
+function useProgressive(n: number): number {
+  const [limit, setLimit] = useState(FIRST);
+  useEffect(() => {
+    if (limit >= n) return;
+    const t = setTimeout(() => setLimit((l) => l + STEP), 0);
+    return () => clearTimeout(t);
+  }, [limit, n]);
+  return limit;
+}
 
 export function PrintersPage() {
   const printers = usePrinterIndex();
@@ -37,6 +52,15 @@ export function PrintersPage() {
     if (!groups.has(k)) groups.set(k, []);
     groups.get(k)!.push(p);
   }
+
+  // each group's printers, and those of them rendered so far
+  const limit = useProgressive(shown.length);
+  let left = limit;
+  const sections = [...groups.entries()].map(([name, list]): [string, Printer[], Printer[]] => {
+    const now = list.slice(0, Math.max(0, left));
+    left -= list.length;
+    return [name, list, now];
+  });
 
   if (!printers.length) {
     if (status === 'connecting' && !stale) return <Loading label="Connecting to printdeck…" />;
@@ -99,7 +123,7 @@ export function PrintersPage() {
         </div>
       </div>
       {!shown.length && <Empty title="No printer matches these filters" />}
-      {[...groups.entries()].map(([name, list]) => (
+      {sections.map(([name, list, now]) => (
         <div key={name} class="group">
           {name && (
             <h2 class="group-title">
@@ -108,7 +132,7 @@ export function PrintersPage() {
           )}
           {view === 'grid' ? (
             <div class="grid">
-              {list.map((p) => (
+              {now.map((p) => (
                 <PrinterCard key={p.id} id={p.id} />
               ))}
             </div>
@@ -129,7 +153,7 @@ export function PrintersPage() {
                   </tr>
                 </thead>
                 <tbody>
-                  {list.map((p) => (
+                  {now.map((p) => (
                     <PrinterRow key={p.id} id={p.id} />
                   ))}
                 </tbody>
