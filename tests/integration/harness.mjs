@@ -380,6 +380,19 @@ export function assertCleanExit(assert, r) {
   assert.equal(r.code, 0, `daemon exit ${JSON.stringify(r)}\n${r.log.slice(-3000)}`);
 }
 
+/** Requests as a Spoolman client makes them, without a token (loopback is a trusted network by
+ * default), to the daemon `daemon()` gives when they are made: `open` answers as it comes, `ok`
+ * asserts a 200 and gives the JSON. */
+export function spoolmanClient(daemon, assert) {
+  const open = (method, path, body, headers = {}) => daemon().req(method, path, body, { Authorization: '', ...headers });
+  const ok = async (method, path, body) => {
+    const r = await open(method, path, body);
+    assert.equal(r.status, 200, `${method} ${path}: ${r.status} ${r.text}`);
+    return r.json;
+  };
+  return { open, ok };
+}
+
 /** A Server-Sent Events reader over fetch; events are collected as {event, data, id}. */
 export class SSE {
   constructor(daemon, path = '/api/v1/events', headers = {}) { this.daemon = daemon; this.path = path; this.headers = headers; this.events = []; }

@@ -6,14 +6,14 @@
 // PD_TEST_PG is set.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Daemon, assertCleanExit } from './harness.mjs';
+import { Daemon, assertCleanExit, spoolmanClient } from './harness.mjs';
 
 let daemon;
 let n = 0;
 const uniq = () => `u${process.pid}x${++n}`;
 
-// Spoolman clients send no token: loopback is a trusted network by default.
-const open = (method, path, body) => daemon.req(method, path, body, { Authorization: '' });
+// Spoolman clients send no token
+const { open, ok } = spoolmanClient(() => daemon, assert);
 
 before(async () => {
   daemon = new Daemon();
@@ -24,12 +24,6 @@ after(async () => {
   const r = daemon && await daemon.stop();
   if (r) assertCleanExit(assert, r);
 });
-
-async function ok(method, path, body) {
-  const r = await open(method, path, body);
-  assert.equal(r.status, 200, `${method} ${path}: ${r.status} ${r.text}`);
-  return r.json;
-}
 
 async function bad(path, status, message) {
   const r = await open('GET', path);

@@ -6,12 +6,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { readdirSync } from 'node:fs';
-import { Daemon, WS, PG_BASE, join, waitFor, assertCleanExit } from './harness.mjs';
+import { Daemon, WS, PG_BASE, join, waitFor, assertCleanExit, spoolmanClient } from './harness.mjs';
 
 let daemon;
 
 // Spoolman clients send no token: loopback is a trusted network by default.
-const open = (method, path, body, headers = {}) => daemon.req(method, path, body, { Authorization: '', ...headers });
+const { open, ok } = spoolmanClient(() => daemon, assert);
 
 before(async () => {
   daemon = new Daemon({ config: '[server]\nallowed_hosts = spoolman.example.com\n' });
@@ -22,12 +22,6 @@ after(async () => {
   const r = daemon && await daemon.stop();
   if (r) assertCleanExit(assert, r);
 });
-
-async function ok(method, path, body) {
-  const r = await open(method, path, body);
-  assert.equal(r.status, 200, `${method} ${path}: ${r.status} ${r.text}`);
-  return r.json;
-}
 
 async function groups(query) {
   const r = await open('GET', `/api/v1/spool/group?${query}`);
