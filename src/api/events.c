@@ -259,6 +259,8 @@ static void broadcast_alt(int64_t printer_id, const char *event, const char *dat
             continue;
         size_t skip = c->snapshot_after == SNAPSHOT_DONE ? 0 : fr.id_len;
         bool a = c->patch && fr.alt;
+        if (a && skip && printer_id > c->snapshot_after)
+            continue;  /* a patch to a printer its snapshot has yet to send, as it is now */
         pd_hub_write(&hub.list, hc, (a ? fr.alt : fr.f) + skip, (a ? fr.alt_len : fr.len) - skip);
     }
     if (keep) {
