@@ -42,6 +42,7 @@ typedef struct daemon_ctx {
     pd_bus *bus;
     pd_fleet *fleet;
     pd_ftps *ftps;
+    pd_notify *notify;
     pd_http *http;
     pd_auth auth;
     pd_inv inv;
@@ -196,6 +197,7 @@ static void stop_modules(daemon_ctx *d)
     pd_acct_stop(&d->acct);  /* before the FTPS client: it cancels its transfers */
     pd_history_stop(&d->history);
     pd_ftps_free(&d->ftps);
+    pd_notify_stop(&d->notify);
     pd_fleet_free(&d->fleet);
     pd_loopstat_stop(&d->loopstat);
 }
@@ -343,6 +345,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_prompts_routes, pd_api_prompts_nroutes);
     pd_http_add_routes(d->http, pd_api_history_routes, pd_api_history_nroutes);
     pd_http_add_routes(d->http, pd_api_thresholds_routes, pd_api_thresholds_nroutes);
+    pd_http_add_routes(d->http, pd_api_notify_routes, pd_api_notify_nroutes);
     pd_http_add_routes(d->http, pd_api_accounts_routes, pd_api_accounts_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
@@ -364,6 +367,14 @@ static int start(daemon_ctx *d)
         pd_error("main", "cannot start the filament accounting");
         return -1;
     }
+    pd_notify_opts no = {.timeout_s = d->cfg.notify_timeout_s, .attempts = d->cfg.notify_attempts,
+                         .retry_base_ms = d->cfg.notify_retry_base_ms,
+                         .min_interval_s = d->cfg.notify_min_interval_s, .max_queue = d->cfg.notify_max_queue};
+    if (pd_notify_start(&d->notify, &d->loop, d->bus, d->db, d->fleet, &no)) {
+        pd_error("main", "cannot start the notifications");
+        return -1;
+    }
+    d->app.notify = d->notify;
     if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
         pd_error("main", "cannot start the event hubs");
         return -1;

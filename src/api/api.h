@@ -14,6 +14,7 @@
 #include "files/ftps.h"
 #include "http/http.h"
 #include "inventory/inventory.h"
+#include "notify/notify.h"
 #include "printer/printer.h"
 #include "store/store.h"
 #include "track/alerts.h"
@@ -34,6 +35,7 @@ typedef struct pd_app {
     pd_alerts *alerts;            /* the alert engine: raise, ack, spool dried */
     struct pd_history *history;   /* the printers' recent samples (track/history.h) */
     pd_auth *auth;                /* tokens and sessions */
+    pd_notify *notify;            /* notification channels and deliveries */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
@@ -118,6 +120,10 @@ typedef struct pd_threshold_change {
  * error) or "" (the body). Nothing is applied. */
 pd_err pd_api_thresholds_check(json_t *body, pd_threshold_change *out, size_t *n, char *key, size_t keylen,
                                char *why, size_t whylen);
+
+/* Notification channels, their tests and the delivery log: /api/v1/notifications/… (notify.c). */
+extern const pd_route pd_api_notify_routes[];
+extern const size_t pd_api_notify_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64

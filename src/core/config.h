@@ -71,6 +71,12 @@ typedef struct pd_config {
     int ftps_stall_s;
     int ftps_timeout_s;
     int ftps_max_file_kb;
+    /* [notify] */
+    int notify_timeout_s;
+    int notify_attempts;
+    int notify_retry_base_ms;
+    int notify_min_interval_s;
+    int notify_max_queue;
     /* [jobs] */
     int offline_timeout_s;
     /* [alerts] */

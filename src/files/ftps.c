@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/curlm.h"
 #include "core/log.h"
 #include "core/tls.h"
 
@@ -54,22 +55,13 @@ struct xfer {
     bool too_big;
 };
 
-typedef struct sock_watch sock_watch;
-struct sock_watch {
-    uv_poll_t poll;
-    pd_ftps *f;
-    curl_socket_t fd;
-    sock_watch *next;            /* in f->watches */
-};
-
 struct pd_ftps {
     uv_loop_t *loop;
     pd_bus *bus;
     int sub;
     pd_ftps_opts o;
     char tmp_dir[PATH_MAX - 32]; /* room for the file name */
-    CURLM *multi;
-    uv_timer_t timer;
+    pd_curlm *curlm;
     uv_timer_t kick;             /* runs while transfers are active */
     /* starts waiting requests from a loop turn of its own: never inside pd_ftps_list,
      * pd_ftps_fetch or pd_ftps_cancel, so a request that cannot start (no temporary file)
@@ -77,7 +69,6 @@ struct pd_ftps {
      * requests that all fail is a loop, not a recursion as deep as the queue */
     uv_timer_t pumper;
     xfer *queue, *active;        /* queue in arrival order */
-    sock_watch *watches;
     int n_queued, n_active;
     uint64_t next_handle;
     int timers_closed;
@@ -87,7 +78,7 @@ struct pd_ftps {
 static void easy_drop(xfer *x)
 {
     if (x->easy) {
-        curl_multi_remove_handle(x->f->multi, x->easy);
+        pd_curlm_remove(x->f->curlm, x->easy);
         curl_easy_cleanup(x->easy);
         x->easy = NULL;
     }
@@ -221,37 +212,21 @@ static pd_err curl_words(xfer *x, CURLcode cc, char *why, size_t len)
     }
 }
 
-static void check_done(pd_ftps *f)
+static void on_done(CURL *easy, void *priv, CURLcode cc, void *ud)
 {
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(f->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        char *priv = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-        CURLcode cc = m->data.result;
-        xfer *x = (xfer *)priv;
-        if (!x)
-            continue;
-        char why[2048];
-        pd_err rc = cc == CURLE_OK ? PD_OK : curl_words(x, cc, why, sizeof why);
-        if (rc)
-            pd_info("ftps", "%s: %s", x->rec.name, why);
-        /* m belongs to the multi handle: not used once the transfer is removed */
-        finish(x, rc, rc ? why : NULL);
-    }
+    (void)easy;
+    (void)ud;
+    xfer *x = priv;
+    if (!x)
+        return;
+    char why[2048];
+    pd_err rc = cc == CURLE_OK ? PD_OK : curl_words(x, cc, why, sizeof why);
+    if (rc)
+        pd_info("ftps", "%s: %s", x->rec.name, why);
+    finish(x, rc, rc ? why : NULL);
 }
 
 /* --- curl on the loop ------------------------------------------------------------------- */
-static void on_timer(uv_timer_t *t)
-{
-    pd_ftps *f = t->data;
-    int running;
-    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(f);
-}
-
 /* curl 7.88 opens a passive data connection and starts its TLS handshake at once, but
  * vsFTPd answers that handshake only once RETR or LIST has arrived on the control channel,
  * and while the data connection is unfinished curl watches only its socket: the control
@@ -261,9 +236,7 @@ static void on_timer(uv_timer_t *t)
 static void on_kick(uv_timer_t *t)
 {
     pd_ftps *f = t->data;
-    int running;
-    curl_multi_perform(f->multi, &running);
-    check_done(f);
+    pd_curlm_perform(f->curlm);
 }
 
 static void kick_update(pd_ftps *f)
@@ -272,77 +245,6 @@ static void kick_update(pd_ftps *f)
         uv_timer_stop(&f->kick);
     else if (!uv_is_active((uv_handle_t *)&f->kick))
         uv_timer_start(&f->kick, on_kick, KICK_MS, KICK_MS);
-}
-
-static int timer_fn(CURLM *multi, long timeout_ms, void *ud)
-{
-    (void)multi;
-    pd_ftps *f = ud;
-    if (timeout_ms < 0)
-        uv_timer_stop(&f->timer);
-    else /* 0 too: curl must not be called back from inside itself */
-        uv_timer_start(&f->timer, on_timer, (uint64_t)timeout_ms, 0);
-    return 0;
-}
-
-static void on_poll(uv_poll_t *h, int status, int events)
-{
-    sock_watch *w = h->data;
-    pd_ftps *f = w->f;
-    int flags = 0;
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    int running;
-    curl_multi_socket_action(f->multi, w->fd, flags, &running);
-    check_done(f);
-}
-
-static void watch_closed(uv_handle_t *h) { free(h->data); }
-
-static void unwatch(pd_ftps *f, sock_watch *w)
-{
-    for (sock_watch **pp = &f->watches; *pp; pp = &(*pp)->next)
-        if (*pp == w) {
-            *pp = w->next;
-            break;
-        }
-    uv_poll_stop(&w->poll);
-    uv_close((uv_handle_t *)&w->poll, watch_closed);
-}
-
-static int socket_fn(CURL *easy, curl_socket_t s, int what, void *ud, void *sockp)
-{
-    (void)easy;
-    pd_ftps *f = ud;
-    sock_watch *w = sockp;
-    if (what == CURL_POLL_REMOVE) {
-        if (w) {
-            unwatch(f, w);
-            curl_multi_assign(f->multi, s, NULL);
-        }
-        return 0;
-    }
-    if (!w) {
-        if (!(w = calloc(1, sizeof *w)))
-            return -1;
-        w->f = f;
-        w->fd = s;
-        if (uv_poll_init_socket(f->loop, &w->poll, s)) {
-            free(w);
-            return -1;
-        }
-        w->poll.data = w;
-        w->next = f->watches;
-        f->watches = w;
-        curl_multi_assign(f->multi, s, w);
-    }
-    int ev = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
-    uv_poll_start(&w->poll, ev, on_poll);
-    return 0;
 }
 
 /* --- one transfer ----------------------------------------------------------------------- */
@@ -507,7 +409,7 @@ static pd_err start(xfer *x, char *why, size_t len)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     if (!x->is_list)
         curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_bytes);
-    if (curl_multi_add_handle(f->multi, e)) {
+    if (pd_curlm_add(f->curlm, e)) {
         snprintf(why, len, "cannot start the transfer");
         return PD_ERR_INTERNAL;
     }
@@ -747,12 +649,6 @@ static void clean_tmp(const char *dir)
 
 pd_err pd_ftps_new(uv_loop_t *loop, pd_bus *bus, const pd_ftps_opts *opts, pd_ftps **out)
 {
-    static bool global_done;
-    if (!global_done) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT))
-            return PD_ERR_INTERNAL;
-        global_done = true;
-    }
     pd_ftps *f = calloc(1, sizeof *f);
     if (!f)
         return PD_ERR_NOMEM;
@@ -767,16 +663,10 @@ pd_err pd_ftps_new(uv_loop_t *loop, pd_bus *bus, const pd_ftps_opts *opts, pd_ft
         return PD_ERR_IO;
     }
     clean_tmp(f->tmp_dir);
-    if (!(f->multi = curl_multi_init())) {
+    if (pd_curlm_new(loop, on_done, f, &f->curlm)) {
         free(f);
         return PD_ERR_NOMEM;
     }
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
-    uv_timer_init(loop, &f->timer);
-    f->timer.data = f;
     uv_timer_init(loop, &f->kick);
     f->kick.data = f;
     uv_timer_init(loop, &f->pumper);
@@ -787,11 +677,11 @@ pd_err pd_ftps_new(uv_loop_t *loop, pd_bus *bus, const pd_ftps_opts *opts, pd_ft
     return PD_OK;
 }
 
-/* the last of the three timers to close frees f */
+/* the last of the two timers to close frees f */
 static void timer_closed(uv_handle_t *h)
 {
     pd_ftps *f = h->data;
-    if (++f->timers_closed == 3)
+    if (++f->timers_closed == 2)
         free(f);
 }
 
@@ -807,16 +697,9 @@ void pd_ftps_free(pd_ftps **fp)
         drop(f->queue);
     while (f->active)
         drop(f->active);
-    /* curl closes its cached connections here: no callback into a half-freed f */
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, NULL);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, NULL);
-    curl_multi_cleanup(f->multi);
-    while (f->watches)
-        unwatch(f, f->watches);
-    uv_timer_stop(&f->timer);
+    pd_curlm_free(&f->curlm);
     uv_timer_stop(&f->kick);
     uv_timer_stop(&f->pumper);
-    uv_close((uv_handle_t *)&f->timer, timer_closed);
     uv_close((uv_handle_t *)&f->kick, timer_closed);
     uv_close((uv_handle_t *)&f->pumper, timer_closed);
 }

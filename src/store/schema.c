@@ -390,6 +390,31 @@ static const char *const migrations[] = {
     /* 13: which spool a usage row was taken from after that spool is deleted (spool_id is then
      * null), so a job still says "deleted spool #12" (docs/api.md, Print jobs) */
     "ALTER TABLE filament_usage ADD COLUMN deleted_spool_id @INT@;",
+    /* 14: notification channels (config: the type's fields as JSON, secrets included, never
+     * served) and the delivery log, one row per attempt (docs/notify.md) */
+    "CREATE TABLE notify_channel ("
+    "  id @ID@,"
+    "  type TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  enabled @INT@ NOT NULL,"
+    "  events TEXT NOT NULL,"
+    "  config TEXT NOT NULL,"
+    "  created_at @INT@ NOT NULL,"
+    "  last_ok_at @INT@,"
+    "  last_error TEXT,"
+    "  last_error_at @INT@);"
+    "CREATE TABLE notify_log ("
+    "  id @ID@,"
+    "  channel_id @INT@ NOT NULL REFERENCES notify_channel(id) ON DELETE CASCADE,"
+    "  event TEXT NOT NULL,"
+    "  printer_id @INT@,"
+    "  title TEXT NOT NULL,"
+    "  attempt @INT@ NOT NULL,"
+    "  ok @INT@ NOT NULL,"
+    "  status @INT@,"
+    "  error TEXT,"
+    "  at @INT@ NOT NULL);"
+    "CREATE INDEX notify_log_channel ON notify_log(channel_id, id);",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
