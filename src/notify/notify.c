@@ -53,9 +53,15 @@ struct pd_notify {
     int n_all;
     uint64_t next_handle;
     rate_slot rate[RATE_SLOTS];
+    uint64_t logged;            /* attempts written, for the log's trim */
 };
 
 /* --- the log ------------------------------------------------------------------------------ */
+
+/* The log keeps the last LOG_KEEP attempts: enough for weeks of a farm's messages, bounded
+ * for one that retries against a dead receiver for months. Trimmed every LOG_TRIM_EVERY. */
+#define LOG_KEEP 20000
+#define LOG_TRIM_EVERY 500
 
 static void log_attempt(pd_notify *n, delivery *d, bool ok, long status, const char *words, bool last)
 {
@@ -66,6 +72,10 @@ static void log_attempt(pd_notify *n, delivery *d, bool ok, long status, const c
                    ok ? PD_SQL_NUL : PD_SQL_S(words), PD_SQL_I(now)};
     pd_err rc = pd_db_run(n->db, "INSERT INTO notify_log (channel_id, event, printer_id, title, attempt, ok, "
                           "status, error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", v, 9, NULL);
+    if (!rc && ++n->logged % LOG_TRIM_EVERY == 0) {
+        pd_sqlv keep[] = {PD_SQL_I(LOG_KEEP)};
+        rc = pd_db_run(n->db, "DELETE FROM notify_log WHERE id <= (SELECT max(id) FROM notify_log) - ?", keep, 1, NULL);
+    }
     pd_sqlv w[] = {ok ? PD_SQL_NUL : PD_SQL_S(words), PD_SQL_I(now), PD_SQL_I(d->channel_id)};
     if (!rc && ok)
         rc = pd_db_run(n->db, "UPDATE notify_channel SET last_ok_at = ? WHERE id = ?", w + 1, 2, NULL);
