@@ -503,7 +503,9 @@ static pd_err compact_row(const pd_row *row, void *ud)
 }
 
 /* Each filament hit's first spools by id and how many it has (archived ones only when the
- * search allows them): one statement for all, its window functions number each filament's. */
+ * search allows them), in one statement: per filament, its count and the ids of its first
+ * spools are each read from the (filament_id, archived, id) index alone, so a filament with
+ * 50,000 spools is neither sorted nor numbered whole. */
 static pd_err attach_spools(pd_inv *inv, const query *q, json_t *filaments)
 {
     compact_ctx c = {json_object()};
@@ -512,13 +514,13 @@ static pd_err attach_spools(pd_inv *inv, const query *q, json_t *filaments)
     size_t i;
     json_t *h;
     if (!rc) {
+        const char *live = q->allow_archived ? "" : " AND t.archived = 0";
         pd_sqlb_init(b);
-        pd_sqlb_add(b, "SELECT x.fid, x.id, x.initial_weight, x.used_weight, x.location, x.archived, x.weight, x.n "
-                       "FROM (SELECT f.id AS fid, s.id, s.initial_weight, s.used_weight, s.location, s.archived, "
-                       "f.weight, count(s.id) OVER (PARTITION BY f.id) AS n, "
-                       "row_number() OVER (PARTITION BY f.id ORDER BY s.id) AS rn "
-                       "FROM filament f LEFT JOIN spool s ON s.filament_id = f.id%s WHERE f.id IN (0",
-                    q->allow_archived ? "" : " AND s.archived = 0");
+        pd_sqlb_add(b, "SELECT f.id, s.id, s.initial_weight, s.used_weight, s.location, s.archived, f.weight, "
+                       "(SELECT count(*) FROM spool t WHERE t.filament_id = f.id%s) "
+                       "FROM filament f LEFT JOIN spool s ON s.id IN (SELECT t.id FROM spool t "
+                       "WHERE t.filament_id = f.id%s ORDER BY t.id LIMIT %lld) WHERE f.id IN (0",
+                    live, live, (long long)q->per_filament);
     }
     json_array_foreach(filaments, i, h) {
         char id[24];
@@ -531,7 +533,7 @@ static pd_err attach_spools(pd_inv *inv, const query *q, json_t *filaments)
             pd_sqlb_add(b, ", %s", id);
     }
     if (!rc) {
-        pd_sqlb_add(b, ")) x WHERE x.rn <= %lld ORDER BY x.fid, x.id", (long long)q->per_filament);
+        pd_sqlb_add(b, ") ORDER BY f.id, s.id");
         rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, compact_row, &c) : PD_ERR_TOOBIG;
         pd_sqlb_free(b);
     }

@@ -390,6 +390,14 @@ static const char *const migrations[] = {
     /* 13: which spool a usage row was taken from after that spool is deleted (spool_id is then
      * null), so a job still says "deleted spool #12" (docs/api.md, Print jobs) */
     "ALTER TABLE filament_usage ADD COLUMN deleted_spool_id @INT@;",
+    /* 14: spool groups and search over 100,000 spools (docs/inventory.md, Groups): each index
+     * holds every column a group adds up, so grouping by location or filament reads it alone,
+     * in group order, and never the table. By filament it also gives a filament's spools in id
+     * order, for the search's first spools of a filament. The cost: each spool write that
+     * changes one of these columns (a print's used weight) rewrites two index entries */
+    "DROP INDEX spool_filament;"
+    "CREATE INDEX spool_filament ON spool(filament_id, archived, id, used_weight, initial_weight, last_used);"
+    "CREATE INDEX spool_location ON spool(location, archived, used_weight, initial_weight, last_used, filament_id);",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
