@@ -146,26 +146,35 @@ pd_err pd_inv_groups_open(pd_inv *inv, const pd_inv_param *p, size_t n, pd_inv_g
     if (!rc)
         rc = inv_where(inv, PD_INV_SPOOL, p, n, false, b, e);
     if (!rc) {
-        char cols[2048];
-        snprintf(cols, sizeof cols, "%s AS k, count(*) AS c, sum(CASE WHEN s.used_weight > 0 THEN 1 ELSE 0 END) AS u, "
-                 "sum(%s) AS r, max(s.last_used) AS l", key_sql, INV_REMAINING_SQL);
+        /* Two parts: every spool counted by the key, with the remaining weight of those that
+         * have their own; then one row per spool without its own weight (the partial index
+         * spool_unweighed finds them), fold() adding its remaining weight from the filament's
+         * to its group. */
+        char cols[2048], own[2048];
+        snprintf(cols, sizeof cols, "%s AS k, count(*) AS c, count(CASE WHEN s.used_weight > 0 THEN 1 END) AS u, "
+                 "sum(%s) AS r, max(s.last_used) AS l", key_sql, INV_REMAINING_OWN_SQL);
+        snprintf(own, sizeof own, "%s, 0, 0, %s, NULL", key_sql, INV_REMAINING_SQL);
         pd_sqlb *q = g->query;
         pd_sqlb_add(q, "SELECT %s, %s, g.c, g.u, g.r, g.l FROM (", gbys[g->by].key, gbys[g->by].title);
         /* Joined only when read: 100,000 spools grouped by location must not look up each
          * one's filament. The filament's and vendor's extra filters read f.id and v.id inside
          * their subqueries, which the joins' own check does not look into. */
+        const char *need = strstr(b->sql, "entity_id = v.id") ? " v." : strstr(b->sql, "entity_id = f.id") ? " f." : "";
         char uses[sizeof cols + 8];
-        bool vendor_extra = strstr(b->sql, "entity_id = v.id");
-        snprintf(uses, sizeof uses, "%s%s", cols, vendor_extra ? " v." : strstr(b->sql, "entity_id = f.id") ? " f." : "");
+        snprintf(uses, sizeof uses, "%s%s", cols, need);
         inv_select_cols_from(q, PD_INV_SPOOL, cols, uses);
         /* b holds the filters' " AND …". By the column itself, not NULLIF(location, ''): an index
          * on it then hands the spools over in group order, with no sort */
-        pd_sqlb_add(q, "%s GROUP BY 1) g", b->sql);
+        pd_sqlb_add(q, "%s GROUP BY 1 UNION ALL ", b->sql);
+        snprintf(uses, sizeof uses, "%s%s", own, need);
+        inv_select_cols_from(q, PD_INV_SPOOL, own, uses);
+        pd_sqlb_add(q, "%s AND s.initial_weight IS NULL) g", b->sql);
         if (gbys[g->by].filament)
             pd_sqlb_add(q, " LEFT JOIN filament f ON f.id = g.k%s",
                         g->by == G_VENDOR ? " LEFT JOIN vendor v ON v.id = f.vendor_id" : "");
-        for (size_t i = 0; i < b->nargs; i++)
-            pd_sqlb_arg(q, b->args[i]);
+        for (int part = 0; part < 2; part++)
+            for (size_t i = 0; i < b->nargs; i++)
+                pd_sqlb_arg(q, b->args[i]);
         if (!pd_sqlb_ok(b) || !pd_sqlb_ok(q))
             rc = pd_inv_fail(e, PD_ERR_TOOBIG, NULL, NULL, "Too many filter terms.");
     }
