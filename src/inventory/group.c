@@ -149,10 +149,13 @@ pd_err pd_inv_groups_open(pd_inv *inv, const pd_inv_param *p, size_t n, pd_inv_g
         /* Two parts: every spool counted by the key, with the remaining weight of those that
          * have their own; then one row per spool without its own weight (the partial index
          * spool_unweighed finds them), fold() adding its remaining weight from the filament's
-         * to its group. */
+         * to its group. Filters too long to be written twice (the lists take up to
+         * PD_SQLB_MAX_ARGS terms, and so must groups) make one part of the first, with the
+         * filament's weight in each row's expression: the same groups, slower on PostgreSQL. */
+        bool split = 2 * b->nargs <= PD_SQLB_MAX_ARGS && 3 * b->len < PD_SQLB_MAX_SQL;
         char cols[2048], own[2048];
         snprintf(cols, sizeof cols, "%s AS k, count(*) AS c, count(CASE WHEN s.used_weight > 0 THEN 1 END) AS u, "
-                 "sum(%s) AS r, max(s.last_used) AS l", key_sql, INV_REMAINING_OWN_SQL);
+                 "sum(%s) AS r, max(s.last_used) AS l", key_sql, split ? INV_REMAINING_OWN_SQL : INV_REMAINING_SQL);
         snprintf(own, sizeof own, "%s, 0, 0, %s, NULL", key_sql, INV_REMAINING_SQL);
         pd_sqlb *q = g->query;
         pd_sqlb_add(q, "SELECT %s, %s, g.c, g.u, g.r, g.l FROM (", gbys[g->by].key, gbys[g->by].title);
@@ -165,14 +168,18 @@ pd_err pd_inv_groups_open(pd_inv *inv, const pd_inv_param *p, size_t n, pd_inv_g
         inv_select_cols_from(q, PD_INV_SPOOL, cols, uses);
         /* b holds the filters' " AND …". By the column itself, not NULLIF(location, ''): an index
          * on it then hands the spools over in group order, with no sort */
-        pd_sqlb_add(q, "%s GROUP BY 1 UNION ALL ", b->sql);
-        snprintf(uses, sizeof uses, "%s%s", own, need);
-        inv_select_cols_from(q, PD_INV_SPOOL, own, uses);
-        pd_sqlb_add(q, "%s AND s.initial_weight IS NULL) g", b->sql);
+        pd_sqlb_add(q, "%s GROUP BY 1", b->sql);
+        if (split) {
+            pd_sqlb_add(q, " UNION ALL ");
+            snprintf(uses, sizeof uses, "%s%s", own, need);
+            inv_select_cols_from(q, PD_INV_SPOOL, own, uses);
+            pd_sqlb_add(q, "%s AND s.initial_weight IS NULL", b->sql);
+        }
+        pd_sqlb_add(q, ") g");
         if (gbys[g->by].filament)
             pd_sqlb_add(q, " LEFT JOIN filament f ON f.id = g.k%s",
                         g->by == G_VENDOR ? " LEFT JOIN vendor v ON v.id = f.vendor_id" : "");
-        for (int part = 0; part < 2; part++)
+        for (int part = 0; part < 1 + split; part++)
             for (size_t i = 0; i < b->nargs; i++)
                 pd_sqlb_arg(q, b->args[i]);
         if (!pd_sqlb_ok(b) || !pd_sqlb_ok(q))
