@@ -15,14 +15,19 @@
 
 typedef enum gby { G_FILAMENT, G_VENDOR, G_MATERIAL, G_LOCATION, G_EXTRA } gby;
 
+/* inner: what the spools are counted by, in one pass that a covering index can feed in order;
+ * key, title: each group's from the inner row (g.k) and the filament and vendor joined to it
+ * only then, once a filament rather than once a spool. A filament's vendor or material comes out
+ * once per filament and is added up by fold(). */
 static const struct {
-    const char *name, *key, *title;
+    const char *name, *inner, *key, *title;
+    bool filament;
 } gbys[] = {
-    [G_FILAMENT] = {"filament", "s.filament_id", "f.name"},
-    [G_VENDOR] = {"vendor", "f.vendor_id", "v.name"},
-    [G_MATERIAL] = {"material", "NULLIF(f.material, '')", NULL},
-    [G_LOCATION] = {"location", "NULLIF(s.location, '')", NULL},
-    [G_EXTRA] = {NULL, NULL, NULL},
+    [G_FILAMENT] = {"filament", "s.filament_id", "g.k", "f.name", true},
+    [G_VENDOR] = {"vendor", "s.filament_id", "f.vendor_id", "v.name", true},
+    [G_MATERIAL] = {"material", "s.filament_id", "NULLIF(f.material, '')", "NULL", true},
+    [G_LOCATION] = {"location", "s.location", "NULLIF(g.k, '')", "NULL", false},
+    [G_EXTRA] = {NULL, NULL, "g.k", "NULL", false},
 };
 
 typedef enum gsort { S_TITLE, S_REMAINING, S_LAST_USED, S_COUNT, S_IN_USE } gsort;
@@ -87,7 +92,7 @@ static pd_err parse_group_by(pd_inv_groups *g, const char *v, char *key_sql, siz
     for (size_t i = 0; i < G_EXTRA; i++)
         if (!strcmp(v, gbys[i].name)) {
             g->by = (gby)i;
-            snprintf(key_sql, len, "%s", gbys[i].key);
+            snprintf(key_sql, len, "%s", gbys[i].inner);
             return PD_OK;
         }
     return pd_inv_fail(e, PD_ERR_INVAL, "query", "group_by", "Invalid group_by field '%.64s'. Must be one of "
@@ -141,22 +146,42 @@ pd_err pd_inv_groups_open(pd_inv *inv, const pd_inv_param *p, size_t n, pd_inv_g
     if (!rc)
         rc = inv_where(inv, PD_INV_SPOOL, p, n, false, b, e);
     if (!rc) {
-        char cols[2048];
-        const char *title = gbys[g->by].title;
-        snprintf(cols, sizeof cols, "%s AS k, %s AS t, s.used_weight AS u, %s AS r, s.last_used AS l", key_sql,
-                 title ? title : "''", INV_REMAINING_SQL);
+        /* Two parts: every spool counted by the key, with the remaining weight of those that
+         * have their own; then one row per spool without its own weight (the partial index
+         * spool_unweighed finds them), fold() adding its remaining weight from the filament's
+         * to its group. Filters too long to be written twice (the lists take up to
+         * PD_SQLB_MAX_ARGS terms, and so must groups) make one part of the first, with the
+         * filament's weight in each row's expression: the same groups, slower on PostgreSQL. */
+        bool split = 2 * b->nargs <= PD_SQLB_MAX_ARGS && 3 * b->len < PD_SQLB_MAX_SQL;
+        char cols[2048], own[2048];
+        snprintf(cols, sizeof cols, "%s AS k, count(*) AS c, count(CASE WHEN s.used_weight > 0 THEN 1 END) AS u, "
+                 "sum(%s) AS r, max(s.last_used) AS l", key_sql, split ? INV_REMAINING_OWN_SQL : INV_REMAINING_SQL);
+        snprintf(own, sizeof own, "%s, 0, 0, %s, NULL", key_sql, INV_REMAINING_SQL);
         pd_sqlb *q = g->query;
-        pd_sqlb_add(q, "SELECT k, t, count(*), sum(CASE WHEN u > 0 THEN 1 ELSE 0 END), sum(r), max(l) FROM (");
+        pd_sqlb_add(q, "SELECT %s, %s, g.c, g.u, g.r, g.l FROM (", gbys[g->by].key, gbys[g->by].title);
         /* Joined only when read: 100,000 spools grouped by location must not look up each
          * one's filament. The filament's and vendor's extra filters read f.id and v.id inside
          * their subqueries, which the joins' own check does not look into. */
+        const char *need = strstr(b->sql, "entity_id = v.id") ? " v." : strstr(b->sql, "entity_id = f.id") ? " f." : "";
         char uses[sizeof cols + 8];
-        bool vendor_extra = strstr(b->sql, "entity_id = v.id");
-        snprintf(uses, sizeof uses, "%s%s", cols, vendor_extra ? " v." : strstr(b->sql, "entity_id = f.id") ? " f." : "");
+        snprintf(uses, sizeof uses, "%s%s", cols, need);
         inv_select_cols_from(q, PD_INV_SPOOL, cols, uses);
-        pd_sqlb_add(q, "%s) g GROUP BY k, t", b->sql);  /* b holds the filters' " AND …" */
-        for (size_t i = 0; i < b->nargs; i++)
-            pd_sqlb_arg(q, b->args[i]);
+        /* b holds the filters' " AND …". By the column itself, not NULLIF(location, ''): an index
+         * on it then hands the spools over in group order, with no sort */
+        pd_sqlb_add(q, "%s GROUP BY 1", b->sql);
+        if (split) {
+            pd_sqlb_add(q, " UNION ALL ");
+            snprintf(uses, sizeof uses, "%s%s", own, need);
+            inv_select_cols_from(q, PD_INV_SPOOL, own, uses);
+            pd_sqlb_add(q, "%s AND s.initial_weight IS NULL", b->sql);
+        }
+        pd_sqlb_add(q, ") g");
+        if (gbys[g->by].filament)
+            pd_sqlb_add(q, " LEFT JOIN filament f ON f.id = g.k%s",
+                        g->by == G_VENDOR ? " LEFT JOIN vendor v ON v.id = f.vendor_id" : "");
+        for (int part = 0; part < 1 + split; part++)
+            for (size_t i = 0; i < b->nargs; i++)
+                pd_sqlb_arg(q, b->args[i]);
         if (!pd_sqlb_ok(b) || !pd_sqlb_ok(q))
             rc = pd_inv_fail(e, PD_ERR_TOOBIG, NULL, NULL, "Too many filter terms.");
     }
@@ -216,8 +241,9 @@ static int by_key(const void *pa, const void *pb)
     return key_cmp(((const group *)pa)->key, ((const group *)pb)->key);
 }
 
-/* Stored extra texts with one decoded value ("A", "\u0041") and the unset spellings (no row,
- * null, "") come from SQL as several groups: made one here. */
+/* Stored extra texts with one decoded value ("A", "\u0041"), the unset spellings (no row,
+ * null, ""), and the filaments of one vendor or material come from SQL as several groups: made
+ * one here. */
 static void fold(pd_inv_groups *g)
 {
     qsort(g->v, g->n, sizeof *g->v, by_key);

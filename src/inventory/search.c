@@ -487,9 +487,10 @@ static pd_err compact_row(const pd_row *row, void *ud)
     json_t *h = json_object_get(c->byid, id);
     if (!h)
         return PD_OK;
-    json_object_set_new(h, "spool_count", json_integer(pd_row_int(row, 7)));
+    if (!pd_row_null(row, 7))
+        json_object_set_new(h, "spool_count", json_integer(pd_row_int(row, 7)));
     if (pd_row_null(row, 1))
-        return PD_OK;  /* the filament has no spool the search may show */
+        return PD_OK;  /* the filament's count */
     json_t *s = json_pack("{sI}", "id", (json_int_t)pd_row_int(row, 1));
     double used = pd_row_real(row, 3);
     int full = !pd_row_null(row, 2) ? 2 : !pd_row_null(row, 6) ? 6 : 0;
@@ -503,7 +504,10 @@ static pd_err compact_row(const pd_row *row, void *ud)
 }
 
 /* Each filament hit's first spools by id and how many it has (archived ones only when the
- * search allows them): one statement for all, its window functions number each filament's. */
+ * search allows them), in one statement: per filament a row with its count, then a row per
+ * first spool. Both are read from the (filament_id, archived, id) index alone, so a filament
+ * with 50,000 spools is neither sorted nor numbered whole, and counted once rather than once
+ * per spool shown. */
 static pd_err attach_spools(pd_inv *inv, const query *q, json_t *filaments)
 {
     compact_ctx c = {json_object()};
@@ -513,12 +517,7 @@ static pd_err attach_spools(pd_inv *inv, const query *q, json_t *filaments)
     json_t *h;
     if (!rc) {
         pd_sqlb_init(b);
-        pd_sqlb_add(b, "SELECT x.fid, x.id, x.initial_weight, x.used_weight, x.location, x.archived, x.weight, x.n "
-                       "FROM (SELECT f.id AS fid, s.id, s.initial_weight, s.used_weight, s.location, s.archived, "
-                       "f.weight, count(s.id) OVER (PARTITION BY f.id) AS n, "
-                       "row_number() OVER (PARTITION BY f.id ORDER BY s.id) AS rn "
-                       "FROM filament f LEFT JOIN spool s ON s.filament_id = f.id%s WHERE f.id IN (0",
-                    q->allow_archived ? "" : " AND s.archived = 0");
+        pd_sqlb_add(b, "WITH h AS (SELECT id, weight FROM filament WHERE id IN (0");
     }
     json_array_foreach(filaments, i, h) {
         char id[24];
@@ -531,7 +530,12 @@ static pd_err attach_spools(pd_inv *inv, const query *q, json_t *filaments)
             pd_sqlb_add(b, ", %s", id);
     }
     if (!rc) {
-        pd_sqlb_add(b, ")) x WHERE x.rn <= %lld ORDER BY x.fid, x.id", (long long)q->per_filament);
+        const char *live = q->allow_archived ? "" : " AND t.archived = 0";
+        pd_sqlb_add(b, ")) SELECT h.id, NULL, NULL, NULL, NULL, NULL, NULL, "
+                       "(SELECT count(*) FROM spool t WHERE t.filament_id = h.id%s) FROM h "
+                       "UNION ALL SELECT h.id, s.id, s.initial_weight, s.used_weight, s.location, s.archived, h.weight, "
+                       "NULL FROM h JOIN spool s ON s.id IN (SELECT t.id FROM spool t WHERE t.filament_id = h.id%s "
+                       "ORDER BY t.id LIMIT %lld) ORDER BY 1, 2", live, live, (long long)q->per_filament);
         rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, compact_row, &c) : PD_ERR_TOOBIG;
         pd_sqlb_free(b);
     }

@@ -415,6 +415,17 @@ static const char *const migrations[] = {
     "  error TEXT,"
     "  at @INT@ NOT NULL);"
     "CREATE INDEX notify_log_channel ON notify_log(channel_id, id);",
+    /* 15: spool groups and search over 100,000 spools (docs/inventory.md, Groups): each index
+     * holds every column a group adds up, so grouping by location or filament reads it alone,
+     * in group order, and never the table. By filament it also gives a filament's spools in id
+     * order, for the search's first spools of a filament. The cost: each spool write that
+     * changes one of these columns (a print's used weight) rewrites two index entries. The
+     * spools without their own initial weight, whose remaining weight is the filament's
+     * concern, are found by the third rather than by reading them all */
+    "DROP INDEX spool_filament;"
+    "CREATE INDEX spool_filament ON spool(filament_id, archived, id, used_weight, initial_weight, last_used);"
+    "CREATE INDEX spool_location ON spool(location, archived, used_weight, initial_weight, last_used, filament_id);"
+    "CREATE INDEX spool_unweighed ON spool(filament_id) WHERE initial_weight IS NULL;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

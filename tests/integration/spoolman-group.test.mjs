@@ -78,6 +78,27 @@ test('groups by filament and location: counts, grams left, archived spools, pagi
   assert.equal(total, all.total);
 });
 
+test('a spool without its own weight counts its filament\'s, however many filter terms', async () => {
+  const f = await ok('POST', '/api/v1/filament', { name: unique('Unweighed'), density: 1.24, diameter: 1.75, weight: 1000 });
+  const a = unique('Bin A'), b = unique('Bin B'), lot = unique('LOT').replace(/ /g, '');
+  await ok('POST', '/api/v1/spool', { filament_id: f.id, location: a, lot_nr: lot, initial_weight: 800, used_weight: 100 });
+  await ok('POST', '/api/v1/spool', { filament_id: f.id, location: a, lot_nr: lot, used_weight: 300 });
+  await ok('POST', '/api/v1/spool', { filament_id: f.id, location: b, lot_nr: lot, used_weight: 1200 });
+  await ok('POST', '/api/v1/spool', { filament_id: f.id, location: b, lot_nr: lot, used_weight: 250 });
+  // 40 text terms besides the two needed: more than one statement can carry twice
+  const junk = (p) => Array.from({ length: 20 }, (_, i) => `${p}${i}-${process.pid}`);
+  const few = `filament.id=${f.id}&location=${encodeURIComponent(`${a},${b}`)}&lot_nr=${lot}`;
+  const many = `filament.id=${f.id}&location=${encodeURIComponent([a, b, ...junk('nowhere')].join(','))}` +
+    `&lot_nr=${[lot, ...junk('nolot')].join(',')}`;
+  for (const filters of [few, many]) {
+    const { list } = await groups(`group_by=location&${filters}&sort=group.title:asc`);
+    assert.deepEqual(list.map((g) => [g.key, g.spool_count, g.in_use_count, g.total_remaining_weight]),
+      [[a, 2, 2, 1400], [b, 2, 2, 750]], filters);
+    const byFilament = await groups(`group_by=filament&${filters}`);
+    assert.equal(byFilament.list[0].total_remaining_weight, 2150);
+  }
+});
+
 test('an over-used spool adds nothing; never-used groups sort last both ways', async () => {
   const f = await ok('POST', '/api/v1/filament', { name: unique('Used'), density: 1.24, diameter: 1.75 });
   const mat = unique('MAT');
