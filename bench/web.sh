@@ -5,7 +5,7 @@
 #   2. 1,000 printers at 1 report/s each (pdbench publish): the daemon's CPU over WEB_SECONDS
 #      with no dashboard open, then with 20. A dashboard costs the daemon its first load (the
 #      page, the printer list, the slot map) and then its event stream, gzipped and with
-#      ?patch=1 as the dashboard asks for it: curl plays those requests, because twenty
+#      ?patch=1&batch=1 as the dashboard asks for it: curl plays those requests, because twenty
 #      Chromium pages of a thousand cards would take both cores of this machine from the
 #      daemon they are meant to measure
 WEB_SECONDS=${WEB_SECONDS:-30}
@@ -26,7 +26,7 @@ dash() { # one dashboard: its first load, then its event stream for the window
   local h=(-s -o /dev/null --compressed -H "Authorization: Bearer $TOKEN")
   curl "${h[@]}" "http://127.0.0.1:$HTTP_PORT/"; curl "${h[@]}" "http://127.0.0.1:$HTTP_PORT/api/v1/printers"
   curl "${h[@]}" "http://127.0.0.1:$HTTP_PORT/api/v1/ams"
-  curl "${h[@]}" -N --max-time $((WEB_SECONDS + 10)) "http://127.0.0.1:$HTTP_PORT/api/v1/events?patch=1" || true
+  curl "${h[@]}" -N --max-time $((WEB_SECONDS + 10)) "http://127.0.0.1:$HTTP_PORT/api/v1/events?patch=1&batch=1" || true
 }
 DASHES=(); for _ in $(seq 20); do dash & DASHES+=($!); done
 sleep 5

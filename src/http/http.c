@@ -151,6 +151,8 @@ struct pd_stream {
     bool finished;     /* ... the body is complete on the wire: HTTP/1.1 closes next */
     pd_buf rx;         /* the text message being reassembled */
     z_stream *gz;      /* the body gzipped as it is queued (event streams, streamed replies) */
+    bool held;         /* pd_stream_hold: queued, written at the next pd_stream_flush */
+    bool unflushed;    /* ... and gzip holds some of it back until then */
 };
 
 struct pd_req {
@@ -847,7 +849,7 @@ static pd_err queue_put(pd_stream *s, const char *data, size_t len)
     memcpy(at, data, len);
     s->qlen += need;
     /* a WebSocket still in its handshake is asked for writes once it is established */
-    if (r->c && (!s->ws || s->open))
+    if (r->c && (!s->ws || s->open) && !s->held)
         lws_callback_on_writable(r->c->wsi);
     return PD_OK;
 }
@@ -882,7 +884,24 @@ pd_err pd_stream_write(pd_stream *s, const char *data, size_t len)
 {
     if (s->dropped)
         return PD_ERR_TOOBIG;
-    return s->gz ? gz_put(s, data, len, Z_SYNC_FLUSH) : queue_put(s, data, len);
+    if (!s->gz)
+        return queue_put(s, data, len);
+    s->unflushed = s->held;
+    return gz_put(s, data, len, s->held ? Z_NO_FLUSH : Z_SYNC_FLUSH);
+}
+
+void pd_stream_hold(pd_stream *s, bool hold) { s->held = hold; }
+
+pd_err pd_stream_flush(pd_stream *s)
+{
+    pd_req *r = stream_req(s);
+    if (s->dropped)
+        return PD_ERR_TOOBIG;
+    pd_err rc = s->unflushed ? gz_put(s, "", 0, Z_SYNC_FLUSH) : PD_OK;
+    s->unflushed = false;
+    if (!rc && s->qlen && r->c && (!s->ws || s->open))
+        lws_callback_on_writable(r->c->wsi);
+    return rc;
 }
 
 /* An event stream or streamed reply is gzipped when the client takes it (never a WebSocket,

@@ -237,6 +237,11 @@ pd_stream *pd_req_ws_accept(pd_req *r, void (*on_close)(pd_stream *s, void *ud),
 /* SSE, streamed reply: queues bytes. WebSocket: queues one text message. An error means the client is being
  * dropped (on_close runs once it is gone): PD_ERR_TOOBIG over the backlog, PD_ERR_NOMEM. */
 pd_err pd_stream_write(pd_stream *s, const char *data, size_t len);
+/* A held stream queues what is written (gzipped without a flush) and sends it at the next
+ * pd_stream_flush: many small writes, one socket write and one gzip flush. The backlog and
+ * pd_stream_write's errors are as ever. */
+void pd_stream_hold(pd_stream *s, bool hold);
+pd_err pd_stream_flush(pd_stream *s);
 size_t pd_stream_queued(const pd_stream *s);
 /* fn runs each time the queue has been handed to the socket in full, so a writer can send a
  * burst larger than the backlog (an initial snapshot) in bounded steps. ud is on_close's. */

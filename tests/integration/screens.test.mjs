@@ -145,7 +145,7 @@ test('events: ?patch=1 rebuilds the very objects the whole events carry, across 
   await daemon.req('PATCH', `/api/v1/printers/${ids[P1S]}`, { port: 1 });
   await waitFor(async () => (await daemon.printer(ids[P1S]))?.connection?.state !== 'connected', 10000, 'P1S link down');
   await daemon.req('PATCH', `/api/v1/printers/${ids[P1S]}`, { port: broker.portOf(P1S) });
-  const back = await new SSE(daemon, '/api/v1/events?patch=1', { 'Last-Event-ID': lastId }).open();
+  const back = await new SSE(daemon, '/api/v1/events?patch=1&batch=1', { 'Last-Event-ID': lastId }).open();
   await waitFor(async () => (await daemon.printer(ids[P1S]))?.connection?.state === 'connected', 15000, 'P1S back');
   await waitFor(() => back.events.filter((e) => e.event === 'printer.patch').length >= 20, 20000, 'twenty more patches');
   back.close();
@@ -158,6 +158,11 @@ test('events: ?patch=1 rebuilds the very objects the whole events carry, across 
   const b = replay(back.events, state, byId);
   assert.ok(a.compared >= 20 && b.compared >= 20, `${a.compared} + ${b.compared} compared`);
   assert.ok(back.events.some((e) => e.event === 'printer.patch' && e.json.connection), 'the connection change as a patch');
+  // batched: once live, events arrive in bursts at least ~250 ms apart
+  const live = back.events.filter((e) => e.id && e.at > back.events.find((x) => x.id).at + 1000);
+  const bursts = live.filter((e, i) => i === 0 || e.at - live[i - 1].at > 100);
+  assert.ok(live.length >= 10 && bursts.length < live.length / 2, `${live.length} events in ${bursts.length} bursts`);
+  assert.ok(bursts.every((e, i) => i === 0 || e.at - bursts[i - 1].at > 150), 'bursts a batch apart');
   const ratio = (a.patchBytes + b.patchBytes) / (a.wholeBytes + b.wholeBytes);
   assert.ok(ratio < 0.3, `patches are ${(ratio * 100).toFixed(0)} % of the whole objects`);
   await sim.control(X1C, { action: 'finish' });

@@ -25,7 +25,8 @@ export function startLive() {
   stop?.();
   store.loadSnapshot();
   stop = openStream({
-    url: '/api/v1/events?patch=1', // a printer's changes as patches after its snapshot
+    // a printer's changes as patches after its snapshot, sent together four times a second
+    url: '/api/v1/events?patch=1&batch=1',
     headers: () => ({}), // the session cookie goes by itself
     onEvent: (e) => {
       store.handle(e);
