@@ -9,12 +9,27 @@ import type { Printer, Slot } from './types';
 export const store = new Store();
 
 let slotTimer: ReturnType<typeof setTimeout> | null = null;
-/** Slots change with tray events; many at once (a whole AMS) are fetched once. */
-function refreshSlots() {
+let staleAll = false;
+const stalePrinters = new Set<number>();
+/** Slots go stale with tray events; those of a few printers are fetched printer by printer,
+ * more, or an unknown set (a printer added or removed, a new connection), all at once. All
+ * the slots of a 200-printer farm are 1.1 MB of JSON, and printing printers send tray events
+ * every few seconds: fetching them all each time filled a phone's link. */
+const FEW = 8;
+function refreshSlots(printerId?: number) {
+  if (printerId === undefined) staleAll = true;
+  else stalePrinters.add(printerId);
   if (slotTimer) return;
   slotTimer = setTimeout(() => {
     slotTimer = null;
-    api.get<Slot[]>('/api/v1/ams').then((s) => store.setSlots(s), () => {});
+    const ids = [...stalePrinters];
+    stalePrinters.clear();
+    if (staleAll || ids.length > FEW) {
+      staleAll = false;
+      api.get<Slot[]>('/api/v1/ams').then((s) => store.setSlots(s), () => {});
+      return;
+    }
+    for (const id of ids) api.get<Slot[]>(`/api/v1/printers/${id}/ams`).then((s) => store.setPrinterSlots(id, s), () => {});
   }, 300);
 }
 store.onSlotsStale = refreshSlots;
@@ -37,8 +52,10 @@ export function startLive() {
       if (s === 'live') {
         refreshSlots();
         notices.reload();
-        // the stream opens with every printer; those missing went away while it was down
-        api.get<Printer[]>('/api/v1/printers').then((l) => store.reconcile(l.map((p) => p.id)), () => {});
+        // the stream opens with every printer; those known from before it (an earlier
+        // connection, the saved snapshot) but no longer there went away meanwhile
+        if (store.printers.size)
+          api.get<Printer[]>('/api/v1/printers').then((l) => store.reconcile(l.map((p) => p.id)), () => {});
       }
     },
   });

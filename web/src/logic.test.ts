@@ -54,6 +54,15 @@ describe('store', () => {
     expect(applyEvent(m, { id: '3', event: 'printer.patch', data: '{"id":2,"name":"x"}' })).toEqual([]);
     expect(m.size).toBe(1);
   });
+  it("replaces one printer's slots and keeps the others'", () => {
+    const s = new Store(null);
+    const slot = (p: number, u: number, n: number) => ({ printer_id: p, unit: u, slot: n }) as any;
+    s.setSlots([slot(1, 0, 0), slot(1, 0, 1), slot(2, 0, 0)]);
+    const before = s.slots;
+    s.setPrinterSlots(1, [slot(1, 0, 2)]);
+    expect([...s.slots.keys()].sort()).toEqual(['1:0:2', '2:0:0']);
+    expect(s.slots).not.toBe(before);
+  });
   it('notifies only the changed printer, and the grid only when its index changes', () => {
     const s = new Store(null);
     const calls: string[] = [];

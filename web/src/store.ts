@@ -54,6 +54,16 @@ export function applyEvent(printers: Map<number, Printer>, ev: SseEvent): number
 }
 
 /** What the grid needs to lay itself out: a change here re-renders the grid, nothing else does. */
+/** The printer a tray event is about, if it says. */
+function trayPrinter(ev: SseEvent): number | undefined {
+  try {
+    const id = JSON.parse(ev.data)?.printer_id;
+    return typeof id === 'number' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const indexPart = (p: Printer) => `${p.id}\u0001${p.name}\u0001${p.state ?? ''}\u0001${p.model ?? ''}\u0001${p.online}\u0002`;
 
 export function indexKey(printers: Map<number, Printer>): string {
@@ -131,7 +141,8 @@ export class Store {
 
   handle(ev: SseEvent) {
     this.eventFns.forEach((f) => f(ev));
-    if (ev.event === 'tray' || ev.event === 'printer_added' || ev.event === 'printer_removed') this.onSlotsStale?.();
+    if (ev.event === 'tray') this.onSlotsStale?.(trayPrinter(ev));
+    else if (ev.event === 'printer_added' || ev.event === 'printer_removed') this.onSlotsStale?.();
     const changed = applyEvent(this.printers, ev);
     if (ev.event === 'printer') {
       changed.forEach((id) => this.seen.add(id));
@@ -182,12 +193,21 @@ export class Store {
     this.index.forEach((f) => f());
   }
 
+  /** One printer's slots, fresh; the others' stay. */
+  setPrinterSlots(printerId: number, list: Slot[]) {
+    for (const k of [...this.slots.keys()]) if (this.slots.get(k)!.printer_id === printerId) this.slots.delete(k);
+    for (const sl of list) this.slots.set(slotKey(sl.printer_id, sl.unit, sl.slot), sl);
+    this.slots = new Map(this.slots); // a new map: the cards compare it
+    this.slotFns.forEach((f) => f());
+  }
+
   setSlots(list: Slot[]) {
     this.slots = new Map(list.map((s) => [slotKey(s.printer_id, s.unit, s.slot), s]));
     this.slotFns.forEach((f) => f());
   }
 
-  onSlotsStale?: () => void;
+  /** Slots went stale: one printer's (a tray event), or any (undefined). */
+  onSlotsStale?: (printerId?: number) => void;
 
   subscribe(id: number, fn: Fn) {
     let s = this.byId.get(id);
