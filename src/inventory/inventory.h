@@ -147,6 +147,19 @@ typedef struct pd_inv_table {
     size_t ncsv;
     int csv_decimals;            /* of real numbers */
 } pd_inv_table;
+/* A column of such a table (the usage rows, the notification log): its API name, its SQL,
+ * how its value is shown. */
+typedef enum pd_inv_col_kind {
+    PD_INV_COL_INT, PD_INV_COL_REAL, PD_INV_COL_TEXT, PD_INV_COL_TIME, PD_INV_COL_BOOL
+} pd_inv_col_kind;
+typedef struct pd_inv_col {
+    const char *name, *sql;
+    pd_inv_col_kind kind;
+} pd_inv_col;
+/* Column i of row as c's kind shows it: reals to three decimals, times as ISO text, NULL null. */
+json_t *pd_inv_col_json(const pd_inv_col *c, const pd_row *row, int i);
+/* A table's sort_expr over its columns: the SQL of the column named field. */
+bool pd_inv_col_sort(const pd_inv_col *cols, size_t n, const char *field, char *out, size_t outlen);
 /* A cursor over t's rows that the parameters select (limit/offset included), as the JSON
  * array of its objects or, with csv, as CSV with a header row (limit and offset ignored).
  * Prepare it off the loop as the inventory's (pd_api_inv_reply_cursor). */

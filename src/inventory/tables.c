@@ -1,6 +1,7 @@
 /* Tables outside the inventory's entities (print jobs, filament usage) listed by its rules and
  * sent through its cursors (inventory.h, pd_inv_table): the ids are taken off the loop in one
  * statement, the rows rendered a batch at a time while the reply is sent. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,4 +144,28 @@ pd_err pd_inv_table_open(pd_inv *inv, const pd_inv_table *t, const pd_inv_param 
     c->ud = x;
     *out = c;
     return PD_OK;
+}
+
+json_t *pd_inv_col_json(const pd_inv_col *c, const pd_row *row, int i)
+{
+    if (pd_row_null(row, i))
+        return json_null();
+    switch (c->kind) {
+    case PD_INV_COL_INT: return json_integer(pd_row_int(row, i));
+    case PD_INV_COL_REAL: return json_real(round(pd_row_real(row, i) * 1000) / 1000);
+    case PD_INV_COL_TIME: return pd_inv_time_json(pd_row_int(row, i));
+    case PD_INV_COL_BOOL: return json_boolean(pd_row_int(row, i));
+    case PD_INV_COL_TEXT: break;
+    }
+    return json_string(pd_row_text(row, i));
+}
+
+bool pd_inv_col_sort(const pd_inv_col *cols, size_t n, const char *field, char *out, size_t outlen)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(cols[i].name, field)) {
+            snprintf(out, outlen, "%s", cols[i].sql);
+            return true;
+        }
+    return false;
 }

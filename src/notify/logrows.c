@@ -1,22 +1,15 @@
 /* The delivery log as the API lists it (GET /api/v1/notifications/log): the inventory's
  * table rules give its filters, sort and paging, as the jobs and usage lists have them. */
-#include <stdio.h>
-#include <string.h>
-
 #include "inventory/inventory.h"
 #include "notify/notify.h"
 #include "store/sqlb.h"
 
-typedef enum lcol_kind { L_INT, L_BOOL, L_TEXT, L_TIME } lcol_kind;
-
-static const struct lcol {
-    const char *name, *sql;
-    lcol_kind kind;
-} cols[] = {
-    {"id", "l.id", L_INT},          {"channel_id", "l.channel_id", L_INT}, {"event", "l.event", L_TEXT},
-    {"printer_id", "l.printer_id", L_INT}, {"title", "l.title", L_TEXT}, {"attempt", "l.attempt", L_INT},
-    {"ok", "l.ok", L_BOOL},         {"status", "l.status", L_INT},     {"error", "l.error", L_TEXT},
-    {"at", "l.at", L_TIME},
+static const pd_inv_col cols[] = {
+    {"id", "l.id", PD_INV_COL_INT},          {"channel_id", "l.channel_id", PD_INV_COL_INT},
+    {"event", "l.event", PD_INV_COL_TEXT},   {"printer_id", "l.printer_id", PD_INV_COL_INT},
+    {"title", "l.title", PD_INV_COL_TEXT},   {"attempt", "l.attempt", PD_INV_COL_INT},
+    {"ok", "l.ok", PD_INV_COL_BOOL},         {"status", "l.status", PD_INV_COL_INT},
+    {"error", "l.error", PD_INV_COL_TEXT},   {"at", "l.at", PD_INV_COL_TIME},
 };
 #define NCOLS (sizeof cols / sizeof cols[0])
 
@@ -26,15 +19,8 @@ static const char cols_sql[] = "l.id, l.channel_id, l.event, l.printer_id, l.tit
 static pd_err fetch_row(const pd_row *row, void *ud)
 {
     json_t *o = json_object();
-    for (size_t i = 0; i < NCOLS; i++) {
-        int c = (int)i;
-        json_t *v = pd_row_null(row, c)            ? json_null()
-                    : cols[i].kind == L_INT  ? json_integer(pd_row_int(row, c))
-                    : cols[i].kind == L_BOOL ? json_boolean(pd_row_int(row, c))
-                    : cols[i].kind == L_TIME ? pd_inv_time_json(pd_row_int(row, c))
-                                             : json_string(pd_row_text(row, c));
-        json_object_set_new(o, cols[i].name, v);
-    }
+    for (size_t i = 0; i < NCOLS; i++)
+        json_object_set_new(o, cols[i].name, pd_inv_col_json(&cols[i], row, (int)i));
     return json_array_append_new(ud, o) ? PD_ERR_NOMEM : PD_OK;
 }
 
@@ -54,12 +40,7 @@ static const pd_inv_filter filters[] = {
 static bool sort_expr(void *ud, const char *field, char *out, size_t outlen)
 {
     (void)ud;
-    for (size_t i = 0; i < NCOLS; i++)
-        if (!strcmp(cols[i].name, field)) {
-            snprintf(out, outlen, "%s", cols[i].sql);
-            return true;
-        }
-    return false;
+    return pd_inv_col_sort(cols, NCOLS, field, out, outlen);
 }
 
 static const char *const csv_cols[] = {"id", "channel_id", "event", "printer_id", "title", "attempt", "ok",

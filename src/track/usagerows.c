@@ -1,7 +1,6 @@
 /* The usage rows as the API sees them (usage.h): one column table drives the SELECT list, the
  * object and the CSV; lists use the inventory's filter, sort and paging rules, as the job rows
  * do (jobrows.c). */
-#include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,28 +14,20 @@
 #include "track/split.h"
 #include "track/usage.h"
 
-typedef enum ucol_kind { U_INT, U_REAL, U_TEXT, U_TIME } ucol_kind;
-
-typedef struct ucol {
-    const char *name;            /* JSON key */
-    const char *sql;             /* its expression */
-    ucol_kind kind;
-} ucol;
-
-static const ucol cols[] = {
-    {"id", "u.id", U_INT},
-    {"job_id", "u.job_id", U_INT},
-    {"job_name", "j.name", U_TEXT},
-    {"spool_id", "u.spool_id", U_INT},
-    {"printer_id", "u.printer_id", U_INT},
-    {"unit", "u.unit", U_INT},
-    {"slot", "u.slot", U_INT},
-    {"grams", "u.grams", U_REAL},
-    {"meters", "u.meters", U_REAL},
-    {"source", "u.source", U_TEXT},
-    {"material", "u.material", U_TEXT},
-    {"cost", "u.cost", U_REAL},
-    {"at", "u.at", U_TIME},
+static const pd_inv_col cols[] = {
+    {"id", "u.id", PD_INV_COL_INT},
+    {"job_id", "u.job_id", PD_INV_COL_INT},
+    {"job_name", "j.name", PD_INV_COL_TEXT},
+    {"spool_id", "u.spool_id", PD_INV_COL_INT},
+    {"printer_id", "u.printer_id", PD_INV_COL_INT},
+    {"unit", "u.unit", PD_INV_COL_INT},
+    {"slot", "u.slot", PD_INV_COL_INT},
+    {"grams", "u.grams", PD_INV_COL_REAL},
+    {"meters", "u.meters", PD_INV_COL_REAL},
+    {"source", "u.source", PD_INV_COL_TEXT},
+    {"material", "u.material", PD_INV_COL_TEXT},
+    {"cost", "u.cost", PD_INV_COL_REAL},
+    {"at", "u.at", PD_INV_COL_TIME},
 };
 #define NCOLS (sizeof cols / sizeof cols[0])
 #define COL_UNIT 5
@@ -56,20 +47,8 @@ static void cols_init(void)
 static pd_err fetch_row(const pd_row *row, void *ud)
 {
     json_t *o = json_object();
-    for (size_t i = 0; i < NCOLS; i++) {
-        json_t *v;
-        if (pd_row_null(row, (int)i))
-            v = json_null();
-        else if (cols[i].kind == U_INT)
-            v = json_integer(pd_row_int(row, (int)i));
-        else if (cols[i].kind == U_REAL)
-            v = json_real(round(pd_row_real(row, (int)i) * 1000) / 1000);
-        else if (cols[i].kind == U_TIME)
-            v = pd_inv_time_json(pd_row_int(row, (int)i));
-        else
-            v = json_string(pd_row_text(row, (int)i));
-        json_object_set_new(o, cols[i].name, v);
-    }
+    for (size_t i = 0; i < NCOLS; i++)
+        json_object_set_new(o, cols[i].name, pd_inv_col_json(&cols[i], row, (int)i));
     /* tray as tray_now numbers it (254 the external holder) */
     json_object_set_new(o, "tray", pd_row_null(row, COL_UNIT) ? json_null()
                                    : json_integer(pd_split_tray_now((int)pd_row_int(row, COL_UNIT),
@@ -89,12 +68,7 @@ static const pd_inv_filter filters[] = {
 static bool sort_expr(void *ud, const char *field, char *out, size_t outlen)
 {
     (void)ud;
-    for (size_t i = 0; i < NCOLS; i++)
-        if (!strcmp(cols[i].name, field)) {
-            snprintf(out, outlen, "%s", cols[i].sql);
-            return true;
-        }
-    return false;
+    return pd_inv_col_sort(cols, NCOLS, field, out, outlen);
 }
 
 static pd_err fail_rc(pd_inv_err *e, pd_err rc)
