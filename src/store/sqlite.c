@@ -17,6 +17,7 @@
 
 typedef struct sq_cached {
     char *sql;
+    uint64_t hash;     /* of sql: a lookup compares texts only when these match */
     sqlite3_stmt *st;
     uint64_t used;     /* LRU clock */
     bool busy;         /* being stepped: a nested query with the same text gets its own */
@@ -174,13 +175,24 @@ fail:
 
 /* A cached statement for sql (*slot set, marked busy), or an uncached one (*slot NULL, the
  * caller finalizes it) when the cached one is in use by an enclosing query. */
+/* FNV-1a: every statement is looked up in the cache, most of them are long and many share
+ * their first hundred bytes, so comparing whole texts against 48 entries was the lookup's cost. */
+static uint64_t sq_hash(const char *sql)
+{
+    uint64_t h = 14695981039346656037u;
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return h;
+}
+
 static sqlite3_stmt *sq_stmt(pd_store *s, const char *sql, sq_cached **slot)
 {
     sq_cached *lru = &s->cache[0];
+    uint64_t hash = sq_hash(sql);
     *slot = NULL;
     for (int i = 0; i < SQ_CACHE; i++) {
         sq_cached *c = &s->cache[i];
-        if (c->sql && !c->busy && !strcmp(c->sql, sql)) {
+        if (c->sql && !c->busy && c->hash == hash && !strcmp(c->sql, sql)) {
             c->used = ++s->clock;
             c->busy = true;
             *slot = c;
@@ -200,6 +212,7 @@ static sqlite3_stmt *sq_stmt(pd_store *s, const char *sql, sq_cached **slot)
     sqlite3_finalize(lru->st);
     free(lru->sql);
     lru->sql = copy;
+    lru->hash = hash;
     lru->st = st;
     lru->used = ++s->clock;
     lru->busy = true;
