@@ -90,6 +90,7 @@ static struct {
     uv_timer_t sessions;     /* the next session end or sweep, while a session's stream is open */
     uv_timer_t batches;      /* writes the batched clients' frames, while there are some */
     size_t nbatch;           /* batched clients */
+    size_t npatch;           /* patch clients: without one no patch is made */
     int64_t sweep_due_ms;    /* wall ms of the next sweep (sessions end by the wall clock) */
     pd_hub list;
     uint64_t last_id;
@@ -298,16 +299,22 @@ static void broadcast(int64_t printer_id, const char *event, const char *data, s
     broadcast_alt(printer_id, event, data, dlen, NULL, NULL, 0);
 }
 
-/* A printer's change, whole and as a patch against what the stream carried last. */
+/* A printer's change, whole and as a patch against what the stream carried last. The patch
+ * is made only while a patch client is connected (a farm's every report otherwise costs a
+ * diff nobody reads); what was carried is kept all the same, so the first patch of a client
+ * that comes later is made against the right object. A patch client that resumes from frames
+ * made meanwhile gets them whole, which it applies as well. */
 static void broadcast_printer(pd_printer *p, const char *s, size_t len)
 {
     int64_t id = pd_printer_id(p);
     sent_printer *was = sent_find(id, true);
-    if (!hub.patch.max)
-        pd_buf_init(&hub.patch, (size_t)1 << 20);
-    pd_buf_reset(&hub.patch);
-    bool patched = was && was->json &&
-                   !pd_jw_patch(was->json, was->len, s, len, "id", &hub.patch);
+    bool patched = false;
+    if (hub.npatch && was && was->json) {
+        if (!hub.patch.max)
+            pd_buf_init(&hub.patch, (size_t)1 << 20);
+        pd_buf_reset(&hub.patch);
+        patched = !pd_jw_patch(was->json, was->len, s, len, "id", &hub.patch);
+    }
     if (patched)
         broadcast_alt(id, "printer", s, len, "printer.patch", pd_buf_ptr(&hub.patch),
                       pd_buf_len(&hub.patch));
@@ -420,6 +427,7 @@ static void client_release(ev_client *c)
 {
     if (c->batch && !--hub.nbatch)
         uv_timer_stop(&hub.batches);
+    hub.npatch -= c->patch;
 }
 
 static void client_closed(pd_stream *s, void *ud)
@@ -607,6 +615,7 @@ static void events_get(pd_req *r)
     c->replay_after = REPLAY_DONE;
     c->patch = pd_req_query(r, "patch", key, sizeof key) && !strcmp(key, "1");
     c->batch = pd_req_query(r, "batch", key, sizeof key) && !strcmp(key, "1");
+    hub.npatch += c->patch;
     if (c->batch && !hub.nbatch++)
         uv_timer_start(&hub.batches, batches_flush, BATCH_MS, BATCH_MS);
     c->who = *pd_req_ident(r);
