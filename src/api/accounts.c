@@ -16,6 +16,7 @@
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/hub.h"
 #include "api/limiter.h"
 #include "core/date.h"
 #include "core/jw.h"
@@ -225,7 +226,7 @@ static void logout(pd_req *r)
         pd_auth_session_end(app_of(r)->auth, cookie);
     /* a stream opened with the session would otherwise outlive it */
     if (who->kind == PD_IDENT_SESSION)
-        pd_api_events_drop_session(who->session_id);
+        pd_hub_drop_session(who->session_id);
     pd_req_add_header(r, "Set-Cookie", PD_HTTP_SESSION_COOKIE "=; Path=/; Max-Age=0; HttpOnly; "
                       "SameSite=Strict");
     pd_req_reply_raw(r, 204, NULL, NULL, 0);
@@ -562,7 +563,7 @@ static void own_password_finish(pw_job *j)
         reply_db_error(r, rc, "change the password");
         return;
     }
-    pd_api_events_drop_user(me->user_id, me->session_id);
+    pd_hub_drop_user(me->user_id, me->session_id);
     pd_req_reply_raw(r, 204, NULL, NULL, 0);
 }
 
@@ -766,7 +767,7 @@ static void users_update(pd_req *r)
         reply_db_error(r, rc, "update the user");
     else {
         /* the role and limits are read at each request; open event streams copied them */
-        pd_api_events_drop_user(id, 0);
+        pd_hub_drop_user(id, 0);
         reply_user(r, 200, id);
     }
 }
@@ -791,7 +792,7 @@ static void user_password_finish(pw_job *j)
     else if (rc)
         reply_db_error(r, rc, "reset the password");
     else {
-        pd_api_events_drop_user(j->user_id, 0);
+        pd_hub_drop_user(j->user_id, 0);
         pd_req_reply_raw(r, 204, NULL, NULL, 0);
     }
 }
@@ -835,7 +836,7 @@ static void users_delete(pd_req *r)
     else if (rc)
         reply_db_error(r, rc, "delete the user");
     else {
-        pd_api_events_drop_user(id, 0);
+        pd_hub_drop_user(id, 0);
         pd_req_reply_raw(r, 204, NULL, NULL, 0);
     }
 }
@@ -911,7 +912,7 @@ static void tokens_delete(pd_req *r)
     else if (rc)
         reply_db_error(r, rc, "revoke the token");
     else {
-        pd_api_events_drop_token(id);
+        pd_hub_drop_token(id);
         pd_req_reply_raw(r, 204, NULL, NULL, 0);
     }
 }

@@ -167,16 +167,6 @@ void pd_api_events_stop(void);
 size_t pd_api_events_clients(void);
 uint64_t pd_api_events_dropped(void);
 
-/* Closes the event streams of a user (but those of session keep_session_id, 0: none), or of a
- * token and the sessions exchanged for it, whose role or printer limit changed, whose sessions
- * were ended or who is gone: their client reconnects as who they are now, or is refused. */
-void pd_api_events_drop_user(int64_t user_id, int64_t keep_session_id);
-void pd_api_events_drop_token(int64_t token_id);
-/* Closes the event streams opened with a session that has ended (signed out). A stream also
- * ends by itself when its session expires, and within a minute of its session being ended in
- * any other way. */
-void pd_api_events_drop_session(int64_t session_id);
-
 /* Setup, sign-in and out, /me, users and tokens (accounts.c). limits: sign-in attempts per
  * client address and per account name in a window of window_s (call once at start). */
 extern const pd_route pd_api_accounts_routes[];

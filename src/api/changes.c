@@ -164,6 +164,7 @@ static void changes_ws(pd_req *r)
         return;
     }
     pd_stream_on_message(nc->base.s, client_message);
+    nc->base.who = *pd_req_ident(r);
     pd_hub_add(&hub.list, &nc->base);
 }
 
@@ -188,6 +189,7 @@ pd_err pd_api_changes_start(pd_app *app)
     if (!hub.sub)
         return PD_ERR_BUSY;
     hub.app = app;
+    pd_hub_init(&hub.list, app->loop, app->auth, NULL);
     hub.running = true;
     return PD_OK;
 }
@@ -197,6 +199,6 @@ void pd_api_changes_stop(void)
     if (!hub.running)
         return;
     pd_bus_unsubscribe(hub.app->bus, hub.sub);
-    pd_hub_close_all(&hub.list);
+    pd_hub_stop(&hub.list);
     hub.running = false;
 }

@@ -28,11 +28,7 @@
  * twenty dashboards cost the daemon; a person does not see a quarter of a second. A snapshot
  * or replay is written as it is made: the stream is held only once the client is live.
  *
- * A stream lives no longer than the session it was opened with: it is closed when the session
- * expires (a timer at the earliest end), and a sweep every PD_AUTH_TOUCH_S marks each open
- * stream's session as in use and closes those whose session has ended meanwhile by any way the
- * routes did not close them at once (pruned, revoked). The client then finds the session gone
- * and signs in again over its page. */
+ * A stream lives no longer than the session it was opened with (api/hub.h). */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,7 +55,6 @@
 typedef struct ev_client {
     pd_hub_client base;      /* first: the hub list frees the client */
     int64_t printer_id;      /* only this printer's events; 0 = every printer */
-    pd_ident who;            /* its printer limit; its user or token, to close it for */
     int64_t snapshot_after;  /* snapshot sent up to this printer id; SNAPSHOT_DONE at the end */
     uint64_t replay_after;   /* replayed up to this event id; REPLAY_DONE when live */
     bool patch;              /* takes printer changes as patches */
@@ -87,11 +82,9 @@ static struct {
     bool running;
     int sub;
     uv_timer_t heartbeat;
-    uv_timer_t sessions;     /* the next session end or sweep, while a session's stream is open */
     uv_timer_t batches;      /* writes the batched clients' frames, while there are some */
     size_t nbatch;           /* batched clients */
     size_t npatch;           /* patch clients: without one no patch is made */
-    int64_t sweep_due_ms;    /* wall ms of the next sweep (sessions end by the wall clock) */
     pd_hub list;
     uint64_t last_id;
     ring_frame ring[REPLAY_MAX];
@@ -278,7 +271,7 @@ static void broadcast_alt(int64_t printer_id, const char *event, const char *dat
     for (pd_hub_client *hc = hub.list.head; hc; hc = hc->next) {
         ev_client *c = (ev_client *)hc;
         if ((c->printer_id && c->printer_id != printer_id) || c->replay_after != REPLAY_DONE ||
-            !pd_auth_sees(&c->who, printer_id))
+            !pd_auth_sees(&c->base.who, printer_id))
             continue;
         size_t skip = c->snapshot_after == SNAPSHOT_DONE ? 0 : fr.id_len;
         bool a = c->patch && fr.alt;
@@ -365,7 +358,7 @@ static void snapshot_one(pd_printer *p, void *ud)
     ev_client *c = sn->c;
     int64_t id = pd_printer_id(p);
     if (sn->full || c->base.dropped || id <= c->snapshot_after ||
-        (c->printer_id && id != c->printer_id) || !pd_auth_sees(&c->who, id))
+        (c->printer_id && id != c->printer_id) || !pd_auth_sees(&c->base.who, id))
         return;
     if (pd_stream_queued(c->base.s) >= sn->budget) {
         sn->full = true;  /* the rest follows when the socket has taken this much */
@@ -401,7 +394,7 @@ static void replay_continue(ev_client *c)
         i++;
     for (; i < hub.n && !c->base.dropped; i++) {
         ring_frame *e = ring_at(i);
-        if ((!c->printer_id || c->printer_id == e->printer_id) && pd_auth_sees(&c->who, e->printer_id)) {
+        if ((!c->printer_id || c->printer_id == e->printer_id) && pd_auth_sees(&c->base.who, e->printer_id)) {
             if (pd_stream_queued(c->base.s) >= budget)
                 return;  /* the rest follows when the socket has taken this much */
             bool a = c->patch && e->alt;
@@ -423,8 +416,9 @@ static void client_drained(pd_stream *s, void *ud)
 }
 
 /* Before the hub frees a client: the batch timer runs only while a client is batched. */
-static void client_release(ev_client *c)
+static void client_release(pd_hub_client *hc)
 {
+    ev_client *c = (ev_client *)hc;
     if (c->batch && !--hub.nbatch)
         uv_timer_stop(&hub.batches);
     hub.npatch -= c->patch;
@@ -433,7 +427,6 @@ static void client_release(ev_client *c)
 static void client_closed(pd_stream *s, void *ud)
 {
     (void)s;
-    client_release(ud);
     pd_hub_gone(&hub.list, ud);
     hub.idle_since_ms = pd_clock_mono_ms();
 }
@@ -541,45 +534,6 @@ static void heartbeat(uv_timer_t *t)
         pd_hub_write(&hub.list, c, beat, (size_t)n);
 }
 
-/* --- sessions ending under their streams ----------------------------------------------------- */
-
-static void close_client(pd_hub_client *hc)
-{
-    pd_stream_close(hc->s);
-    client_release((ev_client *)hc);
-    pd_hub_gone(&hub.list, hc);
-}
-
-/* Closes the streams whose session has expired, and on a sweep those whose session has ended
- * otherwise (keeping the others in use); arms itself for the next end or sweep while a session's
- * stream is open. A database error keeps a stream: the next sweep asks again. */
-static void sessions_check(uv_timer_t *t)
-{
-    (void)t;
-    int64_t now = pd_clock_wall_ms(), next = INT64_MAX;
-    bool sweep = now >= hub.sweep_due_ms;
-    if (sweep)
-        hub.sweep_due_ms = now + PD_AUTH_TOUCH_S * 1000;
-    for (pd_hub_client *hc = hub.list.head, *nx; hc; hc = nx) {
-        nx = hc->next;
-        ev_client *c = (ev_client *)hc;
-        if (c->who.kind != PD_IDENT_SESSION || hc->dropped)
-            continue;
-        int64_t end_ms = c->who.expires_at * 1000;
-        if (now >= end_ms ||
-            (sweep && pd_auth_session_touch(hub.app->auth, c->who.session_id) == PD_ERR_NOTFOUND)) {
-            close_client(hc);
-            continue;
-        }
-        next = end_ms < next ? end_ms : next;
-        next = hub.sweep_due_ms < next ? hub.sweep_due_ms : next;
-    }
-    if (next == INT64_MAX)
-        uv_timer_stop(&hub.sessions);
-    else
-        uv_timer_start(&hub.sessions, sessions_check, (uint64_t)(next - now), 0);
-}
-
 /* --- route ---------------------------------------------------------------------------------- */
 
 static void events_get(pd_req *r)
@@ -618,12 +572,8 @@ static void events_get(pd_req *r)
     hub.npatch += c->patch;
     if (c->batch && !hub.nbatch++)
         uv_timer_start(&hub.batches, batches_flush, BATCH_MS, BATCH_MS);
-    c->who = *pd_req_ident(r);
+    c->base.who = *pd_req_ident(r);
     pd_hub_add(&hub.list, &c->base);
-    if (c->who.kind == PD_IDENT_SESSION && hub.app->auth &&
-        (!uv_is_active((uv_handle_t *)&hub.sessions) ||
-         (int64_t)uv_timer_get_due_in(&hub.sessions) > c->who.expires_at * 1000 - pd_clock_wall_ms()))
-        sessions_check(NULL);
     hub.idle_since_ms = pd_clock_mono_ms();
     pd_stream_on_drain(c->base.s, client_drained);
     char last[32], *end = NULL;
@@ -666,10 +616,9 @@ pd_err pd_api_events_start(pd_app *app)
     uint64_t every = (uint64_t)app->cfg->heartbeat_s * 1000;
     uv_timer_init(app->loop, &hub.heartbeat);
     uv_timer_start(&hub.heartbeat, heartbeat, every, every);
-    uv_timer_init(app->loop, &hub.sessions);
     uv_timer_init(app->loop, &hub.batches);
-    hub.nbatch = 0;
-    hub.sweep_due_ms = pd_clock_wall_ms() + PD_AUTH_TOUCH_S * 1000;
+    hub.nbatch = hub.npatch = 0;
+    pd_hub_init(&hub.list, app->loop, app->auth, client_release);
     hub.running = true;
     return PD_OK;
 }
@@ -681,36 +630,12 @@ void pd_api_events_stop(void)
     pd_bus_unsubscribe(hub.app->bus, hub.sub);
     uv_timer_stop(&hub.heartbeat);
     uv_close((uv_handle_t *)&hub.heartbeat, NULL);
-    uv_timer_stop(&hub.sessions);
-    uv_close((uv_handle_t *)&hub.sessions, NULL);
-    uv_timer_stop(&hub.batches);
+    pd_hub_stop(&hub.list);  /* first: its clients' release stops the batch timer */
     uv_close((uv_handle_t *)&hub.batches, NULL);
-    pd_hub_close_all(&hub.list);
     ring_clear();
     sent_clear();
     hub.running = false;
 }
-
-/* Closes the streams whose requester matches, but those of session `keep`; they come back as
- * who they are now. */
-static void drop_where(int64_t user_id, int64_t token_id, int64_t session_id, int64_t keep)
-{
-    for (pd_hub_client *hc = hub.list.head, *next; hc; hc = next) {
-        next = hc->next;
-        ev_client *c = (ev_client *)hc;
-        bool session = c->who.kind == PD_IDENT_SESSION;
-        bool match = (user_id && c->who.user_id == user_id) ||
-                     (token_id && c->who.token_id == token_id) ||
-                     (session_id && session && c->who.session_id == session_id);
-        if (!match || hc->dropped || (keep && session && c->who.session_id == keep))
-            continue;
-        close_client(hc);
-    }
-}
-
-void pd_api_events_drop_user(int64_t user_id, int64_t keep_session_id) { drop_where(user_id, 0, 0, keep_session_id); }
-void pd_api_events_drop_token(int64_t token_id) { drop_where(0, token_id, 0, 0); }
-void pd_api_events_drop_session(int64_t session_id) { drop_where(0, 0, session_id, 0); }
 
 size_t pd_api_events_clients(void) { return hub.list.n; }
 uint64_t pd_api_events_dropped(void) { return hub.list.dropped; }

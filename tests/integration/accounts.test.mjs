@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { Broker, Sim, Daemon, TOKEN, waitFor, tmpDir, assertCleanExit, metric } from './harness.mjs';
+import { Broker, Sim, Daemon, WS, TOKEN, waitFor, tmpDir, assertCleanExit, metric } from './harness.mjs';
 
 const X1C = '00M09A350100321', P1S = '01P00A451200002';
 const CONFIG = `[server]
@@ -382,10 +382,15 @@ test('passwords: changed by the user, reset by an admin; sessions follow', async
   assert.equal(r.status, 204, r.text);
   assert.equal((await call('GET', '/api/v1/me', undefined, as(a))).status, 401);
   await signIn('vera', 'reset by admin');
-  // sign out
+  // sign out: a Spoolman websocket opened with the session ends with it, as its event stream does
   const c = await signIn('vera', 'reset by admin');
+  const ws = new WS(daemon, '/api/v1/spool', { Cookie: c.cookie });
+  assert.equal((await ws.open()).status, 101);
+  const st = await stream(c);
   r = await call('POST', '/api/v1/logout', undefined, as(c));
   assert.equal(r.status, 204);
+  await within(st.ended, 5000, 'the event stream closed at sign-out');
+  await waitFor(() => ws.closeCode !== undefined || ws.ended, 5000, 'the websocket closed at sign-out');
   assert.match([].concat(r.headers['set-cookie'])[0], /Max-Age=0/);
   assert.equal((await call('GET', '/api/v1/me', undefined, as(c))).status, 401);
 });
@@ -449,8 +454,11 @@ queue = 0
     const s = { cookie: cookieOf(r).pair, csrf: r.json.csrf };
     const st = await stream(s, d);
     assert.equal(st.status, 200);
+    const ws = new WS(d, '/api/v1/', { Cookie: s.cookie });
+    assert.equal((await ws.open()).status, 101);
     await waitFor(() => st.text().includes('heartbeat'), 5000, 'a heartbeat');
     const lasted = await within(st.ended, 15000, 'the stream closed at the session\'s end');
+    await waitFor(() => ws.closeCode !== undefined || ws.ended, 2000, 'the websocket closed at the session\'s end too');
     const at = Date.now() - t0;
     assert.ok(at >= 9000 && at <= 13000, `closed ${at} ms after sign-in (the stream lasted ${lasted} ms)`);
     r = await call('GET', '/api/v1/me', undefined, { ...as(s), daemon: d });
