@@ -18,6 +18,7 @@
 #include "api/web.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "ha/ha.h"
 #include "printer/printer.h"
 #include "printer/record.h"
 #include "store/store.h"
@@ -43,6 +44,7 @@ typedef struct daemon_ctx {
     pd_fleet *fleet;
     pd_ftps *ftps;
     pd_notify *notify;
+    pd_ha *ha;
     pd_http *http;
     pd_auth auth;
     pd_inv inv;
@@ -197,7 +199,8 @@ static void stop_modules(daemon_ctx *d)
     pd_acct_stop(&d->acct);  /* before the FTPS client: it cancels its transfers */
     pd_history_stop(&d->history);
     pd_ftps_free(&d->ftps);
-    pd_notify_stop(&d->notify);
+    pd_notify_stop(&d->notify);  /* before the broker connection: it cancels its sends */
+    pd_ha_stop(&d->ha);
     pd_fleet_free(&d->fleet);
     pd_loopstat_stop(&d->loopstat);
 }
@@ -375,6 +378,12 @@ static int start(daemon_ctx *d)
         return -1;
     }
     d->app.notify = d->notify;
+    if (pd_ha_start(&d->ha, &d->loop, d->bus, d->fleet, &d->inv, &d->cfg)) {
+        pd_error("main", "cannot start the Home Assistant connection");
+        return -1;
+    }
+    if (d->ha)
+        pd_notify_set_sender(d->notify, &pd_ha_sender, d->ha);
     if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
         pd_error("main", "cannot start the event hubs");
         return -1;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ha/ha.h"
 #include "printer/record.h"
 #include "track/exposure.h"
 
@@ -27,6 +28,9 @@ typedef struct cfg_key {
                                         sizeof(int), d, lo, hi, h, false, NULL}
 #define B(sec, k, field, d, h) {sec, k, CFG_BOOL, offsetof(pd_config, field), sizeof(bool), d, 0, 1, \
                                 h, false, NULL}
+/* a text with its own rule */
+#define SC(sec, k, field, d, chk, h) {sec, k, CFG_STR, offsetof(pd_config, field), \
+                                      sizeof(((pd_config *)0)->field), d, 0, 0, h, false, chk}
 /* live: read where it is used, at each use, so a change applies at once */
 #define IL(sec, k, field, d, lo, hi, h) {sec, k, CFG_INT, offsetof(pd_config, field), \
                                          sizeof(int), d, lo, hi, h, true, NULL}
@@ -163,6 +167,20 @@ static const cfg_key cfg_keys[] = {
       "built in"),
     I("inventory", "external_db_sync_s", external_db_sync_s, "3600", 0, 31536000,
       "seconds between two fetches of the filament catalogue; 0: at start only"),
+    SC("homeassistant", "url", ha_url, "", pd_ha_check_url,
+       "the MQTT broker Home Assistant reads (mqtt://HOST[:PORT], mqtts://HOST[:PORT] verified against "
+       "the system's CAs); empty: no Home Assistant discovery and no mqtt notification channel"),
+    S("homeassistant", "username", ha_username, "", "user name on that broker; empty: none"),
+    S("homeassistant", "password", ha_password, "", "its password (better in the environment)"),
+    SC("homeassistant", "client_id", ha_client_id, "printdeck", pd_ha_check_topic,
+       "MQTT client id on that broker (one printdeck per id)"),
+    SC("homeassistant", "discovery_prefix", ha_discovery_prefix, "homeassistant", pd_ha_check_topic,
+       "Home Assistant's discovery prefix: configs go to PREFIX/COMPONENT/NODE/OBJECT/config, and "
+       "PREFIX/status is its birth message"),
+    SC("homeassistant", "base_topic", ha_base_topic, "printdeck", pd_ha_check_topic,
+       "topic under which printdeck publishes its availability (BASE/status) and states"),
+    I("homeassistant", "min_interval_ms", ha_min_interval_ms, "1000", 0, 3600000,
+      "one entity's state is published at most this often; the latest change goes when it passes"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

@@ -97,6 +97,15 @@ typedef struct pd_config {
     char external_db_url[PD_CFG_STR];  /* SpoolmanDB to fetch the catalogue from; "" none */
     int external_db_sync_s;            /* between fetches; 0 at start only */
 
+    /* [homeassistant] */
+    char ha_url[PD_CFG_STR];           /* mqtt://host[:port] or mqtts://…; "" off */
+    char ha_username[128];
+    char ha_password[128];
+    char ha_client_id[64];
+    char ha_discovery_prefix[65];
+    char ha_base_topic[65];
+    int ha_min_interval_ms;            /* one entity's state at most this often */
+
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;
     char path[PD_CFG_STR];    /* file it was loaded from, for SIGHUP reload */

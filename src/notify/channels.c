@@ -246,11 +246,14 @@ static pd_err ntfy_build(const json_t *cfg, const pd_notify_msg *m, int64_t now_
 
 static const char *const ntfy_secrets[] = {"token", NULL};
 
+static const char *const mqtt_secrets[] = {NULL};
+
 /* --- the table ---------------------------------------------------------------------------- */
 
 static const pd_notify_type types[] = {
-    {"webhook", webhook_validate, webhook_build, webhook_secrets},
-    {"ntfy", ntfy_validate, ntfy_build, ntfy_secrets},
+    {"webhook", webhook_validate, webhook_build, webhook_secrets, false},
+    {"ntfy", ntfy_validate, ntfy_build, ntfy_secrets, false},
+    {"mqtt", pd_notify_mqtt_validate, pd_notify_mqtt_build, mqtt_secrets, true},
 };
 
 const pd_notify_type *pd_notify_type_find(const char *name)

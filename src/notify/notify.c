@@ -28,6 +28,7 @@ struct delivery {
     pd_notify_req req;
     int attempt, max_attempts;
     CURL *easy;
+    uint64_t ticket;             /* the sender's, while it sends */
     char curl_err[CURL_ERROR_SIZE];
     uv_timer_t retry;
     pd_notify_test_cb cb;        /* a test's: called once with the outcome */
@@ -49,6 +50,8 @@ struct pd_notify {
     pd_notify_opts o;
     int sub;
     pd_curlm *curlm;
+    const pd_notify_sender *sender;
+    void *sender_ctx;
     delivery *all;
     int n_all;
     uint64_t next_handle;
@@ -98,6 +101,10 @@ static void delivery_closed(uv_handle_t *h)
 
 static void easy_drop(delivery *d)
 {
+    if (d->ticket) {
+        d->n->sender->cancel(d->n->sender_ctx, d->ticket);
+        d->ticket = 0;
+    }
     if (d->easy) {
         pd_curlm_remove(d->n->curlm, d->easy);
         curl_easy_cleanup(d->easy);
@@ -129,6 +136,34 @@ static size_t discard(char *data, size_t size, size_t nmemb, void *ud)
 
 static void attempt_done(delivery *d, bool ok, long status, const char *words, bool retry);
 
+static void on_sent(void *ud, bool ok, const char *words)
+{
+    delivery *d = ud;
+    d->ticket = 0;
+    attempt_done(d, ok, 0, words, true);
+}
+
+static void on_send_timeout(uv_timer_t *t)
+{
+    delivery *d = t->data;
+    char words[64];
+    snprintf(words, sizeof words, "no acknowledgement within %d s", d->n->o.timeout_s);
+    attempt_done(d, false, 0, words, true);
+}
+
+/* The retry timer bounds the attempt: a sender has no timeout of its own. */
+static void send_attempt(delivery *d)
+{
+    pd_notify *n = d->n;
+    if (!n->sender) {
+        attempt_done(d, false, 0, "no MQTT broker is configured ([homeassistant] url)", false);
+        return;
+    }
+    uv_timer_start(&d->retry, on_send_timeout, (uint64_t)n->o.timeout_s * 1000, 0);
+    if (n->sender->send(n->sender_ctx, d->req.url, d->req.body, d->req.body_len, on_sent, d, &d->ticket))
+        attempt_done(d, false, 0, "cannot hand the message to the broker connection", true);
+}
+
 static void attempt(delivery *d)
 {
     pd_notify *n = d->n;
@@ -137,6 +172,10 @@ static void attempt(delivery *d)
     pd_notify_req_clear(&d->req);
     if (d->t->build(d->cfg, &d->m, pd_clock_wall_ms() / 1000, &d->req)) {
         attempt_done(d, false, 0, "cannot make the request", false);
+        return;
+    }
+    if (d->t->via_sender) {
+        send_attempt(d);
         return;
     }
     CURL *e = d->easy = curl_easy_init();
@@ -373,6 +412,12 @@ void pd_notify_test_cancel(pd_notify *n, uint64_t handle)
             d->cb = NULL;
             return;
         }
+}
+
+void pd_notify_set_sender(pd_notify *n, const pd_notify_sender *s, void *ctx)
+{
+    n->sender = s;
+    n->sender_ctx = ctx;
 }
 
 /* --- start, stop ------------------------------------------------------------------------------ */

@@ -68,10 +68,15 @@ typedef struct pd_notify_type {
     /* The request that delivers m, now_s being the time it is sent (the webhook signs it). */
     pd_err (*build)(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd_notify_req *out);
     const char *const *secrets;     /* fields written, never shown (NULL-terminated) */
+    bool via_sender;                /* delivered by the sender (below), not over HTTP */
 } pd_notify_type;
 const pd_notify_type *pd_notify_type_find(const char *name);
 /* Whether field is one of t's write-only fields. */
 bool pd_notify_type_secret(const pd_notify_type *t, const char *field);
+
+/* The type mqtt (mqtt.c): the webhook's body published to a topic of the user's broker. */
+pd_err pd_notify_mqtt_validate(const json_t *cfg, const char **field, char *why, size_t whylen);
+pd_err pd_notify_mqtt_build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd_notify_req *out);
 
 /* The webhook's signature: "sha256=" and the hex HMAC-SHA256 with secret over
  * "<ts>.<body>", into out (at least 72 bytes). */
@@ -95,6 +100,18 @@ pd_err pd_notify_start(pd_notify **out, uv_loop_t *loop, pd_bus *bus, pd_db *db,
                        const pd_notify_opts *o);
 /* Deliveries still under way end without a log row; the loop must then run until handles close. */
 void pd_notify_stop(pd_notify **n);
+
+/* Channel types that do not speak HTTP (via_sender) are delivered by a sender: mqtt by the
+ * Home Assistant broker connection (ha/ha.h). Their build leaves the destination (a topic) in
+ * req.url and the payload in req.body; send calls done once, later, on the loop, unless the
+ * ticket is cancelled. Without a sender such a channel's deliveries fail, saying why. */
+typedef void (*pd_notify_sent_cb)(void *ud, bool ok, const char *words);
+typedef struct pd_notify_sender {
+    pd_err (*send)(void *ctx, const char *dest, const char *body, size_t len, pd_notify_sent_cb done, void *ud,
+                   uint64_t *ticket);
+    void (*cancel)(void *ctx, uint64_t ticket);
+} pd_notify_sender;
+void pd_notify_set_sender(pd_notify *n, const pd_notify_sender *s, void *ctx);
 
 /* A test delivery's outcome: ok, the receiver's HTTP status (0 none), and in words. */
 typedef void (*pd_notify_test_cb)(bool ok, long status, const char *words, void *ud);

@@ -14,14 +14,9 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/mqttio.h"
 #include "core/tls.h"
 #include "printer/printer_priv.h"
-
-struct pd_link_poll {
-    uv_poll_t h;   /* first: the close callback frees through the handle pointer */
-    int fd;
-    int events;    /* what h watches now, 0 before the first start */
-};
 
 /* From the start of the attempt, name resolution included */
 #define CONNECT_TIMEOUT_MS 15000
@@ -31,9 +26,6 @@ struct pd_link_poll {
  * and leave the heap fragmented (7 MB more resident at 1,000 printers than 128 at a time). */
 #define MAX_ATTEMPTS 128
 #define FIRST_SEQ 30000
-/* With TLS, one socket read can leave whole MQTT packets decoded inside OpenSSL where
- * poll cannot see them; drain them, but bounded so one busy printer cannot starve the loop. */
-#define MAX_READS_PER_WAKE 256
 
 static void link_fail(pd_printer *p, pd_link_state st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -217,43 +209,14 @@ static void tls_release(pd_printer *p)
 }
 
 /* --- socket watching ------------------------------------------------------------------ */
-static void poll_closed(uv_handle_t *h) { free(h); }
-
-static void link_unwatch(pd_printer *p)
-{
-    if (!p->poll)
-        return;
-    uv_poll_stop(&p->poll->h);
-    p->poll->h.data = NULL;
-    uv_close((uv_handle_t *)&p->poll->h, poll_closed);
-    p->poll = NULL;
-}
+static void link_unwatch(pd_printer *p) { pd_mqttio_unwatch(&p->poll); }
 
 static void poll_cb(uv_poll_t *h, int status, int events);
 
 static void link_watch(pd_printer *p)
 {
-    int fd = p->mosq ? mosquitto_socket(p->mosq) : -1;
-    if (p->poll && p->poll->fd != fd)
-        link_unwatch(p);
-    if (fd < 0)
-        return;
-    if (!p->poll) {
-        pd_link_poll *lp = calloc(1, sizeof *lp);
-        if (!lp || uv_poll_init_socket(p->fleet->loop, &lp->h, fd)) {
-            free(lp);
-            link_fail(p, PD_LINK_BACKOFF, "cannot watch socket");
-            return;
-        }
-        lp->fd = fd;
-        lp->h.data = p;
-        p->poll = lp;
-    }
-    /* libuv re-registers the fd on every uv_poll_start, even with the same events (two
-     * epoll_ctl calls); the link re-arms after each packet, so only a change is applied */
-    int ev = UV_READABLE | UV_DISCONNECT | (mosquitto_want_write(p->mosq) ? UV_WRITABLE : 0);
-    if (ev != p->poll->events && !uv_poll_start(&p->poll->h, ev, poll_cb))
-        p->poll->events = ev;
+    if (pd_mqttio_watch(&p->poll, p->fleet->loop, p->mosq, poll_cb, p))
+        link_fail(p, PD_LINK_BACKOFF, "cannot watch socket");
 }
 
 static void fail_pending(pd_printer *p, pd_err rc, const char *detail)
@@ -312,12 +275,6 @@ static void link_drop(pd_printer *p)
     tls_release(p);
 }
 
-static int jitter(int ms)
-{
-    /* ±25 %: a farm that lost Wi-Fi must not reconnect in lock-step */
-    return ms - ms / 4 + (int)(random() % (ms / 2 + 1));
-}
-
 static void link_fail(pd_printer *p, pd_link_state st, const char *fmt, ...)
 {
     char msg[sizeof p->last_error];
@@ -337,7 +294,7 @@ static void link_fail(pd_printer *p, pd_link_state st, const char *fmt, ...)
         delay = p->backoff_ms ? p->backoff_ms : o->reconnect_min_ms;
         p->backoff_ms = delay * 2 > o->reconnect_max_ms ? o->reconnect_max_ms : delay * 2;
     }
-    p->next_attempt_ms = pd_clock_mono_ms() + jitter(delay);
+    p->next_attempt_ms = pd_clock_mono_ms() + pd_mqttio_jitter(delay);
     pd_link_set_state(p, st, msg);
 }
 
@@ -547,22 +504,8 @@ static void poll_cb(uv_poll_t *h, int status, int events)
         link_fail(p, PD_LINK_BACKOFF, "socket error: %s", uv_strerror(status));
         return;
     }
-    int rc = MOSQ_ERR_SUCCESS;
     /* while the TLS handshake runs, writability also moves it on, through loop_read */
-    if ((events & UV_READABLE) || p->lstate == PD_LINK_CONNECTING) {
-        for (int i = 0; i < MAX_READS_PER_WAKE; i++) {
-            rc = mosquitto_loop_read(p->mosq, 1);
-            SSL *ssl = p->mosq ? mosquitto_ssl_get(p->mosq) : NULL;
-            if (rc || !ssl || SSL_pending(ssl) <= 0)
-                break;
-        }
-    }
-    /* A TCP connect refused under the TLS handshake is, to libmosquitto, one not finished
-     * yet: it would retry on every wake-up while the dead socket polls readable for good. */
-    if (rc == MOSQ_ERR_SUCCESS && (events & UV_DISCONNECT) && p->lstate == PD_LINK_CONNECTING)
-        rc = MOSQ_ERR_CONN_LOST;
-    if (rc == MOSQ_ERR_SUCCESS && p->mosq && mosquitto_want_write(p->mosq))
-        rc = mosquitto_loop_write(p->mosq, 1);
+    int rc = pd_mqttio_service(&p->mosq, events, p->lstate == PD_LINK_CONNECTING);
     if (rc != MOSQ_ERR_SUCCESS)
         link_fail_rc(p, rc);
     else

@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 
 #include "core/clock.h"
+#include "core/mqttio.h"
 #include "printer/printer.h"
 
 #define PD_MAX_PENDING_CMDS 32
@@ -22,7 +23,7 @@ typedef struct pd_pending_cmd {
     void *ud;
 } pd_pending_cmd;
 
-typedef struct pd_link_poll pd_link_poll;
+
 typedef struct pd_link_prep pd_link_prep;
 typedef struct pd_tls_ctx pd_tls_ctx;
 
@@ -36,7 +37,7 @@ struct pd_printer {
     /* link (link.c) */
     struct mosquitto *mosq;
     pd_tls_ctx *tls;             /* shared TLS context, held while mosq exists */
-    pd_link_poll *poll;          /* NULL when no socket is watched */
+    pd_mqttio *poll;             /* NULL when no socket is watched */
     pd_link_prep *prep;          /* the attempt's address and ca_file, fetched off the loop */
     pd_link_state lstate;
     bool attempting;             /* holds one of the fleet's connection attempt slots */
