@@ -329,40 +329,45 @@ static void flags_apply(const view *w, const json_t *body, char *out, size_t cap
     }
 }
 
-/* email channel rows: id, rules */
-typedef struct email_set {
-    pd_db *db;
-    int64_t printer_id;
-    bool on;
-    pd_err rc;
-} email_set;
-
-/* An e-mail channel told of the printer (its printers gain it, its own kinds for it go) or
- * not (its own kinds for it: none). */
+/* email channel rows: id, rules; gathered first, written after the read */
 static pd_err email_row(const pd_row *row, void *ud)
 {
-    email_set *e = ud;
     json_t *rules = json_loads(pd_row_text(row, 1), 0, NULL);
+    return rules && !json_array_append_new(ud, json_pack("[I,o]", (json_int_t)pd_row_int(row, 0), rules)) ? PD_OK
+                                                                                                        : PD_ERR_DB;
+}
+
+/* The e-mail channels told of the printer (their printers gain it, their own kinds for it go)
+ * or not (their own kinds for it: none). */
+static pd_err email_set(pd_db *db, int64_t printer_id, bool on)
+{
+    json_t *all = json_array(), *it;
+    size_t i;
     char key[24];
-    snprintf(key, sizeof key, "%lld", (long long)e->printer_id);
-    if (!rules)
-        return PD_ERR_DB;
-    json_t *per = json_object_get(rules, "printer_events");
-    if (!json_is_object(per))
-        json_object_set_new(rules, "printer_events", per = json_object());
-    if (e->on) {
-        json_object_del(per, key);
-        json_t *printers = json_object_get(rules, "printers");
-        if (json_is_array(printers) && !pd_notify_rules_hears(rules, e->printer_id))
-            json_array_append_new(printers, json_integer(e->printer_id));
-    } else {
-        json_object_set_new(per, key, json_array());
+    snprintf(key, sizeof key, "%lld", (long long)printer_id);
+    pd_err rc = all ? pd_db_query(db, "SELECT id, rules FROM notify_channel WHERE owner_id IS NULL AND type = 'email' "
+                                  "ORDER BY id", NULL, 0, email_row, all)
+                    : PD_ERR_NOMEM;
+    json_array_foreach(all, i, it) {
+        json_t *rules = json_array_get(it, 1), *per = json_object_get(rules, "printer_events");
+        if (rc)
+            break;
+        if (!json_is_object(per))
+            json_object_set_new(rules, "printer_events", per = json_object());
+        if (on) {
+            json_object_del(per, key);
+            json_t *printers = json_object_get(rules, "printers");
+            if (json_is_array(printers) && !pd_notify_rules_hears(rules, printer_id))
+                json_array_append_new(printers, json_integer(printer_id));
+        } else {
+            json_object_set_new(per, key, json_array());
+        }
+        if (!json_object_size(per))
+            json_object_del(rules, "printer_events");
+        rc = rules_write(db, json_integer_value(json_array_get(it, 0)), rules);
     }
-    if (!json_object_size(per))
-        json_object_del(rules, "printer_events");
-    e->rc = rules_write(e->db, pd_row_int(row, 0), rules);
-    json_decref(rules);
-    return e->rc;
+    json_decref(all);
+    return rc;
 }
 
 /* A secret nobody knows until an admin sets their own (PATCH the channel): the seed's webhook
@@ -467,11 +472,8 @@ static void printer_view_put(pd_req *r)
     if (!rc)
         rc = printer_write(db, id, kinds);
     json_t *email = json_object_get(body, "email_enabled");
-    if (!rc && json_is_boolean(email)) {
-        email_set e = {db, id, json_is_true(email), PD_OK};
-        rc = pd_db_query(db, "SELECT id, rules FROM notify_channel WHERE owner_id IS NULL AND type = 'email' "
-                         "ORDER BY id", NULL, 0, email_row, &e);
-    }
+    if (!rc && json_is_boolean(email))
+        rc = email_set(db, id, json_is_true(email));
     if (!rc && url)
         rc = hook_write(db, &w, json_string_value(url), pd_printer_rec_get(p)->name);
     view_clear(&w);

@@ -75,54 +75,39 @@ static void rules_match_printers_and_kinds(void **state)
     json_decref(some);
 }
 
-static struct tm at(int wday, int hour, int min)
+/* Whether local time wday hh:mm is quiet under rules. */
+static bool quiet_at(const json_t *rules, int wday, int hour, int min)
 {
     struct tm tm = {.tm_wday = wday, .tm_hour = hour, .tm_min = min};
-    return tm;
+    return pd_notify_rules_quiet(rules, &tm);
 }
 
 static void quiet_hours_wrap_midnight_and_keep_their_days(void **state)
 {
     (void)state;
-    json_t *night = rules_of("{\"quiet_hours\":{\"start\":\"22:30\",\"end\":\"07:00\"}}");
-    struct tm t = at(1, 22, 29);
-    assert_false(pd_notify_rules_quiet(night, &t));
-    t = at(1, 22, 30);
-    assert_true(pd_notify_rules_quiet(night, &t));
-    t = at(2, 3, 0);
-    assert_true(pd_notify_rules_quiet(night, &t));
-    t = at(2, 6, 59);
-    assert_true(pd_notify_rules_quiet(night, &t));
-    t = at(2, 7, 0);
-    assert_false(pd_notify_rules_quiet(night, &t));
-    assert_false(pd_notify_rules_critical_passes(night));
-    json_decref(night);
+    /* {wday, hour, min, quiet}: Monday night to Tuesday morning */
+    static const int night_cases[][4] = {{1, 22, 29, 0}, {1, 22, 30, 1}, {2, 3, 0, 1}, {2, 6, 59, 1}, {2, 7, 0, 0}};
     /* Friday and Saturday nights: Saturday 02:00 is Friday's night, Monday 02:00 Sunday's */
+    static const int weekend_cases[][4] = {{6, 2, 0, 1}, {0, 2, 0, 1}, {1, 2, 0, 0}, {5, 23, 30, 1}, {4, 23, 30, 0}};
+    json_t *night = rules_of("{\"quiet_hours\":{\"start\":\"22:30\",\"end\":\"07:00\"}}");
     json_t *weekend = rules_of("{\"quiet_hours\":{\"start\":\"23:00\",\"end\":\"08:00\",\"days\":[\"fri\",\"sat\"],"
                                "\"critical\":true}}");
-    t = at(6, 2, 0);
-    assert_true(pd_notify_rules_quiet(weekend, &t));
-    t = at(0, 2, 0);
-    assert_true(pd_notify_rules_quiet(weekend, &t));
-    t = at(1, 2, 0);
-    assert_false(pd_notify_rules_quiet(weekend, &t));
-    t = at(5, 23, 30);
-    assert_true(pd_notify_rules_quiet(weekend, &t));
-    t = at(4, 23, 30);
-    assert_false(pd_notify_rules_quiet(weekend, &t));
+    json_t *day = rules_of("{\"quiet_hours\":{\"start\":\"12:00\",\"end\":\"13:30\"}}"), *none = rules_of("{}");
+    for (size_t i = 0; i < 5; i++) {
+        const int *n = night_cases[i], *w = weekend_cases[i];
+        assert_int_equal(quiet_at(night, n[0], n[1], n[2]), n[3]);
+        assert_int_equal(quiet_at(weekend, w[0], w[1], w[2]), w[3]);
+    }
+    assert_false(pd_notify_rules_critical_passes(night));
     assert_true(pd_notify_rules_critical_passes(weekend));
-    json_decref(weekend);
-    /* a window within one day */
-    json_t *day = rules_of("{\"quiet_hours\":{\"start\":\"12:00\",\"end\":\"13:30\"}}");
-    t = at(3, 13, 29);
-    assert_true(pd_notify_rules_quiet(day, &t));
-    t = at(3, 11, 59);
-    assert_false(pd_notify_rules_quiet(day, &t));
-    json_decref(day);
-    json_t *none = rules_of("{}");
-    assert_false(pd_notify_rules_quiet(none, &t));
+    assert_true(quiet_at(day, 3, 13, 29));
+    assert_false(quiet_at(day, 3, 11, 59));
+    assert_false(quiet_at(none, 3, 13, 29));
     assert_int_equal(pd_notify_rules_interval(none, 60), 60);
     assert_int_equal(pd_notify_rules_digest_hour(none), -1);
+    json_decref(night);
+    json_decref(weekend);
+    json_decref(day);
     json_decref(none);
 }
 
