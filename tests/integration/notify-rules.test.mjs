@@ -13,7 +13,10 @@ const A1 = '03919C461900413';
 const P1S = '01P00A451200002';
 const SECRET = 'a-secret-of-enough-length';
 const TZ = 'Etc/GMT-3'; // UTC+3 all year: the daemon's local time is UTC + 3 h
-const CONFIG = `[notify]
+const CONFIG = `[mqtt]
+silence_s = 5
+
+[notify]
 timeout_s = 2
 attempts = 1
 min_interval_s = 0
@@ -207,6 +210,27 @@ test("the seed's per-printer view: flags over the printer's kinds, webhook_url a
   assert.ok(!(await daemon.get('/api/v1/notifications/channels')).json.some((x) => x.url?.includes('/seed')));
   assert.equal((await daemon.get('/api/v1/notifications/printers/99999')).status, 404);
   await sim.control(A1, { action: 'hms_clear', attr: 0, code: 0 });
+});
+
+test('a print tells when it starts, when its first layer is down, and when its printer drops off mid-print', async () => {
+  const c = (await webhook('print', '/print', { events: ['job_started', 'first_layer', 'printer_offline'] })).json;
+  await sim.control(A1, { action: 'start_job', name: 'vase', layers: 40, minutes: 2 });
+  const started = await waitFor(() => at('/print').find((x) => x.event === 'job_started'), 15000, 'started');
+  assert.equal(started.printer.id, A);
+  assert.match(started.message, /^vase started/);
+  assert.equal(started.title, 'p-0413: print started');
+  const layer = await waitFor(() => at('/print').find((x) => x.event === 'first_layer'), 20000, 'first layer');
+  assert.match(layer.message, /^vase has its first layer down \(\d+%\): .+ to go, done at \d\d:\d\d\. http:\/\/deck\.lan:8080\/printers\//,
+    layer.message);
+  await sim.control(A1, { action: 'silence', seconds: 8 });
+  const off = await waitFor(() => at('/print').find((x) => x.event === 'printer_offline'), 20000, 'offline mid-print');
+  assert.match(off.message, /^p-0413 stopped answering while printing vase at \d+%, layer \d+\/40\./, off.message);
+  assert.equal(off.priority, 4);
+  await waitFor(async () => (await daemon.printer(A))?.online, 20000, 'A1 back');
+  await sim.control(A1, { action: 'finish' });
+  await waitFor(async () => (await daemon.printer(A))?.state === 'FINISH', 15000, 'finished');
+  assert.equal(at('/print').filter((x) => x.event === 'printer_offline').length, 1, 'offline told once');
+  await remove(c.id);
 });
 
 /** Requests as a signed-in user (their session cookie and CSRF token, no admin token). */
