@@ -12,8 +12,8 @@
 #include "notify/notify.h"
 #include "printer/printer.h"
 
-/* The digest's hour is looked for once a minute: it goes out in the first minute of its hour
- * (or the first one printdeck runs in), once per local day. */
+/* The digest's hour is looked for once a minute: a digest goes out at the first check in its
+ * local hour, once per local day (so a restart within the hour does not send it again). */
 #define DIGEST_CHECK_MS 60000
 /* What quiet hours held waits this long for a digest at most (a digest hour that never comes:
  * the channel disabled, printdeck stopped). */
@@ -523,8 +523,7 @@ static void digest_send(pd_notify *n, const pd_row *row, const pd_notify_type *t
 typedef struct digest_scan {
     pd_notify *n;
     int64_t only;                /* a channel asked for now, else 0: those whose hour it is */
-    int today;                   /* local yyyymmdd */
-    int hour;
+    struct tm local;
     bool found;
 } digest_scan;
 
@@ -535,10 +534,9 @@ static pd_err digest_row(const pd_row *row, void *ud)
     s->found = true;
     const pd_notify_type *t = pd_notify_type_find(pd_row_text(row, 1));
     json_t *cfg = json_loads(pd_row_text(row, 3), 0, NULL), *rules = json_loads(pd_row_text(row, 4), 0, NULL);
-    bool due = s->only || (pd_notify_rules_digest_hour(rules) == s->hour &&
-                           (pd_row_null(row, 8) || pd_row_int(row, 8) != s->today));
+    bool due = s->only || pd_notify_digest_due(rules, &s->local, pd_row_null(row, 8) ? 0 : (int)pd_row_int(row, 8));
     if (t && cfg && rules && due) {
-        pd_sqlv v[] = {PD_SQL_I(s->today), PD_SQL_I(id)};
+        pd_sqlv v[] = {PD_SQL_I(pd_notify_local_day(&s->local)), PD_SQL_I(id)};
         if (!s->only && pd_db_run(s->n->db, "UPDATE notify_channel SET digest_day = ? WHERE id = ?", v, 2, NULL))
             pd_warn("notify", "channel %lld: cannot note its digest", (long long)id);
         else
@@ -551,9 +549,8 @@ static pd_err digest_row(const pd_row *row, void *ud)
 
 static pd_err digest_scan_run(pd_notify *n, int64_t only, bool *found)
 {
-    struct tm tm;
-    local_now(&tm);
-    digest_scan s = {n, only, (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday, tm.tm_hour, false};
+    digest_scan s = {.n = n, .only = only};
+    local_now(&s.local);
     pd_sqlv v = PD_SQL_I(only);
     pd_err rc = only ? pd_db_query(n->db, CHAN_SQL "WHERE c.id = ?", &v, 1, digest_row, &s)
                      : pd_db_query(n->db, CHAN_SQL "WHERE c.enabled = 1 ORDER BY c.id", NULL, 0,

@@ -133,6 +133,11 @@ bool pd_notify_rules_critical_passes(const json_t *rules);
 int pd_notify_rules_interval(const json_t *rules, int deflt);
 /* The local hour of the daily digest, or -1 for none. */
 int pd_notify_rules_digest_hour(const json_t *rules);
+/* The local day of tm as yyyymmdd. */
+int pd_notify_local_day(const struct tm *tm);
+/* Whether the digest is due at local time tm, the last one having gone out on local day
+ * last_day (0: never): in its hour, once a day. */
+bool pd_notify_digest_due(const json_t *rules, const struct tm *tm, int last_day);
 /* The channel's template of kind for "title" or "text" (its own, else the one for all "*"),
  * or NULL. */
 const char *pd_notify_rules_template(const json_t *rules, const char *kind, const char *part);

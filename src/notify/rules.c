@@ -244,6 +244,16 @@ int pd_notify_rules_digest_hour(const json_t *rules)
     return json_is_integer(v) ? (int)json_integer_value(v) : -1;
 }
 
+int pd_notify_local_day(const struct tm *tm)
+{
+    return (tm->tm_year + 1900) * 10000 + (tm->tm_mon + 1) * 100 + tm->tm_mday;
+}
+
+bool pd_notify_digest_due(const json_t *rules, const struct tm *tm, int last_day)
+{
+    return pd_notify_rules_digest_hour(rules) == tm->tm_hour && pd_notify_local_day(tm) != last_day;
+}
+
 const char *pd_notify_rules_template(const json_t *rules, const char *kind, const char *part)
 {
     const json_t *t = json_object_get(rules, "templates");

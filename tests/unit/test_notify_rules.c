@@ -105,6 +105,17 @@ static void quiet_hours_wrap_midnight_and_keep_their_days(void **state)
     assert_false(quiet_at(none, 3, 13, 29));
     assert_int_equal(pd_notify_rules_interval(none, 60), 60);
     assert_int_equal(pd_notify_rules_digest_hour(none), -1);
+    /* the digest: in its hour, once a local day */
+    json_t *eight = rules_of("{\"digest_hour\":8}");
+    struct tm t = {.tm_year = 126, .tm_mon = 11, .tm_mday = 3, .tm_hour = 8, .tm_min = 0};
+    assert_int_equal(pd_notify_local_day(&t), 20261203);
+    assert_true(pd_notify_digest_due(eight, &t, 0));
+    assert_true(pd_notify_digest_due(eight, &t, 20261202));
+    assert_false(pd_notify_digest_due(eight, &t, 20261203));
+    t.tm_hour = 9;
+    assert_false(pd_notify_digest_due(eight, &t, 20261202));
+    assert_false(pd_notify_digest_due(none, &t, 0));
+    json_decref(eight);
     json_decref(night);
     json_decref(weekend);
     json_decref(day);
