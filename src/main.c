@@ -349,6 +349,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_history_routes, pd_api_history_nroutes);
     pd_http_add_routes(d->http, pd_api_thresholds_routes, pd_api_thresholds_nroutes);
     pd_http_add_routes(d->http, pd_api_notify_routes, pd_api_notify_nroutes);
+    pd_http_add_routes(d->http, pd_api_notify_rules_routes, pd_api_notify_rules_nroutes);
     pd_http_add_routes(d->http, pd_api_accounts_routes, pd_api_accounts_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
@@ -372,7 +373,8 @@ static int start(daemon_ctx *d)
     }
     pd_notify_opts no = {.timeout_s = d->cfg.notify_timeout_s, .attempts = d->cfg.notify_attempts,
                          .retry_base_ms = d->cfg.notify_retry_base_ms,
-                         .min_interval_s = d->cfg.notify_min_interval_s, .max_queue = d->cfg.notify_max_queue};
+                         .min_interval_s = d->cfg.notify_min_interval_s, .max_queue = d->cfg.notify_max_queue,
+                         .dashboard_url = d->cfg.notify_dashboard_url};
     if (pd_notify_start(&d->notify, &d->loop, d->bus, d->db, d->fleet, &no)) {
         pd_error("main", "cannot start the notifications");
         return -1;

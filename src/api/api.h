@@ -124,6 +124,18 @@ pd_err pd_api_thresholds_check(json_t *body, pd_threshold_change *out, size_t *n
 /* Notification channels, their tests and the delivery log: /api/v1/notifications/… (notify.c). */
 extern const pd_route pd_api_notify_routes[];
 extern const size_t pd_api_notify_nroutes;
+/* The user whose channels a request manages: 0 for an admin (every channel), -1 for a
+ * requester that is neither an admin nor a user (a non-admin token owns nothing). */
+int64_t pd_api_notify_owner(pd_req *r);
+/* PD_OK when the requester may manage channel id; NOTFOUND (none, or another user's),
+ * FORBIDDEN (no user) or a database error. */
+pd_err pd_api_notify_owned(pd_req *r, int64_t id);
+/* Deletes channel id with its log and held messages, in one transaction. */
+pd_err pd_api_notify_remove(pd_db *db, int64_t id, int64_t *changes);
+/* The rules and the seed's per-printer view: /api/v1/notifications/rules and
+ * …/printers/{id} (notifyrules.c). */
+extern const pd_route pd_api_notify_rules_routes[];
+extern const size_t pd_api_notify_rules_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64

@@ -1,7 +1,8 @@
-/* /api/v1/notifications/… (docs/api.md, Notifications): the channels (admin only: their URLs
- * and secrets reach people's phones), a test message, the delivery log. A channel is
- * {type, name, enabled, events, …its type's fields}; its secrets are written, never shown:
- * "<field>_set" says whether one is. */
+/* /api/v1/notifications/… (docs/api.md, Notifications): the channels, a test message, the
+ * delivery log. A channel is {type, name, enabled, events, owner_id, …its type's fields}; its
+ * secrets are written, never shown: "<field>_set" says whether one is. Admins manage every
+ * channel; a signed-in user manages the channels they own, which hear only the printers they
+ * see (their URLs and secrets reach their own phones, nobody else's). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@
 #include "core/json.h"
 #include "core/log.h"
 
-#define CHAN_COLS "id, type, name, enabled, events, config, created_at, last_ok_at, last_error, last_error_at"
+#define CHAN_COLS "id, type, name, enabled, events, config, created_at, last_ok_at, last_error, last_error_at, owner_id"
 
 static json_t *time_or_null(const pd_row *row, int c)
 {
@@ -44,6 +45,7 @@ static pd_err chan_row(const pd_row *row, void *ud)
     json_object_set_new(o, "last_ok_at", time_or_null(row, 7));
     json_object_set_new(o, "last_error", pd_row_null(row, 8) ? json_null() : json_string(pd_row_text(row, 8)));
     json_object_set_new(o, "last_error_at", time_or_null(row, 9));
+    json_object_set_new(o, "owner_id", pd_row_null(row, 10) ? json_null() : json_integer(pd_row_int(row, 10)));
     return json_array_append_new(ud, o) ? PD_ERR_NOMEM : PD_OK;
 }
 
@@ -53,6 +55,13 @@ static int64_t path_id(pd_req *r)
     char *end = NULL;
     long long v = s && isdigit((unsigned char)*s) ? strtoll(s, &end, 10) : -1;
     return end && !*end && v > 0 ? v : -1;
+}
+
+/* The user whose channels a request manages, or 0 for an admin (every channel). */
+int64_t pd_api_notify_owner(pd_req *r)
+{
+    const pd_ident *who = pd_req_ident(r);
+    return who->role == PD_ROLE_ADMIN ? 0 : who->user_id ? who->user_id : -1;
 }
 
 /* The channel id as the API shows it, into *out; NOTFOUND when there is none. */
@@ -69,6 +78,49 @@ static pd_err chan_get(pd_db *db, int64_t id, json_t **out)
     return rc;
 }
 
+static pd_err found_row(const pd_row *row, void *ud)
+{
+    (void)row;
+    *(bool *)ud = true;
+    return PD_OK;
+}
+
+pd_err pd_api_notify_owned(pd_req *r, int64_t id)
+{
+    int64_t owner = pd_api_notify_owner(r);
+    bool found = false;
+    pd_sqlv v[] = {PD_SQL_I(id), PD_SQL_I(owner), PD_SQL_I(owner)};
+    if (owner < 0)
+        return PD_ERR_FORBIDDEN;
+    pd_err rc = pd_db_query(((pd_app *)pd_req_app(r))->db, "SELECT 1 FROM notify_channel WHERE id = ? AND "
+                            "(? = 0 OR owner_id = ?)", v, 3, found_row, &found);
+    return rc ? rc : found ? PD_OK : PD_ERR_NOTFOUND;
+}
+
+/* Replies to a request for channel id it may not manage; false then. */
+static bool owned(pd_req *r, int64_t id)
+{
+    pd_err rc = pd_api_notify_owned(r, id);
+    if (rc)
+        pd_req_reply_error(r, rc, rc == PD_ERR_NOTFOUND ? "no channel %lld"
+                                  : rc == PD_ERR_FORBIDDEN ? "channel %lld: only a signed-in user owns channels"
+                                                           : "cannot read the channel %lld", (long long)id);
+    return !rc;
+}
+
+/* Whether user id exists, for a channel given to them. */
+static bool owner_ok(pd_req *r, int64_t id)
+{
+    bool found = !id;
+    pd_sqlv v = PD_SQL_I(id);
+    if (id && pd_db_query(((pd_app *)pd_req_app(r))->db, "SELECT 1 FROM account WHERE id = ?", &v, 1, found_row,
+                          &found))
+        found = false;
+    if (!found)
+        pd_req_reply_field_error(r, "body", "owner_id", "no user %lld", (long long)id);
+    return found;
+}
+
 /* --- a channel from a body ------------------------------------------------------------------- */
 
 typedef struct chan {
@@ -77,6 +129,8 @@ typedef struct chan {
     bool enabled;
     char events[512];
     json_t *cfg;                  /* owned */
+    int64_t owner;                /* a user's id, 0 none (an admin's channel for everyone) */
+    bool admin;                   /* the requester: only an admin gives a channel to a user */
 } chan;
 
 /* Applies body to c (a new one: type required, defaults for the rest). FIELD with the field
@@ -135,6 +189,16 @@ static pd_err chan_apply(chan *c, json_t *body, bool create, const char **field,
                 len += (size_t)snprintf(c->events + len, sizeof c->events - len, "%s%s", len ? "," : "",
                                         json_string_value(e));
             }
+        } else if (!strcmp(k, "owner_id")) {
+            if (!c->admin) {
+                snprintf(why, whylen, "only an admin gives a channel to another user");
+                return PD_ERR_FIELD;
+            }
+            if (!json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) <= 0)) {
+                snprintf(why, whylen, "a user's id, or null for a channel of every printer");
+                return PD_ERR_FIELD;
+            }
+            c->owner = json_is_null(v) ? 0 : json_integer_value(v);
         } else if (json_is_null(v)) {
             json_object_del(c->cfg, k);
         } else {
@@ -172,7 +236,10 @@ static void channels_list(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
     json_t *a = json_array();
-    pd_err rc = a ? pd_db_query(app->db, "SELECT " CHAN_COLS " FROM notify_channel ORDER BY id", NULL, 0, chan_row, a)
+    int64_t owner = pd_api_notify_owner(r);
+    pd_sqlv v[] = {PD_SQL_I(owner), PD_SQL_I(owner)};
+    pd_err rc = a ? pd_db_query(app->db, "SELECT " CHAN_COLS " FROM notify_channel WHERE ? = 0 OR owner_id = ? "
+                                "ORDER BY id", v, 2, chan_row, a)
                   : PD_ERR_NOMEM;
     if (rc) {
         json_decref(a);
@@ -188,19 +255,27 @@ static void channel_create(pd_req *r)
     json_t *body = pd_req_json(r);
     if (!body)
         return;
-    chan c = {.cfg = json_object()};
+    int64_t owner = pd_api_notify_owner(r);
+    if (owner < 0) {
+        pd_req_reply_error(r, PD_ERR_FORBIDDEN, "only a signed-in user owns channels");
+        return;
+    }
+    chan c = {.cfg = json_object(), .owner = owner, .admin = !owner};
     const char *field = "body";
     char why[256];
     pd_err rc = chan_apply(&c, body, true, &field, why, sizeof why);
     char *cfg = rc ? NULL : json_dumps(c.cfg, PD_JSON_FLAGS);
     json_decref(c.cfg);
-    if (!body_ok(r, rc, field, why))
+    if (!body_ok(r, rc, field, why) || !owner_ok(r, c.owner)) {
+        free(cfg);
         return;
+    }
     int64_t id = 0;
     pd_sqlv v[] = {PD_SQL_S(c.t->name), PD_SQL_S(c.name), PD_SQL_I(c.enabled), PD_SQL_S(c.events),
-                   PD_SQL_S(cfg ? cfg : "{}"), PD_SQL_I(pd_clock_wall_ms() / 1000)};
-    rc = cfg ? pd_db_insert(app->db, "INSERT INTO notify_channel (type, name, enabled, events, config, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id", v, 6, &id)
+                   PD_SQL_S(cfg ? cfg : "{}"), PD_SQL_I(pd_clock_wall_ms() / 1000),
+                   c.owner ? PD_SQL_I(c.owner) : PD_SQL_NUL};
+    rc = cfg ? pd_db_insert(app->db, "INSERT INTO notify_channel (type, name, enabled, events, config, created_at, "
+                            "owner_id) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id", v, 7, &id)
              : PD_ERR_NOMEM;
     free(cfg);
     if (rc) {
@@ -225,6 +300,7 @@ static pd_err load_row(const pd_row *row, void *ud)
     l->c->enabled = pd_row_int(row, 2);
     snprintf(l->c->events, sizeof l->c->events, "%s", pd_row_text(row, 3));
     l->c->cfg = json_loads(pd_row_text(row, 4), 0, NULL);
+    l->c->owner = pd_row_null(row, 5) ? 0 : pd_row_int(row, 5);
     return l->c->t && l->c->cfg ? PD_OK : PD_ERR_DB;
 }
 
@@ -235,11 +311,13 @@ static void channel_patch(pd_req *r)
     json_t *body = pd_req_json(r);
     if (!body)
         return;
-    chan c = {0};
+    if (!owned(r, id))
+        return;
+    chan c = {.admin = !pd_api_notify_owner(r)};
     loaded l = {&c, false};
     pd_sqlv idv = PD_SQL_I(id);
-    pd_err rc = pd_db_query(app->db, "SELECT type, name, enabled, events, config FROM notify_channel WHERE id = ?",
-                            &idv, 1, load_row, &l);
+    pd_err rc = pd_db_query(app->db, "SELECT type, name, enabled, events, config, owner_id FROM notify_channel "
+                            "WHERE id = ?", &idv, 1, load_row, &l);
     if (rc || !l.found) {
         json_decref(c.cfg);
         pd_req_reply_error(r, rc ? rc : PD_ERR_NOTFOUND, rc ? "cannot read the channel" : "no channel %lld",
@@ -251,12 +329,14 @@ static void channel_patch(pd_req *r)
     rc = chan_apply(&c, body, false, &field, why, sizeof why);
     char *cfg = rc ? NULL : json_dumps(c.cfg, PD_JSON_FLAGS);
     json_decref(c.cfg);
-    if (!body_ok(r, rc, field, why))
+    if (!body_ok(r, rc, field, why) || !owner_ok(r, c.owner)) {
+        free(cfg);
         return;
+    }
     pd_sqlv v[] = {PD_SQL_S(c.name), PD_SQL_I(c.enabled), PD_SQL_S(c.events), PD_SQL_S(cfg ? cfg : "{}"),
-                   PD_SQL_I(id)};
-    rc = cfg ? pd_db_run(app->db, "UPDATE notify_channel SET name = ?, enabled = ?, events = ?, config = ? "
-                         "WHERE id = ?", v, 5, NULL)
+                   c.owner ? PD_SQL_I(c.owner) : PD_SQL_NUL, PD_SQL_I(id)};
+    rc = cfg ? pd_db_run(app->db, "UPDATE notify_channel SET name = ?, enabled = ?, events = ?, config = ?, "
+                         "owner_id = ? WHERE id = ?", v, 6, NULL)
              : PD_ERR_NOMEM;
     free(cfg);
     if (rc)
@@ -265,18 +345,28 @@ static void channel_patch(pd_req *r)
         reply_chan(r, 200, id);
 }
 
+pd_err pd_api_notify_remove(pd_db *db, int64_t id, int64_t *changes)
+{
+    pd_sqlv v = PD_SQL_I(id);
+    /* the log first: a foreign key's cascade is not every backend's habit on every table */
+    pd_err rc = pd_db_begin(db);
+    if (!rc)
+        rc = pd_db_run(db, "DELETE FROM notify_log WHERE channel_id = ?", &v, 1, NULL);
+    if (!rc)
+        rc = pd_db_run(db, "DELETE FROM notify_held WHERE channel_id = ?", &v, 1, NULL);
+    if (!rc)
+        rc = pd_db_run(db, "DELETE FROM notify_channel WHERE id = ?", &v, 1, changes);
+    return pd_db_end(db, rc);
+}
+
 static void channel_delete(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
     int64_t changes = 0, id = path_id(r);
-    pd_sqlv v = PD_SQL_I(id);
-    /* the log first: a foreign key's cascade is not every backend's habit on every table */
-    pd_err rc = pd_db_begin(app->db);
-    if (!rc)
-        rc = pd_db_run(app->db, "DELETE FROM notify_log WHERE channel_id = ?", &v, 1, NULL);
-    if (!rc)
-        rc = pd_db_run(app->db, "DELETE FROM notify_channel WHERE id = ?", &v, 1, &changes);
-    if ((rc = pd_db_end(app->db, rc)) || !changes) {
+    if (!owned(r, id))
+        return;
+    pd_err rc = pd_api_notify_remove(app->db, id, &changes);
+    if (rc || !changes) {
         pd_req_reply_error(r, rc ? rc : PD_ERR_NOTFOUND, rc ? "cannot delete the channel" : "no channel %lld",
                            (long long)id);
         return;
@@ -309,6 +399,8 @@ static void test_done(bool ok, long status, const char *words, void *ud)
 static void channel_test(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
+    if (!owned(r, path_id(r)))
+        return;
     test_wait *w = calloc(1, sizeof *w);
     if (!w) {
         pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
@@ -331,14 +423,27 @@ static void channel_test(pd_req *r)
         w->handle = handle;
 }
 
+static void channel_digest(pd_req *r)
+{
+    int64_t id = path_id(r);
+    if (!owned(r, id))
+        return;
+    pd_err rc = pd_notify_digest_now(((pd_app *)pd_req_app(r))->notify, id);
+    if (rc)
+        pd_req_reply_error(r, rc, "cannot send channel %lld's digest", (long long)id);
+    else
+        pd_req_reply_json(r, 202, json_pack("{s:b}", "sent", 1));
+}
+
 static void log_list(pd_req *r) { pd_api_table_reply(r, pd_notify_log_open, false, NULL); }
 
 const pd_route pd_api_notify_routes[] = {
-    {"GET", "/api/v1/notifications/channels", channels_list, PD_ROUTE_ADMIN},
-    {"POST", "/api/v1/notifications/channels", channel_create, PD_ROUTE_ADMIN},
-    {"PATCH", "/api/v1/notifications/channels/{id}", channel_patch, PD_ROUTE_ADMIN},
-    {"DELETE", "/api/v1/notifications/channels/{id}", channel_delete, PD_ROUTE_ADMIN},
-    {"POST", "/api/v1/notifications/channels/{id}/test", channel_test, PD_ROUTE_ADMIN},
+    {"GET", "/api/v1/notifications/channels", channels_list, PD_ROUTE_VIEWER},
+    {"POST", "/api/v1/notifications/channels", channel_create, PD_ROUTE_VIEWER},
+    {"PATCH", "/api/v1/notifications/channels/{id}", channel_patch, PD_ROUTE_VIEWER},
+    {"DELETE", "/api/v1/notifications/channels/{id}", channel_delete, PD_ROUTE_VIEWER},
+    {"POST", "/api/v1/notifications/channels/{id}/test", channel_test, PD_ROUTE_VIEWER},
+    {"POST", "/api/v1/notifications/channels/{id}/digest", channel_digest, PD_ROUTE_VIEWER},
     {"GET", "/api/v1/notifications/log", log_list, PD_ROUTE_ADMIN},
 };
 const size_t pd_api_notify_nroutes = sizeof pd_api_notify_routes / sizeof pd_api_notify_routes[0];

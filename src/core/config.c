@@ -129,6 +129,8 @@ static const cfg_key cfg_keys[] = {
       "one notification per event kind and printer in this many seconds (no spam)"),
     I("notify", "max_queue", notify_max_queue, "256", 1, 100000,
       "notification deliveries under way or waiting to retry; past it a new one is dropped and logged"),
+    S("notify", "dashboard_url", notify_dashboard_url, "",
+      "the dashboard's address as people open it (https://host:port), for the links messages carry ({url})"),
     I("jobs", "offline_timeout_s", offline_timeout_s, "86400", 10, 30 * 86400,
       "seconds a printer may stay unseen mid-print before its open job is closed as unknown "
       "(the job reopens if the printer returns still printing it)"),

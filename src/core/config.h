@@ -77,6 +77,7 @@ typedef struct pd_config {
     int notify_retry_base_ms;
     int notify_min_interval_s;
     int notify_max_queue;
+    char notify_dashboard_url[PD_CFG_STR];
     /* [jobs] */
     int offline_timeout_s;
     /* [alerts] */

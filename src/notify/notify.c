@@ -1,6 +1,7 @@
 /* The dispatcher (bus events → messages → deliveries to the channels that asked for them) and
  * the deliveries themselves: one curl easy handle per attempt on the shared multi glue, a
  * timer per delivery between attempts. Everything on the loop; nothing here waits. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,14 @@
 #include "notify/notify.h"
 #include "printer/printer.h"
 
-#define RATE_SLOTS 512  /* (kind, printer) pairs remembered for the minimum interval */
+/* The digest's hour is looked for once a minute: a digest goes out at the first check in its
+ * local hour, once per local day (so a restart within the hour does not send it again). */
+#define DIGEST_CHECK_MS 60000
+/* What quiet hours held waits this long for a digest at most (a digest hour that never comes:
+ * the channel disabled, printdeck stopped). */
+#define HELD_KEEP_S (2 * 86400)
+/* The lines a digest lists of each part before it says how many more there were. */
+#define DIGEST_LINES 12
 
 typedef struct delivery delivery;
 struct delivery {
@@ -36,12 +44,6 @@ struct delivery {
     bool ended;                  /* closing: its memory goes with the timer */
 };
 
-typedef struct rate_slot {
-    char event[PD_NOTIFY_KIND_MAX];
-    int64_t printer_id;
-    uint64_t at_ms;              /* monotonic */
-} rate_slot;
-
 struct pd_notify {
     uv_loop_t *loop;
     pd_bus *bus;
@@ -55,7 +57,8 @@ struct pd_notify {
     delivery *all;
     int n_all;
     uint64_t next_handle;
-    rate_slot rate[RATE_SLOTS];
+    pd_notify_rate rate;
+    uv_timer_t digest;
     uint64_t logged;            /* attempts written, for the log's trim */
 };
 
@@ -66,12 +69,12 @@ struct pd_notify {
 #define LOG_KEEP 20000
 #define LOG_TRIM_EVERY 500
 
-static void log_attempt(pd_notify *n, delivery *d, bool ok, long status, const char *words, bool last)
+static void log_row(pd_notify *n, int64_t channel_id, const char *event, int64_t printer_id, const char *title,
+                    int attempt, bool ok, long status, const char *words, bool last)
 {
     int64_t now = pd_clock_wall_ms() / 1000;
-    pd_sqlv v[] = {PD_SQL_I(d->channel_id), PD_SQL_S(d->event),
-                   d->printer_id ? PD_SQL_I(d->printer_id) : PD_SQL_NUL, PD_SQL_S(d->title),
-                   PD_SQL_I(d->attempt), PD_SQL_I(ok), status ? PD_SQL_I(status) : PD_SQL_NUL,
+    pd_sqlv v[] = {PD_SQL_I(channel_id), PD_SQL_S(event), printer_id ? PD_SQL_I(printer_id) : PD_SQL_NUL,
+                   PD_SQL_S(title), PD_SQL_I(attempt), PD_SQL_I(ok), status ? PD_SQL_I(status) : PD_SQL_NUL,
                    ok ? PD_SQL_NUL : PD_SQL_S(words), PD_SQL_I(now)};
     pd_err rc = pd_db_run(n->db, "INSERT INTO notify_log (channel_id, event, printer_id, title, attempt, ok, "
                           "status, error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", v, 9, NULL);
@@ -79,13 +82,18 @@ static void log_attempt(pd_notify *n, delivery *d, bool ok, long status, const c
         pd_sqlv keep[] = {PD_SQL_I(LOG_KEEP)};
         rc = pd_db_run(n->db, "DELETE FROM notify_log WHERE id <= (SELECT max(id) FROM notify_log) - ?", keep, 1, NULL);
     }
-    pd_sqlv w[] = {ok ? PD_SQL_NUL : PD_SQL_S(words), PD_SQL_I(now), PD_SQL_I(d->channel_id)};
+    pd_sqlv w[] = {ok ? PD_SQL_NUL : PD_SQL_S(words), PD_SQL_I(now), PD_SQL_I(channel_id)};
     if (!rc && ok)
         rc = pd_db_run(n->db, "UPDATE notify_channel SET last_ok_at = ? WHERE id = ?", w + 1, 2, NULL);
     else if (!rc && last)
         rc = pd_db_run(n->db, "UPDATE notify_channel SET last_error = ?, last_error_at = ? WHERE id = ?", w, 3, NULL);
     if (rc)
         pd_warn("notify", "cannot keep the delivery log: %s", pd_strerror(rc));
+}
+
+static void log_attempt(pd_notify *n, delivery *d, bool ok, long status, const char *words, bool last)
+{
+    log_row(n, d->channel_id, d->event, d->printer_id, d->title, d->attempt, ok, status, words, last);
 }
 
 /* --- deliveries ------------------------------------------------------------------------------- */
@@ -289,83 +297,324 @@ static uint64_t deliver(pd_notify *n, int64_t channel_id, const pd_notify_type *
 
 /* --- the dispatcher --------------------------------------------------------------------------- */
 
-/* Whether (event, printer) may be told now: once per min_interval_s. The oldest pair is
- * forgotten when the table is full. */
-static bool rate_ok(pd_notify *n, const pd_notify_msg *m)
+static void local_now(struct tm *tm)
 {
-    uint64_t now = uv_now(n->loop), gap = (uint64_t)n->o.min_interval_s * 1000;
-    rate_slot *free_slot = NULL;
-    for (size_t i = 0; i < RATE_SLOTS; i++) {
-        rate_slot *s = &n->rate[i];
-        if (s->event[0] && s->printer_id == m->printer_id && !strcmp(s->event, m->event)) {
-            if (now - s->at_ms < gap)
-                return false;
-            s->at_ms = now;
-            return true;
-        }
-        if (!free_slot || !s->event[0] || (free_slot->event[0] && s->at_ms < free_slot->at_ms))
-            free_slot = s;
+    time_t now = (time_t)(pd_clock_wall_ms() / 1000);
+    if (!localtime_r(&now, tm))
+        memset(tm, 0, sizeof *tm);
+}
+
+/* m as channel's templates say it, delivered (or dropped with a log row, deliver's way). */
+static uint64_t send_msg(pd_notify *n, int64_t channel_id, const pd_notify_type *t, const json_t *cfg, const json_t *rules,
+                         const pd_notify_msg *m, int attempts, pd_notify_test_cb cb, void *ud)
+{
+    const char *title = pd_notify_rules_template(rules, m->event, "title");
+    const char *text = pd_notify_rules_template(rules, m->event, "text");
+    if (!title && !text)
+        return deliver(n, channel_id, t, cfg, m, attempts, cb, ud);
+    pd_notify_msg *own = malloc(sizeof *own);  /* 4 KB of facts: not on the loop's stack twice */
+    if (!own) {
+        if (cb)
+            cb(false, 0, "out of memory", ud);
+        return 0;
     }
-    snprintf(free_slot->event, sizeof free_slot->event, "%s", m->event);
-    free_slot->printer_id = m->printer_id;
-    free_slot->at_ms = now;
-    return true;
+    *own = *m;
+    if (title)
+        pd_notify_tpl_render(title, m, own->title, sizeof own->title);
+    if (text)
+        pd_notify_tpl_render(text, m, own->text, sizeof own->text);
+    uint64_t h = deliver(n, channel_id, t, cfg, own, attempts, cb, ud);
+    free(own);
+    return h;
+}
+
+/* A channel's row: id, type, events, config, rules, owner_id, the owner's account id and
+ * printers, the local day of its last digest (the columns in this order in every query). */
+#define CHAN_SQL "SELECT c.id, c.type, c.events, c.config, c.rules, c.owner_id, a.id, a.printers, c.digest_day " \
+                 "FROM notify_channel c LEFT JOIN account a ON a.id = c.owner_id "
+
+/* Whether a channel owned as the row says may hear of printer_id: a user's channel only of
+ * the printers that user sees (their list; "" every one), and nothing once they are gone. */
+static bool owner_sees(const pd_row *row, int64_t printer_id)
+{
+    if (pd_row_null(row, 5))
+        return true;
+    if (pd_row_null(row, 6))
+        return false;
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)printer_id);
+    return !*pd_row_text(row, 7) || (printer_id && pd_notify_kinds_has(pd_row_text(row, 7), id));
 }
 
 typedef struct fanout {
     pd_notify *n;
     const pd_notify_msg *m;
+    struct tm local;
 } fanout;
-
-/* events is a comma-separated list of kinds */
-static bool wants(const char *events, const char *kind)
-{
-    size_t k = strlen(kind);
-    for (const char *p = events; *p;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == k && !strncmp(p, kind, k))
-            return true;
-        if (!end)
-            break;
-        p = end + 1;
-    }
-    return false;
-}
 
 static pd_err channel_row(const pd_row *row, void *ud)
 {
     fanout *f = ud;
-    if (!wants(pd_row_text(row, 2), f->m->event))
-        return PD_OK;
+    pd_notify *n = f->n;
+    const pd_notify_msg *m = f->m;
+    int64_t id = pd_row_int(row, 0);
     const pd_notify_type *t = pd_notify_type_find(pd_row_text(row, 1));
-    json_t *cfg = json_loads(pd_row_text(row, 3), 0, NULL);
-    if (t && cfg)
-        deliver(f->n, pd_row_int(row, 0), t, cfg, f->m, f->n->o.attempts, NULL, NULL);
+    json_t *cfg = json_loads(pd_row_text(row, 3), 0, NULL), *rules = json_loads(pd_row_text(row, 4), 0, NULL);
+    if (!t || !cfg || !rules || !owner_sees(row, m->printer_id) ||
+        !pd_notify_rules_wants(rules, pd_row_text(row, 2), m->printer_id, m->event))
+        goto out;
+    uint64_t gap = (uint64_t)pd_notify_rules_interval(rules, n->o.min_interval_s) * 1000;
+    if (!pd_notify_rate_ok(&n->rate, id, m->event, m->printer_id, uv_now(n->loop), gap))
+        goto out;
+    if (pd_notify_rules_quiet(rules, &f->local) && !(m->critical && pd_notify_rules_critical_passes(rules))) {
+        bool digest = pd_notify_rules_digest_hour(rules) >= 0;
+        pd_sqlv v[] = {PD_SQL_I(id), PD_SQL_S(m->event), m->printer_id ? PD_SQL_I(m->printer_id) : PD_SQL_NUL,
+                       PD_SQL_S(m->title), PD_SQL_I(pd_clock_wall_ms() / 1000)};
+        if (digest && pd_db_run(n->db, "INSERT INTO notify_held (channel_id, event, printer_id, title, at) "
+                                "VALUES (?, ?, ?, ?, ?)", v, 5, NULL))
+            pd_warn("notify", "channel %lld: cannot hold a message for the digest", (long long)id);
+        log_row(n, id, m->event, m->printer_id, m->title, 0, false, 0,
+                digest ? "held by quiet hours for the digest" : "held by quiet hours: not sent (no digest)", false);
+        goto out;
+    }
+    send_msg(n, id, t, cfg, rules, m, n->o.attempts, NULL, NULL);
+out:
     json_decref(cfg);
+    json_decref(rules);
     return PD_OK;
+}
+
+typedef struct printer_kinds {
+    const char *kind;
+    bool found, has;
+} printer_kinds;
+
+static pd_err printer_kinds_row(const pd_row *row, void *ud)
+{
+    printer_kinds *k = ud;
+    k->found = true;
+    k->has = pd_notify_kinds_has(pd_row_text(row, 0), k->kind);
+    return PD_OK;
+}
+
+/* Whether the printer's own preferences (notify_printer; none: every kind) let it tell kind. */
+static bool printer_tells(pd_notify *n, int64_t printer_id, const char *kind)
+{
+    printer_kinds k = {kind, false, false};
+    pd_sqlv v = PD_SQL_I(printer_id);
+    if (printer_id && pd_db_query(n->db, "SELECT events FROM notify_printer WHERE printer_id = ?", &v, 1,
+                                  printer_kinds_row, &k))
+        pd_warn("notify", "cannot read printer %lld's preferences", (long long)printer_id);
+    return !k.found || k.has;
 }
 
 static void on_bus(const pd_event *ev, void *ud)
 {
     pd_notify *n = ud;
-    pd_notify_msg m;
-    if (!pd_notify_msg_from_event(ev, &m))
+    pd_printer *p = ev->printer_id ? pd_fleet_find_id(n->fleet, ev->printer_id) : NULL;
+    const pd_state *st = p ? pd_printer_state(p) : NULL;
+    /* offline matters mid-print only; the state still says what it was doing when it went */
+    if (ev->type == PD_EV_OFFLINE &&
+        (!st || (strcmp(st->gcode_state, "RUNNING") && strcmp(st->gcode_state, "PAUSE") &&
+                 strcmp(st->gcode_state, "PREPARE"))))
         return;
-    if (!m.printer[0] || ev->type != PD_EV_JOB) {
-        /* a name people know the printer by, where the event did not say it */
-        pd_printer *p = m.printer_id ? pd_fleet_find_id(n->fleet, m.printer_id) : NULL;
-        if (p)
-            snprintf(m.printer, sizeof m.printer, "%s", pd_printer_rec_get(p)->name);
+    pd_notify_msg *m = malloc(sizeof *m);
+    if (!m)
+        return;
+    if (!pd_notify_msg_from_event(ev, m)) {
+        free(m);
+        return;
     }
-    if (rate_ok(n, &m)) {
-        fanout f = {n, &m};
-        pd_err rc = pd_db_query(n->db, "SELECT id, type, events, config FROM notify_channel WHERE enabled = 1 "
-                                "ORDER BY id", NULL, 0, channel_row, &f);
+    if (p && (!m->printer[0] || ev->type != PD_EV_JOB))  /* a name people know it by */
+        snprintf(m->printer, sizeof m->printer, "%s", pd_printer_rec_get(p)->name);
+    bool printing = st && (!strcmp(st->gcode_state, "RUNNING") || !strcmp(st->gcode_state, "PAUSE") ||
+                           !strcmp(st->gcode_state, "PREPARE"));
+    pd_notify_live live = {.job = printing ? st->subtask : NULL, .progress = printing ? st->progress : -1,
+                           .layer = printing ? st->layer : -1, .total_layers = st ? st->total_layers : -1,
+                           .remaining_min = printing ? st->remaining_min : -1,
+                           .model = p ? pd_printer_model(p) : PD_MODEL_UNKNOWN};
+    pd_notify_msg_enrich(m, &live, n->o.dashboard_url);
+    if (printer_tells(n, m->printer_id, m->event)) {
+        fanout f = {n, m, {0}};
+        local_now(&f.local);
+        pd_err rc = pd_db_query(n->db, CHAN_SQL "WHERE c.enabled = 1 ORDER BY c.id", NULL, 0, channel_row, &f);
         if (rc)
             pd_warn("notify", "cannot read the channels: %s", pd_strerror(rc));
     }
-    pd_notify_msg_clear(&m);
+    pd_notify_msg_clear(m);
+    free(m);
+}
+
+/* --- the daily digest ------------------------------------------------------------------------- */
+
+typedef struct digest {
+    const pd_row *chan;          /* the channel's row, for whom it may tell */
+    const json_t *rules;
+    pd_notify_msg m;
+    int completed, failed, listed, alerts, held;
+    int64_t held_max;
+} digest;
+
+static bool digest_hears(const digest *g, int64_t printer_id)
+{
+    return owner_sees(g->chan, printer_id) && pd_notify_rules_hears(g->rules, printer_id);
+}
+
+static void line(digest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(digest *g, const char *fmt, ...)
+{
+    size_t n = strlen(g->m.text);
+    if (n + 2 >= sizeof g->m.text)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->m.text + n, sizeof g->m.text - n, fmt, ap);
+    va_end(ap);
+}
+
+/* job rows: printer_id, printer_name, name, status, started_at, ended_at, grams */
+static pd_err digest_job(const pd_row *row, void *ud)
+{
+    digest *g = ud;
+    if (!digest_hears(g, pd_row_int(row, 0)))
+        return PD_OK;
+    bool ok = !strcmp(pd_row_text(row, 3), "completed");
+    ok ? g->completed++ : g->failed++;
+    if (g->listed++ < DIGEST_LINES) {
+        long long min = (pd_row_int(row, 5) - pd_row_int(row, 4) + 30) / 60;
+        line(g, "\n- %.80s on %.60s: %s after %lldh%02lld, %.1f g", pd_row_text(row, 2), pd_row_text(row, 1),
+             ok ? "completed" : "failed", min / 60, min % 60, pd_row_real(row, 6));
+    }
+    return PD_OK;
+}
+
+/* alert rows: printer_id, kind */
+static pd_err digest_alert(const pd_row *row, void *ud)
+{
+    digest *g = ud;
+    if (digest_hears(g, pd_row_null(row, 0) ? 0 : pd_row_int(row, 0)) && g->alerts++ < DIGEST_LINES)
+        line(g, "%s%s", g->alerts > 1 ? ", " : "\nAlerts raised: ", pd_row_text(row, 1));
+    return PD_OK;
+}
+
+/* held rows: id, title */
+static pd_err digest_held(const pd_row *row, void *ud)
+{
+    digest *g = ud;
+    g->held_max = pd_row_int(row, 0);
+    if (g->held++ < DIGEST_LINES)
+        line(g, "%s\n- %.150s", g->held > 1 ? "" : "\nHeld by quiet hours:", pd_row_text(row, 1));
+    return PD_OK;
+}
+
+/* The day's summary for the channel of row, sent; its held messages go with it. */
+static void digest_send(pd_notify *n, const pd_row *row, const pd_notify_type *t, const json_t *cfg, const json_t *rules)
+{
+    int64_t id = pd_row_int(row, 0), now = pd_clock_wall_ms() / 1000;
+    digest *g = calloc(1, sizeof *g);
+    if (!g)
+        return;
+    g->chan = row;
+    g->rules = rules;
+    pd_notify_msg *m = &g->m;
+    snprintf(m->event, sizeof m->event, "digest");
+    m->priority = 2;
+    snprintf(m->tags, sizeof m->tags, "calendar");
+    m->ts = now;
+    m->data = json_object();
+    snprintf(m->title, sizeof m->title, "printdeck: the last 24 hours");
+    pd_sqlv since = PD_SQL_I(now - 86400), idv = PD_SQL_I(id);
+    pd_err rc = pd_db_query(n->db, "SELECT j.printer_id, j.printer_name, j.name, j.status, j.started_at, j.ended_at, "
+                            "(SELECT coalesce(sum(u.grams), 0) FROM filament_usage u WHERE u.job_id = j.id) "
+                            "FROM job j WHERE j.ended_at >= ? AND j.status IN ('completed', 'failed') "
+                            "AND j.printer_id IS NOT NULL ORDER BY j.ended_at, j.id", &since, 1, digest_job, g);
+    if (!rc)
+        rc = pd_db_query(n->db, "SELECT printer_id, kind FROM alert WHERE raised_at >= ? ORDER BY id", &since, 1,
+                         digest_alert, g);
+    if (!rc)
+        rc = pd_db_query(n->db, "SELECT id, title FROM notify_held WHERE channel_id = ? ORDER BY id", &idv, 1,
+                         digest_held, g);
+    char head[160];
+    snprintf(head, sizeof head, "%d print%s completed, %d failed; %d alert%s; %d message%s held.", g->completed,
+             g->completed == 1 ? "" : "s", g->failed, g->alerts, g->alerts == 1 ? "" : "s", g->held,
+             g->held == 1 ? "" : "s");
+    size_t hl = strlen(head), tl = strlen(m->text);
+    if (tl + hl >= sizeof m->text)
+        tl = sizeof m->text - hl - 1;
+    memmove(m->text + hl, m->text, tl);
+    memcpy(m->text, head, hl);
+    m->text[hl + tl] = '\0';
+    json_object_set_new(m->data, "completed", json_integer(g->completed));
+    json_object_set_new(m->data, "failed", json_integer(g->failed));
+    json_object_set_new(m->data, "alerts", json_integer(g->alerts));
+    json_object_set_new(m->data, "held", json_integer(g->held));
+    pd_sqlv del[] = {PD_SQL_I(id), PD_SQL_I(g->held_max)};
+    if (!rc && g->held)
+        rc = pd_db_run(n->db, "DELETE FROM notify_held WHERE channel_id = ? AND id <= ?", del, 2, NULL);
+    if (rc)
+        pd_warn("notify", "channel %lld: cannot make the digest: %s", (long long)id, pd_strerror(rc));
+    else
+        send_msg(n, id, t, cfg, rules, m, n->o.attempts, NULL, NULL);
+    pd_notify_msg_clear(m);
+    free(g);
+}
+
+typedef struct digest_scan {
+    pd_notify *n;
+    int64_t only;                /* a channel asked for now, else 0: those whose hour it is */
+    struct tm local;
+    bool found;
+} digest_scan;
+
+static pd_err digest_row(const pd_row *row, void *ud)
+{
+    digest_scan *s = ud;
+    int64_t id = pd_row_int(row, 0);
+    s->found = true;
+    const pd_notify_type *t = pd_notify_type_find(pd_row_text(row, 1));
+    json_t *cfg = json_loads(pd_row_text(row, 3), 0, NULL), *rules = json_loads(pd_row_text(row, 4), 0, NULL);
+    bool due = s->only || pd_notify_digest_due(rules, &s->local, pd_row_null(row, 8) ? 0 : (int)pd_row_int(row, 8));
+    if (t && cfg && rules && due) {
+        pd_sqlv v[] = {PD_SQL_I(pd_notify_local_day(&s->local)), PD_SQL_I(id)};
+        if (!s->only && pd_db_run(s->n->db, "UPDATE notify_channel SET digest_day = ? WHERE id = ?", v, 2, NULL))
+            pd_warn("notify", "channel %lld: cannot note its digest", (long long)id);
+        else
+            digest_send(s->n, row, t, cfg, rules);
+    }
+    json_decref(cfg);
+    json_decref(rules);
+    return PD_OK;
+}
+
+static pd_err digest_scan_run(pd_notify *n, int64_t only, bool *found)
+{
+    digest_scan s = {.n = n, .only = only};
+    local_now(&s.local);
+    pd_sqlv v = PD_SQL_I(only);
+    pd_err rc = only ? pd_db_query(n->db, CHAN_SQL "WHERE c.id = ?", &v, 1, digest_row, &s)
+                     : pd_db_query(n->db, CHAN_SQL "WHERE c.enabled = 1 ORDER BY c.id", NULL, 0,
+                                   digest_row, &s);
+    *found = s.found;
+    return rc;
+}
+
+static void on_digest_tick(uv_timer_t *h)
+{
+    pd_notify *n = h->data;
+    bool found;
+    pd_sqlv old = PD_SQL_I(pd_clock_wall_ms() / 1000 - HELD_KEEP_S);
+    pd_err rc = pd_db_run(n->db, "DELETE FROM notify_held WHERE at < ?", &old, 1, NULL);
+    if (!rc)
+        rc = digest_scan_run(n, 0, &found);
+    if (rc)
+        pd_warn("notify", "cannot look for digests due: %s", pd_strerror(rc));
+}
+
+pd_err pd_notify_digest_now(pd_notify *n, int64_t channel_id)
+{
+    bool found = false;
+    pd_err rc = digest_scan_run(n, channel_id, &found);
+    return rc ? rc : found ? PD_OK : PD_ERR_NOTFOUND;
 }
 
 /* --- tests ------------------------------------------------------------------------------------ */
@@ -384,14 +633,15 @@ static pd_err test_row(const pd_row *row, void *ud)
     test_ctx *c = ud;
     c->found = true;
     const pd_notify_type *t = pd_notify_type_find(pd_row_text(row, 0));
-    json_t *cfg = json_loads(pd_row_text(row, 1), 0, NULL);
+    json_t *cfg = json_loads(pd_row_text(row, 1), 0, NULL), *rules = json_loads(pd_row_text(row, 2), 0, NULL);
     pd_notify_msg m;
     pd_notify_msg_test(&m, pd_clock_wall_ms() / 1000);
-    if (t && cfg)
-        *c->handle = deliver(c->n, c->id, t, cfg, &m, 1, c->cb, c->ud);
+    if (t && cfg && rules)
+        *c->handle = send_msg(c->n, c->id, t, cfg, rules, &m, 1, c->cb, c->ud);
     else
         c->cb(false, 0, "the channel's stored configuration is unreadable", c->ud);
     json_decref(cfg);
+    json_decref(rules);
     pd_notify_msg_clear(&m);
     return PD_OK;
 }
@@ -401,7 +651,7 @@ pd_err pd_notify_test(pd_notify *n, int64_t channel_id, pd_notify_test_cb cb, vo
     test_ctx c = {n, channel_id, cb, ud, handle, false};
     *handle = 0;
     pd_sqlv v = PD_SQL_I(channel_id);
-    pd_err rc = pd_db_query(n->db, "SELECT type, config FROM notify_channel WHERE id = ?", &v, 1, test_row, &c);
+    pd_err rc = pd_db_query(n->db, "SELECT type, config, rules FROM notify_channel WHERE id = ?", &v, 1, test_row, &c);
     return rc ? rc : c.found ? PD_OK : PD_ERR_NOTFOUND;
 }
 
@@ -433,15 +683,21 @@ pd_err pd_notify_start(pd_notify **out, uv_loop_t *loop, pd_bus *bus, pd_db *db,
         free(n);
         return PD_ERR_NOMEM;
     }
-    n->sub = pd_bus_subscribe(bus, PD_EV_JOB | PD_EV_ALERT | PD_EV_PROMPT | PD_EV_HMS_RAISED, on_bus, n);
+    n->sub = pd_bus_subscribe(bus, PD_EV_JOB | PD_EV_ALERT | PD_EV_PROMPT | PD_EV_HMS_RAISED | PD_EV_LAYER |
+                              PD_EV_OFFLINE, on_bus, n);
     if (!n->sub) {
         pd_curlm_free(&n->curlm);
         free(n);
         return PD_ERR_INTERNAL;
     }
+    uv_timer_init(loop, &n->digest);
+    n->digest.data = n;
+    uv_timer_start(&n->digest, on_digest_tick, DIGEST_CHECK_MS, DIGEST_CHECK_MS);
     *out = n;
     return PD_OK;
 }
+
+static void digest_closed(uv_handle_t *h) { free(h->data); }
 
 void pd_notify_stop(pd_notify **np)
 {
@@ -453,5 +709,5 @@ void pd_notify_stop(pd_notify **np)
     while (n->all)
         delivery_end(n->all);
     pd_curlm_free(&n->curlm);
-    free(n);
+    uv_close((uv_handle_t *)&n->digest, digest_closed);
 }

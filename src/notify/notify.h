@@ -10,10 +10,12 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <uv.h>
 
 #include "core/bus.h"
 #include "core/err.h"
+#include "printer/model.h"
 #include "store/store.h"
 
 /* --- messages: what an event says, pure (message.c) ------------------------------------- */
@@ -27,6 +29,16 @@ extern const pd_notify_kind pd_notify_kinds[];
 extern const size_t pd_notify_nkinds;
 bool pd_notify_kind_known(const char *name);
 
+/* The facts a message carries, by placeholder name ({job}, {eta}, …): what templates may say
+ * (template.c) and what the default texts are made of. "" where an event does not know one. */
+typedef enum pd_notify_fact {
+    PD_NF_PRINTER, PD_NF_JOB, PD_NF_PROGRESS, PD_NF_LAYER, PD_NF_DURATION, PD_NF_ETA, PD_NF_FINISH_TIME,
+    PD_NF_FILAMENT, PD_NF_SPOOL, PD_NF_SHORTFALL_G, PD_NF_HMS_CODE, PD_NF_HMS_TEXT, PD_NF_HMS_URL,
+    PD_NF_REASON, PD_NF_URL, PD_NF_COUNT
+} pd_notify_fact;
+#define PD_NOTIFY_FACT_MAX 200
+extern const char *const pd_notify_fact_names[PD_NF_COUNT];
+
 typedef struct pd_notify_msg {
     char id[40];                     /* the delivery's: the same on every attempt (receivers' dedup) */
     char event[PD_NOTIFY_KIND_MAX];  /* a pd_notify_kinds name, or "test" */
@@ -38,11 +50,25 @@ typedef struct pd_notify_msg {
     char tags[64];                   /* ntfy's tags, comma separated */
     int64_t ts;                      /* when it happened, Unix seconds */
     json_t *data;                    /* the event's own object (job, alert, prompt, hms), owned */
+    bool critical;                   /* may pass a channel's quiet hours (docs/notify.md) */
+    char facts[PD_NF_COUNT][PD_NOTIFY_FACT_MAX];
 } pd_notify_msg;
 
 /* The message an event makes, or false when nobody is told of it (a job that merely changed,
  * an alert cleared, …). A true return leaves m->data for pd_notify_msg_clear. */
 bool pd_notify_msg_from_event(const pd_event *ev, pd_notify_msg *m);
+/* What the printer knows now, for the facts an event did not carry (the job's name, progress,
+ * layer, time left) and the finish time from the time left. */
+typedef struct pd_notify_live {
+    const char *job;
+    int progress, layer, total_layers;  /* -1: unknown */
+    int remaining_min;                  /* -1: unknown */
+    pd_model model;                     /* for the HMS wiki link */
+} pd_notify_live;
+void pd_notify_msg_enrich(pd_notify_msg *m, const pd_notify_live *live, const char *dashboard_url);
+/* The default title and text of m's kind, from its facts (pd_notify_msg_from_event has made
+ * them once; again after pd_notify_msg_enrich). */
+void pd_notify_msg_compose(pd_notify_msg *m);
 /* The message POST …/channels/{id}/test sends. */
 void pd_notify_msg_test(pd_notify_msg *m, int64_t now_s);
 void pd_notify_msg_clear(pd_notify_msg *m);
@@ -84,6 +110,59 @@ pd_err pd_notify_sign(const char *secret, int64_t ts, const char *body, size_t b
 /* The webhook's JSON body (version 1, docs/notify.md), owned by the caller. */
 char *pd_notify_webhook_body(const pd_notify_msg *m, size_t *len);
 
+/* --- templates (template.c) -----------------------------------------------------------------
+ * "{job} on {printer}: {progress}"; "{{" and "}}" are braces. */
+#define PD_NOTIFY_TPL_MAX 1024
+/* PD_OK, or FIELD with why in words (the placeholder it does not know, a brace left open). */
+pd_err pd_notify_tpl_check(const char *tpl, char *why, size_t whylen);
+/* tpl with m's facts into out (cap bytes, cut on a character boundary); tpl already checked. */
+void pd_notify_tpl_render(const char *tpl, const pd_notify_msg *m, char *out, size_t cap);
+
+/* --- rules (rules.c): which channel hears which printer and kind, when --------------------
+ * A channel's rules are a JSON object (docs/notify.md, Rules), checked by pd_notify_rules_check
+ * and read as stored: {printers, printer_events, quiet_hours, min_interval_s, digest_hour,
+ * templates}, every member optional. */
+/* PD_OK, or FIELD with the member's path ("quiet_hours.start") in field and why in words. */
+pd_err pd_notify_rules_check(const json_t *rules, char *field, size_t fieldlen, char *why, size_t whylen);
+/* Whether the rules' printers (none: every one) include printer_id (0: no printer, always). */
+bool pd_notify_rules_hears(const json_t *rules, int64_t printer_id);
+/* Whether a channel with these rules and event kinds (comma separated) tells printer_id (0:
+ * no printer) of kind. */
+bool pd_notify_rules_wants(const json_t *rules, const char *events, int64_t printer_id, const char *kind);
+/* Whether local time *tm falls in the rules' quiet hours (a window may wrap midnight; its
+ * days are those it starts on). */
+bool pd_notify_rules_quiet(const json_t *rules, const struct tm *tm);
+/* Whether a critical message passes the quiet hours. */
+bool pd_notify_rules_critical_passes(const json_t *rules);
+/* The channel's minimum interval per kind and printer, else deflt. */
+int pd_notify_rules_interval(const json_t *rules, int deflt);
+/* The local hour of the daily digest, or -1 for none. */
+int pd_notify_rules_digest_hour(const json_t *rules);
+/* The local day of tm as yyyymmdd. */
+int pd_notify_local_day(const struct tm *tm);
+/* Whether the digest is due at local time tm, the last one having gone out on local day
+ * last_day (0: never): in its hour, once a day. */
+bool pd_notify_digest_due(const json_t *rules, const struct tm *tm, int last_day);
+/* The channel's template of kind for "title" or "text" (its own, else the one for all "*"),
+ * or NULL. */
+const char *pd_notify_rules_template(const json_t *rules, const char *kind, const char *part);
+/* Whether kinds (comma separated) has kind. */
+bool pd_notify_kinds_has(const char *kinds, const char *kind);
+
+/* One message per (channel, kind, printer) per interval, on the monotonic clock; the oldest
+ * pair is forgotten when the table is full. */
+#define PD_NOTIFY_RATE_SLOTS 512
+typedef struct pd_notify_rate_slot {
+    int64_t channel_id, printer_id;
+    char event[PD_NOTIFY_KIND_MAX];
+    uint64_t at_ms;
+} pd_notify_rate_slot;
+typedef struct pd_notify_rate {
+    pd_notify_rate_slot slot[PD_NOTIFY_RATE_SLOTS];
+} pd_notify_rate;
+bool pd_notify_rate_ok(pd_notify_rate *r, int64_t channel_id, const char *kind, int64_t printer_id,
+                       uint64_t now_ms, uint64_t gap_ms);
+
 /* --- the dispatcher and deliveries (notify.c) --------------------------------------------- */
 typedef struct pd_notify pd_notify;
 struct pd_fleet;
@@ -93,6 +172,7 @@ typedef struct pd_notify_opts {
     int retry_base_ms;      /* the wait before the second attempt; doubled for each next one */
     int min_interval_s;     /* one message per event kind and printer in this long */
     int max_queue;          /* deliveries in flight or waiting to retry; past it one is dropped */
+    const char *dashboard_url;  /* the dashboard as people open it, for {url}; "" none */
 } pd_notify_opts;
 
 /* fleet: the printers' names, for events that do not carry them. */
@@ -119,6 +199,9 @@ typedef void (*pd_notify_test_cb)(bool ok, long status, const char *words, void 
  * unless the handle is cancelled. NOTFOUND when there is no such channel. */
 pd_err pd_notify_test(pd_notify *n, int64_t channel_id, pd_notify_test_cb cb, void *ud, uint64_t *handle);
 void pd_notify_test_cancel(pd_notify *n, uint64_t handle);
+/* Sends channel id's daily digest now (its held messages go with it). NOTFOUND when there is
+ * no such channel. */
+pd_err pd_notify_digest_now(pd_notify *n, int64_t channel_id);
 
 /* --- the delivery log, listed (logrows.c) --------------------------------------------------
  * Filters channel_id (alias channel), printer_id (printer), event, at (date); sort, limit and

@@ -426,6 +426,23 @@ static const char *const migrations[] = {
     "CREATE INDEX spool_filament ON spool(filament_id, archived, id, used_weight, initial_weight, last_used);"
     "CREATE INDEX spool_location ON spool(location, archived, used_weight, initial_weight, last_used, filament_id);"
     "CREATE INDEX spool_unweighed ON spool(filament_id) WHERE initial_weight IS NULL;",
+    /* 16: notification rules (docs/notify.md, Rules): a channel's rules as checked JSON, its
+     * owner (a user's channel hears only the printers that user sees), the local day its digest
+     * went out; per printer the kinds it may tell at all; what quiet hours held for a digest */
+    "ALTER TABLE notify_channel ADD COLUMN rules TEXT NOT NULL DEFAULT '{}';"
+    "ALTER TABLE notify_channel ADD COLUMN owner_id @INT@;"
+    "ALTER TABLE notify_channel ADD COLUMN digest_day @INT@;"
+    "CREATE TABLE notify_printer ("
+    "  printer_id @INT@ PRIMARY KEY,"
+    "  events TEXT NOT NULL);"
+    "CREATE TABLE notify_held ("
+    "  id @ID@,"
+    "  channel_id @INT@ NOT NULL REFERENCES notify_channel(id) ON DELETE CASCADE,"
+    "  event TEXT NOT NULL,"
+    "  printer_id @INT@,"
+    "  title TEXT NOT NULL,"
+    "  at @INT@ NOT NULL);"
+    "CREATE INDEX notify_held_channel ON notify_held(channel_id, id);",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
