@@ -18,6 +18,7 @@
 #include "api/web.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "notify/webpush.h"
 #include "printer/printer.h"
 #include "printer/record.h"
 #include "store/store.h"
@@ -346,6 +347,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_history_routes, pd_api_history_nroutes);
     pd_http_add_routes(d->http, pd_api_thresholds_routes, pd_api_thresholds_nroutes);
     pd_http_add_routes(d->http, pd_api_notify_routes, pd_api_notify_nroutes);
+    pd_http_add_routes(d->http, pd_api_webpush_routes, pd_api_webpush_nroutes);
     pd_http_add_routes(d->http, pd_api_accounts_routes, pd_api_accounts_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
@@ -375,6 +377,10 @@ static int start(daemon_ctx *d)
         return -1;
     }
     d->app.notify = d->notify;
+    if (pd_wp_key(d->db, NULL, NULL)) {   /* made at the first start, kept after */
+        pd_error("main", "cannot make or read the Web Push key");
+        return -1;
+    }
     if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
         pd_error("main", "cannot start the event hubs");
         return -1;

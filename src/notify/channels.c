@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "notify/notify.h"
+#include "notify/webpush.h"
 
 void pd_notify_req_clear(pd_notify_req *r)
 {
@@ -249,8 +250,9 @@ static const char *const ntfy_secrets[] = {"token", NULL};
 /* --- the table ---------------------------------------------------------------------------- */
 
 static const pd_notify_type types[] = {
-    {"webhook", webhook_validate, webhook_build, webhook_secrets},
-    {"ntfy", ntfy_validate, ntfy_build, ntfy_secrets},
+    {"webhook", webhook_validate, webhook_build, webhook_secrets, NULL, NULL},
+    {"ntfy", ntfy_validate, ntfy_build, ntfy_secrets, NULL, NULL},
+    {"webpush", pd_wp_validate, pd_wp_build, pd_wp_secrets, pd_wp_targets, pd_wp_answered},
 };
 
 const pd_notify_type *pd_notify_type_find(const char *name)

@@ -189,6 +189,8 @@ static void on_done(CURL *easy, void *priv, CURLcode cc, void *ud)
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     const char *detail = d->curl_err[0] ? d->curl_err : curl_easy_strerror(cc);
     bool ok = false, retry = true;
+    if (cc == CURLE_OK && d->t->answered)
+        d->t->answered(d->n->db, d->cfg, status);
     if (cc == CURLE_OPERATION_TIMEDOUT) {
         snprintf(words, sizeof words, "no answer within %d s: %s", d->n->o.timeout_s, detail);
     } else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) {
@@ -294,6 +296,18 @@ static bool wants(const char *events, const char *kind)
     return false;
 }
 
+/* The configurations m goes to over a channel: its own, or each of its type's targets (NULL
+ * when they cannot be read). */
+static json_t *targets_of(pd_notify *n, int64_t channel_id, const pd_notify_type *t, const json_t *cfg,
+                          const pd_notify_msg *m)
+{
+    json_t *list = NULL;
+    pd_err rc = t->targets ? t->targets(n->db, cfg, m, &list) : (list = json_pack("[O]", cfg)) ? PD_OK : PD_ERR_NOMEM;
+    if (rc)
+        pd_warn("notify", "channel %lld: cannot list its receivers: %s", (long long)channel_id, pd_strerror(rc));
+    return list;
+}
+
 static pd_err channel_row(const pd_row *row, void *ud)
 {
     fanout *f = ud;
@@ -301,8 +315,11 @@ static pd_err channel_row(const pd_row *row, void *ud)
         return PD_OK;
     const pd_notify_type *t = pd_notify_type_find(pd_row_text(row, 1));
     json_t *cfg = json_loads(pd_row_text(row, 3), 0, NULL);
-    if (t && cfg)
-        deliver(f->n, pd_row_int(row, 0), t, cfg, f->m, f->n->o.attempts, NULL, NULL);
+    json_t *list = t && cfg ? targets_of(f->n, pd_row_int(row, 0), t, cfg, f->m) : NULL, *one;
+    size_t i;
+    json_array_foreach(list, i, one)
+        deliver(f->n, pd_row_int(row, 0), t, one, f->m, f->n->o.attempts, NULL, NULL);
+    json_decref(list);
     json_decref(cfg);
     return PD_OK;
 }
@@ -348,10 +365,19 @@ static pd_err test_row(const pd_row *row, void *ud)
     json_t *cfg = json_loads(pd_row_text(row, 1), 0, NULL);
     pd_notify_msg m;
     pd_notify_msg_test(&m, pd_clock_wall_ms() / 1000);
-    if (t && cfg)
-        *c->handle = deliver(c->n, c->id, t, cfg, &m, 1, c->cb, c->ud);
-    else
-        c->cb(false, 0, "the channel's stored configuration is unreadable", c->ud);
+    json_t *list = t && cfg ? targets_of(c->n, c->id, t, cfg, &m) : NULL, *one;
+    size_t i;
+    /* a channel of several receivers tests them all; the answer is the first one's, each
+     * one's outcome is in the log */
+    json_array_foreach(list, i, one) {
+        uint64_t h = deliver(c->n, c->id, t, one, &m, 1, i ? NULL : c->cb, i ? NULL : c->ud);
+        if (!i)
+            *c->handle = h;
+    }
+    if (!json_array_size(list))
+        c->cb(false, 0, !list ? "the channel's stored configuration is unreadable" : "nobody to send it to: no device "
+              "has subscribed", c->ud);
+    json_decref(list);
     json_decref(cfg);
     pd_notify_msg_clear(&m);
     return PD_OK;
@@ -364,6 +390,15 @@ pd_err pd_notify_test(pd_notify *n, int64_t channel_id, pd_notify_test_cb cb, vo
     pd_sqlv v = PD_SQL_I(channel_id);
     pd_err rc = pd_db_query(n->db, "SELECT type, config FROM notify_channel WHERE id = ?", &v, 1, test_row, &c);
     return rc ? rc : c.found ? PD_OK : PD_ERR_NOTFOUND;
+}
+
+void pd_notify_test_target(pd_notify *n, int64_t channel_id, const pd_notify_type *t, const json_t *target,
+                           pd_notify_test_cb cb, void *ud, uint64_t *handle)
+{
+    pd_notify_msg m;
+    pd_notify_msg_test(&m, pd_clock_wall_ms() / 1000);
+    *handle = deliver(n, channel_id, t, target, &m, 1, cb, ud);
+    pd_notify_msg_clear(&m);
 }
 
 void pd_notify_test_cancel(pd_notify *n, uint64_t handle)

@@ -68,6 +68,13 @@ typedef struct pd_notify_type {
     /* The request that delivers m, now_s being the time it is sent (the webhook signs it). */
     pd_err (*build)(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd_notify_req *out);
     const char *const *secrets;     /* fields written, never shown (NULL-terminated) */
+    /* NULL: a channel is one receiver, reached with its own configuration. Else the channel
+     * reaches several (webpush: each subscribed device), and this lists them for m: an array
+     * of configurations, each delivered on its own with build. */
+    pd_err (*targets)(pd_db *db, const json_t *cfg, const pd_notify_msg *m, json_t **out);
+    /* NULL, or told each HTTP status a receiver answered to a delivery built from cfg
+     * (webpush forgets a subscription its push service says is gone). */
+    void (*answered)(pd_db *db, const json_t *cfg, long status);
 } pd_notify_type;
 const pd_notify_type *pd_notify_type_find(const char *name);
 /* Whether field is one of t's write-only fields. */
@@ -102,6 +109,10 @@ typedef void (*pd_notify_test_cb)(bool ok, long status, const char *words, void 
  * unless the handle is cancelled. NOTFOUND when there is no such channel. */
 pd_err pd_notify_test(pd_notify *n, int64_t channel_id, pd_notify_test_cb cb, void *ud, uint64_t *handle);
 void pd_notify_test_cancel(pd_notify *n, uint64_t handle);
+/* The test message to one target of channel_id (of type t, as its targets list it), as
+ * pd_notify_test sends it: Web Push's "send a test" to this device. */
+void pd_notify_test_target(pd_notify *n, int64_t channel_id, const pd_notify_type *t, const json_t *target,
+                           pd_notify_test_cb cb, void *ud, uint64_t *handle);
 
 /* --- the delivery log, listed (logrows.c) --------------------------------------------------
  * Filters channel_id (alias channel), printer_id (printer), event, at (date); sort, limit and
