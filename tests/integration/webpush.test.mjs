@@ -6,9 +6,9 @@
 // 410 removing a subscription, and a limited user's device told nothing of another printer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { createDecipheriv, createECDH, createPublicKey, hkdfSync, randomBytes, verify } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { waitFor, sleep, simFleet, stopSimFleet } from './harness.mjs';
+import { b64u, startPushService } from './pushservice.mjs';
 
 const A1 = '03919C461900413';
 const P1S = '01P00A451200002';
@@ -20,92 +20,17 @@ retry_base_ms = 300
 min_interval_s = 0
 `;
 
-const b64u = (b) => Buffer.from(b).toString('base64url');
-
-/** A browser's subscription: its own ECDH key and auth secret, and an endpoint on the push
- * service below. */
-function device(name) {
-  const ecdh = createECDH('prime256v1');
-  ecdh.generateKeys();
-  const auth = randomBytes(16);
-  return {
-    name, ecdh, auth,
-    json: { endpoint: `${service.base}/push/${name}`, expirationTime: null,
-      keys: { p256dh: b64u(ecdh.getPublicKey()), auth: b64u(auth) } },
-  };
-}
-
-/** RFC 8291 §3.4 and RFC 8188 §2, the receiving side: the plaintext, or throws. */
-function decrypt(dev, body) {
-  const salt = body.subarray(0, 16), rs = body.readUInt32BE(16), idlen = body[20];
-  const asPub = body.subarray(21, 21 + idlen), rec = body.subarray(21 + idlen);
-  assert.equal(idlen, 65);
-  assert.ok(rec.length <= rs, 'one record');
-  const uaPub = dev.ecdh.getPublicKey();
-  const secret = dev.ecdh.computeSecret(asPub);
-  const info = Buffer.concat([Buffer.from('WebPush: info\0'), uaPub, asPub]);
-  const ikm = Buffer.from(hkdfSync('sha256', secret, dev.auth, info, 32));
-  const cek = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16));
-  const nonce = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12));
-  const d = createDecipheriv('aes-128-gcm', cek, nonce);
-  d.setAuthTag(rec.subarray(rec.length - 16));
-  const plain = Buffer.concat([d.update(rec.subarray(0, rec.length - 16)), d.final()]);
-  let end = plain.length - 1;
-  while (end >= 0 && plain[end] === 0) end--;
-  assert.equal(plain[end], 2, 'the last record ends with the 0x02 delimiter');
-  return plain.subarray(0, end).toString();
-}
-
-/** RFC 8292 §2-3: the Authorization header checked; the key's text. */
-function checkVapid(header) {
-  const m = /^vapid t=([\w-]+)\.([\w-]+)\.([\w-]+), k=([\w-]+)$/.exec(header || '');
-  assert.ok(m, `Authorization: ${header}`);
-  const [, h, c, s, k] = m;
-  assert.deepEqual(JSON.parse(Buffer.from(h, 'base64url')), { typ: 'JWT', alg: 'ES256' });
-  const claims = JSON.parse(Buffer.from(c, 'base64url'));
-  const pub = Buffer.from(k, 'base64url');
-  assert.equal(pub.length, 65);
-  const key = createPublicKey({ format: 'jwk', key: { kty: 'EC', crv: 'P-256', x: b64u(pub.subarray(1, 33)),
-    y: b64u(pub.subarray(33)) } });
-  assert.ok(verify('sha256', Buffer.from(`${h}.${c}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url')),
-    'the JWT signature verifies with k');
-  assert.equal(claims.aud, service.base, 'aud is the push service origin');
-  const now = Date.now() / 1000;
-  assert.ok(claims.exp > now && claims.exp <= now + 24 * 3600, `exp ${claims.exp}`);
-  return { k, claims };
-}
-
-// The push service: each request checked and recorded; `status(name)` answers.
-const service = { got: [], status: () => 201 };
 const fleet = {};
-let daemon, sim, server, key;
-const devices = {};
+let daemon, sim, service, key;
 
 before(async () => {
-  server = createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const name = req.url.split('/').pop();
-      const r = { name, method: req.method, headers: req.headers, body: Buffer.concat(chunks) };
-      try {
-        r.vapid = checkVapid(req.headers.authorization);
-        r.payload = JSON.parse(decrypt(devices[name], r.body));
-      } catch (e) {
-        r.error = e;
-      }
-      service.got.push(r);
-      res.writeHead(r.error ? 400 : service.status(name)).end();
-    });
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  service.base = `http://127.0.0.1:${server.address().port}`;
+  service = await startPushService();
   ({ daemon, sim } = await simFleet(fleet, { prefix: 'pd-webpush-', serials: [A1, P1S], models: ['A1', 'P1S'],
     simArgs: ['--speedup', '4'], config: CONFIG }));
 });
 
 after(async () => {
-  server?.close();
+  service?.close();
   await stopSimFleet(assert, fleet);
 });
 
@@ -121,7 +46,7 @@ test('the VAPID key is served; subscriptions are checked, listed, renewed and re
   assert.equal(raw.length, 65);
   assert.equal(raw[0], 4);
   assert.equal(k.json.channel, null, 'no Web Push channel yet');
-  const dev = devices.first = device('first');
+  const dev = service.device('first');
   const bad = [
     [{ ...dev.json, endpoint: 'http://push.example.net/x' }, 'endpoint'],
     [{ ...dev.json, endpoint: 'not a url' }, 'endpoint'],
@@ -145,7 +70,7 @@ test('the VAPID key is served; subscriptions are checked, listed, renewed and re
   const t = await daemon.req('POST', '/api/v1/notifications/push/test', { endpoint: dev.json.endpoint });
   assert.equal(t.status, 400, t.text);
   assert.match(t.json.error.message, /no Web Push channel/);
-  const gone = devices.gone = device('gone');
+  const gone = service.device('gone');
   assert.equal((await subscribe(gone)).status, 201);
   assert.equal((await daemon.req('DELETE', unsubscribe(gone))).status, 204);
   assert.equal((await daemon.req('DELETE', unsubscribe(gone))).status, 404);
@@ -161,7 +86,7 @@ test('a Web Push channel: the test reaches the device, signed and encrypted for 
   assert.equal(c.status, 201, c.text);
   channel = c.json;
   assert.equal((await daemon.get('/api/v1/notifications/push/key')).json.channel.id, channel.id);
-  const t = await daemon.req('POST', '/api/v1/notifications/push/test', { endpoint: devices.first.json.endpoint });
+  const t = await daemon.req('POST', '/api/v1/notifications/push/test', { endpoint: service.devices.first.json.endpoint });
   assert.equal(t.status, 200, t.text);
   assert.equal(t.json.ok, true, t.text);
   assert.equal(t.json.status, 201);
@@ -173,6 +98,7 @@ test('a Web Push channel: the test reaches the device, signed and encrypted for 
   assert.ok(['very-low', 'low', 'normal', 'high'].includes(p.headers.urgency));
   assert.equal(p.vapid.k, key, 'k is the key the dashboard subscribed with');
   assert.equal(p.vapid.claims.sub, SUBJECT);
+  assert.equal(p.vapid.claims.aud, service.base, 'aud is the push service origin');
   assert.equal(p.payload.event, 'test');
   assert.equal(typeof p.payload.title, 'string');
   assert.equal(p.payload.url, '/');
@@ -190,7 +116,7 @@ test('a print finishing: the device is told; a limited user hears only of their 
     { Authorization: '' });
   assert.equal(login.status, 200, login.text);
   const session = { Authorization: '', Cookie: login.headers.get('set-cookie').split(';')[0], 'X-CSRF-Token': login.json.csrf };
-  const lena = devices.lena = device('lena');
+  const lena = service.device('lena');
   const s = await subscribe(lena, session);
   assert.equal(s.status, 201, s.text);
   // each sees only their own devices
@@ -230,7 +156,7 @@ test('a push service answering 410 Gone: the subscription is removed', async () 
   service.status = (name) => (name === 'lena' ? 410 : 201);
   const r = await daemon.req('POST', '/api/v1/login', { name: 'lena', password: 'a limited password' }, { Authorization: '' });
   const session = { Authorization: '', Cookie: r.headers.get('set-cookie').split(';')[0], 'X-CSRF-Token': r.json.csrf };
-  const t = await daemon.req('POST', '/api/v1/notifications/push/test', { endpoint: devices.lena.json.endpoint }, session);
+  const t = await daemon.req('POST', '/api/v1/notifications/push/test', { endpoint: service.devices.lena.json.endpoint }, session);
   assert.equal(t.status, 200, t.text);
   assert.equal(t.json.ok, false);
   assert.equal(t.json.status, 410);
