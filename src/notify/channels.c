@@ -40,7 +40,7 @@ typedef struct field_rule {
 } field_rule;
 
 /* An http or https URL with a host, as curl reads it. */
-static const char *check_url(const char *s)
+const char *pd_notify_check_url(const char *s)
 {
     if (strlen(s) > PD_NOTIFY_URL_MAX)
         return "longer than 2048 bytes";
@@ -131,7 +131,7 @@ static pd_err validate_rules(const field_rule *rules, size_t n, const json_t *cf
 /* --- webhook -------------------------------------------------------------------------------- */
 
 static const field_rule webhook_rules[] = {
-    {"url", true, check_url},
+    {"url", true, pd_notify_check_url},
     {"secret", true, check_secret},
 };
 
@@ -203,10 +203,10 @@ static const char *const webhook_secrets[] = {"secret", NULL};
  * headers would need encoding. A token goes as "Authorization: Bearer". */
 
 static const field_rule ntfy_rules[] = {
-    {"server", false, check_url},
+    {"server", false, pd_notify_check_url},
     {"topic", true, check_topic},
     {"token", false, check_token},
-    {"click", false, check_url},
+    {"click", false, pd_notify_check_url},
 };
 
 static pd_err ntfy_validate(const json_t *cfg, const char **field, char *why, size_t whylen)

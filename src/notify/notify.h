@@ -77,6 +77,8 @@ typedef struct pd_notify_type {
     void (*answered)(pd_db *db, const json_t *cfg, long status);
 } pd_notify_type;
 const pd_notify_type *pd_notify_type_find(const char *name);
+/* NULL when s is an http or https URL with a host, as curl reads it; else why not. */
+const char *pd_notify_check_url(const char *s);
 /* Whether field is one of t's write-only fields. */
 bool pd_notify_type_secret(const pd_notify_type *t, const char *field);
 

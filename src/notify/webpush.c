@@ -28,22 +28,19 @@ static bool loopback_host(const char *h)
 
 /* The endpoint's origin (scheme://host[:port]) into aud: the JWT's audience (RFC 8292 §2). NULL
  * when it is a URL as pushed to, else why not. */
+/* The endpoint's origin (scheme://host[:port]) into aud: the JWT's audience (RFC 8292 §2). NULL
+ * when it is a URL to push to, else why not. */
 static const char *endpoint_origin(const char *s, char *aud, size_t audlen)
 {
-    if (strlen(s) > PD_NOTIFY_URL_MAX)
-        return "longer than 2048 bytes";
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-            return "has spaces or control characters";
+    const char *why = pd_notify_check_url(s);
+    if (why)
+        return why;
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL;
-    const char *why = NULL;
-    if (!u)
-        return "out of memory";
-    if (curl_url_set(u, CURLUPART_URL, s, 0) || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) || !host[0])
-        why = "not a URL";
-    else if (strcmp(scheme, "https") && !(!strcmp(scheme, "http") && loopback_host(host)))
+    if (!u || curl_url_set(u, CURLUPART_URL, s, 0) || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0))
+        why = "out of memory";
+    else if (strcmp(scheme, "https") && !loopback_host(host))
         why = "an https URL expected (http only to a push service on this machine)";
     else
         curl_url_get(u, CURLUPART_PORT, &port, 0);

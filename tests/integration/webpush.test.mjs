@@ -36,6 +36,11 @@ after(async () => {
 
 const subscribe = (dev, headers) => daemon.req('POST', '/api/v1/notifications/push/subscriptions', dev.json, headers);
 const unsubscribe = (dev) => `/api/v1/notifications/push/subscriptions?endpoint=${encodeURIComponent(dev.json.endpoint)}`;
+async function print(serial, name) {
+  await sim.control(serial, { action: 'start_job', name, layers: 5, minutes: 1 });
+  await sleep(2500);
+  await sim.control(serial, { action: 'finish' });
+}
 const pushesTo = (name) => service.got.filter((x) => x.name === name);
 
 test('the VAPID key is served; subscriptions are checked, listed, renewed and removed', async () => {
@@ -126,9 +131,7 @@ test('a print finishing: the device is told; a limited user hears only of their 
   assert.equal((await daemon.req('DELETE', unsubscribe(lena))).status, 404);
 
   // the P1S (not lena's) finishes: the token's device hears of it, lena's does not
-  await sim.control(P1S, { action: 'start_job', name: 'bracket', layers: 5, minutes: 1 });
-  await sleep(2500);
-  await sim.control(P1S, { action: 'finish' });
+  await print(P1S, 'bracket');
   const p = await waitFor(() => pushesTo('first').find((x) => x.payload?.event === 'job_completed'), 20000,
     'the P1S job pushed');
   assert.equal(p.error, undefined, String(p.error?.stack));
@@ -139,9 +142,7 @@ test('a print finishing: the device is told; a limited user hears only of their 
   assert.equal(p.headers.topic, `p${fleet.ids[P1S]}-job_completed`);
 
   // the A1 (lena's) finishes: both hear of it
-  await sim.control(A1, { action: 'start_job', name: 'benchy', layers: 5, minutes: 1 });
-  await sleep(2500);
-  await sim.control(A1, { action: 'finish' });
+  await print(A1, 'benchy');
   const l = await waitFor(() => pushesTo('lena').find((x) => x.payload?.event === 'job_completed'), 20000,
     'the A1 job pushed to lena');
   assert.equal(l.error, undefined, String(l.error?.stack));
