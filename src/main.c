@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "ha/ha.h"
+#include "notify/webpush.h"
 #include "printer/printer.h"
 #include "printer/record.h"
 #include "store/store.h"
@@ -350,6 +351,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_thresholds_routes, pd_api_thresholds_nroutes);
     pd_http_add_routes(d->http, pd_api_notify_routes, pd_api_notify_nroutes);
     pd_http_add_routes(d->http, pd_api_notify_rules_routes, pd_api_notify_rules_nroutes);
+    pd_http_add_routes(d->http, pd_api_webpush_routes, pd_api_webpush_nroutes);
     pd_http_add_routes(d->http, pd_api_accounts_routes, pd_api_accounts_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
@@ -386,6 +388,10 @@ static int start(daemon_ctx *d)
     }
     if (d->ha)
         pd_notify_set_sender(d->notify, &pd_ha_sender, d->ha);
+    if (pd_wp_key(d->db, NULL, NULL)) {   /* made at the first start, kept after */
+        pd_error("main", "cannot make or read the Web Push key");
+        return -1;
+    }
     if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
         pd_error("main", "cannot start the event hubs");
         return -1;

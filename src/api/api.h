@@ -136,6 +136,15 @@ pd_err pd_api_notify_remove(pd_db *db, int64_t id, int64_t *changes);
  * …/printers/{id} (notifyrules.c). */
 extern const pd_route pd_api_notify_rules_routes[];
 extern const size_t pd_api_notify_rules_nroutes;
+/* A test delivery that start begins (with cb and ud for pd_notify's test functions), its
+ * outcome replied as {ok, status, message} when it ends; start's error returned, and nothing
+ * replied then. */
+typedef pd_err (*pd_api_notify_test_start)(pd_req *r, void *arg, pd_notify_test_cb cb, void *ud, uint64_t *handle);
+pd_err pd_api_notify_test_run(pd_req *r, pd_api_notify_test_start start, void *arg);
+/* Web Push: the VAPID key and this device's subscriptions, /api/v1/notifications/push/…
+ * (webpush.c). */
+extern const pd_route pd_api_webpush_routes[];
+extern const size_t pd_api_webpush_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64

@@ -143,7 +143,7 @@ static pd_err chan_apply(chan *c, json_t *body, bool create, const char **field,
     *field = "type";
     if (create) {
         if (!(c->t = pd_notify_type_find(json_string_value(type)))) {
-            snprintf(why, whylen, "webhook or ntfy expected");
+            snprintf(why, whylen, "webhook, ntfy or webpush expected");
             return PD_ERR_FIELD;
         }
         c->enabled = true;
@@ -396,31 +396,42 @@ static void test_done(bool ok, long status, const char *words, void *ud)
                                         "message", words));
 }
 
-static void channel_test(pd_req *r)
+pd_err pd_api_notify_test_run(pd_req *r, pd_api_notify_test_start start, void *arg)
 {
     pd_app *app = pd_req_app(r);
-    if (!owned(r, path_id(r)))
-        return;
     test_wait *w = calloc(1, sizeof *w);
-    if (!w) {
-        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
-        return;
-    }
+    if (!w)
+        return PD_ERR_NOMEM;
     w->r = r;
-    /* the callback may run before pd_notify_test returns (a request that cannot be made) */
+    /* the callback may run before start returns (a request that cannot be made) */
     pd_req_on_abort(r, test_abort, w);
     pd_req_wait(r, app->cfg->notify_timeout_s + 5);
     uint64_t handle = 0;
-    pd_err rc = pd_notify_test(app->notify, path_id(r), test_done, w, &handle);
+    pd_err rc = start(r, arg, test_done, w, &handle);
     if (rc) {
         pd_req_on_abort(r, NULL, NULL);
         free(w);
-        pd_req_reply_error(r, rc, rc == PD_ERR_NOTFOUND ? "no channel %s" : "cannot read the channel %s",
-                           pd_req_param(r, "id"));
-        return;
+        return rc;
     }
     if (handle)
         w->handle = handle;
+    return PD_OK;
+}
+
+static pd_err start_channel(pd_req *r, void *arg, pd_notify_test_cb cb, void *ud, uint64_t *handle)
+{
+    (void)arg;
+    return pd_notify_test(((pd_app *)pd_req_app(r))->notify, path_id(r), cb, ud, handle);
+}
+
+static void channel_test(pd_req *r)
+{
+    if (!owned(r, path_id(r)))
+        return;
+    pd_err rc = pd_api_notify_test_run(r, start_channel, NULL);
+    if (rc)
+        pd_req_reply_error(r, rc, rc == PD_ERR_NOTFOUND ? "no channel %s" : "cannot read the channel %s",
+                           pd_req_param(r, "id"));
 }
 
 static void channel_digest(pd_req *r)

@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "notify/notify.h"
+#include "notify/webpush.h"
 
 void pd_notify_req_clear(pd_notify_req *r)
 {
@@ -39,7 +40,7 @@ typedef struct field_rule {
 } field_rule;
 
 /* An http or https URL with a host, as curl reads it. */
-static const char *check_url(const char *s)
+const char *pd_notify_check_url(const char *s)
 {
     if (strlen(s) > PD_NOTIFY_URL_MAX)
         return "longer than 2048 bytes";
@@ -130,7 +131,7 @@ static pd_err validate_rules(const field_rule *rules, size_t n, const json_t *cf
 /* --- webhook -------------------------------------------------------------------------------- */
 
 static const field_rule webhook_rules[] = {
-    {"url", true, check_url},
+    {"url", true, pd_notify_check_url},
     {"secret", true, check_secret},
 };
 
@@ -202,10 +203,10 @@ static const char *const webhook_secrets[] = {"secret", NULL};
  * headers would need encoding. A token goes as "Authorization: Bearer". */
 
 static const field_rule ntfy_rules[] = {
-    {"server", false, check_url},
+    {"server", false, pd_notify_check_url},
     {"topic", true, check_topic},
     {"token", false, check_token},
-    {"click", false, check_url},
+    {"click", false, pd_notify_check_url},
 };
 
 static pd_err ntfy_validate(const json_t *cfg, const char **field, char *why, size_t whylen)
@@ -251,9 +252,10 @@ static const char *const mqtt_secrets[] = {NULL};
 /* --- the table ---------------------------------------------------------------------------- */
 
 static const pd_notify_type types[] = {
-    {"webhook", webhook_validate, webhook_build, webhook_secrets, false},
-    {"ntfy", ntfy_validate, ntfy_build, ntfy_secrets, false},
-    {"mqtt", pd_notify_mqtt_validate, pd_notify_mqtt_build, mqtt_secrets, true},
+    {"webhook", webhook_validate, webhook_build, webhook_secrets, false, NULL, NULL},
+    {"ntfy", ntfy_validate, ntfy_build, ntfy_secrets, false, NULL, NULL},
+    {"mqtt", pd_notify_mqtt_validate, pd_notify_mqtt_build, mqtt_secrets, true, NULL, NULL},
+    {"webpush", pd_wp_validate, pd_wp_build, pd_wp_secrets, false, pd_wp_targets, pd_wp_answered},
 };
 
 const pd_notify_type *pd_notify_type_find(const char *name)

@@ -236,6 +236,8 @@ static void on_done(CURL *easy, void *priv, CURLcode cc, void *ud)
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     const char *detail = d->curl_err[0] ? d->curl_err : curl_easy_strerror(cc);
     bool ok = false, retry = true;
+    if (cc == CURLE_OK && d->t->answered)
+        d->t->answered(d->n->db, d->cfg, status);
     if (cc == CURLE_OPERATION_TIMEDOUT) {
         snprintf(words, sizeof words, "no answer within %d s: %s", d->n->o.timeout_s, detail);
     } else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) {
@@ -304,6 +306,39 @@ static void local_now(struct tm *tm)
         memset(tm, 0, sizeof *tm);
 }
 
+/* The configurations m goes to over a channel: its own, or each of its type's targets (NULL
+ * when they cannot be read). */
+static json_t *targets_of(pd_notify *n, int64_t channel_id, const pd_notify_type *t, const json_t *cfg,
+                          const pd_notify_msg *m)
+{
+    json_t *list = NULL;
+    pd_err rc = t->targets ? t->targets(n->db, cfg, m, &list) : (list = json_pack("[O]", cfg)) ? PD_OK : PD_ERR_NOMEM;
+    if (rc)
+        pd_warn("notify", "channel %lld: cannot list its receivers: %s", (long long)channel_id, pd_strerror(rc));
+    return list;
+}
+
+/* Delivers m to each receiver of the channel: its own configuration, or each of its type's
+ * targets. cb hears the first one's outcome (a channel of several receivers is tested on them
+ * all; each one's outcome is in the log), or that there was nobody to send it to. */
+static uint64_t deliver_all(pd_notify *n, int64_t channel_id, const pd_notify_type *t, const json_t *cfg,
+                            const pd_notify_msg *m, int attempts, pd_notify_test_cb cb, void *ud)
+{
+    json_t *list = targets_of(n, channel_id, t, cfg, m), *one;
+    uint64_t first = 0;
+    size_t i;
+    json_array_foreach(list, i, one) {
+        uint64_t h = deliver(n, channel_id, t, one, m, attempts, i ? NULL : cb, i ? NULL : ud);
+        if (!i)
+            first = h;
+    }
+    if (cb && !json_array_size(list))
+        cb(false, 0, !list ? "the channel's receivers cannot be read" : "nobody to send it to: no device "
+           "has subscribed", ud);
+    json_decref(list);
+    return first;
+}
+
 /* m as channel's templates say it, delivered (or dropped with a log row, deliver's way). */
 static uint64_t send_msg(pd_notify *n, int64_t channel_id, const pd_notify_type *t, const json_t *cfg, const json_t *rules,
                          const pd_notify_msg *m, int attempts, pd_notify_test_cb cb, void *ud)
@@ -311,7 +346,7 @@ static uint64_t send_msg(pd_notify *n, int64_t channel_id, const pd_notify_type 
     const char *title = pd_notify_rules_template(rules, m->event, "title");
     const char *text = pd_notify_rules_template(rules, m->event, "text");
     if (!title && !text)
-        return deliver(n, channel_id, t, cfg, m, attempts, cb, ud);
+        return deliver_all(n, channel_id, t, cfg, m, attempts, cb, ud);
     pd_notify_msg *own = malloc(sizeof *own);  /* 4 KB of facts: not on the loop's stack twice */
     if (!own) {
         if (cb)
@@ -323,7 +358,7 @@ static uint64_t send_msg(pd_notify *n, int64_t channel_id, const pd_notify_type 
         pd_notify_tpl_render(title, m, own->title, sizeof own->title);
     if (text)
         pd_notify_tpl_render(text, m, own->text, sizeof own->text);
-    uint64_t h = deliver(n, channel_id, t, cfg, own, attempts, cb, ud);
+    uint64_t h = deliver_all(n, channel_id, t, cfg, own, attempts, cb, ud);
     free(own);
     return h;
 }
@@ -653,6 +688,15 @@ pd_err pd_notify_test(pd_notify *n, int64_t channel_id, pd_notify_test_cb cb, vo
     pd_sqlv v = PD_SQL_I(channel_id);
     pd_err rc = pd_db_query(n->db, "SELECT type, config, rules FROM notify_channel WHERE id = ?", &v, 1, test_row, &c);
     return rc ? rc : c.found ? PD_OK : PD_ERR_NOTFOUND;
+}
+
+void pd_notify_test_target(pd_notify *n, int64_t channel_id, const pd_notify_type *t, const json_t *target,
+                           pd_notify_test_cb cb, void *ud, uint64_t *handle)
+{
+    pd_notify_msg m;
+    pd_notify_msg_test(&m, pd_clock_wall_ms() / 1000);
+    *handle = deliver(n, channel_id, t, target, &m, 1, cb, ud);
+    pd_notify_msg_clear(&m);
 }
 
 void pd_notify_test_cancel(pd_notify *n, uint64_t handle)

@@ -95,8 +95,17 @@ typedef struct pd_notify_type {
     pd_err (*build)(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd_notify_req *out);
     const char *const *secrets;     /* fields written, never shown (NULL-terminated) */
     bool via_sender;                /* delivered by the sender (below), not over HTTP */
+    /* NULL: a channel is one receiver, reached with its own configuration. Else the channel
+     * reaches several (webpush: each subscribed device), and this lists them for m: an array
+     * of configurations, each delivered on its own with build. */
+    pd_err (*targets)(pd_db *db, const json_t *cfg, const pd_notify_msg *m, json_t **out);
+    /* NULL, or told each HTTP status a receiver answered to a delivery built from cfg
+     * (webpush forgets a subscription its push service says is gone). */
+    void (*answered)(pd_db *db, const json_t *cfg, long status);
 } pd_notify_type;
 const pd_notify_type *pd_notify_type_find(const char *name);
+/* NULL when s is an http or https URL with a host, as curl reads it; else why not. */
+const char *pd_notify_check_url(const char *s);
 /* Whether field is one of t's write-only fields. */
 bool pd_notify_type_secret(const pd_notify_type *t, const char *field);
 
@@ -202,6 +211,10 @@ void pd_notify_test_cancel(pd_notify *n, uint64_t handle);
 /* Sends channel id's daily digest now (its held messages go with it). NOTFOUND when there is
  * no such channel. */
 pd_err pd_notify_digest_now(pd_notify *n, int64_t channel_id);
+/* The test message to one target of channel_id (of type t, as its targets list it), as
+ * pd_notify_test sends it: Web Push's "send a test" to this device. */
+void pd_notify_test_target(pd_notify *n, int64_t channel_id, const pd_notify_type *t, const json_t *target,
+                           pd_notify_test_cb cb, void *ud, uint64_t *handle);
 
 /* --- the delivery log, listed (logrows.c) --------------------------------------------------
  * Filters channel_id (alias channel), printer_id (printer), event, at (date); sort, limit and

@@ -443,6 +443,19 @@ static const char *const migrations[] = {
     "  title TEXT NOT NULL,"
     "  at @INT@ NOT NULL);"
     "CREATE INDEX notify_held_channel ON notify_held(channel_id, id);",
+    /* 17: the browsers subscribed to Web Push (docs/notify.md, Web Push): each belongs to a user,
+     * else to the token (user_id null) whose session subscribed it, else to PRINTDECK_TOKEN
+     * (both null); it goes with them */
+    "CREATE TABLE webpush_sub ("
+    "  id @ID@,"
+    "  endpoint TEXT NOT NULL UNIQUE,"
+    "  p256dh TEXT NOT NULL,"
+    "  auth TEXT NOT NULL,"
+    "  user_id @INT@ REFERENCES account(id) ON DELETE CASCADE,"
+    "  token_id @INT@ REFERENCES api_token(id) ON DELETE CASCADE,"
+    "  created_at @INT@ NOT NULL);"
+    "CREATE INDEX webpush_sub_user ON webpush_sub(user_id);"
+    "CREATE INDEX webpush_sub_token ON webpush_sub(token_id);",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

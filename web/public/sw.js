@@ -1,6 +1,8 @@
 // The dashboard's service worker: keeps the shell (index.html and the hashed assets it
 // names) so printdeck opens without the network; the app then shows its last saved state,
-// marked stale. The API is never cached here: live data is live or clearly not.
+// marked stale. The API is never cached here: live data is live or clearly not. It also shows
+// the daemon's Web Push messages (docs/notify.md, "Web Push"), and a tap on one opens the page
+// it names in the dashboard.
 const CACHE = 'printdeck-shell-v1';
 
 self.addEventListener('install', (e) => {
@@ -52,5 +54,43 @@ self.addEventListener('fetch', (e) => {
           return res;
         }),
     ),
+  );
+});
+
+// A push: the daemon's JSON {title, body, tag, url, …}, decrypted by the browser. Every push
+// must show a notification (userVisibleOnly), so one that cannot be read still says something.
+self.addEventListener('push', (e) => {
+  let m = {};
+  try {
+    m = e.data ? e.data.json() : {};
+  } catch {
+    m = { body: e.data ? e.data.text() : '' };
+  }
+  e.waitUntil(
+    self.registration.showNotification(m.title || 'printdeck', {
+      body: m.body || '',
+      tag: m.tag || undefined,
+      icon: '/icon-192.png',
+      badge: '/icon-192.png',
+      timestamp: m.ts ? m.ts * 1000 : Date.now(),
+      data: { url: m.url || '/' },
+    }),
+  );
+});
+
+// A tap: a dashboard window already open goes to the page and comes forward, else a new one
+// opens on it.
+self.addEventListener('notificationclick', (e) => {
+  e.notification.close();
+  const url = new URL((e.notification.data && e.notification.data.url) || '/', self.location.origin);
+  if (url.origin !== self.location.origin) return;
+  e.waitUntil(
+    self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then(async (wins) => {
+      const win = wins.find((w) => new URL(w.url).origin === url.origin);
+      if (!win) return self.clients.openWindow(url.href);
+      await win.focus();
+      // navigate() works on a window this worker controls; any other gets a window of its own
+      return win.url === url.href ? win : win.navigate(url.href).catch(() => self.clients.openWindow(url.href));
+    }),
   );
 });

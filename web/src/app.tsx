@@ -11,6 +11,7 @@ import { Empty, Icon, Loading, useDismiss } from './components/ui';
 import { SetupPage, SignInAgain, SignInPage, UserMenu } from './pages/account';
 import { TokensPage } from './pages/tokens';
 import { ThresholdsPage } from './pages/thresholds';
+import { NotificationsPage } from './pages/notifications';
 import { UsersPage } from './pages/users';
 import { timeAgo } from './format';
 import { Bell } from './components/bell';
@@ -191,6 +192,7 @@ export function App() {
   else if (route.name === 'users') page = <UsersPage />;
   else if (route.name === 'tokens') page = <TokensPage />;
   else if (route.name === 'thresholds') page = <ThresholdsPage />;
+  else if (route.name === 'notifications') page = <NotificationsPage />;
   else if (route.name === 'stats') page = <StatsPage />;
   else if (route.name === 'prompts') page = <PromptsPage />;
   else if (route.name === 'placeholder')

@@ -13,6 +13,7 @@ export type Route =
   | { name: 'users' }
   | { name: 'tokens' }
   | { name: 'thresholds' }
+  | { name: 'notifications' }
   | { name: 'stats' }
   | { name: 'prompts' }
   | { name: 'placeholder'; title: string }
@@ -37,6 +38,7 @@ export function parseRoute(path: string): Route {
   if (parts[0] === 'settings' && parts[1] === 'users' && parts.length === 2) return { name: 'users' };
   if (parts[0] === 'settings' && parts[1] === 'tokens' && parts.length === 2) return { name: 'tokens' };
   if (parts[0] === 'settings' && parts[1] === 'thresholds' && parts.length === 2) return { name: 'thresholds' };
+  if (parts[0] === 'settings' && parts[1] === 'notifications' && parts.length === 2) return { name: 'notifications' };
   if (parts.length === 1 && PLACEHOLDERS[parts[0]]) return { name: 'placeholder', title: PLACEHOLDERS[parts[0]] };
   return { name: 'notfound' };
 }

@@ -1,5 +1,6 @@
 // Settings → Printers: add (with a connection test that says in words what fails), edit,
-// remove; and the navigation between the settings' sections (thresholds, users, tokens).
+// remove; and the navigation between the settings' sections (thresholds, notifications, users,
+// tokens).
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api';
 import { useCan } from '../auth';
@@ -162,6 +163,7 @@ export function SettingsNav() {
   const items = [
     { href: '/settings', label: 'Printers' },
     { href: '/settings/thresholds', label: 'Thresholds' },
+    { href: '/settings/notifications', label: 'Notifications' },
     ...(admin ? [{ href: '/settings/users', label: 'Users' }, { href: '/settings/tokens', label: 'API tokens' }] : []),
   ];
   return (
