@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/clock.h"
 #include "core/curlm.h"
@@ -150,11 +151,16 @@ static void attempt(delivery *d)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->curl_err);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, d->req.headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->req.body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->req.body_len);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "printdeck");
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)n->o.timeout_s * 1000);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    if (!d->t->transfer) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->req.body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->req.body_len);
+    } else if (d->t->transfer(d->cfg, &d->m, &d->req, e)) {
+        attempt_done(d, false, 0, "cannot make the request", false);
+        return;
+    }
     if (pd_curlm_add(n->curlm, e))
         attempt_done(d, false, 0, "cannot start the transfer", true);
 }
@@ -186,18 +192,25 @@ static void on_done(CURL *easy, void *priv, CURLcode cc, void *ud)
     delivery *d = priv;
     char words[CURL_ERROR_SIZE + 160];
     long status = 0;
+    char *scheme = NULL;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(easy, CURLINFO_SCHEME, &scheme);
+    /* e-mail's status is the SMTP server's last reply code */
+    const char *proto = scheme && !strncasecmp(scheme, "smtp", 4) ? "SMTP" : "HTTP";
     const char *detail = d->curl_err[0] ? d->curl_err : curl_easy_strerror(cc);
     bool ok = false, retry = true;
     if (cc == CURLE_OPERATION_TIMEDOUT) {
         snprintf(words, sizeof words, "no answer within %d s: %s", d->n->o.timeout_s, detail);
     } else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) {
         snprintf(words, sizeof words, "cannot connect: %s", detail);
+    } else if (cc == CURLE_LOGIN_DENIED) {
+        retry = false;
+        snprintf(words, sizeof words, "the server refused the user name or password: %s", detail);
     } else if (cc != CURLE_OK) {
         snprintf(words, sizeof words, "the request failed: %s", detail);
     } else if (status >= 200 && status < 300) {
         ok = true;
-        snprintf(words, sizeof words, "delivered (HTTP %ld)", status);
+        snprintf(words, sizeof words, "delivered (%s %ld)", proto, status);
     } else {
         /* the receiver's own fault may pass; a refusal of the request will not */
         retry = status >= 500 || status == 429 || status == 408;
