@@ -252,7 +252,8 @@ static const pd_notify_type webhook = {"webhook", webhook_validate, webhook_buil
 static const pd_notify_type ntfy = {"ntfy", ntfy_validate, ntfy_build, ntfy_secrets, NULL};
 
 static const pd_notify_type *const types[] = {
-    &webhook, &ntfy, &pd_notify_pushover, &pd_notify_telegram, &pd_notify_discord, &pd_notify_slack, &pd_notify_homeassistant, &pd_notify_email,
+    &webhook, &ntfy, &pd_notify_pushover, &pd_notify_telegram, &pd_notify_discord, &pd_notify_slack,
+    &pd_notify_homeassistant, &pd_notify_email,
 };
 
 const pd_notify_type *pd_notify_type_find(const char *name)
