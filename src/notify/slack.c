@@ -25,6 +25,7 @@ static char *escaped(const char *s)
     pd_buf b;
     size_t len;
     pd_buf_init(&b, 8192);
+    pd_buf_reserve(&b, 256);  /* an empty text is "", not NULL */
     pd_notify_escape(&b, s, false);
     return pd_buf_detach(&b, &len);
 }
