@@ -58,15 +58,20 @@ const char *pd_notify_check_url(const char *s)
     return why;
 }
 
-static const char *check_secret(const char *s)
+const char *pd_notify_check_text(const char *s)
 {
     size_t n = strlen(s);
-    if (n < 16 || n > 256)
-        return "16 to 256 characters expected";
+    if (!n || n > 256)
+        return "1 to 256 characters expected";
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return "has control characters";
     return NULL;
+}
+
+static const char *check_secret(const char *s)
+{
+    return strlen(s) < 16 ? "16 to 256 characters expected" : pd_notify_check_text(s);
 }
 
 /* ntfy's topic names: letters, digits, '-' and '_', at most 64 */

@@ -48,17 +48,6 @@ static const char *check_address(const char *s)
     return NULL;
 }
 
-static const char *check_user(const char *s)
-{
-    size_t n = strlen(s);
-    if (!n || n > 256)
-        return "1 to 256 characters expected";
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return "has control characters";
-    return NULL;
-}
-
 static const char *check_ca(const char *s)
 {
     if (strlen(s) > PD_TLS_CA_FILE_MAX)
@@ -72,8 +61,8 @@ static const pd_notify_field rules[] = {
     {"host", true, check_host},
     {"port", false, NULL},
     {"security", false, check_security},
-    {"username", false, check_user},
-    {"password", false, check_user},
+    {"username", false, pd_notify_check_text},
+    {"password", false, pd_notify_check_text},
     {"from", true, check_address},
     {"to", true, NULL},
     {"ca", false, check_ca},

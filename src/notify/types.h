@@ -25,6 +25,7 @@ pd_err pd_notify_fields_check(const pd_notify_field *rules, size_t n, const json
                               char *why, size_t whylen);
 const char *pd_notify_check_url(const char *s);     /* http or https, with a host */
 const char *pd_notify_check_token(const char *s);   /* 1 to 256 bytes, no spaces */
+const char *pd_notify_check_text(const char *s);    /* 1 to 256 bytes, no control characters */
 
 /* Adds "name: value" to r's headers; false when out of memory. */
 bool pd_notify_req_header(pd_notify_req *r, const char *name, const char *value);
