@@ -103,8 +103,9 @@ static pd_err validate(const json_t *cfg, const char **field, char *why, size_t 
         *field = "security";
         bad = "none only to a host on this machine (localhost, 127.x, ::1): use starttls or tls";
     }
-    if (!bad && !json_is_string(json_object_get(cfg, "username")) != !json_is_string(json_object_get(cfg, "password"))) {
-        *field = json_is_string(json_object_get(cfg, "username")) ? "password" : "username";
+    bool user = json_is_string(json_object_get(cfg, "username"));
+    if (!bad && user != json_is_string(json_object_get(cfg, "password"))) {
+        *field = user ? "password" : "username";
         bad = "a user name and a password go together";
     }
     if (bad)
@@ -155,8 +156,9 @@ static pd_err build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd
     const char *from = pd_notify_cfg_str(cfg, "from", "");
     json_t *port = json_object_get(cfg, "port"), *a;
     bool tls = !strcmp(security, "tls"), v6 = strchr(host, ':') != NULL;
-    snprintf(out->url, sizeof out->url, "%s://%s%s%s:%lld", tls ? "smtps" : "smtp", v6 ? "[" : "", host, v6 ? "]" : "",
-             json_is_integer(port) ? (long long)json_integer_value(port) : tls ? 465LL : !strcmp(security, "none") ? 25LL : 587LL);
+    long long p = json_is_integer(port) ? (long long)json_integer_value(port)
+                  : tls ? 465 : !strcmp(security, "none") ? 25 : 587;
+    snprintf(out->url, sizeof out->url, "%s://%s%s%s:%lld", tls ? "smtps" : "smtp", v6 ? "[" : "", host, v6 ? "]" : "", p);
     char date[40], line[1024];
     pd_notify_email_date(m->ts ? m->ts : now_s, date);
     pd_buf to, subject;
@@ -173,7 +175,8 @@ static pd_err build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd
     snprintf(line, sizeof line, "printdeck <%s>", from);
     ok = ok && pd_notify_req_header(out, "From", line) && pd_notify_req_header(out, "To", pd_buf_ptr(&to)) &&
          pd_notify_req_header(out, "Subject", pd_buf_ptr(&subject));
-    snprintf(line, sizeof line, "<%s@%s>", m->id[0] ? m->id : "test", strchr(from, '@') ? strchr(from, '@') + 1 : "printdeck");
+    const char *domain = strchr(from, '@');
+    snprintf(line, sizeof line, "<%s@%s>", m->id[0] ? m->id : "test", domain ? domain + 1 : "printdeck");
     ok = ok && pd_notify_req_header(out, "Message-ID", line);
     pd_buf_free(&to);
     pd_buf_free(&subject);

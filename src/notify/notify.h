@@ -51,7 +51,7 @@ void pd_notify_msg_clear(pd_notify_msg *m);
 #define PD_NOTIFY_URL_MAX 2048
 #define PD_NOTIFY_BODY_MAX 65536
 
-/* One request of a delivery: POST url with headers and body (all owned); for e-mail (smtp.c)
+/* One request of a delivery: POST url with headers and body (all owned); for e-mail (email.c)
  * the mail's headers, and its recipients and MIME body, made by the type's transfer hook. */
 typedef struct pd_notify_req {
     char url[PD_NOTIFY_URL_MAX + 256];
