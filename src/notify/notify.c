@@ -10,6 +10,7 @@
 #include "core/curlm.h"
 #include "core/log.h"
 #include "notify/notify.h"
+#include "notify/types.h"
 #include "printer/printer.h"
 
 #define RATE_SLOTS 512  /* (kind, printer) pairs remembered for the minimum interval */
@@ -30,6 +31,8 @@ struct delivery {
     int attempt, max_attempts;
     CURL *easy;
     char curl_err[CURL_ERROR_SIZE];
+    char reply[PD_NOTIFY_REPLY_MAX];  /* the reply's first bytes: what a refusal says */
+    size_t reply_len;
     uv_timer_t retry;
     pd_notify_test_cb cb;        /* a test's: called once with the outcome */
     void *ud;
@@ -121,11 +124,13 @@ static void delivery_end(delivery *d)
     uv_close((uv_handle_t *)&d->retry, delivery_closed);
 }
 
-static size_t discard(char *data, size_t size, size_t nmemb, void *ud)
+static size_t keep(char *data, size_t size, size_t nmemb, void *ud)
 {
-    (void)data;
-    (void)ud;
-    return size * nmemb;
+    delivery *d = ud;
+    size_t n = size * nmemb, room = sizeof d->reply - d->reply_len;
+    memcpy(d->reply + d->reply_len, data, n < room ? n : room);
+    d->reply_len += n < room ? n : room;
+    return n;
 }
 
 static void attempt_done(delivery *d, bool ok, long status, const char *words, bool retry);
@@ -135,6 +140,7 @@ static void attempt(delivery *d)
     pd_notify *n = d->n;
     d->attempt++;
     d->curl_err[0] = '\0';
+    d->reply_len = 0;
     pd_notify_req_clear(&d->req);
     if (d->t->build(d->cfg, &d->m, pd_clock_wall_ms() / 1000, &d->req)) {
         attempt_done(d, false, 0, "cannot make the request", false);
@@ -153,7 +159,8 @@ static void attempt(delivery *d)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, d->req.headers);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "printdeck");
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)n->o.timeout_s * 1000);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
     if (!d->t->transfer) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->req.body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->req.body_len);
@@ -214,8 +221,10 @@ static void on_done(CURL *easy, void *priv, CURLcode cc, void *ud)
     } else {
         /* the receiver's own fault may pass; a refusal of the request will not */
         retry = status >= 500 || status == 429 || status == 408;
-        snprintf(words, sizeof words, "the receiver answered HTTP %ld%s", status,
-                 status == 401 || status == 403 ? ": check the token or secret" : "");
+        char why[160];
+        pd_notify_reply_words(d->reply, d->reply_len, why, sizeof why);
+        snprintf(words, sizeof words, "the receiver answered HTTP %ld%s%s%s", status, why[0] ? ": " : "", why,
+                 status == 401 || status == 403 ? " (check the token or secret)" : "");
     }
     attempt_done(d, ok, status, words, retry);
 }

@@ -41,6 +41,11 @@ pd_err pd_notify_req_json(pd_notify_req *r, json_t *o);
  * HTML and Slack's mrkdwn. */
 void pd_notify_escape(pd_buf *b, const char *s, bool quotes);
 
+/* The few words a service's refusal says (reply.c): from the first len bytes of its reply
+ * into out (always a string, "" when it says nothing readable). */
+#define PD_NOTIFY_REPLY_MAX 1024   /* bytes of a reply kept */
+void pd_notify_reply_words(const char *body, size_t len, char *out, size_t outlen);
+
 /* The types in their own files, listed in channels.c's table. */
 extern const pd_notify_type pd_notify_pushover, pd_notify_telegram, pd_notify_discord, pd_notify_slack,
     pd_notify_homeassistant, pd_notify_email;
