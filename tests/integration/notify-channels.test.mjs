@@ -64,14 +64,20 @@ function serve(req, body) {
     else answer = JSON.stringify({ ok: true, result: { message_id: 1 } });
   } else if (req.url.startsWith('/discord/')) {
     service = 'discord';
-    need(req.url === '/discord/api/webhooks/1/tok', `path ${req.url}`);
+    if (req.url !== '/discord/api/webhooks/1/tok') {
+      got.push({ service, url: req.url, headers: h, body, problems: [] });
+      return { status: 404, answer: JSON.stringify({ message: 'Unknown Webhook', code: 10015 }) };
+    }
     need(h['content-type'] === 'application/json', 'JSON');
     const e = json().embeds?.[0] || {};
     need(e.title && e.description && Number.isInteger(e.color) && !Number.isNaN(Date.parse(e.timestamp)), 'an embed');
     status = 204;
   } else if (req.url.startsWith('/slack/')) {
     service = 'slack';
-    need(req.url === '/slack/services/T0/B0/x', `path ${req.url}`);
+    if (req.url !== '/slack/services/T0/B0/x') {
+      got.push({ service, url: req.url, headers: h, body, problems: [] });
+      return { status: 404, answer: 'no_service' };
+    }
     need(h['content-type'] === 'application/json', 'JSON');
     const b = json();
     need(typeof b.text === 'string' && Array.isArray(b.blocks) && b.blocks[0]?.type === 'header', 'text and blocks');
@@ -244,9 +250,11 @@ test('a test message through each type reaches its service as documented', async
 test('a refusal is reported in words', async () => {
   const c = CHANNELS();
   for (const [body, words] of [
-    [{ ...c.telegram, token: '654321:WRONG-DEF1234ghIkl-zyx57W2v1u123ew' }, /HTTP 401: check the token/],
-    [{ ...c.pushover, token: 'WRONGgMaC0QOYAMyEEuzJnyUiazGDO' }, /HTTP 400/],
-    [{ ...c.homeassistant, token: 'eyJ.wrong.token-of-enough-length' }, /HTTP 401/],
+    [{ ...c.telegram, token: '654321:WRONG-DEF1234ghIkl-zyx57W2v1u123ew' }, /HTTP 401: Unauthorized \(check the token or secret\)/],
+    [{ ...c.pushover, token: 'WRONGgMaC0QOYAMyEEuzJnyUiazGDO' }, /HTTP 400: application token is invalid$/],
+    [{ ...c.homeassistant, token: 'eyJ.wrong.token-of-enough-length' }, /HTTP 401: 401: Unauthorized/],
+    [{ ...c.discord, url: `${base}/discord/api/webhooks/2/gone` }, /HTTP 404: Unknown Webhook$/],
+    [{ ...c.slack, url: `${base}/slack/services/T0/B0/gone` }, /HTTP 404: no_service$/],
     [{ ...c.starttls, password: 'wrong' }, /the server refused the user name or password/],
   ]) {
     const ch = (await create(body)).json;

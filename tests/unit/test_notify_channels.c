@@ -248,12 +248,42 @@ static void email_headers_and_parts(void **state)
                                          "\"ca\":\"not pem\"}"), "ca");
 }
 
+static void refusals_in_few_words(void **state)
+{
+    (void)state;
+    static const struct { const char *reply, *words; } cases[] = {
+        {"{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: chat not found\"}",
+         "Bad Request: chat not found"},
+        {"{\"user\":\"invalid\",\"errors\":[\"user identifier is invalid\"],\"status\":0}",
+         "user identifier is invalid"},
+        {"{\"message\": \"Unknown Webhook\", \"code\": 10015}", "Unknown Webhook"},
+        {"{\"code\":40101,\"http\":401,\"error\":\"unauthorized\"}", "unauthorized"},
+        {"no_service", "no_service"},
+        {"  401: Unauthorized\r\nmore", "401: Unauthorized"},
+        {"<html><body>Bad gateway</body></html>", ""},
+        {"{\"ok\":true}", ""},
+        {"", ""},
+        {"tab\there\x01", "tab here"},
+    };
+    char out[160];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        pd_notify_reply_words(cases[i].reply, strlen(cases[i].reply), out, sizeof out);
+        assert_string_equal(out, cases[i].words);
+    }
+    /* cut to fit, never inside a UTF-8 sequence */
+    pd_notify_reply_words("ab\xc3\xa4", 4, out, 4);
+    assert_string_equal(out, "ab");
+    pd_notify_reply_words("abc\xc3\xa4", 5, out, 4);
+    assert_string_equal(out, "abc");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pushover_form_and_priorities), cmocka_unit_test(telegram_html_escaped_and_quiet),
         cmocka_unit_test(discord_embed_coloured),       cmocka_unit_test(slack_text_and_blocks),
         cmocka_unit_test(homeassistant_service_call),   cmocka_unit_test(email_headers_and_parts),
+        cmocka_unit_test(refusals_in_few_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
