@@ -4,13 +4,20 @@
  * bad it is. A snapshot would go as a file part of a multipart/form-data body, shown by the
  * embed's image ("attachment://…"). */
 #include <stdio.h>
+#include <string.h>
 
 #include "core/date.h"
 #include "notify/types.h"
 
+/* Discord's limit for a webhook's name */
+static const char *check_username(const char *s)
+{
+    return strlen(s) > 80 ? "at most 80 characters" : pd_notify_check_text(s);
+}
+
 static const pd_notify_field rules[] = {
     {"url", true, pd_notify_check_url},
-    {"username", false, pd_notify_check_token},
+    {"username", false, check_username},
 };
 
 static pd_err validate(const json_t *cfg, const char **field, char *why, size_t whylen)

@@ -54,8 +54,7 @@ static pd_err build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd
     snprintf(path, sizeof path, "/api/services/notify/%s", pd_notify_cfg_str(cfg, "service", ""));
     pd_notify_req_url(out, pd_notify_cfg_str(cfg, "url", ""), path);
     snprintf(tag, sizeof tag, "printdeck-%s-%lld", m->event, (long long)m->printer_id);
-    json_t *data = json_pack("{s:s,s:s,s:s,s:I}", "tag", tag, "group", "printdeck", "event", m->event, "printer_id",
-                             (json_int_t)m->printer_id);
+    json_t *data = json_pack("{s:s,s:s}", "tag", tag, "group", "printdeck");
     if (data && m->priority >= 4) {
         json_object_set_new(data, "ttl", json_integer(0));
         json_object_set_new(data, "priority", json_string("high"));

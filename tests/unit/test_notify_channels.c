@@ -142,6 +142,11 @@ static void discord_embed_coloured(void **state)
     json_decref(b);
     pd_notify_req_clear(&r);
     assert_string_equal(refused("discord", "{\"url\":\"discord.com/x\"}"), "url");
+    assert_string_equal(refused("discord", "{\"url\":\"https://discord.com/api/webhooks/1/abc\",\"username\":\"print farm\"}"),
+                        "");
+    assert_string_equal(refused("discord", "{\"url\":\"https://discord.com/api/webhooks/1/abc\",\"username\":\""
+                                           "a name longer than Discord takes, a name longer than Discord takes, and longer still\"}"),
+                        "username");
     assert_true(pd_notify_type_secret(pd_notify_type_find("discord"), "url"));
 }
 
