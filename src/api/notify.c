@@ -143,7 +143,7 @@ static pd_err chan_apply(chan *c, json_t *body, bool create, const char **field,
     *field = "type";
     if (create) {
         if (!(c->t = pd_notify_type_find(json_string_value(type)))) {
-            snprintf(why, whylen, "webhook, ntfy or webpush expected");
+            snprintf(why, whylen, "a channel type expected (docs/notify.md lists them)");
             return PD_ERR_FIELD;
         }
         c->enabled = true;

@@ -11,16 +11,18 @@
 #include "core/json.h"
 #include "notify/notify.h"
 #include "notify/webpush.h"
+#include "notify/types.h"
 
 void pd_notify_req_clear(pd_notify_req *r)
 {
     curl_slist_free_all(r->headers);
+    curl_slist_free_all(r->rcpt);
+    curl_mime_free(r->mime);
     free(r->body);
     memset(r, 0, sizeof *r);
 }
 
-/* Adds "name: value"; false when out of memory. */
-static bool header(pd_notify_req *r, const char *name, const char *value)
+bool pd_notify_req_header(pd_notify_req *r, const char *name, const char *value)
 {
     char line[1024];
     snprintf(line, sizeof line, "%s: %s", name, value);
@@ -32,12 +34,6 @@ static bool header(pd_notify_req *r, const char *name, const char *value)
 }
 
 /* --- field rules ---------------------------------------------------------------------------- */
-
-typedef struct field_rule {
-    const char *name;
-    bool required;
-    const char *(*check)(const char *value);  /* NULL when good, else why not */
-} field_rule;
 
 /* An http or https URL with a host, as curl reads it. */
 const char *pd_notify_check_url(const char *s)
@@ -63,15 +59,20 @@ const char *pd_notify_check_url(const char *s)
     return why;
 }
 
-static const char *check_secret(const char *s)
+const char *pd_notify_check_text(const char *s)
 {
     size_t n = strlen(s);
-    if (n < 16 || n > 256)
-        return "16 to 256 characters expected";
+    if (!n || n > 256)
+        return "1 to 256 characters expected";
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return "has control characters";
     return NULL;
+}
+
+static const char *check_secret(const char *s)
+{
+    return strlen(s) < 16 ? "16 to 256 characters expected" : pd_notify_check_text(s);
 }
 
 /* ntfy's topic names: letters, digits, '-' and '_', at most 64 */
@@ -86,7 +87,7 @@ static const char *check_topic(const char *s)
     return NULL;
 }
 
-static const char *check_token(const char *s)
+const char *pd_notify_check_token(const char *s)
 {
     size_t n = strlen(s);
     if (!n || n > 256)
@@ -97,7 +98,7 @@ static const char *check_token(const char *s)
     return NULL;
 }
 
-static pd_err validate_rules(const field_rule *rules, size_t n, const json_t *cfg, const char **field,
+pd_err pd_notify_fields_check(const pd_notify_field *rules, size_t n, const json_t *cfg, const char **field,
                              char *why, size_t whylen)
 {
     const char *key;
@@ -111,7 +112,7 @@ static pd_err validate_rules(const field_rule *rules, size_t n, const json_t *cf
             snprintf(why, whylen, "%.64s: not a field of this channel type", key);
             return PD_ERR_FIELD;
         }
-        if (json_is_null(v) && !rules[i].required)
+        if ((json_is_null(v) && !rules[i].required) || !rules[i].check)
             continue;
         const char *bad = json_is_string(v) ? rules[i].check(json_string_value(v)) : "a string expected";
         if (bad) {
@@ -120,7 +121,8 @@ static pd_err validate_rules(const field_rule *rules, size_t n, const json_t *cf
         }
     }
     for (size_t i = 0; i < n; i++)
-        if (rules[i].required && !json_is_string(json_object_get(cfg, rules[i].name))) {
+        if (rules[i].required && (rules[i].check ? !json_is_string(json_object_get(cfg, rules[i].name))
+                                                 : !json_object_get(cfg, rules[i].name))) {
             *field = rules[i].name;
             snprintf(why, whylen, "required");
             return PD_ERR_FIELD;
@@ -130,14 +132,14 @@ static pd_err validate_rules(const field_rule *rules, size_t n, const json_t *cf
 
 /* --- webhook -------------------------------------------------------------------------------- */
 
-static const field_rule webhook_rules[] = {
+static const pd_notify_field webhook_rules[] = {
     {"url", true, pd_notify_check_url},
     {"secret", true, check_secret},
 };
 
 static pd_err webhook_validate(const json_t *cfg, const char **field, char *why, size_t whylen)
 {
-    return validate_rules(webhook_rules, 2, cfg, field, why, whylen);
+    return pd_notify_fields_check(webhook_rules, 2, cfg, field, why, whylen);
 }
 
 pd_err pd_notify_sign(const char *secret, int64_t ts, const char *body, size_t body_len, char out[72])
@@ -190,8 +192,10 @@ static pd_err webhook_build(const json_t *cfg, const pd_notify_msg *m, int64_t n
     snprintf(ts, sizeof ts, "%lld", (long long)now_s);
     if (pd_notify_sign(json_string_value(json_object_get(cfg, "secret")), now_s, out->body, out->body_len, sig))
         return PD_ERR_INTERNAL;
-    bool ok = header(out, "Content-Type", "application/json") && header(out, "X-Printdeck-Event", m->event) &&
-              header(out, "X-Printdeck-Timestamp", ts) && header(out, "X-Printdeck-Signature", sig);
+    bool ok = pd_notify_req_header(out, "Content-Type", "application/json") &&
+              pd_notify_req_header(out, "X-Printdeck-Event", m->event) &&
+              pd_notify_req_header(out, "X-Printdeck-Timestamp", ts) &&
+              pd_notify_req_header(out, "X-Printdeck-Signature", sig);
     return ok ? PD_OK : PD_ERR_NOMEM;
 }
 
@@ -202,16 +206,16 @@ static const char *const webhook_secrets[] = {"secret", NULL};
  * root with {topic, message, title, priority, tags, click}; JSON carries any text, where its
  * headers would need encoding. A token goes as "Authorization: Bearer". */
 
-static const field_rule ntfy_rules[] = {
+static const pd_notify_field ntfy_rules[] = {
     {"server", false, pd_notify_check_url},
     {"topic", true, check_topic},
-    {"token", false, check_token},
+    {"token", false, pd_notify_check_token},
     {"click", false, pd_notify_check_url},
 };
 
 static pd_err ntfy_validate(const json_t *cfg, const char **field, char *why, size_t whylen)
 {
-    return validate_rules(ntfy_rules, 4, cfg, field, why, whylen);
+    return pd_notify_fields_check(ntfy_rules, 4, cfg, field, why, whylen);
 }
 
 static pd_err ntfy_build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd_notify_req *out)
@@ -241,7 +245,8 @@ static pd_err ntfy_build(const json_t *cfg, const pd_notify_msg *m, int64_t now_
     out->body_len = strlen(out->body);
     char auth[300];
     snprintf(auth, sizeof auth, "Bearer %s", token ? token : "");
-    bool ok = header(out, "Content-Type", "application/json") && (!token || header(out, "Authorization", auth));
+    bool ok = pd_notify_req_header(out, "Content-Type", "application/json") &&
+              (!token || pd_notify_req_header(out, "Authorization", auth));
     return ok ? PD_OK : PD_ERR_NOMEM;
 }
 
@@ -251,18 +256,24 @@ static const char *const mqtt_secrets[] = {NULL};
 
 /* --- the table ---------------------------------------------------------------------------- */
 
-static const pd_notify_type types[] = {
-    {"webhook", webhook_validate, webhook_build, webhook_secrets, false, NULL, NULL},
-    {"ntfy", ntfy_validate, ntfy_build, ntfy_secrets, false, NULL, NULL},
-    {"mqtt", pd_notify_mqtt_validate, pd_notify_mqtt_build, mqtt_secrets, true, NULL, NULL},
-    {"webpush", pd_wp_validate, pd_wp_build, pd_wp_secrets, false, pd_wp_targets, pd_wp_answered},
+static const pd_notify_type webhook = {
+    .name = "webhook", .validate = webhook_validate, .build = webhook_build, .secrets = webhook_secrets};
+static const pd_notify_type ntfy = {.name = "ntfy", .validate = ntfy_validate, .build = ntfy_build, .secrets = ntfy_secrets};
+static const pd_notify_type mqtt = {.name = "mqtt", .validate = pd_notify_mqtt_validate, .build = pd_notify_mqtt_build,
+                                    .secrets = mqtt_secrets, .via_sender = true};
+static const pd_notify_type webpush = {.name = "webpush", .validate = pd_wp_validate, .build = pd_wp_build,
+                                       .secrets = pd_wp_secrets, .targets = pd_wp_targets, .answered = pd_wp_answered};
+
+static const pd_notify_type *const types[] = {
+    &webhook, &ntfy, &mqtt, &webpush, &pd_notify_pushover, &pd_notify_telegram, &pd_notify_discord, &pd_notify_slack,
+    &pd_notify_homeassistant, &pd_notify_email,
 };
 
 const pd_notify_type *pd_notify_type_find(const char *name)
 {
     for (size_t i = 0; name && i < sizeof types / sizeof *types; i++)
-        if (!strcmp(types[i].name, name))
-            return &types[i];
+        if (!strcmp(types[i]->name, name))
+            return types[i];
     return NULL;
 }
 
@@ -272,4 +283,48 @@ bool pd_notify_type_secret(const pd_notify_type *t, const char *field)
         if (!strcmp(*s, field))
             return true;
     return false;
+}
+
+/* --- what the types share (types.h) -------------------------------------------------------- */
+
+const char *pd_notify_cfg_str(const json_t *cfg, const char *key, const char *deflt)
+{
+    const char *s = json_string_value(json_object_get(cfg, key));
+    return s ? s : deflt;
+}
+
+void pd_notify_req_url(pd_notify_req *r, const char *base, const char *path)
+{
+    size_t n = strlen(base);
+    if (n && base[n - 1] == '/')
+        n--;
+    snprintf(r->url, sizeof r->url, "%.*s%s", (int)n, base, path);
+}
+
+pd_err pd_notify_req_json(pd_notify_req *r, json_t *o)
+{
+    r->body = o ? json_dumps(o, PD_JSON_FLAGS) : NULL;
+    json_decref(o);
+    if (!r->body)
+        return PD_ERR_NOMEM;
+    r->body_len = strlen(r->body);
+    if (r->body_len > PD_NOTIFY_BODY_MAX)
+        return PD_ERR_TOOBIG;
+    return pd_notify_req_header(r, "Content-Type", "application/json") ? PD_OK : PD_ERR_NOMEM;
+}
+
+void pd_notify_escape(pd_buf *b, const char *s, bool quotes)
+{
+    for (; *s; s++) {
+        if (*s == '&')
+            pd_buf_add_str(b, "&amp;");
+        else if (*s == '<')
+            pd_buf_add_str(b, "&lt;");
+        else if (*s == '>')
+            pd_buf_add_str(b, "&gt;");
+        else if (*s == '"' && quotes)
+            pd_buf_add_str(b, "&quot;");
+        else
+            pd_buf_addc(b, *s);
+    }
 }

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/clock.h"
 #include "core/curlm.h"
 #include "core/log.h"
 #include "notify/notify.h"
+#include "notify/types.h"
 #include "printer/printer.h"
 
 /* The digest's hour is looked for once a minute: a digest goes out at the first check in its
@@ -38,6 +40,8 @@ struct delivery {
     CURL *easy;
     uint64_t ticket;             /* the sender's, while it sends */
     char curl_err[CURL_ERROR_SIZE];
+    char reply[PD_NOTIFY_REPLY_MAX];  /* the reply's first bytes: what a refusal says */
+    size_t reply_len;
     uv_timer_t retry;
     pd_notify_test_cb cb;        /* a test's: called once with the outcome */
     void *ud;
@@ -135,11 +139,13 @@ static void delivery_end(delivery *d)
     uv_close((uv_handle_t *)&d->retry, delivery_closed);
 }
 
-static size_t discard(char *data, size_t size, size_t nmemb, void *ud)
+static size_t keep(char *data, size_t size, size_t nmemb, void *ud)
 {
-    (void)data;
-    (void)ud;
-    return size * nmemb;
+    delivery *d = ud;
+    size_t n = size * nmemb, room = sizeof d->reply - d->reply_len;
+    memcpy(d->reply + d->reply_len, data, n < room ? n : room);
+    d->reply_len += n < room ? n : room;
+    return n;
 }
 
 static void attempt_done(delivery *d, bool ok, long status, const char *words, bool retry);
@@ -177,6 +183,7 @@ static void attempt(delivery *d)
     pd_notify *n = d->n;
     d->attempt++;
     d->curl_err[0] = '\0';
+    d->reply_len = 0;
     pd_notify_req_clear(&d->req);
     if (d->t->build(d->cfg, &d->m, pd_clock_wall_ms() / 1000, &d->req)) {
         attempt_done(d, false, 0, "cannot make the request", false);
@@ -197,11 +204,17 @@ static void attempt(delivery *d)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->curl_err);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, d->req.headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->req.body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->req.body_len);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "printdeck");
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)n->o.timeout_s * 1000);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
+    if (!d->t->transfer) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->req.body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->req.body_len);
+    } else if (d->t->transfer(d->cfg, &d->m, &d->req, e)) {
+        attempt_done(d, false, 0, "cannot make the request", false);
+        return;
+    }
     if (pd_curlm_add(n->curlm, e))
         attempt_done(d, false, 0, "cannot start the transfer", true);
 }
@@ -233,7 +246,11 @@ static void on_done(CURL *easy, void *priv, CURLcode cc, void *ud)
     delivery *d = priv;
     char words[CURL_ERROR_SIZE + 160];
     long status = 0;
+    char *scheme = NULL;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(easy, CURLINFO_SCHEME, &scheme);
+    /* e-mail's status is the SMTP server's last reply code */
+    const char *proto = scheme && !strncasecmp(scheme, "smtp", 4) ? "SMTP" : "HTTP";
     const char *detail = d->curl_err[0] ? d->curl_err : curl_easy_strerror(cc);
     bool ok = false, retry = true;
     if (cc == CURLE_OK && d->t->answered)
@@ -242,16 +259,21 @@ static void on_done(CURL *easy, void *priv, CURLcode cc, void *ud)
         snprintf(words, sizeof words, "no answer within %d s: %s", d->n->o.timeout_s, detail);
     } else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) {
         snprintf(words, sizeof words, "cannot connect: %s", detail);
+    } else if (cc == CURLE_LOGIN_DENIED) {
+        retry = false;
+        snprintf(words, sizeof words, "the server refused the user name or password: %s", detail);
     } else if (cc != CURLE_OK) {
         snprintf(words, sizeof words, "the request failed: %s", detail);
     } else if (status >= 200 && status < 300) {
         ok = true;
-        snprintf(words, sizeof words, "delivered (HTTP %ld)", status);
+        snprintf(words, sizeof words, "delivered (%s %ld)", proto, status);
     } else {
         /* the receiver's own fault may pass; a refusal of the request will not */
         retry = status >= 500 || status == 429 || status == 408;
-        snprintf(words, sizeof words, "the receiver answered HTTP %ld%s", status,
-                 status == 401 || status == 403 ? ": check the token or secret" : "");
+        char why[160];
+        pd_notify_reply_words(d->reply, d->reply_len, why, sizeof why);
+        snprintf(words, sizeof words, "the receiver answered HTTP %ld%s%s%s", status, why[0] ? ": " : "", why,
+                 status == 401 || status == 403 ? " (check the token or secret)" : "");
     }
     attempt_done(d, ok, status, words, retry);
 }

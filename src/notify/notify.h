@@ -77,12 +77,15 @@ void pd_notify_msg_clear(pd_notify_msg *m);
 #define PD_NOTIFY_URL_MAX 2048
 #define PD_NOTIFY_BODY_MAX 65536
 
-/* One HTTP request of a delivery: POST url with headers and body (all owned). */
+/* One request of a delivery: POST url with headers and body (all owned); for e-mail (email.c)
+ * the mail's headers, and its recipients and MIME body, made by the type's transfer hook. */
 typedef struct pd_notify_req {
     char url[PD_NOTIFY_URL_MAX + 256];
     struct curl_slist *headers;
     char *body;
     size_t body_len;
+    struct curl_slist *rcpt;
+    curl_mime *mime;
 } pd_notify_req;
 void pd_notify_req_clear(pd_notify_req *r);
 
@@ -102,10 +105,12 @@ typedef struct pd_notify_type {
     /* NULL, or told each HTTP status a receiver answered to a delivery built from cfg
      * (webpush forgets a subscription its push service says is gone). */
     void (*answered)(pd_db *db, const json_t *cfg, long status);
+    /* NULL for a POST of the built body. Else the transfer is not a POST (e-mail over SMTP):
+     * this sets it up on e, after the options every delivery shares; what it makes lives in
+     * r and goes with pd_notify_req_clear. */
+    pd_err (*transfer)(const json_t *cfg, const pd_notify_msg *m, pd_notify_req *r, CURL *e);
 } pd_notify_type;
 const pd_notify_type *pd_notify_type_find(const char *name);
-/* NULL when s is an http or https URL with a host, as curl reads it; else why not. */
-const char *pd_notify_check_url(const char *s);
 /* Whether field is one of t's write-only fields. */
 bool pd_notify_type_secret(const pd_notify_type *t, const char *field);
 

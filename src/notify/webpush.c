@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "notify/types.h"
 #include "notify/webpush.h"
 
 #define KEY_SETTING "webpush.vapid"
