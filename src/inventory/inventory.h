@@ -170,6 +170,7 @@ pd_err pd_inv_table_open(pd_inv *inv, const pd_inv_table *t, const pd_inv_param 
  * {"spools","filaments","vendors","is_color_query"}, the hits ranked as Spoolman ranks them. */
 pd_err pd_inv_search(pd_inv *inv, const pd_inv_param *params, size_t n, json_t **out, pd_inv_err *e);
 pd_err pd_inv_get(pd_inv *inv, pd_inv_entity en, int64_t id, json_t **out, pd_inv_err *e);
+/* *out: the object as GET gives it; out may be NULL when the caller has no use for it. */
 pd_err pd_inv_create(pd_inv *inv, pd_inv_entity en, json_t *body, json_t **out, pd_inv_err *e);
 pd_err pd_inv_update(pd_inv *inv, pd_inv_entity en, int64_t id, json_t *body, json_t **out,
                      pd_inv_err *e);

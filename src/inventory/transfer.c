@@ -905,7 +905,7 @@ static pd_err import_body(imp *im, pd_inv_entity en, json_t *row, const char *pr
  * or a new one (with the source id when the table was empty before the import). */
 static pd_err import_object(imp *im, pd_inv_entity en, json_t *row, const char *prefix, int64_t *id)
 {
-    json_t *v = cell(row, prefix, "id"), *body = NULL, *out = NULL;
+    json_t *v = cell(row, prefix, "id"), *body = NULL;
     int64_t src = 0, reg = (int64_t)time(NULL);
     bool has_src = given(v), has_reg;
     ident state = ID_FREE;
@@ -931,9 +931,8 @@ static pd_err import_object(imp *im, pd_inv_entity en, json_t *row, const char *
     rc = import_body(im, en, row, prefix, body);
     if (!rc)
         rc = insert_row(im, en, body, im->keep_ids[en] && state == ID_FREE ? src : 0, reg, id);
-    if (!rc && (rc = pd_inv_update(&im->q, en, *id, body, &out, &ie)))
+    if (!rc && (rc = pd_inv_update(&im->q, en, *id, body, NULL, &ie)))
         imp_fail_from(im, &ie, prefix, "");
-    json_decref(out);
     json_decref(body);
     if (!rc && has_src)
         rc = idmap_put(&im->map[en], src, *id);
