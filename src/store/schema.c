@@ -426,6 +426,11 @@ static const char *const migrations[] = {
     "CREATE INDEX spool_filament ON spool(filament_id, archived, id, used_weight, initial_weight, last_used);"
     "CREATE INDEX spool_location ON spool(location, archived, used_weight, initial_weight, last_used, filament_id);"
     "CREATE INDEX spool_unweighed ON spool(filament_id) WHERE initial_weight IS NULL;",
+    /* 16: the printer's camera (docs/camera.md): a relay's host and port instead of the
+     * printer's (0: the model's), and whether it is relayed at all */
+    "ALTER TABLE printer ADD COLUMN camera_host TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN camera_port @INT@ NOT NULL DEFAULT 0;"
+    "ALTER TABLE printer ADD COLUMN camera_enabled @INT@ NOT NULL DEFAULT 1;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
