@@ -135,7 +135,8 @@ static void upstream_close(feed *f)
     f->win_n = 0;
 }
 
-static void snaps_fail(feed *f, pd_err rc, const char *why)
+/* Ends the snapshots' shared wait: with the frame, or with why none came. */
+static void snaps_answer(feed *f, pd_cam_frame *fr, pd_err rc, const char *why)
 {
     uv_timer_stop(&f->snap_timer);
     while (f->snaps) {
@@ -145,8 +146,30 @@ static void snaps_fail(feed *f, pd_err rc, const char *why)
         pd_cam_snap_cb cb = s->cb;
         void *ud = s->ud;
         free(s);
-        cb(NULL, rc, why, ud);
+        cb(fr, rc, why, ud);
     }
+}
+
+static void viewer_unlink(pd_cam_viewer *v)
+{
+    feed *f = v->f;
+    if (v->prev)
+        v->prev->next = v->next;
+    else
+        f->viewers = v->next;
+    if (v->next)
+        v->next->prev = v->prev;
+    f->nviewers--;
+}
+
+/* The viewer is gone from the hub's side: its drop runs last, as it may free what it owns. */
+static void viewer_drop(pd_cam_viewer *v)
+{
+    viewer_unlink(v);
+    void (*drop)(void *) = v->cb.drop;
+    void *ud = v->ud;
+    free(v);
+    drop(ud);
 }
 
 void pd_camera_free(pd_camera **cp)
@@ -158,16 +181,9 @@ void pd_camera_free(pd_camera **cp)
     while (c->feeds) {
         feed *f = c->feeds;
         c->feeds = f->next;
-        while (f->viewers) {
-            pd_cam_viewer *v = f->viewers;
-            f->viewers = v->next;
-            void (*drop)(void *) = v->cb.drop;
-            void *ud = v->ud;
-            free(v);
-            drop(ud);
-        }
-        f->nviewers = 0;
-        snaps_fail(f, PD_ERR_OFFLINE, "printdeck is stopping");
+        while (f->viewers)
+            viewer_drop(f->viewers);
+        snaps_answer(f, NULL, PD_ERR_OFFLINE, "printdeck is stopping");
         upstream_close(f);
         if (f->reading_ca) {  /* its worker's done frees it */
             f->gone = true;
@@ -225,18 +241,6 @@ static void deliver(pd_cam_viewer *v, uint64_t now)
     v->cb.frame(f->latest, v->ud);
 }
 
-static void viewer_unlink(pd_cam_viewer *v)
-{
-    feed *f = v->f;
-    if (v->prev)
-        v->prev->next = v->next;
-    else
-        f->viewers = v->next;
-    if (v->next)
-        v->next->prev = v->prev;
-    f->nviewers--;
-}
-
 static void on_src_frame(pd_cam_frame *fr, void *ud)
 {
     feed *f = ud;
@@ -258,27 +262,14 @@ static void on_src_frame(pd_cam_frame *fr, void *ud)
         f->win_t0 = now;
         f->win_n = 0;
     }
-    uv_timer_stop(&f->snap_timer);
-    while (f->snaps) {
-        pd_cam_snap *s = f->snaps;
-        f->snaps = s->next;
-        f->nsnaps--;
-        pd_cam_snap_cb cb = s->cb;
-        void *sud = s->ud;
-        free(s);
-        cb(fr, PD_OK, NULL, sud);
-    }
+    snaps_answer(f, fr, PD_OK, NULL);
     uint64_t stall = (uint64_t)f->cam->o.stall_s * 1000;
     for (pd_cam_viewer *v = f->viewers, *next; v; v = next) {
         next = v->next;
         if (v->busy && now - v->busy_since >= stall) {
             pd_info(LOG, "printer %lld: a camera viewer took no frame for %d s: dropped",
                     (long long)f->printer_id, f->cam->o.stall_s);
-            viewer_unlink(v);
-            void (*drop)(void *) = v->cb.drop;
-            void *vud = v->ud;
-            free(v);
-            drop(vud);
+            viewer_drop(v);
         } else {
             deliver(v, now);
         }
@@ -299,7 +290,7 @@ static void on_src_down(pd_err rc, const char *why, void *ud)
         pd_warn(LOG, "printer %lld: %s", (long long)f->printer_id, why);
     snprintf(f->error, sizeof f->error, "%s", why);
     upstream_close(f);
-    snaps_fail(f, rc, why);
+    snaps_answer(f, NULL, rc, why);
     if (!f->nviewers) {
         f->st = F_IDLE;
         uv_timer_stop(&f->timer);
@@ -408,13 +399,25 @@ static void on_idle(uv_timer_t *t)
     f->st = F_IDLE;
 }
 
-/* Something wants frames: open the upstream, or keep it open. */
+static void on_open_turn(uv_timer_t *t)
+{
+    feed *f = t->data;
+    f->st = F_IDLE;
+    if (f->nviewers || f->nsnaps)
+        feed_start(f);
+}
+
+/* Something wants frames: open the upstream, or keep it open. It opens at the next turn, so
+ * an open that fails at once (an access code too long to send) fails a snapshot after
+ * pd_camera_snapshot has returned, never inside it. */
 static void feed_use(feed *f)
 {
-    if (f->st == F_STREAMING || f->st == F_OPENING)
+    if (f->st == F_IDLE && !f->reading_ca) {
+        f->st = F_OPENING;
+        uv_timer_start(&f->timer, on_open_turn, 0, 0);
+    } else if (f->st == F_STREAMING || (f->st == F_OPENING && f->src)) {
         uv_timer_stop(&f->timer);  /* an idle close pending */
-    else if (f->st == F_IDLE && !f->reading_ca)
-        feed_start(f);
+    }
 }
 
 /* Something stopped wanting frames: when nothing else does, close after idle_s. */
@@ -494,7 +497,7 @@ static void on_snap_timeout(uv_timer_t *t)
     char why[96];
     snprintf(why, sizeof why, "no frame from the camera within %d s",
              f->cam->o.snapshot_wait_s);
-    snaps_fail(f, PD_ERR_TIMEOUT, f->error[0] ? f->error : why);
+    snaps_answer(f, NULL, PD_ERR_TIMEOUT, f->error[0] ? f->error : why);
     feed_unuse(f);
 }
 

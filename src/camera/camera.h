@@ -53,7 +53,8 @@ typedef struct pd_cam_viewer_cb {
     void (*drop)(void *ud);
 } pd_cam_viewer_cb;
 
-/* A viewer of p's camera, its upstream opened if need be. UNSUPPORTED (pd_camera_usable),
+/* A viewer of p's camera, its upstream opened if need be. The frame the hub holds, if any,
+ * comes at once, before this returns (*out is set by then). UNSUPPORTED (pd_camera_usable),
  * BUSY (max_viewers), NOMEM. */
 pd_err pd_camera_watch(pd_camera *c, pd_printer *p, const pd_cam_viewer_cb *cb, void *ud,
                        pd_cam_viewer **out);

@@ -1,7 +1,7 @@
 /* What every TLS client of printdeck shares to trust a printer: the certificates of a PEM
- * text as a store, and a CA file read safely. The MQTT link (printer/link.c) and the FTPS
- * client (files/ftps.c) verify the same way: the Bambu CA, or the printer's ca_file, with the
- * serial as the expected name. */
+ * text as a store, and a CA file read safely. The MQTT link (printer/link.c), the FTPS
+ * client (files/ftps.c) and the camera (camera/jpeg6000.c) verify the same way: the Bambu CA,
+ * or the printer's ca_file, with the serial as the expected name. */
 #ifndef PD_TLS_H
 #define PD_TLS_H
 

@@ -19,6 +19,7 @@
 #define CAM_LOG "sim-camera"
 #define CAM_W 1280
 #define CAM_H 720
+#define CAM_NOISE_H 64
 /* a connection with this much unsent skips frames, as a printer's would */
 #define CAM_BACKLOG (2u << 20)
 
@@ -93,6 +94,21 @@ static void draw_number(unsigned long v)
     }
 }
 
+/* A band of noise, new in every frame: a real camera's picture of a print bed compresses to
+ * 60-250 KB (camera.md §1.3), where bars alone would make 30 KB frames that never press on
+ * a viewer's socket the way real ones do. */
+static void draw_noise(unsigned long number)
+{
+    uint64_t rng = number * 0x9E3779B97F4A7C15ull + 1;
+    unsigned char *at = cams.rgb + (size_t)(CAM_H - CAM_NOISE_H) * CAM_W * 3;
+    for (size_t i = 0; i < (size_t)CAM_NOISE_H * CAM_W * 3; i++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        at[i] = (unsigned char)rng;
+    }
+}
+
 /* Baseline (SOF0) JPEG: what Bambu Studio takes from this stream (sksat/bambu-rs). */
 static unsigned char *encode(unsigned long number, unsigned long *len)
 {
@@ -100,6 +116,7 @@ static unsigned char *encode(unsigned long number, unsigned long *len)
     struct jpeg_error_mgr e;
     unsigned char *out = NULL;
     draw_number(number);
+    draw_noise(number);
     c.err = jpeg_std_error(&e);
     jpeg_create_compress(&c);
     jpeg_mem_dest(&c, &out, len);
