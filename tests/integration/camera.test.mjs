@@ -5,6 +5,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { createServer as tlsServer } from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { Broker, Sim, Daemon, TOKEN, freePorts, waitFor, sleep, tmpDir, assertCleanExit, join } from './harness.mjs';
 
 const P1S = '01P00A451200777', X1C = '00M09A350100777', WRONG = '01P00A451209999';
@@ -21,7 +23,7 @@ before(async () => {
   await sim.start(['--camera-port', String(camPort), '--cert-dir', broker.dir, '--camera-fps', '5']);
   await waitFor(() => sim.log.text.includes(`camera ${P1S} listening`), 10000, 'the simulated camera');
   daemon = new Daemon({ env: { PRINTDECK_CAMERA_IDLE_S: String(IDLE_S), PRINTDECK_CAMERA_STALL_S: String(STALL_S),
-    PRINTDECK_CAMERA_MAX_FPS: '10', PRINTDECK_CAMERA_URL_TTL_S: String(TTL_S) } });
+    PRINTDECK_CAMERA_MAX_FPS: '10', PRINTDECK_CAMERA_URL_TTL_S: String(TTL_S), PRINTDECK_CAMERA_TIMEOUT_S: '3' } });
   await daemon.start();
   ids.p1s = (await daemon.addPrinter(broker, P1S, { camera_port: camPort })).id;
   ids.x1c = (await daemon.addPrinter(broker, X1C)).id;
@@ -172,4 +174,70 @@ test('X1C: RTSPS is not relayed yet; liveview switched off is said exactly', asy
   const r = await daemon.get(`/api/v1/printers/${ids.x1c}/snapshot`);
   assert.equal(r.status, 409);
   assert.match(r.json.error.message, /switch on "LAN Mode Liveview"/);
+});
+
+/** A printer whose camera is at port: P1S model, so the port-6000 source is used. */
+async function cameraPrinter(serial, port, extra = {}) {
+  const r = await daemon.req('POST', '/api/v1/printers', { name: `cam-${serial.slice(-4)}`, serial, model: 'P1S',
+    host: '127.0.0.1', port: broker.portOf(P1S), access_code: '12345678', camera_port: port, ...extra });
+  assert.equal(r.status, 201, r.text);
+  return r.json.id;
+}
+
+/** A TLS server with the simulated P1S's certificate that does what `serve` says after the auth packet. */
+async function fakeCamera(serve) {
+  const srv = tlsServer({ cert: readFileSync(join(broker.dir, `${P1S}.crt`)), key: readFileSync(join(broker.dir, `${P1S}.key`)) }, (s) => {
+    s.on('error', () => {});
+    let got = Buffer.alloc(0);
+    s.on('data', (d) => { got = Buffer.concat([got, d]); if (got.length === 80) serve(s); });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return srv;
+}
+
+test('bad cameras are said in words and never stop the others', async () => {
+  const watching = viewer(`/api/v1/printers/${ids.p1s}/camera`);
+  // nothing listens: refused, as a printer that boots, and tried again with backoff
+  const closed = await freePorts(1);
+  const refused = await cameraPrinter('01P00A451201111', closed, { tls_verify: false });
+  const v = viewer(`/api/v1/printers/${refused}/camera`);
+  await waitFor(async () => (await status(refused)).connects >= 2, 10000, 'a second attempt');
+  let st = await status(refused);
+  assert.match(st.error, /connection refused/);
+  assert.ok(['backoff', 'opening'].includes(st.state), JSON.stringify(st));
+  await v.close();
+  // a certificate for another name (the simulated P1S's camera, checked against this serial)
+  const other = await cameraPrinter('01P00A451202222', camPort, { ca_file: broker.ca });
+  let r = await daemon.get(`/api/v1/printers/${other}/snapshot`);
+  assert.equal(r.status, 502);
+  assert.match(r.json.error.message, /certificate did not verify: .*expected name 01P00A451202222/);
+  // garbage instead of a JPEG
+  const garbage = await fakeCamera((s) => { const h = Buffer.alloc(16); h.writeUInt32LE(100); s.write(Buffer.concat([h, Buffer.alloc(100, 7)])); });
+  const g = await cameraPrinter('01P00A451203333', garbage.address().port, { tls_verify: false });
+  r = await daemon.get(`/api/v1/printers/${g}/snapshot`);
+  assert.equal(r.status, 502);
+  assert.match(r.json.error.message, /frame of 100 bytes that is not a JPEG picture/);
+  // a header announcing more than any picture
+  const huge = await fakeCamera((s) => { const h = Buffer.alloc(16); h.writeUInt32LE(0x7fffffff); s.write(h); });
+  const hg = await cameraPrinter('01P00A451204444', huge.address().port, { tls_verify: false });
+  r = await daemon.get(`/api/v1/printers/${hg}/snapshot`);
+  assert.equal(r.status, 502);
+  assert.match(r.json.error.message, /announced a frame of 2147483647 bytes/);
+  // half a frame, then nothing: given up after timeout_s
+  const stall = await fakeCamera((s) => { const h = Buffer.alloc(16); h.writeUInt32LE(200000); s.write(Buffer.concat([h, Buffer.from([0xff, 0xd8])])); });
+  const sg = await cameraPrinter('01P00A451205555', stall.address().port, { tls_verify: false });
+  r = await daemon.get(`/api/v1/printers/${sg}/snapshot`);
+  assert.equal(r.status, 504);
+  assert.match(r.json.error.message, /no frame within 3 s of connecting/);
+  // all the while the simulated P1S went on
+  const n = watching.frames.length;
+  await waitFor(() => watching.frames.length >= n + 2, 10000, 'frames still coming');
+  assert.equal(watching.bad, 0);
+  await watching.close();
+  for (const srv of [garbage, huge, stall]) srv.close();
+  // switched off: refused before any connection
+  await daemon.req('PATCH', `/api/v1/printers/${g}`, { camera_enabled: false });
+  r = await daemon.get(`/api/v1/printers/${g}/camera`);
+  assert.equal(r.status, 409);
+  assert.match(r.json.error.message, /switched off/);
 });
