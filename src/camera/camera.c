@@ -305,16 +305,26 @@ static void on_src_down(pd_err rc, const char *why, void *ud)
 
 static void feed_fail(feed *f, pd_err rc, const char *why) { on_src_down(rc, why, f); }
 
+/* A camera that cannot be opened any more (its printer removed, or switched off) ends its
+ * viewers rather than keep them waiting for good. */
+static void feed_end(feed *f, pd_err rc, const char *why)
+{
+    while (f->viewers)
+        viewer_drop(f->viewers);
+    feed_fail(f, rc, why);
+}
+
 static void feed_open(feed *f)
 {
     pd_printer *p = pd_fleet_find_id(f->cam->fleet, f->printer_id);
     char why[256];
+    f->st = F_OPENING;
     if (!p) {
-        feed_fail(f, PD_ERR_NOTFOUND, "the printer was removed");
+        feed_end(f, PD_ERR_NOTFOUND, "the printer was removed");
         return;
     }
     if (pd_camera_usable(f->cam, p, why, sizeof why)) {
-        feed_fail(f, PD_ERR_UNSUPPORTED, why);
+        feed_end(f, PD_ERR_UNSUPPORTED, why);
         return;
     }
     if (f->pem_why) {

@@ -199,7 +199,8 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
     pd_cam_source *s = st->data;
-    if (n == UV_EOF) {
+    /* a refused access code ends the connection with a FIN or, on some firmware, a reset */
+    if (n == UV_EOF || (n == UV_ECONNRESET && s->st == S_AUTHED && !s->since_auth)) {
         if (s->st == S_HANDSHAKE)
             go_down(s, PD_ERR_TLS, "the camera at %s:%d closed the connection during the TLS "
                     "handshake", s->host, s->port);
