@@ -159,6 +159,10 @@ static void camera_stream(pd_req *r)
         camera_fail(r, 409, "camera_unavailable", why);
         return;
     }
+    if (!strcmp(pd_req_method(r), "HEAD")) {  /* the headers only: no camera is opened */
+        pd_req_reply_raw(r, 200, "multipart/x-mixed-replace;boundary=" BOUNDARY, "", 0);
+        return;
+    }
     mjpeg *m = calloc(1, sizeof *m);
     if (!m) {
         pd_req_reply_error(r, PD_ERR_NOMEM, NULL);

@@ -235,6 +235,10 @@ test('bad cameras are said in words and never stop the others', async () => {
   assert.equal(watching.bad, 0);
   await watching.close();
   for (const srv of [garbage, huge, stall]) srv.close();
+  // HEAD: the headers, no stream
+  const head = await fetch(daemon.url(`/api/v1/printers/${ids.p1s}/camera`), { method: 'HEAD', headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(head.status, 200);
+  assert.match(head.headers.get('content-type'), /^multipart\/x-mixed-replace/);
   // switched off: refused before any connection
   await daemon.req('PATCH', `/api/v1/printers/${g}`, { camera_enabled: false });
   r = await daemon.get(`/api/v1/printers/${g}/camera`);
