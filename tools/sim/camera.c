@@ -95,8 +95,8 @@ static void draw_number(unsigned long v)
 }
 
 /* A band of noise, new in every frame: a real camera's picture of a print bed compresses to
- * 60-250 KB (camera.md §1.3), where bars alone would make 30 KB frames that never press on
- * a viewer's socket the way real ones do. */
+ * 60-250 KB (docs/camera.md, "The port-6000 protocol"), where bars alone would make 30 KB
+ * frames that never press on a viewer's socket the way real ones do. */
 static void draw_noise(unsigned long number)
 {
     uint64_t rng = number * 0x9E3779B97F4A7C15ull + 1;
