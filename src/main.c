@@ -46,6 +46,7 @@ typedef struct daemon_ctx {
     pd_ftps *ftps;
     pd_notify *notify;
     pd_ha *ha;
+    pd_camera *camera;
     pd_http *http;
     pd_auth auth;
     pd_inv inv;
@@ -189,6 +190,7 @@ static pd_http_access http_access(const pd_config *cfg)
 static void stop_modules(daemon_ctx *d)
 {
     pd_http_stop(&d->http);
+    pd_camera_free(&d->camera);  /* before the pool: a ca_file being read waits for it */
     pd_work_pool_free(&d->work);  /* after the server: its requests are gone, analyses cancelled */
     pd_work_pool_free(&d->pw_work);
     pd_api_external_stop();
@@ -352,6 +354,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_notify_routes, pd_api_notify_nroutes);
     pd_http_add_routes(d->http, pd_api_notify_rules_routes, pd_api_notify_rules_nroutes);
     pd_http_add_routes(d->http, pd_api_webpush_routes, pd_api_webpush_nroutes);
+    pd_http_add_routes(d->http, pd_api_camera_routes, pd_api_camera_nroutes);
     pd_http_add_routes(d->http, pd_api_accounts_routes, pd_api_accounts_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
@@ -392,6 +395,16 @@ static int start(daemon_ctx *d)
         pd_error("main", "cannot make or read the Web Push key");
         return -1;
     }
+    pd_camera_opts co = {.idle_s = d->cfg.camera_idle_s, .max_fps = d->cfg.camera_max_fps,
+                         .stall_s = d->cfg.camera_stall_s, .timeout_s = d->cfg.camera_timeout_s,
+                         .snapshot_wait_s = d->cfg.camera_snapshot_wait_s, .fresh_ms = 2000,
+                         .backoff_min_ms = 1000, .backoff_max_ms = 30000,
+                         .max_viewers = d->cfg.camera_max_viewers};
+    if (pd_camera_new(&d->loop, d->fleet, d->work, &co, &d->camera)) {
+        pd_error("main", "cannot start the cameras");
+        return -1;
+    }
+    d->app.camera = d->camera;
     if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
         pd_error("main", "cannot start the event hubs");
         return -1;

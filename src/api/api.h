@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "api/auth.h"
+#include "camera/camera.h"
 #include "core/bus.h"
 #include "core/config.h"
 #include "core/loopstat.h"
@@ -36,6 +37,7 @@ typedef struct pd_app {
     struct pd_history *history;   /* the printers' recent samples (track/history.h) */
     pd_auth *auth;                /* tokens and sessions */
     pd_notify *notify;            /* notification channels and deliveries */
+    pd_camera *camera;            /* the cameras' frame hub */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
@@ -145,6 +147,10 @@ pd_err pd_api_notify_test_run(pd_req *r, pd_api_notify_test_start start, void *a
  * (webpush.c). */
 extern const pd_route pd_api_webpush_routes[];
 extern const size_t pd_api_webpush_nroutes;
+
+/* The cameras: /api/v1/printers/{id}/camera (MJPEG), …/snapshot, …/camera/status (camera.c). */
+extern const pd_route pd_api_camera_routes[];
+extern const size_t pd_api_camera_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64

@@ -78,6 +78,14 @@ typedef struct pd_config {
     int notify_min_interval_s;
     int notify_max_queue;
     char notify_dashboard_url[PD_CFG_STR];
+    /* [camera] */
+    int camera_idle_s;
+    int camera_max_fps;
+    int camera_stall_s;
+    int camera_timeout_s;
+    int camera_snapshot_wait_s;
+    int camera_max_viewers;
+    int camera_url_ttl_s;
     /* [jobs] */
     int offline_timeout_s;
     /* [alerts] */

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,4 +60,14 @@ const char *pd_tls_read_ca(const char *path, char **pem, size_t *len)
     if (fd >= 0)
         close(fd);
     return why;
+}
+
+pd_err pd_tls_trust_printer(SSL_CTX *ctx, const char *pem, size_t pem_len, const char *serial)
+{
+    X509_STORE *store = pd_tls_pem_store(pem ? pem : pd_bambu_ca_pem, pem ? (int)pem_len : -1);
+    if (!store)
+        return PD_ERR_TLS;
+    SSL_CTX_set_cert_store(ctx, store);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx), serial, 0) == 1 ? PD_OK : PD_ERR_INVAL;
 }

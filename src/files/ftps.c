@@ -307,14 +307,14 @@ static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *ud)
     SSL_CTX *ctx = ssl_ctx;
     if (!x->rec.tls_verify)
         return CURLE_OK;
-    X509_STORE *store = pd_tls_pem_store(x->pem ? x->pem : pd_bambu_ca_pem,
-                                         x->pem ? (int)x->pem_len : -1);
-    if (!store)
+    switch (pd_tls_trust_printer(ctx, x->pem, x->pem_len, x->rec.serial)) {
+    case PD_OK:
+        return CURLE_OK;
+    case PD_ERR_TLS:
         return CURLE_SSL_CACERT_BADFILE;
-    SSL_CTX_set_cert_store(ctx, store);
-    if (X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx), x->rec.serial, 0) != 1)
+    default:
         return CURLE_SSL_CONNECT_ERROR;
-    return CURLE_OK;
+    }
 }
 
 /* ftps://HOST:PORT/%2F<path>: %2F makes the path absolute (RFC 1738 §3.2.2 reads a URL's

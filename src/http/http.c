@@ -742,18 +742,31 @@ static pd_stream *stream_start(pd_req *r, void (*on_close)(pd_stream *s, void *u
     return &r->stream;
 }
 
-pd_stream *pd_req_stream_begin(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud)
+static pd_stream *stream_begin(pd_req *r, const char *content_type, bool gzip,
+                               void (*on_close)(pd_stream *s, void *ud), void *ud)
 {
     if (!r->c || r->stream.ws || !req_can_reply(r))
         return NULL;
     r->status = 200;
-    snprintf(r->ctype, sizeof r->ctype, "text/event-stream");
+    snprintf(r->ctype, sizeof r->ctype, "%s", content_type);
     if (lws_get_network_wsi(r->c->wsi) != r->c->wsi)
         lws_http_mark_sse(r->c->wsi);  /* h2: also keeps the shared connection open */
-    stream_gzip(r);
+    if (gzip)
+        stream_gzip(r);
     pd_stream *s = stream_start(r, on_close, ud);
     lws_callback_on_writable(r->c->wsi);
     return s;
+}
+
+pd_stream *pd_req_stream_begin(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud)
+{
+    return stream_begin(r, "text/event-stream", true, on_close, ud);
+}
+
+pd_stream *pd_req_stream_begin_as(pd_req *r, const char *content_type,
+                                  void (*on_close)(pd_stream *s, void *ud), void *ud)
+{
+    return stream_begin(r, content_type, false, on_close, ud);
 }
 
 pd_stream *pd_req_reply_stream(pd_req *r, const char *content_type,

@@ -234,6 +234,11 @@ void pd_req_reply_commit(pd_req *r, int status, const char *content_type);
  * sse_backlog bound; past it the client is dropped (on_close runs once it is gone). */
 pd_stream *pd_req_stream_begin(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud);
 pd_stream *pd_req_ws_accept(pd_req *r, void (*on_close)(pd_stream *s, void *ud), void *ud);
+/* A long-lived stream of another content type (a camera's multipart/x-mixed-replace MJPEG),
+ * held like an event stream (bounded backlog, no send timeout) but never gzipped: what it
+ * carries is compressed already. */
+pd_stream *pd_req_stream_begin_as(pd_req *r, const char *content_type,
+                                  void (*on_close)(pd_stream *s, void *ud), void *ud);
 /* SSE, streamed reply: queues bytes. WebSocket: queues one text message. An error means the client is being
  * dropped (on_close runs once it is gone): PD_ERR_TOOBIG over the backlog, PD_ERR_NOMEM. */
 pd_err pd_stream_write(pd_stream *s, const char *data, size_t len);

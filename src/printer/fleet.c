@@ -270,6 +270,29 @@ static void iso_time(pd_jw *w, const char *key, int64_t ms)
     pd_jw_str(w, buf);
 }
 
+/* camera{type, host, port, url, enabled}: the source the model's camera speaks, where it is
+ * reached (a relay's host and port when set), and the MJPEG stream's path (docs/camera.md) */
+static void printer_render_camera(pd_jw *w, const pd_printer *p)
+{
+    int port;
+    const char *type = pd_model_camera(p->model, &port);
+    char url[64];
+    snprintf(url, sizeof url, "/api/v1/printers/%lld/camera", (long long)p->rec.id);
+    pd_jw_key(w, "camera");
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "type");
+    pd_jw_str(w, type);
+    pd_jw_key(w, "host");
+    pd_jw_str(w, p->rec.camera_host[0] ? p->rec.camera_host : p->rec.host);
+    pd_jw_key(w, "port");
+    pd_jw_int(w, p->rec.camera_port ? p->rec.camera_port : port);
+    pd_jw_key(w, "url");
+    pd_jw_str(w, url);
+    pd_jw_key(w, "enabled");
+    pd_jw_bool(w, p->rec.camera_enabled);
+    pd_jw_close(w, '}');
+}
+
 /* The printer as the API shows it (docs/api.md), rendered once per change and reused by every
  * list, GET and event stream until the next. */
 static char *printer_render(pd_printer *p, size_t *len)
@@ -292,6 +315,7 @@ static char *printer_render(pd_printer *p, size_t *len)
     pd_jw_int(&w, p->rec.port);
     pd_jw_key(&w, "ftps_port");
     pd_jw_int(&w, p->rec.ftps_port);
+    printer_render_camera(&w, p);
     pd_jw_key(&w, "model");
     pd_jw_str(&w, p->model ? pd_model_key(p->model) : NULL);
     pd_jw_key(&w, "model_name");

@@ -13,25 +13,26 @@ typedef struct model_row {
     const char *name;
     const char *family;      /* wiki family for HMS pages */
     bool chamber_sensor;
+    bool rtsp_camera;        /* RTSPS on 322; else the JPEG stream on 6000 (docs/camera.md) */
     const char *aliases[4];
 } model_row;
 
 static const model_row MODELS[PD_MODEL__COUNT] = {
-    [PD_MODEL_UNKNOWN] = {"", "", "x1", false, {NULL}},
-    [PD_MODEL_X1]      = {"X1", "Bambu Lab X1", "x1", true, {"blp002"}},
-    [PD_MODEL_X1C]     = {"X1C", "Bambu Lab X1 Carbon", "x1", true, {"x1carbon", "blp001"}},
-    [PD_MODEL_X1E]     = {"X1E", "Bambu Lab X1E", "x1", true, {"c13"}},
-    [PD_MODEL_P1P]     = {"P1P", "Bambu Lab P1P", "p1", false, {"c11"}},
-    [PD_MODEL_P1S]     = {"P1S", "Bambu Lab P1S", "p1", false, {"c12"}},
-    [PD_MODEL_P2S]     = {"P2S", "Bambu Lab P2S", "p2s", true, {"n7"}},
-    [PD_MODEL_A1]      = {"A1", "Bambu Lab A1", "a1", false, {"n2s"}},
-    [PD_MODEL_A1MINI]  = {"A1MINI", "Bambu Lab A1 mini", "a1", false, {"n1"}},
-    [PD_MODEL_A2L]     = {"A2L", "Bambu Lab A2L", "a2l", false, {NULL}},
-    [PD_MODEL_H2D]     = {"H2D", "Bambu Lab H2D", "h2", true, {"o1d"}},
-    [PD_MODEL_H2DPRO]  = {"H2DPRO", "Bambu Lab H2D Pro", "h2", true, {"o1e", "o2d"}},
-    [PD_MODEL_H2C]     = {"H2C", "Bambu Lab H2C", "h2", true, {"o1c", "o1c2"}},
-    [PD_MODEL_H2S]     = {"H2S", "Bambu Lab H2S", "h2", true, {"o1s"}},
-    [PD_MODEL_X2D]     = {"X2D", "Bambu Lab X2D", "x2d", true, {"n6"}},
+    [PD_MODEL_UNKNOWN] = {"", "", "x1", false, false, {NULL}},
+    [PD_MODEL_X1]      = {"X1", "Bambu Lab X1", "x1", true, true, {"blp002"}},
+    [PD_MODEL_X1C]     = {"X1C", "Bambu Lab X1 Carbon", "x1", true, true, {"x1carbon", "blp001"}},
+    [PD_MODEL_X1E]     = {"X1E", "Bambu Lab X1E", "x1", true, true, {"c13"}},
+    [PD_MODEL_P1P]     = {"P1P", "Bambu Lab P1P", "p1", false, false, {"c11"}},
+    [PD_MODEL_P1S]     = {"P1S", "Bambu Lab P1S", "p1", false, false, {"c12"}},
+    [PD_MODEL_P2S]     = {"P2S", "Bambu Lab P2S", "p2s", true, true, {"n7"}},
+    [PD_MODEL_A1]      = {"A1", "Bambu Lab A1", "a1", false, false, {"n2s"}},
+    [PD_MODEL_A1MINI]  = {"A1MINI", "Bambu Lab A1 mini", "a1", false, false, {"n1"}},
+    [PD_MODEL_A2L]     = {"A2L", "Bambu Lab A2L", "a2l", false, false, {NULL}},
+    [PD_MODEL_H2D]     = {"H2D", "Bambu Lab H2D", "h2", true, true, {"o1d"}},
+    [PD_MODEL_H2DPRO]  = {"H2DPRO", "Bambu Lab H2D Pro", "h2", true, true, {"o1e", "o2d"}},
+    [PD_MODEL_H2C]     = {"H2C", "Bambu Lab H2C", "h2", true, true, {"o1c", "o1c2"}},
+    [PD_MODEL_H2S]     = {"H2S", "Bambu Lab H2S", "h2", true, true, {"o1s"}},
+    [PD_MODEL_X2D]     = {"X2D", "Bambu Lab X2D", "x2d", true, true, {"n6"}},
 };
 
 /* Serial prefixes from the HA HMS update script (docs/bambu-protocol.md §1.1). X1 and X1C
@@ -54,6 +55,16 @@ const char *pd_model_key(pd_model m) { return MODELS[model_valid(m)].key; }
 const char *pd_model_name(pd_model m) { return MODELS[model_valid(m)].name; }
 const char *pd_model_wiki_family(pd_model m) { return MODELS[model_valid(m)].family; }
 bool pd_model_has_chamber_sensor(pd_model m) { return MODELS[model_valid(m)].chamber_sensor; }
+
+const char *pd_model_camera(pd_model m, int *port)
+{
+    if (!model_valid(m)) {
+        *port = 0;
+        return NULL;
+    }
+    *port = MODELS[m].rtsp_camera ? 322 : 6000;
+    return MODELS[m].rtsp_camera ? "rtsps" : "jpeg6000";
+}
 
 /* Lower-cased letters and digits of s; false if it does not fit. */
 static bool normalise(const char *s, char *out, size_t n)

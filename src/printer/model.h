@@ -30,5 +30,8 @@ pd_model pd_model_from_version(const json_t *info, char *fw, size_t fwlen);
 const char *pd_model_wiki_family(pd_model m);
 /* True when chamber_temper is a real reading on this model (X1/X1E/H2/P2S/X2D). */
 bool pd_model_has_chamber_sensor(pd_model m);
+/* The camera's protocol ("jpeg6000": A1, A1 mini, P1P, P1S, A2L; "rtsps": the others) and its
+ * port (6000, 322); NULL and 0 for an unknown model. */
+const char *pd_model_camera(pd_model m, int *port);
 
 #endif

@@ -83,6 +83,9 @@ static bool host_ok(char *v, size_t size)
     return inet_pton(AF_INET, v, bin) == 1 || inet_pton(AF_INET6, v, bin) == 1 || hostname_ok(v);
 }
 
+/* A relay's address, or "" for the printer's own */
+static bool camera_host_ok(char *v, size_t size) { return !*v || host_ok(v, size); }
+
 /* Stored as the model table's key ("P1S") whatever alias was given; "" = detect. */
 static bool model_ok(char *v, size_t size)
 {
@@ -113,6 +116,11 @@ static const rec_field fields[] = {
     {"ca_file", REC_STR, false, NULL, 0, 255, REC(ca_file), NULL,
      "a file path of up to 255 bytes; empty for the Bambu CA"},
     {"tls_verify", REC_BOOL, false, "true", 0, 1, REC(tls_verify), NULL, "true or false"},
+    {"camera_host", REC_STR, false, NULL, 0, 253, REC(camera_host), camera_host_ok,
+     "an IPv4 or IPv6 address or a DNS name of a camera relay; empty for the printer's host"},
+    {"camera_port", REC_INT, false, "0", 0, 65535, REC(camera_port), NULL,
+     "a whole number from 0 to 65535; 0 for the model's (6000, or 322 for RTSPS)"},
+    {"camera_enabled", REC_BOOL, false, "true", 0, 1, REC(camera_enabled), NULL, "true or false"},
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 

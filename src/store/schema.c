@@ -456,6 +456,11 @@ static const char *const migrations[] = {
     "  created_at @INT@ NOT NULL);"
     "CREATE INDEX webpush_sub_user ON webpush_sub(user_id);"
     "CREATE INDEX webpush_sub_token ON webpush_sub(token_id);",
+    /* 18: the printer's camera (docs/camera.md): a relay's host and port instead of the
+     * printer's (0: the model's), and whether it is relayed at all */
+    "ALTER TABLE printer ADD COLUMN camera_host TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN camera_port @INT@ NOT NULL DEFAULT 0;"
+    "ALTER TABLE printer ADD COLUMN camera_enabled @INT@ NOT NULL DEFAULT 1;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -132,6 +132,9 @@ typedef struct pd_printer_rec {
     char ca_file[256];
     bool tls_verify;
     int64_t created_at;   /* unix seconds */
+    char camera_host[256]; /* a relay in front of the camera; "" = host */
+    int camera_port;      /* 0 = the model's (6000, RTSPS 322) */
+    bool camera_enabled;
 } pd_printer_rec;
 
 pd_err pd_db_printer_list(pd_db *db, pd_printer_rec **out, size_t *n); /* *out malloc'd */

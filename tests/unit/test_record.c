@@ -142,7 +142,21 @@ static void text_forms(void **st)
     assert_string_equal(err, "access_code: must be 1-63 bytes of text");
     assert_int_equal(set_text(&r, "colour", "red", err, sizeof err), PD_ERR_INVAL);
     assert_string_equal(err, "colour: unknown; a printer has name, serial, host, port, ftps_port, "
-                             "access_code, model, ca_file, tls_verify");
+                             "access_code, model, ca_file, tls_verify, camera_host, camera_port, "
+                             "camera_enabled");
+    /* the camera: a relay's host or none, a port or the model's */
+    assert_int_equal(r.camera_port, 0);
+    assert_true(r.camera_enabled);
+    assert_int_equal(set_text(&r, "camera_host", "", err, sizeof err), PD_OK);
+    assert_int_equal(set_text(&r, "camera_host", "relay.lan", err, sizeof err), PD_OK);
+    assert_string_equal(r.camera_host, "relay.lan");
+    assert_int_equal(set_text(&r, "camera_port", "6001", err, sizeof err), PD_OK);
+    assert_int_equal(r.camera_port, 6001);
+    assert_int_equal(set_text(&r, "camera_enabled", "off", err, sizeof err), PD_OK);
+    assert_false(r.camera_enabled);
+    assert_int_equal(set_text(&r, "camera_host", "a b", err, sizeof err), PD_ERR_INVAL);
+    assert_string_equal(err, "camera_host: must be an IPv4 or IPv6 address or a DNS name of a "
+                             "camera relay; empty for the printer's host");
 }
 
 static void json_forms(void **st)

@@ -86,6 +86,11 @@ static void sim_usage(FILE *f)
         "  --no-auto-jobs      only scripted behaviour (tests)\n"
         "  --rate R            benchmark: R partial reports/s in total, evenly spread\n"
         "  --storage-dir DIR   write each job's <name>.gcode.3mf to DIR/<serial>/ (its FTPS root)\n"
+        "  --camera-port P     port-6000 cameras (A1, P1 models): printer i on 127.0.0.1:P+i\n"
+        "  --cert-dir DIR      the cameras' TLS: DIR/<serial>.crt and .key (scripts/gen-certs.sh)\n"
+        "  --access-code C     the access code the cameras take (12345678)\n"
+        "  --camera-fps F      frames per second of each camera (2)\n"
+        "  --camera-max N      connections a camera feeds at once; one more is accepted and stalls (1)\n"
         "  --log-level L       debug|info|warn|error (info)\n"
         "  --log-json          log JSON lines\n",
         models);
@@ -121,7 +126,8 @@ static bool sim_loopback(const char *host)
 /* Returns -1 to go on, else the exit status. */
 static int sim_parse_options(sim_opts *o, int argc, char **argv)
 {
-    enum { O_AUTO = 256, O_NO_AUTO, O_LIST, O_LOG_LEVEL, O_LOG_JSON, O_HELP, O_STORAGE };
+    enum { O_AUTO = 256, O_NO_AUTO, O_LIST, O_LOG_LEVEL, O_LOG_JSON, O_HELP, O_STORAGE,
+           O_CAM_PORT, O_CERT_DIR, O_ACCESS_CODE, O_CAM_FPS, O_CAM_MAX };
     static const struct option longs[] = {
         {"host", required_argument, NULL, 'h'},       {"port", required_argument, NULL, 'p'},
         {"user", required_argument, NULL, 'u'},       {"password", required_argument, NULL, 'P'},
@@ -133,11 +139,15 @@ static int sim_parse_options(sim_opts *o, int argc, char **argv)
         {"no-auto-jobs", no_argument, NULL, O_NO_AUTO}, {"list", no_argument, NULL, O_LIST},
         {"log-level", required_argument, NULL, O_LOG_LEVEL}, {"log-json", no_argument, NULL, O_LOG_JSON},
         {"storage-dir", required_argument, NULL, O_STORAGE},
+        {"camera-port", required_argument, NULL, O_CAM_PORT}, {"cert-dir", required_argument, NULL, O_CERT_DIR},
+        {"access-code", required_argument, NULL, O_ACCESS_CODE},
+        {"camera-fps", required_argument, NULL, O_CAM_FPS}, {"camera-max", required_argument, NULL, O_CAM_MAX},
         {"help", no_argument, NULL, O_HELP},          {NULL, 0, NULL, 0},
     };
     *o = (sim_opts){.host = "127.0.0.1", .port = 1883, .user = "sim", .password = "printdeck-sim",
                     .printers = 3, .models = "X1C,P1S,A1", .serial_prefix = "", .interval_ms = 1000,
-                    .speedup = 1, .seed = 1, .auto_jobs = true};
+                    .speedup = 1, .seed = 1, .auto_jobs = true, .access_code = "12345678",
+                    .camera_fps = 2, .camera_max = 1};
     pd_log_level level = PD_LOG_INFO;
     bool json = false;
     long l;
@@ -166,6 +176,11 @@ static int sim_parse_options(sim_opts *o, int argc, char **argv)
         case O_LOG_JSON: json = true; break;
         case O_HELP: sim_usage(stdout); return 0;
         case O_STORAGE: o->storage_dir = optarg; break;
+        case O_CAM_PORT: ok = sim_parse_long(optarg, 1, 65535, &l); o->camera_port = (int)l; break;
+        case O_CERT_DIR: o->cert_dir = optarg; break;
+        case O_ACCESS_CODE: o->access_code = optarg; ok = strlen(optarg) <= 32; break;
+        case O_CAM_FPS: ok = sim_parse_double(optarg, 0.1, 30, &o->camera_fps); break;
+        case O_CAM_MAX: ok = sim_parse_long(optarg, 1, 16, &l); o->camera_max = (int)l; break;
         default: ok = false; break;
         }
         if (!ok) {
@@ -614,6 +629,7 @@ static void sim_stop(sim *s)
         mosquitto_disconnect(s->mosq);
     s->connected = false;
     sim_close_poll(s);
+    sim_camera_stop();
     uv_handle_t *handles[] = {(uv_handle_t *)&s->tick, (uv_handle_t *)&s->misc, (uv_handle_t *)&s->retry,
                               (uv_handle_t *)&s->stop, (uv_handle_t *)&s->sigint, (uv_handle_t *)&s->sigterm};
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
@@ -693,6 +709,8 @@ int main(int argc, char **argv)
     if (sim_setup_loop(&s))
         goto out;
     sim_schedule(&s);
+    if (sim_camera_start(&s.loop, s.printers, s.n, &s.opt))
+        goto out;
     pd_info(SIM_LOG, "%zu printers, seed %llu, speedup %g, auto jobs %s%s", s.n, (unsigned long long)s.opt.seed,
             s.opt.speedup, s.opt.auto_jobs ? "on" : "off", s.opt.rate > 0 ? ", benchmark rate" : "");
     sim_connect(&s);
@@ -709,5 +727,6 @@ out:
     free(s.printers);
     free(s.by_serial);
     sim_report_cleanup();
+    sim_camera_free();
     return rc;
 }

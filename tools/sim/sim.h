@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 #define SIM_MAX_PRINTERS 10000
 #define SIM_MAX_AMS      4
@@ -269,7 +270,19 @@ typedef struct sim_opts {
     bool auto_jobs;
     double rate;              /* benchmark: total partial reports per second, 0 = off */
     const char *storage_dir;  /* each printer's FTPS root is storage_dir/<serial>/; NULL none */
+    int camera_port;          /* port-6000 cameras: printer i on camera_port + i; 0 none */
+    const char *cert_dir;     /* <serial>.crt and .key for the cameras' TLS */
+    const char *access_code;  /* what the cameras' auth packet must carry */
+    double camera_fps;
+    int camera_max;           /* connections a camera feeds at once; more stall */
 } sim_opts;
+
+/* camera.c: the port-6000 cameras of the A1 and P1 models, on the loop (docs/simulator.md).
+ * start: 0, or -1 after logging why; stop closes the handles, free what is left after the
+ * loop has run. */
+int sim_camera_start(uv_loop_t *loop, sim_printer *printers, size_t n, const sim_opts *o);
+void sim_camera_stop(void);
+void sim_camera_free(void);
 
 /* storage.c: writes the job's <name>.gcode.3mf into dir/<serial>/: its filaments as
  * slice_info.config and plate_1.gcode give them. */

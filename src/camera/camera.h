@@ -1,0 +1,86 @@
+/* The frame hub: one upstream per printer camera, any number of viewers (docs/camera.md).
+ *
+ * An upstream opens when something wants frames (a viewer, a snapshot) and closes idle_s
+ * after the last one has gone, so a printer, which takes very few camera connections, is
+ * held by printdeck once whatever the number of people watching. It reconnects with backoff
+ * while wanted. Each viewer is offered the LATEST frame when it is done with the one before
+ * and its frame-rate cap allows: a slow viewer skips frames, it never queues them, and one
+ * that takes no frame for stall_s while new ones come is dropped. Snapshots wanted while the
+ * upstream opens share one wait. Owned by the loop thread. */
+#ifndef PD_CAMERA_H
+#define PD_CAMERA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "camera/frame.h"
+#include "core/err.h"
+#include "core/work.h"
+#include "printer/printer.h"
+
+typedef struct pd_camera pd_camera;
+typedef struct pd_cam_viewer pd_cam_viewer;
+typedef struct pd_cam_snap pd_cam_snap;
+
+typedef struct pd_camera_opts {
+    int idle_s;            /* an upstream nobody wants is closed after this */
+    int max_fps;           /* per viewer */
+    int stall_s;           /* a viewer still busy with a frame this long is dropped */
+    int timeout_s;         /* to connect and get a first frame; then the longest gap */
+    int snapshot_wait_s;   /* how long a snapshot waits for a frame */
+    int fresh_ms;          /* a snapshot is the latest frame when it is younger than this */
+    int backoff_min_ms, backoff_max_ms;
+    int max_viewers;       /* per printer */
+} pd_camera_opts;
+
+pd_err pd_camera_new(uv_loop_t *loop, pd_fleet *fleet, pd_work_pool *work,
+                     const pd_camera_opts *opts, pd_camera **out);
+/* Closes every upstream, drops every viewer (their drop runs) and fails every snapshot; the
+ * loop must then run until the handles are closed. NULLs *c. */
+void pd_camera_free(pd_camera **c);
+
+/* Whether the printer's camera can be relayed now: PD_OK, else UNSUPPORTED with why in words
+ * (switched off, a model whose source is not built, liveview off on the printer). */
+pd_err pd_camera_usable(pd_camera *c, pd_printer *p, char *why, size_t whylen);
+
+typedef struct pd_cam_viewer_cb {
+    /* the latest frame (borrowed: take a reference to keep it); no other comes until
+     * pd_camera_ready */
+    void (*frame)(pd_cam_frame *f, void *ud);
+    /* the viewer stalled, or the hub is being freed: the viewer is gone already */
+    void (*drop)(void *ud);
+} pd_cam_viewer_cb;
+
+/* A viewer of p's camera, its upstream opened if need be. The frame the hub holds, if any,
+ * comes at once, before this returns (*out is set by then). UNSUPPORTED (pd_camera_usable),
+ * BUSY (max_viewers), NOMEM. */
+pd_err pd_camera_watch(pd_camera *c, pd_printer *p, const pd_cam_viewer_cb *cb, void *ud,
+                       pd_cam_viewer **out);
+/* The viewer has sent its frame whole: the next one may come (at once if it is there). */
+void pd_camera_ready(pd_cam_viewer *v);
+void pd_camera_unwatch(pd_cam_viewer **v);
+
+/* f: the frame (borrowed), or NULL with rc and why when none came. */
+typedef void (*pd_cam_snap_cb)(pd_cam_frame *f, pd_err rc, const char *why, void *ud);
+/* One picture of p's camera. A frame younger than fresh_ms is handed back at once in *fresh
+ * (a reference: unref it) and nothing waits; otherwise cb runs once, later, unless the wait
+ * is cancelled. UNSUPPORTED, BUSY, NOMEM as pd_camera_watch. */
+pd_err pd_camera_snapshot(pd_camera *c, pd_printer *p, pd_cam_snap_cb cb, void *ud,
+                          pd_cam_frame **fresh, pd_cam_snap **out);
+void pd_camera_snapshot_cancel(pd_cam_snap **s);
+
+typedef struct pd_camera_info {
+    const char *type;          /* "jpeg6000", "rtsps", NULL: none known for the model */
+    const char *state;         /* idle, opening, streaming, backoff */
+    bool connected;            /* frames are coming */
+    double fps_in;
+    uint64_t frames_in, connects;
+    size_t viewers, waiting;   /* viewers, snapshots waiting */
+    int64_t frame_age_ms;      /* of the latest frame; -1 when none is held */
+    char error[256];           /* the last failure in words, or why it cannot be used; "" */
+} pd_camera_info;
+void pd_camera_info_get(pd_camera *c, pd_printer *p, pd_camera_info *out);
+
+#endif

@@ -1,0 +1,50 @@
+/* A camera source: how frames come from one camera, behind one function table, so the hub
+ * (camera.h) does not care which protocol brings them. The port-6000 JPEG stream of the A1
+ * and P1 series is the one built (jpeg6000.c); the RTSPS source of the X1, P2S, H2 and X2D
+ * series will be a second table of the same shape, decoding on a worker and handing the loop
+ * finished JPEG frames the same way (docs/camera.md). */
+#ifndef PD_CAMERA_SOURCE_H
+#define PD_CAMERA_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "camera/frame.h"
+#include "core/err.h"
+
+/* Where and how to reach a camera: read during open only. */
+typedef struct pd_cam_target {
+    const char *host;
+    int port;
+    const char *serial;       /* the name the certificate must carry */
+    const char *access_code;
+    bool tls_verify;
+    const char *ca_pem;       /* the printer's ca_file's text; NULL: the Bambu CA */
+    size_t ca_len;
+    int timeout_ms;           /* to connect and get a first frame; then the longest gap */
+} pd_cam_target;
+
+typedef struct pd_cam_source pd_cam_source;
+
+/* What a source tells its owner, on the loop. After `down` it says nothing more; the owner
+ * then closes it. */
+typedef struct pd_cam_events {
+    void (*frame)(pd_cam_frame *f, void *ud);           /* a whole frame, handed over */
+    void (*down)(pd_err rc, const char *why, void *ud); /* the connection is over, why in words */
+} pd_cam_events;
+
+typedef struct pd_cam_source_ops {
+    const char *type;         /* as the API shows it: "jpeg6000" */
+    /* Starts connecting; ev and ud are kept. NOMEM, INVAL (a target it cannot use). */
+    pd_err (*open)(uv_loop_t *loop, const pd_cam_target *t, const pd_cam_events *ev, void *ud,
+                   pd_cam_source **out);
+    /* Stops at once (no callback after it) and frees once the loop has closed its handles;
+     * NULLs *s. */
+    void (*close)(pd_cam_source **s);
+} pd_cam_source_ops;
+
+/* Port 6000: TLS, the auth packet, 16-byte headers and JPEG frames (jpeg6000.c). */
+extern const pd_cam_source_ops pd_cam_jpeg6000;
+
+#endif

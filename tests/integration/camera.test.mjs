@@ -1,0 +1,247 @@
+// The cameras end to end: the simulator's port-6000 cameras (TLS, the auth packet, 16-byte
+// headers, libjpeg-turbo frames, one connection fed per camera), the daemon's frame hub and
+// its MJPEG, snapshot and status routes, with tokens and signed URLs.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { createServer as tlsServer } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { Broker, Sim, Daemon, TOKEN, freePorts, waitFor, sleep, tmpDir, assertCleanExit, join } from './harness.mjs';
+
+const P1S = '01P00A451200777', X1C = '00M09A350100777', WRONG = '01P00A451209999';
+const IDLE_S = 2, STALL_S = 2, TTL_S = 10;
+let broker, sim, daemon, camPort;
+const ids = {};
+
+before(async () => {
+  const dir = tmpDir('pd-camera-');
+  broker = new Broker(join(dir, 'tls'), [P1S, X1C]);
+  await broker.start();
+  camPort = await freePorts(2);
+  sim = new Sim(broker, ['P1S', 'X1C']);
+  await sim.start(['--camera-port', String(camPort), '--cert-dir', broker.dir, '--camera-fps', '5']);
+  await waitFor(() => sim.log.text.includes(`camera ${P1S} listening`), 10000, 'the simulated camera');
+  daemon = new Daemon({ env: { PRINTDECK_CAMERA_IDLE_S: String(IDLE_S), PRINTDECK_CAMERA_STALL_S: String(STALL_S),
+    PRINTDECK_CAMERA_MAX_FPS: '10', PRINTDECK_CAMERA_URL_TTL_S: String(TTL_S), PRINTDECK_CAMERA_TIMEOUT_S: '3' } });
+  await daemon.start();
+  ids.p1s = (await daemon.addPrinter(broker, P1S, { camera_port: camPort })).id;
+  ids.x1c = (await daemon.addPrinter(broker, X1C)).id;
+});
+
+after(async () => {
+  const r = daemon && await daemon.stop();
+  await sim?.stop();
+  await broker?.stop();
+  if (r) assertCleanExit(assert, r);
+});
+
+const status = async (id) => (await daemon.get(`/api/v1/printers/${id}/camera/status`)).json;
+// the most connections the simulated camera ever had at once
+const peak = () => Math.max(0, ...[...sim.log.text.matchAll(new RegExp(`camera ${P1S}: viewer connected \\(\\d+ open, peak (\\d+)\\)`, 'g'))]
+  .map((m) => Number(m[1])));
+const isJpeg = (b) => b.length > 4 && b[0] === 0xff && b[1] === 0xd8 && b.at(-2) === 0xff && b.at(-1) === 0xd9;
+
+/** An MJPEG viewer: parses multipart/x-mixed-replace parts as they come. */
+function viewer(path, headers = { Authorization: `Bearer ${TOKEN}` }) {
+  const v = { frames: [], status: 0, headers: {}, bad: 0 };
+  let buf = Buffer.alloc(0);
+  v.done = new Promise((resolve) => {
+    v.req = request(daemon.url(path), { headers }, (res) => {
+      v.status = res.statusCode;
+      v.headers = res.headers;
+      res.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        for (;;) {
+          const end = buf.indexOf('\r\n\r\n');
+          if (end < 0) break;
+          const head = buf.subarray(0, end).toString();
+          const len = Number(/Content-Length: (\d+)/i.exec(head)?.[1]);
+          if (!head.startsWith('--pdframe') || !len) { v.bad++; buf = Buffer.alloc(0); break; }
+          if (buf.length < end + 4 + len + 2) break;
+          const jpeg = buf.subarray(end + 4, end + 4 + len);
+          if (!isJpeg(jpeg)) v.bad++;
+          v.frames.push(jpeg.length);
+          buf = buf.subarray(end + 4 + len + 2);
+        }
+      });
+      res.on('end', resolve);
+      res.on('close', resolve);
+      res.on('error', resolve);
+    });
+    v.req.on('error', resolve);
+    v.req.end();
+  });
+  v.close = () => { v.req.destroy(); return v.done; };
+  return v;
+}
+
+test('twenty viewers share one connection to the printer, each gets whole JPEG frames', async () => {
+  const vs = Array.from({ length: 20 }, () => viewer(`/api/v1/printers/${ids.p1s}/camera`));
+  await waitFor(() => vs.every((v) => v.frames.length >= 3), 30000, 'three frames for every viewer');
+  for (const v of vs) {
+    assert.equal(v.status, 200);
+    assert.match(v.headers['content-type'], /^multipart\/x-mixed-replace;\s*boundary=pdframe$/);
+    assert.equal(v.bad, 0);
+  }
+  const st = await status(ids.p1s);
+  assert.equal(st.type, 'jpeg6000');
+  assert.equal(st.connected, true);
+  assert.equal(st.viewers, 20);
+  assert.equal(st.connects, 1);
+  assert.ok(st.fps_in > 0, JSON.stringify(st));
+  assert.equal(peak(), 1, sim.log.text.slice(-3000));
+  const sizes = vs[0].frames;
+  console.log(`frames of ${Math.min(...sizes)}-${Math.max(...sizes)} bytes`);
+  await Promise.all(vs.map((v) => v.close()));
+  // nobody watching: the upstream goes after idle_s
+  await waitFor(async () => (await status(ids.p1s)).state === 'idle', (IDLE_S + 5) * 1000, 'idle close');
+  await waitFor(() => sim.log.text.includes(`camera ${P1S}: viewer gone (0 open)`), 5000, 'the camera connection closed');
+});
+
+test('snapshots: one wait shared while the camera opens, then fresh frames from the hub', async () => {
+  const before = (await status(ids.p1s)).connects;
+  const shots = await Promise.all(Array.from({ length: 5 }, () =>
+    fetch(daemon.url(`/api/v1/printers/${ids.p1s}/snapshot`), { headers: { Authorization: `Bearer ${TOKEN}` } })));
+  for (const r of shots) {
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'image/jpeg');
+    assert.ok(isJpeg(Buffer.from(await r.arrayBuffer())));
+  }
+  let st = await status(ids.p1s);
+  assert.equal(st.connects, before + 1);
+  assert.ok(st.frame_age_ms !== null && st.frame_age_ms < 2000, JSON.stringify(st));
+  // within idle_s the upstream is still there: the next snapshot opens nothing
+  const r = await fetch(daemon.url(`/api/v1/printers/${ids.p1s}/snapshot`), { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(r.status, 200);
+  st = await status(ids.p1s);
+  assert.equal(st.connects, before + 1);
+  assert.equal(peak(), 1);
+});
+
+test('a viewer that stops reading is dropped while the others go on', async () => {
+  const good = viewer(`/api/v1/printers/${ids.p1s}/camera`);
+  // a client that asks and then never reads
+  const stuck = connect(Number(new URL(daemon.url('/')).port), '127.0.0.1');
+  stuck.on('error', () => {});
+  stuck.write(`GET /api/v1/printers/${ids.p1s}/camera HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+  stuck.pause();
+  await waitFor(async () => (await status(ids.p1s)).viewers === 2, 10000, 'two viewers');
+  await waitFor(() => daemon.log.text.includes('took no frame for'), 90000, 'the stuck viewer dropped');
+  await waitFor(async () => (await status(ids.p1s)).viewers === 1, 10000, 'one viewer left');
+  const n = good.frames.length;
+  await waitFor(() => good.frames.length >= n + 3, 10000, 'frames still coming to the good viewer');
+  assert.equal(good.bad, 0);
+  stuck.destroy();
+  await good.close();
+});
+
+test('signed URLs: no token needed until they expire; tampered ones refused', async () => {
+  const st = await status(ids.p1s);
+  assert.match(st.signed.camera, /^\/api\/v1\/printers\/\d+\/camera\?exp=\d+&sig=[\w-]+$/);
+  const snap = await fetch(daemon.url(st.signed.snapshot));
+  assert.equal(snap.status, 200);
+  assert.ok(isJpeg(Buffer.from(await snap.arrayBuffer())));
+  const v = viewer(st.signed.camera, {});
+  await waitFor(() => v.frames.length >= 2, 15000, 'frames over a signed URL');
+  await v.close();
+  assert.equal((await fetch(daemon.url(`/api/v1/printers/${ids.p1s}/snapshot`))).status, 401);
+  const bad = st.signed.snapshot.replace(/sig=./, (m) => m.endsWith('A') ? 'sig=B' : 'sig=A');
+  assert.equal((await fetch(daemon.url(bad))).status, 401);
+  // another printer's URL with this signature
+  assert.equal((await fetch(daemon.url(st.signed.snapshot.replace(`/printers/${ids.p1s}/`, `/printers/${ids.x1c}/`)))).status, 401);
+  await sleep(Math.max(0, st.signed.expires_at * 1000 - Date.now()) + 1500);
+  assert.equal((await fetch(daemon.url(st.signed.snapshot))).status, 401);
+});
+
+test('a wrong access code is reported in words', async () => {
+  const p = (await daemon.req('POST', '/api/v1/printers', { name: 'wrong', serial: WRONG, model: 'P1S', host: '127.0.0.1',
+    port: broker.portOf(P1S), access_code: '87654321', tls_verify: false, camera_port: camPort })).json;
+  const r = await daemon.get(`/api/v1/printers/${p.id}/snapshot`);
+  assert.equal(r.status, 502);
+  assert.match(r.json.error.message, /wrong access code/);
+  assert.match((await status(p.id)).error, /wrong access code/);
+  assert.equal(p.camera.port, camPort);
+  assert.equal(p.camera.type, 'jpeg6000');
+});
+
+test('X1C: RTSPS is not relayed yet; liveview switched off is said exactly', async () => {
+  let st = await status(ids.x1c);
+  assert.equal(st.type, 'rtsps');
+  assert.match(st.error, /not relayed yet/);
+  await sim.control(X1C, { action: 'set', print: { ipcam: { rtsp_url: 'disable' } }, hold_s: 60 });
+  await waitFor(async () => /LAN Mode Liveview/.test((st = await status(ids.x1c)).error), 10000, 'liveview off');
+  const r = await daemon.get(`/api/v1/printers/${ids.x1c}/snapshot`);
+  assert.equal(r.status, 409);
+  assert.match(r.json.error.message, /switch on "LAN Mode Liveview"/);
+});
+
+/** A printer whose camera is at port: P1S model, so the port-6000 source is used. */
+async function cameraPrinter(serial, port, extra = {}) {
+  const r = await daemon.req('POST', '/api/v1/printers', { name: `cam-${serial.slice(-4)}`, serial, model: 'P1S',
+    host: '127.0.0.1', port: broker.portOf(P1S), access_code: '12345678', camera_port: port, ...extra });
+  assert.equal(r.status, 201, r.text);
+  return r.json.id;
+}
+
+/** A TLS server with the simulated P1S's certificate that does what `serve` says after the auth packet. */
+async function fakeCamera(serve) {
+  const srv = tlsServer({ cert: readFileSync(join(broker.dir, `${P1S}.crt`)), key: readFileSync(join(broker.dir, `${P1S}.key`)) }, (s) => {
+    s.on('error', () => {});
+    let got = Buffer.alloc(0);
+    s.on('data', (d) => { got = Buffer.concat([got, d]); if (got.length === 80) serve(s); });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return srv;
+}
+
+test('bad cameras are said in words and never stop the others', async () => {
+  const watching = viewer(`/api/v1/printers/${ids.p1s}/camera`);
+  // nothing listens: refused, as a printer that boots, and tried again with backoff
+  const closed = await freePorts(1);
+  const refused = await cameraPrinter('01P00A451201111', closed, { tls_verify: false });
+  const v = viewer(`/api/v1/printers/${refused}/camera`);
+  await waitFor(async () => (await status(refused)).connects >= 2, 10000, 'a second attempt');
+  let st = await status(refused);
+  assert.match(st.error, /connection refused/);
+  assert.ok(['backoff', 'opening'].includes(st.state), JSON.stringify(st));
+  await v.close();
+  // a certificate for another name (the simulated P1S's camera, checked against this serial)
+  const other = await cameraPrinter('01P00A451202222', camPort, { ca_file: broker.ca });
+  let r = await daemon.get(`/api/v1/printers/${other}/snapshot`);
+  assert.equal(r.status, 502);
+  assert.match(r.json.error.message, /certificate did not verify: .*expected name 01P00A451202222/);
+  // garbage instead of a JPEG
+  const garbage = await fakeCamera((s) => { const h = Buffer.alloc(16); h.writeUInt32LE(100); s.write(Buffer.concat([h, Buffer.alloc(100, 7)])); });
+  const g = await cameraPrinter('01P00A451203333', garbage.address().port, { tls_verify: false });
+  r = await daemon.get(`/api/v1/printers/${g}/snapshot`);
+  assert.equal(r.status, 502);
+  assert.match(r.json.error.message, /frame of 100 bytes that is not a JPEG picture/);
+  // a header announcing more than any picture
+  const huge = await fakeCamera((s) => { const h = Buffer.alloc(16); h.writeUInt32LE(0x7fffffff); s.write(h); });
+  const hg = await cameraPrinter('01P00A451204444', huge.address().port, { tls_verify: false });
+  r = await daemon.get(`/api/v1/printers/${hg}/snapshot`);
+  assert.equal(r.status, 502);
+  assert.match(r.json.error.message, /announced a frame of 2147483647 bytes/);
+  // half a frame, then nothing: given up after timeout_s
+  const stall = await fakeCamera((s) => { const h = Buffer.alloc(16); h.writeUInt32LE(200000); s.write(Buffer.concat([h, Buffer.from([0xff, 0xd8])])); });
+  const sg = await cameraPrinter('01P00A451205555', stall.address().port, { tls_verify: false });
+  r = await daemon.get(`/api/v1/printers/${sg}/snapshot`);
+  assert.equal(r.status, 504);
+  assert.match(r.json.error.message, /no frame within 3 s of connecting/);
+  // all the while the simulated P1S went on
+  const n = watching.frames.length;
+  await waitFor(() => watching.frames.length >= n + 2, 10000, 'frames still coming');
+  assert.equal(watching.bad, 0);
+  await watching.close();
+  for (const srv of [garbage, huge, stall]) srv.close();
+  // HEAD: the headers, no stream
+  const head = await fetch(daemon.url(`/api/v1/printers/${ids.p1s}/camera`), { method: 'HEAD', headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(head.status, 200);
+  assert.match(head.headers.get('content-type'), /^multipart\/x-mixed-replace/);
+  // switched off: refused before any connection
+  await daemon.req('PATCH', `/api/v1/printers/${g}`, { camera_enabled: false });
+  r = await daemon.get(`/api/v1/printers/${g}/camera`);
+  assert.equal(r.status, 409);
+  assert.match(r.json.error.message, /switched off/);
+});

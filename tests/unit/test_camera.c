@@ -1,0 +1,180 @@
+/* The port-6000 camera protocol (camera/frame.h): the auth packet's bytes, and frames
+ * reassembled whatever records and reads cut them into, or refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "camera/frame.h"
+#include "printer/model.h"
+
+static void auth_packet(void **st)
+{
+    (void)st;
+    unsigned char p[PD_CAM_AUTH_LEN];
+    assert_int_equal(pd_cam_auth_packet(p, "12345678"), PD_OK);
+    /* the hex of camera.md §1.2 (OpenBambuAPI video.md) */
+    unsigned char want[PD_CAM_AUTH_LEN] = {0x40, 0, 0, 0, 0x00, 0x30, 0, 0};
+    memcpy(want + 16, "bblp", 4);
+    memcpy(want + 48, "12345678", 8);
+    assert_memory_equal(p, want, sizeof want);
+    /* a 32-byte code fills its field; a longer one cannot be sent */
+    assert_int_equal(pd_cam_auth_packet(p, "0123456789abcdef0123456789abcdef"), PD_OK);
+    assert_memory_equal(p + 48, "0123456789abcdef0123456789abcdef", 32);
+    assert_int_equal(pd_cam_auth_packet(p, "0123456789abcdef0123456789abcdefX"), PD_ERR_INVAL);
+}
+
+typedef struct got {
+    size_t n;
+    size_t len[8];
+    unsigned char first[8];
+} got;
+
+static void take(pd_cam_frame *f, void *ud)
+{
+    got *g = ud;
+    if (g->n < 8) {
+        g->len[g->n] = f->len;
+        g->first[g->n] = f->data[2];
+    }
+    g->n++;
+    pd_cam_frame_unref(&f);
+}
+
+/* header + a JPEG of len bytes (FF D8 tag … FF D9) at out; returns the bytes written */
+static size_t put_frame(unsigned char *out, size_t len, unsigned char tag)
+{
+    memset(out, 0, 16);
+    out[0] = (unsigned char)len;
+    out[1] = (unsigned char)(len >> 8);
+    out[2] = (unsigned char)(len >> 16);
+    out[3] = (unsigned char)(len >> 24);
+    out[8] = 1;
+    unsigned char *j = out + 16;
+    for (size_t i = 0; i < len; i++)
+        j[i] = (unsigned char)(i * 7);
+    j[0] = 0xFF;
+    j[1] = 0xD8;
+    j[2] = tag;
+    j[len - 2] = 0xFF;
+    j[len - 1] = 0xD9;
+    return 16 + len;
+}
+
+static void split_everywhere(void **st)
+{
+    (void)st;
+    unsigned char s[2 * 16 + 300 + 40];
+    size_t n = put_frame(s, 300, 0xE0);
+    n += put_frame(s + n, 40, 0xE1);
+    char why[200];
+    /* every single cut, and every pair of cuts around the frame boundary */
+    for (size_t a = 0; a <= n; a++) {
+        for (size_t b = a; b <= n; b += (a > 300 ? 1 : 37)) {
+            pd_cam_parser p;
+            got g = {0};
+            pd_cam_parser_init(&p, 1000);
+            assert_int_equal(pd_cam_parse(&p, s, a, take, &g, why, sizeof why), PD_OK);
+            assert_int_equal(pd_cam_parse(&p, s + a, b - a, take, &g, why, sizeof why), PD_OK);
+            assert_int_equal(pd_cam_parse(&p, s + b, n - b, take, &g, why, sizeof why), PD_OK);
+            assert_int_equal(g.n, 2);
+            assert_int_equal(g.len[0], 300);
+            assert_int_equal(g.first[0], 0xE0);
+            assert_int_equal(g.len[1], 40);
+            assert_int_equal(g.first[1], 0xE1);
+            assert_null(p.frame);
+            pd_cam_parser_reset(&p);
+        }
+    }
+    /* byte by byte, as the smallest reads would bring it */
+    pd_cam_parser p;
+    got g = {0};
+    pd_cam_parser_init(&p, 1000);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pd_cam_parse(&p, s + i, 1, take, &g, why, sizeof why), PD_OK);
+    assert_int_equal(g.n, 2);
+}
+
+static void refused(void **st)
+{
+    (void)st;
+    unsigned char s[16 + 64];
+    char why[200];
+    pd_cam_parser p;
+    got g = {0};
+    /* oversized: more than the bound announced; the header alone is enough to refuse it */
+    pd_cam_parser_init(&p, 63);
+    put_frame(s, 64, 0);
+    assert_int_equal(pd_cam_parse(&p, s, 16, take, &g, why, sizeof why), PD_ERR_TOOBIG);
+    assert_string_equal(why, "the camera announced a frame of 64 bytes (at most 63)");
+    assert_null(p.frame);
+    /* an empty frame */
+    memset(s, 0, 16);
+    pd_cam_parser_init(&p, 1000);
+    assert_int_equal(pd_cam_parse(&p, s, 16, take, &g, why, sizeof why), PD_ERR_TOOBIG);
+    /* not a JPEG: no SOI, then no EOI */
+    put_frame(s, 64, 0);
+    s[16] = 0;
+    pd_cam_parser_init(&p, 1000);
+    assert_int_equal(pd_cam_parse(&p, s, sizeof s, take, &g, why, sizeof why), PD_ERR_PARSE);
+    assert_string_equal(why, "the camera sent a frame of 64 bytes that is not a JPEG picture");
+    put_frame(s, 64, 0);
+    s[sizeof s - 1] = 0;
+    pd_cam_parser_init(&p, 1000);
+    assert_int_equal(pd_cam_parse(&p, s, sizeof s, take, &g, why, sizeof why), PD_ERR_PARSE);
+    assert_int_equal(g.n, 0);
+    /* truncated: nothing comes out, and the half frame is freed by reset (ASan checks) */
+    put_frame(s, 64, 0);
+    pd_cam_parser_init(&p, 1000);
+    assert_int_equal(pd_cam_parse(&p, s, sizeof s - 1, take, &g, why, sizeof why), PD_OK);
+    assert_int_equal(g.n, 0);
+    assert_non_null(p.frame);
+    pd_cam_parser_reset(&p);
+    assert_null(p.frame);
+    /* a frame after a good one: the good one was handed over before the error */
+    unsigned char two[2 * (16 + 64)];
+    put_frame(two, 64, 1);
+    put_frame(two + 80, 64, 2);
+    two[80 + 16] = 0;
+    pd_cam_parser_init(&p, 1000);
+    assert_int_equal(pd_cam_parse(&p, two, sizeof two, take, &g, why, sizeof why), PD_ERR_PARSE);
+    assert_int_equal(g.n, 1);
+}
+
+static void frame_refs(void **st)
+{
+    (void)st;
+    pd_cam_frame *f = pd_cam_frame_new(10), *a = pd_cam_frame_ref(f);
+    assert_ptr_equal(a, f);
+    pd_cam_frame_unref(&f);
+    assert_null(f);
+    assert_int_equal(a->refs, 1);
+    pd_cam_frame_unref(&a);
+}
+
+static void models(void **st)
+{
+    (void)st;
+    int port;
+    assert_string_equal(pd_model_camera(PD_MODEL_P1S, &port), "jpeg6000");
+    assert_int_equal(port, 6000);
+    assert_string_equal(pd_model_camera(PD_MODEL_A1MINI, &port), "jpeg6000");
+    assert_string_equal(pd_model_camera(PD_MODEL_A2L, &port), "jpeg6000");
+    assert_string_equal(pd_model_camera(PD_MODEL_X1C, &port), "rtsps");
+    assert_int_equal(port, 322);
+    assert_string_equal(pd_model_camera(PD_MODEL_H2D, &port), "rtsps");
+    assert_null(pd_model_camera(PD_MODEL_UNKNOWN, &port));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(auth_packet), cmocka_unit_test(split_everywhere), cmocka_unit_test(refused),
+        cmocka_unit_test(frame_refs),  cmocka_unit_test(models),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
