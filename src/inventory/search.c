@@ -335,7 +335,7 @@ static pd_err text_hits(pd_inv *inv, const query *q, const category *cat, hits *
         pd_sqlb_add(b, ", %s", cat->cols[i]);
     pd_sqlb_add(b, "%s", cat->from);
     if (cat->en == PD_INV_SPOOL && !q->allow_archived)
-        pd_sqlb_add(b, " AND s.archived = 0");
+        pd_sqlb_add(b, INV_LIVE_SQL);
     for (size_t t = 0; t < q->nterms; t++) {
         pd_sqlb_add(b, " AND (");
         for (size_t i = 0; i < cat->ncols; i++) {
