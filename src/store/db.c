@@ -19,7 +19,8 @@ const char *pd_db_last_error(pd_db *db) { return db->ops->last_error(db->s); }
 pd_err pd_db_exec(pd_db *db, const char *sql)
 {
     char *x = pd_schema_expand(sql, &db->ops->words);
-    pd_err rc = x ? db->ops->exec(db->s, x) : PD_ERR_NOMEM;
+    /* a migration may hold nothing for this backend (@ONLY another@) */
+    pd_err rc = !x ? PD_ERR_NOMEM : *x ? db->ops->exec(db->s, x) : PD_OK;
     free(x);
     return rc;
 }

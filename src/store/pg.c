@@ -357,7 +357,7 @@ const pd_store_ops pd_store_pg = {
     .kind = PD_DB_POSTGRESQL,
     .name = "postgresql",
     .shared = true,
-    .words = {"BIGSERIAL PRIMARY KEY", "BIGINT", "DOUBLE PRECISION",
+    .words = {"postgresql", "BIGSERIAL PRIMARY KEY", "BIGINT", "DOUBLE PRECISION",
               "CREATE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ",
               " RETURN NULL; END $$; CREATE TRIGGER %1$s %2$s FOR EACH ROW EXECUTE FUNCTION %1$s();"},
     .ilike = "ILIKE",

@@ -3,6 +3,7 @@
  * Timestamps are unix seconds (@INT@); booleans are 0/1 integers, so SQL stays one dialect. */
 #include "store/schema.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,13 @@
     "s.filament_id = OLD.filament_id AND (s.location = COALESCE(OLD.location, '') OR " \
     "(s.location IS NULL AND COALESCE(OLD.location, '') = ''))) END" SUM_WHERE("OLD") ";" \
     "DELETE FROM spool_sum" SUM_WHERE("OLD") " AND spools = 0;"
+
+/* spool_text, an FTS5 index over the spools' own columns: a row's entry added, or removed
+ * (FTS5's 'delete' command, which wants the values that were indexed). */
+#define TEXT_ADD(R) "INSERT INTO spool_text (rowid, comment, location, lot_nr) VALUES (" R ".id, " R ".comment, " \
+    R ".location, " R ".lot_nr);"
+#define TEXT_REMOVE(R) "INSERT INTO spool_text (spool_text, rowid, comment, location, lot_nr) VALUES ('delete', " \
+    R ".id, " R ".comment, " R ".location, " R ".lot_nr);"
 
 static const char *const migrations[] = {
     /* 1: printers and API tokens */
@@ -477,6 +485,19 @@ static const char *const migrations[] = {
     SUM_REMOVE(" OR (NEW.last_used >= OLD.last_used AND COALESCE(NEW.location, '') = COALESCE(OLD.location, '') "
                "AND NEW.filament_id = OLD.filament_id AND NEW.archived = OLD.archived)")
     SUM_ADD("NEW") "@END@",
+    /* 17: search over 100,000 spools (docs/inventory.md, Search). SQLite: a trigram index of
+     * the spools' searchable columns, holding no copy of them (content='spool'), that finds
+     * the spools holding a word of 3 characters or more without reading the others; kept by
+     * triggers. PostgreSQL keeps its scan (pg_trgm is an extension a server may not have). */
+    "@ONLY sqlite@"
+    "CREATE VIRTUAL TABLE spool_text USING fts5(comment, location, lot_nr, content='spool', content_rowid='id', "
+    "tokenize='trigram');"
+    "INSERT INTO spool_text (spool_text) VALUES ('rebuild');"
+    "@TRIGGER spool_text_insert AFTER INSERT ON spool@" TEXT_ADD("NEW") "@END@"
+    "@TRIGGER spool_text_delete AFTER DELETE ON spool@" TEXT_REMOVE("OLD") "@END@"
+    "@TRIGGER spool_text_update AFTER UPDATE OF comment, location, lot_nr ON spool@" TEXT_REMOVE("OLD")
+    TEXT_ADD("NEW") "@END@"
+    "@END_ONLY@",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
@@ -503,7 +524,8 @@ static size_t trigger_piece(const char *fmt, const char *name, size_t nlen, cons
 /* Writes src with tokens replaced into out (when non-NULL); returns the expanded length.
  * "@TRIGGER name event@ statements @END@" is a row trigger in the backend's own words
  * (SQLite's body inline, PostgreSQL's a plpgsql function), the statements written once with
- * NEW and OLD. */
+ * NEW and OLD. "@ONLY backend@ … @END_ONLY@" is kept for that backend alone: an index
+ * that only one of them has. */
 static size_t expand(const char *src, const pd_schema_words *w, char *out)
 {
     const char *const tok[] = {"@ID@", "@INT@", "@REAL@"}, *const rep[] = {w->id, w->integer, w->real};
@@ -517,6 +539,17 @@ static size_t expand(const char *src, const pd_schema_words *w, char *out)
             elen = strcspn(event, "@");
             n += trigger_piece(w->trigger_head, name, nlen, event, elen, out ? out + n : NULL);
             p = event + elen + (event[elen] == '@');
+            continue;
+        }
+        if (!strncmp(p, "@ONLY ", 6)) {
+            size_t blen = strcspn(p + 6, "@");
+            bool ours = blen == strlen(w->backend) && !strncmp(p + 6, w->backend, blen);
+            const char *end = strstr(p, "@END_ONLY@");
+            p = ours || !end ? p + 6 + blen + (p[6 + blen] == '@') : end;
+            continue;
+        }
+        if (!strncmp(p, "@END_ONLY@", 10)) {
+            p += 10;
             continue;
         }
         if (!strncmp(p, "@END@", 5)) {
