@@ -62,13 +62,17 @@
     "THEN excluded.last_used ELSE spool_sum.last_used END;"
 /* The latest use cannot be taken back by a subtraction: when the row that goes held it (and,
  * for an update, does not stay in its cell at a later or equal time), the cell's spools that
- * remain say it, found through the index spool_location. */
+ * remain say it, found through the index spool_location (location, archived, …): one part per
+ * spelling of the location, since an OR of the two made SQLite walk all of the filament's
+ * spools instead (280,000 instructions a delete rather than 16,000). */
+#define SUM_CELL_SPOOLS(where) "SELECT s.last_used AS l FROM spool s WHERE " where " AND s.archived = OLD.archived " \
+    "AND s.filament_id = OLD.filament_id"
 #define SUM_REMOVE(keep) \
     "UPDATE spool_sum SET spools = spools - 1, in_use = in_use - " SUM_IN_USE("OLD") ", own_ug = own_ug - " \
     SUM_UG("OLD") ", last_used = CASE WHEN OLD.last_used IS NULL OR last_used > OLD.last_used" keep \
-    " THEN last_used ELSE (SELECT max(s.last_used) FROM spool s WHERE s.archived = OLD.archived AND " \
-    "s.filament_id = OLD.filament_id AND (s.location = COALESCE(OLD.location, '') OR " \
-    "(s.location IS NULL AND COALESCE(OLD.location, '') = ''))) END" SUM_WHERE("OLD") ";" \
+    " THEN last_used ELSE (SELECT max(c.l) FROM (" SUM_CELL_SPOOLS("s.location = COALESCE(OLD.location, '')") \
+    " UNION ALL " SUM_CELL_SPOOLS("s.location IS NULL AND COALESCE(OLD.location, '') = ''") ") c) END" \
+    SUM_WHERE("OLD") ";" \
     "DELETE FROM spool_sum" SUM_WHERE("OLD") " AND spools = 0;"
 
 /* spool_text, an FTS5 index over the spools' own columns: a row's entry added, or removed

@@ -306,6 +306,14 @@ test('groups stay equal to the spools after a mixed burst of writes', async () =
   await ok('PATCH', `/api/v1/location/${encodeURIComponent(locs[0])}`, { name: locs[1] });
   assert.equal((await open('PATCH', '/api/v1/spool/field/location', { value: locs[1], new_value: unique('Burst C') })).status, 200);
   await ok('PATCH', `/api/v1/filament/${f2.id}`, { weight: 900 });
+  // the spool that held its group's latest use goes back in time, is deleted, moves away
+  const d = unique('Burst D');
+  const held = [];
+  for (const t of ['2025-06-01T00:00:00Z', '2025-03-01T00:00:00Z', '2025-02-01T00:00:00Z'])
+    held.push(await ok('POST', '/api/v1/spool', { filament_id: f1.id, location: d, last_used: t }));
+  await ok('PATCH', `/api/v1/spool/${held[0].id}`, { last_used: '2025-01-01T00:00:00Z' });
+  await ok('DELETE', `/api/v1/spool/${held[1].id}`);
+  await ok('PATCH', `/api/v1/spool/${held[2].id}`, { location: locs[1] });
 
   for (const archived of [false, true]) {
     const spools = await ok('GET', `/api/v1/spool?allow_archived=${archived}`);
