@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "api/auth.h"
+#include "store/sqlb.h"
 #include "store/store.h"
 #include "testdb.h"
 
@@ -382,6 +383,53 @@ static pd_err collect_name(const pd_row *row, void *ud)
     return PD_OK;
 }
 
+/* pd_sqlb_spool_text: whatever the words (quotes, FTS5 operators, short ones, multi-byte
+ * letters), the statement runs and keeps every spool that holds them; with an index (SQLite)
+ * it also leaves out the spools that hold a long word nowhere. */
+static void spool_text_keeps_every_holder(void **state)
+{
+    pd_db *db = ((fixture *)*state)->db;
+    assert_int_equal(pd_db_run(db, "INSERT INTO filament (registered, name, density, diameter) VALUES (0, 'F', 1.24, 1.75)",
+                               NULL, 0, NULL), PD_OK);
+    static const char *const texts[][3] = {
+        {"Rack 42", "L120", "dry"}, {NULL, "say \"hi\" AND x", NULL}, {"Übergröße", "NEAR(a b)", "50%_off"}, {"rack 7", NULL, "x*"},
+    };
+    for (size_t k = 0; k < 4; k++) {
+        pd_sqlv a[3];
+        for (int c = 0; c < 3; c++)
+            a[c] = texts[k][c] ? PD_SQL_S(texts[k][c]) : PD_SQL_NUL;
+        assert_int_equal(pd_db_run(db, "INSERT INTO spool (registered, filament_id, location, lot_nr, comment) "
+                                       "VALUES (0, 1, ?, ?, ?)", a, 3, NULL), PD_OK);
+    }
+    static const struct {
+        const char *words[3];
+        int holders, indexed;  /* spools that hold every word; found by SQLite's index */
+    } cases[] = {
+        {{"rack"}, 2, 2}, {{"rack", "42"}, 1, 2}, {{"\"hi\"", "and"}, 1, 1}, {{"near(a"}, 1, 1},
+        {{"50%_off"}, 1, 1}, {{"x*"}, 1, 4}, {{"größe"}, 1, 1}, {{"nowhere"}, 0, 0}, {{"ra", "42"}, 1, 4},
+        {{"\""}, 1, 4}, {{"\"\"\""}, 0, 0}, {{"or", "not"}, 0, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t n = 0;
+        while (n < 3 && cases[k].words[n])
+            n++;
+        pd_sqlb *b = malloc(sizeof *b);
+        assert_non_null(b);
+        pd_sqlb_init(b);
+        pd_sqlb_add(b, "SELECT count(*) FROM spool s WHERE 1 = 1");
+        assert_int_equal(pd_sqlb_spool_text(b, db, (char *const *)cases[k].words, n), PD_OK);
+        int64_t found = -1;
+        assert_int_equal(pd_db_scalar(db, b->sql, b->args, b->nargs, &found), PD_OK);
+        assert_true(found >= cases[k].holders);
+        if (pd_db_kind_of(db) == PD_DB_SQLITE)
+            assert_int_equal(found, cases[k].indexed);
+        else
+            assert_int_equal(found, 4);  /* no index: nothing narrowed */
+        pd_sqlb_free(b);
+        free(b);
+    }
+}
+
 static void search_sort_and_page(void **state)
 {
     pd_db *db = ((fixture *)*state)->db;
@@ -640,6 +688,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(constraint_failures_are_mapped, fresh, drop),
     cmocka_unit_test_setup_teardown(nested_transactions, fresh, drop),
     cmocka_unit_test_setup_teardown(search_sort_and_page, fresh, drop),
+    cmocka_unit_test_setup_teardown(spool_text_keeps_every_holder, fresh, drop),
     cmocka_unit_test_setup_teardown(backend_answers, fresh, drop),
     cmocka_unit_test_setup_teardown(sqlite_files_are_private, fresh, drop),
     cmocka_unit_test_setup_teardown(dropped_connection_is_reopened, fresh, drop),
