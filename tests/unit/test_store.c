@@ -182,6 +182,57 @@ static void newer_schema_is_refused(void **state)
     assert_int_equal(pd_db_open(&fx->db, "mysql://x", fx->dir, err, sizeof err), PD_ERR_UNSUPPORTED);
 }
 
+/* Migrations 16 and 17 over spools a database already held: spool_sum is their aggregate, and
+ * the text index finds them. The database is taken back to schema 15 by hand, spools written
+ * while nothing kept the two, and opened again. */
+static void spool_summaries_cover_existing_spools(void **state)
+{
+    fixture *fx = *state;
+    const char *back = pg_base
+        ? "DROP TRIGGER spool_sum_insert ON spool; DROP TRIGGER spool_sum_delete ON spool; "
+          "DROP TRIGGER spool_sum_update ON spool; DROP FUNCTION spool_sum_insert(); DROP FUNCTION spool_sum_delete(); "
+          "DROP FUNCTION spool_sum_update(); DROP TABLE spool_sum; UPDATE pd_schema SET version = 15"
+        : "DROP TRIGGER spool_sum_insert; DROP TRIGGER spool_sum_delete; DROP TRIGGER spool_sum_update; "
+          "DROP TRIGGER spool_text_insert; DROP TRIGGER spool_text_delete; DROP TRIGGER spool_text_update; "
+          "DROP TABLE spool_sum; DROP TABLE spool_text; PRAGMA user_version = 15";
+    assert_int_equal(pd_db_exec(fx->db, back), PD_OK);
+    assert_int_equal(pd_db_exec(fx->db,
+        "INSERT INTO filament (registered, name, density, diameter) VALUES (0, 'F', 1.24, 1.75);"
+        "INSERT INTO spool (registered, filament_id, location, lot_nr, initial_weight, used_weight, last_used, archived) "
+        "VALUES (0, 1, 'Shelf', 'L7', 1000, 250.5, 100, 0), (0, 1, 'Shelf', NULL, 1000, 1200, 300, 0), "
+        "(0, 1, NULL, 'shelf', NULL, 0, NULL, 0), (0, 1, '', NULL, 500, 0, 200, 1)"), PD_OK);
+    reopen(fx);
+    assert_int_equal(pd_db_schema_version(fx->db), pd_db_schema_latest());
+
+    static const struct {
+        const char *sql;
+        int64_t want;
+    } checks[] = {
+        {"SELECT count(*) FROM spool_sum", 3},
+        {"SELECT spools * 1000000000 + in_use * 1000000 + last_used FROM spool_sum WHERE location = 'Shelf'", 2002000300},
+        {"SELECT own_ug FROM spool_sum WHERE location = 'Shelf'", 749500000},
+        {"SELECT spools * 1000 + archived * 100 + COALESCE(last_used, 0) FROM spool_sum WHERE location = '' "
+         "AND archived = 1", 1300},
+        {"SELECT spools * 1000 + own_ug + COALESCE(last_used, 0) FROM spool_sum WHERE location = '' AND archived = 0", 1000},
+    };
+    for (size_t k = 0; k < sizeof checks / sizeof checks[0]; k++) {
+        int64_t got = -1;
+        assert_int_equal(pd_db_scalar(fx->db, checks[k].sql, NULL, 0, &got), PD_OK);
+        assert_int_equal(got, checks[k].want);
+    }
+    /* and the triggers keep it from there */
+    assert_int_equal(pd_db_exec(fx->db, "DELETE FROM spool WHERE last_used = 300"), PD_OK);
+    int64_t got = -1;
+    assert_int_equal(pd_db_scalar(fx->db, "SELECT spools * 1000 + last_used FROM spool_sum WHERE location = 'Shelf'",
+                                  NULL, 0, &got), PD_OK);
+    assert_int_equal(got, 1100);
+    if (!pg_base) {
+        assert_int_equal(pd_db_scalar(fx->db, "SELECT count(*) FROM spool_text WHERE spool_text MATCH '\"shelf\"'",
+                                      NULL, 0, &got), PD_OK);
+        assert_int_equal(got, 2);
+    }
+}
+
 /* --- the generic SQL surface ------------------------------------------------------------ */
 
 #define VALUES_TABLE "CREATE TABLE v (id @ID@, i @INT@, d @REAL@, s TEXT, n TEXT)"
@@ -682,6 +733,7 @@ static void reads_off_the_loop_chain(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(printers_crud, fresh, drop),
     cmocka_unit_test_setup_teardown(newer_schema_is_refused, fresh, drop),
+    cmocka_unit_test_setup_teardown(spool_summaries_cover_existing_spools, fresh, drop),
     cmocka_unit_test_setup_teardown(every_value_type_round_trips, fresh, drop),
     cmocka_unit_test_setup_teardown(row_callback_stops_the_walk, fresh, drop),
     cmocka_unit_test_setup_teardown(booleans_read_as_0_and_1, fresh, drop),
