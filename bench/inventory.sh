@@ -38,8 +38,11 @@ SELECT 1700000000 + i, 1 + i % 2, (i * 37) % 1000, 1000, 'Rack ' || (i % 100), '
 SQL
 }
 
+# On PostgreSQL the rows are then vacuumed and analysed, as autovacuum does within a minute of
+# such a load on a real install: 100,000 inserts in one transaction leave 100,000 dead versions
+# of the few spool_sum rows their trigger updated (a grouped list 20 ms instead of 0.4).
 bulk() { # backend url sql
-  if [ "$1" = sqlite ]; then sqlite3 "$OUT/data/printdeck.db" <<<"$3"; else psql -q "$2" <<<"$3" >/dev/null; fi
+  if [ "$1" = sqlite ]; then sqlite3 "$OUT/data/printdeck.db" <<<"$3"; else psql -q "$2" <<<"$3 VACUUM ANALYZE;" >/dev/null; fi
 }
 
 rps() { awk '/Requests\/sec/{print $2}' "$1"; }

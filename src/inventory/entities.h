@@ -65,6 +65,10 @@ pd_err inv_fetch(pd_inv *inv, pd_inv_entity en, const pd_sqlb *b, json_t *items)
  * filament's weight only for the spools without their own. */
 #define INV_REMAINING_OWN_SQL "(" INV_REMAINING_OWN " END)"
 
+/* What inv_where adds for spools without allow_archived: a statement over a table aliased s
+ * with an archived column (spools, spool_sum) takes it as it is. */
+#define INV_LIVE_SQL " AND s.archived = 0"
+
 /* The conditions of a list of en (" AND …", appended to b): the filters of its table, the
  * archived flag of spools and the extra-field filters. aliases: also the deprecated
  * underscore names (filament_id, vendor_id, …), which Spoolman's grouping does not read. */

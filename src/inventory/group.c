@@ -153,9 +153,14 @@ pd_err pd_inv_groups_open(pd_inv *inv, const pd_inv_param *p, size_t n, pd_inv_g
          * PD_SQLB_MAX_ARGS terms, and so must groups) make one part of the first, with the
          * filament's weight in each row's expression: the same groups, slower on PostgreSQL. */
         bool split = 2 * b->nargs <= PD_SQLB_MAX_ARGS && 3 * b->len < PD_SQLB_MAX_SQL;
+        /* Filtered by nothing but the archived flag, the groups of a spool column add up the
+         * cells of spool_sum (its triggers keep them true) rather than every spool. */
+        bool sum = g->by != G_EXTRA && !b->nargs && (!b->len || !strcmp(b->sql, INV_LIVE_SQL));
         char cols[2048], own[2048];
-        snprintf(cols, sizeof cols, "%s AS k, count(*) AS c, count(CASE WHEN s.used_weight > 0 THEN 1 END) AS u, "
-                 "sum(%s) AS r, max(s.last_used) AS l", key_sql, split ? INV_REMAINING_OWN_SQL : INV_REMAINING_SQL);
+        snprintf(cols, sizeof cols, sum ? "%s AS k, sum(s.spools) AS c, sum(s.in_use) AS u, "
+                 "sum(s.own_ug) / 1000000.0 AS r, max(s.last_used) AS l" : "%s AS k, count(*) AS c, "
+                 "count(CASE WHEN s.used_weight > 0 THEN 1 END) AS u, sum(%s) AS r, max(s.last_used) AS l",
+                 key_sql, split ? INV_REMAINING_OWN_SQL : INV_REMAINING_SQL);
         snprintf(own, sizeof own, "%s, 0, 0, %s, NULL", key_sql, INV_REMAINING_SQL);
         pd_sqlb *q = g->query;
         pd_sqlb_add(q, "SELECT %s, %s, g.c, g.u, g.r, g.l FROM (", gbys[g->by].key, gbys[g->by].title);
@@ -165,7 +170,10 @@ pd_err pd_inv_groups_open(pd_inv *inv, const pd_inv_param *p, size_t n, pd_inv_g
         const char *need = strstr(b->sql, "entity_id = v.id") ? " v." : strstr(b->sql, "entity_id = f.id") ? " f." : "";
         char uses[sizeof cols + 8];
         snprintf(uses, sizeof uses, "%s%s", cols, need);
-        inv_select_cols_from(q, PD_INV_SPOOL, cols, uses);
+        if (sum)
+            pd_sqlb_add(q, "SELECT %s FROM spool_sum s WHERE 1 = 1", cols);
+        else
+            inv_select_cols_from(q, PD_INV_SPOOL, cols, uses);
         /* b holds the filters' " AND …". By the column itself, not NULLIF(location, ''): an index
          * on it then hands the spools over in group order, with no sort */
         pd_sqlb_add(q, "%s GROUP BY 1", b->sql);

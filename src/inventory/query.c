@@ -611,7 +611,7 @@ pd_err inv_where(pd_inv *inv, pd_inv_entity en, const pd_inv_param *p, size_t n,
         if (aa && !pd_inv_bool_parse(aa, &allow))
             return pd_inv_fail(e, PD_ERR_FIELD, "query", "allow_archived", "Input should be a valid boolean");
         if (!allow)
-            pd_sqlb_add(b, " AND s.archived = 0");
+            pd_sqlb_add(b, INV_LIVE_SQL);
     }
     return rc ? rc : extra_filters(inv, en, p, n, b, e);
 }

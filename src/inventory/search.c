@@ -335,8 +335,11 @@ static pd_err text_hits(pd_inv *inv, const query *q, const category *cat, hits *
         pd_sqlb_add(b, ", %s", cat->cols[i]);
     pd_sqlb_add(b, "%s", cat->from);
     if (cat->en == PD_INV_SPOOL && !q->allow_archived)
-        pd_sqlb_add(b, " AND s.archived = 0");
-    for (size_t t = 0; t < q->nterms; t++) {
+        pd_sqlb_add(b, INV_LIVE_SQL);
+    /* The index holds the spool's own columns: a word may also hit an extra value */
+    if (cat->en == PD_INV_SPOOL && !json_array_size(keys))
+        rc = pd_sqlb_spool_text(b, inv->db, q->terms, q->nterms);
+    for (size_t t = 0; !rc && t < q->nterms; t++) {
         pd_sqlb_add(b, " AND (");
         for (size_t i = 0; i < cat->ncols; i++) {
             pd_sqlb_add(b, "%s", i ? " OR " : "");
@@ -352,7 +355,8 @@ static pd_err text_hits(pd_inv *inv, const query *q, const category *cat, hits *
         pd_sqlb_add(b, ")");
     }
     pd_sqlb_add(b, " ORDER BY %s.id DESC LIMIT %d", alias, CANDIDATES);
-    rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, collect_candidate, &c) : PD_ERR_TOOBIG;
+    if (!rc)
+        rc = pd_sqlb_ok(b) ? pd_db_query(inv->db, b->sql, b->args, b->nargs, collect_candidate, &c) : PD_ERR_TOOBIG;
     pd_sqlb_free(b);
     if (rc || !json_array_size(c.rows))
         goto out;

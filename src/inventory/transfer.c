@@ -284,7 +284,7 @@ static const inv_cursor_ops export_ops[] = {
 static void export_conds(pd_sqlb *b, pd_inv_entity en, bool allow_archived)
 {
     if (en == PD_INV_SPOOL && !allow_archived)
-        pd_sqlb_add(b, " AND s.archived = 0");
+        pd_sqlb_add(b, INV_LIVE_SQL);
 }
 
 typedef struct key_level {

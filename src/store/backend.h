@@ -4,6 +4,7 @@
 #ifndef PD_STORE_BACKEND_H
 #define PD_STORE_BACKEND_H
 
+#include "store/schema.h"
 #include "store/store.h"
 
 typedef struct pd_store pd_store;
@@ -12,9 +13,10 @@ typedef struct pd_store_ops {
     pd_db_kind kind;
     const char *name;                 /* "sqlite" | "postgresql", for logs */
     bool shared;                      /* other processes may write the same database */
-    const char *type_id;              /* migration tokens: @ID@ @INT@ @REAL@ */
-    const char *type_int;
-    const char *type_real;
+    pd_schema_words words;            /* of the migrations' tokens */
+    /* pd_sqlb_spool_text's count of the spools an FTS5 query finds (up to the second
+     * argument) and its condition on them; NULL: no text index */
+    const char *spool_text_count, *spool_text;
     const char *ilike;                /* case-insensitive LIKE: SQLite's LIKE is, PostgreSQL's is not */
     /* reader: a read-only connection for pd_db_read, without the schema's set-up */
     pd_err (*open)(const char *target, bool reader, pd_store **out, char *err, size_t errlen);

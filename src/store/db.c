@@ -13,13 +13,14 @@ int pd_db_schema_latest(void) { return pd_schema_latest(); }
 int pd_db_schema_version(pd_db *db) { return db->ops->schema_version(db->s); }
 pd_db_kind pd_db_kind_of(const pd_db *db) { return db->ops->kind; }
 bool pd_db_shared(const pd_db *db) { return db->ops->shared; }
-const char *pd_db_type_real(const pd_db *db) { return db->ops->type_real; }
+const char *pd_db_type_real(const pd_db *db) { return db->ops->words.real; }
 const char *pd_db_last_error(pd_db *db) { return db->ops->last_error(db->s); }
 
 pd_err pd_db_exec(pd_db *db, const char *sql)
 {
-    char *x = pd_schema_expand(sql, db->ops->type_id, db->ops->type_int, db->ops->type_real);
-    pd_err rc = x ? db->ops->exec(db->s, x) : PD_ERR_NOMEM;
+    char *x = pd_schema_expand(sql, &db->ops->words);
+    /* a migration may hold nothing for this backend (@ONLY another@) */
+    pd_err rc = !x ? PD_ERR_NOMEM : *x ? db->ops->exec(db->s, x) : PD_OK;
     free(x);
     return rc;
 }

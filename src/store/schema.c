@@ -3,6 +3,8 @@
  * Timestamps are unix seconds (@INT@); booleans are 0/1 integers, so SQL stays one dialect. */
 #include "store/schema.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,45 @@
     "SELECT 2, " MONTH_OF_DAY ", printer_id, material, spool_id, SUM(uses), SUM(grams), SUM(meters), SUM(cost) FROM " \
     DAYS_OF_YEAR("printer_id, material, spool_id, uses, grams, meters, cost", "usage_rollup") \
     " GROUP BY 2, 3, 4, 5;"
+
+/* spool_sum, one row per (location, filament, archived) of the spools (docs/inventory.md,
+ * Groups): the cell of row R (NEW or OLD) in a trigger, what R adds to its cell, and the spools
+ * of R's cell in the table. A NULL location is kept as '', the same group. The remaining grams
+ * are added up in whole micrograms: a float sum moved by every write would drift. */
+#define SUM_CELL(R) "COALESCE(" R ".location, ''), " R ".filament_id, " R ".archived"
+#define SUM_IN_USE(R) "CASE WHEN " R ".used_weight > 0 THEN 1 ELSE 0 END"
+#define SUM_UG(R) "CASE WHEN " R ".initial_weight > " R ".used_weight THEN CAST(round((" R ".initial_weight - " \
+    R ".used_weight) * 1000000) AS @INT@) ELSE 0 END"
+#define SUM_WHERE(R) " WHERE location = COALESCE(" R ".location, '') AND filament_id = " R ".filament_id " \
+    "AND archived = " R ".archived"
+#define SUM_ADD(R) \
+    "INSERT INTO spool_sum (location, filament_id, archived, spools, in_use, own_ug, last_used) VALUES (" \
+    SUM_CELL(R) ", 1, " SUM_IN_USE(R) ", " SUM_UG(R) ", " R ".last_used) " \
+    "ON CONFLICT (location, filament_id, archived) DO UPDATE SET spools = spool_sum.spools + 1, " \
+    "in_use = spool_sum.in_use + excluded.in_use, own_ug = spool_sum.own_ug + excluded.own_ug, " \
+    "last_used = CASE WHEN spool_sum.last_used IS NULL OR excluded.last_used > spool_sum.last_used " \
+    "THEN excluded.last_used ELSE spool_sum.last_used END;"
+/* The latest use cannot be taken back by a subtraction: when the row that goes held it (and,
+ * for an update, does not stay in its cell at a later or equal time), the cell's spools that
+ * remain say it, found through the index spool_location (location, archived, …): one part per
+ * spelling of the location, since an OR of the two made SQLite walk all of the filament's
+ * spools instead (280,000 instructions a delete rather than 16,000). */
+#define SUM_CELL_SPOOLS(where) "SELECT s.last_used AS l FROM spool s WHERE " where " AND s.archived = OLD.archived " \
+    "AND s.filament_id = OLD.filament_id"
+#define SUM_REMOVE(keep) \
+    "UPDATE spool_sum SET spools = spools - 1, in_use = in_use - " SUM_IN_USE("OLD") ", own_ug = own_ug - " \
+    SUM_UG("OLD") ", last_used = CASE WHEN OLD.last_used IS NULL OR last_used > OLD.last_used" keep \
+    " THEN last_used ELSE (SELECT max(c.l) FROM (" SUM_CELL_SPOOLS("s.location = COALESCE(OLD.location, '')") \
+    " UNION ALL " SUM_CELL_SPOOLS("s.location IS NULL AND COALESCE(OLD.location, '') = ''") ") c) END" \
+    SUM_WHERE("OLD") ";" \
+    "DELETE FROM spool_sum" SUM_WHERE("OLD") " AND spools = 0;"
+
+/* spool_text, an FTS5 index over the spools' own columns: a row's entry added, or removed
+ * (FTS5's 'delete' command, which wants the values that were indexed). */
+#define TEXT_ADD(R) "INSERT INTO spool_text (rowid, comment, location, lot_nr) VALUES (" R ".id, " R ".comment, " \
+    R ".location, " R ".lot_nr);"
+#define TEXT_REMOVE(R) "INSERT INTO spool_text (spool_text, rowid, comment, location, lot_nr) VALUES ('delete', " \
+    R ".id, " R ".comment, " R ".location, " R ".lot_nr);"
 
 static const char *const migrations[] = {
     /* 1: printers and API tokens */
@@ -461,6 +502,41 @@ static const char *const migrations[] = {
     "ALTER TABLE printer ADD COLUMN camera_host TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE printer ADD COLUMN camera_port @INT@ NOT NULL DEFAULT 0;"
     "ALTER TABLE printer ADD COLUMN camera_enabled @INT@ NOT NULL DEFAULT 1;",
+    /* 19: groups by location, filament, vendor or material read spool_sum (a few rows a cell)
+     * rather than every spool; its triggers keep it true through every writer of spools,
+     * the daemon's and anything else's */
+    "CREATE TABLE spool_sum ("
+    "  location TEXT NOT NULL,"
+    "  filament_id @INT@ NOT NULL,"
+    "  archived @INT@ NOT NULL,"
+    "  spools @INT@ NOT NULL,"
+    "  in_use @INT@ NOT NULL,"
+    "  own_ug @INT@ NOT NULL,"
+    "  last_used @INT@,"
+    "  PRIMARY KEY (location, filament_id, archived));"
+    "INSERT INTO spool_sum (location, filament_id, archived, spools, in_use, own_ug, last_used) "
+    "SELECT " SUM_CELL("spool") ", count(*), sum(" SUM_IN_USE("spool") "), sum(" SUM_UG("spool") "), "
+    "max(last_used) FROM spool GROUP BY 1, 2, 3;"
+    "@TRIGGER spool_sum_insert AFTER INSERT ON spool@" SUM_ADD("NEW") "@END@"
+    "@TRIGGER spool_sum_delete AFTER DELETE ON spool@" SUM_REMOVE("") "@END@"
+    "@TRIGGER spool_sum_update AFTER UPDATE OF location, filament_id, archived, used_weight, initial_weight, "
+    "last_used ON spool@"
+    SUM_REMOVE(" OR (NEW.last_used >= OLD.last_used AND COALESCE(NEW.location, '') = COALESCE(OLD.location, '') "
+               "AND NEW.filament_id = OLD.filament_id AND NEW.archived = OLD.archived)")
+    SUM_ADD("NEW") "@END@",
+    /* 20: search over 100,000 spools (docs/inventory.md, Search). SQLite: a trigram index of
+     * the spools' searchable columns, holding no copy of them (content='spool'), that finds
+     * the spools holding a word of 3 characters or more without reading the others; kept by
+     * triggers. PostgreSQL keeps its scan (pg_trgm is an extension a server may not have). */
+    "@ONLY sqlite@"
+    "CREATE VIRTUAL TABLE spool_text USING fts5(comment, location, lot_nr, content='spool', content_rowid='id', "
+    "tokenize='trigram');"
+    "INSERT INTO spool_text (spool_text) VALUES ('rebuild');"
+    "@TRIGGER spool_text_insert AFTER INSERT ON spool@" TEXT_ADD("NEW") "@END@"
+    "@TRIGGER spool_text_delete AFTER DELETE ON spool@" TEXT_REMOVE("OLD") "@END@"
+    "@TRIGGER spool_text_update AFTER UPDATE OF comment, location, lot_nr ON spool@" TEXT_REMOVE("OLD")
+    TEXT_ADD("NEW") "@END@"
+    "@END_ONLY@",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
@@ -470,12 +546,56 @@ const char *pd_schema_rollup_rebuild(void)
     return "DELETE FROM job_rollup; DELETE FROM usage_rollup;" ROLLUP_FILL;
 }
 
-/* Writes src with tokens replaced into out (when non-NULL); returns the expanded length. */
-static size_t expand(const char *src, const char *const rep[3], char *out)
+/* A row trigger's head or tail: fmt with %1$s the trigger's name, %2$s its event; len bounds
+ * both (migrations are ours, and short). */
+static size_t trigger_piece(const char *fmt, const char *name, size_t nlen, const char *event,
+                            size_t elen, char *out)
 {
-    static const char *const tok[] = {"@ID@", "@INT@", "@REAL@"};
-    size_t n = 0;
+    char n[64], ev[192], buf[512];
+    snprintf(n, sizeof n, "%.*s", (int)nlen, name);
+    snprintf(ev, sizeof ev, "%.*s", (int)elen, event);
+    int len = snprintf(buf, sizeof buf, fmt, n, ev);
+    if (out)
+        memcpy(out, buf, (size_t)len);
+    return (size_t)len;
+}
+
+/* Writes src with tokens replaced into out (when non-NULL); returns the expanded length.
+ * "@TRIGGER name event@ statements @END@" is a row trigger in the backend's own words
+ * (SQLite's body inline, PostgreSQL's a plpgsql function), the statements written once with
+ * NEW and OLD. "@ONLY backend@ … @END_ONLY@" is kept for that backend alone: an index
+ * that only one of them has. */
+static size_t expand(const char *src, const pd_schema_words *w, char *out)
+{
+    const char *const tok[] = {"@ID@", "@INT@", "@REAL@"}, *const rep[] = {w->id, w->integer, w->real};
+    const char *name = "", *event = "";
+    size_t nlen = 0, elen = 0, n = 0;
     for (const char *p = src; *p;) {
+        if (!strncmp(p, "@TRIGGER ", 9)) {
+            name = p + 9;
+            nlen = strcspn(name, " ");
+            event = name + nlen + 1;
+            elen = strcspn(event, "@");
+            n += trigger_piece(w->trigger_head, name, nlen, event, elen, out ? out + n : NULL);
+            p = event + elen + (event[elen] == '@');
+            continue;
+        }
+        if (!strncmp(p, "@ONLY ", 6)) {
+            size_t blen = strcspn(p + 6, "@");
+            bool ours = blen == strlen(w->backend) && !strncmp(p + 6, w->backend, blen);
+            const char *end = strstr(p, "@END_ONLY@");
+            p = ours || !end ? p + 6 + blen + (p[6 + blen] == '@') : end;
+            continue;
+        }
+        if (!strncmp(p, "@END_ONLY@", 10)) {
+            p += 10;
+            continue;
+        }
+        if (!strncmp(p, "@END@", 5)) {
+            n += trigger_piece(w->trigger_tail, name, nlen, event, elen, out ? out + n : NULL);
+            p += 5;
+            continue;
+        }
         size_t k = 0;
         while (k < 3 && strncmp(p, tok[k], strlen(tok[k])))
             k++;
@@ -494,14 +614,13 @@ const char *pd_schema_migration(int version)
     return version < 1 || version > pd_schema_latest() ? NULL : migrations[version - 1];
 }
 
-char *pd_schema_expand(const char *sql, const char *id, const char *integer, const char *real)
+char *pd_schema_expand(const char *sql, const pd_schema_words *w)
 {
-    const char *const rep[3] = {id, integer, real};
-    size_t len = expand(sql, rep, NULL);
+    size_t len = expand(sql, w, NULL);
     char *out = malloc(len + 1);
     if (!out)
         return NULL;
-    expand(sql, rep, out);
+    expand(sql, w, out);
     out[len] = '\0';
     return out;
 }

@@ -7,8 +7,16 @@ int pd_schema_latest(void);
 const char *pd_schema_migration(int version);
 /* The statistics' summaries emptied and computed again from the rows (with type tokens). */
 const char *pd_schema_rollup_rebuild(void);
-/* sql with @ID@, @INT@ and @REAL@ replaced by the given types; malloc'd, NULL when out of
- * memory. */
-char *pd_schema_expand(const char *sql, const char *id, const char *integer, const char *real);
+/* A backend's words for the migrations' tokens: its name for @ONLY@, @ID@, @INT@, @REAL@, and
+ * a row trigger's head and tail around its statements (printf formats, %1$s its name, %2$s
+ * its event). */
+typedef struct pd_schema_words {
+    const char *backend;  /* of "@ONLY backend@" */
+    const char *id, *integer, *real;
+    const char *trigger_head, *trigger_tail;
+} pd_schema_words;
+
+/* sql with its tokens in the backend's words; malloc'd, NULL when out of memory. */
+char *pd_schema_expand(const char *sql, const pd_schema_words *w);
 
 #endif

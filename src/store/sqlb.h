@@ -31,6 +31,11 @@ void pd_sqlb_contains(pd_sqlb *b, const pd_db *db, const char *expr);
 /* `expr` contains text, ignoring case, with every character literal: %, _ and the escape
  * character / are escaped (Spoolman's escape_like); adds the condition and its argument. */
 void pd_sqlb_contains_literal(pd_sqlb *b, const pd_db *db, const char *expr, const char *text);
+/* " AND s.id IN (…)", s a spool: the spools whose comment, location or lot number holds every
+ * word of 3 characters or more, ignoring case, from the backend's text index, when it has one
+ * and they are few (it asks the index first). Else nothing: only narrows, the caller still
+ * tests each word. */
+pd_err pd_sqlb_spool_text(pd_sqlb *b, pd_db *db, char *const *terms, size_t n);
 static inline bool pd_sqlb_ok(const pd_sqlb *b) { return !b->failed; }
 
 #endif

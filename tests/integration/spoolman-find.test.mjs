@@ -415,3 +415,43 @@ test('GET /search: ranking, limit, literal wildcards and parameter checks', asyn
   }
   await search('q=x&limit=100&spools_per_filament=10&color_similarity_threshold=100&allow_archived=False');
 });
+
+// Without spool text extra fields the spools' words are looked up in a text index first where the
+// backend has one (docs/inventory.md, Search): the hits must be those of the words as substrings
+// of the comment, location or lot number, ignoring ASCII case, with short words, quotes and
+// wildcards literal. A daemon of its own: the other tests define spool extra fields.
+test('GET /search: spool hits through the text index equal the words as substrings', async () => {
+  const d = new Daemon();
+  await d.start();
+  try {
+    const c = spoolmanClient(() => d, assert);
+    const f = await c.ok('POST', '/api/v1/filament', { name: 'Indexed', density: 1.24, diameter: 1.75, weight: 1000 });
+    const rows = [
+      { location: 'Rack 42', lot_nr: 'L120', comment: 'Dry box' },
+      { location: 'rack 7', lot_nr: 'L12', comment: '50% off_cut "sale"' },
+      { location: 'Shelf 42', lot_nr: 'B99', comment: 'a/b test' },
+      { location: null, lot_nr: 'X42RACK', comment: null },
+      { location: 'RACK 99', lot_nr: 'L4', comment: 'Dry', archived: true },
+      { location: 'Ünïcode Rack', lot_nr: 'l99', comment: 'ok' },
+    ];
+    const made = [];
+    for (const r of rows) made.push(await c.ok('POST', '/api/v1/spool', { filament_id: f.id, ...r }));
+    await c.ok('PATCH', `/api/v1/spool/${made[2].id}`, { comment: 'a/b moved rack' });
+    await c.ok('DELETE', `/api/v1/spool/${made[5].id}`);
+    const spools = await c.ok('GET', '/api/v1/spool?allow_archived=true');
+    for (const words of ['rack', 'rack 42', 'RACK 9', 'l12', 'l12 rack', 'dry box', '50%', 'off_cut', '"sale"', 'a/b',
+      'a/b rack', 'x42', 'ünïcode', 'nothing', 'rack nothing', '42', 'ack 4']) {
+      for (const archived of [false, true]) {
+        const terms = words.toLowerCase().split(/\s+/);
+        const want = spools.filter((s) => (archived || !s.archived) && terms.every((t) =>
+          [s.comment, s.location, s.lot_nr].some((v) => v != null && v.toLowerCase().includes(t))))
+          .map((s) => s.id).sort((a, b) => a - b);
+        const r = await c.ok('GET', `/api/v1/search?q=${encodeURIComponent(words)}&limit=100&allow_archived=${archived}`);
+        const got = r.spools.filter((h) => h.match_field !== 'id').map((h) => h.spool.id).sort((a, b) => a - b);
+        assert.deepEqual(got, want, `${words}, archived ${archived}`);
+      }
+    }
+  } finally {
+    assertCleanExit(assert, await d.stop());
+  }
+});

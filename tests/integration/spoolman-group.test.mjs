@@ -276,6 +276,75 @@ test('renaming a location or a spool extra value, merging and refusing as Spoolm
   assert.equal((await open('PATCH', '/api/v1/spool/field/location', { value: 'a' })).status, 422);
 });
 
+// Unfiltered groups by a spool column add up a per-cell summary that triggers keep (docs/
+// inventory.md, Groups): after writes through every path that moves a spool between cells or
+// changes what it adds, the answer must equal the groups worked out here from the spools.
+test('groups stay equal to the spools after a mixed burst of writes', async () => {
+  const v = await ok('POST', '/api/v1/vendor', { name: unique('Burst vendor') });
+  const f1 = await ok('POST', '/api/v1/filament', { name: unique('Burst PLA'), vendor_id: v.id, material: 'PLA', density: 1.24, diameter: 1.75, weight: 1000 });
+  const f2 = await ok('POST', '/api/v1/filament', { name: unique('Burst PETG'), material: 'PETG', density: 1.27, diameter: 1.75, weight: 750 });
+  const locs = [unique('Burst A'), unique('Burst B'), '', null];
+  const made = [];
+  for (let i = 0; i < 24; i++) {
+    made.push(await ok('POST', '/api/v1/spool', {
+      filament_id: i % 3 ? f1.id : f2.id, location: locs[i % 4], used_weight: (i * 37) % 300 + (i % 5 ? 0.25 : 0),
+      ...(i % 4 ? { initial_weight: 600 + i } : {}), ...(i % 6 ? { last_used: `2024-0${1 + (i % 9)}-1${i % 10}T10:00:00Z` } : {}),
+      archived: i % 7 === 0,
+    }));
+  }
+  const [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9] = made;
+  await ok('PATCH', `/api/v1/spool/${s0.id}`, { location: locs[1], used_weight: 12.5 });
+  await ok('PATCH', `/api/v1/spool/${s1.id}`, { filament_id: f2.id, initial_weight: null });
+  await ok('PATCH', `/api/v1/spool/${s2.id}`, { archived: true });
+  await ok('PATCH', `/api/v1/spool/${s7.id}`, { archived: false, last_used: '2023-05-05T05:05:05Z' });
+  await ok('PATCH', `/api/v1/spool/${s3.id}`, { last_used: '2020-01-01T00:00:00Z' });  // an earlier time than it had
+  await ok('PUT', `/api/v1/spool/${s4.id}/use`, { use_weight: 40 });
+  await ok('PUT', `/api/v1/spool/${s5.id}/use`, { use_weight: -1000 });
+  await ok('PUT', `/api/v1/spool/${s6.id}/measure`, { weight: 500 });
+  await ok('DELETE', `/api/v1/spool/${s8.id}`);
+  await ok('DELETE', `/api/v1/spool/${s9.id}`);
+  await ok('PATCH', `/api/v1/location/${encodeURIComponent(locs[0])}`, { name: locs[1] });
+  assert.equal((await open('PATCH', '/api/v1/spool/field/location', { value: locs[1], new_value: unique('Burst C') })).status, 200);
+  await ok('PATCH', `/api/v1/filament/${f2.id}`, { weight: 900 });
+  // the spool that held its group's latest use goes back in time, is deleted, moves away
+  const d = unique('Burst D');
+  const held = [];
+  for (const t of ['2025-06-01T00:00:00Z', '2025-03-01T00:00:00Z', '2025-02-01T00:00:00Z'])
+    held.push(await ok('POST', '/api/v1/spool', { filament_id: f1.id, location: d, last_used: t }));
+  await ok('PATCH', `/api/v1/spool/${held[0].id}`, { last_used: '2025-01-01T00:00:00Z' });
+  await ok('DELETE', `/api/v1/spool/${held[1].id}`);
+  await ok('PATCH', `/api/v1/spool/${held[2].id}`, { location: locs[1] });
+
+  for (const archived of [false, true]) {
+    const spools = await ok('GET', `/api/v1/spool?allow_archived=${archived}`);
+    for (const [by, keyOf] of [['location', (s) => s.location || null], ['filament', (s) => String(s.filament.id)],
+      ['vendor', (s) => (s.filament.vendor ? String(s.filament.vendor.id) : null)], ['material', (s) => s.filament.material || null]]) {
+      const want = new Map();
+      for (const s of spools) {
+        const k = keyOf(s);
+        const g = want.get(k) ?? { spool_count: 0, in_use_count: 0, total_remaining_weight: 0 };
+        g.spool_count++;
+        g.in_use_count += s.used_weight > 0 ? 1 : 0;
+        g.total_remaining_weight += s.remaining_weight ?? 0;
+        if (s.last_used && !(g.last_used > s.last_used)) g.last_used = s.last_used;
+        want.set(k, g);
+      }
+      const { list, total } = await groups(`group_by=${by}&allow_archived=${archived}`);
+      assert.equal(total, want.size, `${by}, archived ${archived}: group count`);
+      for (const g of list) {
+        const w = want.get(g.key ?? null);
+        const what = `${by} ${g.key ?? '(none)'}, archived ${archived}`;
+        assert.ok(w, `${what}: no such group in the spools`);
+        assert.equal(g.spool_count, w.spool_count, what);
+        assert.equal(g.in_use_count, w.in_use_count, what);
+        assert.ok(Math.abs(g.total_remaining_weight - w.total_remaining_weight) < 1e-6,
+          `${what}: ${g.total_remaining_weight} vs ${w.total_remaining_weight}`);
+        assert.equal(g.last_used, w.last_used, what);
+      }
+    }
+  }
+});
+
 test('repeated backups keep the history: at most one of six is written', { skip: PG_BASE ? 'SQLite files only' : false }, async () => {
   const made = [];
   for (let i = 0; i < 6; i++) {

@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "api/auth.h"
+#include "store/sqlb.h"
 #include "store/store.h"
 #include "testdb.h"
 
@@ -179,6 +180,57 @@ static void newer_schema_is_refused(void **state)
     assert_non_null(strstr(err, "999"));
     assert_null(fx->db);
     assert_int_equal(pd_db_open(&fx->db, "mysql://x", fx->dir, err, sizeof err), PD_ERR_UNSUPPORTED);
+}
+
+/* Migrations 19 and 20 over spools a database already held: spool_sum is their aggregate, and
+ * the text index finds them. The database is taken back to schema 18 by hand, spools written
+ * while nothing kept the two, and opened again. */
+static void spool_summaries_cover_existing_spools(void **state)
+{
+    fixture *fx = *state;
+    const char *back = pg_base
+        ? "DROP TRIGGER spool_sum_insert ON spool; DROP TRIGGER spool_sum_delete ON spool; "
+          "DROP TRIGGER spool_sum_update ON spool; DROP FUNCTION spool_sum_insert(); DROP FUNCTION spool_sum_delete(); "
+          "DROP FUNCTION spool_sum_update(); DROP TABLE spool_sum; UPDATE pd_schema SET version = 18"
+        : "DROP TRIGGER spool_sum_insert; DROP TRIGGER spool_sum_delete; DROP TRIGGER spool_sum_update; "
+          "DROP TRIGGER spool_text_insert; DROP TRIGGER spool_text_delete; DROP TRIGGER spool_text_update; "
+          "DROP TABLE spool_sum; DROP TABLE spool_text; PRAGMA user_version = 18";
+    assert_int_equal(pd_db_exec(fx->db, back), PD_OK);
+    assert_int_equal(pd_db_exec(fx->db,
+        "INSERT INTO filament (registered, name, density, diameter) VALUES (0, 'F', 1.24, 1.75);"
+        "INSERT INTO spool (registered, filament_id, location, lot_nr, initial_weight, used_weight, last_used, archived) "
+        "VALUES (0, 1, 'Shelf', 'L7', 1000, 250.5, 100, 0), (0, 1, 'Shelf', NULL, 1000, 1200, 300, 0), "
+        "(0, 1, NULL, 'shelf', NULL, 0, NULL, 0), (0, 1, '', NULL, 500, 0, 200, 1)"), PD_OK);
+    reopen(fx);
+    assert_int_equal(pd_db_schema_version(fx->db), pd_db_schema_latest());
+
+    static const struct {
+        const char *sql;
+        int64_t want;
+    } checks[] = {
+        {"SELECT count(*) FROM spool_sum", 3},
+        {"SELECT spools * 1000000000 + in_use * 1000000 + last_used FROM spool_sum WHERE location = 'Shelf'", 2002000300},
+        {"SELECT own_ug FROM spool_sum WHERE location = 'Shelf'", 749500000},
+        {"SELECT spools * 1000 + archived * 100 + COALESCE(last_used, 0) FROM spool_sum WHERE location = '' "
+         "AND archived = 1", 1300},
+        {"SELECT spools * 1000 + own_ug + COALESCE(last_used, 0) FROM spool_sum WHERE location = '' AND archived = 0", 1000},
+    };
+    for (size_t k = 0; k < sizeof checks / sizeof checks[0]; k++) {
+        int64_t got = -1;
+        assert_int_equal(pd_db_scalar(fx->db, checks[k].sql, NULL, 0, &got), PD_OK);
+        assert_int_equal(got, checks[k].want);
+    }
+    /* and the triggers keep it from there */
+    assert_int_equal(pd_db_exec(fx->db, "DELETE FROM spool WHERE last_used = 300"), PD_OK);
+    int64_t got = -1;
+    assert_int_equal(pd_db_scalar(fx->db, "SELECT spools * 1000 + last_used FROM spool_sum WHERE location = 'Shelf'",
+                                  NULL, 0, &got), PD_OK);
+    assert_int_equal(got, 1100);
+    if (!pg_base) {
+        assert_int_equal(pd_db_scalar(fx->db, "SELECT count(*) FROM spool_text WHERE spool_text MATCH '\"shelf\"'",
+                                      NULL, 0, &got), PD_OK);
+        assert_int_equal(got, 2);
+    }
 }
 
 /* --- the generic SQL surface ------------------------------------------------------------ */
@@ -380,6 +432,53 @@ static pd_err collect_name(const pd_row *row, void *ud)
     if (o->n < 8)
         snprintf(o->v[o->n++], sizeof o->v[0], "%s", pd_row_null(row, 0) ? "(null)" : pd_row_text(row, 0));
     return PD_OK;
+}
+
+/* pd_sqlb_spool_text: whatever the words (quotes, FTS5 operators, short ones, multi-byte
+ * letters), the statement runs and keeps every spool that holds them; with an index (SQLite)
+ * it also leaves out the spools that hold a long word nowhere. */
+static void spool_text_keeps_every_holder(void **state)
+{
+    pd_db *db = ((fixture *)*state)->db;
+    assert_int_equal(pd_db_run(db, "INSERT INTO filament (registered, name, density, diameter) VALUES (0, 'F', 1.24, 1.75)",
+                               NULL, 0, NULL), PD_OK);
+    static const char *const texts[][3] = {
+        {"Rack 42", "L120", "dry"}, {NULL, "say \"hi\" AND x", NULL}, {"Übergröße", "NEAR(a b)", "50%_off"}, {"rack 7", NULL, "x*"},
+    };
+    for (size_t k = 0; k < 4; k++) {
+        pd_sqlv a[3];
+        for (int c = 0; c < 3; c++)
+            a[c] = texts[k][c] ? PD_SQL_S(texts[k][c]) : PD_SQL_NUL;
+        assert_int_equal(pd_db_run(db, "INSERT INTO spool (registered, filament_id, location, lot_nr, comment) "
+                                       "VALUES (0, 1, ?, ?, ?)", a, 3, NULL), PD_OK);
+    }
+    static const struct {
+        const char *words[3];
+        int holders, indexed;  /* spools that hold every word; found by SQLite's index */
+    } cases[] = {
+        {{"rack"}, 2, 2}, {{"rack", "42"}, 1, 2}, {{"\"hi\"", "and"}, 1, 1}, {{"near(a"}, 1, 1},
+        {{"50%_off"}, 1, 1}, {{"x*"}, 1, 4}, {{"größe"}, 1, 1}, {{"nowhere"}, 0, 0}, {{"ra", "42"}, 1, 4},
+        {{"\""}, 1, 4}, {{"\"\"\""}, 0, 0}, {{"or", "not"}, 0, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t n = 0;
+        while (n < 3 && cases[k].words[n])
+            n++;
+        pd_sqlb *b = malloc(sizeof *b);
+        assert_non_null(b);
+        pd_sqlb_init(b);
+        pd_sqlb_add(b, "SELECT count(*) FROM spool s WHERE 1 = 1");
+        assert_int_equal(pd_sqlb_spool_text(b, db, (char *const *)cases[k].words, n), PD_OK);
+        int64_t found = -1;
+        assert_int_equal(pd_db_scalar(db, b->sql, b->args, b->nargs, &found), PD_OK);
+        assert_true(found >= cases[k].holders);
+        if (pd_db_kind_of(db) == PD_DB_SQLITE)
+            assert_int_equal(found, cases[k].indexed);
+        else
+            assert_int_equal(found, 4);  /* no index: nothing narrowed */
+        pd_sqlb_free(b);
+        free(b);
+    }
 }
 
 static void search_sort_and_page(void **state)
@@ -634,12 +733,14 @@ static void reads_off_the_loop_chain(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(printers_crud, fresh, drop),
     cmocka_unit_test_setup_teardown(newer_schema_is_refused, fresh, drop),
+    cmocka_unit_test_setup_teardown(spool_summaries_cover_existing_spools, fresh, drop),
     cmocka_unit_test_setup_teardown(every_value_type_round_trips, fresh, drop),
     cmocka_unit_test_setup_teardown(row_callback_stops_the_walk, fresh, drop),
     cmocka_unit_test_setup_teardown(booleans_read_as_0_and_1, fresh, drop),
     cmocka_unit_test_setup_teardown(constraint_failures_are_mapped, fresh, drop),
     cmocka_unit_test_setup_teardown(nested_transactions, fresh, drop),
     cmocka_unit_test_setup_teardown(search_sort_and_page, fresh, drop),
+    cmocka_unit_test_setup_teardown(spool_text_keeps_every_holder, fresh, drop),
     cmocka_unit_test_setup_teardown(backend_answers, fresh, drop),
     cmocka_unit_test_setup_teardown(sqlite_files_are_private, fresh, drop),
     cmocka_unit_test_setup_teardown(dropped_connection_is_reopened, fresh, drop),
