@@ -145,6 +145,9 @@ pd_err pd_api_notify_test_run(pd_req *r, pd_api_notify_test_start start, void *a
  * (webpush.c). */
 extern const pd_route pd_api_webpush_routes[];
 extern const size_t pd_api_webpush_nroutes;
+/* Home Assistant's webhooks and the merge of a printer they created (homeassistant.c). */
+extern const pd_route pd_api_homeassistant_routes[];
+extern const size_t pd_api_homeassistant_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64

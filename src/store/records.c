@@ -8,7 +8,8 @@
 #include "store/store.h"
 
 #define PRINTER_COLS \
-    "id, name, serial, host, port, access_code, model, ca_file, tls_verify, created_at, ftps_port"
+    "id, name, serial, host, port, access_code, model, ca_file, tls_verify, created_at, ftps_port, " \
+    "source, ha_id"
 
 static void copy_text(const pd_row *row, int col, char *dst, size_t n)
 {
@@ -44,6 +45,8 @@ static pd_err printer_row(const pd_row *row, void *ud)
     r->tls_verify = pd_row_int(row, 8) != 0;
     r->created_at = pd_row_int(row, 9);
     r->ftps_port = (int)pd_row_int(row, 10);
+    r->source = !strcmp(pd_row_text(row, 11), "homeassistant") ? PD_PRINTER_HA : PD_PRINTER_MQTT;
+    copy_text(row, 12, r->ha_id, sizeof r->ha_id);
     return PD_OK;
 }
 
@@ -61,8 +64,13 @@ pd_err pd_db_printer_list(pd_db *db, pd_printer_rec **out, size_t *n)
     return PD_OK;
 }
 
-/* The record's columns name … tls_verify, ftps_port: args[0..8]. */
-static void printer_args(const pd_printer_rec *r, pd_sqlv a[9])
+const char *pd_printer_source_name(pd_printer_source s)
+{
+    return s == PD_PRINTER_HA ? "homeassistant" : "mqtt";
+}
+
+/* The record's columns name … tls_verify, ftps_port, source, ha_id: args[0..10]. */
+static void printer_args(const pd_printer_rec *r, pd_sqlv a[11])
 {
     a[0] = PD_SQL_S(r->name);
     a[1] = PD_SQL_S(r->serial);
@@ -73,18 +81,20 @@ static void printer_args(const pd_printer_rec *r, pd_sqlv a[9])
     a[6] = PD_SQL_S(r->ca_file);
     a[7] = PD_SQL_I(r->tls_verify);
     a[8] = PD_SQL_I(r->ftps_port);
+    a[9] = PD_SQL_S(pd_printer_source_name(r->source));
+    a[10] = r->ha_id[0] ? PD_SQL_S(r->ha_id) : PD_SQL_NUL;
 }
 
 pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
 {
     if (!rec->created_at)
         rec->created_at = (int64_t)time(NULL);
-    pd_sqlv a[10];
+    pd_sqlv a[12];
     printer_args(rec, a);
-    a[9] = PD_SQL_I(rec->created_at);
+    a[11] = PD_SQL_I(rec->created_at);
     return pd_db_insert(db, "INSERT INTO printer (name, serial, host, port, access_code, model, "
-                            "ca_file, tls_verify, ftps_port, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", a, 10, &rec->id);
+                            "ca_file, tls_verify, ftps_port, source, ha_id, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", a, 12, &rec->id);
 }
 
 static pd_err changed_one(pd_err rc, int64_t changes)
@@ -94,13 +104,13 @@ static pd_err changed_one(pd_err rc, int64_t changes)
 
 pd_err pd_db_printer_update(pd_db *db, const pd_printer_rec *rec)
 {
-    pd_sqlv a[10];
+    pd_sqlv a[12];
     printer_args(rec, a);
-    a[9] = PD_SQL_I(rec->id);
+    a[11] = PD_SQL_I(rec->id);
     int64_t n = 0;
     pd_err rc = pd_db_run(db, "UPDATE printer SET name = ?, serial = ?, host = ?, port = ?, "
                               "access_code = ?, model = ?, ca_file = ?, tls_verify = ?, "
-                              "ftps_port = ? WHERE id = ?", a, 10, &n);
+                              "ftps_port = ?, source = ?, ha_id = ? WHERE id = ?", a, 12, &n);
     return changed_one(rc, n);
 }
 

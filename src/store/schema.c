@@ -456,6 +456,12 @@ static const char *const migrations[] = {
     "  created_at @INT@ NOT NULL);"
     "CREATE INDEX webpush_sub_user ON webpush_sub(user_id);"
     "CREATE INDEX webpush_sub_token ON webpush_sub(token_id);",
+    /* 18: printers fed by Home Assistant's webhooks (docs/homeassistant.md, Inbound): where a
+     * printer's state comes from, and the printer_id Home Assistant calls it by - on an MQTT
+     * printer too, once a Home Assistant one was merged into it, so its webhooks are known */
+    "ALTER TABLE printer ADD COLUMN source TEXT NOT NULL DEFAULT 'mqtt';"
+    "ALTER TABLE printer ADD COLUMN ha_id TEXT;"
+    "CREATE UNIQUE INDEX printer_ha_id ON printer(ha_id);",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
