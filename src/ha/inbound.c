@@ -351,8 +351,13 @@ json_t *pd_ha_print_event_report(const pd_ha_print_event *e)
                json_object_set_new(r, "subtask_name", json_string(name));
     }
     bad |= set_int(r, "mc_percent", e->progress) | set_int(r, "layer_num", e->layer) |
-           set_int(r, "total_layer_num", e->total_layers) |
-           set_int(r, "tray_now", e->unit < 0 ? -1 : e->unit * 4 + e->slot);
+           set_int(r, "total_layer_num", e->total_layers);
+    if (e->unit >= 0) {
+        /* where the printer says it: inside "ams", as text (docs/bambu-protocol.md) */
+        char tray[4];
+        snprintf(tray, sizeof tray, "%d", e->unit * 4 + e->slot);
+        bad |= json_object_set_new(r, "ams", json_pack("{s:s}", "tray_now", tray));
+    }
     if (bad) {
         json_decref(r);
         return NULL;
