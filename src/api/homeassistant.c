@@ -120,26 +120,41 @@ static void feed(pd_req *r, pd_printer *p, json_t *report)
 
 static bool same_text(const char *a, const char *b) { return !strcmp(a, b); }
 
+static const char NOTHING[] = "Home Assistant does not know the printer's state: nothing changes";
+
+/* The printer a parsed payload (rc, field, why) names, created on first use when create;
+ * NULL after replying: the payload's fault, the printer reports for itself, or it is unknown
+ * and not to be created (NOTHING changes). */
+static pd_printer *webhook_printer(pd_req *r, pd_err rc, const char *field, const char *why,
+                                   const char *printer_id, bool create, bool *created)
+{
+    const char *ignored;
+    if (rc) {
+        pd_req_reply_field_error(r, "body", field, "%s", why);
+        return NULL;
+    }
+    pd_printer *p = printer_for(r, printer_id, create, created, &ignored);
+    if (!p && (ignored || !create))
+        reply_result(r, NULL, false, false, ignored ? ignored : NOTHING, printer_id);
+    return p;
+}
+
 static void webhook_print_event(pd_req *r)
 {
     json_t *body = webhook_body(r);
     if (!body)
         return;
-    pd_ha_print_event e;
-    const char *field = NULL, *ignored;
+    pd_ha_print_event e = {0};
+    const char *field = NULL;
     char why[256];
-    if (pd_ha_parse_print_event(body, &e, &field, why, sizeof why)) {
-        pd_req_reply_field_error(r, "body", field, "%s", why);
-        return;
-    }
     bool created;
-    /* Home Assistant saying it lost a printer makes none */
-    pd_printer *p = printer_for(r, e.printer_id, e.state[0] != '\0', &created, &ignored);
-    if (!p && !ignored && e.state[0])
+    pd_err rc = pd_ha_parse_print_event(body, &e, &field, why, sizeof why);
+    /* Home Assistant saying it lost a printer makes none, and changes nothing */
+    pd_printer *p = webhook_printer(r, rc, field, why, e.printer_id, e.state[0] != '\0', &created);
+    if (!p)
         return;
-    if (!p || !e.state[0]) {
-        reply_result(r, NULL, false, false, ignored ? ignored : "Home Assistant does not know the "
-                     "printer's state: nothing changes", e.printer_id);
+    if (!e.state[0]) {
+        reply_result(r, NULL, false, false, NOTHING, e.printer_id);
         return;
     }
     const pd_state *st = pd_printer_state(p);
@@ -161,20 +176,14 @@ static void webhook_ams_update(pd_req *r)
     json_t *body = webhook_body(r);
     if (!body)
         return;
-    pd_ha_ams_update u;
-    const char *field = NULL, *ignored;
+    pd_ha_ams_update u = {0};
+    const char *field = NULL;
     char why[256];
-    if (pd_ha_parse_ams_update(body, &u, &field, why, sizeof why)) {
-        pd_req_reply_field_error(r, "body", field, "%s", why);
-        return;
-    }
     bool created;
-    pd_printer *p = printer_for(r, u.printer_id, true, &created, &ignored);
-    if (!p) {
-        if (ignored)
-            reply_result(r, NULL, false, false, ignored, u.printer_id);
+    pd_err rc = pd_ha_parse_ams_update(body, &u, &field, why, sizeof why);
+    pd_printer *p = webhook_printer(r, rc, field, why, u.printer_id, true, &created);
+    if (!p)
         return;
-    }
     const pd_tray *t = pd_track_tray(pd_printer_state(p), u.unit, u.slot);
     pd_tray before = t ? *t : (pd_tray){.remain = -1};
     feed(r, p, pd_ha_ams_update_report(&u));
@@ -187,7 +196,8 @@ static void webhook_ams_update(pd_req *r)
 /* --- merging a Home Assistant printer into the MQTT printer it is ------------------------------ */
 
 /* The tables whose rows say which printer they happened on and outlive it (the slot map and
- * prompts go with the printer: the MQTT printer reports its own trays). */
+ * prompts go with the printer: the MQTT printer reports its own trays). A summary row moved
+ * beside one of the same key is fine: the statistics' readers sum them (track/rollup.c). */
 static const char *const MOVED[] = {"job", "filament_usage", "alert", "job_rollup", "usage_rollup"};
 
 static pd_err merge_rows(pd_db *db, int64_t from, int64_t into, const char *ha_id, int64_t *jobs)

@@ -103,6 +103,18 @@ static bool read_printer_id(const json_t *body, char *out, const char **field, c
     return true;
 }
 
+/* What every payload begins with: an object, and in it the printer_id. */
+static bool read_head(const json_t *body, char *printer_id, const char **field, char *why, size_t whylen,
+                      pd_err *rc)
+{
+    if (json_is_object(body))
+        return read_printer_id(body, printer_id, field, why, whylen, rc);
+    *field = "body";
+    snprintf(why, whylen, "must be a JSON object");
+    *rc = PD_ERR_INVAL;
+    return false;
+}
+
 /* An optional whole number: *out -1 when absent. */
 static bool read_optional(const json_t *body, const char *name, long min, long max, int *out,
                           const char **field, char *why, size_t whylen, pd_err *rc)
@@ -175,12 +187,7 @@ pd_err pd_ha_parse_print_event(const json_t *body, pd_ha_print_event *out, const
 {
     pd_ha_print_event e = {.progress = -1};
     pd_err rc = PD_ERR_FIELD;
-    if (!json_is_object(body)) {
-        *field = "body";
-        snprintf(why, whylen, "must be a JSON object");
-        return PD_ERR_INVAL;
-    }
-    if (!read_printer_id(body, e.printer_id, field, why, whylen, &rc))
+    if (!read_head(body, e.printer_id, field, why, whylen, &rc))
         return rc;
     if (!read_status(body, &e))
         return fail(field, "status", why, whylen,
@@ -274,12 +281,7 @@ pd_err pd_ha_parse_ams_update(const json_t *body, pd_ha_ams_update *out, const c
 {
     pd_ha_ams_update u = {.remain = -1};
     pd_err rc = PD_ERR_FIELD;
-    if (!json_is_object(body)) {
-        *field = "body";
-        snprintf(why, whylen, "must be a JSON object");
-        return PD_ERR_INVAL;
-    }
-    if (!read_printer_id(body, u.printer_id, field, why, whylen, &rc) ||
+    if (!read_head(body, u.printer_id, field, why, whylen, &rc) ||
         !read_tray(body, &u.unit, &u.slot, field, why, whylen, &rc))
         return rc;
     if (u.unit < 0)
