@@ -355,6 +355,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_notify_rules_routes, pd_api_notify_rules_nroutes);
     pd_http_add_routes(d->http, pd_api_webpush_routes, pd_api_webpush_nroutes);
     pd_http_add_routes(d->http, pd_api_camera_routes, pd_api_camera_nroutes);
+    pd_http_add_routes(d->http, pd_api_homeassistant_routes, pd_api_homeassistant_nroutes);
     pd_http_add_routes(d->http, pd_api_accounts_routes, pd_api_accounts_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {

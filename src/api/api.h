@@ -147,6 +147,9 @@ pd_err pd_api_notify_test_run(pd_req *r, pd_api_notify_test_start start, void *a
  * (webpush.c). */
 extern const pd_route pd_api_webpush_routes[];
 extern const size_t pd_api_webpush_nroutes;
+/* Home Assistant's webhooks and the merge of a printer they created (homeassistant.c). */
+extern const pd_route pd_api_homeassistant_routes[];
+extern const size_t pd_api_homeassistant_nroutes;
 
 /* The cameras: /api/v1/printers/{id}/camera (MJPEG), …/snapshot, …/camera/status (camera.c). */
 extern const pd_route pd_api_camera_routes[];

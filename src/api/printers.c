@@ -156,6 +156,17 @@ static void printers_update(pd_req *r)
     if (!body)
         return;
     pd_printer_rec rec = *pd_printer_rec_get(p);
+    const char *key;
+    json_t *v;
+    /* its state comes from Home Assistant: nothing of a link, and its serial stands for
+     * Home Assistant's printer_id until it is merged */
+    json_object_foreach(body, key, v)
+        if (rec.source == PD_PRINTER_HA && strcmp(key, "name") && strcmp(key, "model")) {
+            pd_req_reply_field_error(r, "body", key, "a printer Home Assistant feeds has only a name and "
+                                     "a model: add the printer with its own link, then merge this one "
+                                     "into it (POST /api/v1/printers/%lld/merge)", (long long)rec.id);
+            return;
+        }
     char err[256];
     pd_err rc = rec_apply(&rec, body, err, sizeof err);
     if (rc) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ha/ha.h"
+#include "ha/inbound.h"
 #include "printer/record.h"
 #include "track/exposure.h"
 
@@ -196,6 +197,9 @@ static const cfg_key cfg_keys[] = {
        "topic under which printdeck publishes its availability (BASE/status) and states"),
     I("homeassistant", "min_interval_ms", ha_min_interval_ms, "1000", 0, 3600000,
       "one entity's state is published at most this often; the latest change goes when it passes"),
+    SC("homeassistant", "webhook_secret", ha_webhook_secret, "", pd_ha_check_secret,
+       "the secret Home Assistant's automations send to /webhook/homeassistant/… (X-Printdeck-Secret, "
+       "Authorization: Bearer or ?token=); empty: the webhooks are off (docs/homeassistant.md)"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

@@ -114,6 +114,7 @@ typedef struct pd_config {
     char ha_discovery_prefix[65];
     char ha_base_topic[65];
     int ha_min_interval_ms;            /* one entity's state at most this often */
+    char ha_webhook_secret[129];       /* Home Assistant's webhooks; "" off */
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;

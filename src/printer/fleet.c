@@ -108,6 +108,14 @@ pd_printer *pd_fleet_find_id(pd_fleet *f, int64_t id)
     return i < f->n && f->v[i]->rec.id == id ? f->v[i] : NULL;
 }
 
+pd_printer *pd_fleet_find_ha(pd_fleet *f, const char *ha_id)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->v[i]->rec.ha_id[0] && !strcmp(f->v[i]->rec.ha_id, ha_id))
+            return f->v[i];
+    return NULL;
+}
+
 pd_printer *pd_fleet_find(pd_fleet *f, const char *key)
 {
     char *end;
@@ -216,9 +224,11 @@ pd_err pd_fleet_update(pd_fleet *f, pd_printer *p, const pd_printer_rec *rec)
     for (size_t i = 0; i < f->n; i++)
         if (f->v[i] != p && !strcmp(f->v[i]->rec.serial, rec->serial))
             return PD_ERR_EXISTS;
-    bool relink = strcmp(p->rec.serial, rec->serial) || strcmp(p->rec.host, rec->host) ||
-                  p->rec.port != rec->port || strcmp(p->rec.access_code, rec->access_code) ||
-                  strcmp(p->rec.ca_file, rec->ca_file) || p->rec.tls_verify != rec->tls_verify;
+    bool relink = rec->source == PD_PRINTER_MQTT &&
+                  (p->rec.source != rec->source || strcmp(p->rec.serial, rec->serial) ||
+                   strcmp(p->rec.host, rec->host) || p->rec.port != rec->port ||
+                   strcmp(p->rec.access_code, rec->access_code) ||
+                   strcmp(p->rec.ca_file, rec->ca_file) || p->rec.tls_verify != rec->tls_verify);
     if (strcmp(p->rec.serial, rec->serial)) {
         /* another printer now: what get_version told us described the old one */
         p->detected = PD_MODEL_UNKNOWN;
@@ -311,6 +321,10 @@ static char *printer_render(pd_printer *p, size_t *len)
         pd_jw_key(&w, texts[i][0]);
         pd_jw_str(&w, texts[i][1]);
     }
+    pd_jw_key(&w, "source");
+    pd_jw_str(&w, pd_printer_source_name(p->rec.source));
+    pd_jw_key(&w, "ha_printer_id");
+    pd_jw_str(&w, p->rec.ha_id[0] ? p->rec.ha_id : NULL);
     pd_jw_key(&w, "port");
     pd_jw_int(&w, p->rec.port);
     pd_jw_key(&w, "ftps_port");
@@ -404,6 +418,21 @@ static void on_report(pd_printer *p, json_t *body, bool full)
         ev.type = PD_EV_STATE;
         pd_bus_emit(p->fleet->bus, &ev);
     }
+}
+
+void pd_fleet_feed(pd_printer *p, json_t *delta)
+{
+    if (p->rec.source != PD_PRINTER_HA)
+        return;
+    p->counters.messages++;
+    /* what Home Assistant tells is all there is: no full report will ever come to ask for */
+    p->have_full = true;
+    if (!p->online) {
+        p->online = true;
+        printer_invalidate(p);
+        pd_fleet_emit_simple(p, PD_EV_ONLINE);
+    }
+    on_report(p, delta, false);
 }
 
 void pd_fleet_on_message(pd_printer *p, const char *payload, size_t len)

@@ -516,6 +516,8 @@ pd_err pd_link_start(pd_printer *p)
 {
     p->backoff_ms = 0;
     p->next_seq = FIRST_SEQ;
+    if (p->rec.source == PD_PRINTER_HA)
+        return PD_OK;  /* Home Assistant's webhooks feed it (pd_fleet_feed): there is no link */
     link_connect(p);
     return PD_OK;
 }
@@ -686,6 +688,12 @@ pd_err pd_printer_command(pd_printer *p, const json_t *req, pd_cmd_cb cb, void *
     bool is_pushall = json_object_get(msg, "pushing") != NULL;
     pd_err rc = PD_OK;
     pd_pending_cmd *slot = NULL;
+    if (p->rec.source == PD_PRINTER_HA) {
+        snprintf(err, errlen, "printer %s is backed by Home Assistant: printdeck has no link to it "
+                 "and sends it no commands", p->rec.name);
+        rc = PD_ERR_UNSUPPORTED;
+        goto out;
+    }
     if (p->lstate != PD_LINK_CONNECTED && p->lstate != PD_LINK_STALE) {
         snprintf(err, errlen, "printer %s is not connected (%s%s%s)", p->rec.name,
                  pd_link_state_name(p->lstate), p->last_error[0] ? ": " : "", p->last_error);

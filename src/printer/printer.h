@@ -56,6 +56,12 @@ void pd_fleet_remove(pd_fleet *f, pd_printer *p);
 /* By numeric id ("12") or serial. */
 pd_printer *pd_fleet_find(pd_fleet *f, const char *id_or_serial);
 pd_printer *pd_fleet_find_id(pd_fleet *f, int64_t id);
+/* By the printer_id Home Assistant's webhooks name it by (pd_printer_rec.ha_id). */
+pd_printer *pd_fleet_find_ha(pd_fleet *f, const char *ha_id);
+/* A Home Assistant-backed printer's news, as a partial report in the printer's own form
+ * ({"gcode_state": …, "ams": {"ams": [...]}}): merged, turned into typed state and diffed
+ * into bus events exactly as an MQTT report is. Ignored for an MQTT printer. */
+void pd_fleet_feed(pd_printer *p, json_t *delta);
 size_t pd_fleet_count(const pd_fleet *f);
 /* Calls fn for every printer in ascending id order. fn must not add or remove printers. */
 void pd_fleet_foreach(pd_fleet *f, void (*fn)(pd_printer *p, void *ud), void *ud);

@@ -22,6 +22,7 @@ typedef struct rec_field {
     size_t off, size;                    /* where it goes in pd_printer_rec */
     bool (*check)(char *v, size_t size); /* extra rule for a text; may normalise it */
     const char *rule;                    /* the rule in words, after "must be" */
+    bool link;                           /* the MQTT link's: a Home Assistant printer has none */
 } rec_field;
 
 static bool is_alpha(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
@@ -101,26 +102,26 @@ static bool model_ok(char *v, size_t size)
 #define REC(member) offsetof(pd_printer_rec, member), sizeof ((pd_printer_rec *)0)->member
 
 static const rec_field fields[] = {
-    {"name", REC_STR, true, NULL, 1, 63, REC(name), NULL, "1-63 bytes of text"},
+    {"name", REC_STR, true, NULL, 1, 63, REC(name), NULL, "1-63 bytes of text", false},
     {"serial", REC_STR, true, NULL, 8, 31, REC(serial), serial_ok,
-     "8-31 letters and digits, one at least a letter"},
+     "8-31 letters and digits, one at least a letter", false},
     {"host", REC_STR, true, NULL, 1, 253, REC(host), host_ok,
      "an IPv4 address (four numbers 0-255), an IPv6 address or a DNS name (RFC 1123, up to "
-     "253 bytes)"},
-    {"port", REC_INT, false, "8883", 1, 65535, REC(port), NULL, "a whole number from 1 to 65535"},
+     "253 bytes)", true},
+    {"port", REC_INT, false, "8883", 1, 65535, REC(port), NULL, "a whole number from 1 to 65535", false},
     {"ftps_port", REC_INT, false, "990", 1, 65535, REC(ftps_port), NULL,
-     "a whole number from 1 to 65535"},
-    {"access_code", REC_STR, true, NULL, 1, 63, REC(access_code), NULL, "1-63 bytes of text"},
+     "a whole number from 1 to 65535", false},
+    {"access_code", REC_STR, true, NULL, 1, 63, REC(access_code), NULL, "1-63 bytes of text", true},
     {"model", REC_STR, false, NULL, 0, 31, REC(model), model_ok,
-     "a known model such as P1S, X1C, A1 mini or H2D; empty to detect it"},
+     "a known model such as P1S, X1C, A1 mini or H2D; empty to detect it", false},
     {"ca_file", REC_STR, false, NULL, 0, 255, REC(ca_file), NULL,
-     "a file path of up to 255 bytes; empty for the Bambu CA"},
-    {"tls_verify", REC_BOOL, false, "true", 0, 1, REC(tls_verify), NULL, "true or false"},
+     "a file path of up to 255 bytes; empty for the Bambu CA", false},
+    {"tls_verify", REC_BOOL, false, "true", 0, 1, REC(tls_verify), NULL, "true or false", false},
     {"camera_host", REC_STR, false, NULL, 0, 253, REC(camera_host), camera_host_ok,
-     "an IPv4 or IPv6 address or a DNS name of a camera relay; empty for the printer's host"},
+     "an IPv4 or IPv6 address or a DNS name of a camera relay; empty for the printer's host", false},
     {"camera_port", REC_INT, false, "0", 0, 65535, REC(camera_port), NULL,
-     "a whole number from 0 to 65535; 0 for the model's (6000, or 322 for RTSPS)"},
-    {"camera_enabled", REC_BOOL, false, "true", 0, 1, REC(camera_enabled), NULL, "true or false"},
+     "a whole number from 0 to 65535; 0 for the model's (6000, or 322 for RTSPS)", false},
+    {"camera_enabled", REC_BOOL, false, "true", 0, 1, REC(camera_enabled), NULL, "true or false", false},
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
@@ -256,6 +257,8 @@ pd_err pd_printer_rec_check(pd_printer_rec *rec, char *err, size_t errlen)
         const char *at = (const char *)rec + f->off;
         switch (f->type) {
         case REC_STR:
+            if (f->link && rec->source == PD_PRINTER_HA && !at[0])
+                break;
             if (f->required && !at[0]) {
                 snprintf(err, errlen, "%s: required", f->name);
                 return PD_ERR_INVAL;

@@ -502,7 +502,13 @@ static const char *const migrations[] = {
     "ALTER TABLE printer ADD COLUMN camera_host TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE printer ADD COLUMN camera_port @INT@ NOT NULL DEFAULT 0;"
     "ALTER TABLE printer ADD COLUMN camera_enabled @INT@ NOT NULL DEFAULT 1;",
-    /* 19: groups by location, filament, vendor or material read spool_sum (a few rows a cell)
+    /* 19: printers fed by Home Assistant's webhooks (docs/homeassistant.md, Inbound): where a
+     * printer's state comes from, and the printer_id Home Assistant calls it by - on an MQTT
+     * printer too, once a Home Assistant one was merged into it, so its webhooks are known */
+    "ALTER TABLE printer ADD COLUMN source TEXT NOT NULL DEFAULT 'mqtt';"
+    "ALTER TABLE printer ADD COLUMN ha_id TEXT;"
+    "CREATE UNIQUE INDEX printer_ha_id ON printer(ha_id);",
+    /* 20: groups by location, filament, vendor or material read spool_sum (a few rows a cell)
      * rather than every spool; its triggers keep it true through every writer of spools,
      * the daemon's and anything else's */
     "CREATE TABLE spool_sum ("
@@ -524,7 +530,7 @@ static const char *const migrations[] = {
     SUM_REMOVE(" OR (NEW.last_used >= OLD.last_used AND COALESCE(NEW.location, '') = COALESCE(OLD.location, '') "
                "AND NEW.filament_id = OLD.filament_id AND NEW.archived = OLD.archived)")
     SUM_ADD("NEW") "@END@",
-    /* 20: search over 100,000 spools (docs/inventory.md, Search). SQLite: a trigram index of
+    /* 21: search over 100,000 spools (docs/inventory.md, Search). SQLite: a trigram index of
      * the spools' searchable columns, holding no copy of them (content='spool'), that finds
      * the spools holding a word of 3 characters or more without reading the others; kept by
      * triggers. PostgreSQL keeps its scan (pg_trgm is an extension a server may not have). */

@@ -120,6 +120,11 @@ const char *pd_row_text(const pd_row *r, int c);  /* "" for NULL */
 
 /* --- printdeck's own records (records.c) ---------------------------------------------- */
 
+/* Where a printer's state comes from: its own MQTT link, or Home Assistant's webhooks (no
+ * link, no commands; docs/homeassistant.md, Inbound). */
+typedef enum pd_printer_source { PD_PRINTER_MQTT, PD_PRINTER_HA } pd_printer_source;
+const char *pd_printer_source_name(pd_printer_source s);
+
 typedef struct pd_printer_rec {
     int64_t id;
     char name[64];
@@ -135,6 +140,8 @@ typedef struct pd_printer_rec {
     char camera_host[256]; /* a relay in front of the camera; "" = host */
     int camera_port;      /* 0 = the model's (6000, RTSPS 322) */
     bool camera_enabled;
+    pd_printer_source source;
+    char ha_id[64];       /* Home Assistant's printer_id for it; "" = none */
 } pd_printer_rec;
 
 pd_err pd_db_printer_list(pd_db *db, pd_printer_rec **out, size_t *n); /* *out malloc'd */

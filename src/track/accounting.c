@@ -390,6 +390,13 @@ static void attempt(pd_acct *a, tracker *t)
     t->fs = F_BUSY;
     t->why[0] = '\0';
     t->at = 0;
+    const pd_printer_rec *ha = rec_of(a, t);
+    if (ha && ha->source == PD_PRINTER_HA) {
+        snprintf(t->why, sizeof t->why, "the printer is fed by Home Assistant: printdeck cannot reach its storage");
+        t->attempts = t->max_attempts;
+        attempt_failed(a, t);
+        return;
+    }
     if (strcmp(t->cand[0], "/cache") || t->ncand)
         t->ncand = pd_fetchplan_candidates(t->name, t->file, t->cand, PD_FETCHPLAN_MAX);
     if (t->ncand) {

@@ -41,6 +41,8 @@ export interface Printer {
   model_name?: string | null;
   firmware?: string | null;
   online: boolean;
+  /** `homeassistant`: fed by Home Assistant's webhooks, no link, no commands */
+  source?: 'mqtt' | 'homeassistant';
   connection?: { state: string; error?: string | null; since?: string | null };
   state?: string | null;
   stage?: number;

@@ -242,7 +242,7 @@ export function SettingsPage() {
                     <td>{p.model_name ?? p.model ?? '—'}</td>
                     <td class="num">{p.serial}</td>
                     <td>{p.host ?? '—'}</td>
-                    <td>{p.online ? 'online' : p.connection?.error ?? p.connection?.state ?? 'offline'}</td>
+                    <td>{p.source === 'homeassistant' ? `Home Assistant${p.online ? '' : ': no webhook yet'}` : p.online ? 'online' : p.connection?.error ?? p.connection?.state ?? 'offline'}</td>
                     <td>
                       <div class="actions">
                         <button type="button" class="btn sm" onClick={() => openEdit(p)}>
