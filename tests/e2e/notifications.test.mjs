@@ -77,7 +77,7 @@ test('channels: added through the form, a field error under its field, tested, r
 
   // Test: one signed message to the receiver, the outcome inline
   await card.getByRole('button', { name: 'Test Workshop hook' }).click();
-  await card.getByText('Test delivered:').waitFor({ timeout: 15000 });
+  await card.getByText('Test: delivered (HTTP 200)').waitFor({ timeout: 15000 });
   const t = got.find((x) => x.url === '/hook');
   assert.equal(t.event, 'test');
   assert.ok(t.verified, 'signed with the secret typed');

@@ -382,7 +382,7 @@ function ChannelItem(props: { c: Channel; rules: Rules; onChange: () => void; on
       <div class="test-result" role="status" aria-live="polite">
         {test && (
           <p class={test.ok ? 'ok-text' : 'form-error'}>
-            <strong>{test.ok ? 'Test delivered: ' : 'Test not delivered: '}</strong>
+            <strong>{test.ok ? 'Test: ' : 'Test not delivered: '}</strong>
             {test.message}
           </p>
         )}
