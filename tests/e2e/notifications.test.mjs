@@ -83,6 +83,17 @@ test('channels: added through the form, a field error under its field, tested, r
   assert.ok(t.verified, 'signed with the secret typed');
   await card.getByText(/Delivered \d+ s ago/).waitFor();
 
+  // an edit never shows the secret: "set", with Replace; the name changes alone
+  await card.getByRole('button', { name: 'Edit Workshop hook' }).click();
+  const edit = p.getByRole('dialog');
+  await edit.locator('.secret-set .badge', { hasText: 'set' }).waitFor();
+  assert.ok(!(await edit.innerHTML()).includes(SECRET));
+  await edit.getByRole('button', { name: 'Replace the secret' }).waitFor();
+  await shot(p, 'notify-edit-1440');
+  await edit.getByLabel('Name').fill('Workshop hook ');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await edit.waitFor({ state: 'detached' });
+
   // a receiver that refuses: its own words, inline
   assert.equal((await f.daemon.req('POST', '/api/v1/notifications/channels', { type: 'webhook', name: 'Refusing receiver', url: `${base}/refuse`, secret: SECRET })).status, 201);
   await p.reload();

@@ -186,7 +186,7 @@ export const typeOf = (type: string): ChannelType =>
 /** The name and the type's fields, as the form shows them: a secret already set is not
  * required again (empty keeps it). */
 export function channelDefs(type: string, c?: Channel | null): ChannelField[] {
-  const name: ChannelField = { name: 'name', label: 'Name', required: true, placeholder: `${typeOf(type).label} for the workshop` };
+  const name: ChannelField = { name: 'name', label: 'Name', required: true, placeholder: 'e.g. Workshop phone', hint: 'How this page and the log name it.' };
   return [name, ...typeOf(type).fields.map((f) => (f.secret && c?.[`${f.name}_set`] ? { ...f, required: false } : f))];
 }
 

@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
 import { FormField, placeErrors, validate, Values } from '../components/form';
-import { Confirm, Dialog, Empty, ErrorBox, Loading } from '../components/ui';
+import { Confirm, Dialog, Empty, ErrorBox, Loading, Outcome } from '../components/ui';
 import { timeAgo } from '../format';
 import {
   Channel, channelBody, channelDefs, channelValues, checkRules, DAYS, eventsText, KINDS, kindLabel, NOTIFY_API, PLACEHOLDERS, Rules,
@@ -91,7 +91,7 @@ function ChannelDialog(props: { c: Channel | null; onClose: () => void; onSaved:
                   {kept ? (
                     <div class="secret-set">
                       <span class="badge">set</span>
-                      <button type="button" id={`ch-${d.name}`} class="btn sm" onClick={() => setReplace({ ...replace, [d.name]: true })}>
+                      <button type="button" id={`ch-${d.name}`} aria-label={`Replace the ${d.label.toLowerCase()}`} class="btn sm" onClick={() => setReplace({ ...replace, [d.name]: true })}>
                         Replace
                       </button>
                     </div>
@@ -380,12 +380,7 @@ function ChannelItem(props: { c: Channel; rules: Rules; onChange: () => void; on
         </button>
       </div>
       <div class="test-result" role="status" aria-live="polite">
-        {test && (
-          <p class={test.ok ? 'ok-text' : 'form-error'}>
-            <strong>{test.ok ? 'Test: ' : 'Test not delivered: '}</strong>
-            {test.message}
-          </p>
-        )}
+        {test && <Outcome ok={test.ok} said={test.ok ? 'Test: ' : 'Test not delivered: '} message={test.message} />}
       </div>
       {err && (
         <p class="form-error" role="alert">

@@ -3,13 +3,31 @@
 // GET /api/v1/notifications/log). A message quiet hours held is a row of attempt 0.
 import { useEffect, useState } from 'preact/hooks';
 import { request } from '../api';
-import { Empty, ErrorBox, Loading } from '../components/ui';
+import { Empty, ErrorBox, Loading, Pager } from '../components/ui';
 import { dateFormat } from '../format';
 import { usePrinterIndex } from '../live';
 import { Channel, KINDS, kindLabel, LogRow, logQuery, outcomeText } from '../notify';
 
 const SIZE = 25;
+const COLS = ['Time', 'Channel', 'Event', 'Printer', 'Title', 'Attempt', 'Outcome', 'Error'];
+const EVENTS = [...KINDS.map((k) => k.kind), 'test', 'digest'].map((k) => ({ id: k, name: kindLabel(k) }));
 const when = dateFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+
+function Filter(props: { name: string; label: string; all: string; value: string; onChange: (e: Event) => void; options: { id: number | string; name: string }[] }) {
+  return (
+    <div class="field">
+      <label for={`log-${props.name}`}>{props.label}</label>
+      <select id={`log-${props.name}`} value={props.value} onChange={props.onChange}>
+        <option value="">{props.all}</option>
+        {props.options.map((o) => (
+          <option key={o.id} value={String(o.id)}>
+            {o.name}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
 
 export function DeliveryLog(props: { channels: Channel[] }) {
   const printers = usePrinterIndex();
@@ -40,7 +58,6 @@ export function DeliveryLog(props: { channels: Channel[] }) {
   };
   const channelName = (id: number) => props.channels.find((c) => c.id === id)?.name ?? `#${id}`;
   const printerName = (id: number | null) => (id === null ? '—' : printers.find((p) => p.id === id)?.name ?? `#${id}`);
-  const pages = Math.max(1, Math.ceil(total / SIZE));
   return (
     <section class="card" aria-labelledby="log-title">
       <div class="page-head">
@@ -52,39 +69,9 @@ export function DeliveryLog(props: { channels: Channel[] }) {
         </div>
       </div>
       <div class="filters log-filters">
-        <div class="field">
-          <label for="log-channel">Channel</label>
-          <select id="log-channel" value={f.channel} onChange={filter('channel')}>
-            <option value="">All channels</option>
-            {props.channels.map((c) => (
-              <option key={c.id} value={String(c.id)}>
-                {c.name}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="log-event">Event</label>
-          <select id="log-event" value={f.event} onChange={filter('event')}>
-            <option value="">All events</option>
-            {[...KINDS.map((k) => k.kind), 'test', 'digest'].map((k) => (
-              <option key={k} value={k}>
-                {kindLabel(k)}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="log-printer">Printer</label>
-          <select id="log-printer" value={f.printer} onChange={filter('printer')}>
-            <option value="">All printers</option>
-            {printers.map((p) => (
-              <option key={p.id} value={String(p.id)}>
-                {p.name}
-              </option>
-            ))}
-          </select>
-        </div>
+        <Filter name="channel" label="Channel" all="All channels" value={f.channel} onChange={filter('channel')} options={props.channels} />
+        <Filter name="event" label="Event" all="All events" value={f.event} onChange={filter('event')} options={EVENTS} />
+        <Filter name="printer" label="Printer" all="All printers" value={f.printer} onChange={filter('printer')} options={printers} />
       </div>
       {err && <ErrorBox error={err} onRetry={() => setTick(tick + 1)} />}
       {!rows && !err && <Loading label="Reading the log" />}
@@ -98,14 +85,11 @@ export function DeliveryLog(props: { channels: Channel[] }) {
           <table class="dense stack-on-phone log-table">
             <thead>
               <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Channel</th>
-                <th scope="col">Event</th>
-                <th scope="col">Printer</th>
-                <th scope="col">Title</th>
-                <th scope="col">Attempt</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Error</th>
+                {COLS.map((c) => (
+                  <th key={c} scope="col">
+                    {c}
+                  </th>
+                ))}
               </tr>
             </thead>
             <tbody>
@@ -127,19 +111,7 @@ export function DeliveryLog(props: { channels: Channel[] }) {
           </table>
         </div>
       )}
-      {rows && total > SIZE && (
-        <nav class="pager" aria-label="Log pages">
-          <button type="button" class="btn sm" disabled={page === 0} onClick={() => setPage(page - 1)}>
-            ← Newer
-          </button>
-          <span class="muted">
-            Page {page + 1} of {pages} · {total} attempts
-          </span>
-          <button type="button" class="btn sm" disabled={page + 1 >= pages} onClick={() => setPage(page + 1)}>
-            Older →
-          </button>
-        </nav>
-      )}
+      {rows && <Pager page={page} size={SIZE} total={total} noun="attempts" label="Log pages" onPage={setPage} />}
     </section>
   );
 }
