@@ -11,7 +11,6 @@ import { Empty, Icon, Loading, useDismiss } from './components/ui';
 import { SetupPage, SignInAgain, SignInPage, UserMenu } from './pages/account';
 import { TokensPage } from './pages/tokens';
 import { ThresholdsPage } from './pages/thresholds';
-import { NotificationsPage } from './pages/notifications';
 import { UsersPage } from './pages/users';
 import { timeAgo } from './format';
 import { Bell } from './components/bell';
@@ -23,6 +22,8 @@ import { lazy } from './components/lazy';
 
 // the label sheet carries the QR encoder: it loads with the page, not with the app
 const LabelsPage = lazy(() => import('./pages/labels').then((m) => m.LabelsPage));
+// the channel types' table, their forms and the log are needed only on their settings page
+const NotificationsPage = lazy(() => import('./pages/notifications').then((m) => m.NotificationsPage));
 
 // `phone`: kept in the bottom bar of a phone; the others go under its More entry
 const NAV = [

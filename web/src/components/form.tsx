@@ -8,13 +8,14 @@ export type Values = Record<string, string>;
 export interface FieldDef {
   name: string; // the API's field name: errors are matched on it
   label: string;
-  type?: 'text' | 'number' | 'date' | 'color' | 'select' | 'textarea';
+  type?: 'text' | 'number' | 'date' | 'color' | 'select' | 'textarea' | 'password';
   options?: { value: string; label: string }[];
   required?: boolean;
   min?: number;
   max?: number;
   step?: string;
   hint?: string;
+  placeholder?: string;
   wide?: boolean;
 }
 
@@ -53,6 +54,76 @@ export function toBody(defs: FieldDef[], v: Values, edit: boolean, initial: Valu
   return body;
 }
 
+/** The server's field errors of a failed request placed on the fields a form has; what names
+ * none of them is said once, above the buttons. */
+export function placeErrors(ex: unknown, names: string[]): { fields: Record<string, string>; general: string | null } {
+  const e = ex as ApiError;
+  const fields = Object.fromEntries(Object.entries(e.fields ?? {}).filter(([k]) => names.includes(k)));
+  return { fields, general: Object.keys(fields).length ? null : e.message };
+}
+
+/** One field: its label, its control, and under it the error or else the hint. */
+export function FormField(props: { d: FieldDef; value: string; err?: string; set: (x: string) => void; idPrefix?: string; children?: ComponentChildren }) {
+  const { d, err, value, set } = props;
+  const id = `${props.idPrefix ?? 'f'}-${d.name.replace(/\W/g, '-')}`;
+  const common = {
+    id,
+    name: d.name,
+    placeholder: d.placeholder,
+    'aria-invalid': err ? true : undefined,
+    'aria-describedby': err ? `${id}-err` : d.hint ? `${id}-hint` : undefined,
+  };
+  return (
+    <div class={`field${d.wide ? ' wide' : ''}${err ? ' has-error' : ''}`}>
+      <label for={id}>
+        {d.label}
+        {d.required && <span aria-hidden="true"> *</span>}
+      </label>
+      {props.children ??
+        (d.type === 'select' ? (
+          <select {...common} value={value} onChange={(e) => set((e.target as HTMLSelectElement).value)}>
+            {d.options!.map((o) => (
+              <option key={o.value} value={o.value}>
+                {o.label}
+              </option>
+            ))}
+          </select>
+        ) : d.type === 'textarea' ? (
+          <textarea {...common} rows={2} value={value} onInput={(e) => set((e.target as HTMLTextAreaElement).value)} />
+        ) : d.type === 'color' ? (
+          <div class="color-field">
+            <input
+              type="color"
+              aria-label={`${d.label} picker`}
+              value={`#${(value || '888888').replace('#', '').slice(0, 6)}`}
+              onInput={(e) => set((e.target as HTMLInputElement).value.slice(1))}
+            />
+            <input {...common} type="text" placeholder="RRGGBB" value={value} onInput={(e) => set((e.target as HTMLInputElement).value)} />
+          </div>
+        ) : (
+          <input
+            {...common}
+            type={d.type === 'number' ? 'text' : d.type ?? 'text'}
+            inputMode={d.type === 'number' ? 'decimal' : undefined}
+            autocomplete={d.type === 'password' ? 'new-password' : undefined}
+            required={d.required}
+            value={value}
+            onInput={(e) => set((e.target as HTMLInputElement).value)}
+          />
+        ))}
+      {err ? (
+        <span id={`${id}-err`} class="field-error">
+          {err}
+        </span>
+      ) : d.hint ? (
+        <span id={`${id}-hint`} class="hint">
+          {d.hint}
+        </span>
+      ) : null}
+    </div>
+  );
+}
+
 export function Form(props: {
   defs: FieldDef[];
   initial: Values;
@@ -79,10 +150,9 @@ export function Form(props: {
       await props.onSubmit(toBody(props.defs, v, props.edit, props.initial));
       props.onDone();
     } catch (ex) {
-      const err = ex as ApiError;
-      const known = Object.fromEntries(Object.entries(err.fields ?? {}).filter(([k]) => props.defs.some((d) => d.name === k)));
-      setErrs(known);
-      setGeneral(Object.keys(known).length ? null : err.message);
+      const placed = placeErrors(ex, props.defs.map((d) => d.name));
+      setErrs(placed.fields);
+      setGeneral(placed.general);
     } finally {
       setBusy(false);
     }
@@ -90,64 +160,9 @@ export function Form(props: {
   return (
     <form class="form" onSubmit={submit} noValidate>
       <div class="form-grid">
-        {props.defs.map((d) => {
-          const id = `f-${d.name}`;
-          const err = errs[d.name];
-          const set = (x: string) => setV({ ...v, [d.name]: x });
-          const common = {
-            id,
-            name: d.name,
-            'aria-invalid': err ? true : undefined,
-            'aria-describedby': err ? `${id}-err` : d.hint ? `${id}-hint` : undefined,
-          };
-          return (
-            <div key={d.name} class={`field${d.wide ? ' wide' : ''}${err ? ' has-error' : ''}`}>
-              <label for={id}>
-                {d.label}
-                {d.required && <span aria-hidden="true"> *</span>}
-              </label>
-              {d.type === 'select' ? (
-                <select {...common} value={v[d.name] ?? ''} onChange={(e) => set((e.target as HTMLSelectElement).value)}>
-                  {d.options!.map((o) => (
-                    <option key={o.value} value={o.value}>
-                      {o.label}
-                    </option>
-                  ))}
-                </select>
-              ) : d.type === 'textarea' ? (
-                <textarea {...common} rows={2} value={v[d.name] ?? ''} onInput={(e) => set((e.target as HTMLTextAreaElement).value)} />
-              ) : d.type === 'color' ? (
-                <div class="color-field">
-                  <input
-                    type="color"
-                    aria-label={`${d.label} picker`}
-                    value={`#${(v[d.name] || '888888').replace('#', '').slice(0, 6)}`}
-                    onInput={(e) => set((e.target as HTMLInputElement).value.slice(1))}
-                  />
-                  <input {...common} type="text" placeholder="RRGGBB" value={v[d.name] ?? ''} onInput={(e) => set((e.target as HTMLInputElement).value)} />
-                </div>
-              ) : (
-                <input
-                  {...common}
-                  type={d.type === 'number' ? 'text' : d.type ?? 'text'}
-                  inputMode={d.type === 'number' ? 'decimal' : undefined}
-                  required={d.required}
-                  value={v[d.name] ?? ''}
-                  onInput={(e) => set((e.target as HTMLInputElement).value)}
-                />
-              )}
-              {err ? (
-                <span id={`${id}-err`} class="field-error">
-                  {err}
-                </span>
-              ) : d.hint ? (
-                <span id={`${id}-hint`} class="hint">
-                  {d.hint}
-                </span>
-              ) : null}
-            </div>
-          );
-        })}
+        {props.defs.map((d) => (
+          <FormField key={d.name} d={d} value={v[d.name] ?? ''} err={errs[d.name]} set={(x) => setV({ ...v, [d.name]: x })} />
+        ))}
       </div>
       {props.extra}
       {general && (

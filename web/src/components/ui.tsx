@@ -129,6 +129,35 @@ export function Loading(props: { label?: string }) {
   );
 }
 
+/** What a test (a connection, a channel's message) came to, in the words the daemon gave. */
+export function Outcome(props: { ok: boolean; said: string; message: string }) {
+  return (
+    <p class={props.ok ? 'ok-text' : 'form-error'}>
+      <strong>{props.said}</strong>
+      {props.message}
+    </p>
+  );
+}
+
+/** Newer and older pages of a list the API counts (X-Total-Count). */
+export function Pager(props: { page: number; size: number; total: number; noun: string; label?: string; onPage: (n: number) => void }) {
+  const pages = Math.max(1, Math.ceil(props.total / props.size));
+  if (props.total <= props.size) return null;
+  return (
+    <nav class="pager" aria-label={props.label ?? 'Pages'}>
+      <button type="button" class="btn sm" disabled={props.page === 0} onClick={() => props.onPage(props.page - 1)}>
+        ← Newer
+      </button>
+      <span class="muted">
+        Page {props.page + 1} of {pages} · {props.total} {props.noun}
+      </span>
+      <button type="button" class="btn sm" disabled={props.page + 1 >= pages} onClick={() => props.onPage(props.page + 1)}>
+        Older →
+      </button>
+    </nav>
+  );
+}
+
 export function ErrorBox(props: { error: string; onRetry?: () => void }) {
   return (
     <div class="error-box" role="alert">

@@ -1,5 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
+import { useCan } from '../auth';
+import { lazy } from '../components/lazy';
 import { HistoryCharts } from '../components/chart';
 import { JobList } from './jobs';
 import { Alerts, Controls, JobLine, StatePill, Temps } from '../components/printer';
@@ -10,6 +12,9 @@ import { usePrinter, useSlots, useStatus } from '../live';
 import { onLinkClick } from '../router';
 import { slotKey } from '../store';
 import type { Printer, Slot, Spool, Tray } from '../types';
+
+// admins only, so nobody else loads it
+const PrinterNotifications = lazy(() => import('./printernotify').then((m) => m.PrinterNotifications));
 
 function SlotRow(props: { p: Printer; unit: number; tray: Tray; slot?: Slot; onAssign: () => void }) {
   const { p, unit, tray, slot } = props;
@@ -127,6 +132,7 @@ export function PrinterDetail(props: { id: number }) {
   const p = usePrinter(props.id);
   const slots = useSlots();
   const { status } = useStatus();
+  const admin = useCan('admin');
   const [assign, setAssign] = useState<null | { unit: number; slot: number; tray: Tray }>(null);
   if (!p) {
     if (status === 'connecting') return <Loading />;
@@ -232,6 +238,12 @@ export function PrinterDetail(props: { id: number }) {
         <h2>Jobs on this printer</h2>
         <JobList printerId={p.id} compact />
       </div>
+      {admin && (
+        <div class="card">
+          <h2>Notifications</h2>
+          <PrinterNotifications printerId={p.id} />
+        </div>
+      )}
       <div class="card placeholder-card">
         <h2>Camera</h2>
         <p class="muted">The camera view appears here once cameras are supported.</p>

@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, request } from '../api';
 import { useCan } from '../auth';
-import { Empty, ErrorBox, Loading, Swatch } from '../components/ui';
+import { Empty, ErrorBox, Loading, Pager, Swatch } from '../components/ui';
 import { filamentColors, grams } from '../format';
 import { applyJobEvent, dateTime, filamentPatch, Job, JobFilters, JobSpool, jobsQuery, JOB_STATUSES, NO_FILTERS, PAGE_SIZE, seconds, spoolLabel, statusTone, trayName, versusEstimate, Stat } from '../jobs';
 import { store, usePrinterIndex } from '../live';
@@ -64,7 +64,6 @@ export function JobList(props: { printerId?: number; compact?: boolean }) {
     setF({ ...f, [k]: (e.target as HTMLInputElement).value });
     setPage(0);
   };
-  const pages = Math.max(1, Math.ceil(total / size));
   return (
     <div>
       {!props.printerId && (
@@ -154,19 +153,7 @@ export function JobList(props: { printerId?: number; compact?: boolean }) {
           </table>
         </div>
       )}
-      {rows && total > size && (
-        <nav class="pager" aria-label="Pages">
-          <button type="button" class="btn sm" disabled={page === 0} onClick={() => setPage(page - 1)}>
-            ← Newer
-          </button>
-          <span class="muted">
-            Page {page + 1} of {pages} · {total} jobs
-          </span>
-          <button type="button" class="btn sm" disabled={page + 1 >= pages} onClick={() => setPage(page + 1)}>
-            Older →
-          </button>
-        </nav>
-      )}
+      {rows && <Pager page={page} size={size} total={total} noun="jobs" onPage={setPage} />}
     </div>
   );
 }

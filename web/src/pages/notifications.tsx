@@ -1,11 +1,15 @@
-// Settings → Notifications: Web Push to this device (docs/notify.md, "Web Push"). Anyone signed
-// in may have their own devices notified, of the printers they may see; the channel that
+// Settings → Notifications: Web Push to this device (docs/notify.md, "Web Push"), the channels
+// with their rules (channels.tsx) and, for admins, the delivery log (notifylog.tsx). Anyone
+// signed in may have their own devices notified, of the printers they may see; the channel that
 // sends (which events) is an admin's, and an admin can add it here when there is none.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
 import { useCan } from '../auth';
 import { ErrorBox, Loading } from '../components/ui';
 import { currentSubscription, disablePush, enablePush, PUSH_API, PushKey, PushState, pushSupport, stateText, testPush } from '../push';
+import type { Channel } from '../notify';
+import { Channels } from './channels';
+import { DeliveryLog } from './notifylog';
 import { SettingsNav } from './settings';
 
 function ThisDevice() {
@@ -109,13 +113,19 @@ function ThisDevice() {
 }
 
 export function NotificationsPage() {
+  const admin = useCan('admin');
+  const [channels, setChannels] = useState<Channel[]>([]);
   return (
     <section aria-labelledby="notifications-title">
       <div class="page-head">
         <h1 id="notifications-title">Settings</h1>
       </div>
       <SettingsNav />
-      <ThisDevice />
+      <div class="notify-page">
+        <ThisDevice />
+        <Channels onLoaded={setChannels} />
+        {admin && <DeliveryLog channels={channels} />}
+      </div>
     </section>
   );
 }

@@ -2,10 +2,10 @@
 // remove; and the navigation between the settings' sections (thresholds, notifications, users,
 // tokens).
 import { useState } from 'preact/hooks';
-import { api, ApiError } from '../api';
+import { api } from '../api';
 import { useCan } from '../auth';
-import { FieldDef, str, toBody, validate, Values } from '../components/form';
-import { Confirm, Dialog, Empty } from '../components/ui';
+import { FieldDef, FormField, placeErrors, str, toBody, validate, Values } from '../components/form';
+import { Confirm, Dialog, Empty, Outcome } from '../components/ui';
 import { usePrinterIndex } from '../live';
 import { onLinkClick, usePath } from '../router';
 import type { Printer } from '../types';
@@ -16,7 +16,7 @@ const DEFS = (edit: boolean): FieldDef[] => [
   { name: 'name', label: 'Name', required: true },
   { name: 'serial', label: 'Serial', required: true, hint: 'on the printer: Settings → Device' },
   { name: 'host', label: 'Address', required: true, hint: 'IP address or host name' },
-  { name: 'access_code', label: 'LAN access code', required: !edit, hint: edit ? 'leave empty to keep it' : 'Settings → LAN Only Mode' },
+  { name: 'access_code', label: 'LAN access code', type: 'password', required: !edit, hint: edit ? 'leave empty to keep it' : 'Settings → LAN Only Mode' },
   { name: 'port', label: 'MQTT port', type: 'number', min: 1, max: 65535 },
   { name: 'ca_file', label: 'CA file', hint: 'only for a printer with its own certificate' },
   { name: 'tls_verify', label: 'Verify TLS', type: 'select', options: [{ value: 'true', label: 'Yes (recommended)' }, { value: 'false', label: 'No' }] },
@@ -47,10 +47,9 @@ function PrinterForm(props: { p?: Printer & { port?: number; ca_file?: string | 
     return !Object.keys(local).length;
   };
   const fail = (ex: unknown) => {
-    const e = ex as ApiError;
-    const known = Object.fromEntries(Object.entries(e.fields ?? {}).filter(([k]) => defs.some((d) => d.name === k)));
-    setErrs(known);
-    setGeneral(Object.keys(known).length ? null : e.message);
+    const placed = placeErrors(ex, defs.map((d) => d.name));
+    setErrs(placed.fields);
+    setGeneral(placed.general);
   };
   const runTest = async () => {
     if (!check()) return;
@@ -83,57 +82,13 @@ function PrinterForm(props: { p?: Printer & { port?: number; ca_file?: string | 
       <form class="form" onSubmit={save} noValidate>
         <p class="muted small">On the printer: turn on LAN mode and Developer Mode, then read the serial and the access code from its screen.</p>
         <div class="form-grid">
-          {defs.map((d) => {
-            const id = `pf-${d.name}`;
-            const err = errs[d.name];
-            const set = (x: string) => setV({ ...v, [d.name]: x });
-            return (
-              <div key={d.name} class={`field${err ? ' has-error' : ''}`}>
-                <label for={id}>
-                  {d.label}
-                  {d.required && <span aria-hidden="true"> *</span>}
-                </label>
-                {d.type === 'select' ? (
-                  <select id={id} value={v[d.name]} onChange={(e) => set((e.target as HTMLSelectElement).value)}>
-                    {d.options!.map((o) => (
-                      <option key={o.value} value={o.value}>
-                        {o.label}
-                      </option>
-                    ))}
-                  </select>
-                ) : (
-                  <input
-                    id={id}
-                    type={d.name === 'access_code' ? 'password' : 'text'}
-                    autocomplete="off"
-                    inputMode={d.type === 'number' ? 'numeric' : undefined}
-                    aria-invalid={err ? true : undefined}
-                    aria-describedby={err ? `${id}-err` : d.hint ? `${id}-hint` : undefined}
-                    value={v[d.name]}
-                    onInput={(e) => set((e.target as HTMLInputElement).value)}
-                  />
-                )}
-                {err ? (
-                  <span id={`${id}-err`} class="field-error">
-                    {err}
-                  </span>
-                ) : d.hint ? (
-                  <span id={`${id}-hint`} class="hint">
-                    {d.hint}
-                  </span>
-                ) : null}
-              </div>
-            );
-          })}
+          {defs.map((d) => (
+            <FormField key={d.name} d={d} idPrefix="pf" value={v[d.name] ?? ''} err={errs[d.name]} set={(x) => setV({ ...v, [d.name]: x })} />
+          ))}
         </div>
         <div class="test-result" role="status" aria-live="polite">
           {busy === 'test' && <p class="muted">Testing the connection… (up to 10 s)</p>}
-          {test && (
-            <p class={test.ok ? 'ok-text' : 'form-error'}>
-              <strong>{test.ok ? 'Connection works: ' : 'Connection test failed: '}</strong>
-              {test.message}
-            </p>
-          )}
+          {test && <Outcome ok={test.ok} said={test.ok ? 'Connection works: ' : 'Connection test failed: '} message={test.message} />}
         </div>
         {general && (
           <p class="form-error" role="alert">

@@ -30,7 +30,7 @@ export function limitText(ids: number[], names: Map<number, string>): string {
   return ids.map((id) => names.get(id) ?? `#${id}`).join(', ');
 }
 
-function PrinterPicker(props: { value: number[]; set: (v: number[]) => void }) {
+export function PrinterPicker(props: { value: number[]; set: (v: number[]) => void }) {
   const printers = usePrinterIndex();
   const all = props.value.length === 0;
   return (
