@@ -4,8 +4,8 @@
 // frame hub's MJPEG, snapshot and status routes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { Broker, Sim, Daemon, TOKEN, freePorts, waitFor, tmpDir, assertCleanExit, join } from './harness.mjs';
+import { isJpeg, mjpegViewer } from './mjpeg.mjs';
 
 const X1C = '00M09A350100888', H2D = '0948AD520100888';
 const IDLE_S = 2;
@@ -37,7 +37,6 @@ after(async () => {
 const status = async (id) => (await daemon.get(`/api/v1/printers/${id}/camera/status`)).json;
 const peak = (serial) => Math.max(0, ...[...sim.log.text.matchAll(new RegExp(`camera ${serial}: viewer connected \\(\\d+ open, peak (\\d+)\\)`, 'g'))]
   .map((m) => Number(m[1])));
-const isJpeg = (b) => b.length > 4 && b[0] === 0xff && b[1] === 0xd8 && b.at(-2) === 0xff && b.at(-1) === 0xd9;
 
 /** A JPEG's width and height, from its SOF marker. */
 function jpegSize(b) {
@@ -51,37 +50,9 @@ function jpegSize(b) {
   return null;
 }
 
-/** An MJPEG viewer: the JPEG parts as they come. */
+/** An MJPEG viewer of a camera route. */
 function viewer(path) {
-  const v = { frames: [], status: 0, bad: 0 };
-  let buf = Buffer.alloc(0);
-  v.done = new Promise((resolve) => {
-    v.req = request(daemon.url(path), { headers: { Authorization: `Bearer ${TOKEN}` } }, (res) => {
-      v.status = res.statusCode;
-      res.on('data', (d) => {
-        buf = Buffer.concat([buf, d]);
-        for (;;) {
-          const end = buf.indexOf('\r\n\r\n');
-          if (end < 0) break;
-          const head = buf.subarray(0, end).toString();
-          const len = Number(/Content-Length: (\d+)/i.exec(head)?.[1]);
-          if (!head.startsWith('--pdframe') || !len) { v.bad++; buf = Buffer.alloc(0); break; }
-          if (buf.length < end + 4 + len + 2) break;
-          const jpeg = Buffer.from(buf.subarray(end + 4, end + 4 + len));
-          if (!isJpeg(jpeg)) v.bad++;
-          v.frames.push(jpeg);
-          buf = buf.subarray(end + 4 + len + 2);
-        }
-      });
-      res.on('end', resolve);
-      res.on('close', resolve);
-      res.on('error', resolve);
-    });
-    v.req.on('error', resolve);
-    v.req.end();
-  });
-  v.close = () => { v.req.destroy(); return v.done; };
-  return v;
+  return mjpegViewer(daemon.url(path), { Authorization: `Bearer ${TOKEN}` });
 }
 
 test('ten viewers of an X1C share one RTSPS session; the H.264 becomes whole JPEG frames of the width asked', async () => {
