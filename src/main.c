@@ -400,7 +400,8 @@ static int start(daemon_ctx *d)
                          .stall_s = d->cfg.camera_stall_s, .timeout_s = d->cfg.camera_timeout_s,
                          .snapshot_wait_s = d->cfg.camera_snapshot_wait_s, .fresh_ms = 2000,
                          .backoff_min_ms = 1000, .backoff_max_ms = 30000,
-                         .max_viewers = d->cfg.camera_max_viewers};
+                         .max_viewers = d->cfg.camera_max_viewers,
+                         .rtsp_fps = d->cfg.camera_rtsp_fps, .rtsp_width = d->cfg.camera_rtsp_width};
     if (pd_camera_new(&d->loop, d->fleet, d->work, &co, &d->camera)) {
         pd_error("main", "cannot start the cameras");
         return -1;

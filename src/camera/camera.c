@@ -220,8 +220,6 @@ pd_err pd_camera_usable(pd_camera *c, pd_printer *p, char *why, size_t whylen)
     else if (!strcmp(type, "rtsps") && rtsp && !strcmp(rtsp, "disable"))
         snprintf(why, whylen, "LAN Mode Liveview is off on the printer: on its screen, open "
                  "Settings, General and switch on \"LAN Mode Liveview\"");
-    else if (!strcmp(type, "rtsps"))
-        snprintf(why, whylen, "RTSPS cameras (X1, P2S, H2 and X2D series) are not relayed yet");
     else
         return PD_OK;
     return PD_ERR_UNSUPPORTED;
@@ -334,7 +332,7 @@ static void feed_open(feed *f)
     }
     const pd_printer_rec *rec = pd_printer_rec_get(p);
     int port;
-    pd_model_camera(pd_printer_model(p), &port);
+    const char *type = pd_model_camera(pd_printer_model(p), &port);
     pd_cam_target t = {
         .host = rec->camera_host[0] ? rec->camera_host : rec->host,
         .port = rec->camera_port ? rec->camera_port : port,
@@ -344,14 +342,18 @@ static void feed_open(feed *f)
         .ca_pem = f->pem,
         .ca_len = f->pem_len,
         .timeout_ms = f->cam->o.timeout_s * 1000,
+        .work = f->cam->work,
+        .fps = f->cam->o.rtsp_fps,
+        .width = f->cam->o.rtsp_width,
     };
     static const pd_cam_events ev = {on_src_frame, on_src_down};
-    f->ops = &pd_cam_jpeg6000;
+    f->ops = !strcmp(type, "rtsps") ? &pd_cam_rtsps : &pd_cam_jpeg6000;
     f->connects++;
     pd_err rc = f->ops->open(f->cam->loop, &t, &ev, f, &f->src);
     if (rc)
         feed_fail(f, rc, rc == PD_ERR_INVAL ? "the access code is longer than the camera takes "
-                  "(32 bytes)" : "cannot set up TLS for the camera");
+                  "(32 bytes)" : rc == PD_ERR_TLS ? "cannot set up TLS for the camera"
+                  : "cannot start connecting to the camera");
 }
 
 static void ca_read(void *ud)

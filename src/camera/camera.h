@@ -33,6 +33,8 @@ typedef struct pd_camera_opts {
     int fresh_ms;          /* a snapshot is the latest frame when it is younger than this */
     int backoff_min_ms, backoff_max_ms;
     int max_viewers;       /* per printer */
+    int rtsp_fps;          /* JPEG frames an RTSPS camera's H.264 is turned into per second */
+    int rtsp_width;        /* ... their width at most; 0: the camera's */
 } pd_camera_opts;
 
 pd_err pd_camera_new(uv_loop_t *loop, pd_fleet *fleet, pd_work_pool *work,
@@ -42,7 +44,7 @@ pd_err pd_camera_new(uv_loop_t *loop, pd_fleet *fleet, pd_work_pool *work,
 void pd_camera_free(pd_camera **c);
 
 /* Whether the printer's camera can be relayed now: PD_OK, else UNSUPPORTED with why in words
- * (switched off, a model whose source is not built, liveview off on the printer). */
+ * (switched off, a model not known yet, liveview off on the printer). */
 pd_err pd_camera_usable(pd_camera *c, pd_printer *p, char *why, size_t whylen);
 
 typedef struct pd_cam_viewer_cb {

@@ -1,8 +1,8 @@
 /* A camera source: how frames come from one camera, behind one function table, so the hub
- * (camera.h) does not care which protocol brings them. The port-6000 JPEG stream of the A1
- * and P1 series is the one built (jpeg6000.c); the RTSPS source of the X1, P2S, H2 and X2D
- * series will be a second table of the same shape, decoding on a worker and handing the loop
- * finished JPEG frames the same way (docs/camera.md). */
+ * (camera.h) does not care which protocol brings them: the port-6000 JPEG stream of the A1
+ * and P1 series (jpeg6000.c) and the RTSPS H.264 stream of the X1, P2S, H2 and X2D series
+ * (rtsps.c), decoded on a worker, which hands the loop finished JPEG frames the same way
+ * (docs/camera.md). */
 #ifndef PD_CAMERA_SOURCE_H
 #define PD_CAMERA_SOURCE_H
 
@@ -12,6 +12,7 @@
 
 #include "camera/frame.h"
 #include "core/err.h"
+#include "core/work.h"
 
 /* Where and how to reach a camera: read during open only. */
 typedef struct pd_cam_target {
@@ -23,6 +24,9 @@ typedef struct pd_cam_target {
     const char *ca_pem;       /* the printer's ca_file's text; NULL: the Bambu CA */
     size_t ca_len;
     int timeout_ms;           /* to connect and get a first frame; then the longest gap */
+    pd_work_pool *work;       /* where a source that decodes does it */
+    int fps;                  /* frames a decoding source makes per second at most */
+    int width;                /* ... and their width at most (0: the camera's) */
 } pd_cam_target;
 
 typedef struct pd_cam_source pd_cam_source;
@@ -46,5 +50,7 @@ typedef struct pd_cam_source_ops {
 
 /* Port 6000: TLS, the auth packet, 16-byte headers and JPEG frames (jpeg6000.c). */
 extern const pd_cam_source_ops pd_cam_jpeg6000;
+/* Port 322: RTSP over TLS, H.264 decoded and made JPEG on a worker (rtsps.c). */
+extern const pd_cam_source_ops pd_cam_rtsps;
 
 #endif

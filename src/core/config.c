@@ -145,6 +145,10 @@ static const cfg_key cfg_keys[] = {
       "viewers and waiting snapshots of one printer's camera at once"),
     I("camera", "url_ttl_s", camera_url_ttl_s, "600", 10, 86400,
       "seconds a signed camera or snapshot URL stays valid"),
+    I("camera", "rtsp_fps", camera_rtsp_fps, "5", 1, 30,
+      "JPEG frames per second made from an RTSPS camera's video (X1, P2S, H2, X2D)"),
+    I("camera", "rtsp_width", camera_rtsp_width, "1280", 0, 3840,
+      "width in pixels of the JPEG frames made from an RTSPS camera at most (0: the camera's)"),
     I("jobs", "offline_timeout_s", offline_timeout_s, "86400", 10, 30 * 86400,
       "seconds a printer may stay unseen mid-print before its open job is closed as unknown "
       "(the job reopens if the printer returns still printing it)"),

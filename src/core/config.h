@@ -86,6 +86,8 @@ typedef struct pd_config {
     int camera_snapshot_wait_s;
     int camera_max_viewers;
     int camera_url_ttl_s;
+    int camera_rtsp_fps;
+    int camera_rtsp_width;
     /* [jobs] */
     int offline_timeout_s;
     /* [alerts] */

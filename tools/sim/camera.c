@@ -1,5 +1,6 @@
-/* The simulator's cameras: each simulated printer of a port-6000 model (A1, A1 mini, P1P, P1S,
- * A2L) listens on its own TLS port, as the printer does on 6000 (docs/camera.md): the
+/* The simulator's cameras: each simulated printer listens on its own TLS port. An X1, P2S, H2
+ * or X2D model speaks RTSP there, as the printer does on 322 (rtsp.c). A port-6000 model
+ * (A1, A1 mini, P1P, P1S, A2L) does as the printer does on 6000 (docs/camera.md): the
  * client's 80-byte auth packet first (a wrong access code closes the connection at once,
  * as printers do), then a 16-byte header and a baseline 1280x720 JPEG per frame, made with
  * libjpeg-turbo from a test pattern that shows the frame number. Only max_conns connections
@@ -9,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jpeglib.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "camera/decode.h"
 #include "core/log.h"
 #include "sim.h"
 
@@ -34,6 +35,7 @@ typedef struct cam_conn {
     size_t auth_got;
     bool authed, fed;         /* fed: within the connection limit, so it gets frames */
     bool closing;
+    sim_rtsp *rtsp;           /* an RTSPS camera's connection */
     struct cam_conn *prev, *next;
 } cam_conn;
 
@@ -43,6 +45,7 @@ struct cam_srv {
     uv_tcp_t listener;
     uv_timer_t timer;
     SSL_CTX *ctx;
+    sim_h264 *enc;            /* an RTSPS camera's encoder; NULL: port 6000 */
     cam_conn *conns;
     int open, fed, peak;
     unsigned long frames;
@@ -53,6 +56,7 @@ static struct {
     size_t n;
     const char *code;
     int max_conns;
+    int fps;                  /* an RTSPS camera's, for its RTP clock */
     unsigned char *rgb;       /* the test pattern, shared by every camera */
 } cams;
 
@@ -109,31 +113,10 @@ static void draw_noise(unsigned long number)
     }
 }
 
-/* Baseline (SOF0) JPEG: what Bambu Studio takes from this stream (sksat/bambu-rs). */
-static unsigned char *encode(unsigned long number, unsigned long *len)
+static void draw(unsigned long number)
 {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr e;
-    unsigned char *out = NULL;
     draw_number(number);
     draw_noise(number);
-    c.err = jpeg_std_error(&e);
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &out, len);
-    c.image_width = CAM_W;
-    c.image_height = CAM_H;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 75, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < CAM_H) {
-        JSAMPROW row = cams.rgb + (size_t)c.next_scanline * CAM_W * 3;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    return out;
 }
 
 /* --- connections -------------------------------------------------------------------------- */
@@ -141,6 +124,7 @@ static unsigned char *encode(unsigned long number, unsigned long *len)
 static void conn_closed(uv_handle_t *h)
 {
     cam_conn *c = h->data;
+    sim_rtsp_free(c->rtsp);
     SSL_free(c->ssl);
     free(c);
 }
@@ -240,6 +224,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     unsigned char in[512];
     int r;
     while (!c->closing && (r = SSL_read(c->ssl, in, sizeof in)) > 0) {
+        if (c->rtsp) {
+            if (sim_rtsp_input(c->rtsp, in, (size_t)r)) {
+                flush(c);
+                conn_close(c);
+            }
+            continue;
+        }
         /* the auth packet; whatever follows it is ignored, as the printer does */
         size_t take = (size_t)r < sizeof c->auth - c->auth_got ? (size_t)r : sizeof c->auth - c->auth_got;
         memcpy(c->auth + c->auth_got, in, take);
@@ -256,6 +247,14 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         }
         flush(c);
     }
+}
+
+/* What an RTSPS connection sends; flushed once the request or the frame is all written. */
+static void rtsp_out(void *conn, const void *d, size_t n)
+{
+    cam_conn *c = conn;
+    if (!c->closing && SSL_write(c->ssl, d, (int)n) != (int)n)
+        ERR_clear_error();
 }
 
 static void on_connection(uv_stream_t *l, int status)
@@ -285,6 +284,14 @@ static void on_connection(uv_stream_t *l, int status)
     }
     SSL_set_bio(c->ssl, c->rbio, c->wbio);
     SSL_set_accept_state(c->ssl);
+    if (s->enc) {
+        sim_rtsp_ctx rc = {s->serial, cams.code, s->port, &s->open, &s->peak, cams.max_conns, s->enc};
+        if (!(c->rtsp = sim_rtsp_new(&rc, rtsp_out, c))) {
+            c->closing = true;
+            uv_close((uv_handle_t *)&c->tcp, conn_closed);
+            return;
+        }
+    }
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -309,19 +316,47 @@ static void send_frame(cam_conn *c, const unsigned char *jpeg, unsigned long len
     flush(c);
 }
 
+/* An RTSPS camera's frame: one H.264 access unit to every playing session, a key frame when
+ * one has just started. */
+static void rtsp_tick(cam_srv *s)
+{
+    bool key = false;
+    for (cam_conn *c = s->conns; c; c = c->next)
+        key |= c->rtsp && sim_rtsp_wants_key(c->rtsp);
+    const unsigned char *au;
+    size_t len;
+    draw(++s->frames);
+    if (sim_h264_encode(s->enc, cams.rgb, key, &au, &len))
+        return;
+    uint32_t ts = (uint32_t)(s->frames * 90000 / (unsigned long)cams.fps);
+    for (cam_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->tcp.write_queue_size < CAM_BACKLOG) {
+            sim_rtsp_send(c->rtsp, au, len, key, ts);
+            flush(c);
+        }
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     cam_srv *s = t->data;
+    if (s->enc) {
+        if (s->open)
+            rtsp_tick(s);
+        return;
+    }
     if (!s->fed)
         return;
-    unsigned long len = 0;
-    unsigned char *jpeg = encode(++s->frames, &len);
-    for (cam_conn *c = s->conns, *next; c; c = next) {
+    draw(++s->frames);
+    /* baseline (SOF0) JPEG: what Bambu Studio takes from this stream (sksat/bambu-rs) */
+    pd_cam_frame *jpeg = pd_cam_jpeg_encode(cams.rgb, CAM_W, CAM_H, 75);
+    for (cam_conn *c = s->conns, *next; jpeg && c; c = next) {
         next = c->next;
         if (c->fed && c->tcp.write_queue_size < CAM_BACKLOG)
-            send_frame(c, jpeg, len);
+            send_frame(c, jpeg->data, jpeg->len);
     }
-    free(jpeg);
+    pd_cam_frame_unref(&jpeg);
 }
 
 /* --- start and stop ----------------------------------------------------------------------- */
@@ -350,14 +385,18 @@ int sim_camera_start(uv_loop_t *loop, sim_printer *printers, size_t n, const sim
     }
     cams.code = o->access_code;
     cams.max_conns = o->camera_max;
+    cams.fps = o->camera_fps >= 1 ? (int)o->camera_fps : 1;
     if (!(cams.rgb = malloc((size_t)CAM_W * CAM_H * 3)) || !(cams.srv = calloc(n, sizeof *cams.srv)))
         return -1;
     pattern_init();
     for (size_t i = 0; i < n; i++) {
         cam_srv *s = &cams.srv[cams.n];
-        if (printers[i].model->flags & SIM_F_RTSP)
-            continue;  /* port 6000 is the A1's and P1's only */
         s->serial = printers[i].serial;
+        if ((printers[i].model->flags & SIM_F_RTSP) &&
+            !(s->enc = sim_h264_new(CAM_W, CAM_H, cams.fps))) {
+            pd_error(CAM_LOG, "camera %s: no H.264 encoder in this FFmpeg", s->serial);
+            return -1;
+        }
         s->port = o->camera_port + (int)i;
         if (!(s->ctx = server_ctx(o->cert_dir, s->serial)))
             return -1;
@@ -377,8 +416,8 @@ int sim_camera_start(uv_loop_t *loop, sim_printer *printers, size_t n, const sim
         }
         uint64_t ms = (uint64_t)(1000.0 / o->camera_fps);
         uv_timer_start(&s->timer, on_tick, ms, ms);
-        pd_info(CAM_LOG, "camera %s listening on 127.0.0.1:%d, %g fps", s->serial, s->port,
-                o->camera_fps);
+        pd_info(CAM_LOG, "camera %s listening on 127.0.0.1:%d, %s, %g fps", s->serial, s->port,
+                s->enc ? "RTSPS" : "port-6000 protocol", o->camera_fps);
     }
     return 0;
 }
@@ -396,8 +435,10 @@ void sim_camera_stop(void)
 
 void sim_camera_free(void)
 {
-    for (size_t i = 0; i < cams.n; i++)
+    for (size_t i = 0; i < cams.n; i++) {
         SSL_CTX_free(cams.srv[i].ctx);
+        sim_h264_free(cams.srv[i].enc);
+    }
     free(cams.srv);
     free(cams.rgb);
     memset(&cams, 0, sizeof cams);

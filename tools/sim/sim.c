@@ -86,11 +86,13 @@ static void sim_usage(FILE *f)
         "  --no-auto-jobs      only scripted behaviour (tests)\n"
         "  --rate R            benchmark: R partial reports/s in total, evenly spread\n"
         "  --storage-dir DIR   write each job's <name>.gcode.3mf to DIR/<serial>/ (its FTPS root)\n"
-        "  --camera-port P     port-6000 cameras (A1, P1 models): printer i on 127.0.0.1:P+i\n"
+        "  --camera-port P     cameras: printer i on 127.0.0.1:P+i (A1, P1: port-6000 protocol;\n"
+        "                      X1, P2S, H2, X2D: RTSPS with Digest auth, H.264)\n"
         "  --cert-dir DIR      the cameras' TLS: DIR/<serial>.crt and .key (scripts/gen-certs.sh)\n"
         "  --access-code C     the access code the cameras take (12345678)\n"
         "  --camera-fps F      frames per second of each camera (2)\n"
-        "  --camera-max N      connections a camera feeds at once; one more is accepted and stalls (1)\n"
+        "  --camera-max N      connections a camera feeds at once; one more is accepted and stalls,\n"
+        "                      or an RTSPS session more is refused with 453 (1)\n"
         "  --log-level L       debug|info|warn|error (info)\n"
         "  --log-json          log JSON lines\n",
         models);

@@ -284,6 +284,34 @@ int sim_camera_start(uv_loop_t *loop, sim_printer *printers, size_t n, const sim
 void sim_camera_stop(void);
 void sim_camera_free(void);
 
+/* rtsp.c: the RTSPS side of the cameras of the X1, P2S, H2 and X2D models, driven by
+ * camera.c's TLS connections (docs/simulator.md). */
+typedef struct sim_h264 sim_h264;
+/* An H.264 encoder of w x h RGB pictures (FFmpeg: libx264, else openh264); NULL: none. */
+sim_h264 *sim_h264_new(int w, int h, int fps);
+void sim_h264_free(sim_h264 *e);
+/* Encodes a picture; *au (Annex B, valid until the next call) and *len; key: forced IDR. */
+int sim_h264_encode(sim_h264 *e, const unsigned char *rgb, bool key, const unsigned char **au,
+                    size_t *len);
+
+typedef struct sim_rtsp sim_rtsp;
+typedef struct sim_rtsp_ctx {
+    const char *serial, *code;
+    int port;
+    int *sessions, *peak, max_sessions;   /* the camera's, shared by its connections */
+    sim_h264 *enc;
+} sim_rtsp_ctx;
+/* One connection's RTSP; out sends plaintext on it. */
+sim_rtsp *sim_rtsp_new(const sim_rtsp_ctx *ctx, void (*out)(void *conn, const void *d, size_t n),
+                       void *conn);
+void sim_rtsp_free(sim_rtsp *r);
+/* Requests as they come; -1: close the connection (after TEARDOWN, or garbage). */
+int sim_rtsp_input(sim_rtsp *r, const unsigned char *d, size_t n);
+/* Whether a playing session waits for a key frame. */
+bool sim_rtsp_wants_key(const sim_rtsp *r);
+/* Sends an access unit to a playing session as RTP over the connection. */
+void sim_rtsp_send(sim_rtsp *r, const unsigned char *au, size_t n, bool key, uint32_t ts);
+
 /* storage.c: writes the job's <name>.gcode.3mf into dir/<serial>/: its filaments as
  * slice_info.config and plate_1.gcode give them. */
 void sim_storage_write_job(const sim_printer *p, const char *dir);
