@@ -391,7 +391,7 @@ static int start(daemon_ctx *d)
     pd_notify_opts no = {.timeout_s = d->cfg.notify_timeout_s, .attempts = d->cfg.notify_attempts,
                          .retry_base_ms = d->cfg.notify_retry_base_ms,
                          .min_interval_s = d->cfg.notify_min_interval_s, .max_queue = d->cfg.notify_max_queue,
-                         .dashboard_url = d->cfg.notify_dashboard_url};
+                         .dashboard_url = d->cfg.notify_dashboard_url, .camera = d->camera};
     if (pd_notify_start(&d->notify, &d->loop, d->bus, d->db, d->fleet, &no)) {
         pd_error("main", "cannot start the notifications");
         return -1;
