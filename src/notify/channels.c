@@ -249,7 +249,7 @@ static pd_err ntfy_validate(const json_t *cfg, const char **field, char *why, si
     return pd_notify_fields_check(ntfy_rules, 4, cfg, field, why, whylen);
 }
 
-/* An X- header of ntfy's, encoded for it. */
+/* An X- header of ntfy's: as is, or RFC 2047 encoded-words as a mail's subject is. */
 static bool ntfy_header(pd_notify_req *out, const char *name, const char *value)
 {
     pd_buf b;

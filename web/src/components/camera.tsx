@@ -92,6 +92,7 @@ export function cameraWords(st: CameraStatus | null, err: string | null): string
 export function useSnapshot(url: string | null, everyMs: number, on: boolean): { src: string | null; failed: boolean } {
   const [src, setSrc] = useState<string | null>(null);
   const [failed, setFailed] = useState(false);
+  const shown = useRef<string | null>(null); // the object URL on screen, revoked when replaced or gone
   useEffect(() => {
     if (!url || !on) return;
     let gone = false;
@@ -101,12 +102,13 @@ export function useSnapshot(url: string | null, everyMs: number, on: boolean): {
         const r = await fetch(`${url}&t=${Date.now()}`);
         if (!r.ok) throw new Error(String(r.status));
         const b = URL.createObjectURL(await r.blob());
-        if (gone) URL.revokeObjectURL(b);
-        else
-          setSrc((old) => {
-            if (old) URL.revokeObjectURL(old);
-            return b;
-          });
+        if (gone) {
+          URL.revokeObjectURL(b);
+          return;
+        }
+        if (shown.current) URL.revokeObjectURL(shown.current);
+        shown.current = b;
+        setSrc(b);
         setFailed(false);
       } catch {
         if (!gone) setFailed(true);
@@ -119,7 +121,7 @@ export function useSnapshot(url: string | null, everyMs: number, on: boolean): {
       clearTimeout(t);
     };
   }, [url, everyMs, on]);
-  useEffect(() => () => setSrc((old) => (old && URL.revokeObjectURL(old), null)), []);
+  useEffect(() => () => shown.current && URL.revokeObjectURL(shown.current), []);
   return { src, failed };
 }
 
