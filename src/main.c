@@ -196,6 +196,7 @@ static void stop_modules(daemon_ctx *d)
     pd_api_external_stop();
     pd_api_events_stop();
     pd_api_changes_stop();
+    pd_api_camera_stop();
     pd_track_slots_stop(&d->slots);
     pd_jobs_stop(&d->jobs);
     pd_alerts_stop(&d->alerts);
@@ -377,10 +378,22 @@ static int start(daemon_ctx *d)
         pd_error("main", "cannot start the filament accounting");
         return -1;
     }
+    pd_camera_opts co = {.idle_s = d->cfg.camera_idle_s, .max_fps = d->cfg.camera_max_fps,
+                         .stall_s = d->cfg.camera_stall_s, .timeout_s = d->cfg.camera_timeout_s,
+                         .snapshot_wait_s = d->cfg.camera_snapshot_wait_s, .fresh_ms = 2000,
+                         .backoff_min_ms = 1000, .backoff_max_ms = 30000,
+                         .max_viewers = d->cfg.camera_max_viewers,
+                         .rtsp_fps = d->cfg.camera_rtsp_fps, .rtsp_width = d->cfg.camera_rtsp_width,
+                         .url_ttl_s = d->cfg.camera_url_ttl_s};
+    if (pd_camera_new(&d->loop, d->fleet, d->work, &co, &d->camera)) {
+        pd_error("main", "cannot start the cameras");
+        return -1;
+    }
+    d->app.camera = d->camera;
     pd_notify_opts no = {.timeout_s = d->cfg.notify_timeout_s, .attempts = d->cfg.notify_attempts,
                          .retry_base_ms = d->cfg.notify_retry_base_ms,
                          .min_interval_s = d->cfg.notify_min_interval_s, .max_queue = d->cfg.notify_max_queue,
-                         .dashboard_url = d->cfg.notify_dashboard_url};
+                         .dashboard_url = d->cfg.notify_dashboard_url, .camera = d->camera};
     if (pd_notify_start(&d->notify, &d->loop, d->bus, d->db, d->fleet, &no)) {
         pd_error("main", "cannot start the notifications");
         return -1;
@@ -396,17 +409,7 @@ static int start(daemon_ctx *d)
         pd_error("main", "cannot make or read the Web Push key");
         return -1;
     }
-    pd_camera_opts co = {.idle_s = d->cfg.camera_idle_s, .max_fps = d->cfg.camera_max_fps,
-                         .stall_s = d->cfg.camera_stall_s, .timeout_s = d->cfg.camera_timeout_s,
-                         .snapshot_wait_s = d->cfg.camera_snapshot_wait_s, .fresh_ms = 2000,
-                         .backoff_min_ms = 1000, .backoff_max_ms = 30000,
-                         .max_viewers = d->cfg.camera_max_viewers,
-                         .rtsp_fps = d->cfg.camera_rtsp_fps, .rtsp_width = d->cfg.camera_rtsp_width};
-    if (pd_camera_new(&d->loop, d->fleet, d->work, &co, &d->camera)) {
-        pd_error("main", "cannot start the cameras");
-        return -1;
-    }
-    d->app.camera = d->camera;
+    pd_api_camera_start(&d->app);
     if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
         pd_error("main", "cannot start the event hubs");
         return -1;

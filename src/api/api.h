@@ -154,6 +154,9 @@ extern const size_t pd_api_homeassistant_nroutes;
 /* The cameras: /api/v1/printers/{id}/camera (MJPEG), …/snapshot, …/camera/status (camera.c). */
 extern const pd_route pd_api_camera_routes[];
 extern const size_t pd_api_camera_nroutes;
+/* The MJPEG viewers' list (bound to sessions like the event streams); stop closes them. */
+void pd_api_camera_start(pd_app *app);
+void pd_api_camera_stop(void);
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64

@@ -3,64 +3,38 @@
  * hub (camera/camera.h); this file only sends them.
  *
  * An <img> tag, Home Assistant or Frigate cannot send a token, so the stream and the snapshot
- * also take a short-lived signed URL (?exp=&sig=, HMAC-SHA256 of printer and expiry) that
- * the status hands to whoever may see the printer. The key is made at start: a restart ends
- * the URLs handed out before, which live minutes anyway. */
-#include <sodium.h>
+ * also take a short-lived signed URL (pd_camera_signed_path) that the status hands to whoever
+ * may see the printer.
+ *
+ * MJPEG viewers are streams like the event streams: their own hub list (api/hub.h) ends each
+ * with the session it was opened with or a change of its rights, and one opened with a signed
+ * URL at the URL's expiry. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api/api.h"
+#include "api/hub.h"
 #include "core/log.h"
 
 #define BOUNDARY "pdframe"
 /* what one turn queues of a frame: well under the stream backlog, so a frame of any size
  * goes out in steps the socket takes, and a viewer never holds more than this of its own */
 #define PIECE 16384
-#define SIG_B64 sodium_base64_ENCODED_LEN(crypto_auth_hmacsha256_BYTES, \
-                                          sodium_base64_VARIANT_URLSAFE_NO_PADDING)
-
-static unsigned char url_key[crypto_auth_hmacsha256_KEYBYTES];
-static bool url_key_made;
-
-static void url_sign(int64_t id, int64_t exp, char out[SIG_B64])
-{
-    if (!url_key_made) {
-        randombytes_buf(url_key, sizeof url_key);
-        url_key_made = true;
-    }
-    char msg[48];
-    int n = snprintf(msg, sizeof msg, "%lld:%lld", (long long)id, (long long)exp);
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256(mac, (const unsigned char *)msg, (unsigned long long)n, url_key);
-    sodium_bin2base64(out, SIG_B64, mac, sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-}
-
-static bool url_valid(pd_req *r, int64_t id)
-{
-    char exp_s[24], sig[SIG_B64 + 8], want[SIG_B64];
-    if (!pd_req_query(r, "exp", exp_s, sizeof exp_s) || !pd_req_query(r, "sig", sig, sizeof sig))
-        return false;
-    char *end;
-    long long exp = strtoll(exp_s, &end, 10);
-    if (*end || end == exp_s || exp < (long long)time(NULL))
-        return false;
-    url_sign(id, exp, want);
-    return strlen(sig) == strlen(want) && !sodium_memcmp(sig, want, strlen(want));
-}
 
 /* The printer of a camera route: as any route for a token or session, else by a signed URL
- * (which names a printer, so no printer limit applies). NULL after replying. */
-static pd_printer *camera_printer(pd_req *r)
+ * (which names a printer, so no printer limit applies). NULL after replying. *who: who asks,
+ * with a signed URL's expiry as its end. */
+static pd_printer *camera_printer(pd_req *r, pd_ident *who)
 {
-    const pd_ident *who = pd_req_ident(r);
+    *who = *pd_req_ident(r);
     if (who->kind != PD_IDENT_NONE)
         return pd_api_printer_of(r);
     pd_app *app = pd_req_app(r);
     pd_printer *p = pd_fleet_find(app->fleet, pd_req_param(r, "id"));
-    if (p && url_valid(r, pd_printer_id(p)))
+    char exp[24], sig[96];
+    if (p && pd_req_query(r, "exp", exp, sizeof exp) && pd_req_query(r, "sig", sig, sizeof sig) &&
+        pd_camera_signature_ok(app->camera, pd_printer_id(p), exp, sig, &who->expires_at))
         return p;
     pd_req_reply_error(r, PD_ERR_AUTH, "a token, a session or a signed URL (exp, sig) that has not "
                        "expired is needed");
@@ -86,31 +60,35 @@ static void unusable(pd_req *r, pd_app *app, pd_printer *p, pd_err rc)
 /* --- MJPEG --------------------------------------------------------------------------------- */
 
 typedef struct mjpeg {
-    pd_stream *s;
+    pd_hub_client base;    /* first: the viewers' list frees it */
     pd_cam_viewer *v;
     pd_cam_frame *f;       /* the frame being sent */
     size_t off;            /* ... its bytes queued so far */
     bool sent;             /* a frame went whole to the socket: ask for the next at the drain */
 } mjpeg;
 
-static void mjpeg_free(mjpeg *m)
+static pd_hub viewers;
+static bool viewers_on;
+
+/* Before the list frees a viewer, whichever way it goes. */
+static void mjpeg_release(pd_hub_client *c)
 {
+    mjpeg *m = (mjpeg *)c;
     pd_camera_unwatch(&m->v);
     pd_cam_frame_unref(&m->f);
-    free(m);
 }
 
 /* Queues the next piece of the frame; the frame's end with its closing line. */
 static void mjpeg_piece(mjpeg *m)
 {
     size_t n = m->f->len - m->off < PIECE ? m->f->len - m->off : PIECE;
-    if (pd_stream_write(m->s, (const char *)m->f->data + m->off, n))
+    if (pd_hub_write(&viewers, &m->base, (const char *)m->f->data + m->off, n))
         return;  /* being dropped: on_close follows */
     m->off += n;
     if (m->off < m->f->len)
         return;
     pd_cam_frame_unref(&m->f);
-    m->sent = !pd_stream_write(m->s, "\r\n", 2);
+    m->sent = !pd_hub_write(&viewers, &m->base, "\r\n", 2);
 }
 
 static void mjpeg_frame(pd_cam_frame *f, void *ud)
@@ -119,7 +97,7 @@ static void mjpeg_frame(pd_cam_frame *f, void *ud)
     char head[128];
     int n = snprintf(head, sizeof head, "--" BOUNDARY "\r\nContent-Type: image/jpeg\r\n"
                      "Content-Length: %zu\r\n\r\n", f->len);
-    if (pd_stream_write(m->s, head, (size_t)n))
+    if (pd_hub_write(&viewers, &m->base, head, (size_t)n))
         return;
     m->f = pd_cam_frame_ref(f);
     m->off = 0;
@@ -137,21 +115,21 @@ static void mjpeg_drain(pd_stream *s, void *ud)
     }
 }
 
-static void mjpeg_closed(pd_stream *s, void *ud) { mjpeg_free(ud); }
+static void mjpeg_closed(pd_stream *s, void *ud) { pd_hub_gone(&viewers, ud); }
 
-/* The hub dropped the viewer (it stopped reading) or is stopping. */
+/* The frame hub dropped the viewer (it stopped reading) or is stopping. */
 static void mjpeg_dropped(void *ud)
 {
     mjpeg *m = ud;
     m->v = NULL;
-    pd_stream_close(m->s);
-    mjpeg_free(m);
+    pd_hub_close(&viewers, &m->base);
 }
 
 static void camera_stream(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
-    pd_printer *p = camera_printer(r);
+    pd_ident who;
+    pd_printer *p = camera_printer(r, &who);
     if (!p)
         return;
     char why[256];
@@ -163,25 +141,26 @@ static void camera_stream(pd_req *r)
         pd_req_reply_raw(r, 200, "multipart/x-mixed-replace;boundary=" BOUNDARY, "", 0);
         return;
     }
-    mjpeg *m = calloc(1, sizeof *m);
+    mjpeg *m = viewers_on ? calloc(1, sizeof *m) : NULL;
     if (!m) {
-        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
+        pd_req_reply_error(r, viewers_on ? PD_ERR_NOMEM : PD_ERR_INTERNAL, NULL);
         return;
     }
     pd_req_add_header(r, "Cache-Control", "no-store");
-    if (!(m->s = pd_req_stream_begin_as(r, "multipart/x-mixed-replace;boundary=" BOUNDARY,
-                                        mjpeg_closed, m))) {
+    if (!(m->base.s = pd_req_stream_begin_as(r, "multipart/x-mixed-replace;boundary=" BOUNDARY,
+                                             mjpeg_closed, m))) {
         free(m);
         pd_req_reply_error(r, PD_ERR_INTERNAL, "cannot start the stream");
         return;
     }
-    pd_stream_on_drain(m->s, mjpeg_drain);
+    pd_stream_on_drain(m->base.s, mjpeg_drain);
+    m->base.who = who;
+    pd_hub_add(&viewers, &m->base);
     static const pd_cam_viewer_cb cb = {mjpeg_frame, mjpeg_dropped};
     pd_err rc = pd_camera_watch(app->camera, p, &cb, m, &m->v);
     if (rc) {
         pd_info("camera", "printer %lld: viewer refused: %s", (long long)pd_printer_id(p), pd_strerror(rc));
-        pd_stream_close(m->s);
-        free(m);
+        pd_hub_close(&viewers, &m->base);
     }
 }
 
@@ -228,7 +207,8 @@ static void snap_abort(void *ud)
 static void camera_snapshot(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
-    pd_printer *p = camera_printer(r);
+    pd_ident who;
+    pd_printer *p = camera_printer(r, &who);
     if (!p)
         return;
     snap_wait *w = calloc(1, sizeof *w);
@@ -264,13 +244,10 @@ static void camera_status(pd_req *r)
     pd_camera_info in;
     pd_camera_info_get(app->camera, p, &in);
     const pd_printer_rec *rec = pd_printer_rec_get(p);
-    int64_t id = pd_printer_id(p), exp = (int64_t)time(NULL) + app->cfg->camera_url_ttl_s;
-    char sig[SIG_B64], stream[160], snap[160];
-    url_sign(id, exp, sig);
-    snprintf(stream, sizeof stream, "/api/v1/printers/%lld/camera?exp=%lld&sig=%s", (long long)id,
-             (long long)exp, sig);
-    snprintf(snap, sizeof snap, "/api/v1/printers/%lld/snapshot?exp=%lld&sig=%s", (long long)id,
-             (long long)exp, sig);
+    int64_t id = pd_printer_id(p);
+    char stream[PD_CAM_SIGNED_MAX], snap[PD_CAM_SIGNED_MAX];
+    pd_camera_signed_path(app->camera, id, "camera", stream);
+    int64_t exp = pd_camera_signed_path(app->camera, id, "snapshot", snap);
     json_t *o = json_pack("{s:I,s:s?,s:b,s:s,s:b,s:f,s:I,s:I,s:I,s:I,s:o,s:s?,s:{s:s,s:s,s:I}}",
                           "printer_id", (json_int_t)id, "type", in.type, "enabled", rec->camera_enabled,
                           "state", in.state, "connected", in.connected,
@@ -292,3 +269,19 @@ const pd_route pd_api_camera_routes[] = {
     {"GET", "/api/v1/printers/{id}/camera/status", camera_status, 0},
 };
 const size_t pd_api_camera_nroutes = sizeof pd_api_camera_routes / sizeof *pd_api_camera_routes;
+
+void pd_api_camera_start(pd_app *app)
+{
+    if (viewers_on)
+        return;
+    pd_hub_init(&viewers, app->loop, app->auth, mjpeg_release);
+    viewers_on = true;
+}
+
+void pd_api_camera_stop(void)
+{
+    if (!viewers_on)
+        return;
+    pd_hub_stop(&viewers);
+    viewers_on = false;
+}

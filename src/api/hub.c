@@ -27,7 +27,7 @@ void pd_hub_add(pd_hub *h, pd_hub_client *c)
         h->head->prev = c;
     h->head = c;
     h->n++;
-    if (c->who.kind == PD_IDENT_SESSION && h->auth &&
+    if (c->who.expires_at &&
         (!uv_is_active((uv_handle_t *)&h->sessions) ||
          (int64_t)uv_timer_get_due_in(&h->sessions) > c->who.expires_at * 1000 - pd_clock_wall_ms()))
         sessions_check(&h->sessions);
@@ -47,17 +47,18 @@ void pd_hub_gone(pd_hub *h, pd_hub_client *c)
     free(c);
 }
 
-void pd_hub_write(pd_hub *h, pd_hub_client *c, const char *data, size_t len)
+bool pd_hub_write(pd_hub *h, pd_hub_client *c, const char *data, size_t len)
 {
     /* a failed write drops the client rather than leave it a stream with gaps */
     if (!c->dropped && pd_stream_write(c->s, data, len)) {
         c->dropped = true;
         h->dropped++;
     }
+    return c->dropped;
 }
 
 /* Its on_close does not run: the hub lets go of it here. */
-static void hub_close(pd_hub *h, pd_hub_client *c)
+void pd_hub_close(pd_hub *h, pd_hub_client *c)
 {
     pd_stream_close(c->s);
     pd_hub_gone(h, c);
@@ -66,7 +67,7 @@ static void hub_close(pd_hub *h, pd_hub_client *c)
 void pd_hub_stop(pd_hub *h)
 {
     while (h->head)
-        hub_close(h, h->head);
+        pd_hub_close(h, h->head);
     uv_timer_stop(&h->sessions);
     uv_close((uv_handle_t *)&h->sessions, NULL);
     for (pd_hub **p = &hubs; *p; p = &(*p)->next_hub)
@@ -76,9 +77,9 @@ void pd_hub_stop(pd_hub *h)
         }
 }
 
-/* Closes the streams whose session has expired, and on a sweep those whose session has ended
- * otherwise (keeping the others in use); arms itself for the next end or sweep while a session's
- * stream is open. A database error keeps a stream: the next sweep asks again. */
+/* Closes the streams whose session (or signed URL) has expired, and on a sweep those whose
+ * session has ended otherwise (keeping the others in use); arms itself for the next end or sweep
+ * while such a stream is open. A database error keeps a stream: the next sweep asks again. */
 static void sessions_check(uv_timer_t *t)
 {
     pd_hub *h = t->data;
@@ -88,16 +89,18 @@ static void sessions_check(uv_timer_t *t)
         h->sweep_due_ms = now + PD_AUTH_TOUCH_S * 1000;
     for (pd_hub_client *c = h->head, *nx; c; c = nx) {
         nx = c->next;
-        if (c->who.kind != PD_IDENT_SESSION || c->dropped)
+        if (!c->who.expires_at || c->dropped)
             continue;
         int64_t end_ms = c->who.expires_at * 1000;
-        if (now >= end_ms ||
-            (sweep && pd_auth_session_touch(h->auth, c->who.session_id) == PD_ERR_NOTFOUND)) {
-            hub_close(h, c);
+        bool session = c->who.kind == PD_IDENT_SESSION && h->auth;
+        if (now >= end_ms || (sweep && session &&
+                              pd_auth_session_touch(h->auth, c->who.session_id) == PD_ERR_NOTFOUND)) {
+            pd_hub_close(h, c);
             continue;
         }
         next = end_ms < next ? end_ms : next;
-        next = h->sweep_due_ms < next ? h->sweep_due_ms : next;
+        if (session)
+            next = h->sweep_due_ms < next ? h->sweep_due_ms : next;
     }
     if (next == INT64_MAX)
         uv_timer_stop(&h->sessions);
@@ -116,7 +119,7 @@ static void drop_where(int64_t user_id, int64_t token_id, int64_t session_id, in
                          (session_id && session && c->who.session_id == session_id);
             if (!match || c->dropped || (keep && session && c->who.session_id == keep))
                 continue;
-            hub_close(h, c);
+            pd_hub_close(h, c);
         }
 }
 

@@ -4,7 +4,8 @@
  * session it was opened with, and not past a change of its rights) is decided once, here.
  *
  * A stream opened with a session is closed when the session expires (a timer at the earliest
- * end), and a sweep every PD_AUTH_TOUCH_S marks each open stream's session as in use and closes
+ * end; any client whose who.expires_at is set ends then, as a camera viewer on a signed URL
+ * does at the URL's expiry), and a sweep every PD_AUTH_TOUCH_S marks each open stream's session as in use and closes
  * those whose session has ended meanwhile by any way the routes did not close them at once
  * (pruned, revoked). The client then finds the session gone and signs in again. */
 #ifndef PD_API_HUB_H
@@ -33,7 +34,7 @@ typedef struct pd_hub {
     pd_auth *auth;      /* NULL: streams are not bound to sessions (no accounts) */
     /* Before the hub frees a client, whichever way it goes (or NULL). */
     void (*release)(pd_hub_client *c);
-    uv_timer_t sessions;   /* the next session end or sweep, while a session's stream is open */
+    uv_timer_t sessions;   /* the next end (expires_at) or sweep, while such a stream is open */
     int64_t sweep_due_ms;  /* wall ms of the next sweep (sessions end by the wall clock) */
     struct pd_hub *next_hub;
 } pd_hub;
@@ -47,8 +48,10 @@ void pd_hub_stop(pd_hub *h);
 void pd_hub_add(pd_hub *h, pd_hub_client *c);
 /* From the stream's on_close: unlinks and frees c. */
 void pd_hub_gone(pd_hub *h, pd_hub_client *c);
-/* Queues a frame for c unless it is already being dropped. */
-void pd_hub_write(pd_hub *h, pd_hub_client *c, const char *data, size_t len);
+/* Queues a frame for c unless it is already being dropped; true when it is (now or before). */
+bool pd_hub_write(pd_hub *h, pd_hub_client *c, const char *data, size_t len);
+/* Closes c's stream (its on_close does not run) and frees c: for a stream its owner ends. */
+void pd_hub_close(pd_hub *h, pd_hub_client *c);
 
 /* Closes the streams of every hub opened by a user (but those of session keep_session_id,
  * 0: none), or by a token and the sessions exchanged for it, whose role or printer limit

@@ -1,8 +1,10 @@
 #include "camera/camera.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "camera/source.h"
 #include "core/log.h"
@@ -69,6 +71,7 @@ struct pd_camera {
     pd_work_pool *work;
     pd_camera_opts o;
     feed *feeds;
+    unsigned char url_key[crypto_auth_hmacsha256_KEYBYTES];
 };
 
 static uint64_t now_ms(const feed *f) { return uv_now(f->cam->loop); }
@@ -80,6 +83,8 @@ static void feed_start(feed *f);
 pd_err pd_camera_new(uv_loop_t *loop, pd_fleet *fleet, pd_work_pool *work,
                      const pd_camera_opts *opts, pd_camera **out)
 {
+    if (sodium_init() < 0)  /* the signing key's randomness */
+        return PD_ERR_INTERNAL;
     pd_camera *c = calloc(1, sizeof *c);
     if (!c)
         return PD_ERR_NOMEM;
@@ -87,8 +92,44 @@ pd_err pd_camera_new(uv_loop_t *loop, pd_fleet *fleet, pd_work_pool *work,
     c->fleet = fleet;
     c->work = work;
     c->o = *opts;
+    randombytes_buf(c->url_key, sizeof c->url_key);
     *out = c;
     return PD_OK;
+}
+
+/* --- signed URLs ---------------------------------------------------------------------- */
+
+#define SIG_B64 sodium_base64_ENCODED_LEN(crypto_auth_hmacsha256_BYTES, \
+                                          sodium_base64_VARIANT_URLSAFE_NO_PADDING)
+
+static void url_sign(pd_camera *c, int64_t id, int64_t exp, char out[SIG_B64])
+{
+    char msg[48];
+    int n = snprintf(msg, sizeof msg, "%lld:%lld", (long long)id, (long long)exp);
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256(mac, (const unsigned char *)msg, (unsigned long long)n, c->url_key);
+    sodium_bin2base64(out, SIG_B64, mac, sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+int64_t pd_camera_signed_path(pd_camera *c, int64_t printer_id, const char *route, char out[PD_CAM_SIGNED_MAX])
+{
+    int64_t exp = (int64_t)time(NULL) + c->o.url_ttl_s;
+    char sig[SIG_B64];
+    url_sign(c, printer_id, exp, sig);
+    snprintf(out, PD_CAM_SIGNED_MAX, "/api/v1/printers/%lld/%s?exp=%lld&sig=%s", (long long)printer_id, route,
+             (long long)exp, sig);
+    return exp;
+}
+
+bool pd_camera_signature_ok(pd_camera *c, int64_t printer_id, const char *exp_s, const char *sig, int64_t *exp_out)
+{
+    char want[SIG_B64], *end;
+    long long exp = strtoll(exp_s, &end, 10);
+    if (*end || end == exp_s || exp < (long long)time(NULL))
+        return false;
+    url_sign(c, printer_id, exp, want);
+    *exp_out = exp;
+    return strlen(sig) == strlen(want) && !sodium_memcmp(sig, want, strlen(want));
 }
 
 static feed *feed_find(pd_camera *c, int64_t id)

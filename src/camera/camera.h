@@ -35,6 +35,7 @@ typedef struct pd_camera_opts {
     int max_viewers;       /* per printer */
     int rtsp_fps;          /* JPEG frames an RTSPS camera's H.264 is turned into per second */
     int rtsp_width;        /* ... their width at most; 0: the camera's */
+    int url_ttl_s;         /* how long a signed URL stays valid */
 } pd_camera_opts;
 
 pd_err pd_camera_new(uv_loop_t *loop, pd_fleet *fleet, pd_work_pool *work,
@@ -72,6 +73,16 @@ typedef void (*pd_cam_snap_cb)(pd_cam_frame *f, pd_err rc, const char *why, void
 pd_err pd_camera_snapshot(pd_camera *c, pd_printer *p, pd_cam_snap_cb cb, void *ud,
                           pd_cam_frame **fresh, pd_cam_snap **out);
 void pd_camera_snapshot_cancel(pd_cam_snap **s);
+
+/* Signed URLs, for whoever cannot send a token (an <img> tag, Home Assistant, Frigate, a
+ * notification's receiver): HMAC-SHA256 of printer and expiry with a key made at start, so a
+ * restart ends the URLs handed out before, which live url_ttl_s anyway. */
+#define PD_CAM_SIGNED_MAX 160
+/* "/api/v1/printers/<id>/<route>?exp=…&sig=…" for route "camera" or "snapshot", valid for
+ * url_ttl_s from now; its expiry (Unix seconds). */
+int64_t pd_camera_signed_path(pd_camera *c, int64_t printer_id, const char *route, char out[PD_CAM_SIGNED_MAX]);
+/* Whether sig signs printer_id and exp (its text), and exp has not passed; *exp_out then. */
+bool pd_camera_signature_ok(pd_camera *c, int64_t printer_id, const char *exp, const char *sig, int64_t *exp_out);
 
 typedef struct pd_camera_info {
     const char *type;          /* "jpeg6000", "rtsps", NULL: none known for the model */

@@ -24,13 +24,37 @@ void pd_notify_req_clear(pd_notify_req *r)
 
 bool pd_notify_req_header(pd_notify_req *r, const char *name, const char *value)
 {
-    char line[1024];
-    snprintf(line, sizeof line, "%s: %s", name, value);
-    struct curl_slist *l = curl_slist_append(r->headers, line);
+    size_t n = strlen(name) + strlen(value) + 3;  /* ntfy's encoded message is longer than a line */
+    char *line = malloc(n);
+    if (line)
+        snprintf(line, n, "%s: %s", name, value);
+    struct curl_slist *l = line ? curl_slist_append(r->headers, line) : NULL;
+    free(line);
     if (!l)
         return false;
     r->headers = l;
     return true;
+}
+
+static curl_mimepart *form_part(pd_notify_req *r, const char *name)
+{
+    if (!r->mime)
+        r->mime = curl_mime_init(NULL);
+    curl_mimepart *p = r->mime ? curl_mime_addpart(r->mime) : NULL;
+    return p && !curl_mime_name(p, name) ? p : NULL;
+}
+
+bool pd_notify_form_field(pd_notify_req *r, const char *name, const char *value)
+{
+    curl_mimepart *p = value ? form_part(r, name) : NULL;
+    return !value || (p && !curl_mime_data(p, value, CURL_ZERO_TERMINATED));
+}
+
+bool pd_notify_form_snapshot(pd_notify_req *r, const char *name, const pd_notify_msg *m)
+{
+    curl_mimepart *p = form_part(r, name);
+    return p && !curl_mime_data(p, (const char *)m->snapshot->data, m->snapshot->len) &&
+           !curl_mime_filename(p, PD_NOTIFY_SNAPSHOT_FILE) && !curl_mime_type(p, "image/jpeg");
 }
 
 /* --- field rules ---------------------------------------------------------------------------- */
@@ -174,6 +198,8 @@ char *pd_notify_webhook_body(const pd_notify_msg *m, size_t *len)
                           m->printer_id ? json_integer(m->printer_id) : json_null(), "name", m->printer,
                           "title", m->title, "message", m->text, "priority", m->priority, "data",
                           m->data ? m->data : json_null());
+    if (o && m->snapshot_url[0])
+        json_object_set_new(o, "snapshot_url", json_string(m->snapshot_url));
     char *s = o ? json_dumps(o, PD_JSON_FLAGS) : NULL;
     json_decref(o);
     if (s)
@@ -204,7 +230,12 @@ static const char *const webhook_secrets[] = {"secret", NULL};
 /* --- ntfy ------------------------------------------------------------------------------------
  * ntfy's "publish as JSON" (https://docs.ntfy.sh/publish/#publish-as-json): POST the server's
  * root with {topic, message, title, priority, tags, click}; JSON carries any text, where its
- * headers would need encoding. A token goes as "Authorization: Bearer". */
+ * headers would need encoding. A token goes as "Authorization: Bearer".
+ *
+ * With a snapshot, ntfy's upload of a local file as an attachment
+ * (https://docs.ntfy.sh/publish/#attach-local-file): the picture is the body of a POST to
+ * <server>/<topic> with "Filename: snapshot.jpg", and the rest goes in headers, as RFC 2047
+ * encoded-words where they are not plain ASCII (ntfy 2.4 and later decode them). */
 
 static const pd_notify_field ntfy_rules[] = {
     {"server", false, pd_notify_check_url},
@@ -218,6 +249,36 @@ static pd_err ntfy_validate(const json_t *cfg, const char **field, char *why, si
     return pd_notify_fields_check(ntfy_rules, 4, cfg, field, why, whylen);
 }
 
+/* An X- header of ntfy's: as is, or RFC 2047 encoded-words as a mail's subject is. */
+static bool ntfy_header(pd_notify_req *out, const char *name, const char *value)
+{
+    pd_buf b;
+    pd_buf_init(&b, 4096);  /* a message's 1024 bytes, encoded */
+    pd_notify_email_subject(&b, value);
+    bool ok = !pd_buf_err(&b) && pd_notify_req_header(out, name, pd_buf_len(&b) ? pd_buf_ptr(&b) : "");
+    pd_buf_free(&b);
+    return ok;
+}
+
+static pd_err ntfy_picture(const json_t *cfg, const pd_notify_msg *m, pd_notify_req *out)
+{
+    const char *click = json_string_value(json_object_get(cfg, "click"));
+    size_t len = strlen(out->url);
+    snprintf(out->url + len, sizeof out->url - len, "%s", json_string_value(json_object_get(cfg, "topic")));
+    if (!(out->body = malloc(m->snapshot->len)))
+        return PD_ERR_NOMEM;
+    memcpy(out->body, m->snapshot->data, m->snapshot->len);
+    out->body_len = m->snapshot->len;
+    char prio[8];
+    snprintf(prio, sizeof prio, "%d", m->priority);
+    bool ok = ntfy_header(out, "X-Title", m->title) && ntfy_header(out, "X-Message", m->text) &&
+              pd_notify_req_header(out, "X-Priority", prio) && (!m->tags[0] || ntfy_header(out, "X-Tags", m->tags)) &&
+              (!click || pd_notify_req_header(out, "X-Click", click)) &&
+              pd_notify_req_header(out, "Filename", PD_NOTIFY_SNAPSHOT_FILE) &&
+              pd_notify_req_header(out, "Content-Type", "image/jpeg");
+    return ok ? PD_OK : PD_ERR_NOMEM;
+}
+
 static pd_err ntfy_build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd_notify_req *out)
 {
     (void)now_s;
@@ -228,6 +289,12 @@ static pd_err ntfy_build(const json_t *cfg, const pd_notify_msg *m, int64_t now_
         server = "https://ntfy.sh";
     size_t n = strlen(server);
     snprintf(out->url, sizeof out->url, "%s%s", server, n && server[n - 1] == '/' ? "" : "/");
+    char auth[300];
+    snprintf(auth, sizeof auth, "Bearer %s", token ? token : "");
+    if (token && !pd_notify_req_header(out, "Authorization", auth))
+        return PD_ERR_NOMEM;
+    if (m->snapshot)
+        return ntfy_picture(cfg, m, out);
     json_t *tags = json_array();
     char t[sizeof m->tags];
     snprintf(t, sizeof t, "%s", m->tags);
@@ -243,11 +310,7 @@ static pd_err ntfy_build(const json_t *cfg, const pd_notify_msg *m, int64_t now_
     if (!out->body)
         return PD_ERR_NOMEM;
     out->body_len = strlen(out->body);
-    char auth[300];
-    snprintf(auth, sizeof auth, "Bearer %s", token ? token : "");
-    bool ok = pd_notify_req_header(out, "Content-Type", "application/json") &&
-              (!token || pd_notify_req_header(out, "Authorization", auth));
-    return ok ? PD_OK : PD_ERR_NOMEM;
+    return pd_notify_req_header(out, "Content-Type", "application/json") ? PD_OK : PD_ERR_NOMEM;
 }
 
 static const char *const ntfy_secrets[] = {"token", NULL};
@@ -256,11 +319,12 @@ static const char *const mqtt_secrets[] = {NULL};
 
 /* --- the table ---------------------------------------------------------------------------- */
 
-static const pd_notify_type webhook = {
-    .name = "webhook", .validate = webhook_validate, .build = webhook_build, .secrets = webhook_secrets};
-static const pd_notify_type ntfy = {.name = "ntfy", .validate = ntfy_validate, .build = ntfy_build, .secrets = ntfy_secrets};
-static const pd_notify_type mqtt = {.name = "mqtt", .validate = pd_notify_mqtt_validate, .build = pd_notify_mqtt_build,
-                                    .secrets = mqtt_secrets, .via_sender = true};
+static const pd_notify_type webhook = {.name = "webhook", .picture = PD_NOTIFY_PICTURE_URL, .validate = webhook_validate,
+                                       .build = webhook_build, .secrets = webhook_secrets};
+static const pd_notify_type ntfy = {.name = "ntfy", .picture = PD_NOTIFY_PICTURE_FILE, .validate = ntfy_validate,
+                                    .build = ntfy_build, .secrets = ntfy_secrets};
+static const pd_notify_type mqtt = {.name = "mqtt", .picture = PD_NOTIFY_PICTURE_URL, .validate = pd_notify_mqtt_validate,
+                                    .build = pd_notify_mqtt_build, .secrets = mqtt_secrets, .via_sender = true};
 static const pd_notify_type webpush = {.name = "webpush", .validate = pd_wp_validate, .build = pd_wp_build,
                                        .secrets = pd_wp_secrets, .targets = pd_wp_targets, .answered = pd_wp_answered};
 

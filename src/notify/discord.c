@@ -1,12 +1,15 @@
 /* A Discord webhook (https://discord.com/developers/docs/resources/webhook#execute-webhook):
  * POST the webhook's URL with one embed {title, description, color, timestamp, footer} and no
  * mentions allowed (a printer or file named "@everyone" pings nobody). The colour says how
- * bad it is. A snapshot would go as a file part of a multipart/form-data body, shown by the
- * embed's image ("attachment://…"). */
+ * bad it is. A snapshot goes as a file part of a multipart/form-data body beside the JSON as
+ * `payload_json`, shown by the embed's image "attachment://snapshot.jpg"
+ * (https://discord.com/developers/docs/reference#uploading-files). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/date.h"
+#include "core/json.h"
 #include "notify/types.h"
 
 /* Discord's limit for a webhook's name */
@@ -46,11 +49,23 @@ static pd_err build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd
                           pd_notify_cfg_str(cfg, "username", "printdeck"), "allowed_mentions", "parse", "embeds",
                           "title", m->title, "description", m->text, "color", pd_notify_discord_colour(m->priority),
                           "timestamp", when, "footer", "text", m->printer[0] ? m->printer : "printdeck");
-    return pd_notify_req_json(out, o);
+    if (!m->snapshot)
+        return pd_notify_req_json(out, o);
+    json_t *e = json_array_get(json_object_get(o, "embeds"), 0);
+    if (e)
+        json_object_set_new(e, "image", json_pack("{s:s}", "url", "attachment://" PD_NOTIFY_SNAPSHOT_FILE));
+    if (o)
+        json_object_set_new(o, "attachments", json_pack("[{s:i,s:s}]", "id", 0, "filename", PD_NOTIFY_SNAPSHOT_FILE));
+    char *payload = o ? json_dumps(o, PD_JSON_FLAGS) : NULL;
+    json_decref(o);
+    bool ok = payload && pd_notify_form_field(out, "payload_json", payload) &&
+              pd_notify_form_snapshot(out, "files[0]", m);
+    free(payload);
+    return ok ? PD_OK : PD_ERR_NOMEM;
 }
 
 /* the URL holds the webhook's token */
 static const char *const secrets[] = {"url", NULL};
 
 const pd_notify_type pd_notify_discord = {
-    .name = "discord", .validate = validate, .build = build, .secrets = secrets};
+    .name = "discord", .picture = PD_NOTIFY_PICTURE_FILE, .validate = validate, .build = build, .secrets = secrets};

@@ -2,7 +2,7 @@
  * curl's smtp-mime example): STARTTLS that must succeed (CURLOPT_USE_SSL = CURLUSESSL_ALL) on
  * port 587, or implicit TLS (smtps://) on 465; plain SMTP only to a relay on this machine.
  * The body is multipart/alternative, plain text and HTML, inside a multipart/mixed root where
- * a snapshot would go as a second, image part. Headers: Date, From, To, Subject (RFC 2047
+ * a snapshot goes as a second, inline image part. Headers: Date, From, To, Subject (RFC 2047
  * encoded when it is not plain ASCII), Message-ID from the delivery's id, so a retry is the
  * same message to the receiving side. */
 #include <ctype.h>
@@ -220,6 +220,19 @@ static bool part(curl_mime *mime, const char *type, char *text)
     return ok;
 }
 
+/* The snapshot after the text, shown in the mail rather than listed as an attachment. */
+static bool snapshot_part(curl_mime *mime, const pd_notify_msg *m)
+{
+    curl_mimepart *p = curl_mime_addpart(mime);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Disposition: inline; filename=\"" PD_NOTIFY_SNAPSHOT_FILE "\"");
+    struct curl_slist *h2 = h ? curl_slist_append(h, "Content-ID: <snapshot@printdeck>") : NULL;
+    bool ok = p && h2 && !curl_mime_data(p, (const char *)m->snapshot->data, m->snapshot->len) &&
+              !curl_mime_type(p, "image/jpeg") && !curl_mime_encoder(p, "base64") && !curl_mime_headers(p, h2, 1);
+    if (!ok)
+        curl_slist_free_all(h);
+    return ok;
+}
+
 static pd_err transfer(const json_t *cfg, const pd_notify_msg *m, pd_notify_req *r, CURL *e)
 {
     const char *security = pd_notify_cfg_str(cfg, "security", "starttls"), *ca = pd_notify_cfg_str(cfg, "ca", NULL);
@@ -257,6 +270,8 @@ static pd_err transfer(const json_t *cfg, const pd_notify_msg *m, pd_notify_req 
         return PD_ERR_NOMEM;
     }
     curl_mime_type(p, "multipart/alternative");
+    if (m->snapshot && !snapshot_part(r->mime, m))
+        return PD_ERR_NOMEM;
     curl_easy_setopt(e, CURLOPT_MIMEPOST, r->mime);
     return PD_OK;
 }
@@ -264,4 +279,4 @@ static pd_err transfer(const json_t *cfg, const pd_notify_msg *m, pd_notify_req 
 static const char *const secrets[] = {"password", NULL};
 
 const pd_notify_type pd_notify_email = {
-    .name = "email", .validate = validate, .build = build, .secrets = secrets, .transfer = transfer};
+    .name = "email", .picture = PD_NOTIFY_PICTURE_FILE, .validate = validate, .build = build, .secrets = secrets, .transfer = transfer};

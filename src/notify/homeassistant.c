@@ -4,8 +4,9 @@
  * and {title, message, data}. data is what the companion apps read
  * (https://companion.home-assistant.io/docs/notifications/notifications-basic/): a tag per
  * event and printer (a newer message replaces the older one), a group, and for urgent ones
- * Android's high priority and iOS's time-sensitive level. A snapshot would go as data.image,
- * a URL the phone can fetch. */
+ * Android's high priority and iOS's time-sensitive level. A snapshot goes as data.image
+ * (https://companion.home-assistant.io/docs/notifications/notification-attachments/): a signed
+ * short-lived URL the phone fetches, on [notify] dashboard_url. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,6 +56,8 @@ static pd_err build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd
     pd_notify_req_url(out, pd_notify_cfg_str(cfg, "url", ""), path);
     snprintf(tag, sizeof tag, "printdeck-%s-%lld", m->event, (long long)m->printer_id);
     json_t *data = json_pack("{s:s,s:s}", "tag", tag, "group", "printdeck");
+    if (data && m->snapshot_url[0])  /* the companion app fetches it */
+        json_object_set_new(data, "image", json_string(m->snapshot_url));
     if (data && m->priority >= 4) {
         json_object_set_new(data, "ttl", json_integer(0));
         json_object_set_new(data, "priority", json_string("high"));
@@ -69,4 +72,4 @@ static pd_err build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd
 static const char *const secrets[] = {"token", NULL};
 
 const pd_notify_type pd_notify_homeassistant = {
-    .name = "homeassistant", .validate = validate, .build = build, .secrets = secrets};
+    .name = "homeassistant", .picture = PD_NOTIFY_PICTURE_URL, .validate = validate, .build = build, .secrets = secrets};

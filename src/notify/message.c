@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "camera/frame.h"
 #include "notify/notify.h"
 #include "printer/hms.h"
 
@@ -359,4 +360,5 @@ void pd_notify_msg_clear(pd_notify_msg *m)
 {
     json_decref(m->data);
     m->data = NULL;
+    pd_cam_frame_unref(&m->snapshot);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "camera/camera.h"
 #include "core/clock.h"
 #include "core/curlm.h"
 #include "core/log.h"
@@ -60,6 +61,7 @@ struct pd_notify {
     void *sender_ctx;
     delivery *all;
     int n_all;
+    struct outbox *waiting;     /* messages waiting for their printer's snapshot */
     uint64_t next_handle;
     pd_notify_rate rate;
     uv_timer_t digest;
@@ -208,7 +210,9 @@ static void attempt(delivery *d)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)n->o.timeout_s * 1000);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
-    if (!d->t->transfer) {
+    if (d->req.mime) {
+        curl_easy_setopt(e, CURLOPT_MIMEPOST, d->req.mime);
+    } else if (!d->t->transfer) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->req.body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->req.body_len);
     } else if (d->t->transfer(d->cfg, &d->m, &d->req, e)) {
@@ -303,6 +307,8 @@ static uint64_t deliver(pd_notify *n, int64_t channel_id, const pd_notify_type *
     d->cfg = json_incref((json_t *)cfg);
     d->m = *m;
     json_incref(d->m.data);
+    if (d->m.snapshot)
+        pd_cam_frame_ref(d->m.snapshot);
     snprintf(d->m.id, sizeof d->m.id, "%llx-%llx", (unsigned long long)pd_clock_wall_ms(),
              (unsigned long long)d->handle);
     uv_timer_init(n->loop, &d->retry);
@@ -403,9 +409,100 @@ static bool owner_sees(const pd_row *row, int64_t printer_id)
     return !*pd_row_text(row, 7) || (printer_id && pd_notify_kinds_has(pd_row_text(row, 7), id));
 }
 
+/* A message and the channels it goes to, sent once its printer's snapshot is there (or has
+ * failed: the camera's own bound, snapshot_wait_s, ends the wait). */
+typedef struct recipient {
+    int64_t id;
+    const pd_notify_type *t;
+    json_t *cfg, *rules;
+} recipient;
+
+typedef struct outbox {
+    pd_notify *n;
+    pd_notify_msg *m;            /* owned */
+    recipient *to;
+    size_t nto, cap;
+    pd_cam_snap *snap;           /* the snapshot waited for */
+    struct outbox *next;         /* in n->waiting */
+} outbox;
+
+static void outbox_free(outbox *ob)
+{
+    for (size_t i = 0; i < ob->nto; i++) {
+        json_decref(ob->to[i].cfg);
+        json_decref(ob->to[i].rules);
+    }
+    free(ob->to);
+    pd_notify_msg_clear(ob->m);
+    free(ob->m);
+    free(ob);
+}
+
+static void outbox_send(outbox *ob)
+{
+    for (size_t i = 0; i < ob->nto; i++)
+        send_msg(ob->n, ob->to[i].id, ob->to[i].t, ob->to[i].cfg, ob->to[i].rules, ob->m, ob->n->o.attempts, NULL,
+                 NULL);
+    outbox_free(ob);
+}
+
+static void outbox_unlink(outbox *ob)
+{
+    for (outbox **pp = &ob->n->waiting; *pp; pp = &(*pp)->next)
+        if (*pp == ob) {
+            *pp = ob->next;
+            return;
+        }
+}
+
+static void outbox_snapshot(pd_cam_frame *f, pd_err rc, const char *why, void *ud)
+{
+    outbox *ob = ud;
+    ob->snap = NULL;
+    outbox_unlink(ob);
+    if (f)
+        ob->m->snapshot = pd_cam_frame_ref(f);
+    else
+        pd_info("notify", "printer %lld: %s sent without a snapshot: %s (%s)", (long long)ob->m->printer_id,
+                ob->m->event, why, pd_strerror(rc));
+    outbox_send(ob);
+}
+
+/* Sends ob, with the pictures its channels' types show when p's camera can give them. */
+static void outbox_go(outbox *ob, pd_printer *p)
+{
+    pd_notify *n = ob->n;
+    bool file = false, url = false;
+    for (size_t i = 0; i < ob->nto; i++) {
+        file |= ob->to[i].t->picture == PD_NOTIFY_PICTURE_FILE;
+        url |= ob->to[i].t->picture == PD_NOTIFY_PICTURE_URL;
+    }
+    char why[8];
+    if (!p || !n->o.camera || !(file || url) || pd_camera_usable(n->o.camera, p, why, sizeof why)) {
+        outbox_send(ob);
+        return;
+    }
+    const char *base = n->o.dashboard_url;
+    size_t blen = strlen(base);
+    if (url && blen) {
+        char path[PD_CAM_SIGNED_MAX];
+        pd_camera_signed_path(n->o.camera, pd_printer_id(p), "snapshot", path);
+        snprintf(ob->m->snapshot_url, sizeof ob->m->snapshot_url, "%.*s%s", (int)(blen - (base[blen - 1] == '/')),
+                 base, path);
+    }
+    pd_cam_frame *fresh = NULL;
+    if (!file || pd_camera_snapshot(n->o.camera, p, outbox_snapshot, ob, &fresh, &ob->snap) || fresh) {
+        ob->m->snapshot = fresh;  /* the reference handed back, or NULL: sent without */
+        outbox_send(ob);
+        return;
+    }
+    ob->next = n->waiting;
+    n->waiting = ob;
+}
+
 typedef struct fanout {
     pd_notify *n;
-    const pd_notify_msg *m;
+    outbox *ob;
     struct tm local;
 } fanout;
 
@@ -413,7 +510,7 @@ static pd_err channel_row(const pd_row *row, void *ud)
 {
     fanout *f = ud;
     pd_notify *n = f->n;
-    const pd_notify_msg *m = f->m;
+    const pd_notify_msg *m = f->ob->m;
     int64_t id = pd_row_int(row, 0);
     const pd_notify_type *t = pd_notify_type_find(pd_row_text(row, 1));
     json_t *cfg = json_loads(pd_row_text(row, 3), 0, NULL), *rules = json_loads(pd_row_text(row, 4), 0, NULL);
@@ -434,7 +531,18 @@ static pd_err channel_row(const pd_row *row, void *ud)
                 digest ? "held by quiet hours for the digest" : "held by quiet hours: not sent (no digest)", false);
         goto out;
     }
-    send_msg(n, id, t, cfg, rules, m, n->o.attempts, NULL, NULL);
+    outbox *ob = f->ob;
+    if (ob->nto == ob->cap) {
+        size_t cap = ob->cap ? ob->cap * 2 : 8;
+        recipient *to = realloc(ob->to, cap * sizeof *to);
+        if (!to) {
+            send_msg(n, id, t, cfg, rules, m, n->o.attempts, NULL, NULL);  /* at once, without a picture */
+            goto out;
+        }
+        ob->to = to;
+        ob->cap = cap;
+    }
+    ob->to[ob->nto++] = (recipient){id, t, json_incref(cfg), json_incref(rules)};
 out:
     json_decref(cfg);
     json_decref(rules);
@@ -491,15 +599,19 @@ static void on_bus(const pd_event *ev, void *ud)
                            .remaining_min = printing ? st->remaining_min : -1,
                            .model = p ? pd_printer_model(p) : PD_MODEL_UNKNOWN};
     pd_notify_msg_enrich(m, &live, n->o.dashboard_url);
-    if (printer_tells(n, m->printer_id, m->event)) {
-        fanout f = {n, m, {0}};
-        local_now(&f.local);
-        pd_err rc = pd_db_query(n->db, CHAN_SQL "WHERE c.enabled = 1 ORDER BY c.id", NULL, 0, channel_row, &f);
-        if (rc)
-            pd_warn("notify", "cannot read the channels: %s", pd_strerror(rc));
+    outbox *ob = printer_tells(n, m->printer_id, m->event) ? calloc(1, sizeof *ob) : NULL;
+    if (!ob) {
+        pd_notify_msg_clear(m);
+        free(m);
+        return;
     }
-    pd_notify_msg_clear(m);
-    free(m);
+    *ob = (outbox){.n = n, .m = m};
+    fanout f = {n, ob, {0}};
+    local_now(&f.local);
+    pd_err rc = pd_db_query(n->db, CHAN_SQL "WHERE c.enabled = 1 ORDER BY c.id", NULL, 0, channel_row, &f);
+    if (rc)
+        pd_warn("notify", "cannot read the channels: %s", pd_strerror(rc));
+    outbox_go(ob, p);
 }
 
 /* --- the daily digest ------------------------------------------------------------------------- */
@@ -772,6 +884,12 @@ void pd_notify_stop(pd_notify **np)
         return;
     *np = NULL;
     pd_bus_unsubscribe(n->bus, n->sub);
+    while (n->waiting) {
+        outbox *ob = n->waiting;
+        n->waiting = ob->next;
+        pd_camera_snapshot_cancel(&ob->snap);
+        outbox_free(ob);
+    }
     while (n->all)
         delivery_end(n->all);
     pd_curlm_free(&n->curlm);

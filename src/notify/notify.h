@@ -37,6 +37,7 @@ typedef enum pd_notify_fact {
     PD_NF_REASON, PD_NF_URL, PD_NF_COUNT
 } pd_notify_fact;
 #define PD_NOTIFY_FACT_MAX 200
+#define PD_NOTIFY_SNAPSHOT_URL_MAX 512
 extern const char *const pd_notify_fact_names[PD_NF_COUNT];
 
 typedef struct pd_notify_msg {
@@ -52,6 +53,11 @@ typedef struct pd_notify_msg {
     json_t *data;                    /* the event's own object (job, alert, prompt, hms), owned */
     bool critical;                   /* may pass a channel's quiet hours (docs/notify.md) */
     char facts[PD_NF_COUNT][PD_NOTIFY_FACT_MAX];
+    /* A picture of the printer's camera (docs/notify.md, Snapshots): the frame for the types
+     * that attach it (a reference, NULL: none), and a signed short-lived snapshot URL for those
+     * whose receiver fetches it ("": none). */
+    struct pd_cam_frame *snapshot;
+    char snapshot_url[PD_NOTIFY_SNAPSHOT_URL_MAX];
 } pd_notify_msg;
 
 /* The message an event makes, or false when nobody is told of it (a job that merely changed,
@@ -71,14 +77,16 @@ void pd_notify_msg_enrich(pd_notify_msg *m, const pd_notify_live *live, const ch
 void pd_notify_msg_compose(pd_notify_msg *m);
 /* The message POST …/channels/{id}/test sends. */
 void pd_notify_msg_test(pd_notify_msg *m, int64_t now_s);
+/* Lets go of m's data and snapshot. */
 void pd_notify_msg_clear(pd_notify_msg *m);
 
 /* --- channels: one function table per type (channels.c) --------------------------------- */
 #define PD_NOTIFY_URL_MAX 2048
 #define PD_NOTIFY_BODY_MAX 65536
 
-/* One request of a delivery: POST url with headers and body (all owned); for e-mail (email.c)
- * the mail's headers, and its recipients and MIME body, made by the type's transfer hook. */
+/* One request of a delivery: POST url with headers and body (all owned), or with a
+ * multipart/form-data body (mime) when a type attaches a picture; for e-mail (email.c) the
+ * mail's headers, and its recipients and MIME body, made by the type's transfer hook. */
 typedef struct pd_notify_req {
     char url[PD_NOTIFY_URL_MAX + 256];
     struct curl_slist *headers;
@@ -89,8 +97,17 @@ typedef struct pd_notify_req {
 } pd_notify_req;
 void pd_notify_req_clear(pd_notify_req *r);
 
+/* How a type shows the printer's camera: not at all, the picture sent along, or a URL its
+ * receiver fetches. */
+typedef enum pd_notify_picture {
+    PD_NOTIFY_PICTURE_NONE = 0,
+    PD_NOTIFY_PICTURE_FILE,
+    PD_NOTIFY_PICTURE_URL,
+} pd_notify_picture;
+
 typedef struct pd_notify_type {
     const char *name;
+    pd_notify_picture picture;
     /* The type's fields of a channel (cfg holds nothing else): INVAL/FIELD with the field's
      * name and why in words when one is wrong, missing or unknown. */
     pd_err (*validate)(const json_t *cfg, const char **field, char *why, size_t whylen);
@@ -186,7 +203,8 @@ typedef struct pd_notify_opts {
     int retry_base_ms;      /* the wait before the second attempt; doubled for each next one */
     int min_interval_s;     /* one message per event kind and printer in this long */
     int max_queue;          /* deliveries in flight or waiting to retry; past it one is dropped */
-    const char *dashboard_url;  /* the dashboard as people open it, for {url}; "" none */
+    const char *dashboard_url;  /* the dashboard as people open it, for {url} and snapshot URLs; "" none */
+    struct pd_camera *camera;   /* the frame hub, for snapshots; NULL: none */
 } pd_notify_opts;
 
 /* fleet: the printers' names, for events that do not carry them. */

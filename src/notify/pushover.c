@@ -2,7 +2,8 @@
  * application's token and the user's (or group's) key; title, message, priority, an optional
  * url, device and sound. printdeck's priorities 1…5 are Pushover's -2…2; an emergency (2)
  * repeats until acknowledged, so it carries retry and expire as the API requires.
- * A snapshot would go as the `attachment` part of a multipart/form-data body instead. */
+ * With a snapshot, the same fields and the picture as the `attachment` part of a
+ * multipart/form-data body instead (https://pushover.net/api#attachments). */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,11 +61,14 @@ int pd_notify_pushover_priority(int priority)
     return priority < 1 ? -2 : priority > 5 ? 2 : priority - 3;
 }
 
-/* Adds key=value (nothing when value is NULL); false when out of memory. */
-static bool add(pd_buf *b, const char *key, const char *value)
+/* Adds key=value (nothing when value is NULL) to the form-encoded body b, or to r's multipart
+ * body when b is NULL; false when out of memory. */
+static bool add(pd_buf *b, pd_notify_req *r, const char *key, const char *value)
 {
     if (!value)
         return true;
+    if (!b)
+        return pd_notify_form_field(r, key, value);
     char *v = curl_easy_escape(NULL, value, 0);
     if (!v)
         return false;
@@ -87,20 +91,21 @@ static pd_err build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd
     snprintf(expire, sizeof expire, "%d", PUSHOVER_EXPIRE_S);
     snprintf(ts, sizeof ts, "%lld", (long long)m->ts);
     pd_notify_req_url(out, pd_notify_cfg_str(cfg, "server", "https://api.pushover.net"), "/1/messages.json");
-    pd_buf b;
-    pd_buf_init(&b, PD_NOTIFY_BODY_MAX);
-    bool ok = add(&b, "token", pd_notify_cfg_str(cfg, "token", "")) &&
-              add(&b, "user", pd_notify_cfg_str(cfg, "user", "")) && add(&b, "title", m->title) &&
-              add(&b, "message", m->text) && add(&b, "priority", prio) &&
-              add(&b, "retry", p == 2 ? retry : NULL) && add(&b, "expire", p == 2 ? expire : NULL) &&
-              add(&b, "timestamp", m->ts ? ts : NULL) && add(&b, "url", pd_notify_cfg_str(cfg, "url", NULL)) &&
-              add(&b, "device", pd_notify_cfg_str(cfg, "device", NULL)) &&
-              add(&b, "sound", pd_notify_cfg_str(cfg, "sound", NULL));
-    pd_err rc = !ok ? PD_ERR_NOMEM : pd_buf_err(&b);
-    if (!rc && !(out->body = pd_buf_detach(&b, &out->body_len)))
+    pd_buf form, *b = m->snapshot ? NULL : &form;
+    pd_buf_init(&form, PD_NOTIFY_BODY_MAX);
+    bool ok = add(b, out, "token", pd_notify_cfg_str(cfg, "token", "")) &&
+              add(b, out, "user", pd_notify_cfg_str(cfg, "user", "")) && add(b, out, "title", m->title) &&
+              add(b, out, "message", m->text) && add(b, out, "priority", prio) &&
+              add(b, out, "retry", p == 2 ? retry : NULL) && add(b, out, "expire", p == 2 ? expire : NULL) &&
+              add(b, out, "timestamp", m->ts ? ts : NULL) && add(b, out, "url", pd_notify_cfg_str(cfg, "url", NULL)) &&
+              add(b, out, "device", pd_notify_cfg_str(cfg, "device", NULL)) &&
+              add(b, out, "sound", pd_notify_cfg_str(cfg, "sound", NULL)) &&
+              (b || pd_notify_form_snapshot(out, "attachment", m));
+    pd_err rc = !ok ? PD_ERR_NOMEM : pd_buf_err(&form);
+    if (!rc && b && !(out->body = pd_buf_detach(&form, &out->body_len)))
         rc = PD_ERR_NOMEM;
-    pd_buf_free(&b);
-    if (rc)
+    pd_buf_free(&form);
+    if (rc || !b)
         return rc;
     return pd_notify_req_header(out, "Content-Type", "application/x-www-form-urlencoded") ? PD_OK : PD_ERR_NOMEM;
 }
@@ -108,4 +113,4 @@ static pd_err build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd
 static const char *const secrets[] = {"token", "user", NULL};
 
 const pd_notify_type pd_notify_pushover = {
-    .name = "pushover", .validate = validate, .build = build, .secrets = secrets};
+    .name = "pushover", .picture = PD_NOTIFY_PICTURE_FILE, .validate = validate, .build = build, .secrets = secrets};

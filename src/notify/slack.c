@@ -2,8 +2,9 @@
  * with {text, blocks}: the text is what notifications and old clients show, the blocks a
  * header (the title), a section (the message) and a context line (printer and time). Text in
  * mrkdwn has &, < and > escaped, as Slack's formatting guide asks
- * (https://api.slack.com/reference/surfaces/formatting#escaping). A snapshot would go as an
- * image block, which needs a URL Slack can fetch. */
+ * (https://api.slack.com/reference/surfaces/formatting#escaping). A snapshot goes as an image
+ * block (https://api.slack.com/reference/block-kit/blocks#image) on a signed short-lived URL
+ * Slack fetches, on [notify] dashboard_url. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,10 @@ static pd_err build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd
                       head, "type", "section", "text", "type", "mrkdwn", "text", text, "type",
                       "context", "elements", "type", "mrkdwn", "text", context);
     }
+    if (o && m->snapshot_url[0])  /* Slack fetches it, before the context line */
+        json_array_insert_new(json_object_get(o, "blocks"), 2,
+                              json_pack("{s:s,s:s,s:s}", "type", "image", "image_url", m->snapshot_url, "alt_text",
+                                        "the printer's camera"));
     free(title);
     free(text);
     free(printer);
@@ -66,4 +71,4 @@ static pd_err build(const json_t *cfg, const pd_notify_msg *m, int64_t now_s, pd
 static const char *const secrets[] = {"url", NULL};
 
 const pd_notify_type pd_notify_slack = {
-    .name = "slack", .validate = validate, .build = build, .secrets = secrets};
+    .name = "slack", .picture = PD_NOTIFY_PICTURE_URL, .validate = validate, .build = build, .secrets = secrets};

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "camera/frame.h"
 #include "core/buf.h"
 #include "notify/notify.h"
 
@@ -29,6 +30,12 @@ const char *pd_notify_check_text(const char *s);    /* 1 to 256 bytes, no contro
 
 /* Adds "name: value" to r's headers; false when out of memory. */
 bool pd_notify_req_header(pd_notify_req *r, const char *name, const char *value);
+/* r's body as multipart/form-data (r->mime, made at the first part): a text field (nothing
+ * when value is NULL); false when out of memory. */
+bool pd_notify_form_field(pd_notify_req *r, const char *name, const char *value);
+/* m's snapshot as r's file part name, "snapshot.jpg" (image/jpeg); false when out of memory. */
+#define PD_NOTIFY_SNAPSHOT_FILE "snapshot.jpg"
+bool pd_notify_form_snapshot(pd_notify_req *r, const char *name, const pd_notify_msg *m);
 
 /* The string cfg has at key, or deflt. */
 const char *pd_notify_cfg_str(const json_t *cfg, const char *key, const char *deflt);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Broker, Sim, Daemon, ROOT, TOKEN, waitFor, tmpDir, assertCleanExit } from '../integration/harness.mjs';
+import { Broker, Sim, Daemon, ROOT, TOKEN, waitFor, tmpDir, assertCleanExit, freePorts } from '../integration/harness.mjs';
 
 const need = createRequire(join(ROOT, 'web/package.json'));
 const { chromium } = need('playwright-core');
@@ -14,18 +14,20 @@ export const SHOTS = process.env.PD_SCREENSHOTS || join(ROOT, 'build/screenshots
 export const PHONE = { width: 390, height: 844 }, DESKTOP = { width: 1440, height: 900 };
 
 /** A broker, the simulator playing an X1C and a P1S (serials [x1c, p1s]), a daemon with both
- * online (names "Workshop X1C", "Shelf P1S") and a browser. */
-export async function startFleet({ serials, config = '[server]\nheartbeat_s = 1\n', simArgs = [] }) {
+ * online (names "Workshop X1C", "Shelf P1S") and a browser. camera: the simulator's port-6000
+ * camera for the P1S (the X1C's RTSPS is not simulated). */
+export async function startFleet({ serials, config = '[server]\nheartbeat_s = 1\n', simArgs = [], camera = false }) {
   mkdirSync(SHOTS, { recursive: true });
   const f = {};
   f.broker = new Broker(tmpDir('pd-e2e-broker-'), serials);
   await f.broker.start();
   f.sim = new Sim(f.broker, ['X1C', 'P1S']);
-  await f.sim.start(simArgs);
+  const cam = camera ? await freePorts(2) : 0;
+  await f.sim.start([...(camera ? ['--camera-port', String(cam), '--cert-dir', f.broker.dir] : []), ...simArgs]);
   f.daemon = new Daemon({ config });
   await f.daemon.start();
   f.x1 = await f.daemon.addPrinter(f.broker, serials[0], { name: 'Workshop X1C' });
-  f.p1 = await f.daemon.addPrinter(f.broker, serials[1], { name: 'Shelf P1S' });
+  f.p1 = await f.daemon.addPrinter(f.broker, serials[1], { name: 'Shelf P1S', ...(camera ? { camera_port: cam + 1 } : {}) });
   await waitFor(async () => (await f.daemon.printer(f.x1.id))?.online && (await f.daemon.printer(f.p1.id))?.online,
     20000, 'printers online');
   f.browser = await launchBrowser();

@@ -40,6 +40,7 @@ const status = async (id) => (await daemon.get(`/api/v1/printers/${id}/camera/st
 // the most connections the simulated camera ever had at once
 const peak = () => Math.max(0, ...[...sim.log.text.matchAll(new RegExp(`camera ${P1S}: viewer connected \\(\\d+ open, peak (\\d+)\\)`, 'g'))]
   .map((m) => Number(m[1])));
+const within = (p, ms, what) => Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms))]);
 
 /** An MJPEG viewer of a camera route. */
 function viewer(path, headers = { Authorization: `Bearer ${TOKEN}` }) {
@@ -114,14 +115,35 @@ test('signed URLs: no token needed until they expire; tampered ones refused', as
   assert.ok(isJpeg(Buffer.from(await snap.arrayBuffer())));
   const v = viewer(st.signed.camera, {});
   await waitFor(() => v.frames.length >= 2, 15000, 'frames over a signed URL');
-  await v.close();
   assert.equal((await fetch(daemon.url(`/api/v1/printers/${ids.p1s}/snapshot`))).status, 401);
   const bad = st.signed.snapshot.replace(/sig=./, (m) => m.endsWith('A') ? 'sig=B' : 'sig=A');
   assert.equal((await fetch(daemon.url(bad))).status, 401);
   // another printer's URL with this signature
   assert.equal((await fetch(daemon.url(st.signed.snapshot.replace(`/printers/${ids.p1s}/`, `/printers/${ids.x1c}/`)))).status, 401);
+  // the stream opened with the URL ends with it
+  await within(v.done, Math.max(0, st.signed.expires_at * 1000 - Date.now()) + 3000, 'the signed stream ended at expiry');
+  assert.ok(Date.now() >= st.signed.expires_at * 1000 - 1000, 'not before the expiry');
   await sleep(Math.max(0, st.signed.expires_at * 1000 - Date.now()) + 1500);
   assert.equal((await fetch(daemon.url(st.signed.snapshot))).status, 401);
+});
+
+test('a viewer opened with a session ends when the session is signed out', async () => {
+  const login = await fetch(daemon.url('/api/v1/login'), { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token: TOKEN }) });
+  assert.equal(login.status, 200);
+  const cookie = login.headers.getSetCookie().find((c) => c.startsWith('pd_session=')).split(';')[0];
+  const { csrf } = await login.json();
+  const v = viewer(`/api/v1/printers/${ids.p1s}/camera`, { Cookie: cookie });
+  const other = viewer(`/api/v1/printers/${ids.p1s}/camera`);
+  await waitFor(() => v.frames.length >= 1 && other.frames.length >= 1, 15000, 'frames over the session');
+  const out = await fetch(daemon.url('/api/v1/logout'), { method: 'POST', headers: { Cookie: cookie, 'X-CSRF-Token': csrf } });
+  assert.equal(out.status, 204);
+  await within(v.done, 5000, 'the session\'s stream closed at sign-out');
+  const n = other.frames.length;
+  await waitFor(() => other.frames.length > n, 10000, 'the token\'s viewer goes on');
+  await other.close();
+  const again = await fetch(daemon.url(`/api/v1/printers/${ids.p1s}/camera`), { method: 'HEAD', headers: { Cookie: cookie } });
+  assert.equal(again.status, 401, 'and it cannot open again');
 });
 
 test('a wrong access code is reported in words', async () => {

@@ -439,7 +439,7 @@ export class SSE {
  * simulator playing `models`, a daemon with every printer added (`f.ids[serial]`), an event
  * stream (`f.sse`, unless `sse` is false), and every printer IDLE (unless `idle` is false). */
 export async function simFleet(f, { prefix = 'pd-fleet-', serials, models, simArgs = [], config = '',
-  storage = false, ftps = false, sse = true, idle = true }) {
+  storage = false, ftps = false, sse = true, idle = true, camera = false }) {
   f.ids = {};
   const dir = tmpDir(prefix);
   f.broker = new Broker(join(dir, 'tls'), serials);
@@ -450,11 +450,15 @@ export async function simFleet(f, { prefix = 'pd-fleet-', serials, models, simAr
     await f.ftps.start();
   }
   f.sim = new Sim(f.broker, models);
-  await f.sim.start([...(f.storage ? ['--storage-dir', f.storage] : []), ...simArgs]);
+  // camera: the simulator's port-6000 cameras, printer i's on camPort + i
+  if (camera) f.camPort = await freePorts(serials.length);
+  await f.sim.start([...(f.storage ? ['--storage-dir', f.storage] : []),
+    ...(camera ? ['--camera-port', String(f.camPort), '--cert-dir', f.broker.dir] : []), ...simArgs]);
   f.daemon = new Daemon({ config });
   await f.daemon.start();
-  for (const s of serials)
-    f.ids[s] = (await f.daemon.addPrinter(f.broker, s, f.ftps ? { ftps_port: f.ftps.portOf(s) } : {})).id;
+  for (const [i, s] of serials.entries())
+    f.ids[s] = (await f.daemon.addPrinter(f.broker, s, { ...(f.ftps ? { ftps_port: f.ftps.portOf(s) } : {}),
+      ...(camera ? { camera_port: f.camPort + i } : {}) })).id;
   if (sse) f.sse = await new SSE(f.daemon).open();
   if (idle)
     for (const s of serials)

@@ -6,7 +6,10 @@
 // https://developers.home-assistant.io/docs/api/rest/) that checks method, path, headers, auth
 // and body, and e-mail against a real SMTP server (Debian's aiosmtpd, smtpd.py) with STARTTLS
 // and with implicit TLS: a test message through each, a print finishing on the simulator
-// through all of them, refusals answered in words, fields refused by name.
+// through all of them with its camera's snapshot (attached as each service takes a picture:
+// ntfy https://docs.ntfy.sh/publish/#attach-local-file, Telegram sendPhoto, Discord's file
+// upload, Pushover's attachment, an inline part of the mail; a signed URL for the webhook,
+// Slack and Home Assistant), refusals answered in words, fields refused by name.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -15,11 +18,13 @@ import { waitFor, sleep, simFleet, stopSimFleet, freePort, tmpDir, run, ROOT, jo
   from './harness.mjs';
 
 const A1 = '03919C461900413';
+const DASHBOARD = 'http://printdeck.example:8080';
 const CONFIG = `[notify]
 timeout_s = 3
 attempts = 2
 retry_base_ms = 200
 min_interval_s = 0
+dashboard_url = ${DASHBOARD}/
 `;
 const PUSHOVER_TOKEN = 'azGDORePK8gMaC0QOYAMyEEuzJnyUi', PUSHOVER_USER = 'uQiRzpo4DXghDmr9QzzfQu27cmVRsG';
 const BOT = '123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11';
@@ -27,39 +32,80 @@ const HA_TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ0ZXN0In0.c2lnbmF0dXJl';
 const SMTP_USER = 'farm', SMTP_PASSWORD = 'correct horse battery';
 
 // --- the HTTP doubles: one server, a path prefix per service --------------------------------
-const got = []; // {service, method, url, headers, body, problems}
+const got = []; // {service, method, url, headers, body, fields, image, problems}
 let base, doubles;
+const isJpeg = (b) => Buffer.isBuffer(b) && b.length > 4 && b[0] === 0xff && b[1] === 0xd8 && b.at(-2) === 0xff &&
+  b.at(-1) === 0xd9;
+
+/** A multipart/form-data body as the services read it: {fields, files: {name: {filename, type, data}}}. */
+async function formOf(h, raw) {
+  const form = await new Request('http://double/', { method: 'POST', headers: { 'content-type': h['content-type'] },
+    body: raw }).formData();
+  const fields = {}, files = {};
+  for (const [k, v] of form.entries()) {
+    if (typeof v === 'string') fields[k] = v;
+    else files[k] = { filename: v.name, type: v.type, data: Buffer.from(await v.arrayBuffer()) };
+  }
+  return { fields, files };
+}
+
+/** RFC 2047 encoded-words, as ntfy decodes its headers. */
+const unwords = (v = '') => v.replace(/=\?UTF-8\?B\?([^?]*)\?=\s*/gi, (_, b) => Buffer.from(b, 'base64').toString('latin1'))
+  .replace(/[\x80-\xff]+/g, (m) => Buffer.from(m, 'latin1').toString('utf8'));
 
 /** What each service's documentation says a request must be; its answer. */
-function serve(req, body) {
-  const h = req.headers, problems = [];
+async function serve(req, raw) {
+  const h = req.headers, problems = [], body = raw.toString('utf8');
   const need = (ok, what) => { if (!ok) problems.push(what); };
-  const json = () => { try { return JSON.parse(body); } catch { problems.push('body is not JSON'); return {}; } };
-  let service = '', status = 200, answer = '';
+  const json = (text = body) => { try { return JSON.parse(text); } catch { problems.push('body is not JSON'); return {}; } };
+  const multipart = /^multipart\/form-data; ?boundary=/.test(h['content-type'] || '');
+  let service = '', status = 200, answer = '', fields = {}, image;
   need(req.method === 'POST', `method ${req.method}`);
   if (req.url.startsWith('/pushover/')) {
     service = 'pushover';
     need(req.url === '/pushover/1/messages.json', `path ${req.url}`);
-    need(h['content-type'] === 'application/x-www-form-urlencoded', 'form-encoded');
-    const f = new URLSearchParams(body);
-    need(f.get('user') === PUSHOVER_USER, 'user key');
-    need(f.get('message') && f.get('title'), 'message and title');
-    const p = Number(f.get('priority'));
+    // https://pushover.net/api#attachments: the same fields, multipart with the picture
+    if (multipart) {
+      const f = await formOf(h, raw);
+      fields = f.fields;
+      image = f.files.attachment?.data;
+      need(f.files.attachment?.type === 'image/jpeg', 'attachment image/jpeg');
+    } else {
+      need(h['content-type'] === 'application/x-www-form-urlencoded', 'form-encoded');
+      fields = Object.fromEntries(new URLSearchParams(body));
+    }
+    need(fields.user === PUSHOVER_USER, 'user key');
+    need(fields.message && fields.title, 'message and title');
+    const p = Number(fields.priority);
     need(p >= -2 && p <= 2, 'priority -2…2');
-    need(p < 2 || (Number(f.get('retry')) >= 30 && Number(f.get('expire')) <= 10800), 'emergency: retry and expire');
-    if (f.get('token') !== PUSHOVER_TOKEN) {
+    need(p < 2 || (Number(fields.retry) >= 30 && Number(fields.expire) <= 10800), 'emergency: retry and expire');
+    if (fields.token !== PUSHOVER_TOKEN) {
       status = 400;
       answer = JSON.stringify({ token: 'invalid', errors: ['application token is invalid'], status: 0 });
     } else answer = JSON.stringify({ status: 1, request: 'a1b2' });
   } else if (req.url.startsWith('/telegram/')) {
     service = 'telegram';
-    const m = req.url.match(/^\/telegram\/bot([^/]+)\/sendMessage$/);
+    const m = req.url.match(/^\/telegram\/bot([^/]+)\/(sendMessage|sendPhoto)$/);
     need(m, `path ${req.url}`);
-    need(h['content-type'] === 'application/json', 'JSON');
-    const b = json();
-    need(b.parse_mode === 'HTML' && typeof b.text === 'string' && b.chat_id !== undefined, 'chat_id, text, HTML');
+    let text;
+    if (m?.[2] === 'sendPhoto') {
+      // https://core.telegram.org/bots/api#sendphoto: multipart, the photo a file, the text its caption
+      need(multipart, 'sendPhoto as multipart/form-data');
+      const f = await formOf(h, raw);
+      fields = f.fields;
+      image = f.files.photo?.data;
+      text = fields.caption;
+      need(typeof text === 'string' && [...text.replace(/<\/?b>/g, '').replace(/&(lt|gt|amp|quot);/g, 'x')].length <= 1024,
+        'a caption of at most 1024 characters');
+    } else {
+      need(h['content-type'] === 'application/json', 'JSON');
+      fields = json();
+      text = fields.text;
+    }
+    need(fields.parse_mode === 'HTML' && typeof text === 'string' && fields.chat_id !== undefined, 'chat_id, text, HTML');
+    fields.text = text;
     // Telegram refuses HTML it cannot parse: only <b> tags here, every other < escaped
-    need(!/<(?!\/?b>)/.test(b.text), 'text escaped');
+    need(!/<(?!\/?b>)/.test(text), 'text escaped');
     if (!m || m[1] !== BOT) { status = 401; answer = JSON.stringify({ ok: false, error_code: 401, description: 'Unauthorized' }); }
     else answer = JSON.stringify({ ok: true, result: { message_id: 1 } });
   } else if (req.url.startsWith('/discord/')) {
@@ -68,8 +114,20 @@ function serve(req, body) {
       got.push({ service, url: req.url, headers: h, body, problems: [] });
       return { status: 404, answer: JSON.stringify({ message: 'Unknown Webhook', code: 10015 }) };
     }
-    need(h['content-type'] === 'application/json', 'JSON');
-    const e = json().embeds?.[0] || {};
+    if (multipart) {
+      // https://discord.com/developers/docs/reference#uploading-files: payload_json and files[n]
+      const f = await formOf(h, raw);
+      fields = json(f.fields.payload_json);
+      const file = f.files['files[0]'];
+      image = file?.data;
+      need(file?.filename === 'snapshot.jpg', 'files[0] named snapshot.jpg');
+      need(fields.embeds?.[0]?.image?.url === 'attachment://snapshot.jpg', 'the embed shows the attachment');
+      need(fields.attachments?.[0]?.filename === 'snapshot.jpg', 'the attachment listed');
+    } else {
+      need(h['content-type'] === 'application/json', 'JSON');
+      fields = json();
+    }
+    const e = fields.embeds?.[0] || {};
     need(e.title && e.description && Number.isInteger(e.color) && !Number.isNaN(Date.parse(e.timestamp)), 'an embed');
     status = 204;
   } else if (req.url.startsWith('/slack/')) {
@@ -79,19 +137,39 @@ function serve(req, body) {
       return { status: 404, answer: 'no_service' };
     }
     need(h['content-type'] === 'application/json', 'JSON');
-    const b = json();
-    need(typeof b.text === 'string' && Array.isArray(b.blocks) && b.blocks[0]?.type === 'header', 'text and blocks');
+    fields = json();
+    need(typeof fields.text === 'string' && Array.isArray(fields.blocks) && fields.blocks[0]?.type === 'header', 'text and blocks');
     answer = 'ok';
   } else if (req.url.startsWith('/ha/')) {
     service = 'homeassistant';
     need(req.url === '/ha/api/services/notify/mobile_app_pixel', `path ${req.url}`);
     need(h['content-type'] === 'application/json', 'JSON');
-    const b = json();
-    need(b.title && b.message && typeof b.data === 'object', 'title, message, data');
+    fields = json();
+    need(fields.title && fields.message && typeof fields.data === 'object', 'title, message, data');
     if (h.authorization !== `Bearer ${HA_TOKEN}`) { status = 401; answer = '401: Unauthorized'; }
     else answer = '[]';
+  } else if (req.url.startsWith('/ntfy/')) {
+    service = 'ntfy';
+    need(h.authorization === 'Bearer tk_ntfy', 'the token as a bearer');
+    if (h.filename) {
+      // https://docs.ntfy.sh/publish/#attach-local-file: the picture is the body, the rest headers
+      need(req.url === '/ntfy/farm_cams', `path ${req.url}`);
+      need(h.filename === 'snapshot.jpg', 'Filename');
+      image = raw;
+      fields = { title: unwords(h['x-title']), message: unwords(h['x-message']), priority: Number(h['x-priority']),
+        tags: unwords(h['x-tags']) };
+    } else {
+      need(req.url === '/ntfy/', `path ${req.url}`);
+      fields = json();
+    }
+    need(fields.title && fields.message && fields.priority >= 1 && fields.priority <= 5, 'title, message, priority');
+  } else if (req.url.startsWith('/webhook/')) {
+    service = 'webhook';
+    fields = json();
+    need(fields.version === 1 && fields.event, 'a version 1 body');
+    need(/^sha256=[0-9a-f]{64}$/.test(h['x-printdeck-signature'] || ''), 'signed');
   }
-  got.push({ service, url: req.url, headers: h, body, problems });
+  got.push({ service, url: req.url, headers: h, body, fields, image, problems });
   return { status, answer };
 }
 
@@ -115,9 +193,9 @@ const fleet = {};
 let daemon, sim, ca;
 before(async () => {
   doubles = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => { const { status, answer } = serve(req, body); res.writeHead(status).end(answer); });
+    const parts = [];
+    req.on('data', (c) => { parts.push(c); });
+    req.on('end', async () => { const { status, answer } = await serve(req, Buffer.concat(parts)); res.writeHead(status).end(answer); });
   });
   await new Promise((ok) => doubles.listen(0, '127.0.0.1', ok));
   base = `http://127.0.0.1:${doubles.address().port}`;
@@ -128,7 +206,7 @@ before(async () => {
   smtp.tls = await startSmtp('tls', tls);
   smtp.plain = await startSmtp('plain', tls);
   ({ daemon, sim } = await simFleet(fleet, { prefix: 'pd-notify-ch-', serials: [A1], models: ['A1'],
-    simArgs: ['--speedup', '4'], config: CONFIG }));
+    simArgs: ['--speedup', '4', '--camera-fps', '2'], config: CONFIG, camera: true }));
 });
 
 after(async () => {
@@ -150,6 +228,8 @@ const CHANNELS = () => ({
   homeassistant: { type: 'homeassistant', name: 'ha', url: `${base}/ha`, token: HA_TOKEN, service: 'mobile_app_pixel' },
   starttls: { type: 'email', name: 'mail', host: 'localhost', port: smtp.starttls.port, security: 'starttls',
     username: SMTP_USER, password: SMTP_PASSWORD, from: 'farm@example.com', to: ['me@example.com', 'you@example.org'], ca },
+  ntfy: { type: 'ntfy', name: 'ntfy', server: `${base}/ntfy`, topic: 'farm_cams', token: 'tk_ntfy' },
+  webhook: { type: 'webhook', name: 'hook', url: `${base}/webhook/in`, secret: 'a secret long enough to sign' },
   tls: { type: 'email', name: 'mail tls', host: 'localhost', port: smtp.tls.port, security: 'tls',
     username: SMTP_USER, password: SMTP_PASSWORD, from: 'farm@example.com', to: ['me@example.com'], ca },
 });
@@ -234,7 +314,7 @@ test('a test message through each type reaches its service as documented', async
     assert.match(r.message, key === 'starttls' || key === 'tls' ? /delivered \(SMTP 250\)/ : /delivered \(HTTP 20\d\)/);
     await remove(ch.id);
   }
-  for (const s of ['pushover', 'telegram', 'discord', 'slack', 'homeassistant']) {
+  for (const s of ['pushover', 'telegram', 'discord', 'slack', 'homeassistant', 'ntfy', 'webhook']) {
     const r = got.find((x) => x.service === s);
     assert.ok(r, `${s} got nothing`);
     assert.deepEqual(r.problems, [], `${s}: ${r.problems}`);
@@ -281,25 +361,43 @@ test('a print finishing on the simulator reaches every type once', async () => {
   await sim.control(A1, { action: 'start_job', name: 'benchy <v2> & co', layers: 5, minutes: 1 });
   await sleep(3000);
   await sim.control(A1, { action: 'finish' });
-  const services = ['pushover', 'telegram', 'discord', 'slack', 'homeassistant'];
+  const services = ['pushover', 'telegram', 'discord', 'slack', 'homeassistant', 'ntfy', 'webhook'];
   await waitFor(() => services.every((s) => got.slice(before).some((x) => x.service === s)) &&
     smtp.starttls.mails().length > mails0 && smtp.tls.mails().length > mailsTls0, 30000, 'every channel delivered');
   await sleep(1000);
-  const mine = got.slice(before);
+  const mine = got.slice(before), one = (s) => mine.find((x) => x.service === s);
   for (const s of services) {
     const r = mine.filter((x) => x.service === s);
     assert.equal(r.length, 1, `${s}: ${r.length} requests`);
     assert.deepEqual(r[0].problems, [], `${s}: ${r[0].problems}`);
   }
-  assert.match(new URLSearchParams(mine.find((x) => x.service === 'pushover').body).get('message'), /benchy <v2> & co/);
-  assert.match(JSON.parse(mine.find((x) => x.service === 'telegram').body).text, /benchy &lt;v2&gt; &amp; co/);
-  assert.match(JSON.parse(mine.find((x) => x.service === 'discord').body).embeds[0].title, /print finished/);
-  assert.match(JSON.parse(mine.find((x) => x.service === 'slack').body).text, /benchy &lt;v2&gt; &amp; co/);
-  const ha = JSON.parse(mine.find((x) => x.service === 'homeassistant').body);
+  assert.match(one('pushover').fields.message, /benchy <v2> & co/);
+  assert.match(one('telegram').fields.text, /benchy &lt;v2&gt; &amp; co/);
+  assert.match(one('discord').fields.embeds[0].title, /print finished/);
+  assert.match(one('slack').fields.text, /benchy &lt;v2&gt; &amp; co/);
+  assert.match(one('ntfy').fields.message, /benchy <v2> & co/);
+  const ha = one('homeassistant').fields;
   assert.equal(ha.data.tag, `printdeck-job_completed-${fleet.ids[A1]}`);
+  // the printer has a camera: a picture where the channel shows one
+  for (const s of ['pushover', 'telegram', 'discord', 'ntfy'])
+    assert.ok(isJpeg(one(s).image), `${s}: no JPEG attached`);
+  assert.match(one('telegram').url, /\/sendPhoto$/);
+  // and a signed snapshot URL on the dashboard's address where the receiver fetches it
+  const signed = new RegExp(`^${DASHBOARD}/api/v1/printers/${fleet.ids[A1]}/snapshot\\?exp=\\d+&sig=[\\w-]+$`);
+  const urls = [ha.data.image, one('webhook').fields.snapshot_url,
+    one('slack').fields.blocks.find((b) => b.type === 'image')?.image_url];
+  for (const u of urls) assert.match(u ?? 'none', signed);
+  const snap = await fetch(daemon.url(urls[0].slice(DASHBOARD.length)));
+  assert.equal(snap.status, 200);
+  assert.ok(isJpeg(Buffer.from(await snap.arrayBuffer())), 'the signed URL gives the picture');
   const mails = smtp.starttls.mails().slice(mails0);
   assert.equal(mails.length, 1);
   checkMail(mails[0], { to: ['me@example.com', 'you@example.org'], title: /print finished/ });
   assert.match(mails[0].data, /benchy &lt;v2&gt; &amp; co/);
+  // the picture as an inline image part of the mail
+  const part = /Content-Type: image\/jpeg\r\n(?:[^\r\n]+\r\n)*\r\n([A-Za-z0-9+/=\r\n]+?)\r\n--/.exec(mails[0].data);
+  assert.ok(part, 'an image part');
+  assert.match(mails[0].data, /Content-Disposition: inline; filename="snapshot.jpg"/);
+  assert.ok(isJpeg(Buffer.from(part[1].replace(/\r\n/g, ''), 'base64')), 'the mail\'s picture is a JPEG');
   for (const id of ids) await remove(id);
 });

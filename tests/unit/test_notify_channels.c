@@ -282,13 +282,72 @@ static void refusals_in_few_words(void **state)
     assert_string_equal(out, "abc");
 }
 
+/* A message whose printer has a camera: the picture sent along by the types that attach one,
+ * the signed URL carried by those whose receiver fetches it. */
+static void snapshot_per_type(void **state)
+{
+    (void)state;
+    pd_notify_msg m;
+    pd_notify_req r;
+    msg(&m, 3);
+    snprintf(m.title, sizeof m.title, "Caf\xc3\xa9 P1S: print finished");
+    snprintf(m.text, sizeof m.text, "Benchy\ntook 1h");
+    snprintf(m.snapshot_url, sizeof m.snapshot_url, "https://deck.example/api/v1/printers/2/snapshot?exp=1&sig=x");
+    m.snapshot = pd_cam_frame_new(4);
+    assert_non_null(m.snapshot);
+    memcpy(m.snapshot->data, "\xff\xd8\xff\xd9", 4);
+
+    /* ntfy: the picture is the body; the rest in headers, RFC 2047 where not plain ASCII */
+    assert_null(build("ntfy", "{\"server\":\"http://n.example/\",\"topic\":\"farm\",\"token\":\"tk\"}", &m, &r));
+    assert_string_equal(r.url, "http://n.example/farm");
+    assert_int_equal(r.body_len, 4);
+    assert_memory_equal(r.body, "\xff\xd8\xff\xd9", 4);
+    assert_true(has_header(&r, "Filename: snapshot.jpg"));
+    assert_true(has_header(&r, "X-Title: =?UTF-8?B?Q2Fmw6kgUDFTOiBwcmludCBmaW5pc2hlZA==?="));
+    assert_true(has_header(&r, "X-Message: =?UTF-8?B?QmVuY2h5CnRvb2sgMWg=?="));
+    assert_true(has_header(&r, "Authorization: Bearer tk"));
+    pd_notify_req_clear(&r);
+
+    /* Telegram sendPhoto, Discord, Pushover: multipart with the file part */
+    assert_null(build("telegram", "{\"token\":\"123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11\",\"chat_id\":5}", &m, &r));
+    assert_string_equal(r.url, "https://api.telegram.org/bot123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11/sendPhoto");
+    assert_non_null(r.mime);
+    pd_notify_req_clear(&r);
+    assert_null(build("discord", "{\"url\":\"https://discord.example/api/webhooks/1/t\"}", &m, &r));
+    assert_non_null(r.mime);
+    pd_notify_req_clear(&r);
+    assert_null(build("pushover", "{\"token\":\"azGDORePK8gMaC0QOYAMyEEuzJnyUi\",\"user\":\"uQiRzpo4DXghDmr9QzzfQu27cmVRsG\"}",
+                      &m, &r));
+    assert_non_null(r.mime);
+    pd_notify_req_clear(&r);
+
+    /* the URL where the receiver fetches it */
+    json_t *o = build("homeassistant", "{\"url\":\"http://ha.local:8123\",\"token\":\"eyJhbGciOiJIUzI1NiJ9.abc.def\","
+                      "\"service\":\"mobile_app_x\"}", &m, &r);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data"), "image")), m.snapshot_url);
+    json_decref(o);
+    pd_notify_req_clear(&r);
+    o = build("webhook", "{\"url\":\"http://h.example/\",\"secret\":\"0123456789abcdef\"}", &m, &r);
+    assert_string_equal(json_string_value(json_object_get(o, "snapshot_url")), m.snapshot_url);
+    json_decref(o);
+    pd_notify_req_clear(&r);
+    o = build("slack", "{\"url\":\"https://hooks.slack.example/services/T/B/x\"}", &m, &r);
+    json_t *img = json_array_get(json_object_get(o, "blocks"), 2);
+    assert_string_equal(json_string_value(json_object_get(img, "type")), "image");
+    assert_string_equal(json_string_value(json_object_get(img, "image_url")), m.snapshot_url);
+    json_decref(o);
+    pd_notify_req_clear(&r);
+    pd_notify_msg_clear(&m);
+    assert_null(m.snapshot);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pushover_form_and_priorities), cmocka_unit_test(telegram_html_escaped_and_quiet),
         cmocka_unit_test(discord_embed_coloured),       cmocka_unit_test(slack_text_and_blocks),
         cmocka_unit_test(homeassistant_service_call),   cmocka_unit_test(email_headers_and_parts),
-        cmocka_unit_test(refusals_in_few_words),
+        cmocka_unit_test(refusals_in_few_words),        cmocka_unit_test(snapshot_per_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,8 @@ import { lazy } from './components/lazy';
 const LabelsPage = lazy(() => import('./pages/labels').then((m) => m.LabelsPage));
 // the channel types' table, their forms and the log are needed only on their settings page
 const NotificationsPage = lazy(() => import('./pages/notifications').then((m) => m.NotificationsPage));
+// the camera wall is for farms: its code loads when it is opened
+const CamerasPage = lazy(() => import('./pages/cameras').then((m) => m.CamerasPage));
 
 // `phone`: kept in the bottom bar of a phone; the others go under its More entry
 const NAV = [
@@ -196,12 +198,7 @@ export function App() {
   else if (route.name === 'notifications') page = <NotificationsPage />;
   else if (route.name === 'stats') page = <StatsPage />;
   else if (route.name === 'prompts') page = <PromptsPage />;
-  else if (route.name === 'placeholder')
-    page = (
-      <Empty title={route.title}>
-        <p>This screen arrives with a later part of printdeck.</p>
-      </Empty>
-    );
+  else if (route.name === 'cameras') page = <CamerasPage />;
   else
     page = (
       <Empty title="Page not found">

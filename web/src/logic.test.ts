@@ -158,7 +158,7 @@ describe('errors and forms', () => {
     expect(parseRoute('/inventory/')).toEqual({ name: 'inventory' });
     expect(parseRoute('/stats')).toEqual({ name: 'stats' });
     expect(parseRoute('/prompts')).toEqual({ name: 'prompts' });
-    expect(parseRoute('/camera')).toEqual({ name: 'placeholder', title: 'Cameras' });
+    expect(parseRoute('/camera')).toEqual({ name: 'cameras' });
     expect(parseRoute('/nope/x')).toEqual({ name: 'notfound' });
   });
 });

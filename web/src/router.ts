@@ -16,10 +16,8 @@ export type Route =
   | { name: 'notifications' }
   | { name: 'stats' }
   | { name: 'prompts' }
-  | { name: 'placeholder'; title: string }
+  | { name: 'cameras' }
   | { name: 'notfound' };
-
-const PLACEHOLDERS: Record<string, string> = { camera: 'Cameras' };
 
 export function parseRoute(path: string): Route {
   const parts = path.split('/').filter(Boolean);
@@ -39,7 +37,7 @@ export function parseRoute(path: string): Route {
   if (parts[0] === 'settings' && parts[1] === 'tokens' && parts.length === 2) return { name: 'tokens' };
   if (parts[0] === 'settings' && parts[1] === 'thresholds' && parts.length === 2) return { name: 'thresholds' };
   if (parts[0] === 'settings' && parts[1] === 'notifications' && parts.length === 2) return { name: 'notifications' };
-  if (parts.length === 1 && PLACEHOLDERS[parts[0]]) return { name: 'placeholder', title: PLACEHOLDERS[parts[0]] };
+  if (parts[0] === 'camera' && parts.length === 1) return { name: 'cameras' };
   return { name: 'notfound' };
 }
 

@@ -71,6 +71,8 @@ export interface Printer {
   print_error?: { code: number; value?: number; text?: string | null } | null;
   sign_required?: boolean;
   updated_at?: string | null;
+  /** the model's camera (docs/camera.md): type null when none is known */
+  camera?: { type: string | null; host?: string; port?: number; url: string; enabled: boolean };
 }
 
 export interface Vendor {

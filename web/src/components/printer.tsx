@@ -10,6 +10,7 @@ import { onLinkClick } from '../router';
 import { slotKey } from '../store';
 import { usePrinter, useSlots, useStatus } from '../live';
 import type { AmsUnit, Printer, Slot, Tray } from '../types';
+import { CardCamera, hasCamera } from './camera';
 import { Confirm, Icon, Meter, Swatch } from './ui';
 
 const ACTIVE = new Set(['RUNNING', 'PREPARE', 'PAUSE', 'SLICING']);
@@ -251,6 +252,7 @@ function CardBody(props: { p: Printer; slots: Map<string, Slot> }) {
         <StatePill p={p} />
       </header>
       <JobLine p={p} />
+      {isActive(p) && hasCamera(p) && <CardCamera p={p} />}
       <Temps p={p} />
       {(p.ams ?? []).map((u) => (
         <AmsRow key={u.id} p={p} unit={u} slots={slots} />

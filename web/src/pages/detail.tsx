@@ -1,9 +1,10 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api';
 import { useCan } from '../auth';
 import { lazy } from '../components/lazy';
 import { HistoryCharts } from '../components/chart';
 import { JobList } from './jobs';
+import { CameraPicture, cameraWords, hasCamera, useCameraStatus, useSeen } from '../components/camera';
 import { Alerts, Controls, JobLine, StatePill, Temps } from '../components/printer';
 import { Dialog, Empty, ErrorBox, Loading, Swatch } from '../components/ui';
 import { cssColor, filamentColors, grams, humidityLabel } from '../format';
@@ -128,6 +129,38 @@ export function AssignDialog(props: { printerId: number; unit: number; slot: num
   );
 }
 
+/** The camera, large: live while on screen, else what keeps it from showing, in words. Its
+ * status is asked again every few seconds, so a camera that comes back shows by itself. */
+function DetailCamera(props: { p: Printer }) {
+  const box = useRef<HTMLElement>(null);
+  const seen = useSeen(box);
+  const { st, err } = useCameraStatus(props.p.id, seen, 5000);
+  const words = cameraWords(st, err);
+  return (
+    <section class="card detail-camera" ref={box} aria-labelledby="camera-title">
+      <h2 id="camera-title">
+        Camera{' '}
+        {st && !words && (
+          <span class="muted small">
+            {st.connected ? `${st.fps_in.toFixed(1)} frames/s` : 'connecting…'}
+          </span>
+        )}
+      </h2>
+      {words ? (
+        <div class="cam cam-detail cam-off" role="status">
+          <p>
+            <strong>No picture.</strong> {words}
+          </p>
+        </div>
+      ) : st ? (
+        <CameraPicture st={st} name={props.p.name} seen={seen} live class="cam-detail" />
+      ) : (
+        <div class="cam cam-detail" />
+      )}
+    </section>
+  );
+}
+
 export function PrinterDetail(props: { id: number }) {
   const p = usePrinter(props.id);
   const slots = useSlots();
@@ -162,26 +195,29 @@ export function PrinterDetail(props: { id: number }) {
         {p.firmware ? ` · firmware ${p.firmware}` : ''}
         {p.nozzle?.diameter ? ` · ${p.nozzle.diameter} mm ${p.nozzle.type ?? ''} nozzle` : ''}
       </p>
-      <div class="detail-grid">
-        <div class="card">
-          <h2>Current job</h2>
-          <JobLine p={p} />
-          <Alerts p={p} />
-          <Controls p={p} />
-        </div>
-        <div class="card">
-          <h2>Temperatures and fans</h2>
-          <Temps p={p} />
-          {fans.length > 0 && (
-            <dl class="temps">
-              {fans.map(([k, v]) => (
-                <div key={k}>
-                  <dt>{k} fan</dt>
-                  <dd>{v} %</dd>
-                </div>
-              ))}
-            </dl>
-          )}
+      <div class={hasCamera(p) ? 'detail-top' : undefined}>
+        {hasCamera(p) && <DetailCamera p={p} />}
+        <div class="detail-grid">
+          <div class="card">
+            <h2>Current job</h2>
+            <JobLine p={p} />
+            <Alerts p={p} />
+            <Controls p={p} />
+          </div>
+          <div class="card">
+            <h2>Temperatures and fans</h2>
+            <Temps p={p} />
+            {fans.length > 0 && (
+              <dl class="temps">
+                {fans.map(([k, v]) => (
+                  <div key={k}>
+                    <dt>{k} fan</dt>
+                    <dd>{v} %</dd>
+                  </div>
+                ))}
+              </dl>
+            )}
+          </div>
         </div>
       </div>
       <div class="card">
@@ -244,10 +280,6 @@ export function PrinterDetail(props: { id: number }) {
           <PrinterNotifications printerId={p.id} />
         </div>
       )}
-      <div class="card placeholder-card">
-        <h2>Camera</h2>
-        <p class="muted">The camera view appears here once cameras are supported.</p>
-      </div>
       {assign && <AssignDialog printerId={p.id} unit={assign.unit} slot={assign.slot} material={assign.tray.type} onClose={() => setAssign(null)} />}
     </section>
   );
