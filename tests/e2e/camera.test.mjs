@@ -1,7 +1,7 @@
 // The cameras in the dashboard (docs/web.md, Cameras): the simulator's port-6000 camera of the
 // P1S live in printer detail and in its card while it prints, the X1C's camera said in words
-// (RTSPS is not relayed yet), streams closed when the tab is hidden, and the camera wall's
-// snapshots opening a live view. Screenshots at phone and desktop sizes, axe-core on each.
+// (its RTSPS port is closed here: the words say what to check), streams closed when the tab
+// is hidden, and the camera wall's snapshots opening a live view. Screenshots at phone and desktop sizes, axe-core on each.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor, sleep } from '../integration/harness.mjs';
@@ -60,7 +60,7 @@ test('phone: printer detail is live too, and the X1C says in words why it has no
   await p.goto(f.daemon.url(`/printers/${f.x1.id}`));
   const off = p.locator('.detail-camera .cam-off');
   await off.waitFor({ timeout: 15000 });
-  assert.match(await off.innerText(), /No picture\.[\s\S]*RTSPS/);
+  assert.match(await off.innerText(), /No picture\.[\s\S]*LAN Mode Liveview/);
   await shot(p, 'camera-unavailable-phone');
   assert.deepEqual(p.errors, []);
   await p.context().close();
@@ -104,7 +104,7 @@ test('the camera wall shows snapshots and opens a live view', async () => {
     await waitFor(async () => /^blob:/.test(await img.getAttribute('src')) && await painted(img), 15000, 'a snapshot');
     await waitFor(async () => (await viewers()) === 0, 10000, 'snapshots, not streams');
     const x1 = p.locator(`li.cam-tile[data-printer="${X1C}"]`);
-    await waitFor(async () => /RTSPS/.test(await x1.innerText()), 15000, 'the X1C in words');
+    await waitFor(async () => /LAN Mode Liveview/.test(await x1.innerText()), 15000, 'the X1C in words');
     await shot(p, `camera-wall-${name}`);
     await axe(p, `camera wall (${name})`);
     await tile.getByRole('button', { name: /live view of Shelf P1S/ }).click();

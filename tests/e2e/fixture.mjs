@@ -15,7 +15,7 @@ export const PHONE = { width: 390, height: 844 }, DESKTOP = { width: 1440, heigh
 
 /** A broker, the simulator playing an X1C and a P1S (serials [x1c, p1s]), a daemon with both
  * online (names "Workshop X1C", "Shelf P1S") and a browser. camera: the simulator's port-6000
- * camera for the P1S (the X1C's RTSPS is not simulated). */
+ * camera for the P1S (the X1C's RTSPS camera is left unreachable: no relay port is given). */
 export async function startFleet({ serials, config = '[server]\nheartbeat_s = 1\n', simArgs = [], camera = false }) {
   mkdirSync(SHOTS, { recursive: true });
   const f = {};
