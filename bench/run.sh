@@ -16,6 +16,9 @@
 #                 daemon's CPU that recording and accounting take (bench/track.sh, perf)
 #   9. web      — not in the default set: the dashboard's first load on a throttled phone with
 #                 200 printers, and the daemon's CPU with 20 dashboards open (bench/web.sh)
+#  10. notify   — not in the default set: 1,000 printers finishing within a minute, each job's
+#                 notification to a local webhook receiver and to an ntfy one: delivered once,
+#                 latency, the daemon's CPU and RSS, ingest with and without it (bench/notify.sh)
 # Results go to bench/out/; copy the summary into bench/RESULTS.md with the date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -197,4 +200,7 @@ fi
 if want web; then
 . bench/web.sh
 fi
-echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak,track,web}.txt "$OUT"/export/export.txt 2>/dev/null || true
+if want notify; then
+. bench/notify.sh
+fi
+echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak,track,web,notify}.txt "$OUT"/export/export.txt 2>/dev/null || true
