@@ -2,22 +2,25 @@
 //
 //   node bench/notify-recv.mjs serve --port P --out FILE [--secret S]
 //     an HTTP receiver on 127.0.0.1:P answering every POST 200; per request one line to FILE:
-//     `<wall ms> <serial> <id> <event> <verified>`. The serial is the one in the job's name
+//     `<wall ms> <serial> <client port> <id> <event> <verified>`. The serial is the one in the job's name
 //     (`nb-<serial>`, what notify.sh starts on each printer) found in the body, which a webhook's
 //     data and an ntfy message both carry; id is the webhook's message id (`-` for ntfy).
 //     With --secret each request's X-Printdeck-Signature is checked as docs/notify.md tells
-//     receivers to (HMAC-SHA256 over `<timestamp>.<body>`, compared in constant time).
-//   node bench/notify-recv.mjs report --sent FILE --got FILE
+//     receivers to (HMAC-SHA256 over `<timestamp>.<body>`, compared in constant time). The
+//     client port tells how many connections the daemon used (HTTP keep-alive).
+//   node bench/notify-recv.mjs report --sent FILE --got FILE [--seen FILE]
 //     sent: `<serial> <wall ns>` per finish command (pdbench control); prints delivered,
-//     duplicates, missing, bad signatures and the latency from the finish command to delivery.
+//     duplicates, missing, bad signatures and the latency from the finish command to delivery;
+//     seen: `<serial> <wall s.ns>` when the printer's FINISH report reached the broker's
+//     subscribers (the daemon's event), and the latency from that to delivery.
 //
-// Clocks: the receive time is performance.timeOrigin + performance.now() (the wall clock at
-// the process's start plus a monotonic offset: sub-millisecond, no step within the run), the
-// send time pdbench's CLOCK_REALTIME; both the same machine's wall clock.
+// Clocks: every time is the machine's wall clock, read by each process (pdbench's
+// CLOCK_REALTIME, mosquitto_sub's %U, here Date.now()). Not performance.timeOrigin +
+// performance.now(): a monotonic offset from a wall time taken once drifted half a second
+// from CLOCK_REALTIME within one run here.
 import { createServer } from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 
 const [mode, ...rest] = process.argv.slice(2);
 const opt = (name, def) => { const i = rest.indexOf(name); return i >= 0 ? rest[i + 1] : def; };
@@ -39,7 +42,7 @@ function serve() {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      const at = performance.timeOrigin + performance.now();
+      const at = Date.now();
       const body = Buffer.concat(chunks);
       const text = body.toString();
       const serial = (text.match(/nb-([0-9A-Za-z]+)/) || [])[1] || '-';
@@ -50,7 +53,7 @@ function serve() {
         event = j.event || (j.title || '-').replace(/\s+/g, '_');
       } catch { /* counted as received all the same: the report says whose it was */ }
       const ok = secret ? verified(secret, req.headers, body) : true;
-      lines.push(`${at.toFixed(3)} ${serial} ${id} ${event} ${ok ? 1 : 0}\n`);
+      lines.push(`${at} ${serial} ${req.socket.remotePort} ${id} ${event} ${ok ? 1 : 0}\n`);
       res.writeHead(ok ? 200 : 401).end();
     });
   });
@@ -62,29 +65,41 @@ function serve() {
 }
 
 function report() {
-  const sent = new Map();
+  const sent = new Map(), seen = new Map();
   for (const l of readFileSync(opt('--sent'), 'utf8').split('\n')) {
     const [serial, ns] = l.split(' ');
     if (serial && ns) sent.set(serial, Number(BigInt(ns) / 1000n) / 1000);
   }
-  const first = new Map(), lat = [];
+  for (const l of opt('--seen') ? readFileSync(opt('--seen'), 'utf8').split('\n') : []) {
+    const [serial, s] = l.split(' ');
+    if (serial && s && !seen.has(serial)) seen.set(serial, Number(s) * 1000);
+  }
+  const first = new Map(), lat = [], own = [];
   let dup = 0, bad = 0, stray = 0, total = 0;
+  const ports = new Set();
   for (const l of readFileSync(opt('--got'), 'utf8').split('\n')) {
-    const [at, serial, , , ok] = l.split(' ');
+    const [at, serial, port, , , ok] = l.split(' ');
     if (!at) continue;
     total++;
+    ports.add(port);
     if (ok !== '1') bad++;
     if (!sent.has(serial)) { stray++; continue; }
     if (first.has(serial)) { dup++; continue; }
     first.set(serial, Number(at));
     lat.push(Number(at) - sent.get(serial));
+    if (seen.has(serial)) own.push(Number(at) - seen.get(serial));
   }
-  lat.sort((a, b) => a - b);
-  const q = (p) => lat.length ? lat[Math.min(lat.length - 1, Math.floor(lat.length * p))].toFixed(1) : '-';
+  const q = (a) => {
+    a.sort((x, y) => x - y);
+    const at = (p) => a.length ? a[Math.min(a.length - 1, Math.floor(a.length * p))].toFixed(1) : '-';
+    return `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`;
+  };
   const missing = [...sent.keys()].filter((s) => !first.has(s));
   console.log(`${sent.size} finished, ${total} requests: ${first.size} delivered, ${dup} duplicates, ` +
-    `${missing.length} missing, ${stray} of no finished job, ${bad} failed the signature check`);
-  console.log(`finish command → delivered: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${q(1)} ms`);
+    `${missing.length} missing, ${stray} of no finished job, ${bad} failed the signature check; ` +
+    `over ${ports.size} connection${ports.size === 1 ? '' : 's'}`);
+  console.log(`finish command → delivered: ${q(lat)}`);
+  if (seen.size) console.log(`FINISH report at the broker → delivered (${own.length} seen): ${q(own)}`);
   if (missing.length) console.log(`missing: ${missing.slice(0, 10).join(' ')}${missing.length > 10 ? ' …' : ''}`);
 }
 

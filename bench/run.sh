@@ -91,6 +91,15 @@ fleet() { # N MODELS [shared|printer] → serials file, broker, daemon config; s
   for _ in $(seq $((300 + n / 20))); do [ "$(online)" -ge "$n" ] && break; sleep 0.2; done
 }
 stop_daemon() { kill "$PD"; wait "$PD" 2>/dev/null || true; }
+# PERF_FILE DIR...: "<samples> <those with a frame in src/DIR/ for one of the DIRs>"
+perf_share() {
+  local f=$1; shift
+  perf script -i "$f" -F tid,ip,srcline --full-source-path 2>/dev/null | awk -v src="$PWD/src/" -v dirs="$*" '
+    BEGIN { nd = split(dirs, d, " ") }
+    /^ *[0-9]+ *$/ { n++; if (mine) t++; mine = 0; next }
+    { for (i = 1; i <= nd; i++) if (index($0, src d[i] "/")) mine = 1 }
+    END { if (mine) t++; printf "%d %d\n", n, t }'
+}
 
 if want idle; then
 echo "== idle RSS (no printers)"
