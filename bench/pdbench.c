@@ -5,6 +5,12 @@
  *     device/<serial>/report at R messages/s in total for S seconds; with --stamp each carries
  *     its send time (CLOCK_REALTIME ns) in subtask_name so an SSE reader can measure latency;
  *     with --payload-file each is the file's bytes (a full report of a sample printer).
+ *   pdbench control --port P [--host H] [--user U --password W] --serials-file F --json J
+ *                   [--spread S] [--seed N]
+ *     publishes J to every printer's printdeck-sim/<serial>/control (docs/simulator.md), each
+ *     "{serial}" in J replaced by the serial, at a time of its own drawn evenly within S
+ *     seconds (0: one after the other at once); prints "<serial> <CLOCK_REALTIME ns>" per
+ *     message as it goes, so a receiver on the same clock can measure from that moment.
  *   pdbench sse --port P --token T [--seconds S]
  *     reads /api/v1/events and prints p50/p90/p99/max of (receive − send) for stamped events.
  *   pdbench slow --port P --clients N --seconds S
@@ -91,10 +97,32 @@ static int read_serials(int argc, char **argv)
     return n;
 }
 
-static int publish(int argc, char **argv)
+/* The simulator's broker, as user --user: one connection, its network thread started. */
+static struct mosquitto *connect_sim(int argc, char **argv)
 {
     const char *host = opt(argc, argv, "--host", "127.0.0.1");
     int port = atoi(opt(argc, argv, "--port", "1883"));
+    mosquitto_lib_init();
+    struct mosquitto *m = mosquitto_new(NULL, true, NULL);
+    if (m)
+        mosquitto_username_pw_set(m, opt(argc, argv, "--user", NULL), opt(argc, argv, "--password", NULL));
+    if (!m || mosquitto_connect(m, host, port, 60) != MOSQ_ERR_SUCCESS || mosquitto_loop_start(m)) {
+        fprintf(stderr, "pdbench: cannot connect to %s:%d\n", host, port);
+        return NULL;
+    }
+    return m;
+}
+
+static void disconnect_sim(struct mosquitto *m)
+{
+    mosquitto_disconnect(m);
+    mosquitto_loop_stop(m, false);
+    mosquitto_destroy(m);
+    mosquitto_lib_cleanup();
+}
+
+static int publish(int argc, char **argv)
+{
     double rate = atof(opt(argc, argv, "--rate", "1000"));
     double seconds = atof(opt(argc, argv, "--seconds", "10"));
     int stamp = flag(argc, argv, "--stamp");
@@ -114,13 +142,9 @@ static int publish(int argc, char **argv)
             return 2;
         }
     }
-    mosquitto_lib_init();
-    struct mosquitto *m = mosquitto_new(NULL, true, NULL);
-    mosquitto_username_pw_set(m, opt(argc, argv, "--user", NULL), opt(argc, argv, "--password", NULL));
-    if (!m || mosquitto_connect(m, host, port, 60) != MOSQ_ERR_SUCCESS || mosquitto_loop_start(m)) {
-        fprintf(stderr, "pdbench: cannot connect to %s:%d\n", host, port);
+    struct mosquitto *m = connect_sim(argc, argv);
+    if (!m)
         return 1;
-    }
     int64_t start = now_ns(), interval = (int64_t)(1e9 / rate);
     long total = (long)(rate * seconds), sent = 0;
     char topic[64], payload[512];
@@ -151,11 +175,65 @@ static int publish(int argc, char **argv)
     sleep(1); /* let the network thread flush */
     double took = (double)(now_ns() - start) / 1e9;
     printf("published %ld reports to %d printers in %.2f s (%.0f/s)\n", sent, n, took, sent / took);
-    mosquitto_disconnect(m);
-    mosquitto_loop_stop(m, false);
-    mosquitto_destroy(m);
-    mosquitto_lib_cleanup();
+    disconnect_sim(m);
     return 0;
+}
+
+typedef struct due {
+    int64_t at;
+    int serial;
+} due;
+
+static int cmp_due(const void *a, const void *b)
+{
+    int64_t x = ((const due *)a)->at, y = ((const due *)b)->at;
+    return x < y ? -1 : x > y;
+}
+
+static int control(int argc, char **argv)
+{
+    const char *json = opt(argc, argv, "--json", NULL);
+    double spread = atof(opt(argc, argv, "--spread", "0"));
+    int n = read_serials(argc, argv);
+    if (n <= 0 || !json || strlen(json) > 2000) {
+        fprintf(stderr, "pdbench control: --serials-file and --json (at most 2,000 bytes) required\n");
+        return 2;
+    }
+    struct mosquitto *m = connect_sim(argc, argv);
+    if (!m)
+        return 1;
+    static due plan[MAX_SERIALS];
+    srand((unsigned)atoi(opt(argc, argv, "--seed", "1")));
+    int64_t start = now_ns();
+    for (int i = 0; i < n; i++)
+        plan[i] = (due){start + (int64_t)(spread * 1e9 * ((double)rand() / ((double)RAND_MAX + 1))), i};
+    qsort(plan, (size_t)n, sizeof plan[0], cmp_due);
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        const char *s = serials[plan[i].serial];
+        char topic[96], payload[4096];
+        size_t len = 0;
+        for (const char *p = json; *p && len + 40 < sizeof payload;) {
+            if (!strncmp(p, "{serial}", 8)) {
+                len += (size_t)snprintf(payload + len, sizeof payload - len, "%s", s);
+                p += 8;
+            } else {
+                payload[len++] = *p++;
+            }
+        }
+        snprintf(topic, sizeof topic, "printdeck-sim/%s/control", s);
+        sleep_until(plan[i].at);
+        int64_t t = now_ns();
+        if (mosquitto_publish(m, NULL, topic, (int)len, payload, 1, false) != MOSQ_ERR_SUCCESS)
+            failed++;
+        printf("%s %lld\n", s, (long long)t);
+    }
+    fflush(stdout);
+    sleep(1); /* let the network thread flush */
+    if (failed)
+        fprintf(stderr, "pdbench control: %d of %d not published\n", failed, n);
+    disconnect_sim(m);
+    return failed ? 1 : 0;
 }
 
 static int cmp64(const void *a, const void *b)
@@ -453,6 +531,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "publish"))
         return publish(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "control"))
+        return control(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "sse"))
         return sse(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "certs"))
@@ -461,6 +541,6 @@ int main(int argc, char **argv)
         return slow(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "probe"))
         return probe(argc, argv);
-    fprintf(stderr, "usage: pdbench publish|sse|certs|slow|probe [options] (see the comment in bench/pdbench.c)\n");
+    fprintf(stderr, "usage: pdbench publish|control|sse|certs|slow|probe [options] (see the comment in bench/pdbench.c)\n");
     return 2;
 }

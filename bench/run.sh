@@ -16,6 +16,9 @@
 #                 daemon's CPU that recording and accounting take (bench/track.sh, perf)
 #   9. web      — not in the default set: the dashboard's first load on a throttled phone with
 #                 200 printers, and the daemon's CPU with 20 dashboards open (bench/web.sh)
+#  10. notify   — not in the default set: 1,000 printers finishing within a minute, each job's
+#                 notification to a local webhook receiver and to an ntfy one: delivered once,
+#                 latency, the daemon's CPU and RSS, ingest with and without it (bench/notify.sh)
 # Results go to bench/out/; copy the summary into bench/RESULTS.md with the date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,6 +91,15 @@ fleet() { # N MODELS [shared|printer] → serials file, broker, daemon config; s
   for _ in $(seq $((300 + n / 20))); do [ "$(online)" -ge "$n" ] && break; sleep 0.2; done
 }
 stop_daemon() { kill "$PD"; wait "$PD" 2>/dev/null || true; }
+# PERF_FILE DIR...: "<samples> <those with a frame in src/DIR/ for one of the DIRs>"
+perf_share() {
+  local f=$1; shift
+  perf script -i "$f" -F tid,ip,srcline --full-source-path 2>/dev/null | awk -v src="$PWD/src/" -v dirs="$*" '
+    BEGIN { nd = split(dirs, d, " ") }
+    /^ *[0-9]+ *$/ { n++; if (mine) t++; mine = 0; next }
+    { for (i = 1; i <= nd; i++) if (index($0, src d[i] "/")) mine = 1 }
+    END { if (mine) t++; printf "%d %d\n", n, t }'
+}
 
 if want idle; then
 echo "== idle RSS (no printers)"
@@ -197,4 +209,7 @@ fi
 if want web; then
 . bench/web.sh
 fi
-echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak,track,web}.txt "$OUT"/export/export.txt 2>/dev/null || true
+if want notify; then
+. bench/notify.sh
+fi
+echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak,track,web,notify}.txt "$OUT"/export/export.txt 2>/dev/null || true

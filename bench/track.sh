@@ -26,10 +26,7 @@ perf record -q --call-graph dwarf,16384 -F 49 -p "$PD" -o "$OUT/track.perf" -- s
 c1=$(cpu_ticks $PD)
 J1=$(jobs_now ""); U1=$(usage_now); P1=$(jobs_now "&status=printing")
 # a sample is the tracking code's when one of its frames is in src/track/ or src/files/
-perf script -i "$OUT/track.perf" -F tid,ip,srcline --full-source-path 2>/dev/null | awk -v src="$PWD/src/" '
-  /^ *[0-9]+ *$/ { n++; if (mine) t++; mine = 0; next }
-  index($0, src "track/") || index($0, src "files/") { mine = 1 }
-  END { if (mine) t++; printf "%d %d\n", n, t }' >"$OUT/track-share.txt"
+perf_share "$OUT/track.perf" track files >"$OUT/track-share.txt"
 read -r SAMPLES MINE <"$OUT/track-share.txt"
 awk -v c=$((c1 - c0)) -v hz="$hz" -v t="$TRACK_SECONDS" -v n="$TRACK_N" -v s="$SAMPLES" -v m="$MINE" \
     -v w=$((w1 - w0)) -v wt="$TRACK_WARMUP" -v j=$((J1 - J0)) -v e=$(((J1 - P1) - (J0 - P0))) -v u=$((U1 - U0)) -v p0="$P0" -v p1="$P1" -v on="$(online)" 'BEGIN{
