@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/web.h"
+#include "camera/timelapse.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "ha/ha.h"
@@ -47,6 +48,7 @@ typedef struct daemon_ctx {
     pd_notify *notify;
     pd_ha *ha;
     pd_camera *camera;
+    pd_tl *timelapse;
     pd_http *http;
     pd_auth auth;
     pd_inv inv;
@@ -190,6 +192,7 @@ static pd_http_access http_access(const pd_config *cfg)
 static void stop_modules(daemon_ctx *d)
 {
     pd_http_stop(&d->http);
+    pd_tl_stop(&d->timelapse);  /* before the hub: it holds a viewer of each printer printing */
     pd_camera_free(&d->camera);  /* before the pool: a ca_file being read waits for it */
     pd_work_pool_free(&d->work);  /* after the server: its requests are gone, analyses cancelled */
     pd_work_pool_free(&d->pw_work);
@@ -355,6 +358,7 @@ static int start(daemon_ctx *d)
     pd_http_add_routes(d->http, pd_api_notify_rules_routes, pd_api_notify_rules_nroutes);
     pd_http_add_routes(d->http, pd_api_webpush_routes, pd_api_webpush_nroutes);
     pd_http_add_routes(d->http, pd_api_camera_routes, pd_api_camera_nroutes);
+    pd_http_add_routes(d->http, pd_api_timelapse_routes, pd_api_timelapse_nroutes);
     pd_http_add_routes(d->http, pd_api_accounts_routes, pd_api_accounts_nroutes);
     pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
@@ -405,6 +409,21 @@ static int start(daemon_ctx *d)
         return -1;
     }
     d->app.camera = d->camera;
+    char tl_dir[PD_CFG_STR + 16];
+    snprintf(tl_dir, sizeof tl_dir, "%s/timelapse", d->cfg.data_dir);
+    pd_tl_opts tlo = {
+        .enabled = d->cfg.timelapse_enabled, .mode = pd_tl_mode_of(d->cfg.timelapse_mode),
+        .interval_s = d->cfg.timelapse_interval_s, .max_frames = d->cfg.timelapse_max_frames,
+        .stale_ms = d->cfg.camera_timeout_s * 1000, .fps = d->cfg.timelapse_fps,
+        .width = d->cfg.timelapse_width, .height = d->cfg.timelapse_height,
+        .keep_count = d->cfg.timelapse_keep_count, .keep_days = d->cfg.timelapse_keep_days,
+        .keep_bytes = (int64_t)d->cfg.timelapse_keep_mb << 20, .dir = tl_dir,
+    };
+    if (pd_tl_start(&d->timelapse, &d->loop, d->bus, d->db, d->fleet, d->camera, d->work, &tlo)) {
+        pd_error("main", "cannot start the timelapses");
+        return -1;
+    }
+    d->app.timelapse = d->timelapse;
     if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
         pd_error("main", "cannot start the event hubs");
         return -1;

@@ -38,6 +38,7 @@ typedef struct pd_app {
     pd_auth *auth;                /* tokens and sessions */
     pd_notify *notify;            /* notification channels and deliveries */
     pd_camera *camera;            /* the cameras' frame hub */
+    struct pd_tl *timelapse;      /* the timelapses (camera/timelapse.h) */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
@@ -95,6 +96,8 @@ extern const size_t pd_api_ams_nroutes;
  * /api/v1/stats[/low-stock] (alerts.c). */
 extern const pd_route pd_api_alerts_routes[];
 extern const size_t pd_api_alerts_nroutes;
+/* The path's {id} as an integer; false after replying 422 with `what` (alerts.c). */
+bool pd_api_path_id(pd_req *r, const char *what, int64_t *id);
 /* "Which spool is this?": /api/v1/prompts… (prompts.c). */
 extern const pd_route pd_api_prompts_routes[];
 extern const size_t pd_api_prompts_nroutes;
@@ -151,6 +154,9 @@ extern const size_t pd_api_webpush_nroutes;
 /* The cameras: /api/v1/printers/{id}/camera (MJPEG), …/snapshot, …/camera/status (camera.c). */
 extern const pd_route pd_api_camera_routes[];
 extern const size_t pd_api_camera_nroutes;
+/* Timelapses: /api/v1/timelapses…, /api/v1/jobs/{id}/timelapse (timelapse.c). */
+extern const pd_route pd_api_timelapse_routes[];
+extern const size_t pd_api_timelapse_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64

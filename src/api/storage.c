@@ -122,10 +122,10 @@ static void listed(pd_err rc, const char *why, const pd_ftps_listing *l, void *u
     free(w);
 }
 
-static void files_list(pd_req *r)
+static void list_dir(pd_req *r, const char *dflt)
 {
     files_wait *w = wait_new(r);
-    pd_printer *p = w ? files_args(r, w, "/") : NULL;
+    pd_printer *p = w ? files_args(r, w, dflt) : NULL;
     if (!p) {
         free(w);
         return;
@@ -134,6 +134,11 @@ static void files_list(pd_req *r)
     pd_err rc = pd_ftps_list(w->ftps, pd_printer_rec_get(p), w->path, listed, w, &w->handle, &why);
     files_queued(r, w, rc, why);
 }
+
+static void files_list(pd_req *r) { list_dir(r, "/"); }
+/* The printer's own timelapses: where the P1, A1 and X1 series keep them (docs/ftps.md);
+ * ?path= names another directory some firmware uses (/timelapse/video, /record). */
+static void printer_timelapses(pd_req *r) { list_dir(r, "/timelapse/"); }
 
 /* --- download --------------------------------------------------------------------------- */
 typedef struct file_stream {
@@ -253,5 +258,6 @@ static void files_download(pd_req *r)
 const pd_route pd_api_storage_routes[] = {
     {"GET", "/api/v1/printers/{id}/files", files_list, 0},
     {"GET", "/api/v1/printers/{id}/files/download", files_download, 0},
+    {"GET", "/api/v1/printers/{id}/timelapses", printer_timelapses, 0},
 };
 const size_t pd_api_storage_nroutes = sizeof pd_api_storage_routes / sizeof pd_api_storage_routes[0];

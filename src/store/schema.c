@@ -461,6 +461,23 @@ static const char *const migrations[] = {
     "ALTER TABLE printer ADD COLUMN camera_host TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE printer ADD COLUMN camera_port @INT@ NOT NULL DEFAULT 0;"
     "ALTER TABLE printer ADD COLUMN camera_enabled @INT@ NOT NULL DEFAULT 1;",
+    /* 19: timelapses (docs/camera.md, Timelapses): the video made of a job's frames, a file in
+     * the data directory's timelapse/ named by `file`; it stays when its job or printer goes */
+    "CREATE TABLE timelapse ("
+    "  id @ID@,"
+    "  job_id @INT@ REFERENCES job(id) ON DELETE SET NULL,"
+    "  printer_id @INT@ REFERENCES printer(id) ON DELETE SET NULL,"
+    "  file TEXT NOT NULL,"
+    "  size @INT@ NOT NULL,"
+    "  frames @INT@ NOT NULL,"
+    "  duration_ms @INT@ NOT NULL,"
+    "  fps @INT@ NOT NULL,"
+    "  width @INT@ NOT NULL,"
+    "  height @INT@ NOT NULL,"
+    "  codec TEXT NOT NULL,"
+    "  created_at @INT@ NOT NULL);"
+    "CREATE INDEX timelapse_job ON timelapse(job_id);"
+    "CREATE INDEX timelapse_printer ON timelapse(printer_id, id);",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
