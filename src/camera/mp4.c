@@ -119,6 +119,10 @@ static int write_packets(asm_ctx *x)
 {
     int rc;
     while ((rc = avcodec_receive_packet(x->enc, x->pkt)) == 0) {
+        /* each picture lasts one frame: without it the last one has no duration and players
+         * (and ffprobe) cut it off at the end of the edit list */
+        if (!x->pkt->duration)
+            x->pkt->duration = 1;
         av_packet_rescale_ts(x->pkt, x->enc->time_base, x->st->time_base);
         x->pkt->stream_index = x->st->index;
         if ((rc = av_interleaved_write_frame(x->fmt, x->pkt)) < 0)

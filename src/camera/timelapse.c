@@ -335,7 +335,7 @@ static void assemble_done(void *ud, bool cancelled)
                        PD_SQL_S(a->info.codec), PD_SQL_I(a->created_s)};
         int64_t id;
         pd_err rc = pd_db_insert(t->db, "INSERT INTO timelapse (job_id, printer_id, file, size, frames, duration_ms, "
-                                 "fps, width, height, codec, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 "fps, width, height, codec, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                                  v, sizeof v / sizeof v[0], &id);
         if (rc) {
             pd_warn(LOG, "job %lld: its timelapse cannot be recorded: %s", (long long)a->job_id, pd_strerror(rc));
