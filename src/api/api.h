@@ -51,6 +51,9 @@ bool pd_api_printer_visible(pd_req *r, int64_t id);
 /* The printer's storage over FTPS: /api/v1/printers/{id}/files[/download] (storage.c). */
 extern const pd_route pd_api_storage_routes[];
 extern const size_t pd_api_storage_nroutes;
+/* Replies the open file fd (taken over) of size bytes, streamed a piece per turn with
+ * X-File-Size; on failure the error is replied and fd closed (storage.c). */
+void pd_api_reply_file(pd_req *r, int fd, int64_t size, const char *content_type);
 extern const pd_route pd_api_system_routes[];   /* /healthz, /metrics */
 extern const size_t pd_api_system_nroutes;
 

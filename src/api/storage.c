@@ -170,6 +170,24 @@ static void stream_produce(pd_stream *s, void *ud)
     pd_stream_write(s, fs->piece, (size_t)n);
 }
 
+void pd_api_reply_file(pd_req *r, int fd, int64_t size, const char *content_type)
+{
+    file_stream *fs = malloc(sizeof *fs);
+    if (!fs) {
+        close(fd);
+        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
+        return;
+    }
+    fs->fd = fd;
+    char len[24];
+    snprintf(len, sizeof len, "%lld", (long long)size);
+    pd_req_add_header(r, "X-File-Size", len);
+    if (!pd_req_reply_stream(r, content_type, stream_produce, stream_closed, fs)) {
+        stream_closed(NULL, fs);
+        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
+    }
+}
+
 /* Content-Disposition's filename: the last segment, with what would break the quoted string
  * replaced (RFC 6266 §4.1), and the exact name in filename* (RFC 8187); a longer name is cut
  * to DISPOSITION_NAME_MAX bytes on a character boundary. */
@@ -218,22 +236,8 @@ static void fetched(pd_err rc, const char *why, const char *path, int64_t size, 
         free(w);
         return;
     }
-    file_stream *fs = malloc(sizeof *fs);
-    if (!fs) {
-        close(fd);
-        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
-        free(w);
-        return;
-    }
-    fs->fd = fd;
-    char len[24];
-    snprintf(len, sizeof len, "%lld", (long long)size);
-    pd_req_add_header(r, "X-File-Size", len);
     disposition(r, w->path);
-    if (!pd_req_reply_stream(r, "application/octet-stream", stream_produce, stream_closed, fs)) {
-        stream_closed(NULL, fs);
-        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
-    }
+    pd_api_reply_file(r, fd, size, "application/octet-stream");
     free(w);
 }
 

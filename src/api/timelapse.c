@@ -11,8 +11,8 @@
 
 #include "api/api.h"
 #include "camera/timelapse.h"
+#include "http/range.h"
 
-#define PIECE (64 * 1024)
 /* The most one range reply carries: it is read on the loop, from the page cache, like a
  * piece of a whole download; a player asks again for what follows (RFC 9110 §14.2: a client
  * takes the range the server sends). */
@@ -77,66 +77,6 @@ static void tl_delete(pd_req *r)
 
 /* --- the video ------------------------------------------------------------------------------- */
 
-typedef struct video_stream {
-    int fd;
-    char piece[PIECE];
-} video_stream;
-
-static void video_closed(pd_stream *s, void *ud)
-{
-    (void)s;
-    video_stream *v = ud;
-    close(v->fd);
-    free(v);
-}
-
-static void video_produce(pd_stream *s, void *ud)
-{
-    video_stream *v = ud;
-    ssize_t n;
-    do
-        n = read(v->fd, v->piece, sizeof v->piece);
-    while (n < 0 && errno == EINTR);
-    if (n <= 0)
-        pd_stream_end(s);
-    else
-        pd_stream_write(s, v->piece, (size_t)n);
-}
-
-/* One range of "bytes=a-b", "bytes=a-" or "bytes=-n" (RFC 9110 §14.1.2) of a file of size
- * bytes: 1 with [*from, *to] set, 0 when it cannot be satisfied, -1 when the header is not
- * one such range (the whole file is sent, as a server that ignores Range does). */
-static int range_parse(const char *h, int64_t size, int64_t *from, int64_t *to)
-{
-    long long a = -1, b = -1;
-    char *end;
-    if (strncmp(h, "bytes=", 6))
-        return -1;
-    h += 6;
-    if (*h == '-') {
-        b = strtoll(h + 1, &end, 10);
-        if (end == h + 1 || *end || b <= 0)
-            return b == 0 && !*end ? 0 : -1;
-        *from = b >= size ? 0 : size - b;
-        *to = size - 1;
-        return size > 0;
-    }
-    a = strtoll(h, &end, 10);
-    if (end == h || *end != '-' || a < 0)
-        return -1;
-    h = end + 1;
-    if (*h) {
-        b = strtoll(h, &end, 10);
-        if (*end || b < a)
-            return -1;
-    }
-    if (a >= size)
-        return 0;
-    *from = a;
-    *to = b < 0 || b >= size ? size - 1 : b;
-    return 1;
-}
-
 static void video_reply(pd_req *r, bool by_job)
 {
     pd_app *app = pd_req_app(r);
@@ -164,15 +104,16 @@ static void video_reply(pd_req *r, bool by_job)
     pd_req_add_header(r, "Accept-Ranges", "bytes");
     pd_req_add_header(r, "Cache-Control", "private, max-age=86400");
     int64_t from = 0, to = 0;
-    int want = pd_req_header(r, "range", range, sizeof range) ? range_parse(range, size, &from, &to) : -1;
-    if (want == 0) {
+    pd_http_range want = pd_req_header(r, "range", range, sizeof range) ? pd_http_range_parse(range, size, &from, &to)
+                                                                         : PD_RANGE_NONE;
+    if (want == PD_RANGE_UNSATISFIABLE) {
         close(fd);
         snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
         pd_req_add_header(r, "Content-Range", cr);
         pd_req_reply_raw(r, 416, "text/plain", "", 0);
         return;
     }
-    if (want > 0) {
+    if (want == PD_RANGE_OK) {
         if (to - from + 1 > RANGE_MAX)
             to = from + RANGE_MAX - 1;
         char *out = pd_req_reply_alloc(r, (size_t)(to - from + 1));
@@ -187,20 +128,7 @@ static void video_reply(pd_req *r, bool by_job)
         pd_req_reply_commit(r, 206, "video/mp4");
         return;
     }
-    video_stream *v = malloc(sizeof *v);
-    if (!v) {
-        close(fd);
-        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
-        return;
-    }
-    v->fd = fd;
-    char len[24];
-    snprintf(len, sizeof len, "%lld", (long long)size);
-    pd_req_add_header(r, "X-File-Size", len);
-    if (!pd_req_reply_stream(r, "video/mp4", video_produce, video_closed, v)) {
-        video_closed(NULL, v);
-        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
-    }
+    pd_api_reply_file(r, fd, size, "video/mp4");
 }
 
 static void tl_video(pd_req *r) { video_reply(r, false); }

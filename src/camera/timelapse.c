@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "camera/mp4.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/sqlb.h"
@@ -410,35 +411,29 @@ static void on_event(const pd_event *ev, void *ud)
 
 /* --- retention ------------------------------------------------------------------------------------ */
 
+/* Timelapses the retention reads at most: far more than a disk holds. */
+#define RETAIN_MAX_ROWS 1000000
+
+typedef char file_name[64];
+
 typedef struct tl_rows {
-    pd_tl_item *items;
-    char (*files)[64];
-    size_t n, cap;
+    pd_buf items, files;     /* pd_tl_item, file_name: one each per row */
 } tl_rows;
 
 static pd_err retain_row(const pd_row *row, void *ud)
 {
     tl_rows *r = ud;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        pd_tl_item *it = realloc(r->items, cap * sizeof *it);
-        if (it)
-            r->items = it;
-        char(*fs)[64] = it ? realloc(r->files, cap * sizeof *fs) : NULL;
-        if (!fs)
-            return PD_ERR_NOMEM;
-        r->files = fs;
-        r->cap = cap;
-    }
-    r->items[r->n] = (pd_tl_item){pd_row_int(row, 0), pd_row_int(row, 1), pd_row_int(row, 2)};
-    snprintf(r->files[r->n++], 64, "%s", pd_row_text(row, 3));
-    return PD_OK;
+    pd_tl_item it = {pd_row_int(row, 0), pd_row_int(row, 1), pd_row_int(row, 2)};
+    file_name f;
+    snprintf(f, sizeof f, "%s", pd_row_text(row, 3));
+    pd_err rc = pd_buf_add(&r->items, &it, sizeof it);
+    return rc ? rc : pd_buf_add(&r->files, f, sizeof f);
 }
 
 typedef struct unlinks {
     char dir[PATH_LEN];
     size_t n;
-    char (*files)[64];
+    file_name *files;
 } unlinks;
 
 static void unlink_run(void *ud)
@@ -462,7 +457,7 @@ static void unlink_done(void *ud, bool cancelled)
 
 /* The files of rows just deleted go in the worker pool; when it is full, here (a few
  * unlinks rather than files left for good). The array is taken over. */
-static void unlink_files(pd_tl *t, char (*files)[64], size_t n)
+static void unlink_files(pd_tl *t, file_name *files, size_t n)
 {
     unlinks *u = malloc(sizeof *u);
     if (!u) {
@@ -482,27 +477,32 @@ static void retain(pd_tl *t)
 {
     if (!t->o.keep_count && !t->o.keep_days && !t->o.keep_bytes)
         return;
-    tl_rows r = {0};
+    tl_rows r;
+    pd_buf_init(&r.items, RETAIN_MAX_ROWS * sizeof(pd_tl_item));
+    pd_buf_init(&r.files, RETAIN_MAX_ROWS * sizeof(file_name));
     pd_err rc = pd_db_query(t->db, "SELECT id, created_at, size, file FROM timelapse ORDER BY created_at DESC, id DESC",
                             NULL, 0, retain_row, &r);
-    bool *drop = !rc && r.n ? calloc(r.n, sizeof *drop) : NULL;
-    size_t k = 0;
-    if (drop && pd_tl_retain(r.items, r.n, &t->o, pd_clock_wall_ms() / 1000, drop)) {
-        for (size_t i = 0; i < r.n; i++) {
-            pd_sqlv v = PD_SQL_I(r.items[i].id);
+    size_t n = pd_buf_len(&r.items) / sizeof(pd_tl_item), k = 0, len;
+    pd_tl_item *items = (pd_tl_item *)pd_buf_ptr(&r.items);
+    file_name *files = n ? (file_name *)pd_buf_detach(&r.files, &len) : NULL;
+    bool *drop = !rc && n ? calloc(n, sizeof *drop) : NULL;
+    if (drop && pd_tl_retain(items, n, &t->o, pd_clock_wall_ms() / 1000, drop)) {
+        for (size_t i = 0; i < n; i++) {
+            pd_sqlv v = PD_SQL_I(items[i].id);
             if (drop[i] && !pd_db_run(t->db, "DELETE FROM timelapse WHERE id = ?", &v, 1, NULL))
-                memcpy(r.files[k++], r.files[i], 64);
+                memcpy(files[k++], files[i], sizeof(file_name));
         }
         pd_info(LOG, "retention: %zu timelapse(s) deleted", k);
     }
     if (rc)
         pd_warn(LOG, "retention: cannot list the timelapses: %s", pd_strerror(rc));
     free(drop);
-    free(r.items);
+    pd_buf_free(&r.items);
+    pd_buf_free(&r.files);
     if (k)
-        unlink_files(t, r.files, k);
+        unlink_files(t, files, k);
     else
-        free(r.files);
+        free(files);
 }
 
 /* --- lifecycle ---------------------------------------------------------------------------------------- */
@@ -551,7 +551,7 @@ void pd_tl_stop(pd_tl **tp)
 static const pd_inv_col cols[] = {
     {"id", "t.id", PD_INV_COL_INT},         {"job_id", "t.job_id", PD_INV_COL_INT},
     {"printer_id", "t.printer_id", PD_INV_COL_INT}, {"size", "t.size", PD_INV_COL_INT},
-    {"frames", "t.frames", PD_INV_COL_INT}, {"duration_ms", "t.duration_ms", PD_INV_COL_INT},
+    {"frames", "t.frames", PD_INV_COL_INT}, {"duration_s", "t.duration_ms", PD_INV_COL_INT},
     {"fps", "t.fps", PD_INV_COL_INT},       {"width", "t.width", PD_INV_COL_INT},
     {"height", "t.height", PD_INV_COL_INT}, {"codec", "t.codec", PD_INV_COL_TEXT},
     {"created_at", "t.created_at", PD_INV_COL_TIME},
@@ -671,7 +671,7 @@ pd_err pd_tl_delete(pd_tl *t, int64_t id)
     pd_sqlv a = PD_SQL_I(id);
     if (!rc)
         rc = pd_db_run(t->db, "DELETE FROM timelapse WHERE id = ?", &a, 1, NULL);
-    char(*files)[64] = rc ? NULL : malloc(sizeof *files);
+    file_name *files = rc ? NULL : malloc(sizeof *files);
     if (files) {
         memcpy(files[0], v.file, sizeof v.file);
         unlink_files(t, files, 1);

@@ -1,6 +1,6 @@
 /* Timelapses (camera/timelapse.h, camera/mp4.h): when a frame is due, which timelapses the
- * retention rules delete, and frames assembled into an MP4 with missing and broken ones left
- * out. */
+ * retention rules delete, frames assembled into an MP4 with missing and broken ones left out,
+ * and the byte ranges their downloads take (http/range.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,7 @@
 
 #include "camera/mp4.h"
 #include "camera/timelapse.h"
+#include "http/range.h"
 
 static pd_tl_opts opts(pd_tl_mode mode)
 {
@@ -204,11 +205,36 @@ static void assemble(void **st)
     rmdir(dir);
 }
 
+static void ranges(void **st)
+{
+    (void)st;
+    int64_t a, b;
+    assert_int_equal(pd_http_range_parse("bytes=0-99", 1000, &a, &b), PD_RANGE_OK);
+    assert_true(a == 0 && b == 99);
+    assert_int_equal(pd_http_range_parse("bytes=900-", 1000, &a, &b), PD_RANGE_OK);
+    assert_true(a == 900 && b == 999);
+    assert_int_equal(pd_http_range_parse("bytes=900-5000", 1000, &a, &b), PD_RANGE_OK);  /* cut at the end */
+    assert_true(a == 900 && b == 999);
+    assert_int_equal(pd_http_range_parse("bytes=-100", 1000, &a, &b), PD_RANGE_OK);
+    assert_true(a == 900 && b == 999);
+    assert_int_equal(pd_http_range_parse("bytes=-5000", 1000, &a, &b), PD_RANGE_OK);    /* the whole */
+    assert_true(a == 0 && b == 999);
+    assert_int_equal(pd_http_range_parse("bytes=1000-", 1000, &a, &b), PD_RANGE_UNSATISFIABLE);
+    assert_int_equal(pd_http_range_parse("bytes=-0", 1000, &a, &b), PD_RANGE_UNSATISFIABLE);
+    assert_int_equal(pd_http_range_parse("bytes=-1", 0, &a, &b), PD_RANGE_UNSATISFIABLE);
+    /* not one range we take: the whole file goes */
+    static const char *const none[] = {"bytes=0-1,5-6", "items=0-1", "bytes=5-3", "bytes= 1-2", "bytes=+1-2",
+                                       "bytes=1-2 ", "bytes=-", "bytes=", "bytes=a-b", "bytes=99999999999999999999-",
+                                       "bytes=1"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+        assert_int_equal(pd_http_range_parse(none[i], 1000, &a, &b), PD_RANGE_NONE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(layer_schedule), cmocka_unit_test(interval_schedule), cmocka_unit_test(mode_rule),
-        cmocka_unit_test(retention),      cmocka_unit_test(assemble),
+        cmocka_unit_test(retention),      cmocka_unit_test(assemble),   cmocka_unit_test(ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
