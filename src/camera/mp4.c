@@ -1,5 +1,6 @@
 #include "camera/mp4.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -26,11 +27,11 @@ typedef struct asm_ctx {
     AVFrame *in, *out;
     AVPacket *pkt;
     unsigned char *file;
+    struct dirent **names;   /* the frames' files, sorted */
+    int nnames;
     int64_t pts;
     bool header;
 } asm_ctx;
-
-void pd_mp4_frame_name(int i, char out[16]) { snprintf(out, 16, "%06d.jpg", i); }
 
 static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
 
@@ -47,12 +48,11 @@ static int fail(char *why, size_t whylen, int rc, const char *what, int averr)
     return rc;
 }
 
-/* The file of frame i, read whole into x->file; its length, or -1 when it is missing or not
- * a frame of ours. */
-static long read_frame(asm_ctx *x, const char *dir, int i)
+/* A file of the frames' directory, read whole into x->file; its length, or -1 when it is not a
+ * frame of ours. */
+static long read_frame(asm_ctx *x, const char *dir, const char *name)
 {
-    char name[16], path[4096];
-    pd_mp4_frame_name(i, name);
+    char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -61,6 +61,12 @@ static long read_frame(asm_ctx *x, const char *dir, int i)
     bool more = fgetc(f) != EOF;
     fclose(f);
     return more || n < 4 ? -1 : (long)n;
+}
+
+static int is_jpg(const struct dirent *e)
+{
+    size_t n = strlen(e->d_name);
+    return n > 4 && !strcmp(e->d_name + n - 4, ".jpg");
 }
 
 /* The first frame decides the video's size: even numbers, as 4:2:0 chroma needs. */
@@ -194,7 +200,7 @@ static int decode(asm_ctx *x, long len)
     return rc < 0 || x->in->width < 2 || x->in->height < 2 ? AVERROR_INVALIDDATA : 0;
 }
 
-static int assemble(asm_ctx *x, const char *dir, int n, const char *out, const pd_mp4_opts *o,
+static int assemble(asm_ctx *x, const char *dir, int max, const char *out, const pd_mp4_opts *o,
                     pd_mp4_info *info, char *why, size_t whylen)
 {
     const AVCodec *jd = avcodec_find_decoder(AV_CODEC_ID_MJPEG);
@@ -205,9 +211,12 @@ static int assemble(asm_ctx *x, const char *dir, int n, const char *out, const p
         return fail(why, whylen, AVERROR_DECODER_NOT_FOUND, "no JPEG decoder in this FFmpeg", 0);
     if (!(x->in = av_frame_alloc()) || !(x->pkt = av_packet_alloc()) || !(x->file = av_malloc(FRAME_FILE_MAX)))
         return fail(why, whylen, AVERROR(ENOMEM), "out of memory", 0);
-    int rc = 0;
-    for (int i = 0; i < n; i++) {
-        long len = read_frame(x, dir, i);
+    int rc = 0, n = scandir(dir, &x->names, is_jpg, alphasort);
+    if (n < 0)
+        return fail(why, whylen, AVERROR(ENOENT), "no frame of the timelapse could be read", 0);
+    x->nnames = n;
+    for (int i = 0; i < n && i < max; i++) {
+        long len = read_frame(x, dir, x->names[i]->d_name);
         if (len < 0 || decode(x, len) < 0)
             continue;
         if (!x->enc && (rc = open_output(x, out, o, info, why, whylen)) < 0)
@@ -228,13 +237,13 @@ static int assemble(asm_ctx *x, const char *dir, int n, const char *out, const p
     return 0;
 }
 
-pd_err pd_mp4_assemble(const char *dir, int n, const char *out, const pd_mp4_opts *o,
+pd_err pd_mp4_assemble(const char *dir, int max, const char *out, const pd_mp4_opts *o,
                        pd_mp4_info *info, char *why, size_t whylen)
 {
     pthread_once(&quiet_once, quiet);
     memset(info, 0, sizeof *info);
     asm_ctx x = {0};
-    int rc = o->fps > 0 ? assemble(&x, dir, n, out, o, info, why, whylen)
+    int rc = o->fps > 0 ? assemble(&x, dir, max, out, o, info, why, whylen)
                         : fail(why, whylen, AVERROR(EINVAL), "fps must be positive", 0);
     if (x.header)
         av_write_trailer(x.fmt);
@@ -248,6 +257,9 @@ pd_err pd_mp4_assemble(const char *dir, int n, const char *out, const pd_mp4_opt
     av_frame_free(&x.out);
     av_packet_free(&x.pkt);
     av_free(x.file);
+    for (int i = 0; i < x.nnames; i++)
+        free(x.names[i]);
+    free(x.names);
     if (rc >= 0)
         return PD_OK;
     unlink(out);

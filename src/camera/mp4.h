@@ -25,12 +25,10 @@ typedef struct pd_mp4_info {
     char codec[16];          /* "h264", "mjpeg" */
 } pd_mp4_info;
 
-/* Frames dir/000000.jpg … dir/<n-1>.jpg (pd_mp4_frame_name) into the MP4 at out. NOTFOUND
- * when no frame could be read, else IO, NOMEM, UNSUPPORTED (no encoder), with why in words;
- * out is removed on failure. */
-pd_err pd_mp4_assemble(const char *dir, int n, const char *out, const pd_mp4_opts *o,
+/* The frames of dir (its *.jpg files, in the order of their names, at most max) into the MP4
+ * at out. NOTFOUND when no frame could be read, else IO, NOMEM, UNSUPPORTED (no encoder), with
+ * why in words; out is removed on failure. */
+pd_err pd_mp4_assemble(const char *dir, int max, const char *out, const pd_mp4_opts *o,
                        pd_mp4_info *info, char *why, size_t whylen);
-/* The name of frame i in a spool directory: "000042.jpg". */
-void pd_mp4_frame_name(int i, char out[16]);
 
 #endif

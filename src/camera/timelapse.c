@@ -20,6 +20,9 @@
 #define PATH_LEN 512
 /* the timelapse directory: room under PATH_LEN for spool/<job id>/<frame> */
 #define DIR_LEN 384
+/* Frames of one job assembled at most: max_frames bounds each capture, this the captures of
+ * a job resumed after restarts together ([timelapse] max_frames' own limit). */
+#define ASSEMBLE_MAX 100000
 
 /* --- pure -------------------------------------------------------------------------------------- */
 
@@ -94,7 +97,9 @@ struct capture {
     pd_cam_frame *latest;
     uv_timer_t tick;         /* PD_TL_INTERVAL */
     pd_tl_sched s;
+    int64_t run_ms;          /* when this capture began (wall clock): its frames' names */
     int skipped;
+    bool resumed;            /* frames of an earlier capture of the job may be in its spool */
     bool writing, ending, closed;
     char dir[PATH_LEN];
 };
@@ -190,9 +195,10 @@ typedef struct frame_write {
 static void write_run(void *ud)
 {
     frame_write *w = ud;
-    char name[16], path[PATH_LEN + 16];
-    pd_mp4_frame_name(w->index, name);
-    snprintf(path, sizeof path, "%s/%s", w->c->dir, name);
+    /* named by the capture's start and the frame's number: a capture resumed after a restart
+     * adds its frames after those already there, in name order (pd_mp4_assemble) */
+    char path[PATH_LEN + 40];
+    snprintf(path, sizeof path, "%s/%013lld-%06d.jpg", w->c->dir, (long long)w->c->run_ms, w->index);
     if (w->index == 0) {  /* the spool and the job's directory, made with the first frame */
         char spool[PATH_LEN];
         snprintf(spool, sizeof spool, "%s/spool", w->c->tl->dir);
@@ -269,7 +275,7 @@ static capture *capture_find(pd_tl *t, int64_t printer_id)
     return NULL;
 }
 
-static void capture_begin(pd_tl *t, int64_t printer_id, int64_t job_id)
+static void capture_begin(pd_tl *t, int64_t printer_id, int64_t job_id, bool resumed)
 {
     pd_printer *p = pd_fleet_find_id(t->fleet, printer_id);
     char why[256];
@@ -285,6 +291,8 @@ static void capture_begin(pd_tl *t, int64_t printer_id, int64_t job_id)
     c->tl = t;
     c->printer_id = printer_id;
     c->job_id = job_id;
+    c->resumed = resumed;
+    c->run_ms = pd_clock_wall_ms();
     snprintf(c->dir, sizeof c->dir, "%s/spool/%lld", t->dir, (long long)job_id);
     uv_timer_init(t->loop, &c->tick);
     c->tick.data = c;
@@ -294,7 +302,7 @@ static void capture_begin(pd_tl *t, int64_t printer_id, int64_t job_id)
     if (t->o.mode == PD_TL_INTERVAL)
         uv_timer_start(&c->tick, on_tick, (uint64_t)t->o.interval_s * 1000, (uint64_t)t->o.interval_s * 1000);
     watch(c);
-    pd_info(LOG, "job %lld: timelapse started (%s)", (long long)job_id,
+    pd_info(LOG, "job %lld: timelapse %s (%s)", (long long)job_id, resumed ? "resumed" : "started",
             t->o.mode == PD_TL_LAYER ? "a frame per layer" : "a frame per interval");
 }
 
@@ -303,7 +311,6 @@ static void capture_begin(pd_tl *t, int64_t printer_id, int64_t job_id)
 typedef struct assembly {
     pd_tl *tl;
     int64_t printer_id, job_id, created_s;
-    int n;
     char dir[PATH_LEN], file[64], out[PATH_LEN + 64];
     pd_mp4_opts mo;
     pd_mp4_info info;
@@ -314,7 +321,7 @@ typedef struct assembly {
 static void assemble_run(void *ud)
 {
     assembly *a = ud;
-    a->rc = pd_mp4_assemble(a->dir, a->n, a->out, &a->mo, &a->info, a->why, sizeof a->why);
+    a->rc = pd_mp4_assemble(a->dir, ASSEMBLE_MAX, a->out, &a->mo, &a->info, a->why, sizeof a->why);
     remove_dir(a->dir);
 }
 
@@ -354,6 +361,26 @@ static void assemble_done(void *ud, bool cancelled)
     tl_release(t);
 }
 
+/* The frames in dir become job_id's video, in the worker pool. */
+static void assemble_submit(pd_tl *t, int64_t job_id, int64_t printer_id, const char *dir)
+{
+    assembly *a = calloc(1, sizeof *a);
+    if (!a)
+        return;
+    *a = (assembly){.tl = t, .printer_id = printer_id, .job_id = job_id, .created_s = pd_clock_wall_ms() / 1000,
+                    .mo = {.fps = t->o.fps, .width = t->o.width, .height = t->o.height}};
+    snprintf(a->dir, sizeof a->dir, "%s", dir);
+    snprintf(a->file, sizeof a->file, "job-%lld-%lld.mp4", (long long)job_id, (long long)a->created_s);
+    snprintf(a->out, sizeof a->out, "%s/%s", t->dir, a->file);
+    t->pending++;
+    if (pd_work_submit(t->work, assemble_run, assemble_done, a)) {
+        pd_warn(LOG, "job %lld: its timelapse cannot be assembled now: the worker pool is full (the frames stay "
+                "in %s until printdeck starts again)", (long long)job_id, dir);
+        t->pending--;
+        free(a);
+    }
+}
+
 /* The job ended (or printdeck stops): its frames become a video once the last write is done. */
 static void capture_finish(capture *c)
 {
@@ -361,24 +388,8 @@ static void capture_finish(capture *c)
     c->ending = true;
     if (c->writing)
         return;
-    if (c->s.taken && !t->gone) {
-        assembly *a = calloc(1, sizeof *a);
-        if (a) {
-            *a = (assembly){.tl = t, .printer_id = c->printer_id, .job_id = c->job_id,
-                            .created_s = pd_clock_wall_ms() / 1000, .n = c->s.taken,
-                            .mo = {.fps = t->o.fps, .width = t->o.width, .height = t->o.height}};
-            snprintf(a->dir, sizeof a->dir, "%s", c->dir);
-            snprintf(a->file, sizeof a->file, "job-%lld-%lld.mp4", (long long)c->job_id, (long long)a->created_s);
-            snprintf(a->out, sizeof a->out, "%s/%s", t->dir, a->file);
-            t->pending++;
-            if (pd_work_submit(t->work, assemble_run, assemble_done, a)) {
-                pd_warn(LOG, "job %lld: its timelapse cannot be assembled now: the worker pool is full "
-                        "(the frames stay in %s)", (long long)c->job_id, c->dir);
-                t->pending--;
-                free(a);
-            }
-        }
-    }
+    if ((c->s.taken || c->resumed) && !t->gone)
+        assemble_submit(t, c->job_id, c->printer_id, c->dir);
     if (c->skipped)
         pd_info(LOG, "job %lld: %d timelapse frames skipped (no fresh frame from the camera, or the last one "
                 "still being written)", (long long)c->job_id, c->skipped);
@@ -402,11 +413,71 @@ static void on_event(const pd_event *ev, void *ud)
     }
     if (ev->type != PD_EV_JOB || ev->printer_id <= 0)
         return;
-    bool started = !strcmp(ev->u.job.change, "started");
-    if (c && (started || (!strcmp(ev->u.job.change, "ended") && c->job_id == ev->u.job.id)))
+    const char *change = ev->u.job.change;
+    bool started = !strcmp(change, "started");
+    /* a job closed as unknown while its printer was away comes back, still printing */
+    bool back = !strcmp(change, "resumed") && (!c || c->job_id != ev->u.job.id);
+    if (c && (started || back || (!strcmp(change, "ended") && c->job_id == ev->u.job.id)))
         capture_end(c);
-    if (started)
-        capture_begin(t, ev->printer_id, ev->u.job.id);
+    if (started || back)
+        capture_begin(t, ev->printer_id, ev->u.job.id, back);
+}
+
+/* --- after a restart ------------------------------------------------------------------------------ */
+
+static pd_err open_job_row(const pd_row *row, void *ud)
+{
+    capture_begin(ud, pd_row_int(row, 1), pd_row_int(row, 0), true);
+    return PD_OK;
+}
+
+typedef struct spool_job {
+    bool found, ended, has_video;
+    int64_t printer_id;
+} spool_job;
+
+static pd_err spool_job_row(const pd_row *row, void *ud)
+{
+    spool_job *j = ud;
+    *j = (spool_job){.found = true, .ended = !pd_row_null(row, 0), .has_video = pd_row_int(row, 1) > 0,
+                     .printer_id = pd_row_null(row, 2) ? 0 : pd_row_int(row, 2)};
+    return PD_OK;
+}
+
+/* Before the loop runs: the jobs still open take frames again (they are still printing, or
+ * their end comes with the printer's first report), and the frames of a job that ended while
+ * printdeck was stopped, or whose assembly was cut short, become its video now. */
+static void recover(pd_tl *t)
+{
+    pd_err rc = pd_db_query(t->db, "SELECT id, printer_id FROM job WHERE ended_at IS NULL AND origin = 'printer' "
+                                   "AND printer_id IS NOT NULL", NULL, 0, open_job_row, t);
+    if (rc)
+        pd_warn(LOG, "cannot list the open jobs: %s", pd_strerror(rc));
+    char spool[DIR_LEN + 8], dir[PATH_LEN];
+    snprintf(spool, sizeof spool, "%s/spool", t->dir);
+    DIR *d = opendir(spool);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char *end;
+        long long id = strtoll(e->d_name, &end, 10);
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || *end)
+            continue;
+        bool open = false;
+        for (capture *c = t->caps; c && !open; c = c->next)
+            open = c->job_id == id;
+        spool_job j = {0};
+        pd_sqlv v = PD_SQL_I(id);
+        snprintf(dir, sizeof dir, "%s/%lld", spool, id);
+        if (open || pd_db_query(t->db, "SELECT ended_at, (SELECT count(*) FROM timelapse WHERE job_id = job.id), "
+                                       "printer_id FROM job WHERE id = ?", &v, 1, spool_job_row, &j))
+            continue;
+        if (j.found && !j.has_video)
+            assemble_submit(t, id, j.printer_id, dir);
+        else
+            remove_dir(dir);  /* a job deleted, or one whose video exists */
+    }
+    if (d)
+        closedir(d);
 }
 
 /* --- retention ------------------------------------------------------------------------------------ */
@@ -521,6 +592,8 @@ pd_err pd_tl_start(pd_tl **out, uv_loop_t *loop, pd_bus *bus, pd_db *db, pd_flee
         free(t);
         return PD_ERR_NOMEM;
     }
+    if (o->enabled)
+        recover(t);
     retain(t);
     *out = t;
     return PD_OK;

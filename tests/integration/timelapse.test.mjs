@@ -187,12 +187,31 @@ test('a timelapse is deleted with its file; its job shows none', async () => {
   assert.equal((await daemon.req('DELETE', `/api/v1/timelapses/${j.timelapse.id}`)).status, 404);
 });
 
+test('a restart mid-print resumes the capture: one timelapse of the frames from before and after', async () => {
+  const spool = (id) => join(daemon.dir, 'data', 'timelapse', 'spool', String(id));
+  let before = 0;
+  const j = await printJob(P1S, ids.p1s, 'restart-tl', {
+    layers: 24, seconds: 16,
+    during: async (open) => {
+      await waitFor(() => existsSync(spool(open.id)) && readdirSync(spool(open.id)).length >= 4, 15000, 'frames spooled');
+      assertCleanExit(assert, await daemon.stop());
+      before = readdirSync(spool(open.id)).length;
+      await daemon.launch();
+    },
+  });
+  assert.match(daemon.log.text, new RegExp(`job ${j.id}: timelapse resumed`));
+  assert.ok(j.timelapse.frames > before, `${j.timelapse.frames} frames, ${before} before the restart`);
+  const p = await probe((await video(j.timelapse.url)).body);
+  assert.equal(Number(p.streams[0].nb_read_frames), j.timelapse.frames);
+  assert.ok(!existsSync(spool(j.id)), 'the spool is gone');
+});
+
 test('retention: by count at start, by total size after each new one', async () => {
   const mp4s = () => readdirSync(join(daemon.dir, 'data', 'timelapse')).filter((f) => f.endsWith('.mp4'));
   const before = (await daemon.get('/api/v1/timelapses')).json;
   assert.ok(before.length >= 2, `${before.length} timelapses`);
   // by count, applied at start
-  await daemon.stop();
+  assertCleanExit(assert, await daemon.stop());
   daemon.env = { ...daemon.env, PRINTDECK_TIMELAPSE_KEEP_COUNT: '1' };
   await daemon.launch();
   const kept = (await daemon.get('/api/v1/timelapses')).json;
@@ -200,7 +219,7 @@ test('retention: by count at start, by total size after each new one', async () 
   await waitFor(() => mp4s().length === 1, 5000, 'the older files deleted');
   // by size, after a new one: the two together pass 1 MB (the simulator's noisy 720p frames
   // take ~45 KB each), so the older goes
-  await daemon.stop();
+  assertCleanExit(assert, await daemon.stop());
   daemon.env = { ...daemon.env, PRINTDECK_TIMELAPSE_KEEP_COUNT: '0', PRINTDECK_TIMELAPSE_KEEP_MB: '1' };
   await daemon.launch();
   assert.equal((await daemon.get('/api/v1/timelapses')).json.length, 1, 'within 1 MB at start');

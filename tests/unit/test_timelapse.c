@@ -142,11 +142,15 @@ static size_t make_jpeg(int w, int h, int i, unsigned char *out, size_t max)
     return n;
 }
 
+static void frame_path(const char *dir, int i, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%06d.jpg", dir, i);
+}
+
 static void put(const char *dir, int i, const void *d, size_t n)
 {
-    char name[16], path[512];
-    pd_mp4_frame_name(i, name);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char path[512];
+    frame_path(dir, i, path, sizeof path);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(d, 1, n, f), n);
@@ -160,11 +164,16 @@ static void assemble(void **st)
     assert_non_null(mkdtemp(dir));
     snprintf(out, sizeof out, "%s/out.mp4", dir);
     static unsigned char jpg[1 << 16];
-    /* 0, 1, 3 and 5 are pictures; 2 is missing, 4 is not a JPEG */
+    /* 0, 1, 3 and 5 are pictures; 2 is missing, 4 is not a JPEG; a file not *.jpg is no frame */
     int pics[] = {0, 1, 3, 5};
     for (size_t k = 0; k < 4; k++)
         put(dir, pics[k], jpg, make_jpeg(161, 91, pics[k], jpg, sizeof jpg));
     put(dir, 4, "not a picture", 13);
+    char other[600];
+    snprintf(other, sizeof other, "%s/notes.txt", dir);
+    FILE *f = fopen(other, "w");
+    fputs("x", f);
+    fclose(f);
 
     pd_mp4_info info;
     pd_mp4_opts o = {.fps = 10};
@@ -184,15 +193,15 @@ static void assemble(void **st)
     assert_int_equal(info.height, 44);
 
     /* nothing readable: NOTFOUND, and no file left */
+    /* at most 3 files, in name order: 0, 1 and 3 (the video itself is no frame) */
     assert_int_equal(pd_mp4_assemble(dir, 3, out, &o, &info, why, sizeof why), PD_OK);
-    assert_int_equal(info.frames, 2);
+    assert_int_equal(info.frames, 3);
     char empty[600];
     snprintf(empty, sizeof empty, "%s/none.mp4", dir);
     unlink(out);
     for (int i = 0; i < 6; i++) {
-        char name[16], path[600];
-        pd_mp4_frame_name(i, name);
-        snprintf(path, sizeof path, "%s/%s", dir, name);
+        char path[600];
+        frame_path(dir, i, path, sizeof path);
         unlink(path);
     }
     put(dir, 0, "garbage", 7);
@@ -202,6 +211,7 @@ static void assemble(void **st)
     char path[600];
     snprintf(path, sizeof path, "%s/000000.jpg", dir);
     unlink(path);
+    unlink(other);
     rmdir(dir);
 }
 
