@@ -234,6 +234,16 @@ test('retention: by count at start, by total size after each new one', async () 
   await waitFor(() => mp4s().length === 1, 5000, 'its file deleted');
 });
 
+test('interval mode: a frame every interval_s, whatever the layers', async () => {
+  assertCleanExit(assert, await daemon.stop());
+  daemon.env = { ...daemon.env, PRINTDECK_TIMELAPSE_MODE: 'interval', PRINTDECK_TIMELAPSE_INTERVAL_S: '1' };
+  await daemon.launch();
+  await waitFor(async () => (await daemon.printer(ids.p1s))?.online, 20000, 'P1S online again');
+  const j = await printJob(P1S, ids.p1s, 'interval-tl', { layers: 2, seconds: 8 });
+  // ~8 s of printing (and its preparation) at one frame a second, for two layers
+  assert.ok(j.timelapse.frames >= 5 && j.timelapse.frames <= 12, `${j.timelapse.frames} frames`);
+});
+
 test("the printer's own timelapses are listed and downloaded over FTPS", { skip: HAVE_FTPS ? false : 'needs root and vsftpd' }, async () => {
   const root = ftps.dirOf(P1S);
   mkdirSync(join(root, 'timelapse', 'thumbnail'), { recursive: true, mode: 0o755 });
