@@ -180,8 +180,8 @@ static void on_drop(void *ud)
 static void watch(capture *c)
 {
     static const pd_cam_viewer_cb cb = {on_frame, on_drop};
-    pd_printer *p = pd_fleet_find_id(c->tl->fleet, c->printer_id);
-    if (!c->viewer && p)
+    pd_printer *p = c->viewer ? NULL : pd_fleet_find_id(c->tl->fleet, c->printer_id);
+    if (p)
         pd_camera_watch(c->tl->cam, p, &cb, c, &c->viewer);
 }
 
@@ -337,7 +337,10 @@ static void assemble_done(void *ud, bool cancelled)
     } else if (a->rc) {
         pd_warn(LOG, "job %lld: no timelapse: %s", (long long)a->job_id, a->why);
     } else {
-        pd_sqlv v[] = {PD_SQL_I(a->job_id), a->printer_id ? PD_SQL_I(a->printer_id) : PD_SQL_NUL, PD_SQL_S(a->file),
+        /* a printer removed meanwhile is no printer of the row (the fleet is gone too once
+         * printdeck stops, but then no printer was removed) */
+        bool printer = a->printer_id && (t->gone || pd_fleet_find_id(t->fleet, a->printer_id));
+        pd_sqlv v[] = {PD_SQL_I(a->job_id), printer ? PD_SQL_I(a->printer_id) : PD_SQL_NUL, PD_SQL_S(a->file),
                        PD_SQL_I(a->info.size), PD_SQL_I(a->info.frames), PD_SQL_I((int64_t)(a->info.duration_s * 1000)),
                        PD_SQL_I(a->mo.fps), PD_SQL_I(a->info.width), PD_SQL_I(a->info.height),
                        PD_SQL_S(a->info.codec), PD_SQL_I(a->created_s)};
@@ -409,6 +412,11 @@ static void on_event(const pd_event *ev, void *ud)
     if (ev->type == PD_EV_LAYER) {
         if (c)
             capture_moment(c, ev->u.layer.layer);
+        return;
+    }
+    if (ev->type == PD_EV_PRINTER_REMOVED) {  /* what it took so far becomes its job's video */
+        if (c)
+            capture_end(c);
         return;
     }
     if (ev->type != PD_EV_JOB || ev->printer_id <= 0)
@@ -588,7 +596,7 @@ pd_err pd_tl_start(pd_tl **out, uv_loop_t *loop, pd_bus *bus, pd_db *db, pd_flee
     *t = (pd_tl){.loop = loop, .bus = bus, .db = db, .fleet = fleet, .cam = cam, .work = work, .o = *o, .pending = 1};
     snprintf(t->dir, sizeof t->dir, "%s", o->dir);
     t->o.dir = t->dir;
-    if (o->enabled && !(t->sub = pd_bus_subscribe(bus, PD_EV_JOB | PD_EV_LAYER, on_event, t))) {
+    if (o->enabled && !(t->sub = pd_bus_subscribe(bus, PD_EV_JOB | PD_EV_LAYER | PD_EV_PRINTER_REMOVED, on_event, t))) {
         free(t);
         return PD_ERR_NOMEM;
     }

@@ -259,3 +259,17 @@ test("the printer's own timelapses are listed and downloaded over FTPS", { skip:
   assert.ok(d.body.equals(body));
   assert.ok(existsSync(join(root, 'timelapse')));
 });
+
+test('a printer removed mid-print: what was captured becomes its job\'s timelapse, of no printer', async () => {
+  await sim.control(P1S, { action: 'start_job', name: 'removed-tl', layers: 40, minutes: 0.5, prepare_s: 1 });
+  const open = await waitFor(async () => (await jobs(ids.p1s))?.find((j) => j.name === 'removed-tl'), 15000, 'job open');
+  const spool = join(daemon.dir, 'data', 'timelapse', 'spool', String(open.id));
+  await waitFor(() => existsSync(spool) && readdirSync(spool).length >= 3, 15000, 'frames spooled');
+  assert.equal((await daemon.req('DELETE', `/api/v1/printers/${ids.p1s}`)).status, 204);
+  const [t] = await waitFor(async () => {
+    const l = (await daemon.get(`/api/v1/timelapses?job_id=${open.id}`)).json;
+    return l?.length ? l : null;
+  }, 15000, 'its timelapse');
+  assert.equal(t.printer_id, null);
+  assert.ok(t.frames >= 3, `${t.frames} frames`);
+});
