@@ -8,7 +8,7 @@ PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev openssl
       libuv1-dev libwebsockets-dev libmosquitto-dev libjansson-dev libsqlite3-dev libpq-dev postgresql
       libssl-dev libsodium-dev libcurl4-openssl-dev libzip-dev libexpat1-dev libcmocka-dev mosquitto mosquitto-clients curl sqlite3 vsftpd python3-aiosmtpd
       nodejs zlib1g-dev libbrotli-dev chromium libjpeg62-turbo-dev
-      libavcodec-dev libavutil-dev libswscale-dev)
+      libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg)
 # Debian's nodejs comes without npm; some other builds of nodejs carry it (and conflict with it)
 command -v npm >/dev/null || PKGS+=(npm)
 [ "${PD_SETUP_BENCH:-0}" = 1 ] && PKGS+=(wrk nginx-light)

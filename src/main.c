@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/web.h"
+#include "camera/timelapse.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "ha/ha.h"
@@ -47,6 +48,7 @@ typedef struct daemon_ctx {
     pd_notify *notify;
     pd_ha *ha;
     pd_camera *camera;
+    pd_tl *timelapse;
     pd_http *http;
     pd_auth auth;
     pd_inv inv;
@@ -190,6 +192,7 @@ static pd_http_access http_access(const pd_config *cfg)
 static void stop_modules(daemon_ctx *d)
 {
     pd_http_stop(&d->http);
+    pd_tl_stop(&d->timelapse);  /* before the hub: it holds a viewer of each printer printing */
     pd_camera_free(&d->camera);  /* before the pool: a ca_file being read waits for it */
     pd_work_pool_free(&d->work);  /* after the server: its requests are gone, analyses cancelled */
     pd_work_pool_free(&d->pw_work);
@@ -335,30 +338,41 @@ static int start(daemon_ctx *d)
         pd_error("main", "HTTP server: %s", err);
         return -1;
     }
-    pd_http_add_routes(d->http, pd_api_system_routes, pd_api_system_nroutes);
-    pd_http_add_routes(d->http, pd_api_printers_routes, pd_api_printers_nroutes);
-    pd_http_add_routes(d->http, pd_api_events_routes, pd_api_events_nroutes);
-    pd_http_add_routes(d->http, pd_api_changes_routes, pd_api_changes_nroutes);
-    pd_http_add_routes(d->http, pd_api_inventory_routes, pd_api_inventory_nroutes);
-    pd_http_add_routes(d->http, pd_api_transfer_routes, pd_api_transfer_nroutes);
-    pd_http_add_routes(d->http, pd_api_external_routes, pd_api_external_nroutes);
-    pd_http_add_routes(d->http, pd_api_settings_routes, pd_api_settings_nroutes);
-    pd_http_add_routes(d->http, pd_api_ams_routes, pd_api_ams_nroutes);
-    pd_http_add_routes(d->http, pd_api_files_routes, pd_api_files_nroutes);
-    pd_http_add_routes(d->http, pd_api_storage_routes, pd_api_storage_nroutes);
-    pd_http_add_routes(d->http, pd_api_jobs_routes, pd_api_jobs_nroutes);
-    pd_http_add_routes(d->http, pd_api_alerts_routes, pd_api_alerts_nroutes);
-    pd_http_add_routes(d->http, pd_api_usage_routes, pd_api_usage_nroutes);
-    pd_http_add_routes(d->http, pd_api_prompts_routes, pd_api_prompts_nroutes);
-    pd_http_add_routes(d->http, pd_api_history_routes, pd_api_history_nroutes);
-    pd_http_add_routes(d->http, pd_api_thresholds_routes, pd_api_thresholds_nroutes);
-    pd_http_add_routes(d->http, pd_api_notify_routes, pd_api_notify_nroutes);
-    pd_http_add_routes(d->http, pd_api_notify_rules_routes, pd_api_notify_rules_nroutes);
-    pd_http_add_routes(d->http, pd_api_webpush_routes, pd_api_webpush_nroutes);
-    pd_http_add_routes(d->http, pd_api_camera_routes, pd_api_camera_nroutes);
-    pd_http_add_routes(d->http, pd_api_homeassistant_routes, pd_api_homeassistant_nroutes);
-    pd_http_add_routes(d->http, pd_api_accounts_routes, pd_api_accounts_nroutes);
-    pd_http_add_routes(d->http, pd_api_web_routes, pd_api_web_nroutes);
+    /* a route table the router refuses (past PD_ROUTER_MAX_ROUTES, a bad pattern) is a start
+     * that fails, not a daemon that answers 404 to a whole resource */
+    static const struct {
+        const pd_route *routes;
+        const size_t *n;
+    } tables[] = {
+        {pd_api_system_routes, &pd_api_system_nroutes},
+        {pd_api_printers_routes, &pd_api_printers_nroutes},
+        {pd_api_events_routes, &pd_api_events_nroutes},
+        {pd_api_changes_routes, &pd_api_changes_nroutes},
+        {pd_api_inventory_routes, &pd_api_inventory_nroutes},
+        {pd_api_transfer_routes, &pd_api_transfer_nroutes},
+        {pd_api_external_routes, &pd_api_external_nroutes},
+        {pd_api_settings_routes, &pd_api_settings_nroutes},
+        {pd_api_ams_routes, &pd_api_ams_nroutes},
+        {pd_api_files_routes, &pd_api_files_nroutes},
+        {pd_api_storage_routes, &pd_api_storage_nroutes},
+        {pd_api_jobs_routes, &pd_api_jobs_nroutes},
+        {pd_api_alerts_routes, &pd_api_alerts_nroutes},
+        {pd_api_usage_routes, &pd_api_usage_nroutes},
+        {pd_api_prompts_routes, &pd_api_prompts_nroutes},
+        {pd_api_history_routes, &pd_api_history_nroutes},
+        {pd_api_thresholds_routes, &pd_api_thresholds_nroutes},
+        {pd_api_notify_routes, &pd_api_notify_nroutes},
+        {pd_api_notify_rules_routes, &pd_api_notify_rules_nroutes},
+        {pd_api_webpush_routes, &pd_api_webpush_nroutes},
+        {pd_api_camera_routes, &pd_api_camera_nroutes},
+        {pd_api_homeassistant_routes, &pd_api_homeassistant_nroutes},
+        {pd_api_timelapse_routes, &pd_api_timelapse_nroutes},
+        {pd_api_accounts_routes, &pd_api_accounts_nroutes},
+        {pd_api_web_routes, &pd_api_web_nroutes},
+    };
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
+        if (pd_http_add_routes(d->http, tables[i].routes, *tables[i].n))
+            return -1;
     if (pd_track_slots_start(&d->slots, &d->loop, d->bus, d->fleet, &d->inv)) {
         pd_error("main", "cannot start slot tracking");
         return -1;
@@ -410,6 +424,21 @@ static int start(daemon_ctx *d)
         return -1;
     }
     pd_api_camera_start(&d->app);
+    char tl_dir[PD_CFG_STR + 16];
+    snprintf(tl_dir, sizeof tl_dir, "%s/timelapse", d->cfg.data_dir);
+    pd_tl_opts tlo = {
+        .enabled = d->cfg.timelapse_enabled, .mode = pd_tl_mode_of(d->cfg.timelapse_mode),
+        .interval_s = d->cfg.timelapse_interval_s, .max_frames = d->cfg.timelapse_max_frames,
+        .stale_ms = d->cfg.camera_timeout_s * 1000, .fps = d->cfg.timelapse_fps,
+        .width = d->cfg.timelapse_width, .height = d->cfg.timelapse_height,
+        .keep_count = d->cfg.timelapse_keep_count, .keep_days = d->cfg.timelapse_keep_days,
+        .keep_bytes = (int64_t)d->cfg.timelapse_keep_mb << 20, .dir = tl_dir,
+    };
+    if (pd_tl_start(&d->timelapse, &d->loop, d->bus, d->db, d->fleet, d->camera, d->work, &tlo)) {
+        pd_error("main", "cannot start the timelapses");
+        return -1;
+    }
+    d->app.timelapse = d->timelapse;
     if (pd_api_events_start(&d->app) || pd_api_changes_start(&d->app)) {
         pd_error("main", "cannot start the event hubs");
         return -1;

@@ -9,7 +9,7 @@
 #include "track/alerts.h"
 #include "track/stats.h"
 
-static bool path_id(pd_req *r, const char *what, int64_t *id)
+bool pd_api_path_id(pd_req *r, const char *what, int64_t *id)
 {
     const char *s = pd_req_param(r, "id");
     char *end;
@@ -44,7 +44,7 @@ static void alerts_ack(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
     int64_t id;
-    if (!path_id(r, "an alert id (integer) expected", &id))
+    if (!pd_api_path_id(r, "an alert id (integer) expected", &id))
         return;
     json_t *o = NULL;
     pd_inv_err e = {0};
@@ -60,7 +60,7 @@ static void spool_dried(pd_req *r)
     pd_app *app = pd_req_app(r);
     int64_t id;
     size_t len;
-    if (!path_id(r, "a spool id (integer) expected", &id))
+    if (!pd_api_path_id(r, "a spool id (integer) expected", &id))
         return;
     pd_req_body(r, &len);
     json_t *body = len ? pd_req_json(r) : NULL, *o = NULL;

@@ -38,6 +38,7 @@ typedef struct pd_app {
     pd_auth *auth;                /* tokens and sessions */
     pd_notify *notify;            /* notification channels and deliveries */
     pd_camera *camera;            /* the cameras' frame hub */
+    struct pd_tl *timelapse;      /* the timelapses (camera/timelapse.h) */
 } pd_app;
 
 extern const pd_route pd_api_printers_routes[];
@@ -50,6 +51,9 @@ bool pd_api_printer_visible(pd_req *r, int64_t id);
 /* The printer's storage over FTPS: /api/v1/printers/{id}/files[/download] (storage.c). */
 extern const pd_route pd_api_storage_routes[];
 extern const size_t pd_api_storage_nroutes;
+/* Replies the open file fd (taken over) of size bytes, streamed a piece per turn with
+ * X-File-Size; on failure the error is replied and fd closed (storage.c). */
+void pd_api_reply_file(pd_req *r, int fd, int64_t size, const char *content_type);
 extern const pd_route pd_api_system_routes[];   /* /healthz, /metrics */
 extern const size_t pd_api_system_nroutes;
 
@@ -95,6 +99,8 @@ extern const size_t pd_api_ams_nroutes;
  * /api/v1/stats[/low-stock] (alerts.c). */
 extern const pd_route pd_api_alerts_routes[];
 extern const size_t pd_api_alerts_nroutes;
+/* The path's {id} as an integer; false after replying 422 with `what` (alerts.c). */
+bool pd_api_path_id(pd_req *r, const char *what, int64_t *id);
 /* "Which spool is this?": /api/v1/prompts… (prompts.c). */
 extern const pd_route pd_api_prompts_routes[];
 extern const size_t pd_api_prompts_nroutes;
@@ -157,6 +163,9 @@ extern const size_t pd_api_camera_nroutes;
 /* The MJPEG viewers' list (bound to sessions like the event streams); stop closes them. */
 void pd_api_camera_start(pd_app *app);
 void pd_api_camera_stop(void);
+/* Timelapses: /api/v1/timelapses…, /api/v1/jobs/{id}/timelapse (timelapse.c). */
+extern const pd_route pd_api_timelapse_routes[];
+extern const size_t pd_api_timelapse_nroutes;
 
 /* The print history: /api/v1/jobs… (jobs.c). */
 #define PD_API_MAX_PARAMS 64

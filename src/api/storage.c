@@ -122,10 +122,10 @@ static void listed(pd_err rc, const char *why, const pd_ftps_listing *l, void *u
     free(w);
 }
 
-static void files_list(pd_req *r)
+static void list_dir(pd_req *r, const char *dflt)
 {
     files_wait *w = wait_new(r);
-    pd_printer *p = w ? files_args(r, w, "/") : NULL;
+    pd_printer *p = w ? files_args(r, w, dflt) : NULL;
     if (!p) {
         free(w);
         return;
@@ -134,6 +134,11 @@ static void files_list(pd_req *r)
     pd_err rc = pd_ftps_list(w->ftps, pd_printer_rec_get(p), w->path, listed, w, &w->handle, &why);
     files_queued(r, w, rc, why);
 }
+
+static void files_list(pd_req *r) { list_dir(r, "/"); }
+/* The printer's own timelapses: where the P1, A1 and X1 series keep them (docs/ftps.md);
+ * ?path= names another directory some firmware uses (/timelapse/video, /record). */
+static void printer_timelapses(pd_req *r) { list_dir(r, "/timelapse/"); }
 
 /* --- download --------------------------------------------------------------------------- */
 typedef struct file_stream {
@@ -163,6 +168,24 @@ static void stream_produce(pd_stream *s, void *ud)
         return;
     }
     pd_stream_write(s, fs->piece, (size_t)n);
+}
+
+void pd_api_reply_file(pd_req *r, int fd, int64_t size, const char *content_type)
+{
+    file_stream *fs = malloc(sizeof *fs);
+    if (!fs) {
+        close(fd);
+        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
+        return;
+    }
+    fs->fd = fd;
+    char len[24];
+    snprintf(len, sizeof len, "%lld", (long long)size);
+    pd_req_add_header(r, "X-File-Size", len);
+    if (!pd_req_reply_stream(r, content_type, stream_produce, stream_closed, fs)) {
+        stream_closed(NULL, fs);
+        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
+    }
 }
 
 /* Content-Disposition's filename: the last segment, with what would break the quoted string
@@ -213,22 +236,8 @@ static void fetched(pd_err rc, const char *why, const char *path, int64_t size, 
         free(w);
         return;
     }
-    file_stream *fs = malloc(sizeof *fs);
-    if (!fs) {
-        close(fd);
-        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
-        free(w);
-        return;
-    }
-    fs->fd = fd;
-    char len[24];
-    snprintf(len, sizeof len, "%lld", (long long)size);
-    pd_req_add_header(r, "X-File-Size", len);
     disposition(r, w->path);
-    if (!pd_req_reply_stream(r, "application/octet-stream", stream_produce, stream_closed, fs)) {
-        stream_closed(NULL, fs);
-        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
-    }
+    pd_api_reply_file(r, fd, size, "application/octet-stream");
     free(w);
 }
 
@@ -253,5 +262,6 @@ static void files_download(pd_req *r)
 const pd_route pd_api_storage_routes[] = {
     {"GET", "/api/v1/printers/{id}/files", files_list, 0},
     {"GET", "/api/v1/printers/{id}/files/download", files_download, 0},
+    {"GET", "/api/v1/printers/{id}/timelapses", printer_timelapses, 0},
 };
 const size_t pd_api_storage_nroutes = sizeof pd_api_storage_routes / sizeof pd_api_storage_routes[0];

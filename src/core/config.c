@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "camera/timelapse.h"
 #include "ha/ha.h"
 #include "ha/inbound.h"
 #include "printer/record.h"
@@ -149,6 +150,22 @@ static const cfg_key cfg_keys[] = {
       "JPEG frames per second made from an RTSPS camera's video (X1, P2S, H2, X2D)"),
     I("camera", "rtsp_width", camera_rtsp_width, "1280", 0, 3840,
       "width in pixels of the JPEG frames made from an RTSPS camera at most (0: the camera's)"),
+    B("timelapse", "enabled", timelapse_enabled, "true",
+      "a timelapse of every print on a printer whose camera is relayed (docs/camera.md, Timelapses)"),
+    SC("timelapse", "mode", timelapse_mode, "layer", pd_tl_mode_check,
+       "layer: a frame at each layer change; interval: a frame every interval_s"),
+    I("timelapse", "interval_s", timelapse_interval_s, "30", 1, 3600, "seconds between two frames in interval mode"),
+    I("timelapse", "max_frames", timelapse_max_frames, "3000", 2, 100000,
+      "frames of one print at most; past it no more are taken"),
+    I("timelapse", "fps", timelapse_fps, "30", 1, 120, "frames per second of the video"),
+    I("timelapse", "width", timelapse_width, "0", 0, 7680,
+      "width of the video in pixels; 0: the camera's (height follows the camera's aspect)"),
+    I("timelapse", "height", timelapse_height, "0", 0, 4320, "height of the video in pixels; 0: see width"),
+    I("timelapse", "keep_count", timelapse_keep_count, "0", 0, 1000000,
+      "timelapses kept at most, the oldest deleted first; 0: no limit"),
+    I("timelapse", "keep_days", timelapse_keep_days, "0", 0, 36500, "timelapses older than this many days are deleted; 0: never"),
+    I("timelapse", "keep_mb", timelapse_keep_mb, "10240", 0, 100000000,
+      "MB all timelapses may take together, the oldest deleted first; 0: no limit"),
     I("jobs", "offline_timeout_s", offline_timeout_s, "86400", 10, 30 * 86400,
       "seconds a printer may stay unseen mid-print before its open job is closed as unknown "
       "(the job reopens if the printer returns still printing it)"),

@@ -88,6 +88,14 @@ typedef struct pd_config {
     int camera_url_ttl_s;
     int camera_rtsp_fps;
     int camera_rtsp_width;
+    /* [timelapse] */
+    bool timelapse_enabled;
+    char timelapse_mode[16];       /* layer | interval */
+    int timelapse_interval_s;
+    int timelapse_max_frames;
+    int timelapse_fps;
+    int timelapse_width, timelapse_height;
+    int timelapse_keep_count, timelapse_keep_days, timelapse_keep_mb;
     /* [jobs] */
     int offline_timeout_s;
     /* [alerts] */

@@ -918,10 +918,10 @@ pd_err pd_stream_flush(pd_stream *s)
 }
 
 /* An event stream or streamed reply is gzipped when the client takes it (never a WebSocket,
- * which would need its own extension for that). */
+ * which would need its own extension for that, nor a video, compressed already). */
 static void stream_gzip(pd_req *r)
 {
-    if (!gz_wanted(r) || !(r->stream.gz = gz_new(GZ_WINDOW_BITS, GZ_MEM_LEVEL)))
+    if (!strncmp(r->ctype, "video/", 6) || !gz_wanted(r) || !(r->stream.gz = gz_new(GZ_WINDOW_BITS, GZ_MEM_LEVEL)))
         return;
     pd_req_add_header(r, "Content-Encoding", "gzip");
     pd_req_add_header(r, "Vary", "Accept-Encoding");

@@ -8,7 +8,7 @@
 #include "core/err.h"
 #include "http/http.h"
 
-#define PD_ROUTER_MAX_ROUTES 128
+#define PD_ROUTER_MAX_ROUTES 256
 #define PD_ROUTER_MAX_PARAMS 8
 
 /* A {name} capture: the name points into the route's pattern, the value is [off, off+len)

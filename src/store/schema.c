@@ -508,7 +508,24 @@ static const char *const migrations[] = {
     "ALTER TABLE printer ADD COLUMN source TEXT NOT NULL DEFAULT 'mqtt';"
     "ALTER TABLE printer ADD COLUMN ha_id TEXT;"
     "CREATE UNIQUE INDEX printer_ha_id ON printer(ha_id);",
-    /* 20: groups by location, filament, vendor or material read spool_sum (a few rows a cell)
+    /* 20: timelapses (docs/camera.md, Timelapses): the video made of a job's frames, a file in
+     * the data directory's timelapse/ named by `file`; it stays when its job or printer goes */
+    "CREATE TABLE timelapse ("
+    "  id @ID@,"
+    "  job_id @INT@ REFERENCES job(id) ON DELETE SET NULL,"
+    "  printer_id @INT@ REFERENCES printer(id) ON DELETE SET NULL,"
+    "  file TEXT NOT NULL,"
+    "  size @INT@ NOT NULL,"
+    "  frames @INT@ NOT NULL,"
+    "  duration_ms @INT@ NOT NULL,"
+    "  fps @INT@ NOT NULL,"
+    "  width @INT@ NOT NULL,"
+    "  height @INT@ NOT NULL,"
+    "  codec TEXT NOT NULL,"
+    "  created_at @INT@ NOT NULL);"
+    "CREATE INDEX timelapse_job ON timelapse(job_id);"
+    "CREATE INDEX timelapse_printer ON timelapse(printer_id, id);",
+    /* 21: groups by location, filament, vendor or material read spool_sum (a few rows a cell)
      * rather than every spool; its triggers keep it true through every writer of spools,
      * the daemon's and anything else's */
     "CREATE TABLE spool_sum ("
@@ -530,7 +547,7 @@ static const char *const migrations[] = {
     SUM_REMOVE(" OR (NEW.last_used >= OLD.last_used AND COALESCE(NEW.location, '') = COALESCE(OLD.location, '') "
                "AND NEW.filament_id = OLD.filament_id AND NEW.archived = OLD.archived)")
     SUM_ADD("NEW") "@END@",
-    /* 21: search over 100,000 spools (docs/inventory.md, Search). SQLite: a trigram index of
+    /* 22: search over 100,000 spools (docs/inventory.md, Search). SQLite: a trigram index of
      * the spools' searchable columns, holding no copy of them (content='spool'), that finds
      * the spools holding a word of 3 characters or more without reading the others; kept by
      * triggers. PostgreSQL keeps its scan (pg_trgm is an extension a server may not have). */

@@ -105,6 +105,7 @@ static json_t *render(const pd_row *row)
     json_object_set_new(o, "cost", json_null());
     json_object_set_new(o, "thumbnail", json_null());
     json_object_set_new(o, "file_status", json_null());
+    json_object_set_new(o, "timelapse", json_null());
     if (json_is_null(json_object_get(o, "warnings")))
         json_object_set_new(o, "warnings", json_array());
     return o;
@@ -264,11 +265,34 @@ static pd_err attach_file(pd_db *db, json_t *items)
                    "", file_row);
 }
 
+/* timelapse {id, url, size, frames, duration_s, codec}: the job's newest (docs/camera.md) */
+static pd_err timelapse_row(const pd_row *row, void *ud)
+{
+    json_t *job = by_id(ud, pd_row_int(row, 0));
+    if (!job)
+        return PD_OK;
+    char url[64];
+    snprintf(url, sizeof url, "/api/v1/timelapses/%lld/video", (long long)pd_row_int(row, 1));
+    json_object_set_new(job, "timelapse", json_pack("{s:I,s:s,s:I,s:I,s:f,s:s}", "id", (json_int_t)pd_row_int(row, 1),
+                                                    "url", url, "size", (json_int_t)pd_row_int(row, 2), "frames",
+                                                    (json_int_t)pd_row_int(row, 3), "duration_s",
+                                                    (double)pd_row_int(row, 4) / 1000, "codec", pd_row_text(row, 5)));
+    return PD_OK;
+}
+
+static pd_err attach_timelapse(pd_db *db, json_t *items)
+{
+    return per_job(db, items, "SELECT job_id, id, size, frames, duration_ms, codec FROM timelapse WHERE job_id",
+                   " ORDER BY job_id, id", timelapse_row);
+}
+
 static pd_err attach_all(pd_db *db, json_t *items)
 {
     pd_err rc = attach_pauses(db, items);
     if (!rc)
         rc = attach_usage(db, items);
+    if (!rc)
+        rc = attach_timelapse(db, items);
     return rc ? rc : attach_file(db, items);
 }
 

@@ -182,8 +182,8 @@ static void newer_schema_is_refused(void **state)
     assert_int_equal(pd_db_open(&fx->db, "mysql://x", fx->dir, err, sizeof err), PD_ERR_UNSUPPORTED);
 }
 
-/* Migrations 20 and 21 over spools a database already held: spool_sum is their aggregate, and
- * the text index finds them. The database is taken back to schema 19 by hand, spools written
+/* Migrations 21 and 22 over spools a database already held: spool_sum is their aggregate, and
+ * the text index finds them. The database is taken back to schema 20 by hand, spools written
  * while nothing kept the two, and opened again. */
 static void spool_summaries_cover_existing_spools(void **state)
 {
@@ -191,10 +191,10 @@ static void spool_summaries_cover_existing_spools(void **state)
     const char *back = pg_base
         ? "DROP TRIGGER spool_sum_insert ON spool; DROP TRIGGER spool_sum_delete ON spool; "
           "DROP TRIGGER spool_sum_update ON spool; DROP FUNCTION spool_sum_insert(); DROP FUNCTION spool_sum_delete(); "
-          "DROP FUNCTION spool_sum_update(); DROP TABLE spool_sum; UPDATE pd_schema SET version = 19"
+          "DROP FUNCTION spool_sum_update(); DROP TABLE spool_sum; UPDATE pd_schema SET version = 20"
         : "DROP TRIGGER spool_sum_insert; DROP TRIGGER spool_sum_delete; DROP TRIGGER spool_sum_update; "
           "DROP TRIGGER spool_text_insert; DROP TRIGGER spool_text_delete; DROP TRIGGER spool_text_update; "
-          "DROP TABLE spool_sum; DROP TABLE spool_text; PRAGMA user_version = 19";
+          "DROP TABLE spool_sum; DROP TABLE spool_text; PRAGMA user_version = 20";
     assert_int_equal(pd_db_exec(fx->db, back), PD_OK);
     assert_int_equal(pd_db_exec(fx->db,
         "INSERT INTO filament (registered, name, density, diameter) VALUES (0, 'F', 1.24, 1.75);"
