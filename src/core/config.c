@@ -149,6 +149,11 @@ static const cfg_key cfg_keys[] = {
       "JPEG frames per second made from an RTSPS camera's video (X1, P2S, H2, X2D)"),
     I("camera", "rtsp_width", camera_rtsp_width, "1280", 0, 3840,
       "width in pixels of the JPEG frames made from an RTSPS camera at most (0: the camera's)"),
+    I("camera", "decode_workers", camera_decode_workers, "2", 1, 16,
+      "threads that decode the RTSPS cameras' video and make the smaller sizes viewers ask for: "
+      "the cameras' own pool, so file analyses (files.workers) never wait behind them"),
+    I("camera", "decode_queue", camera_decode_queue, "16", 0, 1000,
+      "camera decode jobs waiting for a thread at most; past that a camera skips pictures"),
     I("jobs", "offline_timeout_s", offline_timeout_s, "86400", 10, 30 * 86400,
       "seconds a printer may stay unseen mid-print before its open job is closed as unknown "
       "(the job reopens if the printer returns still printing it)"),

@@ -88,6 +88,8 @@ typedef struct pd_config {
     int camera_url_ttl_s;
     int camera_rtsp_fps;
     int camera_rtsp_width;
+    int camera_decode_workers;
+    int camera_decode_queue;
     /* [jobs] */
     int offline_timeout_s;
     /* [alerts] */

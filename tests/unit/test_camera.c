@@ -9,7 +9,9 @@
 
 #include <cmocka.h>
 
+#include "camera/decode.h"
 #include "camera/frame.h"
+#include "camera/sizes.h"
 #include "printer/model.h"
 
 static void auth_packet(void **st)
@@ -170,11 +172,74 @@ static void models(void **st)
     assert_null(pd_model_camera(PD_MODEL_UNKNOWN, &port));
 }
 
+/* The dimensions a JPEG's start of frame (SOF0-SOF2) says. */
+static void sof_size(const pd_cam_frame *f, int *w, int *h)
+{
+    *w = *h = 0;
+    for (size_t i = 2; i + 8 < f->len; i++)
+        if (f->data[i] == 0xFF && f->data[i + 1] >= 0xC0 && f->data[i + 1] <= 0xC2) {
+            *h = f->data[i + 5] << 8 | f->data[i + 6];
+            *w = f->data[i + 7] << 8 | f->data[i + 8];
+            return;
+        }
+}
+
+static void smaller_sizes(void **st)
+{
+    (void)st;
+    enum { W = 1280, H = 720 };
+    unsigned char *rgb = malloc((size_t)W * H * 3);
+    assert_non_null(rgb);
+    for (size_t i = 0; i < (size_t)W * H * 3; i++)
+        rgb[i] = (unsigned char)(i * 7 / 3);
+    pd_cam_frame *src = pd_cam_jpeg_encode(rgb, W, H, 80), *out;
+    free(rgb);
+    assert_non_null(src);
+    char why[200];
+    int w, h;
+    /* 640 is a DCT scale of its own (4/8); 800 needs libswscale after 6/8 */
+    static const int want[][2] = {{640, 360}, {800, 450}, {320, 180}, {1000, 562}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        assert_int_equal(pd_cam_jpeg_scale(src->data, src->len, want[i][0], &out, why, sizeof why), PD_OK);
+        assert_non_null(out);
+        sof_size(out, &w, &h);
+        assert_int_equal(w, want[i][0]);
+        assert_int_equal(h, want[i][1]);
+        assert_true(out->data[0] == 0xFF && out->data[1] == 0xD8 && out->data[out->len - 1] == 0xD9);
+        pd_cam_frame_unref(&out);
+    }
+    /* as wide already: sent as it is */
+    assert_int_equal(pd_cam_jpeg_scale(src->data, src->len, 1280, &out, why, sizeof why), PD_OK);
+    assert_null(out);
+    /* not a JPEG, or cut short: said, never a crash nor an exit() inside libjpeg */
+    static const unsigned char junk[] = {0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x03, 0x00, 0xFF, 0xD9};
+    assert_int_equal(pd_cam_jpeg_scale(junk, sizeof junk, 640, &out, why, sizeof why), PD_ERR_PARSE);
+    assert_null(out);
+    assert_int_equal(pd_cam_jpeg_scale((const unsigned char *)"hello", 5, 640, &out, why, sizeof why),
+                     PD_ERR_PARSE);
+    pd_err rc = pd_cam_jpeg_scale(src->data, 600, 640, &out, why, sizeof why);
+    assert_true(rc == PD_OK || rc == PD_ERR_PARSE);
+    pd_cam_frame_unref(&out);
+    pd_cam_frame_unref(&src);
+}
+
+static void width_pick(void **st)
+{
+    (void)st;
+    assert_int_equal(pd_cam_width_pick(640), 640);
+    assert_int_equal(pd_cam_width_pick(700), 640);
+    assert_int_equal(pd_cam_width_pick(320), 320);
+    assert_int_equal(pd_cam_width_pick(319), 0);
+    assert_int_equal(pd_cam_width_pick(-5), 0);
+    assert_int_equal(pd_cam_width_pick(100000), 1280);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auth_packet), cmocka_unit_test(split_everywhere), cmocka_unit_test(refused),
         cmocka_unit_test(frame_refs),  cmocka_unit_test(models),
+        cmocka_unit_test(smaller_sizes), cmocka_unit_test(width_pick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
