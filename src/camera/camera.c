@@ -268,7 +268,9 @@ static void deliver(pd_cam_viewer *v, uint64_t now)
     feed *f = v->f;
     pd_camera *c = f->cam;
     pd_cam_frame *fr = v->cb.width ? pd_cam_sizes_latest(f->sizes, v->cb.width) : f->latest;
-    uint64_t gap = c->o.max_fps > 0 ? 1000u / (unsigned)c->o.max_fps : 0;
+    /* three quarters of the cap's period: a camera sending exactly max_fps, with the jitter
+     * of any network, must not lose every other frame to a few milliseconds */
+    uint64_t gap = c->o.max_fps > 0 ? 750u / (unsigned)c->o.max_fps : 0;
     if (v->busy || !fr || fr->seq <= v->last_seq || now - v->last_sent_ms < gap)
         return;
     v->busy = true;

@@ -202,8 +202,11 @@ static void submit(pd_cam_source *s)
     j->s = s;
     j->b = s->pending;
     j->jpeg = now >= s->next_due;
-    if (j->jpeg)
-        s->next_due = now + s->period_ms;
+    /* due on a fixed cadence, not a period after the last: a camera at exactly rtsp_fps,
+     * whose units come a millisecond early now and then, would lose every other picture;
+     * one that fell behind starts again from now */
+    if (j->jpeg && (s->next_due += s->period_ms) <= now)
+        s->next_due = now + s->period_ms / 2;
     memset(&s->pending, 0, sizeof s->pending);
     if (pd_work_submit(s->work, job_run, job_done, j)) {
         /* the pool is full of other work: this camera skips pictures rather than queue them */
