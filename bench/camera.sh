@@ -10,14 +10,15 @@
 #   the whole JPEG: TLS, RTSP, the decode, the hub and HTTP are all inside it.
 #   Beside it, FFmpeg reads the same RTSPS stream once and writes MJPEG (decode, scale to 1280,
 #   encode: what printdeck does for that stream) to one reader that measures it the same way.
-#   go2rtc is not packaged in Debian, so it is not compared.
+#   go2rtc is not packaged in Debian, so it is not compared. Last, ten viewers asking for
+#   ?width=640 of the port-6000 stream: the cost of a smaller size.
 CAM_SECONDS=${CAM_SECONDS:-20}; CAM_FPS=${CAM_FPS:-5}; CAM_RTSP_SIZE=${CAM_RTSP_SIZE:-1920x1080}
 CAM_VIEWERS=${CAM_VIEWERS:-1 10 50}; CAM_PORT=${CAM_PORT:-29600}
 echo "== camera: a 720p port-6000 and a ${CAM_RTSP_SIZE} RTSPS stream to ${CAM_VIEWERS// /, } viewers, ${CAM_SECONDS} s each"
 rm -f "$OUT/cam-sent.log"
 FLEET_SIM=1 FLEET_SIM_ARGS="--no-auto-jobs --camera-port $CAM_PORT --cert-dir $PWD/$OUT/broker --camera-fps $CAM_FPS \
   --camera-rtsp-size $CAM_RTSP_SIZE --camera-max 4 --camera-log $PWD/$OUT/cam-sent.log" \
-  FLEET_INI='[camera]\nmax_viewers = 100\n' fleet 2 P1S,X1C printer
+  FLEET_INI='[camera]\nmax_viewers = 100\nidle_s = 2\n' fleet 2 P1S,X1C printer
 "$B/printdeck-sim" --list --printers 2 --models P1S,X1C >"$OUT/cam-models.txt"
 # each printer's camera on its simulated camera: printer i on CAM_PORT + i
 ids=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/api/v1/printers")
@@ -48,19 +49,25 @@ cam_report() { # LABEL SERIAL GOT CPU_TICKS RSS_KB SECONDS
     "$OUT/cam-sent.log" "$3"
 }
 
+cam_window() { # LABEL SERIAL PATH VIEWERS FILE
+  "$B/pdbench" camera --port "$HTTP_PORT" --token "$TOKEN" --path "$3" --viewers "$4" \
+    --seconds $((CAM_SECONDS + 3)) --out "$5" &
+  local v=$!
+  sleep 3  # the upstream opens and the viewers settle; the last window's closed (idle_s 2)
+  c0=$(cpu_ticks $PD); sleep "$CAM_SECONDS"; c1=$(cpu_ticks $PD); r=$(rss_kb $PD)
+  wait $v || true
+  cam_report "$1" "$2" "$5" $((c1 - c0)) "$r" "$CAM_SECONDS" | tee -a "$OUT/camera.txt"
+}
 for kind in jpeg6000 rtsps; do
   if [ $kind = jpeg6000 ]; then serial=$P1S_SERIAL; else serial=$X1C_SERIAL; fi
-  path="/api/v1/printers/$(cam_id "$serial")/camera"
   for n in $CAM_VIEWERS; do
-    "$B/pdbench" camera --port "$HTTP_PORT" --token "$TOKEN" --path "$path" --viewers "$n" \
-      --seconds $((CAM_SECONDS + 3)) --out "$OUT/cam-got-$kind-$n.txt" &
-    V=$!
-    sleep 3  # the upstream opens and the viewers settle
-    c0=$(cpu_ticks $PD); sleep "$CAM_SECONDS"; c1=$(cpu_ticks $PD); r=$(rss_kb $PD)
-    wait $V || true
-    cam_report "printdeck $kind, $n viewers" "$serial" "$OUT/cam-got-$kind-$n.txt" $((c1 - c0)) "$r" "$CAM_SECONDS" | tee -a "$OUT/camera.txt"
+    cam_window "printdeck $kind, $n viewers" "$serial" "/api/v1/printers/$(cam_id "$serial")/camera" "$n" \
+      "$OUT/cam-got-$kind-$n.txt"
   done
 done
+# a smaller size: each port-6000 frame decoded at 4/8, encoded again, once for all of them
+cam_window "printdeck jpeg6000 ?width=640, 10 viewers" "$P1S_SERIAL" \
+  "/api/v1/printers/$(cam_id "$P1S_SERIAL")/camera?width=640" 10 "$OUT/cam-got-jpeg6000-640.txt"
 # FFmpeg: the same RTSPS stream read once, decoded, scaled to 1280 and written as MJPEG
 rm -f "$OUT/ff.fifo"; mkfifo "$OUT/ff.fifo"
 "$B/pdbench" camera --stdin --seconds $((CAM_SECONDS + 6)) --out "$OUT/cam-got-ffmpeg.txt" <"$OUT/ff.fifo" &
