@@ -100,7 +100,7 @@ static void job_done(void *ud, bool cancelled)
     size *z = &s->v[j->i];
     s->jobs--;
     z->running = NULL;
-    if (s->gone || cancelled) {
+    if (s->gone || cancelled || !z->wanted) {  /* its last viewer left meanwhile */
         pd_cam_frame_unref(&j->out);
     } else if (j->rc) {
         (*s->dropped)++;
@@ -115,7 +115,7 @@ static void job_done(void *ud, bool cancelled)
     }
     pd_cam_frame_unref(&j->src);
     int i = j->i;
-    bool made = !s->gone && !cancelled && !j->rc;
+    bool made = !s->gone && !cancelled && !j->rc && z->wanted;
     free(j);
     if (s->gone) {
         if (!s->jobs)

@@ -12,6 +12,7 @@
 #include "camera/decode.h"
 #include "camera/frame.h"
 #include "camera/sizes.h"
+#include "core/work.h"
 #include "printer/model.h"
 
 static void auth_packet(void **st)
@@ -223,6 +224,82 @@ static void smaller_sizes(void **st)
     pd_cam_frame_unref(&src);
 }
 
+typedef struct sized {
+    int calls, width;
+} sized;
+
+static void on_sized(int width, void *ud)
+{
+    sized *z = ud;
+    z->calls++;
+    z->width = width;
+}
+
+/* A 1280x720 frame with seq and at_ms set, as the hub hands it over. */
+static pd_cam_frame *hub_frame(uint64_t seq)
+{
+    unsigned char *rgb = calloc((size_t)1280 * 720, 3);
+    assert_non_null(rgb);
+    pd_cam_frame *f = pd_cam_jpeg_encode(rgb, 1280, 720, 80);
+    free(rgb);
+    assert_non_null(f);
+    f->seq = seq;
+    f->at_ms = 1000 + seq;
+    return f;
+}
+
+/* One job per width in the pool, shared by its viewers; a newer frame waits while one runs;
+ * the sizes freed while a job runs are freed when it ends. */
+static void sizes_made_in_pool(void **st)
+{
+    (void)st;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    pd_work_pool *pool;
+    assert_int_equal(pd_work_pool_new(&loop, 1, 4, &pool), PD_OK);
+    uint64_t dropped = 0;
+    sized z = {0};
+    pd_cam_sizes *s;
+    assert_int_equal(pd_cam_sizes_new(pool, &dropped, on_sized, &z, &s), PD_OK);
+    pd_cam_sizes_want(s, 640);
+    pd_cam_sizes_want(s, 640);
+    pd_cam_frame *a = hub_frame(1), *b = hub_frame(2);
+    pd_cam_sizes_frame(s, a);
+    pd_cam_sizes_frame(s, b);  /* waits for the job of a */
+    pd_cam_frame_unref(&a);
+    pd_cam_frame_unref(&b);
+    for (int i = 0; i < 1000 && z.calls < 2; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(z.calls, 2);
+    assert_int_equal(z.width, 640);
+    pd_cam_frame *f = pd_cam_sizes_latest(s, 640);
+    assert_non_null(f);
+    assert_int_equal(f->seq, 2);
+    assert_int_equal(f->at_ms, 1002);
+    int w, h;
+    sof_size(f, &w, &h);
+    assert_int_equal(w, 640);
+    assert_int_equal(h, 360);
+    assert_null(pd_cam_sizes_latest(s, 320));  /* nobody asked for it */
+    assert_int_equal(dropped, 0);
+    /* the last viewer of the width gone: its frame goes */
+    pd_cam_sizes_unwant(s, 640);
+    assert_non_null(pd_cam_sizes_latest(s, 640));
+    pd_cam_sizes_unwant(s, 640);
+    assert_null(pd_cam_sizes_latest(s, 640));
+    /* freed with a job running: the job's end frees them */
+    pd_cam_sizes_want(s, 320);
+    pd_cam_frame *c = hub_frame(3);
+    pd_cam_sizes_frame(s, c);
+    pd_cam_frame_unref(&c);
+    pd_cam_sizes_free(&s);
+    assert_null(s);
+    pd_work_pool_free(&pool);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(z.calls, 2);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void width_pick(void **st)
 {
     (void)st;
@@ -240,6 +317,7 @@ int main(void)
         cmocka_unit_test(auth_packet), cmocka_unit_test(split_everywhere), cmocka_unit_test(refused),
         cmocka_unit_test(frame_refs),  cmocka_unit_test(models),
         cmocka_unit_test(smaller_sizes), cmocka_unit_test(width_pick),
+        cmocka_unit_test(sizes_made_in_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
