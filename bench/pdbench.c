@@ -19,6 +19,12 @@
  *     and connects again when the server hangs up; prints connections made and refused.
  *   pdbench probe --port P --seconds S [--path /healthz] [--interval-ms 20]
  *     GET path on a fresh connection every interval; prints p50/p99/max of the answer time.
+ *   pdbench camera --port P --token T --path PATH --viewers N --seconds S --out F
+ *   pdbench camera --stdin --seconds S --out F
+ *     N MJPEG viewers of PATH (or one multipart stream on stdin: FFmpeg's -f mpjpeg): for each
+ *     whole JPEG, the frame number the simulator drew across the top of the picture (32
+ *     squares, bit 31 first: tools/sim/camera.c) read back by decoding only those rows, and
+ *     the arrival time; F gets "viewer frame monotonic_us width" lines (bench/camera.sh).
  *   pdbench certs --dir D --serials-file F
  *     writes D/<serial>.crt and D/<serial>.key for every serial: CN and subjectAltName name the
  *     serial, signed by D/ca.crt + D/ca.key (scripts/gen-certs.sh makes them), all for one
@@ -33,7 +39,9 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
+#include <jpeglib.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -527,12 +535,174 @@ static int probe(int argc, char **argv)
     return 0;
 }
 
+/* --- camera viewers ------------------------------------------------------------------- */
+
+#define CAM_BITS 32
+#define CAM_BUF (4u << 20)
+
+typedef struct cam_err {
+    struct jpeg_error_mgr pub;
+    jmp_buf back;
+} cam_err;
+
+static void cam_error_exit(j_common_ptr c) { longjmp(((cam_err *)c->err)->back, 1); }
+static void cam_message(j_common_ptr c, int level) { (void)c; (void)level; }
+
+/* The frame number drawn across the top of a JPEG: the middle row of the squares, decoded at
+ * a quarter or half size (the squares are 1/32 of the width), the rest never decoded. -1 when
+ * it cannot be read. */
+static long long cam_stamp(const unsigned char *jpeg, size_t len, int *width)
+{
+    struct jpeg_decompress_struct d;
+    cam_err e;
+    static unsigned char row[4096];
+    d.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = cam_error_exit;
+    e.pub.emit_message = cam_message;
+    if (setjmp(e.back)) {
+        jpeg_destroy_decompress(&d);
+        return -1;
+    }
+    jpeg_create_decompress(&d);
+    jpeg_mem_src(&d, jpeg, (unsigned long)len);
+    jpeg_read_header(&d, TRUE);
+    *width = (int)d.image_width;
+    d.out_color_space = JCS_GRAYSCALE;
+    d.scale_num = 1;
+    d.scale_denom = d.image_width > 1000 ? 4 : 2;
+    jpeg_start_decompress(&d);
+    unsigned w = d.output_width, sq = w / CAM_BITS, want = sq / 2;
+    if (w > sizeof row || sq < 2) {
+        jpeg_destroy_decompress(&d);
+        return -1;
+    }
+    JSAMPROW r = row;
+    while (d.output_scanline <= want)
+        jpeg_read_scanlines(&d, &r, 1);
+    long long v = 0;
+    for (unsigned i = 0; i < CAM_BITS; i++)
+        v = v << 1 | (row[i * sq + sq / 2] > 128);
+    jpeg_abort_decompress(&d);
+    jpeg_destroy_decompress(&d);
+    return v;
+}
+
+typedef struct cam_viewer {
+    int fd;
+    bool http;              /* the HTTP response's head is still to be skipped */
+    unsigned char *buf;
+    size_t have;
+} cam_viewer;
+
+/* Takes the whole parts in v's buffer: each JPEG's stamp and arrival go to out. */
+static void cam_parts(cam_viewer *v, int id, FILE *out)
+{
+    size_t at = 0;
+    for (;;) {
+        unsigned char *end = memmem(v->buf + at, v->have - at, "\r\n\r\n", 4);
+        if (!end)
+            break;
+        size_t head = (size_t)(end - (v->buf + at)) + 4;
+        if (v->http) {
+            v->http = false;
+            at += head;
+            continue;
+        }
+        char h[512];
+        size_t hl = head < sizeof h - 1 ? head : sizeof h - 1;
+        memcpy(h, v->buf + at, hl);
+        h[hl] = 0;
+        char *cl = strcasestr(h, "Content-Length:");
+        size_t len = cl ? strtoul(cl + 15, NULL, 10) : 0;
+        if (!len || len > CAM_BUF / 2) {
+            fprintf(stderr, "pdbench: viewer %d: a part without a usable Content-Length\n", id);
+            v->have = 0;
+            return;
+        }
+        if (v->have - at < head + len)
+            break;
+        int width = 0;
+        long long frame = cam_stamp(v->buf + at + head, len, &width);
+        fprintf(out, "%d %lld %lld %d\n", id, frame, (long long)(mono_ns() / 1000), width);
+        at += head + len;
+    }
+    memmove(v->buf, v->buf + at, v->have - at);
+    v->have -= at;
+}
+
+static int camera(int argc, char **argv)
+{
+    int port = atoi(opt(argc, argv, "--port", "8080")), n = atoi(opt(argc, argv, "--viewers", "1"));
+    double seconds = atof(opt(argc, argv, "--seconds", "10"));
+    const char *token = opt(argc, argv, "--token", ""), *path = opt(argc, argv, "--path", "/");
+    FILE *out = fopen(opt(argc, argv, "--out", "/dev/stdout"), "w");
+    bool from_stdin = flag(argc, argv, "--stdin");
+    if (from_stdin)
+        n = 1;
+    if (!out || n < 1 || n > 1000)
+        return 1;
+    cam_viewer *vs = calloc((size_t)n, sizeof *vs);
+    struct pollfd *pf = calloc((size_t)n, sizeof *pf);
+    for (int i = 0; i < n; i++) {
+        vs[i].buf = malloc(CAM_BUF);
+        if (from_stdin) {
+            vs[i].fd = 0;
+        } else {
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+            inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+            vs[i].fd = socket(AF_INET, SOCK_STREAM, 0);
+            vs[i].http = true;
+            char req[1024];
+            /* HTTP/1.0: the stream comes as it is, never chunked */
+            int len = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                               "Authorization: Bearer %s\r\n\r\n", path, token);
+            if (connect(vs[i].fd, (struct sockaddr *)&a, sizeof a) || write(vs[i].fd, req, (size_t)len) != len) {
+                perror("pdbench: camera viewer");
+                return 1;
+            }
+        }
+        pf[i] = (struct pollfd){.fd = vs[i].fd, .events = POLLIN};
+    }
+    int64_t end = mono_ns() + (int64_t)(seconds * 1e9);
+    int open = n;
+    while (open && mono_ns() < end) {
+        if (poll(pf, (nfds_t)n, 200) <= 0)
+            continue;
+        for (int i = 0; i < n; i++) {
+            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            cam_viewer *v = &vs[i];
+            ssize_t r = read(v->fd, v->buf + v->have, CAM_BUF - v->have);
+            if (r <= 0) {
+                pf[i].fd = -1;
+                open--;
+                continue;
+            }
+            v->have += (size_t)r;
+            cam_parts(v, i, out);
+            if (v->have == CAM_BUF)
+                v->have = 0;
+        }
+    }
+    fclose(out);
+    for (int i = 0; i < n; i++) {
+        if (!from_stdin)
+            close(vs[i].fd);
+        free(vs[i].buf);
+    }
+    free(vs);
+    free(pf);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "publish"))
         return publish(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "control"))
         return control(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "camera"))
+        return camera(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "sse"))
         return sse(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "certs"))

@@ -19,6 +19,9 @@
 #  10. notify   — not in the default set: 1,000 printers finishing within a minute, each job's
 #                 notification to a local webhook receiver and to an ntfy one: delivered once,
 #                 latency, the daemon's CPU and RSS, ingest with and without it (bench/notify.sh)
+#  11. camera   — not in the default set: a 720p port-6000 and a 1080p RTSPS camera relayed to
+#                 1, 10 and 50 viewers: CPU, RSS, frames, latency in→out; FFmpeg beside it
+#                 (bench/camera.sh)
 # Results go to bench/out/; copy the summary into bench/RESULTS.md with the date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,9 +32,10 @@ OUT=bench/out; rm -rf "$OUT"; mkdir -p "$OUT"
 NGINX_USER=$([ "$(id -u)" = 0 ] && echo 'user root; ' || true); export NGINX_USER
 B=${PD_BENCH_BUILD:-build}  # another build tree, to compare two commits side by side
 TOKEN=bench-token
-SIM_PORT=29880; TLS_PORT=29883; HTTP_PORT=29090; NGINX_PORT=29091
+# other ports when another run holds these (a second checkout benchmarking at the same time)
+SIM_PORT=${SIM_PORT:-29880}; TLS_PORT=${TLS_PORT:-29883}; HTTP_PORT=${HTTP_PORT:-29090}; NGINX_PORT=${NGINX_PORT:-29091}
 INGEST_RATE=${INGEST_RATE:-20000}; INGEST_SECONDS=${INGEST_SECONDS:-10}
-FARM_N=${FARM_N:-1000}; FARM_SECONDS=${FARM_SECONDS:-30}; FARM_CERTS=${FARM_CERTS:-printer}; FARM_BASE_PORT=10000  # below the ephemeral range, which client sockets take ports from
+FARM_N=${FARM_N:-1000}; FARM_SECONDS=${FARM_SECONDS:-30}; FARM_CERTS=${FARM_CERTS:-printer}; FARM_BASE_PORT=${FARM_BASE_PORT:-10000}  # below the ephemeral range, which client sockets take ports from
 PHASES=${PHASES:-idle ingest farm api inventory}   # e.g. PHASES=api make bench
 want() { [[ " $PHASES " == *" $1 "* ]]; }
 
@@ -212,4 +216,7 @@ fi
 if want notify; then
 . bench/notify.sh
 fi
-echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak,track,web,notify}.txt "$OUT"/export/export.txt 2>/dev/null || true
+if want camera; then
+. bench/camera.sh
+fi
+echo; echo "== summary"; cat "$OUT"/{idle,ingest,farm,api,inventory,soak,track,web,notify,camera}.txt "$OUT"/export/export.txt 2>/dev/null || true

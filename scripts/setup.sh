@@ -11,7 +11,8 @@ PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev openssl
       libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg)
 # Debian's nodejs comes without npm; some other builds of nodejs carry it (and conflict with it)
 command -v npm >/dev/null || PKGS+=(npm)
-[ "${PD_SETUP_BENCH:-0}" = 1 ] && PKGS+=(wrk nginx-light)
+# ffmpeg: the camera benchmark's reference (bench/camera.sh)
+[ "${PD_SETUP_BENCH:-0}" = 1 ] && PKGS+=(wrk nginx-light ffmpeg)
 
 missing=()
 for p in "${PKGS[@]}"; do

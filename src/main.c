@@ -398,8 +398,10 @@ static int start(daemon_ctx *d)
                          .backoff_min_ms = 1000, .backoff_max_ms = 30000,
                          .max_viewers = d->cfg.camera_max_viewers,
                          .rtsp_fps = d->cfg.camera_rtsp_fps, .rtsp_width = d->cfg.camera_rtsp_width,
-                         .url_ttl_s = d->cfg.camera_url_ttl_s};
-    if (pd_camera_new(&d->loop, d->fleet, d->work, &co, &d->camera)) {
+                         .url_ttl_s = d->cfg.camera_url_ttl_s,
+                         .decode_workers = d->cfg.camera_decode_workers,
+                         .decode_queue = d->cfg.camera_decode_queue};
+    if (pd_camera_new(&d->loop, d->fleet, d->bus, d->work, &co, &d->camera)) {
         pd_error("main", "cannot start the cameras");
         return -1;
     }
@@ -558,13 +560,15 @@ static void raise_fd_limit(void)
 
 
 /* libuv's thread pool (4 threads unless told) is shared: file analyses (files.workers),
- * database reads (PD_DB_READERS) and password hashes (auth.password_workers) may each hold a
- * thread, and a ca_file read or libuv's own file work must still find one. So the pool gets a
- * thread for each of them and two more, unless UV_THREADPOOL_SIZE asks for more; libuv reads
- * it once, at the first work queued, which is after this. */
+ * database reads (PD_DB_READERS), password hashes (auth.password_workers) and the cameras'
+ * decoding (camera.decode_workers) may each hold a thread, and a ca_file read or libuv's own
+ * file work must still find one. So the pool gets a thread for each of them and two more,
+ * unless UV_THREADPOOL_SIZE asks for more; libuv reads it once, at the first work queued,
+ * which is after this. */
 static void threadpool_size(const pd_config *cfg)
 {
-    int want = cfg->files_workers + PD_DB_READERS + cfg->password_workers + 2;
+    int want = cfg->files_workers + PD_DB_READERS + cfg->password_workers +
+               cfg->camera_decode_workers + 2;
     const char *have = getenv("UV_THREADPOOL_SIZE");
     if (have && atoi(have) >= want)
         return;

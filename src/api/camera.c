@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "api/hub.h"
+#include "camera/sizes.h"
 #include "core/log.h"
 
 #define BOUNDARY "pdframe"
@@ -137,6 +138,19 @@ static void camera_stream(pd_req *r)
         camera_fail(r, 409, "camera_unavailable", why);
         return;
     }
+    /* a smaller size, for a phone or a camera wall: the largest of a fixed set not above
+     * the width asked, so viewers of about the same size share one resize */
+    pd_cam_viewer_cb cb = {mjpeg_frame, mjpeg_dropped, 0};
+    char w[16];
+    if (pd_req_query(r, "width", w, sizeof w)) {
+        char *end;
+        long asked = strtol(w, &end, 10);
+        if (*end || end == w || !(cb.width = pd_cam_width_pick(asked))) {
+            pd_req_reply_error(r, PD_ERR_INVAL, "width: a number of pixels, at least 320 (320, "
+                               "480, 640, 800, 960 or 1280; another is taken down to one of them)");
+            return;
+        }
+    }
     if (!strcmp(pd_req_method(r), "HEAD")) {  /* the headers only: no camera is opened */
         pd_req_reply_raw(r, 200, "multipart/x-mixed-replace;boundary=" BOUNDARY, "", 0);
         return;
@@ -156,7 +170,6 @@ static void camera_stream(pd_req *r)
     pd_stream_on_drain(m->base.s, mjpeg_drain);
     m->base.who = who;
     pd_hub_add(&viewers, &m->base);
-    static const pd_cam_viewer_cb cb = {mjpeg_frame, mjpeg_dropped};
     pd_err rc = pd_camera_watch(app->camera, p, &cb, m, &m->v);
     if (rc) {
         pd_info("camera", "printer %lld: viewer refused: %s", (long long)pd_printer_id(p), pd_strerror(rc));

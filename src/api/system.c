@@ -238,6 +238,23 @@ static void metrics(pd_req *r)
         process_gauge(f, "printdeck_password_checks_queued", "gauge",
                       "Sign-ins and password changes waiting for a password worker", (double)queued);
     }
+    if (app->camera) {
+        pd_camera_totals t;
+        pd_camera_totals_get(app->camera, &t);
+        process_gauge(f, "printdeck_camera_connected", "gauge",
+                      "Printer cameras streaming to printdeck now", (double)t.connected);
+        process_gauge(f, "printdeck_camera_viewers", "gauge", "Camera viewers (MJPEG streams) now",
+                      (double)t.viewers);
+        process_gauge(f, "printdeck_camera_frames_in_total", "counter",
+                      "Frames received from the cameras", (double)t.frames_in);
+        process_gauge(f, "printdeck_camera_frames_out_total", "counter",
+                      "Frames handed to camera viewers", (double)t.frames_out);
+        process_gauge(f, "printdeck_camera_bytes_out_total", "counter",
+                      "Bytes of the frames handed to camera viewers", (double)t.bytes_out);
+        process_gauge(f, "printdeck_camera_decode_dropped_total", "counter",
+                      "Camera decode or resize jobs dropped: the camera pool was full, or a "
+                      "frame could not be read", (double)t.decode_dropped);
+    }
     if (app->history)
         process_gauge(f, "printdeck_history_bytes", "gauge",
                       "Memory the printers' recent history holds",

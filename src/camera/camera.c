@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "camera/sizes.h"
 #include "camera/source.h"
 #include "core/log.h"
 #include "core/tls.h"
@@ -46,6 +47,7 @@ struct feed {
     bool reading_ca;           /* its ca_file is being read in a worker */
     bool gone;                 /* freed when the worker is done (the hub stops meanwhile) */
     pd_cam_frame *latest;
+    pd_cam_sizes *sizes;       /* the smaller sizes viewers asked for */
     pd_cam_viewer *viewers;
     size_t nviewers;
     pd_cam_snap *snaps;
@@ -68,10 +70,14 @@ struct feed {
 struct pd_camera {
     uv_loop_t *loop;
     pd_fleet *fleet;
-    pd_work_pool *work;
+    pd_work_pool *work;       /* ca_file reads */
+    pd_work_pool *decode;     /* the cameras' own: H.264 decoding */
     pd_camera_opts o;
     feed *feeds;
     unsigned char url_key[crypto_auth_hmacsha256_KEYBYTES];
+    pd_bus *bus;
+    int sub;
+    pd_camera_totals t;        /* the counters; the gauges are counted when asked */
 };
 
 static uint64_t now_ms(const feed *f) { return uv_now(f->cam->loop); }
@@ -80,7 +86,9 @@ static void feed_start(feed *f);
 
 /* --- lifecycle ------------------------------------------------------------------------ */
 
-pd_err pd_camera_new(uv_loop_t *loop, pd_fleet *fleet, pd_work_pool *work,
+static void on_bus(const pd_event *ev, void *ud);
+
+pd_err pd_camera_new(uv_loop_t *loop, pd_fleet *fleet, pd_bus *bus, pd_work_pool *work,
                      const pd_camera_opts *opts, pd_camera **out)
 {
     if (sodium_init() < 0)  /* the signing key's randomness */
@@ -93,6 +101,16 @@ pd_err pd_camera_new(uv_loop_t *loop, pd_fleet *fleet, pd_work_pool *work,
     c->work = work;
     c->o = *opts;
     randombytes_buf(c->url_key, sizeof c->url_key);
+    c->bus = bus;
+    if (pd_work_pool_new(loop, opts->decode_workers, opts->decode_queue, &c->decode)) {
+        free(c);
+        return PD_ERR_NOMEM;
+    }
+    if (!(c->sub = pd_bus_subscribe(bus, PD_EV_STATE | PD_EV_PRINTER_REMOVED, on_bus, c))) {
+        pd_work_pool_free(&c->decode);
+        free(c);
+        return PD_ERR_NOMEM;
+    }
     *out = c;
     return PD_OK;
 }
@@ -140,11 +158,17 @@ static feed *feed_find(pd_camera *c, int64_t id)
     return NULL;
 }
 
+static void on_sized(int width, void *ud);
+
 static feed *feed_get(pd_camera *c, int64_t id)
 {
     feed *f = feed_find(c, id);
     if (f || !(f = calloc(1, sizeof *f)))
         return f;
+    if (pd_cam_sizes_new(c->decode, &c->t.decode_dropped, on_sized, f, &f->sizes)) {
+        free(f);
+        return NULL;
+    }
     f->cam = c;
     f->printer_id = id;
     f->backoff_ms = c->o.backoff_min_ms;
@@ -172,6 +196,7 @@ static void upstream_close(feed *f)
     if (f->src)
         f->ops->close(&f->src);
     pd_cam_frame_unref(&f->latest);
+    pd_cam_sizes_clear(f->sizes);
     f->fps = 0;
     f->win_n = 0;
 }
@@ -201,6 +226,8 @@ static void viewer_unlink(pd_cam_viewer *v)
     if (v->next)
         v->next->prev = v->prev;
     f->nviewers--;
+    if (v->cb.width)
+        pd_cam_sizes_unwant(f->sizes, v->cb.width);
 }
 
 /* The viewer is gone from the hub's side: its drop runs last, as it may free what it owns. */
@@ -213,26 +240,35 @@ static void viewer_drop(pd_cam_viewer *v)
     drop(ud);
 }
 
+/* f, already out of the hub's list: its viewers and snapshots end with why. */
+static void feed_free(feed *f, pd_err rc, const char *why)
+{
+    while (f->viewers)
+        viewer_drop(f->viewers);
+    snaps_answer(f, NULL, rc, why);
+    upstream_close(f);
+    pd_cam_sizes_free(&f->sizes);
+    if (f->reading_ca) {  /* its worker's done frees it */
+        f->gone = true;
+        f->handles++;
+    }
+    uv_close((uv_handle_t *)&f->timer, on_feed_handle_closed);
+    uv_close((uv_handle_t *)&f->snap_timer, on_feed_handle_closed);
+}
+
 void pd_camera_free(pd_camera **cp)
 {
     pd_camera *c = *cp;
     *cp = NULL;
     if (!c)
         return;
+    pd_bus_unsubscribe(c->bus, c->sub);
     while (c->feeds) {
         feed *f = c->feeds;
         c->feeds = f->next;
-        while (f->viewers)
-            viewer_drop(f->viewers);
-        snaps_answer(f, NULL, PD_ERR_OFFLINE, "printdeck is stopping");
-        upstream_close(f);
-        if (f->reading_ca) {  /* its worker's done frees it */
-            f->gone = true;
-            f->handles++;
-        }
-        uv_close((uv_handle_t *)&f->timer, on_feed_handle_closed);
-        uv_close((uv_handle_t *)&f->snap_timer, on_feed_handle_closed);
+        feed_free(f, PD_ERR_OFFLINE, "printdeck is stopping");
     }
+    pd_work_pool_free(&c->decode);  /* after the sources: their queued jobs end cancelled */
     free(c);
 }
 
@@ -271,13 +307,29 @@ pd_err pd_camera_usable(pd_camera *c, pd_printer *p, char *why, size_t whylen)
 static void deliver(pd_cam_viewer *v, uint64_t now)
 {
     feed *f = v->f;
-    uint64_t gap = f->cam->o.max_fps > 0 ? 1000u / (unsigned)f->cam->o.max_fps : 0;
-    if (v->busy || !f->latest || f->latest->seq <= v->last_seq || now - v->last_sent_ms < gap)
+    pd_camera *c = f->cam;
+    pd_cam_frame *fr = v->cb.width ? pd_cam_sizes_latest(f->sizes, v->cb.width) : f->latest;
+    /* three quarters of the cap's period: a camera sending exactly max_fps, with the jitter
+     * of any network, must not lose every other frame to a few milliseconds */
+    uint64_t gap = c->o.max_fps > 0 ? 750u / (unsigned)c->o.max_fps : 0;
+    if (v->busy || !fr || fr->seq <= v->last_seq || now - v->last_sent_ms < gap)
         return;
     v->busy = true;
     v->busy_since = v->last_sent_ms = now;
-    v->last_seq = f->latest->seq;
-    v->cb.frame(f->latest, v->ud);
+    v->last_seq = fr->seq;
+    c->t.frames_out++;
+    c->t.bytes_out += fr->len;
+    v->cb.frame(fr, v->ud);
+}
+
+/* A smaller size was made: its viewers may take it. */
+static void on_sized(int width, void *ud)
+{
+    feed *f = ud;
+    uint64_t now = now_ms(f);
+    for (pd_cam_viewer *v = f->viewers; v; v = v->next)
+        if (v->cb.width == width)
+            deliver(v, now);
 }
 
 static void on_src_frame(pd_cam_frame *fr, void *ud)
@@ -286,8 +338,10 @@ static void on_src_frame(pd_cam_frame *fr, void *ud)
     uint64_t now = now_ms(f);
     fr->seq = ++f->seq;
     fr->at_ms = now;
+    f->cam->t.frames_in++;
     pd_cam_frame_unref(&f->latest);
     f->latest = fr;
+    pd_cam_sizes_frame(f->sizes, fr);
     if (f->st != F_STREAMING) {
         pd_info(LOG, "printer %lld: camera streaming", (long long)f->printer_id);
         f->st = F_STREAMING;
@@ -383,9 +437,10 @@ static void feed_open(feed *f)
         .ca_pem = f->pem,
         .ca_len = f->pem_len,
         .timeout_ms = f->cam->o.timeout_s * 1000,
-        .work = f->cam->work,
+        .work = f->cam->decode,
         .fps = f->cam->o.rtsp_fps,
         .width = f->cam->o.rtsp_width,
+        .dropped = &f->cam->t.decode_dropped,
     };
     static const pd_cam_events ev = {on_src_frame, on_src_down};
     f->ops = !strcmp(type, "rtsps") ? &pd_cam_rtsps : &pd_cam_jpeg6000;
@@ -515,6 +570,8 @@ pd_err pd_camera_watch(pd_camera *c, pd_printer *p, const pd_cam_viewer_cb *cb, 
     v->f = f;
     v->cb = *cb;
     v->ud = ud;
+    if (cb->width)
+        pd_cam_sizes_want(f->sizes, cb->width);
     v->next = f->viewers;
     if (f->viewers)
         f->viewers->prev = v;
@@ -632,4 +689,36 @@ void pd_camera_info_get(pd_camera *c, pd_printer *p, pd_camera_info *out)
         out->frame_age_ms = (int64_t)(now - f->latest->at_ms);
     if (!out->error[0])
         snprintf(out->error, sizeof out->error, "%s", f->error);
+}
+
+/* A printer removed frees its camera; one switched off (or whose liveview went off) ends its
+ * viewers and snapshots at once, rather than at the next reconnect. */
+static void on_bus(const pd_event *ev, void *ud)
+{
+    pd_camera *c = ud;
+    feed *f = feed_find(c, ev->printer_id);
+    if (!f)
+        return;
+    if (ev->type == PD_EV_PRINTER_REMOVED) {
+        feed **pp = &c->feeds;
+        while (*pp != f)
+            pp = &(*pp)->next;
+        *pp = f->next;
+        pd_info(LOG, "printer %lld: removed, its camera closed", (long long)f->printer_id);
+        feed_free(f, PD_ERR_NOTFOUND, "the printer was removed");
+        return;
+    }
+    pd_printer *p = pd_fleet_find_id(c->fleet, ev->printer_id);
+    char why[256];
+    if (p && (f->nviewers || f->nsnaps || f->src) && pd_camera_usable(c, p, why, sizeof why))
+        feed_end(f, PD_ERR_UNSUPPORTED, why);
+}
+
+void pd_camera_totals_get(pd_camera *c, pd_camera_totals *out)
+{
+    *out = c->t;
+    for (feed *f = c->feeds; f; f = f->next) {
+        out->connected += f->st == F_STREAMING;
+        out->viewers += f->nviewers;
+    }
 }

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "camera/frame.h"
+#include "core/bus.h"
 #include "core/err.h"
 #include "core/work.h"
 #include "printer/printer.h"
@@ -36,12 +37,19 @@ typedef struct pd_camera_opts {
     int rtsp_fps;          /* JPEG frames an RTSPS camera's H.264 is turned into per second */
     int rtsp_width;        /* ... their width at most; 0: the camera's */
     int url_ttl_s;         /* how long a signed URL stays valid */
+    int decode_workers;    /* the cameras' own worker pool: threads ... */
+    int decode_queue;      /* ... and jobs waiting for one at most */
 } pd_camera_opts;
 
-pd_err pd_camera_new(uv_loop_t *loop, pd_fleet *fleet, pd_work_pool *work,
+/* work: where the printers' ca_files are read. The bus says when a printer's camera is
+ * switched off (its viewers end at once) or the printer removed (its camera is freed). The hub decodes in a pool of its own
+ * (decode_workers), so a camera streaming for hours never holds a thread that file analyses
+ * wait for; each decode job is one batch and returns, so cameras take turns on its threads. */
+pd_err pd_camera_new(uv_loop_t *loop, pd_fleet *fleet, pd_bus *bus, pd_work_pool *work,
                      const pd_camera_opts *opts, pd_camera **out);
-/* Closes every upstream, drops every viewer (their drop runs) and fails every snapshot; the
- * loop must then run until the handles are closed. NULLs *c. */
+/* Closes every upstream, drops every viewer (their drop runs), fails every snapshot and
+ * frees the decode pool (jobs running finish first); the loop must then run until the
+ * handles are closed. NULLs *c. */
 void pd_camera_free(pd_camera **c);
 
 /* Whether the printer's camera can be relayed now: PD_OK, else UNSUPPORTED with why in words
@@ -52,8 +60,12 @@ typedef struct pd_cam_viewer_cb {
     /* the latest frame (borrowed: take a reference to keep it); no other comes until
      * pd_camera_ready */
     void (*frame)(pd_cam_frame *f, void *ud);
-    /* the viewer stalled, or the hub is being freed: the viewer is gone already */
+    /* the viewer stalled, its printer's camera was switched off or removed, or the hub is
+     * being freed: the viewer is gone already */
     void (*drop)(void *ud);
+    /* frames at most this wide (one of pd_cam_widths, camera/sizes.h), made in the cameras'
+     * pool once per width for all its viewers; 0: as the camera sends them */
+    int width;
 } pd_cam_viewer_cb;
 
 /* A viewer of p's camera, its upstream opened if need be. The frame the hub holds, if any,
@@ -95,5 +107,16 @@ typedef struct pd_camera_info {
     char error[256];           /* the last failure in words, or why it cannot be used; "" */
 } pd_camera_info;
 void pd_camera_info_get(pd_camera *c, pd_printer *p, pd_camera_info *out);
+
+/* All cameras together, for /metrics. */
+typedef struct pd_camera_totals {
+    size_t connected;          /* upstreams streaming now */
+    size_t viewers;
+    uint64_t frames_in;        /* from the cameras */
+    uint64_t frames_out;       /* handed to viewers */
+    uint64_t bytes_out;        /* ... their bytes */
+    uint64_t decode_dropped;   /* decode or scale jobs the camera pool had no room for */
+} pd_camera_totals;
+void pd_camera_totals_get(pd_camera *c, pd_camera_totals *out);
 
 #endif

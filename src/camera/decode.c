@@ -1,5 +1,6 @@
 #include "camera/decode.h"
 
+#include <setjmp.h>
 #include <stdio.h>  /* before jpeglib.h, which uses size_t and FILE without them */
 #include <stdlib.h>
 #include <string.h>
@@ -90,42 +91,137 @@ pd_cam_frame *pd_cam_jpeg_encode(const unsigned char *rgb, int w, int h, int qua
     return f;
 }
 
-/* The last picture, scaled to at most width across (height in proportion, even), as JPEG. */
-static pd_err picture_jpeg(pd_cam_dec *d, pd_cam_frame **out, char *why, size_t whylen)
+/* A picture (planes src of format fmt, sw x sh) scaled with libswscale to w x h in RGB and
+ * encoded as JPEG. *sws and the RGB buffer (*rgb, *cap) are kept by the caller for the next
+ * picture, or freed. */
+static pd_err to_jpeg(struct SwsContext **sws, unsigned char **rgb, size_t *cap,
+                      const uint8_t *const src[], const int stride[], int sw, int sh,
+                      enum AVPixelFormat fmt, int w, int h, pd_cam_frame **out, char *why,
+                      size_t whylen)
 {
-    AVFrame *p = d->last;
-    int w = p->width, h = p->height;
-    if (d->width > 0 && w > d->width) {
-        h = (int)((int64_t)h * d->width / w) & ~1;
-        w = d->width;
-    }
-    if (w < 2 || h < 2) {
-        snprintf(why, whylen, "the camera's picture is %dx%d", p->width, p->height);
-        return PD_ERR_PARSE;
-    }
-    d->sws = sws_getCachedContext(d->sws, p->width, p->height, (enum AVPixelFormat)p->format, w, h,
-                                  AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
+    *sws = sws_getCachedContext(*sws, sw, sh, fmt, w, h, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL,
+                                NULL, NULL);
     size_t need = (size_t)w * (size_t)h * 3;
-    if (need > d->rgb_cap) {
-        free(d->rgb);
-        d->rgb_cap = 0;
-        if (!(d->rgb = malloc(need)))
+    if (need > *cap) {
+        free(*rgb);
+        *cap = 0;
+        if (!(*rgb = malloc(need)))
             goto nomem;
-        d->rgb_cap = need;
+        *cap = need;
     }
-    if (!d->sws) {
-        snprintf(why, whylen, "cannot scale the camera's %dx%d pictures", p->width, p->height);
+    if (!*sws) {
+        snprintf(why, whylen, "cannot scale the camera's %dx%d pictures", sw, sh);
         return PD_ERR_PARSE;
     }
-    uint8_t *dst[4] = {d->rgb};
-    int stride[4] = {w * 3};
-    sws_scale(d->sws, (const uint8_t *const *)p->data, p->linesize, 0, p->height, dst, stride);
-    if (!(*out = pd_cam_jpeg_encode(d->rgb, w, h, PD_CAM_JPEG_QUALITY)))
+    uint8_t *dst[4] = {*rgb};
+    int dstride[4] = {w * 3};
+    sws_scale(*sws, src, stride, 0, sh, dst, dstride);
+    if (!(*out = pd_cam_jpeg_encode(*rgb, w, h, PD_CAM_JPEG_QUALITY)))
         goto nomem;
     return PD_OK;
 nomem:
     snprintf(why, whylen, "out of memory");
     return PD_ERR_NOMEM;
+}
+
+/* The height of a sw x sh picture made width across: in proportion, even, at least 2. */
+static int height_for(int sw, int sh, int width)
+{
+    int h = (int)((int64_t)sh * width / sw) & ~1;
+    return h < 2 ? 2 : h;
+}
+
+/* The last picture, scaled to at most width across, as JPEG. */
+static pd_err picture_jpeg(pd_cam_dec *d, pd_cam_frame **out, char *why, size_t whylen)
+{
+    AVFrame *p = d->last;
+    int w = p->width, h = p->height;
+    if (w < 2 || h < 2) {
+        snprintf(why, whylen, "the camera's picture is %dx%d", p->width, p->height);
+        return PD_ERR_PARSE;
+    }
+    if (d->width > 0 && w > d->width) {
+        h = height_for(w, h, d->width);
+        w = d->width;
+    }
+    return to_jpeg(&d->sws, &d->rgb, &d->rgb_cap, (const uint8_t *const *)p->data, p->linesize,
+                   p->width, p->height, (enum AVPixelFormat)p->format, w, h, out, why, whylen);
+}
+
+/* libjpeg's errors end in exit() unless error_exit returns elsewhere: here, to setjmp. */
+typedef struct jpeg_err {
+    struct jpeg_error_mgr pub;
+    jmp_buf back;
+    char msg[JMSG_LENGTH_MAX];
+} jpeg_err;
+
+static void on_jpeg_error(j_common_ptr c)
+{
+    jpeg_err *e = (jpeg_err *)c->err;
+    c->err->format_message(c, e->msg);
+    longjmp(e->back, 1);
+}
+
+/* warnings (a truncated picture, filled with grey) are not worth a line on stderr each */
+static void on_jpeg_message(j_common_ptr c, int level) { (void)c; (void)level; }
+
+pd_err pd_cam_jpeg_scale(const unsigned char *jpeg, size_t len, int width, pd_cam_frame **out,
+                         char *why, size_t whylen)
+{
+    *out = NULL;
+    struct jpeg_decompress_struct d;
+    jpeg_err e;
+    /* set between setjmp and a longjmp back to it: volatile, or its value there is unknown */
+    unsigned char *volatile rgb = NULL;
+    d.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = on_jpeg_error;
+    e.pub.emit_message = on_jpeg_message;
+    if (setjmp(e.back)) {
+        jpeg_destroy_decompress(&d);
+        free(rgb);
+        snprintf(why, whylen, "cannot read the camera's JPEG: %s", e.msg);
+        return PD_ERR_PARSE;
+    }
+    jpeg_create_decompress(&d);
+    jpeg_mem_src(&d, jpeg, (unsigned long)len);
+    jpeg_read_header(&d, TRUE);
+    int sw = (int)d.image_width, sh = (int)d.image_height;
+    if (sw <= width || (int64_t)sw * sh > PD_CAM_SCALE_MAX_PIXELS || sh < 2) {
+        jpeg_destroy_decompress(&d);
+        if (sw <= width && sh >= 2)
+            return PD_OK;
+        snprintf(why, whylen, "the camera's JPEG is %dx%d", sw, sh);
+        return PD_ERR_PARSE;
+    }
+    /* libjpeg-turbo's DCT scaling (n/8) does most of the way for almost nothing: the
+     * smallest n that stays at least width across */
+    d.scale_num = (unsigned)((8 * width + sw - 1) / sw);
+    d.scale_denom = 8;
+    d.out_color_space = JCS_RGB;
+    jpeg_start_decompress(&d);
+    int w = (int)d.output_width, h = (int)d.output_height;
+    if (!(rgb = malloc((size_t)w * (size_t)h * 3))) {
+        jpeg_destroy_decompress(&d);
+        snprintf(why, whylen, "out of memory");
+        return PD_ERR_NOMEM;
+    }
+    while (d.output_scanline < d.output_height) {
+        JSAMPROW row = rgb + (size_t)d.output_scanline * (size_t)w * 3;
+        jpeg_read_scanlines(&d, &row, 1);
+    }
+    jpeg_finish_decompress(&d);
+    jpeg_destroy_decompress(&d);
+    struct SwsContext *sws = NULL;
+    unsigned char *buf = NULL;
+    size_t cap = 0;
+    const uint8_t *src[4] = {rgb};
+    int stride[4] = {w * 3};
+    pd_err rc = to_jpeg(&sws, &buf, &cap, src, stride, w, h, AV_PIX_FMT_RGB24, width,
+                        height_for(sw, sh, width), out, why, whylen);
+    sws_freeContext(sws);
+    free(buf);
+    free(rgb);
+    return rc;
 }
 
 pd_err pd_cam_dec_run(pd_cam_dec *d, const unsigned char *data, const size_t *ends, size_t n,

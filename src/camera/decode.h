@@ -1,6 +1,7 @@
 /* H.264 to JPEG for the RTSPS cameras: FFmpeg's libavcodec decodes, libswscale scales,
- * libjpeg-turbo encodes. The work of a worker thread (core/work.h), never of the loop: one
- * decoder per camera, used by one job at a time. */
+ * libjpeg-turbo encodes; and a JPEG made smaller for viewers that ask for a smaller size.
+ * The work of a worker thread (core/work.h), never of the loop: one decoder per camera, used
+ * by one job at a time. */
 #ifndef PD_CAMERA_DECODE_H
 #define PD_CAMERA_DECODE_H
 
@@ -11,6 +12,9 @@
 #include "core/err.h"
 
 #define PD_CAM_JPEG_QUALITY 80
+/* a picture larger than this (8K) is refused rather than decoded: it bounds what a camera's
+ * header can make a worker allocate */
+#define PD_CAM_SCALE_MAX_PIXELS (7680 * 4320)
 
 typedef struct pd_cam_dec pd_cam_dec;
 
@@ -29,5 +33,13 @@ pd_err pd_cam_dec_run(pd_cam_dec *d, const unsigned char *data, const size_t *en
 /* An RGB picture (3 bytes a pixel, rows of w*3 bytes) as a baseline JPEG frame; NULL when out
  * of memory. */
 pd_cam_frame *pd_cam_jpeg_encode(const unsigned char *rgb, int w, int h, int quality);
+
+/* A JPEG made width pixels across (height in proportion, even): libjpeg-turbo decodes it at
+ * the smallest of its DCT scales (n/8) still at least that wide, libswscale takes it the rest
+ * of the way, and it is encoded again. PD_OK with *out NULL: the picture is that narrow
+ * already (send it as it is). PARSE: not a JPEG libjpeg can read, or one over
+ * PD_CAM_SCALE_MAX_PIXELS; NOMEM. Pure and bounded; fuzzed (tests/fuzz/fuzz_camscale.c). */
+pd_err pd_cam_jpeg_scale(const unsigned char *jpeg, size_t len, int width, pd_cam_frame **out,
+                         char *why, size_t whylen);
 
 #endif

@@ -1,6 +1,5 @@
 /* The port-6000 camera source: the auth packet and the frame stream (frame.c) over a TLS
  * connection on the loop (tlsconn.h). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@ typedef enum src_state { S_CONNECTING, S_AUTHED, S_STREAMING, S_DOWN } src_state
 struct pd_cam_source {
     pd_cam_events ev;
     void *ud;
+    pd_cam_end end;
     src_state st;
     bool closing;
     pd_cam_tls *conn;
@@ -32,18 +32,10 @@ static void on_timer_closed(uv_handle_t *h)
     free(s);
 }
 
-/* Reports the end once; the owner closes the source from there or later. */
-static void go_down(pd_cam_source *s, pd_err rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void go_down(pd_cam_source *s, pd_err rc, const char *fmt, ...)
+/* The end, told once (pd_cam_end_tell); the owner closes the source from there or later. */
+static void on_end(pd_err rc, const char *why, void *ud)
 {
-    if (s->st == S_DOWN || s->closing)
-        return;
-    char why[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
+    pd_cam_source *s = ud;
     s->st = S_DOWN;
     uv_timer_stop(&s->timer);
     s->ev.down(rc, why, s->ud);
@@ -78,7 +70,7 @@ static void on_data(const unsigned char *d, size_t n, void *ud)
     char why[200];
     pd_err rc = pd_cam_parse(&s->parser, d, n, on_frame, s, why, sizeof why);
     if (rc)
-        go_down(s, rc, "%s", why);
+        pd_cam_end_tell(&s->end, rc, "%s", why);
 }
 
 /* A printer that ends the connection right after the auth packet, before a single byte,
@@ -87,19 +79,19 @@ static void on_conn_down(pd_err rc, const char *why, bool eof, void *ud)
 {
     pd_cam_source *s = ud;
     if (eof && s->st == S_AUTHED && !s->since_auth)
-        go_down(s, PD_ERR_AUTH, "the printer closed the camera connection right after the access "
+        pd_cam_end_tell(&s->end, PD_ERR_AUTH, "the printer closed the camera connection right after the access "
                 "code was sent: wrong access code");
     else
-        go_down(s, rc, "%s", why);
+        pd_cam_end_tell(&s->end, rc, "%s", why);
 }
 
 static void on_timeout(uv_timer_t *t)
 {
     pd_cam_source *s = t->data;
     if (s->st == S_STREAMING)
-        go_down(s, PD_ERR_TIMEOUT, "the camera sent no frame for %d s", s->timeout_ms / 1000);
+        pd_cam_end_tell(&s->end, PD_ERR_TIMEOUT, "the camera sent no frame for %d s", s->timeout_ms / 1000);
     else
-        go_down(s, PD_ERR_TIMEOUT, "the camera at %s:%d sent no frame within %d s of connecting",
+        pd_cam_end_tell(&s->end, PD_ERR_TIMEOUT, "the camera at %s:%d sent no frame within %d s of connecting",
                 s->host, s->port, s->timeout_ms / 1000);
 }
 
@@ -115,6 +107,7 @@ static pd_err jpeg_open(uv_loop_t *loop, const pd_cam_target *t, const pd_cam_ev
     }
     s->ev = *ev;
     s->ud = ud;
+    s->end = (pd_cam_end){.down = on_end, .ud = s};
     s->timeout_ms = t->timeout_ms;
     s->port = t->port;
     snprintf(s->host, sizeof s->host, "%s", t->host);
@@ -138,7 +131,7 @@ static void jpeg_close(pd_cam_source **sp)
     *sp = NULL;
     if (!s)
         return;
-    s->closing = true;
+    s->closing = s->end.told = true;
     pd_cam_tls_close(&s->conn);
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }

@@ -7,7 +7,6 @@
  * bounded batch, sent as the next job; when the batch overflows, or the pool takes no more
  * work, it is dropped and decoding starts again at the next key frame. */
 #include <openssl/rand.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +47,7 @@ typedef struct dec_job {
 struct pd_cam_source {
     pd_cam_events ev;
     void *ud;
+    pd_cam_end end;
     src_state st;
     bool closing, frames;
     int refs;                 /* two timers, a job in flight */
@@ -69,6 +69,7 @@ struct pd_cam_source {
     size_t sprop_len;
     /* decoding */
     pd_work_pool *work;
+    uint64_t *dropped;
     pd_cam_dec *dec;
     dec_job *job;             /* in flight */
     batch pending;
@@ -90,17 +91,10 @@ static void source_release(pd_cam_source *s)
 
 static void on_timer_closed(uv_handle_t *h) { source_release(h->data); }
 
-static void go_down(pd_cam_source *s, pd_err rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void go_down(pd_cam_source *s, pd_err rc, const char *fmt, ...)
+/* The end, told once (pd_cam_end_tell); the owner closes the source from there or later. */
+static void on_end(pd_err rc, const char *why, void *ud)
 {
-    if (s->st == S_DOWN || s->closing)
-        return;
-    char why[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
+    pd_cam_source *s = ud;
     s->st = S_DOWN;
     uv_timer_stop(&s->timer);
     uv_timer_stop(&s->keepalive);
@@ -176,7 +170,7 @@ static void job_done(void *ud, bool cancelled)
     if (s->closing || cancelled || s->st == S_DOWN) {
         pd_cam_frame_unref(&f);
     } else if (j->rc) {
-        go_down(s, j->rc, "cannot decode the camera's video: %s", j->why);
+        pd_cam_end_tell(&s->end, j->rc, "cannot decode the camera's video: %s", j->why);
     } else if (f) {
         s->frames = true;
         uv_timer_again(&s->timer);  /* the longest gap between frames starts again */
@@ -188,9 +182,13 @@ static void job_done(void *ud, bool cancelled)
     source_release(s);
 }
 
-static void batch_clear(batch *b)
+/* The units waiting go unseen: decoding starts again at the next key frame. */
+static void batch_drop(pd_cam_source *s)
 {
-    b->len = b->n = 0;
+    s->pending.len = s->pending.n = 0;
+    s->need_key = true;
+    if (s->dropped)
+        (*s->dropped)++;
 }
 
 static void submit(pd_cam_source *s)
@@ -198,21 +196,22 @@ static void submit(pd_cam_source *s)
     dec_job *j = calloc(1, sizeof *j);
     uint64_t now = uv_now(s->loop);
     if (!j) {
-        batch_clear(&s->pending);
-        s->need_key = true;
+        batch_drop(s);
         return;
     }
     j->s = s;
     j->b = s->pending;
     j->jpeg = now >= s->next_due;
-    if (j->jpeg)
-        s->next_due = now + s->period_ms;
+    /* due on a fixed cadence, not a period after the last: a camera at exactly rtsp_fps,
+     * whose units come a millisecond early now and then, would lose every other picture;
+     * one that fell behind starts again from now */
+    if (j->jpeg && (s->next_due += s->period_ms) <= now)
+        s->next_due = now + s->period_ms / 2;
     memset(&s->pending, 0, sizeof s->pending);
     if (pd_work_submit(s->work, job_run, job_done, j)) {
         /* the pool is full of other work: this camera skips pictures rather than queue them */
         s->pending = j->b;
-        batch_clear(&s->pending);
-        s->need_key = true;
+        batch_drop(s);
         free(j);
         return;
     }
@@ -248,8 +247,7 @@ static void on_unit(const unsigned char *au, size_t n, bool key, void *ud)
         return;
     /* the SDP's SPS and PPS go before each key frame: a camera may send them only there */
     if (!batch_add(&s->pending, s->sprop, key ? s->sprop_len : 0, au, n)) {
-        batch_clear(&s->pending);
-        s->need_key = true;
+        batch_drop(s);
         return;
     }
     s->need_key = false;
@@ -268,15 +266,15 @@ static void take_sdp(pd_cam_source *s, const pd_rtsp_msg *m)
         snprintf(base, sizeof base, "%s", s->url);
     pd_rtsp_track t;
     if (pd_rtsp_sdp_video((const char *)m->body, m->body_len, &t)) {
-        go_down(s, PD_ERR_UNSUPPORTED, "the camera's stream has no video track");
+        pd_cam_end_tell(&s->end, PD_ERR_UNSUPPORTED, "the camera's stream has no video track");
         return;
     }
     if (strcasecmp(t.codec, "H264")) {
-        go_down(s, PD_ERR_UNSUPPORTED, "the camera's video is %s, not H.264", t.codec[0] ? t.codec : "of an unknown codec");
+        pd_cam_end_tell(&s->end, PD_ERR_UNSUPPORTED, "the camera's video is %s, not H.264", t.codec[0] ? t.codec : "of an unknown codec");
         return;
     }
     if (pd_rtsp_url_join(base, t.control, s->track_url, sizeof s->track_url)) {
-        go_down(s, PD_ERR_TOOBIG, "the camera's track URL is too long");
+        pd_cam_end_tell(&s->end, PD_ERR_TOOBIG, "the camera's track URL is too long");
         return;
     }
     pd_rtsp_h264_init(&s->h264, t.pt, PD_CAM_FRAME_MAX);
@@ -290,7 +288,7 @@ static void take_session(pd_cam_source *s, const pd_rtsp_msg *m)
     char v[200];
     size_t pos = 0;
     if (!pd_rtsp_header(m, "Session", &pos, v, sizeof v)) {
-        go_down(s, PD_ERR_PARSE, "the camera answered SETUP without a session");
+        pd_cam_end_tell(&s->end, PD_ERR_PARSE, "the camera answered SETUP without a session");
         return;
     }
     char *semi = strchr(v, ';'), *t = semi ? strstr(semi, "timeout=") : NULL;
@@ -308,13 +306,13 @@ static void refused(pd_cam_source *s, const pd_rtsp_msg *m)
     int len = (int)(m->line_len > 12 ? m->line_len - 13 : 0);
     const char *reason = m->line + (m->line_len > 12 ? 13 : m->line_len);
     if (m->status == 404 && s->st == S_DESCRIBE)
-        go_down(s, PD_ERR_NOTFOUND, "the camera has no stream at %s (404)", s->url);
+        pd_cam_end_tell(&s->end, PD_ERR_NOTFOUND, "the camera has no stream at %s (404)", s->url);
     else if (m->status == 453 || m->status == 503)
-        go_down(s, PD_ERR_BUSY, "the camera refused %s: %d %.*s (the printer takes very few "
+        pd_cam_end_tell(&s->end, PD_ERR_BUSY, "the camera refused %s: %d %.*s (the printer takes very few "
                 "camera connections: is another app or the slicer watching?)", methods[s->st],
                 m->status, len, reason);
     else
-        go_down(s, PD_ERR_REFUSED, "the camera answered %s with %d %.*s", methods[s->st], m->status,
+        pd_cam_end_tell(&s->end, PD_ERR_REFUSED, "the camera answered %s with %d %.*s", methods[s->st], m->status,
                 len, reason);
 }
 
@@ -327,12 +325,12 @@ static void unauthorized(pd_cam_source *s, const pd_rtsp_msg *m)
         if (!pd_rtsp_auth_parse(&cand, v) && cand.scheme >= a.scheme)
             a = cand;
     if (a.scheme == PD_RTSP_NONE) {
-        go_down(s, PD_ERR_AUTH, "the camera asks for a login it does not say how to give (401 "
+        pd_cam_end_tell(&s->end, PD_ERR_AUTH, "the camera asks for a login it does not say how to give (401 "
                 "without a Basic or Digest challenge)");
         return;
     }
     if (s->auth_sent && !(a.stale && !s->stale_retried)) {
-        go_down(s, PD_ERR_AUTH, "the camera refused user bblp with the access code (401 after %s "
+        pd_cam_end_tell(&s->end, PD_ERR_AUTH, "the camera refused user bblp with the access code (401 after %s "
                 "auth): wrong access code", s->auth.scheme == PD_RTSP_DIGEST ? "Digest" : "Basic");
         return;
     }
@@ -387,7 +385,7 @@ static bool on_packet(unsigned channel, const unsigned char *d, size_t n, void *
     char why[160];
     pd_err rc = pd_rtsp_h264_rtp(&s->h264, d, n, on_unit, s, why, sizeof why);
     if (rc)
-        go_down(s, rc, "%s", why);
+        pd_cam_end_tell(&s->end, rc, "%s", why);
     return s->st != S_DOWN;
 }
 
@@ -407,7 +405,7 @@ static void on_data(const unsigned char *d, size_t n, void *ud)
     char why[200];
     pd_err rc = pd_rtsp_feed(&s->reader, d, n, &sink, s, why, sizeof why);
     if (rc)
-        go_down(s, rc, "%s", why);
+        pd_cam_end_tell(&s->end, rc, "%s", why);
 }
 
 /* An H2 with LAN liveview off closes port 322 (OpenBambuAPI video.md): a refusal before the
@@ -416,25 +414,25 @@ static void on_conn_down(pd_err rc, const char *why, bool eof, void *ud)
 {
     pd_cam_source *s = ud;
     if (s->st == S_CONNECTING)
-        go_down(s, rc, "%s; if the printer's \"LAN Mode Liveview\" is off, its port 322 is closed", why);
+        pd_cam_end_tell(&s->end, rc, "%s; if the printer's \"LAN Mode Liveview\" is off, its port 322 is closed", why);
     else if (eof && s->st != S_PLAYING)
-        go_down(s, PD_ERR_IO, "the camera at %s:%d closed the connection during RTSP %s", s->host,
+        pd_cam_end_tell(&s->end, PD_ERR_IO, "the camera at %s:%d closed the connection during RTSP %s", s->host,
                 s->port, methods[s->st]);
     else
-        go_down(s, rc, "%s", why);
+        pd_cam_end_tell(&s->end, rc, "%s", why);
 }
 
 static void on_timeout(uv_timer_t *t)
 {
     pd_cam_source *s = t->data;
     if (s->frames)
-        go_down(s, PD_ERR_TIMEOUT, "the camera sent no frame for %d s", s->timeout_ms / 1000);
+        pd_cam_end_tell(&s->end, PD_ERR_TIMEOUT, "the camera sent no frame for %d s", s->timeout_ms / 1000);
     else if (s->st == S_PLAYING)
-        go_down(s, PD_ERR_TIMEOUT, "the camera at %s:%d sent no picture within %d s of connecting "
+        pd_cam_end_tell(&s->end, PD_ERR_TIMEOUT, "the camera at %s:%d sent no picture within %d s of connecting "
                 "(%llu units of video dropped)", s->host, s->port, s->timeout_ms / 1000,
                 (unsigned long long)s->h264.dropped);
     else
-        go_down(s, PD_ERR_TIMEOUT, "the camera at %s:%d did not answer RTSP %s within %d s",
+        pd_cam_end_tell(&s->end, PD_ERR_TIMEOUT, "the camera at %s:%d did not answer RTSP %s within %d s",
                 s->host, s->port, methods[s->st], s->timeout_ms / 1000);
 }
 
@@ -448,8 +446,10 @@ static pd_err rtsps_open(uv_loop_t *loop, const pd_cam_target *t, const pd_cam_e
         return PD_ERR_NOMEM;
     s->ev = *ev;
     s->ud = ud;
+    s->end = (pd_cam_end){.down = on_end, .ud = s};
     s->loop = loop;
     s->work = t->work;
+    s->dropped = t->dropped;
     s->timeout_ms = t->timeout_ms;
     s->port = t->port;
     s->need_key = true;
@@ -492,7 +492,7 @@ static void rtsps_close(pd_cam_source **sp)
     /* the printer holds very few sessions: end ours rather than let it time out */
     if (s->session[0] && s->st != S_DOWN)
         send_request(s, "TEARDOWN", s->url, "");
-    s->closing = true;
+    s->closing = s->end.told = true;
     pd_cam_tls_close(&s->conn);
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
     uv_close((uv_handle_t *)&s->keepalive, on_timer_closed);

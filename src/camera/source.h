@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "camera/frame.h"
@@ -27,6 +28,7 @@ typedef struct pd_cam_target {
     pd_work_pool *work;       /* where a source that decodes does it */
     int fps;                  /* frames a decoding source makes per second at most */
     int width;                /* ... and their width at most (0: the camera's) */
+    uint64_t *dropped;        /* counts the decode jobs it had to drop (on the loop) */
 } pd_cam_target;
 
 typedef struct pd_cam_source pd_cam_source;
@@ -37,6 +39,19 @@ typedef struct pd_cam_events {
     void (*frame)(pd_cam_frame *f, void *ud);           /* a whole frame, handed over */
     void (*down)(pd_err rc, const char *why, void *ud); /* the connection is over, why in words */
 } pd_cam_events;
+
+/* An end told once, in words: the TLS connection (tlsconn.c) and both sources end this way.
+ * down does what its module does at its end (stop its timers, tell its owner); told is also
+ * set by a close, after which nothing is said. */
+typedef struct pd_cam_end {
+    void (*down)(pd_err rc, const char *why, void *ud);
+    void *ud;
+    bool told;
+} pd_cam_end;
+
+/* why formatted as printf does (at most 255 bytes) and handed to e->down, unless told. */
+void pd_cam_end_tell(pd_cam_end *e, pd_err rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 typedef struct pd_cam_source_ops {
     const char *type;         /* as the API shows it: "jpeg6000" */

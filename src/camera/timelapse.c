@@ -179,7 +179,7 @@ static void on_drop(void *ud)
 
 static void watch(capture *c)
 {
-    static const pd_cam_viewer_cb cb = {on_frame, on_drop};
+    static const pd_cam_viewer_cb cb = {on_frame, on_drop, 0};  /* frames as the camera sends them */
     pd_printer *p = c->viewer ? NULL : pd_fleet_find_id(c->tl->fleet, c->printer_id);
     if (p)
         pd_camera_watch(c->tl->cam, p, &cb, c, &c->viewer);

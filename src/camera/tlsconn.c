@@ -2,7 +2,6 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,8 @@ struct pd_cam_tls {
     void *ud;
     conn_state st;
     bool closing;
+    pd_cam_end end;
+    bool eof;                 /* the end is the peer's: see pd_cam_tls_cb.down */
     int handles;              /* open libuv handles and requests; freed when none is left */
     uv_getaddrinfo_t gai;
     uv_tcp_t tcp;
@@ -47,20 +48,13 @@ static void conn_release(pd_cam_tls *c)
 
 static void on_handle_closed(uv_handle_t *h) { conn_release(h->data); }
 
-static void go_down(pd_cam_tls *c, pd_err rc, bool eof, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void go_down(pd_cam_tls *c, pd_err rc, bool eof, const char *fmt, ...)
+/* The end, told once (pd_cam_end_tell). */
+static void on_end(pd_err rc, const char *why, void *ud)
 {
-    if (c->st == C_DOWN || c->closing)
-        return;
-    char why[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
+    pd_cam_tls *c = ud;
     c->st = C_DOWN;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    c->cb.down(rc, why, eof, c->ud);
+    c->cb.down(rc, why, c->eof, c->ud);
 }
 
 static void on_written(uv_write_t *req, int status)
@@ -69,7 +63,7 @@ static void on_written(uv_write_t *req, int status)
     pd_cam_tls *c = w->c;
     free(w);
     if (status && status != UV_ECANCELED)
-        go_down(c, PD_ERR_IO, false, "cannot write to the camera at %s:%d: %s", c->host, c->port,
+        pd_cam_end_tell(&c->end, PD_ERR_IO, "cannot write to the camera at %s:%d: %s", c->host, c->port,
                 uv_strerror(status));
     conn_release(c);
 }
@@ -82,7 +76,7 @@ static void flush_tls(pd_cam_tls *c)
         return;
     write_req *w = malloc(sizeof *w + n);
     if (!w) {
-        go_down(c, PD_ERR_NOMEM, false, "out of memory");
+        pd_cam_end_tell(&c->end, PD_ERR_NOMEM, "out of memory");
         return;
     }
     w->c = c;
@@ -91,7 +85,7 @@ static void flush_tls(pd_cam_tls *c)
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
     if (rc) {
         free(w);
-        go_down(c, PD_ERR_IO, false, "cannot write to the camera: %s", uv_strerror(rc));
+        pd_cam_end_tell(&c->end, PD_ERR_IO, "cannot write to the camera: %s", uv_strerror(rc));
         return;
     }
     c->handles++;
@@ -101,12 +95,12 @@ static void tls_failed(pd_cam_tls *c)
 {
     long v = SSL_get_verify_result(c->ssl);
     if (v != X509_V_OK) {
-        go_down(c, PD_ERR_TLS, false, "the camera's certificate did not verify: %s (expected name "
+        pd_cam_end_tell(&c->end, PD_ERR_TLS, "the camera's certificate did not verify: %s (expected name "
                 "%s); set ca_file or tls_verify=false", X509_verify_cert_error_string(v), c->serial);
     } else {
         char err[160];
         ERR_error_string_n(ERR_peek_last_error(), err, sizeof err);
-        go_down(c, PD_ERR_TLS, false, "TLS handshake with the camera at %s:%d failed: %s", c->host,
+        pd_cam_end_tell(&c->end, PD_ERR_TLS, "TLS handshake with the camera at %s:%d failed: %s", c->host,
                 c->port, err);
     }
     ERR_clear_error();
@@ -114,13 +108,15 @@ static void tls_failed(pd_cam_tls *c)
 
 static void closed_in_handshake(pd_cam_tls *c)
 {
-    go_down(c, PD_ERR_TLS, false, "the camera at %s:%d closed the connection during the TLS "
+    pd_cam_end_tell(&c->end, PD_ERR_TLS, "the camera at %s:%d closed the connection during the TLS "
             "handshake", c->host, c->port);
 }
 
 static void peer_closed(pd_cam_tls *c)
 {
-    go_down(c, PD_ERR_IO, true, "the camera at %s:%d closed the connection", c->host, c->port);
+    c->eof = true;
+    pd_cam_end_tell(&c->end, PD_ERR_IO, "the camera at %s:%d closed the connection", c->host,
+                    c->port);
 }
 
 static bool is_eof(pd_cam_tls *c, int e)
@@ -191,12 +187,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (n < 0) {
-        go_down(c, PD_ERR_IO, false, "the camera connection to %s:%d failed: %s", c->host, c->port,
+        pd_cam_end_tell(&c->end, PD_ERR_IO, "the camera connection to %s:%d failed: %s", c->host, c->port,
                 uv_strerror((int)n));
         return;
     }
     if (n > 0 && BIO_write(c->rbio, b->base, (int)n) != (int)n) {
-        go_down(c, PD_ERR_NOMEM, false, "out of memory");
+        pd_cam_end_tell(&c->end, PD_ERR_NOMEM, "out of memory");
         return;
     }
     drive(c);
@@ -209,7 +205,7 @@ static void on_connect(uv_connect_t *req, int status)
     pd_cam_tls *c = req->data;
     if (c->closing || c->st == C_DOWN) {
     } else if (status) {
-        go_down(c, PD_ERR_IO, false, "cannot connect to the camera at %s:%d: %s%s", c->host,
+        pd_cam_end_tell(&c->end, PD_ERR_IO, "cannot connect to the camera at %s:%d: %s%s", c->host,
                 c->port, uv_strerror(status), status == UV_ECONNREFUSED ? " (a printer refuses "
                 "for a while as it boots)" : "");
     } else {
@@ -225,14 +221,14 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     pd_cam_tls *c = req->data;
     if (c->closing) {
     } else if (status) {
-        go_down(c, PD_ERR_IO, false, "cannot resolve the camera's host %s: %s", c->host,
+        pd_cam_end_tell(&c->end, PD_ERR_IO, "cannot resolve the camera's host %s: %s", c->host,
                 uv_strerror(status));
     } else {
         c->st = C_CONNECT;
         c->conn.data = c;
         int rc = uv_tcp_connect(&c->conn, &c->tcp, res->ai_addr, on_connect);
         if (rc)
-            go_down(c, PD_ERR_IO, false, "cannot connect to the camera at %s:%d: %s", c->host,
+            pd_cam_end_tell(&c->end, PD_ERR_IO, "cannot connect to the camera at %s:%d: %s", c->host,
                     c->port, uv_strerror(rc));
         else
             c->handles++;
@@ -249,6 +245,7 @@ pd_err pd_cam_tls_open(uv_loop_t *loop, const pd_cam_target *t, const pd_cam_tls
         return PD_ERR_NOMEM;
     c->cb = *cb;
     c->ud = ud;
+    c->end = (pd_cam_end){.down = on_end, .ud = c};
     c->port = t->port;
     snprintf(c->host, sizeof c->host, "%s", t->host);
     snprintf(c->serial, sizeof c->serial, "%s", t->serial);
@@ -299,7 +296,7 @@ void pd_cam_tls_close(pd_cam_tls **cp)
     *cp = NULL;
     if (!c)
         return;
-    c->closing = true;
+    c->closing = c->end.told = true;
     if (c->st == C_RESOLVE)
         uv_cancel((uv_req_t *)&c->gai);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);

@@ -166,6 +166,11 @@ static const cfg_key cfg_keys[] = {
     I("timelapse", "keep_days", timelapse_keep_days, "0", 0, 36500, "timelapses older than this many days are deleted; 0: never"),
     I("timelapse", "keep_mb", timelapse_keep_mb, "10240", 0, 100000000,
       "MB all timelapses may take together, the oldest deleted first; 0: no limit"),
+    I("camera", "decode_workers", camera_decode_workers, "2", 1, 16,
+      "threads that decode the RTSPS cameras' video and make the smaller sizes viewers ask for: "
+      "the cameras' own pool, so file analyses (files.workers) never wait behind them"),
+    I("camera", "decode_queue", camera_decode_queue, "16", 0, 1000,
+      "camera decode jobs waiting for a thread at most; past that a camera skips pictures"),
     I("jobs", "offline_timeout_s", offline_timeout_s, "86400", 10, 30 * 86400,
       "seconds a printer may stay unseen mid-print before its open job is closed as unknown "
       "(the job reopens if the printer returns still printing it)"),

@@ -96,6 +96,8 @@ typedef struct pd_config {
     int timelapse_fps;
     int timelapse_width, timelapse_height;
     int timelapse_keep_count, timelapse_keep_days, timelapse_keep_mb;
+    int camera_decode_workers;
+    int camera_decode_queue;
     /* [jobs] */
     int offline_timeout_s;
     /* [alerts] */

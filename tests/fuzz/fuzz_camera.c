@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "camera/frame.h"
+#include "cuts.h"
 
 #define FUZZ_MAX_FRAME 4096
 
@@ -29,36 +30,34 @@ static void take(pd_cam_frame *f, void *ud)
     pd_cam_frame_unref(&f);
 }
 
-static pd_err feed(const uint8_t *cuts, size_t ncuts, const uint8_t *d, size_t n, seen *s)
-{
+typedef struct run {
     pd_cam_parser p;
+    seen *s;
+} run;
+
+static pd_err step(const uint8_t *d, size_t n, void *ud)
+{
+    run *r = ud;
     char why[200];
-    pd_err rc = PD_OK;
-    pd_cam_parser_init(&p, FUZZ_MAX_FRAME);
-    for (size_t i = 0; n && !rc; i++) {
-        size_t step = ncuts ? (size_t)cuts[i % ncuts] + 1 : n;
-        if (step > n)
-            step = n;
-        rc = pd_cam_parse(&p, d, step, take, s, why, sizeof why);
-        d += step;
-        n -= step;
-    }
-    pd_cam_parser_reset(&p);
+    return pd_cam_parse(&r->p, d, n, take, r->s, why, sizeof why);
+}
+
+static pd_err feed(const uint8_t *cuts, size_t ncuts, const uint8_t *d, size_t n, void *ud)
+{
+    seen *s = ud;
+    run r = {.s = s};
+    pd_cam_parser_init(&r.p, FUZZ_MAX_FRAME);
+    pd_err rc = fuzz_cuts_feed(cuts, ncuts, d, n, step, &r);
+    pd_cam_parser_reset(&r.p);
     return rc;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
-    size_t ncuts = data[0] % 8;
-    if (size < 1 + ncuts)
-        return 0;
-    const uint8_t *cuts = data + 1, *d = data + 1 + ncuts;
-    size_t n = size - 1 - ncuts;
     seen a = {0}, b = {0};
-    pd_err ra = feed(cuts, ncuts, d, n, &a), rb = feed(NULL, 0, d, n, &b);
-    if (ra != rb || a.n != b.n || a.bytes != b.bytes)
+    pd_err ra, rb;
+    if (fuzz_cuts_both(data, size, feed, &a, &b, &ra, &rb) &&
+        (ra != rb || a.n != b.n || a.bytes != b.bytes))
         abort();
     return 0;
 }

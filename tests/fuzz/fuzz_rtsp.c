@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "camera/rtsp.h"
+#include "cuts.h"
 
 #define FUZZ_MAX_UNIT 8192
 
@@ -66,37 +67,29 @@ static bool on_packet(unsigned ch, const unsigned char *d, size_t n, void *ud)
 
 static pd_rtsp_reader reader;
 
-static pd_err feed(const uint8_t *cuts, size_t ncuts, const uint8_t *d, size_t n, seen *s)
+static pd_err step(const uint8_t *d, size_t n, void *ud)
 {
     static const pd_rtsp_sink sink = {on_msg, on_packet};
     char why[200];
-    pd_err rc = PD_OK;
+    return pd_rtsp_feed(&reader, d, n, &sink, ud, why, sizeof why);
+}
+
+static pd_err feed(const uint8_t *cuts, size_t ncuts, const uint8_t *d, size_t n, void *ud)
+{
+    seen *s = ud;
     reader.len = 0;
     pd_rtsp_h264_init(&s->h264, 96, FUZZ_MAX_UNIT);
-    for (size_t i = 0; n && !rc; i++) {
-        size_t step = ncuts ? (size_t)cuts[i % ncuts] + 1 : n;
-        if (step > n)
-            step = n;
-        rc = pd_rtsp_feed(&reader, d, step, &sink, s, why, sizeof why);
-        d += step;
-        n -= step;
-    }
+    pd_err rc = fuzz_cuts_feed(cuts, ncuts, d, n, step, s);
     pd_rtsp_h264_reset(&s->h264);
     return rc;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
-    size_t ncuts = data[0] % 8;
-    if (size < 1 + ncuts)
-        return 0;
-    const uint8_t *cuts = data + 1, *d = data + 1 + ncuts;
-    size_t n = size - 1 - ncuts;
     seen a = {0}, b = {0};
-    pd_err ra = feed(cuts, ncuts, d, n, &a), rb = feed(NULL, 0, d, n, &b);
-    if (ra != rb || a.msgs != b.msgs || a.pkts != b.pkts || a.units != b.units || a.bytes != b.bytes)
+    pd_err ra, rb;
+    if (fuzz_cuts_both(data, size, feed, &a, &b, &ra, &rb) &&
+        (ra != rb || a.msgs != b.msgs || a.pkts != b.pkts || a.units != b.units || a.bytes != b.bytes))
         abort();
     return 0;
 }

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Broker, Sim, Daemon, TOKEN, freePorts, waitFor, tmpDir, assertCleanExit, join } from './harness.mjs';
-import { isJpeg, mjpegViewer } from './mjpeg.mjs';
+import { isJpeg, jpegSize, mjpegViewer } from './mjpeg.mjs';
 
 const X1C = '00M09A350100888', H2D = '0948AD520100888';
 const IDLE_S = 2;
@@ -37,18 +37,6 @@ after(async () => {
 const status = async (id) => (await daemon.get(`/api/v1/printers/${id}/camera/status`)).json;
 const peak = (serial) => Math.max(0, ...[...sim.log.text.matchAll(new RegExp(`camera ${serial}: viewer connected \\(\\d+ open, peak (\\d+)\\)`, 'g'))]
   .map((m) => Number(m[1])));
-
-/** A JPEG's width and height, from its SOF marker. */
-function jpegSize(b) {
-  for (let i = 2; i + 9 < b.length;) {
-    if (b[i] !== 0xff) return null;
-    const m = b[i + 1], len = b.readUInt16BE(i + 2);
-    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc)
-      return { h: b.readUInt16BE(i + 5), w: b.readUInt16BE(i + 7) };
-    i += 2 + len;
-  }
-  return null;
-}
 
 /** An MJPEG viewer of a camera route. */
 function viewer(path) {
@@ -106,4 +94,16 @@ test('liveview switched off on the printer is said with what to switch on', asyn
   const r = await daemon.get(`/api/v1/printers/${ids.h2d}/snapshot`);
   assert.equal(r.status, 409);
   assert.match(r.json.error.message, /switch on "LAN Mode Liveview"/);
+});
+
+test('a viewer asking for a smaller width gets JPEGs made that wide, beside one getting the stream as made', async () => {
+  const full = viewer(`/api/v1/printers/${ids.x1c}/camera`), small = viewer(`/api/v1/printers/${ids.x1c}/camera?width=320`);
+  await waitFor(() => full.frames.length >= 3 && small.frames.length >= 3, 40000, 'three frames for each');
+  for (const f of small.frames) assert.deepEqual(jpegSize(f), { w: 320, h: 180 });
+  assert.deepEqual(jpegSize(full.frames.at(-1)), { w: 640, h: 360 });
+  assert.equal(small.bad, 0);
+  const m = await (await fetch(daemon.url('/metrics'))).text();
+  assert.match(m, /^printdeck_camera_viewers 2$/m);
+  assert.match(m, /^printdeck_camera_connected 1$/m);
+  await Promise.all([full.close(), small.close()]);
 });

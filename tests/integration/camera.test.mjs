@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { createServer as tlsServer } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Broker, Sim, Daemon, TOKEN, freePorts, waitFor, sleep, tmpDir, assertCleanExit, join } from './harness.mjs';
-import { isJpeg, mjpegViewer } from './mjpeg.mjs';
+import { isJpeg, jpegSize, mjpegViewer } from './mjpeg.mjs';
 
 const P1S = '01P00A451200777', X1C = '00M09A350100777', WRONG = '01P00A451209999';
 const IDLE_S = 2, STALL_S = 2, TTL_S = 10;
@@ -236,4 +236,42 @@ test('bad cameras are said in words and never stop the others', async () => {
   r = await daemon.get(`/api/v1/printers/${g}/camera`);
   assert.equal(r.status, 409);
   assert.match(r.json.error.message, /switched off/);
+});
+
+test('smaller sizes made once per width; metrics; switched off or removed ends the viewers at once', async () => {
+  const cam = `/api/v1/printers/${ids.p1s}/camera`;
+  const full = viewer(cam), small = [viewer(`${cam}?width=640`), viewer(`${cam}?width=700`)];
+  await waitFor(() => full.frames.length >= 3 && small.every((v) => v.frames.length >= 3), 30000, 'three frames for each');
+  for (const v of small) {
+    assert.equal(v.bad, 0);
+    for (const f of v.frames) assert.deepEqual(jpegSize(f), { w: 640, h: 360 });
+  }
+  // relayed untouched: the printer's own 1280x720
+  assert.deepEqual(jpegSize(full.frames.at(-1)), { w: 1280, h: 720 });
+  assert.equal((await daemon.get(`${cam}?width=100`)).status, 400);
+  assert.equal((await daemon.get(`${cam}?width=wide`)).status, 400);
+  const m = await (await fetch(daemon.url('/metrics'))).text();
+  assert.match(m, /^printdeck_camera_connected 1$/m);
+  assert.match(m, /^printdeck_camera_viewers 3$/m);
+  for (const k of ['frames_in', 'frames_out', 'bytes_out']) assert.match(m, new RegExp(`^printdeck_camera_${k}_total [1-9]\\d*$`, 'm'));
+  assert.match(m, /^printdeck_camera_decode_dropped_total \d+$/m);
+  assert.equal(peak(), 1);
+  // switched off while three watch: every stream ends now, not at the next reconnect
+  const t0 = Date.now();
+  await daemon.req('PATCH', `/api/v1/printers/${ids.p1s}`, { camera_enabled: false });
+  await Promise.all([full.done, ...small.map((v) => v.done)]);
+  assert.ok(Date.now() - t0 < 3000, `${Date.now() - t0} ms`);
+  let st = await status(ids.p1s);
+  assert.equal(st.viewers, 0);
+  assert.equal(st.state, 'idle');
+  assert.match(st.error, /switched off/);
+  await waitFor(() => sim.log.text.includes(`camera ${P1S}: viewer gone (0 open)`), 5000, 'the camera connection closed');
+  // a printer removed while watched: its viewer ends and its camera is freed
+  const gone = await cameraPrinter('01P00A451206666', camPort, { tls_verify: false });
+  const v = viewer(`/api/v1/printers/${gone}/camera`);
+  await waitFor(() => v.frames.length >= 1, 15000, 'a frame of the printer to remove');
+  assert.equal((await daemon.req('DELETE', `/api/v1/printers/${gone}`)).status, 204);
+  await v.done;
+  await waitFor(() => daemon.log.text.includes(`printer ${gone}: removed, its camera closed`), 5000, 'the camera freed');
+  await daemon.req('PATCH', `/api/v1/printers/${ids.p1s}`, { camera_enabled: true });
 });

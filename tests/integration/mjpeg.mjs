@@ -3,6 +3,18 @@ import { request } from 'node:http';
 
 export const isJpeg = (b) => b.length > 4 && b[0] === 0xff && b[1] === 0xd8 && b.at(-2) === 0xff && b.at(-1) === 0xd9;
 
+/** A JPEG's width and height, from its SOF marker. */
+export function jpegSize(b) {
+  for (let i = 2; i + 9 < b.length;) {
+    if (b[i] !== 0xff) return null;
+    const m = b[i + 1], len = b.readUInt16BE(i + 2);
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc)
+      return { h: b.readUInt16BE(i + 5), w: b.readUInt16BE(i + 7) };
+    i += 2 + len;
+  }
+  return null;
+}
+
 /** A viewer of url: v.frames (the JPEGs), v.bad (parts that were not), v.close(). */
 export function mjpegViewer(url, headers) {
   const v = { frames: [], status: 0, headers: {}, bad: 0 };

@@ -9,7 +9,10 @@
 
 #include <cmocka.h>
 
+#include "camera/decode.h"
 #include "camera/frame.h"
+#include "camera/sizes.h"
+#include "core/work.h"
 #include "printer/model.h"
 
 static void auth_packet(void **st)
@@ -170,11 +173,151 @@ static void models(void **st)
     assert_null(pd_model_camera(PD_MODEL_UNKNOWN, &port));
 }
 
+/* The dimensions a JPEG's start of frame (SOF0-SOF2) says. */
+static void sof_size(const pd_cam_frame *f, int *w, int *h)
+{
+    *w = *h = 0;
+    for (size_t i = 2; i + 8 < f->len; i++)
+        if (f->data[i] == 0xFF && f->data[i + 1] >= 0xC0 && f->data[i + 1] <= 0xC2) {
+            *h = f->data[i + 5] << 8 | f->data[i + 6];
+            *w = f->data[i + 7] << 8 | f->data[i + 8];
+            return;
+        }
+}
+
+static void smaller_sizes(void **st)
+{
+    (void)st;
+    enum { W = 1280, H = 720 };
+    unsigned char *rgb = malloc((size_t)W * H * 3);
+    assert_non_null(rgb);
+    for (size_t i = 0; i < (size_t)W * H * 3; i++)
+        rgb[i] = (unsigned char)(i * 7 / 3);
+    pd_cam_frame *src = pd_cam_jpeg_encode(rgb, W, H, 80), *out;
+    free(rgb);
+    assert_non_null(src);
+    char why[200];
+    int w, h;
+    /* 640 is a DCT scale of its own (4/8); 800 needs libswscale after 6/8 */
+    static const int want[][2] = {{640, 360}, {800, 450}, {320, 180}, {1000, 562}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        assert_int_equal(pd_cam_jpeg_scale(src->data, src->len, want[i][0], &out, why, sizeof why), PD_OK);
+        assert_non_null(out);
+        sof_size(out, &w, &h);
+        assert_int_equal(w, want[i][0]);
+        assert_int_equal(h, want[i][1]);
+        assert_true(out->data[0] == 0xFF && out->data[1] == 0xD8 && out->data[out->len - 1] == 0xD9);
+        pd_cam_frame_unref(&out);
+    }
+    /* as wide already: sent as it is */
+    assert_int_equal(pd_cam_jpeg_scale(src->data, src->len, 1280, &out, why, sizeof why), PD_OK);
+    assert_null(out);
+    /* not a JPEG, or cut short: said, never a crash nor an exit() inside libjpeg */
+    static const unsigned char junk[] = {0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x03, 0x00, 0xFF, 0xD9};
+    assert_int_equal(pd_cam_jpeg_scale(junk, sizeof junk, 640, &out, why, sizeof why), PD_ERR_PARSE);
+    assert_null(out);
+    assert_int_equal(pd_cam_jpeg_scale((const unsigned char *)"hello", 5, 640, &out, why, sizeof why),
+                     PD_ERR_PARSE);
+    pd_err rc = pd_cam_jpeg_scale(src->data, 600, 640, &out, why, sizeof why);
+    assert_true(rc == PD_OK || rc == PD_ERR_PARSE);
+    pd_cam_frame_unref(&out);
+    pd_cam_frame_unref(&src);
+}
+
+typedef struct sized {
+    int calls, width;
+} sized;
+
+static void on_sized(int width, void *ud)
+{
+    sized *z = ud;
+    z->calls++;
+    z->width = width;
+}
+
+/* A 1280x720 frame with seq and at_ms set, as the hub hands it over. */
+static pd_cam_frame *hub_frame(uint64_t seq)
+{
+    unsigned char *rgb = calloc((size_t)1280 * 720, 3);
+    assert_non_null(rgb);
+    pd_cam_frame *f = pd_cam_jpeg_encode(rgb, 1280, 720, 80);
+    free(rgb);
+    assert_non_null(f);
+    f->seq = seq;
+    f->at_ms = 1000 + seq;
+    return f;
+}
+
+/* One job per width in the pool, shared by its viewers; a newer frame waits while one runs;
+ * the sizes freed while a job runs are freed when it ends. */
+static void sizes_made_in_pool(void **st)
+{
+    (void)st;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    pd_work_pool *pool;
+    assert_int_equal(pd_work_pool_new(&loop, 1, 4, &pool), PD_OK);
+    uint64_t dropped = 0;
+    sized z = {0};
+    pd_cam_sizes *s;
+    assert_int_equal(pd_cam_sizes_new(pool, &dropped, on_sized, &z, &s), PD_OK);
+    pd_cam_sizes_want(s, 640);
+    pd_cam_sizes_want(s, 640);
+    pd_cam_frame *a = hub_frame(1), *b = hub_frame(2);
+    pd_cam_sizes_frame(s, a);
+    pd_cam_sizes_frame(s, b);  /* waits for the job of a */
+    pd_cam_frame_unref(&a);
+    pd_cam_frame_unref(&b);
+    for (int i = 0; i < 1000 && z.calls < 2; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(z.calls, 2);
+    assert_int_equal(z.width, 640);
+    pd_cam_frame *f = pd_cam_sizes_latest(s, 640);
+    assert_non_null(f);
+    assert_int_equal(f->seq, 2);
+    assert_int_equal(f->at_ms, 1002);
+    int w, h;
+    sof_size(f, &w, &h);
+    assert_int_equal(w, 640);
+    assert_int_equal(h, 360);
+    assert_null(pd_cam_sizes_latest(s, 320));  /* nobody asked for it */
+    assert_int_equal(dropped, 0);
+    /* the last viewer of the width gone: its frame goes */
+    pd_cam_sizes_unwant(s, 640);
+    assert_non_null(pd_cam_sizes_latest(s, 640));
+    pd_cam_sizes_unwant(s, 640);
+    assert_null(pd_cam_sizes_latest(s, 640));
+    /* freed with a job running: the job's end frees them */
+    pd_cam_sizes_want(s, 320);
+    pd_cam_frame *c = hub_frame(3);
+    pd_cam_sizes_frame(s, c);
+    pd_cam_frame_unref(&c);
+    pd_cam_sizes_free(&s);
+    assert_null(s);
+    pd_work_pool_free(&pool);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(z.calls, 2);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void width_pick(void **st)
+{
+    (void)st;
+    assert_int_equal(pd_cam_width_pick(640), 640);
+    assert_int_equal(pd_cam_width_pick(700), 640);
+    assert_int_equal(pd_cam_width_pick(320), 320);
+    assert_int_equal(pd_cam_width_pick(319), 0);
+    assert_int_equal(pd_cam_width_pick(-5), 0);
+    assert_int_equal(pd_cam_width_pick(100000), 1280);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auth_packet), cmocka_unit_test(split_everywhere), cmocka_unit_test(refused),
         cmocka_unit_test(frame_refs),  cmocka_unit_test(models),
+        cmocka_unit_test(smaller_sizes), cmocka_unit_test(width_pick),
+        cmocka_unit_test(sizes_made_in_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

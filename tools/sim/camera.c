@@ -9,6 +9,7 @@
 #include <stdio.h>  /* before jpeglib.h, which uses size_t and FILE without them */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -21,6 +22,8 @@
 #define CAM_W 1280
 #define CAM_H 720
 #define CAM_NOISE_H 64
+/* the frame number in bits across the top, for the benchmark (docs/simulator.md) */
+#define CAM_STAMP_BITS 32
 /* a connection with this much unsent skips frames, as a printer's would */
 #define CAM_BACKLOG (2u << 20)
 
@@ -51,61 +54,84 @@ struct cam_srv {
     unsigned long frames;
 };
 
+/* A test pattern, shared by every camera of its size. */
+typedef struct picture {
+    int w, h;
+    unsigned char *rgb;
+} picture;
+
 static struct {
     cam_srv *srv;
     size_t n;
     const char *code;
     int max_conns;
     int fps;                  /* an RTSPS camera's, for its RTP clock */
-    unsigned char *rgb;       /* the test pattern, shared by every camera */
+    picture jpeg, rtsp;       /* the port-6000 cameras' (720p) and the RTSPS cameras' */
+    FILE *log;                /* each frame's number and when it went out, for the benchmark */
 } cams;
 
 /* --- pictures ----------------------------------------------------------------------------- */
 
-static void fill(int x0, int y0, int w, int h, const unsigned char rgb[3])
+static void fill(picture *p, int x0, int y0, int w, int h, const unsigned char rgb[3])
 {
-    for (int y = y0; y < y0 + h && y < CAM_H; y++)
-        for (int x = x0; x < x0 + w && x < CAM_W; x++)
-            memcpy(cams.rgb + ((size_t)y * CAM_W + (size_t)x) * 3, rgb, 3);
+    for (int y = y0; y < y0 + h && y < p->h; y++)
+        for (int x = x0; x < x0 + w && x < p->w; x++)
+            memcpy(p->rgb + ((size_t)y * (size_t)p->w + (size_t)x) * 3, rgb, 3);
 }
 
-static void pattern_init(void)
+static int picture_init(picture *p, int w, int h)
 {
     static const unsigned char bars[8][3] = {{235, 235, 235}, {235, 235, 16}, {16, 235, 235},
                                              {16, 235, 16},    {235, 16, 235}, {235, 16, 16},
                                              {16, 16, 235},    {16, 16, 16}};
+    p->w = w;
+    p->h = h;
+    if (!(p->rgb = malloc((size_t)w * (size_t)h * 3)))
+        return -1;
     for (int i = 0; i < 8; i++)
-        fill(i * CAM_W / 8, 0, CAM_W / 8, CAM_H, bars[i]);
+        fill(p, i * w / 8, 0, w / 8 + 1, h, bars[i]);
+    return 0;
+}
+
+/* The frame number, bit 31 first, as CAM_STAMP_BITS white (1) or black (0) squares across
+ * the top: what the benchmark's viewers read back after the relay (bench/camera.sh), at any
+ * size a viewer asks for, as the squares scale with the picture. */
+static void draw_stamp(picture *p, unsigned long v)
+{
+    static const unsigned char black[3] = {0, 0, 0}, white[3] = {255, 255, 255};
+    int b = p->w / CAM_STAMP_BITS;
+    for (int i = 0; i < CAM_STAMP_BITS; i++)
+        fill(p, i * b, 0, b, b, (v >> (CAM_STAMP_BITS - 1 - i)) & 1 ? white : black);
 }
 
 /* The frame number in seven-segment digits on a black panel, so a person (or a test) sees
  * frames advance. */
-static void draw_number(unsigned long v)
+static void draw_number(picture *p, unsigned long v)
 {
     static const unsigned char seg[10] = {0x3f, 0x06, 0x5b, 0x4f, 0x66, 0x6d, 0x7d, 0x07, 0x7f, 0x6f};
     static const unsigned char black[3] = {0, 0, 0}, white[3] = {255, 255, 255};
-    const int s = 10, dw = 6 * s, dh = 11 * s, x0 = 40, y0 = 40, digits = 8;
-    fill(x0 - s, y0 - s, digits * (dw + 2 * s) + s, dh + 2 * s, black);
+    const int s = 10, dw = 6 * s, dh = 11 * s, x0 = 40, y0 = p->w / CAM_STAMP_BITS + 40, digits = 8;
+    fill(p, x0 - s, y0 - s, digits * (dw + 2 * s) + s, dh + 2 * s, black);
     for (int d = digits - 1; d >= 0; d--, v /= 10) {
         int x = x0 + d * (dw + 2 * s), m = seg[v % 10];
-        if (m & 0x01) fill(x, y0, dw, s, white);
-        if (m & 0x02) fill(x + dw - s, y0, s, dh / 2, white);
-        if (m & 0x04) fill(x + dw - s, y0 + dh / 2, s, dh / 2, white);
-        if (m & 0x08) fill(x, y0 + dh - s, dw, s, white);
-        if (m & 0x10) fill(x, y0 + dh / 2, s, dh / 2, white);
-        if (m & 0x20) fill(x, y0, s, dh / 2, white);
-        if (m & 0x40) fill(x, y0 + dh / 2 - s / 2, dw, s, white);
+        if (m & 0x01) fill(p, x, y0, dw, s, white);
+        if (m & 0x02) fill(p, x + dw - s, y0, s, dh / 2, white);
+        if (m & 0x04) fill(p, x + dw - s, y0 + dh / 2, s, dh / 2, white);
+        if (m & 0x08) fill(p, x, y0 + dh - s, dw, s, white);
+        if (m & 0x10) fill(p, x, y0 + dh / 2, s, dh / 2, white);
+        if (m & 0x20) fill(p, x, y0, s, dh / 2, white);
+        if (m & 0x40) fill(p, x, y0 + dh / 2 - s / 2, dw, s, white);
     }
 }
 
 /* A band of noise, new in every frame: a real camera's picture of a print bed compresses to
  * 60-250 KB (docs/camera.md, "The port-6000 protocol"), where bars alone would make 30 KB
  * frames that never press on a viewer's socket the way real ones do. */
-static void draw_noise(unsigned long number)
+static void draw_noise(picture *p, unsigned long number)
 {
     uint64_t rng = number * 0x9E3779B97F4A7C15ull + 1;
-    unsigned char *at = cams.rgb + (size_t)(CAM_H - CAM_NOISE_H) * CAM_W * 3;
-    for (size_t i = 0; i < (size_t)CAM_NOISE_H * CAM_W * 3; i++) {
+    unsigned char *at = p->rgb + (size_t)(p->h - CAM_NOISE_H) * (size_t)p->w * 3;
+    for (size_t i = 0; i < (size_t)CAM_NOISE_H * (size_t)p->w * 3; i++) {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
@@ -113,10 +139,22 @@ static void draw_noise(unsigned long number)
     }
 }
 
-static void draw(unsigned long number)
+static void draw(picture *p, unsigned long number)
 {
-    draw_number(number);
-    draw_noise(number);
+    draw_stamp(p, number);
+    draw_number(p, number);
+    draw_noise(p, number);
+}
+
+/* The frame went out (to the sockets' queues): the benchmark's "in" time. */
+static void log_sent(const cam_srv *s)
+{
+    if (!cams.log)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    fprintf(cams.log, "%s %lu %lld\n", s->serial, s->frames & 0xffffffffu,
+            (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
 }
 
 /* --- connections -------------------------------------------------------------------------- */
@@ -325,8 +363,8 @@ static void rtsp_tick(cam_srv *s)
         key |= c->rtsp && sim_rtsp_wants_key(c->rtsp);
     const unsigned char *au;
     size_t len;
-    draw(++s->frames);
-    if (sim_h264_encode(s->enc, cams.rgb, key, &au, &len))
+    draw(&cams.rtsp, ++s->frames);
+    if (sim_h264_encode(s->enc, cams.rtsp.rgb, key, &au, &len))
         return;
     uint32_t ts = (uint32_t)(s->frames * 90000 / (unsigned long)cams.fps);
     for (cam_conn *c = s->conns, *next; c; c = next) {
@@ -336,6 +374,7 @@ static void rtsp_tick(cam_srv *s)
             flush(c);
         }
     }
+    log_sent(s);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -348,14 +387,16 @@ static void on_tick(uv_timer_t *t)
     }
     if (!s->fed)
         return;
-    draw(++s->frames);
+    draw(&cams.jpeg, ++s->frames);
     /* baseline (SOF0) JPEG: what Bambu Studio takes from this stream (sksat/bambu-rs) */
-    pd_cam_frame *jpeg = pd_cam_jpeg_encode(cams.rgb, CAM_W, CAM_H, 75);
+    pd_cam_frame *jpeg = pd_cam_jpeg_encode(cams.jpeg.rgb, CAM_W, CAM_H, 75);
     for (cam_conn *c = s->conns, *next; jpeg && c; c = next) {
         next = c->next;
         if (c->fed && c->tcp.write_queue_size < CAM_BACKLOG)
             send_frame(c, jpeg->data, jpeg->len);
     }
+    if (jpeg)
+        log_sent(s);
     pd_cam_frame_unref(&jpeg);
 }
 
@@ -386,14 +427,21 @@ int sim_camera_start(uv_loop_t *loop, sim_printer *printers, size_t n, const sim
     cams.code = o->access_code;
     cams.max_conns = o->camera_max;
     cams.fps = o->camera_fps >= 1 ? (int)o->camera_fps : 1;
-    if (!(cams.rgb = malloc((size_t)CAM_W * CAM_H * 3)) || !(cams.srv = calloc(n, sizeof *cams.srv)))
+    if (picture_init(&cams.jpeg, CAM_W, CAM_H) ||
+        picture_init(&cams.rtsp, o->camera_rtsp_w, o->camera_rtsp_h) ||
+        !(cams.srv = calloc(n, sizeof *cams.srv)))
         return -1;
-    pattern_init();
+    if (o->camera_log && !(cams.log = fopen(o->camera_log, "a"))) {
+        pd_error(CAM_LOG, "cannot open %s", o->camera_log);
+        return -1;
+    }
+    if (cams.log)
+        setvbuf(cams.log, NULL, _IOLBF, 0);
     for (size_t i = 0; i < n; i++) {
         cam_srv *s = &cams.srv[cams.n];
         s->serial = printers[i].serial;
         if ((printers[i].model->flags & SIM_F_RTSP) &&
-            !(s->enc = sim_h264_new(CAM_W, CAM_H, cams.fps))) {
+            !(s->enc = sim_h264_new(cams.rtsp.w, cams.rtsp.h, cams.fps))) {
             pd_error(CAM_LOG, "camera %s: no H.264 encoder in this FFmpeg", s->serial);
             return -1;
         }
@@ -440,6 +488,9 @@ void sim_camera_free(void)
         sim_h264_free(cams.srv[i].enc);
     }
     free(cams.srv);
-    free(cams.rgb);
+    free(cams.jpeg.rgb);
+    free(cams.rtsp.rgb);
+    if (cams.log)
+        fclose(cams.log);
     memset(&cams, 0, sizeof cams);
 }

@@ -93,6 +93,9 @@ static void sim_usage(FILE *f)
         "  --camera-fps F      frames per second of each camera (2)\n"
         "  --camera-max N      connections a camera feeds at once; one more is accepted and stalls,\n"
         "                      or an RTSPS session more is refused with 453 (1)\n"
+        "  --camera-rtsp-size WxH  the RTSPS cameras' picture, e.g. 1920x1080 (1280x720)\n"
+        "  --camera-log F      append \"serial frame monotonic_us\" as each frame goes out\n"
+        "                      (bench/camera.sh; the frame number is also in the picture)\n"
         "  --log-level L       debug|info|warn|error (info)\n"
         "  --log-json          log JSON lines\n",
         models);
@@ -129,7 +132,8 @@ static bool sim_loopback(const char *host)
 static int sim_parse_options(sim_opts *o, int argc, char **argv)
 {
     enum { O_AUTO = 256, O_NO_AUTO, O_LIST, O_LOG_LEVEL, O_LOG_JSON, O_HELP, O_STORAGE,
-           O_CAM_PORT, O_CERT_DIR, O_ACCESS_CODE, O_CAM_FPS, O_CAM_MAX };
+           O_CAM_PORT, O_CERT_DIR, O_ACCESS_CODE, O_CAM_FPS, O_CAM_MAX,
+           O_CAM_SIZE, O_CAM_LOG };
     static const struct option longs[] = {
         {"host", required_argument, NULL, 'h'},       {"port", required_argument, NULL, 'p'},
         {"user", required_argument, NULL, 'u'},       {"password", required_argument, NULL, 'P'},
@@ -144,12 +148,15 @@ static int sim_parse_options(sim_opts *o, int argc, char **argv)
         {"camera-port", required_argument, NULL, O_CAM_PORT}, {"cert-dir", required_argument, NULL, O_CERT_DIR},
         {"access-code", required_argument, NULL, O_ACCESS_CODE},
         {"camera-fps", required_argument, NULL, O_CAM_FPS}, {"camera-max", required_argument, NULL, O_CAM_MAX},
+        {"camera-rtsp-size", required_argument, NULL, O_CAM_SIZE},
+        {"camera-log", required_argument, NULL, O_CAM_LOG},
         {"help", no_argument, NULL, O_HELP},          {NULL, 0, NULL, 0},
     };
     *o = (sim_opts){.host = "127.0.0.1", .port = 1883, .user = "sim", .password = "printdeck-sim",
                     .printers = 3, .models = "X1C,P1S,A1", .serial_prefix = "", .interval_ms = 1000,
                     .speedup = 1, .seed = 1, .auto_jobs = true, .access_code = "12345678",
-                    .camera_fps = 2, .camera_max = 1};
+                    .camera_fps = 2, .camera_max = 1,
+                    .camera_rtsp_w = 1280, .camera_rtsp_h = 720};
     pd_log_level level = PD_LOG_INFO;
     bool json = false;
     long l;
@@ -183,6 +190,16 @@ static int sim_parse_options(sim_opts *o, int argc, char **argv)
         case O_ACCESS_CODE: o->access_code = optarg; ok = strlen(optarg) <= 32; break;
         case O_CAM_FPS: ok = sim_parse_double(optarg, 0.1, 30, &o->camera_fps); break;
         case O_CAM_MAX: ok = sim_parse_long(optarg, 1, 16, &l); o->camera_max = (int)l; break;
+        case O_CAM_SIZE: {
+            int w = 0, h = 0, used = 0;
+            /* even sizes: H.264's 4:2:0 chroma halves both */
+            ok = sscanf(optarg, "%dx%d%n", &w, &h, &used) == 2 && !optarg[used] && w >= 320 &&
+                 w <= 3840 && h >= 240 && h <= 2160 && !(w % 2) && !(h % 2);
+            o->camera_rtsp_w = w;
+            o->camera_rtsp_h = h;
+            break;
+        }
+        case O_CAM_LOG: o->camera_log = optarg; break;
         default: ok = false; break;
         }
         if (!ok) {

@@ -275,6 +275,8 @@ typedef struct sim_opts {
     const char *access_code;  /* what the cameras' auth packet must carry */
     double camera_fps;
     int camera_max;           /* connections a camera feeds at once; more stall */
+    int camera_rtsp_w, camera_rtsp_h;  /* the RTSPS cameras' picture (1280x720) */
+    const char *camera_log;   /* each frame's number and send time appended here; NULL none */
 } sim_opts;
 
 /* camera.c: the port-6000 cameras of the A1 and P1 models, on the loop (docs/simulator.md).
