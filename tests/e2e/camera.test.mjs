@@ -1,7 +1,10 @@
 // The cameras in the dashboard (docs/web.md, Cameras): the simulator's port-6000 camera of the
 // P1S live in printer detail and in its card while it prints, the X1C's camera said in words
 // (its RTSPS port is closed here: the words say what to check), streams closed when the tab
-// is hidden, and the camera wall's snapshots opening a live view. Screenshots at phone and desktop sizes, axe-core on each.
+// is hidden, and the camera wall's snapshots opening a live view. Timelapses are off here: their
+// capture is a viewer of its own (tests/integration/timelapse.test.mjs), and these tests count
+// the dashboard's.
+// Screenshots at phone and desktop sizes, axe-core on each.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor, sleep } from '../integration/harness.mjs';
@@ -11,7 +14,8 @@ const X1C = '00M09A350100654', P1S = '01P00A451200654';
 let f;
 
 before(async () => {
-  f = await startFleet({ serials: [X1C, P1S], camera: true, simArgs: ['--camera-fps', '4'] });
+  f = await startFleet({ serials: [X1C, P1S], camera: true, simArgs: ['--camera-fps', '4'],
+    config: '[server]\nheartbeat_s = 1\n[timelapse]\nenabled = false\n' });
 });
 
 after(() => stopFleet(f));

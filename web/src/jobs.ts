@@ -44,6 +44,8 @@ export interface Job {
   grams?: number | null;
   cost?: number | null;
   thumbnail?: string | null;
+  /** the video of the print (docs/camera.md, Timelapses), null until made */
+  timelapse?: { id: number; url: string; size: number; frames: number; duration_s: number; codec: string } | null;
   warnings?: JobWarning[] | null;
   candidates?: JobCandidate[] | null;
   usage_note?: string | null;

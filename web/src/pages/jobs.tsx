@@ -322,6 +322,20 @@ export function JobDetail(props: { id: number }) {
             </div>
           </dl>
         </div>
+        {j.timelapse && (
+          <div class="card job-timelapse">
+            <h2>Timelapse</h2>
+            {/* the session cookie goes with a same-origin media request; the route answers ranges,
+                so the player seeks without fetching the whole file */}
+            <video controls preload="metadata" src={j.timelapse.url} aria-label={`Timelapse of ${j.name}`} />
+            <p class="muted small">
+              {j.timelapse.frames} frames · {j.timelapse.duration_s < 10 ? `${j.timelapse.duration_s.toFixed(1)} s` : seconds(Math.round(j.timelapse.duration_s))} · {(j.timelapse.size / 1048576).toFixed(1)} MB ·{' '}
+              <a href={j.timelapse.url} download={`${j.name || `job-${j.id}`}.mp4`}>
+                Download
+              </a>
+            </p>
+          </div>
+        )}
         {(j.reason || j.error_code) && (
           <div class="card" role="note">
             <h2>{j.status === 'failed' ? 'Why it failed' : 'Reason'}</h2>
@@ -376,7 +390,8 @@ export function JobDetail(props: { id: number }) {
           {!env || (!env.chamber_temp?.samples && !(env.ams ?? []).length) ? (
             <p class="muted">No readings recorded.</p>
           ) : (
-            <div class="table-wrap">
+            // a region of its own: when the card is narrow the table scrolls, and a keyboard must reach it
+            <div class="table-wrap" tabIndex={0} role="region" aria-label="Environment readings">
               <table class="dense">
                 <thead>
                   <tr>
@@ -454,7 +469,7 @@ function FilamentCard(props: { j: Job; onSaved: (j: Job) => void }) {
       {rows.length === 0 ? (
         <p class="muted">Not accounted yet: grams per spool appear once the job has ended and its filament is counted.</p>
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Filament per spool">
           <table class="dense stack-on-phone">
             <thead>
               <tr>
