@@ -139,6 +139,9 @@ test('events: ?patch=1 rebuilds the very objects the whole events carry, across 
   const pat = await new SSE(daemon, '/api/v1/events?patch=1').open();
   await pat.waitFor((e) => e.event === 'printer' && e.json?.id === ids[P1S] && !e.id, 10000, 'the snapshot, whole');
   await waitFor(() => pat.events.filter((e) => e.event === 'printer.patch').length >= 20, 20000, 'twenty patches');
+  // another dashboard stays: patches are made only while a patch client is connected, and the
+  // frames missed below are to be resumed as patches
+  const other = await new SSE(daemon, '/api/v1/events?patch=1').open();
   pat.close();
   const lastId = pat.events.filter((e) => e.id).at(-1).id;
   // missed while away: a printer's connection dropped and back (its object changes without a report)
@@ -149,6 +152,7 @@ test('events: ?patch=1 rebuilds the very objects the whole events carry, across 
   await waitFor(async () => (await daemon.printer(ids[P1S]))?.connection?.state === 'connected', 15000, 'P1S back');
   await waitFor(() => back.events.filter((e) => e.event === 'printer.patch').length >= 20, 20000, 'twenty more patches');
   back.close();
+  other.close();
   await sleep(300);
   whole.close();
   const byId = new Map(whole.events.filter((e) => e.id && e.event === 'printer').map((e) => [e.id, e]));
