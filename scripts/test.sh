@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
-FUZZ_SECONDS=${PD_FUZZ_SECONDS:-10}  # a smoke run per target; the long runs are in bench/RESULTS.md
+FUZZ_SECONDS=${PD_FUZZ_SECONDS:-5}  # a smoke run per target (18 of them); the long runs are in bench/RESULTS.md
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # the Makefile's build trees; other names let a second run build beside them
