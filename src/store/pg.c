@@ -359,7 +359,9 @@ const pd_store_ops pd_store_pg = {
     .shared = true,
     .words = {"postgresql", "BIGSERIAL PRIMARY KEY", "BIGINT", "DOUBLE PRECISION",
               "CREATE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ",
-              " RETURN NULL; END $$; CREATE TRIGGER %1$s %2$s FOR EACH ROW EXECUTE FUNCTION %1$s();"},
+              " RETURN NULL; END $$; CREATE TRIGGER %1$s %2$s FOR EACH ROW EXECUTE FUNCTION %1$s();",
+              " RETURN NULL; END $$; CREATE TRIGGER %1$s %2$s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+              "EXECUTE FUNCTION %1$s();"},
     .ilike = "ILIKE",
     .open = pg_open,
     .close = pg_close,

@@ -53,13 +53,22 @@
     R ".used_weight) * 1000000) AS @INT@) ELSE 0 END"
 #define SUM_WHERE(R) " WHERE location = COALESCE(" R ".location, '') AND filament_id = " R ".filament_id " \
     "AND archived = " R ".archived"
-#define SUM_ADD(R) \
-    "INSERT INTO spool_sum (location, filament_id, archived, spools, in_use, own_ug, last_used) VALUES (" \
-    SUM_CELL(R) ", 1, " SUM_IN_USE(R) ", " SUM_UG(R) ", " R ".last_used) " \
-    "ON CONFLICT (location, filament_id, archived) DO UPDATE SET spools = spool_sum.spools + 1, " \
+#define SUM_MERGE \
+    " ON CONFLICT (location, filament_id, archived) DO UPDATE SET spools = spool_sum.spools + excluded.spools, " \
     "in_use = spool_sum.in_use + excluded.in_use, own_ug = spool_sum.own_ug + excluded.own_ug, " \
     "last_used = CASE WHEN spool_sum.last_used IS NULL OR excluded.last_used > spool_sum.last_used " \
     "THEN excluded.last_used ELSE spool_sum.last_used END;"
+#define SUM_ADD(R) \
+    "INSERT INTO spool_sum (location, filament_id, archived, spools, in_use, own_ug, last_used) VALUES (" \
+    SUM_CELL(R) ", 1, " SUM_IN_USE(R) ", " SUM_UG(R) ", " R ".last_used)" SUM_MERGE
+/* The cells of rows R: spools, in use, micrograms and latest use of each (R's FROM follows). */
+#define SUM_OF(R) "SELECT " SUM_CELL(R) ", count(*), sum(" SUM_IN_USE(R) "), sum(" SUM_UG(R) "), max(" R ".last_used) FROM "
+/* What inserted rows add, one upsert per cell they fall in ("WHERE true": SQLite's parser
+ * needs it between a SELECT and ON CONFLICT). */
+#define SUM_ADD_ROWS \
+    "INSERT INTO spool_sum (location, filament_id, archived, spools, in_use, own_ug, last_used) " SUM_OF("r") \
+    "@NEW_ROWS location, filament_id, archived, used_weight, initial_weight, last_used@ r WHERE true GROUP BY 1, 2, 3" \
+    SUM_MERGE
 /* The latest use cannot be taken back by a subtraction: when the row that goes held it (and,
  * for an update, does not stay in its cell at a later or equal time), the cell's spools that
  * remain say it, found through the index spool_location (location, archived, …): one part per
@@ -538,8 +547,7 @@ static const char *const migrations[] = {
     "  last_used @INT@,"
     "  PRIMARY KEY (location, filament_id, archived));"
     "INSERT INTO spool_sum (location, filament_id, archived, spools, in_use, own_ug, last_used) "
-    "SELECT " SUM_CELL("spool") ", count(*), sum(" SUM_IN_USE("spool") "), sum(" SUM_UG("spool") "), "
-    "max(last_used) FROM spool GROUP BY 1, 2, 3;"
+    SUM_OF("spool") "spool GROUP BY 1, 2, 3;"
     "@TRIGGER spool_sum_insert AFTER INSERT ON spool@" SUM_ADD("NEW") "@END@"
     "@TRIGGER spool_sum_delete AFTER DELETE ON spool@" SUM_REMOVE("") "@END@"
     "@TRIGGER spool_sum_update AFTER UPDATE OF location, filament_id, archived, used_weight, initial_weight, "
@@ -560,6 +568,13 @@ static const char *const migrations[] = {
     "@TRIGGER spool_text_update AFTER UPDATE OF comment, location, lot_nr ON spool@" TEXT_REMOVE("OLD")
     TEXT_ADD("NEW") "@END@"
     "@END_ONLY@",
+    /* 23: a bulk insert of spools (an import, one's own SQL) on PostgreSQL paid an upsert of
+     * the same few spool_sum rows per spool, each a row version the next one walked past:
+     * 100,000 spools took 50 s instead of 2. Inserted rows are now added by cell, once per
+     * statement there (SQLite, whose rows have no versions, still runs it per row). */
+    "@ONLY sqlite@DROP TRIGGER spool_sum_insert;@END_ONLY@"
+    "@ONLY postgresql@DROP TRIGGER spool_sum_insert ON spool; DROP FUNCTION spool_sum_insert();@END_ONLY@"
+    "@TRIGGER spool_sum_insert AFTER INSERT ON spool@" SUM_ADD_ROWS "@END@",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
@@ -583,17 +598,57 @@ static size_t trigger_piece(const char *fmt, const char *name, size_t nlen, cons
     return (size_t)len;
 }
 
+/* The rows an insert trigger's statements read, "@NEW_ROWS col, …@": the transition table
+ * where the backend has one for the trigger (rows_tail), else the one row, as a subquery. */
+static size_t new_rows(const pd_schema_words *w, const char *cols, size_t clen, char *out)
+{
+    if (w->rows_tail) {
+        if (out)
+            memcpy(out, "new_rows", 8);
+        return 8;
+    }
+    size_t n = 0;
+    int len;
+    char piece[96];
+    for (size_t i = 0; i < clen;) {
+        while (i < clen && (cols[i] == ' ' || cols[i] == ','))
+            i++;
+        size_t c = i;
+        while (i < clen && cols[i] != ',' && cols[i] != ' ')
+            i++;
+        if (i == c)
+            break;
+        len = snprintf(piece, sizeof piece, "%sNEW.%.*s AS %.*s", n ? ", " : "(SELECT ", (int)(i - c), cols + c,
+                       (int)(i - c), cols + c);
+        if (out)
+            memcpy(out + n, piece, (size_t)len);
+        n += (size_t)len;
+    }
+    if (out)
+        out[n] = ')';
+    return n + 1;
+}
+
 /* Writes src with tokens replaced into out (when non-NULL); returns the expanded length.
  * "@TRIGGER name event@ statements @END@" is a row trigger in the backend's own words
  * (SQLite's body inline, PostgreSQL's a plpgsql function), the statements written once with
- * NEW and OLD. "@ONLY backend@ … @END_ONLY@" is kept for that backend alone: an index
- * that only one of them has. */
+ * NEW and OLD, or with "@NEW_ROWS col, …@" for the inserted rows (see rows_tail).
+ * "@ONLY backend@ … @END_ONLY@" is kept for that backend alone: an index that only one of
+ * them has. */
 static size_t expand(const char *src, const pd_schema_words *w, char *out)
 {
     const char *const tok[] = {"@ID@", "@INT@", "@REAL@"}, *const rep[] = {w->id, w->integer, w->real};
     const char *name = "", *event = "";
     size_t nlen = 0, elen = 0, n = 0;
+    bool rows = false; /* the trigger being written reads @NEW_ROWS@ */
     for (const char *p = src; *p;) {
+        if (!strncmp(p, "@NEW_ROWS ", 10)) {
+            size_t clen = strcspn(p + 10, "@");
+            n += new_rows(w, p + 10, clen, out ? out + n : NULL);
+            rows = true;
+            p += 10 + clen + (p[10 + clen] == '@');
+            continue;
+        }
         if (!strncmp(p, "@TRIGGER ", 9)) {
             name = p + 9;
             nlen = strcspn(name, " ");
@@ -615,7 +670,9 @@ static size_t expand(const char *src, const pd_schema_words *w, char *out)
             continue;
         }
         if (!strncmp(p, "@END@", 5)) {
-            n += trigger_piece(w->trigger_tail, name, nlen, event, elen, out ? out + n : NULL);
+            n += trigger_piece(rows && w->rows_tail ? w->rows_tail : w->trigger_tail, name, nlen, event, elen,
+                               out ? out + n : NULL);
+            rows = false;
             p += 5;
             continue;
         }

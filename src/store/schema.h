@@ -14,6 +14,11 @@ typedef struct pd_schema_words {
     const char *backend;  /* of "@ONLY backend@" */
     const char *id, *integer, *real;
     const char *trigger_head, *trigger_tail;
+    /* The tail of an insert trigger whose statements read "@NEW_ROWS col, …@": NULL where the
+     * trigger runs per row, over (SELECT NEW.col AS col, …) (SQLite); else the trigger runs
+     * once per statement over the transition table new_rows (PostgreSQL), so that a bulk
+     * insert costs an upsert per group of rows rather than one per row. */
+    const char *rows_tail;
 } pd_schema_words;
 
 /* sql with its tokens in the backend's words; malloc'd, NULL when out of memory. */

@@ -342,7 +342,7 @@ const pd_store_ops pd_store_sqlite = {
     .name = "sqlite",
     .shared = false,
     .words = {"sqlite", "INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "REAL",
-              "CREATE TRIGGER %1$s %2$s FOR EACH ROW BEGIN ", " END;"},
+              "CREATE TRIGGER %1$s %2$s FOR EACH ROW BEGIN ", " END;", NULL},
     .spool_text_count = "SELECT count(*) FROM (SELECT 1 FROM spool_text WHERE spool_text MATCH ? LIMIT ?) t",
     .spool_text = " AND s.id IN (SELECT rowid FROM spool_text WHERE spool_text MATCH ?)",
     .ilike = "LIKE",
