@@ -279,7 +279,7 @@ static void connect_to(pd_ha_source *s, const char *addr)
     ci.pwsi = &s->wsi;
     s->ph = OPENING;
     s->opened_at = (int64_t)uv_now(s->loop);
-    pd_buf_init(&s->rx, (size_t)0);
+    pd_buf_reset(&s->rx);
     if (!lws_client_connect_via_info(&ci) && s->ph == OPENING)
         fail(s, false, PD_LINK_BACKOFF, "unreachable: cannot open a connection to %s:%d", s->host, s->port);
 }
