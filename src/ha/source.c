@@ -463,6 +463,16 @@ static int on_receive(pd_ha_source *s, struct lws *wsi, const char *in, size_t l
 
 static int source_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        break;
+    default:  /* the vhost's and protocol's own: user is not the source there */
+        return 0;
+    }
     pd_ha_source *s = user;
     if (!s || (s->wsi && s->wsi != wsi))
         return 0;
