@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "ha/ha.h"
+#include "ha/source.h"
 #include "notify/webpush.h"
 #include "printer/printer.h"
 #include "printer/record.h"
@@ -47,6 +48,7 @@ typedef struct daemon_ctx {
     pd_ftps *ftps;
     pd_notify *notify;
     pd_ha *ha;
+    pd_ha_source *ha_source;
     pd_camera *camera;
     pd_tl *timelapse;
     pd_http *http;
@@ -191,6 +193,7 @@ static pd_http_access http_access(const pd_config *cfg)
  * is a no-op for a module that never started. */
 static void stop_modules(daemon_ctx *d)
 {
+    pd_ha_source_stop(&d->ha_source);  /* before the server: its connection is the server's context's */
     pd_http_stop(&d->http);
     pd_tl_stop(&d->timelapse);  /* before the hub: it holds a viewer of each printer printing */
     pd_camera_free(&d->camera);  /* before the pool: a ca_file being read waits for it */
@@ -421,6 +424,10 @@ static int start(daemon_ctx *d)
     }
     if (d->ha)
         pd_notify_set_sender(d->notify, &pd_ha_sender, d->ha);
+    if (pd_ha_source_start(&d->ha_source, &d->loop, pd_http_lws(d->http), d->fleet, &d->cfg)) {
+        pd_error("main", "cannot follow Home Assistant's printers ([homeassistant] api_url)");
+        return -1;
+    }
     if (pd_wp_key(d->db, NULL, NULL)) {   /* made at the first start, kept after */
         pd_error("main", "cannot make or read the Web Push key");
         return -1;

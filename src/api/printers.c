@@ -159,14 +159,24 @@ static void printers_update(pd_req *r)
     const char *key;
     json_t *v;
     /* its state comes from Home Assistant: nothing of a link, and its serial stands for
-     * Home Assistant's printer_id until it is merged */
-    json_object_foreach(body, key, v)
-        if (rec.source == PD_PRINTER_HA && strcmp(key, "name") && strcmp(key, "model")) {
-            pd_req_reply_field_error(r, "body", key, "a printer Home Assistant feeds has only a name and "
-                                     "a model: add the printer with its own link, then merge this one "
-                                     "into it (POST /api/v1/printers/%lld/merge)", (long long)rec.id);
+     * Home Assistant's printer_id until it is merged; the source names what the printer is,
+     * so another one is another printer (deleted and added) */
+    json_object_foreach(body, key, v) {
+        const char *src = json_string_value(v);
+        if (!strcmp(key, "source") && (!src || strcmp(src, pd_printer_source_name(rec.source)))) {
+            pd_req_reply_field_error(r, "body", key, "cannot change: delete the printer and add it "
+                                     "with the other source");
             return;
         }
+        if (rec.source == PD_PRINTER_HA && strcmp(key, "name") && strcmp(key, "model") &&
+            strcmp(key, "source") && strncmp(key, "ha_", 3)) {
+            pd_req_reply_field_error(r, "body", key, "a printer Home Assistant feeds has only a name, "
+                                     "a model and its ha_ entities: add the printer with its own link, "
+                                     "then merge this one into it (POST /api/v1/printers/%lld/merge)",
+                                     (long long)rec.id);
+            return;
+        }
+    }
     char err[256];
     pd_err rc = rec_apply(&rec, body, err, sizeof err);
     if (rc) {

@@ -226,6 +226,17 @@ static const cfg_key cfg_keys[] = {
     SC("homeassistant", "webhook_secret", ha_webhook_secret, "", pd_ha_check_secret,
        "the secret Home Assistant's automations send to /webhook/homeassistant/… (X-Printdeck-Secret, "
        "Authorization: Bearer or ?token=); empty: the webhooks are off (docs/homeassistant.md)"),
+    SC("homeassistant", "api_url", ha_api_url, "", pd_ha_check_api_url,
+       "Home Assistant itself (http://HOST:8123 or https://…), whose WebSocket API feeds the printers "
+       "with source homeassistant and an ha_device (docs/homeassistant.md, Source); empty: off"),
+    S("homeassistant", "token", ha_token, "",
+      "a long-lived access token of a Home Assistant user (its profile, Security) for api_url; better in "
+      "the environment (PRINTDECK_HOMEASSISTANT_TOKEN)"),
+    S("homeassistant", "api_ca_file", ha_api_ca_file, "",
+      "PEM file of the CA that signed an https api_url's certificate; empty: the system's CAs"),
+    I("homeassistant", "api_max_message", ha_api_max_message, "4194304", 4096, 268435456,
+      "bytes of one message from Home Assistant at most; a longer one drops the connection (it is "
+      "tried again with backoff)"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

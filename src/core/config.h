@@ -127,6 +127,10 @@ typedef struct pd_config {
     char ha_base_topic[65];
     int ha_min_interval_ms;            /* one entity's state at most this often */
     char ha_webhook_secret[129];       /* Home Assistant's webhooks; "" off */
+    char ha_api_url[PD_CFG_STR];       /* Home Assistant's WebSocket API as a source; "" off */
+    char ha_token[1024];               /* its long-lived access token: never logged or shown */
+    char ha_api_ca_file[PD_CFG_STR];
+    int ha_api_max_message;
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;

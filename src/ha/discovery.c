@@ -27,18 +27,25 @@ pd_err pd_ha_check_topic(const char *v, char *err, size_t errlen)
     return why ? PD_ERR_INVAL : PD_OK;
 }
 
-pd_err pd_ha_parse_url(const char *v, bool *tls, char *host, size_t hostlen, int *port)
+typedef struct url_scheme {
+    const char *prefix;
+    bool tls;
+    int port;
+} url_scheme;
+
+/* scheme://host[:port] then the rest, which *path points at. */
+static pd_err parse_url(const char *v, const url_scheme *schemes, size_t n_schemes, bool *tls, char *host,
+                        size_t hostlen, int *port, const char **path)
 {
-    const char *rest;
-    if (!strncmp(v, "mqtt://", 7)) {
-        *tls = false;
-        rest = v + 7;
-    } else if (!strncmp(v, "mqtts://", 8)) {
-        *tls = true;
-        rest = v + 8;
-    } else {
+    const char *rest = NULL;
+    for (size_t i = 0; i < n_schemes && !rest; i++)
+        if (!strncmp(v, schemes[i].prefix, strlen(schemes[i].prefix))) {
+            rest = v + strlen(schemes[i].prefix);
+            *tls = schemes[i].tls;
+            *port = schemes[i].port;
+        }
+    if (!rest)
         return PD_ERR_INVAL;
-    }
     const char *at = strrchr(rest, '@');
     if (at) /* credentials belong in username and password, where they are not logged */
         return PD_ERR_INVAL;
@@ -50,7 +57,6 @@ pd_err pd_ha_parse_url(const char *v, bool *tls, char *host, size_t hostlen, int
             return PD_ERR_INVAL;
     memcpy(host, rest, n);
     host[n] = '\0';
-    *port = *tls ? 8883 : 1883;
     rest += n;
     if (*rest == ':') {
         char *end;
@@ -60,7 +66,49 @@ pd_err pd_ha_parse_url(const char *v, bool *tls, char *host, size_t hostlen, int
         *port = (int)p;
         rest = end;
     }
-    return !*rest || !strcmp(rest, "/") ? PD_OK : PD_ERR_INVAL;
+    *path = rest;
+    return PD_OK;
+}
+
+pd_err pd_ha_parse_url(const char *v, bool *tls, char *host, size_t hostlen, int *port)
+{
+    static const url_scheme mqtt[] = {{"mqtt://", false, 1883}, {"mqtts://", true, 8883}};
+    const char *rest;
+    pd_err rc = parse_url(v, mqtt, 2, tls, host, hostlen, port, &rest);
+    return rc ? rc : !*rest || !strcmp(rest, "/") ? PD_OK : PD_ERR_INVAL;
+}
+
+/* Home Assistant's own port (8123) over http; a proxy's over https. A path is a proxy's
+ * prefix: printable, without query, fragment or spaces. */
+pd_err pd_ha_parse_api_url(const char *v, bool *tls, char *host, size_t hostlen, int *port, char *path,
+                           size_t pathlen)
+{
+    static const url_scheme http[] = {{"http://", false, 8123}, {"https://", true, 443},
+                                      {"ws://", false, 8123}, {"wss://", true, 443}};
+    const char *rest;
+    pd_err rc = parse_url(v, http, 4, tls, host, hostlen, port, &rest);
+    size_t len = rc ? 0 : strlen(rest);
+    while (len && rest[len - 1] == '/')
+        len--;
+    if (rc || (len && *rest != '/') || len + sizeof "/api/websocket" > pathlen)
+        return PD_ERR_INVAL;
+    for (size_t i = 0; i < len; i++)
+        if (rest[i] <= ' ' || rest[i] >= 0x7f || strchr("?#%", rest[i]))
+            return PD_ERR_INVAL;
+    snprintf(path, pathlen, "%.*s/api/websocket", (int)len, rest);
+    return PD_OK;
+}
+
+pd_err pd_ha_check_api_url(const char *v, char *err, size_t errlen)
+{
+    bool tls;
+    char host[256], path[256];
+    int port;
+    if (!*v || !pd_ha_parse_api_url(v, &tls, host, sizeof host, &port, path, sizeof path))
+        return PD_OK;
+    snprintf(err, errlen, "http://HOST[:PORT] or https://HOST[:PORT] expected, as Home Assistant is "
+                          "opened in a browser (8123 by default; a path only for a proxy's prefix)");
+    return PD_ERR_INVAL;
 }
 
 pd_err pd_ha_check_url(const char *v, char *err, size_t errlen)

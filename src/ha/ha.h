@@ -26,6 +26,11 @@ pd_err pd_ha_check_topic(const char *v, char *err, size_t errlen);
 pd_err pd_ha_check_url(const char *v, char *err, size_t errlen);
 /* The URL's parts: tls, host (at most hostlen-1 bytes), port (1883 or 8883 by default). */
 pd_err pd_ha_parse_url(const char *v, bool *tls, char *host, size_t hostlen, int *port);
+/* [homeassistant] api_url: http://host[:port][/prefix] (8123), https:// (443), or ws:// and
+ * wss:// alike; path is the WebSocket API's, PREFIX/api/websocket. The config's check. */
+pd_err pd_ha_parse_api_url(const char *v, bool *tls, char *host, size_t hostlen, int *port, char *path,
+                           size_t pathlen);
+pd_err pd_ha_check_api_url(const char *v, char *err, size_t errlen);
 
 typedef struct pd_ha_device {
     const char *id;             /* identifiers[0]: "printdeck_<serial>", "printdeck_inventory" */

@@ -2323,6 +2323,8 @@ pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out, c
 
 int pd_http_port(const pd_http *h) { return h->port; }
 
+struct lws_context *pd_http_lws(pd_http *h) { return h->ctx; }
+
 pd_err pd_http_set_access(pd_http *h, const pd_http_access *a, char *err, size_t errlen)
 {
     pd_access_nets trusted;

@@ -144,6 +144,9 @@ typedef struct pd_http_opts {
 pd_err pd_http_start(uv_loop_t *loop, const pd_http_opts *opts, pd_http **out,
                      char *err, size_t errlen);
 int pd_http_port(const pd_http *h);
+/* The server's libwebsockets context, for a client on the same loop (ha/source.c): its
+ * connections are closed when the server stops, so such a client stops first. */
+struct lws_context *pd_http_lws(pd_http *h);
 /* Replaces the access rules (start and SIGHUP). The lists are copied and parsed here, so a
  * request never parses them; INVAL/TOOBIG with err naming the key and entry leaves the
  * previous rules in force. */

@@ -325,6 +325,21 @@ static char *printer_render(pd_printer *p, size_t *len)
     pd_jw_str(&w, pd_printer_source_name(p->rec.source));
     pd_jw_key(&w, "ha_printer_id");
     pd_jw_str(&w, p->rec.ha_id[0] ? p->rec.ha_id : NULL);
+    if (p->rec.ha_device[0]) {
+        /* followed through Home Assistant's API: its device and the entity ids set over the
+         * defaults (null: the default) */
+        const char *ha[][2] = {
+            {"ha_device", p->rec.ha_device}, {"ha_print_status", p->rec.ha_print_status},
+            {"ha_task_name", p->rec.ha_task_name}, {"ha_gcode_file", p->rec.ha_gcode_file},
+            {"ha_print_progress", p->rec.ha_print_progress}, {"ha_current_layer", p->rec.ha_current_layer},
+            {"ha_total_layers", p->rec.ha_total_layers}, {"ha_active_tray", p->rec.ha_active_tray},
+            {"ha_ams_tray", p->rec.ha_ams_tray},
+        };
+        for (size_t i = 0; i < sizeof ha / sizeof ha[0]; i++) {
+            pd_jw_key(&w, ha[i][0]);
+            pd_jw_str(&w, ha[i][1][0] ? ha[i][1] : NULL);
+        }
+    }
     pd_jw_key(&w, "port");
     pd_jw_int(&w, p->rec.port);
     pd_jw_key(&w, "ftps_port");
@@ -433,6 +448,12 @@ void pd_fleet_feed(pd_printer *p, json_t *delta)
         pd_fleet_emit_simple(p, PD_EV_ONLINE);
     }
     on_report(p, delta, false);
+}
+
+void pd_fleet_source_state(pd_printer *p, pd_link_state s, const char *error)
+{
+    if (p->rec.source == PD_PRINTER_HA)
+        pd_link_set_state(p, s, error);
 }
 
 void pd_fleet_on_message(pd_printer *p, const char *payload, size_t len)

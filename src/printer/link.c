@@ -750,6 +750,8 @@ void pd_link_tick(pd_printer *p, int64_t now)
                            "no acknowledgement in time; printers without Developer Mode may drop "
                            "control commands silently", NULL);
     }
+    if (p->rec.source == PD_PRINTER_HA)
+        return;  /* its state is Home Assistant's connection's (ha/source.c), not a link's */
     switch (p->lstate) {
     case PD_LINK_CONNECTING:
         if (!p->attempting) {

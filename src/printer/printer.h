@@ -62,6 +62,9 @@ pd_printer *pd_fleet_find_ha(pd_fleet *f, const char *ha_id);
  * ({"gcode_state": …, "ams": {"ams": [...]}}): merged, turned into typed state and diffed
  * into bus events exactly as an MQTT report is. Ignored for an MQTT printer. */
 void pd_fleet_feed(pd_printer *p, json_t *delta);
+/* The connection state of a printer Home Assistant's API feeds (ha/source.c), shown as its
+ * connection.state and error as a link's. Ignored for an MQTT printer. */
+void pd_fleet_source_state(pd_printer *p, pd_link_state s, const char *error);
 size_t pd_fleet_count(const pd_fleet *f);
 /* Calls fn for every printer in ascending id order. fn must not add or remove printers. */
 void pd_fleet_foreach(pd_fleet *f, void (*fn)(pd_printer *p, void *ud), void *ud);

@@ -11,7 +11,13 @@
 #include "core/jw.h"
 #include "printer/model.h"
 
-typedef enum rec_type { REC_STR, REC_INT, REC_BOOL } rec_type;
+typedef enum rec_type { REC_STR, REC_INT, REC_BOOL, REC_SOURCE } rec_type;
+
+typedef enum rec_owner {
+    REC_ANY,
+    REC_LINK,  /* the MQTT link's: a Home Assistant printer has none */
+    REC_HA     /* Home Assistant's API's: only a Home Assistant printer's */
+} rec_owner;
 
 typedef struct rec_field {
     const char *name;
@@ -22,7 +28,7 @@ typedef struct rec_field {
     size_t off, size;                    /* where it goes in pd_printer_rec */
     bool (*check)(char *v, size_t size); /* extra rule for a text; may normalise it */
     const char *rule;                    /* the rule in words, after "must be" */
-    bool link;                           /* the MQTT link's: a Home Assistant printer has none */
+    rec_owner owner;
 } rec_field;
 
 static bool is_alpha(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
@@ -99,29 +105,88 @@ static bool model_ok(char *v, size_t size)
     return true;
 }
 
+/* Home Assistant's object ids (https://www.home-assistant.io/docs/configuration/customizing-devices/):
+ * lower-case letters, digits and underscores. */
+static bool object_id_ok(const char *v, size_t n)
+{
+    if (!n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(is_digit(v[i]) || (v[i] >= 'a' && v[i] <= 'z') || v[i] == '_'))
+            return false;
+    return true;
+}
+
+static bool ha_device_ok(char *v, size_t size)
+{
+    (void)size;
+    return !*v || object_id_ok(v, strlen(v));
+}
+
+/* An entity id, DOMAIN.OBJECT_ID, or "" for the default. */
+static bool entity_ok(char *v, size_t size)
+{
+    (void)size;
+    const char *dot = strchr(v, '.');
+    return !*v || (dot && object_id_ok(v, (size_t)(dot - v)) && object_id_ok(dot + 1, strlen(dot + 1)));
+}
+
+/* The AMS trays' entity ids as one pattern: an entity id with {unit} and {tray} (1-4) in it. */
+static bool ams_pattern_ok(char *v, size_t size)
+{
+    char id[128];
+    const char *u = strstr(v, "{unit}"), *t = strstr(v, "{tray}");
+    if (!*v)
+        return true;
+    if (!u || !t || strstr(u + 1, "{unit}") || strstr(t + 1, "{tray}"))
+        return false;
+    snprintf(id, sizeof id, "%s", v);
+    for (char *p; (p = strchr(id, '{'));)
+        memmove(p + 1, p + 6, strlen(p + 6) + 1), *p = '1';
+    return entity_ok(id, size);
+}
+
 #define REC(member) offsetof(pd_printer_rec, member), sizeof ((pd_printer_rec *)0)->member
 
 static const rec_field fields[] = {
-    {"name", REC_STR, true, NULL, 1, 63, REC(name), NULL, "1-63 bytes of text", false},
+    {"name", REC_STR, true, NULL, 1, 63, REC(name), NULL, "1-63 bytes of text", REC_ANY},
     {"serial", REC_STR, true, NULL, 8, 31, REC(serial), serial_ok,
-     "8-31 letters and digits, one at least a letter", false},
+     "8-31 letters and digits, one at least a letter", REC_ANY},
     {"host", REC_STR, true, NULL, 1, 253, REC(host), host_ok,
      "an IPv4 address (four numbers 0-255), an IPv6 address or a DNS name (RFC 1123, up to "
-     "253 bytes)", true},
-    {"port", REC_INT, false, "8883", 1, 65535, REC(port), NULL, "a whole number from 1 to 65535", false},
+     "253 bytes)", REC_LINK},
+    {"port", REC_INT, false, "8883", 1, 65535, REC(port), NULL, "a whole number from 1 to 65535", REC_ANY},
     {"ftps_port", REC_INT, false, "990", 1, 65535, REC(ftps_port), NULL,
-     "a whole number from 1 to 65535", false},
-    {"access_code", REC_STR, true, NULL, 1, 63, REC(access_code), NULL, "1-63 bytes of text", true},
+     "a whole number from 1 to 65535", REC_ANY},
+    {"access_code", REC_STR, true, NULL, 1, 63, REC(access_code), NULL, "1-63 bytes of text", REC_LINK},
     {"model", REC_STR, false, NULL, 0, 31, REC(model), model_ok,
-     "a known model such as P1S, X1C, A1 mini or H2D; empty to detect it", false},
+     "a known model such as P1S, X1C, A1 mini or H2D; empty to detect it", REC_ANY},
     {"ca_file", REC_STR, false, NULL, 0, 255, REC(ca_file), NULL,
-     "a file path of up to 255 bytes; empty for the Bambu CA", false},
-    {"tls_verify", REC_BOOL, false, "true", 0, 1, REC(tls_verify), NULL, "true or false", false},
+     "a file path of up to 255 bytes; empty for the Bambu CA", REC_ANY},
+    {"tls_verify", REC_BOOL, false, "true", 0, 1, REC(tls_verify), NULL, "true or false", REC_ANY},
     {"camera_host", REC_STR, false, NULL, 0, 253, REC(camera_host), camera_host_ok,
-     "an IPv4 or IPv6 address or a DNS name of a camera relay; empty for the printer's host", false},
+     "an IPv4 or IPv6 address or a DNS name of a camera relay; empty for the printer's host", REC_ANY},
     {"camera_port", REC_INT, false, "0", 0, 65535, REC(camera_port), NULL,
-     "a whole number from 0 to 65535; 0 for the model's (6000, or 322 for RTSPS)", false},
-    {"camera_enabled", REC_BOOL, false, "true", 0, 1, REC(camera_enabled), NULL, "true or false", false},
+     "a whole number from 0 to 65535; 0 for the model's (6000, or 322 for RTSPS)", REC_ANY},
+    {"camera_enabled", REC_BOOL, false, "true", 0, 1, REC(camera_enabled), NULL, "true or false", REC_ANY},
+    {"source", REC_SOURCE, false, "mqtt", 0, 0, REC(source), NULL,
+     "mqtt (its own link) or homeassistant (followed through Home Assistant)", REC_ANY},
+    {"ha_device", REC_STR, false, NULL, 0, 63, REC(ha_device), ha_device_ok,
+     "the ha-bambulab device's entity prefix (bambu_lab_p1s): lower-case letters, digits and _", REC_HA},
+#define HA_ENTITY(key, member, def)                                                                 \
+    {key, REC_STR, false, NULL, 0, 95, REC(member), entity_ok,                                      \
+     "an entity id (sensor.NAME) of up to 95 bytes; empty for " def, REC_HA}
+    HA_ENTITY("ha_print_status", ha_print_status, "sensor.DEVICE_print_status"),
+    HA_ENTITY("ha_task_name", ha_task_name, "sensor.DEVICE_task_name"),
+    HA_ENTITY("ha_gcode_file", ha_gcode_file, "sensor.DEVICE_gcode_filename"),
+    HA_ENTITY("ha_print_progress", ha_print_progress, "sensor.DEVICE_print_progress"),
+    HA_ENTITY("ha_current_layer", ha_current_layer, "sensor.DEVICE_current_layer"),
+    HA_ENTITY("ha_total_layers", ha_total_layers, "sensor.DEVICE_total_layer_count"),
+    HA_ENTITY("ha_active_tray", ha_active_tray, "sensor.DEVICE_active_tray_index"),
+#undef HA_ENTITY
+    {"ha_ams_tray", REC_STR, false, NULL, 0, 95, REC(ha_ams_tray), ams_pattern_ok,
+     "an entity id with {unit} and {tray} in it (sensor.NAME_ams_{unit}_tray_{tray}); empty for "
+     "sensor.DEVICE_ams_{unit}_tray_{tray}", REC_HA},
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
@@ -166,6 +231,17 @@ static const char *store_int(pd_printer_rec *rec, const rec_field *f, long long 
 static const char *store_bool(pd_printer_rec *rec, const rec_field *f, bool b)
 {
     *(bool *)((char *)rec + f->off) = b;
+    return NULL;
+}
+
+static const char *store_source(pd_printer_rec *rec, const rec_field *f, const char *v)
+{
+    if (!strcmp(v, "mqtt"))
+        rec->source = PD_PRINTER_MQTT;
+    else if (!strcmp(v, "homeassistant"))
+        rec->source = PD_PRINTER_HA;
+    else
+        return f->rule;
     return NULL;
 }
 
@@ -216,6 +292,10 @@ pd_err pd_printer_rec_set_json(pd_printer_rec *rec, const char *key, const json_
         if (json_is_boolean(v))
             must = store_bool(rec, f, json_is_true(v));
         break;
+    case REC_SOURCE:
+        if (json_is_string(v))
+            must = store_source(rec, f, json_string_value(v));
+        break;
     }
     return field_error(f, must, err, errlen);
 }
@@ -245,6 +325,9 @@ pd_err pd_printer_rec_set_text(pd_printer_rec *rec, const char *key, const char 
             must = store_bool(rec, f, b);
         break;
     }
+    case REC_SOURCE:
+        must = store_source(rec, f, v);
+        break;
     }
     return field_error(f, must, err, errlen);
 }
@@ -257,8 +340,12 @@ pd_err pd_printer_rec_check(pd_printer_rec *rec, char *err, size_t errlen)
         const char *at = (const char *)rec + f->off;
         switch (f->type) {
         case REC_STR:
-            if (f->link && rec->source == PD_PRINTER_HA && !at[0])
+            if (f->owner == REC_LINK && rec->source == PD_PRINTER_HA && !at[0])
                 break;
+            if (f->owner == REC_HA && rec->source != PD_PRINTER_HA && at[0]) {
+                snprintf(err, errlen, "%s: only for a printer with source homeassistant", f->name);
+                return PD_ERR_INVAL;
+            }
             if (f->required && !at[0]) {
                 snprintf(err, errlen, "%s: required", f->name);
                 return PD_ERR_INVAL;
@@ -269,10 +356,17 @@ pd_err pd_printer_rec_check(pd_printer_rec *rec, char *err, size_t errlen)
             must = store_int(rec, f, *(const int *)at);
             break;
         case REC_BOOL:
+        case REC_SOURCE:
             break;
         }
         if (must)
             return field_error(f, must, err, errlen);
+    }
+    /* webhooks make their printers with ha_id; one followed through the API needs its device */
+    if (rec->source == PD_PRINTER_HA && !rec->ha_id[0] && !rec->ha_device[0]) {
+        snprintf(err, errlen, "ha_device: required for a printer with source homeassistant (the "
+                 "ha-bambulab device's entity prefix, e.g. bambu_lab_p1s)");
+        return PD_ERR_INVAL;
     }
     return PD_OK;
 }

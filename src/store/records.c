@@ -1,5 +1,6 @@
 /* printdeck's own records: printers, in the SQL both backends share (tokens, sessions and
  * accounts: api/auth.c and api/accounts.c). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,18 @@
 
 #define PRINTER_COLS \
     "id, name, serial, host, port, access_code, model, ca_file, tls_verify, created_at, ftps_port, " \
-    "camera_host, camera_port, camera_enabled, source, ha_id"
+    "camera_host, camera_port, camera_enabled, source, ha_id, " HA_COLS
+/* Home Assistant's API as the source: text columns all, in this order after ha_id */
+#define HA_COLS \
+    "ha_device, ha_print_status, ha_task_name, ha_gcode_file, ha_print_progress, ha_current_layer, " \
+    "ha_total_layers, ha_active_tray, ha_ams_tray"
+#define HA_REC(m) {offsetof(pd_printer_rec, m), sizeof ((pd_printer_rec *)0)->m}
+static const struct {
+    size_t off, size;
+} HA_TEXT[] = {HA_REC(ha_device), HA_REC(ha_print_status), HA_REC(ha_task_name), HA_REC(ha_gcode_file),
+               HA_REC(ha_print_progress), HA_REC(ha_current_layer), HA_REC(ha_total_layers),
+               HA_REC(ha_active_tray), HA_REC(ha_ams_tray)};
+#define N_HA (sizeof HA_TEXT / sizeof *HA_TEXT)
 
 static void copy_text(const pd_row *row, int col, char *dst, size_t n)
 {
@@ -50,6 +62,8 @@ static pd_err printer_row(const pd_row *row, void *ud)
     r->camera_enabled = pd_row_int(row, 13) != 0;
     r->source = !strcmp(pd_row_text(row, 14), "homeassistant") ? PD_PRINTER_HA : PD_PRINTER_MQTT;
     copy_text(row, 15, r->ha_id, sizeof r->ha_id);
+    for (size_t i = 0; i < N_HA; i++)
+        copy_text(row, 16 + (int)i, (char *)r + HA_TEXT[i].off, HA_TEXT[i].size);
     return PD_OK;
 }
 
@@ -72,8 +86,9 @@ const char *pd_printer_source_name(pd_printer_source s)
     return s == PD_PRINTER_HA ? "homeassistant" : "mqtt";
 }
 
-/* The record's columns name … tls_verify, ftps_port, camera_*, source, ha_id: args[0..13]. */
-#define PRINTER_ARGS 14
+/* The record's columns name … tls_verify, ftps_port, camera_*, source, ha_id, then HA_COLS:
+ * args[0..13 + N_HA]. */
+#define PRINTER_ARGS (14 + N_HA)
 static void printer_args(const pd_printer_rec *r, pd_sqlv a[PRINTER_ARGS])
 {
     a[0] = PD_SQL_S(r->name);
@@ -90,6 +105,8 @@ static void printer_args(const pd_printer_rec *r, pd_sqlv a[PRINTER_ARGS])
     a[11] = PD_SQL_I(r->camera_enabled);
     a[12] = PD_SQL_S(pd_printer_source_name(r->source));
     a[13] = r->ha_id[0] ? PD_SQL_S(r->ha_id) : PD_SQL_NUL;
+    for (size_t i = 0; i < N_HA; i++)
+        a[14 + i] = PD_SQL_S((const char *)r + HA_TEXT[i].off);
 }
 
 pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
@@ -101,8 +118,9 @@ pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
     a[PRINTER_ARGS] = PD_SQL_I(rec->created_at);
     return pd_db_insert(db, "INSERT INTO printer (name, serial, host, port, access_code, model, "
                             "ca_file, tls_verify, ftps_port, camera_host, camera_port, "
-                            "camera_enabled, source, ha_id, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", a,
+                            "camera_enabled, source, ha_id, " HA_COLS ", created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                            "RETURNING id", a,
                         PRINTER_ARGS + 1, &rec->id);
 }
 
@@ -120,7 +138,10 @@ pd_err pd_db_printer_update(pd_db *db, const pd_printer_rec *rec)
     pd_err rc = pd_db_run(db, "UPDATE printer SET name = ?, serial = ?, host = ?, port = ?, "
                               "access_code = ?, model = ?, ca_file = ?, tls_verify = ?, "
                               "ftps_port = ?, camera_host = ?, camera_port = ?, "
-                              "camera_enabled = ?, source = ?, ha_id = ? WHERE id = ?", a,
+                              "camera_enabled = ?, source = ?, ha_id = ?, ha_device = ?, "
+                              "ha_print_status = ?, ha_task_name = ?, ha_gcode_file = ?, "
+                              "ha_print_progress = ?, ha_current_layer = ?, ha_total_layers = ?, "
+                              "ha_active_tray = ?, ha_ams_tray = ? WHERE id = ?", a,
                           PRINTER_ARGS + 1, &n);
     return changed_one(rc, n);
 }

@@ -575,6 +575,18 @@ static const char *const migrations[] = {
     "@ONLY sqlite@DROP TRIGGER spool_sum_insert;@END_ONLY@"
     "@ONLY postgresql@DROP TRIGGER spool_sum_insert ON spool; DROP FUNCTION spool_sum_insert();@END_ONLY@"
     "@TRIGGER spool_sum_insert AFTER INSERT ON spool@" SUM_ADD_ROWS "@END@",
+    /* 24: printers followed through Home Assistant's WebSocket API (docs/homeassistant.md,
+     * Source): the ha-bambulab device's entity prefix and the entity ids that replace its
+     * defaults ("" = the default) */
+    "ALTER TABLE printer ADD COLUMN ha_device TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN ha_print_status TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN ha_task_name TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN ha_gcode_file TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN ha_print_progress TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN ha_current_layer TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN ha_total_layers TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN ha_active_tray TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN ha_ams_tray TEXT NOT NULL DEFAULT '';",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

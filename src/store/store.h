@@ -142,6 +142,11 @@ typedef struct pd_printer_rec {
     bool camera_enabled;
     pd_printer_source source;
     char ha_id[64];       /* Home Assistant's printer_id for it; "" = none */
+    /* Home Assistant's API as the source (ha/source.c): the ha-bambulab device's entity
+     * prefix, and per entity an id that replaces the default made from it ("" = default) */
+    char ha_device[64];
+    char ha_print_status[96], ha_task_name[96], ha_gcode_file[96], ha_print_progress[96],
+        ha_current_layer[96], ha_total_layers[96], ha_active_tray[96], ha_ams_tray[96];
 } pd_printer_rec;
 
 pd_err pd_db_printer_list(pd_db *db, pd_printer_rec **out, size_t *n); /* *out malloc'd */
