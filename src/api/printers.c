@@ -1,8 +1,9 @@
 /* /api/v1/printers: the printer records (store) and their live objects (fleet).
  *
  * POST and PATCH go through the printer record's field table (printer/record.c), the one
- * the configuration file and the database rows go through too. The access code is
- * write-only: nothing here ever puts it (or any rejected value) into a response. */
+ * the configuration file and the database rows go through too. The access code and the
+ * webhook secret are write-only: nothing here ever puts them (or any rejected value) into a
+ * response. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,10 +162,12 @@ static void printers_update(pd_req *r)
     /* its state comes from Home Assistant: nothing of a link, and its serial stands for
      * Home Assistant's printer_id until it is merged */
     json_object_foreach(body, key, v)
-        if (rec.source == PD_PRINTER_HA && strcmp(key, "name") && strcmp(key, "model")) {
-            pd_req_reply_field_error(r, "body", key, "a printer Home Assistant feeds has only a name and "
-                                     "a model: add the printer with its own link, then merge this one "
-                                     "into it (POST /api/v1/printers/%lld/merge)", (long long)rec.id);
+        if (rec.source == PD_PRINTER_HA && strcmp(key, "name") && strcmp(key, "model") &&
+            strcmp(key, "webhook_secret")) {
+            pd_req_reply_field_error(r, "body", key, "a printer Home Assistant feeds has only a name, "
+                                     "a model and a webhook_secret: add the printer with its own link, "
+                                     "then merge this one into it (POST /api/v1/printers/%lld/merge)",
+                                     (long long)rec.id);
             return;
         }
     char err[256];

@@ -325,6 +325,8 @@ static char *printer_render(pd_printer *p, size_t *len)
     pd_jw_str(&w, pd_printer_source_name(p->rec.source));
     pd_jw_key(&w, "ha_printer_id");
     pd_jw_str(&w, p->rec.ha_id[0] ? p->rec.ha_id : NULL);
+    pd_jw_key(&w, "webhook_secret_set");  /* write-only, as the access code: never shown */
+    pd_jw_bool(&w, p->rec.webhook_secret[0] != '\0');
     pd_jw_key(&w, "port");
     pd_jw_int(&w, p->rec.port);
     pd_jw_key(&w, "ftps_port");

@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "core/jw.h"
+#include "ha/inbound.h"
 #include "printer/model.h"
 
 typedef enum rec_type { REC_STR, REC_INT, REC_BOOL } rec_type;
@@ -99,6 +100,14 @@ static bool model_ok(char *v, size_t size)
     return true;
 }
 
+/* Home Assistant's webhooks' rule for their global secret, for a printer's own; "" = none */
+static bool webhook_secret_ok(char *v, size_t size)
+{
+    (void)size;
+    char err[8];
+    return !pd_ha_check_secret(v, err, sizeof err);
+}
+
 #define REC(member) offsetof(pd_printer_rec, member), sizeof ((pd_printer_rec *)0)->member
 
 static const rec_field fields[] = {
@@ -122,6 +131,9 @@ static const rec_field fields[] = {
     {"camera_port", REC_INT, false, "0", 0, 65535, REC(camera_port), NULL,
      "a whole number from 0 to 65535; 0 for the model's (6000, or 322 for RTSPS)", false},
     {"camera_enabled", REC_BOOL, false, "true", 0, 1, REC(camera_enabled), NULL, "true or false", false},
+    {"webhook_secret", REC_STR, false, NULL, 0, 128, REC(webhook_secret), webhook_secret_ok,
+     "16-128 printable characters without spaces, the secret of Home Assistant's webhooks naming "
+     "this printer; empty for [homeassistant] webhook_secret", false},
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 

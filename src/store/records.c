@@ -9,7 +9,7 @@
 
 #define PRINTER_COLS \
     "id, name, serial, host, port, access_code, model, ca_file, tls_verify, created_at, ftps_port, " \
-    "camera_host, camera_port, camera_enabled, source, ha_id"
+    "camera_host, camera_port, camera_enabled, source, ha_id, webhook_secret"
 
 static void copy_text(const pd_row *row, int col, char *dst, size_t n)
 {
@@ -50,6 +50,7 @@ static pd_err printer_row(const pd_row *row, void *ud)
     r->camera_enabled = pd_row_int(row, 13) != 0;
     r->source = !strcmp(pd_row_text(row, 14), "homeassistant") ? PD_PRINTER_HA : PD_PRINTER_MQTT;
     copy_text(row, 15, r->ha_id, sizeof r->ha_id);
+    copy_text(row, 16, r->webhook_secret, sizeof r->webhook_secret);
     return PD_OK;
 }
 
@@ -72,8 +73,9 @@ const char *pd_printer_source_name(pd_printer_source s)
     return s == PD_PRINTER_HA ? "homeassistant" : "mqtt";
 }
 
-/* The record's columns name … tls_verify, ftps_port, camera_*, source, ha_id: args[0..13]. */
-#define PRINTER_ARGS 14
+/* The record's columns name … tls_verify, ftps_port, camera_*, source, ha_id, webhook_secret:
+ * args[0..14]. */
+#define PRINTER_ARGS 15
 static void printer_args(const pd_printer_rec *r, pd_sqlv a[PRINTER_ARGS])
 {
     a[0] = PD_SQL_S(r->name);
@@ -90,6 +92,7 @@ static void printer_args(const pd_printer_rec *r, pd_sqlv a[PRINTER_ARGS])
     a[11] = PD_SQL_I(r->camera_enabled);
     a[12] = PD_SQL_S(pd_printer_source_name(r->source));
     a[13] = r->ha_id[0] ? PD_SQL_S(r->ha_id) : PD_SQL_NUL;
+    a[14] = PD_SQL_S(r->webhook_secret);
 }
 
 pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
@@ -101,8 +104,8 @@ pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
     a[PRINTER_ARGS] = PD_SQL_I(rec->created_at);
     return pd_db_insert(db, "INSERT INTO printer (name, serial, host, port, access_code, model, "
                             "ca_file, tls_verify, ftps_port, camera_host, camera_port, "
-                            "camera_enabled, source, ha_id, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", a,
+                            "camera_enabled, source, ha_id, webhook_secret, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", a,
                         PRINTER_ARGS + 1, &rec->id);
 }
 
@@ -120,7 +123,7 @@ pd_err pd_db_printer_update(pd_db *db, const pd_printer_rec *rec)
     pd_err rc = pd_db_run(db, "UPDATE printer SET name = ?, serial = ?, host = ?, port = ?, "
                               "access_code = ?, model = ?, ca_file = ?, tls_verify = ?, "
                               "ftps_port = ?, camera_host = ?, camera_port = ?, "
-                              "camera_enabled = ?, source = ?, ha_id = ? WHERE id = ?", a,
+                              "camera_enabled = ?, source = ?, ha_id = ?, webhook_secret = ? WHERE id = ?", a,
                           PRINTER_ARGS + 1, &n);
     return changed_one(rc, n);
 }

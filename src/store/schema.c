@@ -560,6 +560,9 @@ static const char *const migrations[] = {
     "@TRIGGER spool_text_update AFTER UPDATE OF comment, location, lot_nr ON spool@" TEXT_REMOVE("OLD")
     TEXT_ADD("NEW") "@END@"
     "@END_ONLY@",
+    /* 23: a printer's own secret for Home Assistant's webhooks naming it (docs/homeassistant.md,
+     * Inbound); '' = the global [homeassistant] webhook_secret */
+    "ALTER TABLE printer ADD COLUMN webhook_secret TEXT NOT NULL DEFAULT '';",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -142,6 +142,7 @@ typedef struct pd_printer_rec {
     bool camera_enabled;
     pd_printer_source source;
     char ha_id[64];       /* Home Assistant's printer_id for it; "" = none */
+    char webhook_secret[129]; /* its Home Assistant webhooks' own secret; "" = the global one */
 } pd_printer_rec;
 
 pd_err pd_db_printer_list(pd_db *db, pd_printer_rec **out, size_t *n); /* *out malloc'd */

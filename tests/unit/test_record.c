@@ -143,7 +143,7 @@ static void text_forms(void **st)
     assert_int_equal(set_text(&r, "colour", "red", err, sizeof err), PD_ERR_INVAL);
     assert_string_equal(err, "colour: unknown; a printer has name, serial, host, port, ftps_port, "
                              "access_code, model, ca_file, tls_verify, camera_host, camera_port, "
-                             "camera_enabled");
+                             "camera_enabled, webhook_secret");
     /* the camera: a relay's host or none, a port or the model's */
     assert_int_equal(r.camera_port, 0);
     assert_true(r.camera_enabled);
@@ -154,6 +154,14 @@ static void text_forms(void **st)
     assert_int_equal(r.camera_port, 6001);
     assert_int_equal(set_text(&r, "camera_enabled", "off", err, sizeof err), PD_OK);
     assert_false(r.camera_enabled);
+    /* Home Assistant's webhooks' own secret: the global one's rule, or none */
+    assert_int_equal(set_text(&r, "webhook_secret", "0123456789abcdef", err, sizeof err), PD_OK);
+    assert_string_equal(r.webhook_secret, "0123456789abcdef");
+    assert_int_equal(set_text(&r, "webhook_secret", "", err, sizeof err), PD_OK);
+    assert_string_equal(r.webhook_secret, "");
+    assert_int_equal(set_text(&r, "webhook_secret", "0123456789 abcdef", err, sizeof err), PD_ERR_INVAL);
+    assert_int_equal(set_text(&r, "webhook_secret", "too-short", err, sizeof err), PD_ERR_INVAL);
+    assert_null(strstr(err, "too-short"));
     assert_int_equal(set_text(&r, "camera_host", "a b", err, sizeof err), PD_ERR_INVAL);
     assert_string_equal(err, "camera_host: must be an IPv4 or IPv6 address or a DNS name of a "
                              "camera relay; empty for the printer's host");
