@@ -9,12 +9,21 @@
 
 #define PRINTER_COLS \
     "id, name, serial, host, port, access_code, model, ca_file, tls_verify, created_at, ftps_port, " \
-    "camera_host, camera_port, camera_enabled, source, ha_id, webhook_secret"
+    "camera_host, camera_port, camera_enabled, source, ha_id, webhook_secret, timelapse_enabled, " \
+    "timelapse_mode, timelapse_interval_s, timelapse_fps"
 
 static void copy_text(const pd_row *row, int col, char *dst, size_t n)
 {
     snprintf(dst, n, "%s", pd_row_text(row, col));
 }
+
+/* NULL: PD_REC_UNSET, the global setting */
+static int opt_int(const pd_row *row, int col)
+{
+    return pd_row_null(row, col) ? PD_REC_UNSET : (int)pd_row_int(row, col);
+}
+
+static pd_sqlv opt_arg(int v) { return v == PD_REC_UNSET ? PD_SQL_NUL : PD_SQL_I(v); }
 
 typedef struct printer_vec {
     pd_printer_rec *v;
@@ -51,6 +60,10 @@ static pd_err printer_row(const pd_row *row, void *ud)
     r->source = !strcmp(pd_row_text(row, 14), "homeassistant") ? PD_PRINTER_HA : PD_PRINTER_MQTT;
     copy_text(row, 15, r->ha_id, sizeof r->ha_id);
     copy_text(row, 16, r->webhook_secret, sizeof r->webhook_secret);
+    r->timelapse_enabled = opt_int(row, 17);
+    copy_text(row, 18, r->timelapse_mode, sizeof r->timelapse_mode);
+    r->timelapse_interval_s = opt_int(row, 19);
+    r->timelapse_fps = opt_int(row, 20);
     return PD_OK;
 }
 
@@ -73,9 +86,9 @@ const char *pd_printer_source_name(pd_printer_source s)
     return s == PD_PRINTER_HA ? "homeassistant" : "mqtt";
 }
 
-/* The record's columns name … tls_verify, ftps_port, camera_*, source, ha_id, webhook_secret:
- * args[0..14]. */
-#define PRINTER_ARGS 15
+/* The record's columns name … tls_verify, ftps_port, camera_*, source, ha_id, webhook_secret,
+ * timelapse_*: args[0..18]. */
+#define PRINTER_ARGS 19
 static void printer_args(const pd_printer_rec *r, pd_sqlv a[PRINTER_ARGS])
 {
     a[0] = PD_SQL_S(r->name);
@@ -93,6 +106,10 @@ static void printer_args(const pd_printer_rec *r, pd_sqlv a[PRINTER_ARGS])
     a[12] = PD_SQL_S(pd_printer_source_name(r->source));
     a[13] = r->ha_id[0] ? PD_SQL_S(r->ha_id) : PD_SQL_NUL;
     a[14] = PD_SQL_S(r->webhook_secret);
+    a[15] = opt_arg(r->timelapse_enabled);
+    a[16] = PD_SQL_S(r->timelapse_mode);
+    a[17] = opt_arg(r->timelapse_interval_s);
+    a[18] = opt_arg(r->timelapse_fps);
 }
 
 pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
@@ -104,8 +121,10 @@ pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
     a[PRINTER_ARGS] = PD_SQL_I(rec->created_at);
     return pd_db_insert(db, "INSERT INTO printer (name, serial, host, port, access_code, model, "
                             "ca_file, tls_verify, ftps_port, camera_host, camera_port, "
-                            "camera_enabled, source, ha_id, webhook_secret, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", a,
+                            "camera_enabled, source, ha_id, webhook_secret, timelapse_enabled, "
+                            "timelapse_mode, timelapse_interval_s, timelapse_fps, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                            "RETURNING id", a,
                         PRINTER_ARGS + 1, &rec->id);
 }
 
@@ -123,7 +142,9 @@ pd_err pd_db_printer_update(pd_db *db, const pd_printer_rec *rec)
     pd_err rc = pd_db_run(db, "UPDATE printer SET name = ?, serial = ?, host = ?, port = ?, "
                               "access_code = ?, model = ?, ca_file = ?, tls_verify = ?, "
                               "ftps_port = ?, camera_host = ?, camera_port = ?, "
-                              "camera_enabled = ?, source = ?, ha_id = ?, webhook_secret = ? WHERE id = ?", a,
+                              "camera_enabled = ?, source = ?, ha_id = ?, webhook_secret = ?, "
+                              "timelapse_enabled = ?, timelapse_mode = ?, timelapse_interval_s = ?, "
+                              "timelapse_fps = ? WHERE id = ?", a,
                           PRINTER_ARGS + 1, &n);
     return changed_one(rc, n);
 }

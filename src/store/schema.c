@@ -563,6 +563,12 @@ static const char *const migrations[] = {
     /* 23: a printer's own secret for Home Assistant's webhooks naming it (docs/homeassistant.md,
      * Inbound); '' = the global [homeassistant] webhook_secret */
     "ALTER TABLE printer ADD COLUMN webhook_secret TEXT NOT NULL DEFAULT '';",
+    /* 24: a printer's own timelapse settings (docs/camera.md, Timelapses); NULL and '' =
+     * [timelapse]'s */
+    "ALTER TABLE printer ADD COLUMN timelapse_enabled @INT@;"
+    "ALTER TABLE printer ADD COLUMN timelapse_mode TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN timelapse_interval_s @INT@;"
+    "ALTER TABLE printer ADD COLUMN timelapse_fps @INT@;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -143,7 +143,14 @@ typedef struct pd_printer_rec {
     pd_printer_source source;
     char ha_id[64];       /* Home Assistant's printer_id for it; "" = none */
     char webhook_secret[129]; /* its Home Assistant webhooks' own secret; "" = the global one */
+    /* its own timelapse settings over [timelapse]'s (docs/camera.md, Timelapses); PD_REC_UNSET
+     * (or "") = the global one */
+    int timelapse_enabled;    /* 0, 1 */
+    char timelapse_mode[12];  /* "layer", "interval" */
+    int timelapse_interval_s, timelapse_fps;
 } pd_printer_rec;
+
+#define PD_REC_UNSET (-1)
 
 pd_err pd_db_printer_list(pd_db *db, pd_printer_rec **out, size_t *n); /* *out malloc'd */
 pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec);           /* sets id, created_at */

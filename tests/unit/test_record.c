@@ -143,7 +143,8 @@ static void text_forms(void **st)
     assert_int_equal(set_text(&r, "colour", "red", err, sizeof err), PD_ERR_INVAL);
     assert_string_equal(err, "colour: unknown; a printer has name, serial, host, port, ftps_port, "
                              "access_code, model, ca_file, tls_verify, camera_host, camera_port, "
-                             "camera_enabled, webhook_secret");
+                             "camera_enabled, webhook_secret, timelapse_enabled, timelapse_mode, "
+                             "timelapse_interval_s, timelapse_fps");
     /* the camera: a relay's host or none, a port or the model's */
     assert_int_equal(r.camera_port, 0);
     assert_true(r.camera_enabled);
@@ -162,6 +163,22 @@ static void text_forms(void **st)
     assert_int_equal(set_text(&r, "webhook_secret", "0123456789 abcdef", err, sizeof err), PD_ERR_INVAL);
     assert_int_equal(set_text(&r, "webhook_secret", "too-short", err, sizeof err), PD_ERR_INVAL);
     assert_null(strstr(err, "too-short"));
+    r.webhook_secret[0] = '\0';
+    /* the timelapse's own settings: unset by default and by "", else [timelapse]'s rules */
+    assert_int_equal(r.timelapse_enabled, PD_REC_UNSET);
+    assert_int_equal(r.timelapse_interval_s, PD_REC_UNSET);
+    assert_int_equal(set_text(&r, "timelapse_enabled", "off", err, sizeof err), PD_OK);
+    assert_int_equal(r.timelapse_enabled, 0);
+    assert_int_equal(set_text(&r, "timelapse_enabled", "", err, sizeof err), PD_OK);
+    assert_int_equal(r.timelapse_enabled, PD_REC_UNSET);
+    assert_int_equal(set_text(&r, "timelapse_mode", "interval", err, sizeof err), PD_OK);
+    assert_int_equal(set_text(&r, "timelapse_interval_s", "0", err, sizeof err), PD_ERR_INVAL);
+    assert_string_equal(err, "timelapse_interval_s: must be a whole number of seconds from 1 to 3600; null for "
+                             "[timelapse] interval_s");
+    assert_int_equal(set_text(&r, "timelapse_interval_s", "", err, sizeof err), PD_OK);
+    assert_int_equal(set_text(&r, "timelapse_mode", "hourly", err, sizeof err), PD_ERR_INVAL);
+    assert_string_equal(err, "timelapse_mode: must be layer or interval; null for [timelapse] mode");
+    assert_int_equal(set_text(&r, "timelapse_mode", "", err, sizeof err), PD_OK);
     assert_int_equal(set_text(&r, "camera_host", "a b", err, sizeof err), PD_ERR_INVAL);
     assert_string_equal(err, "camera_host: must be an IPv4 or IPv6 address or a DNS name of a "
                              "camera relay; empty for the printer's host");
@@ -196,6 +213,21 @@ static void json_forms(void **st)
     v = json_false();
     assert_int_equal(pd_printer_rec_set_json(&r, "tls_verify", v, err, sizeof err), PD_OK);
     assert_false(r.tls_verify);
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_enabled", v, err, sizeof err), PD_OK);
+    assert_int_equal(r.timelapse_enabled, 0);
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_fps", v, err, sizeof err), PD_ERR_INVAL);
+    json_decref(v);
+    v = json_integer(1); /* a yes/no is not a number */
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_enabled", v, err, sizeof err), PD_ERR_INVAL);
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_fps", v, err, sizeof err), PD_OK);
+    assert_int_equal(r.timelapse_fps, 1);
+    json_decref(v);
+    v = json_null();  /* the global setting again */
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_enabled", v, err, sizeof err), PD_OK);
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_fps", v, err, sizeof err), PD_OK);
+    assert_int_equal(r.timelapse_enabled, PD_REC_UNSET);
+    assert_int_equal(r.timelapse_fps, PD_REC_UNSET);
+    assert_int_equal(pd_printer_rec_check(&r, err, sizeof err), PD_OK);
     json_decref(v);
 }
 

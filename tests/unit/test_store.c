@@ -186,7 +186,9 @@ static void newer_schema_is_refused(void **state)
  * the text index finds them. The database is taken back to schema 20 by hand, spools written
  * while nothing kept the two, and opened again. */
 /* what the migrations after 20 add besides spool_sum and spool_text, undone so they run again */
-#define LATER_COLUMNS "ALTER TABLE printer DROP COLUMN webhook_secret; "
+#define LATER_COLUMNS "ALTER TABLE printer DROP COLUMN webhook_secret; ALTER TABLE printer DROP COLUMN " \
+    "timelapse_enabled; ALTER TABLE printer DROP COLUMN timelapse_mode; ALTER TABLE printer DROP COLUMN " \
+    "timelapse_interval_s; ALTER TABLE printer DROP COLUMN timelapse_fps; "
 
 static void spool_summaries_cover_existing_spools(void **state)
 {
