@@ -126,6 +126,25 @@ static void mjpeg_dropped(void *ud)
     pd_hub_close(&viewers, &m->base);
 }
 
+/* ?width=: a smaller size, for a phone, a camera wall or a thumbnail: the largest of a fixed
+ * set not above the width asked, so viewers and snapshots of about the same size share one
+ * resize. 0 when not asked; false after replying. */
+static bool width_param(pd_req *r, int *width)
+{
+    char w[16];
+    *width = 0;
+    if (!pd_req_query(r, "width", w, sizeof w))
+        return true;
+    char *end;
+    long asked = strtol(w, &end, 10);
+    if (*end || end == w || !(*width = pd_cam_width_pick(asked))) {
+        pd_req_reply_error(r, PD_ERR_INVAL, "width: a number of pixels, at least 320 (320, "
+                           "480, 640, 800, 960 or 1280; another is taken down to one of them)");
+        return false;
+    }
+    return true;
+}
+
 static void camera_stream(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
@@ -138,19 +157,9 @@ static void camera_stream(pd_req *r)
         camera_fail(r, 409, "camera_unavailable", why);
         return;
     }
-    /* a smaller size, for a phone or a camera wall: the largest of a fixed set not above
-     * the width asked, so viewers of about the same size share one resize */
     pd_cam_viewer_cb cb = {mjpeg_frame, mjpeg_dropped, 0};
-    char w[16];
-    if (pd_req_query(r, "width", w, sizeof w)) {
-        char *end;
-        long asked = strtol(w, &end, 10);
-        if (*end || end == w || !(cb.width = pd_cam_width_pick(asked))) {
-            pd_req_reply_error(r, PD_ERR_INVAL, "width: a number of pixels, at least 320 (320, "
-                               "480, 640, 800, 960 or 1280; another is taken down to one of them)");
-            return;
-        }
-    }
+    if (!width_param(r, &cb.width))
+        return;
     if (!strcmp(pd_req_method(r), "HEAD")) {  /* the headers only: no camera is opened */
         pd_req_reply_raw(r, 200, "multipart/x-mixed-replace;boundary=" BOUNDARY, "", 0);
         return;
@@ -222,7 +231,8 @@ static void camera_snapshot(pd_req *r)
     pd_app *app = pd_req_app(r);
     pd_ident who;
     pd_printer *p = camera_printer(r, &who);
-    if (!p)
+    int width;
+    if (!p || !width_param(r, &width))
         return;
     snap_wait *w = calloc(1, sizeof *w);
     if (!w) {
@@ -231,7 +241,7 @@ static void camera_snapshot(pd_req *r)
     }
     w->r = r;
     pd_cam_frame *fresh;
-    pd_err rc = pd_camera_snapshot(app->camera, p, snap_done, w, &fresh, &w->s);
+    pd_err rc = pd_camera_snapshot(app->camera, p, width, snap_done, w, &fresh, &w->s);
     if (rc || fresh) {
         free(w);
         if (fresh)

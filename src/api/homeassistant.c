@@ -36,21 +36,42 @@ static bool secret_ok(pd_req *r, const char *secret)
     return sodium_memcmp(a, b, sizeof a) == 0;
 }
 
-/* The request's body once the secret is right; NULL after replying. */
+/* The printer printer_id names: the one Home Assistant created or was merged into, else the
+ * printer of that serial (a numeric printer_id is not printdeck's id); NULL when none. */
+static pd_printer *known_printer(pd_fleet *fleet, const char *printer_id)
+{
+    pd_printer *p = pd_fleet_find_ha(fleet, printer_id);
+    if (!p && (p = pd_fleet_find(fleet, printer_id)) && strcasecmp(pd_printer_rec_get(p)->serial, printer_id))
+        p = NULL;
+    return p;
+}
+
+/* The request's body once the secret is right; NULL after replying. The secret is the named
+ * printer's own when it has one - only it, so a printer's secret, given to the one Home
+ * Assistant that feeds it, is all that can write to it - else the global one, which alone
+ * creates printers. The payload is judged after: no one without a secret learns its rules. */
 static json_t *webhook_body(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
-    if (!app->cfg->ha_webhook_secret[0]) {
+    json_t *body = pd_req_json(r);
+    if (!body)
+        return NULL;
+    char printer_id[PD_HA_ID_MAX + 1];
+    pd_printer *p = pd_ha_payload_printer_id(body, printer_id) ? known_printer(app->fleet, printer_id) : NULL;
+    const char *own = p ? pd_printer_rec_get(p)->webhook_secret : "";
+    const char *secret = own[0] ? own : app->cfg->ha_webhook_secret;
+    if (!secret[0]) {
         pd_req_reply_error(r, PD_ERR_FORBIDDEN, "the Home Assistant webhooks are off: set "
-                           "[homeassistant] webhook_secret (docs/homeassistant.md)");
+                           "[homeassistant] webhook_secret, or the printer's webhook_secret "
+                           "(docs/homeassistant.md)");
         return NULL;
     }
-    if (!secret_ok(r, app->cfg->ha_webhook_secret)) {
+    if (!secret_ok(r, secret)) {
         pd_req_reply_error(r, PD_ERR_AUTH, "a wrong or missing webhook secret (X-Printdeck-Secret, "
-                           "Authorization: Bearer or ?token=)");
+                           "Authorization: Bearer or ?token=)%s", own[0] ? ": this printer has its own" : "");
         return NULL;
     }
-    return pd_req_json(r);
+    return body;
 }
 
 /* The printer Home Assistant calls printer_id: the one it created or was merged into, else a
@@ -60,11 +81,9 @@ static pd_printer *printer_for(pd_req *r, const char *printer_id, bool create, b
                                const char **ignored)
 {
     pd_app *app = pd_req_app(r);
-    pd_printer *p = pd_fleet_find_ha(app->fleet, printer_id);
+    pd_printer *p = known_printer(app->fleet, printer_id);
     *created = false;
     *ignored = NULL;
-    if (!p && (p = pd_fleet_find(app->fleet, printer_id)) && strcasecmp(pd_printer_rec_get(p)->serial, printer_id))
-        p = NULL;  /* a numeric printer_id is not printdeck's id */
     if (p && pd_printer_rec_get(p)->source == PD_PRINTER_MQTT) {
         *ignored = "the printer reports for itself over MQTT";
         return NULL;

@@ -1,8 +1,9 @@
 /* /api/v1/printers: the printer records (store) and their live objects (fleet).
  *
  * POST and PATCH go through the printer record's field table (printer/record.c), the one
- * the configuration file and the database rows go through too. The access code is
- * write-only: nothing here ever puts it (or any rejected value) into a response. */
+ * the configuration file and the database rows go through too. The access code and the
+ * webhook secret are write-only: nothing here ever puts them (or any rejected value) into a
+ * response. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,9 +170,9 @@ static void printers_update(pd_req *r)
             return;
         }
         if (rec.source == PD_PRINTER_HA && strcmp(key, "name") && strcmp(key, "model") &&
-            strcmp(key, "source") && strncmp(key, "ha_", 3)) {
+            strcmp(key, "source") && strncmp(key, "ha_", 3) && strcmp(key, "webhook_secret")) {
             pd_req_reply_field_error(r, "body", key, "a printer Home Assistant feeds has only a name, "
-                                     "a model and its ha_ entities: add the printer with its own link, "
+                                     "a model, its ha_ entities and a webhook_secret: add the printer with its own link, "
                                      "then merge this one into it (POST /api/v1/printers/%lld/merge)",
                                      (long long)rec.id);
             return;

@@ -31,6 +31,7 @@ struct pd_cam_viewer {
 
 struct pd_cam_snap {
     feed *f;
+    int width;                 /* 0: as the camera sends it */
     pd_cam_snap_cb cb;
     void *ud;
     pd_cam_snap *prev, *next;
@@ -201,16 +202,32 @@ static void upstream_close(feed *f)
     f->win_n = 0;
 }
 
-/* Ends the snapshots' shared wait: with the frame, or with why none came. */
-static void snaps_answer(feed *f, pd_cam_frame *fr, pd_err rc, const char *why)
+static void snap_unlink(pd_cam_snap *s)
 {
-    uv_timer_stop(&f->snap_timer);
-    while (f->snaps) {
-        pd_cam_snap *s = f->snaps;
+    feed *f = s->f;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
         f->snaps = s->next;
-        f->nsnaps--;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (s->width)
+        pd_cam_sizes_unwant(f->sizes, s->width);
+    if (!--f->nsnaps)
+        uv_timer_stop(&f->snap_timer);
+}
+
+/* Ends the snapshots' shared wait: those of width (all when -1) with the frame, or with why
+ * none came. The others wait on, within the same bound. */
+static void snaps_answer(feed *f, int width, pd_cam_frame *fr, pd_err rc, const char *why)
+{
+    for (pd_cam_snap *s = f->snaps, *next; s; s = next) {
+        next = s->next;
+        if (width >= 0 && s->width != width)
+            continue;
         pd_cam_snap_cb cb = s->cb;
         void *ud = s->ud;
+        snap_unlink(s);
         free(s);
         cb(fr, rc, why, ud);
     }
@@ -245,7 +262,7 @@ static void feed_free(feed *f, pd_err rc, const char *why)
 {
     while (f->viewers)
         viewer_drop(f->viewers);
-    snaps_answer(f, NULL, rc, why);
+    snaps_answer(f, -1, NULL, rc, why);
     upstream_close(f);
     pd_cam_sizes_free(&f->sizes);
     if (f->reading_ca) {  /* its worker's done frees it */
@@ -322,7 +339,9 @@ static void deliver(pd_cam_viewer *v, uint64_t now)
     v->cb.frame(fr, v->ud);
 }
 
-/* A smaller size was made: its viewers may take it. */
+static void feed_unuse(feed *f);
+
+/* A smaller size was made: its viewers and snapshots may take it. */
 static void on_sized(int width, void *ud)
 {
     feed *f = ud;
@@ -330,6 +349,10 @@ static void on_sized(int width, void *ud)
     for (pd_cam_viewer *v = f->viewers; v; v = v->next)
         if (v->cb.width == width)
             deliver(v, now);
+    size_t waiting = f->nsnaps;
+    snaps_answer(f, width, pd_cam_sizes_latest(f->sizes, width), PD_OK, NULL);
+    if (f->nsnaps < waiting)
+        feed_unuse(f);
 }
 
 static void on_src_frame(pd_cam_frame *fr, void *ud)
@@ -355,7 +378,7 @@ static void on_src_frame(pd_cam_frame *fr, void *ud)
         f->win_t0 = now;
         f->win_n = 0;
     }
-    snaps_answer(f, fr, PD_OK, NULL);
+    snaps_answer(f, 0, fr, PD_OK, NULL);
     uint64_t stall = (uint64_t)f->cam->o.stall_s * 1000;
     for (pd_cam_viewer *v = f->viewers, *next; v; v = next) {
         next = v->next;
@@ -383,7 +406,7 @@ static void on_src_down(pd_err rc, const char *why, void *ud)
         pd_warn(LOG, "printer %lld: %s", (long long)f->printer_id, why);
     snprintf(f->error, sizeof f->error, "%s", why);
     upstream_close(f);
-    snaps_answer(f, NULL, rc, why);
+    snaps_answer(f, -1, NULL, rc, why);
     if (!f->nviewers) {
         f->st = F_IDLE;
         uv_timer_stop(&f->timer);
@@ -607,11 +630,16 @@ static void on_snap_timeout(uv_timer_t *t)
     char why[96];
     snprintf(why, sizeof why, "no frame from the camera within %d s",
              f->cam->o.snapshot_wait_s);
-    snaps_answer(f, NULL, PD_ERR_TIMEOUT, f->error[0] ? f->error : why);
+    snaps_answer(f, -1, NULL, PD_ERR_TIMEOUT, f->error[0] ? f->error : why);
     feed_unuse(f);
 }
 
-pd_err pd_camera_snapshot(pd_camera *c, pd_printer *p, pd_cam_snap_cb cb, void *ud,
+static bool frame_fresh(feed *f, const pd_cam_frame *fr)
+{
+    return fr && now_ms(f) - fr->at_ms < (uint64_t)f->cam->o.fresh_ms;
+}
+
+pd_err pd_camera_snapshot(pd_camera *c, pd_printer *p, int width, pd_cam_snap_cb cb, void *ud,
                           pd_cam_frame **fresh, pd_cam_snap **out)
 {
     *fresh = NULL;
@@ -620,8 +648,9 @@ pd_err pd_camera_snapshot(pd_camera *c, pd_printer *p, pd_cam_snap_cb cb, void *
     pd_err rc = feed_for(c, p, &f);
     if (rc)
         return rc;
-    if (f->latest && now_ms(f) - f->latest->at_ms < (uint64_t)c->o.fresh_ms) {
-        *fresh = pd_cam_frame_ref(f->latest);
+    pd_cam_frame *have = width ? pd_cam_sizes_latest(f->sizes, width) : f->latest;
+    if (frame_fresh(f, have)) {
+        *fresh = pd_cam_frame_ref(have);
         if (!f->nviewers && !f->nsnaps && f->st == F_STREAMING)  /* keeps it for idle_s more */
             uv_timer_start(&f->timer, on_idle, (uint64_t)c->o.idle_s * 1000, 0);
         return PD_OK;
@@ -630,8 +659,14 @@ pd_err pd_camera_snapshot(pd_camera *c, pd_printer *p, pd_cam_snap_cb cb, void *
     if (!s)
         return PD_ERR_NOMEM;
     s->f = f;
+    s->width = width;
     s->cb = cb;
     s->ud = ud;
+    if (width) {  /* made from the hub's frame when it is fresh, else from the next */
+        pd_cam_sizes_want(f->sizes, width);
+        if (frame_fresh(f, f->latest))
+            pd_cam_sizes_make(f->sizes, width, f->latest);
+    }
     s->next = f->snaps;
     if (f->snaps)
         f->snaps->prev = s;
@@ -651,15 +686,8 @@ void pd_camera_snapshot_cancel(pd_cam_snap **sp)
     if (!s)
         return;
     feed *f = s->f;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        f->snaps = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    snap_unlink(s);
     free(s);
-    if (!--f->nsnaps)
-        uv_timer_stop(&f->snap_timer);
     feed_unuse(f);
 }
 

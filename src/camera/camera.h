@@ -79,10 +79,12 @@ void pd_camera_unwatch(pd_cam_viewer **v);
 
 /* f: the frame (borrowed), or NULL with rc and why when none came. */
 typedef void (*pd_cam_snap_cb)(pd_cam_frame *f, pd_err rc, const char *why, void *ud);
-/* One picture of p's camera. A frame younger than fresh_ms is handed back at once in *fresh
- * (a reference: unref it) and nothing waits; otherwise cb runs once, later, unless the wait
- * is cancelled. UNSUPPORTED, BUSY, NOMEM as pd_camera_watch. */
-pd_err pd_camera_snapshot(pd_camera *c, pd_printer *p, pd_cam_snap_cb cb, void *ud,
+/* One picture of p's camera, width (one of pd_cam_widths, camera/sizes.h) across at most, 0
+ * as the camera sends it. A frame younger than fresh_ms is handed back at once in *fresh (a
+ * reference: unref it) and nothing waits; otherwise cb runs once, later, unless the wait is
+ * cancelled. A smaller one is made in the cameras' pool once per width and frame, for all the
+ * snapshots and viewers of that width. UNSUPPORTED, BUSY, NOMEM as pd_camera_watch. */
+pd_err pd_camera_snapshot(pd_camera *c, pd_printer *p, int width, pd_cam_snap_cb cb, void *ud,
                           pd_cam_frame **fresh, pd_cam_snap **out);
 void pd_camera_snapshot_cancel(pd_cam_snap **s);
 

@@ -167,8 +167,8 @@ void pd_cam_sizes_frame(pd_cam_sizes *s, pd_cam_frame *src)
 void pd_cam_sizes_want(pd_cam_sizes *s, int width)
 {
     int i = width_index(width);
-    if (i >= 0)
-        s->v[i].wanted++;
+    if (i >= 0 && !s->v[i].wanted++)
+        pd_cam_frame_unref(&s->v[i].latest);
 }
 
 void pd_cam_sizes_unwant(pd_cam_sizes *s, int width)
@@ -176,8 +176,14 @@ void pd_cam_sizes_unwant(pd_cam_sizes *s, int width)
     int i = width_index(width);
     if (i < 0 || !s->v[i].wanted || --s->v[i].wanted)
         return;
-    pd_cam_frame_unref(&s->v[i].latest);
     pd_cam_frame_unref(&s->v[i].next);
+}
+
+void pd_cam_sizes_make(pd_cam_sizes *s, int width, pd_cam_frame *src)
+{
+    int i = width_index(width);
+    if (i >= 0 && s->v[i].wanted && !s->v[i].running)
+        start(s, i, pd_cam_frame_ref(src));
 }
 
 pd_cam_frame *pd_cam_sizes_latest(pd_cam_sizes *s, int width)

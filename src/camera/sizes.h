@@ -30,10 +30,15 @@ pd_err pd_cam_sizes_new(pd_work_pool *pool, uint64_t *dropped,
 /* Jobs running finish and their frames are thrown away; NULLs *s. */
 void pd_cam_sizes_free(pd_cam_sizes **s);
 
-/* A viewer of that width (one of pd_cam_widths) came or went: sizes nobody wants are not
- * made. */
+/* A viewer or a waiting snapshot of that width (one of pd_cam_widths) came or went: sizes
+ * nobody wants are not made. The last one made stays when its last viewer goes, for the
+ * snapshots that find it fresh (twenty thumbnails of one frame cost one scale); the first
+ * viewer of a width nobody wanted does not get that old frame. */
 void pd_cam_sizes_want(pd_cam_sizes *s, int width);
 void pd_cam_sizes_unwant(pd_cam_sizes *s, int width);
+/* A snapshot of that width wants src (borrowed) rather than the next frame: made, unless a
+ * frame of that width is being made already. */
+void pd_cam_sizes_make(pd_cam_sizes *s, int width, pd_cam_frame *src);
 /* The hub's new frame (borrowed): each wanted width is made from it. */
 void pd_cam_sizes_frame(pd_cam_sizes *s, pd_cam_frame *src);
 /* The latest frame of that width (borrowed; it has its source's seq and at_ms), or NULL. */

@@ -53,6 +53,20 @@ pd_tl_verdict pd_tl_due(const pd_tl_opts *o, pd_tl_sched *s, int layer, uint64_t
     return PD_TL_TAKE;
 }
 
+pd_tl_opts pd_tl_printer_opts(const pd_tl_opts *global, const pd_printer_rec *rec)
+{
+    pd_tl_opts o = *global;
+    if (rec->timelapse_enabled != PD_REC_UNSET)
+        o.enabled = rec->timelapse_enabled;
+    if (rec->timelapse_mode[0])
+        o.mode = pd_tl_mode_of(rec->timelapse_mode);
+    if (rec->timelapse_interval_s != PD_REC_UNSET)
+        o.interval_s = rec->timelapse_interval_s;
+    if (rec->timelapse_fps != PD_REC_UNSET)
+        o.fps = rec->timelapse_fps;
+    return o;
+}
+
 size_t pd_tl_retain(const pd_tl_item *items, size_t n, const pd_tl_opts *o, int64_t now_s, bool *drop)
 {
     size_t dropped = 0;
@@ -96,6 +110,7 @@ struct capture {
     pd_cam_viewer *viewer;
     pd_cam_frame *latest;
     uv_timer_t tick;         /* PD_TL_INTERVAL */
+    pd_tl_opts o;            /* its printer's, as they were at the job's start */
     pd_tl_sched s;
     int64_t run_ms;          /* when this capture began (wall clock): its frames' names */
     int skipped;
@@ -246,7 +261,7 @@ static void capture_moment(capture *c, int layer)
         return;
     watch(c);  /* after a drop: the hub reconnects the upstream while it is wanted */
     uint64_t now = uv_now(c->tl->loop);
-    pd_tl_verdict v = pd_tl_due(&c->tl->o, &c->s, layer, now, c->latest ? c->latest->at_ms : 0);
+    pd_tl_verdict v = pd_tl_due(&c->o, &c->s, layer, now, c->latest ? c->latest->at_ms : 0);
     if (v == PD_TL_NOT_DUE || v == PD_TL_FULL)
         return;
     frame_write *w = v == PD_TL_TAKE && !c->writing ? calloc(1, sizeof *w) : NULL;
@@ -278,8 +293,12 @@ static capture *capture_find(pd_tl *t, int64_t printer_id)
 static void capture_begin(pd_tl *t, int64_t printer_id, int64_t job_id, bool resumed)
 {
     pd_printer *p = pd_fleet_find_id(t->fleet, printer_id);
+    pd_tl_opts o = p ? pd_tl_printer_opts(&t->o, pd_printer_rec_get(p)) : t->o;
     char why[256];
-    if (!p || pd_camera_usable(t->cam, p, why, sizeof why)) {
+    if (p && !o.enabled)
+        snprintf(why, sizeof why, "switched off (%s)",
+                 pd_printer_rec_get(p)->timelapse_enabled == PD_REC_UNSET ? "[timelapse] enabled" : "timelapse_enabled");
+    if (!p || !o.enabled || pd_camera_usable(t->cam, p, why, sizeof why)) {
         pd_debug(LOG, "job %lld: no timelapse: %s", (long long)job_id, p ? why : "no such printer");
         return;
     }
@@ -289,6 +308,7 @@ static void capture_begin(pd_tl *t, int64_t printer_id, int64_t job_id, bool res
         return;
     }
     c->tl = t;
+    c->o = o;
     c->printer_id = printer_id;
     c->job_id = job_id;
     c->resumed = resumed;
@@ -299,11 +319,11 @@ static void capture_begin(pd_tl *t, int64_t printer_id, int64_t job_id, bool res
     c->next = t->caps;
     t->caps = c;
     t->pending++;
-    if (t->o.mode == PD_TL_INTERVAL)
-        uv_timer_start(&c->tick, on_tick, (uint64_t)t->o.interval_s * 1000, (uint64_t)t->o.interval_s * 1000);
+    if (o.mode == PD_TL_INTERVAL)
+        uv_timer_start(&c->tick, on_tick, (uint64_t)o.interval_s * 1000, (uint64_t)o.interval_s * 1000);
     watch(c);
     pd_info(LOG, "job %lld: timelapse %s (%s)", (long long)job_id, resumed ? "resumed" : "started",
-            t->o.mode == PD_TL_LAYER ? "a frame per layer" : "a frame per interval");
+            o.mode == PD_TL_LAYER ? "a frame per layer" : "a frame per interval");
 }
 
 /* --- assembly, off the loop ---------------------------------------------------------------------- */
@@ -364,14 +384,14 @@ static void assemble_done(void *ud, bool cancelled)
     tl_release(t);
 }
 
-/* The frames in dir become job_id's video, in the worker pool. */
-static void assemble_submit(pd_tl *t, int64_t job_id, int64_t printer_id, const char *dir)
+/* The frames in dir become job_id's video at fps, in the worker pool. */
+static void assemble_submit(pd_tl *t, int64_t job_id, int64_t printer_id, int fps, const char *dir)
 {
     assembly *a = calloc(1, sizeof *a);
     if (!a)
         return;
     *a = (assembly){.tl = t, .printer_id = printer_id, .job_id = job_id, .created_s = pd_clock_wall_ms() / 1000,
-                    .mo = {.fps = t->o.fps, .width = t->o.width, .height = t->o.height}};
+                    .mo = {.fps = fps, .width = t->o.width, .height = t->o.height}};
     snprintf(a->dir, sizeof a->dir, "%s", dir);
     snprintf(a->file, sizeof a->file, "job-%lld-%lld.mp4", (long long)job_id, (long long)a->created_s);
     snprintf(a->out, sizeof a->out, "%s/%s", t->dir, a->file);
@@ -392,7 +412,7 @@ static void capture_finish(capture *c)
     if (c->writing)
         return;
     if ((c->s.taken || c->resumed) && !t->gone)
-        assemble_submit(t, c->job_id, c->printer_id, c->dir);
+        assemble_submit(t, c->job_id, c->printer_id, c->o.fps, c->dir);
     if (c->skipped)
         pd_info(LOG, "job %lld: %d timelapse frames skipped (no fresh frame from the camera, or the last one "
                 "still being written)", (long long)c->job_id, c->skipped);
@@ -479,8 +499,9 @@ static void recover(pd_tl *t)
         if (open || pd_db_query(t->db, "SELECT ended_at, (SELECT count(*) FROM timelapse WHERE job_id = job.id), "
                                        "printer_id FROM job WHERE id = ?", &v, 1, spool_job_row, &j))
             continue;
+        pd_printer *p = j.found ? pd_fleet_find_id(t->fleet, j.printer_id) : NULL;
         if (j.found && !j.has_video)
-            assemble_submit(t, id, j.printer_id, dir);
+            assemble_submit(t, id, j.printer_id, p ? pd_tl_printer_opts(&t->o, pd_printer_rec_get(p)).fps : t->o.fps, dir);
         else
             remove_dir(dir);  /* a job deleted, or one whose video exists */
     }
@@ -596,12 +617,12 @@ pd_err pd_tl_start(pd_tl **out, uv_loop_t *loop, pd_bus *bus, pd_db *db, pd_flee
     *t = (pd_tl){.loop = loop, .bus = bus, .db = db, .fleet = fleet, .cam = cam, .work = work, .o = *o, .pending = 1};
     snprintf(t->dir, sizeof t->dir, "%s", o->dir);
     t->o.dir = t->dir;
-    if (o->enabled && !(t->sub = pd_bus_subscribe(bus, PD_EV_JOB | PD_EV_LAYER | PD_EV_PRINTER_REMOVED, on_event, t))) {
+    /* [timelapse] enabled = false still serves the printers that switch it on for themselves */
+    if (!(t->sub = pd_bus_subscribe(bus, PD_EV_JOB | PD_EV_LAYER | PD_EV_PRINTER_REMOVED, on_event, t))) {
         free(t);
         return PD_ERR_NOMEM;
     }
-    if (o->enabled)
-        recover(t);
+    recover(t);
     retain(t);
     *out = t;
     return PD_OK;

@@ -39,6 +39,10 @@ typedef struct pd_tl_opts {
 
 /* --- pure: the capture schedule and the retention choice (unit-tested) -------------------- */
 
+/* [timelapse] with a printer's own settings over it (the printer record's timelapse_*; unset:
+ * the global one): what a capture of that printer runs with, decided at its job's start. */
+pd_tl_opts pd_tl_printer_opts(const pd_tl_opts *global, const pd_printer_rec *rec);
+
 typedef struct pd_tl_sched {
     int last_layer;          /* the last layer a frame was due at */
     int taken;               /* frames taken (their files numbered 0 … taken-1) */

@@ -115,6 +115,14 @@ static bool read_head(const json_t *body, char *printer_id, const char **field, 
     return false;
 }
 
+bool pd_ha_payload_printer_id(const json_t *body, char out[PD_HA_ID_MAX + 1])
+{
+    const char *field;
+    char why[8];
+    pd_err rc;
+    return read_head(body, out, &field, why, sizeof why, &rc);
+}
+
 /* An optional whole number: *out -1 when absent. */
 static bool read_optional(const json_t *body, const char *name, long min, long max, int *out,
                           const char **field, char *why, size_t whylen, pd_err *rc)

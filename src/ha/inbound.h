@@ -46,6 +46,10 @@ pd_err pd_ha_parse_print_event(const json_t *body, pd_ha_print_event *out, const
 pd_err pd_ha_parse_ams_update(const json_t *body, pd_ha_ams_update *out, const char **field,
                               char *why, size_t whylen);
 
+/* The printer_id a payload names, read as both parsers read it (to choose the secret the
+ * webhook must carry before the payload is judged); false when it names none. */
+bool pd_ha_payload_printer_id(const json_t *body, char out[PD_HA_ID_MAX + 1]);
+
 /* The partial report each one means (a new reference; NULL when out of memory). */
 json_t *pd_ha_print_event_report(const pd_ha_print_event *e);
 json_t *pd_ha_ams_update_report(const pd_ha_ams_update *u);

@@ -491,7 +491,7 @@ static void outbox_go(outbox *ob, pd_printer *p)
                  base, path);
     }
     pd_cam_frame *fresh = NULL;
-    if (!file || pd_camera_snapshot(n->o.camera, p, outbox_snapshot, ob, &fresh, &ob->snap) || fresh) {
+    if (!file || pd_camera_snapshot(n->o.camera, p, 0, outbox_snapshot, ob, &fresh, &ob->snap) || fresh) {
         ob->m->snapshot = fresh;  /* the reference handed back, or NULL: sent without */
         outbox_send(ob);
         return;

@@ -303,6 +303,33 @@ static void printer_render_camera(pd_jw *w, const pd_printer *p)
     pd_jw_close(w, '}');
 }
 
+static void opt_int(pd_jw *w, const char *key, int v)
+{
+    pd_jw_key(w, key);
+    if (v == PD_REC_UNSET)
+        pd_jw_null(w);
+    else
+        pd_jw_int(w, v);
+}
+
+/* timelapse{enabled, mode, interval_s, fps}: the printer's own settings, null where
+ * [timelapse]'s apply (docs/camera.md, Timelapses) */
+static void printer_render_timelapse(pd_jw *w, const pd_printer *p)
+{
+    pd_jw_key(w, "timelapse");
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "enabled");
+    if (p->rec.timelapse_enabled == PD_REC_UNSET)
+        pd_jw_null(w);
+    else
+        pd_jw_bool(w, p->rec.timelapse_enabled);
+    pd_jw_key(w, "mode");
+    pd_jw_str(w, p->rec.timelapse_mode[0] ? p->rec.timelapse_mode : NULL);
+    opt_int(w, "interval_s", p->rec.timelapse_interval_s);
+    opt_int(w, "fps", p->rec.timelapse_fps);
+    pd_jw_close(w, '}');
+}
+
 /* The printer as the API shows it (docs/api.md), rendered once per change and reused by every
  * list, GET and event stream until the next. */
 static char *printer_render(pd_printer *p, size_t *len)
@@ -340,11 +367,14 @@ static char *printer_render(pd_printer *p, size_t *len)
             pd_jw_str(&w, ha[i][1][0] ? ha[i][1] : NULL);
         }
     }
+    pd_jw_key(&w, "webhook_secret_set");  /* write-only, as the access code: never shown */
+    pd_jw_bool(&w, p->rec.webhook_secret[0] != '\0');
     pd_jw_key(&w, "port");
     pd_jw_int(&w, p->rec.port);
     pd_jw_key(&w, "ftps_port");
     pd_jw_int(&w, p->rec.ftps_port);
     printer_render_camera(&w, p);
+    printer_render_timelapse(&w, p);
     pd_jw_key(&w, "model");
     pd_jw_str(&w, p->model ? pd_model_key(p->model) : NULL);
     pd_jw_key(&w, "model_name");

@@ -8,10 +8,14 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "camera/timelapse.h"
 #include "core/jw.h"
+#include "ha/inbound.h"
 #include "printer/model.h"
 
-typedef enum rec_type { REC_STR, REC_INT, REC_BOOL, REC_SOURCE } rec_type;
+/* REC_OPT_INT and REC_TRI (a yes/no as an int: 0, 1) may be PD_REC_UNSET: null (JSON), ""
+ * (text) */
+typedef enum rec_type { REC_STR, REC_INT, REC_BOOL, REC_SOURCE, REC_OPT_INT, REC_TRI } rec_type;
 
 typedef enum rec_owner {
     REC_ANY,
@@ -146,6 +150,22 @@ static bool ams_pattern_ok(char *v, size_t size)
     return entity_ok(id, size);
 }
 
+/* Home Assistant's webhooks' rule for their global secret, for a printer's own; "" = none */
+static bool webhook_secret_ok(char *v, size_t size)
+{
+    (void)size;
+    char err[8];
+    return !pd_ha_check_secret(v, err, sizeof err);
+}
+
+/* [timelapse] mode's rule, or "" for it */
+static bool timelapse_mode_ok(char *v, size_t size)
+{
+    (void)size;
+    char err[64];
+    return !*v || !pd_tl_mode_check(v, err, sizeof err);
+}
+
 #define REC(member) offsetof(pd_printer_rec, member), sizeof ((pd_printer_rec *)0)->member
 
 static const rec_field fields[] = {
@@ -187,6 +207,17 @@ static const rec_field fields[] = {
     {"ha_ams_tray", REC_STR, false, NULL, 0, 95, REC(ha_ams_tray), ams_pattern_ok,
      "an entity id with {unit} and {tray} in it (sensor.NAME_ams_{unit}_tray_{tray}); empty for "
      "sensor.DEVICE_ams_{unit}_tray_{tray}", REC_HA},
+    {"webhook_secret", REC_STR, false, NULL, 0, 128, REC(webhook_secret), webhook_secret_ok,
+     "16-128 printable characters without spaces, the secret of Home Assistant's webhooks naming "
+     "this printer; empty for [homeassistant] webhook_secret", REC_ANY},
+    {"timelapse_enabled", REC_TRI, false, NULL, 0, 1, REC(timelapse_enabled), NULL,
+     "true or false; null for [timelapse] enabled", REC_ANY},
+    {"timelapse_mode", REC_STR, false, NULL, 0, 11, REC(timelapse_mode), timelapse_mode_ok,
+     "layer or interval; null for [timelapse] mode", REC_ANY},
+    {"timelapse_interval_s", REC_OPT_INT, false, NULL, 1, 3600, REC(timelapse_interval_s), NULL,
+     "a whole number of seconds from 1 to 3600; null for [timelapse] interval_s", REC_ANY},
+    {"timelapse_fps", REC_OPT_INT, false, NULL, 1, 120, REC(timelapse_fps), NULL,
+     "a whole number from 1 to 120; null for [timelapse] fps", REC_ANY},
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
@@ -206,6 +237,8 @@ static bool has_control_chars(const char *s, size_t len)
     return false;
 }
 
+static bool may_unset(const rec_field *f) { return f->type == REC_OPT_INT || f->type == REC_TRI; }
+
 /* The store_* helpers put one value into rec: NULL when it fits, else what it must be. `v`
  * may be the field itself (pd_printer_rec_check). */
 static const char *store_str(pd_printer_rec *rec, const rec_field *f, const char *v, size_t len)
@@ -222,7 +255,7 @@ static const char *store_str(pd_printer_rec *rec, const rec_field *f, const char
 
 static const char *store_int(pd_printer_rec *rec, const rec_field *f, long long n)
 {
-    if (n < f->min || n > f->max)
+    if ((n < f->min || n > f->max) && !(may_unset(f) && n == PD_REC_UNSET))
         return f->rule;
     *(int *)((char *)rec + f->off) = (int)n;
     return NULL;
@@ -230,6 +263,8 @@ static const char *store_int(pd_printer_rec *rec, const rec_field *f, long long 
 
 static const char *store_bool(pd_printer_rec *rec, const rec_field *f, bool b)
 {
+    if (f->type == REC_TRI)
+        return store_int(rec, f, b);
     *(bool *)((char *)rec + f->off) = b;
     return NULL;
 }
@@ -266,8 +301,8 @@ void pd_printer_rec_init(pd_printer_rec *rec)
     char err[128];
     memset(rec, 0, sizeof *rec);
     for (size_t i = 0; i < N_FIELDS; i++)
-        if (fields[i].def)
-            pd_printer_rec_set_text(rec, fields[i].name, fields[i].def, err, sizeof err);
+        if (fields[i].def || may_unset(&fields[i]))
+            pd_printer_rec_set_text(rec, fields[i].name, fields[i].def ? fields[i].def : "", err, sizeof err);
 }
 
 pd_err pd_printer_rec_set_json(pd_printer_rec *rec, const char *key, const json_t *v, char *err,
@@ -285,11 +320,14 @@ pd_err pd_printer_rec_set_json(pd_printer_rec *rec, const char *key, const json_
             must = store_str(rec, f, json_string_value(v), json_string_length(v));
         break;
     case REC_INT:
-        if (json_is_integer(v))
-            must = store_int(rec, f, json_integer_value(v));
-        break;
+    case REC_OPT_INT:
     case REC_BOOL:
-        if (json_is_boolean(v))
+    case REC_TRI:
+        if (json_is_null(v) && may_unset(f))
+            must = store_int(rec, f, PD_REC_UNSET);
+        else if (json_is_integer(v) && (f->type == REC_INT || f->type == REC_OPT_INT))
+            must = store_int(rec, f, json_integer_value(v));
+        else if (json_is_boolean(v) && (f->type == REC_BOOL || f->type == REC_TRI))
             must = store_bool(rec, f, json_is_true(v));
         break;
     case REC_SOURCE:
@@ -311,17 +349,23 @@ pd_err pd_printer_rec_set_text(pd_printer_rec *rec, const char *key, const char 
     case REC_STR:
         must = store_str(rec, f, v, strlen(v));
         break;
-    case REC_INT: {
+    case REC_INT:
+    case REC_OPT_INT: {
         char *end;
         errno = 0;
         long long n = strtoll(v, &end, 10);
-        if (!errno && end != v && !*end)
+        if (!*v && may_unset(f))
+            must = store_int(rec, f, PD_REC_UNSET);
+        else if (!errno && end != v && !*end)
             must = store_int(rec, f, n);
         break;
     }
-    case REC_BOOL: {
+    case REC_BOOL:
+    case REC_TRI: {
         bool b;
-        if (!pd_config_parse_bool(v, &b))
+        if (!*v && may_unset(f))
+            must = store_int(rec, f, PD_REC_UNSET);
+        else if (!pd_config_parse_bool(v, &b))
             must = store_bool(rec, f, b);
         break;
     }
@@ -353,6 +397,8 @@ pd_err pd_printer_rec_check(pd_printer_rec *rec, char *err, size_t errlen)
             must = store_str(rec, f, at, strnlen(at, f->size));
             break;
         case REC_INT:
+        case REC_OPT_INT:
+        case REC_TRI:
             must = store_int(rec, f, *(const int *)at);
             break;
         case REC_BOOL:

@@ -10,7 +10,8 @@
 
 #define PRINTER_COLS \
     "id, name, serial, host, port, access_code, model, ca_file, tls_verify, created_at, ftps_port, " \
-    "camera_host, camera_port, camera_enabled, source, ha_id, " HA_COLS
+    "camera_host, camera_port, camera_enabled, source, ha_id, " HA_COLS ", webhook_secret, timelapse_enabled, " \
+    "timelapse_mode, timelapse_interval_s, timelapse_fps"
 /* Home Assistant's API as the source: text columns all, in this order after ha_id */
 #define HA_COLS \
     "ha_device, ha_print_status, ha_task_name, ha_gcode_file, ha_print_progress, ha_current_layer, " \
@@ -27,6 +28,14 @@ static void copy_text(const pd_row *row, int col, char *dst, size_t n)
 {
     snprintf(dst, n, "%s", pd_row_text(row, col));
 }
+
+/* NULL: PD_REC_UNSET, the global setting */
+static int opt_int(const pd_row *row, int col)
+{
+    return pd_row_null(row, col) ? PD_REC_UNSET : (int)pd_row_int(row, col);
+}
+
+static pd_sqlv opt_arg(int v) { return v == PD_REC_UNSET ? PD_SQL_NUL : PD_SQL_I(v); }
 
 typedef struct printer_vec {
     pd_printer_rec *v;
@@ -64,6 +73,12 @@ static pd_err printer_row(const pd_row *row, void *ud)
     copy_text(row, 15, r->ha_id, sizeof r->ha_id);
     for (size_t i = 0; i < N_HA; i++)
         copy_text(row, 16 + (int)i, (char *)r + HA_TEXT[i].off, HA_TEXT[i].size);
+    const int t = 16 + (int)N_HA; /* after them, webhook_secret and timelapse_* */
+    copy_text(row, t, r->webhook_secret, sizeof r->webhook_secret);
+    r->timelapse_enabled = opt_int(row, t + 1);
+    copy_text(row, t + 2, r->timelapse_mode, sizeof r->timelapse_mode);
+    r->timelapse_interval_s = opt_int(row, t + 3);
+    r->timelapse_fps = opt_int(row, t + 4);
     return PD_OK;
 }
 
@@ -86,9 +101,9 @@ const char *pd_printer_source_name(pd_printer_source s)
     return s == PD_PRINTER_HA ? "homeassistant" : "mqtt";
 }
 
-/* The record's columns name … tls_verify, ftps_port, camera_*, source, ha_id, then HA_COLS:
- * args[0..13 + N_HA]. */
-#define PRINTER_ARGS (14 + N_HA)
+/* The record's columns name … tls_verify, ftps_port, camera_*, source, ha_id, HA_COLS,
+ * webhook_secret, timelapse_*: args[0..18 + N_HA]. */
+#define PRINTER_ARGS (19 + N_HA)
 static void printer_args(const pd_printer_rec *r, pd_sqlv a[PRINTER_ARGS])
 {
     a[0] = PD_SQL_S(r->name);
@@ -107,6 +122,11 @@ static void printer_args(const pd_printer_rec *r, pd_sqlv a[PRINTER_ARGS])
     a[13] = r->ha_id[0] ? PD_SQL_S(r->ha_id) : PD_SQL_NUL;
     for (size_t i = 0; i < N_HA; i++)
         a[14 + i] = PD_SQL_S((const char *)r + HA_TEXT[i].off);
+    a[14 + N_HA] = PD_SQL_S(r->webhook_secret);
+    a[15 + N_HA] = opt_arg(r->timelapse_enabled);
+    a[16 + N_HA] = PD_SQL_S(r->timelapse_mode);
+    a[17 + N_HA] = opt_arg(r->timelapse_interval_s);
+    a[18 + N_HA] = opt_arg(r->timelapse_fps);
 }
 
 pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
@@ -118,8 +138,9 @@ pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
     a[PRINTER_ARGS] = PD_SQL_I(rec->created_at);
     return pd_db_insert(db, "INSERT INTO printer (name, serial, host, port, access_code, model, "
                             "ca_file, tls_verify, ftps_port, camera_host, camera_port, "
-                            "camera_enabled, source, ha_id, " HA_COLS ", created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                            "camera_enabled, source, ha_id, " HA_COLS ", webhook_secret, timelapse_enabled, "
+                            "timelapse_mode, timelapse_interval_s, timelapse_fps, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                             "RETURNING id", a,
                         PRINTER_ARGS + 1, &rec->id);
 }
@@ -141,7 +162,9 @@ pd_err pd_db_printer_update(pd_db *db, const pd_printer_rec *rec)
                               "camera_enabled = ?, source = ?, ha_id = ?, ha_device = ?, "
                               "ha_print_status = ?, ha_task_name = ?, ha_gcode_file = ?, "
                               "ha_print_progress = ?, ha_current_layer = ?, ha_total_layers = ?, "
-                              "ha_active_tray = ?, ha_ams_tray = ? WHERE id = ?", a,
+                              "ha_active_tray = ?, ha_ams_tray = ?, webhook_secret = ?, "
+                              "timelapse_enabled = ?, timelapse_mode = ?, timelapse_interval_s = ?, "
+                              "timelapse_fps = ? WHERE id = ?", a,
                           PRINTER_ARGS + 1, &n);
     return changed_one(rc, n);
 }

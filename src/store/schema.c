@@ -587,6 +587,15 @@ static const char *const migrations[] = {
     "ALTER TABLE printer ADD COLUMN ha_total_layers TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE printer ADD COLUMN ha_active_tray TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE printer ADD COLUMN ha_ams_tray TEXT NOT NULL DEFAULT '';",
+    /* 25: a printer's own secret for Home Assistant's webhooks naming it (docs/homeassistant.md,
+     * Inbound); '' = the global [homeassistant] webhook_secret */
+    "ALTER TABLE printer ADD COLUMN webhook_secret TEXT NOT NULL DEFAULT '';",
+    /* 26: a printer's own timelapse settings (docs/camera.md, Timelapses); NULL and '' =
+     * [timelapse]'s */
+    "ALTER TABLE printer ADD COLUMN timelapse_enabled @INT@;"
+    "ALTER TABLE printer ADD COLUMN timelapse_mode TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE printer ADD COLUMN timelapse_interval_s @INT@;"
+    "ALTER TABLE printer ADD COLUMN timelapse_fps @INT@;",
 };
 
 int pd_schema_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

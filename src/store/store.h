@@ -147,7 +147,15 @@ typedef struct pd_printer_rec {
     char ha_device[64];
     char ha_print_status[96], ha_task_name[96], ha_gcode_file[96], ha_print_progress[96],
         ha_current_layer[96], ha_total_layers[96], ha_active_tray[96], ha_ams_tray[96];
+    char webhook_secret[129]; /* its Home Assistant webhooks' own secret; "" = the global one */
+    /* its own timelapse settings over [timelapse]'s (docs/camera.md, Timelapses); PD_REC_UNSET
+     * (or "") = the global one */
+    int timelapse_enabled;    /* 0, 1 */
+    char timelapse_mode[12];  /* "layer", "interval" */
+    int timelapse_interval_s, timelapse_fps;
 } pd_printer_rec;
+
+#define PD_REC_UNSET (-1)
 
 pd_err pd_db_printer_list(pd_db *db, pd_printer_rec **out, size_t *n); /* *out malloc'd */
 pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec);           /* sets id, created_at */

@@ -1,7 +1,8 @@
 /* libFuzzer target for Home Assistant's webhook payloads (src/ha/inbound.c), the JSON anyone
  * holding the webhook secret posts to /webhook/homeassistant/print_event and …/ams_update.
  * Promises kept: a payload accepted yields a partial report the printer's own merge takes
- * (src/printer/report.c), its numbers in range; one refused names the field at fault. */
+ * (src/printer/report.c), its numbers in range; one refused names the field at fault; the
+ * printer_id read to choose the secret is the one the parsers accept. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!field || !why[0]) {
         abort();
     }
+    char id[PD_HA_ID_MAX + 1];
+    bool named = pd_ha_payload_printer_id(j, id);
+    if ((named && !id[0]) || (!pd_ha_parse_ams_update(j, &u, &field, why, sizeof why) &&
+                              (!named || strcmp(id, u.printer_id))))
+        abort();
     char serial[PD_HA_SERIAL_LEN + 1];
     if (j && json_is_string(json_object_get(j, "printer_id"))) {
         pd_ha_serial(json_string_value(json_object_get(j, "printer_id")), serial);

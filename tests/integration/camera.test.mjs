@@ -90,6 +90,31 @@ test('snapshots: one wait shared while the camera opens, then fresh frames from 
   assert.equal(peak(), 1);
 });
 
+test('smaller snapshots: ?width= as the stream takes it, twenty thumbnails of one frame made once', async () => {
+  const snap = (q) => fetch(daemon.url(`/api/v1/printers/${ids.p1s}/snapshot${q}`), { headers: { Authorization: `Bearer ${TOKEN}` } });
+  const shots = await Promise.all(Array.from({ length: 20 }, () => snap('?width=320')));
+  const bodies = [];
+  for (const r of shots) {
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'image/jpeg');
+    bodies.push(Buffer.from(await r.arrayBuffer()));
+  }
+  for (const b of bodies) {
+    assert.ok(isJpeg(b));
+    assert.deepEqual(jpegSize(b), { w: 320, h: 180 });
+  }
+  // one frame scaled once, shared by all twenty
+  assert.ok(bodies.every((b) => b.equals(bodies[0])), 'the same JPEG');
+  // taken down to one of the set, as the stream's
+  assert.deepEqual(jpegSize(Buffer.from(await (await snap('?width=500')).arrayBuffer())), { w: 480, h: 270 });
+  for (const q of ['?width=100', '?width=wide', '?width=']) {
+    const r = await snap(q);
+    assert.equal(r.status, 400, q);
+    assert.match((await r.json()).error.message, /^width: a number of pixels, at least 320/);
+  }
+  assert.equal(peak(), 1);
+});
+
 test('a viewer that stops reading is dropped while the others go on', async () => {
   const good = viewer(`/api/v1/printers/${ids.p1s}/camera`);
   // a client that asks and then never reads

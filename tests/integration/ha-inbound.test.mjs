@@ -43,6 +43,62 @@ test('a wrong or missing secret is 401 and changes nothing', async () => {
   assert.equal(r.json.changed, false);
 });
 
+test('a printer with its own webhook secret takes only it; the global one creates printers', async () => {
+  const OWN = 'own-secret-of-garage-0123';
+  const OTHER = 'own-secret-of-shed-456789';
+  let r = await hook('print_event', { printer_id: 'Garage_1', status: 'idle' });
+  assert.equal(r.status, 201, r.text);
+  const garage = r.json.printer;
+  r = await hook('print_event', { printer_id: 'Shed_1', status: 'idle' });
+  const shed = r.json.printer;
+  // write-only: a rule broken is said without the value, the value never shown, only whether set
+  r = await daemon.req('PATCH', `/api/v1/printers/${garage}`, { webhook_secret: 'short' });
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.json.error.message, /^webhook_secret: must be 16-128/);
+  assert.ok(!r.text.includes('short'), r.text);
+  for (const [id, secret] of [[garage, OWN], [shed, OTHER]]) {
+    r = await daemon.req('PATCH', `/api/v1/printers/${id}`, { webhook_secret: secret });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.webhook_secret_set, true);
+    assert.ok(!r.text.includes(secret), r.text);
+  }
+  assert.ok(!JSON.stringify(await printers()).includes(OWN));
+  assert.equal((await daemon.printer(ids[P1S])).webhook_secret_set, false);
+
+  const running = { printer_id: 'Garage_1', status: 'printing', gcode_file_name: 'gear.gcode.3mf' };
+  // the global secret, another printer's, a wrong one: 401, nothing written
+  for (const secret of [SECRET, OTHER, 'wrong-secret-0123456789']) {
+    r = await hook('print_event', running, { 'X-Printdeck-Secret': secret });
+    assert.equal(r.status, 401, `${secret}: ${r.text}`);
+    assert.match(r.json.error.message, /its own/);
+  }
+  assert.equal((await daemon.printer(garage)).state, 'IDLE');
+  assert.equal((await jobsOf(garage)).length, 0);
+  // its own, in each of the three places
+  r = await hook('print_event', running, { 'X-Printdeck-Secret': OWN });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.changed, true);
+  r = await hook('ams_update', { printer_id: 'Garage_1', ams_unit_number: 1, slot_number: 2, material: 'PETG' },
+    { Authorization: `Bearer ${OWN}` });
+  assert.equal(r.status, 200, r.text);
+  r = await daemon.req('POST', `/webhook/homeassistant/print_event?token=${OWN}`,
+    { printer_id: 'Garage_1', status: 'finish' }, { Authorization: '' });
+  assert.equal(r.status, 200, r.text);
+  await waitFor(async () => (await jobsOf(garage)).find((j) => j.status === 'completed'), 10000, 'gear completed');
+  // a printer's secret creates nothing: an unknown printer_id needs the global one
+  const count = (await printers()).length;
+  r = await hook('print_event', { printer_id: 'Attic_1', status: 'idle' }, { 'X-Printdeck-Secret': OWN });
+  assert.equal(r.status, 401, r.text);
+  assert.equal((await printers()).length, count);
+  // cleared: the global secret again
+  r = await daemon.req('PATCH', `/api/v1/printers/${shed}`, { webhook_secret: null });
+  assert.equal(r.json.webhook_secret_set, false);
+  assert.equal((await hook('print_event', { printer_id: 'Shed_1', status: 'idle' }, { 'X-Printdeck-Secret': OTHER })).status, 401);
+  assert.equal((await hook('print_event', { printer_id: 'Shed_1', status: 'idle' })).status, 200);
+  assert.equal((await daemon.req('DELETE', `/api/v1/printers/${garage}`)).status, 204);
+  assert.equal((await daemon.req('DELETE', `/api/v1/printers/${shed}`)).status, 204);
+});
+
 test('malformed payloads are refused naming the field, with nothing written', async () => {
   const before = (await printers()).length;
   const bad = [

@@ -234,6 +234,40 @@ test('retention: by count at start, by total size after each new one', async () 
   await waitFor(() => mp4s().length === 1, 5000, 'its file deleted');
 });
 
+test("a printer's own timelapse settings: one switched off gets none, one in interval mode", async () => {
+  // refused in words, the value kept
+  for (const [body, said] of [[{ timelapse_mode: 'hourly' }, /^timelapse_mode: must be layer or interval/],
+    [{ timelapse_interval_s: 0 }, /^timelapse_interval_s: must be a whole number of seconds from 1 to 3600/],
+    [{ timelapse_enabled: 'no' }, /^timelapse_enabled: must be true or false/]]) {
+    const r = await daemon.req('PATCH', `/api/v1/printers/${ids.a1}`, body);
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json.error.message, said);
+  }
+  assert.deepEqual((await daemon.printer(ids.a1)).timelapse, { enabled: null, mode: null, interval_s: null, fps: null });
+  let r = await daemon.req('PATCH', `/api/v1/printers/${ids.a1}`, { timelapse_enabled: false });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.timelapse.enabled, false);
+  r = await daemon.req('PATCH', `/api/v1/printers/${ids.p1s}`, { timelapse_mode: 'interval', timelapse_interval_s: 1 });
+  assert.deepEqual(r.json.timelapse, { enabled: null, mode: 'interval', interval_s: 1, fps: null });
+  // the global mode is per layer: two layers would take two frames, a frame a second takes more
+  const [a1, p1s] = await Promise.all([
+    printJob(A1, ids.a1, 'own-off-tl', { layers: 6, seconds: 6, expect: false }),
+    printJob(P1S, ids.p1s, 'own-interval-tl', { layers: 2, seconds: 8 }),
+  ]);
+  assert.ok(p1s.timelapse.frames >= 5 && p1s.timelapse.frames <= 12, `${p1s.timelapse.frames} frames`);
+  // the A1's job ended with no timelapse, and none comes later
+  await new Promise((res) => setTimeout(res, 1000));
+  assert.equal((await daemon.get(`/api/v1/jobs/${a1.id}`)).json.timelapse, null);
+  assert.equal((await daemon.get(`/api/v1/timelapses?job_id=${a1.id}`)).json.length, 0);
+  assert.match(daemon.log.text, new RegExp(`job ${p1s.id}: timelapse started \\(a frame per interval\\)`));
+  // null: the global settings again
+  for (const id of [ids.a1, ids.p1s]) {
+    r = await daemon.req('PATCH', `/api/v1/printers/${id}`, { timelapse_enabled: null, timelapse_mode: null,
+      timelapse_interval_s: null });
+    assert.deepEqual(r.json.timelapse, { enabled: null, mode: null, interval_s: null, fps: null });
+  }
+});
+
 test('interval mode: a frame every interval_s, whatever the layers', async () => {
   assertCleanExit(assert, await daemon.stop());
   daemon.env = { ...daemon.env, PRINTDECK_TIMELAPSE_MODE: 'interval', PRINTDECK_TIMELAPSE_INTERVAL_S: '1' };

@@ -282,11 +282,26 @@ static void sizes_made_in_pool(void **st)
     assert_int_equal(h, 360);
     assert_null(pd_cam_sizes_latest(s, 320));  /* nobody asked for it */
     assert_int_equal(dropped, 0);
-    /* the last viewer of the width gone: its frame goes */
+    /* the last viewer of the width gone: its frame stays for the snapshots that find it
+     * fresh, and the next viewer of the width does not start with it */
     pd_cam_sizes_unwant(s, 640);
-    assert_non_null(pd_cam_sizes_latest(s, 640));
     pd_cam_sizes_unwant(s, 640);
+    assert_ptr_equal(pd_cam_sizes_latest(s, 640), f);
+    pd_cam_sizes_want(s, 640);
     assert_null(pd_cam_sizes_latest(s, 640));
+    pd_cam_sizes_unwant(s, 640);
+    /* a snapshot's size made from the frame there is, not the next */
+    pd_cam_frame *d = hub_frame(4);
+    pd_cam_sizes_make(s, 480, d);  /* nobody wants it: nothing made */
+    pd_cam_sizes_want(s, 480);
+    pd_cam_sizes_make(s, 480, d);
+    pd_cam_frame_unref(&d);
+    for (int i = 0; i < 1000 && z.calls < 3; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(z.calls, 3);
+    assert_int_equal(z.width, 480);
+    assert_int_equal(pd_cam_sizes_latest(s, 480)->seq, 4);
+    pd_cam_sizes_unwant(s, 480);
     /* freed with a job running: the job's end frees them */
     pd_cam_sizes_want(s, 320);
     pd_cam_frame *c = hub_frame(3);
@@ -296,7 +311,7 @@ static void sizes_made_in_pool(void **st)
     assert_null(s);
     pd_work_pool_free(&pool);
     uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(z.calls, 2);
+    assert_int_equal(z.calls, 3);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 

@@ -155,6 +155,30 @@ static void text_forms(void **st)
     assert_int_equal(r.camera_port, 6001);
     assert_int_equal(set_text(&r, "camera_enabled", "off", err, sizeof err), PD_OK);
     assert_false(r.camera_enabled);
+    /* Home Assistant's webhooks' own secret: the global one's rule, or none */
+    assert_int_equal(set_text(&r, "webhook_secret", "0123456789abcdef", err, sizeof err), PD_OK);
+    assert_string_equal(r.webhook_secret, "0123456789abcdef");
+    assert_int_equal(set_text(&r, "webhook_secret", "", err, sizeof err), PD_OK);
+    assert_string_equal(r.webhook_secret, "");
+    assert_int_equal(set_text(&r, "webhook_secret", "0123456789 abcdef", err, sizeof err), PD_ERR_INVAL);
+    assert_int_equal(set_text(&r, "webhook_secret", "too-short", err, sizeof err), PD_ERR_INVAL);
+    assert_null(strstr(err, "too-short"));
+    r.webhook_secret[0] = '\0';
+    /* the timelapse's own settings: unset by default and by "", else [timelapse]'s rules */
+    assert_int_equal(r.timelapse_enabled, PD_REC_UNSET);
+    assert_int_equal(r.timelapse_interval_s, PD_REC_UNSET);
+    assert_int_equal(set_text(&r, "timelapse_enabled", "off", err, sizeof err), PD_OK);
+    assert_int_equal(r.timelapse_enabled, 0);
+    assert_int_equal(set_text(&r, "timelapse_enabled", "", err, sizeof err), PD_OK);
+    assert_int_equal(r.timelapse_enabled, PD_REC_UNSET);
+    assert_int_equal(set_text(&r, "timelapse_mode", "interval", err, sizeof err), PD_OK);
+    assert_int_equal(set_text(&r, "timelapse_interval_s", "0", err, sizeof err), PD_ERR_INVAL);
+    assert_string_equal(err, "timelapse_interval_s: must be a whole number of seconds from 1 to 3600; null for "
+                             "[timelapse] interval_s");
+    assert_int_equal(set_text(&r, "timelapse_interval_s", "", err, sizeof err), PD_OK);
+    assert_int_equal(set_text(&r, "timelapse_mode", "hourly", err, sizeof err), PD_ERR_INVAL);
+    assert_string_equal(err, "timelapse_mode: must be layer or interval; null for [timelapse] mode");
+    assert_int_equal(set_text(&r, "timelapse_mode", "", err, sizeof err), PD_OK);
     assert_int_equal(set_text(&r, "camera_host", "a b", err, sizeof err), PD_ERR_INVAL);
     assert_string_equal(err, "camera_host: must be an IPv4 or IPv6 address or a DNS name of a "
                              "camera relay; empty for the printer's host");
@@ -189,6 +213,21 @@ static void json_forms(void **st)
     v = json_false();
     assert_int_equal(pd_printer_rec_set_json(&r, "tls_verify", v, err, sizeof err), PD_OK);
     assert_false(r.tls_verify);
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_enabled", v, err, sizeof err), PD_OK);
+    assert_int_equal(r.timelapse_enabled, 0);
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_fps", v, err, sizeof err), PD_ERR_INVAL);
+    json_decref(v);
+    v = json_integer(1); /* a yes/no is not a number */
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_enabled", v, err, sizeof err), PD_ERR_INVAL);
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_fps", v, err, sizeof err), PD_OK);
+    assert_int_equal(r.timelapse_fps, 1);
+    json_decref(v);
+    v = json_null();  /* the global setting again */
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_enabled", v, err, sizeof err), PD_OK);
+    assert_int_equal(pd_printer_rec_set_json(&r, "timelapse_fps", v, err, sizeof err), PD_OK);
+    assert_int_equal(r.timelapse_enabled, PD_REC_UNSET);
+    assert_int_equal(r.timelapse_fps, PD_REC_UNSET);
+    assert_int_equal(pd_printer_rec_check(&r, err, sizeof err), PD_OK);
     json_decref(v);
 }
 

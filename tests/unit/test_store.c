@@ -185,22 +185,26 @@ static void newer_schema_is_refused(void **state)
 /* Migrations 21 and 22 over spools a database already held: spool_sum is their aggregate, and
  * the text index finds them. The database is taken back to schema 20 by hand, spools written
  * while nothing kept the two, and opened again. */
-static void spool_summaries_cover_existing_spools(void **state)
-{
-    fixture *fx = *state;
-    /* migration 24's columns go too, so that it can run again */
-#define UNDO_24 "ALTER TABLE printer DROP COLUMN ha_device; ALTER TABLE printer DROP COLUMN ha_print_status; " \
+/* what the migrations after 20 add besides spool_sum and spool_text (24, 25, 26), undone so
+ * they run again */
+#define LATER_COLUMNS "ALTER TABLE printer DROP COLUMN ha_device; ALTER TABLE printer DROP COLUMN ha_print_status; " \
     "ALTER TABLE printer DROP COLUMN ha_task_name; ALTER TABLE printer DROP COLUMN ha_gcode_file; " \
     "ALTER TABLE printer DROP COLUMN ha_print_progress; ALTER TABLE printer DROP COLUMN ha_current_layer; " \
     "ALTER TABLE printer DROP COLUMN ha_total_layers; ALTER TABLE printer DROP COLUMN ha_active_tray; " \
-    "ALTER TABLE printer DROP COLUMN ha_ams_tray; "
+    "ALTER TABLE printer DROP COLUMN ha_ams_tray; ALTER TABLE printer DROP COLUMN webhook_secret; " \
+    "ALTER TABLE printer DROP COLUMN timelapse_enabled; ALTER TABLE printer DROP COLUMN timelapse_mode; " \
+    "ALTER TABLE printer DROP COLUMN timelapse_interval_s; ALTER TABLE printer DROP COLUMN timelapse_fps; "
+
+static void spool_summaries_cover_existing_spools(void **state)
+{
+    fixture *fx = *state;
     const char *back = pg_base
         ? "DROP TRIGGER spool_sum_insert ON spool; DROP TRIGGER spool_sum_delete ON spool; "
           "DROP TRIGGER spool_sum_update ON spool; DROP FUNCTION spool_sum_insert(); DROP FUNCTION spool_sum_delete(); "
-          "DROP FUNCTION spool_sum_update(); DROP TABLE spool_sum; " UNDO_24 "UPDATE pd_schema SET version = 20"
+          "DROP FUNCTION spool_sum_update(); DROP TABLE spool_sum; " LATER_COLUMNS "UPDATE pd_schema SET version = 20"
         : "DROP TRIGGER spool_sum_insert; DROP TRIGGER spool_sum_delete; DROP TRIGGER spool_sum_update; "
           "DROP TRIGGER spool_text_insert; DROP TRIGGER spool_text_delete; DROP TRIGGER spool_text_update; "
-          "DROP TABLE spool_sum; DROP TABLE spool_text; " UNDO_24 "PRAGMA user_version = 20";
+          "DROP TABLE spool_sum; DROP TABLE spool_text; " LATER_COLUMNS "PRAGMA user_version = 20";
     assert_int_equal(pd_db_exec(fx->db, back), PD_OK);
     assert_int_equal(pd_db_exec(fx->db,
         "INSERT INTO filament (registered, name, density, diameter) VALUES (0, 'F', 1.24, 1.75);"

@@ -16,6 +16,7 @@
 #include "camera/mp4.h"
 #include "camera/timelapse.h"
 #include "http/range.h"
+#include "printer/record.h"
 
 static pd_tl_opts opts(pd_tl_mode mode)
 {
@@ -64,6 +65,40 @@ static void mode_rule(void **st)
     assert_int_equal(pd_tl_mode_check("hourly", why, sizeof why), PD_ERR_INVAL);
     assert_int_equal(pd_tl_mode_of("interval"), PD_TL_INTERVAL);
     assert_int_equal(pd_tl_mode_of("layer"), PD_TL_LAYER);
+}
+
+/* A printer's own settings over [timelapse]'s, through the printer record's rules (the
+ * configuration file's text forms): unset ones keep the global ones. */
+static void printer_settings(void **st)
+{
+    (void)st;
+    char err[256];
+    pd_tl_opts g = opts(PD_TL_LAYER);
+    g.interval_s = 30;
+    g.fps = 30;
+    pd_printer_rec r;
+    pd_printer_rec_init(&r);
+    pd_tl_opts o = pd_tl_printer_opts(&g, &r);
+    assert_true(o.enabled);
+    assert_int_equal(o.mode, PD_TL_LAYER);
+    assert_int_equal(o.interval_s, 30);
+    assert_int_equal(o.fps, 30);
+    assert_int_equal(pd_printer_rec_set_text(&r, "timelapse_enabled", "no", err, sizeof err), PD_OK);
+    assert_int_equal(pd_printer_rec_set_text(&r, "timelapse_mode", "interval", err, sizeof err), PD_OK);
+    assert_int_equal(pd_printer_rec_set_text(&r, "timelapse_interval_s", "5", err, sizeof err), PD_OK);
+    o = pd_tl_printer_opts(&g, &r);
+    assert_false(o.enabled);
+    assert_int_equal(o.mode, PD_TL_INTERVAL);
+    assert_int_equal(o.interval_s, 5);
+    assert_int_equal(o.fps, 30);
+    /* and back to the global ones */
+    assert_int_equal(pd_printer_rec_set_text(&r, "timelapse_enabled", "", err, sizeof err), PD_OK);
+    assert_int_equal(pd_printer_rec_set_text(&r, "timelapse_mode", "", err, sizeof err), PD_OK);
+    assert_int_equal(pd_printer_rec_set_text(&r, "timelapse_interval_s", "", err, sizeof err), PD_OK);
+    o = pd_tl_printer_opts(&g, &r);
+    assert_true(o.enabled);
+    assert_int_equal(o.mode, PD_TL_LAYER);
+    assert_int_equal(o.interval_s, 30);
 }
 
 #define DAY 86400
@@ -244,6 +279,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(layer_schedule), cmocka_unit_test(interval_schedule), cmocka_unit_test(mode_rule),
+        cmocka_unit_test(printer_settings),
         cmocka_unit_test(retention),      cmocka_unit_test(assemble),   cmocka_unit_test(ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

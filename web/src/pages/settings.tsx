@@ -20,14 +20,23 @@ const DEFS = (edit: boolean): FieldDef[] => [
   { name: 'port', label: 'MQTT port', type: 'number', min: 1, max: 65535 },
   { name: 'ca_file', label: 'CA file', hint: 'only for a printer with its own certificate' },
   { name: 'tls_verify', label: 'Verify TLS', type: 'select', options: [{ value: 'true', label: 'Yes (recommended)' }, { value: 'false', label: 'No' }] },
+  // the printer's own timelapse settings; empty: the server's [timelapse] ones (docs/camera.md)
+  { name: 'timelapse_enabled', label: 'Timelapse', type: 'select', options: [{ value: '', label: 'As configured' }, { value: 'true', label: 'On' }, { value: 'false', label: 'Off' }] },
+  { name: 'timelapse_mode', label: 'Timelapse frames', type: 'select', options: [{ value: '', label: 'As configured' }, { value: 'layer', label: 'One per layer' }, { value: 'interval', label: 'One per interval' }] },
+  { name: 'timelapse_interval_s', label: 'Timelapse interval (s)', type: 'number', min: 1, max: 3600, step: '1', hint: 'empty: as configured' },
+  { name: 'timelapse_fps', label: 'Timelapse video fps', type: 'number', min: 1, max: 120, step: '1', hint: 'empty: as configured' },
 ];
 
-function PrinterForm(props: { p?: Printer & { port?: number; ca_file?: string | null; tls_verify?: boolean }; onDone: () => void }) {
+type Timelapse = { enabled: boolean | null; mode: string | null; interval_s: number | null; fps: number | null };
+
+function PrinterForm(props: { p?: Printer & { port?: number; ca_file?: string | null; tls_verify?: boolean; timelapse?: Timelapse }; onDone: () => void }) {
   const edit = !!props.p;
   const defs = DEFS(edit);
   const initial: Values = {
     name: str(props.p?.name), serial: str(props.p?.serial), host: str(props.p?.host), access_code: '',
     port: str(props.p?.port ?? 8883), ca_file: str(props.p?.ca_file), tls_verify: props.p?.tls_verify === false ? 'false' : 'true',
+    timelapse_enabled: str(props.p?.timelapse?.enabled), timelapse_mode: str(props.p?.timelapse?.mode),
+    timelapse_interval_s: str(props.p?.timelapse?.interval_s), timelapse_fps: str(props.p?.timelapse?.fps),
   };
   const [v, setV] = useState<Values>(initial);
   const [errs, setErrs] = useState<Record<string, string>>({});
@@ -37,6 +46,7 @@ function PrinterForm(props: { p?: Printer & { port?: number; ca_file?: string | 
   const body = () => {
     const b = toBody(defs, v, edit, initial);
     if ('tls_verify' in b) b.tls_verify = b.tls_verify === 'true';
+    if (typeof b.timelapse_enabled === 'string') b.timelapse_enabled = b.timelapse_enabled === 'true';
     if (edit && b.access_code === null) delete b.access_code; // empty keeps the stored code
     return b;
   };
