@@ -8,20 +8,11 @@
 #include <string.h>
 
 #include "ha/inbound.h"
-#include "printer/report.h"
+#include "merged.h"
 
 #define FUZZ_MAX_INPUT (16 * 1024)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void merged(json_t *report)
-{
-    json_t *base = json_object();
-    if (!report || !base || pd_report_merge(base, report, false))
-        abort();
-    json_decref(base);
-    json_decref(report);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -34,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!pd_ha_parse_print_event(j, &e, &field, why, sizeof why)) {
         if (!e.printer_id[0] || e.progress > 100 || e.unit > 3 || e.slot > 3 || (e.unit < 0) != (e.slot < 0))
             abort();
-        merged(pd_ha_print_event_report(&e));
+        fuzz_merged(pd_ha_print_event_report(&e));
     } else if (!field || !why[0]) {
         abort();
     }
@@ -44,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!u.printer_id[0] || u.unit < 0 || u.unit > 3 || u.slot < 0 || u.slot > 3 || u.remain > 100 ||
             (u.has_color && strlen(u.color) != 8) || (!u.has_color && !u.has_material && u.remain < 0))
             abort();
-        merged(pd_ha_ams_update_report(&u));
+        fuzz_merged(pd_ha_ams_update_report(&u));
     } else if (!field || !why[0]) {
         abort();
     }

@@ -10,7 +10,7 @@
 #include "ha/entities.h"
 #include "ha/inbound.h"
 #include "ha/wsmsg.h"
-#include "printer/report.h"
+#include "merged.h"
 
 #define FUZZ_MAX_INPUT (64 * 1024)
 
@@ -20,15 +20,6 @@ static void nothing(const char *id, void *ud)
 {
     (void)id;
     ++*(size_t *)ud;
-}
-
-static void merged(json_t *report)
-{
-    json_t *base = json_object();
-    if (!report || !base || pd_report_merge(base, report, false))
-        abort();
-    json_decref(base);
-    json_decref(report);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -55,13 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *body = cache ? pd_ha_print_body("01P00A451200002", cache, ids) : NULL;
     pd_ha_print_event e;
     if (body && !pd_ha_parse_print_event(body, &e, &field, why, sizeof why))
-        merged(pd_ha_print_event_report(&e));
+        fuzz_merged(pd_ha_print_event_report(&e));
     json_decref(body);
     for (int k = PD_HA_E_PRINT; cache && k < PD_HA_E_COUNT; k++) {
         pd_ha_ams_update u;
         body = pd_ha_tray_body("01P00A451200002", cache, ids, k);
         if (body && !pd_ha_parse_ams_update(body, &u, &field, why, sizeof why))
-            merged(pd_ha_ams_update_report(&u));
+            fuzz_merged(pd_ha_ams_update_report(&u));
         json_decref(body);
     }
     json_decref(cache);
