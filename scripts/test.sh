@@ -2,8 +2,8 @@
 # Every test: unit tests (cmocka/CTest) in a normal and an ASan+UBSan build, the integration
 # suite (real mosquitto over TLS, simulator, daemon, HTTP and SSE) against the sanitized
 # binaries, once on SQLite and once on PostgreSQL, the dashboard's Vitest and end-to-end
-# (headless Chromium) tests, and each libFuzzer target for a short run.
-# Exits non-zero on any failure.
+# (headless Chromium) tests, and each libFuzzer target for a short run (beside the integration
+# tests). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -44,7 +44,11 @@ dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\n' libuv1-dev libweb
 # database of its own.
 step "PostgreSQL server"
 PG_DIR=$(mktemp -d /tmp/pd-pg-XXXXXX)
-stop_pg() { scripts/pg.sh --stop --dir "$PG_DIR" || true; rm -rf "$PG_DIR"; }
+FUZZ_PID=
+stop_pg() {
+  [ -z "$FUZZ_PID" ] || { pkill -P "$FUZZ_PID" 2>/dev/null; kill "$FUZZ_PID" 2>/dev/null; } || true
+  scripts/pg.sh --stop --dir "$PG_DIR" || true; rm -rf "$PG_DIR"
+}
 trap stop_pg EXIT
 trap 'exit 130' INT TERM  # through the EXIT trap
 PD_TEST_PG=$(scripts/pg.sh --dir "$PG_DIR")
@@ -82,13 +86,36 @@ once=(tests/integration/camera.test.mjs tests/integration/camera-rtsp.test.mjs t
 mapfile -t rest < <(ls tests/integration/*.test.mjs | grep -v -e adversarial -e /files.test -e /accounting.test \
   -e /rollover.test -e /camera.test -e /camera-rtsp.test -e /link.test -e /ftps.test -e /access.test \
   -e /screens.test -e /notify-channels.test -e /ha-mqtt.test)
+# The fuzz targets' build and their smoke runs take a core for two or three minutes; the
+# integration tests below leave about a third of the machine idle while they wait for
+# simulated prints, so the fuzzing runs beside them at the lowest priority, where it takes
+# only what they leave, and is waited for before the timed files.
+fuzz_all() {
+  nice -n 19 make --no-print-directory fuzz >/dev/null || { echo "fuzz build: FAILED"; return 1; }
+  for f in "$BUILD_FUZZ"/fuzz_*; do
+    [ -x "$f" ] || continue
+    local name corpus work
+    name=$(basename "$f")
+    corpus=tests/fuzz/corpus/${name#fuzz_}
+    work=$(mktemp -d)
+    [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
+    nice -n 19 "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=0 "$work" >"$work.log" 2>&1 \
+      || { tail -50 "$work.log"; echo "$name: FAILED"; return 1; }
+    echo "$name: $(grep -c '' "$work.log") log lines, no crash"
+    rm -rf "$work" "$work.log"
+  done
+}
+FUZZ_LOG=$(mktemp /tmp/pd-fuzz-XXXXXX)
+fuzz_all >"$FUZZ_LOG" 2>&1 &
+FUZZ_PID=$!
 step "integration tests on SQLite and on PostgreSQL, side by side (sanitized daemon + simulator, real broker)"
 LOGS=$(mktemp -d /tmp/pd-int-XXXXXX)
-(PD_TEST_PG="" integration "${rest[@]}" "${once[@]}" >"$LOGS/sqlite.log" 2>&1; echo $? >"$LOGS/sqlite.rc") &
-(integration "${rest[@]}" >"$LOGS/postgresql.log" 2>&1; echo $? >"$LOGS/postgresql.rc") &
-(PD_TEST_PG="" integration "${prints[@]}" >"$LOGS/sqlite-prints.log" 2>&1; echo $? >"$LOGS/sqlite-prints.rc") &
-(integration "${prints[@]}" >"$LOGS/postgresql-prints.log" 2>&1; echo $? >"$LOGS/postgresql-prints.rc") &
-wait
+groups=()
+(PD_TEST_PG="" integration "${rest[@]}" "${once[@]}" >"$LOGS/sqlite.log" 2>&1; echo $? >"$LOGS/sqlite.rc") & groups+=($!)
+(integration "${rest[@]}" >"$LOGS/postgresql.log" 2>&1; echo $? >"$LOGS/postgresql.rc") & groups+=($!)
+(PD_TEST_PG="" integration "${prints[@]}" >"$LOGS/sqlite-prints.log" 2>&1; echo $? >"$LOGS/sqlite-prints.rc") & groups+=($!)
+(integration "${prints[@]}" >"$LOGS/postgresql-prints.log" 2>&1; echo $? >"$LOGS/postgresql-prints.rc") & groups+=($!)
+wait "${groups[@]}"
 failed=0
 for b in sqlite postgresql sqlite-prints postgresql-prints; do
   echo "-- $b"; cat "$LOGS/$b.log"
@@ -96,6 +123,11 @@ for b in sqlite postgresql sqlite-prints postgresql-prints; do
 done
 rm -rf "$LOGS"
 [ "$failed" = 0 ]
+step "fuzz targets (${FUZZ_SECONDS}s each, run beside the integration tests)"
+wait "$FUZZ_PID" && fuzz_rc=0 || fuzz_rc=$?
+cat "$FUZZ_LOG"
+rm -f "$FUZZ_LOG"
+[ "$fuzz_rc" = 0 ] || { echo "fuzz targets: FAILED"; exit 1; }
 step "integration tests that bound the loop's latency, alone (SQLite, then PostgreSQL)"
 PD_TEST_PG="" integration "${timed[@]}"
 integration "${timed[@]}"
@@ -106,20 +138,7 @@ step "dashboard: logic (Vitest)"
 # screen at phone and desktop sizes land in $BUILD/screenshots
 step "dashboard: end to end (Playwright, Chromium)"
 PD_TEST_PG="" PD_SCREENSHOTS="$PWD/$BUILD/screenshots" PD_BIN="$PWD/$BUILD_ASAN/printdeck" \
-  PD_SIM="$PWD/$BUILD_ASAN/printdeck-sim" node --test --test-concurrency=1 tests/e2e/
+  PD_SIM="$PWD/$BUILD_ASAN/printdeck-sim" node --test --test-concurrency=2 tests/e2e/
 
-step "fuzz targets (${FUZZ_SECONDS}s each)"
-make --no-print-directory fuzz
-for f in "$BUILD_FUZZ"/fuzz_*; do
-  [ -x "$f" ] || continue
-  name=$(basename "$f")
-  corpus=tests/fuzz/corpus/${name#fuzz_}
-  work=$(mktemp -d)
-  [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
-  "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=0 "$work" >"$work.log" 2>&1 \
-    || { tail -50 "$work.log"; echo "$name: FAILED"; exit 1; }
-  echo "$name: $(grep -c '' "$work.log") log lines, no crash"
-  rm -rf "$work" "$work.log"
-done
 echo
 echo "all tests passed (${SECONDS}s)"
