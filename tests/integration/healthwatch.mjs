@@ -30,7 +30,8 @@ process.on('message', (m) => { if (m === 'stop') stopped = true; });
 // The first fetch of a process loads node's HTTP client and takes 50-150 ms of this process's
 // own time; untimed, so that a short row's p99 (its slowest of 60 polls) is the daemon's.
 try { await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text(); } catch { /* the polls say it */ }
-while (!stopped) {
+// at least one timed poll, however short the row
+do {
   const t0 = performance.now();
   try {
     const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -40,7 +41,7 @@ while (!stopped) {
   rssMaxKb = Math.max(rssMaxKb, rss());
   if (++polls % 40 === 0) await loopMax();
   await sleep(20);
-}
+} while (!stopped);
 await loopMax();
 const s = lat.sort((a, b) => a - b);
 process.send({ n: s.length, p99: s[Math.floor(s.length * 0.99)] ?? 0, max: s.at(-1) ?? 0, loopMaxMs, rssMaxKb,
