@@ -2,8 +2,8 @@
 # Every test: unit tests (cmocka/CTest) in a normal and an ASan+UBSan build, the integration
 # suite (real mosquitto over TLS, simulator, daemon, HTTP and SSE) against the sanitized
 # binaries, once on SQLite and once on PostgreSQL, the dashboard's Vitest and end-to-end
-# (headless Chromium) tests, and each libFuzzer target for a short run (beside the integration
-# tests). Exits non-zero on any failure.
+# (headless Chromium) tests, and each libFuzzer target for a short run. Exits non-zero on any
+# failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -86,10 +86,9 @@ once=(tests/integration/camera.test.mjs tests/integration/camera-rtsp.test.mjs t
 mapfile -t rest < <(ls tests/integration/*.test.mjs | grep -v -e adversarial -e /files.test -e /accounting.test \
   -e /rollover.test -e /camera.test -e /camera-rtsp.test -e /link.test -e /ftps.test -e /access.test \
   -e /screens.test -e /notify-channels.test -e /ha-mqtt.test)
-# The fuzz targets' build and their smoke runs take a core for two or three minutes; the
-# integration tests below leave about a third of the machine idle while they wait for
-# simulated prints, so the fuzzing runs beside them at the lowest priority, where it takes
-# only what they leave, and is waited for before the timed files.
+# The fuzz targets' build and their smoke runs take a core for three or four minutes; the
+# latency-bound files below run one daemon and leave the other core idle, so the fuzzing runs
+# beside them at the lowest priority, where it takes only what they leave.
 fuzz_all() {
   nice -n 19 make --no-print-directory fuzz >/dev/null || { echo "fuzz build: FAILED"; return 1; }
   for f in "$BUILD_FUZZ"/fuzz_*; do
@@ -105,40 +104,46 @@ fuzz_all() {
     rm -rf "$work" "$work.log"
   done
 }
-FUZZ_LOG=$(mktemp /tmp/pd-fuzz-XXXXXX)
-fuzz_all >"$FUZZ_LOG" 2>&1 &
-FUZZ_PID=$!
-step "integration tests on SQLite and on PostgreSQL, side by side (sanitized daemon + simulator, real broker)"
+
+step "dashboard: logic (Vitest)"
+(cd web && npx vitest run)
+
+# Headless Chromium against the sanitized daemon, broker and simulator, one file at a time;
+# screenshots of every screen at phone and desktop sizes land in $BUILD/screenshots. The
+# files wait for pages and simulated printers more than they compute, as the integration
+# groups do, so they run as a fifth group beside them.
+e2e() {
+  PD_TEST_PG="" PD_SCREENSHOTS="$PWD/$BUILD/screenshots" PD_BIN="$PWD/$BUILD_ASAN/printdeck" \
+    PD_SIM="$PWD/$BUILD_ASAN/printdeck-sim" node --test --test-concurrency=1 tests/e2e/
+}
+step "integration tests on SQLite and on PostgreSQL, and the dashboard end to end (Playwright, Chromium), side by side"
 LOGS=$(mktemp -d /tmp/pd-int-XXXXXX)
 groups=()
 (PD_TEST_PG="" integration "${rest[@]}" "${once[@]}" >"$LOGS/sqlite.log" 2>&1; echo $? >"$LOGS/sqlite.rc") & groups+=($!)
 (integration "${rest[@]}" >"$LOGS/postgresql.log" 2>&1; echo $? >"$LOGS/postgresql.rc") & groups+=($!)
 (PD_TEST_PG="" integration "${prints[@]}" >"$LOGS/sqlite-prints.log" 2>&1; echo $? >"$LOGS/sqlite-prints.rc") & groups+=($!)
 (integration "${prints[@]}" >"$LOGS/postgresql-prints.log" 2>&1; echo $? >"$LOGS/postgresql-prints.rc") & groups+=($!)
+(e2e >"$LOGS/end-to-end.log" 2>&1; echo $? >"$LOGS/end-to-end.rc") & groups+=($!)
 wait "${groups[@]}"
 failed=0
-for b in sqlite postgresql sqlite-prints postgresql-prints; do
+for b in sqlite postgresql sqlite-prints postgresql-prints end-to-end; do
   echo "-- $b"; cat "$LOGS/$b.log"
-  [ "$(cat "$LOGS/$b.rc")" = 0 ] || { echo "integration tests on $b: FAILED"; failed=1; }
+  [ "$(cat "$LOGS/$b.rc")" = 0 ] || { echo "$b: FAILED"; failed=1; }
 done
 rm -rf "$LOGS"
 [ "$failed" = 0 ]
-step "fuzz targets (${FUZZ_SECONDS}s each, run beside the integration tests)"
+
+FUZZ_LOG=$(mktemp /tmp/pd-fuzz-XXXXXX)
+fuzz_all >"$FUZZ_LOG" 2>&1 &
+FUZZ_PID=$!
+step "integration tests that bound the loop's latency, alone (SQLite, then PostgreSQL; the fuzz targets beside them at nice 19)"
+PD_TEST_PG="" integration "${timed[@]}"
+integration "${timed[@]}"
+step "fuzz targets (${FUZZ_SECONDS}s each)"
 wait "$FUZZ_PID" && fuzz_rc=0 || fuzz_rc=$?
 cat "$FUZZ_LOG"
 rm -f "$FUZZ_LOG"
 [ "$fuzz_rc" = 0 ] || { echo "fuzz targets: FAILED"; exit 1; }
-step "integration tests that bound the loop's latency, alone (SQLite, then PostgreSQL)"
-PD_TEST_PG="" integration "${timed[@]}"
-integration "${timed[@]}"
-
-step "dashboard: logic (Vitest)"
-(cd web && npx vitest run)
-# Headless Chromium against the sanitized daemon, broker and simulator; screenshots of every
-# screen at phone and desktop sizes land in $BUILD/screenshots
-step "dashboard: end to end (Playwright, Chromium)"
-PD_TEST_PG="" PD_SCREENSHOTS="$PWD/$BUILD/screenshots" PD_BIN="$PWD/$BUILD_ASAN/printdeck" \
-  PD_SIM="$PWD/$BUILD_ASAN/printdeck-sim" node --test --test-concurrency=2 tests/e2e/
 
 echo
 echo "all tests passed (${SECONDS}s)"
