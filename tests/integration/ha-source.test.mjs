@@ -2,8 +2,8 @@
 // printer's ha-bambulab entities over Home Assistant's WebSocket API (a local double built from
 // its documented API, hass.mjs) and feeds them through the webhooks' parsers to the same job
 // recorder, accounting and slot map; refused tokens, restarts, unknown states, oversized
-// messages, TLS with its own CA, a Home Assistant that stops answering pings, and printers of the
-// configuration file on SIGHUP.
+// messages, TLS with its own CA, a Home Assistant that stops answering pings, printers of the
+// configuration file on SIGHUP, and merging into an MQTT printer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -309,6 +309,10 @@ test('a printer of source homeassistant in the configuration file follows SIGHUP
   assert.equal(x.source, 'homeassistant');
   assert.equal(x.ha_device, 'bambu_lab_x1c');
   await waitFor(async () => await slotMaterial(x.id) === 'PETG', 10000, 'its slot from Home Assistant');
+  // the file makes it again at every SIGHUP: it is not merged away
+  const m = await daemon.req('POST', `/api/v1/printers/${x.id}/merge`, { into: 1 });
+  assert.equal(m.status, 409, m.text);
+  assert.match(m.json.error.message, /declared in the configuration file \(\[printer Shelf X1C\]\)/);
 
   sub = await reload(base + section('bambu_lab_x1c_2'));
   assert.ok(sub.entity_ids.includes(S('print_status', 'bambu_lab_x1c_2')), JSON.stringify(sub));
@@ -321,5 +325,57 @@ test('a printer of source homeassistant in the configuration file follows SIGHUP
   assert.ok(!sub.entity_ids.some((e) => e.includes('bambu_lab_x1c')), JSON.stringify(sub));
   assert.equal((await daemon.get(`/api/v1/printers/${X1C}`)).status, 404);
   await waitFor(async () => (await printer()).connection.state === 'connected', 10000, 'the other printer followed');
+  assert.deepEqual(hass.errors, []);
+});
+
+test('merged into an MQTT printer: the webhook secret comes along, a followed printer stops being followed', async () => {
+  const hook = (secret, body) => daemon.req('POST', '/webhook/homeassistant/print_event', body,
+    { 'X-Printdeck-Secret': secret, Authorization: '' });
+  // the followed printer holds the serial: changed, so the printer's own link can have it
+  let r = await daemon.req('PATCH', `/api/v1/printers/${pid}`, { serial: 'HA0P1S0000001' });
+  assert.equal(r.status, 200, r.text);
+  const mqtt = await daemon.req('POST', '/api/v1/printers', { name: 'P1S', serial: SERIAL, host: '127.0.0.1',
+    port: await freePort(), access_code: '12345678' });
+  assert.equal(mqtt.status, 201, mqtt.text);
+  const into = mqtt.json.id;
+  assert.equal(mqtt.json.webhook_secret_set, false);
+
+  // a webhook printer with a secret of its own, merged into it: its automations go on with that secret
+  const OWN = 'garage-own-secret-0123456789';
+  r = await hook(GLOBAL_SECRET, { printer_id: 'Garage_P1S', status: 'idle' });
+  assert.equal(r.status, 201, r.text);
+  const hookId = r.json.printer;
+  r = await daemon.req('PATCH', `/api/v1/printers/${hookId}`, { webhook_secret: OWN });
+  assert.equal(r.status, 200, r.text);
+  r = await daemon.req('POST', `/api/v1/printers/${hookId}/merge`, { into });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.webhook_secret_set, true);
+  assert.equal(r.json.ha_printer_id, 'Garage_P1S');
+  r = await hook(OWN, { printer_id: 'Garage_P1S', status: 'printing', gcode_file_name: 'z.3mf' });
+  assert.equal(r.status, 200, r.text);
+  assert.ok(r.json.ignored, r.text);
+  assert.equal((await hook(GLOBAL_SECRET, { printer_id: 'Garage_P1S', status: 'idle' })).status, 401);
+
+  // the printer followed through the WebSocket API: its jobs move, it is no longer followed
+  const jobs = (await jobsOf()).map((j) => j.id).sort();
+  assert.ok(jobs.length >= 2, JSON.stringify(jobs));
+  const connects = hass.connects;
+  r = await daemon.req('POST', `/api/v1/printers/${pid}/merge`, { into: SERIAL });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.id, into);
+  assert.equal(r.json.source, 'mqtt');
+  assert.equal(r.json.ha_printer_id, 'Garage_P1S', 'the printer_id of the first merge is kept');
+  assert.equal(r.json.webhook_secret_set, true);
+  assert.equal(r.json.ha_device ?? null, null);
+  assert.equal((await daemon.get(`/api/v1/printers/${pid}`)).status, 404);
+  const moved = (await daemon.get(`/api/v1/jobs?printer_id=${into}`)).json.map((j) => j.id);
+  assert.deepEqual(jobs.filter((id) => moved.includes(id)), jobs);
+  // nothing left to follow: the connection is closed and not made again
+  await waitFor(() => hass.sockets.size === 0, 5000, 'the connection to Home Assistant closed');
+  hass.set(S('task_name'), 'after');
+  hass.set(S('print_status'), 'running');
+  await sleep(2500);
+  assert.equal(hass.connects, connects);
+  assert.ok(!(await daemon.get(`/api/v1/jobs?printer_id=${into}`)).json.some((j) => j.name === 'after'));
   assert.deepEqual(hass.errors, []);
 });
