@@ -219,20 +219,20 @@ static void webhook_ams_update(pd_req *r)
  * beside one of the same key is fine: the statistics' readers sum them (track/rollup.c). */
 static const char *const MOVED[] = {"job", "filament_usage", "alert", "job_rollup", "usage_rollup"};
 
-static pd_err merge_rows(pd_db *db, int64_t from, int64_t into, const char *ha_id, int64_t *jobs)
+/* `into` is the MQTT printer's record with what it takes over from the merged one. */
+static pd_err merge_rows(pd_db *db, int64_t from, const pd_printer_rec *into, int64_t *jobs)
 {
-    pd_sqlv a[] = {PD_SQL_I(into), PD_SQL_I(from)};
+    pd_sqlv a[] = {PD_SQL_I(into->id), PD_SQL_I(from)};
     pd_err rc = pd_db_begin(db);
     for (size_t i = 0; !rc && i < sizeof MOVED / sizeof *MOVED; i++) {
         char sql[96];
         snprintf(sql, sizeof sql, "UPDATE %s SET printer_id = ? WHERE printer_id = ?", MOVED[i]);
         rc = pd_db_run(db, sql, a, 2, i ? NULL : jobs);
     }
-    if (!rc)
+    if (!rc)  /* first: its ha_id is unique */
         rc = pd_db_printer_delete(db, from);
-    pd_sqlv b[] = {PD_SQL_S(ha_id), PD_SQL_I(into)};
     if (!rc)
-        rc = pd_db_run(db, "UPDATE printer SET ha_id = ? WHERE id = ?", b, 2, NULL);
+        rc = pd_db_printer_update(db, into);
     return pd_db_end(db, rc);
 }
 
@@ -250,6 +250,15 @@ static void printers_merge(pd_req *r)
                            "Assistant created merges into another", from->name);
         return;
     }
+    /* the file's section makes it again, by its serial, at every start and SIGHUP */
+    for (size_t i = 0; i < app->cfg->n_printers; i++)
+        if (!strcmp(app->cfg->printers[i].rec.serial, from->serial)) {
+            pd_req_reply_error(r, PD_ERR_EXISTS, "printer %s is declared in the configuration file "
+                               "([printer %s]): remove its section while printdeck is stopped (a SIGHUP "
+                               "would delete the printer), then merge it", from->name,
+                               app->cfg->printers[i].rec.name);
+            return;
+        }
     const char *key = json_string_value(json_object_get(body, "into"));
     char num[24];
     if (json_is_integer(json_object_get(body, "into"))) {
@@ -282,23 +291,30 @@ static void printers_merge(pd_req *r)
                            from->name);
         return;
     }
-    char ha_id[sizeof from->ha_id];
-    snprintf(ha_id, sizeof ha_id, "%s", from->ha_id);
+    /* Home Assistant's webhooks naming it go on being answered, with the secret they were
+     * given unless the MQTT printer has its own; one followed through the API has no
+     * printer_id, and its entities stay behind: the MQTT printer reports for itself */
+    pd_printer_rec rec = *into;
+    if (from->ha_id[0])
+        snprintf(rec.ha_id, sizeof rec.ha_id, "%s", from->ha_id);
+    if (!rec.webhook_secret[0])
+        snprintf(rec.webhook_secret, sizeof rec.webhook_secret, "%s", from->webhook_secret);
     int64_t from_id = from->id, jobs = 0;
+    char was[sizeof from->ha_device + sizeof from->ha_id + 48];  /* `from` goes with the printer */
+    snprintf(was, sizeof was, from->ha_device[0] ? "followed through Home Assistant as %s"
+             : "Home Assistant's %s", from->ha_device[0] ? from->ha_device : from->ha_id);
     if (!rc)
-        rc = merge_rows(app->db, from_id, into->id, ha_id, &jobs);
+        rc = merge_rows(app->db, from_id, &rec, &jobs);
     if (rc) {
         if (rc == PD_ERR_DB_BUSY)
             pd_req_add_header(r, "Retry-After", "1");
         pd_req_reply_error(r, rc, "cannot merge the printer: %s", pd_strerror(rc));
         return;
     }
-    pd_fleet_remove(app->fleet, p);
-    pd_printer_rec rec = *into;
-    snprintf(rec.ha_id, sizeof rec.ha_id, "%s", ha_id);
+    pd_fleet_remove(app->fleet, p);  /* a printer followed through the API is no longer */
     pd_fleet_update(app->fleet, to, &rec);
-    pd_info("ha", "printer %lld (Home Assistant's %s) merged into printer %lld: %lld jobs moved",
-            (long long)from_id, ha_id, (long long)rec.id, (long long)jobs);
+    pd_info("ha", "printer %lld (%s) merged into printer %lld: %lld jobs moved", (long long)from_id, was,
+            (long long)rec.id, (long long)jobs);
     size_t len;
     const char *s = pd_printer_json_str(to, &len);
     pd_req_reply_raw(r, 200, "application/json", s, len);

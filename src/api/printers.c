@@ -159,9 +159,10 @@ static void printers_update(pd_req *r)
     pd_printer_rec rec = *pd_printer_rec_get(p);
     const char *key;
     json_t *v;
-    /* its state comes from Home Assistant: nothing of a link, and its serial stands for
-     * Home Assistant's printer_id until it is merged; the source names what the printer is,
-     * so another one is another printer (deleted and added) */
+    /* its state comes from Home Assistant: nothing of a link, and a webhook printer's serial
+     * stands for Home Assistant's printer_id until it is merged (one followed through the API
+     * has the serial it was given, changed to free it for the printer's own link); the source
+     * names what the printer is, so another one is another printer (deleted and added) */
     json_object_foreach(body, key, v) {
         const char *src = json_string_value(v);
         if (!strcmp(key, "source") && (!src || strcmp(src, pd_printer_source_name(rec.source)))) {
@@ -170,9 +171,11 @@ static void printers_update(pd_req *r)
             return;
         }
         if (rec.source == PD_PRINTER_HA && strcmp(key, "name") && strcmp(key, "model") &&
-            strcmp(key, "source") && strncmp(key, "ha_", 3) && strcmp(key, "webhook_secret")) {
+            strcmp(key, "source") && strncmp(key, "ha_", 3) && strcmp(key, "webhook_secret") &&
+            (strcmp(key, "serial") || rec.ha_id[0])) {
             pd_req_reply_field_error(r, "body", key, "a printer Home Assistant feeds has only a name, "
-                                     "a model, its ha_ entities and a webhook_secret: add the printer with its own link, "
+                                     "a model, its ha_ entities and a webhook_secret (and a serial when it "
+                                     "is followed through the API): add the printer with its own link, "
                                      "then merge this one into it (POST /api/v1/printers/%lld/merge)",
                                      (long long)rec.id);
             return;

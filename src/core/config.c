@@ -237,6 +237,11 @@ static const cfg_key cfg_keys[] = {
     I("homeassistant", "api_max_message", ha_api_max_message, "4194304", 4096, 268435456,
       "bytes of one message from Home Assistant at most; a longer one drops the connection (it is "
       "tried again with backoff)"),
+    I("homeassistant", "api_ping_s", ha_api_ping_s, "30", 1, 3600,
+      "seconds between pings to Home Assistant's API while it is connected"),
+    I("homeassistant", "api_pong_timeout_s", ha_api_pong_timeout_s, "20", 1, 3600,
+      "seconds a ping may wait for its pong; then the printers it feeds are stale and the "
+      "connection is made again"),
 };
 #define N_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 

@@ -131,6 +131,8 @@ typedef struct pd_config {
     char ha_token[1024];               /* its long-lived access token: never logged or shown */
     char ha_api_ca_file[PD_CFG_STR];
     int ha_api_max_message;
+    int ha_api_ping_s;                 /* its heartbeat: a ping this often, */
+    int ha_api_pong_timeout_s;         /* its pong within this, else the connection is stale */
 
     pd_cfg_printer *printers; /* owned */
     size_t n_printers;

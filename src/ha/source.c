@@ -17,9 +17,6 @@
 #include "ha/wsmsg.h"
 
 #define TICK_MS 1000
-/* Home Assistant answers a ping with a pong (its WebSocket API's heartbeat) */
-#define PING_EVERY_MS 30000
-#define PONG_WAIT_MS 20000
 /* from the socket's connect to the subscription's result */
 #define SETUP_WAIT_MS 30000
 /* a buffer that held a big message is given back rather than kept for the next */
@@ -49,6 +46,7 @@ struct pd_ha_source {
     char host[256], path[256], token[1024];
     int port;
     int backoff_min, backoff_max, backoff_ms;
+    int64_t ping_every_ms, pong_wait_ms;  /* Home Assistant answers a ping with a pong */
     uv_timer_t timer;
     struct lws *wsi;
     resolving *res;
@@ -340,8 +338,9 @@ static void tick(uv_timer_t *t)
     } else if (s->ph >= OPENING && s->ph < LIVE && now - s->opened_at > SETUP_WAIT_MS) {
         fail(s, false, PD_LINK_BACKOFF, "Home Assistant did not complete the authentication and "
              "subscription within %d s", SETUP_WAIT_MS / 1000);
-    } else if (s->ph == LIVE && s->ping_id && now - s->ping_sent > PONG_WAIT_MS) {
-        fail(s, false, PD_LINK_STALE, "Home Assistant stopped answering (no pong in %d s)", PONG_WAIT_MS / 1000);
+    } else if (s->ph == LIVE && s->ping_id && now - s->ping_sent > s->pong_wait_ms) {
+        fail(s, false, PD_LINK_STALE, "Home Assistant stopped answering: no pong in %lld s ([homeassistant] "
+             "api_pong_timeout_s); connecting again", (long long)(s->pong_wait_ms / 1000));
     } else if (s->ph == LIVE && !s->ping_id && now >= s->ping_at && s->wsi) {
         s->send_ping = true;
         lws_callback_on_writable(s->wsi);
@@ -421,7 +420,7 @@ static int on_message(pd_ha_source *s, const char *text, size_t len)
         } else if (m.id == s->sub_id && s->ph == SUBSCRIBING) {
             s->ph = LIVE;
             s->backoff_ms = 0;
-            s->ping_at = (int64_t)uv_now(s->loop) + PING_EVERY_MS;
+            s->ping_at = (int64_t)uv_now(s->loop) + s->ping_every_ms;
             set_state(s, PD_LINK_CONNECTED, NULL);
         }
         break;
@@ -434,7 +433,7 @@ static int on_message(pd_ha_source *s, const char *text, size_t len)
     case PD_HA_WS_PONG:
         if (m.id == s->ping_id) {
             s->ping_id = 0;
-            s->ping_at = (int64_t)uv_now(s->loop) + PING_EVERY_MS;
+            s->ping_at = (int64_t)uv_now(s->loop) + s->ping_every_ms;
         }
         break;
     case PD_HA_WS_OTHER:
@@ -530,6 +529,8 @@ pd_err pd_ha_source_start(pd_ha_source **out, uv_loop_t *loop, struct lws_contex
     snprintf(s->token, sizeof s->token, "%s", cfg->ha_token);
     s->backoff_min = cfg->reconnect_min_ms;
     s->backoff_max = cfg->reconnect_max_ms;
+    s->ping_every_ms = (int64_t)cfg->ha_api_ping_s * 1000;
+    s->pong_wait_ms = (int64_t)cfg->ha_api_pong_timeout_s * 1000;
     s->next_id = 1;
     pd_buf_init(&s->rx, (size_t)cfg->ha_api_max_message);
     pd_buf_init(&s->tx, (size_t)-1 / 2);

@@ -2,17 +2,24 @@
 // (https://developers.home-assistant.io/docs/api/websocket) over node:http's upgrade: the auth
 // handshake (auth_required -> auth -> auth_ok / auth_invalid), commands with ids that must
 // increase, subscribe_entities (the present states first, then each change as "+" and "-"),
-// ping/pong. The tests drive the entities' states and see what printdeck sent.
+// ping/pong. The tests drive the entities' states and see what printdeck sent. Over TLS
+// (node:https) when given a key and certificate, as Home Assistant with its own certificate.
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { createHash } from 'node:crypto';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 export class Hass {
-  constructor(token) {
+  /** tls: {key, cert} (PEM) to serve https/wss. */
+  constructor(token, { tls } = {}) {
     this.token = token;
+    this.tls = tls;
+    this.tcp = 0;              // connections accepted, a TLS handshake refused included
+    this.tlsErrors = 0;        // TLS handshakes that failed (the client did not trust us)
     this.states = new Map();   // entity id -> {s, a}
     this.sockets = new Set();
+    this.conns = new Set();
     this.subs = [];            // {sock, id, ids:Set}
     this.auths = { ok: 0, invalid: 0 };
     this.connects = 0;
@@ -21,7 +28,10 @@ export class Hass {
   }
 
   async start(port) {
-    this.server = createServer((req, res) => { res.writeHead(404); res.end(); });
+    const notFound = (req, res) => { res.writeHead(404); res.end(); };
+    this.server = this.tls ? createTlsServer(this.tls, notFound) : createServer(notFound);
+    this.server.on('connection', () => { this.tcp++; });
+    this.server.on('tlsClientError', (e, sock) => { this.tlsErrors++; sock.destroy(); });
     this.server.on('upgrade', (req, sock) => this.upgrade(req, sock));
     await new Promise((resolve, reject) => {
       this.server.once('error', reject);
@@ -39,10 +49,12 @@ export class Hass {
     sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     this.connects++;
     this.sockets.add(sock);
-    const conn = { sock, rx: Buffer.alloc(0), authed: false, lastId: 0 };
-    sock.on('data', (d) => { conn.rx = Buffer.concat([conn.rx, d]); this.parse(conn); });
+    const conn = { sock, rx: Buffer.alloc(0), authed: false, lastId: 0, mute: false };
+    this.conns.add(conn);
+    sock.on('data', (d) => { if (!conn.mute) { conn.rx = Buffer.concat([conn.rx, d]); this.parse(conn); } });
     sock.on('error', () => {});
-    sock.on('close', () => { this.sockets.delete(sock); this.subs = this.subs.filter((s) => s.sock !== sock); });
+    sock.on('end', () => sock.end());  // the upgraded socket is half-open: the client's close ends it
+    sock.on('close', () => { this.sockets.delete(sock); this.conns.delete(conn); this.subs = this.subs.filter((s) => s.sock !== sock); });
     this.send(sock, { type: 'auth_required', ha_version: '2025.1.0' });
   }
 
@@ -123,6 +135,12 @@ export class Hass {
   sendHuge(bytes) {
     const text = JSON.stringify({ type: 'event', id: 1, event: { a: {} }, pad: 'x'.repeat(bytes) });
     for (const sock of this.sockets) this.frame(sock, 1, Buffer.from(text));
+  }
+  /** Home Assistant hanging: the connections open now stay open and read nothing, answer no
+   * ping and send no event (the TCP connection alive, its peer gone quiet); new ones are served. */
+  mute() {
+    for (const conn of this.conns) conn.mute = true;
+    this.subs = [];
   }
   /** Home Assistant restarting: every connection dropped. */
   drop() { for (const sock of this.sockets) sock.destroy(); this.subs = []; }
