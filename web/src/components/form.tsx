@@ -146,6 +146,20 @@ export function FormField(props: { d: FieldDef; value: string; err?: string; set
   );
 }
 
+/** The end of a form: what the server said that names no field, then its buttons. */
+export function FormEnd(props: { general: string | null; children: ComponentChildren }) {
+  return (
+    <>
+      {props.general && (
+        <p class="form-error" role="alert">
+          {props.general}
+        </p>
+      )}
+      <div class="dialog-actions">{props.children}</div>
+    </>
+  );
+}
+
 export function Form(props: {
   defs: FieldDef[];
   initial: Values;
@@ -187,19 +201,14 @@ export function Form(props: {
         ))}
       </div>
       {props.extra}
-      {general && (
-        <p class="form-error" role="alert">
-          {general}
-        </p>
-      )}
-      <div class="dialog-actions">
+      <FormEnd general={general}>
         <button type="button" class="btn" onClick={props.onCancel ?? props.onDone}>
           Cancel
         </button>
         <button type="submit" class="btn primary" disabled={busy}>
           {busy ? 'Saving…' : props.submitLabel}
         </button>
-      </div>
+      </FormEnd>
     </form>
   );
 }

@@ -5,7 +5,7 @@
 // channels only: the API scopes the list.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
-import { FormField, placeErrors, SecretKept, validate, Values } from '../components/form';
+import { FormEnd, FormField, placeErrors, SecretKept, validate, Values } from '../components/form';
 import { Confirm, Dialog, Empty, ErrorBox, Loading, Outcome } from '../components/ui';
 import { timeAgo } from '../format';
 import {
@@ -94,19 +94,14 @@ function ChannelDialog(props: { c: Channel | null; onClose: () => void; onSaved:
             })}
           </div>
         )}
-        {general && (
-          <p class="form-error" role="alert">
-            {general}
-          </p>
-        )}
-        <div class="dialog-actions">
+        <FormEnd general={general}>
           <button type="button" class="btn" onClick={props.onClose}>
             Cancel
           </button>
           <button type="submit" class="btn primary" disabled={busy || !type}>
             {busy ? 'Saving…' : c ? 'Save' : 'Add channel'}
           </button>
-        </div>
+        </FormEnd>
       </form>
     </Dialog>
   );

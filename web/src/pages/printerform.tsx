@@ -3,7 +3,7 @@
 // (docs/web.md). What is sent is printerform.ts's.
 import { useState } from 'preact/hooks';
 import { api } from '../api';
-import { FieldDef, FormField, placeErrors, SecretKept, validate, Values } from '../components/form';
+import { FieldDef, FormEnd, FormField, placeErrors, SecretKept, validate, Values } from '../components/form';
 import { Dialog, Outcome } from '../components/ui';
 import {
   entityDefs, GLOBAL, HA_ENTITIES, isWebhookPrinter, mainDefs, printerBody, printerDefs, printerValues, PrinterRecord,
@@ -252,12 +252,7 @@ export function PrinterForm(props: { p?: PrinterRecord; onDone: () => void }) {
           {busy === 'test' && <p class="muted">Testing the connection… (up to 10 s)</p>}
           {test && <Outcome ok={test.ok} said={test.ok ? 'Connection works: ' : 'Connection test failed: '} message={test.message} />}
         </div>
-        {general && (
-          <p class="form-error" role="alert">
-            {general}
-          </p>
-        )}
-        <div class="dialog-actions">
+        <FormEnd general={general}>
           {source === 'mqtt' && (
             <button type="button" class="btn" onClick={runTest} disabled={!!busy}>
               Test connection
@@ -269,7 +264,7 @@ export function PrinterForm(props: { p?: PrinterRecord; onDone: () => void }) {
           <button type="submit" class="btn primary" disabled={!!busy}>
             {busy === 'save' ? 'Saving…' : edit ? 'Save' : 'Add printer'}
           </button>
-        </div>
+        </FormEnd>
       </form>
     </Dialog>
   );
