@@ -80,6 +80,12 @@ static void printers_create(pd_req *r)
         pd_req_reply_error(r, rc, "%s", err);
         return;
     }
+    /* nothing would ever follow it: said by the field, not left "disconnected" for good */
+    if (rec.source == PD_PRINTER_HA && !app->cfg->ha_api_url[0]) {
+        pd_req_reply_field_error(r, "body", "source", "Home Assistant's API is not configured here: "
+                                 "set [homeassistant] api_url and token first");
+        return;
+    }
     /* the store's unique serial decides duplicates (serials are upper-cased on the way in,
      * so case cannot hide one) */
     rc = pd_db_printer_insert(app->db, &rec);

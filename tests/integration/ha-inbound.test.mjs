@@ -212,6 +212,11 @@ test('a Home Assistant printer takes no commands and no link settings, but a nam
   assert.equal(r.json.name, 'Garage P1S');
   assert.equal(r.json.source, 'homeassistant');
   assert.equal((await daemon.printer(ids[P1S])).source, 'mqtt');
+  // one followed through Home Assistant's API needs that API configured: said by the field
+  r = await daemon.req('POST', '/api/v1/printers', { name: 'HA X1C', serial: '00M09A350100999', source: 'homeassistant', ha_device: 'bambu_lab_x1c' });
+  assert.equal(r.status, 422, r.text);
+  assert.equal(r.json.error.field, 'source');
+  assert.match(r.json.error.message, /^source: Home Assistant's API is not configured here/);
 });
 
 test('merged into the MQTT printer of its serial: its jobs move, its webhooks are then ignored', async () => {

@@ -121,9 +121,12 @@ export function stateLabel(p: { online: boolean; state?: string | null; connecti
 export function connectionProblem(p: {
   online: boolean;
   sign_required?: boolean;
+  source?: string;
+  ha_device?: string | null;
   connection?: { state: string; error?: string | null };
 }): string | null {
   const c = p.connection;
+  if (p.source === 'homeassistant') return p.ha_device ? haProblem(p.online, c) : null; // the webhooks' printers have no connection
   if (p.sign_required) return 'The firmware refuses unsigned commands: enable LAN-only mode and Developer Mode on the printer.';
   if (!c) return null;
   switch (c.state) {
@@ -141,6 +144,36 @@ export function connectionProblem(p: {
     default:
       return null;
   }
+}
+
+/** The connection to Home Assistant of a printer followed through its API, in words
+ * (docs/homeassistant.md, "The connection"): its errors are already sentences. */
+function haProblem(online: boolean, c?: { state: string; error?: string | null }): string | null {
+  const said = c?.error ?? null;
+  switch (c?.state) {
+    case 'connected':
+      return null;
+    case 'connecting':
+      return online ? null : 'Connecting to Home Assistant…';
+    case 'stale':
+      return 'Connected to Home Assistant, but it stopped answering.';
+    case 'auth_failed':
+      return `Home Assistant refused printdeck: ${said ?? 'the token was refused'}. Check [homeassistant] token.`;
+    case 'tls_failed':
+      return `Home Assistant’s certificate: ${said ?? 'it did not verify'}.`;
+    case 'backoff':
+      return said?.startsWith('unreachable: ') ? `Home Assistant is ${said}; trying again.` : `Home Assistant: ${said ?? 'not connected'}; trying again.`;
+    default:
+      return 'Not connected to Home Assistant: is [homeassistant] api_url set?';
+  }
+}
+
+/** Where a printer's state comes from, in words; null for a printer on its own link. */
+export function sourceWords(p: { source?: string; online: boolean; ha_device?: string | null; connection?: { state: string } }): string | null {
+  if (p.source !== 'homeassistant') return null;
+  if (!p.ha_device) return p.online ? 'State from Home Assistant’s webhooks.' : 'State from Home Assistant’s webhooks: none received since printdeck started.';
+  const state = p.connection?.state === 'connected' ? 'connected' : p.connection?.state === 'connecting' ? 'connecting…' : 'not connected';
+  return `State from Home Assistant (ha-bambulab device ${p.ha_device}): ${state}.`;
 }
 
 export const SPEEDS: Record<number, string> = { 1: 'Silent', 2: 'Standard', 3: 'Sport', 4: 'Ludicrous' };

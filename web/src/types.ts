@@ -41,8 +41,10 @@ export interface Printer {
   model_name?: string | null;
   firmware?: string | null;
   online: boolean;
-  /** `homeassistant`: fed by Home Assistant's webhooks, no link, no commands */
+  /** `homeassistant`: fed by Home Assistant (its webhooks, or its API with ha_device), no link, no commands */
   source?: 'mqtt' | 'homeassistant';
+  /** the ha-bambulab device followed through Home Assistant's API; null for the webhooks' printers */
+  ha_device?: string | null;
   connection?: { state: string; error?: string | null; since?: string | null };
   state?: string | null;
   stage?: number;

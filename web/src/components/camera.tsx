@@ -20,7 +20,8 @@ export interface CameraStatus {
 }
 
 /** Whether the printer has a camera printdeck may show (the model's, switched on). */
-export const hasCamera = (p: Printer) => !!p.camera?.enabled && !!p.camera.type;
+// a printer Home Assistant feeds has no host: printdeck reaches neither it nor its camera
+export const hasCamera = (p: Printer) => !!p.camera?.enabled && !!p.camera.type && p.source !== 'homeassistant';
 
 /** True while the element is on screen and the tab is visible: nothing streams for a card
  * scrolled away or a tab in the background. */

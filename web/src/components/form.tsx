@@ -59,7 +59,29 @@ export function toBody(defs: FieldDef[], v: Values, edit: boolean, initial: Valu
 export function placeErrors(ex: unknown, names: string[]): { fields: Record<string, string>; general: string | null } {
   const e = ex as ApiError;
   const fields = Object.fromEntries(Object.entries(e.fields ?? {}).filter(([k]) => names.includes(k)));
+  // a record's rule names its field first, without the field member ("serial: must be …")
+  const named = /^([a-z_]+): (.+)$/s.exec(e.message ?? '');
+  if (!Object.keys(fields).length && named && names.includes(named[1])) fields[named[1]] = named[2];
   return { fields, general: Object.keys(fields).length ? null : e.message };
+}
+
+/** A write-only secret already set: never shown, only "set", with Replace (and Clear where it
+ * may go). The Replace button carries the field's id, so its label names it. */
+export function SecretKept(props: { id: string; label: string; onReplace: () => void; onClear?: () => void }) {
+  const what = props.label.toLowerCase();
+  return (
+    <div class="secret-set">
+      <span class="badge">set</span>
+      <button type="button" id={props.id} aria-label={`Replace the ${what}`} class="btn sm" onClick={props.onReplace}>
+        Replace
+      </button>
+      {props.onClear && (
+        <button type="button" aria-label={`Clear the ${what}`} class="btn sm" onClick={props.onClear}>
+          Clear
+        </button>
+      )}
+    </div>
+  );
 }
 
 /** One field: its label, its control, and under it the error or else the hint. */
@@ -124,6 +146,20 @@ export function FormField(props: { d: FieldDef; value: string; err?: string; set
   );
 }
 
+/** The end of a form: what the server said that names no field, then its buttons. */
+export function FormEnd(props: { general: string | null; children: ComponentChildren }) {
+  return (
+    <>
+      {props.general && (
+        <p class="form-error" role="alert">
+          {props.general}
+        </p>
+      )}
+      <div class="dialog-actions">{props.children}</div>
+    </>
+  );
+}
+
 export function Form(props: {
   defs: FieldDef[];
   initial: Values;
@@ -165,19 +201,14 @@ export function Form(props: {
         ))}
       </div>
       {props.extra}
-      {general && (
-        <p class="form-error" role="alert">
-          {general}
-        </p>
-      )}
-      <div class="dialog-actions">
+      <FormEnd general={general}>
         <button type="button" class="btn" onClick={props.onCancel ?? props.onDone}>
           Cancel
         </button>
         <button type="submit" class="btn primary" disabled={busy}>
           {busy ? 'Saving…' : props.submitLabel}
         </button>
-      </div>
+      </FormEnd>
     </form>
   );
 }

@@ -7,7 +7,8 @@ export function lazy<P extends object>(load: () => Promise<ComponentType<P>>) {
   let loaded: ComponentType<P> | null = null;
   let pending: Promise<ComponentType<P>> | null = null;
   return function Lazy(props: P) {
-    const [, setC] = useState(loaded);
+    // an initialiser, not the component itself: useState would call a function given as is
+    const [, setC] = useState(() => loaded);
     const [err, setErr] = useState(false);
     const [attempt, setAttempt] = useState(0);
     useEffect(() => {

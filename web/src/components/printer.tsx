@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { command } from '../api';
 import { useCan } from '../auth';
 import {
-  SPEEDS, connectionProblem, cssColor, duration, finishClock, grams, humidityLabel, stateLabel, stateTone, temp,
+  SPEEDS, connectionProblem, cssColor, sourceWords, duration, finishClock, grams, humidityLabel, stateLabel, stateTone, temp,
 } from '../format';
 import { onLinkClick } from '../router';
 import { slotKey } from '../store';
@@ -77,8 +77,8 @@ export function AmsRow(props: { p: Printer; unit: AmsUnit; slots: Map<string, Sl
 type Ask = null | 'pause' | 'resume' | 'stop';
 
 export function Controls(props: { p: Printer; compact?: boolean }) {
-  // a viewer gets no control at all (the API refuses it anyway)
-  return useCan('operator') ? <ControlsFor {...props} /> : null;
+  // a viewer gets no control at all, nor a printer Home Assistant feeds (the API refuses both anyway)
+  return useCan('operator') && props.p.source !== 'homeassistant' ? <ControlsFor {...props} /> : null;
 }
 
 function ControlsFor(props: { p: Printer; compact?: boolean }) {
@@ -210,6 +210,12 @@ export function Temps(props: { p: Printer }) {
   );
 }
 
+/** Where the state of a printer Home Assistant feeds comes from; nothing for one on its own link. */
+export function SourceLine(props: { p: Printer }) {
+  const said = sourceWords(props.p);
+  return said ? <p class="source-line">{said}</p> : null;
+}
+
 export function Alerts(props: { p: Printer }) {
   const { p } = props;
   const problem = connectionProblem(p);
@@ -251,9 +257,10 @@ function CardBody(props: { p: Printer; slots: Map<string, Slot> }) {
         </div>
         <StatePill p={p} />
       </header>
+      <SourceLine p={p} />
       <JobLine p={p} />
       {isActive(p) && hasCamera(p) && <CardCamera p={p} />}
-      <Temps p={p} />
+      {p.source !== 'homeassistant' && <Temps p={p} />}
       {(p.ams ?? []).map((u) => (
         <AmsRow key={u.id} p={p} unit={u} slots={slots} />
       ))}

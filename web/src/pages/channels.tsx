@@ -5,7 +5,7 @@
 // channels only: the API scopes the list.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
-import { FormField, placeErrors, validate, Values } from '../components/form';
+import { FormEnd, FormField, placeErrors, SecretKept, validate, Values } from '../components/form';
 import { Confirm, Dialog, Empty, ErrorBox, Loading, Outcome } from '../components/ui';
 import { timeAgo } from '../format';
 import {
@@ -88,32 +88,20 @@ function ChannelDialog(props: { c: Channel | null; onClose: () => void; onSaved:
               const kept = d.secret && c?.[`${d.name}_set`] && !replace[d.name];
               return (
                 <FormField key={`${type}-${d.name}`} d={d} idPrefix="ch" value={v[d.name] ?? ''} err={errs[d.name]} set={set}>
-                  {kept ? (
-                    <div class="secret-set">
-                      <span class="badge">set</span>
-                      <button type="button" id={`ch-${d.name}`} aria-label={`Replace the ${d.label.toLowerCase()}`} class="btn sm" onClick={() => setReplace({ ...replace, [d.name]: true })}>
-                        Replace
-                      </button>
-                    </div>
-                  ) : undefined}
+                  {kept ? <SecretKept id={`ch-${d.name}`} label={d.label} onReplace={() => setReplace({ ...replace, [d.name]: true })} /> : undefined}
                 </FormField>
               );
             })}
           </div>
         )}
-        {general && (
-          <p class="form-error" role="alert">
-            {general}
-          </p>
-        )}
-        <div class="dialog-actions">
+        <FormEnd general={general}>
           <button type="button" class="btn" onClick={props.onClose}>
             Cancel
           </button>
           <button type="submit" class="btn primary" disabled={busy || !type}>
             {busy ? 'Saving…' : c ? 'Save' : 'Add channel'}
           </button>
-        </div>
+        </FormEnd>
       </form>
     </Dialog>
   );

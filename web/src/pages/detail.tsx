@@ -5,7 +5,7 @@ import { lazy } from '../components/lazy';
 import { HistoryCharts } from '../components/chart';
 import { JobList } from './jobs';
 import { CameraPicture, cameraWords, hasCamera, useCameraStatus, useSeen } from '../components/camera';
-import { Alerts, Controls, JobLine, StatePill, Temps } from '../components/printer';
+import { Alerts, Controls, JobLine, SourceLine, StatePill, Temps } from '../components/printer';
 import { Dialog, Empty, ErrorBox, Loading, Swatch } from '../components/ui';
 import { cssColor, filamentColors, grams, humidityLabel } from '../format';
 import { store } from '../live';
@@ -195,6 +195,7 @@ export function PrinterDetail(props: { id: number }) {
         {p.firmware ? ` · firmware ${p.firmware}` : ''}
         {p.nozzle?.diameter ? ` · ${p.nozzle.diameter} mm ${p.nozzle.type ?? ''} nozzle` : ''}
       </p>
+      <SourceLine p={p} />
       <div class={hasCamera(p) ? 'detail-top' : undefined}>
         {hasCamera(p) && <DetailCamera p={p} />}
         <div class="detail-grid">
@@ -204,26 +205,31 @@ export function PrinterDetail(props: { id: number }) {
             <Alerts p={p} />
             <Controls p={p} />
           </div>
-          <div class="card">
-            <h2>Temperatures and fans</h2>
-            <Temps p={p} />
-            {fans.length > 0 && (
-              <dl class="temps">
-                {fans.map(([k, v]) => (
-                  <div key={k}>
-                    <dt>{k} fan</dt>
-                    <dd>{v} %</dd>
-                  </div>
-                ))}
-              </dl>
-            )}
-          </div>
+          {/* Home Assistant tells no temperatures (docs/homeassistant.md, Limits) */}
+          {p.source !== 'homeassistant' && (
+            <div class="card">
+              <h2>Temperatures and fans</h2>
+              <Temps p={p} />
+              {fans.length > 0 && (
+                <dl class="temps">
+                  {fans.map(([k, v]) => (
+                    <div key={k}>
+                      <dt>{k} fan</dt>
+                      <dd>{v} %</dd>
+                    </div>
+                  ))}
+                </dl>
+              )}
+            </div>
+          )}
         </div>
       </div>
-      <div class="card">
-        <h2>The last hour</h2>
-        <HistoryCharts printerId={p.id} />
-      </div>
+      {p.source !== 'homeassistant' && (
+        <div class="card">
+          <h2>The last hour</h2>
+          <HistoryCharts printerId={p.id} />
+        </div>
+      )}
       {(p.ams ?? []).map((u) => (
         <div class="card" key={u.id}>
           <h2>
