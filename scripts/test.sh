@@ -111,7 +111,8 @@ step "dashboard: logic (Vitest)"
 # Headless Chromium against the sanitized daemon, broker and simulator, one file at a time;
 # screenshots of every screen at phone and desktop sizes land in $BUILD/screenshots. The
 # files wait for pages and simulated printers more than they compute, as the integration
-# groups do, so they run as a fifth group beside them.
+# groups do, so they run as a fifth group beside them, after the files run on SQLite only
+# (which would make the SQLite group the longest).
 e2e() {
   PD_TEST_PG="" PD_SCREENSHOTS="$PWD/$BUILD/screenshots" PD_BIN="$PWD/$BUILD_ASAN/printdeck" \
     PD_SIM="$PWD/$BUILD_ASAN/printdeck-sim" node --test --test-concurrency=1 tests/e2e/
@@ -119,14 +120,23 @@ e2e() {
 step "integration tests on SQLite and on PostgreSQL, and the dashboard end to end (Playwright, Chromium), side by side"
 LOGS=$(mktemp -d /tmp/pd-int-XXXXXX)
 groups=()
-(PD_TEST_PG="" integration "${rest[@]}" "${once[@]}" >"$LOGS/sqlite.log" 2>&1; echo $? >"$LOGS/sqlite.rc") & groups+=($!)
-(integration "${rest[@]}" >"$LOGS/postgresql.log" 2>&1; echo $? >"$LOGS/postgresql.rc") & groups+=($!)
-(PD_TEST_PG="" integration "${prints[@]}" >"$LOGS/sqlite-prints.log" 2>&1; echo $? >"$LOGS/sqlite-prints.rc") & groups+=($!)
-(integration "${prints[@]}" >"$LOGS/postgresql-prints.log" 2>&1; echo $? >"$LOGS/postgresql-prints.rc") & groups+=($!)
-(e2e >"$LOGS/end-to-end.log" 2>&1; echo $? >"$LOGS/end-to-end.rc") & groups+=($!)
-wait "${groups[@]}"
+# group NAME COMMAND…: runs in the background, its output in NAME.log and its status in NAME.rc
+group() {
+  local name=$1
+  shift
+  ("$@" >"$LOGS/$name.log" 2>&1 && echo 0 >"$LOGS/$name.rc" || echo $? >"$LOGS/$name.rc") &
+  groups+=($!)
+}
+on_sqlite() { PD_TEST_PG="" integration "$@"; }
+once_then_e2e() { on_sqlite "${once[@]}" && e2e; }
+group sqlite on_sqlite "${rest[@]}"
+group postgresql integration "${rest[@]}"
+group sqlite-prints on_sqlite "${prints[@]}"
+group postgresql-prints integration "${prints[@]}"
+group sqlite-once-and-end-to-end once_then_e2e
+wait "${groups[@]}" || true  # each one's status is in its .rc
 failed=0
-for b in sqlite postgresql sqlite-prints postgresql-prints end-to-end; do
+for b in sqlite postgresql sqlite-prints postgresql-prints sqlite-once-and-end-to-end; do
   echo "-- $b"; cat "$LOGS/$b.log"
   [ "$(cat "$LOGS/$b.rc")" = 0 ] || { echo "$b: FAILED"; failed=1; }
 done
@@ -137,7 +147,7 @@ FUZZ_LOG=$(mktemp /tmp/pd-fuzz-XXXXXX)
 fuzz_all >"$FUZZ_LOG" 2>&1 &
 FUZZ_PID=$!
 step "integration tests that bound the loop's latency, alone (SQLite, then PostgreSQL; the fuzz targets beside them at nice 19)"
-PD_TEST_PG="" integration "${timed[@]}"
+on_sqlite "${timed[@]}"
 integration "${timed[@]}"
 step "fuzz targets (${FUZZ_SECONDS}s each)"
 wait "$FUZZ_PID" && fuzz_rc=0 || fuzz_rc=$?
