@@ -1,6 +1,7 @@
 // Integration harness: a real mosquitto broker over TLS, the printdeck simulator and the
 // daemon, each a child process on loopback ports; HTTP and SSE over real sockets.
-import { spawn, execFile, execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { spawn, execFile, execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -559,4 +560,39 @@ export class WS {
     return waitFor(() => this.messages.find(pred), timeoutMs, what, 20);
   }
   destroy() { this.sock?.destroy(); }
+}
+
+/**
+ * Polls GET /healthz every 20 ms and samples the daemon's RSS, from a process of its own
+ * (healthwatch.mjs), until stop() returns {n, p99, max, rssMaxKb, rssEndKb}.
+ */
+export function watchHealth(daemon) {
+  const child = fork(join(here, 'healthwatch.mjs'),
+    [daemon.url('/healthz'), String(daemon.proc.pid)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const result = new Promise((res, rej) => {
+    child.once('message', res);
+    child.once('exit', (code) => rej(new Error(`healthwatch exited ${code} without a result`)));
+  });
+  let stopped;
+  return {
+    stop() {
+      if (!stopped) {
+        child.send('stop');
+        stopped = result;
+      }
+      return stopped;
+    },
+  };
+}
+
+/**
+ * Asserts what the watcher saw: the daemon's own loop never took a turn longer than `maxMs`
+ * (a stall), and 99 % of /healthz answers came within it; the slowest answer is reported (on
+ * two busy cores one can wait for the scheduler without the daemon stalling).
+ */
+export function assertResponsive(w, what, maxMs = 100) {
+  const seen = `loop turns up to ${w.loopMaxMs.toFixed(1)} ms; /healthz p99 ${w.p99.toFixed(1)} ms, max ` +
+    `${w.max.toFixed(1)} ms over ${w.n} polls`;
+  assert.ok(w.n > 0, `${what}: /healthz was never polled`);
+  assert.ok(w.loopMaxMs <= maxMs && w.p99 <= maxMs, `${what}: ${seen}`);
 }
