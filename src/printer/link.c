@@ -482,7 +482,10 @@ static void link_fail_rc(pd_printer *p, int rc)
     } else if (p->connack_rc) {
         link_fail(p, PD_LINK_BACKOFF, "printer refused the connection (CONNACK %d: %s)",
                   p->connack_rc, mosquitto_connack_string(p->connack_rc));
-    } else if (rc == MOSQ_ERR_TLS && strstr(p->last_error, "did not verify")) {
+    } else if (strstr(p->last_error, "did not verify")) {
+        /* set by verify_cb in this attempt (cleared at its start): the handshake failed on
+         * it, whichever error libmosquitto then returned (MOSQ_ERR_TLS usually; a reset or a
+         * lost connection when the read that meets the alert comes first) */
         char why[sizeof p->last_error];
         snprintf(why, sizeof why, "%s", p->last_error);
         link_fail(p, PD_LINK_TLS_FAILED, "%s", why);

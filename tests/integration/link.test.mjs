@@ -246,8 +246,12 @@ test('silence is detected, and the link recovers after a broker restart', async 
 test('TLS: the printer certificate is verified against the serial', async () => {
   // Default trust is the Bambu CA: the test CA's certificate must be refused, with a clear error.
   const lost = await daemon.addPrinter(broker, LOST, { ca_file: undefined, name: 'bambu-ca' });
-  const q = await waitFor(async () => { const x = await daemon.printer(lost.id); return x.connection.state === 'tls_failed' ? x : null; },
-    10000, 'tls_failed');
+  let seen;  // the last connection seen, for the failure's message
+  const q = await waitFor(async () => {
+    const x = await daemon.printer(lost.id);
+    seen = x.connection;
+    return x.connection.state === 'tls_failed' ? x : null;
+  }, 10000, 'tls_failed').catch((e) => { throw new Error(`${e.message}; connection ${JSON.stringify(seen)}`); });
   assert.match(q.connection.error, /certificate/);
   // Turning verification off connects (and is reported as a warning in the log).
   const r = await daemon.req('PATCH', `/api/v1/printers/${lost.id}`, { tls_verify: false, access_code: '12345678' });
