@@ -78,12 +78,12 @@ integration() { # files…
 # printer link, the MQTT and HTTP wire of channels, access rules, the event stream's frames)
 # run on SQLite only: on PostgreSQL they would take the longest group's time and test nothing
 # more. Everything that writes or lists rows runs on both.
-timed=(tests/integration/adversarial.test.mjs tests/integration/files.test.mjs)
+timed=(tests/integration/adversarial.test.mjs tests/integration/files.test.mjs tests/integration/bulk.test.mjs)
 prints=(tests/integration/accounting.test.mjs tests/integration/rollover.test.mjs)
 once=(tests/integration/camera.test.mjs tests/integration/camera-rtsp.test.mjs tests/integration/link.test.mjs
       tests/integration/ftps.test.mjs tests/integration/access.test.mjs tests/integration/screens.test.mjs
       tests/integration/notify-channels.test.mjs tests/integration/ha-mqtt.test.mjs)
-mapfile -t rest < <(ls tests/integration/*.test.mjs | grep -v -e adversarial -e /files.test -e /accounting.test \
+mapfile -t rest < <(ls tests/integration/*.test.mjs | grep -v -e adversarial -e /files.test -e /bulk.test -e /accounting.test \
   -e /rollover.test -e /camera.test -e /camera-rtsp.test -e /link.test -e /ftps.test -e /access.test \
   -e /screens.test -e /notify-channels.test -e /ha-mqtt.test)
 # The fuzz targets' build and their smoke runs take a core for three or four minutes; the
