@@ -61,6 +61,7 @@ struct feed {
     uint64_t win_t0, win_n;    /* the fps window */
     double fps;
     char error[256];
+    pd_err error_rc;           /* ... and its code, for the snapshots a backoff answers */
     /* the ca_file read off the loop */
     char ca_file[256];
     char *pem;
@@ -405,6 +406,7 @@ static void on_src_down(pd_err rc, const char *why, void *ud)
     if (strcmp(f->error, why))
         pd_warn(LOG, "printer %lld: %s", (long long)f->printer_id, why);
     snprintf(f->error, sizeof f->error, "%s", why);
+    f->error_rc = rc;
     upstream_close(f);
     snaps_answer(f, -1, NULL, rc, why);
     if (!f->nviewers) {
@@ -630,7 +632,10 @@ static void on_snap_timeout(uv_timer_t *t)
     char why[96];
     snprintf(why, sizeof why, "no frame from the camera within %d s",
              f->cam->o.snapshot_wait_s);
-    snaps_answer(f, -1, NULL, PD_ERR_TIMEOUT, f->error[0] ? f->error : why);
+    if (f->st == F_BACKOFF)
+        snaps_answer(f, -1, NULL, f->error_rc, f->error);
+    else
+        snaps_answer(f, -1, NULL, PD_ERR_TIMEOUT, f->error[0] ? f->error : why);
     feed_unuse(f);
 }
 
@@ -671,9 +676,13 @@ pd_err pd_camera_snapshot(pd_camera *c, pd_printer *p, int width, pd_cam_snap_cb
     if (f->snaps)
         f->snaps->prev = s;
     f->snaps = s;
-    /* the first one sets the bound of the wait they all share */
+    /* the first one sets the bound of the wait they all share. A camera in its backoff (kept
+     * open by a viewer or a timelapse) has just failed and is tried again within up to
+     * backoff_max_ms: its error answers at once rather than a notification or a person waiting
+     * out snapshot_wait_s for a camera that is off or gone. */
     if (!f->nsnaps++)
-        uv_timer_start(&f->snap_timer, on_snap_timeout, (uint64_t)c->o.snapshot_wait_s * 1000, 0);
+        uv_timer_start(&f->snap_timer, on_snap_timeout,
+                       f->st == F_BACKOFF ? 0 : (uint64_t)c->o.snapshot_wait_s * 1000, 0);
     *out = s;
     feed_use(f);
     return PD_OK;

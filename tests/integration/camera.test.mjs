@@ -222,6 +222,13 @@ test('bad cameras are said in words and never stop the others', async () => {
   let st = await status(refused);
   assert.match(st.error, /connection refused/);
   assert.ok(['backoff', 'opening'].includes(st.state), JSON.stringify(st));
+  // a snapshot while it backs off: its error at once, not after snapshot_wait_s (10 s)
+  await waitFor(async () => (await status(refused)).state === 'backoff', 10000, 'backing off');
+  const t0 = performance.now();
+  const sr = await daemon.get(`/api/v1/printers/${refused}/snapshot`);
+  assert.equal(sr.status, 502);
+  assert.match(sr.json.error.message, /connection refused/);
+  assert.ok(performance.now() - t0 < 5000, 'answered before the wait for a frame ends');
   await v.close();
   // a certificate for another name (the simulated P1S's camera, checked against this serial)
   const other = await cameraPrinter('01P00A451202222', camPort, { ca_file: broker.ca });
