@@ -193,9 +193,12 @@ pd_err pd_cam_jpeg_scale(const unsigned char *jpeg, size_t len, int width, pd_ca
         snprintf(why, whylen, "the camera's JPEG is %dx%d", sw, sh);
         return PD_ERR_PARSE;
     }
-    /* libjpeg-turbo's DCT scaling (n/8) does most of the way for almost nothing: the
-     * smallest n that stays at least width across */
-    d.scale_num = (unsigned)((8 * width + sw - 1) / sw);
+    /* libjpeg-turbo's DCT scaling does most of the way for almost nothing: the smallest of
+     * 1/8, 2/8, 4/8 and 8/8 that stays at least width across. Those four have SIMD inverse
+     * DCTs; the other n/8 run in plain C, several times slower than a whole 8/8 decode. */
+    d.scale_num = 1;
+    while (d.scale_num < 8 && (int64_t)sw * d.scale_num < (int64_t)8 * width)
+        d.scale_num *= 2;
     d.scale_denom = 8;
     d.out_color_space = JCS_RGB;
     jpeg_start_decompress(&d);

@@ -12,9 +12,10 @@
 #include "core/err.h"
 
 #define PD_CAM_JPEG_QUALITY 80
-/* a picture larger than this (8K) is refused rather than decoded: it bounds what a camera's
- * header can make a worker allocate */
-#define PD_CAM_SCALE_MAX_PIXELS (7680 * 4320)
+/* a picture larger than this (4K; no Bambu camera sends more than 1920x1080) is refused
+ * rather than decoded: it bounds what a camera's header can make a worker allocate and
+ * spend */
+#define PD_CAM_SCALE_MAX_PIXELS (3840 * 2160)
 
 typedef struct pd_cam_dec pd_cam_dec;
 
