@@ -490,13 +490,12 @@ static int token_command(daemon_ctx *d, int argc, char **argv)
 static int backup_command(daemon_ctx *d, int argc)
 {
     char path[PD_CFG_STR + 64], err[256];
-    pd_app app = {.db = d->db, .cfg = &d->cfg};
     if (argc != 1) {
         fprintf(stderr, "usage: printdeck [--config FILE] [--data-dir DIR] backup\n");
         return 2;
     }
     bool created;
-    if (pd_api_backup(&app, path, sizeof path, &created, err, sizeof err)) {
+    if (pd_api_backup(d->db, d->cfg.data_dir, path, sizeof path, &created, err, sizeof err)) {
         fprintf(stderr, "printdeck: %s\n", err);  /* PostgreSQL: says to use pg_dump */
         return 1;
     }

@@ -78,10 +78,12 @@ void pd_api_inventory_cache_clear(void);
  * X-Total-Count. */
 #define PD_API_BUILD_MAX 2000
 void pd_api_inv_reply_cursor(pd_req *r, const char *content_type, pd_inv_cursor *cur, bool total);
-/* A consistent copy of the database as <data_dir>/backups/printdeck.db, the older ones rotated
- * to printdeck.db.1 … .5 (POST /backup, `printdeck backup`). *created false when nothing was
- * written: the newest copy is the same, or this process rotated less than 5 minutes ago. */
-pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, bool *created, char *err, size_t errlen);
+/* A consistent copy of db as <data_dir>/backups/printdeck.db, the older ones rotated to
+ * printdeck.db.1 … .5 (POST /backup off the loop on a read connection, `printdeck backup`).
+ * *created false when nothing was written: the newest copy is the same, or this process
+ * rotated less than 5 minutes ago. One at a time per process: POST /backup refuses a second. */
+pd_err pd_api_backup(pd_db *db, const char *data_dir, char *path, size_t pathlen, bool *created, char *err,
+                     size_t errlen);
 
 /* SpoolmanDB's catalogue at /api/v1/external/… (external.c): loaded at start (the last one
  * fetched, else the built-in one), then fetched again when inventory.external_db_url says

@@ -585,7 +585,7 @@ static bool files_equal(const char *a, const char *b)
 {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
     bool same = fa && fb;
-    static char ba[1 << 16], bb[1 << 16];  /* the loop's, or the CLI's: one caller at a time */
+    static char ba[1 << 16], bb[1 << 16];  /* one backup at a time: backup_running, or the CLI */
     while (same) {
         size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);
         same = na == nb && !memcmp(ba, bb, na);
@@ -600,12 +600,13 @@ static bool files_equal(const char *a, const char *b)
     return same;
 }
 
-pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, bool *created, char *err, size_t errlen)
+pd_err pd_api_backup(pd_db *db, const char *data_dir, char *path, size_t pathlen, bool *created, char *err,
+                     size_t errlen)
 {
     char dir[PD_CFG_STR + 16], pending[PD_CFG_STR + 64], from[PD_CFG_STR + 64], to[PD_CFG_STR + 64];
     struct stat st;
     *created = false;
-    snprintf(dir, sizeof dir, "%s/backups", app->cfg->data_dir);
+    snprintf(dir, sizeof dir, "%s/backups", data_dir);
     if (mkdir(dir, 0700) && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s", dir);
         return PD_ERR_IO;
@@ -615,7 +616,7 @@ pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, bool *created, cha
     if (newest && backup_rotated_ms >= 0 && pd_clock_mono_ms() - backup_rotated_ms < BACKUP_QUIET_MS)
         return PD_OK;
     snprintf(pending, sizeof pending, "%s.pending", path);
-    pd_err rc = pd_db_backup(app->db, pending, err, errlen);
+    pd_err rc = pd_db_backup(db, pending, err, errlen);
     if (rc || (newest && files_equal(pending, path))) {
         remove(pending);
         return rc;
@@ -642,19 +643,68 @@ pd_err pd_api_backup(pd_app *app, char *path, size_t pathlen, bool *created, cha
     return PD_OK;
 }
 
-static void backup(pd_req *r)
-{
+/* POST /backup: VACUUM INTO, two fsyncs and a comparison with the last copy take as long as
+ * the database is big (seconds for 100,000 spools), so they run in the pool on a read
+ * connection (VACUUM INTO reads; SQLite's WAL lets it while the loop writes). */
+typedef struct backup_job {
+    pd_req *r;                   /* NULL once the client went away */
+    char data_dir[PD_CFG_STR];
     char path[PD_CFG_STR + 64], err[256];
     bool created;
-    pd_err rc = pd_api_backup(pd_req_app(r), path, sizeof path, &created, err, sizeof err);
-    if (rc) {
-        pd_error("inventory", "backup failed: %s", err);
-        pd_req_reply_error(r, PD_ERR_INTERNAL, "Backup failed. See server logs for more information.");
+} backup_job;
+
+static bool backup_running;  /* the loop's: one backup at a time (the files and the rotation) */
+
+static pd_err backup_work(pd_db *rd, void *ud)
+{
+    backup_job *b = ud;
+    return pd_api_backup(rd, b->data_dir, b->path, sizeof b->path, &b->created, b->err, sizeof b->err);
+}
+
+static void backup_gone(void *ud) { ((backup_job *)ud)->r = NULL; }
+
+static void backup_done(pd_err rc, void *ud)
+{
+    backup_job *b = ud;
+    backup_running = false;
+    if (rc)
+        pd_error("inventory", "backup failed: %s", b->err[0] ? b->err : pd_strerror(rc));
+    else if (b->created)
+        pd_info("inventory", "backup written to %s", b->path);
+    if (b->r) {
+        pd_req_on_abort(b->r, NULL, NULL);
+        if (rc)
+            pd_req_reply_error(b->r, PD_ERR_INTERNAL, "Backup failed. See server logs for more information.");
+        else
+            pd_req_reply_json(b->r, 200, json_pack("{s:s,s:b}", "path", b->path, "created", b->created));
+    }
+    free(b);
+}
+
+static void backup(pd_req *r)
+{
+    pd_app *app = pd_req_app(r);
+    if (backup_running) {
+        pd_req_reply_error(r, PD_ERR_BUSY, "A backup is being written; try again shortly.");
         return;
     }
-    if (created)
-        pd_info("inventory", "backup written to %s", path);
-    pd_req_reply_json(r, 200, json_pack("{s:s,s:b}", "path", path, "created", created));
+    backup_job *b = calloc(1, sizeof *b);
+    if (!b) {
+        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
+        return;
+    }
+    b->r = r;
+    snprintf(b->data_dir, sizeof b->data_dir, "%s", app->cfg->data_dir);
+    backup_running = true;
+    pd_req_on_abort(r, backup_gone, b);
+    pd_err rc = pd_db_read(app->db, app->loop, backup_work, backup_done, b);
+    if (rc) {  /* neither function ran */
+        backup_running = false;
+        pd_req_on_abort(r, NULL, NULL);
+        free(b);
+        pd_req_reply_error(r, rc, "%s", rc == PD_ERR_BUSY ? "Too many reads are waiting; try again shortly."
+                                                          : pd_strerror(rc));
+    }
 }
 
 #define SM PD_ROUTE_SPOOLMAN

@@ -318,7 +318,14 @@ static pd_err sq_backup(pd_store *s, const char *path, char *err, size_t errlen)
         return PD_ERR_DB;
     }
     sqlite3_bind_text(st, 1, tmp, -1, SQLITE_STATIC);
+    /* a reader (POST /backup runs here, off the loop) has query_only set, which refuses the
+     * copy's writes too; its own file stays read-only by how it was opened */
+    bool reader = sqlite3_db_readonly(s->db, "main") == 1;
+    if (reader)
+        sq_exec(s, "PRAGMA query_only=0;");
     int step = sqlite3_step(st);
+    if (reader)
+        sq_exec(s, "PRAGMA query_only=1;");
     sqlite3_finalize(st);
     if (step != SQLITE_DONE) {
         snprintf(err, errlen, "backup to %s: %s", tmp, sqlite3_errmsg(s->db));

@@ -335,6 +335,15 @@ test('row 5: big lists and exports are streamed with bounded memory', { timeout:
     const got = await Promise.all(paths.map((p) => drain(d, p, 20e6)));
     for (const g of got) assert.ok(g.status === 200 && g.bytes > 15e6, JSON.stringify(g));  // a CSV is 19 MB
     assert.equal(got[6].total, '100000');
+    if (!pgUrl) {
+      // a backup of those 100,000 spools is written off the loop (the watcher goes on), one at a time
+      const both = await Promise.all([d.req('POST', '/api/v1/backup'), d.req('POST', '/api/v1/backup')]);
+      assert.deepEqual(both.map((b) => b.status).sort(), [200, 429], both.map((b) => b.text).join('\n'));
+      const made = both.find((b) => b.status === 200).json;
+      assert.equal(made.created, true);
+      assert.ok(statSync(made.path).size > 10e6, 'the whole database copied');
+      assert.match(both.find((b) => b.status === 429).text, /A backup is being written/);
+    }
     const s = await w.stop();
     await sleep(6000);  // the reply pool lets its buffers go after 5 s without a big reply
     const endKb = rssKb(d.proc.pid);
