@@ -697,6 +697,9 @@ static void backup(pd_req *r)
     snprintf(b->data_dir, sizeof b->data_dir, "%s", app->cfg->data_dir);
     backup_running = true;
     pd_req_on_abort(r, backup_gone, b);
+    /* the copy always ends by itself, however long a big database takes at the pool's nice 10:
+     * no cut-off that would close the connection with the backup still being written */
+    pd_req_wait(r, 0);
     pd_err rc = pd_db_read(app->db, app->loop, backup_work, backup_done, b);
     if (rc) {  /* neither function ran */
         backup_running = false;

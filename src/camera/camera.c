@@ -62,6 +62,7 @@ struct feed {
     double fps;
     char error[256];
     pd_err error_rc;           /* ... and its code, for the snapshots a backoff answers */
+    bool snap_fast;            /* the snapshots' wait began in a backoff: answered with that error */
     /* the ca_file read off the loop */
     char ca_file[256];
     char *pem;
@@ -632,7 +633,7 @@ static void on_snap_timeout(uv_timer_t *t)
     char why[96];
     snprintf(why, sizeof why, "no frame from the camera within %d s",
              f->cam->o.snapshot_wait_s);
-    if (f->st == F_BACKOFF)
+    if (f->snap_fast)  /* decided when the wait began: the backoff may have ended since */
         snaps_answer(f, -1, NULL, f->error_rc, f->error);
     else
         snaps_answer(f, -1, NULL, PD_ERR_TIMEOUT, f->error[0] ? f->error : why);
@@ -680,9 +681,10 @@ pd_err pd_camera_snapshot(pd_camera *c, pd_printer *p, int width, pd_cam_snap_cb
      * open by a viewer or a timelapse) has just failed and is tried again within up to
      * backoff_max_ms: its error answers at once rather than a notification or a person waiting
      * out snapshot_wait_s for a camera that is off or gone. */
-    if (!f->nsnaps++)
-        uv_timer_start(&f->snap_timer, on_snap_timeout,
-                       f->st == F_BACKOFF ? 0 : (uint64_t)c->o.snapshot_wait_s * 1000, 0);
+    if (!f->nsnaps++) {
+        f->snap_fast = f->st == F_BACKOFF;
+        uv_timer_start(&f->snap_timer, on_snap_timeout, f->snap_fast ? 0 : (uint64_t)c->o.snapshot_wait_s * 1000, 0);
+    }
     *out = s;
     feed_use(f);
     return PD_OK;

@@ -194,8 +194,10 @@ pd_err pd_cam_jpeg_scale(const unsigned char *jpeg, size_t len, int width, pd_ca
         return PD_ERR_PARSE;
     }
     /* libjpeg-turbo's DCT scaling does most of the way for almost nothing: the smallest of
-     * 1/8, 2/8, 4/8 and 8/8 that stays at least width across. Those four have SIMD inverse
-     * DCTs; the other n/8 run in plain C, several times slower than a whole 8/8 decode. */
+     * 1/8, 2/8, 4/8 and 8/8 that stays at least width across. 1/8 keeps only each block's DC
+     * value and 2/8, 4/8 and 8/8 have SIMD inverse DCTs; the other n/8 run in plain C, where
+     * 3/8 costs as much as a whole 8/8 decode and 5/8 to 7/8 two to four times that
+     * (bench/jpegscale.c). */
     d.scale_num = 1;
     while (d.scale_num < 8 && (int64_t)sw * d.scale_num < (int64_t)8 * width)
         d.scale_num *= 2;

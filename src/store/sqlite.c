@@ -25,6 +25,7 @@ typedef struct sq_cached {
 
 struct pd_store {
     sqlite3 *db;
+    bool reader;                  /* pd_db_read's: opened read-only, query_only set */
     sq_cached cache[SQ_CACHE];
     uint64_t clock;
     int wait_ms, waited_ms;       /* lock waits: the bound, and this wait so far */
@@ -155,6 +156,7 @@ static pd_err sq_open(const char *path, bool reader, pd_store **out, char *err, 
         goto fail;
     }
     if (reader) {
+        s->reader = true;
         *out = s;
         return PD_OK;
     }
@@ -320,15 +322,22 @@ static pd_err sq_backup(pd_store *s, const char *path, char *err, size_t errlen)
     sqlite3_bind_text(st, 1, tmp, -1, SQLITE_STATIC);
     /* a reader (POST /backup runs here, off the loop) has query_only set, which refuses the
      * copy's writes too; its own file stays read-only by how it was opened */
-    bool reader = sqlite3_db_readonly(s->db, "main") == 1;
-    if (reader)
-        sq_exec(s, "PRAGMA query_only=0;");
+    if (s->reader && sq_exec(s, "PRAGMA query_only=0;")) {
+        snprintf(err, errlen, "backup: %s", sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+        return PD_ERR_DB;
+    }
     int step = sqlite3_step(st);
-    if (reader)
-        sq_exec(s, "PRAGMA query_only=1;");
+    char why[256];
+    snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));  /* before another statement runs */
     sqlite3_finalize(st);
+    if (s->reader && sq_exec(s, "PRAGMA query_only=1;")) {
+        snprintf(err, errlen, "backup: the reader could not be made read-only again: %s", sqlite3_errmsg(s->db));
+        remove(tmp);
+        return PD_ERR_DB;
+    }
     if (step != SQLITE_DONE) {
-        snprintf(err, errlen, "backup to %s: %s", tmp, sqlite3_errmsg(s->db));
+        snprintf(err, errlen, "backup to %s: %s", tmp, why);
         remove(tmp);
         return PD_ERR_IO;
     }
