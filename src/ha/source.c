@@ -381,6 +381,9 @@ static int send_next(pd_ha_source *s)
     int rc = at && lws_write(s->wsi, (unsigned char *)at + LWS_PRE, len, LWS_WRITE_TEXT) >= (int)len ? 0 : -1;
     if (at)  /* the auth message held the token */
         sodium_memzero(at, LWS_PRE + len);
+    else if (pd_buf_err(&s->tx) == PD_ERR_TOOBIG)
+        fail(s, true, PD_LINK_BACKOFF, "the message to Home Assistant would be %zu bytes, more than "
+             "[homeassistant] api_max_message: follow fewer printers or raise it", len);
     pd_buf_free(&s->tx);
     if (!rc && (s->send_auth || s->send_sub || s->send_ping))
         lws_callback_on_writable(s->wsi);
@@ -533,7 +536,9 @@ pd_err pd_ha_source_start(pd_ha_source **out, uv_loop_t *loop, struct lws_contex
     s->pong_wait_ms = (int64_t)cfg->ha_api_pong_timeout_s * 1000;
     s->next_id = 1;
     pd_buf_init(&s->rx, (size_t)cfg->ha_api_max_message);
-    pd_buf_init(&s->tx, (size_t)-1 / 2);
+    /* what we send has the same bound: the subscription names every followed entity (about
+     * 1 KB a printer), so a house of thousands of printers is refused in words, not grown */
+    pd_buf_init(&s->tx, LWS_PRE + (size_t)cfg->ha_api_max_message);
     struct lws_context_creation_info info = {0};
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = source_protocols;

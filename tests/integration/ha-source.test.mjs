@@ -180,6 +180,32 @@ test('an oversized message is refused without growing memory, and the connection
   assert.equal((await printer()).state, 'FAILED');
 });
 
+test('a subscription longer than api_max_message is refused in words, never sent', async () => {
+  // the same bound holds what printdeck sends: eight followed printers name more than 4 KiB of entities
+  const d = new Daemon({ env: { PRINTDECK_HOMEASSISTANT_TOKEN: TOKEN },
+    config: `[mqtt]\nreconnect_min_ms = 300\nreconnect_max_ms = 2000\n[homeassistant]\n` +
+      `api_url = http://127.0.0.1:${hass.port}\napi_max_message = 4096\n` });
+  try {
+    await d.start();
+    let id;
+    for (let i = 0; i < 8; i++) {
+      const r = await d.req('POST', '/api/v1/printers', { name: `HA ${i}`, serial: `01P00A4512004${i}0`,
+        source: 'homeassistant', ha_device: `${DEV}_farm_${i}` });
+      assert.equal(r.status, 201, r.text);
+      id = r.json.id;
+    }
+    const p = await waitFor(async () => {
+      const x = await d.printer(id);
+      return /message to Home Assistant would be \d+ bytes, more than \[homeassistant\] api_max_message/
+        .test(x.connection.error || '') && x;
+    }, 15000, 'the subscription refused in words');
+    assert.notEqual(p.connection.state, 'connected');
+  } finally {
+    const r = await d.stop();
+    if (r) assertCleanExit(assert, r);
+  }
+});
+
 test('a refused token is said in words and tried again with backoff', async () => {
   const wrong = await startDaemon('not-the-token');
   try {
