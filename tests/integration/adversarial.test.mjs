@@ -7,7 +7,7 @@ import net from 'node:net';
 import { spawn, execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { statSync, chmodSync, writeFileSync } from 'node:fs';
-import { Broker, Sim, Daemon, metric, SANITIZED, assertCleanExit, sleep, readFileSync, waitFor, TOKEN, run, join, PG_BASE,
+import { Broker, Sim, Daemon, metric, SANITIZED, assertCleanExit, sleep, readFileSync, waitFor, TOKEN, run, join, PG_BASE, databaseOf,
   BIN, tmpDir, freePort, watchHealth, assertResponsive } from './harness.mjs';
 
 let daemon, watch;
@@ -283,22 +283,14 @@ async function drain(daemon, path, max) {
 const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
 test('row 5: big lists and exports are streamed with bounded memory', { timeout: 240000 }, async () => {
-  const pgDb = PG_BASE && `pd_adv5_${process.pid}`;
-  const psql = (sql) => execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', PG_BASE, '-c', sql]);
-  let pgUrl = '';
-  if (pgDb) {
-    psql(`CREATE DATABASE ${pgDb}`);
-    const u = new URL(PG_BASE);
-    u.pathname = `/${pgDb}`;
-    pgUrl = u.href;
-  }
   // ASan keeps 256 MB of freed memory in quarantine and returns little to the system: RSS would
   // measure ASan, not the daemon
   const asan = 'detect_leaks=1:exitcode=23:abort_on_error=0:quarantine_size_mb=4:allocator_release_to_os_interval_ms=100';
-  const d = new Daemon({ env: { ASAN_OPTIONS: asan, ...(pgUrl ? { PRINTDECK_DATABASE_URL: pgUrl } : {}) } });
+  const d = new Daemon({ env: { ASAN_OPTIONS: asan } });
   let w;
   try {
     await d.start();
+    const pgUrl = databaseOf(d);
     assert.equal((await d.req('POST', '/api/v1/vendor', { name: 'Polymaker' })).status, 200);
     for (const m of ['PLA', 'PETG'])
       assert.equal((await d.req('POST', '/api/v1/filament', { name: `Poly ${m}`, vendor_id: 1, material: m,
@@ -355,7 +347,6 @@ test('row 5: big lists and exports are streamed with bounded memory', { timeout:
   } finally {
     await w?.stop();
     const r = await d.stop();
-    if (pgDb) psql(`DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`);
     if (r) assertCleanExit(assert, r);
   }
 });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { Daemon, SSE, sleep, assertCleanExit, databaseOf, metric, join, PG_BASE, TOKEN, watchHealth,
+import { Daemon, SSE, sleep, assertCleanExit, databaseOf, metric, join, TOKEN, watchHealth,
   assertResponsive } from './harness.mjs';
 
 const ALERTS = `[server]
@@ -74,24 +74,17 @@ test('6,000 jobs: list, total, export and pauses whole; /healthz stays responsiv
 
 // 100,000 spools, 50,000 of one filament: the stock checks read off the loop, so a spool used
 // never stalls it (docs/alerts.md), and the crossing still alerts once. The spools are made by
-// SQL while the daemon is stopped, as adversarial.test.mjs row 5 does; on PostgreSQL in a
-// database of the test's own.
+// SQL while the daemon is stopped, as adversarial.test.mjs row 5 does; on PostgreSQL in the
+// database the harness gave the daemon.
 test('low stock over 100,000 spools: checked off the loop, raised once', { timeout: 240000 }, async () => {
-  const pgDb = PG_BASE && `pd_alerts_big_${process.pid}`;
-  const admin = (sql) => execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', PG_BASE, '-c', sql]);
-  let pgUrl = '';
-  if (pgDb) {
-    admin(`CREATE DATABASE ${pgDb}`);
-    const u = new URL(PG_BASE);
-    u.pathname = `/${pgDb}`;
-    pgUrl = u.href;
-  }
-  const d = new Daemon({ config: ALERTS, env: pgUrl ? { PRINTDECK_DATABASE_URL: pgUrl } : {} });
+  const d = new Daemon({ config: ALERTS });
+  let pgUrl = '';  // the harness's database for this daemon, known once it has started
   const sql = (q) => String(pgUrl ? execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', pgUrl, '-c', q])
     : execFileSync('sqlite3', [join(d.dir, 'data', 'printdeck.db'), q])).trim();
   let events;
   try {
     await d.start();
+    pgUrl = databaseOf(d);
     const mk = async (name) => (await d.req('POST', '/api/v1/filament', { name, material: 'PLA', density: 1.24,
       diameter: 1.75, weight: 1000 })).json.id;
     const big = await mk('Bulk'), other = await mk('Other');
@@ -132,7 +125,6 @@ SELECT 1700000000 + i, CASE WHEN i % 2 = 0 THEN ${big} ELSE ${other} END, (i * 3
   } finally {
     events?.close();
     const r = await d.stop();
-    if (pgDb) admin(`DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`);
     if (r) assertCleanExit(assert, r);
   }
 });
