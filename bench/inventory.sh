@@ -7,6 +7,9 @@
 #   3. GET /api/v1/spool/group over the same 100,000 spools, by location and by filament, and
 #      GET /api/v1/search over them: p99 of one client, a different query per request
 #      (bench/group.lua), so each one aggregates or searches again
+#   4. Spoolman's gauges on /metrics ([inventory] metrics) over the same spools: how long the
+#      first read takes after start, then one gzip-accepting scraper back to back vs nginx
+#      gzipping the same text, with /healthz timed by a second client meanwhile
 # Spools are bulk-inserted with SQL while the daemon is stopped (the API would take minutes
 # for 100,000); vendors and filaments go through the API.
 set -euo pipefail
@@ -72,6 +75,12 @@ NGX
   for by in location filament search; do
     wrk -t1 -c1 -d10s --latency -s bench/group.lua "http://127.0.0.1:$PORT" -- "$by" >"$OUT/wrk-group-$by-$name.txt"
   done
+  stop; PRINTDECK_INVENTORY_METRICS=true start "$url"
+  local t0; t0=$(date +%s%N)
+  until curl -sf "http://127.0.0.1:$PORT/metrics" -o "$OUT/metrics-$name.txt" &&
+        grep -q '^spoolman_spool_weight_used{' "$OUT/metrics-$name.txt"; do sleep 0.05; done
+  local first_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  gauges_vs_nginx "$name"
   stop
   awk -v n="$name" -v b="$(wc -c <"$OUT/spools-$name.json")" -v p="$(rps "$OUT/wrk-list-$name.txt")" \
       -v g="$(rps "$OUT/wrk-nginx-$name.txt")" -v p50="$(pct "$OUT/wrk-100k-$name.txt" 50%)" \
@@ -80,6 +89,31 @@ NGX
       -v gs="$(pct "$OUT/wrk-group-search-$name.txt" 99%)" 'BEGIN{
     printf "%s: 1,000 spools (%d bytes) %.0f req/s vs nginx %.0f (ratio %.2f); 100,000 spools filtered+sorted: p50 %s, p99 %s (%.0f req/s); grouped by location p99 %s, by filament p99 %s; search p99 %s\n",
       n, b, p, g, p/g, p50, p99, q, gl, gf, gs }' | tee -a "$OUT/../inventory.txt"
+  awk -v n="$name" -v b="$(wc -c <"$OUT/metrics-$name.txt")" -v f="$first_ms" \
+      -v m50="$(pct "$OUT/wrk-metrics-$name.txt" 50%)" -v m99="$(pct "$OUT/wrk-metrics-$name.txt" 99%)" \
+      -v g50="$(pct "$OUT/wrk-metrics-nginx-$name.txt" 50%)" -v g99="$(pct "$OUT/wrk-metrics-nginx-$name.txt" 99%)" \
+      -v h99="$(pct "$OUT/wrk-metrics-healthz-$name.txt" 99%)" -v hmax="$(awk '/Latency/{print $4}' "$OUT/wrk-metrics-healthz-$name.txt")" 'BEGIN{
+    printf "%s: Spoolman gauges over 100,000 spools (/metrics %d bytes): first read %d ms after start; gzip scrape p50 %s, p99 %s vs nginx p50 %s, p99 %s; /healthz meanwhile p99 %s, max %s\n",
+      n, b, f, m50, m99, g50, g99, h99, hmax }' | tee -a "$OUT/../inventory.txt"
+}
+
+# The scraped text from nginx, gzipped as printdeck does (level 6), then from printdeck, each
+# by one client that asks for gzip, back to back; /healthz is timed beside printdeck's.
+gauges_vs_nginx() { # name
+  local name=$1
+  mkdir -p "$OUT/nginx"; cp "$OUT/metrics-$name.txt" "$OUT/nginx/metrics.txt"
+  cat >"$OUT/nginx.conf" <<NGX
+${NGINX_USER-}worker_processes 1; daemon off; pid $OUT/nginx.pid; error_log $OUT/nginx-error.log;
+events { worker_connections 1024; }
+http { access_log off; default_type text/plain; gzip on; gzip_comp_level 6; gzip_types text/plain;
+  server { listen 127.0.0.1:$NGINX_PORT; root $OUT/nginx; location = /metrics { try_files /metrics.txt =404; } } }
+NGX
+  nginx -c "$OUT/nginx.conf" & local NG=$!; sleep 1
+  wrk -t1 -c1 -d10s --latency -H 'Accept-Encoding: gzip' "http://127.0.0.1:$NGINX_PORT/metrics" >"$OUT/wrk-metrics-nginx-$name.txt"
+  kill $NG; wait $NG 2>/dev/null || true
+  wrk -t1 -c1 -d10s --latency "http://127.0.0.1:$PORT/healthz" >"$OUT/wrk-metrics-healthz-$name.txt" & local H=$!
+  wrk -t1 -c1 -d10s --latency -H 'Accept-Encoding: gzip' "http://127.0.0.1:$PORT/metrics" >"$OUT/wrk-metrics-$name.txt"
+  wait $H
 }
 
 rm -f "$OUT/../inventory.txt"

@@ -200,6 +200,7 @@ static void stop_modules(daemon_ctx *d)
     pd_work_pool_free(&d->work);  /* after the server: its requests are gone, analyses cancelled */
     pd_work_pool_free(&d->pw_work);
     pd_api_external_stop();
+    pd_api_metrics_stop();
     pd_api_events_stop();
     pd_api_changes_stop();
     pd_api_camera_stop();
@@ -319,6 +320,10 @@ static int start(daemon_ctx *d)
     d->app.history = d->history;
     if (pd_api_external_start(&d->app)) {
         pd_error("main", "cannot load the filament catalogue");
+        return -1;
+    }
+    if (pd_api_metrics_start(&d->app)) {
+        pd_error("main", "cannot start Spoolman's gauges");
         return -1;
     }
     d->auth.session_max_s = d->cfg.session_max_s;

@@ -56,6 +56,10 @@ extern const size_t pd_api_storage_nroutes;
 void pd_api_reply_file(pd_req *r, int fd, int64_t size, const char *content_type);
 extern const pd_route pd_api_system_routes[];   /* /healthz, /metrics */
 extern const size_t pd_api_system_nroutes;
+/* With [inventory] metrics, /metrics also carries Spoolman's gauges, read off the loop each
+ * minute (system.c). Stop after the worker pool is freed. */
+pd_err pd_api_metrics_start(pd_app *app);
+void pd_api_metrics_stop(void);
 
 /* Inventory (Spoolman-compatible, PD_ROUTE_SPOOLMAN): vendor, filament, spool, info, health,
  * backup, distinct lists (inventory.c); setting and field (settings.c); export (transfer.c). */

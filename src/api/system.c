@@ -4,7 +4,8 @@
  * /metrics is the Prometheus text format 0.0.4. The link's families (online, counters) come
  * from the table here; the state's gauges from the rows of the state's field tables that name
  * a metric (printer/state.h), which also say which value means "unknown" (then the sample is
- * left out rather than faked). */
+ * left out rather than faked). With [inventory] metrics, Spoolman's gauges follow them
+ * (inventory/metrics.c). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/log.h"
 #include "track/history.h"
 
 static void healthz_count(pd_printer *p, void *ud)
@@ -200,6 +202,152 @@ static double resident_bytes(void)
     return (double)resident * (double)sysconf(_SC_PAGESIZE);
 }
 
+/* --- Spoolman's gauges ([inventory] metrics) ---------------------------------------------- */
+
+/* Walking every spool takes tens of milliseconds at 100,000 of them, so the text is made off
+ * the loop once a minute, as Spoolman refreshes its own, and each scrape appends the latest.
+ * Until the first walk ends a scrape has none, as Spoolman's has none before its first. The
+ * text is tens of MB at that size: a scrape streams it a piece a turn (each gzipped as it
+ * goes), holding a reference, so the next walk can replace it meanwhile. */
+#define SPM_EVERY_MS 60000
+#define SPM_MAX (64u << 20) /* ~70 bytes a sample, three a spool: ~300,000 spools */
+#define SPM_PIECE (256u << 10)
+#define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+typedef struct spm_text {
+    unsigned refs;
+    size_t len;
+    char *p;
+} spm_text;
+
+static struct spm_state {
+    pd_app *app;
+    uv_timer_t timer;
+    bool timer_on, reading, failing, stopped;
+    spm_text *cur; /* the latest walk's; NULL before the first */
+} spm;
+
+static void spm_put(spm_text *t)
+{
+    if (t && !--t->refs) {
+        free(t->p);
+        free(t);
+    }
+}
+
+static pd_err spm_work(pd_db *rd, void *ud) { return pd_inv_metrics(rd, ud); }
+
+static void spm_done(pd_err rc, void *ud)
+{
+    pd_buf *b = ud;
+    spm_text *t = NULL;
+    spm.reading = false;
+    if (!rc && !(t = calloc(1, sizeof *t)))
+        rc = PD_ERR_NOMEM;
+    if (!spm.stopped && rc && !spm.failing)  /* said once; the last good text stays */
+        pd_warn("inventory", "Spoolman's gauges for /metrics not read: %s%s", pd_strerror(rc),
+                rc == PD_ERR_TOOBIG ? " (more than 64 MB of them)" : "");
+    if (!spm.stopped && !rc) {
+        if (spm.failing)
+            pd_info("inventory", "Spoolman's gauges for /metrics read again");
+        t->refs = 1;
+        t->p = pd_buf_detach(b, &t->len);
+        spm_put(spm.cur);
+        spm.cur = t;
+        t = NULL;
+    }
+    spm.failing = rc != PD_OK;
+    free(t);
+    pd_buf_free(b);
+    free(b);
+}
+
+static void spm_tick(uv_timer_t *t)
+{
+    (void)t;
+    pd_buf *b = spm.reading ? NULL : malloc(sizeof *b);
+    if (!b)
+        return;
+    pd_buf_init(b, SPM_MAX);
+    spm.reading = true;  /* before: an in-memory database runs it all before pd_db_read returns */
+    if (pd_db_read(spm.app->inv->db, spm.app->loop, spm_work, spm_done, b)) {
+        spm.reading = false;  /* the readers are busy: the next minute tries again */
+        free(b);
+    }
+}
+
+pd_err pd_api_metrics_start(pd_app *app)
+{
+    spm = (struct spm_state){.app = app};
+    if (!app->cfg->inventory_metrics)
+        return PD_OK;
+    if (uv_timer_init(app->loop, &spm.timer) || uv_timer_start(&spm.timer, spm_tick, 0, SPM_EVERY_MS))
+        return PD_ERR_INTERNAL;
+    spm.timer_on = true;
+    return PD_OK;
+}
+
+void pd_api_metrics_stop(void)
+{
+    spm.stopped = true;  /* a walk still running is freed when it ends */
+    if (spm.timer_on)
+        uv_close((uv_handle_t *)&spm.timer, NULL);
+    spm.timer_on = false;
+    spm_put(spm.cur);
+    spm.cur = NULL;
+}
+
+/* A scrape with Spoolman's gauges: printdeck's own families first, then the gauges. */
+typedef struct spm_reply {
+    char *live; /* printdeck's families, sent whole first */
+    size_t live_len;
+    spm_text *t;
+    size_t off;
+} spm_reply;
+
+static void spm_produce(pd_stream *s, void *ud)
+{
+    spm_reply *sr = ud;
+    if (sr->live) {
+        pd_stream_write(s, sr->live, sr->live_len);
+        free(sr->live);
+        sr->live = NULL;
+        return;
+    }
+    size_t n = sr->t->len - sr->off < SPM_PIECE ? sr->t->len - sr->off : SPM_PIECE;
+    if (!n) {
+        pd_stream_end(s);
+        return;
+    }
+    pd_stream_write(s, sr->t->p + sr->off, n);
+    sr->off += n;
+}
+
+static void spm_reply_free(pd_stream *s, void *ud)
+{
+    (void)s;
+    spm_reply *sr = ud;
+    free(sr->live);
+    spm_put(sr->t);
+    free(sr);
+}
+
+static void spm_reply_start(pd_req *r, char *live, size_t len)
+{
+    spm_reply *sr = malloc(sizeof *sr);
+    if (!sr) {
+        free(live);
+        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
+        return;
+    }
+    *sr = (spm_reply){.live = live, .live_len = len, .t = spm.cur};
+    spm.cur->refs++;
+    if (!pd_req_reply_stream(r, PROM_TYPE, spm_produce, spm_reply_free, sr)) {
+        spm_reply_free(NULL, sr);
+        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
+    }
+}
+
 static void metrics(pd_req *r)
 {
     pd_app *app = pd_req_app(r);
@@ -269,10 +417,14 @@ static void metrics(pd_req *r)
     }
     bool ok = !ferror(f);
     fclose(f);
+    if (ok && spm.cur) {
+        spm_reply_start(r, text, len);
+        return;
+    }
     char *out = ok ? pd_req_reply_alloc(r, len) : NULL;
     if (out) {
         memcpy(out, text, len);
-        pd_req_reply_commit(r, 200, "text/plain; version=0.0.4; charset=utf-8");
+        pd_req_reply_commit(r, 200, PROM_TYPE);
     } else {
         pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
     }

@@ -209,6 +209,9 @@ static const cfg_key cfg_keys[] = {
       "built in"),
     I("inventory", "external_db_sync_s", external_db_sync_s, "3600", 0, 31536000,
       "seconds between two fetches of the filament catalogue; 0: at start only"),
+    B("inventory", "metrics", inventory_metrics, "false",
+      "add Spoolman's gauges (spoolman_spool_*, spoolman_filament_*) to /metrics, read again "
+      "every minute, as Spoolman's SPOOLMAN_METRICS_ENABLED does"),
     SC("homeassistant", "url", ha_url, "", pd_ha_check_url,
        "the MQTT broker Home Assistant reads (mqtt://HOST[:PORT], mqtts://HOST[:PORT] verified against "
        "the system's CAs); empty: no Home Assistant discovery and no mqtt notification channel"),

@@ -117,6 +117,7 @@ typedef struct pd_config {
     /* [inventory] */
     char external_db_url[PD_CFG_STR];  /* SpoolmanDB to fetch the catalogue from; "" none */
     int external_db_sync_s;            /* between fetches; 0 at start only */
+    bool inventory_metrics;            /* Spoolman's gauges on /metrics */
 
     /* [homeassistant] */
     char ha_url[PD_CFG_STR];           /* mqtt://host[:port] or mqtts://…; "" off */

@@ -124,6 +124,11 @@ void pd_inv_cursor_free(pd_inv_cursor **c);  /* NULLs *c; NULL is fine */
 /* Once prepared: rows it will send (at most), and a list's total before limit/offset. */
 size_t pd_inv_cursor_rows(const pd_inv_cursor *c);
 int64_t pd_inv_cursor_total(const pd_inv_cursor *c);
+
+/* Spoolman's Prometheus gauges (spoolman_spool_*, spoolman_filament_*) as exposition text,
+ * appended to out, whose maximum bounds them (metrics.c). It walks every spool and filament:
+ * db is a reader of pd_db_read in a pool thread. */
+pd_err pd_inv_metrics(pd_db *db, pd_buf *out);
 /* pd_inv_list_get, except that with cur the list is not read: *cur gets a cursor over it whose
  * text equals json_dumps of the items the built list would hold (out->items NULL). A few lists
  * are built here all the same (a colour search, a sort too long for its key list): then *cur

@@ -271,8 +271,75 @@ test('what Moonraker, OctoPrint, Home Assistant and spoolman2slicer request, wit
   await ok('PATCH', `/api/v1/spool/${s2.id}`, { archived: true });
   // spoolman2slicer
   for (const p of ['/api/v1/vendor', '/api/v1/filament', '/api/v1/spool']) assert.ok(Array.isArray(await ok('GET', p)));
+  // Fluidd and Mainsail, through Moonraker's proxy (server.spoolman.proxy: the path under /api)
+  // when they connect, then the spool list and the active spool
+  assert.equal((await ok('GET', '/api/v1/health')).status, 'healthy');
+  assert.ok((await ok('GET', '/api/v1/info')).version);
+  assert.ok(Array.isArray(await ok('GET', '/api/v1/vendor')));
+  assert.ok((await ok('GET', '/api/v1/spool')).some((x) => x.id === s2.id && x.archived === false) === false,
+    'the archived spool is not in the default list');
+  assert.equal((await ok('GET', `/api/v1/spool/${s2.id}`)).archived, true);
   // printdeck's own routes still need the token
   assert.equal((await open('GET', '/api/v1/printers')).status, 401);
+});
+
+// Spoolman's Prometheus gauges ([inventory] metrics, Spoolman's SPOOLMAN_METRICS_ENABLED), for
+// the dashboards written against Spoolman's /metrics. A daemon of its own, restarted once: the
+// gauges are read at start and then each minute.
+test("Spoolman's gauges on /metrics with [inventory] metrics", async () => {
+  assert.doesNotMatch((await daemon.get('/metrics')).text, /spoolman_/, 'off by default');
+  const d = new Daemon({ config: '[inventory]\nmetrics = true\n' });
+  const post = async (method, path, body) => {
+    const r = await d.req(method, path, body);
+    assert.equal(r.status, 200, `${path}: ${r.text}`);
+    return r.json;
+  };
+  try {
+    await d.start();
+    const v = await post('POST', '/api/v1/vendor', { name: 'Poly"maker\\' });
+    const f = await post('POST', '/api/v1/filament', { name: 'Terra', vendor_id: v.id, material: 'PLA', density: 1.24,
+      diameter: 1.75, weight: 1000, color_hex: 'ff0000' });
+    const bare = await post('POST', '/api/v1/filament', { density: 1.27, diameter: 2.85 });
+    const s1 = await post('POST', '/api/v1/spool', { filament_id: f.id, price: 19.99, used_weight: 250.5 });
+    const s2 = await post('POST', '/api/v1/spool', { filament_id: bare.id });
+    const s3 = await post('POST', '/api/v1/spool', { filament_id: f.id });
+    await post('PATCH', `/api/v1/spool/${s3.id}`, { archived: true });
+    assertCleanExit(assert, await d.stop());
+    await d.start();
+    const text = await waitFor(async () => {
+      const t = (await d.get('/metrics')).text;
+      return t.includes('spoolman_spool_weight_used{') && t;
+    }, 10000, 'the first read of the gauges');
+    const lines = text.split('\n');
+    const has = (l) => assert.ok(lines.includes(l), `missing ${l} in\n${text.slice(text.indexOf('# HELP spoolman_'))}`);
+    const sp = (s, fil) => `{spool_id="${s.id}",filament_id="${fil.id}"}`;
+    has(`spoolman_spool_price${sp(s1, f)} 19.99`);
+    has(`spoolman_spool_weight_used${sp(s1, f)} 250.5`);
+    has(`spoolman_spool_initial_weight${sp(s1, f)} 1000`);
+    has(`spoolman_spool_weight_used${sp(s2, bare)} 0`);
+    assert.ok(!text.includes(`spoolman_spool_price${sp(s2, bare)}`), 'a spool without a price has no price sample');
+    assert.ok(!text.includes(`spoolman_spool_initial_weight${sp(s2, bare)}`), 'nor one without a weight a weight');
+    assert.ok(!text.includes(`spool_id="${s3.id}"`), 'archived spools are left out');
+    has(`spoolman_filament_info{filament_id="${f.id}",vendor="Poly\\"maker\\\\",name="Terra",material="PLA",color="FF0000"} 1`);
+    has(`spoolman_filament_info{filament_id="${bare.id}",vendor="-",name="None",material="None",color="None"} 1`);
+    has(`spoolman_filament_density{filament_id="${f.id}"} 1.24`);
+    has(`spoolman_filament_diameter{filament_id="${bare.id}"} 2.85`);
+    has(`spoolman_filament_weight{filament_id="${f.id}"} 1000`);
+    assert.ok(!text.includes(`spoolman_filament_weight{filament_id="${bare.id}"}`), 'no weight, no sample');
+    // every family declared, and its samples together right after it, as the format wants
+    const families = ['spoolman_spool_price', 'spoolman_spool_weight_used', 'spoolman_spool_initial_weight',
+      'spoolman_filament_info', 'spoolman_filament_density', 'spoolman_filament_diameter', 'spoolman_filament_weight'];
+    for (const fam of families) {
+      has(`# TYPE ${fam} gauge`);
+      const at = lines.indexOf(`# TYPE ${fam} gauge`);
+      const mine = lines.flatMap((l, i) => (l.startsWith(`${fam}{`) ? [i] : []));
+      assert.deepEqual(mine, mine.map((_, k) => at + 1 + k), `${fam}: samples together after its TYPE line`);
+    }
+    assert.match(text, /^printdeck_uptime_seconds \d+$/m, "printdeck's own families are still there");
+  } finally {
+    const r = await d.stop();
+    if (r) assertCleanExit(assert, r);
+  }
 });
 
 test('AMS slots: assign, unassign, history, live tray and mismatch', async () => {
