@@ -54,6 +54,9 @@ extern const size_t pd_api_storage_nroutes;
 /* Replies the open file fd (taken over) of size bytes, streamed a piece per turn with
  * X-File-Size; on failure the error is replied and fd closed (storage.c). */
 void pd_api_reply_file(pd_req *r, int fd, int64_t size, const char *content_type);
+/* What a large reply refused by pd_req_reply_stream (PD_HTTP_REPLY_STREAMS already streaming)
+ * says with its 429. */
+#define PD_API_STREAMS_BUSY "Too many large replies are being sent; try again shortly."
 extern const pd_route pd_api_system_routes[];   /* /healthz, /metrics */
 extern const size_t pd_api_system_nroutes;
 /* With [inventory] metrics, /metrics also carries Spoolman's gauges, read off the loop each

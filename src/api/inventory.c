@@ -225,7 +225,7 @@ static void inv_stream_reply(pd_err rc, void *ud)
         inv_stream_free(NULL, st);
     } else if (!pd_req_reply_stream(r, st->content_type, inv_stream_produce, inv_stream_free, st)) {
         inv_stream_free(NULL, st);
-        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
+        pd_req_reply_error(r, PD_ERR_BUSY, PD_API_STREAMS_BUSY);
     }
 }
 

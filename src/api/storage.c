@@ -184,7 +184,7 @@ void pd_api_reply_file(pd_req *r, int fd, int64_t size, const char *content_type
     pd_req_add_header(r, "X-File-Size", len);
     if (!pd_req_reply_stream(r, content_type, stream_produce, stream_closed, fs)) {
         stream_closed(NULL, fs);
-        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
+        pd_req_reply_error(r, PD_ERR_BUSY, PD_API_STREAMS_BUSY);
     }
 }
 

@@ -344,7 +344,7 @@ static void spm_reply_start(pd_req *r, char *live, size_t len)
     spm.cur->refs++;
     if (!pd_req_reply_stream(r, PROM_TYPE, spm_produce, spm_reply_free, sr)) {
         spm_reply_free(NULL, sr);
-        pd_req_reply_error(r, PD_ERR_BUSY, "Too many large replies are being sent; try again shortly.");
+        pd_req_reply_error(r, PD_ERR_BUSY, PD_API_STREAMS_BUSY);
     }
 }
 
