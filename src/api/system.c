@@ -1,5 +1,6 @@
 /* /healthz and /metrics. Both are open: load balancers and Prometheus scrapers usually carry
- * no token, and neither says more than a printer's name and serial.
+ * no token, and neither says more than a printer's name and serial. Spoolman's gauges, which
+ * show the inventory, are added only for a request Spoolman's routes would answer.
  *
  * /metrics is the Prometheus text format 0.0.4. The link's families (online, counters) come
  * from the table here; the state's gauges from the rows of the state's field tables that name
@@ -281,10 +282,10 @@ pd_err pd_api_metrics_start(pd_app *app)
     spm = (struct spm_state){.app = app};
     if (!app->cfg->inventory_metrics)
         return PD_OK;
-    if (uv_timer_init(app->loop, &spm.timer) || uv_timer_start(&spm.timer, spm_tick, 0, SPM_EVERY_MS))
+    if (uv_timer_init(app->loop, &spm.timer))
         return PD_ERR_INTERNAL;
-    spm.timer_on = true;
-    return PD_OK;
+    spm.timer_on = true;  /* closed by the stop, started or not */
+    return uv_timer_start(&spm.timer, spm_tick, 0, SPM_EVERY_MS) ? PD_ERR_INTERNAL : PD_OK;
 }
 
 void pd_api_metrics_stop(void)
@@ -297,29 +298,26 @@ void pd_api_metrics_stop(void)
     spm.cur = NULL;
 }
 
-/* A scrape with Spoolman's gauges: printdeck's own families first, then the gauges. */
+/* A scrape with Spoolman's gauges: printdeck's own families, then the gauges, both a piece at
+ * a time (at 10,000 printers printdeck's own are MBs, past what a reply may queue at once). */
 typedef struct spm_reply {
-    char *live; /* printdeck's families, sent whole first */
-    size_t live_len;
+    char *live; /* printdeck's families, owned here */
+    size_t live_len, off; /* off: into live, then into t past live_len */
     spm_text *t;
-    size_t off;
 } spm_reply;
 
 static void spm_produce(pd_stream *s, void *ud)
 {
     spm_reply *sr = ud;
-    if (sr->live) {
-        pd_stream_write(s, sr->live, sr->live_len);
-        free(sr->live);
-        sr->live = NULL;
-        return;
-    }
-    size_t n = sr->t->len - sr->off < SPM_PIECE ? sr->t->len - sr->off : SPM_PIECE;
+    bool in_live = sr->off < sr->live_len;
+    const char *from = in_live ? sr->live + sr->off : sr->t->p + (sr->off - sr->live_len);
+    size_t left = in_live ? sr->live_len - sr->off : sr->live_len + sr->t->len - sr->off;
+    size_t n = left < SPM_PIECE ? left : SPM_PIECE;
     if (!n) {
         pd_stream_end(s);
         return;
     }
-    pd_stream_write(s, sr->t->p + sr->off, n);
+    pd_stream_write(s, from, n);
     sr->off += n;
 }
 
@@ -332,20 +330,20 @@ static void spm_reply_free(pd_stream *s, void *ud)
     free(sr);
 }
 
-static void spm_reply_start(pd_req *r, char *live, size_t len)
+/* Takes live over and streams it with the gauges; false, live untouched, when there is no room
+ * for a stream (16 large replies already going): the scrape then gets printdeck's own alone. */
+static bool spm_reply_start(pd_req *r, char *live, size_t len)
 {
     spm_reply *sr = malloc(sizeof *sr);
-    if (!sr) {
-        free(live);
-        pd_req_reply_error(r, PD_ERR_NOMEM, NULL);
-        return;
-    }
+    if (!sr)
+        return false;
     *sr = (spm_reply){.live = live, .live_len = len, .t = spm.cur};
-    spm.cur->refs++;
     if (!pd_req_reply_stream(r, PROM_TYPE, spm_produce, spm_reply_free, sr)) {
-        spm_reply_free(NULL, sr);
-        pd_req_reply_error(r, PD_ERR_BUSY, PD_API_STREAMS_BUSY);
+        free(sr);
+        return false;
     }
+    spm.cur->refs++;
+    return true;
 }
 
 static void metrics(pd_req *r)
@@ -417,10 +415,9 @@ static void metrics(pd_req *r)
     }
     bool ok = !ferror(f);
     fclose(f);
-    if (ok && spm.cur) {
-        spm_reply_start(r, text, len);
+    /* the gauges show the inventory: only to whom Spoolman's routes would show it */
+    if (ok && spm.cur && pd_req_spoolman_reader(r) && spm_reply_start(r, text, len))
         return;
-    }
     char *out = ok ? pd_req_reply_alloc(r, len) : NULL;
     if (out) {
         memcpy(out, text, len);

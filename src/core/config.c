@@ -211,7 +211,8 @@ static const cfg_key cfg_keys[] = {
       "seconds between two fetches of the filament catalogue; 0: at start only"),
     B("inventory", "metrics", inventory_metrics, "false",
       "add Spoolman's gauges (spoolman_spool_*, spoolman_filament_*) to /metrics, read again "
-      "every minute, as Spoolman's SPOOLMAN_METRICS_ENABLED does"),
+      "every minute, as Spoolman's SPOOLMAN_METRICS_ENABLED does; only scrapes from a trusted "
+      "network or with a token get them, as on Spoolman's routes"),
     SC("homeassistant", "url", ha_url, "", pd_ha_check_url,
        "the MQTT broker Home Assistant reads (mqtt://HOST[:PORT], mqtts://HOST[:PORT] verified against "
        "the system's CAs); empty: no Home Assistant discovery and no mqtt notification channel"),

@@ -1233,6 +1233,8 @@ static bool peer_trusted(pd_req *r)
     return r->h->trusted.n && peer_ip(r, &ip) && pd_access_nets_match(&r->h->trusted, &ip);
 }
 
+bool pd_req_spoolman_reader(pd_req *r) { return r->ident.kind != PD_IDENT_NONE || peer_trusted(r); }
+
 const char *pd_req_peer(pd_req *r, char *buf, size_t buflen)
 {
     pd_access_ip ip;
@@ -1349,7 +1351,7 @@ static bool req_authorized(pd_req *r)
         return true;
     }
     bool api = !strncmp(r->path, "/api/v1", 7) && (!r->path[7] || r->path[7] == '/');
-    if (!api)
+    if (!api && !(flags & PD_ROUTE_OPEN))
         return true;  /* the dashboard's files: the page itself asks who is there */
     char buf[HTTP_TOKEN_MAX], cookie[HTTP_TOKEN_MAX];
     const char *tok = NULL;

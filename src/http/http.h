@@ -175,6 +175,9 @@ const char *pd_req_header(pd_req *r, const char *name, char *buf, size_t buflen)
 /* Who sent the request: set before the handler runs (kind NONE on an open route without
  * valid credentials). */
 const pd_ident *pd_req_ident(pd_req *r);
+/* Whether the request may read what Spoolman's routes show, on an open route that carries some
+ * of it (Spoolman's gauges on /metrics): auth off, valid credentials, or a trusted network. */
+bool pd_req_spoolman_reader(pd_req *r);
 /* Whether the request reached us over TLS, or through a proxy in trusted_networks that says
  * so (X-Forwarded-Proto: https): a session cookie is then marked Secure. */
 bool pd_req_secure(pd_req *r);

@@ -36,15 +36,20 @@ static const struct {
 
 typedef struct render {
     pd_buf fam[FAMILIES];
+    size_t max;  /* the families together, as out's maximum */
 } render;
 
-/* The first failure among families [from, to): a walk stops at it. */
-static pd_err failed(const render *r, int from, int to)
+/* A family's failure, or their bytes together past the maximum: the walk stops there, before
+ * seven buffers each grow to it. */
+static pd_err failed(const render *r)
 {
-    for (int i = from; i < to; i++)
+    size_t total = 0;
+    for (int i = 0; i < FAMILIES; i++) {
         if (pd_buf_err(&r->fam[i]))
             return pd_buf_err(&r->fam[i]);
-    return PD_OK;
+        total += pd_buf_len(&r->fam[i]);
+    }
+    return total > r->max ? PD_ERR_TOOBIG : PD_OK;
 }
 
 /* A label's value as the exposition format escapes it: backslash, quote and newline. */
@@ -66,7 +71,7 @@ static void label(pd_buf *b, const char *k, const char *v)
 /* `{spool_id="…",filament_id="…"} v` or `{filament_id="…"} v` after the family's name. */
 static void sample(pd_buf *b, int fam, int64_t id, int64_t filament, double v)
 {
-    char ids[64];
+    char ids[96]; /* two int64 ids of 20 characters each, and the rest */
     pd_buf_add_str(b, families[fam].name);
     if (filament >= 0)
         snprintf(ids, sizeof ids, "{spool_id=\"%lld\",filament_id=\"%lld\"} ", (long long)id, (long long)filament);
@@ -87,7 +92,7 @@ static pd_err spool_row(const pd_row *row, void *ud)
     sample(&r->fam[SPOOL_USED], SPOOL_USED, id, filament, pd_row_real(row, 3));
     if (!pd_row_null(row, 4))
         sample(&r->fam[SPOOL_INITIAL], SPOOL_INITIAL, id, filament, pd_row_real(row, 4));
-    return failed(r, SPOOL_PRICE, FIL_INFO);
+    return failed(r);
 }
 
 static const char *or_none(const pd_row *row, int c) { return pd_row_null(row, c) ? "None" : pd_row_text(row, c); }
@@ -115,12 +120,12 @@ static pd_err filament_row(const pd_row *row, void *ud)
     sample(&r->fam[FIL_DIAMETER], FIL_DIAMETER, id, -1, pd_row_real(row, 6));
     if (!pd_row_null(row, 7))
         sample(&r->fam[FIL_WEIGHT], FIL_WEIGHT, id, -1, pd_row_real(row, 7));
-    return failed(r, FIL_INFO, FAMILIES);
+    return failed(r);
 }
 
 pd_err pd_inv_metrics(pd_db *db, pd_buf *out)
 {
-    render r;
+    render r = {.max = out->max};
     for (int i = 0; i < FAMILIES; i++)
         pd_buf_init(&r.fam[i], out->max);
     pd_err rc = pd_db_query(db, "SELECT id, filament_id, price, used_weight, initial_weight FROM spool "
@@ -129,16 +134,22 @@ pd_err pd_inv_metrics(pd_db *db, pd_buf *out)
         rc = pd_db_query(db, "SELECT f.id, v.name, f.name, f.material, f.color_hex, f.density, f.diameter, f.weight "
                              "FROM filament f LEFT JOIN vendor v ON v.id = f.vendor_id ORDER BY f.id",
                          NULL, 0, filament_row, &r);
-    for (int i = 0; i < FAMILIES && !rc; i++) {
+    size_t total = 0;
+    for (int i = 0; i < FAMILIES; i++)
+        total += pd_buf_len(&r.fam[i]) + 256;
+    if (!rc)
+        rc = pd_buf_reserve(out, total);  /* one allocation, not a doubling copy per family */
+    for (int i = 0; i < FAMILIES; i++) {
         char head[256];
         snprintf(head, sizeof head, "# HELP %s %s\n# TYPE %s gauge\n", families[i].name, families[i].help,
                  families[i].name);
-        pd_buf_add_str(out, head);
-        if (pd_buf_len(&r.fam[i]))
-            pd_buf_add(out, pd_buf_ptr(&r.fam[i]), pd_buf_len(&r.fam[i]));
-        rc = pd_buf_err(out);
+        if (!rc) {
+            pd_buf_add_str(out, head);
+            if (pd_buf_len(&r.fam[i]))
+                pd_buf_add(out, pd_buf_ptr(&r.fam[i]), pd_buf_len(&r.fam[i]));
+            rc = pd_buf_err(out);
+        }
+        pd_buf_free(&r.fam[i]);  /* as soon as it is copied */
     }
-    for (int i = 0; i < FAMILIES; i++)
-        pd_buf_free(&r.fam[i]);
     return rc;
 }

@@ -285,10 +285,11 @@ test('what Moonraker, OctoPrint, Home Assistant and spoolman2slicer request, wit
 
 // Spoolman's Prometheus gauges ([inventory] metrics, Spoolman's SPOOLMAN_METRICS_ENABLED), for
 // the dashboards written against Spoolman's /metrics. A daemon of its own, restarted once: the
-// gauges are read at start and then each minute.
+// gauges are read at start and then each minute. No network is trusted there, so the gauges,
+// which show the inventory, need the token that Spoolman's routes then need.
 test("Spoolman's gauges on /metrics with [inventory] metrics", async () => {
   assert.doesNotMatch((await daemon.get('/metrics')).text, /spoolman_/, 'off by default');
-  const d = new Daemon({ config: '[inventory]\nmetrics = true\n' });
+  const d = new Daemon({ config: '[inventory]\nmetrics = true\n[auth]\ntrusted_networks =\n' });
   const post = async (method, path, body) => {
     const r = await d.req(method, path, body);
     assert.equal(r.status, 200, `${path}: ${r.text}`);
@@ -336,6 +337,11 @@ test("Spoolman's gauges on /metrics with [inventory] metrics", async () => {
       assert.deepEqual(mine, mine.map((_, k) => at + 1 + k), `${fam}: samples together after its TYPE line`);
     }
     assert.match(text, /^printdeck_uptime_seconds \d+$/m, "printdeck's own families are still there");
+    const anon = await d.req('GET', '/metrics', undefined, { Authorization: '' });
+    assert.equal(anon.status, 200);
+    assert.match(anon.text, /^printdeck_uptime_seconds \d+$/m);
+    assert.doesNotMatch(anon.text, /spoolman_/, 'no token, no trusted network: no inventory');
+    assert.equal((await d.req('GET', '/api/v1/spool', undefined, { Authorization: '' })).status, 401, 'as on its routes');
   } finally {
     const r = await d.stop();
     if (r) assertCleanExit(assert, r);
