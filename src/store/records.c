@@ -1,6 +1,8 @@
 /* printdeck's own records: printers, in the SQL both backends share (tokens, sessions and
  * accounts: api/auth.c and api/accounts.c). */
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,68 +28,92 @@ typedef struct printer_col {
 } printer_col;
 
 /* The printer table's columns but id, one row each: they make the SELECT, the INSERT, the
- * UPDATE, the reading of a row and the arguments, so a column is added here once. */
-#define COL(m, kind) {#m, kind, offsetof(pd_printer_rec, m), sizeof ((pd_printer_rec *)0)->m}
+ * UPDATE, the reading of a row and the arguments, so a column is added here once. Each row
+ * names the member's type as its kind reads and writes it; one that is not fails to compile
+ * (a negative array size), so a kind cannot read the wrong number of bytes. */
+#define COL(m, kind, type)                                                                       \
+    {#m, kind, offsetof(pd_printer_rec, m),                                                      \
+     sizeof ((pd_printer_rec *)0)->m + 0 * sizeof(char[_Generic(((pd_printer_rec *)0)->m, type: 1, default: -1)])}
+#define TEXT(m) COL(m, COL_TEXT, char *)
+#define INT(m) COL(m, COL_INT, int)
+#define BOOL(m) COL(m, COL_BOOL, bool)
+#define OPT_INT(m) COL(m, COL_OPT_INT, int)
 static const printer_col cols[] = {
-    COL(name, COL_TEXT),
-    COL(serial, COL_TEXT),
-    COL(host, COL_TEXT),
-    COL(port, COL_INT),
-    COL(access_code, COL_TEXT),
-    COL(model, COL_TEXT),
-    COL(ca_file, COL_TEXT),
-    COL(tls_verify, COL_BOOL),
-    COL(ftps_port, COL_INT),
-    COL(camera_host, COL_TEXT),
-    COL(camera_port, COL_INT),
-    COL(camera_enabled, COL_BOOL),
-    COL(source, COL_SOURCE),
-    COL(ha_id, COL_TEXT_NULL),
-    COL(ha_device, COL_TEXT),
-    COL(ha_print_status, COL_TEXT),
-    COL(ha_task_name, COL_TEXT),
-    COL(ha_gcode_file, COL_TEXT),
-    COL(ha_print_progress, COL_TEXT),
-    COL(ha_current_layer, COL_TEXT),
-    COL(ha_total_layers, COL_TEXT),
-    COL(ha_active_tray, COL_TEXT),
-    COL(ha_ams_tray, COL_TEXT),
-    COL(webhook_secret, COL_TEXT),
-    COL(timelapse_enabled, COL_OPT_INT),
-    COL(timelapse_mode, COL_TEXT),
-    COL(timelapse_interval_s, COL_OPT_INT),
-    COL(timelapse_fps, COL_OPT_INT),
-    COL(created_at, COL_CREATED),
+    TEXT(name),
+    TEXT(serial),
+    TEXT(host),
+    INT(port),
+    TEXT(access_code),
+    TEXT(model),
+    TEXT(ca_file),
+    BOOL(tls_verify),
+    INT(ftps_port),
+    TEXT(camera_host),
+    INT(camera_port),
+    BOOL(camera_enabled),
+    COL(source, COL_SOURCE, pd_printer_source),
+    COL(ha_id, COL_TEXT_NULL, char *),
+    TEXT(ha_device),
+    TEXT(ha_print_status),
+    TEXT(ha_task_name),
+    TEXT(ha_gcode_file),
+    TEXT(ha_print_progress),
+    TEXT(ha_current_layer),
+    TEXT(ha_total_layers),
+    TEXT(ha_active_tray),
+    TEXT(ha_ams_tray),
+    TEXT(webhook_secret),
+    OPT_INT(timelapse_enabled),
+    TEXT(timelapse_mode),
+    OPT_INT(timelapse_interval_s),
+    OPT_INT(timelapse_fps),
+    COL(created_at, COL_CREATED, int64_t),
 };
+#undef TEXT
+#undef INT
+#undef BOOL
+#undef OPT_INT
 #undef COL
 #define N_COLS (sizeof cols / sizeof *cols)
 
-/* The statements' text: the longest is the UPDATE, about 600 bytes */
+/* The statements' text: the longest, the UPDATE, is about 500 bytes */
 #define SQL_MAX 2048
 
 typedef enum sql_verb { SQL_SELECT, SQL_INSERT, SQL_UPDATE } sql_verb;
 
+/* Appends to sql[0..*len]; past SQL_MAX the text stays cut (and the statement fails to
+ * prepare, loudly) rather than anything being written beyond it. */
+static void add(char sql[SQL_MAX], size_t *len, const char *a, const char *b)
+{
+    if (*len < SQL_MAX) {
+        int n = snprintf(sql + *len, SQL_MAX - *len, "%s%s", a, b);
+        *len += n > 0 ? (size_t)n : 0;
+    }
+}
+
 static void sql_of(sql_verb verb, char sql[SQL_MAX])
 {
     static const char *const head[] = {"SELECT id", "INSERT INTO printer (", "UPDATE printer SET "};
-    size_t len = (size_t)snprintf(sql, SQL_MAX, "%s", head[verb]);
+    size_t len = 0;
+    add(sql, &len, head[verb], "");
     const char *sep = verb == SQL_SELECT ? ", " : "";
     for (size_t i = 0; i < N_COLS; i++) {
         if (verb == SQL_UPDATE && cols[i].kind == COL_CREATED)
             continue;
-        len += (size_t)snprintf(sql + len, SQL_MAX - len, "%s%s%s", sep, cols[i].name,
-                                verb == SQL_UPDATE ? " = ?" : "");
+        add(sql, &len, sep, cols[i].name);
+        if (verb == SQL_UPDATE)
+            add(sql, &len, " = ?", "");
         sep = ", ";
     }
     if (verb == SQL_SELECT)
-        snprintf(sql + len, SQL_MAX - len, " FROM printer ORDER BY id");
+        add(sql, &len, " FROM printer ORDER BY id", "");
     else if (verb == SQL_UPDATE)
-        snprintf(sql + len, SQL_MAX - len, " WHERE id = ?");
+        add(sql, &len, " WHERE id = ?", "");
     else {
-        len += (size_t)snprintf(sql + len, SQL_MAX - len, ") VALUES (");
-        for (size_t i = 0; i < N_COLS; i++)
-            len += (size_t)snprintf(sql + len, SQL_MAX - len, "%s", i ? ", ?" : "?");
-        snprintf(sql + len, SQL_MAX - len, ") RETURNING id");
+        add(sql, &len, ") VALUES (?", "");
+        for (size_t i = 1; i < N_COLS; i++)
+            add(sql, &len, ", ?", "");
+        add(sql, &len, ") RETURNING id", "");
     }
 }
 
