@@ -8,7 +8,19 @@
 #include <jpeglib.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/mem.h>
 #include <libswscale/swscale.h>
+
+/* libswscale's SIMD reads and writes whole vectors, past a line's last pixel: within the
+ * picture that is the next line, after the last line it is beyond the buffer (a camera's
+ * 768x112 JPEG at 4/8 made it read 4 bytes past a 64,512-byte picture, and fault where that
+ * was the end of a mapping). FFmpeg's own frames are padded for it (av_frame_get_buffer);
+ * RGB pictures of ours given to sws_scale, as source or destination, are allocated here:
+ * aligned, with a line and 64 bytes to spare. */
+static unsigned char *sws_picture_alloc(int w, int h)
+{
+    return av_malloc((size_t)w * 3 * ((size_t)h + 1) + 64);
+}
 
 struct pd_cam_dec {
     int width;
@@ -58,7 +70,7 @@ void pd_cam_dec_free(pd_cam_dec **dp)
     av_frame_free(&d->pic);
     av_frame_free(&d->last);
     sws_freeContext(d->sws);
-    free(d->rgb);
+    av_free(d->rgb);
     free(d);
 }
 
@@ -103,9 +115,9 @@ static pd_err to_jpeg(struct SwsContext **sws, unsigned char **rgb, size_t *cap,
                                 NULL, NULL);
     size_t need = (size_t)w * (size_t)h * 3;
     if (need > *cap) {
-        free(*rgb);
+        av_free(*rgb);
         *cap = 0;
-        if (!(*rgb = malloc(need)))
+        if (!(*rgb = sws_picture_alloc(w, h)))
             goto nomem;
         *cap = need;
     }
@@ -178,7 +190,7 @@ pd_err pd_cam_jpeg_scale(const unsigned char *jpeg, size_t len, int width, pd_ca
     e.pub.emit_message = on_jpeg_message;
     if (setjmp(e.back)) {
         jpeg_destroy_decompress(&d);
-        free(rgb);
+        av_free(rgb);
         snprintf(why, whylen, "cannot read the camera's JPEG: %s", e.msg);
         return PD_ERR_PARSE;
     }
@@ -205,7 +217,7 @@ pd_err pd_cam_jpeg_scale(const unsigned char *jpeg, size_t len, int width, pd_ca
     d.out_color_space = JCS_RGB;
     jpeg_start_decompress(&d);
     int w = (int)d.output_width, h = (int)d.output_height;
-    if (!(rgb = malloc((size_t)w * (size_t)h * 3))) {
+    if (!(rgb = sws_picture_alloc(w, h))) {
         jpeg_destroy_decompress(&d);
         snprintf(why, whylen, "out of memory");
         return PD_ERR_NOMEM;
@@ -224,8 +236,8 @@ pd_err pd_cam_jpeg_scale(const unsigned char *jpeg, size_t len, int width, pd_ca
     pd_err rc = to_jpeg(&sws, &buf, &cap, src, stride, w, h, AV_PIX_FMT_RGB24, width,
                         height_for(sw, sh, width), out, why, whylen);
     sws_freeContext(sws);
-    free(buf);
-    free(rgb);
+    av_free(buf);
+    av_free(rgb);
     return rc;
 }
 
