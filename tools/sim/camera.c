@@ -86,7 +86,9 @@ static int picture_init(picture *p, int w, int h)
                                              {16, 16, 235},    {16, 16, 16}};
     p->w = w;
     p->h = h;
-    if (!(p->rgb = malloc((size_t)w * (size_t)h * 3)))
+    /* a line and 64 bytes to spare: libswscale's SIMD reads past the last line's end when it
+     * makes the RTSP camera's H.264 (src/camera/decode.c, sws_picture_alloc) */
+    if (!(p->rgb = malloc((size_t)w * ((size_t)h + 1) * 3 + 64)))
         return -1;
     for (int i = 0; i < 8; i++)
         fill(p, i * w / 8, 0, w / 8 + 1, h, bars[i]);
