@@ -17,6 +17,8 @@
  * was the end of a mapping). FFmpeg's own frames are padded for it (av_frame_get_buffer);
  * RGB pictures of ours given to sws_scale, as source or destination, are allocated here:
  * aligned, with a line and 64 bytes to spare. */
+_Static_assert(PD_CAM_DEC_PAD >= AV_INPUT_BUFFER_PADDING_SIZE, "the units' padding is FFmpeg's");
+
 static unsigned char *sws_picture_alloc(int w, int h)
 {
     return av_malloc((size_t)w * 3 * ((size_t)h + 1) + 64);

@@ -223,9 +223,9 @@ static bool batch_add(batch *b, const unsigned char *pre, size_t plen, const uns
 {
     if (b->n == BATCH_UNITS || b->len + plen + n > BATCH_MAX)
         return false;
-    if (b->len + plen + n > b->cap) {
+    if (b->len + plen + n + PD_CAM_DEC_PAD > b->cap) {
         size_t cap = b->cap ? b->cap : 256 * 1024;
-        while (cap < b->len + plen + n)
+        while (cap < b->len + plen + n + PD_CAM_DEC_PAD)
             cap *= 2;
         unsigned char *p = realloc(b->data, cap);
         if (!p)
@@ -237,6 +237,7 @@ static bool batch_add(batch *b, const unsigned char *pre, size_t plen, const uns
     memcpy(b->data + b->len + plen, d, n);
     b->len += plen + n;
     b->ends[b->n++] = b->len;
+    memset(b->data + b->len, 0, PD_CAM_DEC_PAD);
     return true;
 }
 
