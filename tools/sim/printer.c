@@ -591,12 +591,17 @@ static void sim_step_timers(sim_printer *p, double now_ms)
             sim_hms_remove_at(p, i--);
 }
 
-void sim_printer_tick(sim_printer *p, double now_ms)
+void sim_printer_tick(sim_printer *p, double now_ms, double max_step_ms)
 {
     const sim_opts *o = sim_options(p->sim);
     sim_phase before = p->phase;
-    /* a stalled loop (suspend, debugger) must not fast-forward hours of printing */
-    double dt = fmin(fmax(now_ms - p->last_ms, 0) / 1000.0, 60.0) * o->speedup;
+    /* A tick moves simulated time on by what passed, but never by more than max_step_ms: a
+     * simulator kept from running (a loaded machine, a debugger) slows down rather than jumps,
+     * so its reports keep their granularity. At --speedup 4 a layer may last a quarter of a
+     * second; half a second without the CPU would otherwise put a tool change two layers
+     * late in the report that shows it, and the accounting would be judged against the
+     * simulator's stall rather than against what a printer reports. */
+    double dt = fmin(fmax(now_ms - p->last_ms, 0), max_step_ms) / 1000.0 * o->speedup;
     p->last_ms = now_ms;
     p->clock_s += dt;
     sim_step_thermal(p, dt);

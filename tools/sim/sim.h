@@ -240,8 +240,9 @@ typedef struct sim_printer {
 void sim_printer_init(sim_printer *p, struct sim *s, const sim_model *m, const char *serial,
                       uint64_t seed, bool auto_jobs, double now_ms);
 void sim_printer_free(sim_printer *p);
-/* Advances the simulation to now_ms and sends a partial report of what changed. */
-void sim_printer_tick(sim_printer *p, double now_ms);
+/* Advances the simulation to now_ms, by at most max_step_ms of real time (then × --speedup),
+ * and sends a partial report of what changed. */
+void sim_printer_tick(sim_printer *p, double now_ms, double max_step_ms);
 bool sim_printer_busy(const sim_printer *p); /* a job is preparing, running or paused */
 /* A message on device/<serial>/request and on printdeck-sim/<serial>/control. */
 void sim_printer_request(sim_printer *p, const char *payload, size_t len);
