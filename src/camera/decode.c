@@ -15,14 +15,9 @@
  * picture that is the next line, after the last line it is beyond the buffer (a camera's
  * 768x112 JPEG at 4/8 made it read 4 bytes past a 64,512-byte picture, and fault where that
  * was the end of a mapping). FFmpeg's own frames are padded for it (av_frame_get_buffer);
- * RGB pictures of ours given to sws_scale, as source or destination, are allocated here:
- * aligned, with a line and 64 bytes to spare. */
-_Static_assert(PD_CAM_DEC_PAD >= AV_INPUT_BUFFER_PADDING_SIZE, "the units' padding is FFmpeg's");
-
-static unsigned char *sws_picture_alloc(int w, int h)
-{
-    return av_malloc((size_t)w * 3 * ((size_t)h + 1) + 64);
-}
+ * RGB pictures of ours given to sws_scale, as source or destination, are this size, a line
+ * and 64 bytes to spare, from av_malloc (aligned). */
+static size_t sws_picture_size(int w, int h) { return (size_t)w * 3 * ((size_t)h + 1) + 64; }
 
 struct pd_cam_dec {
     int width;
@@ -115,11 +110,11 @@ static pd_err to_jpeg(struct SwsContext **sws, unsigned char **rgb, size_t *cap,
 {
     *sws = sws_getCachedContext(*sws, sw, sh, fmt, w, h, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL,
                                 NULL, NULL);
-    size_t need = (size_t)w * (size_t)h * 3;
+    size_t need = sws_picture_size(w, h);
     if (need > *cap) {
         av_free(*rgb);
         *cap = 0;
-        if (!(*rgb = sws_picture_alloc(w, h)))
+        if (!(*rgb = av_malloc(need)))
             goto nomem;
         *cap = need;
     }
@@ -219,7 +214,7 @@ pd_err pd_cam_jpeg_scale(const unsigned char *jpeg, size_t len, int width, pd_ca
     d.out_color_space = JCS_RGB;
     jpeg_start_decompress(&d);
     int w = (int)d.output_width, h = (int)d.output_height;
-    if (!(rgb = sws_picture_alloc(w, h))) {
+    if (!(rgb = av_malloc(sws_picture_size(w, h)))) {
         jpeg_destroy_decompress(&d);
         snprintf(why, whylen, "out of memory");
         return PD_ERR_NOMEM;

@@ -24,15 +24,10 @@ typedef struct pd_cam_dec pd_cam_dec;
 pd_err pd_cam_dec_new(int width, pd_cam_dec **out);
 void pd_cam_dec_free(pd_cam_dec **d);
 
-/* FFmpeg's bitstream readers read whole words past a packet's end, so data holds this many
- * zero bytes after its last unit (AV_INPUT_BUFFER_PADDING_SIZE, which decode.c checks it
- * covers). Within data, a unit's end is followed by the next one's start code: zeros too. */
-#define PD_CAM_DEC_PAD 64
-
 /* Decodes n access units (Annex B), the i-th from ends[i-1] (0 for the first) to ends[i] in
- * data, then PD_CAM_DEC_PAD zero bytes: every one, as each picture is built on those before.
- * With jpeg, the last picture becomes *out (one reference); *out stays NULL when no picture
- * came out. PARSE (the decoder refused the stream), NOMEM; why says it in words. */
+ * data: every one, as each picture is built on those before. With jpeg, the last picture
+ * becomes *out (one reference); *out stays NULL when no picture came out. PARSE (the decoder
+ * refused the stream), NOMEM; why says it in words. */
 pd_err pd_cam_dec_run(pd_cam_dec *d, const unsigned char *data, const size_t *ends, size_t n,
                       bool jpeg, pd_cam_frame **out, char *why, size_t whylen);
 

@@ -60,8 +60,6 @@ static long read_frame(asm_ctx *x, const char *dir, const char *name)
     size_t n = fread(x->file, 1, FRAME_FILE_MAX, f);
     bool more = fgetc(f) != EOF;
     fclose(f);
-    /* FFmpeg's readers read whole words past a packet's end: zeros there, not the last file's */
-    memset(x->file + n, 0, AV_INPUT_BUFFER_PADDING_SIZE);
     return more || n < 4 ? -1 : (long)n;
 }
 
@@ -211,7 +209,7 @@ static int assemble(asm_ctx *x, const char *dir, int max, const char *out, const
     x->dec->thread_count = 1;
     if (avcodec_open2(x->dec, jd, NULL) < 0)
         return fail(why, whylen, AVERROR_DECODER_NOT_FOUND, "no JPEG decoder in this FFmpeg", 0);
-    if (!(x->in = av_frame_alloc()) || !(x->pkt = av_packet_alloc()) || !(x->file = av_malloc(FRAME_FILE_MAX + AV_INPUT_BUFFER_PADDING_SIZE)))
+    if (!(x->in = av_frame_alloc()) || !(x->pkt = av_packet_alloc()) || !(x->file = av_malloc(FRAME_FILE_MAX)))
         return fail(why, whylen, AVERROR(ENOMEM), "out of memory", 0);
     int rc = 0, n = scandir(dir, &x->names, is_jpg, alphasort);
     if (n < 0)

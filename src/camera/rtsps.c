@@ -159,8 +159,9 @@ static void job_done(void *ud, bool cancelled)
     pd_cam_source *s = j->s;
     pd_cam_frame *f = j->out;
     s->job = NULL;
-    /* the batch's buffer is kept for the next one */
-    if (!s->pending.data || s->pending.cap < j->b.cap) {
+    /* the batch's buffer is kept for the next one, unless units that came meanwhile are in
+     * the pending one's: its ends point into it */
+    if (!s->pending.len && (!s->pending.data || s->pending.cap < j->b.cap)) {
         free(s->pending.data);
         s->pending.data = j->b.data;
         s->pending.cap = j->b.cap;
@@ -223,9 +224,9 @@ static bool batch_add(batch *b, const unsigned char *pre, size_t plen, const uns
 {
     if (b->n == BATCH_UNITS || b->len + plen + n > BATCH_MAX)
         return false;
-    if (b->len + plen + n + PD_CAM_DEC_PAD > b->cap) {
+    if (b->len + plen + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256 * 1024;
-        while (cap < b->len + plen + n + PD_CAM_DEC_PAD)
+        while (cap < b->len + plen + n)
             cap *= 2;
         unsigned char *p = realloc(b->data, cap);
         if (!p)
@@ -237,7 +238,6 @@ static bool batch_add(batch *b, const unsigned char *pre, size_t plen, const uns
     memcpy(b->data + b->len + plen, d, n);
     b->len += plen + n;
     b->ends[b->n++] = b->len;
-    memset(b->data + b->len, 0, PD_CAM_DEC_PAD);
     return true;
 }
 
