@@ -610,7 +610,9 @@ static void sim_on_tick(uv_timer_t *t)
         for (int k = 0; k < SIM_MAX_CATCHUP && now >= p->next_due_ms; k++) {
             if (s->opt.rate > 0) /* every benchmark tick is a report, like a P1S's bed+wifi delta */
                 p->dirty |= SIM_G_BED | SIM_G_WIFI;
-            sim_printer_tick(p, now, 2 * sim_cadence_ms(s, p));
+            /* at most two reports' worth, or two of the timer's turns when reports come
+             * faster than it turns (--rate) */
+            sim_printer_tick(p, now, 2 * fmax(sim_cadence_ms(s, p), SIM_TICK_MS));
             /* the cadence stays exact instead of drifting by the tick, but never bursts after a stall */
             double next = p->next_due_ms + sim_cadence_ms(s, p);
             p->next_due_ms = next < now - 1000 ? now : next;
