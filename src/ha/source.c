@@ -243,6 +243,7 @@ static void drop(pd_ha_source *s, bool in_callback)
     }
     s->ph = IDLE;
     s->send_auth = s->send_sub = s->send_ping = false;
+    s->ping_id = 0;  /* a ping unanswered on this connection is not owed by the next one */
     pd_buf_free(&s->rx);
 }
 

@@ -302,6 +302,15 @@ test('Home Assistant that stops answering pings is stale in words within the hea
     await waitFor(async () => (await printer()).connection.state === 'connected', 15000, 'reconnected');
     assert.ok(hass.connects > connects);
     assert.equal(hass.live(), 1);
+    // the ping left unanswered on the hung connection is not waited for on the new one: it pings
+    // again and stays connected past a whole heartbeat
+    const pings = hass.received.filter((m) => m.type === 'ping').length;
+    await waitFor(() => hass.received.filter((m) => m.type === 'ping').length > pings + 1, 10000, 'pings on the new connection');
+    const until = Date.now() + (PING_S + PONG_S + 1) * 1000;
+    while (Date.now() < until) {
+      assert.equal((await printer()).connection.state, 'connected');
+      await sleep(200);
+    }
     assert.deepEqual(hass.errors, []);
   } finally {
     sse.close();
