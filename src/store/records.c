@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/sqlb.h"
 #include "store/store.h"
 
 /* How a column holds its member of pd_printer_rec. */
@@ -76,44 +77,66 @@ static const printer_col cols[] = {
 #undef COL
 #define N_COLS (sizeof cols / sizeof *cols)
 
-/* The statements' text: the longest, the UPDATE, is about 500 bytes */
-#define SQL_MAX 2048
-
 typedef enum sql_verb { SQL_SELECT, SQL_INSERT, SQL_UPDATE } sql_verb;
 
-/* Appends to sql[0..*len]; past SQL_MAX the text stays cut (and the statement fails to
- * prepare, loudly) rather than anything being written beyond it. */
-static void add(char sql[SQL_MAX], size_t *len, const char *a, const char *b)
+/* A column's value as a statement's argument; false for none (created_at, in an UPDATE) */
+static bool col_arg(const pd_printer_rec *r, const printer_col *c, sql_verb verb, pd_sqlv *v)
 {
-    if (*len < SQL_MAX) {
-        int n = snprintf(sql + *len, SQL_MAX - *len, "%s%s", a, b);
-        *len += n > 0 ? (size_t)n : 0;
+    const void *m = (const char *)r + c->off;
+    switch (c->kind) {
+    case COL_TEXT:
+        *v = PD_SQL_S(m);
+        return true;
+    case COL_TEXT_NULL:
+        *v = *(const char *)m ? PD_SQL_S(m) : PD_SQL_NUL;
+        return true;
+    case COL_INT:
+        *v = PD_SQL_I(*(const int *)m);
+        return true;
+    case COL_BOOL:
+        *v = PD_SQL_I(*(const bool *)m);
+        return true;
+    case COL_OPT_INT:
+        *v = *(const int *)m == PD_REC_UNSET ? PD_SQL_NUL : PD_SQL_I(*(const int *)m);
+        return true;
+    case COL_SOURCE:
+        *v = PD_SQL_S(pd_printer_source_name(*(const pd_printer_source *)m));
+        return true;
+    case COL_CREATED:
+        *v = PD_SQL_I(*(const int64_t *)m);
+        return verb == SQL_INSERT;
     }
+    return false;
 }
 
-static void sql_of(sql_verb verb, char sql[SQL_MAX])
+/* The statement over every column in the table's order, with r's values as its arguments
+ * (r NULL for the SELECT); the caller runs it when pd_sqlb_ok, then frees it. */
+static void printer_stmt(pd_sqlb *b, sql_verb verb, const pd_printer_rec *r)
 {
     static const char *const head[] = {"SELECT id", "INSERT INTO printer (", "UPDATE printer SET "};
-    size_t len = 0;
-    add(sql, &len, head[verb], "");
-    const char *sep = verb == SQL_SELECT ? ", " : "";
+    pd_sqlb_init(b);
+    pd_sqlb_add(b, "%s", head[verb]);
+    size_t n = 0;
     for (size_t i = 0; i < N_COLS; i++) {
-        if (verb == SQL_UPDATE && cols[i].kind == COL_CREATED)
+        pd_sqlv v = PD_SQL_NUL;
+        if (verb != SQL_SELECT && !col_arg(r, &cols[i], verb, &v))
             continue;
-        add(sql, &len, sep, cols[i].name);
-        if (verb == SQL_UPDATE)
-            add(sql, &len, " = ?", "");
-        sep = ", ";
+        pd_sqlb_add(b, "%s%s%s", verb == SQL_SELECT || n ? ", " : "", cols[i].name,
+                    verb == SQL_UPDATE ? " = ?" : "");
+        if (verb != SQL_SELECT)
+            pd_sqlb_arg(b, v);
+        n++;
     }
     if (verb == SQL_SELECT)
-        add(sql, &len, " FROM printer ORDER BY id", "");
-    else if (verb == SQL_UPDATE)
-        add(sql, &len, " WHERE id = ?", "");
-    else {
-        add(sql, &len, ") VALUES (?", "");
-        for (size_t i = 1; i < N_COLS; i++)
-            add(sql, &len, ", ?", "");
-        add(sql, &len, ") RETURNING id", "");
+        pd_sqlb_add(b, " FROM printer ORDER BY id");
+    else if (verb == SQL_UPDATE) {
+        pd_sqlb_add(b, " WHERE id = ?");
+        pd_sqlb_arg(b, PD_SQL_I(r->id));
+    } else {
+        pd_sqlb_add(b, ") VALUES (?");
+        for (size_t i = 1; i < n; i++)
+            pd_sqlb_add(b, ", ?");
+        pd_sqlb_add(b, ") RETURNING id");
     }
 }
 
@@ -167,10 +190,14 @@ static pd_err printer_row(const pd_row *row, void *ud)
 
 pd_err pd_db_printer_list(pd_db *db, pd_printer_rec **out, size_t *n)
 {
-    char sql[SQL_MAX];
-    sql_of(SQL_SELECT, sql);
+    pd_sqlb *b = malloc(sizeof *b);
+    if (!b)
+        return PD_ERR_NOMEM;
+    printer_stmt(b, SQL_SELECT, NULL);
     printer_vec pv = {0};
-    pd_err rc = pd_db_query(db, sql, NULL, 0, printer_row, &pv);
+    pd_err rc = pd_sqlb_ok(b) ? pd_db_query(db, b->sql, NULL, 0, printer_row, &pv) : PD_ERR_TOOBIG;
+    pd_sqlb_free(b);
+    free(b);
     if (rc) {
         free(pv.v);
         return rc;
@@ -185,48 +212,18 @@ const char *pd_printer_source_name(pd_printer_source s)
     return s == PD_PRINTER_HA ? "homeassistant" : "mqtt";
 }
 
-/* The columns' values in the table's order, the UPDATE's without created_at; returns how many */
-static size_t printer_args(const pd_printer_rec *r, sql_verb verb, pd_sqlv a[N_COLS])
-{
-    size_t n = 0;
-    for (size_t i = 0; i < N_COLS; i++) {
-        const void *m = (const char *)r + cols[i].off;
-        switch (cols[i].kind) {
-        case COL_TEXT:
-            a[n++] = PD_SQL_S(m);
-            break;
-        case COL_TEXT_NULL:
-            a[n++] = *(const char *)m ? PD_SQL_S(m) : PD_SQL_NUL;
-            break;
-        case COL_INT:
-            a[n++] = PD_SQL_I(*(const int *)m);
-            break;
-        case COL_BOOL:
-            a[n++] = PD_SQL_I(*(const bool *)m);
-            break;
-        case COL_OPT_INT:
-            a[n++] = *(const int *)m == PD_REC_UNSET ? PD_SQL_NUL : PD_SQL_I(*(const int *)m);
-            break;
-        case COL_SOURCE:
-            a[n++] = PD_SQL_S(pd_printer_source_name(*(const pd_printer_source *)m));
-            break;
-        case COL_CREATED:
-            if (verb == SQL_INSERT)
-                a[n++] = PD_SQL_I(*(const int64_t *)m);
-            break;
-        }
-    }
-    return n;
-}
-
 pd_err pd_db_printer_insert(pd_db *db, pd_printer_rec *rec)
 {
     if (!rec->created_at)
         rec->created_at = (int64_t)time(NULL);
-    char sql[SQL_MAX];
-    sql_of(SQL_INSERT, sql);
-    pd_sqlv a[N_COLS];
-    return pd_db_insert(db, sql, a, printer_args(rec, SQL_INSERT, a), &rec->id);
+    pd_sqlb *b = malloc(sizeof *b);
+    if (!b)
+        return PD_ERR_NOMEM;
+    printer_stmt(b, SQL_INSERT, rec);
+    pd_err rc = pd_sqlb_ok(b) ? pd_db_insert(db, b->sql, b->args, b->nargs, &rec->id) : PD_ERR_TOOBIG;
+    pd_sqlb_free(b);
+    free(b);
+    return rc;
 }
 
 static pd_err changed_one(pd_err rc, int64_t changes)
@@ -236,13 +233,14 @@ static pd_err changed_one(pd_err rc, int64_t changes)
 
 pd_err pd_db_printer_update(pd_db *db, const pd_printer_rec *rec)
 {
-    char sql[SQL_MAX];
-    sql_of(SQL_UPDATE, sql);
-    pd_sqlv a[N_COLS + 1];
-    size_t n = printer_args(rec, SQL_UPDATE, a);
-    a[n++] = PD_SQL_I(rec->id);
+    pd_sqlb *b = malloc(sizeof *b);
+    if (!b)
+        return PD_ERR_NOMEM;
+    printer_stmt(b, SQL_UPDATE, rec);
     int64_t changes = 0;
-    pd_err rc = pd_db_run(db, sql, a, n, &changes);
+    pd_err rc = pd_sqlb_ok(b) ? pd_db_run(db, b->sql, b->args, b->nargs, &changes) : PD_ERR_TOOBIG;
+    pd_sqlb_free(b);
+    free(b);
     return changed_one(rc, changes);
 }
 

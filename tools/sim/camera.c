@@ -87,7 +87,7 @@ static int picture_init(picture *p, int w, int h)
     p->w = w;
     p->h = h;
     /* a line and 64 bytes to spare: libswscale's SIMD reads past the last line's end when it
-     * makes the RTSP camera's H.264 (src/camera/decode.c, sws_picture_alloc) */
+     * makes the RTSP camera's H.264 (src/camera/decode.c, sws_picture_size) */
     if (!(p->rgb = malloc((size_t)w * ((size_t)h + 1) * 3 + 64)))
         return -1;
     for (int i = 0; i < 8; i++)
